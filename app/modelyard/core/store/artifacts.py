@@ -1,0 +1,154 @@
+"""The content-addressed artifact folder.
+
+Every file is named by the sha256 of its bytes (``ab/cdef0123...``), written to a temporary
+file in the store's ``tmp/`` folder first and renamed into place, so a reader never sees a
+half-written artifact and the same bytes are stored once however often they are saved.
+
+When ``put_*`` is given the write session of the record that uses the artifact, the
+:class:`~modelyard.core.store.models.Artifact` row is added in that same transaction, and a
+file the call created is removed again if the transaction rolls back: a failed or cancelled
+write leaves no orphan file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+CHUNK = 1 << 20
+NEW_FILES_KEY = "modelyard.new_artifact_files"
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    sha256: str
+    size: int
+    created: bool
+
+
+class ArtifactStore:
+    def __init__(self, root: Path, tmp: Path) -> None:
+        self.root = root
+        self.tmp = tmp
+
+    # ------------------------------------------------------------------ paths
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a sha256 digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def open(self, sha256: str) -> IO[bytes]:
+        return self.path(sha256).open("rb")
+
+    def read_bytes(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def iter_files(self) -> Iterator[tuple[str, Path]]:
+        for sub in sorted(self.root.iterdir()) if self.root.is_dir() else ():
+            if sub.is_dir() and len(sub.name) == 2:
+                for f in sorted(sub.iterdir()):
+                    yield sub.name + f.name, f
+
+    def hash_file(self, path: Path) -> str:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                h.update(chunk)
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ writing
+    @contextmanager
+    def temp_path(self, suffix: str = "") -> Iterator[Path]:
+        """A fresh path in the store's tmp folder (same file system, so rename is atomic).
+
+        The name starts with this process id so stale files of dead processes can be swept.
+        """
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=suffix, dir=self.tmp)
+        os.close(fd)
+        path = Path(name)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    def put_bytes(self, data: bytes, *, session: Session | None = None, media_type: str | None = None) -> ArtifactRef:
+        sha = hashlib.sha256(data).hexdigest()
+        with self.temp_path() as tmp:
+            tmp.write_bytes(data)
+            return self._commit_temp(tmp, sha, len(data), session, media_type)
+
+    def put_file(self, src: str | os.PathLike[str], *, session: Session | None = None, media_type: str | None = None) -> ArtifactRef:
+        """Copy a file into the store, hashing while copying (one read of the source)."""
+        h = hashlib.sha256()
+        size = 0
+        with self.temp_path() as tmp:
+            with open(src, "rb") as fin, tmp.open("wb") as fout:
+                while chunk := fin.read(CHUNK):
+                    h.update(chunk)
+                    fout.write(chunk)
+                    size += len(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
+            return self._commit_temp(tmp, h.hexdigest(), size, session, media_type)
+
+    def adopt(self, tmp: Path, *, session: Session | None = None, media_type: str | None = None) -> ArtifactRef:
+        """Move a finished file from :meth:`temp_path` into the store under its hash."""
+        return self._commit_temp(tmp, self.hash_file(tmp), tmp.stat().st_size, session, media_type)
+
+    def _commit_temp(self, tmp: Path, sha: str, size: int, session: Session | None, media_type: str | None) -> ArtifactRef:
+        dest = self.path(sha)
+        created = False
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+            created = True
+        if session is not None:
+            self.register(session, sha, size, media_type)
+            if created:
+                session.info.setdefault(NEW_FILES_KEY, []).append(sha)
+        return ArtifactRef(sha, size, created)
+
+    @staticmethod
+    def register(session: Session, sha: str, size: int, media_type: str | None = None) -> None:
+        from modelyard.core.store.models import Artifact
+
+        if session.get(Artifact, sha) is None:
+            session.add(Artifact(sha256=sha, size=size, media_type=media_type))
+            session.flush()
+
+    def discard_new_files(self, shas: list[str], still_referenced: set[str]) -> None:
+        """After a rolled-back write: remove files that write created and nothing else uses."""
+        for sha in shas:
+            if sha not in still_referenced:
+                self.path(sha).unlink(missing_ok=True)
+
+    def sweep_tmp(self) -> int:
+        """Remove temp files left by processes that no longer run. Returns how many."""
+        from modelyard.core.procs import pid_alive
+
+        removed = 0
+        if not self.tmp.is_dir():
+            return 0
+        for f in self.tmp.iterdir():
+            pid_text = f.name.split("-", 1)[0]
+            if pid_text.isdigit() and int(pid_text) != os.getpid() and not pid_alive(int(pid_text)):
+                if f.is_dir():
+                    shutil.rmtree(f, ignore_errors=True)
+                else:
+                    f.unlink(missing_ok=True)
+                removed += 1
+        return removed

@@ -1,0 +1,421 @@
+"""The store's schema: SQLAlchemy 2.0 typed ORM, portable to SQLite and PostgreSQL.
+
+The whole lineage chain lives here from the first schema revision so later features add
+behaviour, not tables: file -> dataset version -> run -> model version -> bundle / server ->
+monitoring check -> retraining run. Every arrow is a foreign key or a :class:`LineageEdge`;
+every state change of a registered thing is an :class:`AuditEvent`.
+
+Sizing: indexes are chosen for 100,000 runs and 10 million metric points. Metric points are
+narrow rows keyed by an integer run id (not the 32-character public id), and the latest value
+of each metric per run is kept in :class:`LatestMetric` so the runs table sorts and filters by
+metric without scanning the series.
+
+Changing anything here needs an Alembic revision in ``migrations/versions``;
+``tests/test_store.py`` fails when the models and the migrations disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_uuid() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive text)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use modelyard.core.store.models.utcnow()")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+# --------------------------------------------------------------------------- store-wide
+
+
+class StoreMeta(Base):
+    """Key/value facts about the store itself: its id, when and by which Modelyard it was made."""
+
+    __tablename__ = "store_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    """One state change: who did what to which record, from what, to what, and why."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(60))
+    from_value: Mapped[str | None] = mapped_column(Text)
+    to_value: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_audit_log_entity", "entity_type", "entity_id", "at"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+
+class Artifact(Base):
+    """A file in the content-addressed artifact folder, known by the sha256 of its bytes."""
+
+    __tablename__ = "artifacts"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LineageEdge(Base):
+    """A recorded arrow between two records of any kind (e.g. model_version -> bundle)."""
+
+    __tablename__ = "lineage_edges"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    src_type: Mapped[str] = mapped_column(String(40))
+    src_id: Mapped[str] = mapped_column(String(64))
+    dst_type: Mapped[str] = mapped_column(String(40))
+    dst_id: Mapped[str] = mapped_column(String(64))
+    relation: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    details: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_lineage_edges_src", "src_type", "src_id"),
+        Index("ix_lineage_edges_dst", "dst_type", "dst_id"),
+    )
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+class Job(Base):
+    """A unit of background work and its outcome.
+
+    Status: queued -> running -> succeeded | failed | cancelled; a job found 'running' whose
+    process is gone is marked 'interrupted' when a store is next opened.
+    """
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    progress: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any] | None]
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None]
+    actor: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_created_at", "created_at"),
+    )
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    deleted_at: Mapped[dt.datetime | None]
+
+    versions: Mapped[list[DatasetVersion]] = relationship(
+        back_populates="dataset", order_by="DatasetVersion.version", cascade="all, delete-orphan"
+    )
+
+
+class DatasetVersion(Base):
+    """An immutable snapshot of a table: never updated; changes create a child version."""
+
+    __tablename__ = "dataset_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    snapshot_sha256: Mapped[str | None] = mapped_column(ForeignKey("artifacts.sha256"))
+    n_rows: Mapped[int] = mapped_column(BigInteger)
+    n_cols: Mapped[int]
+    source_path: Mapped[str | None] = mapped_column(Text)
+    source_size: Mapped[int | None] = mapped_column(BigInteger)
+    source_mtime: Mapped[dt.datetime | None]
+    source_format: Mapped[str | None] = mapped_column(String(20))
+    schema: Mapped[dict[str, Any] | None]
+    profile: Mapped[dict[str, Any] | None]
+    target: Mapped[str | None] = mapped_column(String(300))
+    task: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")
+
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version"),
+        Index("ix_dataset_versions_content_hash", "content_hash"),
+    )
+
+
+class DatasetSplit(Base):
+    """A stored train/validation/test split of one dataset version (random, stratified or by time)."""
+
+    __tablename__ = "dataset_splits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), default="default")
+    method: Mapped[str] = mapped_column(String(20))
+    seed: Mapped[int | None]
+    spec: Mapped[dict[str, Any]]
+    assignment_sha256: Mapped[str | None] = mapped_column(ForeignKey("artifacts.sha256"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("dataset_version_id", "name"),)
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[dt.datetime | None]
+
+
+class Run(Base):
+    """One training attempt. ``uuid`` is the public id; ``id`` keys the big child tables."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uuid)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    start_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    end_time: Mapped[dt.datetime | None]
+    source_type: Mapped[str | None] = mapped_column(String(20))
+    source_name: Mapped[str | None] = mapped_column(Text)
+    user: Mapped[str | None] = mapped_column(String(200))
+    dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    split_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_splits.id"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    spec: Mapped[dict[str, Any] | None]
+    deleted_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (
+        Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+        Index("ix_runs_parent_run_id", "parent_run_id"),
+        Index("ix_runs_status", "status"),
+        Index("ix_runs_dataset_version_id", "dataset_version_id"),
+    )
+
+
+class Param(Base):
+    __tablename__ = "params"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_params_key_value", "key", "value"),)
+
+
+class Metric(Base):
+    """One point of a metric series. Narrow on purpose: 10 million of these must stay fast."""
+
+    __tablename__ = "metrics"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(250))
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # milliseconds since the epoch, UTC
+    value: Mapped[float]
+
+    __table_args__ = (Index("ix_metrics_run_key_step", "run_id", "key", "step"),)
+
+
+class LatestMetric(Base):
+    """The last value (highest step, then latest time) of each metric of each run."""
+
+    __tablename__ = "latest_metrics"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float]
+
+    __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_tags_key_value", "key", "value"),)
+
+
+class RunArtifact(Base):
+    """A named file of a run (fitted pipeline, curves, importances...), stored by content."""
+
+    __tablename__ = "run_artifacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256"))
+    kind: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("run_id", "path"),)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+class RegisteredModel(Base):
+    __tablename__ = "registered_models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    gates: Mapped[dict[str, Any] | None]
+    monitoring: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+STAGES = ("None", "Staging", "Production", "Archived")
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    stage: Mapped[str] = mapped_column(String(20), default="None")
+    model_sha256: Mapped[str | None] = mapped_column(ForeignKey("artifacts.sha256"))
+    source: Mapped[str] = mapped_column(String(20), default="run")
+    signature: Mapped[dict[str, Any] | None]
+    metrics: Mapped[dict[str, Any] | None]
+    card: Mapped[dict[str, Any] | None]
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        UniqueConstraint("model_id", "version"),
+        Index("ix_model_versions_run_id", "run_id"),
+        Index("ix_model_versions_dataset_version_id", "dataset_version_id"),
+    )
+
+
+class ModelAlias(Base):
+    __tablename__ = "model_aliases"
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+class MonitoringCheck(Base):
+    """One drift check of a batch against a model version's reference, with its full config."""
+
+    __tablename__ = "monitoring_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    batch_dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    reference_dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(20))  # ok | warning | drift | error
+    drift_share: Mapped[float | None]
+    config: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any] | None]
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_monitoring_checks_model_version_created", "model_version_id", "created_at"),)
+
+
+__all__ = [name for name in dir() if name[:1].isupper()] + ["utcnow", "new_uuid"]
