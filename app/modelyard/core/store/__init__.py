@@ -143,6 +143,13 @@ class Store:
         return f"Store({str(self.root)!r})"
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None for another backend or an in-memory database."""
+        if not self.is_sqlite or not self.engine.url.database or self.engine.url.database == ":memory:":
+            return None
+        return Path(self.engine.url.database)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
@@ -256,7 +263,6 @@ class Store:
         """Mark jobs and runs left 'running' by a dead process as interrupted. Returns how many."""
         now = m.utcnow()
         host = hostname()
-        me = os.getpid()
         count = 0
         for model, status_col in ((m.Job, m.Job.status), (m.Run, m.Run.status)):
             with self.session() as s:
@@ -266,7 +272,7 @@ class Store:
             dead = [
                 r.id
                 for r in rows
-                if (r.host == host and r.pid is not None and (r.pid == me or not pid_alive(r.pid)))
+                if (r.host == host and r.pid is not None and not pid_alive(r.pid))
                 or (r.host != host and (r.heartbeat_at is None or now - r.heartbeat_at > STALE_HEARTBEAT))
             ]
             if not dead:
