@@ -1,0 +1,136 @@
+"""``modelyard store info | init | verify | compact``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from modelyard.cli._common import (
+    add_command,
+    add_noun,
+    db_url,
+    fmt_bytes,
+    is_verbose,
+    open_store,
+    outcome_json,
+    print_json,
+    raise_for_outcome,
+    run_foreground,
+    store_location,
+    wants_json,
+)
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    verbs = add_noun(subparsers, "store", common, help="create, inspect and maintain the store",
+                     description="Create, inspect and maintain the store (a folder with a database "
+                                 "and content-addressed artifact files).")
+    add_command(verbs, "info", common, _info, help="show where the store is and what it holds",
+                epilog="example:\n  modelyard store info --store ~/team-store --json")
+    p = add_command(verbs, "init", common, _init, help="create a store (or upgrade an existing one)",
+                    epilog="example:\n  modelyard store init ~/team-store")
+    p.add_argument("dir", nargs="?", metavar="DIR",
+                   help="the folder (default: --store, else $MODELYARD_STORE, else the platform's data folder)")
+    add_command(verbs, "verify", common, _verify,
+                help="re-hash every artifact file and report missing or damaged ones (exit 1 if any)",
+                epilog="example:\n  modelyard store verify -v")
+    add_command(verbs, "compact", common, _compact, help="compact the database (SQLite VACUUM)",
+                epilog="example:\n  modelyard store compact")
+
+
+# --------------------------------------------------------------------------- info
+
+_INFO_LABELS = [
+    ("location", "location"),
+    ("database", "database"),
+    ("backend", "backend"),
+    ("schema_revision", "schema revision"),
+    ("store_id", "store id"),
+    ("created_with", "created with"),
+    ("modelyard_version", "modelyard version"),
+    ("running_jobs", "running jobs"),
+]
+
+
+def _info(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        info = store.info()
+    if wants_json(args):
+        print_json(info)
+        return 0
+    pairs: list[tuple[str, Any]] = [(label, info.get(key)) for key, label in _INFO_LABELS]
+    pairs.append(("artifact bytes", f"{fmt_bytes(info.get('artifact_bytes'))} ({info.get('artifact_bytes')} bytes)"))
+    if info.get("free_disk_bytes") is not None:
+        pairs.append(("free disk", fmt_bytes(info["free_disk_bytes"])))
+    pairs.append(("counts", ""))
+    labels = [label for label, _ in pairs] + [f"  {k}" for k in info.get("counts", {})]
+    width = max(len(x) for x in labels) + 1
+    for label, value in pairs:
+        print(f"{(label + ':').ljust(width)} {'' if value is None else value}".rstrip())
+    for key, count in info.get("counts", {}).items():
+        print(f"{('  ' + key + ':').ljust(width)} {count}")
+    return 0
+
+
+# --------------------------------------------------------------------------- init
+
+
+def _init(args: argparse.Namespace) -> int:
+    from modelyard.core.store import DB_FILENAME, Store
+
+    root = store_location(argparse.Namespace(store=args.dir)) if args.dir else store_location(args)
+    url = db_url(args)
+    existed = (root / DB_FILENAME).is_file() if url is None else None
+    with Store.open(root, db_url=url, create=True) as store:
+        revision = store.current_revision()
+        store_id = store.meta().get("store_id")
+        location, display = str(store.root), store.display_location
+        database = store.engine.url.render_as_string(hide_password=True)
+    created = None if existed is None else not existed
+    if wants_json(args):
+        print_json({"location": location, "database": database, "created": created,
+                    "schema_revision": revision, "store_id": store_id})
+        return 0
+    if created:
+        print(f"Created a new Modelyard store at {display}.")
+    elif created is False:
+        print(f"{display} is already a Modelyard store (schema revision {revision}); it is ready to use.")
+    else:
+        print(f"The Modelyard store at {display} is ready (schema revision {revision}).")
+    return 0
+
+
+# --------------------------------------------------------------------------- verify / compact
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from modelyard.core import maintenance
+
+    with open_store(args) as store:
+        outcome = run_foreground(store, maintenance.verify_spec(), wants_json(args), verbose=is_verbose(args))
+    raise_for_outcome(outcome)
+    if wants_json(args):
+        print_json(outcome_json(outcome))
+        return 0
+    r = outcome.result or {}
+    extra = f"; {r['unreferenced']} unreferenced file(s) can be removed" if r.get("unreferenced") else ""
+    print(f"All {r.get('checked', 0)} artifacts are intact{extra}. (job {outcome.job_id})")
+    return 0
+
+
+def _compact(args: argparse.Namespace) -> int:
+    from modelyard.core import maintenance
+
+    with open_store(args) as store:
+        outcome = run_foreground(store, maintenance.compact_spec(), wants_json(args), verbose=is_verbose(args))
+    raise_for_outcome(outcome)
+    if wants_json(args):
+        print_json(outcome_json(outcome))
+        return 0
+    r = outcome.result or {}
+    before, after = r.get("bytes_before"), r.get("bytes_after")
+    if before is not None and after is not None:
+        print(f"Compacted the database: {fmt_bytes(before)} -> {fmt_bytes(after)}. (job {outcome.job_id})")
+    else:
+        print(f"Refreshed the database statistics. (job {outcome.job_id})")
+    return 0
