@@ -1,0 +1,278 @@
+"""The main window: a sidebar of four panels, the Jobs dock, menus and the status bar."""
+
+from __future__ import annotations
+
+import platform
+
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from modelyard._version import __version__
+from modelyard.core import maintenance
+from modelyard.core.errors import ModelyardError
+from modelyard.core.jobs import JobSpec
+from modelyard.core.store import Store
+from modelyard.ui import theme
+from modelyard.ui.dialogs import PreferencesDialog
+from modelyard.ui.jobs import JobHandle, JobRunner
+from modelyard.ui.jobs_dock import JobsPanel
+from modelyard.ui.panels import ALL_PANELS, Panel
+from modelyard.ui.settings import remember_store
+from modelyard.ui.widgets import show_error
+
+
+class MainWindow(QMainWindow):
+    store_changed = Signal(object)  # Store
+
+    def __init__(self, store: Store, settings: QSettings) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.settings = settings
+        self.store = store
+        self.runner = JobRunner(store, self)
+        self.setWindowTitle("Modelyard")
+        self.setWindowIcon(theme.icon("app"))
+        self.setMinimumSize(QSize(720, 480))
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowNestedDocks)
+
+        # sidebar + panels
+        self.sidebar = QListWidget(self)
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setIconSize(theme.SIDEBAR_ICON_SIZE)
+        self.sidebar.setFixedWidth(168)
+        self.sidebar.setSpacing(theme.SPACE_XS)
+        self.sidebar.setFrameShape(QListWidget.Shape.NoFrame)
+        self.stack = QStackedWidget(self)
+        self.panels: list[Panel] = []
+        for number, panel_cls in enumerate(ALL_PANELS, start=1):
+            panel = panel_cls(self.stack)
+            self.panels.append(panel)
+            self.stack.addWidget(panel)
+            item = QListWidgetItem(theme.icon(panel.icon_name), panel.title)
+            item.setSizeHint(QSize(150, 40))
+            item.setToolTip(f"{panel.title} (Ctrl+{number})")
+            self.sidebar.addItem(item)
+        self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        central = QWidget(self)
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.sidebar)
+        row.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        # jobs dock
+        self.jobs_panel = JobsPanel(self)
+        self.jobs_dock = QDockWidget("Jobs", self)
+        self.jobs_dock.setObjectName("jobsDock")
+        self.jobs_dock.setWidget(self.jobs_panel)
+        self.jobs_dock.setAllowedAreas(Qt.DockWidgetArea.BottomDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+
+        # status bar
+        self.store_label = QLabel(self)
+        self.store_label.setObjectName("storeLabel")
+        self.store_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.jobs_label = QLabel(self)
+        self.jobs_label.setObjectName("jobsLabel")
+        self.statusBar().addWidget(self.store_label, 1)
+        self.statusBar().addPermanentWidget(self.jobs_label)
+
+        self._build_menus()
+        self._attach_store(store)
+        self.sidebar.setCurrentRow(0)
+        self._restore_geometry()
+
+    # ------------------------------------------------------------------ menus
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.action_new_store = self._action(file_menu, "&New Store…", self.new_store, "folder-plus", QKeySequence.StandardKey.New)
+        self.action_open_store = self._action(file_menu, "&Open Store…", self.open_store, "folder-open", QKeySequence.StandardKey.Open)
+        file_menu.addSeparator()
+        self.action_import = self._action(file_menu, "&Import Dataset…", lambda: None, "import", "Ctrl+I")
+        self.action_import.setEnabled(False)
+        self.action_import.setStatusTip("Dataset import arrives with the Datasets panel.")
+        file_menu.addSeparator()
+        self.action_preferences = self._action(file_menu, "&Preferences…", self.show_preferences, "settings", QKeySequence.StandardKey.Preferences)
+        file_menu.addSeparator()
+        self.action_quit = self._action(file_menu, "&Quit", self.close, "quit", QKeySequence.StandardKey.Quit)
+        self.action_quit.setMenuRole(QAction.MenuRole.QuitRole)
+
+        view_menu = bar.addMenu("&View")
+        self.panel_actions: list[QAction] = []
+        for number, panel in enumerate(self.panels, start=1):
+            action = self._action(view_menu, panel.title, lambda n=number - 1: self.show_panel(n),
+                                  panel.icon_name, f"Ctrl+{number}")
+            self.panel_actions.append(action)
+        view_menu.addSeparator()
+        toggle = self.jobs_dock.toggleViewAction()
+        toggle.setText("&Jobs")
+        toggle.setShortcut(QKeySequence("Ctrl+J"))
+        toggle.setIcon(theme.icon("jobs"))
+        view_menu.addAction(toggle)
+
+        store_menu = bar.addMenu("&Store")
+        self.action_verify = self._action(store_menu, "&Verify Artifacts", lambda: self.start_job(maintenance.verify_spec()), "ok")
+        self.action_compact = self._action(store_menu, "&Compact Database", lambda: self.start_job(maintenance.compact_spec()), "refresh")
+
+        help_menu = bar.addMenu("&Help")
+        self.action_about = self._action(help_menu, "&About Modelyard", self.show_about, "info")
+        self.action_about.setMenuRole(QAction.MenuRole.AboutRole)
+
+    def _action(self, menu, text, slot, icon_name=None, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
+        action = QAction(text, self)
+        if icon_name:
+            action.setIcon(theme.icon(icon_name))
+            action.setData(icon_name)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    # ------------------------------------------------------------------ panels
+    def show_panel(self, index: int) -> None:
+        self.sidebar.setCurrentRow(index)
+
+    def current_panel(self) -> Panel:
+        return self.panels[self.stack.currentIndex()]
+
+    # ------------------------------------------------------------------ store
+    def _attach_store(self, store: Store) -> None:
+        self.store = store
+        self.store_label.setText(f"Store: {store.display_location}")
+        self.store_label.setToolTip(store.display_location)
+        self.runner.running_count_changed.connect(self._update_jobs_label)
+        self.jobs_panel.attach(store, self.runner)
+        for panel in self.panels:
+            panel.set_store(store, self.runner)
+        self._update_jobs_label(self.runner.running_count())
+        remember_store(self.settings, str(store.root))
+        self.store_changed.emit(store)
+
+    def switch_store(self, store: Store) -> bool:
+        """Show another store. Refused (returns False) while this store's jobs run."""
+        if self.runner.running_count():
+            QMessageBox.information(self, "Jobs are running",
+                                    "Wait for the running jobs to finish, or cancel them, before switching stores.")
+            store.close()
+            return False
+        old_store, old_runner = self.store, self.runner
+        old_runner.running_count_changed.disconnect(self._update_jobs_label)
+        old_runner.wait()
+        self.runner = JobRunner(store, self)
+        old_runner.deleteLater()
+        self._attach_store(store)
+        old_store.close()
+        return True
+
+    def new_store(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new store")
+        if folder:
+            self._open_store_at(folder, create=True)
+
+    def open_store(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a Modelyard store folder")
+        if folder:
+            self._open_store_at(folder, create=False)
+
+    def _open_store_at(self, folder: str, *, create: bool) -> bool:
+        try:
+            store = Store.open(folder, create=create)
+        except ModelyardError as exc:
+            show_error(self, "Cannot open the store", exc)
+            return False
+        return self.switch_store(store)
+
+    # ------------------------------------------------------------------ jobs
+    def start_job(self, spec: JobSpec) -> JobHandle:
+        handle = self.runner.submit(spec)
+        self.jobs_dock.show()
+        self.jobs_panel.select_job(handle.job_id)
+        return handle
+
+    def _update_jobs_label(self, count: int) -> None:
+        self.jobs_label.setText("No jobs running" if count == 0 else f"{count} job{'s' if count != 1 else ''} running")
+
+    # ------------------------------------------------------------------ dialogs
+    def show_preferences(self) -> None:
+        PreferencesDialog(self.settings, self).exec()
+
+    def show_about(self) -> None:
+        from PySide6 import __version__ as pyside_version
+
+        QMessageBox.about(
+            self, "About Modelyard",
+            f"<h3>Modelyard {__version__}</h3>"
+            "<p>Datasets, experiments, a model registry and monitoring for a small team — on the desktop, "
+            "with no cloud and no server.</p>"
+            f"<p>Store: {self.store.display_location}<br>"
+            f"Python {platform.python_version()} · Qt for Python {pyside_version}</p>",
+        )
+
+    # ------------------------------------------------------------------ window life
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1200, 780)
+        if state is not None:
+            self.restoreState(state)
+
+    def confirm_cancel_running(self, count: int) -> bool:
+        answer = QMessageBox.question(
+            self, "Jobs are running",
+            f"{count} job{'s are' if count != 1 else ' is'} still running. Cancel and quit?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        running = self.runner.running_count()
+        ask = str(self.settings.value("confirm/quit_with_jobs", "true")) == "true"
+        if running and ask and not self.confirm_cancel_running(running):
+            event.ignore()
+            return
+        self.statusBar().showMessage("Cancelling jobs…")
+        if not self.runner.shutdown(30_000):
+            QMessageBox.warning(self, "Jobs still running",
+                                "Some jobs did not stop within 30 seconds; they will be marked interrupted.")
+        QApplication.processEvents()  # deliver the workers' last signals while widgets exist
+        self.jobs_panel.stop_timers()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+        event.accept()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.refresh_icons()
+        super().changeEvent(event)
+
+    def refresh_icons(self) -> None:
+        """Redraw icons in the palette's colours after a light/dark switch."""
+        theme.clear_cache()
+        for i, panel in enumerate(self.panels):
+            self.sidebar.item(i).setIcon(theme.icon(panel.icon_name))
+            panel.refresh_icons()
+        for action in self.findChildren(QAction):
+            name = action.data()
+            if isinstance(name, str) and name:
+                action.setIcon(theme.icon(name))

@@ -1,0 +1,48 @@
+"""What every panel shares: a title and icon for the sidebar, a store to show, an empty state."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from PySide6.QtWidgets import QStackedLayout, QWidget
+
+from modelyard.core.store import Store
+from modelyard.ui.jobs import JobRunner
+from modelyard.ui.widgets import EmptyState
+
+
+class Panel(QWidget):
+    title: ClassVar[str] = ""
+    icon_name: ClassVar[str] = "info"
+    empty_headline: ClassVar[str] = ""
+    empty_body: ClassVar[str] = ""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"{type(self).__name__}")
+        self.store: Store | None = None
+        self.runner: JobRunner | None = None
+        self.stack = QStackedLayout(self)
+        self.empty = EmptyState(self.icon_name, self.empty_headline, self.empty_body, self)
+        self.stack.addWidget(self.empty)
+        self.content = self.build_content()
+        if self.content is not None:
+            self.stack.addWidget(self.content)
+
+    def build_content(self) -> QWidget | None:
+        """The panel's real view, shown once the store has something for it. None until then."""
+        return None
+
+    def set_store(self, store: Store, runner: JobRunner) -> None:
+        self.store, self.runner = store, runner
+        self.refresh()
+
+    def has_content(self) -> bool:
+        return False
+
+    def refresh(self) -> None:
+        show = self.content is not None and self.has_content()
+        self.stack.setCurrentWidget(self.content if show else self.empty)
+
+    def refresh_icons(self) -> None:
+        self.empty.refresh_icon()
