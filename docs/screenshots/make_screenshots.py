@@ -16,7 +16,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "app"))
-sys.path.insert(0, str(ROOT / "tests"))
 tmp = Path(tempfile.mkdtemp(prefix="modelyard-shots-"))
 os.environ["MODELYARD_CONFIG_DIR"] = str(tmp / "config")
 os.environ["MODELYARD_USER"] = "ada"
@@ -25,7 +24,6 @@ from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from modelyard.core import maintenance  # noqa: E402
-from modelyard.core.jobs import JobSpec  # noqa: E402
 from modelyard.core.store import Store  # noqa: E402
 from modelyard.ui.app import create_application  # noqa: E402
 from modelyard.ui.main_window import MainWindow  # noqa: E402
@@ -38,32 +36,40 @@ def wait(ms: int) -> None:
     loop.exec()
 
 
+def run_to_end(window: MainWindow, spec) -> None:
+    handle = window.start_job(spec)
+    while handle.running:
+        wait(20)
+
+
 def main() -> None:
     app = create_application()
     store = Store.open(tmp / "team-store")
+    # Real jobs only: a verify that finds a damaged artifact, a compact, and a verify caught
+    # mid-way through 400 MB of artifacts.
     with store.write() as s:
-        for i in range(5):
-            store.artifacts.put_bytes(os.urandom(200_000 + i), session=s)
+        damaged = store.artifacts.put_bytes(b"model v1" * 1000, session=s)
+    store.artifacts.path(damaged.sha256).write_bytes(b"tampered")
     window = MainWindow(store, open_settings())
     window.resize(1280, 800)
     window.show()
-    for spec in (maintenance.verify_spec(), maintenance.compact_spec()):
-        h = window.start_job(spec)
-        while h.running:
-            wait(20)
-    h = window.start_job(JobSpec("ui_jobfns:refuse", "Import dataset sales.csv", {"path": "sales.csv"}))
-    while h.running:
-        wait(20)
-    running = window.start_job(JobSpec("ui_jobfns:ticking", "Train random forest on churn v3", {"seconds": 10}))
-    wait(2600)
+    run_to_end(window, maintenance.verify_spec())
+    store.artifacts.path(damaged.sha256).write_bytes(b"model v1" * 1000)  # restored from backup
+    run_to_end(window, maintenance.compact_spec())
+    with store.write() as s:
+        for i in range(40):
+            store.artifacts.put_bytes(i.to_bytes(4, "big") * 2_500_000, session=s)
+    running = window.start_job(maintenance.verify_spec())
+    while running.running and (running.fraction or 0) < 0.35:
+        QApplication.processEvents()
     window.jobs_panel.select_job(running.job_id)
-    wait(200)
     window.grab().save(str(HERE / "main-window.png"))
+    while running.running:
+        wait(20)
     for i, name in enumerate(("datasets", "experiments", "registry", "monitoring")):
         window.show_panel(i)
         wait(50)
         window.grab().save(str(HERE / f"panel-{name}.png"))
-    window.settings.setValue("confirm/quit_with_jobs", "false")
     window.close()
     store.close()
     QApplication.processEvents()

@@ -198,7 +198,8 @@ class ProgressDelegate(QStyledItemDelegate):
                 opt.text = f"{row.progress * 100:.0f} %"
             else:  # stopped early: show how far it got
                 opt.progress = int((row.progress or 0) * 1000)
-                opt.text = f"{row.status} at {(row.progress or 0) * 100:.0f} %" if row.progress else row.status
+                reached = row.progress or 0
+                opt.text = f"{row.status} at {reached * 100:.0f} %" if 0 < reached < 0.995 else row.status
             style = option.widget.style() if option.widget else QApplication.style()
             style.drawControl(QStyle.ControlElement.CE_ProgressBar, opt, painter, option.widget)
             return

@@ -1,0 +1,89 @@
+"""Time from process start to the Modelyard main window shown and responsive.
+
+    python tests/benchmarks/startup.py [--runs 7]
+
+Each run starts ``python -m modelyard --store TMP`` with MODELYARD_STARTUP_PROBE=1: the app
+prints a timestamp from a zero-delay timer once the window is shown, i.e. when the event loop
+first turns and the window answers input, then quits. The clock starts just before the
+process is spawned, so interpreter start-up and every import are counted. A bare PySide6
+window (import QtWidgets, show a QMainWindow, same probe) is measured in the same run as the
+floor no Qt app can beat. Prints one JSON object; the target is median_s < 1.5 on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BARE_QT = """
+import sys, time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+app = QApplication(sys.argv[:1]); w = QMainWindow(); w.resize(1200, 780); w.show()
+def probe():
+    print(f"MODELYARD_RESPONSIVE {time.time():.6f}", flush=True); w.close()
+QTimer.singleShot(0, probe); app.exec()
+"""
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(QT_QPA_PLATFORM=env.get("QT_QPA_PLATFORM", "offscreen"), MODELYARD_STARTUP_PROBE="1",
+               MODELYARD_CONFIG_DIR=str(tmp / "config"))
+    env["PYTHONPATH"] = str(ROOT / "app") + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _one(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.time()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    for line in out.stdout.splitlines():
+        if line.startswith("MODELYARD_RESPONSIVE "):
+            return float(line.split()[1]) - start
+    raise RuntimeError(f"no probe line from {cmd}: rc={out.returncode}\n{out.stdout}\n{out.stderr[-2000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        env = _env(tmp)
+        app_cmd = [sys.executable, "-m", "modelyard", "--store", str(tmp / "store")]
+        first = _one(app_cmd, env)  # creates the store (runs the migrations) and warms caches
+        app_times = [_one(app_cmd, env) for _ in range(args.runs)]
+        bare_times = [_one([sys.executable, "-c", BARE_QT], env) for _ in range(args.runs)]
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    median = statistics.median(app_times)
+    bare = statistics.median(bare_times)
+    print(json.dumps({
+        "benchmark": "startup",
+        "runs": args.runs,
+        "first_run_new_store_s": round(first, 3),
+        "median_s": round(median, 3),
+        "min_s": round(min(app_times), 3),
+        "max_s": round(max(app_times), 3),
+        "baseline": "bare PySide6 QMainWindow",
+        "baseline_median_s": round(bare, 3),
+        "ratio_to_baseline": round(median / bare, 2),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "target_s": 1.5,
+        "meets_target": median < 1.5,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
