@@ -197,3 +197,37 @@ def test_opening_a_folder_that_is_not_a_store_shows_a_clear_message(qtbot, windo
     assert not window._open_store_at(str(tmp_path / "photos"), create=True)
     assert "photos" in shown[0] and "not a Modelyard store" in shown[0]
     assert window.store is before
+
+
+def _dark_palette():
+    from PySide6.QtGui import QColor, QPalette
+
+    pal = QPalette()
+    for role, colour in ((QPalette.ColorRole.Window, "#1e1e1e"), (QPalette.ColorRole.WindowText, "#e6e6e6"),
+                         (QPalette.ColorRole.Base, "#252526"), (QPalette.ColorRole.Text, "#e6e6e6"),
+                         (QPalette.ColorRole.Button, "#2d2d2d"), (QPalette.ColorRole.ButtonText, "#e6e6e6")):
+        pal.setColor(role, QColor(colour))
+    return pal
+
+
+def _brightest_pixel(icon) -> int:
+    image = icon.pixmap(24, 24).toImage()
+    return max(image.pixelColor(x, y).lightness() for x in range(image.width()) for y in range(image.height())
+               if image.pixelColor(x, y).alpha() > 200)
+
+
+def test_icons_follow_a_switch_to_a_dark_palette(qtbot, window):
+    from modelyard.ui import theme
+
+    light_icon_lightness = _brightest_pixel(window.sidebar.item(0).icon())
+    assert light_icon_lightness < 100, "dark strokes on a light palette"
+    app = QApplication.instance()
+    original = app.palette()
+    try:
+        app.setPalette(_dark_palette())
+        qtbot.waitUntil(lambda: _brightest_pixel(window.sidebar.item(0).icon()) > 180, timeout=2000)
+        assert theme.is_dark()
+        assert theme.status_colour("failed").name() == "#f85149"
+    finally:
+        app.setPalette(original)
+        qtbot.waitUntil(lambda: _brightest_pixel(window.sidebar.item(0).icon()) < 100, timeout=2000)

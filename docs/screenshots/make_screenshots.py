@@ -36,6 +36,23 @@ def wait(ms: int) -> None:
     loop.exec()
 
 
+def dark_palette():
+    from PySide6.QtGui import QColor, QPalette
+
+    pal = QPalette()
+    for role, colour in (
+        (QPalette.ColorRole.Window, "#1e1f22"), (QPalette.ColorRole.WindowText, "#dfe1e5"),
+        (QPalette.ColorRole.Base, "#2b2d30"), (QPalette.ColorRole.AlternateBase, "#313338"),
+        (QPalette.ColorRole.Text, "#dfe1e5"), (QPalette.ColorRole.Button, "#2b2d30"),
+        (QPalette.ColorRole.ButtonText, "#dfe1e5"), (QPalette.ColorRole.Highlight, "#2f65ca"),
+        (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.PlaceholderText, "#8c8f94"),
+    ):
+        pal.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText, QPalette.ColorRole.Text):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f737a"))
+    return pal
+
+
 def run_to_end(window: MainWindow, spec) -> None:
     handle = window.start_job(spec)
     while handle.running:
@@ -70,6 +87,11 @@ def main() -> None:
         window.show_panel(i)
         wait(50)
         window.grab().save(str(HERE / f"panel-{name}.png"))
+    window.show_panel(0)
+    window.jobs_panel.select_job(running.job_id - 2)  # the failed verify, with its error
+    app.setPalette(dark_palette())
+    wait(100)
+    window.grab().save(str(HERE / "main-window-dark.png"))
     window.close()
     store.close()
     QApplication.processEvents()
