@@ -166,6 +166,12 @@ class JobContext:
         """Write progress, message and new log lines to the job's row."""
         if not self._record or not self._dirty:
             return
+        if self.store.in_write():
+            # The job is inside its own store.write() in this thread: a second write
+            # transaction would wait on that one's lock until the busy timeout and fail with
+            # "database is locked". Keep everything pending; the next call after the block
+            # (at the latest run_job's final flush) writes it.
+            return
         lines, self._log_pending = self._log_pending, []
         self._dirty = False
         self._last_flush = time.monotonic()

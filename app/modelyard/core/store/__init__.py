@@ -40,6 +40,10 @@ KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 BUSY_TIMEOUT_S = 60.0
 STALE_HEARTBEAT = dt.timedelta(minutes=10)
+# No job or run of this process was started or heartbeat before this module was imported, so a
+# 'running' row carrying our own pid but older than this was left by an earlier process that had
+# the same pid (containers restart with the same small pids).
+_PROCESS_SEEN_AT = dt.datetime.now(dt.UTC)
 
 __all__ = ["ArtifactRef", "ArtifactStore", "Store", "HEAD_REVISION", "KNOWN_REVISIONS"]
 
@@ -67,6 +71,10 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "host"
+
+
 class Store:
     """An opened Modelyard store. Thread-safe: open one session per thread, never share ORM objects."""
 
@@ -75,8 +83,9 @@ class Store:
         self.db_url = db_url
         self.engine = engine
         self._write_engine = engine.execution_options(modelyard_write=True)
-        self.artifacts = ArtifactStore(root / "artifacts", root / "tmp")
-        self._lock = threading.Lock()
+        # One temp folder per machine: a team sharing the store folder must never sweep another
+        # machine's in-progress files (pids only mean something on their own host).
+        self.artifacts = ArtifactStore(root / "artifacts", root / "tmp" / _safe_name(hostname()))
         self._local = threading.local()  # .writes: open write() blocks in this thread
 
     # ------------------------------------------------------------------ opening
@@ -114,7 +123,7 @@ class Store:
                 )
         try:
             (root / "artifacts").mkdir(parents=True, exist_ok=True)
-            (root / "tmp").mkdir(exist_ok=True)
+            (root / "tmp" / _safe_name(hostname())).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the store folder {root}: {exc.strerror}.",
                              hint="Check that the location exists and that you may write there.") from exc
@@ -291,18 +300,27 @@ class Store:
         """Mark jobs and runs left 'running' by a dead process as interrupted. Returns how many."""
         now = m.utcnow()
         host = hostname()
+        me = os.getpid()
         count = 0
-        for model, status_col in ((m.Job, m.Job.status), (m.Run, m.Run.status)):
+
+        def is_dead(r: Any) -> bool:
+            if r.host != host:
+                return r.heartbeat_at is None or now - r.heartbeat_at > STALE_HEARTBEAT
+            if r.pid is None:
+                return False
+            if r.pid == me:  # ours (a job on another thread) unless it predates this process
+                touched = [t for t in (r.started, r.heartbeat_at) if t is not None]
+                return not touched or max(touched) < _PROCESS_SEEN_AT
+            return not pid_alive(r.pid)
+
+        for model, status_col, started_col in ((m.Job, m.Job.status, m.Job.started_at),
+                                               (m.Run, m.Run.status, m.Run.start_time)):
             with self.session() as s:
                 rows = s.execute(
-                    select(model.id, model.host, model.pid, model.heartbeat_at).where(status_col == "running")
+                    select(model.id, model.host, model.pid, model.heartbeat_at, started_col.label("started"))
+                    .where(status_col == "running")
                 ).all()
-            dead = [
-                r.id
-                for r in rows
-                if (r.host == host and r.pid is not None and not pid_alive(r.pid))
-                or (r.host != host and (r.heartbeat_at is None or now - r.heartbeat_at > STALE_HEARTBEAT))
-            ]
+            dead = [r.id for r in rows if is_dead(r)]
             if not dead:
                 continue
             values: dict[str, Any] = {"status": "interrupted"}

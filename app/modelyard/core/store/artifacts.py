@@ -88,7 +88,10 @@ class ArtifactStore:
     def put_bytes(self, data: bytes, *, session: Session | None = None, media_type: str | None = None) -> ArtifactRef:
         sha = hashlib.sha256(data).hexdigest()
         with self.temp_path() as tmp:
-            tmp.write_bytes(data)
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())  # the row may commit right after: the bytes must be on disk
             return self._commit_temp(tmp, sha, len(data), session, media_type)
 
     def put_file(self, src: str | os.PathLike[str], *, session: Session | None = None, media_type: str | None = None) -> ArtifactRef:
