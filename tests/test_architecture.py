@@ -51,7 +51,10 @@ QT_FREE_MODULES = [
     "modelyard.core.store.migrate",
     "modelyard.core.jobs",
     "modelyard.core.maintenance",
+    "modelyard.core.datasets.catalog",
+    "modelyard.core.datasets.service",
     "modelyard.cli.main",
+    "modelyard.cli.dataset",
 ]
 
 

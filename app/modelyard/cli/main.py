@@ -23,6 +23,7 @@ from modelyard.core.errors import ModelyardError
 NOUN_MODULES: list[str] = [
     "modelyard.cli.store",
     "modelyard.cli.jobs",
+    "modelyard.cli.dataset",
 ]
 
 # Options the GUI accepts too (each takes a value): ``modelyard --store DIR`` opens the GUI on DIR.

@@ -1,0 +1,150 @@
+"""Import speed and peak memory of a 1,000,000 x 20 CSV, against plain pyarrow.
+
+    python tests/benchmarks/import_csv.py [--rows 1000000] [--runs 1] [--keep DIR]
+
+Generates a CSV (12 float columns, 2 integer columns, 6 categorical text columns, about 2 %
+missing values in each) in a temporary folder, then measures, each in its own child process
+so that peak memory (``ru_maxrss`` of that child) is the measurement's own:
+
+* ``import``: the real import job (``run_job(store, import_spec(csv))`` on a fresh store):
+  sniffing, streaming parse, normalising, hashing, writing the Parquet snapshot, profiling and
+  the database transaction;
+* ``baseline``: ``pyarrow.csv.read_csv`` + ``pyarrow.parquet.write_table`` of the same file.
+
+The clock starts after each child's imports. Prints one JSON object: rows, cols, file_mb,
+seconds, mb_per_s, peak_rss_mb, baseline_seconds, baseline_peak_rss_mb, ratio_to_baseline
+(baseline_seconds / seconds; target >= 0.6) and peak_over_file_size (peak_rss_mb / file_mb,
+the whole process including the interpreter; target < 3). With --runs N each side is measured
+N times and the medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "app") not in sys.path:
+    sys.path.insert(0, str(ROOT / "app"))
+
+
+def generate(path: Path, rows: int, seed: int = 0) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    cols: dict[str, pa.Array] = {}
+    chunk = 250_000
+    writer = None
+    with path.open("wb") as fh:
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            cols = {}
+            for i in range(12):
+                values = np.round(rng.normal(loc=i, scale=1 + i, size=n), 4)
+                cols[f"x{i}"] = pa.array(values, mask=rng.random(n) < 0.02)
+            for i in range(2):
+                cols[f"n{i}"] = pa.array(rng.integers(0, 1000 * (i + 1), size=n), mask=rng.random(n) < 0.02)
+            for i in range(6):
+                cats = np.array([f"group_{chr(65 + i)}{j}" for j in range(5 + 10 * i)], dtype=object)
+                cols[f"c{i}"] = pa.array(cats[rng.integers(0, len(cats), size=n)], pa.string(),
+                                         mask=rng.random(n) < 0.02)
+            table = pa.table(cols)
+            if writer is None:
+                writer = pacsv.CSVWriter(fh, table.schema)
+            writer.write_table(table)
+        if writer is not None:
+            writer.close()
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _child(kind: str, csv_path: str, work: str) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if kind == "import":
+        from modelyard.core.datasets import service
+        from modelyard.core.jobs import run_job
+        from modelyard.core.store import Store
+
+        store = Store.open(Path(work) / "store")
+        spec = service.import_spec(csv_path)
+        start = time.perf_counter()
+        outcome = run_job(store, spec)
+        seconds = time.perf_counter() - start
+        if not outcome.ok:
+            raise SystemExit(f"import failed: {outcome.error}")
+        extra = {"n_rows": outcome.result["n_rows"], "n_cols": outcome.result["n_cols"]}
+        store.close()
+    else:
+        start = time.perf_counter()
+        table = pacsv.read_csv(csv_path)
+        pq.write_table(table, str(Path(work) / "baseline.parquet"))
+        seconds = time.perf_counter() - start
+        extra = {"n_rows": table.num_rows, "n_cols": table.num_columns}
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_kb / 1024, **extra}))
+
+
+def _measure(kind: str, csv_path: Path, work: Path) -> dict[str, float]:
+    work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "app") + os.pathsep + env.get("PYTHONPATH", "")
+    env["MODELYARD_CONFIG_DIR"] = str(work / "config")
+    proc = subprocess.run([sys.executable, __file__, "--child", kind, str(csv_path), str(work)],
+                          env=env, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} run failed:\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "CSV", "WORK"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(*args.child)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
+        work = Path(args.keep) if args.keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        csv_path = work / "bench.csv"
+        t0 = time.perf_counter()
+        generate(csv_path, args.rows)
+        gen_s = time.perf_counter() - t0
+        file_mb = csv_path.stat().st_size / 1e6
+        imports, baselines = [], []
+        for i in range(args.runs):
+            baselines.append(_measure("baseline", csv_path, work / f"baseline-{i}"))
+            imports.append(_measure("import", csv_path, work / f"import-{i}"))
+        seconds = statistics.median(r["seconds"] for r in imports)
+        peak = statistics.median(r["peak_rss_mb"] for r in imports)
+        base_s = statistics.median(r["seconds"] for r in baselines)
+        base_peak = statistics.median(r["peak_rss_mb"] for r in baselines)
+        result = {
+            "rows": imports[0]["n_rows"], "cols": imports[0]["n_cols"], "file_mb": round(file_mb, 1),
+            "seconds": round(seconds, 3), "mb_per_s": round(file_mb / seconds, 1), "peak_rss_mb": round(peak, 1),
+            "baseline_seconds": round(base_s, 3), "baseline_peak_rss_mb": round(base_peak, 1),
+            "ratio_to_baseline": round(base_s / seconds, 3), "peak_over_file_size": round(peak / file_mb, 3),
+            "runs": args.runs, "generate_seconds": round(gen_s, 1), "cpus": os.cpu_count(),
+        }
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
