@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -29,7 +29,8 @@ from modelyard.ui import theme
 from modelyard.ui.dialogs import PreferencesDialog
 from modelyard.ui.jobs import JobHandle, JobRunner
 from modelyard.ui.jobs_dock import JobsPanel
-from modelyard.ui.panels import ALL_PANELS, Panel
+from modelyard.ui.dnd import local_files
+from modelyard.ui.panels import ALL_PANELS, DatasetsPanel, Panel
 from modelyard.ui.settings import remember_store
 from modelyard.ui.widgets import show_error
 
@@ -47,6 +48,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(theme.icon("app"))
         self.setMinimumSize(QSize(720, 480))
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowNestedDocks)
+        self.setAcceptDrops(True)
 
         # sidebar + panels
         self.sidebar = QListWidget(self)
@@ -81,6 +83,7 @@ class MainWindow(QMainWindow):
         self.jobs_dock.setWidget(self.jobs_panel)
         self.jobs_dock.setAllowedAreas(Qt.DockWidgetArea.BottomDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+        self.resizeDocks([self.jobs_dock], [190], Qt.Orientation.Vertical)
 
         # status bar
         self.store_label = QLabel(self)
@@ -103,9 +106,7 @@ class MainWindow(QMainWindow):
         self.action_new_store = self._action(file_menu, "&New Store…", self.new_store, "folder-plus", QKeySequence.StandardKey.New)
         self.action_open_store = self._action(file_menu, "&Open Store…", self.open_store, "folder-open", QKeySequence.StandardKey.Open)
         file_menu.addSeparator()
-        self.action_import = self._action(file_menu, "&Import Dataset…", lambda: None, "import", "Ctrl+I")
-        self.action_import.setEnabled(False)
-        self.action_import.setStatusTip("Dataset import arrives with the Datasets panel.")
+        self.action_import = self._action(file_menu, "&Import Dataset…", self.import_dataset, "import", "Ctrl+I")
         file_menu.addSeparator()
         self.action_preferences = self._action(file_menu, "&Preferences…", self.show_preferences, "settings", QKeySequence.StandardKey.Preferences)
         file_menu.addSeparator()
@@ -130,6 +131,14 @@ class MainWindow(QMainWindow):
         self.action_compact = self._action(store_menu, "&Compact Database", lambda: self.start_job(maintenance.compact_spec()), "refresh")
 
         help_menu = bar.addMenu("&Help")
+        samples = help_menu.addMenu(theme.icon("datasets"), "Try a &Sample Dataset")
+        from modelyard.core.datasets.catalog import SAMPLES
+
+        self.sample_actions = {}
+        for key, (_loader, _target, description) in SAMPLES.items():
+            action = self._action(samples, description, lambda k=key: self.datasets_panel.import_sample(k))
+            self.sample_actions[key] = action
+        help_menu.addSeparator()
         self.action_about = self._action(help_menu, "&About Modelyard", self.show_about, "info")
         self.action_about.setMenuRole(QAction.MenuRole.AboutRole)
 
@@ -148,6 +157,34 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ panels
     def show_panel(self, index: int) -> None:
         self.sidebar.setCurrentRow(index)
+
+    @property
+    def datasets_panel(self) -> DatasetsPanel:
+        return next(p for p in self.panels if isinstance(p, DatasetsPanel))
+
+    def import_dataset(self) -> None:
+        self.show_panel(self.panels.index(self.datasets_panel))
+        self.datasets_panel.import_with_dialog()
+
+    # dropping data files anywhere on the window imports them (the Datasets panel takes its own drops)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if local_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = local_files(event.mimeData())
+        if not files:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.show_panel(self.panels.index(self.datasets_panel))
+        self.datasets_panel.import_files(files)
 
     def current_panel(self) -> Panel:
         return self.panels[self.stack.currentIndex()]

@@ -6,8 +6,9 @@ from typing import ClassVar
 
 from PySide6.QtWidgets import QStackedLayout, QWidget
 
+from modelyard.core.jobs import JobOutcome, JobSpec
 from modelyard.core.store import Store
-from modelyard.ui.jobs import JobRunner
+from modelyard.ui.jobs import JobHandle, JobRunner
 from modelyard.ui.widgets import EmptyState
 
 
@@ -34,8 +35,22 @@ class Panel(QWidget):
         return None
 
     def set_store(self, store: Store, runner: JobRunner) -> None:
+        if self.runner is not None:
+            self.runner.job_finished.disconnect(self.on_job_finished)
         self.store, self.runner = store, runner
+        runner.job_finished.connect(self.on_job_finished)
         self.refresh()
+
+    def start_job(self, spec: JobSpec) -> JobHandle:
+        """Run a job the way the window does (shown and selected in the Jobs dock)."""
+        window = self.window()
+        if hasattr(window, "start_job"):
+            return window.start_job(spec)
+        assert self.runner is not None
+        return self.runner.submit(spec)
+
+    def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
+        """Any job of this store ended; panels refresh when it was one of theirs."""
 
     def has_content(self) -> bool:
         return False

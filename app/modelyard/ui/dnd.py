@@ -1,0 +1,27 @@
+"""Drag-and-drop of files: which dropped URLs are local files Modelyard can take."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData
+
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx", ".json", ".jsonl", ".ndjson")
+
+
+def local_files(mime: QMimeData | None) -> list[Path]:
+    """The local files (not folders, not remote URLs) in a drag's mime data, in order."""
+    if mime is None or not mime.hasUrls():
+        return []
+    files = []
+    for url in mime.urls():
+        if url.isLocalFile():
+            path = Path(url.toLocalFile())
+            if not path.is_dir():
+                files.append(path)
+    return files
+
+
+def accepted(paths: Iterable[Path], suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[Path]:
+    return [p for p in paths if p.suffix.lower() in suffixes]

@@ -1,0 +1,1 @@
+"""Qt item-model adapters over plain data (never a widget per row)."""

@@ -1,0 +1,277 @@
+"""The Datasets panel driven as a user drives it: drops, the import dialog, versions, profile, preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
+
+from modelyard.core.datasets import service as ds
+from modelyard.core.store import Store
+from modelyard.core.store import models as m
+from modelyard.ui.import_dialog import ImportDialog
+from modelyard.ui.main_window import MainWindow
+from modelyard.ui.models.profile_table import COL_NAME, COL_ROLE, COL_TYPE
+from modelyard.ui.settings import open_settings
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "store")
+    yield s
+    ds.clear_caches()
+    s.close()
+
+
+@pytest.fixture
+def window(qtbot, store, monkeypatch):
+    errors: list[str] = []
+    monkeypatch.setattr("modelyard.ui.panels.datasets.show_error", lambda parent, title, exc: errors.append(str(exc)))
+    w = MainWindow(store, open_settings())
+    w.shown_errors = errors
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.settings.setValue("confirm/quit_with_jobs", "false")
+    w.close()
+
+
+@pytest.fixture
+def churn_csv(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame({
+        "customer_id": [f"C{i:05d}" for i in range(n)],
+        "age": rng.integers(18, 80, n),
+        "plan": rng.choice(["basic", "plus", "pro"], n),
+        "monthly_fee": rng.normal(30, 8, n).round(2),
+        "churned": rng.choice(["yes", "no"], n, p=[0.3, 0.7]),
+    })
+    df.loc[::17, "monthly_fee"] = np.nan
+    path = tmp_path / "churn.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def drop_files(widget, paths: list[Path], pos: QPoint | None = None) -> QDropEvent:
+    """Send the drag-enter and drop events a real drag of files produces."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    point = QPointF(pos or widget.rect().center())
+    enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted(), "the widget refused the drag"
+    drop = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return drop
+
+
+def wait_for_jobs(qtbot, window, n: int = 1) -> list:
+    outcomes = []
+    def done() -> bool:
+        outcomes[:] = [h.outcome for h in window.runner.handles() if h.outcome is not None]
+        return len(outcomes) >= n and not window.runner.running()
+    qtbot.waitUntil(done, timeout=20000)
+    QApplication.processEvents()
+    return outcomes
+
+
+def count(store, model) -> int:
+    with store.session() as s:
+        return s.query(model).count()
+
+
+def test_dropping_a_csv_on_the_panel_creates_a_profiled_version(qtbot, window, store, churn_csv):
+    panel = window.datasets_panel
+    assert panel.stack.currentWidget() is panel.empty
+    drop_files(panel, [churn_csv])
+    [outcome] = wait_for_jobs(qtbot, window)
+    assert outcome.ok, outcome.error
+    qtbot.waitUntil(lambda: panel.stack.currentWidget() is panel.content, timeout=3000)
+    assert panel.version.ref == "churn@v1"
+    assert panel.version.n_rows == 300 and panel.version.n_cols == 5
+    assert panel.datasets_model.rowCount() == 1
+    names = [panel.profile_model.data(panel.profile_model.index(r, COL_NAME)) for r in range(5)]
+    assert names == ["customer_id", "age", "plan", "monthly_fee", "churned"]
+    types = {n: panel.profile_model.current(n, "type") for n in names}
+    assert types["customer_id"] == "id" and types["age"] == "numeric" and types["plan"] == "categorical"
+    assert "Missing" in [panel.profile_model.headerData(c, Qt.Orientation.Horizontal) for c in range(9)]
+
+
+def test_dropping_on_the_main_window_imports_too_and_the_same_file_twice_gives_one_version(
+        qtbot, window, store, churn_csv, tmp_path):
+    window.show_panel(2)
+    drop_files(window, [churn_csv], window.sidebar.geometry().center())
+    wait_for_jobs(qtbot, window, 1)
+    assert window.stack.currentWidget() is window.datasets_panel
+    drop_files(window, [churn_csv], window.sidebar.geometry().center())
+    outcomes = wait_for_jobs(qtbot, window, 2)
+    assert all(o.ok for o in outcomes)
+    assert outcomes[1].result["created"] is False
+    assert count(store, m.DatasetVersion) == 1
+    # changed content -> v2 whose parent is v1
+    changed = pd.read_csv(churn_csv)
+    changed.loc[0, "age"] = 99
+    changed.to_csv(churn_csv, index=False)
+    drop_files(window.datasets_panel, [churn_csv])
+    outcomes = wait_for_jobs(qtbot, window, 3)
+    assert outcomes[-1].result["created"] is True
+    v2 = ds.get_version(store, "churn@v2")
+    assert v2.parent_version == 1
+    qtbot.waitUntil(lambda: window.datasets_panel.version is not None and window.datasets_panel.version.version == 2,
+                    timeout=3000)
+    assert window.datasets_panel.version_combo.count() == 2
+
+
+def test_dropping_several_files_at_once_imports_each(qtbot, window, store, churn_csv, tmp_path):
+    other = tmp_path / "regions.tsv"
+    other.write_text("region\tpopulation\nnorth\t120\nsouth\t340\neast\t90\n")
+    drop_files(window.datasets_panel, [churn_csv, other])
+    outcomes = wait_for_jobs(qtbot, window, 2)
+    assert sorted(o.result["dataset"] for o in outcomes) == ["churn", "regions"]
+    assert window.datasets_panel.datasets_model.rowCount() == 2
+
+
+def test_import_through_the_dialog_with_a_name_and_target(qtbot, window, store, tmp_path):
+    path = tmp_path / "semicolons.csv"
+    path.write_text("size;colour;label\n1,5;red;a\n2,5;blue;b\n3,0;red;a\n4,5;green;b\n")
+    seen = {}
+
+    def drive_dialog() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, ImportDialog)
+        seen["columns"] = [dialog.target.itemText(i) for i in range(dialog.target.count())]
+        seen["preview_cols"] = dialog.preview.model().columnCount()
+        dialog.name.clear()
+        qtbot.keyClicks(dialog.name, "paint")
+        dialog.target.setCurrentText("label")
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(200, drive_dialog)
+    handle = window.datasets_panel.import_with_dialog(path)
+    assert handle is not None
+    [outcome] = wait_for_jobs(qtbot, window)
+    assert outcome.ok, outcome.error
+    assert seen["columns"] == ["(none)", "size", "colour", "label"] and seen["preview_cols"] == 3
+    v = ds.get_version(store, "paint")
+    assert v.target == "label" and v.task == "classification"
+
+
+def test_bad_file_dropped_gives_a_clear_message_and_writes_nothing(qtbot, window, store, tmp_path):
+    bad = tmp_path / "empty.csv"
+    bad.write_bytes(b"")
+    drop_files(window.datasets_panel, [bad])
+    [outcome] = wait_for_jobs(qtbot, window)
+    assert outcome.status == "failed"
+    assert "empty.csv" in outcome.error
+    qtbot.waitUntil(lambda: bool(window.shown_errors), timeout=2000)
+    assert "empty.csv" in window.shown_errors[0] and "Traceback" not in window.shown_errors[0]
+    assert count(store, m.DatasetVersion) == 0 and count(store, m.Artifact) == 0
+    assert not any(store.artifacts.iter_files())
+
+
+def test_changing_a_role_saves_a_new_version_pointing_to_its_parent(qtbot, window, store, churn_csv):
+    drop_files(window.datasets_panel, [churn_csv])
+    wait_for_jobs(qtbot, window)
+    panel = window.datasets_panel
+    row = next(r for r in range(panel.profile_model.rowCount())
+               if panel.profile_model.data(panel.profile_model.index(r, COL_NAME)) == "churned")
+    assert not panel.save_schema_button.isEnabled()
+    assert panel.profile_model.setData(panel.profile_model.index(row, COL_ROLE), "target")
+    assert panel.save_schema_button.isEnabled()
+    qtbot.mouseClick(panel.save_schema_button, Qt.MouseButton.LeftButton)
+    assert panel.version.ref == "churn@v2"
+    assert panel.version.target == "churned" and panel.version.task == "classification"
+    assert panel.version.parent_version == 1
+    assert ds.get_version(store, "churn@v1").target is None  # v1 is never modified
+    assert panel.profile_model.data(panel.profile_model.index(row, COL_TYPE)) == "categorical"
+
+
+def test_a_split_is_created_and_listed(qtbot, window, store, churn_csv):
+    drop_files(window.datasets_panel, [churn_csv])
+    wait_for_jobs(qtbot, window)
+    panel = window.datasets_panel
+    panel.tabs.setCurrentIndex(2)
+    panel.split_test.setValue(0.25)
+    panel.split_seed.setValue(7)
+    qtbot.mouseClick(panel.split_button, Qt.MouseButton.LeftButton)
+    assert panel.splits_model.rowCount() == 1
+    split = panel.splits_model.rows[0]
+    assert split.counts["test"] == 75 and split.counts["train"] == 225
+    assert split.seed == 7
+
+
+def test_help_menu_sample_dataset_gives_a_full_panel(qtbot, window, store):
+    window.sample_actions["iris"].trigger()
+    [outcome] = wait_for_jobs(qtbot, window)
+    assert outcome.ok, outcome.error
+    panel = window.datasets_panel
+    qtbot.waitUntil(lambda: panel.version is not None, timeout=3000)
+    assert panel.version.n_rows == 150 and panel.version.target == "species"
+    assert panel.profile_model.rowCount() == 5
+    panel.profile_view.selectRow(0)
+    assert panel.detail is not None and panel.detail.bars is not None
+
+
+def test_preview_pages_through_a_million_rows_reading_only_what_is_shown(qtbot, window, store, tmp_path):
+    n = 1_000_000
+    frame = pd.DataFrame({"i": np.arange(n), "x": np.arange(n) * 0.5,
+                          "cat": np.array(["a", "b", "c", "d"])[np.arange(n) % 4]})
+    info = ds.import_frame(store, frame, "big")
+    window.datasets_panel.refresh(select="big")
+    panel = window.datasets_panel
+    panel.tabs.setCurrentIndex(1)
+    view, model = panel.preview_view, panel.preview_model
+    assert model.rowCount() == n
+    qtbot.waitUntil(lambda: model.pages_read >= 1, timeout=3000)
+    view.scrollToBottom()
+    QApplication.processEvents()
+    last = model.index(n - 1, 0)
+    assert model.data(last) == str(n - 1)
+    view.scrollTo(model.index(n // 2, 0))
+    QApplication.processEvents()
+    assert model.data(model.index(n // 2, 1)) == f"{(n // 2) * 0.5:.6g}"
+    assert model.pages_read <= 8, f"read {model.pages_read} pages to show three screens"
+    assert info["n_rows"] == n
+
+
+def test_deleting_a_dataset_used_by_a_model_asks_before_forcing(qtbot, window, store, churn_csv, monkeypatch):
+    drop_files(window.datasets_panel, [churn_csv])
+    wait_for_jobs(qtbot, window)
+    v = ds.get_version(store, "churn")
+    with store.write() as s:
+        rm = m.RegisteredModel(name="churn-model")
+        s.add(rm)
+        s.flush()
+        s.add(m.ModelVersion(model_id=rm.id, version=1, dataset_version_id=v.id))
+    answers = iter([QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No])
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or next(answers))
+    window.datasets_panel.delete_current()
+    assert "churn-model" in asked[1]
+    assert [d.name for d in ds.list_datasets(store)] == ["churn"]
+
+
+def test_listing_datasets_at_start_up_loads_no_pandas_or_pyarrow(tmp_path):
+    """The window lists datasets through the catalog; pandas and pyarrow load on first real use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from modelyard.core.store import Store; from modelyard.core.datasets import catalog; "
+        f"s = Store.open({str(tmp_path / 's')!r}); catalog.list_datasets(s); "
+        "import modelyard.ui.main_window; "
+        "print(sorted(k for k in ('pandas', 'pyarrow', 'numpy', 'sklearn', 'pyqtgraph') if k in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen",
+                              "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "app")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
