@@ -53,6 +53,54 @@ def dark_palette():
     return pal
 
 
+def churn_csv(path: Path) -> Path:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    tenure = rng.gamma(2.0, 12.0, n).round(1)
+    df = pd.DataFrame({
+        "customer_id": [f"C{i:06d}" for i in range(n)],
+        "region": rng.choice(["north", "south", "east", "west", "islands"], n, p=[.3, .3, .2, .18, .02]),
+        "plan": rng.choice(["basic", "plus", "pro"], n, p=[.5, .35, .15]),
+        "age": rng.integers(18, 85, n),
+        "tenure_months": tenure,
+        "monthly_fee": rng.normal(42, 11, n).round(2),
+        "support_calls": rng.poisson(1.4, n),
+        "signup_date": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+        "churned": np.where(rng.random(n) < 0.08 + 0.004 * (24 - np.minimum(tenure, 24)), "yes", "no"),
+    })
+    df.loc[rng.random(n) < 0.06, "monthly_fee"] = np.nan
+    df.to_csv(path, index=False)
+    return path
+
+
+def datasets_screens(window: MainWindow) -> None:
+    panel = window.datasets_panel
+    window.show_panel(0)
+    wait(50)
+    window.grab().save(str(HERE / "panel-datasets-empty.png"))
+    from modelyard.core.datasets import service as ds
+
+    run_to_end(window, ds.import_spec(churn_csv(tmp / "churn.csv"), {"target": "churned"}))
+    wait(100)
+    panel.profile_view.selectRow(4)
+    wait(100)
+    window.grab().save(str(HERE / "panel-datasets-profile.png"))
+    panel.tabs.setCurrentIndex(1)
+    panel.preview_view.scrollTo(panel.preview_model.index(2500, 0))
+    wait(100)
+    window.grab().save(str(HERE / "panel-datasets-preview.png"))
+    panel.tabs.setCurrentIndex(2)
+    ds.create_split(window.store, panel.version.id, test=0.2, validation=0.1, method="stratified", seed=42)
+    panel.refresh()
+    panel.tabs.setCurrentIndex(2)
+    wait(50)
+    window.grab().save(str(HERE / "panel-datasets-splits.png"))
+    panel.tabs.setCurrentIndex(0)
+
+
 def run_to_end(window: MainWindow, spec) -> None:
     handle = window.start_job(spec)
     while handle.running:
@@ -84,9 +132,12 @@ def main() -> None:
     while running.running:
         wait(20)
     for i, name in enumerate(("datasets", "experiments", "registry", "monitoring")):
+        if name == "datasets":
+            continue
         window.show_panel(i)
         wait(50)
         window.grab().save(str(HERE / f"panel-{name}.png"))
+    datasets_screens(window)
     window.show_panel(0)
     window.jobs_panel.select_job(running.job_id - 2)  # the failed verify, with its error
     app.setPalette(dark_palette())
