@@ -275,3 +275,32 @@ def test_listing_datasets_at_start_up_loads_no_pandas_or_pyarrow(tmp_path):
                               "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "app")})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_import_dialog_reparses_the_preview_when_an_override_changes(qtbot, tmp_path):
+    path = tmp_path / "european.csv"
+    path.write_text("city;temperature;rain\nOslo;-3,5;yes\nRome;14,0;no\nLima;19,5;no\n", encoding="cp1252")
+    dialog = ImportDialog(path)
+    qtbot.addWidget(dialog)
+    assert dialog.preview.model().columnCount() == 3
+    assert dialog.delimiter.itemText(0).startswith("Detect")
+    dialog.delimiter.setCurrentIndex(dialog.delimiter.findData(","))
+    qtbot.waitUntil(lambda: dialog.preview.model() is not None and dialog.preview.model().columnCount() != 3,
+                    timeout=2000)
+    assert dialog.options().delimiter == ","
+    dialog.delimiter.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: dialog.preview.model().columnCount() == 3, timeout=2000)
+    assert dialog.options().delimiter is None
+    assert [dialog.target.itemText(i) for i in range(dialog.target.count())] == ["(none)", "city", "temperature", "rain"]
+    dialog.header.setChecked(False)
+    qtbot.waitUntil(lambda: dialog.preview.model().rowCount() == 4, timeout=2000)  # the header row is data now
+    assert dialog.options().header is False
+
+
+def test_import_dialog_names_the_problem_when_a_file_cannot_be_read(qtbot, tmp_path):
+    path = tmp_path / "photo.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    dialog = ImportDialog(path)
+    qtbot.addWidget(dialog)
+    assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    assert "photo.csv" in dialog.error.text()

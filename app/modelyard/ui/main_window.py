@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -29,13 +30,13 @@ from modelyard.ui import theme
 from modelyard.ui.dialogs import PreferencesDialog
 from modelyard.ui.jobs import JobHandle, JobRunner
 from modelyard.ui.jobs_dock import JobsPanel
-from modelyard.ui.dnd import local_files
+from modelyard.ui.dnd import FileDropTarget
 from modelyard.ui.panels import ALL_PANELS, DatasetsPanel, Panel
 from modelyard.ui.settings import remember_store
 from modelyard.ui.widgets import show_error
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileDropTarget, QMainWindow):
     store_changed = Signal(object)  # Store
 
     def __init__(self, store: Store, settings: QSettings) -> None:
@@ -48,7 +49,6 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(theme.icon("app"))
         self.setMinimumSize(QSize(720, 480))
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowNestedDocks)
-        self.setAcceptDrops(True)
 
         # sidebar + panels
         self.sidebar = QListWidget(self)
@@ -166,23 +166,8 @@ class MainWindow(QMainWindow):
         self.show_panel(self.panels.index(self.datasets_panel))
         self.datasets_panel.import_with_dialog()
 
-    # dropping data files anywhere on the window imports them (the Datasets panel takes its own drops)
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_files(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if local_files(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        files = local_files(event.mimeData())
-        if not files:
-            event.ignore()
-            return
-        event.acceptProposedAction()
+    def files_dropped(self, files: list[Path]) -> None:
+        """Data files dropped anywhere on the window (the Datasets panel takes its own drops)."""
         self.show_panel(self.panels.index(self.datasets_panel))
         self.datasets_panel.import_files(files)
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QWidget
 
 from modelyard.core.paths import resource_path
 
@@ -89,6 +90,14 @@ def icon(name: str, colour: QColor | str | None = None) -> QIcon:
 
 def status_icon(status: str) -> QIcon:
     return icon(STATUS_ICONS.get(status, "info"), status_colour(status))
+
+
+def make_heading(label: QWidget, scale: float = 1.2) -> None:
+    """Bold and ``scale`` times the base size: panel titles and section headings."""
+    font = label.font()
+    font.setPointSizeF(font.pointSizeF() * scale)
+    font.setBold(True)
+    label.setFont(font)
 
 
 def clear_cache() -> None:

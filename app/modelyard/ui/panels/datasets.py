@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,7 +31,7 @@ from modelyard.core.errors import ModelyardError
 from modelyard.core.jobs import JobOutcome
 from modelyard.ui import theme
 from modelyard.ui.delegates import ComboDelegate, SparklineDelegate
-from modelyard.ui.dnd import local_files
+from modelyard.ui.dnd import FileDropTarget
 from modelyard.ui.jobs import JobHandle
 from modelyard.ui.models.paged_table import PagedTableModel
 from modelyard.ui.models.profile_table import (
@@ -49,6 +48,7 @@ from modelyard.ui.models.profile_table import (
     SORT_ROLE,
     ProfileModel,
 )
+from modelyard.ui.models.rows import RowsTableModel
 from modelyard.ui.panels.base import Panel
 from modelyard.ui.widgets import show_error
 
@@ -66,32 +66,10 @@ PROFILE_WIDTHS = {COL_TYPE: 100, COL_ROLE: 86, COL_MISSING: 96, COL_DISTINCT: 72
 LIST_COLUMNS = ("Dataset", "Versions", "Rows")
 
 
-class DatasetsModel(QAbstractTableModel):
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.rows: list[catalog.DatasetInfo] = []
+class DatasetsModel(RowsTableModel["catalog.DatasetInfo"]):
+    headers = LIST_COLUMNS
 
-    def set_rows(self, rows: list[catalog.DatasetInfo]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(LIST_COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return LIST_COLUMNS[section]
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        d = self.rows[index.row()]
-        c = index.column()
+    def cell(self, d: catalog.DatasetInfo, c: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return (d.name, f"v{d.latest_version}" if d.latest_version else "",
                     f"{d.n_rows:,}" if d.n_rows is not None else "")[c]
@@ -107,7 +85,7 @@ class DatasetsModel(QAbstractTableModel):
         return next((i for i, d in enumerate(self.rows) if d.name == name), -1)
 
 
-class DatasetsPanel(Panel):
+class DatasetsPanel(FileDropTarget, Panel):
     title = "Datasets"
     icon_name = "datasets"
     empty_headline = "No datasets yet"
@@ -120,7 +98,6 @@ class DatasetsPanel(Panel):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setAcceptDrops(True)
         self.version: catalog.DatasetVersionInfo | None = None
         self.detail: Any = None  # ColumnDetail, built on first use (it imports pyqtgraph)
         self.empty.add_action("Import a file…", self.import_with_dialog, icon_name="import")
@@ -159,10 +136,7 @@ class DatasetsPanel(Panel):
         # header of the selected version
         self.version_title = QLabel(self)
         self.version_title.setObjectName("versionTitle")
-        font = self.version_title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        font.setBold(True)
-        self.version_title.setFont(font)
+        theme.make_heading(self.version_title, 1.3)
         self.version_combo = QComboBox(self)
         self.version_combo.setObjectName("versionCombo")
         self.version_combo.setMinimumContentsLength(18)
@@ -507,54 +481,19 @@ class DatasetsPanel(Panel):
         self.version = None
         self.refresh()
 
-    # ------------------------------------------------------------------ drops
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_files(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: Any) -> None:
-        if local_files(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        files = local_files(event.mimeData())
-        if not files:
-            event.ignore()
-            return
-        event.acceptProposedAction()
+    def files_dropped(self, files: list[Path]) -> None:
         self.import_files(files)
 
 
 SPLIT_COLUMNS = ("Split", "Method", "Seed", "Train", "Validation", "Test")
 
 
-class _SplitsModel(QAbstractTableModel):
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.rows: list[catalog.SplitInfo] = []
+class _SplitsModel(RowsTableModel["catalog.SplitInfo"]):
+    headers = SPLIT_COLUMNS
 
-    def set_rows(self, rows: list[catalog.SplitInfo]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(SPLIT_COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return SPLIT_COLUMNS[section]
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
+    def cell(self, sp: catalog.SplitInfo, column: int, role: int) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole:
             return None
-        sp = self.rows[index.row()]
         counts = sp.counts
         return (sp.name, sp.method, str(sp.seed), f"{counts.get('train', 0):,}",
-                f"{counts.get('validation', 0):,}", f"{counts.get('test', 0):,}")[index.column()]
+                f"{counts.get('validation', 0):,}", f"{counts.get('test', 0):,}")[column]
