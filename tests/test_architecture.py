@@ -52,6 +52,7 @@ QT_FREE_MODULES = [
     "modelyard.core.jobs",
     "modelyard.core.maintenance",
     "modelyard.core.datasets.catalog",
+    "modelyard.core.datasets.specs",
     "modelyard.core.datasets.service",
     "modelyard.cli.main",
     "modelyard.cli.dataset",

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from modelyard.core.datasets.service import ImportOptions, SniffResult, sniff
+from modelyard.core.datasets.service import SniffResult, sniff
+from modelyard.core.datasets.specs import ImportOptions
 from modelyard.core.errors import ModelyardError
 from modelyard.ui import theme
 from modelyard.ui.models.paged_table import PagedTableModel

@@ -36,7 +36,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,11 +65,21 @@ from modelyard.core.datasets.catalog import (  # noqa: F401 - re-exported: the p
     parse_ref,
 )
 from modelyard.core.datasets.profile import compute_profile, with_types
-from modelyard.core.datasets.readers import DatasetInputError, ReadSettings, TypePromotion, empty_batch
+from modelyard.core.datasets.readers import (
+    DatasetInputError,
+    ReadSettings,
+    TypePromotion,
+    empty_batch,
+)
 from modelyard.core.datasets.schema import SchemaError, apply_changes, infer_schema
-from modelyard.core.datasets.snapshot import ROW_GROUP_ROWS, SnapshotResult, SnapshotWriter
+from modelyard.core.datasets.snapshot import (
+    ROW_GROUP_ROWS,
+    SnapshotResult,
+    SnapshotWriter,
+)
+from modelyard.core.datasets.specs import ImportOptions, import_spec, sample_spec  # noqa: F401 - re-exported
 from modelyard.core.errors import ModelyardError, NotFoundError
-from modelyard.core.jobs import JobContext, JobSpec
+from modelyard.core.jobs import JobContext
 from modelyard.core.procs import current_user
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -98,31 +108,6 @@ PROFILE_END = 0.97
 
 
 # --------------------------------------------------------------------------- plain data
-
-
-@dataclass
-class ImportOptions:
-    """Overrides for an import. None means: detect it (or, for ``name``, use the file's name)."""
-
-    delimiter: str | None = None
-    quotechar: str | None = None
-    encoding: str | None = None
-    header: bool | None = None
-    sheet: str | None = None
-    name: str | None = None
-    target: str | None = None
-
-    def to_params(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_params(cls, params: ImportOptions | Mapping[str, Any] | None) -> ImportOptions:
-        if params is None:
-            return cls()
-        if isinstance(params, ImportOptions):
-            return params
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -273,18 +258,6 @@ def _delimiter(value: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- importing
-
-
-def import_spec(path: str | Path, options: ImportOptions | Mapping[str, Any] | None = None) -> JobSpec:
-    """The job that imports ``path`` (run it with ``run_job`` or the GUI's job runner)."""
-    opts = ImportOptions.from_params(options)
-    src = Path(path).expanduser()
-    try:
-        src = src.resolve()
-    except OSError:
-        pass
-    return JobSpec(func="modelyard.core.datasets.service:import_dataset", title=f"Import {src.name}",
-                   params={"path": str(src), "options": opts.to_params()}, kind="dataset.import")
 
 
 def _check_disk(store: Store, path: Path, size: int) -> None:
@@ -524,13 +497,6 @@ def sample_frame(name: str) -> tuple[pd.DataFrame, str]:
         df["target"] = np.asarray(names, dtype=object)[df["target"].to_numpy()].astype(str)
     df = df.rename(columns={"target": target})
     return df, target
-
-
-def sample_spec(name: str = "iris", dataset_name: str | None = None) -> JobSpec:
-    if name not in SAMPLES:
-        raise NotFoundError(f"There is no sample dataset '{name}'.", hint=f"Choose one of {', '.join(SAMPLES)}.")
-    return JobSpec(func="modelyard.core.datasets.service:import_sample", title=f"Import the {name} sample dataset",
-                   params={"name": name, "dataset_name": dataset_name}, kind="dataset.sample")
 
 
 def import_sample(ctx: JobContext, *, name: str = "iris", dataset_name: str | None = None) -> dict[str, Any]:

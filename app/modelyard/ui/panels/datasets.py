@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from modelyard.core.datasets import catalog
+from modelyard.core.datasets import catalog, specs
 from modelyard.core.datasets.schema import ALLOWED_TYPES, ROLES
 from modelyard.core.errors import ModelyardError
 from modelyard.core.jobs import JobOutcome
@@ -387,7 +387,7 @@ class DatasetsPanel(FileDropTarget, Panel):
     # ------------------------------------------------------------------ actions
     def import_files(self, paths: list[Path]) -> list[JobHandle]:
         """Import each file as a background job with what was detected (the drop path)."""
-        return [self.start_job(_service().import_spec(p)) for p in paths]
+        return [self.start_job(specs.import_spec(p)) for p in paths]
 
     def import_with_dialog(self, path: str | Path | None = None) -> JobHandle | None:
         from PySide6.QtWidgets import QFileDialog
@@ -403,10 +403,10 @@ class DatasetsPanel(FileDropTarget, Panel):
         dialog = ImportDialog(path, self)
         if dialog.exec() != ImportDialog.DialogCode.Accepted:
             return None
-        return self.start_job(_service().import_spec(path, dialog.options()))
+        return self.start_job(specs.import_spec(path, dialog.options()))
 
     def import_sample(self, name: str = "iris") -> JobHandle:
-        return self.start_job(_service().sample_spec(name))
+        return self.start_job(specs.sample_spec(name))
 
     def _choose_sample(self) -> None:
         labels = [f"{key} — {desc}" for key, (_l, _t, desc) in catalog.SAMPLES.items()]

@@ -1,0 +1,61 @@
+"""What a dataset job is asked to do: import options and the job specs, as plain data.
+
+Light on purpose: the window builds these specs on the main thread when a file is dropped, so
+this module loads no pandas or pyarrow (the job itself loads them, on its worker thread).
+Re-exported by :mod:`modelyard.core.datasets.service`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from modelyard.core.datasets.catalog import SAMPLES
+from modelyard.core.errors import NotFoundError
+from modelyard.core.jobs import JobSpec
+
+
+@dataclass
+class ImportOptions:
+    """Overrides for an import. None means: detect it (or, for ``name``, use the file's name)."""
+
+    delimiter: str | None = None
+    quotechar: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+    sheet: str | None = None
+    name: str | None = None
+    target: str | None = None
+
+    def to_params(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: ImportOptions | Mapping[str, Any] | None) -> ImportOptions:
+        if params is None:
+            return cls()
+        if isinstance(params, ImportOptions):
+            return params
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in known})
+
+
+def import_spec(path: str | Path, options: ImportOptions | Mapping[str, Any] | None = None) -> JobSpec:
+    """The job that imports ``path`` (run it with ``run_job`` or the GUI's job runner)."""
+    opts = ImportOptions.from_params(options)
+    src = Path(path).expanduser()
+    try:
+        src = src.resolve()
+    except OSError:
+        pass
+    return JobSpec(func="modelyard.core.datasets.service:import_dataset", title=f"Import {src.name}",
+                   params={"path": str(src), "options": opts.to_params()}, kind="dataset.import")
+
+
+def sample_spec(name: str = "iris", dataset_name: str | None = None) -> JobSpec:
+    if name not in SAMPLES:
+        raise NotFoundError(f"There is no sample dataset '{name}'.", hint=f"Choose one of {', '.join(SAMPLES)}.")
+    return JobSpec(func="modelyard.core.datasets.service:import_sample", title=f"Import the {name} sample dataset",
+                   params={"name": name, "dataset_name": dataset_name}, kind="dataset.sample")
