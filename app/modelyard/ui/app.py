@@ -20,6 +20,7 @@ from modelyard.ui.main_window import MainWindow
 from modelyard.ui.settings import open_settings
 
 STARTUP_PROBE_ENV = "MODELYARD_STARTUP_PROBE"
+WARMUP_DELAY_MS = 600
 
 
 def _parse(args: list[str], gui_options: tuple[str, ...] | list[str] = ()) -> argparse.Namespace:
@@ -72,6 +73,9 @@ def run_gui(args: list[str], gui_options: tuple[str, ...] | list[str] = ()) -> i
         QMessageBox.warning(None, "Opened the default store", f"{exc.message}\n\nShowing the default store instead.")
     window = MainWindow(store, settings)
     window.show()
+    from modelyard.ui import warmup
+
+    QTimer.singleShot(WARMUP_DELAY_MS, warmup.start)  # once the window is up and idle
     if os.environ.get(STARTUP_PROBE_ENV):
         # tests/benchmarks/startup.py: report when the event loop first runs with the window shown
         def _probe() -> None:
