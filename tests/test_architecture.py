@@ -56,6 +56,10 @@ QT_FREE_MODULES = [
     "modelyard.core.datasets.service",
     "modelyard.cli.main",
     "modelyard.cli.dataset",
+    "modelyard.core.tracking",
+    "modelyard.core.runquery",
+    "modelyard.cli.run",
+    "modelyard.cli.experiment",
 ]
 
 

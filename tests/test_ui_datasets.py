@@ -83,6 +83,12 @@ def wait_for_jobs(qtbot, window, n: int = 1) -> list:
     return outcomes
 
 
+def wait_for_version(qtbot, panel, ref: str) -> None:
+    """Until the panel shows ``ref`` (its content replaced the empty state)."""
+    qtbot.waitUntil(lambda: panel.version is not None and panel.version.ref == ref
+                    and panel.stack.currentWidget() is panel.content, timeout=5000)
+
+
 def count(store, model) -> int:
     with store.session() as s:
         return s.query(model).count()
@@ -181,6 +187,7 @@ def test_changing_a_role_saves_a_new_version_pointing_to_its_parent(qtbot, windo
     drop_files(window.datasets_panel, [churn_csv])
     wait_for_jobs(qtbot, window)
     panel = window.datasets_panel
+    wait_for_version(qtbot, panel, "churn@v1")
     row = next(r for r in range(panel.profile_model.rowCount())
                if panel.profile_model.data(panel.profile_model.index(r, COL_NAME)) == "churned")
     assert not panel.save_schema_button.isEnabled()
@@ -198,7 +205,9 @@ def test_a_split_is_created_and_listed(qtbot, window, store, churn_csv):
     drop_files(window.datasets_panel, [churn_csv])
     wait_for_jobs(qtbot, window)
     panel = window.datasets_panel
+    wait_for_version(qtbot, panel, "churn@v1")
     panel.tabs.setCurrentIndex(2)
+    qtbot.waitUntil(panel.split_button.isVisible, timeout=2000)
     panel.split_test.setValue(0.25)
     panel.split_seed.setValue(7)
     qtbot.mouseClick(panel.split_button, Qt.MouseButton.LeftButton)

@@ -4,6 +4,31 @@
 command line in :mod:`modelyard.cli`, and everything they share in :mod:`modelyard.core`.
 """
 
+from typing import Any
+
 from modelyard._version import __version__
 
-__all__ = ["__version__"]
+# The tracking API (``modelyard.start_run`` ...), imported on first use so that ``import
+# modelyard`` stays cheap: SQLAlchemy and the store load only when a function is touched.
+_TRACKING = ("start_run", "get_run", "search_runs", "metric_history", "delete_run", "restore_run",
+             "purge_deleted", "set_tags", "list_experiments", "query_runs", "ActiveRun", "RunInfo")
+
+__all__ = ["__version__", *_TRACKING, "FilterError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FilterError":
+        from modelyard.core.runquery import FilterError
+
+        return FilterError
+    if name in _TRACKING:
+        from modelyard.core import tracking
+
+        value = getattr(tracking, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'modelyard' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

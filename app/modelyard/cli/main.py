@@ -24,6 +24,8 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.store",
     "modelyard.cli.jobs",
     "modelyard.cli.dataset",
+    "modelyard.cli.experiment",
+    "modelyard.cli.run",
 ]
 
 # Options the GUI accepts too (each takes a value): ``modelyard --store DIR`` opens the GUI on DIR.

@@ -239,7 +239,9 @@ class Store:
             conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
                               "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
             conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD_REVISION})
-        self._ensure_meta()
+            # in the same transaction: a process that sees the schema also sees the store's id
+            conn.execute(m.StoreMeta.__table__.insert(), [{"key": "store_id", "value": m.new_uuid()},
+                                                          {"key": "created_with", "value": __version__}])
 
     def _ensure_meta(self) -> None:
         with self.write() as s:
