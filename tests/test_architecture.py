@@ -60,6 +60,9 @@ QT_FREE_MODULES = [
     "modelyard.core.runquery",
     "modelyard.cli.run",
     "modelyard.cli.experiment",
+    "modelyard.core.training",
+    "modelyard.core.training.train",
+    "modelyard.cli.train",
 ]
 
 

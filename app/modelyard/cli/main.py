@@ -26,6 +26,7 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.dataset",
     "modelyard.cli.experiment",
     "modelyard.cli.run",
+    "modelyard.cli.train",
 ]
 
 # Options the GUI accepts too (each takes a value): ``modelyard --store DIR`` opens the GUI on DIR.

@@ -51,6 +51,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                     epilog="example:\n  modelyard run purge --older-than 30")
     p.add_argument("--older-than", type=float, metavar="DAYS", dest="older_than",
                    help="only runs deleted at least DAYS days ago (default: all)")
+    from modelyard.cli.train import register_reproduce  # the verb lives with training
+
+    register_reproduce(verbs, common)
 
 
 # --------------------------------------------------------------------------- list

@@ -1,0 +1,310 @@
+"""``modelyard train ...``: train a model on a dataset version as a tracked run; and the hook
+that adds ``modelyard run reproduce RUN_ID`` to the ``run`` noun (see :func:`register_reproduce`).
+
+``train`` is a command without verbs: ``modelyard train --dataset iris --model random_forest``.
+The training runs in a child process (Ctrl+C cancels it at once and the run is recorded
+cancelled). Nothing heavy is imported at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from modelyard.cli._common import (
+    EXIT_GATE,
+    HelpFormatter,
+    UsageError,
+    add_command,
+    is_verbose,
+    open_store,
+    outcome_json,
+    positive_int,
+    print_json,
+    print_kv,
+    print_table,
+    raise_for_outcome,
+    run_foreground,
+    wants_json,
+)
+
+# Mirrors modelyard.core.training (not imported here: it pulls in SQLAlchemy at start-up).
+TASKS = ("classification", "regression")
+SEARCH_METHODS = ("grid", "random")
+SPLIT_METHODS = ("random", "stratified", "time")
+
+TRAIN_EPILOG = """\
+examples:
+  modelyard train --dataset iris --model random_forest --param n_estimators=300 --cv 5
+  modelyard train --dataset churn@v3 --target churned --model hist_gradient_boosting \\
+                  --search random --trials 20 --experiment churn --slice region
+  modelyard train --spec train.yaml                 (the same as a file kept in git)
+  modelyard train --list-models --task regression
+  modelyard train --show-params svm --json
+
+The run's id is printed (and with --json the whole result); 'modelyard run show RUN_ID'
+shows what was recorded, 'modelyard run reproduce RUN_ID' retrains it and compares.
+A dataset named without @vN is its latest version when the job runs (and when it is
+reproduced); NAME@vN pins the version."""
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "train", parents=[common], help="train a model on a dataset (a tracked run)",
+        description="Train a scikit-learn model from the catalogue on a dataset version, with optional "
+                    "cross-validation and hyperparameter search, and record it as a run: params, metrics, "
+                    "evaluation plots, the fitted pipeline and everything needed to reproduce it.",
+        epilog=TRAIN_EPILOG, formatter_class=HelpFormatter)
+    p.set_defaults(func=_train)
+    what = p.add_argument_group("what to train")
+    what.add_argument("--dataset", metavar="NAME[@vN]", help="the dataset (NAME alone: its latest version)")
+    what.add_argument("--target", metavar="COL", help="the column to predict (default: the dataset's target)")
+    what.add_argument("--task", choices=TASKS, help="classification or regression (default: from the target); "
+                                                    "with --list-models, only that task's models")
+    what.add_argument("--model", metavar="NAME", help="a model of the catalogue (see --list-models)")
+    what.add_argument("--param", metavar="KEY=VALUE", action="append", default=[], dest="params",
+                      help="a hyperparameter (repeat for several; see --show-params MODEL)")
+    what.add_argument("--preprocess", metavar="COL=STEP", action="append", default=[],
+                      help="override a column's preprocessing: numeric, onehot, ordinal, boolean, datetime "
+                           "or drop (repeat for several)")
+    what.add_argument("--spec", metavar="FILE", help="read the training spec from a YAML or JSON file "
+                                                     "(options given here override it)")
+    how = p.add_argument_group("how")
+    how.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation on the training rows")
+    how.add_argument("--search", choices=SEARCH_METHODS, help="hyperparameter search; each trial is a child run")
+    how.add_argument("--trials", type=positive_int, metavar="N",
+                     help="the search's trial budget (random: default 10; grid: default all)")
+    how.add_argument("--search-metric", metavar="METRIC", dest="search_metric",
+                     help="what the search optimises (default: accuracy, or rmse for regression)")
+    how.add_argument("--split", type=positive_int, metavar="ID", dest="split_id",
+                     help="use a stored split (default: make one with --test/--validation/--split-method)")
+    how.add_argument("--test", type=float, metavar="SHARE", help="test share of a new split (default 0.2)")
+    how.add_argument("--validation", type=float, metavar="SHARE", help="validation share of a new split")
+    how.add_argument("--split-method", choices=SPLIT_METHODS, dest="split_method",
+                     help="how a new split is made (default: stratified for classification, else random)")
+    how.add_argument("--seed", type=int, metavar="N", help="the seed of the model, split and search (default 0)")
+    how.add_argument("--slice", metavar="COL", action="append", default=[], dest="slices",
+                     help="report metrics per value of this column, e.g. region or sex (repeat for several)")
+    rec = p.add_argument_group("recording")
+    rec.add_argument("--experiment", metavar="NAME", help="the experiment (default: the dataset's name)")
+    rec.add_argument("--name", metavar="NAME", dest="run_name", help="the run's name (default: the model)")
+    rec.add_argument("--tag", metavar="KEY=VALUE", action="append", default=[], dest="tags",
+                     help="a tag of the run (repeat for several)")
+    cat = p.add_argument_group("the catalogue")
+    cat.add_argument("--list-models", action="store_true", dest="list_models", help="list the models and exit")
+    cat.add_argument("--show-params", metavar="MODEL", dest="show_params",
+                     help="show a model's hyperparameters (types, ranges, defaults) and exit")
+
+
+def register_reproduce(verbs: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``reproduce`` to the ``run`` noun: call it from ``modelyard.cli.run.register`` with the
+    noun's verbs (argparse refuses a second registration of the noun ``run`` from here)."""
+    p = add_command(verbs, "reproduce", common, _reproduce,
+                    help="retrain a run from its recorded spec and data, and compare metric by metric",
+                    epilog="Exit code 3 when a metric differs; the report says which recorded fact differs "
+                           "(data hash, dataset version, split, package versions...).\n\n"
+                           "examples:\n  modelyard run reproduce 3fa9c1d2\n"
+                           "  modelyard run reproduce 3fa9c1d2 --recorded-data --json")
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or its first characters")
+    p.add_argument("--recorded-data", action="store_true", dest="recorded_data",
+                   help="train on the dataset version the run used, even when its spec names the dataset "
+                        "without a version (default: as the spec says, so new data shows as a difference)")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{what} must look like KEY=VALUE, not {item!r}.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _build_spec(args: argparse.Namespace) -> Any:
+    from modelyard.core.training.catalogue import get_model
+    from modelyard.core.training.spec import TrainSpec, read_spec_file
+
+    data: dict[str, Any] = read_spec_file(args.spec) if args.spec else {}
+    if args.dataset:
+        data["dataset"] = args.dataset
+    if args.target:
+        data["target"] = args.target
+    if args.task:
+        data["task"] = args.task
+    if args.model:
+        data["model"] = args.model
+    if args.params:
+        data["params"] = {**(data.get("params") or {}), **_pairs(args.params, "--param")}
+    if args.preprocess:
+        data["preprocessing"] = {**(data.get("preprocessing") or {}), **_pairs(args.preprocess, "--preprocess")}
+    if args.cv is not None:
+        data["cv"] = args.cv
+    if args.search or args.trials or args.search_metric:
+        search = dict(data.get("search") or {})
+        if args.search:
+            search["method"] = args.search
+        if not search.get("method"):
+            raise UsageError("--trials and --search-metric need --search grid or --search random.")
+        if args.trials:
+            search["trials"] = args.trials
+        if args.search_metric:
+            search["metric"] = args.search_metric
+        data["search"] = search
+    if args.split_id is not None:
+        if any(v is not None for v in (args.test, args.validation, args.split_method)):
+            raise UsageError("--split ID uses a stored split; do not combine it with --test, --validation or "
+                             "--split-method.")
+        data["split"] = {"id": args.split_id}
+    elif any(v is not None for v in (args.test, args.validation, args.split_method)):
+        split = dict(data.get("split") or {})
+        split.pop("id", None)
+        for key, value in (("test", args.test), ("validation", args.validation), ("method", args.split_method)):
+            if value is not None:
+                split[key] = value
+        data["split"] = split
+    if args.seed is not None:
+        data["seed"] = args.seed
+    if args.slices:
+        data["slice_columns"] = list(dict.fromkeys([*(data.get("slice_columns") or []), *args.slices]))
+    if args.experiment:
+        data["experiment"] = args.experiment
+    if args.run_name:
+        data["run_name"] = args.run_name
+    if args.tags:
+        data["tags"] = {**(data.get("tags") or {}), **_pairs(args.tags, "--tag")}
+    if not data.get("dataset") and not data.get("dataset_version_id"):
+        raise UsageError("Which dataset? Give --dataset NAME[@vN] (or a --spec file).")
+    if not data.get("model"):
+        raise UsageError("Which model? Give --model NAME; 'modelyard train --list-models' lists them.")
+    get_model(str(data["model"]), data.get("task"))  # a typo fails here, before any job starts
+    data["source"] = "cli"
+    data["cwd"] = os.getcwd()
+    return TrainSpec.from_json(data)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _train(args: argparse.Namespace) -> int:
+    if args.list_models:
+        return _list_models(args)
+    if args.show_params:
+        return _show_params(args)
+    spec = _build_spec(args)
+    from modelyard.core.training.spec import train_spec_job
+    from modelyard.core.training.train import end_runs_of_job, mark_runs_of_job_cancelled
+
+    with open_store(args) as store:
+        outcome = run_foreground(store, train_spec_job(spec), wants_json(args), verbose=is_verbose(args))
+        if outcome.status == "cancelled":
+            mark_runs_of_job_cancelled(store, outcome.job_id)
+        elif outcome.status == "failed":
+            end_runs_of_job(store, outcome.job_id, "failed", outcome.error)
+    raise_for_outcome(outcome)
+    if wants_json(args):
+        print_json(outcome_json(outcome))
+        return 0
+    _print_result(outcome.result or {})
+    return 0
+
+
+def _print_result(r: dict[str, Any]) -> None:
+    print(f"Trained {r['model']} on {r['dataset']} (target '{r['target']}', {r['task']}): run {r['run_id']} "
+          f"in experiment '{r['experiment']}'.")
+    print(f"{r['n_train']:,} training rows, {r['n_test']:,} test rows, {r['duration_s']:.1f} s.")
+    search = r.get("search")
+    if search:
+        best = search["best"]
+        params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
+        print(f"{search['method'].capitalize()} search: best of {len(search['trials'])} trials is trial "
+              f"{best['trial']} ({search['metric']} {_fmt(best['score'])}): {params}.")
+    print("test metrics:")
+    print_kv({k: _fmt(v) for k, v in (r.get("metrics") or {}).items()}, indent=2)
+    if r.get("validation"):
+        print("validation metrics:")
+        print_kv({k: _fmt(v) for k, v in r["validation"].items()}, indent=2)
+    if r.get("cv"):
+        print("cross-validation (mean of the folds):")
+        print_kv({k: _fmt(v) for k, v in r["cv"].items()}, indent=2)
+
+
+def _list_models(args: argparse.Namespace) -> int:
+    from modelyard.core.training.catalogue import list_models
+
+    models = list_models(args.task)
+    if wants_json(args):
+        print_json([e.to_json() for e in models])
+        return 0
+    print_table(["MODEL", "NAME", "TASKS", "DESCRIPTION"],
+                [[e.key, e.name, ", ".join(e.tasks), e.description] for e in models], max_width=90)
+    return 0
+
+
+def _show_params(args: argparse.Namespace) -> int:
+    from modelyard.core.training.catalogue import default_search_space, get_model, param_form
+
+    entry = get_model(args.show_params, args.task)
+    task = args.task or entry.tasks[0]
+    form = param_form(entry.key, task)
+    if wants_json(args):
+        print_json({"model": entry.key, "name": entry.name, "task": task, "params": [f.to_json() for f in form],
+                    "search_space": default_search_space(entry.key, task)})
+        return 0
+    print(f"{entry.name} ({entry.key}, {task}): {entry.class_path(task).replace(':', '.')}")
+    rows = []
+    for f in form:
+        allowed = f.describe()
+        rows.append([f.name, f.kind + (" or None" if f.nullable and f.kind != "none" else ""), repr(f.default),
+                     allowed, f.help])
+    print_table(["PARAM", "KIND", "DEFAULT", "ALLOWED", "HELP"], rows, max_width=60)
+    if len(entry.tasks) > 1 and not args.task:
+        print(f"(for {entry.tasks[1]}: --show-params {entry.key} --task {entry.tasks[1]})")
+    return 0
+
+
+# --------------------------------------------------------------------------- run reproduce
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from modelyard.core.errors import GateFailed
+    from modelyard.core.training.reproduce import reproduce_spec
+    from modelyard.core.training.train import end_runs_of_job, mark_runs_of_job_cancelled
+
+    spec = reproduce_spec(args.run_id, data="recorded" if args.recorded_data else "spec", source="cli",
+                          cwd=os.getcwd())
+    with open_store(args) as store:
+        outcome = run_foreground(store, spec, wants_json(args), verbose=is_verbose(args))
+        if outcome.status == "cancelled":
+            mark_runs_of_job_cancelled(store, outcome.job_id)
+        elif outcome.status == "failed":
+            end_runs_of_job(store, outcome.job_id, "failed", outcome.error)
+    raise_for_outcome(outcome)
+    r = outcome.result or {}
+    if wants_json(args):
+        print_json(outcome_json(outcome))
+        return 0 if r.get("matches") else EXIT_GATE
+    print(f"Reproduced run {r['run_id']} as run {r['new_run_id']}.")
+    print_table(["METRIC", "RECORDED", "REPRODUCED", "SAME"],
+                [[m["key"], _fmt(m["recorded"]), _fmt(m["reproduced"]), "yes" if m["equal"] else "NO"]
+                 for m in r.get("metrics", [])], right=[1, 2])
+    if r.get("differences"):
+        print("recorded facts that differ:")
+        print_table(["FACT", "RECORDED", "NOW"], [[d["fact"], _fmt(d["recorded"]), _fmt(d["now"])]
+                                                 for d in r["differences"]], max_width=70)
+    if not r.get("matches"):
+        raise GateFailed(r.get("summary") or "The run was not reproduced.",
+                         hint="The facts above that differ explain it; --recorded-data trains on the exact "
+                              "dataset version the run used.")
+    print(r.get("summary", ""))
+    return 0
