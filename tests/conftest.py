@@ -46,6 +46,12 @@ def _no_leaked_workers(request: pytest.FixtureRequest):
         for runner in list(JobRunner.instances()):
             if runner.active_thread_count():
                 problems.append(f"{runner!r} still has {runner.active_thread_count()} worker(s) running")
+        if "modelyard.ui.background" in sys.modules:
+            from modelyard.ui.background import BackgroundReader
+
+            for reader in BackgroundReader.instances():
+                if reader.active_thread_count():
+                    problems.append("a BackgroundReader still has a read running")
         if QThreadPool.globalInstance().activeThreadCount():
             problems.append("the global QThreadPool still has runnables")
     leaked = [

@@ -101,6 +101,38 @@ def datasets_screens(window: MainWindow) -> None:
     panel.tabs.setCurrentIndex(0)
 
 
+def experiments_screens(window: MainWindow) -> None:
+    import math
+    import random
+
+    from modelyard.core import tracking
+
+    rng = random.Random(3)
+    for i, (model, depth) in enumerate([("random_forest", 6), ("random_forest", 12), ("hist_gradient_boosting", 4),
+                                        ("logistic_regression", 0), ("hist_gradient_boosting", 8),
+                                        ("random_forest", 20), ("extra_trees", 10), ("svm", 0)]):
+        with tracking.start_run("churn", store=window.store, name=f"{model}-{i}",
+                                tags={"team": "risk" if i % 2 else "growth"}) as run:
+            run.log_params({"model": model, "max_depth": depth, "seed": 42})
+            quality = 0.70 + 0.03 * (i % 5) + rng.random() * 0.02
+            for step in range(60):
+                run.log_metric("val_loss", 0.8 * math.exp(-step / (12 + i)) + 0.35 - quality / 4 + rng.random() * 0.01,
+                               step=step)
+            run.log_metrics({"f1": quality, "roc_auc": quality + 0.08, "accuracy": quality + 0.05})
+    panel = next(p for p in window.panels if p.title == "Experiments")
+    window.show_panel(1)
+    panel.refresh()
+    while panel.full is None:
+        wait(20)
+    panel.filter_edit.setText('metrics.f1 > 0.72 and params.model != "svm"')
+    wait(400)
+    panel.runs_view.selectRow(1)
+    panel.detail_tabs.setCurrentIndex(1)
+    panel.metric_combo.setCurrentText("val_loss")
+    wait(200)
+    window.grab().save(str(HERE / "panel-experiments.png"))
+
+
 def run_to_end(window: MainWindow, spec) -> None:
     handle = window.start_job(spec)
     while handle.running:
@@ -132,12 +164,13 @@ def main() -> None:
     while running.running:
         wait(20)
     for i, name in enumerate(("datasets", "experiments", "registry", "monitoring")):
-        if name == "datasets":
+        if name in ("datasets", "experiments"):
             continue
         window.show_panel(i)
         wait(50)
         window.grab().save(str(HERE / f"panel-{name}.png"))
     datasets_screens(window)
+    experiments_screens(window)
     window.show_panel(0)
     window.jobs_panel.select_job(running.job_id - 2)  # the failed verify, with its error
     app.setPalette(dark_palette())

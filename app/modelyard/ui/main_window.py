@@ -278,6 +278,8 @@ class MainWindow(FileDropTarget, QMainWindow):
                                 "Some jobs did not stop within 30 seconds; they will be marked interrupted.")
         QApplication.processEvents()  # deliver the workers' last signals while widgets exist
         self.jobs_panel.stop_timers()
+        for panel in self.panels:
+            panel.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()

@@ -59,5 +59,8 @@ class Panel(QWidget):
         show = self.content is not None and self.has_content()
         self.stack.setCurrentWidget(self.content if show else self.empty)
 
+    def shutdown(self) -> None:
+        """The window is closing: stop timers and wait for background reads."""
+
     def refresh_icons(self) -> None:
         self.empty.refresh_icon()

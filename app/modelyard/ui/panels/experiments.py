@@ -1,8 +1,62 @@
-"""The Experiments panel."""
+"""The Experiments panel: experiments, a live runs table with filter and columns, and run detail."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtGui import QAction, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from modelyard.core.errors import ModelyardError
+from modelyard.ui import theme
+from modelyard.ui.background import BackgroundReader
+from modelyard.ui.models.rows import RowsTableModel
+from modelyard.ui.models.runs_table import BASE_COLUMNS, RUN_ID_ROLE, RunsModel, fmt_metric
 from modelyard.ui.panels.base import Panel
+from modelyard.ui.widgets import show_error
+
+ALL = "All experiments"
+FIRST_PAGE = 200
+REFRESH_MS = 1500
+DEFAULT_METRICS = 6  # metric columns shown before the user picks
+COLUMN_WIDTHS = {"status": 104, "name": 200, "run_id": 80, "start_time": 146, "duration": 72}
+
+
+class _ExperimentsModel(RowsTableModel[Any]):
+    headers = ("Experiment", "Runs")
+
+    def cell(self, e: Any, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (e[0], "" if e[1] is None else str(e[1]))[column]
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == 1:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            return theme.icon("experiments")
+        return None
+
+
+class _KeyValueModel(RowsTableModel[tuple[str, str]]):
+    headers = ("Key", "Value")
+
+    def cell(self, kv: tuple[str, str], column: int, role: int) -> Any:
+        return kv[column] if role == Qt.ItemDataRole.DisplayRole else None
 
 
 class ExperimentsPanel(Panel):
@@ -10,5 +64,417 @@ class ExperimentsPanel(Panel):
     icon_name = "experiments"
     empty_headline = "No experiments yet"
     empty_body = (
-        "Runs you train here, and runs logged from scripts and notebooks with <code>modelyard.start_run()</code>, appear in this panel live, ready to compare and reproduce."
+        "Runs you train here, and runs logged from scripts and notebooks with "
+        "<code>modelyard.start_run()</code>, appear in this panel live, ready to compare and reproduce."
     )
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full: Any = None  # RunsTable of the selected experiments, every run
+        self.view_table: Any = None  # after filter and sort
+        self.sort_by: tuple[str, bool] | None = None
+        self.filter_text = ""
+        self.extra_columns: list[str] | None = None  # None: the defaults
+        self.reader = BackgroundReader(self)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self._live_refresh)
+        self._filter_debounce = QTimer(self)
+        self._filter_debounce.setSingleShot(True)
+        self._filter_debounce.setInterval(200)
+        self._filter_debounce.timeout.connect(self._apply_filter_text)
+        self.plot: Any = None
+
+    # ------------------------------------------------------------------ building
+    def build_content(self) -> QWidget:
+        self.experiments_model = _ExperimentsModel(self)
+        self.experiments_view = QTableView(self)
+        self.experiments_view.setObjectName("experimentsTable")
+        self.experiments_view.setModel(self.experiments_model)
+        self.experiments_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.experiments_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.experiments_view.verticalHeader().hide()
+        self.experiments_view.setShowGrid(False)
+        self.experiments_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.experiments_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.experiments_view.selectionModel().currentRowChanged.connect(lambda *_: self.reload())
+
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setObjectName("runFilter")
+        self.filter_edit.setPlaceholderText('Filter runs: metrics.f1 > 0.8 and params.model = "random_forest" or tags.team in ("risk")')
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(lambda _t: self._filter_debounce.start())
+        self.filter_error = QLabel(self)
+        self.filter_error.setObjectName("filterError")
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.TypeWriter)
+        self.filter_error.setFont(mono)
+        self.filter_error.setStyleSheet(f"color: {theme.status_colour('failed').name()}")
+        self.filter_error.hide()
+        self.columns_button = QToolButton(self)
+        self.columns_button.setObjectName("columnsButton")
+        self.columns_button.setText("Columns")
+        self.columns_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.columns_menu = QMenu(self)
+        self.columns_button.setMenu(self.columns_menu)
+        self.columns_menu.aboutToShow.connect(self._fill_columns_menu)
+        self.export_button = QPushButton("Export CSV…", self)
+        self.export_button.clicked.connect(self.export_csv)
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("runsCount")
+        bar = QHBoxLayout()
+        bar.addWidget(self.filter_edit, 1)
+        bar.addWidget(self.columns_button)
+        bar.addWidget(self.export_button)
+
+        self.runs_model = RunsModel(self)
+        self.runs_view = QTableView(self)
+        self.runs_view.setObjectName("runsTable")
+        self.runs_view.setModel(self.runs_model)
+        self.runs_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.runs_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.runs_view.setSortingEnabled(False)
+        self.runs_view.horizontalHeader().setSectionsClickable(True)
+        self.runs_view.horizontalHeader().setSortIndicatorShown(True)
+        self.runs_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.runs_view.horizontalHeader().sectionClicked.connect(self._header_clicked)
+        self.runs_view.verticalHeader().hide()
+        self.runs_view.verticalHeader().setDefaultSectionSize(24)
+        self.runs_view.setShowGrid(False)
+        self.runs_view.setAlternatingRowColors(True)
+        self.runs_view.setWordWrap(False)
+        self.runs_view.horizontalHeader().setDefaultSectionSize(96)
+        self.runs_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._run_selected(cur))
+        self.runs_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.runs_view.customContextMenuRequested.connect(self._context_menu)
+
+        # detail
+        self.detail_title = QLabel("Select a run to see its parameters, metrics and curves.", self)
+        self.detail_title.setObjectName("runDetailTitle")
+        self.detail_tabs = QTabWidget(self)
+        self.params_model = _KeyValueModel(self)
+        self.metrics_model = _KeyValueModel(self)
+        self.tags_model = _KeyValueModel(self)
+        overview = QWidget(self)
+        ol = QHBoxLayout(overview)
+        ol.setContentsMargins(0, 0, 0, 0)
+        for title, model in (("Parameters", self.params_model), ("Metrics", self.metrics_model), ("Tags", self.tags_model)):
+            box = QVBoxLayout()
+            label = QLabel(title, self)
+            theme.make_heading(label, 1.0)
+            view = QTableView(self)
+            view.setObjectName(f"{title.lower()}Table")
+            view.setModel(model)
+            view.verticalHeader().hide()
+            view.setShowGrid(False)
+            view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+            box.addWidget(label)
+            box.addWidget(view)
+            ol.addLayout(box)
+        self.detail_tabs.addTab(overview, "Overview")
+        self.chart_holder = QWidget(self)
+        cl = QVBoxLayout(self.chart_holder)
+        cl.setContentsMargins(0, 0, 0, 0)
+        self.metric_combo = QComboBox(self)
+        self.metric_combo.setObjectName("metricCombo")
+        self.metric_combo.currentTextChanged.connect(lambda _t: self._draw_chart())
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Metric:", self))
+        top.addWidget(self.metric_combo)
+        top.addStretch(1)
+        cl.addLayout(top)
+        self.detail_tabs.addTab(self.chart_holder, "Charts")
+        self.detail_tabs.currentChanged.connect(lambda _i: self._draw_chart())
+        detail = QWidget(self)
+        dl = QVBoxLayout(detail)
+        dl.setContentsMargins(0, theme.SPACE_S, 0, 0)
+        dl.addWidget(self.detail_title)
+        dl.addWidget(self.detail_tabs, 1)
+
+        right_top = QWidget(self)
+        rl = QVBoxLayout(right_top)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.setSpacing(theme.SPACE_S)
+        rl.addLayout(bar)
+        rl.addWidget(self.filter_error)
+        rl.addWidget(self.runs_view, 1)
+        rl.addWidget(self.count_label)
+        vsplit = QSplitter(Qt.Orientation.Vertical, self)
+        vsplit.addWidget(right_top)
+        vsplit.addWidget(detail)
+        vsplit.setSizes([320, 200])
+        right = QWidget(self)
+        rlay = QVBoxLayout(right)
+        rlay.setContentsMargins(theme.SPACE_M, theme.SPACE_M, theme.SPACE_M, theme.SPACE_M)
+        rlay.addWidget(vsplit)
+        left = QWidget(self)
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(theme.SPACE_M, theme.SPACE_M, 0, theme.SPACE_M)
+        ll.addWidget(self.experiments_view)
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([220, 980])
+        return split
+
+    # ------------------------------------------------------------------ state
+    def has_content(self) -> bool:
+        return self.experiments_model.rowCount() > 1
+
+    def refresh(self) -> None:
+        if self.store is None:
+            return
+        from modelyard.core.tracking import list_experiments
+
+        current = self._selected_experiment()
+        experiments = list_experiments(store=self.store)
+        rows = [(ALL, sum(e.runs for e in experiments))] + [(e.name, e.runs) for e in experiments]
+        self.experiments_model.set_rows(rows)
+        super().refresh()
+        names = [r[0] for r in rows]
+        self.experiments_view.selectRow(names.index(current) if current in names else 0)
+        self._timer.start()
+
+    def _selected_experiment(self) -> str | None:
+        idx = self.experiments_view.currentIndex() if hasattr(self, "experiments_view") else QModelIndex()
+        return self.experiments_model.rows[idx.row()][0] if idx.isValid() else None
+
+    def _experiment_ids(self) -> list[str] | None:
+        name = self._selected_experiment()
+        return None if name in (None, ALL) else [name]
+
+    def reload(self) -> None:
+        """The selected experiments' runs: the newest page now, everything in the background."""
+        if self.store is None:
+            return
+        from modelyard.core.runquery import query_runs
+
+        store, ids = self.store, self._experiment_ids()
+        first = query_runs(store, ids, limit=FIRST_PAGE)
+        self.full = None
+        self._show(first)
+        self.reader.submit(lambda: query_runs(store, ids), self._full_loaded, self._read_failed)
+
+    def _full_loaded(self, table: Any) -> None:
+        self.full = table
+        self._show(table)
+        if not self.has_content() and len(table):
+            self.refresh()
+
+    def _read_failed(self, error: Exception) -> None:
+        self.count_label.setText(f"Could not read the runs: {error}")
+
+    def _live_refresh(self) -> None:
+        if self.store is None or self.full is None or self.reader.busy or not self.isVisible():
+            return
+        from modelyard.core.tracking import list_experiments
+
+        full = self.full
+        self.reader.submit(full.refresh, self._refreshed)
+        counts = {e.name: e.runs for e in list_experiments(store=self.store)}
+        if set(counts) != {r[0] for r in self.experiments_model.rows[1:]}:
+            self.refresh()
+
+    def _refreshed(self, table: Any) -> None:
+        self.full = table
+        self._show(table)
+
+    def _visible_columns(self, table: Any) -> list[str]:
+        if self.extra_columns is not None:
+            extra = [c for c in self.extra_columns if c in table.columns]
+        else:
+            extra = [c for c in table.columns if c.startswith("metrics.")][:DEFAULT_METRICS]
+            extra += [c for c in table.columns if c.startswith("params.")][:6]
+        return list(BASE_COLUMNS) + extra
+
+    def _show(self, table: Any) -> None:
+        """Apply the filter and sort to ``table`` and show it, keeping the selected run."""
+        from modelyard.core.runquery import FilterError
+
+        selected = self._current_run_id()
+        view = table
+        try:
+            if self.filter_text:
+                view = view.filter(self.filter_text)
+        except FilterError as exc:
+            self._filter_failed(exc)
+        if self.sort_by is not None and self.sort_by[0] in table.columns:
+            view = view.sort(self.sort_by[0], ascending=self.sort_by[1])
+        self.view_table = view
+        columns = self._visible_columns(table)
+        changed = columns != self.runs_model.columns
+        self.runs_model.set_table(view, columns)
+        if changed:
+            header = self.runs_view.horizontalHeader()
+            for i, name in enumerate(columns):
+                header.resizeSection(i, COLUMN_WIDTHS.get(name, 96))
+        total = len(table)
+        shown = len(view)
+        loading = "" if self.full is not None else " (loading the rest…)"
+        self.count_label.setText(f"{shown:,} of {total:,} runs{loading}" if shown != total else f"{total:,} runs{loading}")
+        if selected:
+            row = self.runs_model.row_of(selected)
+            if row >= 0:
+                self.runs_view.selectRow(row)
+                return
+        self._draw_chart()
+
+    # ------------------------------------------------------------------ filter, sort, columns
+    def _apply_filter_text(self) -> None:
+        from modelyard.core.runquery import FilterError, parse_filter
+
+        text = self.filter_edit.text().strip()
+        try:
+            parse_filter(text)
+        except FilterError as exc:
+            self._filter_failed(exc)
+            return
+        self.filter_error.hide()
+        self.filter_edit.setStyleSheet("")
+        self.filter_text = text
+        table = self.full if self.full is not None else self.runs_model.table
+        if table is not None:
+            self._show(table)
+
+    def _filter_failed(self, exc: ModelyardError) -> None:
+        self.filter_error.setText(str(exc.message))
+        self.filter_error.show()
+        self.filter_edit.setStyleSheet(f"border: 1px solid {theme.status_colour('failed').name()}")
+
+    def _header_clicked(self, section: int) -> None:
+        name = self.runs_model.columns[section]
+        ascending = not (self.sort_by == (name, True))
+        self.sort_by = (name, ascending)
+        self.runs_view.horizontalHeader().setSortIndicator(
+            section, Qt.SortOrder.AscendingOrder if ascending else Qt.SortOrder.DescendingOrder)
+        table = self.full if self.full is not None else self.runs_model.table
+        if table is not None:
+            self._show(table)
+
+    def _fill_columns_menu(self) -> None:
+        self.columns_menu.clear()
+        table = self.full if self.full is not None else self.runs_model.table
+        if table is None:
+            return
+        shown = set(self.runs_model.columns)
+        for kind in ("metrics", "params", "tags"):
+            keys = [c for c in table.columns if c.startswith(kind + ".")]
+            if not keys:
+                continue
+            self.columns_menu.addSection(kind.capitalize())
+            for key in keys:
+                action = QAction(key.split(".", 1)[1], self.columns_menu)
+                action.setCheckable(True)
+                action.setChecked(key in shown)
+                action.toggled.connect(lambda on, k=key: self.set_column_visible(k, on))
+                self.columns_menu.addAction(action)
+
+    def set_column_visible(self, column: str, visible: bool) -> None:
+        current = [c for c in self.runs_model.columns if c not in BASE_COLUMNS]
+        if visible and column not in current:
+            current.append(column)
+        if not visible and column in current:
+            current.remove(column)
+        self.extra_columns = current
+        table = self.full if self.full is not None else self.runs_model.table
+        if table is not None:
+            self._show(table)
+
+    # ------------------------------------------------------------------ detail
+    def _current_run_id(self) -> str | None:
+        if not hasattr(self, "runs_view"):
+            return None
+        idx = self.runs_view.currentIndex()
+        return idx.data(RUN_ID_ROLE) if idx.isValid() else None
+
+    def selected_run_ids(self) -> list[str]:
+        rows = sorted({i.row() for i in self.runs_view.selectionModel().selectedRows()})
+        return [self.runs_model.run_id(r) for r in rows]
+
+    def _run_selected(self, index: QModelIndex) -> None:
+        if not index.isValid() or self.store is None:
+            return
+        from modelyard.core.tracking import get_run
+
+        try:
+            run = get_run(index.data(RUN_ID_ROLE), store=self.store)
+        except ModelyardError:
+            return
+        colour = theme.status_colour(run.status).name()
+        self.detail_title.setText(f"<b>{run.name or run.id[:8]}</b> · {run.experiment} · "
+                                  f"<span style='color:{colour}'>{run.status}</span> · {run.id}")
+        self.params_model.set_rows(sorted((k, str(v)) for k, v in run.params.items()))
+        self.metrics_model.set_rows(sorted((k, fmt_metric(v)) for k, v in run.metrics.items()))
+        self.tags_model.set_rows(sorted((k, str(v)) for k, v in run.tags.items()))
+        current = self.metric_combo.currentText()
+        self.metric_combo.blockSignals(True)
+        self.metric_combo.clear()
+        self.metric_combo.addItems(sorted(run.metrics))
+        if current in run.metrics:
+            self.metric_combo.setCurrentText(current)
+        self.metric_combo.blockSignals(False)
+        self._draw_chart()
+
+    def _draw_chart(self) -> None:
+        if self.store is None or not hasattr(self, "detail_tabs") or self.detail_tabs.currentIndex() != 1:
+            return
+        run_id, key = self._current_run_id(), self.metric_combo.currentText()
+        if not run_id or not key:
+            return
+        if self.plot is None:
+            import pyqtgraph as pg
+
+            self.plot = pg.PlotWidget(self.chart_holder)
+            self.plot.setObjectName("metricPlot")
+            self.plot.setBackground(self.palette().color(self.palette().ColorRole.Base))
+            self.plot.showGrid(x=True, y=True, alpha=0.25)
+            self.plot.setMenuEnabled(False)
+            self.chart_holder.layout().addWidget(self.plot, 1)
+        from modelyard.core.tracking import metric_history
+
+        steps, _times, values = metric_history(run_id, key, store=self.store, as_numpy=True)
+        self.plot.clear()
+        import pyqtgraph as pg
+
+        item = self.plot.plot(steps, values, pen=pg.mkPen(self.palette().color(self.palette().ColorRole.Highlight), width=2),
+                              symbol="o" if len(values) < 60 else None, symbolSize=5)
+        item.setDownsampling(auto=True, method="peak")
+        item.setClipToView(True)
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", key)
+
+    # ------------------------------------------------------------------ actions
+    def _context_menu(self, pos: Any) -> None:
+        ids = self.selected_run_ids()
+        if not ids:
+            return
+        menu = QMenu(self)
+        delete = menu.addAction(theme.icon("trash"), f"Move {len(ids)} run{'s' if len(ids) > 1 else ''} to the trash")
+        chosen = menu.exec(self.runs_view.viewport().mapToGlobal(pos))
+        if chosen is delete:
+            self.delete_runs(ids)
+
+    def delete_runs(self, run_ids: list[str]) -> None:
+        from modelyard.core.tracking import delete_run
+
+        for run_id in run_ids:
+            delete_run(run_id, store=self.store)
+        self.reload()
+
+    def export_csv(self, path: str | None = None) -> str | None:
+        if self.view_table is None:
+            return None
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Export runs", "runs.csv", "CSV files (*.csv)")
+            if not path:
+                return None
+        try:
+            self.view_table.frame.to_csv(path, index=False)
+        except OSError as exc:
+            show_error(self, "Cannot export", ModelyardError(f"Cannot write {path}: {exc.strerror}."))
+            return None
+        return path
+
+    def shutdown(self) -> None:
+        self._timer.stop()
+        self.reader.wait()

@@ -1,0 +1,124 @@
+"""The runs table: a QAbstractTableModel over a :class:`~modelyard.core.runquery.RunsTable`.
+
+The RunsTable holds plain columns (numpy/pandas); the model reads one column array at a time
+for the visible columns, so 100,000 runs cost no more to show than a hundred. Sorting asks the
+RunsTable for a new row order (milliseconds) instead of Qt's proxy sorting.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from modelyard.ui import theme
+
+BASE_COLUMNS = ("status", "name", "run_id", "start_time", "duration")
+TITLES = {"status": "Status", "name": "Run", "run_id": "Id", "start_time": "Started", "duration": "Duration",
+          "experiment": "Experiment", "user": "User", "source_type": "Source"}
+RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 20
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds is None or math.isnan(seconds):
+        return ""
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def fmt_metric(value: Any) -> str:
+    if value is None:
+        return ""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(f):
+        return ""
+    return f"{f:.4g}"
+
+
+class RunsModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.table: Any = None  # RunsTable
+        self.columns: list[str] = list(BASE_COLUMNS)
+        self._arrays: dict[str, Any] = {}
+
+    # -- data in
+    def set_table(self, table: Any, columns: list[str] | None = None) -> None:
+        self.beginResetModel()
+        self.table = table
+        if columns is not None:
+            self.columns = list(columns)
+        self._arrays = {}
+        self.endResetModel()
+
+    def _array(self, name: str) -> Any:
+        arr = self._arrays.get(name)
+        if arr is None:
+            arr = self.table.column(name) if name in self.table.columns else [None] * len(self.table)
+            self._arrays[name] = arr
+        return arr
+
+    def run_id(self, row: int) -> str:
+        return str(self._array("run_id")[row])
+
+    def row_of(self, run_id: str) -> int:
+        if self.table is None:
+            return -1
+        ids = self._array("run_id")
+        for i in range(len(ids)):
+            if ids[i] == run_id:
+                return i
+        return -1
+
+    # -- Qt API
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() or self.table is None else len(self.table)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or section >= len(self.columns):
+            return None
+        name = self.columns[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return TITLES.get(name) or name.split(".", 1)[-1]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return name
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or self.table is None:
+            return None
+        name = self.columns[index.column()]
+        row = index.row()
+        if role == RUN_ID_ROLE:
+            return self.run_id(row)
+        if role == Qt.ItemDataRole.DisplayRole:
+            value = self._array(name)[row]
+            if name == "run_id":
+                return str(value)[:8]
+            if name == "start_time":
+                return value.tz_convert(None).strftime("%Y-%m-%d %H:%M:%S") if value is not None and value == value else ""
+            if name == "duration":
+                return fmt_duration(value)
+            if name.startswith("metrics."):
+                return fmt_metric(value)
+            return "" if value is None else str(value)
+        if role == Qt.ItemDataRole.DecorationRole and name == "status":
+            return theme.status_icon(str(self._array("status")[row]))
+        if role == Qt.ItemDataRole.ForegroundRole and name == "status":
+            return theme.status_colour(str(self._array("status")[row]))
+        if role == Qt.ItemDataRole.TextAlignmentRole and (name.startswith("metrics.") or name == "duration"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and name == "run_id":
+            return str(self._array("run_id")[row])
+        return None
