@@ -535,3 +535,24 @@ def test_runs_table_refresh_reads_only_what_changed(store: Store, monkeypatch: p
     time.sleep(0.01)
     same = loaded.refresh()
     assert same.run_ids.tolist() == loaded.run_ids.tolist() and same.loaded_at > loaded.loaded_at
+
+
+def test_a_refresh_that_finds_nothing_new_shares_the_loaded_rows(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from modelyard.core import runquery
+    from modelyard.core.runquery import query_runs
+
+    monkeypatch.setattr(runquery, "REFRESH_OVERLAP", dt.timedelta(0))  # no writes still in flight here
+
+    with tracking.start_run("quiet", store=store) as run:
+        run.log_metric("f1", 0.5)
+    table = query_runs(store, ["quiet"])
+    again = table.refresh()
+    assert again.shares_data_with(table) and len(again) == 1
+    with tracking.start_run("quiet", store=store) as run:
+        run.log_metric("f1", 0.6)
+    newer = again.refresh()
+    assert not newer.shares_data_with(again) and len(newer) == 2
+    start = newer.column("start_time")
+    assert start.dtype.kind == "M" and start[0] >= start[1]  # naive UTC datetime64, newest first

@@ -994,9 +994,21 @@ class RunsTable:
         return self.column("run_id")
 
     def column(self, name: str) -> np.ndarray:
-        """One column's values in row order (a numpy array)."""
-        values = self._base[name].to_numpy()
+        """One column's values in row order (a numpy array).
+
+        ``start_time`` and ``end_time`` come as naive UTC ``datetime64[ns]`` (NaT when absent):
+        converting a time-zone-aware column to objects costs ~150 ms per 100,000 runs.
+        """
+        series = self._base[name]
+        if isinstance(series.dtype, __import__("pandas").DatetimeTZDtype):
+            values = series.dt.tz_convert(None).to_numpy()
+        else:
+            values = series.to_numpy()
         return values[self.index]
+
+    def shares_data_with(self, other: RunsTable | None) -> bool:
+        """True when both tables hold the very same loaded rows (a refresh that found nothing new)."""
+        return other is not None and self._base is other._base and self._base_pks is other._base_pks
 
     def keys(self, kind: str) -> list[str]:
         """The keys of one kind (``params``, ``metrics``, ``tags``) that have columns."""

@@ -31,6 +31,18 @@ def fmt_duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+def _local_time(value: Any) -> str:
+    """A naive UTC datetime64 shown in local time (formatted per visible cell only)."""
+    import datetime as dt
+
+    import numpy as np
+
+    if value is None or np.isnat(value):
+        return ""
+    seconds = value.astype("datetime64[us]").astype("int64") / 1e6
+    return dt.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def fmt_metric(value: Any) -> str:
     if value is None:
         return ""
@@ -107,7 +119,7 @@ class RunsModel(QAbstractTableModel):
             if name == "run_id":
                 return str(value)[:8]
             if name == "start_time":
-                return value.tz_convert(None).strftime("%Y-%m-%d %H:%M:%S") if value is not None and value == value else ""
+                return _local_time(value)
             if name == "duration":
                 return fmt_duration(value)
             if name.startswith("metrics."):

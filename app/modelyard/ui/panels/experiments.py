@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer
-from PySide6.QtGui import QAction, QFont
+from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -25,8 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.core.errors import ModelyardError
+from modelyard.core.jobs import JobOutcome
 from modelyard.ui import theme
 from modelyard.ui.background import BackgroundReader
+from modelyard.ui.jobs import JobHandle
 from modelyard.ui.models.rows import RowsTableModel
 from modelyard.ui.models.runs_table import BASE_COLUMNS, RUN_ID_ROLE, RunsModel, fmt_metric
 from modelyard.ui.panels.base import Panel
@@ -37,6 +40,16 @@ FIRST_PAGE = 200
 REFRESH_MS = 1500
 DEFAULT_METRICS = 6  # metric columns shown before the user picks
 COLUMN_WIDTHS = {"status": 104, "name": 200, "run_id": 80, "start_time": 146, "duration": 72}
+TRAIN_JOB_KINDS = ("train", "train.reproduce")  # their runs are this panel's
+TAB_OVERVIEW, TAB_CHARTS, TAB_EVALUATION, TAB_REPRODUCIBILITY, TAB_ARTIFACTS = range(5)
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
 
 
 class _ExperimentsModel(RowsTableModel[Any]):
@@ -57,6 +70,19 @@ class _KeyValueModel(RowsTableModel[tuple[str, str]]):
 
     def cell(self, kv: tuple[str, str], column: int, role: int) -> Any:
         return kv[column] if role == Qt.ItemDataRole.DisplayRole else None
+
+
+class _ArtifactsModel(RowsTableModel[Any]):
+    headers = ("Path", "Kind", "Size", "sha256")
+
+    def cell(self, a: Any, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (a.path, a.kind or "", _size(a.size or 0), a.sha256[:12])[column]
+        if role == Qt.ItemDataRole.ToolTipRole and column == 3:
+            return a.sha256
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
 
 
 class ExperimentsPanel(Panel):
@@ -84,6 +110,16 @@ class ExperimentsPanel(Panel):
         self._filter_debounce.setInterval(200)
         self._filter_debounce.timeout.connect(self._apply_filter_text)
         self.plot: Any = None
+        self.run: Any = None  # RunInfo of the run in the detail
+        self.evaluation: Any = None  # EvaluationView, built on first show
+        self.reproducibility: Any = None  # ReproducibilityView, built on first show
+        self.train_dialog: Any = None
+        self.compare_dialog: Any = None
+        self.reproduction_dialog: Any = None
+        self.reproductions: dict[int, str] = {}  # reproduce job id -> the run it reproduces
+        self._select_when_shown: str | None = None
+        self.empty_train_button = self.empty.add_action("Train a model…", lambda: self.open_train_dialog(),
+                                                        icon_name="play")
 
     # ------------------------------------------------------------------ building
     def build_content(self) -> QWidget:
@@ -120,10 +156,21 @@ class ExperimentsPanel(Panel):
         self.columns_menu.aboutToShow.connect(self._fill_columns_menu)
         self.export_button = QPushButton("Export CSV…", self)
         self.export_button.clicked.connect(self.export_csv)
+        self.train_button = QPushButton(theme.icon("play"), "Train…", self)
+        self.train_button.setObjectName("trainButton")
+        self.train_button.setToolTip("Train a model on a dataset version as a new run")
+        self.train_button.clicked.connect(lambda: self.open_train_dialog())
+        self.compare_button = QPushButton("Compare", self)
+        self.compare_button.setObjectName("compareButton")
+        self.compare_button.setToolTip("Select two or more runs to compare their parameters, metrics and curves")
+        self.compare_button.setEnabled(False)
+        self.compare_button.clicked.connect(lambda: self.compare_runs())
         self.count_label = QLabel(self)
         self.count_label.setObjectName("runsCount")
         bar = QHBoxLayout()
+        bar.addWidget(self.train_button)
         bar.addWidget(self.filter_edit, 1)
+        bar.addWidget(self.compare_button)
         bar.addWidget(self.columns_button)
         bar.addWidget(self.export_button)
 
@@ -147,10 +194,16 @@ class ExperimentsPanel(Panel):
         self.runs_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._run_selected(cur))
         self.runs_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.runs_view.customContextMenuRequested.connect(self._context_menu)
+        self.runs_view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
 
         # detail
         self.detail_title = QLabel("Select a run to see its parameters, metrics and curves.", self)
         self.detail_title.setObjectName("runDetailTitle")
+        self.reproduce_button = QPushButton(theme.icon("refresh"), "Reproduce", self)
+        self.reproduce_button.setObjectName("reproduceButton")
+        self.reproduce_button.setEnabled(False)
+        self.reproduce_button.setToolTip("Retrain this run from its recorded spec and data, and compare the metrics")
+        self.reproduce_button.clicked.connect(lambda: self.reproduce_run())
         self.detail_tabs = QTabWidget(self)
         self.params_model = _KeyValueModel(self)
         self.metrics_model = _KeyValueModel(self)
@@ -178,17 +231,53 @@ class ExperimentsPanel(Panel):
         self.metric_combo = QComboBox(self)
         self.metric_combo.setObjectName("metricCombo")
         self.metric_combo.currentTextChanged.connect(lambda _t: self._draw_chart())
+        self.chart_x = QComboBox(self)
+        self.chart_x.setObjectName("chartX")
+        self.chart_x.addItems(["step", "time (s)"])
+        self.chart_x.currentIndexChanged.connect(lambda _i: self._draw_chart())
+        self.chart_smoothing = QDoubleSpinBox(self)
+        self.chart_smoothing.setObjectName("chartSmoothing")
+        self.chart_smoothing.setRange(0.0, 0.99)
+        self.chart_smoothing.setSingleStep(0.1)
+        self.chart_smoothing.setDecimals(2)
+        self.chart_smoothing.setToolTip("Exponential moving average (0: the raw values; the raw curve stays faint)")
+        self.chart_smoothing.valueChanged.connect(lambda _v: self._draw_chart())
         top = QHBoxLayout()
         top.addWidget(QLabel("Metric:", self))
         top.addWidget(self.metric_combo)
+        top.addSpacing(theme.SPACE_L)
+        top.addWidget(QLabel("X axis:", self))
+        top.addWidget(self.chart_x)
+        top.addSpacing(theme.SPACE_L)
+        top.addWidget(QLabel("Smoothing:", self))
+        top.addWidget(self.chart_smoothing)
         top.addStretch(1)
         cl.addLayout(top)
         self.detail_tabs.addTab(self.chart_holder, "Charts")
-        self.detail_tabs.currentChanged.connect(lambda _i: self._draw_chart())
+        self.evaluation_holder = QWidget(self)
+        QVBoxLayout(self.evaluation_holder).setContentsMargins(0, 0, 0, 0)
+        self.detail_tabs.addTab(self.evaluation_holder, "Evaluation")
+        self.reproducibility_holder = QWidget(self)
+        QVBoxLayout(self.reproducibility_holder).setContentsMargins(0, 0, 0, 0)
+        self.detail_tabs.addTab(self.reproducibility_holder, "Reproducibility")
+        self.artifacts_model = _ArtifactsModel(self)
+        self.artifacts_view = QTableView(self)
+        self.artifacts_view.setObjectName("artifactsTable")
+        self.artifacts_view.setModel(self.artifacts_model)
+        self.artifacts_view.verticalHeader().hide()
+        self.artifacts_view.setShowGrid(False)
+        self.artifacts_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            self.artifacts_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.detail_tabs.addTab(self.artifacts_view, "Artifacts")
+        self.detail_tabs.currentChanged.connect(lambda _i: self._show_detail_tab())
         detail = QWidget(self)
         dl = QVBoxLayout(detail)
         dl.setContentsMargins(0, theme.SPACE_S, 0, 0)
-        dl.addWidget(self.detail_title)
+        head = QHBoxLayout()
+        head.addWidget(self.detail_title, 1)
+        head.addWidget(self.reproduce_button)
+        dl.addLayout(head)
         dl.addWidget(self.detail_tabs, 1)
 
         right_top = QWidget(self)
@@ -269,15 +358,22 @@ class ExperimentsPanel(Panel):
             return
         from modelyard.core.tracking import list_experiments
 
-        full = self.full
-        self.reader.submit(full.refresh, self._refreshed)
-        counts = {e.name: e.runs for e in list_experiments(store=self.store)}
-        if set(counts) != {r[0] for r in self.experiments_model.rows[1:]}:
-            self.refresh()
+        full, store = self.full, self.store
 
-    def _refreshed(self, table: Any) -> None:
+        def read() -> tuple[Any, set[str]]:  # on the reader's thread: nothing here touches widgets
+            return full.refresh(), {e.name for e in list_experiments(store=store)}
+
+        self.reader.submit(read, self._refreshed)
+
+    def _refreshed(self, result: tuple[Any, set[str]]) -> None:
+        table, experiments = result
+        if experiments != {r[0] for r in self.experiments_model.rows[1:]}:
+            self.refresh()  # a new experiment appeared: relist (reloads the runs too)
+            return
+        unchanged = table.shares_data_with(self.full)
         self.full = table
-        self._show(table)
+        if not unchanged:  # nothing written since the last look: keep the view as it is
+            self._show(table)
 
     def _visible_columns(self, table: Any) -> list[str]:
         if self.extra_columns is not None:
@@ -312,6 +408,12 @@ class ExperimentsPanel(Panel):
         shown = len(view)
         loading = "" if self.full is not None else " (loading the rest…)"
         self.count_label.setText(f"{shown:,} of {total:,} runs{loading}" if shown != total else f"{total:,} runs{loading}")
+        if self._select_when_shown is not None:
+            row = self.runs_model.row_of(self._select_when_shown)
+            if row >= 0:
+                self._select_when_shown = None
+                self.runs_view.selectRow(row)
+                return
         if selected:
             row = self.runs_model.row_of(selected)
             if row >= 0:
@@ -400,9 +502,14 @@ class ExperimentsPanel(Panel):
             run = get_run(index.data(RUN_ID_ROLE), store=self.store)
         except ModelyardError:
             return
+        self.run = run
         colour = theme.status_colour(run.status).name()
         self.detail_title.setText(f"<b>{run.name or run.id[:8]}</b> · {run.experiment} · "
                                   f"<span style='color:{colour}'>{run.status}</span> · {run.id}")
+        ok, why = self.can_reproduce(run)
+        self.reproduce_button.setEnabled(ok)
+        self.reproduce_button.setToolTip(why)
+        self.artifacts_model.set_rows(list(run.artifacts))
         self.params_model.set_rows(sorted((k, str(v)) for k, v in run.params.items()))
         self.metrics_model.set_rows(sorted((k, fmt_metric(v)) for k, v in run.metrics.items()))
         self.tags_model.set_rows(sorted((k, str(v)) for k, v in run.tags.items()))
@@ -413,10 +520,32 @@ class ExperimentsPanel(Panel):
         if current in run.metrics:
             self.metric_combo.setCurrentText(current)
         self.metric_combo.blockSignals(False)
-        self._draw_chart()
+        self._show_detail_tab()
+
+    def _show_detail_tab(self) -> None:
+        """Draw the current detail tab for the current run (the heavier tabs only when shown)."""
+        if not hasattr(self, "detail_tabs"):
+            return
+        tab = self.detail_tabs.currentIndex()
+        if tab == TAB_CHARTS:
+            self._draw_chart()
+        elif tab == TAB_EVALUATION and self.run is not None and self.store is not None:
+            if self.evaluation is None:
+                from modelyard.ui.evaluation import EvaluationView
+
+                self.evaluation = EvaluationView(self.evaluation_holder)
+                self.evaluation_holder.layout().addWidget(self.evaluation)
+            self.evaluation.show_run(self.store, self.run)
+        elif tab == TAB_REPRODUCIBILITY and self.run is not None and self.store is not None:
+            if self.reproducibility is None:
+                from modelyard.ui.evaluation import ReproducibilityView
+
+                self.reproducibility = ReproducibilityView(self.reproducibility_holder)
+                self.reproducibility_holder.layout().addWidget(self.reproducibility)
+            self.reproducibility.show_run(self.store, self.run)
 
     def _draw_chart(self) -> None:
-        if self.store is None or not hasattr(self, "detail_tabs") or self.detail_tabs.currentIndex() != 1:
+        if self.store is None or not hasattr(self, "detail_tabs") or self.detail_tabs.currentIndex() != TAB_CHARTS:
             return
         run_id, key = self._current_run_id(), self.metric_combo.currentText()
         if not run_id or not key:
@@ -432,15 +561,28 @@ class ExperimentsPanel(Panel):
             self.chart_holder.layout().addWidget(self.plot, 1)
         from modelyard.core.tracking import metric_history
 
-        steps, _times, values = metric_history(run_id, key, store=self.store, as_numpy=True)
+        steps, times, values = metric_history(run_id, key, store=self.store, as_numpy=True)
         self.plot.clear()
         import pyqtgraph as pg
 
-        item = self.plot.plot(steps, values, pen=pg.mkPen(self.palette().color(self.palette().ColorRole.Highlight), width=2),
+        by_time = self.chart_x.currentIndex() == 1
+        xs = (times - times[0]) / 1000.0 if by_time and len(times) else steps
+        colour = self.palette().color(self.palette().ColorRole.Highlight)
+        weight = self.chart_smoothing.value()
+        if weight > 0 and len(values) > 1:
+            from modelyard.ui.compare import smooth
+
+            faint = QColor(colour)
+            faint.setAlpha(70)
+            raw = self.plot.plot(xs, values, pen=pg.mkPen(faint, width=1))
+            raw.setDownsampling(auto=True, method="peak")
+            raw.setClipToView(True)
+            values = smooth(values, weight)
+        item = self.plot.plot(xs, values, pen=pg.mkPen(colour, width=2),
                               symbol="o" if len(values) < 60 else None, symbolSize=5)
         item.setDownsampling(auto=True, method="peak")
         item.setClipToView(True)
-        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("bottom", "time (s)" if by_time else "step")
         self.plot.setLabel("left", key)
 
     # ------------------------------------------------------------------ actions
@@ -448,11 +590,156 @@ class ExperimentsPanel(Panel):
         ids = self.selected_run_ids()
         if not ids:
             return
+        menu = self.context_menu(ids)
+        menu.exec(self.runs_view.viewport().mapToGlobal(pos))
+
+    def context_menu(self, ids: list[str]) -> QMenu:
+        """The runs' actions: reproduce (one run), compare (two or more), move to the trash."""
         menu = QMenu(self)
+        menu.setObjectName("runsContextMenu")
+        if len(ids) == 1:
+            reproduce = menu.addAction(theme.icon("refresh"), "Reproduce")
+            reproduce.setObjectName("reproduceAction")
+            run = self.run if self.run is not None and self.run.id == ids[0] else None
+            if run is None and self.store is not None:
+                from modelyard.core.tracking import get_run
+
+                run = get_run(ids[0], store=self.store)
+            ok, why = self.can_reproduce(run)
+            reproduce.setEnabled(ok)
+            reproduce.setToolTip(why)
+            reproduce.triggered.connect(lambda: self.reproduce_run(ids[0]))
+        if len(ids) >= 2:
+            compare = menu.addAction(f"Compare {len(ids)} runs")
+            compare.setObjectName("compareAction")
+            compare.triggered.connect(lambda: self.compare_runs(ids))
+        menu.addSeparator()
         delete = menu.addAction(theme.icon("trash"), f"Move {len(ids)} run{'s' if len(ids) > 1 else ''} to the trash")
-        chosen = menu.exec(self.runs_view.viewport().mapToGlobal(pos))
-        if chosen is delete:
-            self.delete_runs(ids)
+        delete.triggered.connect(lambda: self.delete_runs(ids))
+        menu.setToolTipsVisible(True)
+        return menu
+
+    def _selection_changed(self) -> None:
+        n = len(self.runs_view.selectionModel().selectedRows())
+        self.compare_button.setEnabled(n >= 2)
+        self.compare_button.setText(f"Compare {n}" if n >= 2 else "Compare")
+
+    # ------------------------------------------------------------------ training, reproducing, comparing
+    def open_train_dialog(self, dataset_ref: str | int | None = None) -> Any:
+        """Open the Train dialog (window-modal, not blocking); its Train button starts the job."""
+        if self.store is None:
+            return None
+        from modelyard.core.datasets import catalog
+        from modelyard.ui.train_dialog import TrainDialog
+
+        if not catalog.list_datasets(self.store):
+            show_error(self, "Nothing to train on", ModelyardError(
+                "There are no datasets in this store yet.",
+                hint="Import a file (File › Import Dataset) or a sample in the Datasets panel, then train on it."))
+            return None
+        if dataset_ref is None:
+            experiment = self._selected_experiment()
+            names = {d.name for d in catalog.list_datasets(self.store)}
+            dataset_ref = experiment if experiment in names else None
+        dialog = TrainDialog(self.store, self, dataset_ref=dataset_ref)
+        dialog.accepted.connect(self._train_accepted)
+        dialog.finished.connect(lambda _r, d=dialog: d.deleteLater())
+        self.train_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _train_accepted(self) -> None:
+        from modelyard.core.training.spec import train_spec_job
+
+        dialog = self.train_dialog
+        if dialog is None:
+            return
+        try:
+            spec = dialog.spec()
+        except ModelyardError as exc:
+            show_error(self, "Cannot train", exc)
+            return
+        self.start_job(train_spec_job(spec))
+
+    @staticmethod
+    def can_reproduce(run: Any) -> tuple[bool, str]:
+        """Whether a run can be retrained from its record, and why not."""
+        if run is None:
+            return False, "Select a run."
+        if run.status == "running":
+            return False, "The run is still running; reproduce it once it has finished."
+        if not run.spec or "model" not in run.spec:
+            if run.parent_id and "search_trial" in run.tags:
+                return False, "A search trial is reproduced through its search: select the search's run."
+            return False, "This run was not trained by Modelyard (perhaps logged from a script): there is no spec to retrain."
+        return True, "Retrain this run from its recorded spec and data, and compare the metrics"
+
+    def reproduce_run(self, run_id: str | None = None) -> JobHandle | None:
+        from modelyard.core.training.reproduce import reproduce_spec
+
+        run_id = run_id or (self.run.id if self.run is not None else None)
+        if run_id is None or self.store is None:
+            return None
+        handle = self.start_job(reproduce_spec(run_id, source="gui"))
+        self.reproductions[handle.job_id] = run_id
+        return handle
+
+    def compare_runs(self, run_ids: list[str] | None = None) -> Any:
+        from modelyard.ui.compare import CompareDialog
+
+        ids = run_ids or self.selected_run_ids()
+        if len(ids) < 2 or self.store is None:
+            return None
+        try:
+            dialog = CompareDialog(self.store, ids, self)
+        except ModelyardError as exc:
+            show_error(self, "Cannot compare", exc)
+            return None
+        dialog.finished.connect(lambda _r, d=dialog: d.deleteLater())
+        self.compare_dialog = dialog
+        dialog.show()
+        return dialog
+
+    def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
+        """A training or reproduce job ended: record what a killed job could not, then show its runs."""
+        if handle is None or handle.spec.kind not in TRAIN_JOB_KINDS or self.store is None:
+            return
+        from modelyard.core.training.train import end_runs_of_job, mark_runs_of_job_cancelled
+
+        reproduced = self.reproductions.pop(outcome.job_id, None)
+        if outcome.status == "cancelled":
+            mark_runs_of_job_cancelled(self.store, outcome.job_id)  # the child was killed: only we can
+        elif outcome.status == "failed":
+            end_runs_of_job(self.store, outcome.job_id, "failed", outcome.error)
+        result = outcome.result or {}
+        if outcome.ok and handle.spec.kind == "train" and result.get("run_id"):
+            self._select_when_shown = str(result["run_id"])
+        self.refresh()
+        if self.run is not None and self._select_when_shown is None:
+            self._run_selected(self.runs_view.currentIndex())  # its status may have changed
+        if outcome.ok and handle.spec.kind == "train.reproduce":
+            self.show_reproduction(result)
+        elif outcome.status == "failed":
+            what = "reproduce the run" if reproduced or handle.spec.kind == "train.reproduce" else "train"
+            show_error(self, f"Could not {what}", ModelyardError(outcome.error or "The job failed.", hint=None))
+
+    def show_reproduction(self, result: dict[str, Any]) -> Any:
+        from modelyard.ui.evaluation import ReproductionDialog
+
+        dialog = ReproductionDialog(result, self)
+        dialog.show_run_requested.connect(self.select_run)
+        dialog.finished.connect(lambda _r, d=dialog: d.deleteLater())
+        self.reproduction_dialog = dialog
+        dialog.show()
+        return dialog
+
+    def select_run(self, run_id: str) -> None:
+        """Select ``run_id`` in the table (once it is loaded)."""
+        row = self.runs_model.row_of(run_id)
+        if row >= 0:
+            self.runs_view.selectRow(row)
+        else:
+            self._select_when_shown = run_id
 
     def delete_runs(self, run_ids: list[str]) -> None:
         from modelyard.core.tracking import delete_run
@@ -478,3 +765,8 @@ class ExperimentsPanel(Panel):
     def shutdown(self) -> None:
         self._timer.stop()
         self.reader.wait()
+        if self.train_dialog is not None:
+            try:
+                self.train_dialog.reader.wait()
+            except RuntimeError:  # already deleted
+                pass
