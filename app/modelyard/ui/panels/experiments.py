@@ -114,6 +114,7 @@ class ExperimentsPanel(Panel):
         self.evaluation: Any = None  # EvaluationView, built on first show
         self.reproducibility: Any = None  # ReproducibilityView, built on first show
         self.train_dialog: Any = None
+        self.form_reader: BackgroundReader | None = None  # loads model forms for the Train dialog
         self.compare_dialog: Any = None
         self.reproduction_dialog: Any = None
         self.reproductions: dict[int, str] = {}  # reproduce job id -> the run it reproduces
@@ -535,6 +536,7 @@ class ExperimentsPanel(Panel):
 
                 self.evaluation = EvaluationView(self.evaluation_holder)
                 self.evaluation_holder.layout().addWidget(self.evaluation)
+                self.evaluation.show()
             self.evaluation.show_run(self.store, self.run)
         elif tab == TAB_REPRODUCIBILITY and self.run is not None and self.store is not None:
             if self.reproducibility is None:
@@ -542,6 +544,7 @@ class ExperimentsPanel(Panel):
 
                 self.reproducibility = ReproducibilityView(self.reproducibility_holder)
                 self.reproducibility_holder.layout().addWidget(self.reproducibility)
+                self.reproducibility.show()
             self.reproducibility.show_run(self.store, self.run)
 
     def _draw_chart(self) -> None:
@@ -558,6 +561,8 @@ class ExperimentsPanel(Panel):
             self.plot.setBackground(self.palette().color(self.palette().ColorRole.Base))
             self.plot.showGrid(x=True, y=True, alpha=0.25)
             self.plot.setMenuEnabled(False)
+            for side in ("left", "bottom"):
+                self.plot.getAxis(side).enableAutoSIPrefix(False)  # 0.95, not "950 (x0.001)"
             self.chart_holder.layout().addWidget(self.plot, 1)
         from modelyard.core.tracking import metric_history
 
@@ -641,7 +646,9 @@ class ExperimentsPanel(Panel):
             experiment = self._selected_experiment()
             names = {d.name for d in catalog.list_datasets(self.store)}
             dataset_ref = experiment if experiment in names else None
-        dialog = TrainDialog(self.store, self, dataset_ref=dataset_ref)
+        if self.form_reader is None:
+            self.form_reader = BackgroundReader(self)  # outlives the dialogs: closing one never waits
+        dialog = TrainDialog(self.store, self, dataset_ref=dataset_ref, reader=self.form_reader)
         dialog.accepted.connect(self._train_accepted)
         dialog.finished.connect(lambda _r, d=dialog: d.deleteLater())
         self.train_dialog = dialog
@@ -765,8 +772,5 @@ class ExperimentsPanel(Panel):
     def shutdown(self) -> None:
         self._timer.stop()
         self.reader.wait()
-        if self.train_dialog is not None:
-            try:
-                self.train_dialog.reader.wait()
-            except RuntimeError:  # already deleted
-                pass
+        if self.form_reader is not None:
+            self.form_reader.wait()
