@@ -131,6 +131,35 @@ def experiments_screens(window: MainWindow) -> None:
     panel.metric_combo.setCurrentText("val_loss")
     wait(200)
     window.grab().save(str(HERE / "panel-experiments.png"))
+    # a real model trained from the churn dataset (a job in a child process), then its evaluation
+    from modelyard.core.training.spec import TrainSpec, train_spec_job
+
+    for n_estimators in (40, 120):
+        spec = TrainSpec(dataset="churn@v1", model="random_forest", target="churned", experiment="churn-models",
+                         params={"n_estimators": n_estimators}, run_name=f"forest-{n_estimators}",
+                         slice_columns=["region"])
+        run_to_end(window, train_spec_job(spec))
+    panel.filter_edit.setText('params.model = "random_forest" and tags.team != "risk"')
+    panel.filter_edit.setText("")
+    panel._apply_filter_text()
+    panel.refresh()
+    while panel.full is None or len(panel.full) < 10:
+        wait(50)
+    wait(200)
+    panel.runs_view.selectRow(0)
+    panel.detail_tabs.setCurrentIndex(2)
+    window.jobs_dock.hide()  # room for the evaluation, as a user reading it would make
+    wait(400)
+    window.grab().save(str(HERE / "panel-experiments-evaluation.png"))
+    window.jobs_dock.show()
+    from modelyard.ui.compare import CompareDialog
+
+    dialog = CompareDialog(window.store, [panel.runs_model.run_id(0), panel.runs_model.run_id(1)], window)
+    dialog.resize(1100, 680)
+    dialog.show()
+    wait(300)
+    dialog.grab().save(str(HERE / "compare-runs.png"))
+    dialog.close()
 
 
 def run_to_end(window: MainWindow, spec) -> None:
