@@ -226,7 +226,7 @@ def test_help_menu_sample_dataset_gives_a_full_panel(qtbot, window, store):
     assert panel.version.n_rows == 150 and panel.version.target == "species"
     assert panel.profile_model.rowCount() == 5
     panel.profile_view.selectRow(0)
-    assert panel.detail is not None and panel.detail.bars is not None
+    qtbot.waitUntil(lambda: panel.detail is not None and panel.detail.bars is not None, timeout=10000)
 
 
 def test_preview_pages_through_a_million_rows_reading_only_what_is_shown(qtbot, window, store, tmp_path):

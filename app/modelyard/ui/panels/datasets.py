@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -100,6 +100,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         super().__init__(parent)
         self.version: catalog.DatasetVersionInfo | None = None
         self.detail: Any = None  # ColumnDetail, built on first use (it imports pyqtgraph)
+        self._plot_loader: Any = None  # the thread importing pyqtgraph for it
         self.empty.add_action("Import a file…", self.import_with_dialog, icon_name="import")
         self.empty.add_action("Try a sample dataset", lambda: self.import_sample("iris"), icon_name="datasets")
 
@@ -375,6 +376,15 @@ class DatasetsPanel(FileDropTarget, Panel):
         if not index.isValid():
             return
         if self.detail is None:
+            # pyqtgraph takes ~0.5 s to import: load it on a thread, never on the main one
+            if self._plot_loader is None:
+                from modelyard.ui import warmup
+
+                self._plot_loader = warmup.start(("numpy", "pyqtgraph"))
+            if self._plot_loader.is_alive():
+                self.detail_hint.setText("Loading the chart…")
+                QTimer.singleShot(50, lambda: self._column_selected(self.profile_view.currentIndex()))
+                return
             from modelyard.ui.column_detail import ColumnDetail
 
             self.detail_hint.hide()

@@ -334,9 +334,17 @@ class ExperimentsPanel(Panel):
         return None if name in (None, ALL) else [name]
 
     def reload(self) -> None:
-        """The selected experiments' runs: the newest page now, everything in the background."""
+        """The selected experiments' runs: the newest page now, everything in the background.
+
+        Only while the panel is visible: reading runs loads pandas, which start-up must not pay
+        for when the window opens on another panel (showEvent catches up).
+        """
         if self.store is None:
             return
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         from modelyard.core.runquery import query_runs
 
         store, ids = self.store, self._experiment_ids()
@@ -344,6 +352,11 @@ class ExperimentsPanel(Panel):
         self.full = None
         self._show(first)
         self.reader.submit(lambda: query_runs(store, ids), self._full_loaded, self._read_failed)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if getattr(self, "_stale", False):
+            QTimer.singleShot(0, self.reload)
 
     def _full_loaded(self, table: Any) -> None:
         self.full = table
