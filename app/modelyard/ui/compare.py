@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from modelyard.core.store import Store
 from modelyard.ui import theme
+from modelyard.ui.curves import CurveControls
 from modelyard.ui.evaluation import make_plot, series_colour
 from modelyard.ui.models.runs_table import fmt_metric
 
@@ -347,37 +347,17 @@ class CompareDialog(QDialog):
 
     # -- curves
     def _build_curves(self) -> None:
-        self.curve_metric = QComboBox(self)
-        self.curve_metric.setObjectName("curveMetric")
+        controls = CurveControls(self, name_prefix="curve",
+                                 smoothing_tip="Exponential moving average of the values (0: the raw values).")
+        self.curve_metric, self.curve_x, self.curve_smoothing = controls.metric, controls.x_axis, controls.smoothing
         # series first (more than one step in some run), then single values
         series = sorted({k for r in self.runs for k, step in r.metric_steps.items() if step and step > 0})
-        keys = series + [k for k in self._metric_keys() if k not in series]
-        self.curve_metric.addItems(keys)
-        self.curve_x = QComboBox(self)
-        self.curve_x.setObjectName("curveX")
-        self.curve_x.addItems(["step", "time (s)"])
-        self.curve_smoothing = QDoubleSpinBox(self)
-        self.curve_smoothing.setRange(0.0, 0.99)
-        self.curve_smoothing.setSingleStep(0.1)
-        self.curve_smoothing.setDecimals(2)
-        self.curve_smoothing.setToolTip("Exponential moving average of the values (0: the raw values).")
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Metric:", self))
-        bar.addWidget(self.curve_metric)
-        bar.addSpacing(theme.SPACE_L)
-        bar.addWidget(QLabel("X axis:", self))
-        bar.addWidget(self.curve_x)
-        bar.addSpacing(theme.SPACE_L)
-        bar.addWidget(QLabel("Smoothing:", self))
-        bar.addWidget(self.curve_smoothing)
-        bar.addStretch(1)
+        self.curve_metric.addItems(series + [k for k in self._metric_keys() if k not in series])
         self.curve_plot = make_plot(self.curves_tab)
         self.curve_plot.setObjectName("compareCurves")
-        self.curves_tab.layout().addLayout(bar)
+        self.curves_tab.layout().addWidget(controls)
         self.curves_tab.layout().addWidget(self.curve_plot, 1)
-        self.curve_metric.currentTextChanged.connect(lambda _t: self.draw_curves())
-        self.curve_x.currentIndexChanged.connect(lambda _i: self.draw_curves())
-        self.curve_smoothing.valueChanged.connect(lambda _v: self.draw_curves())
+        controls.changed.connect(self.draw_curves)
         self.draw_curves()
 
     def draw_curves(self) -> None:

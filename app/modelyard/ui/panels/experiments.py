@@ -8,8 +8,6 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -29,6 +27,7 @@ from modelyard.core.errors import ModelyardError
 from modelyard.core.jobs import JobOutcome
 from modelyard.ui import theme
 from modelyard.ui.background import BackgroundReader
+from modelyard.ui.curves import CurveControls
 from modelyard.ui.jobs import JobHandle
 from modelyard.ui.models.rows import RowsTableModel
 from modelyard.ui.models.runs_table import BASE_COLUMNS, RUN_ID_ROLE, RunsModel, fmt_metric
@@ -229,31 +228,15 @@ class ExperimentsPanel(Panel):
         self.chart_holder = QWidget(self)
         cl = QVBoxLayout(self.chart_holder)
         cl.setContentsMargins(0, 0, 0, 0)
-        self.metric_combo = QComboBox(self)
+        self.chart_controls = CurveControls(self, name_prefix="chart",
+                                            smoothing_tip="Exponential moving average (0: the raw values; "
+                                                          "the raw curve stays faint)")
+        self.metric_combo = self.chart_controls.metric
         self.metric_combo.setObjectName("metricCombo")
-        self.metric_combo.currentTextChanged.connect(lambda _t: self._draw_chart())
-        self.chart_x = QComboBox(self)
-        self.chart_x.setObjectName("chartX")
-        self.chart_x.addItems(["step", "time (s)"])
-        self.chart_x.currentIndexChanged.connect(lambda _i: self._draw_chart())
-        self.chart_smoothing = QDoubleSpinBox(self)
-        self.chart_smoothing.setObjectName("chartSmoothing")
-        self.chart_smoothing.setRange(0.0, 0.99)
-        self.chart_smoothing.setSingleStep(0.1)
-        self.chart_smoothing.setDecimals(2)
-        self.chart_smoothing.setToolTip("Exponential moving average (0: the raw values; the raw curve stays faint)")
-        self.chart_smoothing.valueChanged.connect(lambda _v: self._draw_chart())
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Metric:", self))
-        top.addWidget(self.metric_combo)
-        top.addSpacing(theme.SPACE_L)
-        top.addWidget(QLabel("X axis:", self))
-        top.addWidget(self.chart_x)
-        top.addSpacing(theme.SPACE_L)
-        top.addWidget(QLabel("Smoothing:", self))
-        top.addWidget(self.chart_smoothing)
-        top.addStretch(1)
-        cl.addLayout(top)
+        self.chart_x = self.chart_controls.x_axis
+        self.chart_smoothing = self.chart_controls.smoothing
+        self.chart_controls.changed.connect(self._draw_chart)
+        cl.addWidget(self.chart_controls)
         self.detail_tabs.addTab(self.chart_holder, "Charts")
         self.evaluation_holder = QWidget(self)
         QVBoxLayout(self.evaluation_holder).setContentsMargins(0, 0, 0, 0)
