@@ -793,7 +793,7 @@ class TrainDialog(QDialog):
 
     def _step_edited(self, column: str, step: str) -> None:
         self.overrides[column] = step
-        QTimer.singleShot(0, self._after_step_edit)  # not inside the editor's own signal
+        QTimer.singleShot(0, self, self._after_step_edit)  # not inside the editor's own signal; dropped with the dialog
 
     def _after_step_edit(self) -> None:
         self._rebuild_plan()

@@ -101,6 +101,10 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.version: catalog.DatasetVersionInfo | None = None
         self.detail: Any = None  # ColumnDetail, built on first use (it imports pyqtgraph)
         self._plot_loader: Any = None  # the thread importing pyqtgraph for it
+        self._plot_poll = QTimer(self)
+        self._plot_poll.setSingleShot(True)
+        self._plot_poll.setInterval(50)
+        self._plot_poll.timeout.connect(lambda: self._column_selected(self.profile_view.currentIndex()))
         self.empty.add_action("Import a file…", self.import_with_dialog, icon_name="import")
         self.empty.add_action("Try a sample dataset", lambda: self.import_sample("iris"), icon_name="datasets")
 
@@ -383,7 +387,7 @@ class DatasetsPanel(FileDropTarget, Panel):
                 self._plot_loader = warmup.start(("numpy", "pyqtgraph"))
             if self._plot_loader.is_alive():
                 self.detail_hint.setText("Loading the chart…")
-                QTimer.singleShot(50, lambda: self._column_selected(self.profile_view.currentIndex()))
+                self._plot_poll.start()  # owned by the panel: it dies with it, never fires after
                 return
             from modelyard.ui.column_detail import ColumnDetail
 

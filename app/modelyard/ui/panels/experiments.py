@@ -339,7 +339,7 @@ class ExperimentsPanel(Panel):
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if getattr(self, "_stale", False):
-            QTimer.singleShot(0, self.reload)
+            QTimer.singleShot(0, self, self.reload)  # with a context: dropped if the panel goes first
 
     def _full_loaded(self, table: Any) -> None:
         self.full = table
