@@ -63,6 +63,8 @@ QT_FREE_MODULES = [
     "modelyard.core.training",
     "modelyard.core.training.train",
     "modelyard.cli.train",
+    "modelyard.core.registry",
+    "modelyard.cli.model",
 ]
 
 

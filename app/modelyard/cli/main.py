@@ -27,6 +27,7 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.experiment",
     "modelyard.cli.run",
     "modelyard.cli.train",
+    "modelyard.cli.model",
 ]
 
 # Options the GUI accepts too (each takes a value): ``modelyard --store DIR`` opens the GUI on DIR.

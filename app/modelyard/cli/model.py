@@ -1,0 +1,216 @@
+"""``modelyard model register|list|show|alias|stage|gate|timeline``: the model registry."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from modelyard.cli._common import (
+    UsageError,
+    add_command,
+    add_noun,
+    fmt_time,
+    open_store,
+    print_json,
+    print_kv,
+    print_table,
+    wants_json,
+)
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    verbs = add_noun(subparsers, "model", common, help="register models, set aliases, stages and gates",
+                     description="Register the models runs logged as numbered versions of a named model, point "
+                                 "aliases (champion, challenger...) at versions, move them through stages and "
+                                 "guard promotions with gates. Every change is audited.")
+    p = add_command(verbs, "register", common, _register, help="register a run's model as a new version",
+                    epilog="example:\n  modelyard model register 3fa9c1d2 --name churn --comment 'March retrain'")
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or its first characters")
+    p.add_argument("--name", required=True, help="the registered model's name (created on first use)")
+    p.add_argument("--comment", help="a note for the audit log")
+    add_command(verbs, "list", common, _list, help="list the registered models")
+    p = add_command(verbs, "show", common, _show, help="show one version (default: the latest)",
+                    epilog="examples:\n  modelyard model show churn\n  modelyard model show churn@v3\n"
+                           "  modelyard model show churn@champion --json")
+    p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
+    p = add_command(verbs, "alias", common, _alias, help="point an alias at a version (gated for champion)",
+                    epilog="examples:\n  modelyard model alias churn@v3 champion --comment 'better f1'\n"
+                           "  modelyard model alias churn challenger --remove --comment 'done'")
+    p.add_argument("ref", metavar="NAME@vN")
+    p.add_argument("alias", metavar="ALIAS")
+    p.add_argument("--comment", help="why (required)")
+    p.add_argument("--force", action="store_true", help="override failing gates (audited; needs --comment)")
+    p.add_argument("--remove", action="store_true", help="take the alias off the model instead")
+    p = add_command(verbs, "stage", common, _stage, help="move a version to a stage (gated for Production)",
+                    epilog="example:\n  modelyard model stage churn@v3 Production --comment 'go live'")
+    p.add_argument("ref", metavar="NAME@vN")
+    p.add_argument("stage", metavar="STAGE", help="None, Staging, Production or Archived")
+    p.add_argument("--comment", help="why (required)")
+    p.add_argument("--force", action="store_true", help="override failing gates (audited; needs --comment)")
+    p = add_command(verbs, "gate", common, _gate, help="show or set a model's promotion gates",
+                    epilog="examples:\n  modelyard model gate churn\n"
+                           "  modelyard model gate churn --min accuracy=0.9 --beat-champion f1 --comment policy\n"
+                           "  modelyard model gate churn --clear --comment 'no gates'")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--min", action="append", default=[], metavar="METRIC=VALUE", dest="mins",
+                   help="a minimum test metric value (repeat for several)")
+    p.add_argument("--beat-champion", metavar="METRIC", dest="beat",
+                   help="must beat the current champion on this test metric (same split)")
+    p.add_argument("--lower-is-better", action="store_true", dest="lower",
+                   help="with --beat-champion: a lower value is better (rmse, log_loss...)")
+    p.add_argument("--clear", action="store_true", help="remove every gate")
+    p.add_argument("--comment", help="why (required to change the gates)")
+    p = add_command(verbs, "timeline", common, _timeline, help="the model's audit log, newest first")
+    p.add_argument("name", metavar="NAME")
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else ("" if value is None else str(value))
+
+
+def _print_version(info: Any) -> None:
+    print_kv([("model", info.ref), ("run id", info.run_id or ""), ("stage", info.stage),
+              ("aliases", ", ".join(info.aliases)), ("dataset version", info.dataset_version_id or ""),
+              ("split", info.split_id or ""), ("created", info.created_at), ("created by", info.created_by or ""),
+              ("model sha256", info.model_sha256 or "")])
+    print("metrics:" if info.metrics else "metrics: (none)")
+    print_kv({k: _num(v) for k, v in info.metrics.items()}, indent=2)
+
+
+def _register(args: argparse.Namespace) -> int:
+    from modelyard.core import registry
+
+    with open_store(args) as store:
+        info = registry.register(store, args.run_id, args.name, comment=args.comment)
+    if wants_json(args):
+        print_json(info.to_json())
+        return 0
+    print(f"Registered run {info.run_id[:12] if info.run_id else ''} as {info.ref}.")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from modelyard.core import registry
+
+    with open_store(args) as store:
+        models = registry.list_models(store)
+    if wants_json(args):
+        print_json([mi.to_json() for mi in models])
+        return 0
+    if not models:
+        print("No registered models. Register one with 'modelyard model register RUN_ID --name NAME'.")
+        return 0
+    rows = [[mi.name, mi.latest_version, ", ".join(f"{a}=v{v}" for a, v in mi.aliases.items()),
+             ", ".join(f"{st}=" + ",".join(f"v{n}" for n in ns) for st, ns in mi.stages.items()), mi.updated_at]
+            for mi in models]
+    print_table(["NAME", "LATEST", "ALIASES", "STAGES", "UPDATED"], rows, right=[1])
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from modelyard.core import registry
+
+    with open_store(args) as store:
+        info = registry.get_version(store, args.ref)
+    if wants_json(args):
+        print_json(info.to_json())
+        return 0
+    _print_version(info)
+    return 0
+
+
+def _alias(args: argparse.Namespace) -> int:
+    from modelyard.core import registry
+
+    with open_store(args) as store:
+        if args.remove:
+            registry.remove_alias(store, args.ref, args.alias, comment=args.comment)
+            result: dict[str, Any] = {"model": args.ref.partition("@")[0], "alias": args.alias, "removed": True}
+            text = f"Removed the alias {args.alias!r} from {result['model']}."
+        else:
+            info = registry.set_alias(store, args.ref, args.alias, comment=args.comment, force=args.force)
+            result = info.to_json()
+            text = f"{info.ref} is now {args.alias!r}."
+    if wants_json(args):
+        print_json(result)
+    else:
+        print(text)
+    return 0
+
+
+def _stage(args: argparse.Namespace) -> int:
+    from modelyard.core import registry
+
+    with open_store(args) as store:
+        info = registry.set_stage(store, args.ref, args.stage, comment=args.comment, force=args.force)
+    if wants_json(args):
+        print_json(info.to_json())
+    else:
+        print(f"{info.ref} is in stage {info.stage}.")
+    return 0
+
+
+def _parse_min(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
+    try:
+        if not sep or not key.strip():
+            raise ValueError
+        return key.strip(), float(value)
+    except ValueError:
+        raise UsageError(f"--min expects METRIC=VALUE, as in --min accuracy=0.9 (got {text!r}).") from None
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from modelyard.core import registry
+
+    changing = bool(args.mins or args.beat or args.clear)
+    if args.clear and (args.mins or args.beat):
+        raise UsageError("--clear cannot be combined with --min or --beat-champion.")
+    if args.lower and not args.beat:
+        raise UsageError("--lower-is-better goes with --beat-champion METRIC.")
+    with open_store(args) as store:
+        if changing:
+            gates: dict[str, Any] = {}
+            if args.mins:
+                gates["min_metrics"] = dict(_parse_min(t) for t in args.mins)
+            if args.beat:
+                gates["beat_champion"] = {"metric": args.beat, "higher_is_better": not args.lower}
+            info = registry.set_gates(store, args.name, gates, comment=args.comment)
+        else:
+            info = registry.get_model(store, args.name)
+    gates_now = info.gates or {}
+    if wants_json(args):
+        print_json({"model": info.name, "gates": gates_now})
+        return 0
+    if not gates_now:
+        print(f"{info.name} has no promotion gates.")
+        return 0
+    print(f"Promotion gates of {info.name} (checked for champion and Production):")
+    for key, minimum in (gates_now.get("min_metrics") or {}).items():
+        print(f"  {key} >= {_num(minimum)}")
+    beat = gates_now.get("beat_champion")
+    if beat:
+        better = "higher" if beat.get("higher_is_better", True) else "lower"
+        print(f"  beat the champion on {beat['metric']} ({better} is better, same test split)")
+    return 0
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from modelyard.core import registry
+
+    with open_store(args) as store:
+        events = registry.timeline(store, args.name)
+    if wants_json(args):
+        print_json(events)
+        return 0
+    if not events:
+        print(f"No events for {args.name}.")
+        return 0
+    rows = []
+    for e in events:
+        change = " -> ".join(x for x in (e["from_value"], e["to_value"]) if x)
+        alias = (e["details"] or {}).get("alias")
+        rows.append([fmt_time(e["at"]), e["actor"], e["action"] + (f" {alias}" if alias else ""),
+                     f"v{e['version']}" if e["version"] else "", change, e["comment"] or ""])
+    print_table(["WHEN", "WHO", "WHAT", "VERSION", "CHANGE", "COMMENT"], rows, max_width=60)
+    return 0
