@@ -86,6 +86,8 @@ def datasets_screens(window: MainWindow) -> None:
     run_to_end(window, ds.import_spec(churn_csv(tmp / "churn.csv"), {"target": "churned"}))
     wait(100)
     panel.profile_view.selectRow(4)
+    while panel.detail is None:  # the chart is built once pyqtgraph has loaded in the background
+        wait(50)
     wait(100)
     window.grab().save(str(HERE / "panel-datasets-profile.png"))
     panel.tabs.setCurrentIndex(1)
