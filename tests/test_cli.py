@@ -13,23 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
+from cli_helpers import cli, cli_json
 from modelyard._version import __version__
 from modelyard.cli import _common
 from modelyard.cli.main import GUI_OPTIONS, run_cli, wants_gui
 
 APP_DIR = Path(__file__).resolve().parent.parent / "app"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_cli(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
-    code, out, err = cli(capsys, *args, "--json")
-    return code, json.loads(out), err
 
 
 @pytest.fixture
@@ -374,9 +363,8 @@ def test_unexpected_errors_show_a_traceback(capsys: pytest.CaptureFixture[str], 
 
 
 def _slow_spec(seconds: float = 30.0) -> Any:
-    from modelyard.core.jobs import JobSpec
-
     import jobfns  # tests/ is on sys.path (conftest.py)
+    from modelyard.core.jobs import JobSpec
 
     return JobSpec(func=f"{jobfns.__name__}:slow", title="A slow test job", params={"seconds": seconds},
                    kind="test.slow")

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-
+from cli_helpers import cli, cli_json
 from modelyard.cli.main import run_cli
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_cli(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
-    code, out, err = cli(capsys, *args, "--json")
-    return code, json.loads(out), err
 
 
 @pytest.fixture

@@ -8,19 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from modelyard.cli.main import run_cli
+from cli_helpers import cli
 from modelyard.core import tracking
 from modelyard.core.store import Store
 
 X = np.array([[i, i % 3] for i in range(20)], dtype=float)
 Y = np.array([0] * 10 + [1] * 10)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_cli(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:

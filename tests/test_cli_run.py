@@ -7,16 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from modelyard.cli.main import run_cli
+from cli_helpers import cli
 from modelyard.core import tracking
 from modelyard.core.store import Store
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_cli(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:

@@ -7,19 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
+from cli_helpers import cli
 from modelyard.cli import _common
 from modelyard.cli.main import run_cli
 from modelyard.cli.train import register_reproduce
 from modelyard.core import tracking
 from modelyard.core.datasets.service import import_frame, sample_frame
 from modelyard.core.store import Store
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_cli(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
