@@ -62,6 +62,7 @@ __all__ = [
     "load_model",
     "parse_ref",
     "register",
+    "registrable_runs",
     "remove_alias",
     "set_alias",
     "set_gates",
@@ -327,6 +328,34 @@ def register(store: Store, run_id: str, name: str, *, comment: str | None = None
         _audit(s, model, "register", version=number, from_value=f"run {run.uuid}", to_value=f"{name}@v{number}",
                comment=comment, details={"run_id": run.uuid})
         return _version_info(s, model, mv)
+
+
+def registrable_runs(store: Store, *, limit: int = 500) -> list[dict[str, Any]]:
+    """Runs that logged a model and are not in the trash, newest first: what can be registered.
+
+    ``{"run_id", "name", "experiment", "status", "start_time", "model", "registered_as"}`` where
+    ``model`` is the run's ``model`` param (if any) and ``registered_as`` the versions it became.
+    """
+    with store.session() as s:
+        rows = s.execute(
+            select(m.Run.id, m.Run.uuid, m.Run.name, m.Experiment.name, m.Run.status, m.Run.start_time)
+            .join(m.Experiment, m.Experiment.id == m.Run.experiment_id)
+            .join(m.RunArtifact, (m.RunArtifact.run_id == m.Run.id) & (m.RunArtifact.path == MODEL_PATH))
+            .where(m.Run.deleted_at.is_(None))
+            .order_by(m.Run.start_time.desc(), m.Run.id.desc()).limit(limit)).all()
+        pks = [r[0] for r in rows]
+        params = dict(s.execute(select(m.Param.run_id, m.Param.value)
+                                .where(m.Param.run_id.in_(pks), m.Param.key == "model")).all()) if pks else {}
+        versions: dict[int, list[str]] = {}
+        if pks:
+            for run_pk, name, number in s.execute(
+                    select(m.ModelVersion.run_id, m.RegisteredModel.name, m.ModelVersion.version)
+                    .join(m.RegisteredModel, m.RegisteredModel.id == m.ModelVersion.model_id)
+                    .where(m.ModelVersion.run_id.in_(pks)).order_by(m.ModelVersion.id)).all():
+                versions.setdefault(run_pk, []).append(f"{name}@v{number}")
+        return [{"run_id": uuid, "name": name, "experiment": exp, "status": status, "start_time": start,
+                 "model": params.get(pk), "registered_as": versions.get(pk, [])}
+                for pk, uuid, name, exp, status, start in rows]
 
 
 # =========================================================================== reading

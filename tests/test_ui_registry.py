@@ -1,0 +1,237 @@
+"""The Registry panel driven as a user drives it: register, aliases with comments, gates, timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+
+from modelyard.core import registry, tracking
+from modelyard.core.store import Store
+from modelyard.ui.main_window import MainWindow
+from modelyard.ui.panels.registry import RUN_IDS_MIME, RegistryPanel
+from modelyard.ui.registry_dialogs import ChangeDialog, GatesDialog, RegisterDialog
+from modelyard.ui.settings import open_settings
+
+X = np.array([[i, i % 3] for i in range(20)], dtype=float)
+Y = np.array([0] * 10 + [1] * 10)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "store")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def window(qtbot, store, monkeypatch):
+    errors: list[str] = []
+    monkeypatch.setattr("modelyard.ui.panels.registry.show_error",
+                        lambda parent, title, exc: errors.append(f"{title}: {exc}"))
+    w = MainWindow(store, open_settings())
+    w.shown_errors = errors
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.settings.setValue("confirm/quit_with_jobs", "false")
+    w.close()
+
+
+def make_run(store: Store, accuracy: float, *, experiment: str = "churn") -> str:
+    from sklearn.linear_model import LogisticRegression
+
+    with tracking.start_run(experiment, store=store, spec={"model": "logistic_regression", "split": {"seed": 0}},
+                            name=f"acc-{accuracy}") as run:
+        run.log_param("model", "logistic_regression")
+        run.log_metrics({"accuracy": accuracy, "f1": accuracy - 0.05})
+        run.log_model(LogisticRegression().fit(X, Y), input_example=X[:3])
+    return run.id
+
+
+def panel_of(window: MainWindow) -> RegistryPanel:
+    panel = next(p for p in window.panels if isinstance(p, RegistryPanel))
+    window.show_panel(window.panels.index(panel))
+    return panel
+
+
+def when_modal(qtbot, kind: type, act: Callable[[Any], None]) -> list[Any]:
+    """Answer the next modal dialog of ``kind`` (opened by the click that follows) with ``act``."""
+    seen: list[Any] = []
+
+    def poll() -> None:
+        w = QApplication.activeModalWidget()
+        if isinstance(w, kind) and w.isVisible():
+            seen.append(w)
+            act(w)
+        else:
+            QTimer.singleShot(20, poll)
+
+    QTimer.singleShot(0, poll)
+    return seen
+
+
+def click(qtbot, widget) -> None:
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
+
+
+def comment_and_ok(qtbot, text: str, choice: str | None = None) -> Callable[[ChangeDialog], None]:
+    def act(d: ChangeDialog) -> None:
+        assert not d.ok_button.isEnabled() or not d.comment_required, "OK must wait for a comment"
+        if choice is not None:
+            d.choice.setCurrentText(choice)
+        qtbot.keyClicks(d.comment, text)
+        assert d.ok_button.isEnabled()
+        click(qtbot, d.ok_button)
+    return act
+
+
+def version_rows(panel: RegistryPanel) -> list[tuple[str, str, str]]:
+    m = panel.versions_model
+    return [(m.data(m.index(r, 0)), m.data(m.index(r, 1)), m.data(m.index(r, 2))) for r in range(m.rowCount())]
+
+
+def test_register_a_run_from_the_panel_and_by_dropping_runs(qtbot, window, store):
+    r1, r2 = make_run(store, 0.8), make_run(store, 0.9)
+    panel = panel_of(window)
+    assert panel.stack.currentWidget() is panel.empty
+
+    def register(d: RegisterDialog) -> None:
+        d.run_combo.setCurrentIndex(d.run_combo.findData(r1))
+        d.name_combo.setCurrentText("churn")
+        qtbot.keyClicks(d.comment, "first model")
+        click(qtbot, next(b for b in d.buttons.buttons() if b.text() == "Register"))
+
+    seen = when_modal(qtbot, RegisterDialog, register)
+    click(qtbot, panel.empty.findChildren(QPushButton)[0])
+    assert seen, "the Register dialog did not open"
+    qtbot.waitUntil(lambda: panel.stack.currentWidget() is panel.content, timeout=3000)
+    assert version_rows(panel) == [("v1", "", "")]
+    assert registry.get_version(store, "churn@v1").run_id == r1
+
+    # a run dragged from the runs table and dropped on the panel: asks for the name, registers v2
+    mime = QMimeData()
+    mime.setData(RUN_IDS_MIME, r2.encode())
+    point = QPointF(panel.rect().center())
+    enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(panel, enter)
+    assert enter.isAccepted()
+    seen = when_modal(qtbot, ChangeDialog, lambda d: click(qtbot, d.ok_button))
+    QApplication.sendEvent(panel, QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                             Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: panel.versions_model.rowCount() == 2, timeout=3000)
+    assert seen and seen[0].choice_text() == "churn"
+    assert version_rows(panel)[0][0] == "v2" and registry.get_version(store, "churn@v2").run_id == r2
+    assert [e["action"] for e in registry.timeline(store, "churn")] == ["register", "register", "create_model"]
+    assert not window.shown_errors
+
+
+def test_move_champion_between_versions_with_comments_and_see_the_audit_timeline(qtbot, window, store):
+    for acc in (0.8, 0.9):
+        registry.register(store, make_run(store, acc), "churn")
+    panel = panel_of(window)
+    panel.refresh()
+    panel.select_version("churn@v1")
+
+    # the dialog refuses to proceed without a comment; Cancel changes nothing
+    seen = when_modal(qtbot, ChangeDialog, lambda d: (d.choice.setCurrentText("champion"),
+                                                      setattr(d, "_was_enabled", d.ok_button.isEnabled()),
+                                                      d.reject()))
+    click(qtbot, panel.alias_button)
+    assert seen and seen[0]._was_enabled is False
+    assert registry.get_model(store, "churn").aliases == {}
+
+    when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "first champion", "champion"))
+    click(qtbot, panel.alias_button)
+    qtbot.waitUntil(lambda: registry.get_model(store, "churn").aliases == {"champion": 1}, timeout=3000)
+    assert ("v1", "champion", "") in version_rows(panel)
+
+    panel.select_version("churn@v2")
+    when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "better accuracy", "champion"))
+    click(qtbot, panel.alias_button)
+    qtbot.waitUntil(lambda: registry.get_model(store, "churn").aliases == {"champion": 2}, timeout=3000)
+    rows = version_rows(panel)
+    assert ("v2", "champion", "") in rows and ("v1", "", "") in rows  # moved off v1
+
+    panel.tabs.setCurrentIndex(1)
+    m = panel.timeline_model
+    first = [m.data(m.index(0, c)) for c in range(m.columnCount())]
+    assert first[1] == "tester" and first[2] == "moved alias champion" and first[3] == "v2"
+    assert first[4] == "churn@v1 → churn@v2" and first[5] == "better accuracy"
+    assert [m.data(m.index(r, 5)) for r in range(m.rowCount())][:2] == ["better accuracy", "first champion"]
+
+
+def test_a_failing_gate_blocks_promotion_with_its_reason_and_an_override_is_audited(qtbot, window, store):
+    registry.register(store, make_run(store, 0.9), "churn")
+    registry.register(store, make_run(store, 0.7), "churn")
+    registry.set_alias(store, "churn@v1", "champion", comment="start")
+    panel = panel_of(window)
+    panel.refresh()
+    panel.select_version("churn@v2")
+
+    def gates(d: GatesDialog) -> None:
+        d.min_checks["accuracy"].setChecked(True)
+        d.min_values["accuracy"].setValue(0.75)
+        d.beat_check.setChecked(True)
+        d.beat_metric.setCurrentText("accuracy")
+        qtbot.keyClicks(d.comment, "team policy")
+        click(qtbot, next(b for b in d.buttons.buttons() if d.buttons.buttonRole(b).name == "AcceptRole"))
+
+    when_modal(qtbot, GatesDialog, gates)
+    click(qtbot, panel.gates_button)
+    qtbot.waitUntil(lambda: registry.get_model(store, "churn").gates is not None, timeout=3000)
+    assert registry.get_model(store, "churn").gates == {
+        "min_metrics": {"accuracy": 0.75}, "beat_champion": {"metric": "accuracy", "higher_is_better": True}}
+    assert "would be blocked" in panel.gate_label.text() and "below the minimum" in panel.gate_label.text()
+
+    # promoting v2 is blocked: the box names the reasons; Cancel leaves the champion where it was
+    blocked: list[str] = []
+
+    def cancel_box(box: QMessageBox) -> None:
+        blocked.append(box.text())
+        box.button(QMessageBox.StandardButton.Cancel).click()
+
+    when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "try v2", "champion"))
+    when_modal(qtbot, QMessageBox, cancel_box)
+    click(qtbot, panel.alias_button)
+    qtbot.waitUntil(lambda: bool(blocked), timeout=3000)
+    assert "accuracy 0.7 of churn@v2 is below the minimum 0.75" in blocked[0]
+    assert "does not beat the champion churn@v1" in blocked[0]
+    assert registry.get_model(store, "churn").aliases == {"champion": 1}
+
+    # Production is gated too; this time the user overrides, and the override is in the timeline
+    def override(box: QMessageBox) -> None:
+        next(b for b in box.buttons() if b.objectName() == "overrideButton").click()
+
+    when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "hotfix, approved by Ana", "Production"))
+    when_modal(qtbot, QMessageBox, override)
+    click(qtbot, panel.stage_button)
+    qtbot.waitUntil(lambda: registry.get_version(store, "churn@v2").stage == "Production", timeout=3000)
+    events = registry.timeline(store, "churn")
+    assert [e["action"] for e in events[:2]] == ["set_stage", "gate_override"]
+    assert events[1]["comment"] == "hotfix, approved by Ana" and events[1]["details"]["reasons"]
+    assert ("v2", "", "Production") in version_rows(panel)
+    m = panel.timeline_model
+    assert m.data(m.index(1, 2)) == "overrode gates"
+    assert not window.shown_errors
+
+
+def test_versions_menu_offers_the_version_actions(qtbot, window, store):
+    registry.register(store, make_run(store, 0.8), "churn")
+    registry.set_alias(store, "churn@v1", "challenger", comment="try")
+    panel = panel_of(window)
+    panel.refresh()
+    texts = [a.text() for a in panel.versions_menu().actions() if a.text()]
+    assert texts[:4] == ["Make v1 champion…", "Set alias…", "Remove alias challenger…", "Change stage…"]
+    when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "done"))
+    next(a for a in panel.versions_menu().actions() if a.text() == "Remove alias challenger…").trigger()
+    qtbot.waitUntil(lambda: registry.get_model(store, "churn").aliases == {}, timeout=3000)
+    assert registry.timeline(store, "churn")[0]["action"] == "remove_alias"
+    assert [a.text() for a in panel.versions_menu().actions() if a.text()][2] == "Change stage…"
