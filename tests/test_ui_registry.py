@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from modelyard.core import registry, tracking
@@ -235,3 +235,27 @@ def test_versions_menu_offers_the_version_actions(qtbot, window, store):
     qtbot.waitUntil(lambda: registry.get_model(store, "churn").aliases == {}, timeout=3000)
     assert registry.timeline(store, "churn")[0]["action"] == "remove_alias"
     assert [a.text() for a in panel.versions_menu().actions() if a.text()][2] == "Change stage…"
+
+
+def test_runs_dropped_on_the_sidebar_registry_item_are_registered(qtbot, window, store):
+    run_id = make_run(store, 0.8)
+    window.show_panel(0)
+    sidebar = window.sidebar
+    panel = window.registry_panel
+    item_rect = sidebar.visualItemRect(sidebar.item(window.panels.index(panel)))
+    mime = QMimeData()
+    mime.setData(RUN_IDS_MIME, run_id.encode())
+    point = QPointF(item_rect.center())
+    enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(sidebar.viewport(), enter)
+    assert enter.isAccepted()
+    move = QDragMoveEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                          Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(sidebar.viewport(), move)
+    assert window.current_panel() is panel  # hovering the item during the drag opens the panel
+    when_modal(qtbot, ChangeDialog, lambda d: (d.choice.setCurrentText("fraud"), click(qtbot, d.ok_button)))
+    QApplication.sendEvent(sidebar.viewport(), QDropEvent(point, Qt.DropAction.CopyAction, mime,
+                                                          Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: panel.versions_model.rowCount() == 1, timeout=3000)
+    assert registry.get_version(store, "fraud@v1").run_id == run_id

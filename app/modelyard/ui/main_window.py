@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import platform
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -28,12 +29,60 @@ from modelyard.core.jobs import JobSpec
 from modelyard.core.store import Store
 from modelyard.ui import theme
 from modelyard.ui.dialogs import PreferencesDialog
+from modelyard.ui.dnd import FileDropTarget
 from modelyard.ui.jobs import JobHandle, JobRunner
 from modelyard.ui.jobs_dock import JobsPanel
-from modelyard.ui.dnd import FileDropTarget
-from modelyard.ui.panels import ALL_PANELS, DatasetsPanel, Panel
+from modelyard.ui.panels import ALL_PANELS, DatasetsPanel, Panel, RegistryPanel
 from modelyard.ui.settings import remember_store
 from modelyard.ui.widgets import show_error
+
+
+class _Sidebar(QListWidget):
+    """The panel list. During a drag, hovering an item shows its panel; runs dropped on the
+    Registry item are registered there (a bundle file too)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        self.setAcceptDrops(True)
+        self.setDropIndicatorShown(False)
+
+    def _target(self, event: Any) -> Any:
+        from modelyard.ui.panels.registry import bundle_files, run_ids_from
+
+        item = self.itemAt(event.position().toPoint())
+        row = self.row(item) if item is not None else -1
+        panel = self._window.panels[row] if 0 <= row < len(self._window.panels) else None
+        takes = bool(run_ids_from(event.mimeData()) or bundle_files(event.mimeData()))
+        return row, panel if takes and panel is self._window.registry_panel else None
+
+    def dragEnterEvent(self, event: Any) -> None:
+        from modelyard.ui.panels.registry import bundle_files, run_ids_from
+
+        if run_ids_from(event.mimeData()) or bundle_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: Any) -> None:
+        row, panel = self._target(event)
+        if row >= 0 and row != self.currentRow():
+            self.setCurrentRow(row)  # spring-loaded: the panel under the pointer opens
+        if panel is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: Any) -> None:
+        from modelyard.ui.panels.registry import bundle_files, run_ids_from
+
+        _row, panel = self._target(event)
+        if panel is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        runs, files = run_ids_from(event.mimeData()), bundle_files(event.mimeData())
+        QTimer.singleShot(0, panel, lambda: panel.take_drop(runs, files))
 
 
 class MainWindow(FileDropTarget, QMainWindow):
@@ -51,7 +100,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowNestedDocks)
 
         # sidebar + panels
-        self.sidebar = QListWidget(self)
+        self.sidebar = _Sidebar(self)
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setIconSize(theme.SIDEBAR_ICON_SIZE)
         self.sidebar.setFixedWidth(168)
@@ -107,6 +156,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.action_open_store = self._action(file_menu, "&Open Store…", self.open_store, "folder-open", QKeySequence.StandardKey.Open)
         file_menu.addSeparator()
         self.action_import = self._action(file_menu, "&Import Dataset…", self.import_dataset, "import", "Ctrl+I")
+        self.action_import_bundle = self._action(file_menu, "Import &Bundle…", self.import_bundle, "registry")
         file_menu.addSeparator()
         self.action_preferences = self._action(file_menu, "&Preferences…", self.show_preferences, "settings", QKeySequence.StandardKey.Preferences)
         file_menu.addSeparator()
@@ -166,10 +216,28 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.show_panel(self.panels.index(self.datasets_panel))
         self.datasets_panel.import_with_dialog()
 
+    @property
+    def registry_panel(self) -> RegistryPanel:
+        return next(p for p in self.panels if isinstance(p, RegistryPanel))
+
+    def import_bundle(self) -> None:
+        self.show_panel(self.panels.index(self.registry_panel))
+        self.registry_panel.import_bundle()
+
     def files_dropped(self, files: list[Path]) -> None:
-        """Data files dropped anywhere on the window (the Datasets panel takes its own drops)."""
-        self.show_panel(self.panels.index(self.datasets_panel))
-        self.datasets_panel.import_files(files)
+        """Files dropped anywhere on the window (panels that take drops take their own): bundles
+        go to the Registry, data files to the Datasets panel."""
+        from modelyard.ui.panels.registry import BUNDLE_SUFFIX
+
+        bundles = [f for f in files if f.suffix.lower() == BUNDLE_SUFFIX]
+        data = [f for f in files if f.suffix.lower() != BUNDLE_SUFFIX]
+        if data:
+            self.show_panel(self.panels.index(self.datasets_panel))
+            self.datasets_panel.import_files(data)
+        if bundles:
+            panel = self.registry_panel
+            self.show_panel(self.panels.index(panel))
+            QTimer.singleShot(0, panel, lambda: panel.take_drop([], bundles))
 
     def current_panel(self) -> Panel:
         return self.panels[self.stack.currentIndex()]

@@ -496,7 +496,13 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.refresh()
 
     def files_dropped(self, files: list[Path]) -> None:
-        self.import_files(files)
+        window = self.window()
+        others = [f for f in files if f.suffix.lower() == ".mybundle"]  # bundles belong to the Registry
+        if others and hasattr(window, "files_dropped") and window is not self:
+            window.files_dropped(others)
+        data = [f for f in files if f not in others]
+        if data:
+            self.import_files(data)
 
 
 SPLIT_COLUMNS = ("Split", "Method", "Seed", "Train", "Validation", "Test")
