@@ -65,6 +65,8 @@ QT_FREE_MODULES = [
     "modelyard.cli.train",
     "modelyard.core.registry",
     "modelyard.cli.model",
+    "modelyard.core.lineage",
+    "modelyard.core.cards",
 ]
 
 

@@ -107,3 +107,40 @@ def test_model_cli_round_trip(capsys: pytest.CaptureFixture[str], runs: tuple[st
     assert code == 1 and "not a stage" in err
     code, _, err = cli(capsys, "model", "show", "nope", "--store", root)
     assert code == 1 and "no registered model 'nope'" in err
+
+
+def test_model_card_and_lineage_cli(capsys: pytest.CaptureFixture[str], runs: tuple[str, list[str]],
+                                    tmp_path: Path) -> None:
+    root, ids = runs
+    assert cli(capsys, "model", "register", ids[0], "--name", "churn", "--store", root)[0] == 0
+    code, data = cli_json(capsys, "model", "card", "churn@v1", "--store", root)
+    assert code == 0 and data["ref"] == "churn@v1" and data["metrics"] == {"accuracy": 0.8}
+    assert data["notes"] == {"intended_use": "", "notes": ""} and data["drift"] is None and data["html"] is None
+    code, out, _ = cli(capsys, "model", "card", "churn@v1", "--store", root)
+    assert code == 0 and "intended use: (not written" in out and "drift:" in out and "never checked" in out
+    assert "accuracy:" in out
+    # editing needs a comment; a comment alone edits nothing
+    code, _, err = cli(capsys, "model", "card", "churn@v1", "--intended-use", "Scoring", "--store", root)
+    assert code == 1 and "--comment" in err
+    code, _, err = cli(capsys, "model", "card", "churn@v1", "--comment", "x", "--store", root)
+    assert code == 2 and "--intended-use" in err
+    page = tmp_path / "card.html"
+    code, data = cli_json(capsys, "model", "card", "churn@v1", "--intended-use", "Monthly <b>churn</b> scoring",
+                          "--notes", "", "--comment", "first card", "--html", str(page), "--store", root)
+    assert code == 0 and data["notes"]["intended_use"] == "Monthly <b>churn</b> scoring"
+    assert data["html"] == str(page.resolve()) and "Monthly &lt;b&gt;churn&lt;/b&gt; scoring" in page.read_text()
+    code, out, _ = cli(capsys, "model", "card", "churn", "--html", str(tmp_path / "latest.html"), "--store", root)
+    assert code == 0 and out.startswith("Wrote the model card of churn@v1 to") and (tmp_path / "latest.html").exists()
+    code, out, _ = cli(capsys, "model", "card", "churn@v1", "--store", root)
+    assert "intended use: Monthly <b>churn</b> scoring" in out
+    code, data = cli_json(capsys, "model", "timeline", "churn", "--store", root)
+    assert (data[0]["action"], data[0]["comment"], data[0]["version"]) == ("edit_card", "first card", 1)
+    # lineage
+    code, data = cli_json(capsys, "model", "lineage", "churn@v1", "--store", root)
+    assert code == 0 and data["focus"] == data["columns"][-1][0]
+    assert [(n["type"], n["role"]) for n in data["nodes"]] == [("model_version", "focus"), ("run", "upstream")]
+    assert [(e["relation"], e["recorded"]) for e in data["edges"]] == [("registered_as", True)]
+    code, out, _ = cli(capsys, "model", "lineage", "churn@v1", "--store", root)
+    assert code == 0 and "* churn@v1" in out and f"run {ids[0][:8]}" in out and "registered_as" in out
+    code, _, err = cli(capsys, "model", "lineage", "nope", "--store", root)
+    assert code == 1 and "no registered model 'nope'" in err

@@ -1,4 +1,4 @@
-"""``modelyard model register|list|show|alias|stage|gate|timeline``: the model registry."""
+"""``modelyard model register|list|show|alias|stage|gate|timeline|card|lineage``: the model registry."""
 
 from __future__ import annotations
 
@@ -62,6 +62,20 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--comment", help="why (required to change the gates)")
     p = add_command(verbs, "timeline", common, _timeline, help="the model's audit log, newest first")
     p.add_argument("name", metavar="NAME")
+    p = add_command(verbs, "card", common, _card, help="show, edit or export a version's model card",
+                    epilog="examples:\n  modelyard model card churn@v3\n"
+                           "  modelyard model card churn@v3 --intended-use 'Monthly churn scoring' \\\n"
+                           "      --comment 'first card'\n"
+                           "  modelyard model card churn@champion --html churn-card.html")
+    p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
+    p.add_argument("--html", metavar="FILE", help="write the card as a self-contained HTML page")
+    p.add_argument("--intended-use", metavar="TEXT", dest="intended_use",
+                   help="set what the model is for (and not for); '' clears it")
+    p.add_argument("--notes", metavar="TEXT", help="set free-form notes; '' clears them")
+    p.add_argument("--comment", help="why (required with --intended-use or --notes; audited)")
+    p = add_command(verbs, "lineage", common, _lineage, help="where a version came from and where it went",
+                    epilog="example:\n  modelyard model lineage churn@v3 --json")
+    p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
 
 
 def _num(value: Any) -> str:
@@ -213,4 +227,109 @@ def _timeline(args: argparse.Namespace) -> int:
         rows.append([fmt_time(e["at"]), e["actor"], e["action"] + (f" {alias}" if alias else ""),
                      f"v{e['version']}" if e["version"] else "", change, e["comment"] or ""])
     print_table(["WHEN", "WHO", "WHAT", "VERSION", "CHANGE", "COMMENT"], rows, max_width=60)
+    return 0
+
+
+def _card_text(card: dict[str, Any]) -> None:
+    import datetime as dt
+
+    def when(text: Any) -> str:
+        return fmt_time(dt.datetime.fromisoformat(text)) if isinstance(text, str) and text else ""
+
+    notes, data, drift = card["notes"], card["data"] or {}, card["drift"]
+    split = data.get("split") or {}
+    counts = ", ".join(f"{k} {v}" for k, v in (split.get("counts") or {}).items() if v)
+    sig = card["signature"] or {}
+    inputs = [str(i.get("name")) for i in sig.get("inputs") or []]
+    output = sig.get("output") or {}
+    repro = card["reproducibility"] or {}
+    pairs = [
+        ("model", card["ref"]), ("stage", card["stage"]), ("aliases", ", ".join(card["aliases"])),
+        ("registered", f"{when(card['created_at'])} by {card['created_by'] or '?'}"),
+        ("intended use", notes["intended_use"] or "(not written; set it with --intended-use TEXT --comment WHY)"),
+        ("notes", notes["notes"] or "(none)"),
+        ("data", f"{data.get('ref')} ({_num(data.get('n_rows'))} rows), target {data.get('target')}"
+         if data else "(no dataset version recorded)"),
+        ("split", f"{split.get('name')} ({split.get('method')}): {counts}" if split else ""),
+        ("drift", f"{drift['verdict']}, {_pct(drift.get('drift_share'))} of columns drifted, checked "
+                  f"{when(drift['created_at'])} (check #{drift['check_id']}, {drift['n_checks']} in all)"
+         if drift else "never checked"),
+        ("inputs", f"{len(inputs)}: " + ", ".join(inputs) if inputs else ""),
+        ("output", f"{output.get('kind')}" + (" with class probabilities" if output.get("proba") else "")
+         if output else ""),
+        ("lineage", " -> ".join(", ".join(n["label"] for n in col) for col in card["lineage"]["columns"])),
+        ("python", repro.get("python") or ""),
+        ("packages", ", ".join(f"{k} {v}" for k, v in (repro.get("packages") or {}).items() if v)),
+    ]
+    print_kv([(k, v) for k, v in pairs if v])
+    print("test metrics:" if card["metrics"] else "test metrics: (none)")
+    print_kv({k: _num(v) for k, v in card["metrics"].items()}, indent=2)
+    slices = card["slices"]
+    if slices:
+        metric = slices["metric"]
+        print(f"per-group {metric} (test rows):")
+        for col in slices["columns"]:
+            best, worst = col.get("best") or {}, col.get("worst") or {}
+            gap = (f" gap {_num(col['gap'])} (best {best.get('value')} {_num(best.get('score'))}, worst "
+                   f"{worst.get('value')} {_num(worst.get('score'))})") if col.get("gap") is not None else ""
+            print(f"  by {col['column']}:{gap}")
+            print_kv([(str(g["value"]), f"{_num(g['metrics'].get(metric))}  (n={g['n']})") for g in col["groups"]],
+                     indent=4)
+    if card["params"]:
+        print("parameters:")
+        print_kv(card["params"], indent=2)
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "?"
+
+
+def _card(args: argparse.Namespace) -> int:
+    from modelyard.core import cards
+
+    editing = args.intended_use is not None or args.notes is not None
+    with open_store(args) as store:
+        if editing:
+            cards.set_card_notes(store, args.ref, intended_use=args.intended_use, notes=args.notes,
+                                 comment=args.comment)
+        elif args.comment:
+            raise UsageError("--comment goes with --intended-use or --notes (what it explains).")
+        card = cards.model_card(store, args.ref)
+        written = None
+        if args.html:
+            written = cards.write_html(card, args.html)
+    if wants_json(args):
+        print_json(card | {"html": str(written) if written else None})
+        return 0
+    if args.html:
+        print(f"Wrote the model card of {card['ref']} to {written}.")
+        return 0
+    if editing:
+        print(f"Updated the model card of {card['ref']}.")
+    _card_text(card)
+    return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from modelyard.core import lineage
+
+    with open_store(args) as store:
+        graph = lineage.version_lineage(store, args.ref)
+    if wants_json(args):
+        print_json(graph.to_json())
+        return 0
+    focus = graph.node(graph.focus)
+    print(f"Lineage of {focus.label}, left to right:")
+    rows = []
+    for i, col in enumerate(graph.columns(), 1):
+        for n in col:
+            title = lineage.TYPE_TITLES.get(n.type, n.type.replace("_", " "))
+            rows.append([i, title.lower(), ("* " if n.role == "focus" else "") + n.label, n.role])
+    print_table(["STEP", "KIND", "RECORD", "ROLE"], rows, right=[0], max_width=60)
+    labels = {n.id: n.label for n in graph.nodes}
+    print()
+    print_table(["FROM", "RELATION", "TO"], [[labels[e.src], e.relation, labels[e.dst]] for e in graph.edges],
+                max_width=60)
+    if graph.hidden:
+        print("not shown: " + ", ".join(f"{n} more {rel}" for rel, n in graph.hidden.items()))
     return 0

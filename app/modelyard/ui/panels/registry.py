@@ -118,7 +118,7 @@ class _VersionsModel(RowsTableModel["registry.ModelVersionInfo"]):
             for k in v.metrics:
                 if k not in keys:
                     keys.append(k)
-        preferred = [k for k in ("f1", "accuracy", "roc_auc", "r2", "rmse", "mae") if k in keys]
+        preferred = [k for k in ("f1_macro", "f1", "accuracy", "roc_auc", "r2", "rmse", "mae") if k in keys]
         self.beginResetModel()
         self.all_metric_keys = preferred + [k for k in keys if k not in preferred]
         self.metric_keys = self.all_metric_keys[:MAX_METRIC_COLUMNS]
