@@ -231,3 +231,259 @@ def test_start_time_literals_are_local_time_or_epoch_ms() -> None:
     assert node.value == local.astimezone(dt.UTC)
     node = parse_filter("start_time >= 1714573800000")
     assert node.value == dt.datetime(2024, 5, 1, 14, 30, tzinfo=dt.UTC)
+
+
+# =========================================================================== the block cache
+
+
+def _cached_and_direct(store: Store, *args, **kwargs):
+    """The same query through the block cache and straight from the rows."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rq, "CACHE_MIN_RUNS", 10**9)
+        direct = rq.query_runs(store, *args, **kwargs)
+    return rq.query_runs(store, *args, **kwargs), direct
+
+
+def _assert_same(cached, direct) -> None:
+    import pandas.testing as pdt
+
+    assert cached.columns == direct.columns
+    # durations of finished runs are fixed; running ones count up to "now", which moved on
+    pdt.assert_frame_equal(cached.frame.drop(columns="duration"), direct.frame.drop(columns="duration"))
+    assert cached.pks.tolist() == direct.pks.tolist()
+
+
+def _blocks(store: Store) -> dict[int, tuple[int, bool]]:
+    from sqlalchemy import text
+
+    with store.session() as s:
+        return {b: (g, has) for b, g, has in s.execute(text(
+            "SELECT block, generation, data IS NOT NULL FROM runs_table_cache")).all()}
+
+
+@pytest.fixture
+def cache_store(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """Runs in three blocks of the cache (ids 1-6, 4096-4101, 8192-8195), the cache used for any size."""
+    from sqlalchemy import text
+
+    monkeypatch.setattr(rq, "CACHE_MIN_RUNS", 0)
+    s = Store.open(tmp_path / "store")
+    ids: dict[str, str] = {}
+
+    def log(experiment: str, i: int, **kw) -> None:
+        with tracking.start_run(experiment, store=s, name=None if i == 3 else f"{experiment}-{i}",
+                                tags={"team": ["risk", "growth"][i % 2]} if i % 3 else None, **kw) as run:
+            run.log_params({"model": ["rf", "gbm", "svm"][i % 3], "depth": i})
+            if i % 4:
+                run.log_metrics({"f1": i / 10, "auc": 0.5 + i / 100})
+            else:
+                run.log_metric("loss", 1.0 / (i + 1), step=i)
+        ids[f"{experiment}-{i}"] = run.id
+
+    def jump_to(next_id: int) -> None:  # a placeholder run so that the next ids start a new block
+        with s.write() as w:
+            w.connection().exec_driver_sql(
+                "INSERT INTO runs (id, uuid, experiment_id, status, start_time) "
+                "SELECT ?, ?, id, 'succeeded', '2024-01-01 00:00:00' FROM experiments LIMIT 1",
+                (next_id - 1, f"{next_id:032x}"))
+        ids[f"placeholder-{next_id}"] = f"{next_id:032x}"
+
+    for i in range(6):
+        log("alpha", i)
+    jump_to(4096)
+    for i in range(6):
+        log("beta" if i % 2 else "alpha", i + 10)
+    jump_to(8192)
+    for i in range(3):
+        log("gamma", i + 20)
+    with s.session() as r:
+        assert r.execute(text("SELECT max(id) FROM runs")).scalar() == 8194
+    yield s, ids
+    s.close()
+
+
+def test_block_cache_gives_the_table_the_rows_give(cache_store) -> None:
+    store, ids = cache_store
+    tracking.delete_run(ids["alpha-1"], store=store)
+    with tracking.start_run("beta", store=store, name="child", parent=ids["beta-11"]) as child:
+        child.log_metric("f1", 0.5)
+    for args, kwargs in (((), {}), ((["alpha"],), {}), ((["beta", "gamma"],), {}), ((), {"include_deleted": True}),
+                         ((), {"include_deleted": "only"}), ((), {"filter": 'params.model = "rf" or metrics.f1 > 0.3'}),
+                         ((), {"columns": ["metrics.f1", "params.model", "tags.nothing"]}),
+                         ((), {"order_by": "metrics.f1 DESC"})):
+        cached, direct = _cached_and_direct(store, *args, **kwargs)
+        _assert_same(cached, direct)
+        again, _ = _cached_and_direct(store, *args, **kwargs)  # now from the stored blocks
+        _assert_same(again, direct)
+    blocks = _blocks(store)
+    assert sorted(blocks) == [0, 1, 2] and all(has for _g, has in blocks.values())
+    table = rq.query_runs(store)
+    assert table.frame.loc[table.frame["name"] == "child", "parent_run_id"].tolist() == [ids["beta-11"]]
+    assert table.frame["name"].isna().sum() == 3  # run 3 and the two placeholders have none
+    assert "alpha-1" not in set(table.frame["name"])  # in the trash
+    assert table.frame["params.depth"].dtype == object and table.frame["metrics.f1"].dtype == "float64"
+
+
+def test_any_write_to_a_run_clears_its_block_and_only_its_block(cache_store) -> None:
+    from sqlalchemy import text
+
+    store, ids = cache_store
+
+    def pk(name: str) -> str:
+        return f"run_id = (SELECT id FROM runs WHERE uuid = '{ids[name]}')"
+
+    rq.query_runs(store)
+    before = _blocks(store)
+    assert all(has for _g, has in before.values())
+    writes = [
+        ("tag", lambda: tracking.set_tags(ids["alpha-10"], {"team": "core", "extra": "x"}, store=store), 1),
+        ("trash", lambda: tracking.delete_run(ids["gamma-20"], store=store), 2),
+        ("restore", lambda: tracking.restore_run(ids["gamma-20"], store=store), 2),
+        # straight SQL, as a script or a future feature might write: the triggers still see it
+        ("raw SQL", lambda: _sql(store, f"UPDATE params SET value = 'patched' WHERE {pk('alpha-2')} AND key = 'model'"),
+         0),
+        ("raw metric", lambda: _sql(store, f"UPDATE latest_metrics SET value = 7.5 WHERE {pk('beta-11')} "
+                                           "AND key = 'f1'"), 1),
+        ("status", lambda: _sql(store, f"UPDATE runs SET status = 'failed' WHERE uuid = '{ids['gamma-21']}'"), 2),
+        ("delete", lambda: _sql(store, f"DELETE FROM tags WHERE {pk('alpha-4')}"), 0),
+    ]
+    for what, write, block in writes:
+        rq.query_runs(store)  # fill every block
+        filled = _blocks(store)
+        write()
+        after = _blocks(store)
+        assert not after[block][1] and after[block][0] > filled[block][0], what
+        assert all(after[b] == filled[b] for b in after if b != block), what
+        cached, direct = _cached_and_direct(store)
+        _assert_same(cached, direct)
+    frame = rq.query_runs(store).frame.set_index("run_id")
+    assert frame.loc[ids["alpha-10"], "tags.team"] == "core" and frame.loc[ids["alpha-10"], "tags.extra"] == "x"
+    assert frame.loc[ids["alpha-2"], "params.model"] == "patched"
+    assert frame.loc[ids["beta-11"], "metrics.f1"] == 7.5 and frame.loc[ids["gamma-21"], "status"] == "failed"
+    assert frame.loc[ids["alpha-4"], "tags.team"] is None
+    # a new run, and a purge (rows deleted through the whole schema)
+    with tracking.start_run("gamma", store=store, name="late") as run:
+        run.log_metric("f1", 0.01)
+    tracking.delete_run(ids["alpha-0"], store=store)
+    tracking.purge_deleted(store)
+    cached, direct = _cached_and_direct(store, include_deleted=True)
+    _assert_same(cached, direct)
+    assert "late" in set(cached.frame["name"]) and ids["alpha-0"] not in set(cached.frame["run_id"])
+    with store.session() as s:
+        assert s.execute(text("SELECT count(*) FROM runs_table_cache WHERE data IS NULL")).scalar() == 0
+
+
+def _sql(store: Store, statement: str) -> None:
+    with store.write() as s:
+        s.connection().exec_driver_sql(statement)
+
+
+def test_a_block_written_to_while_it_was_read_is_not_stored(cache_store) -> None:
+    """The race the generations close: read a block, a writer changes it, then try to store it."""
+    store, ids = cache_store
+    q = rq._Query(None, False, None, None, [], None)
+    with store.engine.connect() as conn:
+        loader = rq._Loader(store, conn, q.conditions("sqlite", scan=False), q.conditions("sqlite", scan=True), None,
+                            cache=True)
+        loader.load(None)
+    assert sorted(b for b, _g, _blob in loader.to_save) == [0, 1, 2]
+    tracking.set_tags(ids["beta-11"], {"team": "late"}, store=store)  # block 1, after the snapshot
+    assert rq._save_blocks(store, loader.to_save) == 2
+    blocks = _blocks(store)
+    assert blocks[0][1] and blocks[2][1] and not blocks[1][1]
+    cached, direct = _cached_and_direct(store)
+    _assert_same(cached, direct)
+    assert cached.frame.set_index("run_id").loc[ids["beta-11"], "tags.team"] == "late"
+
+
+def test_a_damaged_block_is_ignored_and_rebuilt(cache_store) -> None:
+    store, _ids = cache_store
+    rq.query_runs(store)
+    _sql(store, "UPDATE runs_table_cache SET data = X'4d59525443310a00ff' WHERE block = 1")
+    cached, direct = _cached_and_direct(store)
+    _assert_same(cached, direct)
+    assert all(has for _g, has in _blocks(store).values())  # block 1 stored again, intact
+
+
+def test_a_running_run_keeps_its_block_out_of_the_cache(cache_store) -> None:
+    store, _ids = cache_store
+    run = tracking.start_run("gamma", store=store, name="live")
+    try:
+        run.log_metric("f1", 0.2)
+        run.flush()
+        cached, direct = _cached_and_direct(store)
+        _assert_same(cached, direct)
+        blocks = _blocks(store)
+        assert blocks[0][1] and blocks[1][1] and not blocks[2][1]
+    finally:
+        run.end()
+
+
+def test_new_and_upgraded_stores_get_the_same_cache_triggers(tmp_path) -> None:
+    from sqlalchemy import create_engine, text
+
+    from modelyard.core.store import migrate
+
+    def triggers(engine) -> dict[str, str]:
+        with engine.connect() as conn:
+            return dict(conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all())
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    try:
+        migrate.upgrade(engine)
+        migrated = triggers(engine)
+    finally:
+        engine.dispose()
+    with Store.open(tmp_path / "new") as store:
+        fresh = triggers(store.engine)
+    assert fresh == migrated
+    assert sorted(migrated) == sorted(f"trg_runs_table_cache_{t}_{e}" for t in ("runs", "params", "latest_metrics", "tags")
+                                      for e in ("insert", "update", "delete"))
+
+
+def test_a_refreshed_table_equals_a_fresh_load(cache_store) -> None:
+    """refresh() extends the loaded columns; the frame it builds is the one a new query builds."""
+    import pandas.testing as pdt
+
+    store, ids = cache_store
+    table = rq.query_runs(store)
+    with tracking.start_run("delta", store=store, name="new-keys", tags={"stage": "x"}) as run:
+        run.log_params({"model": "knn", "k": 5})
+        run.log_metrics({"f1": 0.33, "brand_new": 1.5})
+    tracking.set_tags(ids["beta-13"], {"team": "moved"}, store=store)
+    tracking.delete_run(ids["alpha-5"], store=store)
+    live = tracking.start_run("alpha", store=store, name="still running")
+    try:
+        live.log_metric("f1", 0.1)
+        live.flush()
+        fresh, refreshed = rq.query_runs(store), table.refresh()
+        assert refreshed.columns == fresh.columns
+        a = refreshed.frame.drop(columns="duration").sort_values("run_id", ignore_index=True)
+        b = fresh.frame.drop(columns="duration").sort_values("run_id", ignore_index=True)
+        pdt.assert_frame_equal(a, b)
+        assert refreshed.frame.set_index("run_id").loc[live.id, "status"] == "running"
+        assert refreshed.frame.set_index("run_id").loc[run.id, "metrics.brand_new"] == 1.5
+        assert refreshed.row_of(ids["beta-13"]) == list(refreshed.run_ids).index(ids["beta-13"])
+        assert refreshed.row_of(ids["alpha-5"]) == -1
+    finally:
+        live.end()
+
+
+def test_cell_and_row_of_follow_sort_and_filter(store: Store, runs: dict[str, str]) -> None:
+    """What the GUI's table model reads per visible cell, without converting whole columns."""
+    import numpy as np
+
+    table = rq.query_runs(store, ["q"]).sort("metrics.f1", ascending=False).filter("metrics.f1 > 0")
+    names = table.column("name").tolist()
+    assert names == ["a", "c", "b"]
+    for row, name in enumerate(names):
+        assert table.cell("name", row) == name
+        assert table.cell("run_id", row) == runs[name]
+        assert table.row_of(runs[name]) == row
+        assert table.cell("status", row) == RUNS[name][3]
+        assert table.cell("start_time", row) == table.column("start_time")[row]
+        assert table.cell("metrics.f1", row) == RUNS[name][1]["f1"]
+    assert isinstance(table.cell("start_time", 0), np.datetime64)
+    assert table.cell("tags.note", 0) is None
+    assert table.row_of(runs["d"]) == -1  # loaded, but filtered out
+    assert table.row_of("0" * 32) == -1

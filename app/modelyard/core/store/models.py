@@ -28,11 +28,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -282,6 +284,7 @@ class Run(Base):
 
     __table_args__ = (
         Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+        Index("ix_runs_start_time", "start_time"),  # the newest runs of all experiments (first page)
         Index("ix_runs_parent_run_id", "parent_run_id"),
         Index("ix_runs_status", "status"),
         Index("ix_runs_dataset_version_id", "dataset_version_id"),
@@ -331,6 +334,49 @@ class Tag(Base):
     value: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_tags_key_value", "key", "value"),)
+
+
+class RunsTableCache(Base):
+    """Columnar snapshots of the runs table, one per block of 4,096 run ids (``runs.id >> 12``).
+
+    Written by readers (:mod:`modelyard.core.runquery`), never by writers: on SQLite, triggers
+    on ``runs``, ``params``, ``latest_metrics`` and ``tags`` (:data:`RUNS_TABLE_CACHE_TRIGGERS`)
+    bump a block's ``generation`` and clear its ``data`` in the same transaction as any change to
+    one of its runs, so a non-NULL ``data`` is always current. A reader stores a block it built
+    only if the block's generation is still the one its read snapshot saw. Other backends have
+    no triggers and never use the cache. A batch migration that recreates one of those four
+    tables drops its triggers: recreate them (tests/test_runquery.py checks they exist).
+    """
+
+    __tablename__ = "runs_table_cache"
+    block: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+RUNS_TABLE_CACHE_BLOCK_BITS = 12
+
+
+def _runs_table_cache_triggers() -> list[str]:
+    out = []
+    for table, column in (("runs", "id"), ("params", "run_id"), ("latest_metrics", "run_id"), ("tags", "run_id")):
+        for event_name, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            out.append(
+                f"CREATE TRIGGER trg_runs_table_cache_{table}_{event_name.lower()} AFTER {event_name} ON {table} "
+                f"BEGIN INSERT INTO runs_table_cache (block, generation, data) "
+                f"VALUES ({row}.{column} >> {RUNS_TABLE_CACHE_BLOCK_BITS}, 1, NULL) "
+                f"ON CONFLICT (block) DO UPDATE SET generation = generation + 1, data = NULL; END")
+    return out
+
+
+# SQLite only (migration 0003 creates the same ones); see RunsTableCache
+RUNS_TABLE_CACHE_TRIGGERS: tuple[str, ...] = tuple(_runs_table_cache_triggers())
+
+
+def _create_runs_table_cache_triggers(target: Any, connection: Any, **_kw: Any) -> None:
+    if connection.dialect.name == "sqlite":
+        for ddl in RUNS_TABLE_CACHE_TRIGGERS:
+            connection.exec_driver_sql(ddl)
 
 
 class RunArtifact(Base):
@@ -417,5 +463,8 @@ class MonitoringCheck(Base):
 
     __table_args__ = (Index("ix_monitoring_checks_model_version_created", "model_version_id", "created_at"),)
 
+
+# a new database is created from these models (Store._create_fresh): add the triggers once every table exists
+event.listen(Base.metadata, "after_create", _create_runs_table_cache_triggers)
 
 __all__ = [name for name in dir() if name[:1].isupper()] + ["utcnow", "new_uuid"]

@@ -1,8 +1,10 @@
 """The runs table: a QAbstractTableModel over a :class:`~modelyard.core.runquery.RunsTable`.
 
-The RunsTable holds plain columns (numpy/pandas); the model reads one column array at a time
-for the visible columns, so 100,000 runs cost no more to show than a hundred. Sorting asks the
-RunsTable for a new row order (milliseconds) instead of Qt's proxy sorting.
+The RunsTable holds plain columns (numpy/pandas); the model asks it for one value per visible
+cell (:meth:`RunsTable.cell`, O(1): no column is converted or reordered when the table is
+replaced), so 100,000 runs cost no more to show than a hundred and a live refresh costs the
+main thread a model reset and a repaint. Sorting asks the RunsTable for a new row order
+(milliseconds) instead of Qt's proxy sorting.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class RunsModel(QAbstractTableModel):
         super().__init__(parent)
         self.table: Any = None  # RunsTable
         self.columns: list[str] = list(BASE_COLUMNS)
-        self._arrays: dict[str, Any] = {}
+        self._present: set[str] = set()
 
     # -- data in
     def set_table(self, table: Any, columns: list[str] | None = None) -> None:
@@ -68,27 +70,17 @@ class RunsModel(QAbstractTableModel):
         self.table = table
         if columns is not None:
             self.columns = list(columns)
-        self._arrays = {}
+        self._present = set(table.columns) if table is not None else set()
         self.endResetModel()
 
-    def _array(self, name: str) -> Any:
-        arr = self._arrays.get(name)
-        if arr is None:
-            arr = self.table.column(name) if name in self.table.columns else [None] * len(self.table)
-            self._arrays[name] = arr
-        return arr
+    def _value(self, name: str, row: int) -> Any:
+        return self.table.cell(name, row) if name in self._present else None
 
     def run_id(self, row: int) -> str:
-        return str(self._array("run_id")[row])
+        return str(self._value("run_id", row))
 
     def row_of(self, run_id: str) -> int:
-        if self.table is None:
-            return -1
-        ids = self._array("run_id")
-        for i in range(len(ids)):
-            if ids[i] == run_id:
-                return i
-        return -1
+        return -1 if self.table is None else self.table.row_of(run_id)
 
     # -- Qt API
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -115,7 +107,7 @@ class RunsModel(QAbstractTableModel):
         if role == RUN_ID_ROLE:
             return self.run_id(row)
         if role == Qt.ItemDataRole.DisplayRole:
-            value = self._array(name)[row]
+            value = self._value(name, row)
             if name == "run_id":
                 return str(value)[:8]
             if name == "start_time":
@@ -126,11 +118,11 @@ class RunsModel(QAbstractTableModel):
                 return fmt_metric(value)
             return "" if value is None else str(value)
         if role == Qt.ItemDataRole.DecorationRole and name == "status":
-            return theme.status_icon(str(self._array("status")[row]))
+            return theme.status_icon(str(self._value("status", row)))
         if role == Qt.ItemDataRole.ForegroundRole and name == "status":
-            return theme.status_colour(str(self._array("status")[row]))
+            return theme.status_colour(str(self._value("status", row)))
         if role == Qt.ItemDataRole.TextAlignmentRole and (name.startswith("metrics.") or name == "duration"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and name == "run_id":
-            return str(self._array("run_id")[row])
+            return str(self._value("run_id", row))
         return None

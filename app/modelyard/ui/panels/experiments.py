@@ -118,6 +118,9 @@ class ExperimentsPanel(Panel):
         self.reproduction_dialog: Any = None
         self.reproductions: dict[int, str] = {}  # reproduce job id -> the run it reproduces
         self._select_when_shown: str | None = None
+        self._relisting = False  # the experiments list is being replaced: a re-selection is not a choice
+        self._reselecting = False  # the runs table was replaced: re-selecting the same run is not a choice
+        self._detail_later = False  # a run selected for the user: load its detail in a later event
         self.empty_train_button = self.empty.add_action("Train a model…", lambda: self.open_train_dialog(),
                                                         icon_name="play")
 
@@ -133,7 +136,7 @@ class ExperimentsPanel(Panel):
         self.experiments_view.setShowGrid(False)
         self.experiments_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.experiments_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.experiments_view.selectionModel().currentRowChanged.connect(lambda *_: self.reload())
+        self.experiments_view.selectionModel().currentRowChanged.connect(lambda *_: self._experiment_selected())
 
         self.filter_edit = QLineEdit(self)
         self.filter_edit.setObjectName("runFilter")
@@ -299,14 +302,28 @@ class ExperimentsPanel(Panel):
             return
         from modelyard.core.tracking import list_experiments
 
-        current = self._selected_experiment()
-        experiments = list_experiments(store=self.store)
-        rows = [(ALL, sum(e.runs for e in experiments))] + [(e.name, e.runs) for e in experiments]
-        self.experiments_model.set_rows(rows)
+        self._set_experiments([(e.name, e.runs) for e in list_experiments(store=self.store)])
         super().refresh()
-        names = [r[0] for r in rows]
-        self.experiments_view.selectRow(names.index(current) if current in names else 0)
+        self.reload()
         self._timer.start()
+
+    def _set_experiments(self, experiments: list[tuple[str, int]]) -> None:
+        """Replace the experiments list (name, runs), keeping the selected one without reloading."""
+        current = self._selected_experiment()
+        rows = [(ALL, sum(n for _name, n in experiments))] + list(experiments)
+        self._relisting = True
+        try:
+            self.experiments_model.set_rows(rows)
+            names = [r[0] for r in rows]
+            self.experiments_view.selectRow(names.index(current) if current in names else 0)
+        finally:
+            self._relisting = False
+        if self._selected_experiment() != current and current is not None:
+            self.reload()  # the selected experiment is gone: show all
+
+    def _experiment_selected(self) -> None:
+        if not self._relisting:
+            self.reload()
 
     def _selected_experiment(self) -> str | None:
         idx = self.experiments_view.currentIndex() if hasattr(self, "experiments_view") else QModelIndex()
@@ -317,7 +334,8 @@ class ExperimentsPanel(Panel):
         return None if name in (None, ALL) else [name]
 
     def reload(self) -> None:
-        """The selected experiments' runs: the newest page now, everything in the background.
+        """The selected experiments' runs: the newest page first, then everything, both read on
+        the reader's thread (with the filter and sort applied there too).
 
         Only while the panel is visible: reading runs loads pandas, which start-up must not pay
         for when the window opens on another panel (showEvent catches up).
@@ -331,68 +349,127 @@ class ExperimentsPanel(Panel):
         from modelyard.core.runquery import query_runs
 
         store, ids = self.store, self._experiment_ids()
-        first = query_runs(store, ids, limit=FIRST_PAGE)
         self.full = None
-        self._show(first)
-        self.reader.submit(lambda: query_runs(store, ids), self._full_loaded, self._read_failed)
+        self.reader.submit(self._in_background(lambda: query_runs(store, ids, limit=FIRST_PAGE)),
+                           lambda result: self._page_loaded(result, store, ids), self._read_failed)
+
+    def _page_loaded(self, result: tuple[Any, Any, Any], store: Any, ids: list[str] | None) -> None:
+        from modelyard.core.runquery import query_runs
+
+        self._show(*result)
+        self.reader.submit(self._in_background(lambda: query_runs(store, ids)), self._full_loaded, self._read_failed)
+
+    def _in_background(self, read: Any) -> Any:
+        """``read`` (returning a RunsTable) wrapped to also filter, sort and prepare the visible
+        columns on the reader's thread, as they are now; :meth:`_show` redoes it on the main
+        thread only if the user changed them meanwhile."""
+        key = (self.filter_text, self.sort_by, self.extra_columns)
+        selected = self._current_run_id()
+
+        def work() -> tuple[Any, Any, Any]:
+            table = read()
+            if isinstance(table, tuple):  # (table, extra) from the live refresh
+                table, extra = table
+            else:
+                extra = None
+            view = self._view_of(table, key[0], key[1])
+            if view is not None:
+                view.prepare(self._visible_columns(table, key[2]))
+                if selected:
+                    view.row_of(selected)
+            return (table, (view, key), extra) if extra is not None else (table, (view, key))
+
+        return work
+
+    @staticmethod
+    def _view_of(table: Any, filter_text: str, sort_by: tuple[str, bool] | None) -> Any:
+        """``table`` filtered and sorted; None when the filter is not valid."""
+        from modelyard.core.runquery import FilterError
+
+        view = table
+        try:
+            if filter_text:
+                view = view.filter(filter_text)
+        except FilterError:
+            return None
+        if sort_by is not None and sort_by[0] in table.columns:
+            view = view.sort(sort_by[0], ascending=sort_by[1])
+        return view
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if getattr(self, "_stale", False):
             QTimer.singleShot(0, self, self.reload)  # with a context: dropped if the panel goes first
 
-    def _full_loaded(self, table: Any) -> None:
+    def _full_loaded(self, result: tuple[Any, Any]) -> None:
+        table, view = result
         self.full = table
-        self._show(table)
+        self._show(table, view)
         if not self.has_content() and len(table):
             self.refresh()
 
     def _read_failed(self, error: Exception) -> None:
         self.count_label.setText(f"Could not read the runs: {error}")
 
-    def _live_refresh(self) -> None:
-        if self.store is None or self.full is None or self.reader.busy or not self.isVisible():
+    def _live_refresh(self, *, force: bool = False) -> None:
+        """Re-read what changed (and the experiments list) on the reader's thread. ``force``:
+        even if a refresh is in flight (its answer is dropped: it may predate what we wait for)."""
+        if self.store is None or self.full is None or (self.reader.busy and not force) or not self.isVisible():
             return
         from modelyard.core.tracking import list_experiments
 
         full, store = self.full, self.store
 
-        def read() -> tuple[Any, set[str]]:  # on the reader's thread: nothing here touches widgets
-            return full.refresh(), {e.name for e in list_experiments(store=store)}
+        def read() -> tuple[Any, list[tuple[str, int]]]:  # on the reader's thread: nothing here touches widgets
+            return full.refresh(), [(e.name, e.runs) for e in list_experiments(store=store)]
 
-        self.reader.submit(read, self._refreshed)
+        self.reader.submit(self._in_background(read), self._refreshed)
 
-    def _refreshed(self, result: tuple[Any, set[str]]) -> None:
-        table, experiments = result
-        if experiments != {r[0] for r in self.experiments_model.rows[1:]}:
-            self.refresh()  # a new experiment appeared: relist (reloads the runs too)
-            return
+    def _refreshed(self, result: tuple[Any, Any, list[tuple[str, int]]]) -> None:
+        table, view, experiments = result
+        if experiments != self.experiments_model.rows[1:]:
+            # a new experiment, or new runs: relist from what the reader read (no query here)
+            shown = self._selected_experiment()
+            self._set_experiments(experiments)
+            super().refresh()  # the content instead of the empty state, once there is an experiment
+            if self._selected_experiment() != shown:
+                return  # the selected experiment went away: _set_experiments reloaded
         unchanged = table.shares_data_with(self.full)
         self.full = table
         if not unchanged:  # nothing written since the last look: keep the view as it is
-            self._show(table)
+            self._show(table, view)
 
-    def _visible_columns(self, table: Any) -> list[str]:
-        if self.extra_columns is not None:
-            extra = [c for c in self.extra_columns if c in table.columns]
+    def _visible_columns(self, table: Any, extra_columns: Any = False) -> list[str]:
+        chosen = self.extra_columns if extra_columns is False else extra_columns
+        if chosen is not None:
+            extra = [c for c in chosen if c in table.columns]
         else:
             extra = [c for c in table.columns if c.startswith("metrics.")][:DEFAULT_METRICS]
             extra += [c for c in table.columns if c.startswith("params.")][:6]
         return list(BASE_COLUMNS) + extra
 
-    def _show(self, table: Any) -> None:
-        """Apply the filter and sort to ``table`` and show it, keeping the selected run."""
+    def _show(self, table: Any, prepared: tuple[Any, Any] | None = None) -> None:
+        """Apply the filter and sort to ``table`` and show it, keeping the selected run.
+
+        ``prepared``: (view, (filter, sort, columns)) computed on the reader's thread; used when
+        the filter and sort are still those.
+        """
         from modelyard.core.runquery import FilterError
 
         selected = self._current_run_id()
-        view = table
-        try:
-            if self.filter_text:
-                view = view.filter(self.filter_text)
-        except FilterError as exc:
-            self._filter_failed(exc)
-        if self.sort_by is not None and self.sort_by[0] in table.columns:
-            view = view.sort(self.sort_by[0], ascending=self.sort_by[1])
+        view = None
+        if prepared is not None and prepared[0] is not None and \
+                prepared[1][:2] == (self.filter_text, self.sort_by):
+            view = prepared[0]
+        if view is None:
+            view = table
+            try:
+                if self.filter_text:
+                    view = view.filter(self.filter_text)
+            except FilterError as exc:
+                self._filter_failed(exc)
+            if self.sort_by is not None and self.sort_by[0] in table.columns:
+                view = view.sort(self.sort_by[0], ascending=self.sort_by[1])
         self.view_table = view
         columns = self._visible_columns(table)
         changed = columns != self.runs_model.columns
@@ -409,12 +486,20 @@ class ExperimentsPanel(Panel):
             row = self.runs_model.row_of(self._select_when_shown)
             if row >= 0:
                 self._select_when_shown = None
-                self.runs_view.selectRow(row)
+                self._detail_later = True  # the table first; the run's detail and chart in the next event
+                try:
+                    self.runs_view.selectRow(row)
+                finally:
+                    self._detail_later = False
                 return
         if selected:
             row = self.runs_model.row_of(selected)
             if row >= 0:
-                self.runs_view.selectRow(row)
+                self._reselecting = True
+                try:
+                    self.runs_view.selectRow(row)
+                finally:
+                    self._reselecting = False
                 return
         self._draw_chart()
 
@@ -493,6 +578,14 @@ class ExperimentsPanel(Panel):
     def _run_selected(self, index: QModelIndex) -> None:
         if not index.isValid() or self.store is None:
             return
+        if self._reselecting and self.run is not None and self.run.id == index.data(RUN_ID_ROLE) \
+                and self.run.status != "running" and self.run.status == str(self.runs_model.table.cell(
+                    "status", index.row())):
+            return  # the same finished run after a live refresh: its detail (and chart) still hold
+        if self._detail_later:
+            run_id = index.data(RUN_ID_ROLE)
+            QTimer.singleShot(0, self, lambda: self._detail_of(run_id))
+            return
         from modelyard.core.tracking import get_run
 
         try:
@@ -518,6 +611,11 @@ class ExperimentsPanel(Panel):
             self.metric_combo.setCurrentText(current)
         self.metric_combo.blockSignals(False)
         self._show_detail_tab()
+
+    def _detail_of(self, run_id: str) -> None:
+        row = self.runs_model.row_of(run_id)
+        if row >= 0 and self._current_run_id() == run_id:
+            self._run_selected(self.runs_model.index(row, 0))
 
     def _show_detail_tab(self) -> None:
         """Draw the current detail tab for the current run (the heavier tabs only when shown)."""
@@ -717,7 +815,10 @@ class ExperimentsPanel(Panel):
         result = outcome.result or {}
         if outcome.ok and handle.spec.kind == "train" and result.get("run_id"):
             self._select_when_shown = str(result["run_id"])
-        self.refresh()
+        if self.full is not None and self.isVisible():
+            self._live_refresh(force=True)  # relist and re-read what changed, on the reader's thread
+        else:
+            self.refresh()
         if self.run is not None and self._select_when_shown is None:
             self._run_selected(self.runs_view.currentIndex())  # its status may have changed
         if outcome.ok and handle.spec.kind == "train.reproduce":
