@@ -67,6 +67,16 @@ QT_FREE_MODULES = [
     "modelyard.cli.model",
     "modelyard.core.lineage",
     "modelyard.core.cards",
+    "modelyard.core.retraining",
+    "modelyard.core.reports",
+    "modelyard.core.watch",
+    "modelyard.core.drift",
+    "modelyard.core.drift.reference",
+    "modelyard.core.drift.check",
+    "modelyard.core.drift.config",
+    "modelyard.core.drift.stats",
+    "modelyard.core.drift.columns",
+    "modelyard.cli.monitor",
 ]
 
 

@@ -28,6 +28,7 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.run",
     "modelyard.cli.train",
     "modelyard.cli.model",
+    "modelyard.cli.monitor",
 ]
 
 # Options the GUI accepts too (each takes a value): ``modelyard --store DIR`` opens the GUI on DIR.

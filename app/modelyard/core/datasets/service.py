@@ -102,6 +102,9 @@ MAX_TYPE_RESTARTS = 64
 PREVIEW_ROWS = 50
 NAME_MAX = 200
 
+# Called inside the write transaction that records an imported version: (session, version id, created).
+OnCommit = Callable[[Session, int, bool], None]
+
 # Progress of an import: parsing + writing, then profiling, then the transaction.
 PARSE_END = 0.7
 PROFILE_END = 0.97
@@ -284,8 +287,13 @@ def _settings_line(s: ReadSettings) -> str:
     return f"Reading as {s.format}."
 
 
-def import_dataset(ctx: JobContext, *, path: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Job: import the file at ``path`` as a new version of a dataset (see the module's docs)."""
+def import_dataset(ctx: JobContext, *, path: str, options: Mapping[str, Any] | None = None,
+                   before_commit: Callable[[Path], None] | None = None) -> dict[str, Any]:
+    """Job: import the file at ``path`` as a new version of a dataset (see the module's docs).
+
+    ``before_commit(snapshot_path)`` (for callers in Python, e.g. batch scoring) is called with
+    the finished Parquet snapshot before anything is recorded; if it raises, nothing is.
+    """
     store = ctx.store
     opts = ImportOptions.from_params(options)
     src = Path(path).expanduser()
@@ -308,15 +316,20 @@ def import_dataset(ctx: JobContext, *, path: str, options: Mapping[str, Any] | N
         return readers.iter_batches(src, settings, tick, column_types=column_types, size=size)
 
     source = {"path": str(src), "size": size, "mtime": mtime, "format": settings.format, "label": str(src)}
-    return _import(store, progress, batches, name, opts.target, source, job_id=ctx.job_id)
+    return _import(store, progress, batches, name, opts.target, source, job_id=ctx.job_id,
+                   before_commit=before_commit)
 
 
 def import_frame(store: Store, df: pd.DataFrame, name: str, *, target: str | None = None,
-                 source: Mapping[str, Any] | None = None, ctx: JobContext | None = None) -> dict[str, Any]:
+                 source: Mapping[str, Any] | None = None, ctx: JobContext | None = None,
+                 on_commit: OnCommit | None = None) -> dict[str, Any]:
     """Import a pandas frame as a dataset version (the sample datasets and scripts use this).
 
     ``source`` may give ``path``, ``format`` (default "pandas"), ``size`` and ``mtime`` to record.
-    Returns the same dict as the import job.
+    ``on_commit(session, dataset_version_id, created)`` is called inside the write transaction
+    that records the version (or, when this content is already a version of the dataset, in a
+    transaction of its own) so callers can record lineage edges and audit events atomically
+    with it. Returns the same dict as the import job.
     """
     name = check_name(name)
     table = _table_from_frame(df)
@@ -338,7 +351,8 @@ def import_frame(store: Store, df: pd.DataFrame, name: str, *, target: str | Non
             yield b
         yield empty_batch(table.schema)
 
-    return _import(store, progress, batches, name, target, src, job_id=ctx.job_id if ctx else None)
+    return _import(store, progress, batches, name, target, src, job_id=ctx.job_id if ctx else None,
+                   on_commit=on_commit)
 
 
 def _table_from_frame(df: pd.DataFrame) -> pa.Table:
@@ -394,11 +408,14 @@ def _existing_version(store: Store, name: str, content_hash: str) -> DatasetVers
 
 
 def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.DataType]], Iterator[pa.RecordBatch]],
-            name: str, target: str | None, source: Mapping[str, Any], *, job_id: int | None) -> dict[str, Any]:
+            name: str, target: str | None, source: Mapping[str, Any], *, job_id: int | None,
+            on_commit: OnCommit | None = None, before_commit: Callable[[Path], None] | None = None) -> dict[str, Any]:
     label = source.get("label") or "the table"
     started = time.perf_counter()
     with store.artifacts.temp_path(".parquet") as tmp:
         snap = _build_snapshot(batches, tmp, progress)
+        if before_commit is not None:
+            before_commit(tmp)
         parsed = time.perf_counter()
         if snap.n_rows == 0:
             raise DatasetInputError(f"{label} has column names ({snap.n_cols} columns) but no data rows.",
@@ -412,6 +429,9 @@ def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.D
         existing = _existing_version(store, name, snap.content_hash)
         if existing is not None and (target is None or existing.target == target):
             progress.log(f"{existing.ref} already holds exactly this data; nothing new was stored.")
+            if on_commit is not None:
+                with store.write() as s:
+                    on_commit(s, existing.id, False)
             return _result(existing, False)
         if existing is not None:
             info = update_schema(store, existing.id, {"target": target},
@@ -426,7 +446,7 @@ def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.D
         tick(1.0)
         if progress.ctx is not None:
             progress.ctx.progress(PROFILE_END, "Saving the new version")  # the last point a cancel is felt
-        info, created = _commit_import(store, tmp, snap, name, schema, profile, source, job_id)
+        info, created = _commit_import(store, tmp, snap, name, schema, profile, source, job_id, on_commit)
     if created:
         progress.log(f"Stored {info.ref} ({info.n_rows:,} rows x {info.n_cols} columns).")
     else:
@@ -435,7 +455,8 @@ def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.D
 
 
 def _commit_import(store: Store, tmp: Path, snap: SnapshotResult, name: str, schema: dict[str, Any],
-                   profile: dict[str, Any], source: Mapping[str, Any], job_id: int | None) -> tuple[DatasetVersionInfo, bool]:
+                   profile: dict[str, Any], source: Mapping[str, Any], job_id: int | None,
+                   on_commit: OnCommit | None = None) -> tuple[DatasetVersionInfo, bool]:
     user = current_user()
     with store.write() as s:
         ds = s.scalar(select(m.Dataset).where(m.Dataset.name == name))
@@ -449,6 +470,8 @@ def _commit_import(store: Store, tmp: Path, snap: SnapshotResult, name: str, sch
             _audit(s, "dataset", ds.id, "restore", to_value=name, comment="Imported into the deleted dataset's name.")
         same = _same_content(s, ds.id, snap.content_hash)
         if same is not None:  # stored by a concurrent import meanwhile
+            if on_commit is not None:
+                on_commit(s, same.id, False)
             return _version_info(s, same), False
         latest = s.scalar(select(m.DatasetVersion).where(m.DatasetVersion.dataset_id == ds.id)
                           .order_by(m.DatasetVersion.version.desc()).limit(1))
@@ -476,6 +499,8 @@ def _commit_import(store: Store, tmp: Path, snap: SnapshotResult, name: str, sch
                details={"source_path": source.get("path"), "source_format": source.get("format"),
                         "content_hash": snap.content_hash, "snapshot_sha256": sha, "n_rows": snap.n_rows,
                         "n_cols": snap.n_cols, "job_id": job_id})
+        if on_commit is not None:
+            on_commit(s, v.id, True)
         return _version_info(s, v), True
 
 
