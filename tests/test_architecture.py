@@ -65,6 +65,8 @@ QT_FREE_MODULES = [
     "modelyard.cli.train",
     "modelyard.core.registry",
     "modelyard.cli.model",
+    "modelyard.core.bundles",
+    "modelyard.cli.bundle",
     "modelyard.core.lineage",
     "modelyard.core.cards",
     "modelyard.core.retraining",

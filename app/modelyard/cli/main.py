@@ -28,6 +28,7 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.run",
     "modelyard.cli.train",
     "modelyard.cli.model",
+    "modelyard.cli.bundle",
     "modelyard.cli.monitor",
 ]
 
