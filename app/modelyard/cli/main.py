@@ -29,6 +29,8 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.train",
     "modelyard.cli.model",
     "modelyard.cli.bundle",
+    "modelyard.cli.predict",
+    "modelyard.cli.serve",
     "modelyard.cli.monitor",
 ]
 

@@ -1,0 +1,111 @@
+"""``modelyard predict NAME@ALIAS DATA [-o OUT]``: batch scoring, recorded as a dataset version.
+
+A command without verbs. DATA is a file (imported first, as its own dataset version) or a
+dataset version (NAME@vN, or NAME for its latest). The predictions are stored as a new version
+of a dataset (``<model>-predictions`` unless ``--name``), linked to the model version and the
+input; ``-o`` also writes them to a CSV or Parquet file. Nothing heavy is imported at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from modelyard.cli._common import (
+    HelpFormatter,
+    UsageError,
+    eprint,
+    is_verbose,
+    open_store,
+    outcome_json,
+    print_json,
+    raise_for_outcome,
+    run_foreground,
+    wants_json,
+)
+
+EPILOG = """\
+examples:
+  modelyard predict churn@champion march.csv -o march-scored.csv
+  modelyard predict churn@v3 customers@v7 --name customers-scored --json
+  modelyard predict churn@champion april.parquet --strict     (unseen categories are an error)
+
+The input is checked against the model's signature first: missing columns, wrong types and
+(with --strict) categories never seen in training are errors naming the columns, and nothing
+is written; extra columns are ignored by the model and kept in the output. The output holds
+the input's columns, then 'prediction' and, for classifiers, 'proba_<class>' per class."""
+
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "predict", parents=[common], help="score a file or dataset version with a model (batch)",
+        description="Score a file or a dataset version with a registered model version. The predictions become "
+                    "a new dataset version linked to both, and optionally a file.",
+        epilog=EPILOG, formatter_class=HelpFormatter)
+    p.set_defaults(func=_predict)
+    p.add_argument("ref", metavar="NAME[@ALIAS|@vN]", help="the model version (NAME@champion, NAME@v3, NAME)")
+    p.add_argument("data", metavar="DATA", help="a data file (CSV, Parquet, Excel, JSON...) or a dataset NAME[@vN]")
+    p.add_argument("-o", "--output", metavar="OUT", help="also write the predictions to this .csv or .parquet file")
+    p.add_argument("--name", metavar="DATASET", help="the dataset the predictions go to (default: <model>-predictions)")
+    p.add_argument("--strict", action="store_true", help="refuse categories the model never saw in training")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    out_path = Path(args.output).expanduser() if args.output else None
+    if out_path is not None:
+        if out_path.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise UsageError(f"-o {args.output}: the output must end in .csv or .parquet.",
+                             hint="e.g. -o predictions.csv")
+        if not (out_path.parent if str(out_path.parent) else Path(".")).is_dir():
+            raise UsageError(f"-o {args.output}: the folder {out_path.parent} does not exist.")
+        if out_path.is_dir():
+            raise UsageError(f"-o {args.output} is a folder; give a file name.")
+    from modelyard.core import scoring
+
+    source = Path(args.data).expanduser()
+    with open_store(args) as store:
+        if source.is_file():
+            spec = scoring.score_spec(args.ref, path=source, output_name=args.name, strict=args.strict)
+        else:
+            _check_data_ref(store, args.data)
+            spec = scoring.score_spec(args.ref, dataset=args.data, output_name=args.name, strict=args.strict)
+        outcome = run_foreground(store, spec, wants_json(args), verbose=is_verbose(args))
+        raise_for_outcome(outcome)
+        result = outcome.result or {}
+        written = None
+        if out_path is not None:
+            from modelyard.core.datasets.service import load_frame
+
+            frame = load_frame(store, int(result["output"]["dataset_version_id"]))
+            written = scoring.write_table_file(frame, out_path)
+    for w in result.get("warnings", []):
+        if w.get("kind") != "extra_columns":
+            eprint(f"warning: {w['message']}")
+    if wants_json(args):
+        data = outcome_json(outcome)
+        data["output_path"] = str(written) if written else None
+        print_json(data)
+        return 0
+    print(scoring.describe_result(result))
+    if written is not None:
+        print(f"Wrote {written}.")
+    return 0
+
+
+def _check_data_ref(store: Any, text: str) -> None:
+    """DATA is not a file: it must name a dataset version (a clear error for a mistyped path)."""
+    from modelyard.core.datasets.service import get_version
+    from modelyard.core.errors import NotFoundError
+
+    try:
+        get_version(store, text)
+    except NotFoundError as exc:
+        looks_like_file = any(sep in text for sep in ("/", "\\")) or Path(text).suffix != ""
+        if looks_like_file and "@" not in text:
+            raise UsageError(f"There is no file {text}.",
+                             hint="Check the path, or name a dataset as NAME@vN.") from None
+        raise UsageError(f"{text!r} is neither a file nor a dataset version: {exc.message}",
+                         hint=exc.hint or "'modelyard dataset list' lists the datasets.") from None

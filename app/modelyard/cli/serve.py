@@ -1,0 +1,153 @@
+"""``modelyard serve NAME@ALIAS [--port N]``: serve a registered model over HTTP (MLflow's protocol).
+
+A command without verbs. It runs in the foreground until Ctrl+C (or SIGTERM, or the end of
+stdin with ``--stop-on-eof``), then finishes the requests in flight and records ``serve_stop``.
+Nothing heavy is imported at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+from modelyard.cli._common import (
+    HelpFormatter,
+    eprint,
+    open_store,
+    print_json,
+    wants_json,
+)
+
+EPILOG = """\
+examples:
+  modelyard serve churn@champion --port 8080
+  modelyard serve churn@v3 --port 0                (a free port; the URL is printed)
+  curl -s http://127.0.0.1:8080/invocations -H 'Content-Type: application/json' \\
+       -d '{"dataframe_records": [{"age": 42, "plan": "pro"}]}'
+
+endpoints:
+  POST /invocations   dataframe_split, dataframe_records, instances, inputs (JSON) or CSV
+                      -> {"predictions": [...]}; bad input -> 400 {"error_code", "message", "field"}
+  GET  /ping, /health, /version, /metadata (signature, version), /stats (requests, latency)
+
+Served through an alias (NAME@champion) or as NAME (the latest version), the server follows
+the alias: when it moves, the new version is loaded and swapped in without failing a request.
+It listens on 127.0.0.1 only unless --host says otherwise."""
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "serve", parents=[common], help="serve a registered model over HTTP (MLflow's scoring protocol)",
+        description="Serve a registered model version over HTTP with MLflow's REST scoring protocol, "
+                    "following its alias as it moves.", epilog=EPILOG, formatter_class=HelpFormatter)
+    p.set_defaults(func=_serve)
+    p.add_argument("ref", metavar="NAME[@ALIAS|@vN]", help="what to serve: NAME@champion follows the alias")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every "
+                        "interface)")
+    p.add_argument("--port", type=_port, default=8080, help="the port (default 8080; 0 picks a free one)")
+    p.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
+                   help="how often to check whether the alias moved (default 0.5)")
+    p.add_argument("--ready-json", action="store_true", dest="ready_json",
+                   help="print one JSON line on stdout when listening ({\"event\": \"ready\", \"url\", ...}), "
+                        "then one per event (swapped, stopped): for programs that start the server")
+    p.add_argument("--stop-on-eof", action="store_true", dest="stop_on_eof",
+                   help="stop when stdin closes (for programs that start the server)")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {value}")
+    return value
+
+
+def _line(event: dict[str, Any]) -> None:
+    try:
+        sys.stdout.write(json.dumps(event, default=str) + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from modelyard.core.serving.server import ModelServer
+
+    stop = threading.Event()
+    ready_json = bool(args.ready_json)
+
+    def on_event(event: dict[str, Any]) -> None:
+        if ready_json:
+            _line(event)
+        if event["event"] == "swapped":
+            eprint(f"Now serving {event['to']} (was {event['from']}; loaded in {event['load_s']:.2f} s).")
+        elif event["event"] == "swap_failed":
+            eprint(f"warning: {event['error']}")
+
+    with open_store(args) as store:
+        server = ModelServer(store, args.ref, host=args.host, port=args.port, poll_interval=args.poll,
+                             on_event=on_event)
+        server.start()
+        try:
+            cur = server.current
+            info = {"event": "ready", "url": server.url, "host": server.host, "port": server.port,
+                    "pid": server.stats()["pid"], "ref": args.ref, "model": cur.info.name,
+                    "version": cur.info.version, "model_version_id": cur.info.id, "alias": server.alias,
+                    "fast_path": cur.fast is not None}
+            if ready_json:
+                _line(info)
+            if args.host not in ("127.0.0.1", "localhost", "::1"):
+                eprint(f"warning: listening on {args.host}: other machines can reach this model (no authentication).")
+            follow = f", following '{server.alias}'" if server.alias else (
+                ", following the latest version" if server.watching else "")
+            eprint(f"Serving {cur.ref}{follow} at {server.url} (POST /invocations). Press Ctrl+C to stop.")
+            if args.stop_on_eof:
+                threading.Thread(target=_wait_for_eof, args=(stop,), name="modelyard-serve-stdin",
+                                 daemon=True).start()
+            previous = _on_sigterm(stop)
+            try:
+                while not stop.wait(0.25):
+                    pass
+            except KeyboardInterrupt:
+                pass
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
+        finally:
+            eprint("Stopping...")
+            server.shutdown()
+        stats = server.stats()
+    if ready_json:
+        _line({"event": "stopped", **stats})
+    elif wants_json(args):
+        print_json(stats)
+    lat = stats["latency_ms"]
+    eprint(f"Stopped. {stats['requests']:,} requests ({stats['errors']:,} errors)"
+           + (f", p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms." if lat["p50"] is not None else "."))
+    return 0
+
+
+def _wait_for_eof(stop: threading.Event) -> None:
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError, AttributeError):
+        pass
+    stop.set()
+
+
+def _on_sigterm(stop: threading.Event) -> Any:
+    """Make SIGTERM a graceful stop; returns the handler to restore (None if unchanged)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    except (ValueError, OSError):
+        return None
