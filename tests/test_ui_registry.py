@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QMessageBox, QPushButton
 
 from modelyard.core import registry, tracking
 from modelyard.core.store import Store
@@ -36,11 +36,11 @@ def window(qtbot, store, monkeypatch):
                         lambda parent, title, exc: errors.append(f"{title}: {exc}"))
     w = MainWindow(store, open_settings())
     w.shown_errors = errors
+    w.settings.setValue("confirm/quit_with_jobs", "false")  # teardown of a failed test must not prompt
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
     yield w
-    w.settings.setValue("confirm/quit_with_jobs", "false")
     w.close()
 
 
@@ -100,7 +100,7 @@ def version_rows(panel: RegistryPanel) -> list[tuple[str, str, str]]:
 def test_register_a_run_from_the_panel_and_by_dropping_runs(qtbot, window, store):
     r1, r2 = make_run(store, 0.8), make_run(store, 0.9)
     panel = panel_of(window)
-    assert panel.stack.currentWidget() is panel.empty
+    assert panel.stack.currentWidget() is panel.empty and panel.versions_model.rowCount() == 0
 
     def register(d: RegisterDialog) -> None:
         d.run_combo.setCurrentIndex(d.run_combo.findData(r1))
@@ -259,3 +259,133 @@ def test_runs_dropped_on_the_sidebar_registry_item_are_registered(qtbot, window,
                                                           Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
     qtbot.waitUntil(lambda: panel.versions_model.rowCount() == 1, timeout=3000)
     assert registry.get_version(store, "fraud@v1").run_id == run_id
+
+
+def test_lineage_and_model_card_of_a_trained_version(qtbot, window, store, tmp_path):
+    from test_retraining import train_model
+
+    from modelyard.ui.registry_dialogs import NotesDialog
+
+    info = train_model(store)
+    panel = panel_of(window)
+    panel.refresh()
+    panel.select_version(info.ref)
+    panel.tabs.setCurrentWidget(panel.lineage_tab)
+    qtbot.waitUntil(lambda: panel.lineage_view is not None and bool(panel.lineage_view.nodes), timeout=5000)
+    types = {item.node.type for item in panel.lineage_view.nodes.values()}
+    assert {"dataset_version", "run", "model_version"} <= types  # (imported from a frame: no file)
+    # the graph reads left to right: dataset version, run, model version
+    x = {t: min(i.sceneBoundingRect().left() for i in panel.lineage_view.nodes.values() if i.node.type == t)
+         for t in ("dataset_version", "run", "model_version")}
+    assert x["dataset_version"] < x["run"] < x["model_version"]
+
+    panel.tabs.setCurrentWidget(panel.card_tab)
+    qtbot.waitUntil(lambda: panel.card_browser is not None, timeout=3000)
+    assert "churn@v1" in panel.card_browser.toPlainText()
+
+    def write_notes(d: NotesDialog) -> None:
+        d.intended_use.setPlainText("Rank customers for the retention calls.")
+        d.notes.setPlainText("<script>alert(1)</script> rare plans are noisy")
+        qtbot.keyClicks(d.comment, "with the risk team")
+        d.buttons.button(d.buttons.StandardButton.Save).click()
+
+    when_modal(qtbot, NotesDialog, write_notes)
+    click(qtbot, panel.edit_notes_button)
+    qtbot.waitUntil(lambda: "Rank customers for the retention calls." in panel.card_browser.toPlainText(),
+                    timeout=3000)
+    assert "<script>alert(1)</script>" in panel.card_browser.toPlainText()  # shown as text, not run
+    assert "<script>" not in panel.card_html
+    assert registry.timeline(store, "churn")[0]["action"] == "edit_card"
+    out = panel.export_card(str(tmp_path / "card.html"))
+    html = (tmp_path / "card.html").read_text()
+    assert out and "Rank customers for the retention calls." in html and "&lt;script&gt;" in html
+    assert not window.shown_errors
+
+
+def test_export_a_bundle_and_import_it_into_a_second_store_through_the_panel(qtbot, window, store, tmp_path,
+                                                                             monkeypatch):
+    from test_retraining import churn_frame, train_model
+    from test_ui_datasets import drop_files
+
+    from modelyard.ui.registry_dialogs import BundleImportDialog
+
+    train_model(store)
+    panel = panel_of(window)
+    panel.refresh()
+    target = tmp_path / "churn-v1.mybundle"
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    click(qtbot, panel.export_button)
+    qtbot.waitUntil(lambda: not window.runner.running() and target.exists(), timeout=60_000)
+    assert registry.timeline(store, "churn")[0]["action"] == "export_bundle"
+
+    other = Store.open(tmp_path / "other-store")
+    assert window.switch_store(other)
+    panel = panel_of(window)
+    assert panel.stack.currentWidget() is panel.empty and panel.versions_model.rowCount() == 0
+    seen: list[BundleImportDialog] = []
+    summaries: list[str] = []
+
+    def accept(d: BundleImportDialog) -> None:
+        seen.append(d)
+        summaries.append(d.findChild(QLabel, "bundleSummary").text())
+        d.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+
+    when_modal(qtbot, BundleImportDialog, accept)
+    window.show_panel(0)
+    drop_files(window.datasets_panel, [target])  # a bundle dropped on the window goes to the Registry
+    qtbot.waitUntil(lambda: bool(seen) and not window.runner.running() and panel.versions_model.rowCount() == 1,
+                    timeout=60_000)
+    assert "every checksum verified" in summaries[0] and "loads without unpickling" in summaries[0]
+    assert window.current_panel() is panel
+    imported = registry.get_version(other, "churn@v1")
+    assert imported.source == "bundle" and imported.metrics == registry.get_version(store, "churn@v1").metrics
+    frame = churn_frame(50, seed=5)[["age", "plan", "visits"]]
+    a = registry.load_model(store, "churn@v1").predict(frame)
+    b = registry.load_model(other, "churn@v1").predict(frame)
+    assert list(a) == list(b)
+    assert not window.shown_errors
+
+
+def test_serve_the_champion_from_the_panel_and_see_its_requests(qtbot, window, store):
+    import json
+    import urllib.request
+
+    from test_retraining import train_model
+
+    train_model(store)
+    panel = panel_of(window)
+    panel.refresh()
+    click(qtbot, panel.serve_button)
+    qtbot.waitUntil(lambda: panel.server is not None, timeout=60_000)
+    url = panel.server.url
+    assert url.startswith("http://127.0.0.1:") and url in panel.serving_label.text()
+    assert "churn@champion" in panel.serving_label.text()
+    body = json.dumps({"dataframe_records": [{"age": 61.0, "plan": "pro", "visits": 2}]}).encode()
+    request = urllib.request.Request(url + "/invocations", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.loads(response.read())["predictions"] in (["yes"], ["no"])
+    qtbot.waitUntil(lambda: "1 requests" in panel.serving_label.text(), timeout=10_000)
+    assert "latency p50" in panel.serving_label.text()
+    click(qtbot, panel.serve_button)
+    assert panel.server is None and panel.serve_button.text() == "Serve" and not panel.serving_label.isVisible()
+    actions = [e["action"] for e in registry.timeline(store, "churn")[:2]]
+    assert actions == ["serve_stop", "serve_start"]
+
+
+def test_score_a_file_with_the_selected_version(qtbot, window, store, tmp_path, monkeypatch):
+    from test_retraining import churn_frame, train_model
+
+    from modelyard.core.datasets import catalog
+
+    train_model(store)
+    path = tmp_path / "to-score.csv"
+    churn_frame(80, seed=9).drop(columns=["churned"]).to_csv(path, index=False)
+    panel = panel_of(window)
+    panel.refresh()
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName", lambda *a, **k: (str(path), ""))
+    click(qtbot, panel.score_button)
+    qtbot.waitUntil(lambda: getattr(panel, "last_scored", None) is not None, timeout=60_000)
+    out = panel.last_scored["output"]
+    version = catalog.get_version(store, out["dataset_version_id"])
+    assert version.n_rows == 80 and "prediction" in [c["name"] for c in version.columns]
+    assert out["ref"] in window.statusBar().currentMessage()

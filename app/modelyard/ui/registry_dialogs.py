@@ -290,23 +290,27 @@ class BundleImportDialog(QDialog):
         self.setWindowTitle(f"Import {path.name}")
         self.setMinimumWidth(560)
         self.report = report
-        manifest = getattr(report, "manifest", {}) or {}
-        model = manifest.get("model") or {}
-        name = model.get("name") or manifest.get("name") or ""
-        version = model.get("version") or manifest.get("version") or ""
-        created = manifest.get("created_by") or (manifest.get("created") or {}).get("by") or ""
-        signer = getattr(report, "signer", None)
+        name, version = report.name, report.version
         ok = theme.status_colour("ok").name()
         warn = theme.status_colour("warning").name()
-        lines = [f"<b>{name}</b> v{version}" + (f", exported by {created}" if created else ""),
-                 f"<span style='color:{ok}'>✔ every checksum verified</span>"]
-        if signer:
-            lines.append(f"<span style='color:{ok}'>✔ signed by {signer}</span>")
-        elif getattr(report, "signed", False):
+        lines = [f"<b>{name}</b> v{version}" + (f", exported by {report.created_by}" if report.created_by else "")
+                 + (f" on {report.created_at[:16].replace('T', ' ')}" if report.created_at else ""),
+                 f"<span style='color:{ok}'>✔ every checksum verified ({len(report.files)} files)</span>"]
+        sig = report.signature or {}
+        if sig.get("status") == "verified":
+            lines.append(f"<span style='color:{ok}'>✔ signed by {sig.get('signer') or sig.get('key_id')}</span>")
+        elif sig.get("status") == "unknown_key":
             lines.append(f"<span style='color:{warn}'>⚠ signed with a key this store does not trust</span>")
         else:
             lines.append(f"<span style='color:{warn}'>⚠ not signed</span>")
-        for w in getattr(report, "warnings", []) or []:
+        if report.safe_load:
+            lines.append(f"<span style='color:{ok}'>✔ the model loads without unpickling (skops)</span>")
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in list(report.metrics.items())[:4] if isinstance(v, (int, float)))
+        if metrics:
+            lines.append(f"Test metrics: {metrics}")
+        if not report.has_profile:
+            lines.append(f"<span style='color:{warn}'>⚠ no reference profile: drift checks need a dataset</span>")
+        for w in report.warnings or []:
             lines.append(f"<span style='color:{warn}'>⚠ {w}</span>")
         summary = QLabel("<br>".join(lines), self)
         summary.setObjectName("bundleSummary")
@@ -317,7 +321,7 @@ class BundleImportDialog(QDialog):
         self.name_edit.setPlaceholderText(f"{name} (the name in the bundle)")
         self.trust = QCheckBox("I trust this bundle: load its model by unpickling it", self)
         self.trust.setObjectName("trustPickle")
-        safe = bool(getattr(report, "safe", True))
+        safe = bool(report.safe_load)
         self.trust.setVisible(not safe)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
                                         self)

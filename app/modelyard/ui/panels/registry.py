@@ -46,6 +46,7 @@ from modelyard.ui.widgets import show_error
 RUN_IDS_MIME = "application/x-modelyard-run-ids"  # newline-separated run ids (dragged from the runs table)
 BUNDLE_SUFFIX = ".mybundle"
 BUNDLE_JOB_KINDS = ("bundle.export", "bundle.import")
+SCORE_KIND = "score"
 COMMON_ALIASES = ("champion", "challenger", "candidate", "shadow")
 MAX_METRIC_COLUMNS = 3
 STATUS_TEXT = {"ok": "ok", "warning": "warning", "drift": "drift", "error": "error"}
@@ -263,6 +264,11 @@ class RegistryPanel(Panel):
         self.export_button = QPushButton("Export bundle…", self)
         self.export_button.setObjectName("exportBundleButton")
         self.export_button.clicked.connect(lambda: self.export_bundle())
+        self.score_button = QPushButton("Score data…", self)
+        self.score_button.setObjectName("scoreButton")
+        self.score_button.setToolTip("Predict a data file with the selected version; the predictions become a "
+                                     "dataset version linked to both")
+        self.score_button.clicked.connect(lambda: self.score_file())
         self.serve_button = QPushButton(theme.icon("play"), "Serve", self)
         self.serve_button.setObjectName("serveButton")
         self.serve_button.setToolTip("Serve the selected version over HTTP on this computer (MLflow's scoring protocol)")
@@ -270,7 +276,8 @@ class RegistryPanel(Panel):
         head = QHBoxLayout()
         head.addWidget(self.model_title)
         head.addStretch(1)
-        for b in (self.alias_button, self.stage_button, self.gates_button, self.export_button, self.serve_button):
+        for b in (self.alias_button, self.stage_button, self.gates_button, self.export_button, self.score_button,
+                  self.serve_button):
             head.addWidget(b)
         self.facts = QLabel(self)
         self.facts.setObjectName("modelFacts")
@@ -383,8 +390,10 @@ class RegistryPanel(Panel):
             row = max(self.models_model.row_of(current), 0)
             self.models_view.selectRow(row)
             self._model_selected(row)
-        else:
+        else:  # nothing registered (or another store): no stale rows behind the empty page
             self.model_name, self.version = None, None
+            self.versions_model.set_rows([])
+            self.timeline_model.set_rows([])
 
     def _statuses(self, names: list[str]) -> dict[str, str | None]:
         """The latest drift verdict of each model (the monitoring service, when present)."""
@@ -658,6 +667,7 @@ class RegistryPanel(Panel):
         menu.addAction("Lineage").triggered.connect(lambda: self.tabs.setCurrentWidget(self.lineage_tab))
         menu.addAction("Model card").triggered.connect(lambda: self.tabs.setCurrentWidget(self.card_tab))
         menu.addAction("Export bundle…").triggered.connect(lambda: self.export_bundle())
+        menu.addAction("Score data…").triggered.connect(lambda: self.score_file())
         if v.run_id:
             menu.addAction("Show the run").triggered.connect(lambda: self._show_run(v.run_id))
         return menu
@@ -784,7 +794,7 @@ class RegistryPanel(Panel):
                                                   f"Modelyard bundle (*{BUNDLE_SUFFIX})")
             if not path:
                 return None
-        return self.start_job(bundles.export_spec(self.version.ref, path, signing_key=signing_key))
+        return self.start_job(bundles.export_bundle_spec(self.version.ref, path, signing_key=signing_key))
 
     def import_bundle(self, path: str | Path | None = None, *, trust_pickle: bool | None = None,
                       name: str | None = None) -> JobHandle | None:
@@ -800,7 +810,7 @@ class RegistryPanel(Panel):
             if not path:
                 return None
         try:
-            report = bundles.inspect_bundle(path, trusted_keys=bundles.trusted_keys(self.store))
+            report = bundles.inspect_bundle(path, store=self.store)
         except ModelyardError as exc:
             show_error(self, f"{Path(path).name} cannot be imported", exc)
             return None
@@ -811,9 +821,47 @@ class RegistryPanel(Panel):
             if dialog.exec() != BundleImportDialog.DialogCode.Accepted:
                 return None
             trust_pickle, name = dialog.trust_pickle(), dialog.name() or name
-        return self.start_job(bundles.import_spec(str(path), name=name, trust_pickle=bool(trust_pickle)))
+        return self.start_job(bundles.import_bundle_spec(str(path), name=name, trust_pickle=bool(trust_pickle)))
+
+    # ------------------------------------------------------------------ batch scoring
+    def score_file(self, path: str | Path | None = None, ref: str | None = None) -> JobHandle | None:
+        """Predict a data file with ``ref`` (default: the selected version) in a child-process job."""
+        if self.store is None:
+            return None
+        ref = ref or (self.version.ref if self.version else None)
+        if ref is None:
+            return None
+        from modelyard.core import scoring
+
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getOpenFileName(
+                self, f"Score a file with {ref}", "",
+                "Data files (*.csv *.tsv *.txt *.parquet *.pq *.xlsx *.json *.jsonl *.ndjson);;All files (*)")
+            if not path:
+                return None
+        return self.start_job(scoring.score_spec(ref, path=path, process=True))
+
+    def _scored(self, result: dict[str, Any]) -> None:
+        self.last_scored = result
+        out = result.get("output") or {}
+        window = self.window()
+        if hasattr(window, "statusBar"):
+            window.statusBar().showMessage(
+                f"Predictions of {(result.get('model') or {}).get('ref', '')} stored as {out.get('ref', '')}", 15_000)
+        panel = getattr(window, "datasets_panel", None)
+        if panel is not None:
+            panel.refresh()
 
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
+        if handle is not None and handle.spec.kind == SCORE_KIND:
+            if outcome.ok:
+                self._scored(outcome.result or {})
+                self._after_change(self.version.ref if self.version else None)
+            elif outcome.status == "failed":
+                show_error(self, "Scoring failed", ModelyardError(outcome.error or "Scoring failed.", hint=outcome.hint))
+            return
         if handle is None or handle.spec.kind not in BUNDLE_JOB_KINDS:
             return
         if outcome.ok:
@@ -852,10 +900,10 @@ class RegistryPanel(Panel):
         self.serve_button.setEnabled(False)
         self.serving_label.setText(f"Starting a server for <b>{ref}</b>…")
         self.serving_label.show()
-        store_root = self.store.root
-        db_url = getattr(self.store, "db_url", None)
-        self._serve_reader().submit(lambda: serving.ServerProcess.start(store_root, ref, port=port, db_url=db_url),
-                                    lambda proc: self._serving_started(ref, proc), self._serving_failed)
+        proc = serving.ServerProcess(ref, store=self.store.root, db_url=self.store.db_url, port=port)
+        # start() waits for the child's "ready" line (it loads the model): off the main thread
+        self._serve_reader().submit(proc.start, lambda started: self._serving_started(ref, started),
+                                    self._serving_failed)
         return True
 
     def _serve_reader(self) -> Any:
@@ -894,11 +942,14 @@ class RegistryPanel(Panel):
         url = self.server.url
         text = f"Serving <b>{self.server_ref}</b> at <a href='{url}/metadata'>{url}</a>"
         if stats:
-            text += f" · version v{stats.get('version', '?')} · {stats.get('requests', 0):,} requests"
+            if stats.get("version") is not None:
+                text += f" (v{stats['version']})"
+            text += f" · {stats.get('requests', 0):,} requests"
             if stats.get("errors"):
                 text += f" · {stats['errors']:,} errors"
-            if stats.get("p50_ms") is not None:
-                text += f" · latency p50 {stats['p50_ms']:.1f} ms, p99 {stats.get('p99_ms') or 0:.1f} ms"
+            latency = stats.get("latency_ms") or {}
+            if latency.get("p50") is not None:
+                text += f" · latency p50 {latency['p50']:.1f} ms, p99 {latency.get('p99') or 0:.1f} ms"
         self.serving_label.setText(text)
         self.serving_label.show()
 
