@@ -237,14 +237,29 @@ def test_versions_menu_offers_the_version_actions(qtbot, window, store):
     assert [a.text() for a in panel.versions_menu().actions() if a.text()][2] == "Change stage…"
 
 
-def test_runs_dropped_on_the_sidebar_registry_item_are_registered(qtbot, window, store):
+def experiments_showing(qtbot, window, n_runs: int):
+    from modelyard.ui.panels.experiments import ExperimentsPanel
+
+    exp = next(p for p in window.panels if isinstance(p, ExperimentsPanel))
+    window.show_panel(window.panels.index(exp))
+    exp.refresh()
+    qtbot.waitUntil(lambda: exp.runs_model.rowCount() == n_runs, timeout=10_000)
+    return exp
+
+
+def test_runs_dragged_from_the_runs_table_onto_the_sidebar_registry_item_are_registered(qtbot, window, store):
     run_id = make_run(store, 0.8)
-    window.show_panel(0)
+    exp = experiments_showing(qtbot, window, 1)
+    view = exp.runs_view
+    assert view.dragEnabled()
+    # what a drag out of the runs table carries: the runs table model's own mime data
+    row = exp.runs_model.row_of(run_id)
+    mime = exp.runs_model.mimeData([exp.runs_model.index(row, c) for c in range(exp.runs_model.columnCount())])
+    assert bool(exp.runs_model.flags(exp.runs_model.index(row, 0)) & Qt.ItemFlag.ItemIsDragEnabled)
+    assert RUN_IDS_MIME in exp.runs_model.mimeTypes() and mime.hasFormat(RUN_IDS_MIME)
     sidebar = window.sidebar
     panel = window.registry_panel
     item_rect = sidebar.visualItemRect(sidebar.item(window.panels.index(panel)))
-    mime = QMimeData()
-    mime.setData(RUN_IDS_MIME, run_id.encode())
     point = QPointF(item_rect.center())
     enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
@@ -389,3 +404,23 @@ def test_score_a_file_with_the_selected_version(qtbot, window, store, tmp_path, 
     version = catalog.get_version(store, out["dataset_version_id"])
     assert version.n_rows == 80 and "prediction" in [c["name"] for c in version.columns]
     assert out["ref"] in window.statusBar().currentMessage()
+
+
+def test_register_model_from_a_runs_context_menu(qtbot, window, store):
+    run_id = make_run(store, 0.8)
+    with tracking.start_run("churn", store=store, name="no-model") as bare:
+        bare.log_metric("accuracy", 0.5)
+    exp = experiments_showing(qtbot, window, 2)
+    no_model = next(a for a in exp.context_menu([bare.id]).actions() if a.objectName() == "registerAction")
+    assert not no_model.isEnabled() and "logged no model" in no_model.toolTip()
+    action = next(a for a in exp.context_menu([run_id]).actions() if a.objectName() == "registerAction")
+    assert action.isEnabled() and action.text() == "Register model…"
+    seen = when_modal(qtbot, ChangeDialog, lambda d: (d.choice.setCurrentText("churn-model"),
+                                                      qtbot.keyClicks(d.comment, "from the runs table"),
+                                                      click(qtbot, d.ok_button)))
+    action.trigger()
+    qtbot.waitUntil(lambda: registry.list_models(store) != [], timeout=5000)
+    assert seen and window.current_panel() is window.registry_panel
+    version = registry.get_version(store, "churn-model@v1")
+    assert version.run_id == run_id
+    assert registry.timeline(store, "churn-model")[-1]["comment"] == "from the runs table"

@@ -32,7 +32,7 @@ from modelyard.ui.dialogs import PreferencesDialog
 from modelyard.ui.dnd import FileDropTarget
 from modelyard.ui.jobs import JobHandle, JobRunner
 from modelyard.ui.jobs_dock import JobsPanel
-from modelyard.ui.panels import ALL_PANELS, DatasetsPanel, Panel, RegistryPanel
+from modelyard.ui.panels import ALL_PANELS, DatasetsPanel, ExperimentsPanel, Panel, RegistryPanel
 from modelyard.ui.settings import remember_store
 from modelyard.ui.widgets import show_error
 
@@ -117,6 +117,9 @@ class MainWindow(FileDropTarget, QMainWindow):
             item.setToolTip(f"{panel.title} (Ctrl+{number})")
             self.sidebar.addItem(item)
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        for panel in self.panels:
+            if isinstance(panel, ExperimentsPanel):
+                panel.register_requested.connect(self.register_run)
         central = QWidget(self)
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
@@ -219,6 +222,11 @@ class MainWindow(FileDropTarget, QMainWindow):
     @property
     def registry_panel(self) -> RegistryPanel:
         return next(p for p in self.panels if isinstance(p, RegistryPanel))
+
+    def register_run(self, run_id: str) -> None:
+        """A run's "Register model…": the Registry panel opens and asks for the name and comment."""
+        self.show_panel(self.panels.index(self.registry_panel))
+        self.registry_panel.register_run(run_id)
 
     def import_bundle(self) -> None:
         self.show_panel(self.panels.index(self.registry_panel))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt
 
 from modelyard.ui import theme
 
@@ -20,6 +20,8 @@ BASE_COLUMNS = ("status", "name", "run_id", "start_time", "duration")
 TITLES = {"status": "Status", "name": "Run", "run_id": "Id", "start_time": "Started", "duration": "Duration",
           "experiment": "Experiment", "user": "User", "source_type": "Source"}
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 20
+# Runs dragged out of the table (onto the Registry panel or its sidebar item): newline-separated ids.
+RUN_IDS_MIME = "application/x-modelyard-run-ids"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -98,6 +100,25 @@ class RunsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return name
         return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+
+    def mimeTypes(self) -> list[str]:
+        return [RUN_IDS_MIME]
+
+    def mimeData(self, indexes: Any) -> QMimeData:
+        """The dragged rows' run ids (one per row, in row order), plus the same as plain text."""
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        ids = [self.run_id(r) for r in rows]
+        mime = QMimeData()
+        mime.setData(RUN_IDS_MIME, "\n".join(ids).encode())
+        mime.setText("\n".join(ids))
+        return mime
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.CopyAction
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or self.table is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from modelyard.core.errors import ModelyardError
 from modelyard.core.jobs import JobOutcome
+from modelyard.core.registry import MODEL_PATH
 from modelyard.ui import theme
 from modelyard.ui.background import BackgroundReader
 from modelyard.ui.curves import CurveControls
@@ -92,6 +93,8 @@ class ExperimentsPanel(Panel):
         "Runs you train here, and runs logged from scripts and notebooks with "
         "<code>modelyard.start_run()</code>, appear in this panel live, ready to compare and reproduce."
     )
+
+    register_requested = Signal(str)  # a run id: "Register model…" (the window hands it to the Registry)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -195,6 +198,9 @@ class ExperimentsPanel(Panel):
         self.runs_view.setWordWrap(False)
         self.runs_view.horizontalHeader().setDefaultSectionSize(96)
         self.runs_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._run_selected(cur))
+        self.runs_view.setDragEnabled(True)  # runs dropped on the Registry are registered there
+        self.runs_view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.runs_view.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.runs_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.runs_view.customContextMenuRequested.connect(self._context_menu)
         self.runs_view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
@@ -708,6 +714,13 @@ class ExperimentsPanel(Panel):
             reproduce.setEnabled(ok)
             reproduce.setToolTip(why)
             reproduce.triggered.connect(lambda: self.reproduce_run(ids[0]))
+            register = menu.addAction(theme.icon("registry"), "Register model…")
+            register.setObjectName("registerAction")
+            has_model = run is not None and any(a.path == MODEL_PATH for a in run.artifacts)
+            register.setEnabled(has_model)
+            register.setToolTip("Register this run's model as a new version in the Registry" if has_model
+                                else "This run logged no model (run.log_model), so there is nothing to register.")
+            register.triggered.connect(lambda: self.register_requested.emit(ids[0]))
         if len(ids) >= 2:
             compare = menu.addAction(f"Compare {len(ids)} runs")
             compare.setObjectName("compareAction")

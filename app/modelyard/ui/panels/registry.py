@@ -39,11 +39,11 @@ from modelyard.ui import theme
 from modelyard.ui.dnd import local_files
 from modelyard.ui.jobs import JobHandle
 from modelyard.ui.models.rows import RowsTableModel
+from modelyard.ui.models.runs_table import RUN_IDS_MIME
 from modelyard.ui.panels.base import Panel
 from modelyard.ui.registry_dialogs import ChangeDialog, GatesDialog
 from modelyard.ui.widgets import show_error
 
-RUN_IDS_MIME = "application/x-modelyard-run-ids"  # newline-separated run ids (dragged from the runs table)
 BUNDLE_SUFFIX = ".mybundle"
 BUNDLE_JOB_KINDS = ("bundle.export", "bundle.import")
 SCORE_KIND = "score"
