@@ -293,6 +293,15 @@ def test_lineage_and_model_card_of_a_trained_version(qtbot, window, store, tmp_p
     x = {t: min(i.sceneBoundingRect().left() for i in panel.lineage_view.nodes.values() if i.node.type == t)
          for t in ("dataset_version", "run", "model_version")}
     assert x["dataset_version"] < x["run"] < x["model_version"]
+    # every node shows its label, drawn in the scene (not only in a tooltip)
+    from PySide6.QtWidgets import QGraphicsTextItem
+
+    QApplication.processEvents()
+    import gc
+
+    gc.collect()
+    shown = {i.toPlainText() for i in panel.lineage_view.scene().items() if isinstance(i, QGraphicsTextItem)}
+    assert {item.node.label for item in panel.lineage_view.nodes.values()} <= shown
 
     panel.tabs.setCurrentWidget(panel.card_tab)
     qtbot.waitUntil(lambda: panel.card_browser is not None, timeout=3000)

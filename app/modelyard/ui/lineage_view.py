@@ -94,6 +94,9 @@ class _Node(QGraphicsRectItem):
             label = metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, int(2 * (rect.width() - 20)))
         title.setPlainText(label)
         title.setPos(rect.left() + 3, rect.top() + 17)
+        # keep the Python wrappers: PySide deletes a QGraphicsTextItem (a QObject) whose wrapper
+        # is collected even though it has a parent item, and the node would show no label
+        self.caption_item, self.title_item = cap, title
 
     def paint(self, painter: QPainter, option: Any, widget: Any = None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

@@ -157,7 +157,8 @@ class _FeaturesModel(RowsTableModel[dict]):
         if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= column <= 6:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            what = {3: f.get("statistic_name"), 5: f.get("effect_name")}.get(column)
+            what = {0: f"{f['name']} ({f.get('kind') or 'unknown kind'})",
+                    3: f.get("statistic_name"), 5: f.get("effect_name")}.get(column)
             return "\n".join(x for x in (what, f.get("reason")) if x) or None
         return None
 
@@ -178,7 +179,9 @@ class _Plots:
         plot.hideButtons()
         plot.setMouseEnabled(x=True, y=False)
         plot.showGrid(x=False, y=True, alpha=0.25)
-        plot.addLegend(offset=(-10, 10))
+        legend = plot.addLegend(offset=(-10, 10))
+        base = parent.palette().color(parent.backgroundRole())
+        legend.setBrush(pg.mkBrush(base.red(), base.green(), base.blue(), 220))  # readable over the bars
         plot.setMinimumHeight(180)
         plot.getAxis("left").enableAutoSIPrefix(False)
         _style(plot, parent)
@@ -301,6 +304,11 @@ class MonitoringPanel(Panel):
         fh = self.features_view.horizontalHeader()
         fh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         fh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # the kind and the raw statistic are in the feature's tooltip and above its plot: the
+        # table keeps the names readable beside the overlay
+        self.features_view.setColumnHidden(1, True)
+        self.features_view.setColumnHidden(3, True)
+        self.features_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.features_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._feature_selected(cur.row()))
         self.feature_title = QLabel(self)
         self.feature_title.setObjectName("featureTitle")
