@@ -53,21 +53,23 @@ def dark_palette():
     return pal
 
 
-def churn_csv(path: Path) -> Path:
+def churn_csv(path: Path, *, n: int = 5000, seed: int = 7, drift: bool = False) -> Path:
+    """The churn dataset; ``drift`` makes a later batch where customers are older, on the pro plan
+    more often, and call support more."""
     import numpy as np
     import pandas as pd
 
-    rng = np.random.default_rng(7)
-    n = 5000
+    rng = np.random.default_rng(seed)
     tenure = rng.gamma(2.0, 12.0, n).round(1)
+    plans = [.3, .35, .35] if drift else [.5, .35, .15]
     df = pd.DataFrame({
         "customer_id": [f"C{i:06d}" for i in range(n)],
         "region": rng.choice(["north", "south", "east", "west", "islands"], n, p=[.3, .3, .2, .18, .02]),
-        "plan": rng.choice(["basic", "plus", "pro"], n, p=[.5, .35, .15]),
-        "age": rng.integers(18, 85, n),
+        "plan": rng.choice(["basic", "plus", "pro"], n, p=plans),
+        "age": rng.integers(30 if drift else 18, 85, n),
         "tenure_months": tenure,
         "monthly_fee": rng.normal(42, 11, n).round(2),
-        "support_calls": rng.poisson(1.4, n),
+        "support_calls": rng.poisson(2.6 if drift else 1.4, n),
         "signup_date": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
         "churned": np.where(rng.random(n) < 0.08 + 0.004 * (24 - np.minimum(tenure, 24)), "yes", "no"),
     })
@@ -164,6 +166,76 @@ def experiments_screens(window: MainWindow) -> None:
     dialog.close()
 
 
+def registry_screens(window: MainWindow) -> None:
+    from modelyard.core import registry, tracking
+
+    runs = tracking.search_runs("churn-models", store=window.store, order_by="start_time ASC")
+    first, second = runs["run_id"].tolist()[:2]
+    registry.register(window.store, first, "churn", comment="first forest")
+    registry.set_alias(window.store, "churn@v1", "champion", comment="baseline for the March campaign")
+    registry.register(window.store, second, "churn", comment="more trees")
+    registry.set_gates(window.store, "churn", {"min_metrics": {"accuracy": 0.8},
+                                               "beat_champion": {"metric": "f1_macro", "higher_is_better": True}},
+                       comment="team policy: beat the champion on the same split")
+    registry.set_alias(window.store, "churn@v2", "challenger", comment="shadow it for a week")
+    registry.set_stage(window.store, "churn@v1", "Production", comment="go live", force=True)
+    from modelyard.core import cards
+
+    cards.set_card_notes(window.store, "churn@v2", comment="written with the risk team",
+                         intended_use="Rank customers by churn risk for the retention team's monthly call list. "
+                                      "Not for pricing or credit decisions.",
+                         notes="Trained on 2023-2025 sign-ups; customers from the islands are rare (2%), so "
+                               "its per-region metrics there are noisy.")
+    panel = window.registry_panel
+    window.show_panel(2)
+    panel.refresh(select="churn")
+    panel.select_version("churn@v2")
+    wait(200)
+    window.grab().save(str(HERE / "panel-registry.png"))
+    panel.tabs.setCurrentIndex(1)
+    wait(100)
+    window.grab().save(str(HERE / "panel-registry-timeline.png"))
+    panel.tabs.setCurrentWidget(panel.lineage_tab)
+    wait(200)
+    window.grab().save(str(HERE / "panel-registry-lineage.png"))
+    panel.tabs.setCurrentWidget(panel.card_tab)
+    window.jobs_dock.hide()
+    wait(200)
+    window.grab().save(str(HERE / "panel-registry-card.png"))
+    window.jobs_dock.show()
+    panel.tabs.setCurrentIndex(0)
+
+
+def monitoring_screens(window: MainWindow) -> None:
+    from modelyard.core import drift, reports
+
+    panel = next(p for p in window.panels if p.title == "Monitoring")
+    window.show_panel(3)
+    panel.refresh(select="churn")
+    for i, drifted in enumerate((False, True, True)):
+        path = churn_csv(tmp / f"churn-batch-{i + 1}.csv", n=3000, seed=20 + i, drift=drifted)
+        run_to_end(window, drift.check_spec("churn@champion", batch_path=path))
+    wait(300)
+    panel.refresh(select="churn")
+    panel.checks_view.selectRow(0)
+    names = [f["name"] for f in panel.features_model.rows]
+    if "age" in names:
+        panel.features_view.selectRow(names.index("age"))
+    window.jobs_dock.hide()
+    wait(300)
+    window.grab().save(str(HERE / "panel-monitoring.png"))
+    if "plan" in names:
+        panel.features_view.selectRow(names.index("plan"))
+        wait(200)
+        window.grab().save(str(HERE / "panel-monitoring-category.png"))
+    panel.tabs.setCurrentWidget(panel.timeline_tab)
+    wait(300)
+    window.grab().save(str(HERE / "panel-monitoring-timeline.png"))
+    panel.tabs.setCurrentIndex(0)
+    window.jobs_dock.show()
+    reports.export_check_html(window.store, panel.checks_model.rows[0]["id"], HERE / "drift-report.html")
+
+
 def run_to_end(window: MainWindow, spec) -> None:
     handle = window.start_job(spec)
     while handle.running:
@@ -202,6 +274,8 @@ def main() -> None:
         window.grab().save(str(HERE / f"panel-{name}.png"))
     datasets_screens(window)
     experiments_screens(window)
+    registry_screens(window)
+    monitoring_screens(window)
     window.show_panel(0)
     window.jobs_panel.select_job(running.job_id - 2)  # the failed verify, with its error
     app.setPalette(dark_palette())
