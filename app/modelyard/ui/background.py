@@ -41,6 +41,7 @@ class BackgroundReader(QObject):
         self._pool.setMaxThreadCount(1)
         self._token = 0
         self._callbacks: dict[int, tuple[Callable[[Any], None], Callable[[Exception], None] | None]] = {}
+        self._closed = False
         self._done.connect(self._deliver)
 
     @property
@@ -49,6 +50,8 @@ class BackgroundReader(QObject):
 
     def submit(self, fn: Callable[[], Any], on_result: Callable[[Any], None],
                on_error: Callable[[Exception], None] | None = None) -> None:
+        if self._closed:  # the owner is going away: a late callback must not start new work
+            return
         self._token += 1
         self._callbacks = {self._token: (on_result, on_error)}  # older answers are dropped
         self._pool.start(_Call(fn, self._done, self._token))
@@ -76,3 +79,9 @@ class BackgroundReader(QObject):
 
     def wait(self, timeout_ms: int = 10_000) -> bool:
         return self._pool.waitForDone(timeout_ms)
+
+    def close(self, timeout_ms: int = 10_000) -> bool:
+        """Refuse new reads, drop pending answers, and wait for the read in flight."""
+        self._closed = True
+        self._callbacks = {}
+        return self.wait(timeout_ms)

@@ -881,6 +881,6 @@ class ExperimentsPanel(Panel):
 
     def shutdown(self) -> None:
         self._timer.stop()
-        self.reader.wait()
+        self.reader.close()
         if self.form_reader is not None:
-            self.form_reader.wait()
+            self.form_reader.close()
