@@ -14,11 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
-    QLineEdit,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -26,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.ui import theme
+from modelyard.ui.widgets import comment_and_save
 
 NUMERIC_TESTS = ("auto", "ks", "wasserstein", "psi", "js")
 CATEGORICAL_TESTS = ("auto", "chisquare", "js", "psi")
@@ -97,16 +96,7 @@ class DriftSettingsDialog(QDialog):
                 box.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
                 box.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
                 self.features.setItem(row, col, box)
-        self.comment = QLineEdit(self)
-        self.comment.setObjectName("changeComment")
-        self.comment.setPlaceholderText("Why? (written to the audit log)")
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel,
-                                        self)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        save = self.buttons.button(QDialogButtonBox.StandardButton.Save)
-        save.setEnabled(False)
-        self.comment.textChanged.connect(lambda t: save.setEnabled(bool(t.strip())))
+        self.comment, self.buttons = comment_and_save(self)
         layout = QVBoxLayout(self)
         layout.setSpacing(theme.SPACE_M)
         layout.addWidget(intro)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.ui import theme
+from modelyard.ui.widgets import comment_and_save
 
 LOWER_IS_BETTER = ("rmse", "mae", "mape", "log_loss", "mse", "loss")
 
@@ -257,16 +258,7 @@ class NotesDialog(QDialog):
         self.notes = QPlainTextEdit(notes, self)
         self.notes.setObjectName("notesEdit")
         self.notes.setPlaceholderText("Limitations, known failure cases, caveats about the data…")
-        self.comment = QLineEdit(self)
-        self.comment.setObjectName("changeComment")
-        self.comment.setPlaceholderText("Why? (written to the audit log)")
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel,
-                                        self)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        save = self.buttons.button(QDialogButtonBox.StandardButton.Save)
-        save.setEnabled(False)
-        self.comment.textChanged.connect(lambda t: save.setEnabled(bool(t.strip())))
+        self.comment, self.buttons = comment_and_save(self)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<b>Intended use</b>", self))
         layout.addWidget(self.intended_use, 1)

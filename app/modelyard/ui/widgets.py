@@ -5,7 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from modelyard.core.errors import ModelyardError
 from modelyard.ui import theme
@@ -75,3 +89,54 @@ def show_error(parent: QWidget | None, title: str, error: BaseException | str) -
         box.setInformativeText(hint)
     box.setObjectName("errorBox")
     box.open() if parent is not None and parent.isVisible() else box.exec()
+
+
+def rows_view(parent: QWidget, name: str, model: object) -> QTableView:
+    """A read-only, single-row-selection table over ``model``, styled like every list in the app."""
+    view = QTableView(parent)
+    view.setObjectName(name)
+    view.setModel(model)  # type: ignore[arg-type]
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.verticalHeader().hide()
+    view.setShowGrid(False)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    return view
+
+
+def master_detail(parent: QWidget, left: QWidget, parts: list[QWidget | QLayout], left_width: int) -> QSplitter:
+    """A panel's body: the list on the left, and on the right ``parts`` stacked with the panel
+    margins (the last part takes the spare height), in a splitter that grows the right side."""
+    right = QWidget(parent)
+    rl = QVBoxLayout(right)
+    rl.setContentsMargins(theme.SPACE_M, theme.SPACE_M, theme.SPACE_M, theme.SPACE_M)
+    rl.setSpacing(theme.SPACE_S)
+    for i, part in enumerate(parts):
+        stretch = 1 if i == len(parts) - 1 else 0
+        if isinstance(part, QLayout):
+            rl.addLayout(part, stretch)
+        else:
+            rl.addWidget(part, stretch)
+    splitter = QSplitter(Qt.Orientation.Horizontal, parent)
+    splitter.addWidget(left)
+    splitter.addWidget(right)
+    splitter.setStretchFactor(0, 1)
+    splitter.setStretchFactor(1, 3)
+    splitter.setSizes([left_width, 1200 - left_width])
+    return splitter
+
+
+def comment_and_save(dialog: QDialog) -> tuple[QLineEdit, QDialogButtonBox]:
+    """The comment box and Save/Cancel of a dialog whose change is audited: Save waits for a comment."""
+    comment = QLineEdit(dialog)
+    comment.setObjectName("changeComment")
+    comment.setPlaceholderText("Why? (written to the audit log)")
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, dialog)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    save = buttons.button(QDialogButtonBox.StandardButton.Save)
+    save.setEnabled(False)
+    comment.textChanged.connect(lambda t: save.setEnabled(bool(t.strip())))
+    return comment, buttons

@@ -50,7 +50,7 @@ from modelyard.ui.models.profile_table import (
 )
 from modelyard.ui.models.rows import RowsTableModel
 from modelyard.ui.panels.base import Panel
-from modelyard.ui.widgets import show_error
+from modelyard.ui.widgets import master_detail, show_error
 
 DATASET_JOB_KINDS = ("dataset.import", "dataset.sample")
 
@@ -164,21 +164,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.tabs.addTab(self._build_preview_tab(), "Preview")
         self.tabs.addTab(self._build_splits_tab(), "Splits")
 
-        right = QWidget(self)
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(theme.SPACE_M, theme.SPACE_M, theme.SPACE_M, theme.SPACE_M)
-        rl.setSpacing(theme.SPACE_S)
-        rl.addLayout(head)
-        rl.addWidget(self.version_facts)
-        rl.addWidget(self.tabs, 1)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([260, 940])
-        return splitter
+        return master_detail(self, left, [head, self.version_facts, self.tabs], 260)
 
     def _build_profile_tab(self) -> QWidget:
         self.warnings_label = QLabel(self)

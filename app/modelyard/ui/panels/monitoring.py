@@ -22,7 +22,6 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -45,7 +44,7 @@ from modelyard.ui.dnd import DATA_SUFFIXES, accepted, local_files
 from modelyard.ui.jobs import JobHandle
 from modelyard.ui.models.rows import RowsTableModel
 from modelyard.ui.panels.base import Panel
-from modelyard.ui.widgets import show_error
+from modelyard.ui.widgets import master_detail, rows_view, show_error
 
 CHECK_KIND = "drift.check"
 RETRAIN_KIND = "monitor.retrain"
@@ -354,33 +353,10 @@ class MonitoringPanel(Panel):
         self.tabs.addTab(self.timeline_tab, "Timeline")
         self.tabs.currentChanged.connect(lambda _i: self._tab_changed())
 
-        right = QWidget(self)
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(theme.SPACE_M, theme.SPACE_M, theme.SPACE_M, theme.SPACE_M)
-        rl.setSpacing(theme.SPACE_S)
-        rl.addLayout(head)
-        rl.addWidget(self.model_facts)
-        rl.addWidget(self.tabs, 1)
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([330, 870])
-        return splitter
+        return master_detail(self, left, [head, self.model_facts, self.tabs], 330)
 
     def _table(self, name: str, model: Any) -> QTableView:
-        view = QTableView(self)
-        view.setObjectName(name)
-        view.setModel(model)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        view.verticalHeader().hide()
-        view.setShowGrid(False)
-        view.setAlternatingRowColors(True)
-        view.setWordWrap(False)
-        return view
+        return rows_view(self, name, model)
 
     # ------------------------------------------------------------------ state
     def has_content(self) -> bool:
@@ -885,8 +861,8 @@ class MonitoringPanel(Panel):
     # ------------------------------------------------------------------ life
     def shutdown(self) -> None:
         self.watch_timer.stop()
-        self.reader.wait()
-        self.watch_reader.wait()
+        self.reader.close()
+        self.watch_reader.close()
         if self.tray is not None:
             self.tray.hide()
 

@@ -18,14 +18,12 @@ from typing import Any
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QMessageBox,
     QPushButton,
-    QSplitter,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -42,7 +40,7 @@ from modelyard.ui.models.rows import RowsTableModel
 from modelyard.ui.models.runs_table import RUN_IDS_MIME
 from modelyard.ui.panels.base import Panel
 from modelyard.ui.registry_dialogs import ChangeDialog, GatesDialog
-from modelyard.ui.widgets import show_error
+from modelyard.ui.widgets import master_detail, rows_view, show_error
 
 BUNDLE_SUFFIX = ".mybundle"
 BUNDLE_JOB_KINDS = ("bundle.export", "bundle.import")
@@ -344,35 +342,10 @@ class RegistryPanel(Panel):
         self.tabs.addTab(self.card_tab, "Model card")
         self.tabs.currentChanged.connect(lambda _i: self._show_version_tab())
 
-        right = QWidget(self)
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(theme.SPACE_M, theme.SPACE_M, theme.SPACE_M, theme.SPACE_M)
-        rl.setSpacing(theme.SPACE_S)
-        rl.addLayout(head)
-        rl.addWidget(self.facts)
-        rl.addWidget(self.gate_label)
-        rl.addWidget(self.serving_label)
-        rl.addWidget(self.tabs, 1)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([300, 900])
-        return splitter
+        return master_detail(self, left, [head, self.facts, self.gate_label, self.serving_label, self.tabs], 300)
 
     def _table(self, name: str, model: Any) -> QTableView:
-        view = QTableView(self)
-        view.setObjectName(name)
-        view.setModel(model)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        view.verticalHeader().hide()
-        view.setShowGrid(False)
-        view.setAlternatingRowColors(True)
-        return view
+        return rows_view(self, name, model)
 
     # ------------------------------------------------------------------ state
     def has_content(self) -> bool:
@@ -967,7 +940,7 @@ class RegistryPanel(Panel):
     def shutdown(self) -> None:
         self.stop_serving()
         if self._stats_reader is not None:
-            self._stats_reader.wait()
+            self._stats_reader.close()
 
     # ------------------------------------------------------------------ drops
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
