@@ -23,11 +23,17 @@ from test_bundles import iris_table
 @pytest.fixture
 def mlflow_env(monkeypatch: pytest.MonkeyPatch) -> Any:
     # Recent MLflow loads no model, skops included, unless told the source is trusted; no telemetry.
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("DO_NOT_TRACK", "true")
+    import mlflow.environment_variables as mlflow_env_vars
     import mlflow.pyfunc
     import mlflow.sklearn
+
+    # the variable's name changed in MLflow 3.x; the old one still works there but warns
+    if hasattr(mlflow_env_vars, "MLFLOW_ALLOW_MODEL_CODE_EXECUTION"):
+        monkeypatch.setenv("MLFLOW_ALLOW_MODEL_CODE_EXECUTION", "true")
+    else:
+        monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
 
     return mlflow
 
