@@ -320,6 +320,8 @@ def test_lineage_and_model_card_of_a_trained_version(qtbot, window, store, tmp_p
     assert "<script>alert(1)</script>" in panel.card_browser.toPlainText()  # shown as text, not run
     assert "<script>" not in panel.card_html
     assert registry.timeline(store, "churn")[0]["action"] == "edit_card"
+    tm = panel.timeline_model
+    assert tm.data(tm.index(0, 4)) == "intended use and notes changed"  # the timeline says what, not raw JSON
     out = panel.export_card(str(tmp_path / "card.html"))
     html = (tmp_path / "card.html").read_text()
     assert out and "Rank customers for the retention calls." in html and "&lt;script&gt;" in html

@@ -163,6 +163,25 @@ _ACTION_TEXT = {
 }
 
 
+def _json_dicts(e: dict) -> tuple[dict, dict] | None:
+    """(before, after) when an event's from/to values are JSON objects (a card's or settings' edit)."""
+    import json
+
+    out = []
+    for key in ("from_value", "to_value"):
+        text = e.get(key) or "{}"
+        if not text.startswith("{"):
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        out.append(value)
+    return (out[0], out[1]) if (e.get("from_value") or e.get("to_value")) else None
+
+
 class _TimelineModel(RowsTableModel[dict]):
     headers = ("When", "Who", "What", "Version", "Change", "Comment")
 
@@ -175,6 +194,10 @@ class _TimelineModel(RowsTableModel[dict]):
             change = ""
             if e["action"] == "set_gates":
                 change = "gates changed" if e.get("to_value") else "gates removed"
+            elif _json_dicts(e):
+                before, after = _json_dicts(e)  # type: ignore[misc]
+                changed = [k.replace("_", " ") for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+                change = (" and ".join(changed) + " changed") if changed else "no change"
             elif e.get("from_value") or e.get("to_value"):
                 change = f"{e.get('from_value') or '—'} → {e.get('to_value') or '—'}"
             return (_when(e["at"]), e.get("actor") or "", what,
@@ -184,7 +207,7 @@ class _TimelineModel(RowsTableModel[dict]):
             text = e.get("comment") or ""
             if details.get("reasons"):
                 text += "\nOverridden gates:\n" + "\n".join(f"• {r}" for r in details["reasons"])
-            if e["action"] == "set_gates":
+            if e["action"] == "set_gates" or _json_dicts(e):
                 text += f"\nfrom {e.get('from_value') or 'none'}\nto {e.get('to_value') or 'none'}"
             return text.strip() or None
         if role == Qt.ItemDataRole.DecorationRole and column == 2 and e["action"] == "gate_override":
