@@ -12,6 +12,7 @@ Bundles are exported and imported as jobs; a ``.mybundle`` file dropped here is 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,9 @@ _ACTION_TEXT = {
 }
 
 
+_LONG_RUN_ID = re.compile(r"\brun [0-9a-f]{32}\b")
+
+
 def _json_dicts(e: dict) -> tuple[dict, dict] | None:
     """(before, after) when an event's from/to values are JSON objects (a card's or settings' edit)."""
     import json
@@ -200,6 +204,7 @@ class _TimelineModel(RowsTableModel[dict]):
                 change = (" and ".join(changed) + " changed") if changed else "no change"
             elif e.get("from_value") or e.get("to_value"):
                 change = f"{e.get('from_value') or '—'} → {e.get('to_value') or '—'}"
+                change = _LONG_RUN_ID.sub(lambda mt: mt.group(0)[:12], change)  # "run 9d7d335d" (tooltip: all)
             return (_when(e["at"]), e.get("actor") or "", what,
                     f"v{e['version']}" if e.get("version") else "", change, e.get("comment") or "")[column]
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -207,7 +212,8 @@ class _TimelineModel(RowsTableModel[dict]):
             text = e.get("comment") or ""
             if details.get("reasons"):
                 text += "\nOverridden gates:\n" + "\n".join(f"• {r}" for r in details["reasons"])
-            if e["action"] == "set_gates" or _json_dicts(e):
+            if e["action"] == "set_gates" or _json_dicts(e) or _LONG_RUN_ID.search(e.get("from_value") or "") \
+                    or _LONG_RUN_ID.search(e.get("to_value") or ""):
                 text += f"\nfrom {e.get('from_value') or 'none'}\nto {e.get('to_value') or 'none'}"
             return text.strip() or None
         if role == Qt.ItemDataRole.DecorationRole and column == 2 and e["action"] == "gate_override":
