@@ -392,20 +392,11 @@ def _register_retrain_report_watch(verbs: Any, common: argparse.ArgumentParser) 
 
 
 def _retrain(args: argparse.Namespace) -> int:
+    from modelyard.cli.train import run_training_job
     from modelyard.core import retraining
-    from modelyard.core.training.train import (
-        end_runs_of_job,
-        mark_runs_of_job_cancelled,
-    )
 
     spec = retraining.retrain_spec(args.check_id, data=args.data, comment=args.comment, source="cli")
-    with open_store(args) as store:
-        outcome = run_foreground(store, spec, wants_json(args), verbose=is_verbose(args))
-        if outcome.status == "cancelled":
-            mark_runs_of_job_cancelled(store, outcome.job_id)
-        elif outcome.status == "failed":
-            end_runs_of_job(store, outcome.job_id, "failed", outcome.error)
-    raise_for_outcome(outcome)
+    outcome = run_training_job(args, spec)
     if wants_json(args):
         print_json(outcome_json(outcome))
         return 0

@@ -203,15 +203,8 @@ def _train(args: argparse.Namespace) -> int:
         return _show_params(args)
     spec = _build_spec(args)
     from modelyard.core.training.spec import train_spec_job
-    from modelyard.core.training.train import end_runs_of_job, mark_runs_of_job_cancelled
 
-    with open_store(args) as store:
-        outcome = run_foreground(store, train_spec_job(spec), wants_json(args), verbose=is_verbose(args))
-        if outcome.status == "cancelled":
-            mark_runs_of_job_cancelled(store, outcome.job_id)
-        elif outcome.status == "failed":
-            end_runs_of_job(store, outcome.job_id, "failed", outcome.error)
-    raise_for_outcome(outcome)
+    outcome = run_training_job(args, train_spec_job(spec))
     if wants_json(args):
         print_json(outcome_json(outcome))
         return 0
@@ -308,3 +301,18 @@ def _reproduce(args: argparse.Namespace) -> int:
                               "dataset version the run used.")
     print(r.get("summary", ""))
     return 0
+
+
+def run_training_job(args: argparse.Namespace, spec: Any) -> Any:
+    """Run a job that trains (in a child process) in the foreground, end its runs when it was
+    cancelled or failed (a killed child cannot), and raise for a failed outcome."""
+    from modelyard.core.training.train import end_runs_of_job, mark_runs_of_job_cancelled
+
+    with open_store(args) as store:
+        outcome = run_foreground(store, spec, wants_json(args), verbose=is_verbose(args))
+        if outcome.status == "cancelled":
+            mark_runs_of_job_cancelled(store, outcome.job_id)
+        elif outcome.status == "failed":
+            end_runs_of_job(store, outcome.job_id, "failed", outcome.error)
+    raise_for_outcome(outcome)
+    return outcome

@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from modelyard.core import registry
 from modelyard.core.drift import reference as refmod
@@ -1196,17 +1197,22 @@ def _model_row(s: Any, name: str) -> m.RegisteredModel:
     return model
 
 
+def _newest_checks(s: Session, model_id: int, limit: int | None) -> list[Any]:
+    """(check, version number) rows of every version of a model, newest first."""
+    q = (select(m.MonitoringCheck, m.ModelVersion.version)
+         .join(m.ModelVersion, m.ModelVersion.id == m.MonitoringCheck.model_version_id)
+         .where(m.ModelVersion.model_id == model_id)
+         .order_by(m.MonitoringCheck.created_at.desc(), m.MonitoringCheck.id.desc()))
+    if limit is not None:
+        q = q.limit(int(limit))
+    return list(s.execute(q).all())
+
+
 def list_checks(store: Store, name: str, *, limit: int | None = 50) -> list[dict[str, Any]]:
     """The checks of every version of ``name``, newest first (summaries: no per-feature rows)."""
     with store.session() as s:
         model = _model_row(s, name)
-        q = (select(m.MonitoringCheck, m.ModelVersion.version)
-             .join(m.ModelVersion, m.ModelVersion.id == m.MonitoringCheck.model_version_id)
-             .where(m.ModelVersion.model_id == model.id)
-             .order_by(m.MonitoringCheck.created_at.desc(), m.MonitoringCheck.id.desc()))
-        if limit is not None:
-            q = q.limit(int(limit))
-        rows = s.execute(q).all()
+        rows = _newest_checks(s, model.id, limit)
         refs = _batch_refs(s, {c.batch_dataset_version_id for c, _ in rows if c.batch_dataset_version_id})
         return [_summary(c, model.name, v, refs.get(c.batch_dataset_version_id or -1)) for c, v in rows]
 
@@ -1239,13 +1245,7 @@ def timeline(store: Store, name: str, *, limit: int | None = 500) -> dict[str, A
     and the model's primary metric on the batch (when it carried the target) with its recorded value."""
     with store.session() as s:
         model = _model_row(s, name)
-        q = (select(m.MonitoringCheck, m.ModelVersion.version)
-             .join(m.ModelVersion, m.ModelVersion.id == m.MonitoringCheck.model_version_id)
-             .where(m.ModelVersion.model_id == model.id)
-             .order_by(m.MonitoringCheck.created_at.desc(), m.MonitoringCheck.id.desc()))
-        if limit is not None:
-            q = q.limit(int(limit))
-        rows = list(reversed(s.execute(q).all()))
+        rows = list(reversed(_newest_checks(s, model.id, limit)))
         refs = _batch_refs(s, {c.batch_dataset_version_id for c, _ in rows if c.batch_dataset_version_id})
         data = [(c.id, c.created_at, v, c.verdict, c.drift_share, dict(c.result or {}),
                  refs.get(c.batch_dataset_version_id or -1)) for c, v in rows]
