@@ -445,10 +445,14 @@ def test_cancelling_a_training_job_keeps_the_window_responsive_and_records_the_r
     assert run["status"] == "cancelled"
     info = tracking.get_run(run["run_id"], store=store)
     assert info.error == "Cancelled by the user." and info.end_time is not None
-    qtbot.waitUntil(lambda: panel.runs_model.row_of(run["run_id"]) >= 0, timeout=8000)
-    row = panel.runs_model.row_of(run["run_id"])
-    status = panel.runs_model.data(panel.runs_model.index(row, panel.runs_model.columns.index("status")))
-    assert status == "cancelled"
+
+    def shown_status() -> str | None:  # the row may already show the run as running: wait for the update
+        row = panel.runs_model.row_of(run["run_id"])
+        if row < 0:
+            return None
+        return panel.runs_model.data(panel.runs_model.index(row, panel.runs_model.columns.index("status")))
+
+    qtbot.waitUntil(lambda: shown_status() == "cancelled", timeout=8000)
     assert window.shown_errors == []
 
 
