@@ -146,6 +146,17 @@ def test_retrain_on_the_batch_registers_a_challenger_compared_on_the_same_recent
     assert not any(e["action"] == "set_alias" and e["details"]["alias"] == "champion" and e["version"] == 2
                    for e in events)
 
+    # a beat_champion gate compares the two on the same recent rows (not "different splits"):
+    # the challenger passes; had the champion been better there, the reason would name those rows
+    registry.set_gates(store, "churn", {"beat_champion": {"metric": "f1_macro"}}, comment="policy")
+    report = registry.check_gates(store, "churn@v2")
+    assert report.passed, report.reasons
+    with store.write() as s:  # the same event, with the champion ahead on those rows
+        event = s.scalars(select(m.AuditEvent).where(m.AuditEvent.action == "retrain")).one()
+        event.details = {**event.details, "metrics_new": {**event.details["metrics_new"], "f1_macro": 0.1}}
+    [reason] = registry.check_gates(store, "churn@v2").reasons
+    assert "does not beat the champion churn@v1" in reason and f"same {n_test} recent rows" in reason
+
     # lineage: monitoring_check -> run (retrained_as); and the run trained on the batch
     with store.session() as s:
         edge = s.scalars(select(m.LineageEdge).where(m.LineageEdge.relation == "retrained_as")).one()

@@ -27,7 +27,9 @@ Gates (per model, ``RegisteredModel.gates``) apply when a version is made ``cham
 to ``Production``: ``min_metrics`` (each recorded test metric at least its minimum) and
 ``beat_champion`` (the version's test metric strictly better than the current champion's; the
 two must have been evaluated on the same test split: the same stored split, or, for runs without
-one, the same ``split`` entry of their training spec).
+one, the same ``split`` entry of their training spec; or, for a challenger registered by a
+retraining, the same held-out recent rows on which the retraining evaluated it and that champion,
+read from its ``retrain`` audit event).
 """
 
 from __future__ import annotations
@@ -514,7 +516,13 @@ def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateRepo
             cref = f"{model.name}@v{champ.version}"
             mine, theirs = _split_key(s, mv), _split_key(s, champ)
             value, best = metrics.get(key), (champ.metrics or {}).get(key)
-            if mine is None or theirs is None or mine[0] != theirs[0]:
+            h2h = None if mine is not None and mine == theirs else _head_to_head(s, model, ref, cref, key)
+            if h2h is not None:  # a retraining evaluated both on the same recent rows
+                value, best, where = h2h
+                if not (value > best if higher else value < best):
+                    reasons.append(f"{key} {_fmt(value)} of {ref} does not beat the champion {cref} "
+                                   f"({_fmt(best)}; {'higher' if higher else 'lower'} is better) on {where}.")
+            elif mine is None or theirs is None or mine[0] != theirs[0]:
                 reasons.append(
                     f"{ref} cannot be compared with the champion {cref}: they were not evaluated on the same test "
                     f"split ({ref}: {mine[1] if mine else 'no recorded split'}; "
@@ -526,6 +534,25 @@ def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateRepo
                 reasons.append(f"{key} {_fmt(value)} of {ref} does not beat the champion {cref} "
                                f"({_fmt(best)}; {'higher' if higher else 'lower'} is better) on {mine[1]}.")
     return GateReport(ref=ref, passed=not reasons, reasons=reasons, checked=checked)
+
+
+def _head_to_head(s: Session, model: m.RegisteredModel, ref: str, cref: str, key: str
+                  ) -> tuple[float, float, str] | None:
+    """``(value of ref, value of cref, where)`` when a retraining registered ``ref`` after evaluating
+    it and ``cref`` (the champion it was compared with) on the same held-out recent rows."""
+    events = s.scalars(select(m.AuditEvent).where(
+        m.AuditEvent.entity_type == ENTITY, m.AuditEvent.entity_id == str(model.id),
+        m.AuditEvent.action == "retrain", m.AuditEvent.to_value == ref).order_by(m.AuditEvent.id.desc())).all()
+    for event in events:
+        d = event.details or {}
+        new, old = (d.get("metrics_new") or {}).get(key), (d.get("metrics_champion") or {}).get(key)
+        if d.get("champion") != cref or not isinstance(new, (int, float)) or not isinstance(old, (int, float)):
+            continue
+        rows = (d.get("eval_rows") or {}).get("batch_ref") or (d.get("eval_rows") or {}).get("ref") or "the batch"
+        n = d.get("n_eval_rows")
+        where = (f"the same {n:,} recent rows of {rows}" if isinstance(n, int) else f"the same recent rows of {rows}")
+        return float(new), float(old), where + f" (retraining after check {d.get('check_id')})"
+    return None
 
 
 def check_gates(store: Store, ref: str) -> GateReport:

@@ -39,9 +39,8 @@ What the job does (:func:`retrain_job`):
    the audit comment; in the same transaction as the alias it records the audit event ``retrain``
    (``details``: check, run, data, both metric sets, rows) and the lineage edge ``monitoring_check ->
    run`` (``retrained_as``). It never moves ``champion``: promotion stays a decision a person makes
-   through the registry's gates (note that a ``beat_champion`` gate compares recorded test metrics
-   of the same split, so it cannot compare a challenger tested on new rows with the champion and
-   asks for ``--force`` and a comment; the comparison in the audit log is what that comment is for).
+   through the registry's gates (a ``beat_champion`` gate reads this ``retrain`` event: the
+   challenger must beat the champion it was compared with on these same recent rows).
 
 The comparison's headline metric is the model's ``beat_champion`` gate metric when it has one,
 else ``f1_macro`` (classification) or ``rmse`` (regression).
