@@ -146,6 +146,18 @@ def test_reference_for_version_uses_the_training_rows_of_the_split(store: Store)
     assert pred["kind"] == "categorical" and set(pred["categories"]) <= {"yes", "no"} and pred["n"] == n_train
 
 
+def test_a_model_with_a_date_input_gets_the_profile_of_its_outputs(store: Store) -> None:
+    df = churn_frame()
+    df["signup"] = pd.date_range("2024-01-01", periods=len(df), freq="D")
+    mv = train_version(store, df)
+    assert "signup" in [c["name"] for c in registry.get_version(store, mv.ref).signature["inputs"]]
+    profile = ref.reference_for_version(store, mv.id)
+    # the date is not compared (time moves on) but the model still runs on the rows, date included
+    assert "signup" not in profile["columns"] and "signup" in profile["skipped"]
+    assert "predictions_error" not in profile, profile.get("predictions_error")
+    assert profile["predictions"]["kind"] == "categorical" and profile["predictions"]["n"] == profile["n_rows"]
+
+
 def test_reference_for_version_falls_back_to_the_stored_profile(store: Store) -> None:
     mv = train_version(store, churn_frame())
     stored = ref.build_reference(churn_frame(200, seed=5), target="churned")

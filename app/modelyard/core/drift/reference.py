@@ -484,10 +484,19 @@ def reference_for_version(store: Store, version_id: int) -> dict[str, Any] | Non
             raise NotFoundError(f"There is no model version with id {version_id}.")
         card = dict(mv.card or {})
         model_sha = mv.model_sha256
-    data = load_reference_data(store, int(version_id))
+        inputs = [str(c.get("name")) for c in (mv.signature or {}).get("inputs") or []]
+    probe = load_reference_data(store, int(version_id), columns=[])
+    if probe is None:
+        return _stored(store, int(version_id), card)
+    # the profiled columns, plus the model's other inputs (dates: not profiled, but the model needs
+    # them to be run on these rows for the profile of its outputs)
+    profiled = [*probe.features, *([probe.target] if probe.target else [])]
+    data = load_reference_data(store, int(version_id),
+                               columns=[*profiled, *(c for c in inputs if c not in profiled)])
     if data is None:
         return _stored(store, int(version_id), card)
-    profile = build_reference(data.frame, target=data.target, categorical=data.categorical)
+    profile = build_reference(data.frame[[c for c in profiled if c in data.frame.columns]],
+                              target=data.target, categorical=data.categorical)
     if data.skipped:
         profile.setdefault("skipped", {}).update(data.skipped)
     profile["features"] = list(data.features)
@@ -498,7 +507,8 @@ def reference_for_version(store: Store, version_id: int) -> dict[str, Any] | Non
             import joblib
 
             model = joblib.load(store.artifacts.path(model_sha))
-            profile["predictions"] = prediction_profile(model, data.frame, data.features, data.task)
+            model_inputs = [c for c in inputs if c in data.frame.columns] or data.features
+            profile["predictions"] = prediction_profile(model, data.frame, model_inputs, data.task)
         except Exception as exc:  # noqa: BLE001 - a model that cannot predict leaves the profile without it
             profile["predictions_error"] = f"{type(exc).__name__}: {exc}"
     return profile
