@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -360,9 +360,10 @@ def columns_of_version(signature: Mapping[str, Any] | None, schema: Mapping[str,
 
 
 def load_reference_data(store: Store, version_id: int, *, columns: list[str] | None = None,
-                        as_table: bool = False) -> ReferenceData | None:
+                        also: Sequence[str] = (), as_table: bool = False) -> ReferenceData | None:
     """The training rows of a model version (the train part of its split when the split is in the
     store, else the whole dataset version), or None when its dataset version is not in this store.
+    ``columns`` default to the features and the target; ``also`` adds more (when present).
     ``as_table``: keep them as a pyarrow Table (``.table``; ``.frame`` is None)."""
     import pyarrow.parquet as pq
 
@@ -390,8 +391,8 @@ def load_reference_data(store: Store, version_id: int, *, columns: list[str] | N
     features, target, task, categorical, skipped = columns_of_version(signature, schema)
     with pq.ParquetFile(path) as pf:
         available = set(pf.schema_arrow.names)
-        wanted = [c for c in (columns if columns is not None else [*features, *([target] if target else [])])
-                  if c in available]
+        chosen = columns if columns is not None else [*features, *([target] if target else [])]
+        wanted = [c for c in dict.fromkeys([*chosen, *also]) if c in available]
         idx = service.load_split(store, split_id)["train"] if split_id is not None else None
         if idx is not None and len(idx):
             table = _take_rows(pf, wanted, idx)
@@ -485,16 +486,12 @@ def reference_for_version(store: Store, version_id: int) -> dict[str, Any] | Non
         card = dict(mv.card or {})
         model_sha = mv.model_sha256
         inputs = [str(c.get("name")) for c in (mv.signature or {}).get("inputs") or []]
-    probe = load_reference_data(store, int(version_id), columns=[])
-    if probe is None:
-        return _stored(store, int(version_id), card)
     # the profiled columns, plus the model's other inputs (dates: not profiled, but the model needs
     # them to be run on these rows for the profile of its outputs)
-    profiled = [*probe.features, *([probe.target] if probe.target else [])]
-    data = load_reference_data(store, int(version_id),
-                               columns=[*profiled, *(c for c in inputs if c not in profiled)])
+    data = load_reference_data(store, int(version_id), also=inputs)
     if data is None:
         return _stored(store, int(version_id), card)
+    profiled = [*data.features, *([data.target] if data.target else [])]
     profile = build_reference(data.frame[[c for c in profiled if c in data.frame.columns]],
                               target=data.target, categorical=data.categorical)
     if data.skipped:

@@ -196,10 +196,11 @@ class _TimelineModel(RowsTableModel[dict]):
             if details.get("alias"):
                 what += f" {details['alias']}"
             change = ""
+            dicts = _json_dicts(e)
             if e["action"] == "set_gates":
                 change = "gates changed" if e.get("to_value") else "gates removed"
-            elif _json_dicts(e):
-                before, after = _json_dicts(e)  # type: ignore[misc]
+            elif dicts is not None:
+                before, after = dicts
                 changed = [k.replace("_", " ") for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
                 change = (" and ".join(changed) + " changed") if changed else "no change"
             elif e.get("from_value") or e.get("to_value"):
