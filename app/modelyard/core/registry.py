@@ -422,14 +422,13 @@ def timeline(store: Store, name: str) -> list[dict[str, Any]]:
 
 
 def load_model(store: Store, ref: str) -> Any:
-    """The fitted estimator of a version (unpickled with joblib: load only models you trust)."""
-    import joblib
+    """The fitted estimator of a version: from its skops file when it has one, else unpickled from
+    its joblib file (load only models you trust); either file is refused unless its bytes hash to
+    the recorded sha256 (:mod:`modelyard.core.modelfiles`)."""
+    from modelyard.core.modelfiles import load_version_model
 
     info = get_version(store, ref)
-    if info.model_sha256 is None or not store.artifacts.exists(info.model_sha256):
-        raise ModelyardError(f"The model file of {info.ref} is missing from the store's artifacts.",
-                             hint="'modelyard store verify' checks the artifact files.")
-    return joblib.load(store.artifacts.path(info.model_sha256))
+    return load_version_model(store, ref=info.ref, model_sha256=info.model_sha256, card=info.card)
 
 
 # =========================================================================== gates

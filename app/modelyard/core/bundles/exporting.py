@@ -22,7 +22,6 @@ from modelyard.core.bundles import mlflow_files, safety
 from modelyard.core.bundles.format import (
     CARD_HTML_PATH,
     CARD_JSON_PATH,
-    CHUNK,
     CONDA_PATH,
     EXAMPLE_PATH,
     FORMAT,
@@ -292,16 +291,6 @@ class _ZipWriter:
         if listed:
             self.files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
-    def add_file(self, name: str, src: Path) -> None:
-        h = hashlib.sha256()
-        size = 0
-        with open(src, "rb") as fin, self.zf.open(self._info(name), "w", force_zip64=True) as dst:
-            while chunk := fin.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-                dst.write(chunk)
-        self.files[name] = {"sha256": h.hexdigest(), "size": size}
-
     def close(self) -> None:
         self.zf.close()
 
@@ -338,10 +327,11 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
     notes: list[str] = []
 
     report(0.05, f"Reading {info.ref}")
-    import joblib
+    from modelyard.core.modelfiles import read_verified
 
-    joblib_file = store.artifacts.path(info.model_sha256)
-    model = joblib.load(joblib_file)
+    # the bundle ships these bytes, checked against the recorded sha256 (never the file read again)
+    joblib_data = read_verified(store.artifacts.path(info.model_sha256), info.model_sha256, what=info.ref)
+    model = registry.load_model(store, info.ref)
     report(0.2, "Saving the model with skops")
     skops_data, skops_error = _skops_dump(model)
     untrusted = safety.untrusted_types(skops_data) if skops_data is not None else []
@@ -422,7 +412,7 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
     try:
         with os.fdopen(fd, "wb") as fh:
             zw = _ZipWriter(fh, created)
-            zw.add_file(JOBLIB_PATH, joblib_file)
+            zw.add_bytes(JOBLIB_PATH, joblib_data)
             if skops_data is not None:
                 zw.add_bytes(SKOPS_PATH, skops_data)
                 mlmodel = mlflow_files.mlmodel(skops_path=SKOPS_PATH, trusted_types=untrusted, packages=packages,
