@@ -100,6 +100,12 @@ def target_path(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def _refuse_existing(target: Path, force: bool) -> None:
+    if not force and os.path.lexists(target):
+        raise BundleError("output", f"{target} already exists; the bundle was not written.",
+                          hint="Pass --force (force=True) to replace it, or choose another file name.")
+
+
 # --------------------------------------------------------------------------- pieces
 
 
@@ -303,12 +309,13 @@ def _json(doc: Any) -> bytes:
 
 
 def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signing_key: KeySource | None = None,
-                  include_rows: bool = False, progress: Progress | None = None) -> BundleInfo:
+                  include_rows: bool = False, force: bool = False, progress: Progress | None = None) -> BundleInfo:
     """Write the model version ``ref`` (``NAME@vN``, ``NAME@champion``...) as a bundle at ``path``.
 
     See :mod:`modelyard.core.bundles`. The file is written next to ``path`` under a temporary
     name and renamed into place in the same step that records the ``exported_as`` lineage edge
     and the ``export_bundle`` audit event, so a failed export leaves neither file nor record.
+    An existing file at ``path`` is refused unless ``force``.
     """
     from modelyard._version import __version__
     from modelyard.core import registry
@@ -319,6 +326,7 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
         raise BundleError("no_model", f"{info.ref} has no model file in the store, so there is nothing to export.",
                           hint="'modelyard store verify' checks the artifact files.")
     target = target_path(path)
+    _refuse_existing(target, force)
     private = load_private_key(signing_key) if signing_key is not None else None
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     created_at = created.isoformat()
@@ -463,6 +471,7 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
                 if model_row is not None:
                     model_row.updated_at = m.utcnow()
                 s.flush()
+                _refuse_existing(target, force)
                 os.replace(tmp, target)
                 renamed = True
         except BaseException:
