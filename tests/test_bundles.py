@@ -718,3 +718,31 @@ def test_export_refuses_to_overwrite_a_file_unless_forced(lab: dict[str, Any], t
     assert bundles.inspect_bundle(target).ref == "iris@v1"
     info = bundles.export_bundle(src, "iris@v1", target, force=True)
     assert info.path == str(target) and bformat.hash_file(target)[0] == info.sha256
+
+
+def test_an_imported_version_loads_from_its_checked_skops_file_without_unpickling(lab: dict[str, Any], store: Store,
+                                                                                  tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self) -> Any:
+            return (Path.touch, (marker,))
+
+    version = bundles.import_bundle(store, lab["bundle"].path)
+    skops_sha = version.card["bundle"]["skops_sha256"]
+    assert version.card["bundle"]["loaded_from"] == "skops" and skops_sha
+    expected = list(registry.load_model(lab["store"], "iris@v1").predict(lab["X"]))
+    # the joblib copy is not even read: a crafted pickle there is never unpickled...
+    store.artifacts.path(version.model_sha256).write_bytes(pickle.dumps(Evil()))
+    assert list(registry.load_model(store, version.ref).predict(lab["X"])) == expected
+    assert not marker.exists()
+    # ...and the bundle export, which ships the joblib bytes, refuses them
+    with pytest.raises(ModelyardError, match="does not match its recorded sha256"):
+        bundles.export_bundle(store, version.ref, tmp_path / "again.mybundle")
+    assert not marker.exists() and not (tmp_path / "again.mybundle").exists()
+    # a changed skops file is refused too (not loaded, and no fall back to the joblib file)
+    skops_file = store.artifacts.path(skops_sha)
+    skops_file.write_bytes(flip_byte(skops_file.read_bytes()))
+    with pytest.raises(ModelyardError, match=f"iris@v1 \\(artifact {skops_sha[:12]}"):
+        registry.load_model(store, version.ref)
+    assert not marker.exists()

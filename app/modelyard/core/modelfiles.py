@@ -28,9 +28,12 @@ import hashlib
 import io
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import ModelyardError
+
+if TYPE_CHECKING:
+    from modelyard.core.store import Store
 
 __all__ = ["VERIFY_HINT", "load_artifact", "load_file", "load_version_model", "read_verified"]
 
@@ -90,7 +93,7 @@ def load_file(path: str | os.PathLike[str], sha256: str, *, what: str, fmt: str 
     return _deserialise(read_verified(path, sha256, what=what, hint=hint), fmt, what)
 
 
-def load_artifact(store: Any, sha256: str, *, what: str, fmt: str = "joblib") -> Any:
+def load_artifact(store: Store, sha256: str, *, what: str, fmt: str = "joblib") -> Any:
     """Load the model stored as artifact ``sha256`` (see :func:`load_file`)."""
     if not sha256 or not store.artifacts.exists(sha256):
         raise ModelyardError(f"The model file of {what} is missing from the store's artifacts.",
@@ -98,7 +101,7 @@ def load_artifact(store: Any, sha256: str, *, what: str, fmt: str = "joblib") ->
     return load_file(store.artifacts.path(sha256), sha256, what=what, fmt=fmt)
 
 
-def load_version_model(store: Any, *, ref: str, model_sha256: str | None, card: Mapping[str, Any] | None) -> Any:
+def load_version_model(store: Store, *, ref: str, model_sha256: str | None, card: Mapping[str, Any] | None) -> Any:
     """The fitted model of a registered version: its skops file when it has a loadable one, else
     its joblib file (both checked against their recorded sha256)."""
     skops_sha = ((card or {}).get("bundle") or {}).get("skops_sha256")
