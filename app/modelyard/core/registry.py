@@ -29,7 +29,12 @@ to ``Production``: ``min_metrics`` (each recorded test metric at least its minim
 two must have been evaluated on the same test split: the same stored split, or, for runs without
 one, the same ``split`` entry of their training spec; or, for a challenger registered by a
 retraining, the same held-out recent rows on which the retraining evaluated it and that champion,
-read from its ``retrain`` audit event).
+read from its ``retrain`` audit event). Gates fail closed: a metric that is missing, NaN,
+infinite or not a number (a bundle's manifest can carry anything; a retraining records a NaN
+metric as null) never passes, and the reason says which value it was.
+
+:func:`load_model` loads through :mod:`modelyard.core.modelfiles`: the file is refused unless its
+bytes hash to the recorded sha256, and a version with a skops file is loaded from that.
 """
 
 from __future__ import annotations
