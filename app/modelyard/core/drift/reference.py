@@ -485,7 +485,8 @@ def reference_for_version(store: Store, version_id: int) -> dict[str, Any] | Non
             raise NotFoundError(f"There is no model version with id {version_id}.")
         card = dict(mv.card or {})
         model_sha = mv.model_sha256
-        model_ref = f"{s.scalar(select(m.RegisteredModel.name).where(m.RegisteredModel.id == mv.model_id))}@v{mv.version}"
+        model_name = s.scalar(select(m.RegisteredModel.name).where(m.RegisteredModel.id == mv.model_id))
+        model_ref = f"{model_name}@v{mv.version}"
         inputs = [str(c.get("name")) for c in (mv.signature or {}).get("inputs") or []]
     # the profiled columns, plus the model's other inputs (dates: not profiled, but the model needs
     # them to be run on these rows for the profile of its outputs)
