@@ -261,11 +261,13 @@ def _predicts(model: Any, man: dict[str, Any], check: dict[str, Any] | None, row
 
     kind = f"{type(model).__module__}.{type(model).__qualname__}".removeprefix("builtins.")
     if not callable(getattr(model, "predict", None)):
-        raise BundleError("not_a_model", f"What {shown} holds is not a model: a {kind} has no predict method, so it "
-                          "was not imported.", member=member, hint="Nothing was imported.")
-    X, rows = None, "the bundle's example rows"
-    if check is not None and check.get("input") is not None:
-        X = example_input(check.get("input"), man.get("signature"))
+        raise BundleError("not_a_model", f"The model file of {shown} holds an object of type {kind}, which has no "
+                          "predict method: it is not a model, so it was not imported.", member=member,
+                          hint="Nothing was imported.")
+    X: Any = None
+    rows = "the bundle's example rows"
+    if check is not None and isinstance(check.get("input"), dict):
+        X = check["input"]
     elif rows_tmp is not None:
         import pandas as pd
 
@@ -278,7 +280,7 @@ def _predicts(model: Any, man: dict[str, Any], check: dict[str, Any] | None, row
     if X is None:
         return None
     try:
-        out = model.predict(X)
+        out = model.predict(example_input(X, man.get("signature")) if isinstance(X, dict) else X)
         return json.loads(json.dumps(list(out.tolist() if hasattr(out, "tolist") else out), default=str))
     except Exception as exc:  # noqa: BLE001
         raise BundleError("not_a_model", f"The {kind} in {shown} cannot predict on {rows} here "
