@@ -746,3 +746,24 @@ def test_an_imported_version_loads_from_its_checked_skops_file_without_unpicklin
     with pytest.raises(ModelyardError, match=f"iris@v1 \\(artifact {skops_sha[:12]}"):
         registry.load_model(store, version.ref)
     assert not marker.exists()
+
+
+def test_without_example_rows_the_model_must_predict_on_the_bundles_training_rows(lab: dict[str, Any], store: Store,
+                                                                                 tmp_path: Path) -> None:
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    info = bundles.export_bundle(lab["store"], "iris@v1", tmp_path / "rows.mybundle", include_rows=True)
+
+    def unfitted_without_check(items: dict[str, bytes]) -> dict[str, bytes]:
+        def drop_check(man: dict[str, Any]) -> None:
+            man["check"] = None
+
+        return remanifest({**items, "model/model.skops": sio.dumps(LogisticRegression())}, drop_check)
+
+    path = tampered(lab | {"bundle": info}, tmp_path, "unfitted", unfitted_without_check)
+    with pytest.raises(bundles.BundleError) as err:
+        bundles.import_bundle(store, path)
+    assert err.value.reason == "not_a_model" and "reference rows" in err.value.message
+    assert "NotFittedError" in err.value.message
+    assert_untouched(store)
