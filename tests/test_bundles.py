@@ -648,3 +648,122 @@ def test_cli_export_inspect_import_and_keygen(lab: dict[str, Any], tmp_path: Pat
     code, data, _ = cli_json(capsys, "bundle", "import", str(signed), "--store", dst, "--trust-pickle")
     assert code == 0 and data["result"]["ref"] == "custom@v1"
     assert data["result"]["version"]["card"]["bundle"]["signer"].startswith("cli (")
+
+
+# --------------------------------------------------------------------------- what is loaded must predict
+
+
+class _Stubborn:
+    """Has a predict method, but it cannot score anything."""
+
+    def predict(self, X: Any) -> Any:
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize(("planted", "said"), [(42, "int"), ({"weights": [1, 2]}, "dict"),
+                                               (_Stubborn(), "cannot predict")])
+def test_trust_pickle_refuses_an_object_that_does_not_predict(lab: dict[str, Any], store: Store, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str], planted: Any,
+                                                              said: str) -> None:
+    import io
+
+    import joblib
+
+    info = bundles.export_bundle(lab["store"], "custom@v1", tmp_path / "custom.mybundle")
+    buf = io.BytesIO()
+    joblib.dump(planted, buf)
+    path = tampered(lab | {"bundle": info}, tmp_path, "not-a-model",
+                    lambda it: remanifest({**it, "model/model.joblib": buf.getvalue()}))
+    with pytest.raises(bundles.BundleError) as err:
+        bundles.import_bundle(store, path, trust_pickle=True)
+    assert err.value.reason == "not_a_model" and said in err.value.message and "\n" not in err.value.message
+    assert_untouched(store)
+    code, _, err_text = cli(capsys, "bundle", "import", str(path), "--trust-pickle", "--store", str(store.root))
+    assert code == 1 and said in err_text and "Traceback" not in err_text
+    assert_untouched(store)
+
+
+def test_a_safe_skops_file_that_holds_no_model_is_refused(lab: dict[str, Any], store: Store, tmp_path: Path) -> None:
+    import skops.io as sio
+
+    data = sio.dumps(np.arange(4.0))
+    path = tampered(lab, tmp_path, "array", lambda it: remanifest({**it, "model/model.skops": data}))
+    assert bundles.inspect_bundle(path).safe_load
+    with pytest.raises(bundles.BundleError) as err:
+        bundles.import_bundle(store, path)
+    assert err.value.reason == "not_a_model" and "ndarray" in err.value.message
+    assert_untouched(store)
+
+
+# --------------------------------------------------------------------------- overwriting on export
+
+
+def test_export_refuses_to_overwrite_a_file_unless_forced(lab: dict[str, Any], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    src = lab["store"]
+    target = tmp_path / "keep.mybundle"
+    target.write_bytes(b"precious")
+    before = len(edges(src, "exported_as"))
+    with pytest.raises(bundles.BundleError) as err:
+        bundles.export_bundle(src, "iris@v1", target)
+    assert err.value.reason == "output" and str(target) in err.value.message and "--force" in (err.value.hint or "")
+    assert target.read_bytes() == b"precious" and len(edges(src, "exported_as")) == before
+    code, _, err_text = cli(capsys, "bundle", "export", "iris@v1", "-o", str(tmp_path / "keep"), "--store",
+                            str(src.root))
+    assert code == 1 and "already exists" in err_text and "--force" in err_text and "Traceback" not in err_text
+    assert target.read_bytes() == b"precious" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.mybundle"]
+    code, _, err_text = cli(capsys, "bundle", "export", "iris@v1", "-o", str(target), "--force", "--store",
+                            str(src.root))
+    assert code == 0, err_text
+    assert bundles.inspect_bundle(target).ref == "iris@v1"
+    info = bundles.export_bundle(src, "iris@v1", target, force=True)
+    assert info.path == str(target) and bformat.hash_file(target)[0] == info.sha256
+
+
+def test_an_imported_version_loads_from_its_checked_skops_file_without_unpickling(lab: dict[str, Any], store: Store,
+                                                                                  tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self) -> Any:
+            return (Path.touch, (marker,))
+
+    version = bundles.import_bundle(store, lab["bundle"].path)
+    skops_sha = version.card["bundle"]["skops_sha256"]
+    assert version.card["bundle"]["loaded_from"] == "skops" and skops_sha
+    expected = list(registry.load_model(lab["store"], "iris@v1").predict(lab["X"]))
+    # the joblib copy is not even read: a crafted pickle there is never unpickled...
+    store.artifacts.path(version.model_sha256).write_bytes(pickle.dumps(Evil()))
+    assert list(registry.load_model(store, version.ref).predict(lab["X"])) == expected
+    assert not marker.exists()
+    # ...and the bundle export, which ships the joblib bytes, refuses them
+    with pytest.raises(ModelyardError, match="does not match its recorded sha256"):
+        bundles.export_bundle(store, version.ref, tmp_path / "again.mybundle")
+    assert not marker.exists() and not (tmp_path / "again.mybundle").exists()
+    # a changed skops file is refused too (not loaded, and no fall back to the joblib file)
+    skops_file = store.artifacts.path(skops_sha)
+    skops_file.write_bytes(flip_byte(skops_file.read_bytes()))
+    with pytest.raises(ModelyardError, match=f"iris@v1 \\(artifact {skops_sha[:12]}"):
+        registry.load_model(store, version.ref)
+    assert not marker.exists()
+
+
+def test_without_example_rows_the_model_must_predict_on_the_bundles_training_rows(lab: dict[str, Any], store: Store,
+                                                                                 tmp_path: Path) -> None:
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    info = bundles.export_bundle(lab["store"], "iris@v1", tmp_path / "rows.mybundle", include_rows=True)
+
+    def unfitted_without_check(items: dict[str, bytes]) -> dict[str, bytes]:
+        def drop_check(man: dict[str, Any]) -> None:
+            man["check"] = None
+
+        return remanifest({**items, "model/model.skops": sio.dumps(LogisticRegression())}, drop_check)
+
+    path = tampered(lab | {"bundle": info}, tmp_path, "unfitted", unfitted_without_check)
+    with pytest.raises(bundles.BundleError) as err:
+        bundles.import_bundle(store, path)
+    assert err.value.reason == "not_a_model" and "reference rows" in err.value.message
+    assert "NotFittedError" in err.value.message
+    assert_untouched(store)

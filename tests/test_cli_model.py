@@ -144,3 +144,27 @@ def test_model_card_and_lineage_cli(capsys: pytest.CaptureFixture[str], runs: tu
     assert code == 0 and "* churn@v1" in out and f"run {ids[0][:8]}" in out and "registered_as" in out
     code, _, err = cli(capsys, "model", "lineage", "nope", "--store", root)
     assert code == 1 and "no registered model 'nope'" in err
+
+
+@pytest.mark.parametrize(("value", "said"), [(float("nan"), "NaN"), ("high", "'high'")])
+def test_a_gate_refuses_a_nan_or_non_numeric_metric_from_the_command_line(
+        capsys: pytest.CaptureFixture[str], runs: tuple[str, list[str]], value: Any, said: str) -> None:
+    from modelyard.core import registry
+    from modelyard.core.store import models as m
+
+    root, ids = runs
+    assert cli(capsys, "model", "register", ids[1], "--name", "churn", "--store", root)[0] == 0
+    with Store.open(root) as store:  # e.g. what a bundle's manifest recorded
+        with store.write() as s:
+            s.get(m.ModelVersion, registry.get_version(store, "churn@v1").id).metrics = {"accuracy": value}
+    code, _, err = cli(capsys, "model", "gate", "churn", "--min", "accuracy=0.9", "--comment", "policy",
+                       "--store", root)
+    assert code == 0, err
+    for args in (("alias", "churn@v1", "champion"), ("stage", "churn@v1", "Production")):
+        code, out, err = cli(capsys, "model", *args, "--comment", "go", "--store", root)
+        assert code == 3 and "Traceback" not in err and said in err and "accuracy" in err, err
+        assert len(err.strip().splitlines()) == 2  # the message and its hint
+    code, data = cli_json(capsys, "model", "show", "churn@v1", "--store", root)
+    assert data["aliases"] == [] and data["stage"] == "None"
+    code, data = cli_json(capsys, "model", "timeline", "churn", "--store", root)
+    assert "gate_override" not in [e["action"] for e in data]

@@ -179,3 +179,71 @@ def test_load_model_predicts(store: Store) -> None:
         registry.load_model(store, "churn@v7")
     with pytest.raises(NotFoundError, match="no registered model 'nope'"):
         registry.get_version(store, "nope")
+
+
+def _set_metrics(store: Store, ref: str, metrics: dict[str, Any]) -> None:
+    """Record metrics as a bundle's manifest may carry them (NaN, text...), straight in the database."""
+    info = registry.get_version(store, ref)
+    with store.write() as s:
+        s.get(m.ModelVersion, info.id).metrics = metrics
+
+
+@pytest.mark.parametrize(("value", "said"), [(float("nan"), "NaN"), ("high", "'high'"), (float("inf"), "inf"),
+                                             (True, "True"), (None, "no recorded test metric")])
+def test_min_metric_gate_fails_closed_on_a_nan_missing_or_non_numeric_metric(store: Store, value: Any,
+                                                                           said: str) -> None:
+    registry.register(store, make_run(store, {"accuracy": 0.95}), "churn")
+    _set_metrics(store, "churn@v1", {"accuracy": value} if value is not None else {"f1": 0.9})
+    registry.set_gates(store, "churn", {"min_metrics": {"accuracy": 0.9}}, comment="policy")
+    report = registry.check_gates(store, "churn@v1")
+    assert not report.passed and len(report.reasons) == 1 and said in report.reasons[0]
+    with pytest.raises(GateFailed) as err:
+        registry.set_alias(store, "churn@v1", "champion", comment="go")
+    assert "accuracy" in err.value.message and said in err.value.message and "\n" not in err.value.message
+    with pytest.raises(GateFailed):
+        registry.set_stage(store, "churn@v1", "Production", comment="go")
+    info = registry.get_version(store, "churn@v1")
+    assert info.aliases == [] and info.stage == "None"
+    assert "gate_override" not in [e["action"] for e in registry.timeline(store, "churn")]
+
+
+@pytest.mark.parametrize("champion_value", [float("nan"), "n/a", 0.8])
+@pytest.mark.parametrize("new_value", [float("nan"), "better", 0.9])
+def test_beat_champion_gate_fails_closed_on_a_nan_or_non_numeric_metric(store: Store, champion_value: Any,
+                                                                        new_value: Any) -> None:
+    dv, split = make_split(store)
+    registry.register(store, make_run(store, {"f1": 0.8}, dv=dv, split=split), "churn")
+    registry.register(store, make_run(store, {"f1": 0.9}, dv=dv, split=split), "churn")
+    registry.set_alias(store, "churn@v1", "champion", comment="first")
+    _set_metrics(store, "churn@v1", {"f1": champion_value})
+    _set_metrics(store, "churn@v2", {"f1": new_value})
+    registry.set_gates(store, "churn", {"beat_champion": {"metric": "f1"}}, comment="policy")
+    report = registry.check_gates(store, "churn@v2")
+    if isinstance(champion_value, float) and champion_value == champion_value and new_value == 0.9:
+        assert report.passed  # the control: two numbers, the challenger is better
+        return
+    assert not report.passed and len(report.reasons) == 1
+    assert "not a number" in report.reasons[0] or "NaN" in report.reasons[0]
+    with pytest.raises(GateFailed):
+        registry.set_alias(store, "churn@v2", "champion", comment="go")
+    assert registry.get_version(store, "churn@champion").version == 1
+
+
+@pytest.mark.parametrize(("recorded", "said"), [(float("nan"), "NaN"), (None, "has no recorded value")])
+def test_beat_champion_on_a_retraining_comparison_fails_closed_on_nan(store: Store, recorded: Any,
+                                                                      said: str) -> None:
+    dv, split = make_split(store)
+    registry.register(store, make_run(store, {"f1": 0.8}, dv=dv, split=split), "churn")
+    registry.register(store, make_run(store, {"f1": 0.9}), "churn")  # trained elsewhere: no common split
+    registry.set_alias(store, "churn@v1", "champion", comment="first")
+    registry.set_gates(store, "churn", {"beat_champion": {"metric": "f1"}}, comment="policy")
+    model_id = registry.get_model(store, "churn").id
+    with store.write() as s:  # what a retraining records when its metric came out NaN (JSON: null) there
+        s.add(m.AuditEvent(actor="tester", entity_type=registry.ENTITY, entity_id=str(model_id), action="retrain",
+                           to_value="churn@v2", details={"champion": "churn@v1", "metric": "f1",
+                                                         "metrics_new": {"f1": recorded},
+                                                         "metrics_champion": {"f1": 0.7}, "n_eval_rows": 40,
+                                                         "eval_rows": {"batch_ref": "batch@v1"}, "check_id": 1}))
+    report = registry.check_gates(store, "churn@v2")
+    assert not report.passed and len(report.reasons) == 1 and said in report.reasons[0]
+    assert "f1 of churn@v2" in report.reasons[0] and "batch@v1" in report.reasons[0]

@@ -317,3 +317,52 @@ def test_cli_predict_scores_a_file_and_writes_the_output(garden: dict[str, Any],
                        "--store", root)
     assert code == 1 and "Missing column(s) the model needs: 'measured'" in err
     assert not (tmp_path / "bad-out.csv").exists()
+
+
+# --------------------------------------------------------------------------- a tampered model file
+
+
+class _Planted:
+    """What an attacker writes over a model file: unpickling it creates ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> Any:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_replaced_model_file_is_refused_by_predict_and_serve_and_never_unpickled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pickle
+
+    from modelyard.core import bundles
+    from modelyard.core.errors import ModelyardError
+
+    store, info = make_garden_store(tmp_path / "store")
+    root = str(store.root)
+    marker = tmp_path / "pwned"
+    crafted = pickle.dumps(_Planted(marker))
+    pickle.loads(crafted)  # the payload works when unpickled...
+    assert marker.exists()
+    marker.unlink()
+    try:
+        assert info.model_sha256 is not None
+        store.artifacts.path(info.model_sha256).write_bytes(crafted)  # ...and replaces the stored model
+        data = tmp_path / "may.csv"
+        garden_frame().head(5).to_csv(data, index=False)
+        code, _, err = cli(capsys, "predict", "flowers@champion", str(data), "-o", str(tmp_path / "out.csv"),
+                           "--store", root)
+        assert code == 1 and "Traceback" not in err
+        assert "flowers@v1" in err and info.model_sha256[:12] in err and "modelyard store verify" in err
+        assert not marker.exists() and not (tmp_path / "out.csv").exists()
+        code, _, err = cli(capsys, "serve", "flowers@champion", "--port", "0", "--store", root)
+        assert code == 1 and "Traceback" not in err and "does not match" in err and "modelyard store verify" in err
+        assert not marker.exists()
+        with pytest.raises(ModelyardError, match="does not match"):
+            registry.load_model(store, "flowers@champion")
+        with pytest.raises(ModelyardError, match="does not match"):
+            bundles.export_bundle(store, "flowers@champion", tmp_path / "out.mybundle")
+        assert not marker.exists() and not (tmp_path / "out.mybundle").exists()
+    finally:
+        store.close()

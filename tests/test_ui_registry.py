@@ -343,6 +343,16 @@ def test_export_a_bundle_and_import_it_into_a_second_store_through_the_panel(qtb
     click(qtbot, panel.export_button)
     qtbot.waitUntil(lambda: not window.runner.running() and target.exists(), timeout=60_000)
     assert registry.timeline(store, "churn")[0]["action"] == "export_bundle"
+    # exporting over it again: a path given in code is asked about here; the save dialog asked itself
+    before = target.read_bytes()
+    asked: list[str] = []
+    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.question",
+                        lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Cancel)
+    assert panel.export_bundle(str(target)) is None and len(asked) == 1 and str(target) in asked[0]
+    assert target.read_bytes() == before and not window.runner.running()
+    click(qtbot, panel.export_button)
+    qtbot.waitUntil(lambda: not window.runner.running() and target.read_bytes() != before, timeout=60_000)
+    assert len(asked) == 1 and not window.shown_errors
 
     other = Store.open(tmp_path / "other-store")
     assert window.switch_store(other)

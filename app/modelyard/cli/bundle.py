@@ -41,6 +41,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--sign", metavar="KEYFILE", help="sign with this Ed25519 private key (PEM)")
     p.add_argument("--include-rows", action="store_true",
                    help="also ship the training rows (by default only per-feature bins and frequencies)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists (refused without)")
 
     p = add_command(verbs, "import", common, _import, help="check a bundle and add it as a model version",
                     epilog="examples:\n  modelyard bundle import churn.mybundle\n"
@@ -83,7 +84,8 @@ def _export(args: argparse.Namespace) -> int:
     sign = _abs(args.sign) if args.sign else None
     with open_store(args) as store:
         outcome = run_foreground(store, bundles.export_bundle_spec(args.ref, target, signing_key=sign,
-                                                                   include_rows=args.include_rows),
+                                                                   include_rows=args.include_rows,
+                                                                   force=args.force),
                                  wants_json(args), verbose=is_verbose(args))
     raise_for_outcome(outcome)
     result = outcome.result or {}

@@ -29,7 +29,12 @@ to ``Production``: ``min_metrics`` (each recorded test metric at least its minim
 two must have been evaluated on the same test split: the same stored split, or, for runs without
 one, the same ``split`` entry of their training spec; or, for a challenger registered by a
 retraining, the same held-out recent rows on which the retraining evaluated it and that champion,
-read from its ``retrain`` audit event).
+read from its ``retrain`` audit event). Gates fail closed: a metric that is missing, NaN,
+infinite or not a number (a bundle's manifest can carry anything; a retraining records a NaN
+metric as null) never passes, and the reason says which value it was.
+
+:func:`load_model` loads through :mod:`modelyard.core.modelfiles`: the file is refused unless its
+bytes hash to the recorded sha256, and a version with a skops file is loaded from that.
 """
 
 from __future__ import annotations
@@ -422,14 +427,13 @@ def timeline(store: Store, name: str) -> list[dict[str, Any]]:
 
 
 def load_model(store: Store, ref: str) -> Any:
-    """The fitted estimator of a version (unpickled with joblib: load only models you trust)."""
-    import joblib
+    """The fitted estimator of a version: from its skops file when it has one, else unpickled from
+    its joblib file (load only models you trust); either file is refused unless its bytes hash to
+    the recorded sha256 (:mod:`modelyard.core.modelfiles`)."""
+    from modelyard.core.modelfiles import load_version_model
 
     info = get_version(store, ref)
-    if info.model_sha256 is None or not store.artifacts.exists(info.model_sha256):
-        raise ModelyardError(f"The model file of {info.ref} is missing from the store's artifacts.",
-                             hint="'modelyard store verify' checks the artifact files.")
-    return joblib.load(store.artifacts.path(info.model_sha256))
+    return load_version_model(store, ref=info.ref, model_sha256=info.model_sha256, card=info.card)
 
 
 # =========================================================================== gates
@@ -493,6 +497,32 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _not_comparable(value: Any) -> str | None:
+    """Why a recorded metric cannot be compared with a number (a gate then fails), or None when it can."""
+    if value is None:
+        return "has no recorded value"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"is {value!r}, not a number"
+    if math.isnan(value):
+        return "is NaN (not a number)"
+    if math.isinf(value):
+        return f"is {value} (not a finite number)"
+    return None
+
+
+def _beat_reason(key: str, ref: str, cref: str, value: Any, best: Any, higher: bool, where: str) -> str | None:
+    """The reason ``ref`` does not beat the champion ``cref`` on ``key`` (evaluated on ``where``), or None."""
+    for who, v in ((ref, value), (f"the champion {cref}", best)):
+        problem = _not_comparable(v)
+        if problem is not None:
+            return (f"{key} of {who} {problem} on {where}, so {ref} cannot be shown to beat the champion {cref} "
+                    "(a gate fails on a value it cannot compare).")
+    if not (value > best if higher else value < best):
+        return (f"{key} {_fmt(value)} of {ref} does not beat the champion {cref} "
+                f"({_fmt(best)}; {'higher' if higher else 'lower'} is better) on {where}.")
+    return None
+
+
 def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateReport:
     gates = model.gates or {}
     ref = f"{model.name}@v{mv.version}"
@@ -502,8 +532,12 @@ def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateRepo
     for key, minimum in (gates.get("min_metrics") or {}).items():
         checked.append(f"min {key} >= {_fmt(minimum)}")
         value = metrics.get(key)
+        problem = _not_comparable(value)
         if value is None:
             reasons.append(f"{ref} has no recorded test metric {key!r} (the gate asks for {key} >= {_fmt(minimum)}).")
+        elif problem is not None:
+            reasons.append(f"{key} of {ref} {problem}, so it cannot pass the minimum {_fmt(minimum)} (a gate fails "
+                           "on a value it cannot compare).")
         elif value < minimum:
             reasons.append(f"{key} {_fmt(value)} of {ref} is below the minimum {_fmt(minimum)}.")
     beat = gates.get("beat_champion")
@@ -517,11 +551,9 @@ def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateRepo
             mine, theirs = _split_key(s, mv), _split_key(s, champ)
             value, best = metrics.get(key), (champ.metrics or {}).get(key)
             h2h = None if mine is not None and mine == theirs else _head_to_head(s, model, ref, cref, key)
+            reason = None
             if h2h is not None:  # a retraining evaluated both on the same recent rows
-                value, best, where = h2h
-                if not (value > best if higher else value < best):
-                    reasons.append(f"{key} {_fmt(value)} of {ref} does not beat the champion {cref} "
-                                   f"({_fmt(best)}; {'higher' if higher else 'lower'} is better) on {where}.")
+                reason = _beat_reason(key, ref, cref, *h2h[:2], higher, h2h[2])
             elif mine is None or theirs is None or mine[0] != theirs[0]:
                 reasons.append(
                     f"{ref} cannot be compared with the champion {cref}: they were not evaluated on the same test "
@@ -530,28 +562,32 @@ def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateRepo
             elif value is None or best is None:
                 missing = ref if value is None else cref
                 reasons.append(f"{missing} has no recorded test metric {key!r} to compare with.")
-            elif not (value > best if higher else value < best):
-                reasons.append(f"{key} {_fmt(value)} of {ref} does not beat the champion {cref} "
-                               f"({_fmt(best)}; {'higher' if higher else 'lower'} is better) on {mine[1]}.")
+            else:
+                reason = _beat_reason(key, ref, cref, value, best, higher, mine[1])
+            if reason is not None:
+                reasons.append(reason)
     return GateReport(ref=ref, passed=not reasons, reasons=reasons, checked=checked)
 
 
 def _head_to_head(s: Session, model: m.RegisteredModel, ref: str, cref: str, key: str
-                  ) -> tuple[float, float, str] | None:
+                  ) -> tuple[Any, Any, str] | None:
     """``(value of ref, value of cref, where)`` when a retraining registered ``ref`` after evaluating
-    it and ``cref`` (the champion it was compared with) on the same held-out recent rows."""
+    it and ``cref`` (the champion it was compared with) on the same held-out recent rows. The values
+    are as recorded: None where the metric came out NaN there (the gate then fails, saying so)."""
     events = s.scalars(select(m.AuditEvent).where(
         m.AuditEvent.entity_type == ENTITY, m.AuditEvent.entity_id == str(model.id),
         m.AuditEvent.action == "retrain", m.AuditEvent.to_value == ref).order_by(m.AuditEvent.id.desc())).all()
     for event in events:
         d = event.details or {}
-        new, old = (d.get("metrics_new") or {}).get(key), (d.get("metrics_champion") or {}).get(key)
-        if d.get("champion") != cref or not isinstance(new, (int, float)) or not isinstance(old, (int, float)):
+        new_metrics, old_metrics = d.get("metrics_new") or {}, d.get("metrics_champion") or {}
+        if d.get("champion") != cref or not isinstance(new_metrics, dict) or not isinstance(old_metrics, dict) \
+                or key not in new_metrics or key not in old_metrics:
             continue
+        new, old = new_metrics[key], old_metrics[key]
         rows = (d.get("eval_rows") or {}).get("batch_ref") or (d.get("eval_rows") or {}).get("ref") or "the batch"
         n = d.get("n_eval_rows")
         where = (f"the same {n:,} recent rows of {rows}" if isinstance(n, int) else f"the same recent rows of {rows}")
-        return float(new), float(old), where + f" (retraining after check {d.get('check_id')})"
+        return new, old, where + f" (retraining after check {d.get('check_id')})"
     return None
 
 

@@ -460,10 +460,9 @@ def comparison_text(metric: str, new: Mapping[str, float], old: Mapping[str, flo
 def retrain_job(ctx: JobContext, *, check_id: int, data: str = "batch", comment: str | None = None,
                 source: str = "api") -> dict[str, Any]:
     """Job: retrain from drift check ``check_id`` and register a ``challenger`` (module docstring)."""
-    import joblib
-
     from modelyard.core import registry
     from modelyard.core.datasets import service
+    from modelyard.core.modelfiles import load_artifact
     from modelyard.core.training.spec import TrainSpec
     from modelyard.core.training.train import (
         _Progress,
@@ -517,7 +516,7 @@ def retrain_job(ctx: JobContext, *, check_id: int, data: str = "batch", comment:
 
     def compare(run: Any) -> None:  # inside the new run, before it ends: evaluate both on the recent rows
         art = next(a for a in run.info.artifacts if a.path == "model/model.joblib")
-        new_model = joblib.load(store.artifacts.path(art.sha256))
+        new_model = load_artifact(store, art.sha256, what=f"the model of run {run.id[:12]}")
         ctx.progress(0.92, f"Comparing with {origin.champion_ref} on {split.n_test:,} recent rows")
         new = _evaluate(new_model, eval_frame, y_eval, task, origin.features)
         old = _evaluate(champion, eval_frame, y_eval, task, origin.features)

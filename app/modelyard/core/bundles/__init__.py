@@ -17,7 +17,8 @@ Refusals raise :class:`BundleError` (a :class:`~modelyard.core.errors.ModelyardE
 ``reason`` tells them apart (:data:`REASONS`: ``checksum``, ``manifest``, ``extra_member``,
 ``missing_member``, ``duplicate_member``, ``path_traversal``, ``absolute_path``, ``link``,
 ``too_large``, ``compression_ratio``, ``unsupported``, ``signature``, ``unsigned``,
-``untrusted_pickle``, ``already_imported``, ``load_failed``, ``not_a_bundle``...) and whose
+``untrusted_pickle``, ``already_imported``, ``load_failed``, ``not_a_model``, ``not_a_bundle``,
+``output``...) and whose
 ``member`` names the file inside the bundle. A job records only the message, so the GUI calls
 :func:`inspect_bundle` (a quick read) to preview a dropped file and show the reason before it
 queues the import job.
@@ -49,6 +50,9 @@ queues the import job.
 **Export** (:func:`export_bundle`) writes the zip under a temporary name next to the target and
 renames it into place inside the write transaction that records the lineage edge
 ``model_version -> bundle(<file sha256>)`` (``exported_as``) and the audit event ``export_bundle``.
+An existing file at the target is refused (``output``) unless ``force=True``. The model and the
+joblib bytes shipped are read through :mod:`modelyard.core.modelfiles` (checked against their
+recorded sha256).
 A version without a reference profile (its data is not in this store and it has none stored) is
 exported without one, and the manifest says why.
 
@@ -68,7 +72,11 @@ against Modelyard's allow-list (:mod:`.safety`). When all are allowed, the model
 (no unpickling) and the store's joblib copy is **written here from that model**: the bundle's own
 joblib file is never unpickled or stored, so a crafted pickle cannot ride along with a clean skops
 file. Otherwise the model is *unpickle-only* and refused (``untrusted_pickle``) unless
-``trust_pickle=True``, which loads and stores the bundle's joblib file. Python, scikit-learn and
+``trust_pickle=True``, which loads and stores the bundle's joblib file. Either file is loaded with
+:func:`modelyard.core.modelfiles.load_file` (its bytes re-hashed against the manifest as they are
+read). What is loaded must be a model: without a ``predict`` method, or when ``predict`` fails on
+the bundle's example rows (else its first reference rows), the import is refused (``not_a_model``).
+Python, scikit-learn and
 numpy version differences are warnings, and so is a model whose predictions on the recorded example
 rows differ from those recorded at export.
 
@@ -131,9 +139,9 @@ __all__ = [
 
 
 def export_bundle_job(ctx: JobContext, *, ref: str, path: str, signing_key: str | None = None,
-                      include_rows: bool = False) -> dict[str, Any]:
+                      include_rows: bool = False, force: bool = False) -> dict[str, Any]:
     """Job: :func:`export_bundle`; returns :meth:`BundleInfo.to_json`."""
-    info = export_bundle(ctx.store, ref, path, signing_key=signing_key, include_rows=include_rows,
+    info = export_bundle(ctx.store, ref, path, signing_key=signing_key, include_rows=include_rows, force=force,
                          progress=ctx.progress)
     for note in info.notes:
         ctx.log(note)
@@ -152,11 +160,11 @@ def import_bundle_job(ctx: JobContext, *, path: str, name: str | None = None, tr
 
 
 def export_bundle_spec(ref: str, path: str | os.PathLike[str], *, signing_key: str | os.PathLike[str] | None = None,
-                       include_rows: bool = False) -> JobSpec:
+                       include_rows: bool = False, force: bool = False) -> JobSpec:
     return JobSpec(func="modelyard.core.bundles:export_bundle_job", title=f"Export {ref} as a bundle",
                    params={"ref": ref, "path": str(path),
                            "signing_key": str(signing_key) if signing_key is not None else None,
-                           "include_rows": bool(include_rows)}, kind="bundle.export")
+                           "include_rows": bool(include_rows), "force": bool(force)}, kind="bundle.export")
 
 
 def import_bundle_spec(path: str | os.PathLike[str], *, name: str | None = None, trust_pickle: bool = False,

@@ -22,7 +22,6 @@ from modelyard.core.bundles import mlflow_files, safety
 from modelyard.core.bundles.format import (
     CARD_HTML_PATH,
     CARD_JSON_PATH,
-    CHUNK,
     CONDA_PATH,
     EXAMPLE_PATH,
     FORMAT,
@@ -99,6 +98,12 @@ def target_path(path: str | os.PathLike[str]) -> Path:
     if not p.parent.is_dir():
         raise BundleError("output", f"The folder {p.parent} does not exist.", hint="Create it, or choose another place.")
     return p
+
+
+def _refuse_existing(target: Path, force: bool) -> None:
+    if not force and os.path.lexists(target):
+        raise BundleError("output", f"{target} already exists; the bundle was not written.",
+                          hint="Pass --force (force=True) to replace it, or choose another file name.")
 
 
 # --------------------------------------------------------------------------- pieces
@@ -292,16 +297,6 @@ class _ZipWriter:
         if listed:
             self.files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
-    def add_file(self, name: str, src: Path) -> None:
-        h = hashlib.sha256()
-        size = 0
-        with open(src, "rb") as fin, self.zf.open(self._info(name), "w", force_zip64=True) as dst:
-            while chunk := fin.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-                dst.write(chunk)
-        self.files[name] = {"sha256": h.hexdigest(), "size": size}
-
     def close(self) -> None:
         self.zf.close()
 
@@ -314,12 +309,13 @@ def _json(doc: Any) -> bytes:
 
 
 def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signing_key: KeySource | None = None,
-                  include_rows: bool = False, progress: Progress | None = None) -> BundleInfo:
+                  include_rows: bool = False, force: bool = False, progress: Progress | None = None) -> BundleInfo:
     """Write the model version ``ref`` (``NAME@vN``, ``NAME@champion``...) as a bundle at ``path``.
 
     See :mod:`modelyard.core.bundles`. The file is written next to ``path`` under a temporary
     name and renamed into place in the same step that records the ``exported_as`` lineage edge
     and the ``export_bundle`` audit event, so a failed export leaves neither file nor record.
+    An existing file at ``path`` is refused unless ``force``.
     """
     from modelyard._version import __version__
     from modelyard.core import registry
@@ -330,6 +326,7 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
         raise BundleError("no_model", f"{info.ref} has no model file in the store, so there is nothing to export.",
                           hint="'modelyard store verify' checks the artifact files.")
     target = target_path(path)
+    _refuse_existing(target, force)
     private = load_private_key(signing_key) if signing_key is not None else None
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     created_at = created.isoformat()
@@ -338,10 +335,11 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
     notes: list[str] = []
 
     report(0.05, f"Reading {info.ref}")
-    import joblib
+    from modelyard.core.modelfiles import read_verified
 
-    joblib_file = store.artifacts.path(info.model_sha256)
-    model = joblib.load(joblib_file)
+    # the bundle ships these bytes, checked against the recorded sha256 (never the file read again)
+    joblib_data = read_verified(store.artifacts.path(info.model_sha256), info.model_sha256, what=info.ref)
+    model = registry.load_model(store, info.ref)
     report(0.2, "Saving the model with skops")
     skops_data, skops_error = _skops_dump(model)
     untrusted = safety.untrusted_types(skops_data) if skops_data is not None else []
@@ -422,7 +420,7 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
     try:
         with os.fdopen(fd, "wb") as fh:
             zw = _ZipWriter(fh, created)
-            zw.add_file(JOBLIB_PATH, joblib_file)
+            zw.add_bytes(JOBLIB_PATH, joblib_data)
             if skops_data is not None:
                 zw.add_bytes(SKOPS_PATH, skops_data)
                 mlmodel = mlflow_files.mlmodel(skops_path=SKOPS_PATH, trusted_types=untrusted, packages=packages,
@@ -473,6 +471,7 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
                 if model_row is not None:
                     model_row.updated_at = m.utcnow()
                 s.flush()
+                _refuse_existing(target, force)
                 os.replace(tmp, target)
                 renamed = True
         except BaseException:

@@ -80,7 +80,8 @@ REASONS = {
     "untrusted_pickle": "the model can only be unpickled, which can run arbitrary code",
     "already_imported": "the model in the bundle is already in this store",
     "load_failed": "the model could not be loaded",
-    "output": "the bundle file cannot be written there",
+    "not_a_model": "what the bundle holds has no predict method, or cannot predict on its example rows",
+    "output": "the bundle file cannot be written there (or exists, without force)",
     "no_model": "the model version has no model file to export",
 }
 

@@ -35,6 +35,8 @@ from modelyard.core.bundles.signing import (
     load_trusted_keys,
     store_trusted_dir,
 )
+from modelyard.core.errors import ModelyardError
+from modelyard.core.modelfiles import load_file
 from modelyard.core.procs import current_user
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -251,6 +253,42 @@ def _same_predictions(a: list[Any], b: list[Any]) -> bool:
     return len(a) == len(b) and all(x == y or (_is_nan(x) and _is_nan(y)) for x, y in zip(a, b, strict=True))
 
 
+def _predicts(model: Any, man: dict[str, Any], check: dict[str, Any] | None, rows_tmp: Path | None, *,
+              shown: str, member: str) -> list[Any] | None:
+    """Refuse what is not a model: it must have ``predict`` and predict on the bundle's example rows
+    (else its first reference rows). Returns the example rows' predictions (JSON values), if any."""
+    from modelyard.core.bundles.exporting import example_input
+
+    kind = f"{type(model).__module__}.{type(model).__qualname__}".removeprefix("builtins.")
+    if not callable(getattr(model, "predict", None)):
+        raise BundleError("not_a_model", f"The model file of {shown} holds an object of type {kind}, which has no "
+                          "predict method: it is not a model, so it was not imported.", member=member,
+                          hint="Nothing was imported.")
+    X: Any = None
+    rows = "the bundle's example rows"
+    if check is not None and isinstance(check.get("input"), dict):
+        X = check["input"]
+    elif rows_tmp is not None:
+        import pandas as pd
+
+        names = [c.get("name") for c in (man.get("signature") or {}).get("inputs") or [] if isinstance(c, dict)]
+        if names and all(isinstance(n, str) for n in names):
+            try:
+                X, rows = pd.read_parquet(rows_tmp, columns=names).head(5), "the bundle's reference rows"
+            except Exception:  # noqa: BLE001 - rows that cannot be read give no check
+                X = None
+    if X is None:
+        return None
+    try:
+        out = model.predict(example_input(X, man.get("signature")) if isinstance(X, dict) else X)
+        return json.loads(json.dumps(list(out.tolist() if hasattr(out, "tolist") else out), default=str))
+    except Exception as exc:  # noqa: BLE001
+        raise BundleError("not_a_model", f"The {kind} in {shown} cannot predict on {rows} here "
+                          f"({type(exc).__name__}: {exc}), so it was not imported.", member=member,
+                          hint="A different scikit-learn version may be the cause; see 'modelyard bundle inspect'. "
+                               "Nothing was imported.") from None
+
+
 def _clean_card(man: dict[str, Any]) -> dict[str, Any]:
     card = man.get("card") if isinstance(man.get("card"), dict) else {}
     out: dict[str, Any] = {}
@@ -324,49 +362,40 @@ def import_bundle(store: Store, path: str | os.PathLike[str], *, name: str | Non
         rows = man.get("reference_rows")
         rows_tmp = copy(rows["path"]) if isinstance(rows, dict) and rows.get("path") in man["files"] else None
 
-        # ---- load the model: skops with the allow-list, or (trusted) joblib
+        # ---- load the model: skops with the allow-list, or (trusted) joblib; re-checked against the
+        # manifest's sha256 as it is read into memory, and what is loaded must be a model that predicts
         report(0.7, "Loading the model")
-        if rep.safe_load and skops_tmp is not None:
-            import skops.io as sio
-
-            try:
-                model = sio.load(skops_tmp, trusted=list(rep.untrusted_types))
-            except Exception as exc:  # noqa: BLE001 - tell the user why, name the file
-                raise BundleError("load_failed", f"The model in {shown} cannot be loaded: {type(exc).__name__}: "
-                                  f"{exc}.", member=mf["skops"],
-                                  hint="A different scikit-learn version may be the cause; see "
-                                       "'modelyard bundle inspect'. Nothing was imported.") from None
+        member = mf["skops"] if rep.safe_load and skops_tmp is not None else mf["joblib"]
+        try:
+            model = load_file(skops_tmp if member == mf["skops"] else joblib_tmp,
+                              man["files"][member]["sha256"], what=f"the model in {shown}",
+                              fmt="skops" if member == mf["skops"] else "joblib",
+                              hint="Nothing was imported.")
+        except BundleError:
+            raise
+        except ModelyardError as exc:
+            raise BundleError("load_failed", exc.message, member=member, hint=exc.hint) from None
+        except Exception as exc:  # noqa: BLE001 - tell the user why, name the file
+            how = "loaded" if member == mf["skops"] else "unpickled"
+            raise BundleError("load_failed", f"The model in {shown} cannot be {how}: {type(exc).__name__}: {exc}.",
+                              member=member,
+                              hint=("A different scikit-learn version may be the cause; see 'modelyard bundle inspect'."
+                                    if member == mf["skops"] else "It may need a module that is not installed here.")
+                              + " Nothing was imported.") from None
+        if member == mf["skops"]:
             model_tmp = temps.enter_context(store.artifacts.temp_path(suffix=".joblib"))
             joblib.dump(model, model_tmp)  # the store's joblib is made here, from the safely loaded model
             loaded_from = "skops"
         else:
             assert joblib_tmp is not None
-            try:
-                model = joblib.load(joblib_tmp)
-            except Exception as exc:  # noqa: BLE001
-                raise BundleError("load_failed", f"The model in {shown} cannot be unpickled: {type(exc).__name__}: "
-                                  f"{exc}.", member=mf["joblib"],
-                                  hint="It may need a module that is not installed here. Nothing was imported.") \
-                    from None
             model_tmp = joblib_tmp
             loaded_from = "joblib"
         check = man.get("check") if isinstance(man.get("check"), dict) else None
-        if check and isinstance(check.get("predictions"), list):
-            from modelyard.core.bundles.exporting import example_input
-
-            try:
-                got = model.predict(example_input(check.get("input"), man.get("signature")))
-                got = json.loads(json.dumps(list(got.tolist() if hasattr(got, "tolist") else got), default=str))
-                same = _same_predictions(got, check["predictions"])
-            except Exception as exc:  # noqa: BLE001
-                same = False
-                warnings.append(f"The model could not score the bundle's example rows here ({type(exc).__name__}: "
-                                f"{exc}).")
-            else:
-                if not same:
-                    warnings.append("The model's predictions on the bundle's example rows differ from those "
-                                    "recorded when it was exported (a different scikit-learn or numpy may be the "
-                                    "cause).")
+        got = _predicts(model, man, check, rows_tmp, shown=shown, member=member)
+        if got is not None and check and isinstance(check.get("predictions"), list) \
+                and not _same_predictions(got, check["predictions"]):
+            warnings.append("The model's predictions on the bundle's example rows differ from those recorded when "
+                            "it was exported (a different scikit-learn or numpy may be the cause).")
         profile_ok = False
         if profile_tmp is not None:
             try:

@@ -485,6 +485,8 @@ def reference_for_version(store: Store, version_id: int) -> dict[str, Any] | Non
             raise NotFoundError(f"There is no model version with id {version_id}.")
         card = dict(mv.card or {})
         model_sha = mv.model_sha256
+        model_name = s.scalar(select(m.RegisteredModel.name).where(m.RegisteredModel.id == mv.model_id))
+        model_ref = f"{model_name}@v{mv.version}"
         inputs = [str(c.get("name")) for c in (mv.signature or {}).get("inputs") or []]
     # the profiled columns, plus the model's other inputs (dates: not profiled, but the model needs
     # them to be run on these rows for the profile of its outputs)
@@ -501,9 +503,9 @@ def reference_for_version(store: Store, version_id: int) -> dict[str, Any] | Non
     profile["source"] = {**data.source(), "model_version_id": int(version_id)}
     if model_sha and store.artifacts.exists(model_sha) and data.features:
         try:
-            import joblib
+            from modelyard.core.modelfiles import load_version_model
 
-            model = joblib.load(store.artifacts.path(model_sha))
+            model = load_version_model(store, ref=model_ref, model_sha256=model_sha, card=card)
             model_inputs = [c for c in inputs if c in data.frame.columns] or data.features
             profile["predictions"] = prediction_profile(model, data.frame, model_inputs, data.task)
         except Exception as exc:  # noqa: BLE001 - a model that cannot predict leaves the profile without it

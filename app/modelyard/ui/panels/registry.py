@@ -784,11 +784,16 @@ class RegistryPanel(Panel):
         return path
 
     # ------------------------------------------------------------------ bundles
-    def export_bundle(self, path: str | None = None, signing_key: str | None = None) -> JobHandle | None:
+    def export_bundle(self, path: str | None = None, signing_key: str | None = None, *,
+                      force: bool | None = None) -> JobHandle | None:
+        """Export the selected version as a bundle. An existing file is replaced only once the user
+        agreed: in the save dialog (which asks) or, for a path given otherwise, in a question here
+        (``force`` answers it in advance)."""
         if self.store is None or self.version is None:
             return None
         from modelyard.core import bundles
 
+        confirmed: Path | None = None
         if path is None:
             from PySide6.QtWidgets import QFileDialog
 
@@ -797,7 +802,21 @@ class RegistryPanel(Panel):
                                                   f"Modelyard bundle (*{BUNDLE_SUFFIX})")
             if not path:
                 return None
-        return self.start_job(bundles.export_bundle_spec(self.version.ref, path, signing_key=signing_key))
+            confirmed = Path(path)  # the dialog asked before returning an existing file
+        try:
+            target = bundles.target_path(path)
+        except ModelyardError as exc:
+            show_error(self, "Cannot export the bundle there", exc)
+            return None
+        if target.exists() and force is None:
+            force = target == confirmed or QMessageBox.question(
+                self, "Replace the file?", f"{target} already exists. Replace it with the bundle of "
+                f"{self.version.ref}?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel) == QMessageBox.StandardButton.Yes
+            if not force:
+                return None
+        return self.start_job(bundles.export_bundle_spec(self.version.ref, path, signing_key=signing_key,
+                                                         force=bool(force)))
 
     def import_bundle(self, path: str | Path | None = None, *, trust_pickle: bool | None = None,
                       name: str | None = None) -> JobHandle | None:
