@@ -396,3 +396,59 @@ def test_server_process_reports_a_child_that_cannot_start(tmp_path: Path) -> Non
         proc.start()
     assert not proc.alive()
     proc.cleanup()
+
+
+# --------------------------------------------------------------------------- hostile requests
+
+
+def _raw(url: str, data: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` on a fresh socket and read one response (status, headers, body)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        resp = http.client.HTTPResponse(sock, method="GET")
+        resp.begin()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_a_deeply_nested_json_body_is_a_400_naming_the_problem(served: dict[str, Any], depth: int) -> None:
+    client = served["client"]
+    for body in (b"[" * depth + b"]" * depth,
+                 b'{"dataframe_records": [{"x": ' + b"[" * depth + b"]" * depth + b"}]}"):
+        status, _, doc = client.post(body)
+        assert status == 400, doc
+        assert doc["error_code"] == "BAD_REQUEST" and doc["field"] == "body"
+        assert "nested too deeply" in doc["message"], doc["message"]
+    assert client.post({"dataframe_records": [RECORD]})[0] == 200
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "BREW"])
+def test_other_methods_get_a_json_405_with_allow(served: dict[str, Any], method: str) -> None:
+    client = served["client"]
+    for path, allowed in (("/invocations", "POST"), ("/ping", "GET, HEAD"), ("/stats", "GET, HEAD")):
+        status, headers, data = client.request(method, path, b'{"dataframe_records": []}')
+        assert status == 405, (path, data)
+        assert headers["content-type"] == "application/json" and headers["allow"] == allowed
+        doc = json.loads(data)
+        assert doc["error_code"] == "METHOD_NOT_ALLOWED" and method in doc["message"] and allowed in doc["message"]
+    status, headers, data = client.request(method, "/nowhere", b"{}")
+    assert status == 404 and json.loads(data)["error_code"] == "NOT_FOUND"
+    # the keep-alive connection carries on
+    assert client.post({"dataframe_records": [RECORD]})[0] == 200
+
+
+def test_malformed_requests_get_json_errors(served: dict[str, Any]) -> None:
+    url = served["server"].url
+    cases = [
+        (b"GET /ping HTTP/1.1 extra\r\n\r\n", 400),                                 # a bad request line
+        (b"GET /ping HTTP/9.9\r\n\r\n", 505),                                       # an HTTP version we do not speak
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),                     # a request line too long
+        (b"GET /ping HTTP/1.1\r\n" + b"X-A: b\r\n" * 120 + b"\r\n", 431),           # too many headers
+    ]
+    for data, want in cases:
+        status, headers, body = _raw(url, data)
+        assert status == want, (data[:40], body[:200])
+        assert headers["content-type"] == "application/json", body[:200]
+        doc = json.loads(body)
+        assert doc["error_code"] and doc["message"], doc

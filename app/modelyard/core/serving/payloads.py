@@ -103,6 +103,10 @@ def parse_body(body: bytes, content_type: str | None, spec: InputSpec) -> tuple[
         raise PayloadError(f"The body is not UTF-8 text: {exc}.", "body") from None
     except ValueError as exc:
         raise PayloadError(f"The body is not valid JSON: {exc}.", "body") from None
+    except RecursionError:
+        raise PayloadError("The JSON body is nested too deeply to read (hundreds of levels of lists or objects); "
+                           "send rows of plain values, as in {\"dataframe_split\": {\"columns\": [...], "
+                           "\"data\": [[...]]}}.", "body") from None
     if not isinstance(doc, dict):
         raise PayloadError(f"The JSON body must be an object with one of the fields {', '.join(FORMATS)} "
                            f"(got {_kind(doc)}).", "body")

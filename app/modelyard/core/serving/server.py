@@ -307,6 +307,41 @@ class _Handler(BaseHTTPRequestHandler):
                                                          f"{self.path.split('?')[0]}; use {allowed}.")
         self._respond(status, body, headers=(("Allow", allowed),))
 
+    def _refuse(self) -> None:
+        """404 for a path that is no endpoint, else 405 naming the methods the path takes; any
+        body is read first so that the keep-alive connection stays usable."""
+        try:
+            self._read_body()
+        except PayloadError:
+            self.close_connection = True
+        path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        if path == "/invocations":
+            self._wrong_method("POST")
+        elif path in ENDPOINTS:
+            self._wrong_method("GET, HEAD")
+        else:
+            self._not_found()
+
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler looks up do_<METHOD> and answers an HTML 501 when there is none:
+        # every method other than GET, HEAD and POST gets the JSON 404/405 instead
+        if name.startswith("do_"):
+            return self._refuse
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's errors (a malformed request line, too many headers, ...) as JSON."""
+        self.close_connection = True
+        reason = self.responses.get(code, ("Error",))[0]
+        text = message or reason
+        if explain and explain != text:
+            text = f"{text}: {explain}"
+        status, body = _error(code, reason.upper().replace(" ", "_").replace("-", "_"), text.rstrip(".") + ".")
+        try:
+            self._respond(status, body)
+        except OSError:
+            pass
+
     # ------------------------------------------------------------------ GET
     def do_GET(self) -> None:
         app = self.server.app
@@ -329,16 +364,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ POST
     def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path != "/invocations":
-            try:
-                self._read_body()  # keep the connection usable for the next request
-            except PayloadError:
-                self.close_connection = True
-            if path in ENDPOINTS:
-                self._wrong_method("GET")
-            else:
-                self._not_found()
+        if self.path.split("?", 1)[0].rstrip("/") != "/invocations":
+            self._refuse()
             return
         app = self.server.app
         t0 = time.perf_counter()
