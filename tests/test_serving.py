@@ -452,3 +452,49 @@ def test_malformed_requests_get_json_errors(served: dict[str, Any]) -> None:
         assert headers["content-type"] == "application/json", body[:200]
         doc = json.loads(body)
         assert doc["error_code"] and doc["message"], doc
+
+
+def _head(path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: test"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_a_body_over_the_default_cap_is_refused_before_it_is_sent(served: dict[str, Any]) -> None:
+    # only the headers are sent: the server must answer without waiting for 40 MB that never come
+    t0 = time.monotonic()
+    status, headers, body = _raw(served["server"].url, _head("/invocations", {
+        "Content-Type": "application/json", "Content-Length": str(40 * 2**20)}), timeout=5)
+    doc = json.loads(body)
+    assert status == 413 and doc["error_code"] == "PAYLOAD_TOO_LARGE" and doc["field"] == "body"
+    assert "41,943,040 bytes" in doc["message"] and "33,554,432" in doc["message"] and "--max-body" in doc["message"]
+    assert headers["connection"] == "close" and time.monotonic() - t0 < 5
+
+
+def test_max_body_is_configurable_and_chunked_bodies_are_cut_off(served: dict[str, Any]) -> None:
+    limit = 64 * 1024
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, max_body=limit) as server:
+        ok = json.dumps({"dataframe_records": [RECORD] * 50}).encode()
+        assert len(ok) < limit
+        client = Client(server.url)
+        assert client.post(ok)[0] == 200
+        client.close()
+        over = json.dumps({"dataframe_records": [RECORD] * 500}).encode()
+        assert len(over) > limit
+        # Content-Length over the limit: refused from the headers
+        status, _, body = _raw(server.url, _head("/invocations", {"Content-Length": str(len(over))}) + over)
+        assert status == 413 and json.loads(body)["error_code"] == "PAYLOAD_TOO_LARGE"
+        # Expect: 100-continue over the limit: refused instead of "100 Continue", so no body is sent
+        status, _, body = _raw(server.url, _head("/invocations", {"Content-Length": str(len(over)),
+                                                                    "Expect": "100-continue"}))
+        assert status == 413 and json.loads(body)["error_code"] == "PAYLOAD_TOO_LARGE"
+        # chunked: refused once what arrived passes the limit, whatever the chunks say
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(over[i:i + 8192]), over[i:i + 8192])
+                          for i in range(0, len(over), 8192)) + b"0\r\n\r\n"
+        status, _, body = _raw(server.url, _head("/invocations", {"Transfer-Encoding": "chunked"}) + chunks)
+        doc = json.loads(body)
+        assert status == 413 and doc["error_code"] == "PAYLOAD_TOO_LARGE" and "65,536" in doc["message"]
+        small = b"".join(b"%x\r\n%s\r\n" % (len(ok[i:i + 999]), ok[i:i + 999]) for i in range(0, len(ok), 999))
+        status, _, body = _raw(server.url, _head("/invocations", {"Transfer-Encoding": "chunked"}) + small
+                               + b"0\r\n\r\n")
+        assert status == 200 and len(json.loads(body)["predictions"]) == 50
+        assert server.stats()["max_body"] == limit

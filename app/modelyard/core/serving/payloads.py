@@ -262,16 +262,14 @@ def _csv(body: bytes, spec: InputSpec) -> Any:
 
     import pandas as pd
 
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"The CSV body is not UTF-8 text: {exc}.", "body") from None
-    if not text.strip():
+    if not body or body.isspace():  # (no copy of the body: the parser reads the bytes themselves)
         raise PayloadError("The CSV body is empty: send a header row and at least one row.", "body")
     dtypes = {c.name: str for c in (spec.columns or []) if c.kind in ("text", "category") and
               (c.dtype or "").lower() in ("str", "string", "object", "category", "large_string", "utf8")}
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=dtypes or None)
+        frame = pd.read_csv(io.BytesIO(body), dtype=dtypes or None, encoding="utf-8", encoding_errors="strict")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"The CSV body is not UTF-8 text: {exc}.", "body") from None
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise PayloadError(f"The CSV body could not be read: {exc}".rstrip(".") + ".", "body") from None
     if len(frame) == 0:

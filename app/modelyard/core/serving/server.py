@@ -14,7 +14,7 @@ Endpoints: ``POST /invocations`` (see :mod:`.payloads`; answers ``{"predictions"
 version, as text), ``/metadata`` (name, version, alias, signature, classes, ...) and ``/stats``
 (request count, errors, latency percentiles: what the Registry panel shows). A refused request
 is ``{"error_code": "BAD_REQUEST", "message": "...", "field": "..."}`` with status 400 (415 for
-a content type, 404/405 for a path or method, 413 for a body over :data:`MAX_BODY`).
+a content type, 404/405 for a path or method, 413 for a body over ``max_body``: see *Limits* below).
 
 The model is loaded once; a request reads one reference to it at its start and finishes on
 that model. When the reference is an alias (``NAME@champion``) or the latest version
@@ -61,7 +61,9 @@ log = logging.getLogger("modelyard.serving")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_POLL_S = 0.5
-MAX_BODY = 256 * 1024 * 1024
+DEFAULT_MAX_BODY = 32 * 1024 * 1024  # bytes; ``modelyard serve --max-body``
+PREDICT_BATCH_ROWS = 8192  # a large request is predicted in blocks of rows, so its features never exist at once
+_DRAIN_S = 2.0  # after refusing a body, how long to read and discard what the client still sends
 LATENCY_WINDOW = 4096
 IDLE_TIMEOUT_S = 120.0
 ENDPOINTS = ("/invocations", "/ping", "/health", "/version", "/metadata", "/stats")
@@ -87,7 +89,21 @@ class LoadedModel:
         return self.info.ref
 
     def predict(self, v: Any, method: str = "predict") -> Any:
-        """Predictions (or class probabilities) of validated input, as a numpy array."""
+        """Predictions (or class probabilities) of validated input, as a numpy array; more than
+        :data:`PREDICT_BATCH_ROWS` rows are predicted a block at a time (a row's prediction does
+        not depend on the others), so the model's intermediate arrays stay small."""
+        if v.n_rows <= PREDICT_BATCH_ROWS:
+            return self._predict(v, method)
+        import numpy as np
+
+        from modelyard.core.scoring import Validated
+
+        parts = [self._predict(Validated({k: a[i:i + PREDICT_BATCH_ROWS] for k, a in v.columns.items()},
+                                         min(PREDICT_BATCH_ROWS, v.n_rows - i)), method)
+                 for i in range(0, v.n_rows, PREDICT_BATCH_ROWS)]
+        return np.concatenate([np.asarray(p) for p in parts])
+
+    def _predict(self, v: Any, method: str) -> Any:
         want_proba = method == "predict_proba"
         if want_proba and not self.predictor.has_proba:
             raise PayloadError(f"{self.ref} gives no class probabilities; leave out 'params.predict_method' or use "
@@ -273,6 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = f"modelyard/{__version__}"
     timeout = IDLE_TIMEOUT_S
     server: _HTTPServer
+    _unread_body = False  # a refused body is still arriving: finish() drains it
 
     def setup(self) -> None:
         super().setup()
@@ -310,10 +327,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self) -> None:
         """404 for a path that is no endpoint, else 405 naming the methods the path takes; any
         body is read first so that the keep-alive connection stays usable."""
-        try:
-            self._read_body()
-        except PayloadError:
-            self.close_connection = True
+        if "Content-Length" in self.headers or "Transfer-Encoding" in self.headers:
+            try:
+                self._read_body()
+            except PayloadError:
+                self.close_connection = True
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         if path == "/invocations":
             self._wrong_method("POST")
@@ -377,7 +395,9 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 body = self._read_body()
                 data, params = payloads.parse_body(body, self.headers.get("Content-Type"), served.predictor.spec)
+                del body  # the body, then the parsed values, are let go as soon as they are converted
                 v = served.predictor.validate(data)
+                del data
                 values = served.predict(v, params.get("predict_method", "predict"))
                 status, out, rows = 200, predictions_json(values), v.n_rows
                 headers = (("X-Modelyard-Model", served.ref),)
@@ -406,14 +426,17 @@ class _Handler(BaseHTTPRequestHandler):
             app.leave()
             app.stats_.record(time.perf_counter() - t0, status, rows)
 
-    def _read_body(self) -> bytes:
+    def _too_large(self, message: str) -> PayloadError:
+        self.close_connection = True
+        self._unread_body = True
+        return PayloadError(f"{message} (start the server with a larger --max-body to allow more).", "body",
+                            status=413, error_code="PAYLOAD_TOO_LARGE")
+
+    def _content_length(self) -> int | None:
+        """The Content-Length (None without one); refuses one over the server's ``max_body``."""
         length = self.headers.get("Content-Length")
         if length is None:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                return self._read_chunked()
-            self.close_connection = True
-            raise PayloadError("The request needs a Content-Length header (or chunked transfer encoding).",
-                               "Content-Length", status=411, error_code="LENGTH_REQUIRED")
+            return None
         try:
             n = int(length)
             if n < 0:
@@ -421,33 +444,79 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             raise PayloadError(f"Content-Length {length!r} is not a size in bytes.", "Content-Length") from None
-        if n > MAX_BODY:
-            self.close_connection = True
-            raise PayloadError(f"The body is {n:,} bytes; the server takes at most {MAX_BODY:,}.", "body",
-                               status=413, error_code="PAYLOAD_TOO_LARGE")
-        return self.rfile.read(n) if n else b""
+        limit = self.server.app.max_body
+        if n > limit:
+            raise self._too_large(f"The body is {n:,} bytes; this server takes at most {limit:,}")
+        return n
 
-    def _read_chunked(self) -> bytes:
-        parts: list[bytes] = []
-        total = 0
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue``: refuse a body over the limit before the client sends it."""
+        try:
+            self._content_length()
+        except PayloadError as exc:
+            self._unread_body = False  # the client waits for this answer instead of sending the body
+            self._respond(exc.status, json.dumps(exc.to_json()).encode())
+            return False
+        return super().handle_expect_100()
+
+    def _read_body(self) -> bytes:
+        n = self._content_length()
+        if n is None:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return self._read_chunked()
+            self.close_connection = True
+            raise PayloadError("The request needs a Content-Length header (or chunked transfer encoding).",
+                               "Content-Length", status=411, error_code="LENGTH_REQUIRED")
+        body = self.rfile.read(n) if n else b""
+        if len(body) < n:
+            self.close_connection = True
+            raise PayloadError(f"The body ended after {len(body):,} of the {n:,} bytes its Content-Length "
+                               "announced.", "body")
+        return body
+
+    def _read_chunked(self) -> bytearray:
+        body = bytearray()
+        limit = self.server.app.max_body
         while True:
             line = self.rfile.readline(1024)
             try:
                 size = int(line.split(b";", 1)[0].strip() or b"x", 16)
+                if size < 0:
+                    raise ValueError(line)
             except ValueError:
                 self.close_connection = True
                 raise PayloadError("The chunked body is malformed.", "body") from None
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY:
+                return body
+            if len(body) + size > limit:  # refused before the chunk is read
+                raise self._too_large(f"The chunked body is over {limit:,} bytes, the most this server takes")
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
                 self.close_connection = True
-                raise PayloadError(f"The body is over {MAX_BODY:,} bytes.", "body", status=413,
-                                   error_code="PAYLOAD_TOO_LARGE")
-            parts.append(self.rfile.read(size))
+                raise PayloadError("The chunked body ended in the middle of a chunk.", "body")
+            body += chunk
+            del chunk
             self.rfile.readline(8)
+
+    def finish(self) -> None:
+        """After refusing a body the client is still sending: stop writing, then read and discard
+        what arrives for up to :data:`_DRAIN_S` s before closing, so that the client reads the
+        413 instead of a connection reset (a close with unread data resets the connection)."""
+        if getattr(self, "_unread_body", False):
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                deadline = time.monotonic() + _DRAIN_S
+                buf = bytearray(65536)
+                while (left := deadline - time.monotonic()) > 0:
+                    self.connection.settimeout(left)
+                    if not self.connection.recv_into(buf):
+                        break
+            except OSError:
+                pass
+        super().finish()
 
 
 # =========================================================================== the server
@@ -462,8 +531,13 @@ class ModelServer:
 
     def __init__(self, store: Store, ref: str, *, host: str = DEFAULT_HOST, port: int = 0,
                  poll_interval: float = DEFAULT_POLL_S, record: bool = True,
-                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_event: Callable[[dict[str, Any]], None] | None = None,
+                 max_body: int = DEFAULT_MAX_BODY) -> None:
         from modelyard.core.registry import parse_ref
+
+        if int(max_body) < 1:
+            raise ModelyardError(f"The largest request body must be at least 1 byte, not {max_body}.",
+                                 hint="Give --max-body as a size such as 32MB.")
 
         self.store = store
         self.ref = ref
@@ -473,6 +547,7 @@ class ModelServer:
         self.poll_interval = max(0.05, float(poll_interval))
         self.record = record
         self.on_event = on_event
+        self.max_body = int(max_body)
         self.stats_ = Stats()
         self.stopping = False
         self.swaps = 0
@@ -615,7 +690,7 @@ class ModelServer:
                 "started_at": self.started_at.isoformat() if self.started_at else None, "pid": os.getpid(),
                 "fast_path": bool(cur and cur.fast is not None), "in_flight": in_flight, "swaps": self.swaps,
                 "last_swap_at": self.last_swap_at.isoformat() if self.last_swap_at else None,
-                "swap_error": self.swap_error, **self.stats_.snapshot()}
+                "swap_error": self.swap_error, "max_body": self.max_body, **self.stats_.snapshot()}
 
     # ------------------------------------------------------------------ watching the alias
     def _target(self) -> tuple[int, int] | None:
