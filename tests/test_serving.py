@@ -39,8 +39,15 @@ class Client:
     def request(self, method: str, path: str, body: bytes | None = None,
                 content_type: str | None = "application/json") -> tuple[int, dict[str, str], bytes]:
         headers = {"Content-Type": content_type} if content_type else {}
-        self.conn.request(method, path, body=body, headers=headers)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            resp = self.conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # the server closed the kept-alive connection after its idle timeout: what every HTTP
+            # client does then is to send the request again on a new connection
+            self.conn.close()
+            self.conn.request(method, path, body=body, headers=headers)
+            resp = self.conn.getresponse()
         data = resp.read()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
 
@@ -498,3 +505,73 @@ def test_max_body_is_configurable_and_chunked_bodies_are_cut_off(served: dict[st
                                + b"0\r\n\r\n")
         assert status == 200 and len(json.loads(body)["predictions"]) == 50
         assert server.stats()["max_body"] == limit
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _ping(sock: socket.socket) -> int:
+    """GET /ping on an open keep-alive socket; the response is read whole, the socket stays open."""
+    sock.sendall(b"GET /ping HTTP/1.1\r\nHost: test\r\n\r\n")
+    resp = http.client.HTTPResponse(sock, method="GET")
+    resp.begin()
+    resp.read()
+    resp.fp = None  # leave the socket to us (HTTPResponse would close its file)
+    return resp.status
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> float | None:
+    """Seconds until the server closes ``sock`` (None if it stays open ``seconds``)."""
+    t0 = time.monotonic()
+    sock.settimeout(seconds)
+    try:
+        data = sock.recv(1)
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        data = b""
+    assert data == b"", data
+    return time.monotonic() - t0
+
+
+def test_an_idle_connection_is_closed_after_the_idle_timeout(served: dict[str, Any]) -> None:
+    assert 5 <= served["server"].stats()["idle_timeout_s"] <= 15  # the default
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, idle_timeout=0.5) as server:
+        kept, silent = _connect(server.url), _connect(server.url)
+        try:
+            assert _ping(kept) == 200
+            waited = _closed_within(kept, 5)
+            assert waited is not None and 0.3 < waited < 3, waited
+            waited = _closed_within(silent, 5)  # connected, never sent a byte
+            assert waited is not None and waited < 3, waited
+            assert server.stats()["idle_timeout_s"] == 0.5
+        finally:
+            kept.close()
+            silent.close()
+
+
+def test_idle_connections_cannot_keep_a_new_client_out(served: dict[str, Any]) -> None:
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, idle_timeout=60,
+                     max_connections=4) as server:
+        idle: list[socket.socket] = []
+        try:
+            for _ in range(6):  # keep-alive connections that sent one request and wait
+                idle.append(_connect(server.url))
+                assert _ping(idle[-1]) == 200
+            idle += [_connect(server.url) for _ in range(6)]  # and connections that never send a byte
+            time.sleep(0.2)
+            assert server.stats()["connections"] <= 4
+            for _ in range(3):  # each new client is served at once (the longest idle connection makes way)
+                client = Client(server.url)
+                t0 = time.monotonic()
+                status, _, doc = client.post({"dataframe_records": [RECORD]})
+                client.close()
+                assert status == 200 and time.monotonic() - t0 < 5, doc
+            closed = [s for s in idle if _closed_within(s, 0.2) is not None]
+            assert len(closed) >= 9  # 12 idle plus 3 clients over 4 slots: the oldest were closed
+            assert server.stats()["connections"] <= 4
+        finally:
+            for sock in idle:
+                sock.close()

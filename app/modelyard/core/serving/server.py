@@ -65,7 +65,8 @@ DEFAULT_MAX_BODY = 32 * 1024 * 1024  # bytes; ``modelyard serve --max-body``
 PREDICT_BATCH_ROWS = 8192  # a large request is predicted in blocks of rows, so its features never exist at once
 _DRAIN_S = 2.0  # after refusing a body, how long to read and discard what the client still sends
 LATENCY_WINDOW = 4096
-IDLE_TIMEOUT_S = 120.0
+DEFAULT_IDLE_TIMEOUT_S = 10.0  # a connection that sends nothing for this long is closed; ``--idle-timeout``
+DEFAULT_MAX_CONNECTIONS = 128  # open connections (one thread each); ``--max-connections``
 ENDPOINTS = ("/invocations", "/ping", "/health", "/version", "/metadata", "/stats")
 
 
@@ -239,7 +240,23 @@ def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, byt
     return status, json.dumps({"error_code": code, "message": message, **extra}, default=str).encode()
 
 
+class _Conn:
+    """An open connection: its thread, and since when it waits for a request (None: in one)."""
+
+    __slots__ = ("thread", "waiting_since", "evicted")
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.waiting_since: float | None = time.monotonic()
+        self.evicted = False
+
+
 class _HTTPServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``app.max_connections`` of them: a new connection
+    beyond that closes the connection that has waited longest for its next request (an idle
+    keep-alive one, or one that never sent a complete request), or, when every connection is in
+    the middle of a request, is answered 503 and closed."""
+
     daemon_threads = True  # idle keep-alive connections are closed by shutdown(), not waited for
     block_on_close = False
     request_queue_size = 128
@@ -249,17 +266,56 @@ class _HTTPServer(ThreadingHTTPServer):
         self.app = app
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._conn_lock = threading.Lock()
-        self._connections: dict[Any, threading.Thread | None] = {}
+        self._connections: dict[Any, _Conn] = {}
         super().__init__(address, handler)
+
+    @property
+    def open_connections(self) -> int:
+        with self._conn_lock:
+            return sum(1 for c in self._connections.values() if not c.evicted)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._conn_lock:
-            self._connections[request] = None
+            live = [(sock, c) for sock, c in self._connections.items() if not c.evicted]
+            if len(live) >= self.app.max_connections:
+                waiting = [(c.waiting_since, id(sock), sock, c) for sock, c in live if c.waiting_since is not None]
+                if not waiting:
+                    self._refuse_busy(request)
+                    return
+                _, _, victim, conn = min(waiting)
+                conn.evicted = True
+                log.debug("closing a connection idle for %.1f s to make way for %s",
+                          time.monotonic() - (conn.waiting_since or 0.0), client_address)
+                try:
+                    victim.shutdown(socket.SHUT_RDWR)  # its thread reads the end of the stream and ends
+                except OSError:
+                    pass
+            self._connections[request] = _Conn()
         super().process_request(request, client_address)
+
+    def _refuse_busy(self, request: Any) -> None:
+        status, body = _error(503, "SERVER_BUSY", f"The server is answering {self.app.max_connections} requests "
+                                                  "(its --max-connections); try again in a moment.")
+        head = (f"HTTP/1.1 {status} Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode()
+        try:
+            request.settimeout(1.0)
+            request.sendall(head + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def mark(self, request: Any, *, waiting: bool) -> None:
+        with self._conn_lock:
+            conn = self._connections.get(request)
+            if conn is not None:
+                conn.waiting_since = time.monotonic() if waiting else None
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         with self._conn_lock:
-            self._connections[request] = threading.current_thread()
+            conn = self._connections.get(request)
+            if conn is not None:
+                conn.thread = threading.current_thread()
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -269,7 +325,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def close_connections(self) -> list[threading.Thread]:
         """Shut every open connection (idle keep-alive ones return from their read at once)."""
         with self._conn_lock:
-            items = list(self._connections.items())
+            items = [(sock, c.thread) for sock, c in self._connections.items()]
         threads = []
         for sock, thread in items:
             try:
@@ -287,16 +343,26 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"modelyard/{__version__}"
-    timeout = IDLE_TIMEOUT_S
+    timeout = DEFAULT_IDLE_TIMEOUT_S  # per read and write; set from the server's idle_timeout in setup()
     server: _HTTPServer
     _unread_body = False  # a refused body is still arriving: finish() drains it
 
     def setup(self) -> None:
+        self.timeout = self.server.app.idle_timeout
         super().setup()
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+
+    def handle_one_request(self) -> None:
+        self.server.mark(self.request, waiting=True)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self.server.mark(self.request, waiting=False)  # a request came: this connection is not idle
+        return ok
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -532,12 +598,19 @@ class ModelServer:
     def __init__(self, store: Store, ref: str, *, host: str = DEFAULT_HOST, port: int = 0,
                  poll_interval: float = DEFAULT_POLL_S, record: bool = True,
                  on_event: Callable[[dict[str, Any]], None] | None = None,
-                 max_body: int = DEFAULT_MAX_BODY) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         from modelyard.core.registry import parse_ref
 
         if int(max_body) < 1:
             raise ModelyardError(f"The largest request body must be at least 1 byte, not {max_body}.",
-                                 hint="Give --max-body as a size such as 32MB.")
+                                 hint="Give --max-body as a size such as 32M.")
+        if not float(idle_timeout) > 0:
+            raise ModelyardError(f"The idle timeout must be more than 0 seconds, not {idle_timeout}.",
+                                 hint="Give --idle-timeout in seconds, such as 10.")
+        if int(max_connections) < 1:
+            raise ModelyardError(f"The server needs at least 1 connection, not {max_connections}.",
+                                 hint="Give --max-connections as a number such as 128.")
 
         self.store = store
         self.ref = ref
@@ -548,6 +621,8 @@ class ModelServer:
         self.record = record
         self.on_event = on_event
         self.max_body = int(max_body)
+        self.idle_timeout = float(idle_timeout)
+        self.max_connections = int(max_connections)
         self.stats_ = Stats()
         self.stopping = False
         self.swaps = 0
@@ -690,7 +765,10 @@ class ModelServer:
                 "started_at": self.started_at.isoformat() if self.started_at else None, "pid": os.getpid(),
                 "fast_path": bool(cur and cur.fast is not None), "in_flight": in_flight, "swaps": self.swaps,
                 "last_swap_at": self.last_swap_at.isoformat() if self.last_swap_at else None,
-                "swap_error": self.swap_error, "max_body": self.max_body, **self.stats_.snapshot()}
+                "swap_error": self.swap_error, "max_body": self.max_body,
+                "idle_timeout_s": self.idle_timeout, "max_connections": self.max_connections,
+                "connections": self._httpd.open_connections if self._httpd is not None else 0,
+                **self.stats_.snapshot()}
 
     # ------------------------------------------------------------------ watching the alias
     def _target(self) -> tuple[int, int] | None:
