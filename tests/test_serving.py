@@ -575,3 +575,23 @@ def test_idle_connections_cannot_keep_a_new_client_out(served: dict[str, Any]) -
         finally:
             for sock in idle:
                 sock.close()
+
+
+def test_a_new_client_gets_a_json_503_when_every_connection_is_mid_request(served: dict[str, Any]) -> None:
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, idle_timeout=60,
+                     max_connections=2) as server:
+        stuck = [_connect(server.url) for _ in range(2)]
+        try:
+            for sock in stuck:  # a request whose body is still coming
+                sock.sendall(_head("/invocations", {"Content-Length": "1000"}) + b'{"dataframe_')
+            time.sleep(0.3)
+            status, headers, body = _raw(server.url, b"GET /ping HTTP/1.1\r\nHost: test\r\n\r\n", timeout=5)
+            assert status == 503 and headers["retry-after"] == "1"
+            assert json.loads(body)["error_code"] == "SERVER_BUSY" and "--max-connections" in json.loads(body)["message"]
+        finally:
+            for sock in stuck:
+                sock.close()
+        time.sleep(0.3)  # the stuck requests end when their clients go away
+        client = Client(server.url)
+        assert client.get("/ping")[0] == 200
+        client.close()

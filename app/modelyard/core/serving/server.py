@@ -301,6 +301,8 @@ class _HTTPServer(ThreadingHTTPServer):
         try:
             request.settimeout(1.0)
             request.sendall(head + body)
+            request.setblocking(False)
+            request.recv(65536)  # what the request sent so far: closing with it unread would reset the connection
         except OSError:
             pass
         self.shutdown_request(request)
