@@ -461,9 +461,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             served = app.current  # this request finishes on this model, whatever the watcher does
             try:
-                body = self._read_body()
-                data, params = payloads.parse_body(body, self.headers.get("Content-Type"), served.predictor.spec)
-                del body  # the body, then the parsed values, are let go as soon as they are converted
+                # the body is handed over (no name here keeps it), so that parse_body can let it go
+                # once decoded; the parsed values are let go once converted
+                data, params = payloads.parse_body(self._read_body(), self.headers.get("Content-Type"),
+                                                   served.predictor.spec)
                 v = served.predictor.validate(data)
                 del data
                 values = served.predict(v, params.get("predict_method", "predict"))
