@@ -33,6 +33,25 @@ Requests are served by the standard library's threading HTTP server (one thread 
 connection, HTTP/1.1 keep-alive, Nagle off). Small requests to models trained by Modelyard go
 through :mod:`.fastpath`, which redoes the fitted preprocessing in numpy (checked against the
 pipeline when the model is loaded).
+
+Limits (``modelyard serve`` options in brackets), so that no client can exhaust the server:
+
+* ``max_body`` (``--max-body``, :data:`DEFAULT_MAX_BODY` = 32 MiB): a larger Content-Length is
+  answered 413 from the headers (before ``100 Continue``, so such a client sends nothing), and a
+  chunked body as soon as what arrived passes it. A body within it peaks at about 9x its size
+  in memory as ``dataframe_split`` JSON (the parsed values; 4x as records, 7x as CSV: see
+  ``tests/benchmarks/serve_memory.py``): the body is let go once decoded, rows become columns
+  one at a time, and more than :data:`PREDICT_BATCH_ROWS` rows are predicted a block at a time;
+* ``idle_timeout`` (``--idle-timeout``, 10 s): a connection on which nothing arrives for that
+  long (waiting for its next request, or for the rest of one) is closed;
+* ``max_connections`` (``--max-connections``, 128): at most that many connections (threads)
+  are open; a new one closes the one that has waited longest for its next request, or gets a
+  JSON 503 (``Retry-After: 1``) when every one is in the middle of a request.
+
+Every answer is JSON, errors too: a method other than GET, HEAD and POST gets 405 with
+``Allow``; a malformed request line or too many headers get the standard library's status
+(400, 414, 431, 505) with ``{"error_code", "message"}``; a JSON body nested too deeply to read
+is a 400 naming ``body``.
 """
 
 from __future__ import annotations
