@@ -586,8 +586,9 @@ def test_a_new_client_gets_a_json_503_when_every_connection_is_mid_request(serve
                 sock.sendall(_head("/invocations", {"Content-Length": "1000"}) + b'{"dataframe_')
             time.sleep(0.3)
             status, headers, body = _raw(server.url, b"GET /ping HTTP/1.1\r\nHost: test\r\n\r\n", timeout=5)
+            doc = json.loads(body)
             assert status == 503 and headers["retry-after"] == "1"
-            assert json.loads(body)["error_code"] == "SERVER_BUSY" and "--max-connections" in json.loads(body)["message"]
+            assert doc["error_code"] == "SERVER_BUSY" and "--max-connections" in doc["message"]
         finally:
             for sock in stuck:
                 sock.close()
@@ -651,3 +652,16 @@ def test_serve_limit_options_are_checked(served: dict[str, Any], capsys: pytest.
         code, _, err = cli(capsys, "serve", "flowers@v1", "--port", "0", "--store", root, option, value)
         assert code == 2 and option in err and words in err, err
         assert "Traceback" not in err
+
+
+def test_a_large_request_is_predicted_in_blocks_with_the_same_answers(served: dict[str, Any],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelyard.core.serving import server as server_module
+
+    lm = load_version(served["store"], "flowers@v1")
+    frame = garden_frame()
+    v = lm.predictor.validate(frame)
+    whole, whole_proba = lm.predict(v), lm.predict(v, "predict_proba")
+    monkeypatch.setattr(server_module, "PREDICT_BATCH_ROWS", 7)  # 150 rows: 22 blocks, the last of 3 rows
+    assert list(lm.predict(v)) == list(whole) == list(served["model"].predict(frame[FEATURES]))
+    np.testing.assert_array_equal(lm.predict(v, "predict_proba"), whole_proba)
