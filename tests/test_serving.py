@@ -652,6 +652,15 @@ def test_serve_limit_options_are_checked(served: dict[str, Any], capsys: pytest.
         code, _, err = cli(capsys, "serve", "flowers@v1", "--port", "0", "--store", root, option, value)
         assert code == 2 and option in err and words in err, err
         assert "Traceback" not in err
+    from modelyard.core.serving import server as server_module
+
+    code, out, _ = cli(capsys, "serve", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    # the help's defaults are the server's
+    assert server_module.DEFAULT_MAX_BODY == 32 * 2**20 and "default 32M" in text
+    assert server_module.DEFAULT_IDLE_TIMEOUT_S == 10 and "(default 10)" in text
+    assert server_module.DEFAULT_MAX_CONNECTIONS == 128 and "(default 128)" in text
 
 
 def test_a_large_request_is_predicted_in_blocks_with_the_same_answers(served: dict[str, Any],
