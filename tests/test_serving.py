@@ -674,3 +674,28 @@ def test_a_large_request_is_predicted_in_blocks_with_the_same_answers(served: di
     monkeypatch.setattr(server_module, "PREDICT_BATCH_ROWS", 7)  # 150 rows: 22 blocks, the last of 3 rows
     assert list(lm.predict(v)) == list(whole) == list(served["model"].predict(frame[FEATURES]))
     np.testing.assert_array_equal(lm.predict(v, "predict_proba"), whole_proba)
+
+
+def test_a_body_that_trickles_in_is_cut_off(served: dict[str, Any]) -> None:
+    import select
+
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, idle_timeout=0.5) as server:
+        sock = _connect(server.url)
+        try:
+            sock.sendall(_head("/invocations", {"Content-Length": "100000"}))
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 8:  # a byte every 0.2 s: each read is within the idle timeout
+                if select.select([sock], [], [], 0.2)[0]:
+                    break
+                try:
+                    sock.sendall(b" ")
+                except OSError:
+                    break
+            waited = time.monotonic() - t0
+            resp = http.client.HTTPResponse(sock, method="POST")
+            resp.begin()
+            doc = json.loads(resp.read())
+        finally:
+            sock.close()
+    assert resp.status == 408 and doc["error_code"] == "REQUEST_TIMEOUT" and doc["field"] == "body", doc
+    assert waited < 4, waited

@@ -43,7 +43,9 @@ Limits (``modelyard serve`` options in brackets), so that no client can exhaust 
   ``tests/benchmarks/serve_memory.py``): the body is let go once decoded, rows become columns
   one at a time, and more than :data:`PREDICT_BATCH_ROWS` rows are predicted a block at a time;
 * ``idle_timeout`` (``--idle-timeout``, 10 s): a connection on which nothing arrives for that
-  long (waiting for its next request, or for the rest of one) is closed;
+  long (waiting for its next request, or for the rest of one) is closed; a body may take that
+  long plus a second per :data:`MIN_BODY_RATE` bytes, else 408 (a trickled body cannot hold a
+  connection); a body is kept as it arrives, so an announced size costs no memory;
 * ``max_connections`` (``--max-connections``, 128): at most that many connections (threads)
   are open; a new one closes the one that has waited longest for its next request, or gets a
   JSON 503 (``Retry-After: 1``) when every one is in the middle of a request.
@@ -81,6 +83,7 @@ log = logging.getLogger("modelyard.serving")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_POLL_S = 0.5
 DEFAULT_MAX_BODY = 32 * 1024 * 1024  # bytes; ``modelyard serve --max-body``
+MIN_BODY_RATE = 16 * 1024  # bytes/s: a body must arrive at least this fast on average, after idle_timeout
 PREDICT_BATCH_ROWS = 8192  # a large request is predicted in blocks of rows, so its features never exist at once
 _DRAIN_S = 2.0  # after refusing a body, how long to read and discard what the client still sends
 LATENCY_WINDOW = 4096
@@ -367,6 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = DEFAULT_IDLE_TIMEOUT_S  # per read and write; set from the server's idle_timeout in setup()
     server: _HTTPServer
     _unread_body = False  # a refused body is still arriving: finish() drains it
+    _body_t0: float | None = None  # when this request's body started to be read
 
     def setup(self) -> None:
         self.timeout = self.server.app.idle_timeout
@@ -377,6 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def handle_one_request(self) -> None:
+        self._body_t0 = None
         self.server.mark(self.request, waiting=True)
         super().handle_one_request()
 
@@ -555,12 +560,48 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise PayloadError("The request needs a Content-Length header (or chunked transfer encoding).",
                                "Content-Length", status=411, error_code="LENGTH_REQUIRED")
-        body = self.rfile.read(n) if n else b""
-        if len(body) < n:
+        body = bytearray()
+        got = self._read_append(body, n)
+        if got < n:
             self.close_connection = True
-            raise PayloadError(f"The body ended after {len(body):,} of the {n:,} bytes its Content-Length "
-                               "announced.", "body")
+            raise PayloadError(f"The body ended after {got:,} of the {n:,} bytes its Content-Length announced.",
+                               "body")
         return body
+
+    def _read_append(self, body: bytearray, n: int) -> int:
+        """Append up to ``n`` bytes from the connection to ``body`` (fewer only at the end of the
+        stream) as they arrive, so that memory follows what was sent, not what was announced. A
+        body must keep coming: a read waits at most ``idle_timeout``, and the whole body may take
+        ``idle_timeout`` plus one second per :data:`MIN_BODY_RATE` bytes, so a client that
+        trickles it in cannot hold a connection."""
+        app = self.server.app
+        if self._body_t0 is None:
+            self._body_t0 = time.monotonic()
+        got = 0
+        try:
+            while got < n:
+                allowed = app.idle_timeout + len(body) / MIN_BODY_RATE - (time.monotonic() - self._body_t0)
+                if allowed <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(min(app.idle_timeout, allowed))
+                chunk = self.rfile.read1(min(n - got, 1 << 20))
+                if not chunk:
+                    break
+                body += chunk
+                got += len(chunk)
+        except TimeoutError:
+            self.close_connection = True
+            self._unread_body = True
+            raise PayloadError(f"The body stopped arriving: {len(body):,} bytes in "
+                               f"{time.monotonic() - self._body_t0:.1f} s (a body must arrive at "
+                               f"{MIN_BODY_RATE // 1024} KB/s or more, with no pause over {app.idle_timeout:g} s).",
+                               "body", status=408, error_code="REQUEST_TIMEOUT") from None
+        finally:
+            try:
+                self.connection.settimeout(app.idle_timeout)
+            except OSError:
+                pass
+        return got
 
     def _read_chunked(self) -> bytearray:
         body = bytearray()
@@ -580,12 +621,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return body
             if len(body) + size > limit:  # refused before the chunk is read
                 raise self._too_large(f"The chunked body is over {limit:,} bytes, the most this server takes")
-            chunk = self.rfile.read(size)
-            if len(chunk) < size:
+            if self._read_append(body, size) < size:
                 self.close_connection = True
                 raise PayloadError("The chunked body ended in the middle of a chunk.", "body")
-            body += chunk
-            del chunk
             self.rfile.readline(8)
 
     def finish(self) -> None:
