@@ -90,8 +90,9 @@ def parse_content_type(header: str | None) -> str:
     return mime
 
 
-def parse_body(body: bytes, content_type: str | None, spec: InputSpec) -> tuple[Any, dict[str, Any]]:
-    """(input for ``spec.validate``, params) of a request body."""
+def parse_body(body: bytes | bytearray, content_type: str | None, spec: InputSpec) -> tuple[Any, dict[str, Any]]:
+    """(input for ``spec.validate``, params) of a request body (a JSON body is let go once decoded:
+    when the caller keeps no reference to it, its memory is freed before the values are built)."""
     mime = parse_content_type(content_type)
     if mime == CSV:
         return _csv(body, spec), {}
@@ -274,7 +275,7 @@ def _instances(value: Any, field: str, spec: InputSpec) -> Any:
                        "only fits a model with one input column.", field)
 
 
-def _csv(body: bytes, spec: InputSpec) -> Any:
+def _csv(body: bytes | bytearray, spec: InputSpec) -> Any:
     import io
 
     import pandas as pd
@@ -294,7 +295,7 @@ def _csv(body: bytes, spec: InputSpec) -> Any:
     return frame
 
 
-def _parquet(body: bytes) -> Any:
+def _parquet(body: bytes | bytearray) -> Any:
     import io
 
     import pyarrow as pa

@@ -13,7 +13,9 @@ The child is ``python -m modelyard serve REF --store DIR --host H --port N --rea
 --stop-on-eof``: it prints one JSON line ``{"event": "ready", "url", "pid", ...}`` on stdout
 when it listens (later lines are events: ``swapped``, ``swap_failed``, ``stopped``), and stops
 gracefully when its stdin closes — which also happens when the parent dies, so a crashed
-window leaves no server behind. Its stderr goes to a log file (``log_path``).
+window leaves no server behind. Its stderr goes to a log file (``log_path``). ``max_body``,
+``idle_timeout`` and ``max_connections`` become ``--max-body``, ``--idle-timeout`` and
+``--max-connections`` (the server's defaults when None).
 
 Only the standard library is imported here, so the window can use it on its main thread;
 :meth:`ServerProcess.start` blocks until the model is loaded (a second or two), so call it

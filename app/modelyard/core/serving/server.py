@@ -297,22 +297,27 @@ class _HTTPServer(ThreadingHTTPServer):
             return sum(1 for c in self._connections.values() if not c.evicted)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        victim, since = None, 0.0
         with self._conn_lock:
             live = [(sock, c) for sock, c in self._connections.items() if not c.evicted]
-            if len(live) >= self.app.max_connections:
+            admitted = len(live) < self.app.max_connections
+            if not admitted:
                 waiting = [(c.waiting_since, id(sock), sock, c) for sock, c in live if c.waiting_since is not None]
-                if not waiting:
-                    self._refuse_busy(request)
-                    return
-                _, _, victim, conn = min(waiting)
-                conn.evicted = True
-                log.debug("closing a connection idle for %.1f s to make way for %s",
-                          time.monotonic() - (conn.waiting_since or 0.0), client_address)
-                try:
-                    victim.shutdown(socket.SHUT_RDWR)  # its thread reads the end of the stream and ends
-                except OSError:
-                    pass
-            self._connections[request] = _Conn()
+                if waiting:
+                    since, _, victim, conn = min(waiting)
+                    conn.evicted = admitted = True
+            if admitted:
+                self._connections[request] = _Conn()
+        if not admitted:  # (the answer is written outside the lock the connections' threads share)
+            self._refuse_busy(request)
+            return
+        if victim is not None:
+            log.debug("closing a connection idle for %.1f s to make way for %s", time.monotonic() - since,
+                      client_address)
+            try:
+                victim.shutdown(socket.SHUT_RDWR)  # its thread reads the end of the stream and ends
+            except OSError:
+                pass
         super().process_request(request, client_address)
 
     def _refuse_busy(self, request: Any) -> None:
@@ -552,7 +557,7 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return super().handle_expect_100()
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytearray:
         n = self._content_length()
         if n is None:
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
