@@ -39,8 +39,15 @@ class Client:
     def request(self, method: str, path: str, body: bytes | None = None,
                 content_type: str | None = "application/json") -> tuple[int, dict[str, str], bytes]:
         headers = {"Content-Type": content_type} if content_type else {}
-        self.conn.request(method, path, body=body, headers=headers)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            resp = self.conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # the server closed the kept-alive connection after its idle timeout: what every HTTP
+            # client does then is to send the request again on a new connection
+            self.conn.close()
+            self.conn.request(method, path, body=body, headers=headers)
+            resp = self.conn.getresponse()
         data = resp.read()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
 
@@ -396,3 +403,299 @@ def test_server_process_reports_a_child_that_cannot_start(tmp_path: Path) -> Non
         proc.start()
     assert not proc.alive()
     proc.cleanup()
+
+
+# --------------------------------------------------------------------------- hostile requests
+
+
+def _raw(url: str, data: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` on a fresh socket and read one response (status, headers, body)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        resp = http.client.HTTPResponse(sock, method="GET")
+        resp.begin()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_a_deeply_nested_json_body_is_a_400_naming_the_problem(served: dict[str, Any], depth: int) -> None:
+    client = served["client"]
+    for body in (b"[" * depth + b"]" * depth,
+                 b'{"dataframe_records": [{"x": ' + b"[" * depth + b"]" * depth + b"}]}"):
+        status, _, doc = client.post(body)
+        assert status == 400, doc
+        assert doc["error_code"] == "BAD_REQUEST" and doc["field"] == "body"
+        assert "nested too deeply" in doc["message"], doc["message"]
+    assert client.post({"dataframe_records": [RECORD]})[0] == 200
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "BREW"])
+def test_other_methods_get_a_json_405_with_allow(served: dict[str, Any], method: str) -> None:
+    client = served["client"]
+    for path, allowed in (("/invocations", "POST"), ("/ping", "GET, HEAD"), ("/stats", "GET, HEAD")):
+        status, headers, data = client.request(method, path, b'{"dataframe_records": []}')
+        assert status == 405, (path, data)
+        assert headers["content-type"] == "application/json" and headers["allow"] == allowed
+        doc = json.loads(data)
+        assert doc["error_code"] == "METHOD_NOT_ALLOWED" and method in doc["message"] and allowed in doc["message"]
+    status, headers, data = client.request(method, "/nowhere", b"{}")
+    assert status == 404 and json.loads(data)["error_code"] == "NOT_FOUND"
+    # the keep-alive connection carries on
+    assert client.post({"dataframe_records": [RECORD]})[0] == 200
+
+
+def test_malformed_requests_get_json_errors(served: dict[str, Any]) -> None:
+    url = served["server"].url
+    cases = [
+        (b"GET /ping HTTP/1.1 extra\r\n\r\n", 400),                                 # a bad request line
+        (b"GET /ping HTTP/9.9\r\n\r\n", 505),                                       # an HTTP version we do not speak
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),                     # a request line too long
+        (b"GET /ping HTTP/1.1\r\n" + b"X-A: b\r\n" * 120 + b"\r\n", 431),           # too many headers
+    ]
+    for data, want in cases:
+        status, headers, body = _raw(url, data)
+        assert status == want, (data[:40], body[:200])
+        assert headers["content-type"] == "application/json", body[:200]
+        doc = json.loads(body)
+        assert doc["error_code"] and doc["message"], doc
+
+
+def _head(path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: test"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_a_body_over_the_default_cap_is_refused_before_it_is_sent(served: dict[str, Any]) -> None:
+    # only the headers are sent: the server must answer without waiting for 40 MB that never come
+    t0 = time.monotonic()
+    status, headers, body = _raw(served["server"].url, _head("/invocations", {
+        "Content-Type": "application/json", "Content-Length": str(40 * 2**20)}), timeout=5)
+    doc = json.loads(body)
+    assert status == 413 and doc["error_code"] == "PAYLOAD_TOO_LARGE" and doc["field"] == "body"
+    assert "41,943,040 bytes" in doc["message"] and "33,554,432" in doc["message"] and "--max-body" in doc["message"]
+    assert headers["connection"] == "close" and time.monotonic() - t0 < 5
+
+
+def test_max_body_is_configurable_and_chunked_bodies_are_cut_off(served: dict[str, Any]) -> None:
+    limit = 64 * 1024
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, max_body=limit) as server:
+        ok = json.dumps({"dataframe_records": [RECORD] * 50}).encode()
+        assert len(ok) < limit
+        client = Client(server.url)
+        assert client.post(ok)[0] == 200
+        client.close()
+        over = json.dumps({"dataframe_records": [RECORD] * 500}).encode()
+        assert len(over) > limit
+        # Content-Length over the limit: refused from the headers
+        status, _, body = _raw(server.url, _head("/invocations", {"Content-Length": str(len(over))}) + over)
+        assert status == 413 and json.loads(body)["error_code"] == "PAYLOAD_TOO_LARGE"
+        # Expect: 100-continue over the limit: refused instead of "100 Continue", so no body is sent
+        status, _, body = _raw(server.url, _head("/invocations", {"Content-Length": str(len(over)),
+                                                                    "Expect": "100-continue"}))
+        assert status == 413 and json.loads(body)["error_code"] == "PAYLOAD_TOO_LARGE"
+        # chunked: refused once what arrived passes the limit, whatever the chunks say
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(over[i:i + 8192]), over[i:i + 8192])
+                          for i in range(0, len(over), 8192)) + b"0\r\n\r\n"
+        status, _, body = _raw(server.url, _head("/invocations", {"Transfer-Encoding": "chunked"}) + chunks)
+        doc = json.loads(body)
+        assert status == 413 and doc["error_code"] == "PAYLOAD_TOO_LARGE" and "65,536" in doc["message"]
+        small = b"".join(b"%x\r\n%s\r\n" % (len(ok[i:i + 999]), ok[i:i + 999]) for i in range(0, len(ok), 999))
+        status, _, body = _raw(server.url, _head("/invocations", {"Transfer-Encoding": "chunked"}) + small
+                               + b"0\r\n\r\n")
+        assert status == 200 and len(json.loads(body)["predictions"]) == 50
+        assert server.stats()["max_body"] == limit
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _ping(sock: socket.socket) -> int:
+    """GET /ping on an open keep-alive socket; the response is read whole, the socket stays open."""
+    sock.sendall(b"GET /ping HTTP/1.1\r\nHost: test\r\n\r\n")
+    resp = http.client.HTTPResponse(sock, method="GET")
+    resp.begin()
+    resp.read()
+    resp.fp = None  # leave the socket to us (HTTPResponse would close its file)
+    return resp.status
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> float | None:
+    """Seconds until the server closes ``sock`` (None if it stays open ``seconds``)."""
+    t0 = time.monotonic()
+    sock.settimeout(seconds)
+    try:
+        data = sock.recv(1)
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        data = b""
+    assert data == b"", data
+    return time.monotonic() - t0
+
+
+def test_an_idle_connection_is_closed_after_the_idle_timeout(served: dict[str, Any]) -> None:
+    assert 5 <= served["server"].stats()["idle_timeout_s"] <= 15  # the default
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, idle_timeout=0.5) as server:
+        kept, silent = _connect(server.url), _connect(server.url)
+        try:
+            assert _ping(kept) == 200
+            waited = _closed_within(kept, 5)
+            assert waited is not None and 0.3 < waited < 3, waited
+            waited = _closed_within(silent, 5)  # connected, never sent a byte
+            assert waited is not None and waited < 3, waited
+            assert server.stats()["idle_timeout_s"] == 0.5
+        finally:
+            kept.close()
+            silent.close()
+
+
+def test_idle_connections_cannot_keep_a_new_client_out(served: dict[str, Any]) -> None:
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, idle_timeout=60,
+                     max_connections=4) as server:
+        idle: list[socket.socket] = []
+        try:
+            for _ in range(6):  # keep-alive connections that sent one request and wait
+                idle.append(_connect(server.url))
+                assert _ping(idle[-1]) == 200
+            idle += [_connect(server.url) for _ in range(6)]  # and connections that never send a byte
+            time.sleep(0.2)
+            assert server.stats()["connections"] <= 4
+            for _ in range(3):  # each new client is served at once (the longest idle connection makes way)
+                client = Client(server.url)
+                t0 = time.monotonic()
+                status, _, doc = client.post({"dataframe_records": [RECORD]})
+                client.close()
+                assert status == 200 and time.monotonic() - t0 < 5, doc
+            closed = [s for s in idle if _closed_within(s, 0.2) is not None]
+            assert len(closed) >= 9  # 12 idle plus 3 clients over 4 slots: the oldest were closed
+            assert server.stats()["connections"] <= 4
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_a_new_client_gets_a_json_503_when_every_connection_is_mid_request(served: dict[str, Any]) -> None:
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, idle_timeout=60,
+                     max_connections=2) as server:
+        stuck = [_connect(server.url) for _ in range(2)]
+        try:
+            for sock in stuck:  # a request whose body is still coming
+                sock.sendall(_head("/invocations", {"Content-Length": "1000"}) + b'{"dataframe_')
+            time.sleep(0.3)
+            status, headers, body = _raw(server.url, b"GET /ping HTTP/1.1\r\nHost: test\r\n\r\n", timeout=5)
+            doc = json.loads(body)
+            assert status == 503 and headers["retry-after"] == "1"
+            assert doc["error_code"] == "SERVER_BUSY" and "--max-connections" in doc["message"]
+        finally:
+            for sock in stuck:
+                sock.close()
+        time.sleep(0.3)  # the stuck requests end when their clients go away
+        client = Client(server.url)
+        assert client.get("/ping")[0] == 200
+        client.close()
+
+
+def _memory(pid: int) -> dict[str, int]:
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc to read peak memory")
+def test_serve_max_body_option_and_the_memory_a_body_near_it_takes(served: dict[str, Any]) -> None:
+    limit = 8 * 2**20
+    rows = json.loads(json_frame(150).to_json(orient="split"))
+    one = len(json.dumps(rows["data"]))
+    body = json.dumps({"dataframe_split": {"columns": rows["columns"],
+                                           "data": rows["data"] * int(0.97 * limit / one)}}).encode()
+    assert 0.9 * limit < len(body) <= limit
+    proc = ServerProcess("flowers@v1", store=served["store"].root, port=0, max_body=limit, idle_timeout=30,
+                         max_connections=8)
+    try:
+        proc.start()
+        assert proc.info is not None
+        assert (proc.info["max_body"], proc.info["idle_timeout_s"], proc.info["max_connections"]) == (limit, 30, 8)
+        status, _, doc = _raw(proc.url, _head("/invocations", {"Content-Length": str(limit + 1)}))
+        assert status == 413 and "8,388,608" in json.loads(doc)["message"]
+        client = Client(proc.url)
+        assert client.post({"dataframe_records": [RECORD]})[0] == 200  # warm
+        assert proc.pid is not None
+        try:
+            Path(f"/proc/{proc.pid}/clear_refs").write_text("5")  # restart the peak (VmHWM) from now
+        except OSError:
+            pytest.skip("cannot reset the peak memory of the child")
+        before = _memory(proc.pid)
+        status, _, doc = client.post(body)
+        after = _memory(proc.pid)
+        client.close()
+        assert status == 200 and len(doc["predictions"]) == len(rows["data"]) * int(0.97 * limit / one)
+        growth = after["VmHWM"] - before["VmRSS"]
+        # measured 8.8x the body for this payload (it was 15x); the parsed JSON values alone take ~6x
+        assert growth < 10 * len(body), f"peak memory grew {growth / len(body):.1f}x the body"
+    finally:
+        proc.stop()
+        proc.cleanup()
+
+
+def test_serve_limit_options_are_checked(served: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(served["store"].root)
+    for option, value, words in (("--max-body", "12X", "a size such as 32M"), ("--max-body", "0", "at least 1 byte"),
+                                 ("--idle-timeout", "0", "more than 0"), ("--idle-timeout", "soon", "seconds"),
+                                 ("--max-connections", "0", "at least 1")):
+        code, _, err = cli(capsys, "serve", "flowers@v1", "--port", "0", "--store", root, option, value)
+        assert code == 2 and option in err and words in err, err
+        assert "Traceback" not in err
+    from modelyard.core.serving import server as server_module
+
+    code, out, _ = cli(capsys, "serve", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    # the help's defaults are the server's
+    assert server_module.DEFAULT_MAX_BODY == 32 * 2**20 and "default 32M" in text
+    assert server_module.DEFAULT_IDLE_TIMEOUT_S == 10 and "(default 10)" in text
+    assert server_module.DEFAULT_MAX_CONNECTIONS == 128 and "(default 128)" in text
+
+
+def test_a_large_request_is_predicted_in_blocks_with_the_same_answers(served: dict[str, Any],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelyard.core.serving import server as server_module
+
+    lm = load_version(served["store"], "flowers@v1")
+    frame = garden_frame()
+    v = lm.predictor.validate(frame)
+    whole, whole_proba = lm.predict(v), lm.predict(v, "predict_proba")
+    monkeypatch.setattr(server_module, "PREDICT_BATCH_ROWS", 7)  # 150 rows: 22 blocks, the last of 3 rows
+    assert list(lm.predict(v)) == list(whole) == list(served["model"].predict(frame[FEATURES]))
+    np.testing.assert_array_equal(lm.predict(v, "predict_proba"), whole_proba)
+
+
+def test_a_body_that_trickles_in_is_cut_off(served: dict[str, Any]) -> None:
+    import select
+
+    with ModelServer(served["store"], "flowers@v1", port=0, record=False, idle_timeout=0.5) as server:
+        sock = _connect(server.url)
+        try:
+            sock.sendall(_head("/invocations", {"Content-Length": "100000"}))
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 8:  # a byte every 0.2 s: each read is within the idle timeout
+                if select.select([sock], [], [], 0.2)[0]:
+                    break
+                try:
+                    sock.sendall(b" ")
+                except OSError:
+                    break
+            waited = time.monotonic() - t0
+            resp = http.client.HTTPResponse(sock, method="POST")
+            resp.begin()
+            doc = json.loads(resp.read())
+        finally:
+            sock.close()
+    assert resp.status == 408 and doc["error_code"] == "REQUEST_TIMEOUT" and doc["field"] == "body", doc
+    assert waited < 4, waited

@@ -36,7 +36,11 @@ endpoints:
 
 Served through an alias (NAME@champion) or as NAME (the latest version), the server follows
 the alias: when it moves, the new version is loaded and swapped in without failing a request.
-It listens on 127.0.0.1 only unless --host says otherwise."""
+It listens on 127.0.0.1 only unless --host says otherwise.
+
+limits: a body over --max-body (32M) is refused with 413 before it is read; a connection that
+sends nothing for --idle-timeout seconds (10) is closed; at most --max-connections (128) are
+open: a new one closes the one idle longest, or gets 503 when every one is mid-request."""
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -52,6 +56,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=_port, default=8080, help="the port (default 8080; 0 picks a free one)")
     p.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
                    help="how often to check whether the alias moved (default 0.5)")
+    p.add_argument("--max-body", type=_size, default=None, metavar="SIZE", dest="max_body",
+                   help="the largest request body, in bytes or with K, M or G (1024-based; default 32M); a larger "
+                        "one is refused with 413 before it is read")
+    p.add_argument("--idle-timeout", type=_seconds, default=None, metavar="SECONDS", dest="idle_timeout",
+                   help="close a connection that sends nothing for this long (default 10)")
+    p.add_argument("--max-connections", type=_count, default=None, metavar="N", dest="max_connections",
+                   help="the most connections open at once, one thread each (default 128): a new one closes the "
+                        "connection idle longest, or is answered 503 when every one is mid-request")
     p.add_argument("--ready-json", action="store_true", dest="ready_json",
                    help="print one JSON line on stdout when listening ({\"event\": \"ready\", \"url\", ...}), "
                         "then one per event (swapped, stopped): for programs that start the server")
@@ -66,6 +78,43 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number, not {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {value}")
+    return value
+
+
+_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2, "MIB": 1024**2,
+          "G": 1024**3, "GB": 1024**3, "GIB": 1024**3}
+
+
+def _size(text: str) -> int:
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    unit = _UNITS.get(match.group(2).upper()) if match else None
+    if match is None or unit is None:
+        raise argparse.ArgumentTypeError(f"expected a size such as 32M, 512K or 1048576, not {text!r}")
+    value = int(float(match.group(1)) * unit)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the size must be at least 1 byte, not {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"the timeout must be more than 0 seconds, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
     return value
 
 
@@ -92,15 +141,17 @@ def _serve(args: argparse.Namespace) -> int:
             eprint(f"warning: {event['error']}")
 
     with open_store(args) as store:
+        limits = {k: v for k in ("max_body", "idle_timeout", "max_connections") if (v := getattr(args, k)) is not None}
         server = ModelServer(store, args.ref, host=args.host, port=args.port, poll_interval=args.poll,
-                             on_event=on_event)
+                             on_event=on_event, **limits)
         server.start()
         try:
             cur = server.current
             info = {"event": "ready", "url": server.url, "host": server.host, "port": server.port,
                     "pid": server.stats()["pid"], "ref": args.ref, "model": cur.info.name,
                     "version": cur.info.version, "model_version_id": cur.info.id, "alias": server.alias,
-                    "fast_path": cur.fast is not None}
+                    "fast_path": cur.fast is not None, "max_body": server.max_body,
+                    "idle_timeout_s": server.idle_timeout, "max_connections": server.max_connections}
             if ready_json:
                 _line(info)
             if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -90,19 +90,28 @@ def parse_content_type(header: str | None) -> str:
     return mime
 
 
-def parse_body(body: bytes, content_type: str | None, spec: InputSpec) -> tuple[Any, dict[str, Any]]:
-    """(input for ``spec.validate``, params) of a request body."""
+def parse_body(body: bytes | bytearray, content_type: str | None, spec: InputSpec) -> tuple[Any, dict[str, Any]]:
+    """(input for ``spec.validate``, params) of a request body (a JSON body is let go once decoded:
+    when the caller keeps no reference to it, its memory is freed before the values are built)."""
     mime = parse_content_type(content_type)
     if mime == CSV:
         return _csv(body, spec), {}
     if mime == PARQUET:
         return _parquet(body), {}
     try:
-        doc = json.loads(body)
+        text = body.decode("utf-8-sig")  # (a byte order mark is allowed, as json.loads allows it)
     except UnicodeDecodeError as exc:
         raise PayloadError(f"The body is not UTF-8 text: {exc}.", "body") from None
+    del body  # when the caller handed the body over, it is freed here, before the values exist
+    try:
+        doc = json.loads(text)
     except ValueError as exc:
         raise PayloadError(f"The body is not valid JSON: {exc}.", "body") from None
+    except RecursionError:
+        raise PayloadError("The JSON body is nested too deeply to read (hundreds of levels of lists or objects); "
+                           "send rows of plain values, as in {\"dataframe_split\": {\"columns\": [...], "
+                           "\"data\": [[...]]}}.", "body") from None
+    del text
     if not isinstance(doc, dict):
         raise PayloadError(f"The JSON body must be an object with one of the fields {', '.join(FORMATS)} "
                            f"(got {_kind(doc)}).", "body")
@@ -188,8 +197,21 @@ def _split(value: Any, spec: InputSpec) -> Any:
             raise PayloadError(f"'{field}' has no 'columns', so its rows are read in the signature's column order, "
                                f"but its rows have {width} value(s) and the model reads {len(spec.columns)}.",
                                f"{field}.columns")
-        return data
-    return {n: list(col) for n, col in zip(names, zip(*data, strict=True), strict=True)}
+        return _columns_of(data, spec.names) if spec.columns is not None else data
+    return _columns_of(data, names)
+
+
+def _columns_of(rows: list[Any], names: list[str]) -> dict[str, list[Any]]:
+    """The rows (lists as wide as ``names``) as columns; each row is let go once copied, so a
+    large request never holds its values twice (rows and columns) at once."""
+    n = len(rows)
+    cols: list[list[Any]] = [[None] * n for _ in names]
+    for i in range(n):
+        for col, value in zip(cols, rows[i], strict=True):
+            col[i] = value
+        rows[i] = None
+    rows.clear()
+    return dict(zip(names, cols, strict=True))
 
 
 def _records(value: Any, field: str) -> dict[str, list[Any]]:
@@ -245,7 +267,7 @@ def _instances(value: Any, field: str, spec: InputSpec) -> Any:
         if spec.columns is not None and width != len(spec.columns):
             raise PayloadError(f"The rows of '{field}' have {width} value(s); read in the signature's column order "
                                f"they need {len(spec.columns)}.", field)
-        return value
+        return _columns_of(value, spec.names) if spec.columns is not None else value
     names = spec.names if spec.columns is not None else []
     if len(names) == 1 or (spec.columns is None and spec.positional == 1):
         return {names[0] if names else "0": value}
@@ -253,21 +275,19 @@ def _instances(value: Any, field: str, spec: InputSpec) -> Any:
                        "only fits a model with one input column.", field)
 
 
-def _csv(body: bytes, spec: InputSpec) -> Any:
+def _csv(body: bytes | bytearray, spec: InputSpec) -> Any:
     import io
 
     import pandas as pd
 
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"The CSV body is not UTF-8 text: {exc}.", "body") from None
-    if not text.strip():
+    if not body or body.isspace():  # (no copy of the body: the parser reads the bytes themselves)
         raise PayloadError("The CSV body is empty: send a header row and at least one row.", "body")
     dtypes = {c.name: str for c in (spec.columns or []) if c.kind in ("text", "category") and
               (c.dtype or "").lower() in ("str", "string", "object", "category", "large_string", "utf8")}
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=dtypes or None)
+        frame = pd.read_csv(io.BytesIO(body), dtype=dtypes or None, encoding="utf-8", encoding_errors="strict")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"The CSV body is not UTF-8 text: {exc}.", "body") from None
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise PayloadError(f"The CSV body could not be read: {exc}".rstrip(".") + ".", "body") from None
     if len(frame) == 0:
@@ -275,7 +295,7 @@ def _csv(body: bytes, spec: InputSpec) -> Any:
     return frame
 
 
-def _parquet(body: bytes) -> Any:
+def _parquet(body: bytes | bytearray) -> Any:
     import io
 
     import pyarrow as pa

@@ -13,7 +13,9 @@ The child is ``python -m modelyard serve REF --store DIR --host H --port N --rea
 --stop-on-eof``: it prints one JSON line ``{"event": "ready", "url", "pid", ...}`` on stdout
 when it listens (later lines are events: ``swapped``, ``swap_failed``, ``stopped``), and stops
 gracefully when its stdin closes — which also happens when the parent dies, so a crashed
-window leaves no server behind. Its stderr goes to a log file (``log_path``).
+window leaves no server behind. Its stderr goes to a log file (``log_path``). ``max_body``,
+``idle_timeout`` and ``max_connections`` become ``--max-body``, ``--idle-timeout`` and
+``--max-connections`` (the server's defaults when None).
 
 Only the standard library is imported here, so the window can use it on its main thread;
 :meth:`ServerProcess.start` blocks until the model is loaded (a second or two), so call it
@@ -61,13 +63,16 @@ class ServerProcess:
     def __init__(self, ref: str, *, store: str | os.PathLike[str], db_url: str | None = None,
                  host: str = "127.0.0.1", port: int = 0, poll_interval: float | None = None,
                  python: str | None = None, env: dict[str, str] | None = None,
-                 log_path: str | os.PathLike[str] | None = None, ready_timeout: float = READY_TIMEOUT_S) -> None:
+                 log_path: str | os.PathLike[str] | None = None, ready_timeout: float = READY_TIMEOUT_S,
+                 max_body: int | None = None, idle_timeout: float | None = None,
+                 max_connections: int | None = None) -> None:
         self.ref = ref
         self.store = str(store)
         self.db_url = db_url
         self.host = host
         self.port = int(port)
         self.poll_interval = poll_interval
+        self.limits = {"--max-body": max_body, "--idle-timeout": idle_timeout, "--max-connections": max_connections}
         self.python = python or sys.executable
         self.env = env
         self.log_path = Path(log_path) if log_path is not None else None
@@ -88,6 +93,9 @@ class ServerProcess:
             cmd += ["--db-url", self.db_url]
         if self.poll_interval is not None:
             cmd += ["--poll", str(self.poll_interval)]
+        for option, value in self.limits.items():
+            if value is not None:
+                cmd += [option, str(value)]
         return cmd
 
     def start(self) -> ServerProcess:

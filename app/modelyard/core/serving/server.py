@@ -14,7 +14,7 @@ Endpoints: ``POST /invocations`` (see :mod:`.payloads`; answers ``{"predictions"
 version, as text), ``/metadata`` (name, version, alias, signature, classes, ...) and ``/stats``
 (request count, errors, latency percentiles: what the Registry panel shows). A refused request
 is ``{"error_code": "BAD_REQUEST", "message": "...", "field": "..."}`` with status 400 (415 for
-a content type, 404/405 for a path or method, 413 for a body over :data:`MAX_BODY`).
+a content type, 404/405 for a path or method, 413 for a body over ``max_body``: see *Limits* below).
 
 The model is loaded once; a request reads one reference to it at its start and finishes on
 that model. When the reference is an alias (``NAME@champion``) or the latest version
@@ -33,6 +33,27 @@ Requests are served by the standard library's threading HTTP server (one thread 
 connection, HTTP/1.1 keep-alive, Nagle off). Small requests to models trained by Modelyard go
 through :mod:`.fastpath`, which redoes the fitted preprocessing in numpy (checked against the
 pipeline when the model is loaded).
+
+Limits (``modelyard serve`` options in brackets), so that no client can exhaust the server:
+
+* ``max_body`` (``--max-body``, :data:`DEFAULT_MAX_BODY` = 32 MiB): a larger Content-Length is
+  answered 413 from the headers (before ``100 Continue``, so such a client sends nothing), and a
+  chunked body as soon as what arrived passes it. A body within it peaks at about 9x its size
+  in memory as ``dataframe_split`` JSON (the parsed values; 4x as records, 7x as CSV: see
+  ``tests/benchmarks/serve_memory.py``): the body is let go once decoded, rows become columns
+  one at a time, and more than :data:`PREDICT_BATCH_ROWS` rows are predicted a block at a time;
+* ``idle_timeout`` (``--idle-timeout``, 10 s): a connection on which nothing arrives for that
+  long (waiting for its next request, or for the rest of one) is closed; a body may take that
+  long plus a second per :data:`MIN_BODY_RATE` bytes, else 408 (a trickled body cannot hold a
+  connection); a body is kept as it arrives, so an announced size costs no memory;
+* ``max_connections`` (``--max-connections``, 128): at most that many connections (threads)
+  are open; a new one closes the one that has waited longest for its next request, or gets a
+  JSON 503 (``Retry-After: 1``) when every one is in the middle of a request.
+
+Every answer is JSON, errors too: a method other than GET, HEAD and POST gets 405 with
+``Allow``; a malformed request line or too many headers get the standard library's status
+(400, 414, 431, 505) with ``{"error_code", "message"}``; a JSON body nested too deeply to read
+is a 400 naming ``body``.
 """
 
 from __future__ import annotations
@@ -61,9 +82,13 @@ log = logging.getLogger("modelyard.serving")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_POLL_S = 0.5
-MAX_BODY = 256 * 1024 * 1024
+DEFAULT_MAX_BODY = 32 * 1024 * 1024  # bytes; ``modelyard serve --max-body``
+MIN_BODY_RATE = 16 * 1024  # bytes/s: a body must arrive at least this fast on average, after idle_timeout
+PREDICT_BATCH_ROWS = 8192  # a large request is predicted in blocks of rows, so its features never exist at once
+_DRAIN_S = 2.0  # after refusing a body, how long to read and discard what the client still sends
 LATENCY_WINDOW = 4096
-IDLE_TIMEOUT_S = 120.0
+DEFAULT_IDLE_TIMEOUT_S = 10.0  # a connection that sends nothing for this long is closed; ``--idle-timeout``
+DEFAULT_MAX_CONNECTIONS = 128  # open connections (one thread each); ``--max-connections``
 ENDPOINTS = ("/invocations", "/ping", "/health", "/version", "/metadata", "/stats")
 
 
@@ -87,7 +112,21 @@ class LoadedModel:
         return self.info.ref
 
     def predict(self, v: Any, method: str = "predict") -> Any:
-        """Predictions (or class probabilities) of validated input, as a numpy array."""
+        """Predictions (or class probabilities) of validated input, as a numpy array; more than
+        :data:`PREDICT_BATCH_ROWS` rows are predicted a block at a time (a row's prediction does
+        not depend on the others), so the model's intermediate arrays stay small."""
+        if v.n_rows <= PREDICT_BATCH_ROWS:
+            return self._predict(v, method)
+        import numpy as np
+
+        from modelyard.core.scoring import Validated
+
+        parts = [self._predict(Validated({k: a[i:i + PREDICT_BATCH_ROWS] for k, a in v.columns.items()},
+                                         min(PREDICT_BATCH_ROWS, v.n_rows - i)), method)
+                 for i in range(0, v.n_rows, PREDICT_BATCH_ROWS)]
+        return np.concatenate([np.asarray(p) for p in parts])
+
+    def _predict(self, v: Any, method: str) -> Any:
         want_proba = method == "predict_proba"
         if want_proba and not self.predictor.has_proba:
             raise PayloadError(f"{self.ref} gives no class probabilities; leave out 'params.predict_method' or use "
@@ -223,7 +262,23 @@ def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, byt
     return status, json.dumps({"error_code": code, "message": message, **extra}, default=str).encode()
 
 
+class _Conn:
+    """An open connection: its thread, and since when it waits for a request (None: in one)."""
+
+    __slots__ = ("thread", "waiting_since", "evicted")
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.waiting_since: float | None = time.monotonic()
+        self.evicted = False
+
+
 class _HTTPServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``app.max_connections`` of them: a new connection
+    beyond that closes the connection that has waited longest for its next request (an idle
+    keep-alive one, or one that never sent a complete request), or, when every connection is in
+    the middle of a request, is answered 503 and closed."""
+
     daemon_threads = True  # idle keep-alive connections are closed by shutdown(), not waited for
     block_on_close = False
     request_queue_size = 128
@@ -233,17 +288,63 @@ class _HTTPServer(ThreadingHTTPServer):
         self.app = app
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._conn_lock = threading.Lock()
-        self._connections: dict[Any, threading.Thread | None] = {}
+        self._connections: dict[Any, _Conn] = {}
         super().__init__(address, handler)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
+    @property
+    def open_connections(self) -> int:
         with self._conn_lock:
-            self._connections[request] = None
+            return sum(1 for c in self._connections.values() if not c.evicted)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        victim, since = None, 0.0
+        with self._conn_lock:
+            live = [(sock, c) for sock, c in self._connections.items() if not c.evicted]
+            admitted = len(live) < self.app.max_connections
+            if not admitted:
+                waiting = [(c.waiting_since, id(sock), sock, c) for sock, c in live if c.waiting_since is not None]
+                if waiting:
+                    since, _, victim, conn = min(waiting)
+                    conn.evicted = admitted = True
+            if admitted:
+                self._connections[request] = _Conn()
+        if not admitted:  # (the answer is written outside the lock the connections' threads share)
+            self._refuse_busy(request)
+            return
+        if victim is not None:
+            log.debug("closing a connection idle for %.1f s to make way for %s", time.monotonic() - since,
+                      client_address)
+            try:
+                victim.shutdown(socket.SHUT_RDWR)  # its thread reads the end of the stream and ends
+            except OSError:
+                pass
         super().process_request(request, client_address)
+
+    def _refuse_busy(self, request: Any) -> None:
+        status, body = _error(503, "SERVER_BUSY", f"The server is answering {self.app.max_connections} requests "
+                                                  "(its --max-connections); try again in a moment.")
+        head = (f"HTTP/1.1 {status} Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode()
+        try:
+            request.settimeout(1.0)
+            request.sendall(head + body)
+            request.setblocking(False)
+            request.recv(65536)  # what the request sent so far: closing with it unread would reset the connection
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def mark(self, request: Any, *, waiting: bool) -> None:
+        with self._conn_lock:
+            conn = self._connections.get(request)
+            if conn is not None:
+                conn.waiting_since = time.monotonic() if waiting else None
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         with self._conn_lock:
-            self._connections[request] = threading.current_thread()
+            conn = self._connections.get(request)
+            if conn is not None:
+                conn.thread = threading.current_thread()
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -253,7 +354,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def close_connections(self) -> list[threading.Thread]:
         """Shut every open connection (idle keep-alive ones return from their read at once)."""
         with self._conn_lock:
-            items = list(self._connections.items())
+            items = [(sock, c.thread) for sock, c in self._connections.items()]
         threads = []
         for sock, thread in items:
             try:
@@ -271,15 +372,28 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"modelyard/{__version__}"
-    timeout = IDLE_TIMEOUT_S
+    timeout = DEFAULT_IDLE_TIMEOUT_S  # per read and write; set from the server's idle_timeout in setup()
     server: _HTTPServer
+    _unread_body = False  # a refused body is still arriving: finish() drains it
+    _body_t0: float | None = None  # when this request's body started to be read
 
     def setup(self) -> None:
+        self.timeout = self.server.app.idle_timeout
         super().setup()
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+
+    def handle_one_request(self) -> None:
+        self._body_t0 = None
+        self.server.mark(self.request, waiting=True)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self.server.mark(self.request, waiting=False)  # a request came: this connection is not idle
+        return ok
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -307,6 +421,42 @@ class _Handler(BaseHTTPRequestHandler):
                                                          f"{self.path.split('?')[0]}; use {allowed}.")
         self._respond(status, body, headers=(("Allow", allowed),))
 
+    def _refuse(self) -> None:
+        """404 for a path that is no endpoint, else 405 naming the methods the path takes; any
+        body is read first so that the keep-alive connection stays usable."""
+        if "Content-Length" in self.headers or "Transfer-Encoding" in self.headers:
+            try:
+                self._read_body()
+            except PayloadError:
+                self.close_connection = True
+        path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        if path == "/invocations":
+            self._wrong_method("POST")
+        elif path in ENDPOINTS:
+            self._wrong_method("GET, HEAD")
+        else:
+            self._not_found()
+
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler looks up do_<METHOD> and answers an HTML 501 when there is none:
+        # every method other than GET, HEAD and POST gets the JSON 404/405 instead
+        if name.startswith("do_"):
+            return self._refuse
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's errors (a malformed request line, too many headers, ...) as JSON."""
+        self.close_connection = True
+        reason = self.responses.get(code, ("Error",))[0]
+        text = message or reason
+        if explain and explain != text:
+            text = f"{text}: {explain}"
+        status, body = _error(code, reason.upper().replace(" ", "_").replace("-", "_"), text.rstrip(".") + ".")
+        try:
+            self._respond(status, body)
+        except OSError:
+            pass
+
     # ------------------------------------------------------------------ GET
     def do_GET(self) -> None:
         app = self.server.app
@@ -329,16 +479,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ POST
     def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path != "/invocations":
-            try:
-                self._read_body()  # keep the connection usable for the next request
-            except PayloadError:
-                self.close_connection = True
-            if path in ENDPOINTS:
-                self._wrong_method("GET")
-            else:
-                self._not_found()
+        if self.path.split("?", 1)[0].rstrip("/") != "/invocations":
+            self._refuse()
             return
         app = self.server.app
         t0 = time.perf_counter()
@@ -348,9 +490,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             served = app.current  # this request finishes on this model, whatever the watcher does
             try:
-                body = self._read_body()
-                data, params = payloads.parse_body(body, self.headers.get("Content-Type"), served.predictor.spec)
+                # the body is handed over (no name here keeps it), so that parse_body can let it go
+                # once decoded; the parsed values are let go once converted
+                data, params = payloads.parse_body(self._read_body(), self.headers.get("Content-Type"),
+                                                   served.predictor.spec)
                 v = served.predictor.validate(data)
+                del data
                 values = served.predict(v, params.get("predict_method", "predict"))
                 status, out, rows = 200, predictions_json(values), v.n_rows
                 headers = (("X-Modelyard-Model", served.ref),)
@@ -379,14 +524,17 @@ class _Handler(BaseHTTPRequestHandler):
             app.leave()
             app.stats_.record(time.perf_counter() - t0, status, rows)
 
-    def _read_body(self) -> bytes:
+    def _too_large(self, message: str) -> PayloadError:
+        self.close_connection = True
+        self._unread_body = True
+        return PayloadError(f"{message} (start the server with a larger --max-body to allow more).", "body",
+                            status=413, error_code="PAYLOAD_TOO_LARGE")
+
+    def _content_length(self) -> int | None:
+        """The Content-Length (None without one); refuses one over the server's ``max_body``."""
         length = self.headers.get("Content-Length")
         if length is None:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                return self._read_chunked()
-            self.close_connection = True
-            raise PayloadError("The request needs a Content-Length header (or chunked transfer encoding).",
-                               "Content-Length", status=411, error_code="LENGTH_REQUIRED")
+            return None
         try:
             n = int(length)
             if n < 0:
@@ -394,33 +542,112 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             raise PayloadError(f"Content-Length {length!r} is not a size in bytes.", "Content-Length") from None
-        if n > MAX_BODY:
-            self.close_connection = True
-            raise PayloadError(f"The body is {n:,} bytes; the server takes at most {MAX_BODY:,}.", "body",
-                               status=413, error_code="PAYLOAD_TOO_LARGE")
-        return self.rfile.read(n) if n else b""
+        limit = self.server.app.max_body
+        if n > limit:
+            raise self._too_large(f"The body is {n:,} bytes; this server takes at most {limit:,}")
+        return n
 
-    def _read_chunked(self) -> bytes:
-        parts: list[bytes] = []
-        total = 0
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue``: refuse a body over the limit before the client sends it."""
+        try:
+            self._content_length()
+        except PayloadError as exc:
+            self._unread_body = False  # the client waits for this answer instead of sending the body
+            self._respond(exc.status, json.dumps(exc.to_json()).encode())
+            return False
+        return super().handle_expect_100()
+
+    def _read_body(self) -> bytearray:
+        n = self._content_length()
+        if n is None:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return self._read_chunked()
+            self.close_connection = True
+            raise PayloadError("The request needs a Content-Length header (or chunked transfer encoding).",
+                               "Content-Length", status=411, error_code="LENGTH_REQUIRED")
+        body = bytearray()
+        got = self._read_append(body, n)
+        if got < n:
+            self.close_connection = True
+            raise PayloadError(f"The body ended after {got:,} of the {n:,} bytes its Content-Length announced.",
+                               "body")
+        return body
+
+    def _read_append(self, body: bytearray, n: int) -> int:
+        """Append up to ``n`` bytes from the connection to ``body`` (fewer only at the end of the
+        stream) as they arrive, so that memory follows what was sent, not what was announced. A
+        body must keep coming: a read waits at most ``idle_timeout``, and the whole body may take
+        ``idle_timeout`` plus one second per :data:`MIN_BODY_RATE` bytes, so a client that
+        trickles it in cannot hold a connection."""
+        app = self.server.app
+        if self._body_t0 is None:
+            self._body_t0 = time.monotonic()
+        got = 0
+        try:
+            while got < n:
+                allowed = app.idle_timeout + len(body) / MIN_BODY_RATE - (time.monotonic() - self._body_t0)
+                if allowed <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(min(app.idle_timeout, allowed))
+                chunk = self.rfile.read1(min(n - got, 1 << 20))
+                if not chunk:
+                    break
+                body += chunk
+                got += len(chunk)
+        except TimeoutError:
+            self.close_connection = True
+            self._unread_body = True
+            raise PayloadError(f"The body stopped arriving: {len(body):,} bytes in "
+                               f"{time.monotonic() - self._body_t0:.1f} s (a body must arrive at "
+                               f"{MIN_BODY_RATE // 1024} KB/s or more, with no pause over {app.idle_timeout:g} s).",
+                               "body", status=408, error_code="REQUEST_TIMEOUT") from None
+        finally:
+            try:
+                self.connection.settimeout(app.idle_timeout)
+            except OSError:
+                pass
+        return got
+
+    def _read_chunked(self) -> bytearray:
+        body = bytearray()
+        limit = self.server.app.max_body
         while True:
             line = self.rfile.readline(1024)
             try:
                 size = int(line.split(b";", 1)[0].strip() or b"x", 16)
+                if size < 0:
+                    raise ValueError(line)
             except ValueError:
                 self.close_connection = True
                 raise PayloadError("The chunked body is malformed.", "body") from None
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY:
+                return body
+            if len(body) + size > limit:  # refused before the chunk is read
+                raise self._too_large(f"The chunked body is over {limit:,} bytes, the most this server takes")
+            if self._read_append(body, size) < size:
                 self.close_connection = True
-                raise PayloadError(f"The body is over {MAX_BODY:,} bytes.", "body", status=413,
-                                   error_code="PAYLOAD_TOO_LARGE")
-            parts.append(self.rfile.read(size))
+                raise PayloadError("The chunked body ended in the middle of a chunk.", "body")
             self.rfile.readline(8)
+
+    def finish(self) -> None:
+        """After refusing a body the client is still sending: stop writing, then read and discard
+        what arrives for up to :data:`_DRAIN_S` s before closing, so that the client reads the
+        413 instead of a connection reset (a close with unread data resets the connection)."""
+        if getattr(self, "_unread_body", False):
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                deadline = time.monotonic() + _DRAIN_S
+                buf = bytearray(65536)
+                while (left := deadline - time.monotonic()) > 0:
+                    self.connection.settimeout(left)
+                    if not self.connection.recv_into(buf):
+                        break
+            except OSError:
+                pass
+        super().finish()
 
 
 # =========================================================================== the server
@@ -435,8 +662,20 @@ class ModelServer:
 
     def __init__(self, store: Store, ref: str, *, host: str = DEFAULT_HOST, port: int = 0,
                  poll_interval: float = DEFAULT_POLL_S, record: bool = True,
-                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_event: Callable[[dict[str, Any]], None] | None = None,
+                 max_body: int = DEFAULT_MAX_BODY, idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         from modelyard.core.registry import parse_ref
+
+        if int(max_body) < 1:
+            raise ModelyardError(f"The largest request body must be at least 1 byte, not {max_body}.",
+                                 hint="Give --max-body as a size such as 32M.")
+        if not float(idle_timeout) > 0:
+            raise ModelyardError(f"The idle timeout must be more than 0 seconds, not {idle_timeout}.",
+                                 hint="Give --idle-timeout in seconds, such as 10.")
+        if int(max_connections) < 1:
+            raise ModelyardError(f"The server needs at least 1 connection, not {max_connections}.",
+                                 hint="Give --max-connections as a number such as 128.")
 
         self.store = store
         self.ref = ref
@@ -446,6 +685,9 @@ class ModelServer:
         self.poll_interval = max(0.05, float(poll_interval))
         self.record = record
         self.on_event = on_event
+        self.max_body = int(max_body)
+        self.idle_timeout = float(idle_timeout)
+        self.max_connections = int(max_connections)
         self.stats_ = Stats()
         self.stopping = False
         self.swaps = 0
@@ -588,7 +830,10 @@ class ModelServer:
                 "started_at": self.started_at.isoformat() if self.started_at else None, "pid": os.getpid(),
                 "fast_path": bool(cur and cur.fast is not None), "in_flight": in_flight, "swaps": self.swaps,
                 "last_swap_at": self.last_swap_at.isoformat() if self.last_swap_at else None,
-                "swap_error": self.swap_error, **self.stats_.snapshot()}
+                "swap_error": self.swap_error, "max_body": self.max_body,
+                "idle_timeout_s": self.idle_timeout, "max_connections": self.max_connections,
+                "connections": self._httpd.open_connections if self._httpd is not None else 0,
+                **self.stats_.snapshot()}
 
     # ------------------------------------------------------------------ watching the alias
     def _target(self) -> tuple[int, int] | None:
