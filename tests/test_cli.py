@@ -491,6 +491,21 @@ def test_db_url_at_another_programs_database_changes_nothing(capsys: pytest.Capt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.sqlite", "s"]
 
 
+def test_a_mistyped_db_url_is_not_created_by_a_command(capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from modelyard.core import paths
+
+    monkeypatch.delenv("MODELYARD_STORE")  # the default store folder: created on first use ...
+    monkeypatch.setattr(paths, "default_store_dir", lambda: tmp_path / "default-store")
+    typo = tmp_path / "tema.db"
+    code, out, err = cli(capsys, "--db-url", f"sqlite:///{typo}", "store", "info")
+    assert str(typo) in _one_line_error(code, out, err)  # ... but not a database named by --db-url
+    assert not typo.exists()
+    code, out, err = cli(capsys, "--db-url", f"sqlite:///{typo}", "store", "init")
+    assert code == 0, err
+    assert typo.is_file()
+
+
 @pytest.mark.parametrize("url, words", [("foo://x", "unknown kind of database"),
                                         ("postgresql+psycopg://ana@db.example/ml", "modelyard[postgres]")])
 def test_bad_database_urls_are_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
