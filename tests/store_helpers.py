@@ -76,18 +76,27 @@ def make_writable(root: Path) -> None:
         p.chmod(0o755 if p.is_dir() else 0o644)
 
 
-def run_without_write_permission(args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run ``python ARGS`` in a process that file permissions apply to.
+def without_write_permission() -> list[str]:
+    """A command prefix under which file permissions apply to the child process.
 
     Tests often run as root, which ignores file modes; ``setpriv`` then drops the capability to
     override them (CAP_DAC_OVERRIDE), so a read-only folder is really read-only to the child.
     """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot make a store read-only")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "app"), str(ROOT / "tests")])
-    cmd = [sys.executable, *args]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: cannot make a store read-only")
-        cmd = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    return env
+
+
+def run_without_write_permission(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` in a process that file permissions apply to."""
+    return subprocess.run([*without_write_permission(), sys.executable, *args], capture_output=True, text=True,
+                          env=child_env(), timeout=120)

@@ -252,3 +252,47 @@ def test_read_only_store_reads_and_refuses_writes_in_one_line(tmp_path: Path) ->
     assert "counts 1 1" in proc.stdout
     assert "refused" in proc.stdout and "read-only" in proc.stdout and str(root) in proc.stdout
     assert files(root) == before
+
+
+def test_a_read_only_reader_sees_what_a_writer_commits_later(tmp_path: Path) -> None:
+    """A team store: this user may only read it; its owner opens it and writes while we read."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs two permission levels: the test (root) writes, its child (no CAP_DAC_OVERRIDE) reads")
+
+    from modelyard.core import tracking
+    from store_helpers import child_env, without_write_permission
+
+    root = tmp_path / "store"
+    store_with_runs(root, runs=1)
+    make_read_only(root)
+    code = textwrap.dedent(f"""
+        import sys
+        from modelyard.core.store import Store
+        from modelyard.core.tracking import search_runs
+        store = Store.open({str(root)!r})
+        print(store.read_only, len(search_runs(store=store)), flush=True)
+        sys.stdin.readline()
+        print(store.read_only, len(search_runs(store=store)), flush=True)
+    """)
+    proc = None
+    try:
+        proc = subprocess.Popen([*without_write_permission(), sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+        assert proc.stdout.readline().split() == ["True", "1"]
+        with Store.open(root) as owner:  # the owner may write (the test runs as them)
+            with tracking.start_run("exp", store=owner, name="later") as run:
+                run.log_metric("loss", 0.5)
+            assert Path(f"{root / DB_FILENAME}-wal").exists()  # the owner still has the store open
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().split() == ["True", "2"], proc.stderr.read()
+        proc.wait(30)
+        assert proc.returncode == 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        make_writable(root)

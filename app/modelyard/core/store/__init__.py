@@ -79,8 +79,12 @@ def _sqlite_engine(url: str, path: Path | None = None, *, read_only: bool = Fals
     through :func:`_sqlite_uri`, so a file deleted under a running store is an error rather
     than silently re-created empty, and a read-only store is opened read-only."""
     if path is not None:
-        uri = _sqlite_uri(path, read_only)
-        kwargs["creator"] = lambda: sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        # The URI is chosen per connection: a read-only store may gain a write-ahead log when
+        # someone with write permission opens it, and must then be read through it (mode=ro).
+        kwargs["creator"] = lambda: sqlite3.connect(_sqlite_uri(path, read_only), uri=True, timeout=BUSY_TIMEOUT_S,
+                                                    check_same_thread=False)
+        if read_only:
+            kwargs["poolclass"] = NullPool  # no long-lived connection keeps an outdated choice
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -132,10 +136,11 @@ def _enable_wal(cur: Any) -> None:
 def _sqlite_uri(path: Path, read_only: bool = False) -> str:
     """The ``file:`` URI SQLite opens ``path`` with: read-write but never created (``mode=rw``).
 
-    Read-only: ``mode=ro`` while a write-ahead log exists (another process may be writing it);
-    otherwise ``immutable=1``, because SQLite cannot open a WAL database read-only in a folder
-    where it may not create the ``-shm`` file, and with neither the folder nor the file writable
-    nobody can write the database meanwhile.
+    Read-only: ``mode=ro`` while a write-ahead log exists (another process has the store open
+    and may be writing it); otherwise ``immutable=1``, because SQLite cannot open a WAL database
+    read-only in a folder where it may not create the ``-shm`` file, and without a log nobody
+    has the database open. (Read-only engines reconnect for every session, so a writer that
+    opens the store later is noticed at the next session.)
     """
     quoted = urllib.parse.quote(str(path.absolute()).replace("\\", "/"), safe="/:")
     base = f"file://{quoted}" if quoted.startswith("/") else f"file:///{quoted}"
