@@ -111,6 +111,11 @@ def test_a_missing_sqlite_file_named_by_url_is_not_created_unless_asked(tmp_path
     assert not db.exists()
     with Store.open(tmp_path / "store", db_url=f"sqlite:///{db}", create=True) as store:
         assert store.current_revision() == HEAD_REVISION
+    typo = tmp_path / "no-such-folder" / "team.db"
+    with pytest.raises(StoreError) as err:
+        Store.open(tmp_path / "store", db_url=f"sqlite:///{typo}", create=True)
+    assert str(typo.parent) in err.value.message and "does not exist" in err.value.message
+    assert not typo.parent.exists()
 
 
 def test_tracking_does_not_create_a_store_in_a_mistyped_folder(tmp_path: Path) -> None:

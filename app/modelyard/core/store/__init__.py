@@ -271,9 +271,10 @@ def _create_sqlite_file(path: Path, tmp_dir: Path) -> None:
     ours, and is refused), and of several processes creating the same store at once the first
     link wins and the others open that one.
     """
-    tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{os.getpid()}-{secrets.token_hex(6)}.new-db"
     try:
+        if not tmp_dir.is_dir():  # never make the folders of a mistyped --db-url path
+            raise FileNotFoundError(2, f"the folder {tmp_dir} does not exist")
         engine = _sqlite_engine(f"sqlite:///{tmp}", poolclass=NullPool)
         try:
             with engine.begin() as conn:
@@ -569,8 +570,8 @@ class Store:
             return []
         try:
             raw = self.engine.raw_connection()
-        except StoreDamagedError as exc:
-            return [exc.message]
+        except (StoreDamagedError, sqlite3.DatabaseError) as exc:
+            return [getattr(exc, "message", str(exc))]
         try:
             rows = raw.driver_connection.execute("PRAGMA integrity_check").fetchall()
         except sqlite3.DatabaseError as exc:
