@@ -249,6 +249,10 @@ def test_read_only_store_reads_and_refuses_writes_in_one_line(tmp_path: Path) ->
                         s.add(m.StoreMeta(key='x', value='y'))
                 except StoreError as exc:
                     print('refused', exc.message)
+                try:
+                    store.artifacts.put_bytes(b'no room here')
+                except StoreError as exc:
+                    print('artifact refused', exc.message)
         """)])
     finally:
         make_writable(root)
@@ -256,6 +260,7 @@ def test_read_only_store_reads_and_refuses_writes_in_one_line(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     assert "counts 1 1" in proc.stdout
     assert "refused" in proc.stdout and "read-only" in proc.stdout and str(root) in proc.stdout
+    assert "artifact refused" in proc.stdout and f"{root / 'tmp'}" in proc.stdout
     assert files(root) == before
 
 

@@ -90,8 +90,16 @@ class ArtifactStore:
 
         The name starts with this process id so stale files of dead processes can be swept.
         """
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=suffix, dir=self.tmp)
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=suffix, dir=self.tmp)
+        except PermissionError as exc:
+            from modelyard.core.errors import StoreReadOnlyError
+
+            raise StoreReadOnlyError(
+                f"Cannot write in the store's folder: {self.tmp} is read-only for you ({exc.strerror}).",
+                hint="Reading works. To change the store, get write permission on its folder, or work on a copy.",
+            ) from exc
         os.close(fd)
         path = Path(name)
         try:
