@@ -554,3 +554,21 @@ def test_a_read_only_store_can_be_read_but_not_changed(tmp_path: Path) -> None:
             assert "read-only" in line and str(root) in line, command
     finally:
         make_writable(root)
+
+
+def test_verify_names_the_damage_even_when_the_jobs_table_is_damaged(capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    from store_helpers import corrupt_table, store_with_runs
+
+    from modelyard.core.procs import hostname
+    from modelyard.core.store import Store
+    from modelyard.core.store import models as m
+
+    root = tmp_path / "store"
+    store_with_runs(root)
+    with Store.open(root) as store, store.write() as s:  # a job its killed process left 'running'
+        s.add(m.Job(kind="test", title="left running", status="running", host=hostname(), pid=2**22 + 17))
+    corrupt_table(root / "modelyard.db", "jobs", "runs")  # verify can neither sweep nor record its job
+    code, out, err = cli(capsys, "--store", str(root), "store", "verify")
+    line = _one_line_error(code, out, err)
+    assert "modelyard.db is damaged: SQLite's integrity check found" in line

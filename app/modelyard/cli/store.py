@@ -125,7 +125,7 @@ def _verify(args: argparse.Namespace) -> int:
     from modelyard.core import maintenance
     from modelyard.core.errors import StoreDamagedError
 
-    with open_store(args) as store:
+    with open_store(args, sweep=False) as store:  # reading jobs and runs to sweep them may hit the damage
         try:
             outcome = run_foreground(store, maintenance.verify_spec(), wants_json(args), verbose=is_verbose(args))
         except StoreDamagedError:
