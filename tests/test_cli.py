@@ -302,7 +302,8 @@ def test_verify_reports_a_damaged_artifact(capsys: pytest.CaptureFixture[str], s
     assert code == 0
     assert "status:" in out and "failed" in out
     assert "error:\n  1 damaged" in out
-    assert "log:\n  Checking 2 artifacts" in out
+    assert "log:\n  Checking the database" in out  # the database first, then its artifacts
+    assert "\n  Checking 2 artifacts" in out
 
 
 def test_verify_damage_with_json(capsys: pytest.CaptureFixture[str], store_dir: Path) -> None:
@@ -448,3 +449,126 @@ def test_plain_progress_lines_when_not_a_terminal() -> None:
     assert lines[0] == "[  0%] working"
     assert lines[-1] == "[100%] Done"
     assert len(lines) == 12  # each 10 % step once, plus the new message
+
+
+# --------------------------------------------------------------------------- damaged, foreign, read-only stores
+
+
+def _one_line_error(code: int, out: str, err: str) -> str:
+    """An error the CLI reports as ``error: ...`` plus at most a hint line, never a traceback."""
+    assert code == 1, (out, err)
+    assert "Traceback" not in err and "unexpected" not in err
+    lines = [line for line in err.splitlines() if not line.startswith("[")]  # progress lines of a job
+    assert lines[0].startswith("error: ") and len(lines) <= 2, err
+    assert all(line.startswith("hint: ") for line in lines[1:]), err
+    return lines[0]
+
+
+def test_a_zero_byte_database_is_refused_by_every_command(capsys: pytest.CaptureFixture[str], store_dir: Path) -> None:
+    db = store_dir / "modelyard.db"
+    db.write_bytes(b"")
+    for command in (["store", "info"], ["store", "verify"], ["store", "init", str(store_dir)], ["run", "list"]):
+        code, out, err = cli(capsys, "--store", str(store_dir), *command)
+        line = _one_line_error(code, out, err)
+        assert str(db) in line and "empty" in line, command
+        assert db.read_bytes() == b""
+
+
+def test_db_url_at_another_programs_database_changes_nothing(capsys: pytest.CaptureFixture[str],
+                                                            tmp_path: Path) -> None:
+    import sqlite3
+
+    other = tmp_path / "inventory.sqlite"
+    with sqlite3.connect(other) as raw:
+        raw.execute("CREATE TABLE parts (sku TEXT)")
+    raw.close()
+    before = other.read_bytes()
+    for command in (["store", "info"], ["store", "init", str(tmp_path / "s")]):
+        code, out, err = cli(capsys, "--db-url", f"sqlite:///{other}", "--store", str(tmp_path / "s"), *command)
+        line = _one_line_error(code, out, err)
+        assert str(other) in line and "not a Modelyard store" in line
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.sqlite", "s"]
+
+
+def test_a_mistyped_db_url_is_not_created_by_a_command(capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from modelyard.core import paths
+
+    monkeypatch.delenv("MODELYARD_STORE")  # the default store folder: created on first use ...
+    monkeypatch.setattr(paths, "default_store_dir", lambda: tmp_path / "default-store")
+    typo = tmp_path / "tema.db"
+    code, out, err = cli(capsys, "--db-url", f"sqlite:///{typo}", "store", "info")
+    assert str(typo) in _one_line_error(code, out, err)  # ... but not a database named by --db-url
+    assert not typo.exists()
+    code, out, err = cli(capsys, "--db-url", f"sqlite:///{typo}", "store", "init")
+    assert code == 0, err
+    assert typo.is_file()
+
+
+@pytest.mark.parametrize("url, words", [("foo://x", "unknown kind of database"),
+                                        ("postgresql+psycopg://ana@db.example/ml", "modelyard[postgres]")])
+def test_bad_database_urls_are_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                        tmp_path: Path, url: str, words: str) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    code, out, err = cli(capsys, "--db-url", url, "--store", str(tmp_path), "store", "info")
+    _one_line_error(code, out, err)
+    assert words in err
+
+
+def test_random_bytes_in_the_database_are_reported_by_verify_and_never_a_traceback(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from store_helpers import corrupt_middle, store_with_runs
+
+    root = tmp_path / "store"
+    store_with_runs(root)
+    corrupt_middle(root / "modelyard.db")
+    code, out, err = cli(capsys, "--store", str(root), "store", "verify")
+    line = _one_line_error(code, out, err)
+    assert "modelyard.db is damaged" in line
+    for command in (["store", "info"], ["run", "list"], ["experiment", "list"], ["jobs", "list"], ["model", "list"]):
+        code, out, err = cli(capsys, "--store", str(root), *command)
+        if code != 0:
+            assert "is damaged" in _one_line_error(code, out, err), command
+
+
+def test_a_read_only_store_can_be_read_but_not_changed(tmp_path: Path) -> None:
+    from store_helpers import make_read_only, make_writable, run_without_write_permission, store_with_runs
+
+    root = tmp_path / "store"
+    store_with_runs(root, runs=1)
+    make_read_only(root)
+    try:
+        def my(*args: str) -> subprocess.CompletedProcess[str]:
+            return run_without_write_permission(["-m", "modelyard", "--store", str(root), *args])
+
+        assert my("store", "init", str(root / "probe")).returncode == 1  # really no write permission
+        for command in (["store", "info"], ["run", "list"], ["experiment", "list"], ["model", "list"],
+                        ["jobs", "list"]):
+            proc = my(*command)
+            assert proc.returncode == 0, (command, proc.stderr)
+        run_id = json.loads(my("run", "list", "--json").stdout)[0]["run_id"]
+        for command in (["run", "delete", run_id], ["store", "gc"], ["store", "verify"]):
+            proc = my(*command)
+            line = _one_line_error(proc.returncode, proc.stdout, proc.stderr)
+            assert "read-only" in line and str(root) in line, command
+    finally:
+        make_writable(root)
+
+
+def test_verify_names_the_damage_even_when_the_jobs_table_is_damaged(capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    from store_helpers import corrupt_table, store_with_runs
+
+    from modelyard.core.procs import hostname
+    from modelyard.core.store import Store
+    from modelyard.core.store import models as m
+
+    root = tmp_path / "store"
+    store_with_runs(root)
+    with Store.open(root) as store, store.write() as s:  # a job its killed process left 'running'
+        s.add(m.Job(kind="test", title="left running", status="running", host=hostname(), pid=2**22 + 17))
+    corrupt_table(root / "modelyard.db", "jobs", "runs")  # verify can neither sweep nor record its job
+    code, out, err = cli(capsys, "--store", str(root), "store", "verify")
+    line = _one_line_error(code, out, err)
+    assert "modelyard.db is damaged: SQLite's integrity check found" in line

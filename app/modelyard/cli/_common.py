@@ -141,18 +141,22 @@ def db_url(args: argparse.Namespace) -> str | None:
     return getattr(args, "db_url", None) or os.environ.get(DB_URL_ENV) or None
 
 
-def open_store(args: argparse.Namespace, *, create: bool | None = None) -> Store:
+def open_store(args: argparse.Namespace, *, create: bool | None = None, sweep: bool = True) -> Store:
     """Open the store the global options name (use it as a context manager to close it).
 
-    ``create`` defaults to False for a folder named by ``--store``/``MODELYARD_STORE`` (so a
-    mistyped path is an error with a hint, not a new empty store) and to True for the
-    platform's default store (so a first run just works). ``store init`` passes True.
+    ``create`` defaults to False for a folder named by ``--store``/``MODELYARD_STORE`` or a
+    database named by ``--db-url``/``MODELYARD_DB_URL`` (so a mistyped path or URL is an error
+    with a hint, not a new empty store) and to True for the platform's default store with its
+    own database (so a first run just works). ``store init`` passes True. ``sweep=False``
+    skips marking dead processes' jobs and runs interrupted (``store verify`` must open a
+    damaged database to report on it).
     """
     from modelyard.core.store import Store
 
+    url = db_url(args)
     if create is None:
-        create = store_is_default(args)
-    return Store.open(store_location(args), db_url=db_url(args), create=create)
+        create = store_is_default(args) and url is None
+    return Store.open(store_location(args), db_url=url, create=create, sweep=sweep)
 
 
 # --------------------------------------------------------------------------- output

@@ -1,4 +1,4 @@
-"""``modelyard store info | init | verify | compact``."""
+"""``modelyard store info | init | verify | gc | compact``."""
 
 from __future__ import annotations
 
@@ -32,10 +32,28 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("dir", nargs="?", metavar="DIR",
                    help="the folder (default: --store, else $MODELYARD_STORE, else the platform's data folder)")
     add_command(verbs, "verify", common, _verify,
-                help="re-hash every artifact file and report missing or damaged ones (exit 1 if any)",
+                help="check the database and re-hash every artifact file; report damage (exit 1 if any)",
                 epilog="example:\n  modelyard store verify -v")
+    p = add_command(verbs, "gc", common, _gc,
+                    help="remove artifact files no record uses, and temp files of dead processes",
+                    epilog="examples:\n  modelyard store gc --dry-run\n  modelyard store gc --grace 0")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, with sizes; remove nothing")
+    p.add_argument("--grace", type=_minutes, default=60.0, metavar="MINUTES",
+                   help="leave unreferenced files younger than this alone (default 60): a write in progress "
+                        "may be about to record them")
     add_command(verbs, "compact", common, _compact, help="compact the database (SQLite VACUUM)",
                 epilog="example:\n  modelyard store compact")
+
+
+def _minutes(text: str) -> float:
+    """argparse ``type=`` for ``--grace``: a number of minutes, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, not {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of minutes of 0 or more, not {text}")
+    return value
 
 
 # --------------------------------------------------------------------------- info
@@ -105,16 +123,55 @@ def _init(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from modelyard.core import maintenance
+    from modelyard.core.errors import StoreDamagedError
 
-    with open_store(args) as store:
-        outcome = run_foreground(store, maintenance.verify_spec(), wants_json(args), verbose=is_verbose(args))
+    with open_store(args, sweep=False) as store:  # reading jobs and runs to sweep them may hit the damage
+        try:
+            outcome = run_foreground(store, maintenance.verify_spec(), wants_json(args), verbose=is_verbose(args))
+        except StoreDamagedError:
+            # too damaged to record the job: check the database here and say what is wrong
+            problems = store.check_integrity()
+            if not problems:
+                raise
+            raise maintenance.database_damaged(store, problems) from None
     raise_for_outcome(outcome)
     if wants_json(args):
         print_json(outcome_json(outcome))
         return 0
     r = outcome.result or {}
-    extra = f"; {r['unreferenced']} unreferenced file(s) can be removed" if r.get("unreferenced") else ""
-    print(f"All {r.get('checked', 0)} artifacts are intact{extra}. (job {outcome.job_id})")
+    extra = (f"; {r['unreferenced']} unreferenced file(s) can be removed with 'modelyard store gc'"
+             if r.get("unreferenced") else "")
+    database = "The database and all" if r.get("database") == "ok" else "All"
+    print(f"{database} {r.get('checked', 0)} artifacts are intact{extra}. (job {outcome.job_id})")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from modelyard.cli._common import print_table
+    from modelyard.core import maintenance
+
+    spec = maintenance.gc_spec(dry_run=args.dry_run, grace_seconds=args.grace * 60)
+    with open_store(args) as store:
+        outcome = run_foreground(store, spec, wants_json(args), verbose=is_verbose(args))
+    raise_for_outcome(outcome)
+    if wants_json(args):
+        print_json(outcome_json(outcome))
+        return 0
+    r = outcome.result or {}
+    files = r.get("files") or []
+    if args.dry_run and files:
+        print_table(["SIZE", "KIND", "PATH"], [(fmt_bytes(f["bytes"]), f["kind"], f["path"]) for f in files],
+                    right=[0], max_width=4096)
+    total = f"{r.get('count', 0)} file(s) ({fmt_bytes(r.get('bytes', 0))})"
+    if not files:
+        print(f"Nothing to remove. (job {outcome.job_id})")
+    elif args.dry_run:
+        print(f"Would remove {total}; run without --dry-run to remove them. (job {outcome.job_id})")
+    else:
+        print(f"Removed {total}. (job {outcome.job_id})")
+    if r.get("left_young"):
+        print(f"Left {r['left_young']} unreferenced file(s) younger than {args.grace:g} minutes alone "
+              "(a write may still record them); see --grace.")
     return 0
 
 

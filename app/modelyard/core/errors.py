@@ -28,6 +28,14 @@ class StoreVersionError(StoreError):
     """The store was written by a newer Modelyard than this one."""
 
 
+class StoreDamagedError(StoreError):
+    """SQLite reports the store's database file as damaged (malformed pages)."""
+
+
+class StoreReadOnlyError(StoreError):
+    """A write was asked of a store this process may only read."""
+
+
 class NotFoundError(ModelyardError):
     """A named record (job, dataset, run, model...) does not exist."""
 

@@ -173,7 +173,8 @@ def _store(store: Store | str | os.PathLike[str] | None) -> Store:
             _stores_pid = os.getpid()
         opened = _stores.get(key)
         if opened is None:
-            opened = _stores[key] = Store.open(root, db_url=db_url)
+            # only the default store is created on first use; a named folder must already be a store
+            opened = _stores[key] = Store.open(root, db_url=db_url, create=store is None)
         return opened
 
 

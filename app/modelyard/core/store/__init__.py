@@ -1,6 +1,6 @@
 """The local store: one database plus a content-addressed artifact folder.
 
->>> store = Store.open("/path/to/store")          # creates or upgrades it
+>>> store = Store.open("/path/to/store")          # creates (when asked) or upgrades it
 >>> with store.session() as s: ...                 # read
 >>> with store.write() as s: ...                   # one write transaction, committed on exit
 
@@ -9,27 +9,42 @@ transactions start with ``BEGIN IMMEDIATE`` so concurrent writers queue on the l
 failing with "database is locked" when a read transaction tries to upgrade. Any SQLAlchemy URL
 in ``MODELYARD_DB_URL`` (PostgreSQL for a team) replaces the SQLite file; artifacts stay in
 the store folder.
+
+Opening never turns something that is not a Modelyard store into one: a new database is made
+only when the caller asks (``create=True``: ``store init``, or the default store on first use),
+and an empty, foreign, damaged or unreadable database is refused with one message naming it,
+before anything is written to it (see :func:`_read_sqlite_schema`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, inspect, select, text, update
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 from sqlalchemy.orm import Session
 
 from modelyard._version import __version__
-from modelyard.core.errors import StoreError, StoreVersionError
+from modelyard.core.errors import (
+    ModelyardError,
+    StoreDamagedError,
+    StoreError,
+    StoreReadOnlyError,
+    StoreVersionError,
+)
 from modelyard.core.paths import DB_URL_ENV, resolve_store_dir
 from modelyard.core.procs import hostname, pid_alive
 from modelyard.core.store import models as m
@@ -46,19 +61,39 @@ STALE_HEARTBEAT = dt.timedelta(minutes=10)
 # 'running' row carrying our own pid but older than this was left by an earlier process that had
 # the same pid (containers restart with the same small pids).
 _PROCESS_SEEN_AT = dt.datetime.now(dt.UTC)
+SQLITE_HEADER = b"SQLite format 3\x00"
+# SQLite's primary result codes (the low byte of ``sqlite3.Error.sqlite_errorcode``)
+_SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_NOTADB = 8, 11, 26
+# Tables a store at revision 0001 (before store_meta existed) always has.
+_REVISION_0001_TABLES = frozenset({"artifacts", "datasets", "experiments", "jobs", "runs"})
+SUPPORTED_URLS = ("sqlite:///PATH/TO/FILE.db (the default, inside the store folder) or "
+                  "postgresql+psycopg://USER@HOST/DATABASE (install the 'postgres' extra)")
+_NOT_A_STORE_HINT = ("Check --store / --db-url. If this was a store, restore its modelyard.db from a backup; "
+                     "to start a new store, use 'modelyard store init' on an empty folder or database.")
 
 __all__ = ["ArtifactRef", "ArtifactStore", "Store", "HEAD_REVISION", "KNOWN_REVISIONS"]
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
+def _sqlite_engine(url: str, path: Path | None = None, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """An engine for an SQLite database; ``path`` (its file) makes every connection open it
+    through :func:`_sqlite_uri`, so a file deleted under a running store is an error rather
+    than silently re-created empty, and a read-only store is opened read-only."""
+    if path is not None:
+        # The URI is chosen per connection: a read-only store may gain a write-ahead log when
+        # someone with write permission opens it, and must then be read through it (mode=ro).
+        kwargs["creator"] = lambda: sqlite3.connect(_sqlite_uri(path, read_only), uri=True, timeout=BUSY_TIMEOUT_S,
+                                                    check_same_thread=False)
+        if read_only:
+            kwargs["poolclass"] = NullPool  # no long-lived connection keeps an outdated choice
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        _enable_wal(cur)
+        if not read_only:
+            _enable_wal(cur)
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
         # statement journals (every row written under the runs-table cache triggers needs one)
@@ -98,6 +133,175 @@ def _enable_wal(cur: Any) -> None:
             delay = min(delay * 2, 0.2)
 
 
+def _sqlite_uri(path: Path, read_only: bool = False) -> str:
+    """The ``file:`` URI SQLite opens ``path`` with: read-write but never created (``mode=rw``).
+
+    Read-only: ``mode=ro`` while a write-ahead log exists (another process has the store open
+    and may be writing it); otherwise ``immutable=1``, because SQLite cannot open a WAL database
+    read-only in a folder where it may not create the ``-shm`` file, and without a log nobody
+    has the database open. (Read-only engines reconnect for every session, so a writer that
+    opens the store later is noticed at the next session.)
+    """
+    quoted = urllib.parse.quote(str(path.absolute()).replace("\\", "/"), safe="/:")
+    base = f"file://{quoted}" if quoted.startswith("/") else f"file:///{quoted}"
+    if not read_only:
+        return f"{base}?mode=rw"
+    return f"{base}?mode=ro" if Path(f"{path}-wal").exists() else f"{base}?immutable=1"
+
+
+def _is_read_only(path: Path) -> bool:
+    """True when this process may not write the SQLite file ``path`` (or its folder / log files)."""
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        return True
+    return any(side.exists() and not os.access(side, os.W_OK)
+               for side in (Path(f"{path}-wal"), Path(f"{path}-shm")))
+
+
+def _check_url(url: str) -> URL:
+    """Parse a database URL and make sure its dialect and driver can be loaded (one-line errors)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise StoreError(f"{url!r} is not a database URL.", hint=f"Use {SUPPORTED_URLS}.") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise StoreError(f"The database URL {shown} names an unknown kind of database "
+                         f"({parsed.drivername!r}).", hint=f"Use {SUPPORTED_URLS}.") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        missing = exc.name or str(exc)
+        if parsed.get_backend_name() == "postgresql":
+            hint = ("Install the 'postgres' extra (pip install 'modelyard[postgres]'), which provides psycopg "
+                    "for postgresql+psycopg:// URLs.")
+        else:
+            hint = f"Install the Python package {missing!r}, or use {SUPPORTED_URLS}."
+        raise StoreError(f"The database URL {shown} needs the Python package {missing!r}, which is not installed.",
+                         hint=hint) from None
+    return parsed
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    """The file of an SQLite URL (None for another database, in-memory SQLite or a URI form)."""
+    db = url.database
+    if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:") or url.query:
+        return None
+    return Path(db)
+
+
+def _schema_kind(tables: set[str], revision: str | None) -> str:
+    """'store', 'empty' (no tables at all) or 'foreign' (someone else's tables)."""
+    if not tables:
+        return "empty"
+    if "alembic_version" in tables and revision is not None and (
+            "store_meta" in tables or (revision == KNOWN_REVISIONS[0] and _REVISION_0001_TABLES <= tables)):
+        return "store"
+    return "foreign"
+
+
+def _not_a_store(where: str, tables: set[str]) -> StoreError:
+    shown = sorted(t for t in tables if t != "alembic_version") or sorted(tables)
+    listed = ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else "")
+    return StoreError(f"{where} is not a Modelyard store: it holds other tables ({listed}) and no Modelyard "
+                      f"schema; it was not changed.", hint=_NOT_A_STORE_HINT)
+
+
+def _read_sqlite_schema(path: Path, read_only: bool) -> tuple[set[str], str | None]:
+    """The table names and Alembic revision of an existing SQLite file, read without writing to it.
+
+    Runs before any engine connects, because connecting switches the file to WAL mode: a file
+    that is empty (0 bytes), not SQLite, damaged or someone else's is refused untouched.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"Cannot read the store database {path}: {exc.strerror}.",
+                         hint="Check that the file exists and that you may read it.") from exc
+    if not head:
+        raise StoreError(f"{path} is empty (0 bytes), so it is not a Modelyard store; it was not changed.",
+                         hint="If this was a store, restore its modelyard.db from a backup; to start a new "
+                              "store here, delete the empty file and run 'modelyard store init'.")
+    if head != SQLITE_HEADER:
+        raise StoreError(f"{path} is not a Modelyard store: it is not an SQLite database; it was not changed.",
+                         hint=_NOT_A_STORE_HINT)
+    try:
+        conn = sqlite3.connect(_sqlite_uri(path, read_only), uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            revision = None
+            if "alembic_version" in tables:
+                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                revision = None if row is None else str(row[0])
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code == _SQLITE_NOTADB:
+            raise StoreError(f"{path} is not a Modelyard store: SQLite cannot read it as a database ({exc}).",
+                             hint=_NOT_A_STORE_HINT) from exc
+        if code == _SQLITE_CORRUPT:
+            raise StoreDamagedError(f"The store database {path} is damaged: {exc}.",
+                                    hint="Restore the store folder from a backup.") from exc
+        raise StoreError(f"Cannot read the store database {path}: {exc}.",
+                         hint="Check that the file and its folder may be read (and written, to change the store).") from exc
+    return tables, revision
+
+
+def _create_schema(conn: Any) -> None:
+    """The head schema, stamped, and the store's id, on ``conn`` (inside its transaction)."""
+    m.Base.metadata.create_all(conn)
+    conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                      "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+    conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD_REVISION})
+    # in the same transaction: a process that sees the schema also sees the store's id
+    conn.execute(m.StoreMeta.__table__.insert(), [{"key": "store_id", "value": m.new_uuid()},
+                                                  {"key": "created_with", "value": __version__}])
+
+
+def _create_sqlite_file(path: Path, tmp_dir: Path) -> None:
+    """Create a new store database at ``path``: built complete in a temp file, then linked in.
+
+    ``path`` therefore never exists half-made (an empty or schema-less ``modelyard.db`` is never
+    ours, and is refused), and of several processes creating the same store at once the first
+    link wins and the others open that one.
+    """
+    tmp = tmp_dir / f"{os.getpid()}-{secrets.token_hex(6)}.new-db"
+    try:
+        if not tmp_dir.is_dir():  # never make the folders of a mistyped --db-url path
+            raise FileNotFoundError(2, f"the folder {tmp_dir} does not exist")
+        engine = _sqlite_engine(f"sqlite:///{tmp}", poolclass=NullPool)
+        try:
+            with engine.begin() as conn:
+                _create_schema(conn)
+        finally:
+            engine.dispose()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created this store at the same moment: everyone uses theirs
+        except OSError:  # a file system without hard links: rename, unless one appeared meanwhile
+            if not path.exists():
+                os.replace(tmp, path)
+    except OSError as exc:
+        raise StoreError(f"Cannot create the store database {path}: {exc.strerror or exc}.",
+                         hint="Check that the folder exists, that you may write there and that the disk "
+                              "has free space.") from exc
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+            leftover.unlink(missing_ok=True)
+
+
 def _safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "host"
 
@@ -105,15 +309,19 @@ def _safe_name(text: str) -> str:
 class Store:
     """An opened Modelyard store. Thread-safe: open one session per thread, never share ORM objects."""
 
-    def __init__(self, root: Path, engine: Engine, db_url: str) -> None:
+    def __init__(self, root: Path, engine: Engine, db_url: str, *, sqlite_path: Path | None = None,
+                 read_only: bool = False) -> None:
         self.root = root
         self.db_url = db_url
         self.engine = engine
+        self.read_only = read_only
+        self._sqlite_path = sqlite_path
         self._write_engine = engine.execution_options(modelyard_write=True)
         # One temp folder per machine: a team sharing the store folder must never sweep another
         # machine's in-progress files (pids only mean something on their own host).
         self.artifacts = ArtifactStore(root / "artifacts", root / "tmp" / _safe_name(hostname()))
         self._local = threading.local()  # .writes: open write() blocks in this thread
+        event.listen(engine, "handle_error", self._translate_error)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -125,21 +333,31 @@ class Store:
         create: bool = True,
         sweep: bool = True,
     ) -> Store:
-        """Open (creating or upgrading as needed) the store at ``location``.
+        """Open (upgrading as needed, creating only with ``create``) the store at ``location``.
 
         ``location`` defaults to ``MODELYARD_STORE`` or the platform's data folder; ``db_url``
-        to ``MODELYARD_DB_URL`` or ``sqlite:///<location>/modelyard.db``. With ``sweep``,
-        jobs and runs left 'running' by a process that no longer exists are marked interrupted.
+        to ``MODELYARD_DB_URL`` or ``sqlite:///<location>/modelyard.db``. A database is created
+        only when ``create`` is true and there is none (no file, or a database without any
+        table); anything that is not a Modelyard store is refused, untouched. A store this
+        process may not write is opened read-only (:attr:`read_only`; :meth:`write` refuses).
+        With ``sweep``, jobs and runs left 'running' by a process that no longer exists are
+        marked interrupted.
         """
         root = resolve_store_dir(location)
         db_url = db_url or os.environ.get(DB_URL_ENV) or None
         db_file = root / DB_FILENAME
         if root.exists() and not root.is_dir():
             raise StoreError(f"{root} is a file, not a store folder.", hint="Choose a folder for the store.")
-        if db_url is None and not db_file.exists():
-            if not create:
+        url = db_url or f"sqlite:///{db_file}"
+        sqlite_path = _sqlite_path(_check_url(url))
+        new_file = sqlite_path is not None and not sqlite_path.exists()
+        if new_file and not create:
+            if db_url is None:
                 raise StoreError(f"No Modelyard store at {root} (there is no {DB_FILENAME}).",
                                  hint="Create one with 'modelyard store init' or pick another folder.")
+            raise StoreError(f"There is no database file at {sqlite_path}.",
+                             hint="Check the database URL, or create a store there with 'modelyard store init'.")
+        if new_file and db_url is None:
             others = root.is_dir() and any(p.name not in {"artifacts", "tmp", ".DS_Store"} for p in root.iterdir())
             # Re-check the database: another process creating this store at the same moment
             # may have made it between the two looks (it is then a store, not foreign files).
@@ -148,24 +366,71 @@ class Store:
                     f"{root} already holds other files and is not a Modelyard store.",
                     hint="Choose an empty folder for a new store, or the folder of an existing one.",
                 )
+        read_only = sqlite_path is not None and not new_file and _is_read_only(sqlite_path)
+        if not read_only:
+            try:
+                (root / "artifacts").mkdir(parents=True, exist_ok=True)
+                (root / "tmp" / _safe_name(hostname())).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"Cannot create the store folder {root}: {exc.strerror}.",
+                                 hint="Check that the location exists and that you may write there.") from exc
+        if sqlite_path is not None:
+            if new_file:
+                _create_sqlite_file(sqlite_path, root / "tmp" / _safe_name(hostname()) if db_url is None
+                                    else sqlite_path.parent)
+            tables, revision = _read_sqlite_schema(sqlite_path, read_only)
+            kind = _schema_kind(tables, revision)
+            if kind == "foreign":
+                raise _not_a_store(str(sqlite_path), tables)
+            if kind == "empty":
+                cls._check_may_create(str(sqlite_path), create, read_only)
+            engine = _sqlite_engine(url, sqlite_path, read_only=read_only)
+        elif url.startswith("sqlite"):
+            engine = _sqlite_engine(url)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        store = cls(root, engine, url, sqlite_path=sqlite_path, read_only=read_only)
         try:
-            (root / "artifacts").mkdir(parents=True, exist_ok=True)
-            (root / "tmp" / _safe_name(hostname())).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"Cannot create the store folder {root}: {exc.strerror}.",
-                             hint="Check that the location exists and that you may write there.") from exc
-        url = db_url or f"sqlite:///{db_file}"
-        engine = _sqlite_engine(url) if url.startswith("sqlite") else create_engine(url, pool_pre_ping=True)
-        store = cls(root, engine, url)
-        try:
-            store._migrate()
-            if sweep:
+            store._migrate(create)
+            if sweep and not read_only:
                 store.sweep_interrupted()
                 store.artifacts.sweep_tmp()
         except BaseException:
             engine.dispose()
             raise
         return store
+
+    @staticmethod
+    def _check_may_create(where: str, create: bool, read_only: bool) -> None:
+        """An empty database becomes a store only when creating was asked for (and allowed)."""
+        if not create:
+            raise StoreError(f"{where} holds no Modelyard store (the database is empty).",
+                             hint="Create a store in it with 'modelyard store init' (with the same --store / "
+                                  "--db-url), or check the location.")
+        if read_only:
+            raise StoreReadOnlyError(f"Cannot create a store in {where}: it is read-only.",
+                                     hint="Choose a location you may write to.")
+
+    def _translate_error(self, ctx: Any) -> None:
+        """``handle_error`` hook: SQLite's "malformed" and "read-only" failures become one-line errors."""
+        orig = ctx.original_exception
+        if not isinstance(orig, sqlite3.Error):
+            return
+        code = (getattr(orig, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            raise StoreDamagedError(
+                f"The store database {self.sqlite_file or self.display_location} is damaged: {orig}.",
+                hint="'modelyard store verify' checks it; restore the store folder from a backup "
+                     f"(a {DB_FILENAME}.before-*.bak file is a copy made before the last upgrade).") from orig
+        if code == _SQLITE_READONLY:
+            raise self._read_only_error() from orig
+
+    def _read_only_error(self) -> StoreReadOnlyError:
+        return StoreReadOnlyError(
+            f"The store at {self.display_location} is read-only: this process may not write "
+            f"{self.sqlite_file or 'its database'}.",
+            hint="Reading works. To change the store, get write permission on its folder and database file, "
+                 "or work on a copy.")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -182,6 +447,8 @@ class Store:
     @property
     def sqlite_file(self) -> Path | None:
         """The SQLite database file, or None for another backend or an in-memory database."""
+        if self._sqlite_path is not None:
+            return self._sqlite_path
         if not self.is_sqlite or not self.engine.url.database or self.engine.url.database == ":memory:":
             return None
         return Path(self.engine.url.database)
@@ -204,32 +471,60 @@ class Store:
                 return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
-    def _migrate(self) -> None:
+    def _migrate(self, create: bool = True) -> None:
         try:
-            rev = self.current_revision()
-        except DBAPIError as exc:  # OperationalError, or DatabaseError "file is not a database"
+            with self.engine.connect() as conn:
+                tables = set(inspect(conn).get_table_names())
+                rev = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                       if "alembic_version" in tables else None)
+        except DBAPIError as exc:  # the server is unreachable, the login is wrong...
             raise StoreError(f"Cannot read the store database at {self.display_location}: {exc.orig}.",
-                             hint="The file may be damaged or not a Modelyard database.") from exc
+                             hint="Check the database URL, that the server is running and that you may log in."
+                             ) from exc
+        where = str(self.sqlite_file or self.display_location)
+        kind = _schema_kind(tables, rev)
+        if kind == "foreign":
+            raise _not_a_store(where, tables)
+        if kind == "empty":
+            self._check_may_create(where, create, self.read_only)
+            self._create_fresh()
+            return
         if rev == HEAD_REVISION:
             return
-        if rev is not None and rev not in KNOWN_REVISIONS:
+        if rev not in KNOWN_REVISIONS:
             raise StoreVersionError(
                 f"The store at {self.display_location} was written by a newer Modelyard "
                 f"(schema revision {rev}); Modelyard {__version__} understands revisions up to {HEAD_REVISION}.",
                 hint="Upgrade Modelyard to open this store. It has not been changed.",
             )
-        if rev is None:
-            self._create_fresh()
-            return
-        if self.is_sqlite:
-            self._backup_before_upgrade()
+        if self.read_only:
+            raise StoreReadOnlyError(
+                f"The store at {self.display_location} needs upgrading (schema revision {rev} to {HEAD_REVISION}) "
+                "but is read-only.", hint="Open it once with write permission to upgrade it.")
+        backup = self._backup_before_upgrade() if self.is_sqlite else None
         from modelyard.core.store.migrate import upgrade
 
-        upgrade(self._write_engine)
+        try:
+            upgrade(self._write_engine)
+        except ModelyardError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported in one line; the transaction rolled back
+            try:
+                now = self.current_revision()
+            except Exception:  # noqa: BLE001
+                now = None
+            state = (f"it was left at revision {rev}" if now == rev
+                     else f"it is now at revision {now}" if now else "its revision could not be read")
+            copy = f"A copy of the database from before the upgrade is {backup}. " if backup else ""
+            raise StoreError(
+                f"Upgrading the store database at {self.display_location} from schema revision {rev} to "
+                f"{HEAD_REVISION} failed ({type(exc).__name__}: {exc}); {state}.",
+                hint=f"{copy}Fix the cause (disk space, permissions) and open the store again to retry.",
+            ) from exc
         self._ensure_meta()
 
-    def _backup_before_upgrade(self) -> None:
-        """Copy the database to ``modelyard.db.before-<head>.bak`` before migrating it.
+    def _backup_before_upgrade(self) -> Path:
+        """Copy the database to ``modelyard.db.before-<head>.bak`` before migrating it (returns the copy).
 
         ``VACUUM INTO`` makes a consistent copy even under WAL, but SQLite refuses it inside a
         transaction, and an SQLAlchemy connection always begins one (our ``begin`` hook issues
@@ -239,13 +534,13 @@ class Store:
         """
         backup = self.root / f"{DB_FILENAME}.before-{HEAD_REVISION}.bak"
         if backup.exists():
-            return
+            return backup
         raw = self.engine.raw_connection()
         try:
             raw.driver_connection.execute("VACUUM INTO ?", (str(backup),))
         except Exception as exc:
             if backup.exists():  # another process opening the same store made it first
-                return
+                return backup
             raise StoreError(
                 f"Cannot back up the store database to {backup} before upgrading it: {exc}.",
                 hint="Check the free disk space and that you may write in the store folder. "
@@ -253,22 +548,38 @@ class Store:
             ) from exc
         finally:
             raw.close()
+        return backup
 
     def _create_fresh(self) -> None:
         """A new, empty database: create the head schema directly and stamp it (Alembic's own
         recipe), which is several times faster than replaying every migration. An existing store
         is always upgraded through the migrations; tests/test_store.py proves the two agree.
+        A new SQLite file is built the same way by :func:`_create_sqlite_file`.
         """
         with self._write_engine.begin() as conn:  # BEGIN IMMEDIATE: racing creators queue here
             if inspect(conn).has_table("alembic_version"):
                 return  # another process created it while we waited for the lock
-            m.Base.metadata.create_all(conn)
-            conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
-                              "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
-            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD_REVISION})
-            # in the same transaction: a process that sees the schema also sees the store's id
-            conn.execute(m.StoreMeta.__table__.insert(), [{"key": "store_id", "value": m.new_uuid()},
-                                                          {"key": "created_with", "value": __version__}])
+            _create_schema(conn)
+
+    def check_integrity(self) -> list[str]:
+        """What SQLite's ``PRAGMA integrity_check`` finds wrong with the database (empty: sound).
+
+        Always empty for a server database, which checks itself.
+        """
+        if not self.is_sqlite:
+            return []
+        try:
+            raw = self.engine.raw_connection()
+        except (StoreDamagedError, sqlite3.DatabaseError) as exc:
+            return [getattr(exc, "message", str(exc))]
+        try:
+            rows = raw.driver_connection.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        finally:
+            raw.close()
+        problems = [str(r[0]) for r in rows]
+        return [] if problems == ["ok"] else problems
 
     def _ensure_meta(self) -> None:
         with self.write() as s:
@@ -294,6 +605,8 @@ class Store:
         Artifact files created through ``store.artifacts.put_*(..., session=s)`` inside a
         block that fails are removed again.
         """
+        if self.read_only:
+            raise self._read_only_error()
         s = Session(self._write_engine, expire_on_commit=False)
         self._local.writes = getattr(self._local, "writes", 0) + 1
         try:

@@ -8,6 +8,15 @@ When ``put_*`` is given the write session of the record that uses the artifact, 
 :class:`~modelyard.core.store.models.Artifact` row is added in that same transaction, and a
 file the call created is removed again if the transaction rolls back: a failed or cancelled
 write leaves no orphan file behind.
+
+A file can still be left without a row (a process killed between the rename and the commit, or
+a put without a session whose row never came). ``modelyard store gc``
+(:func:`modelyard.core.maintenance.collect_garbage`) removes such files, safely while others
+use the store: with a session, a put takes the database's write lock *before* it looks for or
+renames the file, and gc removes a file only while holding that lock and after re-checking that
+no row names it, so the two never interleave; a file younger than gc's grace period is left
+alone too (a put that finds its bytes already stored refreshes the file's time), which covers
+puts without a session and databases without SQLite's lock.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +66,10 @@ class ArtifactStore:
     def read_bytes(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
 
+    @staticmethod
+    def is_digest(name: str) -> bool:
+        return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
     def iter_files(self) -> Iterator[tuple[str, Path]]:
         for sub in sorted(self.root.iterdir()) if self.root.is_dir() else ():
             if sub.is_dir() and len(sub.name) == 2:
@@ -76,8 +90,16 @@ class ArtifactStore:
 
         The name starts with this process id so stale files of dead processes can be swept.
         """
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=suffix, dir=self.tmp)
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=suffix, dir=self.tmp)
+        except PermissionError as exc:
+            from modelyard.core.errors import StoreReadOnlyError
+
+            raise StoreReadOnlyError(
+                f"Cannot write in the store's folder: {self.tmp} is read-only for you ({exc.strerror}).",
+                hint="Reading works. To change the store, get write permission on its folder, or work on a copy.",
+            ) from exc
         os.close(fd)
         path = Path(name)
         try:
@@ -115,7 +137,14 @@ class ArtifactStore:
     def _commit_temp(self, tmp: Path, sha: str, size: int, session: Session | None, media_type: str | None) -> ArtifactRef:
         dest = self.path(sha)
         created = False
-        if not dest.is_file():
+        if session is not None:
+            session.connection()  # take the write lock first: gc cannot remove dest until we commit
+        if dest.is_file():
+            try:  # the bytes are stored already: make the file young again, out of gc's reach
+                os.utime(dest)
+            except OSError:
+                pass
+        else:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
             created = True
@@ -139,19 +168,60 @@ class ArtifactStore:
             if sha not in still_referenced:
                 self.path(sha).unlink(missing_ok=True)
 
-    def sweep_tmp(self) -> int:
-        """Remove temp files left by processes that no longer run. Returns how many."""
+    def stale_temp_files(self, other_hosts_after_s: float | None = None) -> list[Path]:
+        """Temp files and folders no write will finish: those of this machine's processes that no
+        longer run, and, with ``other_hosts_after_s``, those in other machines' temp folders
+        untouched for that many seconds (their pids mean nothing here)."""
         from modelyard.core.procs import pid_alive
 
-        removed = 0
-        if not self.tmp.is_dir():
-            return 0
-        for f in self.tmp.iterdir():
-            pid_text = f.name.split("-", 1)[0]
-            if pid_text.isdigit() and int(pid_text) != os.getpid() and not pid_alive(int(pid_text)):
-                if f.is_dir():
-                    shutil.rmtree(f, ignore_errors=True)
-                else:
-                    f.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        stale: list[Path] = []
+        if self.tmp.is_dir():
+            for f in self.tmp.iterdir():
+                pid_text = f.name.split("-", 1)[0]
+                if pid_text.isdigit() and int(pid_text) != os.getpid() and not pid_alive(int(pid_text)):
+                    stale.append(f)
+        tmp_root = self.tmp.parent
+        if other_hosts_after_s is not None and tmp_root.is_dir():
+            cutoff = time.time() - other_hosts_after_s
+            for host in tmp_root.iterdir():
+                if host == self.tmp or not host.is_dir():
+                    continue
+                for f in host.iterdir():
+                    if f.name.split("-", 1)[0].isdigit() and newest_mtime(f) < cutoff:
+                        stale.append(f)
+        return stale
+
+    def sweep_tmp(self) -> int:
+        """Remove temp files left by processes of this machine that no longer run. Returns how many."""
+        stale = self.stale_temp_files()
+        for f in stale:
+            remove_path(f)
+        return len(stale)
+
+
+def newest_mtime(path: Path) -> float:
+    """The latest modification time of a file, or of anything inside a folder."""
+    try:
+        newest = path.stat().st_mtime
+        if path.is_dir():
+            for sub in path.rglob("*"):
+                newest = max(newest, sub.stat().st_mtime)
+    except OSError:  # removed meanwhile: as good as new, leave it to the next look
+        return time.time()
+    return newest
+
+
+def tree_size(path: Path) -> int:
+    try:
+        if path.is_dir():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
