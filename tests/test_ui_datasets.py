@@ -330,25 +330,32 @@ def test_import_dialog_shows_each_date_columns_format_and_imports_the_one_chosen
 
     def drive_dialog() -> None:
         dialog = QApplication.activeModalWidget()
-        assert isinstance(dialog, ImportDialog)
-        day = dialog.findChild(QComboBox, "dateFormat:visit day")
-        checked = dialog.findChild(QComboBox, "dateFormat:checked at")
-        seen["day_items"] = [day.itemText(i) for i in range(day.count())]
-        seen["checked_items"] = [checked.itemText(i) for i in range(checked.count())]
-        seen["note"] = dialog.notes.text()
-        seen["first"] = cell(dialog, 0, "visit day")
-        seen["dates_visible"] = dialog.dates_box.isVisible()
-        day.setCurrentIndex(day.findData("text"))  # kept as text: the preview shows what is in the file
-        qtbot.waitUntil(lambda: cell(dialog, 0, "visit day") == "01/02/2012", timeout=3000)
-        day = dialog.findChild(QComboBox, "dateFormat:visit day")
-        day.setCurrentIndex(day.findData("DD/MM/YYYY"))
-        qtbot.waitUntil(lambda: cell(dialog, 0, "visit day").startswith("2012-02-01"), timeout=3000)
-        seen["note_after"] = dialog.notes.text()
-        seen["options"] = dialog.options().date_formats
+        try:
+            assert isinstance(dialog, ImportDialog)
+            day = dialog.findChild(QComboBox, "dateFormat:visit day")
+            checked = dialog.findChild(QComboBox, "dateFormat:checked at")
+            seen["day_items"] = [day.itemText(i) for i in range(day.count())]
+            seen["checked_items"] = [checked.itemText(i) for i in range(checked.count())]
+            seen["note"] = dialog.notes.text()
+            seen["first"] = cell(dialog, 0, "visit day")
+            seen["dates_visible"] = dialog.dates_box.isVisible()
+            day.setCurrentIndex(day.findData("text"))  # kept as text: the preview shows what is in the file
+            qtbot.waitUntil(lambda: cell(dialog, 0, "visit day") == "01/02/2012", timeout=3000)
+            day = dialog.findChild(QComboBox, "dateFormat:visit day")  # the row was rebuilt
+            day.setCurrentIndex(day.findData("DD/MM/YYYY"))
+            qtbot.waitUntil(lambda: cell(dialog, 0, "visit day").startswith("2012-02-01"), timeout=3000)
+            seen["note_after"] = dialog.notes.text()
+            seen["options"] = dialog.options().date_formats
+        except BaseException as exc:  # noqa: BLE001 - reported below; a stuck modal dialog would hang the test
+            seen["error"] = exc
+            dialog.reject()
+            return
         qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
 
     QTimer.singleShot(200, drive_dialog)
-    assert window.datasets_panel.import_with_dialog(path) is not None
+    handle = window.datasets_panel.import_with_dialog(path)
+    assert "error" not in seen, repr(seen.get("error"))
+    assert handle is not None
     [outcome] = wait_for_jobs(qtbot, window)
     assert outcome.ok, outcome.error
     assert seen["dates_visible"]

@@ -207,9 +207,11 @@ class ImportDialog(QDialog):
         chosen = {col: combo.currentData() for col, combo in self.date_formats.items()}
         while self.dates_grid.count():
             item = self.dates_grid.takeAt(0)
-            if item is not None and item.widget() is not None:
-                item.widget().hide()
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.hide()
+                widget.setParent(None)  # gone from findChild at once; deleted once its signal returns
+                widget.deleteLater()
         self.date_formats = {}
         for k, (col, info) in enumerate(result.dates.items()):
             combo = QComboBox(self.dates_box)

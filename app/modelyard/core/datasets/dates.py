@@ -23,6 +23,10 @@ day is over 12 (31/01/2012), month-first when some second part is over 12 (01/31
 every value fits both, the column is read month-first (:data:`AMBIGUOUS_DEFAULT`, as pandas and
 US spreadsheets do), and the profile warns that the order was a guess.
 
+A caller that knows how earlier data was read (scoring or checking a batch for a model) passes
+``hints`` (``{column: format}``): among the formats that fit, the hinted one is used, so a batch
+whose days are all 12 or less is read in the order the training data was.
+
 The choice can be given per column (``ImportOptions.date_formats``: ``{column: format}``, the
 key ``*`` for every date column, and the format ``text`` to keep a column as text).
 
@@ -254,8 +258,10 @@ class DateColumns:
     """
 
     def __init__(self, formats: Mapping[str, str] | None = None,
-                 as_text: Mapping[str, Mapping[str, Any]] | None = None, *, label: str = "the file") -> None:
+                 as_text: Mapping[str, Mapping[str, Any]] | None = None, *, label: str = "the file",
+                 hints: Mapping[str, str] | None = None) -> None:
         self.formats = check_formats(formats)
+        self.hints = dict(hints or {})
         self.label = label
         self.as_text = dict(as_text or {})
         self.chosen: dict[str, str] = {}
@@ -294,7 +300,8 @@ class DateColumns:
             if given is not None:
                 self.chosen[name] = given
             elif guess is not None and default != TEXT:
-                self.chosen[name] = default if default in guess.candidates else guess.format
+                preferred = default if default is not None else self.hints.get(name)
+                self.chosen[name] = preferred if preferred in guess.candidates else guess.format
 
     def convert(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch | pa.Table:
         """``batch`` with its date columns as timestamps; raises :class:`NotDates` for a misfit."""

@@ -93,6 +93,7 @@ __all__ = [
     "list_datasets", "get_version", "list_versions", "read_rows", "load_frame", "snapshot_path",
     "update_schema", "delete_dataset", "create_split", "load_split", "list_splits", "get_split",
     "parse_ref", "read_table_rows", "clear_caches", "sample_frame", "DatasetInputError", "SchemaError",
+    "date_formats_of",
 ]
 
 SNAPSHOT_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -312,11 +313,14 @@ def _settings_line(s: ReadSettings) -> str:
 
 
 def import_dataset(ctx: JobContext, *, path: str, options: Mapping[str, Any] | None = None,
-                   before_commit: Callable[[Path], None] | None = None) -> dict[str, Any]:
+                   before_commit: Callable[[Path], None] | None = None,
+                   date_hints: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Job: import the file at ``path`` as a new version of a dataset (see the module's docs).
 
     ``before_commit(snapshot_path)`` (for callers in Python, e.g. batch scoring) is called with
     the finished Parquet snapshot before anything is recorded; if it raises, nothing is.
+    ``date_hints`` ({column: format}, e.g. :func:`date_formats_of` the training data) settle the
+    order of day and month where the file's own values fit either.
     """
     store = ctx.store
     opts = ImportOptions.from_params(options)
@@ -341,7 +345,8 @@ def import_dataset(ctx: JobContext, *, path: str, options: Mapping[str, Any] | N
 
     source = {"path": str(src), "size": size, "mtime": mtime, "format": settings.format, "label": str(src)}
     return _import(store, progress, batches, name, opts.target, source, job_id=ctx.job_id,
-                   before_commit=before_commit, date_formats=dates.check_formats(opts.date_formats))
+                   before_commit=before_commit, date_formats=dates.check_formats(opts.date_formats),
+                   date_hints=date_hints)
 
 
 def import_frame(store: Store, df: pd.DataFrame, name: str, *, target: str | None = None,
@@ -396,7 +401,8 @@ def _table_from_frame(df: pd.DataFrame) -> pa.Table:
 
 def _build_snapshot(batches: Callable[[dict[str, pa.DataType]], Iterator[pa.RecordBatch]], tmp: Path,
                     progress: _Progress, date_formats: Mapping[str, str] | None = None,
-                    label: str = "the table") -> tuple[SnapshotResult, dict[str, Any]]:
+                    label: str = "the table", date_hints: Mapping[str, str] | None = None,
+                    ) -> tuple[SnapshotResult, dict[str, Any]]:
     """Stream ``batches`` into the snapshot at ``tmp``, restarting when a CSV column must widen or
     a date column must stay text. Returns the result and what was decided per date column
     (nothing when ``date_formats`` is None: the batches' types are kept as they are)."""
@@ -404,7 +410,8 @@ def _build_snapshot(batches: Callable[[dict[str, pa.DataType]], Iterator[pa.Reco
     as_text: dict[str, dict[str, Any]] = {}
     for _attempt in range(MAX_TYPE_RESTARTS):
         writer = SnapshotWriter(tmp)
-        conv = dates.DateColumns(date_formats, as_text, label=label) if date_formats is not None else None
+        conv = (dates.DateColumns(date_formats, as_text, label=label, hints=date_hints)
+                if date_formats is not None else None)
         types = dict(column_types)
         if conv is not None:
             types.update({c: pa.string() for c in conv.forced_text() if c not in types})
@@ -446,11 +453,12 @@ def _existing_version(store: Store, name: str, content_hash: str) -> DatasetVers
 def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.DataType]], Iterator[pa.RecordBatch]],
             name: str, target: str | None, source: Mapping[str, Any], *, job_id: int | None,
             on_commit: OnCommit | None = None, before_commit: Callable[[Path], None] | None = None,
-            date_formats: Mapping[str, str] | None = None) -> dict[str, Any]:
+            date_formats: Mapping[str, str] | None = None, date_hints: Mapping[str, str] | None = None,
+            ) -> dict[str, Any]:
     label = source.get("label") or "the table"
     started = time.perf_counter()
     with store.artifacts.temp_path(".parquet") as tmp:
-        snap, found = _build_snapshot(batches, tmp, progress, date_formats, str(label))
+        snap, found = _build_snapshot(batches, tmp, progress, date_formats, str(label), date_hints)
         for col, info in found.items():
             if info["format"] is not None:
                 how = "as given" if info["given"] else "detected"
@@ -546,6 +554,18 @@ def _commit_import(store: Store, tmp: Path, snap: SnapshotResult, name: str, sch
         if on_commit is not None:
             on_commit(s, v.id, True)
         return _version_info(s, v), True
+
+
+def date_formats_of(store: Store, ref: str | int | None) -> dict[str, str]:
+    """{column: format} of the columns a version read as dates from text (for ``date_hints``)."""
+    if ref is None:
+        return {}
+    try:
+        v = get_version(store, ref)
+    except NotFoundError:
+        return {}
+    return {c["name"]: c["dates"]["format"] for c in (v.profile or {}).get("columns", [])
+            if (c.get("dates") or {}).get("format")}
 
 
 # --------------------------------------------------------------------------- samples
