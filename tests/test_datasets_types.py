@@ -247,3 +247,28 @@ def test_running_numbers_are_identifiers_and_measurements_are_not(store: Store, 
     r = run_import(store, short)
     assert columns(store, r)["sample_no"]["type"] == "id"
     assert columns(store, r)["weight"]["type"] == "numeric"
+
+
+def test_a_batch_scored_for_a_model_reads_ambiguous_dates_as_its_training_data_did(store: Store,
+                                                                                   tmp_path: Path) -> None:
+    from modelyard.core import registry, scoring
+    from modelyard.core.jobs import JobSpec
+    from modelyard.core.training.spec import TrainSpec, train_spec_job
+
+    rng = np.random.default_rng(5)
+    days = [dt.datetime(2012, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 700, 120)]
+    train = tmp_path / "train.csv"
+    train.write_text("seen,size,label\n" + "".join(f"{d:%d/%m/%Y},{rng.normal():.3f},{'ab'[i % 2]}\n"
+                                                   for i, d in enumerate(days)))
+    r = run_import(store, train, name="train", target="label")
+    assert service.date_formats_of(store, r["dataset_version_id"]) == {"seen": "DD/MM/YYYY"}
+    job = train_spec_job(TrainSpec(dataset="train@v1", model="logistic_regression", curves=False, source="api"))
+    outcome = run_job(store, JobSpec(job.func, job.title, job.params, process=False, kind=job.kind))
+    assert outcome.ok, outcome.error
+    info = registry.register(store, outcome.result["run_id"], "seen-model")
+    batch = tmp_path / "batch.csv"
+    batch.write_text("seen,size\n01/02/2012,0.5\n03/04/2012,-0.2\n")  # on its own: month-first
+    scored = run_job(store, scoring.score_spec(info.ref, path=batch, output_name="batch-scored"))
+    assert scored.ok, scored.error
+    got = values(store, {"dataset_version_id": scored.result["input"]["dataset_version_id"]}, "seen")
+    assert got == [dt.datetime(2012, 2, 1), dt.datetime(2012, 4, 3)]
