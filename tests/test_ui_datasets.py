@@ -370,3 +370,21 @@ def test_import_dialog_shows_each_date_columns_format_and_imports_the_one_chosen
     assert [str(d.date()) for d in frame["visit day"]] == ["2012-02-01", "2012-04-03", "2012-06-05"]
     assert str(frame["checked at"][0]) == "2012-03-05 10:30:00"
     assert not [w for w in v.warnings if w["code"] == "ambiguous_dates"]
+
+
+def test_column_detail_draws_a_date_columns_histogram_with_date_ticks(qtbot, store, tmp_path):
+    from modelyard.core.jobs import run_job
+    from modelyard.ui.column_detail import ColumnDetail
+
+    path = tmp_path / "days.csv"
+    path.write_text("day,x\n" + "".join(f"2012-{m:02d}-{d:02d},{m * d}\n" for m in range(1, 13) for d in (1, 15)))
+    outcome = run_job(store, ds.import_spec(path))
+    assert outcome.ok, outcome.error
+    profile = next(c for c in ds.get_version(store, "days").profile["columns"] if c["name"] == "day")
+    assert isinstance(profile["histogram"]["edges"][0], str)  # dates are ISO text in the profile
+    detail = ColumnDetail()
+    qtbot.addWidget(detail)
+    detail.show_column(profile, "datetime")
+    ticks = detail.plot.getAxis("bottom")._tickLevels[0]
+    assert [label for _x, label in ticks][0].startswith("2012-01-01")
+    assert sum(detail.bars.opts["height"]) == 24
