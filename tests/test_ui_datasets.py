@@ -386,5 +386,6 @@ def test_column_detail_draws_a_date_columns_histogram_with_date_ticks(qtbot, sto
     qtbot.addWidget(detail)
     detail.show_column(profile, "datetime")
     ticks = detail.plot.getAxis("bottom")._tickLevels[0]
-    assert [label for _x, label in ticks][0].startswith("2012-01-01")
+    labels = [label for _x, label in ticks]
+    assert len(labels) == 3 and all(label.startswith("2012-") for label in labels), labels
     assert sum(detail.bars.opts["height"]) == 24

@@ -75,9 +75,12 @@ class ColumnDetail(QWidget):
             xs = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
             widths = [(b - a) * 0.95 for a, b in zip(edges[:-1], edges[1:])]
             self.bars = pg.BarGraphItem(x=xs, height=counts, width=widths, brush=colour, pen=pg.mkPen(None))
-            if labels and isinstance(labels[0], str):
-                ends = sorted({0, len(labels) // 2, len(labels) - 1})
-                bottom.setTicks([[(edges[i], _short(labels[i].replace("T", " "), 16)) for i in ends]])
+            dates = bool(labels) and isinstance(labels[0], str)
+            bottom.enableAutoSIPrefix(not dates)  # no "(x1e+09)" under dates
+            if dates:
+                last = len(labels) - 1
+                shown = sorted({last // 4, last // 2, (3 * last) // 4})
+                bottom.setTicks([[(edges[i], _date_label(labels[i])) for i in shown]])
             else:
                 bottom.setTicks(None)
             self.plot.setLabel("bottom", name)
@@ -103,6 +106,11 @@ def _position(edge: float | str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.timestamp()
+
+
+def _date_label(iso: str) -> str:
+    day, _, clock = iso.partition("T")
+    return day if not clock or clock.startswith("00:00:00") else f"{day} {clock[:5]}"
 
 
 def _short(text: str, n: int = 12) -> str:
