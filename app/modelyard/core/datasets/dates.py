@@ -188,6 +188,18 @@ def parse(arr: pa.Array, fmt: str) -> tuple[pa.Array | None, int | None]:
         arr = arr.combine_chunks()
     if pa.types.is_large_string(arr.type):
         arr = arr.cast(pa.string())
+    if len(arr) >= 64:
+        # Dates repeat (a few thousand days): parse each different value once.
+        encoded = pc.dictionary_encode(arr)
+        if len(encoded.dictionary) <= len(arr) // 2:
+            parsed, bad = _parse_values(encoded.dictionary, fmt)
+            if parsed is None:
+                return None, int(pc.index(encoded.indices, pa.scalar(bad, encoded.indices.type)).as_py())
+            return pc.take(parsed, encoded.indices), None
+    return _parse_values(arr, fmt)
+
+
+def _parse_values(arr: pa.Array, fmt: str) -> tuple[pa.Array | None, int | None]:
     text, misfit, aware = _iso_strings(arr, fmt)
     bad = _first_true(misfit)
     if bad is not None:
