@@ -187,6 +187,8 @@ def test_cli_date_format_option(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert code == 0, err
     col = next(c for c in prof["columns"] if c["name"] == "d")
     assert col["kind"] == "datetime" and col["min"].startswith("2012-02-01")
+    code, out, err = cli(capsys, "--store", s, "dataset", "show", "either")
+    assert code == 0 and "datetime (DD/MM/YYYY)" in out
     code, out, err = cli(capsys, "--store", s, "dataset", "import", str(path), "--name", "x", "--date-format", "d=YYYY")
     assert code == 1 and "'YYYY' for column 'd' is not a date format" in err and "Traceback" not in err
     code, out, err = cli(capsys, "--store", s, "dataset", "import", str(path), "--name", "y", "--date-format", "nonsense")

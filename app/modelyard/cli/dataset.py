@@ -183,6 +183,12 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _type_label(sem_type: str, profile: dict[str, Any]) -> str:
+    """The semantic type, with the format of dates that were read from text: "datetime (DD/MM/YYYY)"."""
+    fmt = (profile.get("dates") or {}).get("format")
+    return f"{sem_type} ({fmt})" if fmt else sem_type
+
+
 def _show(args: argparse.Namespace) -> int:
     from modelyard.core.datasets import service
 
@@ -211,7 +217,7 @@ def _show(args: argparse.Namespace) -> int:
     profile_cols = {c["name"]: c for c in (v.profile or {}).get("columns", [])}
     print()
     print_table(["COLUMN", "TYPE", "ROLE", "DTYPE", "MISSING", "DISTINCT"],
-                [[c["name"], c["type"], c["role"], c["dtype"],
+                [[c["name"], _type_label(c["type"], profile_cols.get(c["name"], {})), c["role"], c["dtype"],
                   fmt_percent(profile_cols.get(c["name"], {}).get("missing_share")),
                   _num(profile_cols.get(c["name"], {}).get("distinct"))] for c in v.columns],
                 right=(4, 5))
