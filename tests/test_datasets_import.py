@@ -335,8 +335,8 @@ def test_profile_counts_duplicates_and_warnings(store: Store) -> None:
             ("rare_class", "label")} <= codes
     types = {c["name"]: c["type"] for c in v.columns}
     assert types["many"] == "categorical" and types["const"] == "categorical"
-    # the row counter looks like an identifier only while unique: with the duplicate it is not
-    assert types["row_id"] == "numeric"
+    # a row counter named like one stays an identifier when a row is duplicated (issue 11, item 7)
+    assert types["row_id"] == "id"
     ids = service.import_frame(store, pd.DataFrame({"customer_id": [f"C{i:05d}" for i in range(50)],
                                                     "y": np.arange(50) % 2}), "ids")
     v2 = service.get_version(store, ids["dataset_version_id"])

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
+from PySide6.QtWidgets import QApplication, QComboBox, QDialogButtonBox, QMessageBox
 
 from modelyard.core.datasets import service as ds
 from modelyard.core.store import Store
@@ -315,3 +315,77 @@ def test_import_dialog_names_the_problem_when_a_file_cannot_be_read(qtbot, tmp_p
     qtbot.addWidget(dialog)
     assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
     assert "photo.csv" in dialog.error.text()
+
+
+def test_import_dialog_shows_each_date_columns_format_and_imports_the_one_chosen(qtbot, window, store, tmp_path):
+    path = tmp_path / "visits.csv"
+    path.write_text("visit day,checked at,weight\n01/02/2012,05.03.2012 10:30,71.5\n03/04/2012,06.03.2012 11:00,70.1\n"
+                    "05/06/2012,07.03.2012 09:15,69.8\n")
+    seen: dict[str, object] = {}
+
+    def cell(dialog: ImportDialog, row: int, column: str) -> str:
+        model = dialog.preview.model()
+        col = [model.headerData(i, Qt.Orientation.Horizontal) for i in range(model.columnCount())].index(column)
+        return model.data(model.index(row, col))
+
+    def drive_dialog() -> None:
+        dialog = QApplication.activeModalWidget()
+        try:
+            assert isinstance(dialog, ImportDialog)
+            day = dialog.findChild(QComboBox, "dateFormat:visit day")
+            checked = dialog.findChild(QComboBox, "dateFormat:checked at")
+            seen["day_items"] = [day.itemText(i) for i in range(day.count())]
+            seen["checked_items"] = [checked.itemText(i) for i in range(checked.count())]
+            seen["note"] = dialog.notes.text()
+            seen["first"] = cell(dialog, 0, "visit day")
+            seen["dates_visible"] = dialog.dates_box.isVisible()
+            day.setCurrentIndex(day.findData("text"))  # kept as text: the preview shows what is in the file
+            qtbot.waitUntil(lambda: cell(dialog, 0, "visit day") == "01/02/2012", timeout=3000)
+            day = dialog.findChild(QComboBox, "dateFormat:visit day")  # the row was rebuilt
+            day.setCurrentIndex(day.findData("DD/MM/YYYY"))
+            qtbot.waitUntil(lambda: cell(dialog, 0, "visit day").startswith("2012-02-01"), timeout=3000)
+            seen["note_after"] = dialog.notes.text()
+            seen["options"] = dialog.options().date_formats
+        except BaseException as exc:  # noqa: BLE001 - reported below; a stuck modal dialog would hang the test
+            seen["error"] = exc
+            dialog.reject()
+            return
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(200, drive_dialog)
+    handle = window.datasets_panel.import_with_dialog(path)
+    assert "error" not in seen, repr(seen.get("error"))
+    assert handle is not None
+    [outcome] = wait_for_jobs(qtbot, window)
+    assert outcome.ok, outcome.error
+    assert seen["dates_visible"]
+    assert seen["day_items"] == ["Detect (MM/DD/YYYY, a guess)", "DD/MM/YYYY", "MM/DD/YYYY", "Keep as text"]
+    assert seen["checked_items"] == ["Detect (DD.MM.YYYY)", "DD.MM.YYYY", "Keep as text"]
+    assert "'visit day'" in seen["note"] and "MM/DD/YYYY" in seen["note"]
+    assert seen["first"].startswith("2012-01-02")  # month-first until the user says otherwise
+    assert "'visit day'" not in seen["note_after"]
+    assert seen["options"] == {"visit day": "DD/MM/YYYY"}
+    v = ds.get_version(store, "visits")
+    frame = ds.read_rows(store, v.id, 0, 3)
+    assert [str(d.date()) for d in frame["visit day"]] == ["2012-02-01", "2012-04-03", "2012-06-05"]
+    assert str(frame["checked at"][0]) == "2012-03-05 10:30:00"
+    assert not [w for w in v.warnings if w["code"] == "ambiguous_dates"]
+
+
+def test_column_detail_draws_a_date_columns_histogram_with_date_ticks(qtbot, store, tmp_path):
+    from modelyard.core.jobs import run_job
+    from modelyard.ui.column_detail import ColumnDetail
+
+    path = tmp_path / "days.csv"
+    path.write_text("day,x\n" + "".join(f"2012-{m:02d}-{d:02d},{m * d}\n" for m in range(1, 13) for d in (1, 15)))
+    outcome = run_job(store, ds.import_spec(path))
+    assert outcome.ok, outcome.error
+    profile = next(c for c in ds.get_version(store, "days").profile["columns"] if c["name"] == "day")
+    assert isinstance(profile["histogram"]["edges"][0], str)  # dates are ISO text in the profile
+    detail = ColumnDetail()
+    qtbot.addWidget(detail)
+    detail.show_column(profile, "datetime")
+    ticks = detail.plot.getAxis("bottom")._tickLevels[0]
+    labels = [label for _x, label in ticks]
+    assert len(labels) == 3 and all(label.startswith("2012-") for label in labels), labels
+    assert sum(detail.bars.opts["height"]) == 24

@@ -27,6 +27,8 @@ from modelyard.cli._common import (
 # Mirrors modelyard.core.datasets (not imported here: it pulls in pyarrow and SQLAlchemy at start-up).
 SAMPLE_NAMES = ("iris", "wine", "breast_cancer", "diabetes")
 SPLIT_METHODS = ("random", "stratified", "time")
+# Mirrors modelyard.core.datasets.dates.DATE_FORMATS (for the help text).
+DATE_FORMATS = ("YYYY-MM-DD", "YYYY/MM/DD", "DD.MM.YYYY", "DD/MM/YYYY", "MM/DD/YYYY", "DD-MM-YYYY")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -37,7 +39,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = add_command(verbs, "import", common, _import, help="import a CSV, TSV, Parquet, Excel or JSON file",
                     epilog="examples:\n  modelyard dataset import churn.csv --target churned\n"
                            "  modelyard dataset import export.txt --delimiter ';' --encoding cp1252\n"
-                           "  modelyard dataset import book.xlsx --sheet 'Q3 sales' --name sales")
+                           "  modelyard dataset import book.xlsx --sheet 'Q3 sales' --name sales\n"
+                           "  modelyard dataset import visits.csv --date-format 'visit date=DD/MM/YYYY'\n\n"
+                           "date formats: " + ", ".join(DATE_FORMATS) + "; 'text' keeps a column as text.\n"
+                           "Text columns whose values all fit one of them are read as dates (slash dates with\n"
+                           "the year last: day-first when a day is over 12, else month-first); a column with a\n"
+                           "value that does not fit its format is kept as text, with a warning naming the row.")
     p.add_argument("file", metavar="FILE", help="the file to import")
     p.add_argument("--name", help="the dataset's name (default: the file's name without its extension)")
     p.add_argument("--target", metavar="COL", help="the column to predict")
@@ -47,6 +54,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--no-header", action="store_true",
                    help="the first row is data: name the columns column_1, column_2, ...")
     p.add_argument("--sheet", help="the Excel sheet, by name or number (default: the first)")
+    p.add_argument("--date-format", action="append", dest="date_formats", metavar="[COLUMN=]FORMAT",
+                   help="read COLUMN as dates in FORMAT, e.g. 'day=DD/MM/YYYY', or 'COLUMN=text' to keep it as "
+                        "text; FORMAT alone applies to every date column (repeatable; default: detected)")
 
     p = add_command(verbs, "sample", common, _sample, help="import one of scikit-learn's bundled datasets",
                     epilog="example:\n  modelyard dataset sample wine")
@@ -123,11 +133,12 @@ def _import_result(result: dict[str, Any], job_id: int, what: str) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from modelyard.core.datasets import service
+    from modelyard.core.datasets import dates, service
 
+    date_formats = dict(dates.parse_option(v) for v in args.date_formats or []) or None
     opts = service.ImportOptions(delimiter=args.delimiter, quotechar=args.quotechar, encoding=args.encoding,
                                  header=False if args.no_header else None, sheet=args.sheet, name=args.name,
-                                 target=args.target)
+                                 target=args.target, date_formats=date_formats)
     with open_store(args) as store:
         outcome = run_foreground(store, service.import_spec(args.file, opts), wants_json(args),
                                  verbose=is_verbose(args))
@@ -172,6 +183,12 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _type_label(sem_type: str, profile: dict[str, Any]) -> str:
+    """The semantic type, with the format of dates that were read from text: "datetime (DD/MM/YYYY)"."""
+    fmt = (profile.get("dates") or {}).get("format")
+    return f"{sem_type} ({fmt})" if fmt else sem_type
+
+
 def _show(args: argparse.Namespace) -> int:
     from modelyard.core.datasets import service
 
@@ -200,7 +217,7 @@ def _show(args: argparse.Namespace) -> int:
     profile_cols = {c["name"]: c for c in (v.profile or {}).get("columns", [])}
     print()
     print_table(["COLUMN", "TYPE", "ROLE", "DTYPE", "MISSING", "DISTINCT"],
-                [[c["name"], c["type"], c["role"], c["dtype"],
+                [[c["name"], _type_label(c["type"], profile_cols.get(c["name"], {})), c["role"], c["dtype"],
                   fmt_percent(profile_cols.get(c["name"], {}).get("missing_share")),
                   _num(profile_cols.get(c["name"], {}).get("distinct"))] for c in v.columns],
                 right=(4, 5))

@@ -843,7 +843,8 @@ def score_job(ctx: JobContext, *, model_ref: str, dataset_version_id: int | None
             bar(0.8, f"Storing {src.name} as a dataset version")
 
         res = datasets.import_dataset(bar.slice(0.02, 0.2), path=str(src),  # type: ignore[arg-type]
-                                      before_commit=score_before_storing)
+                                      before_commit=score_before_storing,
+                                      date_hints=datasets.date_formats_of(store, info.dataset_version_id))
         input_id = int(res["dataset_version_id"])
         imported = bool(res.get("created"))
         ctx.log(f"{src} is {res['ref']}" + (" (imported now)." if imported else " (already imported)."))

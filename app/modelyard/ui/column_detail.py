@@ -5,6 +5,7 @@ pyqtgraph is imported when the first detail view is built, not at start-up.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -68,12 +69,20 @@ class ColumnDetail(QWidget):
         bottom = self.plot.getAxis("bottom")
         hist = profile.get("histogram")
         if hist and hist.get("counts"):
-            edges = hist["edges"]
+            labels = hist["edges"]
+            edges = [_position(e) for e in labels]  # a date column's edges are ISO text
             counts = hist["counts"]
             xs = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
             widths = [(b - a) * 0.95 for a, b in zip(edges[:-1], edges[1:])]
             self.bars = pg.BarGraphItem(x=xs, height=counts, width=widths, brush=colour, pen=pg.mkPen(None))
-            bottom.setTicks(None)
+            dates = bool(labels) and isinstance(labels[0], str)
+            bottom.enableAutoSIPrefix(not dates)  # no "(x1e+09)" under dates
+            if dates:
+                last = len(labels) - 1
+                shown = sorted({last // 4, last // 2, (3 * last) // 4})
+                bottom.setTicks([[(edges[i], _date_label(labels[i])) for i in shown]])
+            else:
+                bottom.setTicks(None)
             self.plot.setLabel("bottom", name)
         else:
             top = profile.get("top") or []
@@ -87,6 +96,21 @@ class ColumnDetail(QWidget):
         self.plot.setLabel("left", "rows")
         self.plot.autoRange()
         self.stats.setText(_stats_html(profile))
+
+
+def _position(edge: float | str) -> float:
+    """A histogram edge as a number: dates (ISO text in the profile) as seconds since 1970."""
+    if not isinstance(edge, str):
+        return float(edge)
+    moment = dt.datetime.fromisoformat(edge)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def _date_label(iso: str) -> str:
+    day, _, clock = iso.partition("T")
+    return day if not clock or clock.startswith("00:00:00") else f"{day} {clock[:5]}"
 
 
 def _short(text: str, n: int = 12) -> str:

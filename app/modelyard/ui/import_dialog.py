@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from modelyard.core.datasets.dates import DATE_FORMATS
+from modelyard.core.datasets.dates import TEXT as AS_TEXT
 from modelyard.core.datasets.service import SniffResult, sniff
 from modelyard.core.datasets.specs import ImportOptions
 from modelyard.core.errors import ModelyardError
@@ -28,6 +31,9 @@ from modelyard.ui import theme
 from modelyard.ui.models.paged_table import PagedTableModel
 
 AUTO = "Detect"
+DATE_COLUMNS_PER_ROW = 3
+PREVIEW_MIN_WIDTH, PREVIEW_MAX_WIDTH = 60, 260
+DATE_LABEL_WIDTH = 160
 DELIMITERS = {AUTO: None, "Comma  ,": ",", "Semicolon  ;": ";", "Tab": "\t", "Pipe  |": "|", "Space": " "}
 ENCODINGS = (AUTO, "utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16")
 NO_TARGET = "(none)"
@@ -60,7 +66,14 @@ class ImportDialog(QDialog):
         self.name.setObjectName("datasetName")
         self.target = QComboBox(self)
         self.target.setObjectName("targetColumn")
+        self.dates_box = QWidget(self)
+        self.dates_box.setObjectName("importDates")
+        self.dates_grid = QGridLayout(self.dates_box)
+        self.dates_grid.setContentsMargins(0, 0, 0, 0)
+        self.dates_grid.setHorizontalSpacing(theme.SPACE_M)
+        self.date_formats: dict[str, QComboBox] = {}
         self.notes = QLabel(self)
+        self.notes.setObjectName("importNotes")
         self.notes.setWordWrap(True)
         self.error = QLabel(self)
         self.error.setObjectName("importError")
@@ -70,6 +83,7 @@ class ImportDialog(QDialog):
         self.preview.setObjectName("importPreview")
         self.preview.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.preview.verticalHeader().setDefaultSectionSize(22)
+        self.preview.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
         self.buttons.accepted.connect(self.accept)
@@ -92,6 +106,8 @@ class ImportDialog(QDialog):
         dialect.setContentsMargins(0, 0, 0, 0)
         form.addRow("Reading:", self.dialect_row)
         form.addRow("Sheet:", self.sheet)
+        form.addRow("Dates:", self.dates_box)
+        self.form = form
         form.addRow("Dataset name:", self.name)
         form.addRow("Target column:", self.target)
         layout = QVBoxLayout(self)
@@ -120,6 +136,10 @@ class ImportDialog(QDialog):
             opts["header"] = False
         if self.sheet.isEnabled() and self.sheet.currentText():
             opts["sheet"] = self.sheet.currentText()
+        chosen = {col: combo.currentData() for col, combo in self.date_formats.items()
+                  if combo.currentData() is not None}
+        if chosen:
+            opts["date_formats"] = chosen
         return opts
 
     def options(self) -> ImportOptions:
@@ -159,17 +179,95 @@ class ImportDialog(QDialog):
                 if result.sheet:
                     self.sheet.setCurrentText(result.sheet)
             self.sheet.setEnabled(bool(result.sheets))
+            self.form.setRowVisible(self.sheet, bool(result.sheets))
             current_target = self.target.currentText()
             self.target.clear()
             self.target.addItems([NO_TARGET, *result.columns])
             if current_target in result.columns:
                 self.target.setCurrentText(current_target)
-            self.notes.setText(" ".join(result.notes))
-            self.notes.setVisible(bool(result.notes))
+            self._show_dates(result)
+            notes = [*result.notes, *_date_notes(result.dates)]
+            self.notes.setText("\n".join(notes))
+            self.notes.setVisible(bool(notes))
             frame = result.preview
             model = PagedTableModel(len(frame), [str(c) for c in frame.columns],
                                     lambda start, count, f=frame: f.iloc[start:start + count], parent=self)
             self.preview.setModel(model)
+            # 50 rows: fit each column to its header and values (dates with their times), within reason.
+            self.preview.resizeColumnsToContents()
+            header = self.preview.horizontalHeader()
+            for col in range(model.columnCount()):
+                header.resizeSection(col, min(max(header.sectionSize(col), PREVIEW_MIN_WIDTH), PREVIEW_MAX_WIDTH))
         finally:
             self._loading = False
 
+    # -- dates
+    def _show_dates(self, result: SniffResult) -> None:
+        """One format choice per column that holds (or was taken for) dates, keeping earlier choices."""
+        chosen = {col: combo.currentData() for col, combo in self.date_formats.items()}
+        while self.dates_grid.count():
+            item = self.dates_grid.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.hide()
+                widget.setParent(None)  # gone from findChild at once; deleted once its signal returns
+                widget.deleteLater()
+        self.date_formats = {}
+        for k, (col, info) in enumerate(result.dates.items()):
+            combo = QComboBox(self.dates_box)
+            combo.setObjectName(f"dateFormat:{col}")
+            detected = info.get("detected")
+            candidates = list(info.get("candidates") or [])
+            if not detected:
+                auto = f"{AUTO} (text)"
+            elif len(candidates) > 1:
+                auto = f"{AUTO} ({detected}, a guess)"
+            else:
+                auto = f"{AUTO} ({detected})"
+            combo.addItem(auto, None)
+            for fmt in candidates or DATE_FORMATS:
+                combo.addItem(fmt, fmt)
+            combo.addItem("Keep as text", AS_TEXT)
+            previous = chosen.get(col)
+            if previous is not None:
+                index = combo.findData(previous)
+                if index < 0:
+                    combo.addItem(previous, previous)
+                    index = combo.count() - 1
+                combo.setCurrentIndex(index)
+            combo.setToolTip(_date_tooltip(col, info))
+            combo.currentIndexChanged.connect(lambda _i: self._resniff())
+            label = QLabel(self.dates_box)
+            label.setText(label.fontMetrics().elidedText(f"{col}:", Qt.TextElideMode.ElideMiddle, DATE_LABEL_WIDTH))
+            label.setToolTip(col)
+            row, pair = divmod(k, DATE_COLUMNS_PER_ROW)
+            self.dates_grid.addWidget(label, row, 2 * pair, Qt.AlignmentFlag.AlignRight)
+            self.dates_grid.addWidget(combo, row, 2 * pair + 1)
+            self.date_formats[col] = combo
+        self.dates_grid.setColumnStretch(2 * DATE_COLUMNS_PER_ROW, 1)
+        self.form.setRowVisible(self.dates_box, bool(self.date_formats))
+
+
+def _date_tooltip(col: str, info: dict[str, Any]) -> str:
+    candidates = info.get("candidates") or []
+    if len(candidates) > 1:
+        return (f"Every value of '{col}' fits {' and '.join(candidates)}: the order of day and month cannot be "
+                f"told from the data, so {info.get('detected')} is a guess. Choose the right one.")
+    if info.get("detected"):
+        return f"Every value of '{col}' fits {info['detected']}."
+    return f"The values of '{col}' do not all fit one date format."
+
+
+def _date_notes(dates: dict[str, dict[str, Any]]) -> list[str]:
+    """What the user should check about the date columns, one line each."""
+    notes = []
+    for col, info in dates.items():
+        bad = info.get("not_dates")
+        if bad:
+            notes.append(f"Column '{col}' stays text: row {bad['row']:,} holds {bad['value']!r}, which is not a "
+                         f"date in the format {bad['format']}.")
+        elif info.get("format") and len(info.get("candidates") or []) > 1 and not info.get("given"):
+            others = " or ".join(c for c in info["candidates"] if c != info["format"])
+            notes.append(f"Column '{col}': every date fits both {info['format']} and {others}; it is read as "
+                         f"{info['format']}. Choose its format under Dates if the order is wrong.")
+    return notes

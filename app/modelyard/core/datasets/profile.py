@@ -37,12 +37,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from modelyard.core.datasets.schema import id_reason, text_reason
 from modelyard.core.datasets.snapshot import to_numpy, validity
 
 PROFILE_VERSION = 1
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 HISTOGRAM_BINS = 20
 TOP_N = 20
+WORDS_SAMPLE = 10_000
 PROFILE_THREADS = 2
 
 MOSTLY_MISSING_SHARE = 0.95
@@ -166,6 +168,18 @@ def _runs(srt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return srt[starts], np.diff(np.concatenate((starts, [len(srt)])))
 
 
+def _monotonic(values: np.ndarray) -> str | None:
+    """"increasing" or "decreasing" when every value is strictly above (below) the one before."""
+    if len(values) < 2:
+        return None
+    step = np.diff(values)
+    if (step > 0).all():
+        return "increasing"
+    if (step < 0).all():
+        return "decreasing"
+    return None
+
+
 def _all_integral(values: np.ndarray) -> bool:
     for start in range(0, len(values), 1 << 16):
         block = values[start:start + (1 << 16)]
@@ -216,6 +230,8 @@ def _numeric_profile(out: dict[str, Any], col: pa.ChunkedArray, kind: str, value
     del parts
     if not values.flags.writeable:
         values = values.copy()
+    if kind == "integer":  # in row order, before sorting: a running number only goes one way
+        out["monotonic"] = _monotonic(values)
     n_nan = 0
     if values.dtype.kind == "f":
         nan = np.isnan(values)
@@ -299,7 +315,13 @@ def profile_column(name: str, col: pa.ChunkedArray, n_rows: int) -> tuple[dict[s
             total_len = int((lengths_np * counts).sum())
             out["length"] = {"min": int(lengths_np[used].min()) if used.any() else None,
                              "mean": total_len / out["count"] if out["count"] else None,
-                             "max": int(lengths_np[used].max()) if used.any() else None}
+                             "max": int(lengths_np[used].max()) if used.any() else None,
+                             "distinct_mean": float(lengths_np[used].mean()) if used.any() else None}
+            if kind == "string" and used.any():
+                # Words per different value (on at most WORDS_SAMPLE of them): free text has many.
+                sample = dictionary.filter(pa.array(used)).slice(0, WORDS_SAMPLE)
+                words = to_numpy(pc.count_substring_regex(sample, r"\S+")).astype(np.int64)
+                out["words"] = {"distinct_mean": float(words.mean())}
             byte_len = to_numpy(pc.binary_length(dictionary.cast(pa.binary())))
             out["memory_bytes"] = int((byte_len * counts).sum()) + 4 * (n_rows + 1) + n_rows // 8
         else:
@@ -501,8 +523,24 @@ def compute_warnings(profile: Mapping[str, Any], schema: Mapping[str, Any]) -> l
             warn("constant", name, f"Column '{name}' has the same value ({value!r}) in every row that is not "
                                    "missing: it carries no information.")
         if sem == "id":
-            warn("identifier", name, f"Column '{name}' looks like an identifier (every value is different); "
+            warn("identifier", name, f"Column '{name}' looks like an identifier ({id_reason(col, n) or 'its type is set to id'}); "
                                      "it is not used as a feature.")
+        if sem == "text":
+            warn("free_text", name, f"Column '{name}' holds free text ({text_reason(col) or 'its type is set to text'}); it is not used as a "
+                                    "feature.")
+        dates = col.get("dates") or {}
+        if dates.get("not_dates"):
+            bad = dates["not_dates"]
+            warn("not_dates", name, f"Column '{name}' looked like dates ({bad['format']}), but row {bad['row']:,} "
+                                    f"holds {bad['value']!r}, which is not a date in that format: the column was "
+                                    f"kept as text. Fix that value, or choose the column's date format (in the import "
+                                    f"dialog, or --date-format '{name}=FORMAT').")
+        elif dates.get("format") and len(dates.get("candidates") or []) > 1 and not dates.get("given"):
+            others = " or ".join(c for c in dates["candidates"] if c != dates["format"])
+            warn("ambiguous_dates", name, f"Column '{name}': every date fits both {dates['format']} and {others}; "
+                                          f"they were read as {dates['format']}. If that order is wrong, import again "
+                                          f"choosing {others} (in the import dialog, or --date-format "
+                                          f"'{name}={others}').")
         if sem == "categorical" and col["distinct"] > HIGH_CARDINALITY:
             warn("high_cardinality", name, f"Column '{name}' is categorical with {col['distinct']:,} different "
                                            "values; consider treating it as text or an identifier, or grouping "

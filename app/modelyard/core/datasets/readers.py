@@ -966,16 +966,21 @@ def _jsonl_python(path: Path, tick: Tick, limit: int | None) -> pa.Table:
     return table_from_records(path, records, where=lambda i: f"record {i + 1}")
 
 
-def json_batches(path: Path, s: ReadSettings, tick: Tick, *, limit: int | None = None) -> Iterator[pa.RecordBatch]:
+def json_batches(path: Path, s: ReadSettings, tick: Tick, *, limit: int | None = None,
+                 column_types: dict[str, pa.DataType] | None = None) -> Iterator[pa.RecordBatch]:
     tick(0.0)
     if s.format == "jsonl":
         table = None
         if limit is None:
             import pyarrow.json as pajson
 
+            # Columns asked for as text stay text (pyarrow would parse ISO dates itself).
+            explicit = pa.schema(list((column_types or {}).items())) if column_types else None
             fh = open_binary(path)
             try:
-                table = pajson.read_json(fh, read_options=pajson.ReadOptions(block_size=4 << 20))
+                table = pajson.read_json(fh, read_options=pajson.ReadOptions(block_size=4 << 20),
+                                         parse_options=pajson.ParseOptions(explicit_schema=explicit,
+                                                                           unexpected_field_behavior="infer"))
             except (pa.ArrowInvalid, pa.ArrowException):
                 table = None  # mixed types or a bad line: the Python reader says where
             finally:
@@ -1013,7 +1018,7 @@ def iter_batches(path: Path, s: ReadSettings, tick: Tick, *, column_types: dict[
     if s.format == "excel":
         return excel_batches(path, s, tick)
     if s.format in ("json", "jsonl"):
-        return json_batches(path, s, tick)
+        return json_batches(path, s, tick, column_types=column_types)
     raise DatasetInputError(f"Unknown format {s.format!r}.", hint=f"Use one of {', '.join(FORMATS)}.")
 
 
@@ -1021,7 +1026,8 @@ def _no_tick(_fraction: float | None) -> None:
     pass
 
 
-def preview_table(path: Path, s: ReadSettings, rows: int = 50) -> pa.Table:
+def preview_table(path: Path, s: ReadSettings, rows: int = 50,
+                  column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
     """The first ``rows`` rows as the import would parse them, reading only the start of the file."""
     if s.format == "csv":
         size = file_size(path)
@@ -1037,7 +1043,7 @@ def preview_table(path: Path, s: ReadSettings, rows: int = 50) -> pa.Table:
         try:
             table = pacsv.read_csv(io.BytesIO(data), read_options=_read_options(s_utf8),
                                    parse_options=_parse_options(s_utf8, None),
-                                   convert_options=_convert_options(s_utf8, None))
+                                   convert_options=_convert_options(s_utf8, column_types))
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise _csv_error(path, s, exc, [], None) from None
         for fld in table.schema:

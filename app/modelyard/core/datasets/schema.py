@@ -26,7 +26,10 @@ ROLES = ("feature", "target", "identifier", "ignored")
 TASKS = ("classification", "regression")
 CLASSIFICATION_MAX_CLASSES = 20
 TEXT_MIN_MEAN_LENGTH = 30
+TEXT_MIN_WORDS = 4  # mean words per distinct value of free text
+TEXT_MIN_DISTINCT = 50  # this many different values (and 5% of the rows) make long values text
 ID_MIN_ROWS = 20
+ID_NEAR_UNIQUE = 0.9  # an identifier by name may repeat a little (a sample measured twice)
 
 # Which semantic types make sense for the data a column holds (its profile "kind").
 ALLOWED_TYPES: dict[str, tuple[str, ...]] = {
@@ -42,6 +45,9 @@ ALLOWED_TYPES: dict[str, tuple[str, ...]] = {
 
 _ID_NAME = re.compile(r"^(id|uuid|guid|key|index|row_?id)$|[_\s.\-](id|uuid|guid|key)$|^(id|uuid)[_\s.\-]", re.I)
 _CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Uuid|UUID)$")
+# Names of running numbers: "sample_no", "Sample code number", "Nr.", "#", "SampleNo".
+_NUMBER_NAME = re.compile(r"(^|[_\s.\-#])(no|nr|num|number|code|idx|seq|serial)\.?$|^(#|no\.?|nr\.?)$|#$", re.I)
+_CAMEL_NUMBER = re.compile(r"[a-z0-9](No|Nr|Num|Number|Code|Idx|Seq)$")
 
 
 class SchemaError(ModelyardError):
@@ -50,6 +56,61 @@ class SchemaError(ModelyardError):
 
 def looks_like_id_name(name: str) -> bool:
     return bool(_ID_NAME.search(name) or _CAMEL_ID.search(name))
+
+
+def looks_like_number_name(name: str) -> bool:
+    """A name like that of a running number or code (sample_no, Sample code number, Nr.)."""
+    return bool(_NUMBER_NAME.search(name.strip()) or _CAMEL_NUMBER.search(name.strip()))
+
+
+def id_reason(col: Mapping[str, Any], n_rows: int) -> str | None:
+    """Why a profiled column looks like an identifier (shown in its warning), or None."""
+    kind = col["kind"]
+    count = col.get("count", 0)
+    distinct = col.get("distinct", 0)
+    unique = count >= 2 and distinct == count and count == n_rows
+    name = col["name"]
+    if kind == "string":
+        if unique and (looks_like_id_name(name) or count >= ID_MIN_ROWS):
+            return "every value is different"
+        return None
+    if kind != "integer":
+        return None
+    by_name = looks_like_id_name(name) or looks_like_number_name(name)
+    if unique and by_name:
+        return "whole numbers, every one different, and its name says so"
+    if unique and count >= ID_MIN_ROWS and col.get("max") is not None:
+        span = col["max"] - col["min"] + 1
+        if span == count:
+            return "consecutive whole numbers, every one different"
+        if col.get("monotonic") and span <= 2 * count:
+            return "a running number: every value is different and they only go " + \
+                ("up" if col["monotonic"] == "increasing" else "down")
+    if by_name and count >= ID_MIN_ROWS and distinct >= ID_NEAR_UNIQUE * count:
+        return f"its name says so and {distinct:,} of its {count:,} values are different"
+    return None
+
+
+def text_reason(col: Mapping[str, Any]) -> str | None:
+    """Why a profiled text column holds free text rather than categories (shown in its warning), or None."""
+    if col["kind"] != "string":
+        return None
+    count = col.get("count", 0)
+    distinct = col.get("distinct", 0)
+    if count == 0:
+        return None
+    length = col.get("length") or {}
+    row_len = length.get("mean") or 0
+    value_len = length.get("distinct_mean") or row_len
+    words = (col.get("words") or {}).get("distinct_mean") or 0
+    if row_len >= TEXT_MIN_MEAN_LENGTH and distinct > 0.5 * count:
+        return f"{distinct:,} different values of {row_len:.0f} characters on average"
+    if distinct >= TEXT_MIN_DISTINCT and distinct >= 0.05 * count:
+        if value_len >= TEXT_MIN_MEAN_LENGTH:
+            return f"{distinct:,} different values of {value_len:.0f} characters on average"
+        if words >= TEXT_MIN_WORDS:
+            return f"{distinct:,} different values of {words:.1f} words on average"
+    return None
 
 
 def infer_type(col: Mapping[str, Any], n_rows: int, *, for_target: bool = False) -> str:
@@ -68,20 +129,18 @@ def infer_type(col: Mapping[str, Any], n_rows: int, *, for_target: bool = False)
     if kind == "binary":
         return "text"
     if kind == "integer":
-        if not for_target and unique and (id_name or (count >= ID_MIN_ROWS and col.get("max") is not None
-                                                      and col["max"] - col["min"] + 1 == count)):
+        if not for_target and id_reason(col, n_rows):
             return "id"
         return "numeric"
     # strings
     if count == 0:
         return "categorical"
-    mean_len = (col.get("length") or {}).get("mean") or 0
     if not for_target:
         if unique and id_name:
             return "id"
-        if mean_len >= TEXT_MIN_MEAN_LENGTH and distinct > 0.5 * count:
+        if text_reason(col):
             return "text"
-        if unique and count >= ID_MIN_ROWS:
+        if id_reason(col, n_rows):
             return "id"
     return "categorical"
 

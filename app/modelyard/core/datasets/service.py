@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from modelyard.core.datasets import readers, splits
+from modelyard.core.datasets import dates, readers, splits
 from modelyard.core.datasets.catalog import (  # noqa: F401 - re-exported: the public API
     SAMPLES,
     DatasetInfo,
@@ -93,6 +93,7 @@ __all__ = [
     "list_datasets", "get_version", "list_versions", "read_rows", "load_frame", "snapshot_path",
     "update_schema", "delete_dataset", "create_split", "load_split", "list_splits", "get_split",
     "parse_ref", "read_table_rows", "clear_caches", "sample_frame", "DatasetInputError", "SchemaError",
+    "date_formats_of",
 ]
 
 SNAPSHOT_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -100,6 +101,8 @@ SPLIT_MEDIA_TYPE = "application/x-npz"
 DISK_FACTOR = 2.0
 MAX_TYPE_RESTARTS = 64
 PREVIEW_ROWS = 50
+DATE_SAMPLE_ROWS = 5_000  # rows the import dialog's date detection looks at
+EXCEL_DATE_SAMPLE_ROWS = 500  # (openpyxl reads about 20,000 cells a second)
 NAME_MAX = 200
 
 # Called inside the write transaction that records an imported version: (session, version id, created).
@@ -131,6 +134,9 @@ class SniffResult:
     preview: pd.DataFrame = field(repr=False)
     notes: list[str]
     suggested_name: str
+    # Per text column holding dates: {"format": used (None: kept as text), "given", "detected",
+    # "candidates": the formats every value fits, "not_dates": the value that did not fit}.
+    dates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def options(self, **overrides: Any) -> ImportOptions:
         """The detected settings as explicit :class:`ImportOptions` (plus ``overrides``)."""
@@ -242,7 +248,12 @@ def sniff(path: str | Path, options: ImportOptions | Mapping[str, Any] | None = 
     src = Path(path).expanduser()
     settings = readers.resolve_settings(src, delimiter=_delimiter(opts.delimiter), quotechar=opts.quotechar,
                                         encoding=opts.encoding, header=opts.header, sheet=opts.sheet)
-    table = readers.preview_table(src, settings, PREVIEW_ROWS)
+    formats = dates.check_formats(opts.date_formats)
+    forced = {c: pa.string() for c in formats if c != dates.ALL_COLUMNS}
+    rows = EXCEL_DATE_SAMPLE_ROWS if settings.format == "excel" else DATE_SAMPLE_ROWS
+    sample = readers.preview_table(src, settings, rows, column_types=forced)
+    table, found = _preview_dates(sample, formats, str(src))
+    table = table.slice(0, PREVIEW_ROWS)
     size = readers.file_size(src)
     return SniffResult(
         path=str(src), format=settings.format, size=size,
@@ -250,8 +261,24 @@ def sniff(path: str | Path, options: ImportOptions | Mapping[str, Any] | None = 
         quotechar=settings.quotechar if settings.format == "csv" else None, encoding=settings.encoding,
         header=settings.header, sheets=list(settings.sheets), sheet=settings.sheet,
         columns=list(table.column_names), preview=_preview_frame(table), notes=list(settings.notes),
-        suggested_name=default_name(src),
+        suggested_name=default_name(src), dates=found,
     )
+
+
+def _preview_dates(table: pa.Table, formats: Mapping[str, str], label: str) -> tuple[pa.Table, dict[str, Any]]:
+    """``table`` with its date columns converted as the import will, and what was decided per column."""
+    as_text: dict[str, dict[str, Any]] = {}
+    for _ in range(table.num_columns + 1):
+        conv = dates.DateColumns(formats, as_text, label=label)
+        try:
+            converted = conv.convert(table) if table.num_rows else table
+        except dates.NotDates as nd:
+            as_text[nd.column] = nd.record()
+            continue
+        if not table.num_rows:
+            conv.check_columns(table.column_names)
+        return converted, conv.summary()
+    return table, {}  # pragma: no cover - each round settles one more column
 
 
 def _delimiter(value: str | None) -> str | None:
@@ -288,11 +315,14 @@ def _settings_line(s: ReadSettings) -> str:
 
 
 def import_dataset(ctx: JobContext, *, path: str, options: Mapping[str, Any] | None = None,
-                   before_commit: Callable[[Path], None] | None = None) -> dict[str, Any]:
+                   before_commit: Callable[[Path], None] | None = None,
+                   date_hints: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Job: import the file at ``path`` as a new version of a dataset (see the module's docs).
 
     ``before_commit(snapshot_path)`` (for callers in Python, e.g. batch scoring) is called with
     the finished Parquet snapshot before anything is recorded; if it raises, nothing is.
+    ``date_hints`` ({column: format}, e.g. :func:`date_formats_of` the training data) settle the
+    order of day and month where the file's own values fit either.
     """
     store = ctx.store
     opts = ImportOptions.from_params(options)
@@ -317,7 +347,8 @@ def import_dataset(ctx: JobContext, *, path: str, options: Mapping[str, Any] | N
 
     source = {"path": str(src), "size": size, "mtime": mtime, "format": settings.format, "label": str(src)}
     return _import(store, progress, batches, name, opts.target, source, job_id=ctx.job_id,
-                   before_commit=before_commit)
+                   before_commit=before_commit, date_formats=dates.check_formats(opts.date_formats),
+                   date_hints=date_hints)
 
 
 def import_frame(store: Store, df: pd.DataFrame, name: str, *, target: str | None = None,
@@ -371,20 +402,34 @@ def _table_from_frame(df: pd.DataFrame) -> pa.Table:
 
 
 def _build_snapshot(batches: Callable[[dict[str, pa.DataType]], Iterator[pa.RecordBatch]], tmp: Path,
-                    progress: _Progress) -> SnapshotResult:
-    """Stream ``batches`` into the snapshot at ``tmp``, restarting when a CSV column must widen."""
+                    progress: _Progress, date_formats: Mapping[str, str] | None = None,
+                    label: str = "the table", date_hints: Mapping[str, str] | None = None,
+                    ) -> tuple[SnapshotResult, dict[str, Any]]:
+    """Stream ``batches`` into the snapshot at ``tmp``, restarting when a CSV column must widen or
+    a date column must stay text. Returns the result and what was decided per date column
+    (nothing when ``date_formats`` is None: the batches' types are kept as they are)."""
     column_types: dict[str, pa.DataType] = {}
+    as_text: dict[str, dict[str, Any]] = {}
     for _attempt in range(MAX_TYPE_RESTARTS):
         writer = SnapshotWriter(tmp)
-        gen = batches(dict(column_types))
+        conv = (dates.DateColumns(date_formats, as_text, label=label, hints=date_hints)
+                if date_formats is not None else None)
+        types = dict(column_types)
+        if conv is not None:
+            types.update({c: pa.string() for c in conv.forced_text() if c not in types})
+        gen = batches(types)
         try:
             for batch in gen:
-                writer.write(batch)
-            return writer.close()
+                writer.write(batch if conv is None else conv.convert(batch))
+            return writer.close(), conv.summary() if conv is not None else {}
         except TypePromotion as p:
             column_types[p.column] = p.new_type
             progress.log(f"Column '{p.column}': value {p.value[:40]!r} does not fit {p.old_type}; "
                          f"reading the file again with the column as {p.new_type}.")
+        except dates.NotDates as nd:
+            as_text[nd.column] = nd.record()
+            progress.log(f"Column '{nd.column}': row {nd.row:,} holds {nd.value[:40]!r}, which is not a date in the "
+                         f"format {nd.format}; reading the file again with the column as text.")
         finally:
             gen.close()
             writer.abort()
@@ -409,11 +454,17 @@ def _existing_version(store: Store, name: str, content_hash: str) -> DatasetVers
 
 def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.DataType]], Iterator[pa.RecordBatch]],
             name: str, target: str | None, source: Mapping[str, Any], *, job_id: int | None,
-            on_commit: OnCommit | None = None, before_commit: Callable[[Path], None] | None = None) -> dict[str, Any]:
+            on_commit: OnCommit | None = None, before_commit: Callable[[Path], None] | None = None,
+            date_formats: Mapping[str, str] | None = None, date_hints: Mapping[str, str] | None = None,
+            ) -> dict[str, Any]:
     label = source.get("label") or "the table"
     started = time.perf_counter()
     with store.artifacts.temp_path(".parquet") as tmp:
-        snap = _build_snapshot(batches, tmp, progress)
+        snap, found = _build_snapshot(batches, tmp, progress, date_formats, str(label), date_hints)
+        for col, info in found.items():
+            if info["format"] is not None:
+                how = "as given" if info["given"] else "detected"
+                progress.log(f"Column '{col}': dates in the format {info['format']} ({how}).")
         if before_commit is not None:
             before_commit(tmp)
         parsed = time.perf_counter()
@@ -441,6 +492,9 @@ def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.D
         tick(0.0)
         profile = compute_profile(tmp, tick=tick)
         progress.log(f"Profiled in {profile['seconds']:.2f} s.")
+        for col in profile["columns"]:
+            if col["name"] in found:
+                col["dates"] = found[col["name"]]
         schema = infer_schema(profile, target)
         profile = with_types(profile, schema)
         tick(1.0)
@@ -502,6 +556,18 @@ def _commit_import(store: Store, tmp: Path, snap: SnapshotResult, name: str, sch
         if on_commit is not None:
             on_commit(s, v.id, True)
         return _version_info(s, v), True
+
+
+def date_formats_of(store: Store, ref: str | int | None) -> dict[str, str]:
+    """{column: format} of the columns a version read as dates from text (for ``date_hints``)."""
+    if ref is None:
+        return {}
+    try:
+        v = get_version(store, ref)
+    except NotFoundError:
+        return {}
+    return {c["name"]: c["dates"]["format"] for c in (v.profile or {}).get("columns", [])
+            if (c.get("dates") or {}).get("format")}
 
 
 # --------------------------------------------------------------------------- samples

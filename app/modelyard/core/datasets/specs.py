@@ -28,6 +28,9 @@ class ImportOptions:
     sheet: str | None = None
     name: str | None = None
     target: str | None = None
+    # {column: format} for text columns holding dates ("*": every date column; "text": keep as
+    # text); see modelyard.core.datasets.dates for the formats.
+    date_formats: dict[str, str] | None = None
 
     def to_params(self) -> dict[str, Any]:
         return asdict(self)

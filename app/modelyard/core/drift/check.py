@@ -1117,7 +1117,8 @@ def check_drift_job(ctx: JobContext, *, model_ref: str, batch_path: str | None =
     if batch_path is not None:
         ctx.progress(0.0, f"Importing {os.path.basename(batch_path)}")
         imported = service.import_dataset(_Scaled(ctx, 0.0, 0.35), path=str(batch_path),  # type: ignore[arg-type]
-                                          options={"name": dataset_name or batch_dataset_name(info.name)})
+                                          options={"name": dataset_name or batch_dataset_name(info.name)},
+                                          date_hints=service.date_formats_of(store, info.dataset_version_id))
         dvid = int(imported["dataset_version_id"])
         ctx.log(f"Batch: {imported.get('ref')} ({'new' if imported.get('created') else 'already stored'}).")
         start = 0.35
