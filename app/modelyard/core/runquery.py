@@ -121,20 +121,44 @@ def number_or_none(text: str | None) -> float | None:
 
 
 class FilterError(ModelyardError):
-    """A malformed filter or order-by expression. ``position`` is the 0-based offset of the error."""
+    """A malformed filter or order-by expression. ``position`` is the 0-based offset of the error.
+
+    The message shows the filter (around the error, when it is long) with a caret under the
+    offending spot; ``show_text=False`` makes it one line (for a filter over the size limits).
+    """
 
     exit_code = 2
 
-    def __init__(self, reason: str, text: str, position: int, *, hint: str | None = None) -> None:
+    def __init__(self, reason: str, text: str, position: int, *, hint: str | None = None,
+                 show_text: bool = True) -> None:
         position = max(0, min(position, len(text)))
         self.reason = reason
         self.text = text
         self.position = position
         self.column = position + 1
-        shown = text.replace("\n", " ").replace("\t", " ")
-        message = f"{reason} at column {self.column}\n  {shown}\n  {' ' * position}^"
+        message = f"{reason} at column {self.column}"
+        if show_text:
+            shown, caret = _excerpt(text.replace("\n", " ").replace("\t", " "), position)
+            message += f"\n  {shown}\n  {' ' * caret}^"
         super().__init__(message, hint=hint or _FILTER_HINT)
 
+
+def _excerpt(text: str, position: int, width: int = 110) -> tuple[str, int]:
+    """``text`` cut to about ``width`` characters around ``position``; the caret's offset in it."""
+    if len(text) <= width:
+        return text, position
+    start = max(0, min(position - width // 2, len(text) - width))
+    end = start + width
+    shown = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
+    return shown, position - start + (3 if start else 0)
+
+
+# Limits that keep every filter within what the parser (Python's recursion) and SQLite (its
+# parser stack and expression depth) handle; tests/test_runquery.py runs filters at both.
+MAX_FILTER_DEPTH = 20  # nested parentheses and 'not's
+MAX_FILTER_TERMS = 200  # comparisons (a list in 'in (...)' is one)
+_LIMIT_HINT = ("Simplify the filter: compare with a list in one go (params.model in ('rf', 'gbm', ...)), "
+               "drop double 'not's and parentheses, or split the search.")
 
 _FILTER_HINT = ('A filter compares fields with values, e.g. metrics.f1 > 0.8 and params.model = "rf" '
                 'or tags.team in ("risk", "growth").')
@@ -222,11 +246,7 @@ def _tokenize(text: str) -> list[_Tok]:
                     end += 1
                 raise FilterError(f"malformed number {text[i:end]!r}", text, i)
             literal = mt.group()
-            try:
-                value: Any = int(literal) if re.fullmatch(r"[-+]?\d+", literal) else float(literal)
-            except ValueError:  # pragma: no cover - the regex only lets numbers through
-                raise FilterError(f"malformed number {literal!r}", text, i) from None
-            toks.append(_Tok("number", value, i, j, literal))
+            toks.append(_Tok("number", float(literal), i, j, literal))  # (any literal the regex takes)
             i = j
         elif c.isalpha() or c == "_":
             mw = _WORD.match(text, i)
@@ -329,6 +349,14 @@ class _Parser:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0  # parentheses and 'not's around the current token
+        self.terms = 0
+
+    def nest(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise FilterError(f"the filter nests parentheses and 'not' more than {MAX_FILTER_DEPTH} levels deep",
+                              self.text, tok.pos, hint=_LIMIT_HINT, show_text=False)
 
     @property
     def tok(self) -> _Tok:
@@ -372,14 +400,16 @@ class _Parser:
 
     def not_expr(self) -> Node:
         if self.is_word("not"):
-            self.next()
-            return Not(self.not_expr())
+            self.nest(self.next())
+            node = Not(self.not_expr())
+            self.depth -= 1
+            return node
         return self.primary()
 
     def primary(self) -> Node:
         tok = self.tok
         if tok.kind == "lparen":
-            self.next()
+            self.nest(self.next())
             if self.tok.kind == "rparen":
                 raise self.fail("expected an expression inside the parentheses")
             node = self.or_expr()
@@ -387,6 +417,7 @@ class _Parser:
                 raise self.fail(f"expected ')' to close the '(' at column {tok.pos + 1}, "
                                 f"found {_describe(self.tok)}")
             self.next()
+            self.depth -= 1
             return node
         return self.comparison()
 
@@ -414,6 +445,10 @@ class _Parser:
         return Field("attr", key, tok.pos)
 
     def comparison(self) -> Node:
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS:
+            raise FilterError(f"the filter has more than {MAX_FILTER_TERMS:,} comparisons", self.text, self.tok.pos,
+                              hint=_LIMIT_HINT, show_text=False)
         fld = self.field()
         op_tok = self.tok
         negate = False
@@ -483,10 +518,14 @@ class _Parser:
             if tok.kind != "number":
                 raise self.fail(f"{_field_label(fld)} is a number: compare it with a number, not the text "
                                 f"{tok.text}", tok)
-            return float(tok.value)
+            return float(tok.text)  # from the text: a number beyond a float's range is infinite
         if vtype == "time":
             if tok.kind == "number":
-                return dt.datetime.fromtimestamp(tok.value / 1000.0, dt.UTC)
+                try:
+                    return dt.datetime.fromtimestamp(float(tok.text) / 1000.0, dt.UTC)
+                except (OverflowError, ValueError, OSError):
+                    raise self.fail(f"{fld.key} {tok.text} is out of range: give milliseconds since the epoch "
+                                    "up to the year 9999, or a date such as '2024-05-01'", tok) from None
             try:
                 when = dt.datetime.fromisoformat(tok.value.strip())
             except ValueError:
@@ -504,7 +543,7 @@ class _Parser:
                 return _STATUS_ALIASES.get(low, low)
             return tok.value
         if tok.kind == "number":
-            return float(tok.value)
+            return float(tok.text)
         return tok.value
 
 
