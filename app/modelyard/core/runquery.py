@@ -179,12 +179,22 @@ class _Tok:
 def _describe(tok: _Tok) -> str:
     if tok.kind == "end":
         return "the end of the filter"
-    return repr(tok.text)
+    return _quoted(tok.text)
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _quoted(text: str, limit: int = 40) -> str:
+    """``repr(text)``, cut short: an error message quotes a token, not a page of it."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 _KEY_CHARS = re.compile(r"[A-Za-z0-9_\-./:@+]+")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER_TOKEN = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER_TOKEN = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_DIGITS = "0123456789"  # ASCII only: '٣' or '²' is not a number here
 
 
 def _read_quoted(text: str, i: int, quote: str, what: str) -> tuple[str, int]:
@@ -235,7 +245,7 @@ def _tokenize(text: str) -> list[_Tok]:
             value, j = _read_quoted(text, i, c, "text")
             toks.append(_Tok("string", value, i, j, text[i:j]))
             i = j
-        elif c.isdigit() or (c in "-+." and i + 1 < n and (text[i + 1].isdigit() or text[i + 1] == ".")):
+        elif c in _DIGITS or (c in "-+." and i + 1 < n and (text[i + 1] in _DIGITS or text[i + 1] == ".")):
             mt = _NUMBER_TOKEN.match(text, i)
             if not mt:
                 raise FilterError("malformed number", text, i)
@@ -244,11 +254,11 @@ def _tokenize(text: str) -> list[_Tok]:
                 end = j
                 while end < n and not text[end].isspace() and text[end] not in "()<>=!,'\"":
                     end += 1
-                raise FilterError(f"malformed number {text[i:end]!r}", text, i)
+                raise FilterError(f"malformed number {_quoted(text[i:end])}", text, i)
             literal = mt.group()
             toks.append(_Tok("number", float(literal), i, j, literal))  # (any literal the regex takes)
             i = j
-        elif c.isalpha() or c == "_":
+        elif (c.isascii() and c.isalpha()) or c == "_":  # words are ASCII; other keys go in quotes
             mw = _WORD.match(text, i)
             assert mw is not None
             word, j = mw.group(), mw.end()
@@ -266,7 +276,7 @@ def _tokenize(text: str) -> list[_Tok]:
                                           text, k)
                     key, end = mk.group(), mk.end()
                     if key.endswith("."):
-                        raise FilterError(f"a key cannot end with '.': {key!r}", text, end - 1)
+                        raise FilterError(f"a key cannot end with '.': {_quoted(key)}", text, end - 1)
                 toks.append(_Tok("field", (kind, key), i, end, text[i:end]))
                 i = end
             else:
@@ -440,7 +450,7 @@ class _Parser:
     def _attribute(self, name: str, tok: _Tok) -> Field:
         key = _ATTRIBUTE_ALIASES.get(name.lower(), name.lower())
         if key not in ATTRIBUTES:
-            raise self.fail(f"unknown field {name!r}: use metrics.<key>, params.<key>, tags.<key> or one of "
+            raise self.fail(f"unknown field {_quoted(name)}: use metrics.<key>, params.<key>, tags.<key> or one of "
                             + ", ".join(ATTRIBUTES), tok)
         return Field("attr", key, tok.pos)
 
@@ -517,23 +527,27 @@ class _Parser:
         if vtype == "number":
             if tok.kind != "number":
                 raise self.fail(f"{_field_label(fld)} is a number: compare it with a number, not the text "
-                                f"{tok.text}", tok)
+                                f"{_cut(tok.text)}", tok)
             return float(tok.text)  # from the text: a number beyond a float's range is infinite
         if vtype == "time":
             if tok.kind == "number":
                 try:
                     return dt.datetime.fromtimestamp(float(tok.text) / 1000.0, dt.UTC)
                 except (OverflowError, ValueError, OSError):
-                    raise self.fail(f"{fld.key} {tok.text} is out of range: give milliseconds since the epoch "
-                                    "up to the year 9999, or a date such as '2024-05-01'", tok) from None
+                    raise self.fail(f"{fld.key} {_cut(tok.text)} is out of range: give milliseconds since the "
+                                    "epoch up to the year 9999, or a date such as '2024-05-01'", tok) from None
             try:
                 when = dt.datetime.fromisoformat(tok.value.strip())
             except ValueError:
                 raise self.fail(f"expected a date or time such as '2024-05-01' or '2024-05-01 14:30', "
-                                f"found {tok.text}", tok) from None
-            if when.tzinfo is None:
-                when = when.astimezone()  # local time, as displayed
-            return when.astimezone(dt.UTC)
+                                f"found {_cut(tok.text)}", tok) from None
+            try:
+                if when.tzinfo is None:
+                    when = when.astimezone()  # local time, as displayed
+                return when.astimezone(dt.UTC)
+            except (OverflowError, ValueError, OSError):  # within hours of the year 1 or 9999
+                raise self.fail(f"{fld.key} {_cut(tok.text)} is out of range: give a date between the years "
+                                "1 and 9999", tok) from None
         # text: params, tags, text attributes
         if fld.kind == "attr":
             if tok.kind != "string":
