@@ -35,7 +35,9 @@ Semantics, chosen so the SQL and the in-memory (pandas) evaluation agree exactly
   ``duration`` with seconds (a running run's duration counts up to now).
 
 Malformed filters raise :class:`FilterError`, whose message shows the filter with a caret
-under the offending spot.
+under the offending spot. A filter nests at most :data:`MAX_FILTER_DEPTH` levels of
+parentheses and ``not`` and has at most :data:`MAX_FILTER_TERMS` comparisons (what SQLite's
+parser always takes); beyond that the FilterError is one line naming the limit.
 
 The query side: :func:`query_runs` returns a :class:`RunsTable` (plain numpy/pandas columns,
 no ORM objects) built for the GUI's runs table. On SQLite it pivots params, metrics and tags
