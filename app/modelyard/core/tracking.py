@@ -517,38 +517,48 @@ class ActiveRun:
         ``timestamp`` is milliseconds since the epoch (default: now). A value, step or timestamp
         that cannot be stored raises :class:`ModelyardError` and nothing of the call is recorded.
         """
-        ts = int(time.time() * 1000) if timestamp is None else _timestamp(timestamp, metrics)
-        st = None if step is None else _step(step, metrics)
+        if timestamp is None:
+            ts = int(time.time() * 1000)
+        elif type(timestamp) is int and 0 <= timestamp <= MAX_TIMESTAMP_MS:
+            ts = timestamp
+        else:
+            ts = _timestamp(timestamp, metrics)
+        if step is None or (type(step) is int and MIN_STEP <= step <= MAX_STEP):
+            st = step
+        else:
+            st = _step(step, metrics)
         with self._lock:
             if self._status is not None:
                 self._check_open()
-            pk = self._pk
             known = self._known_keys
+            items: Iterable[tuple[Any, Any]] = metrics.items()
+            for key, value in items:  # the common case (floats, known keys) is checked at once
+                if type(value) is not float or key not in known:
+                    items = [(_check_key(k, "metric"), _metric_value(v, k)) for k, v in items]
+                    known.update(k for k, _ in items)
+                    break
+            pk = self._pk
             nxt = self._next_step
-            rows: list[Any] = []
-            steps: dict[str, int] = {}
-            for key, value in metrics.items():
-                if key not in known:
-                    _check_key(key, "metric")
-                v = value if type(value) is float else _metric_value(value, key)
+            buf = self._metrics
+            mark = len(buf)
+            for key, v in items:
                 if v != v and not self._keep_nan:
                     self._warn_nan(key)
                     continue
                 if st is None:
                     s_ = nxt.get(key, 0)
-                    if s_ > MAX_STEP:
+                    if s_ > MAX_STEP:  # all of this call's metrics took the next step: undo that
+                        for done in buf[mark + 1::5]:
+                            nxt[done] -= 1
+                        del buf[mark:]
                         raise ModelyardError(f"Metric {key!r} has reached the largest step ({MAX_STEP}); it has no "
                                              "next step.", hint="Pass step= explicitly.")
-                    steps[key] = s_ + 1
+                    nxt[key] = s_ + 1
                 else:
                     s_ = st
                     if s_ >= nxt.get(key, 0):
-                        steps[key] = s_ + 1
-                rows += (pk, key, s_, ts, v)
-            known.update(metrics)
-            nxt.update(steps)
-            buf = self._metrics
-            buf += rows
+                        nxt[key] = s_ + 1
+                buf += (pk, key, s_, ts, v)
             if len(buf) >= self._flush_points or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
                 self._flush_locked(required=False)
 
