@@ -447,6 +447,41 @@ def test_a_param_or_tag_that_the_database_cannot_hold_is_refused_at_the_call(sto
     _assert_everything_kept(store, run)
 
 
+def test_a_run_failed_by_an_error_whose_text_is_not_valid_unicode_still_ends_failed(store: Store) -> None:
+    with pytest.raises(ValueError):
+        with tracking.start_run("bad", store=store) as run:
+            run.log_metric("loss", 0.5)
+            raise ValueError("cannot read data-\udcff.csv")  # a file name decoded with surrogateescape
+    info = tracking.get_run(run.id, store=store)
+    assert info.status == "failed" and "data-\\udcff.csv" in info.error and info.metrics == {"loss": 0.5}
+    with pytest.raises(ModelyardError, match="not valid Unicode"):
+        tracking.start_run("bad \udcff", store=store)
+    with pytest.raises(ModelyardError, match="not valid Unicode"):
+        tracking.start_run("bad", name="run \ud800", store=store)
+
+
+def test_a_full_disk_when_starting_a_run_or_tagging_one_is_one_message(store: Store,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    done = tracking.start_run("bad", store=store)
+    done.end()
+
+    @contextlib.contextmanager
+    def full(self: Store):  # type: ignore[no-untyped-def]
+        raise OperationalError("INSERT ...", (), sqlite3.OperationalError("database or disk is full"))
+        yield
+
+    monkeypatch.setattr(Store, "write", full)
+    with pytest.raises(ModelyardError, match="disk"):
+        tracking.start_run("bad", store=store)
+    with pytest.raises(ModelyardError, match="disk"):
+        tracking.set_tags(done.id, {"x": "1"}, store=store)
+
+
 def test_a_flush_that_fails_on_one_value_writes_every_other_value(store: Store,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Defence in depth: a value the checks at the call let through (here: with the checks

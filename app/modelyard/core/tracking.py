@@ -950,12 +950,16 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
     experiment = experiment.strip()
     if len(experiment) > 200:
         raise ModelyardError("Experiment names are limited to 200 characters.")
+    for what, text in (("experiment", experiment), ("run", name)):
+        if isinstance(text, str) and not _encodable(text):
+            raise ModelyardError(f"The {what} name {text!r} is not valid Unicode text (it holds an unpaired "
+                                 "surrogate).", hint="Decode bytes with their real encoding, or with errors='replace'.")
     stype, sname = _parse_source(source)
     tag_rows = {_check_key(k, "tag"): _text(v, k, "tag") for k, v in (tags or {}).items()}
     param_rows = {_check_key(k, "param"): _text(v, k, "param") for k, v in (params or {}).items()}
     parent_id = parent.id if isinstance(parent, ActiveRun) else parent
     now = m.utcnow()
-    with st.write() as s:
+    with _full_disk_is_an_error(f"a new run of {experiment!r}"), st.write() as s:
         exp_id = _ensure_experiment(st, s, experiment)
         parent_pk = None
         if parent_id is not None:
@@ -1174,7 +1178,7 @@ def set_tags(run_id: str | ActiveRun, tags: Mapping[str, Any], *,
         return
     st = run_id.store if isinstance(run_id, ActiveRun) and store is None else _store(store)
     rows = {_check_key(k, "tag"): (None if v is None else _text(v, k, "tag")) for k, v in tags.items()}
-    with st.write() as s:
+    with _full_disk_is_an_error("the tags"), st.write() as s:
         pk = _resolve_run(s, run_id).id
         drop = [k for k, v in rows.items() if v is None]
         if drop:
