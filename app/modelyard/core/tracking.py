@@ -689,26 +689,28 @@ class ActiveRun:
         """
         self._write([], {}, {}, None)  # the database takes a write without values: the values are the trouble
         refused: list[tuple[str, str, Any, Exception]] = []
-        while unwritten:
-            part = unwritten[0]
-            try:
-                self._write(*part, None)
-            except Exception as exc:
-                if not _refused_value(exc):
-                    raise
-                halves = _halves(part)
-                if halves is None:
-                    refused.append((*_describe_item(part), exc))
-                    unwritten.pop(0)
-                else:
-                    unwritten[0:1] = halves
-                continue
-            unwritten.pop(0)
-        self._write([], {}, {}, end)
-        for what, key, value, exc in refused:
-            warnings.warn(f"modelyard: {what} {key!r} ({value}) of run {self.id[:12]} could not be stored and was "
-                          f"dropped ({type(exc).__name__}: {exc}); every other value was written.",
-                          RuntimeWarning, stacklevel=5)
+        try:
+            while unwritten:
+                part = unwritten[0]
+                try:
+                    self._write(*part, None)
+                except Exception as exc:
+                    if not _refused_value(exc):
+                        raise
+                    halves = _halves(part)
+                    if halves is None:
+                        refused.append((*_describe_item(part), exc))
+                        unwritten.pop(0)
+                    else:
+                        unwritten[0:1] = halves
+                    continue
+                unwritten.pop(0)
+            self._write([], {}, {}, end)
+        finally:  # named even when another failure stops the salvage
+            for what, key, value, exc in refused:
+                warnings.warn(f"modelyard: {what} {key!r} ({value}) of run {self.id[:12]} could not be stored and "
+                              f"was dropped ({type(exc).__name__}: {exc}); the other values are kept.",
+                              RuntimeWarning, stacklevel=5)
 
     def _write(self, flat: list[Any], params: dict[str, str], tags: dict[str, str],
                end: dict[str, Any] | None) -> None:
