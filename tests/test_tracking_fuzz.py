@@ -18,9 +18,10 @@ from modelyard.core.errors import ModelyardError
 from modelyard.core.store import Store
 
 ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=12)  # surrogates and NUL too
-KEYS = st.one_of(st.sampled_from(["loss", "acc", "val loss", "ключ", "a/b:c@d", "x" * 250]), ANY_TEXT,
-                 st.integers(), st.none())
-HUGE_INTS = st.integers(min_value=-(2**80), max_value=2**80) | st.integers(min_value=-(10**400), max_value=10**400)
+KEYS = st.one_of(st.sampled_from(["loss", "acc", "val loss", "ключ", "a/b:c@d", "x" * 250, "x" * 251]),
+                 ANY_TEXT, st.integers(), st.none(), st.builds(lambda: 10**5000))
+HUGE_INTS = (st.integers(min_value=-(2**80), max_value=2**80) | st.integers(min_value=-(10**400), max_value=10**400)
+             | st.builds(lambda sign: sign * 10**5000, st.sampled_from([1, -1])))  # beyond Python's int -> text limit
 
 
 def _numpy(values: st.SearchStrategy[Any], *types: type) -> st.SearchStrategy[Any]:

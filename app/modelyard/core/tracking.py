@@ -211,7 +211,7 @@ def _dialect_insert(store: Store) -> Any:
 
 def _check_key(key: Any, what: str) -> str:
     if not isinstance(key, str):
-        raise ModelyardError(f"A {what} name must be text, not {type(key).__name__} ({key!r}).")
+        raise ModelyardError(f"A {what} name must be text, not {type(key).__name__} ({_short(key)}).")
     if not key or len(key) > MAX_KEY_LENGTH or key != key.strip() or any(c in key for c in "\n\r\t\x00\x1e\x1f") \
             or not _encodable(key):
         raise ModelyardError(
@@ -232,7 +232,11 @@ def _encodable(text: str) -> bool:
 
 def _text(value: Any, key: str, what: str) -> str:
     """A param or tag value as the text stored, or a ModelyardError naming ``key``."""
-    text = value if isinstance(value, str) else str(value)
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except ValueError as exc:  # e.g. an int beyond Python's 4,300-digit limit for conversion to text
+        raise ModelyardError(f"{what.capitalize()} {key!r}: the value cannot be turned into text ({exc}).",
+                             hint="Log a shorter value.") from None
     if "\x00" in text:
         raise ModelyardError(f"{what.capitalize()} {key!r}: the value contains a NUL character, which cannot be "
                              "stored.", hint="Remove the NUL characters (\\x00) from the value.")
@@ -245,7 +249,7 @@ def _text(value: Any, key: str, what: str) -> str:
 
 def _keys_label(keys: Iterable[Any]) -> str:
     names = list(keys)
-    shown = ", ".join(repr(k) for k in names[:3]) + (", ..." if len(names) > 3 else "")
+    shown = ", ".join(_short(k) for k in names[:3]) + (", ..." if len(names) > 3 else "")
     return f"metric {shown}" if len(names) == 1 else f"metrics {shown}"
 
 
@@ -273,9 +277,9 @@ def _step(value: Any, keys: Iterable[Any]) -> int:
     hint = f"A step is a whole number from {MIN_STEP} to {MAX_STEP} (a 64-bit integer)."
     step = _whole_number(value)
     if step is None:
-        raise ModelyardError(f"The step of {_keys_label(keys)} must be a whole number, not {value!r}.", hint=hint)
+        raise ModelyardError(f"The step of {_keys_label(keys)} must be a whole number, not {_short(value)}.", hint=hint)
     if not MIN_STEP <= step <= MAX_STEP:
-        raise ModelyardError(f"The step {value!r} of {_keys_label(keys)} is out of range: a step is a whole number "
+        raise ModelyardError(f"The step {_short(value)} of {_keys_label(keys)} is out of range: a step is a whole number "
                              f"from {MIN_STEP} to {MAX_STEP}.", hint=hint)
     return step
 
@@ -293,9 +297,9 @@ def _timestamp(value: Any, keys: Iterable[Any]) -> int:
             ms = None
     if ms is None:
         raise ModelyardError(f"The timestamp of {_keys_label(keys)} must be a number of milliseconds, "
-                             f"not {value!r}.", hint=hint)
+                             f"not {_short(value)}.", hint=hint)
     if not 0 <= ms <= MAX_TIMESTAMP_MS:
-        raise ModelyardError(f"The timestamp {value!r} of {_keys_label(keys)} is out of range: a timestamp is "
+        raise ModelyardError(f"The timestamp {_short(value)} of {_keys_label(keys)} is out of range: a timestamp is "
                              f"milliseconds since the epoch, from 0 to {MAX_TIMESTAMP_MS} (the year 9999).",
                              hint=hint)
     return ms
@@ -307,14 +311,14 @@ def _metric_value(value: Any, key: Any) -> float:
         return value
     hint = "A metric value is a real number (an int, a float or a numpy number); record text as a tag."
     if isinstance(value, (str, bytes)) or (isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)):
-        raise ModelyardError(f"Metric {key!r}: {value!r} is not a real number.", hint=hint)
+        raise ModelyardError(f"Metric {key!r}: {_short(value)} is not a real number.", hint=hint)
     try:
         return float(value)
     except OverflowError:
-        raise ModelyardError(f"Metric {key!r}: {value!r} is too large for a metric (the largest is about "
+        raise ModelyardError(f"Metric {key!r}: {_short(value)} is too large for a metric (the largest is about "
                              f"{sys.float_info.max:.3g}).", hint=hint) from None
     except (TypeError, ValueError):
-        raise ModelyardError(f"Metric {key!r}: {value!r} is not a number.", hint=hint) from None
+        raise ModelyardError(f"Metric {key!r}: {_short(value)} is not a number.", hint=hint) from None
 
 
 _UPSERTS: dict[tuple[Any, ...], Any] = {}
@@ -799,7 +803,10 @@ def _describe_item(part: tuple[list[Any], dict[str, str], dict[str, str]]) -> tu
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit for conversion to text
+        return f"<{type(value).__name__} too long to show>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
