@@ -66,6 +66,18 @@ def test_run_list_bad_filter_is_a_usage_error_with_a_caret(capsys: pytest.Captur
     assert code == 1 and "no experiment named 'nope'" in err
 
 
+def test_run_list_with_a_filter_beyond_the_limits_is_one_line_not_a_traceback(
+        capsys: pytest.CaptureFixture[str], runs: tuple[str, dict[str, str]]) -> None:
+    root, _ = runs
+    for expr in ("(" * 300 + "metrics.f1 > 0" + ")" * 300,
+                 " or ".join(f"metrics.f1 > {i}" for i in range(1200))):
+        code, out, err = cli(capsys, "run", "list", "--store", root, "--filter", expr)
+        assert code == 2 and out == ""
+        assert "Traceback" not in err and "SELECT" not in err and "Unexpected" not in err
+        assert len(err.strip().splitlines()) <= 2 and len(err) < 500, err
+        assert "--filter" in err or "filter" in err
+
+
 def test_run_show(capsys: pytest.CaptureFixture[str], runs: tuple[str, dict[str, str]]) -> None:
     root, ids = runs
     code, out, _ = cli(capsys, "run", "show", ids["a"][:8], "--store", root)

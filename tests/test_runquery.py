@@ -233,6 +233,81 @@ def test_start_time_literals_are_local_time_or_epoch_ms() -> None:
     assert node.value == dt.datetime(2024, 5, 1, 14, 30, tzinfo=dt.UTC)
 
 
+# =========================================================================== limits and hostile filters
+
+DEEP = "(" * 300 + "metrics.f1 > 0" + ")" * 300
+MANY = " or ".join(f"metrics.f1 > {i}" for i in range(1001))
+
+
+@pytest.mark.parametrize("expr, words", [
+    (DEEP, ["nests", "20 levels", "column 21"]),
+    ("not " * 1000 + "metrics.f1 > 0", ["nests", "20 levels", "column 81"]),
+    ("(not " * 11 + "metrics.f1 > 0" + ")" * 11, ["nests", "20 levels"]),
+    (MANY, ["200 comparisons", "column 3891"]),  # where the 201st starts
+    (" and ".join(f"params.p{i} = 'x'" for i in range(5000)), ["200 comparisons"]),
+], ids=["300-parentheses", "1000-nots", "parentheses-and-nots", "1001-terms", "5000-terms"])
+def test_a_filter_beyond_the_limits_is_a_one_line_error_naming_the_limit(
+        store: Store, runs: dict[str, str], expr: str, words: list[str]) -> None:
+    for attempt in (lambda: parse_filter(expr), lambda: tracking.search_runs(filter=expr, store=store),
+                    lambda: rq.query_runs(store, ["q"]).filter(expr)):
+        with pytest.raises(FilterError) as info:
+            attempt()
+        err = info.value
+        assert "\n" not in err.message and len(err.message) < 160, err.message
+        for word in words:
+            assert word in err.message
+        assert err.hint and "in (" in err.hint
+
+
+def _nested(depth: int, inner: str) -> str:
+    """``inner`` under ``depth`` levels of alternating 'and' / 'or' with a metric comparison: the
+    deepest SQL a filter of that depth makes."""
+    expr = inner
+    for level in range(depth):
+        expr = f"(metrics.auc > -{level} {'or' if level % 2 else 'and'} {expr})"
+    return expr
+
+
+@pytest.mark.parametrize("term", ["metrics.f1 > -{i}", "params.depth > -{i}", "params.lr not in ('{i}', 'x{i}')",
+                                  "duration > -{i}", "experiment != 'e{i}'", "tags.team like 'r%{i}'"])
+def test_filters_at_the_limits_work_alike_in_sql_and_in_memory(store: Store, runs: dict[str, str], term: str) -> None:
+    depth, terms = rq.MAX_FILTER_DEPTH, rq.MAX_FILTER_TERMS
+    assert (depth, terms) == (20, 200)
+    many = [term.format(i=i) for i in range(terms - depth)]
+    # the worst shape for SQL: an AND of the comparisons, 'depth' levels down
+    # (names() evaluates in SQL and in memory and checks that they agree; each list of terms
+    # here selects the runs its first term selects)
+    alone = names(store, runs, _nested(depth - 1, many[0]))
+    assert names(store, runs, _nested(depth - 1, "(" + " and ".join(many) + ")")) == alone
+    assert names(store, runs, _nested(depth - 1, "(" + " or ".join(many) + ")")) == alone
+    deepest = _nested(depth - 1, "(" + " and ".join(many) + ")")  # the other queries that embed a filter
+    rq.query_runs(store, ["q"], filter=deepest, order_by="metrics.f1 DESC", limit=2).refresh()
+    assert names(store, runs, "not " * depth + "params.model = 'gbm'") == {"d"}
+    assert names(store, runs, "params.model in (" + ", ".join(f"'m{i}'" for i in range(20_000)) + ", 'gbm')") == {"d"}
+
+
+def test_numbers_beyond_any_float_or_date_are_errors_or_infinite_never_a_traceback(
+        store: Store, runs: dict[str, str]) -> None:
+    huge = "9" * 400
+    assert names(store, runs, f"metrics.f1 > {huge}") == set()
+    assert names(store, runs, f"metrics.f1 < {huge}") == {"a", "b", "c"}
+    assert names(store, runs, f"params.depth > -{'9' * 5000}") == {"a", "b", "c"}  # beyond Python's int limit
+    for bad in ("start_time > 1e300", "start_time > 99999999999999999", f"start_time < {huge}"):
+        with pytest.raises(FilterError, match="start_time.*out of range"):
+            parse_filter(bad)
+
+
+def test_a_long_filter_shows_the_part_around_the_error(store: Store) -> None:
+    half = " and ".join(f"params.p{i} = 'x'" for i in range(50))
+    expr = f"{half} and params.q ! 1 and {half}"
+    with pytest.raises(FilterError) as info:
+        parse_filter(expr)
+    lines = info.value.message.splitlines()
+    assert len(lines) == 3 and all(len(line) < 130 for line in lines)
+    assert lines[1][lines[2].index("^")] == "!"
+    assert f"column {expr.index('!') + 1}" in lines[0]
+
+
 # =========================================================================== the block cache
 
 

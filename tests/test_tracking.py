@@ -361,6 +361,199 @@ def test_importing_modelyard_stays_cheap() -> None:
     assert out.stdout.split() == ["[]", "True"]
 
 
+# --------------------------------------------------------------------------- bad values and failed flushes
+
+STEP_RANGE = "-9223372036854775808 to 9223372036854775807"
+
+
+def _started(store: Store) -> tracking.ActiveRun:
+    run = tracking.start_run("bad", store=store, params={"model": "rf"}, tags={"team": "risk"})
+    run.log_param("depth", 8)
+    run.set_tag("stage", "dev")
+    run.log_metric("f1", 0.8, step=0)
+    return run
+
+
+def _assert_everything_kept(store: Store, run: tracking.ActiveRun) -> None:
+    info = tracking.get_run(run.id, store=store)
+    assert info.status == "succeeded" and info.error is None
+    assert info.params == {"depth": "8", "model": "rf"}
+    assert info.tags == {"stage": "dev", "team": "risk"}
+    assert info.metrics["f1"] == 0.8
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"step": 1e20}, ["step", STEP_RANGE]),
+    ({"step": 2**63}, ["step", STEP_RANGE]),
+    ({"step": -2**63 - 1}, ["step", STEP_RANGE]),
+    ({"step": np.uint64(2**64 - 1)}, ["step", STEP_RANGE]),
+    ({"step": 2.5}, ["step", "whole number"]),
+    ({"step": float("nan")}, ["step", "whole number"]),
+    ({"step": "3"}, ["step", "whole number"]),
+    ({"timestamp": 2**70}, ["timestamp", "0 to 253402300799999", "milliseconds"]),
+    ({"timestamp": time.time_ns()}, ["timestamp", "0 to 253402300799999", "milliseconds"]),  # ns, not ms
+    ({"timestamp": -1}, ["timestamp", "0 to 253402300799999"]),
+])
+def test_an_out_of_range_step_or_timestamp_is_refused_at_the_call_and_loses_nothing(
+        store: Store, bad: dict, words: list[str]) -> None:
+    run = _started(store)
+    with pytest.raises(ModelyardError) as err:
+        run.log_metric("loss", 0.5, **bad)
+    assert "'loss'" in str(err.value)
+    for word in words:
+        assert word in str(err.value)
+    with pytest.raises(ModelyardError, match="'loss', 'acc'"):
+        run.log_metrics({"loss": 0.5, "acc": 0.9}, **bad)
+    run.log_metric("acc", 0.9, step=1)  # the run goes on
+    run.end()
+    _assert_everything_kept(store, run)
+    assert tracking.get_run(run.id, store=store).metrics == {"acc": 0.9, "f1": 0.8}
+    assert count(store, m.Metric) == 2
+
+
+def test_steps_and_timestamps_at_the_edges_of_the_range_are_stored_exactly(store: Store) -> None:
+    with tracking.start_run("edges", store=store) as run:
+        run.log_metric("a", 1.0, step=-2**63, timestamp=0)
+        run.log_metric("a", 2.0, step=np.int64(2**63 - 1), timestamp=253402300799999)
+        run.log_metric("b", 3.0, step=4.0, timestamp=np.uint64(5))  # whole floats and numpy ints are fine
+        with pytest.raises(ModelyardError, match="'a'.*step"):
+            run.log_metric("a", 4.0)  # no step after the largest one
+    steps, stamps, values = tracking.metric_history(run.id, "a", store=store, as_numpy=True)
+    assert steps.tolist() == [-2**63, 2**63 - 1] and stamps.tolist() == [0, 253402300799999]
+    assert values.tolist() == [1.0, 2.0]
+    assert tracking.metric_history(run.id, "b", store=store)["step"].tolist() == [4]
+
+
+@pytest.mark.parametrize("value", [10**400, "abc", None, 1 + 2j, np.complex64(1 + 2j), [1.0, 2.0]],
+                         ids=["int-beyond-float", "text", "none", "complex", "numpy-complex", "list"])
+def test_a_metric_value_that_is_not_a_real_number_is_refused_naming_the_key(store: Store, value: object) -> None:
+    run = _started(store)
+    with pytest.raises(ModelyardError, match="'loss'"):
+        run.log_metrics({"acc": 0.5, "loss": value}, step=3)
+    run.end()
+    _assert_everything_kept(store, run)
+    assert count(store, m.Metric) == 1  # nothing of the refused call was recorded, not even 'acc'
+
+
+@pytest.mark.parametrize("kind", ["param", "tag"])
+def test_a_param_or_tag_that_the_database_cannot_hold_is_refused_at_the_call(store: Store, kind: str) -> None:
+    run = _started(store)
+    log = run.log_param if kind == "param" else run.set_tag
+    with pytest.raises(ModelyardError, match=f"{kind.capitalize()} 'note'"):
+        log("note", "bad \ud800 surrogate")
+    with pytest.raises(ModelyardError, match="not allowed"):
+        log("bad \udcff key", "x")
+    run.end()
+    _assert_everything_kept(store, run)
+
+
+def test_a_run_failed_by_an_error_whose_text_is_not_valid_unicode_still_ends_failed(store: Store) -> None:
+    with pytest.raises(ValueError):
+        with tracking.start_run("bad", store=store) as run:
+            run.log_metric("loss", 0.5)
+            raise ValueError("cannot read data-\udcff.csv")  # a file name decoded with surrogateescape
+    info = tracking.get_run(run.id, store=store)
+    assert info.status == "failed" and "data-\\udcff.csv" in info.error and info.metrics == {"loss": 0.5}
+    with pytest.raises(ModelyardError, match="not valid Unicode"):
+        tracking.start_run("bad \udcff", store=store)
+    with pytest.raises(ModelyardError, match="not valid Unicode"):
+        tracking.start_run("bad", name="run \ud800", store=store)
+
+
+def test_a_full_disk_when_starting_a_run_or_tagging_one_is_one_message(store: Store,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    done = tracking.start_run("bad", store=store)
+    done.end()
+
+    @contextlib.contextmanager
+    def full(self: Store):  # type: ignore[no-untyped-def]
+        raise OperationalError("INSERT ...", (), sqlite3.OperationalError("database or disk is full"))
+        yield
+
+    monkeypatch.setattr(Store, "write", full)
+    with pytest.raises(ModelyardError, match="disk"):
+        tracking.start_run("bad", store=store)
+    with pytest.raises(ModelyardError, match="disk"):
+        tracking.set_tags(done.id, {"x": "1"}, store=store)
+
+
+def test_a_flush_that_fails_on_one_value_writes_every_other_value(store: Store,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defence in depth: a value the checks at the call let through (here: with the checks
+    switched off) is dropped with a warning naming it; the rest of the buffer is written."""
+    monkeypatch.setattr(tracking, "FLUSH_INTERVAL_S", 3600.0)
+    run = _started(store)
+    for step in range(1, 100):
+        run.log_metric("loss", 1.0 / step, step=step)
+    monkeypatch.setattr(tracking, "_step", lambda value, keys: value)  # let a bad step through
+    monkeypatch.setattr(tracking, "_text", lambda value, key, what: value)  # and a bad param
+    run.log_metric("loss", 0.5, step=2**70)
+    run.log_param("bad", "\ud800")
+    run.log_metric("acc", 0.75)
+    with pytest.warns(RuntimeWarning) as caught:
+        run.end()
+    messages = " ".join(str(w.message) for w in caught)
+    assert "'loss'" in messages and "'bad'" in messages
+    _assert_everything_kept(store, run)
+    info = tracking.get_run(run.id, store=store)
+    assert info.metrics == {"acc": 0.75, "f1": 0.8, "loss": 1.0 / 99}
+    assert count(store, m.Metric) == 1 + 99 + 1
+
+
+def test_a_full_disk_during_a_flush_keeps_the_values_for_the_next_try(store: Store,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    run = _started(store)
+    run.flush()  # committed: must survive what follows
+    run.log_metric("loss", 0.5, step=1)
+    run.log_param("lr", 0.1)
+    original = tracking._insert_metric_points
+
+    def full(*args: object) -> None:
+        raise OperationalError("INSERT ...", (), sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(tracking, "_insert_metric_points", full)
+    with pytest.raises(ModelyardError) as err:
+        run.flush()
+    assert "disk" in str(err.value).lower() and "\n" not in err.value.message
+    assert err.value.hint and "kept" in err.value.hint
+    with pytest.raises(ModelyardError, match="disk"):
+        run.end()
+    assert run.status == "running"
+    assert tracking.get_run(run.id, store=store).params == {"depth": "8", "model": "rf"}  # committed data intact
+    monkeypatch.setattr(tracking, "_insert_metric_points", original)  # space freed
+    run.end()
+    info = tracking.get_run(run.id, store=store)
+    assert info.status == "succeeded" and info.params["lr"] == "0.1" and info.metrics["loss"] == 0.5
+
+
+def test_a_full_disk_while_storing_an_artifact_is_one_message(store: Store, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    src = tmp_path / "report.txt"
+    src.write_text("hello")
+    run = _started(store)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.artifacts, "put_file", full)
+    with pytest.raises(ModelyardError) as err:
+        run.log_artifact(src)
+    assert "'report.txt'" in err.value.message and "disk" in err.value.message and "\n" not in err.value.message
+    run.end()
+    _assert_everything_kept(store, run)
+
+
 # --------------------------------------------------------------------------- artifacts and models
 
 

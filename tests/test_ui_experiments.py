@@ -101,6 +101,20 @@ def test_filter_expression_narrows_the_table_and_a_bad_one_points_at_the_error(q
     qtbot.waitUntil(lambda: not panel.filter_error.isVisible(), timeout=3000)
 
 
+def test_a_filter_beyond_the_limits_shows_its_error_and_keeps_the_table(qtbot, window, store):
+    log_runs(store, 3)
+    panel = panel_of(window)
+    panel.refresh()
+    loaded(qtbot, panel, 3)
+    panel.filter_edit.setText("(" * 300 + "metrics.f1 > 0" + ")" * 300)
+    qtbot.waitUntil(panel.filter_error.isVisible, timeout=3000)
+    assert "20 levels" in panel.filter_error.text()
+    assert panel.runs_model.rowCount() == 3
+    panel.filter_edit.setText(" or ".join(f"metrics.f1 > {i}" for i in range(1001)))
+    qtbot.waitUntil(lambda: "200 comparisons" in panel.filter_error.text(), timeout=3000)
+    assert panel.runs_model.rowCount() == 3
+
+
 def test_clicking_a_metric_header_sorts_and_the_column_chooser_adds_columns(qtbot, window, store):
     log_runs(store, 8)
     panel = panel_of(window)

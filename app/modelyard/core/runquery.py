@@ -35,7 +35,9 @@ Semantics, chosen so the SQL and the in-memory (pandas) evaluation agree exactly
   ``duration`` with seconds (a running run's duration counts up to now).
 
 Malformed filters raise :class:`FilterError`, whose message shows the filter with a caret
-under the offending spot.
+under the offending spot. A filter nests at most :data:`MAX_FILTER_DEPTH` levels of
+parentheses and ``not`` and has at most :data:`MAX_FILTER_TERMS` comparisons (what SQLite's
+parser always takes); beyond that the FilterError is one line naming the limit.
 
 The query side: :func:`query_runs` returns a :class:`RunsTable` (plain numpy/pandas columns,
 no ORM objects) built for the GUI's runs table. On SQLite it pivots params, metrics and tags
@@ -121,20 +123,44 @@ def number_or_none(text: str | None) -> float | None:
 
 
 class FilterError(ModelyardError):
-    """A malformed filter or order-by expression. ``position`` is the 0-based offset of the error."""
+    """A malformed filter or order-by expression. ``position`` is the 0-based offset of the error.
+
+    The message shows the filter (around the error, when it is long) with a caret under the
+    offending spot; ``show_text=False`` makes it one line (for a filter over the size limits).
+    """
 
     exit_code = 2
 
-    def __init__(self, reason: str, text: str, position: int, *, hint: str | None = None) -> None:
+    def __init__(self, reason: str, text: str, position: int, *, hint: str | None = None,
+                 show_text: bool = True) -> None:
         position = max(0, min(position, len(text)))
         self.reason = reason
         self.text = text
         self.position = position
         self.column = position + 1
-        shown = text.replace("\n", " ").replace("\t", " ")
-        message = f"{reason} at column {self.column}\n  {shown}\n  {' ' * position}^"
+        message = f"{reason} at column {self.column}"
+        if show_text:
+            shown, caret = _excerpt(text.replace("\n", " ").replace("\t", " "), position)
+            message += f"\n  {shown}\n  {' ' * caret}^"
         super().__init__(message, hint=hint or _FILTER_HINT)
 
+
+def _excerpt(text: str, position: int, width: int = 110) -> tuple[str, int]:
+    """``text`` cut to about ``width`` characters around ``position``; the caret's offset in it."""
+    if len(text) <= width:
+        return text, position
+    start = max(0, min(position - width // 2, len(text) - width))
+    end = start + width
+    shown = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
+    return shown, position - start + (3 if start else 0)
+
+
+# Limits that keep every filter within what the parser (Python's recursion) and SQLite (its
+# parser stack and expression depth) handle; tests/test_runquery.py runs filters at both.
+MAX_FILTER_DEPTH = 20  # nested parentheses and 'not's
+MAX_FILTER_TERMS = 200  # comparisons (a list in 'in (...)' is one)
+_LIMIT_HINT = ("Simplify the filter: compare with a list in one go (params.model in ('rf', 'gbm', ...)), "
+               "drop double 'not's and parentheses, or split the search.")
 
 _FILTER_HINT = ('A filter compares fields with values, e.g. metrics.f1 > 0.8 and params.model = "rf" '
                 'or tags.team in ("risk", "growth").')
@@ -155,12 +181,22 @@ class _Tok:
 def _describe(tok: _Tok) -> str:
     if tok.kind == "end":
         return "the end of the filter"
-    return repr(tok.text)
+    return _quoted(tok.text)
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _quoted(text: str, limit: int = 40) -> str:
+    """``repr(text)``, cut short: an error message quotes a token, not a page of it."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 _KEY_CHARS = re.compile(r"[A-Za-z0-9_\-./:@+]+")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER_TOKEN = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER_TOKEN = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_DIGITS = "0123456789"  # ASCII only: '٣' or '²' is not a number here
 
 
 def _read_quoted(text: str, i: int, quote: str, what: str) -> tuple[str, int]:
@@ -211,7 +247,7 @@ def _tokenize(text: str) -> list[_Tok]:
             value, j = _read_quoted(text, i, c, "text")
             toks.append(_Tok("string", value, i, j, text[i:j]))
             i = j
-        elif c.isdigit() or (c in "-+." and i + 1 < n and (text[i + 1].isdigit() or text[i + 1] == ".")):
+        elif c in _DIGITS or (c in "-+." and i + 1 < n and (text[i + 1] in _DIGITS or text[i + 1] == ".")):
             mt = _NUMBER_TOKEN.match(text, i)
             if not mt:
                 raise FilterError("malformed number", text, i)
@@ -220,15 +256,11 @@ def _tokenize(text: str) -> list[_Tok]:
                 end = j
                 while end < n and not text[end].isspace() and text[end] not in "()<>=!,'\"":
                     end += 1
-                raise FilterError(f"malformed number {text[i:end]!r}", text, i)
+                raise FilterError(f"malformed number {_quoted(text[i:end])}", text, i)
             literal = mt.group()
-            try:
-                value: Any = int(literal) if re.fullmatch(r"[-+]?\d+", literal) else float(literal)
-            except ValueError:  # pragma: no cover - the regex only lets numbers through
-                raise FilterError(f"malformed number {literal!r}", text, i) from None
-            toks.append(_Tok("number", value, i, j, literal))
+            toks.append(_Tok("number", float(literal), i, j, literal))  # (any literal the regex takes)
             i = j
-        elif c.isalpha() or c == "_":
+        elif (c.isascii() and c.isalpha()) or c == "_":  # words are ASCII; other keys go in quotes
             mw = _WORD.match(text, i)
             assert mw is not None
             word, j = mw.group(), mw.end()
@@ -246,7 +278,7 @@ def _tokenize(text: str) -> list[_Tok]:
                                           text, k)
                     key, end = mk.group(), mk.end()
                     if key.endswith("."):
-                        raise FilterError(f"a key cannot end with '.': {key!r}", text, end - 1)
+                        raise FilterError(f"a key cannot end with '.': {_quoted(key)}", text, end - 1)
                 toks.append(_Tok("field", (kind, key), i, end, text[i:end]))
                 i = end
             else:
@@ -329,6 +361,14 @@ class _Parser:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0  # parentheses and 'not's around the current token
+        self.terms = 0
+
+    def nest(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise FilterError(f"the filter nests parentheses and 'not' more than {MAX_FILTER_DEPTH} levels deep",
+                              self.text, tok.pos, hint=_LIMIT_HINT, show_text=False)
 
     @property
     def tok(self) -> _Tok:
@@ -372,14 +412,16 @@ class _Parser:
 
     def not_expr(self) -> Node:
         if self.is_word("not"):
-            self.next()
-            return Not(self.not_expr())
+            self.nest(self.next())
+            node = Not(self.not_expr())
+            self.depth -= 1
+            return node
         return self.primary()
 
     def primary(self) -> Node:
         tok = self.tok
         if tok.kind == "lparen":
-            self.next()
+            self.nest(self.next())
             if self.tok.kind == "rparen":
                 raise self.fail("expected an expression inside the parentheses")
             node = self.or_expr()
@@ -387,6 +429,7 @@ class _Parser:
                 raise self.fail(f"expected ')' to close the '(' at column {tok.pos + 1}, "
                                 f"found {_describe(self.tok)}")
             self.next()
+            self.depth -= 1
             return node
         return self.comparison()
 
@@ -409,11 +452,15 @@ class _Parser:
     def _attribute(self, name: str, tok: _Tok) -> Field:
         key = _ATTRIBUTE_ALIASES.get(name.lower(), name.lower())
         if key not in ATTRIBUTES:
-            raise self.fail(f"unknown field {name!r}: use metrics.<key>, params.<key>, tags.<key> or one of "
+            raise self.fail(f"unknown field {_quoted(name)}: use metrics.<key>, params.<key>, tags.<key> or one of "
                             + ", ".join(ATTRIBUTES), tok)
         return Field("attr", key, tok.pos)
 
     def comparison(self) -> Node:
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS:
+            raise FilterError(f"the filter has more than {MAX_FILTER_TERMS:,} comparisons", self.text, self.tok.pos,
+                              hint=_LIMIT_HINT, show_text=False)
         fld = self.field()
         op_tok = self.tok
         negate = False
@@ -482,19 +529,27 @@ class _Parser:
         if vtype == "number":
             if tok.kind != "number":
                 raise self.fail(f"{_field_label(fld)} is a number: compare it with a number, not the text "
-                                f"{tok.text}", tok)
-            return float(tok.value)
+                                f"{_cut(tok.text)}", tok)
+            return float(tok.text)  # from the text: a number beyond a float's range is infinite
         if vtype == "time":
             if tok.kind == "number":
-                return dt.datetime.fromtimestamp(tok.value / 1000.0, dt.UTC)
+                try:
+                    return dt.datetime.fromtimestamp(float(tok.text) / 1000.0, dt.UTC)
+                except (OverflowError, ValueError, OSError):
+                    raise self.fail(f"{fld.key} {_cut(tok.text)} is out of range: give milliseconds since the "
+                                    "epoch up to the year 9999, or a date such as '2024-05-01'", tok) from None
             try:
                 when = dt.datetime.fromisoformat(tok.value.strip())
             except ValueError:
                 raise self.fail(f"expected a date or time such as '2024-05-01' or '2024-05-01 14:30', "
-                                f"found {tok.text}", tok) from None
-            if when.tzinfo is None:
-                when = when.astimezone()  # local time, as displayed
-            return when.astimezone(dt.UTC)
+                                f"found {_cut(tok.text)}", tok) from None
+            try:
+                if when.tzinfo is None:
+                    when = when.astimezone()  # local time, as displayed
+                return when.astimezone(dt.UTC)
+            except (OverflowError, ValueError, OSError):  # within hours of the year 1 or 9999
+                raise self.fail(f"{fld.key} {_cut(tok.text)} is out of range: give a date between the years "
+                                "1 and 9999", tok) from None
         # text: params, tags, text attributes
         if fld.kind == "attr":
             if tok.kind != "string":
@@ -504,7 +559,7 @@ class _Parser:
                 return _STATUS_ALIASES.get(low, low)
             return tok.value
         if tok.kind == "number":
-            return float(tok.value)
+            return float(tok.text)
         return tok.value
 
 

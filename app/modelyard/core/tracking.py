@@ -26,13 +26,26 @@ Values: param and tag values are stored as text (``str(value)``); metric values 
 ``log_metric`` without a ``step`` uses the next step of that metric in this run (0, 1, 2...).
 A param, once logged, keeps its first value (logging a different value raises). NaN metric
 values cannot be stored in SQLite and are skipped with a warning (PostgreSQL keeps them).
+
+Every value is checked when it is logged, so that one bad value cannot spoil a batch: a step
+is a whole number from :data:`MIN_STEP` to :data:`MAX_STEP` (64 bits), a timestamp whole
+milliseconds from 0 to :data:`MAX_TIMESTAMP_MS` (the end of the year 9999), a metric value a
+real number (not text) that fits a float, and keys and text values valid Unicode. A call with
+a value outside these raises :class:`ModelyardError` naming the key and the allowed range, and
+records nothing of that call. Should a flush still fail on a value (a check missed it), the
+values around it are written and only that one is dropped, with a warning naming it; a flush
+that fails for another reason (a full disk) keeps the whole buffer for the next try.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import json
+import math
+import numbers
+import operator
 import os
 import sqlite3
 import sys
@@ -41,7 +54,7 @@ import time
 import traceback
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,7 +74,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ActiveRun", "RunInfo", "ExperimentInfo", "LoggedArtifact", "start_run", "get_run", "search_runs",
     "metric_history", "delete_run", "restore_run", "purge_deleted", "set_tags", "list_experiments",
-    "FLUSH_INTERVAL_S", "FLUSH_MAX_POINTS", "END_STATUSES", "SOURCE_TYPES",
+    "FLUSH_INTERVAL_S", "FLUSH_MAX_POINTS", "END_STATUSES", "SOURCE_TYPES", "MIN_STEP", "MAX_STEP",
+    "MAX_TIMESTAMP_MS",
 ]
 
 FLUSH_INTERVAL_S = 1.0
@@ -69,6 +83,10 @@ FLUSH_MAX_POINTS = 50_000
 END_STATUSES = ("succeeded", "failed", "cancelled")
 SOURCE_TYPES = ("script", "notebook", "interactive", "gui", "cli", "job", "other")
 MAX_KEY_LENGTH = 250
+# steps and timestamps are 64-bit integer columns; a timestamp is ms since the epoch, up to the
+# year 9999 (what datetime can show; it also catches seconds passed as ns or us by mistake)
+MIN_STEP, MAX_STEP = -(2**63), 2**63 - 1
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # metric rows per multi-row INSERT statement (5 values each; SQLite before 3.32 allows 999 values)
 _ROWS_PER_INSERT = 400 if sqlite3.sqlite_version_info >= (3, 32) else 199
 
@@ -194,19 +212,114 @@ def _dialect_insert(store: Store) -> Any:
 
 def _check_key(key: Any, what: str) -> str:
     if not isinstance(key, str):
-        raise ModelyardError(f"A {what} name must be text, not {type(key).__name__} ({key!r}).")
-    if not key or len(key) > MAX_KEY_LENGTH or key != key.strip() or any(c in key for c in "\n\r\t\x00\x1e\x1f"):
+        raise ModelyardError(f"A {what} name must be text, not {type(key).__name__} ({_short(key)}).")
+    if not key or len(key) > MAX_KEY_LENGTH or key != key.strip() or any(c in key for c in "\n\r\t\x00\x1e\x1f") \
+            or not _encodable(key):
         raise ModelyardError(
             f"{what.capitalize()} name {key!r} is not allowed.",
-            hint=f"Use 1 to {MAX_KEY_LENGTH} characters, without line breaks, tabs or leading/trailing spaces.")
+            hint=f"Use 1 to {MAX_KEY_LENGTH} characters of valid Unicode, without line breaks, tabs or "
+                 "leading/trailing spaces.")
     return key
 
 
-def _text_value(value: Any) -> str:
-    text = value if isinstance(value, str) else str(value)
+def _encodable(text: str) -> bool:
+    """False for text the database cannot store (an unpaired surrogate, e.g. from surrogateescape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(value: Any, key: str, what: str) -> str:
+    """A param or tag value as the text stored, or a ModelyardError naming ``key``."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except ValueError as exc:  # e.g. an int beyond Python's 4,300-digit limit for conversion to text
+        raise ModelyardError(f"{what.capitalize()} {key!r}: the value cannot be turned into text ({exc}).",
+                             hint="Log a shorter value.") from None
     if "\x00" in text:
-        raise ModelyardError("Param and tag values cannot contain NUL characters.")
+        raise ModelyardError(f"{what.capitalize()} {key!r}: the value contains a NUL character, which cannot be "
+                             "stored.", hint="Remove the NUL characters (\\x00) from the value.")
+    if not _encodable(text):
+        raise ModelyardError(f"{what.capitalize()} {key!r}: the value is not valid Unicode text (it holds an "
+                             "unpaired surrogate) and cannot be stored.",
+                             hint="Decode bytes with their real encoding, or with errors='replace'.")
     return text
+
+
+def _keys_label(keys: Iterable[Any]) -> str:
+    names = list(keys)
+    shown = ", ".join(_short(k) for k in names[:3]) + (", ..." if len(names) > 3 else "")
+    return f"metric {shown}" if len(names) == 1 else f"metrics {shown}"
+
+
+def _whole_number(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number (int, numpy integer, integral float), else None."""
+    if isinstance(value, (bool, str, bytes)):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        pass
+    if isinstance(value, numbers.Real):
+        try:
+            if math.isfinite(value) and int(value) == value:
+                return int(value)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return None
+
+
+def _step(value: Any, keys: Iterable[Any]) -> int:
+    """A metric step, or a ModelyardError naming the metric(s) and the range."""
+    if type(value) is int and MIN_STEP <= value <= MAX_STEP:
+        return value
+    hint = f"A step is a whole number from {MIN_STEP} to {MAX_STEP} (a 64-bit integer)."
+    step = _whole_number(value)
+    if step is None:
+        raise ModelyardError(f"The step of {_keys_label(keys)} must be a whole number, not {_short(value)}.", hint=hint)
+    if not MIN_STEP <= step <= MAX_STEP:
+        raise ModelyardError(f"The step {_short(value)} of {_keys_label(keys)} is out of range: a step is a whole number "
+                             f"from {MIN_STEP} to {MAX_STEP}.", hint=hint)
+    return step
+
+
+def _timestamp(value: Any, keys: Iterable[Any]) -> int:
+    """A timestamp in whole ms (a fraction of a ms is dropped), or a ModelyardError naming the range."""
+    if type(value) is int and 0 <= value <= MAX_TIMESTAMP_MS:
+        return value
+    hint = "Pass milliseconds since the epoch, e.g. int(time.time() * 1000), or leave timestamp out for now."
+    ms = _whole_number(value)
+    if ms is None and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            ms = math.floor(value) if math.isfinite(value) else None
+        except (TypeError, ValueError, OverflowError):
+            ms = None
+    if ms is None:
+        raise ModelyardError(f"The timestamp of {_keys_label(keys)} must be a number of milliseconds, "
+                             f"not {_short(value)}.", hint=hint)
+    if not 0 <= ms <= MAX_TIMESTAMP_MS:
+        raise ModelyardError(f"The timestamp {_short(value)} of {_keys_label(keys)} is out of range: a timestamp is "
+                             f"milliseconds since the epoch, from 0 to {MAX_TIMESTAMP_MS} (the year 9999).",
+                             hint=hint)
+    return ms
+
+
+def _metric_value(value: Any, key: Any) -> float:
+    """A metric value as a float, or a ModelyardError naming the metric."""
+    if type(value) is float:
+        return value
+    hint = "A metric value is a real number (an int, a float or a numpy number); record text as a tag."
+    if isinstance(value, (str, bytes)) or (isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)):
+        raise ModelyardError(f"Metric {key!r}: {_short(value)} is not a real number.", hint=hint)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ModelyardError(f"Metric {key!r}: {_short(value)} is too large for a metric (the largest is about "
+                             f"{sys.float_info.max:.3g}).", hint=hint) from None
+    except (TypeError, ValueError):
+        raise ModelyardError(f"Metric {key!r}: {_short(value)} is not a number.", hint=hint) from None
 
 
 _UPSERTS: dict[tuple[Any, ...], Any] = {}
@@ -320,6 +433,7 @@ class ActiveRun:
         self._last_flush = time.monotonic()
         self._flush_points = FLUSH_MAX_POINTS * 5
         self._status: str | None = None  # set when ended
+        self._ending: tuple[str, str | None] | None = None  # an end() whose last flush failed
         self.flushes = 0  # write transactions made by flush(), for the curious (and the tests)
         _open_runs.add(self)
 
@@ -372,17 +486,19 @@ class ActiveRun:
         """Record parameters (values stored as text). A param keeps its first value."""
         with self._lock:
             self._check_open()
+            checked: dict[str, str] = {}  # all checked first: a refused call records nothing
             for key, value in params.items():
                 _check_key(key, "param")
-                text = _text_value(value)
-                old = self._logged_params.get(key)
+                text = _text(value, key, "param")
+                old = self._logged_params.get(key, checked.get(key))
                 if old is not None and old != text:
                     raise ModelyardError(
                         f"Param {key!r} of run {self.id[:12]} is already {old!r}; it cannot become {text!r}.",
                         hint="Params record how a run was made and do not change; use a metric or a tag "
                              "for values that evolve, or start a new run.")
-                self._logged_params[key] = text
-                self._params[key] = text
+                checked[key] = text
+            self._logged_params.update(checked)
+            self._params.update(checked)
             self._maybe_flush()
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -392,8 +508,8 @@ class ActiveRun:
         """Set tags (values stored as text; a later value replaces an earlier one)."""
         with self._lock:
             self._check_open()
-            for key, value in tags.items():
-                self._tags[_check_key(key, "tag")] = _text_value(value)
+            checked = {_check_key(key, "tag"): _text(value, key, "tag") for key, value in tags.items()}
+            self._tags.update(checked)
             self._maybe_flush()
 
     def log_metric(self, key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
@@ -403,27 +519,45 @@ class ActiveRun:
                     ) -> None:
         """Record metric values at ``step`` (default: each metric's next step).
 
-        ``timestamp`` is milliseconds since the epoch (default: now).
+        ``timestamp`` is milliseconds since the epoch (default: now). A value, step or timestamp
+        that cannot be stored raises :class:`ModelyardError` and nothing of the call is recorded.
         """
-        ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
-        st = None if step is None else int(step)
+        if timestamp is None:
+            ts = int(time.time() * 1000)
+        elif type(timestamp) is int and 0 <= timestamp <= MAX_TIMESTAMP_MS:
+            ts = timestamp
+        else:
+            ts = _timestamp(timestamp, metrics)
+        if step is None or (type(step) is int and MIN_STEP <= step <= MAX_STEP):
+            st = step
+        else:
+            st = _step(step, metrics)
         with self._lock:
             if self._status is not None:
                 self._check_open()
-            buf = self._metrics
-            pk = self._pk
             known = self._known_keys
+            items: Iterable[tuple[Any, Any]] = metrics.items()
+            for key, value in items:  # the common case (floats, known keys) is checked at once
+                if type(value) is not float or key not in known:
+                    items = [(_check_key(k, "metric"), _metric_value(v, k)) for k, v in items]
+                    known.update(k for k, _ in items)
+                    break
+            pk = self._pk
             nxt = self._next_step
-            for key, value in metrics.items():
-                if key not in known:
-                    _check_key(key, "metric")
-                    known.add(key)
-                v = float(value)
+            buf = self._metrics
+            mark = len(buf)
+            for key, v in items:
                 if v != v and not self._keep_nan:
                     self._warn_nan(key)
                     continue
                 if st is None:
                     s_ = nxt.get(key, 0)
+                    if s_ > MAX_STEP:  # all of this call's metrics took the next step: undo that
+                        for done in buf[mark + 1::5]:
+                            nxt[done] -= 1
+                        del buf[mark:]
+                        raise ModelyardError(f"Metric {key!r} has reached the largest step ({MAX_STEP}); it has no "
+                                             "next step.", hint="Pass step= explicitly.")
                     nxt[key] = s_ + 1
                 else:
                     s_ = st
@@ -449,7 +583,7 @@ class ActiveRun:
         path = _artifact_name(src.name, artifact_path)
         self._check_open()
         self.flush()
-        with self.store.write() as s:
+        with _full_disk_is_an_error(f"the artifact {path!r}"), self.store.write() as s:
             ref = self.store.artifacts.put_file(src, session=s)
             self._attach(s, path, ref.sha256, kind)
         return LoggedArtifact(path, ref.sha256, ref.size, kind)
@@ -460,7 +594,7 @@ class ActiveRun:
         path = _artifact_name(None, artifact_path)
         self._check_open()
         self.flush()
-        with self.store.write() as s:
+        with _full_disk_is_an_error(f"the artifact {path!r}"), self.store.write() as s:
             ref = self.store.artifacts.put_bytes(data, session=s, media_type=media_type)
             self._attach(s, path, ref.sha256, kind)
         return LoggedArtifact(path, ref.sha256, ref.size, kind)
@@ -477,7 +611,8 @@ class ActiveRun:
         self.flush()
         folder = artifact_path.strip("/") or "model"
         example = _input_example(model, input_example) if input_example is not None else None
-        with self.store.artifacts.temp_path(suffix=".joblib") as tmp:
+        with _full_disk_is_an_error(f"the model {folder}/model.joblib"), \
+                self.store.artifacts.temp_path(suffix=".joblib") as tmp:
             joblib.dump(model, tmp)
             with self.store.write() as s:
                 ref = self.store.artifacts.adopt(tmp, session=s, media_type="application/x-joblib")
@@ -529,15 +664,58 @@ class ActiveRun:
         if not (flat or params or tags or end is not None) and not required:
             return
         self._metrics, self._params, self._tags = [], {}, {}
+        unwritten = [(flat, params, tags)]
         try:
-            self._write(flat, params, tags, end)
-        except BaseException:
+            try:
+                self._write(flat, params, tags, end)
+            except Exception as exc:
+                if not _refused_value(exc):
+                    raise
+                self._salvage(unwritten, end)
+            unwritten = []
+        except BaseException as exc:
             # keep what could not be written: the next flush (or end) tries again
-            self._metrics = flat + self._metrics
-            self._params = {**params, **self._params}
-            self._tags = {**tags, **self._tags}
+            for part_flat, part_params, part_tags in reversed(unwritten):
+                self._metrics = part_flat + self._metrics
+                self._params = {**part_params, **self._params}
+                self._tags = {**part_tags, **self._tags}
+            if isinstance(exc, Exception) and _disk_full(exc):
+                raise _disk_full_error(f"the values of run {self.id[:12]}", kept=True) from exc
             raise
         self.flushes += 1
+
+    def _salvage(self, unwritten: list[tuple[list[Any], dict[str, str], dict[str, str]]],
+                 end: dict[str, Any] | None) -> None:
+        """Write a batch the database refused because of some value, in ever smaller parts, so
+        that only the values it refuses one by one are dropped (with a warning naming them).
+
+        ``unwritten`` holds the parts not written yet, in logging order, at every moment: if a
+        write fails for another reason (a full disk), they go back into the buffer.
+        """
+        self._write([], {}, {}, None)  # the database takes a write without values: the values are the trouble
+        refused: list[tuple[str, str, Any, Exception]] = []
+        try:
+            while unwritten:
+                part = unwritten[0]
+                try:
+                    self._write(*part, None)
+                except Exception as exc:
+                    if not _refused_value(exc):
+                        raise
+                    halves = _halves(part)
+                    if halves is None:
+                        refused.append((*_describe_item(part), exc))
+                        unwritten.pop(0)
+                    else:
+                        unwritten[0:1] = halves
+                    continue
+                unwritten.pop(0)
+            self._write([], {}, {}, end)
+        finally:  # named even when another failure stops the salvage
+            for what, key, value, exc in refused:
+                warnings.warn(f"modelyard: {what} {key!r} ({value}) of run {self.id[:12]} could not be stored and "
+                              f"was dropped ({type(exc).__name__}: {exc}); the other values are kept.",
+                              RuntimeWarning, stacklevel=5)
 
     def _write(self, flat: list[Any], params: dict[str, str], tags: dict[str, str],
                end: dict[str, Any] | None) -> None:
@@ -571,12 +749,107 @@ class ActiveRun:
         """Flush and record the run's end: ``succeeded``, ``failed`` or ``cancelled``."""
         if status not in END_STATUSES:
             raise ModelyardError(f"A run cannot end {status!r}.", hint="Use one of: " + ", ".join(END_STATUSES) + ".")
+        if error is not None and not _encodable(error):  # e.g. a file name decoded with surrogateescape
+            error = error.encode("utf-8", "backslashreplace").decode("utf-8")
         with self._lock:
             if self._status is not None:
                 return
+            self._ending = (status, error)  # should this flush fail (a full disk), the end at exit records it
             self._flush_locked(required=True, end={"status": status, "error": error})
             self._status = status
         _open_runs.discard(self)
+
+
+def _refused_value(exc: BaseException) -> bool:
+    """True when the database (or its driver) refused a value of a write, not the write itself."""
+    from sqlalchemy.exc import DataError, StatementError
+
+    if isinstance(exc, DataError):  # e.g. "string or blob too big", PostgreSQL's out-of-range numbers
+        return True
+    if isinstance(exc, StatementError):
+        exc = exc.orig  # type: ignore[assignment]
+    return isinstance(exc, (OverflowError, TypeError, ValueError)) and not _disk_full(exc)
+
+
+def _halves(part: tuple[list[Any], dict[str, str], dict[str, str]]
+            ) -> list[tuple[list[Any], dict[str, str], dict[str, str]]] | None:
+    """A part of a buffer split in two (in logging order), or None for a single value."""
+    flat, params, tags = part
+    points = len(flat) // 5
+    if points + len(params) + len(tags) <= 1:
+        return None
+    if points > 1:
+        mid = points // 2 * 5
+        return [(flat[:mid], {}, {}), (flat[mid:], params, tags)]
+    items = [("p", k, v) for k, v in params.items()] + [("t", k, v) for k, v in tags.items()]
+    if points == 1:
+        return [(flat, {}, {}), ([], params, tags)]
+    mid = len(items) // 2
+
+    def part_of(chosen: list[tuple[str, str, str]]) -> tuple[list[Any], dict[str, str], dict[str, str]]:
+        return [], {k: v for kind, k, v in chosen if kind == "p"}, {k: v for kind, k, v in chosen if kind == "t"}
+
+    return [part_of(items[:mid]), part_of(items[mid:])]
+
+
+def _describe_item(part: tuple[list[Any], dict[str, str], dict[str, str]]) -> tuple[str, str, str]:
+    flat, params, tags = part
+    if flat:
+        return "metric", flat[1], f"value {flat[4]!r} at step {flat[2]!r}, timestamp {flat[3]!r}"
+    if params:
+        key, value = next(iter(params.items()))
+        return "param", key, f"value {_short(value)}"
+    key, value = next(iter(tags.items()))
+    return "tag", key, f"value {_short(value)}"
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit for conversion to text
+        return f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """True for a write that failed because the disk (or the database's quota) is full."""
+    import errno
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(e).lower()
+        if "database or disk is full" in text or "no space left on device" in text or "disk quota exceeded" in text:
+            return True
+        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
+    return False
+
+
+def _disk_full_error(what: str, *, kept: bool) -> ModelyardError:
+    return ModelyardError(
+        f"Could not save {what}: the disk holding the store is full.",
+        hint="Free some disk space and try again; what was saved before is intact"
+             + ("; the values not saved are kept in memory and the next flush() or end() writes them." if kept
+                else "."))
+
+
+@contextlib.contextmanager
+def _full_disk_is_an_error(what: str) -> Iterator[None]:
+    """Turn a full disk while storing ``what`` into a ModelyardError (the write was rolled back)."""
+    try:
+        yield
+    except ModelyardError:
+        raise
+    except Exception as exc:
+        if _disk_full(exc):
+            raise _disk_full_error(what, kept=False) from exc
+        raise
 
 
 def _artifact_name(name: str | None, artifact_path: str | None) -> str:
@@ -636,8 +909,9 @@ def _input_example(model: Any, example: Any) -> dict[str, Any]:
 def _end_open_runs() -> None:
     """At interpreter exit, record runs nobody ended (a script without ``with``) as succeeded."""
     for run in list(_open_runs):
+        status, error = run._ending or ("succeeded", None)
         try:
-            run.end("succeeded")
+            run.end(status, error=error)
         except Exception:  # noqa: BLE001 - the next Store.open marks it interrupted instead
             pass
 
@@ -686,12 +960,16 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
     experiment = experiment.strip()
     if len(experiment) > 200:
         raise ModelyardError("Experiment names are limited to 200 characters.")
+    for what, text in (("experiment", experiment), ("run", name)):
+        if isinstance(text, str) and not _encodable(text):
+            raise ModelyardError(f"The {what} name {text!r} is not valid Unicode text (it holds an unpaired "
+                                 "surrogate).", hint="Decode bytes with their real encoding, or with errors='replace'.")
     stype, sname = _parse_source(source)
-    tag_rows = {_check_key(k, "tag"): _text_value(v) for k, v in (tags or {}).items()}
-    param_rows = {_check_key(k, "param"): _text_value(v) for k, v in (params or {}).items()}
+    tag_rows = {_check_key(k, "tag"): _text(v, k, "tag") for k, v in (tags or {}).items()}
+    param_rows = {_check_key(k, "param"): _text(v, k, "param") for k, v in (params or {}).items()}
     parent_id = parent.id if isinstance(parent, ActiveRun) else parent
     now = m.utcnow()
-    with st.write() as s:
+    with _full_disk_is_an_error(f"a new run of {experiment!r}"), st.write() as s:
         exp_id = _ensure_experiment(st, s, experiment)
         parent_pk = None
         if parent_id is not None:
@@ -909,8 +1187,8 @@ def set_tags(run_id: str | ActiveRun, tags: Mapping[str, Any], *,
         run_id.flush()
         return
     st = run_id.store if isinstance(run_id, ActiveRun) and store is None else _store(store)
-    rows = {_check_key(k, "tag"): (None if v is None else _text_value(v)) for k, v in tags.items()}
-    with st.write() as s:
+    rows = {_check_key(k, "tag"): (None if v is None else _text(v, k, "tag")) for k, v in tags.items()}
+    with _full_disk_is_an_error("the tags"), st.write() as s:
         pk = _resolve_run(s, run_id).id
         drop = [k for k, v in rows.items() if v is None]
         if drop:
