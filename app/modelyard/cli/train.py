@@ -83,6 +83,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     how.add_argument("--validation", type=float, metavar="SHARE", help="validation share of a new split")
     how.add_argument("--split-method", choices=SPLIT_METHODS, dest="split_method",
                      help="how a new split is made (default: stratified for classification, else random)")
+    how.add_argument("--split-column", metavar="COL", dest="split_column",
+                     help="the column a new split is ordered by (--split-method time; default: the only date "
+                          "column) or stratified on (default: the target)")
     how.add_argument("--seed", type=int, metavar="N", help="the seed of the model, split and search (default 0)")
     how.add_argument("--slice", metavar="COL", action="append", default=[], dest="slices",
                      help="report metrics per value of this column, e.g. region or sex (repeat for several)")
@@ -155,15 +158,17 @@ def _build_spec(args: argparse.Namespace) -> Any:
         if args.search_metric:
             search["metric"] = args.search_metric
         data["search"] = search
+    new_split = (args.test, args.validation, args.split_method, args.split_column)
     if args.split_id is not None:
-        if any(v is not None for v in (args.test, args.validation, args.split_method)):
-            raise UsageError("--split ID uses a stored split; do not combine it with --test, --validation or "
-                             "--split-method.")
+        if any(v is not None for v in new_split):
+            raise UsageError("--split ID uses a stored split; do not combine it with --test, --validation, "
+                             "--split-method or --split-column.")
         data["split"] = {"id": args.split_id}
-    elif any(v is not None for v in (args.test, args.validation, args.split_method)):
+    elif any(v is not None for v in new_split):
         split = dict(data.get("split") or {})
         split.pop("id", None)
-        for key, value in (("test", args.test), ("validation", args.validation), ("method", args.split_method)):
+        for key, value in (("test", args.test), ("validation", args.validation), ("method", args.split_method),
+                           ("column", args.split_column)):
             if value is not None:
                 split[key] = value
         data["split"] = split

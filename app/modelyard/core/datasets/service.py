@@ -780,13 +780,16 @@ def create_split(store: Store, version_ref: str | int, *, test: float, validatio
         column = v.target
         if column is None:
             raise splits.SplitError(f"{v.ref} has no target to stratify on.",
-                                    hint="Give the column with --column, or set the dataset's target first.")
+                                    hint="Set the dataset's target first, or name the column: "
+                                         "'modelyard dataset split NAME --method stratified --column COL'.")
     if method == "time" and column is None:
         dates = [c["name"] for c in v.columns if c.get("type") == "datetime"]
         if len(dates) != 1:
             raise splits.SplitError(f"A time split of {v.ref} needs the time column"
                                     + (f" (it has {len(dates)} date/time columns)." if dates else "."),
-                                    hint="Give it with --column.")
+                                    hint="Name it: 'modelyard dataset split NAME --method time --column COL', "
+                                         "or 'modelyard train ... --split-method time --split-column COL' "
+                                         "(split: {method: time, column: COL} in a training spec).")
         column = dates[0]
     if method == "random":
         column = None
