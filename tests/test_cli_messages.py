@@ -4,11 +4,13 @@ names are printed safely, and ``--json`` output is valid JSON."""
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cli_helpers import unknown_options
+from cli_helpers import cli, unknown_options
 
 PACKAGE = Path(__file__).resolve().parent.parent / "app" / "modelyard"
 
@@ -83,3 +85,53 @@ def test_every_option_a_message_names_is_one_the_parser_knows() -> None:
                 problems = sorted(set.intersection(*per_context))
             bad += [f"{path.relative_to(PACKAGE)}:{line}: {p}: {text!r}" for p in problems]
     assert not bad, "\n".join(bad)
+
+
+# --------------------------------------------------------------------------- --json is valid JSON
+
+
+def strict_json(text: str) -> Any:
+    """Parse JSON as the standard says it (no NaN, Infinity or -Infinity, which Python accepts)."""
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"--json output holds {constant}, which is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    root = tmp_path / "store"
+    assert cli(capsys, "store", "init", str(root))[0] == 0
+    return root
+
+
+def test_json_output_of_non_finite_metrics_is_valid_json_with_null(capsys: pytest.CaptureFixture[str],
+                                                                    store_dir: Path) -> None:
+    from modelyard.core import tracking
+    from modelyard.core.store import Store
+
+    with Store.open(store_dir) as store, tracking.start_run("exp", name="wild", store=store) as run:
+        run.log_metrics({"loss": float("inf"), "gain": float("-inf"), "f1": 0.5})
+    s = str(store_dir)
+    code, out, err = cli(capsys, "--store", s, "--json", "run", "show", run.id)
+    assert code == 0, err
+    shown = strict_json(out)
+    assert shown["metrics"]["loss"] is None and shown["metrics"]["gain"] is None and shown["metrics"]["f1"] == 0.5
+    code, out, err = cli(capsys, "--store", s, "--json", "run", "list")
+    assert code == 0, err
+    assert strict_json(out)[0]["metrics"]["loss"] is None
+
+
+def test_the_json_printer_writes_null_for_every_non_finite_number() -> None:
+    import numpy as np
+    from modelyard.cli._common import to_json_text
+
+    class Report:
+        def to_json(self) -> dict[str, Any]:
+            return {"psi": float("inf"), "rows": [float("nan"), 1.5]}
+
+    data = {"a": float("nan"), "b": [np.float32("nan"), np.float64("-inf"), np.float32(0.25)],
+            "c": (Report(), np.int64(3)), "d": {"e": float("inf")}, "ok": True, "n": 2}
+    assert strict_json(to_json_text(data)) == {
+        "a": None, "b": [None, None, 0.25], "c": [{"psi": None, "rows": [None, 1.5]}, 3], "d": {"e": None},
+        "ok": True, "n": 2}

@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
+import numbers
 import os
 import shutil
 import sys
@@ -162,16 +164,36 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if hasattr(value, "to_json"):
-        return value.to_json()
+        return json_safe(value.to_json())
     return str(value)
 
 
-def to_json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_json_default)
+def json_safe(data: Any) -> Any:
+    """``data`` with every NaN or infinite number replaced by None (JSON has no such numbers;
+    ``json.dumps`` would write the invalid ``NaN``/``Infinity``). NumPy numbers become Python ones."""
+    if isinstance(data, bool | int | str) or data is None:
+        return data
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, Mapping):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [json_safe(v) for v in data]
+    if isinstance(data, numbers.Integral):  # numpy integers
+        return int(data)
+    if isinstance(data, numbers.Real):  # numpy floats
+        return json_safe(float(data))
+    return data  # left to _json_default
+
+
+def to_json_text(data: Any, *, indent: int | None = 2) -> str:
+    """``data`` as JSON text: non-finite numbers as null, datetimes as ISO 8601 text, other objects
+    by their ``to_json()`` or as strings. Always valid JSON (``allow_nan=False`` proves it)."""
+    return json.dumps(json_safe(data), indent=indent, default=_json_default, allow_nan=False)
 
 
 def print_json(data: Any, *, file: IO[str] | None = None) -> None:
-    """Print ``data`` as indented JSON on stdout; datetimes become ISO 8601 text, paths strings."""
+    """Print ``data`` as indented JSON on stdout (see :func:`to_json_text`)."""
     print(to_json_text(data), file=file or sys.stdout)
 
 

@@ -8,7 +8,6 @@ Nothing heavy is imported at module level.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -19,6 +18,7 @@ from modelyard.cli._common import (
     eprint,
     open_store,
     print_json,
+    to_json_text,
     wants_json,
 )
 
@@ -71,7 +71,7 @@ def _port(text: str) -> int:
 
 def _line(event: dict[str, Any]) -> None:
     try:
-        sys.stdout.write(json.dumps(event, default=str) + "\n")
+        sys.stdout.write(to_json_text(event, indent=None) + "\n")
         sys.stdout.flush()
     except (OSError, ValueError):
         pass
