@@ -25,14 +25,19 @@ from modelyard.cli.main import build_parser, run_cli
 APP_DIR = Path(__file__).resolve().parent.parent / "app"
 
 NEVER_SHOWN = ("Traceback (most recent call last)", "Unexpected error", "error: unexpected ")
+# C0/C1 controls but line feed and tab, line/paragraph separators, bidirectional overrides
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def assert_no_traceback(args: Any, *outputs: str) -> None:
-    """Fail when any output of ``modelyard ARGS`` shows a traceback or an unexpected error."""
+    """Fail when any output of ``modelyard ARGS`` shows a traceback or an unexpected error, or holds a
+    terminal control character (an escape sequence from a name would act on the user's terminal)."""
     for text in outputs:
         for marker in NEVER_SHOWN:
             assert marker not in text, (
                 f"'modelyard {' '.join(map(str, args))}' printed {marker!r}, a bug a user must never see:\n{text}")
+        controls = sorted({c for c in text if CONTROL.match(c)})
+        assert not controls, f"'modelyard {' '.join(map(str, args))}' printed control characters {controls}:\n{text!r}"
 
 
 # --------------------------------------------------------------------------- options named in messages

@@ -135,3 +135,111 @@ def test_the_json_printer_writes_null_for_every_non_finite_number() -> None:
     assert strict_json(to_json_text(data)) == {
         "a": None, "b": [None, None, 0.25], "c": [{"psi": None, "rows": [None, 1.5]}, 3], "d": {"e": None},
         "ok": True, "n": 2}
+
+
+# --------------------------------------------------------------------------- names with control characters
+
+ESC_NAMES = ["sales\x1b[2J", "churn\x9b31m", "model\u202egpj.exe", "two\nlines", "cr\rover", "del\x7f"]
+
+
+@pytest.fixture
+def logged_model(store_dir: Path) -> str:
+    """A run in ``store_dir`` that logged a small fitted model; returns the run id."""
+    import numpy as np
+    from modelyard.core import tracking
+    from modelyard.core.store import Store
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.array([[i, i % 3] for i in range(20)], dtype=float)
+    y = np.array([0] * 10 + [1] * 10)
+    with Store.open(store_dir) as store, tracking.start_run("exp", store=store) as run:
+        run.log_metric("accuracy", 0.9)
+        run.log_model(LogisticRegression().fit(X, y), input_example=X[:3])
+    return run.id
+
+
+@pytest.mark.parametrize("bad", ESC_NAMES)
+def test_new_names_with_control_characters_are_refused(bad: str, capsys: pytest.CaptureFixture[str],
+                                                        store_dir: Path, tmp_path: Path, logged_model: str) -> None:
+    from modelyard.core import registry, tracking
+    from modelyard.core.errors import ModelyardError
+    from modelyard.core.store import Store
+
+    s = str(store_dir)
+    csv = tmp_path / "data.csv"
+    csv.write_text("a,b\n1,2\n3,4\n")
+    code, _, err = cli(capsys, "--store", s, "dataset", "import", str(csv), "--name", bad)
+    assert code == 1 and "control character" in err, err
+    code, _, err = cli(capsys, "--store", s, "model", "register", logged_model, "--name", bad)
+    assert code == 1 and "control character" in err, err
+    code, _, err = cli(capsys, "--store", s, "train", "--dataset", "nope", "--model", "knn", "--experiment", bad)
+    assert code == 1 and "control character" in err, err
+    with Store.open(store_dir) as store:
+        for attempt in (lambda: tracking.start_run(bad, store=store),
+                        lambda: tracking.start_run("exp", name=bad, store=store),
+                        lambda: registry.register(store, logged_model, bad)):
+            with pytest.raises(ModelyardError, match="control character"):
+                attempt()
+        with tracking.start_run("exp", store=store) as run:
+            for log in (lambda: run.log_metric(bad, 1.0), lambda: run.log_param(bad, 1),
+                        lambda: run.set_tag(bad, "x")):
+                with pytest.raises(ModelyardError, match="control character|not allowed"):
+                    log()
+        assert [e.name for e in tracking.list_experiments(store=store)] == ["exp"]
+        assert registry.list_models(store) == []
+
+
+def _control_chars(text: str) -> list[str]:
+    from modelyard.core.names import display
+
+    return [c for c in text if display(c, keep_newlines=True) != c]
+
+
+def test_names_stored_before_the_rule_are_printed_escaped(capsys: pytest.CaptureFixture[str],
+                                                          store_dir: Path) -> None:
+    from modelyard.core.store import Store
+    from modelyard.core.store import models as m
+
+    evil = "x\x1b[2J\x1b]0;owned\x07\r\u202e"
+    with Store.open(store_dir) as store, store.write() as s:  # as an older Modelyard could have stored them
+        exp = m.Experiment(name=evil, created_at=m.utcnow())
+        s.add(exp)
+        s.add(m.RegisteredModel(name=evil))
+        s.flush()
+        s.add(m.Run(uuid=m.new_uuid(), experiment_id=exp.id, name=evil, status="finished", start_time=m.utcnow(),
+                    user=evil, host="h"))
+    s_ = str(store_dir)
+    for args in (["experiment", "list"], ["run", "list"], ["model", "list"], ["model", "show", evil],
+                 ["run", "list", "--experiment", evil], ["dataset", "show", evil]):
+        code, out, err = cli(capsys, "--store", s_, *args)
+        assert _control_chars(out + err) == [], (args, out, err)
+        assert "\\x1b[2J" in out + err, (args, out, err)
+        code, out, err = cli(capsys, "--store", s_, "--json", *args)
+        assert _control_chars(out + err) == [], (args, out, err)
+
+
+@pytest.mark.parametrize(("field", "edit"), [
+    ("model.name", lambda man: man["model"].update(name="iris\x1b[2J")),
+    ("model.aliases", lambda man: man["model"].update(aliases=["champion\x9b"])),
+    ("lineage.experiment", lambda man: man["lineage"].update(experiment="exp\u202e")),
+    ("model.description", lambda man: man["model"].update(description="line one\nline two\x1b]0;owned\x07")),
+    ("metrics", lambda man: man["metrics"].update({"acc\x1b[8m": 0.5})),
+])
+def test_a_bundle_carrying_a_name_with_a_control_character_is_refused_naming_the_field(
+        field: str, edit: Any, capsys: pytest.CaptureFixture[str], store_dir: Path, tmp_path: Path,
+        logged_model: str) -> None:
+    from test_bundles import read_members, remanifest, write_zip
+
+    s = str(store_dir)
+    assert cli(capsys, "--store", s, "model", "register", logged_model, "--name", "plain")[0] == 0
+    code, out, err = cli(capsys, "--store", s, "bundle", "export", "plain@v1", "-o", str(tmp_path / "b.mybundle"))
+    assert code == 0, err
+    items = remanifest(read_members(tmp_path / "b.mybundle"), edit)
+    bad = write_zip(tmp_path / "bad.mybundle", list(items.items()))
+    other = tmp_path / "other"
+    assert cli(capsys, "store", "init", str(other))[0] == 0
+    for command in ("import", "inspect"):
+        code, out, err = cli(capsys, "--store", str(other), "bundle", command, str(bad))
+        assert code == 1 and f"in its field {field}" in err and "control character" in err, err
+    code, out, _ = cli(capsys, "--store", str(other), "--json", "model", "list")
+    assert json.loads(out) == []

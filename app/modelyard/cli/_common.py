@@ -2,7 +2,7 @@
 
 Import rule: this module is imported by :mod:`modelyard.cli.main` at start-up, so it must
 import nothing heavier than the standard library and :mod:`modelyard.core.errors` /
-:mod:`modelyard.core.paths`. The store, SQLAlchemy and the job machinery are imported inside
+:mod:`modelyard.core.names` / :mod:`modelyard.core.paths`. The store, SQLAlchemy and the job machinery are imported inside
 the functions that need them.
 
 A noun module looks like this::
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.core.errors import ModelyardError
+from modelyard.core.names import display
 
 if TYPE_CHECKING:
     from modelyard.core.jobs import JobOutcome, JobSpec
@@ -202,12 +203,34 @@ def eprint(*parts: Any) -> None:
     print(*parts, file=sys.stderr)
 
 
+class SafeText:
+    """A text stream that writes control characters as visible escapes (see
+    :func:`modelyard.core.names.display`): line breaks and tabs pass, an ``ESC [ 2 J`` or a ``\\r``
+    in a name does not act on the terminal. :func:`modelyard.cli.main.run_cli` puts one around
+    stdout and stderr for the whole command, so every ``print`` of a name is safe; JSON output
+    holds no control characters (json escapes them)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.raw = stream
+
+    def write(self, text: str) -> int:
+        return self.raw.write(display(text, keep_newlines=True))
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, buffer...
+        return getattr(self.raw, name)
+
+
+def raw_stream(stream: IO[str]) -> IO[str]:
+    """The stream under a :class:`SafeText` (for the progress bar's own carriage returns)."""
+    return stream.raw if isinstance(stream, SafeText) else stream
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
         return fmt_time(value)
-    return str(value).replace("\n", " ")
+    return display(str(value).replace("\n", " "))
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, file: IO[str] | None = None,
@@ -247,7 +270,7 @@ def print_kv(pairs: Mapping[str, Any] | Iterable[tuple[str, Any]], *, file: IO[s
     width = max(len(k) for k, _ in items) + 1
     pad = " " * indent
     for key, value in items:
-        text = _cell(value) if not isinstance(value, str) else value
+        text = _cell(value) if not isinstance(value, str) else display(value, keep_newlines=True)
         if "\n" in text:
             print(f"{pad}{key}:", file=out)
             for ln in text.rstrip("\n").splitlines():
@@ -313,7 +336,7 @@ class TextProgress:
 
     def __init__(self, stream: IO[str], *, tty: bool | None = None, verbose: bool = False,
                  quiet: bool = False) -> None:
-        self.stream = stream
+        self.stream = raw_stream(stream)  # the bar's "\r" must reach the terminal; messages are escaped here
         self.tty = _isatty(stream) if tty is None else tty
         self.verbose = verbose
         self.quiet = quiet
@@ -330,7 +353,7 @@ class TextProgress:
     # Reporter protocol
     def progress(self, fraction: float | None, message: str) -> None:
         with self._lock:
-            self._fraction, self._message = fraction, message or ""
+            self._fraction, self._message = fraction, display(message or "")
             if self.tty:
                 now = time.monotonic()
                 if now - self._last_draw >= self.MIN_REDRAW_S:
@@ -349,7 +372,7 @@ class TextProgress:
             return
         with self._lock:
             self._clear()
-            self._write(line + "\n")
+            self._write(display(line, keep_newlines=True) + "\n")
             if self.tty:
                 self._pending = True
 
@@ -358,7 +381,7 @@ class TextProgress:
         """A message line (e.g. 'cancelling...') that does not disturb the bar."""
         with self._lock:
             self._clear()
-            self._write(text + "\n")
+            self._write(display(text, keep_newlines=True) + "\n")
             self._pending = self.tty
 
     def finish(self) -> None:

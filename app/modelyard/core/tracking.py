@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 
 from modelyard.core.errors import JobCancelled, ModelyardError, NotFoundError
+from modelyard.core.names import check_name as check_name_chars
 from modelyard.core.procs import current_user, hostname
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -198,7 +199,7 @@ def _check_key(key: Any, what: str) -> str:
         raise ModelyardError(
             f"{what.capitalize()} name {key!r} is not allowed.",
             hint=f"Use 1 to {MAX_KEY_LENGTH} characters, without line breaks, tabs or leading/trailing spaces.")
-    return key
+    return check_name_chars(key, f"The {what} name")
 
 
 def _text_value(value: Any) -> str:
@@ -685,6 +686,9 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
     experiment = experiment.strip()
     if len(experiment) > 200:
         raise ModelyardError("Experiment names are limited to 200 characters.")
+    check_name_chars(experiment, "The experiment name")
+    if name is not None:
+        check_name_chars(str(name), "The run name")
     stype, sname = _parse_source(source)
     tag_rows = {_check_key(k, "tag"): _text_value(v) for k, v in (tags or {}).items()}
     param_rows = {_check_key(k, "param"): _text_value(v) for k, v in (params or {}).items()}

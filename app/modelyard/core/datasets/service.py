@@ -80,6 +80,8 @@ from modelyard.core.datasets.snapshot import (
 from modelyard.core.datasets.specs import ImportOptions, import_spec, sample_spec  # noqa: F401 - re-exported
 from modelyard.core.errors import ModelyardError, NotFoundError
 from modelyard.core.jobs import JobContext
+from modelyard.core.names import NAME_HINT
+from modelyard.core.names import check_name as check_name_chars
 from modelyard.core.procs import current_user
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -179,10 +181,7 @@ def check_name(name: str) -> str:
     if len(name) > NAME_MAX:
         raise ModelyardError(f"The dataset name is too long ({len(name)} characters, at most {NAME_MAX}).",
                              hint="Choose a shorter name with --name.")
-    if any(ord(c) < 32 for c in name):
-        raise ModelyardError("Dataset names cannot contain line breaks or control characters.",
-                             hint="Choose another name with --name.")
-    return name
+    return check_name_chars(name, "The dataset name", hint=f"{NAME_HINT} Choose another with --name.")
 
 
 def default_name(path: Path) -> str:
