@@ -51,6 +51,7 @@ from modelyard.core.bundles.signing import (
     sign_manifest,
 )
 from modelyard.core.errors import ModelyardError
+from modelyard.core.outputs import cannot_write
 from modelyard.core.procs import current_user
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -417,7 +418,10 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
     }
 
     report(0.7, f"Writing {target.name}")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise cannot_write(target, exc, what="the bundle") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
