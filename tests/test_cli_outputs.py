@@ -107,3 +107,28 @@ def test_an_output_path_that_cannot_be_written_is_a_one_line_error(
     if command == "predict":  # refused before scoring: no predictions recorded in the store either
         code, out, _ = cli(capsys, "--store", lab["store"], "--json", "dataset", "list")
         assert not [d["name"] for d in json.loads(out) if "predictions" in d["name"]]
+
+
+def test_a_full_disk_while_writing_is_a_one_line_error_and_leaves_no_file(
+        lab: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import pandas as pd
+    from modelyard.core import bundles, scoring
+    from modelyard.core.bundles import exporting
+    from modelyard.core.errors import ModelyardError
+
+    def full(*_a: Any, **_k: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    with pytest.raises(ModelyardError) as info:
+        scoring.write_table_file(pd.DataFrame({"a": [1]}), tmp_path / "p.csv")
+    assert str(tmp_path / "p.csv") in info.value.message and "No space left" in info.value.message
+    assert info.value.hint and "disk is full" in info.value.hint
+
+    monkeypatch.setattr(exporting._ZipWriter, "add_bytes", full)
+    with Store.open(lab["store"]) as store, pytest.raises(ModelyardError) as info:
+        bundles.export_bundle(store, "shop@v1", tmp_path / "b.mybundle")
+    assert "Cannot write the bundle to" in info.value.message and "disk is full" in (info.value.hint or "")
+    assert list(tmp_path.iterdir()) == []

@@ -483,6 +483,10 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
             if renamed:
                 target.unlink(missing_ok=True)
             raise
+    except OSError as exc:
+        if exc.filename not in (None, tmp_name, str(target)):  # e.g. reading the store's model file
+            raise
+        raise cannot_write(target, exc, what="the bundle") from None  # a full disk while writing...
     finally:
         tmp.unlink(missing_ok=True)
     return BundleInfo(path=str(target), sha256=sha, size=size, ref=info.ref, model_version_id=info.id,
