@@ -24,7 +24,7 @@ from modelyard.cli.main import build_parser, run_cli
 
 APP_DIR = Path(__file__).resolve().parent.parent / "app"
 
-NEVER_SHOWN = ("Traceback (most recent call last)", "Unexpected error", "error: unexpected ")
+NEVER_SHOWN = ("Traceback (most recent call last)", "Unexpected error")
 # C0/C1 controls but line feed and tab, line/paragraph separators, bidirectional overrides
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 

@@ -132,3 +132,25 @@ def test_a_full_disk_while_writing_is_a_one_line_error_and_leaves_no_file(
         bundles.export_bundle(store, "shop@v1", tmp_path / "b.mybundle")
     assert "Cannot write the bundle to" in info.value.message and "disk is full" in (info.value.hint or "")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_too_long_for_the_file_system_is_a_one_line_error(lab: dict[str, Any], check_id: int,
+                                                                 tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    long = str(tmp_path / ("x" * 300))
+    for args in (["bundle", "inspect", long], ["bundle", "import", long], ["model", "card", "shop@v1", "--html", long],
+                 ["predict", "shop@v1", long], ["bundle", "export", "shop@v1", "-o", long],
+                 ["monitor", "report", str(check_id), "-o", long]):
+        code, out, err = cli(capsys, "--store", lab["store"], *args)
+        assert code in (1, 2), (args, err)
+        assert err.startswith("error: ") and "too long" in err and len(err.splitlines()) <= 2, (args, err)
+
+
+@pytest.mark.parametrize("args", [["run", "purge", "--older-than", "nan"], ["run", "purge", "--older-than", "1e999"],
+                                  ["dataset", "split", "shop", "--test", "nan"],
+                                  ["train", "--dataset", "shop", "--model", "knn", "--validation", "inf"],
+                                  ["monitor", "watch", "--once", "--settle", "-1"]])
+def test_numbers_that_are_not_finite_are_usage_errors(args: list[str], lab: dict[str, Any],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "--store", lab["store"], *args)
+    assert code == 2 and "error: argument" in err, err

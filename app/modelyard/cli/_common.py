@@ -112,6 +112,25 @@ def positive_int(text: str) -> int:
     return value
 
 
+def number(text: str) -> float:
+    """argparse ``type=`` for a finite number (shares, durations): 'nan' and 'inf' are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {text!r}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """argparse ``type=`` for a finite number of at least 0 (days, seconds)."""
+    value = number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, not {text!r}")
+    return value
+
+
 # --------------------------------------------------------------------------- the store
 
 

@@ -174,6 +174,13 @@ def _run(ns: argparse.Namespace, json_mode: bool) -> int:
     except BrokenPipeError:  # e.g. 'modelyard jobs list | head': stop quietly
         _silence_stdout()
         return EXIT_FAILURE
+    except OSError as exc:  # a file or disk problem no command turned into a message: still one line
+        from modelyard.core.outputs import file_error
+
+        _report(file_error(exc), EXIT_FAILURE, json_mode)
+        if getattr(ns, "verbose", False):
+            traceback.print_exception(exc, file=sys.stderr)
+        return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - a bug: say so, with the traceback
         _report(exc, EXIT_FAILURE, json_mode)
         return EXIT_FAILURE

@@ -15,6 +15,7 @@ from modelyard.cli._common import (
     add_noun,
     fmt_time,
     is_verbose,
+    non_negative,
     open_store,
     outcome_json,
     print_json,
@@ -387,7 +388,7 @@ def _register_retrain_report_watch(verbs: Any, common: argparse.ArgumentParser) 
     p.add_argument("--clear", action="store_true", help="stop watching")
     p.add_argument("--comment", help="a note for the audit log")
     p.add_argument("--once", action="store_true", help="check the files not checked yet now, then exit")
-    p.add_argument("--settle", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--settle", type=non_negative, default=None, metavar="SECONDS",
                    help="files changed less than this long ago are still being written (default 2)")
 
 

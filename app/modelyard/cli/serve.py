@@ -16,6 +16,7 @@ from typing import Any
 from modelyard.cli._common import (
     HelpFormatter,
     eprint,
+    non_negative,
     open_store,
     print_json,
     to_json_text,
@@ -50,7 +51,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every "
                         "interface)")
     p.add_argument("--port", type=_port, default=8080, help="the port (default 8080; 0 picks a free one)")
-    p.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
+    p.add_argument("--poll", type=non_negative, default=0.5, metavar="SECONDS",
                    help="how often to check whether the alias moved (default 0.5)")
     p.add_argument("--ready-json", action="store_true", dest="ready_json",
                    help="print one JSON line on stdout when listening ({\"event\": \"ready\", \"url\", ...}), "

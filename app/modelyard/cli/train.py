@@ -18,6 +18,7 @@ from modelyard.cli._common import (
     UsageError,
     add_command,
     is_verbose,
+    number,
     open_store,
     outcome_json,
     positive_int,
@@ -79,8 +80,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                      help="what the search optimises (default: accuracy, or rmse for regression)")
     how.add_argument("--split", type=positive_int, metavar="ID", dest="split_id",
                      help="use a stored split (default: make one with --test/--validation/--split-method)")
-    how.add_argument("--test", type=float, metavar="SHARE", help="test share of a new split (default 0.2)")
-    how.add_argument("--validation", type=float, metavar="SHARE", help="validation share of a new split")
+    how.add_argument("--test", type=number, metavar="SHARE", help="test share of a new split (default 0.2)")
+    how.add_argument("--validation", type=number, metavar="SHARE", help="validation share of a new split")
     how.add_argument("--split-method", choices=SPLIT_METHODS, dest="split_method",
                      help="how a new split is made (default: stratified for classification, else random)")
     how.add_argument("--split-column", metavar="COL", dest="split_column",

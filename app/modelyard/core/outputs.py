@@ -2,7 +2,8 @@
 
 :func:`cannot_write` turns the ``OSError`` of such a write (a missing or read-only folder, a
 full disk, a path through a file) into the one-line :class:`ModelyardError` every exporter
-raises: it names the path, says why in words and what to do.
+raises: it names the path, says why in words and what to do. :func:`file_error` does the same
+for any file operation (the CLI's last resort for an ``OSError`` no command caught).
 """
 
 from __future__ import annotations
@@ -52,3 +53,25 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise cannot_write(target, exc) from None
     return target
+
+
+_ANY_HINTS = {
+    errno.EACCES: "Check the permissions of the file and its folder.",
+    errno.EPERM: "Check the permissions of the file and its folder.",
+    errno.EROFS: "The disk is read-only.",
+    errno.ENOSPC: "The disk is full: free some space.",
+    errno.EDQUOT: "Your disk quota is used up: free some space.",
+    errno.ENOENT: "Check the path.",
+    errno.ENOTDIR: "A part of the path is a file, not a folder: check the path.",
+    errno.EISDIR: "That is a folder: give a file.",
+    errno.ENAMETOOLONG: "Use a shorter path (a file name has at most 255 bytes on most systems).",
+}
+
+
+def file_error(exc: OSError) -> ModelyardError:
+    """A one-line error for an ``OSError`` of any file operation, naming the file when it is known."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = f" ({exc.filename})" if exc.filename is not None else ""
+    if exc.filename is not None and len(str(exc.filename)) > 120:
+        where = f" ({str(exc.filename)[:60]}...{str(exc.filename)[-40:]})"
+    return ModelyardError(f"{reason}{where}.", hint=_ANY_HINTS.get(exc.errno or 0))
