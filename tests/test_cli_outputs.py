@@ -149,8 +149,12 @@ def test_a_path_too_long_for_the_file_system_is_a_one_line_error(lab: dict[str, 
 @pytest.mark.parametrize("args", [["run", "purge", "--older-than", "nan"], ["run", "purge", "--older-than", "1e999"],
                                   ["dataset", "split", "shop", "--test", "nan"],
                                   ["train", "--dataset", "shop", "--model", "knn", "--validation", "inf"],
-                                  ["monitor", "watch", "--once", "--settle", "-1"]])
-def test_numbers_that_are_not_finite_are_usage_errors(args: list[str], lab: dict[str, Any],
+                                  ["monitor", "watch", "--once", "--settle", "-1"],
+                                  ["jobs", "show", str(2**64)], ["monitor", "show", str(2**64)],
+                                  ["run", "list", "--limit", str(2**64)], ["jobs", "list", "--limit", "0"],
+                                  ["dataset", "split", "shop", "--test", "0.2", "--seed", str(2**40)],
+                                  ["bundle", "export", "shop@v1", "-o", "/"]])
+def test_numbers_out_of_range_are_usage_errors(args: list[str], lab: dict[str, Any],
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "--store", lab["store"], *args)
-    assert code == 2 and "error: argument" in err, err
+    assert code == 2 and "error: " in err, err

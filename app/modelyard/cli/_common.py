@@ -101,14 +101,30 @@ def add_command(verbs: Any, name: str, common: argparse.ArgumentParser, handler:
     return parser
 
 
+MAX_ID = 2**63 - 1  # the largest id or count a database column holds
+
+
 def positive_int(text: str) -> int:
-    """argparse ``type=`` for counts and limits."""
+    """argparse ``type=`` for counts, limits and ids (1 to 2**63 - 1)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, not {value}")
+    if value > MAX_ID:
+        raise argparse.ArgumentTypeError(f"expected a number of at most {MAX_ID}, not {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """argparse ``type=`` for a random seed (0 to 2**32 - 1, what numpy and scikit-learn accept)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to {2**32 - 1}, not {value}")
     return value
 
 

@@ -22,6 +22,7 @@ from modelyard.cli._common import (
     print_table,
     raise_for_outcome,
     run_foreground,
+    seed_int,
     wants_json,
 )
 
@@ -81,7 +82,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=SPLIT_METHODS, default="random", help="how rows are chosen (default: random)")
     p.add_argument("--column", metavar="COL",
                    help="stratify on COL (default: the target), or order by COL for --method time")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed (default: 0)")
 
     p = add_command(verbs, "delete", common, _delete, help="delete a dataset (refused while models use it)",
                     epilog="example:\n  modelyard dataset delete old-churn")

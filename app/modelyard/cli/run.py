@@ -177,7 +177,8 @@ def _purge(args: argparse.Namespace) -> int:
 
     from modelyard.core import tracking
 
-    older = dt.timedelta(days=args.older_than) if args.older_than is not None else None
+    # (more than 1,000 years is the same as 1,000 years: nothing is that old, and the date stays valid)
+    older = dt.timedelta(days=min(args.older_than, 365_000)) if args.older_than is not None else None
     with open_store(args) as store:
         result = tracking.purge_deleted(store, older_than=older)
     if wants_json(args):

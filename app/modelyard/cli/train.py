@@ -27,6 +27,7 @@ from modelyard.cli._common import (
     print_table,
     raise_for_outcome,
     run_foreground,
+    seed_int,
     wants_json,
 )
 
@@ -87,7 +88,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     how.add_argument("--split-column", metavar="COL", dest="split_column",
                      help="the column a new split is ordered by (--split-method time; default: the only date "
                           "column) or stratified on (default: the target)")
-    how.add_argument("--seed", type=int, metavar="N", help="the seed of the model, split and search (default 0)")
+    how.add_argument("--seed", type=seed_int, metavar="N", help="the seed of the model, split and search (default 0)")
     how.add_argument("--slice", metavar="COL", action="append", default=[], dest="slices",
                      help="report metrics per value of this column, e.g. region or sex (repeat for several)")
     rec = p.add_argument_group("recording")
