@@ -249,7 +249,11 @@ class SafeText:
         self.raw = stream
 
     def write(self, text: str) -> int:
-        return self.raw.write(display(text, keep_newlines=True))
+        return self.raw.write(display(text.replace("\r\n", "\n"), keep_newlines=True))
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
 
     def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, buffer...
         return getattr(self.raw, name)
