@@ -127,9 +127,10 @@ def test_a_full_disk_while_writing_is_a_one_line_error_and_leaves_no_file(
     assert str(tmp_path / "p.csv") in info.value.message and "No space left" in info.value.message
     assert info.value.hint and "disk is full" in info.value.hint
 
-    monkeypatch.setattr(exporting._ZipWriter, "add_bytes", full)
     with Store.open(lab["store"]) as store, pytest.raises(ModelyardError) as info:
+        monkeypatch.setattr(exporting.os, "fsync", full)  # the disk fills up as the bundle is flushed
         bundles.export_bundle(store, "shop@v1", tmp_path / "b.mybundle")
+    monkeypatch.undo()
     assert "Cannot write the bundle to" in info.value.message and "disk is full" in (info.value.hint or "")
     assert list(tmp_path.iterdir()) == []
 
