@@ -4,6 +4,7 @@ traceback — and leaves no file behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -63,25 +64,9 @@ def check_id(lab: dict[str, Any]) -> int:
     from modelyard.cli.main import run_cli  # a module-scoped fixture cannot use capsys: stdout to a file
 
     out = Path(lab["store"]).parent / "check.json"
-    with open(out, "w") as fh, _redirect(fh):
+    with open(out, "w") as fh, contextlib.redirect_stdout(fh):
         assert run_cli(["--store", lab["store"], "--json", "monitor", "check", "shop", lab["batch"]]) in (0, 3)
     return int(json.loads(out.read_text())["check"]["id"])
-
-
-class _redirect:
-    def __init__(self, fh: Any) -> None:
-        self.fh = fh
-
-    def __enter__(self) -> None:
-        import sys
-
-        self.saved = sys.stdout
-        sys.stdout = self.fh
-
-    def __exit__(self, *exc: Any) -> None:
-        import sys
-
-        sys.stdout = self.saved
 
 
 @pytest.mark.parametrize("where", ["missing folder", "through a file", "read-only folder"])
