@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import cli, cli_json
+from cli_helpers import cli, cli_json, run_modelyard, subprocess_env
 from modelyard._version import __version__
 from modelyard.cli import _common
 from modelyard.cli.main import GUI_OPTIONS, run_cli, wants_gui
-
-APP_DIR = Path(__file__).resolve().parent.parent / "app"
 
 
 @pytest.fixture
@@ -28,12 +26,6 @@ def store_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     assert run_cli(["store", "init", str(root)]) == 0
     capsys.readouterr()
     return root
-
-
-def subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(APP_DIR), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env
 
 
 # --------------------------------------------------------------------------- entry point
@@ -47,8 +39,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_version_in_a_real_process_is_fast_and_light(tmp_path: Path) -> None:
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "modelyard", "--version"], capture_output=True, text=True,
-                          env=subprocess_env(), timeout=60)
+    proc = run_modelyard("--version")
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"modelyard {__version__}"
@@ -70,17 +61,13 @@ def test_importing_the_cli_pulls_in_no_heavy_or_gui_modules() -> None:
 
 def test_store_commands_in_a_real_process(tmp_path: Path) -> None:
     root = tmp_path / "s"
-    base = [sys.executable, "-m", "modelyard"]
-    proc = subprocess.run([*base, "store", "init", "--store", str(root)], capture_output=True, text=True,
-                          env=subprocess_env(), timeout=60)
+    proc = run_modelyard("store", "init", "--store", str(root))
     assert proc.returncode == 0, proc.stderr
     assert str(root) in proc.stdout
-    proc = subprocess.run([*base, "--store", str(root), "--json", "store", "info"], capture_output=True,
-                          text=True, env=subprocess_env(), timeout=60)
+    proc = run_modelyard("--store", str(root), "--json", "store", "info")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["location"] == str(root.resolve())
-    proc = subprocess.run([*base, "jobs", "nonsense"], capture_output=True, text=True, env=subprocess_env(),
-                          timeout=60)
+    proc = run_modelyard("jobs", "nonsense")
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr
 
@@ -353,7 +340,7 @@ def test_unexpected_errors_show_a_traceback(capsys: pytest.CaptureFixture[str], 
         raise ValueError("something is off")
 
     monkeypatch.setattr(jobs, "list_jobs", broken)
-    code, out, err = cli(capsys, "--store", str(store_dir), "jobs", "list")
+    code, out, err = cli(capsys, "--store", str(store_dir), "jobs", "list", bug_expected=True)
     assert code == 1
     assert out == ""
     assert err.startswith("error: unexpected ValueError: something is off\n")

@@ -132,6 +132,40 @@ def test_train_from_a_spec_file_then_reproduce(capsys: pytest.CaptureFixture[str
     assert report["matches"] is True and report["differences"] == [] and report["data"] == "recorded"
 
 
+@pytest.mark.slow
+def test_a_time_split_is_ordered_by_the_column_given_with_split_column(capsys: pytest.CaptureFixture[str],
+                                                                      store_dir: Path) -> None:
+    import pandas as pd
+
+    s = str(store_dir)
+    # iris has no date column: the hint names the option train has (cli() checks every option a hint names)
+    code, _, err = cli(capsys, "--store", s, "train", "--dataset", "iris", "--model", "logistic_regression",
+                       "--split-method", "time")
+    assert code == 1 and "needs the time column" in err
+    assert "--split-column" in err
+
+    n = 60
+    frame = pd.DataFrame({"x": range(n), "y": [i % 2 for i in range(n)],
+                          "made": pd.date_range("2024-01-01", periods=n, freq="D")[::-1],
+                          "sold": pd.date_range("2024-03-01", periods=n, freq="D")})
+    store = Store.open(store_dir)
+    try:
+        import_frame(store, frame, "sales", target="y")
+    finally:
+        store.close()
+    code, out, err = cli(capsys, "--store", s, "--json", "train", "--dataset", "sales", "--model",
+                         "logistic_regression", "--split-method", "time", "--split-column", "made", "--test", "0.25")
+    assert code == 0, err
+    store = Store.open(store_dir)
+    try:
+        from modelyard.core.datasets.service import get_split
+
+        split = get_split(store, json.loads(out)["result"]["split_id"])
+    finally:
+        store.close()
+    assert split.method == "time" and split.spec["column"] == "made"
+
+
 def test_human_output_of_a_training_result(capsys: pytest.CaptureFixture[str]) -> None:
     from modelyard.cli.train import _print_result
 

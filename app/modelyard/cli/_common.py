@@ -2,7 +2,7 @@
 
 Import rule: this module is imported by :mod:`modelyard.cli.main` at start-up, so it must
 import nothing heavier than the standard library and :mod:`modelyard.core.errors` /
-:mod:`modelyard.core.paths`. The store, SQLAlchemy and the job machinery are imported inside
+:mod:`modelyard.core.names` / :mod:`modelyard.core.paths`. The store, SQLAlchemy and the job machinery are imported inside
 the functions that need them.
 
 A noun module looks like this::
@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
+import numbers
 import os
 import shutil
 import sys
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.core.errors import ModelyardError
+from modelyard.core.names import display
 
 if TYPE_CHECKING:
     from modelyard.core.jobs import JobOutcome, JobSpec
@@ -98,14 +101,49 @@ def add_command(verbs: Any, name: str, common: argparse.ArgumentParser, handler:
     return parser
 
 
+MAX_ID = 2**63 - 1  # the largest id or count a database column holds
+
+
 def positive_int(text: str) -> int:
-    """argparse ``type=`` for counts and limits."""
+    """argparse ``type=`` for counts, limits and ids (1 to 2**63 - 1)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, not {value}")
+    if value > MAX_ID:
+        raise argparse.ArgumentTypeError(f"expected a number of at most {MAX_ID}, not {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """argparse ``type=`` for a random seed (0 to 2**32 - 1, what numpy and scikit-learn accept)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to {2**32 - 1}, not {value}")
+    return value
+
+
+def number(text: str) -> float:
+    """argparse ``type=`` for a finite number (shares, durations): 'nan' and 'inf' are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {text!r}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """argparse ``type=`` for a finite number of at least 0 (days, seconds)."""
+    value = number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, not {text!r}")
     return value
 
 
@@ -166,16 +204,36 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if hasattr(value, "to_json"):
-        return value.to_json()
+        return json_safe(value.to_json())
     return str(value)
 
 
-def to_json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_json_default)
+def json_safe(data: Any) -> Any:
+    """``data`` with every NaN or infinite number replaced by None (JSON has no such numbers;
+    ``json.dumps`` would write the invalid ``NaN``/``Infinity``). NumPy numbers become Python ones."""
+    if isinstance(data, bool | int | str) or data is None:
+        return data
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, Mapping):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [json_safe(v) for v in data]
+    if isinstance(data, numbers.Integral):  # numpy integers
+        return int(data)
+    if isinstance(data, numbers.Real):  # numpy floats
+        return json_safe(float(data))
+    return data  # left to _json_default
+
+
+def to_json_text(data: Any, *, indent: int | None = 2) -> str:
+    """``data`` as JSON text: non-finite numbers as null, datetimes as ISO 8601 text, other objects
+    by their ``to_json()`` or as strings. Always valid JSON (``allow_nan=False`` proves it)."""
+    return json.dumps(json_safe(data), indent=indent, default=_json_default, allow_nan=False)
 
 
 def print_json(data: Any, *, file: IO[str] | None = None) -> None:
-    """Print ``data`` as indented JSON on stdout; datetimes become ISO 8601 text, paths strings."""
+    """Print ``data`` as indented JSON on stdout (see :func:`to_json_text`)."""
     print(to_json_text(data), file=file or sys.stdout)
 
 
@@ -184,12 +242,38 @@ def eprint(*parts: Any) -> None:
     print(*parts, file=sys.stderr)
 
 
+class SafeText:
+    """A text stream that writes control characters as visible escapes (see
+    :func:`modelyard.core.names.display`): line breaks and tabs pass, an ``ESC [ 2 J`` or a ``\\r``
+    in a name does not act on the terminal. :func:`modelyard.cli.main.run_cli` puts one around
+    stdout and stderr for the whole command, so every ``print`` of a name is safe; JSON output
+    holds no control characters (json escapes them)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.raw = stream
+
+    def write(self, text: str) -> int:
+        return self.raw.write(display(text.replace("\r\n", "\n"), keep_newlines=True))
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, buffer...
+        return getattr(self.raw, name)
+
+
+def raw_stream(stream: IO[str]) -> IO[str]:
+    """The stream under a :class:`SafeText` (for the progress bar's own carriage returns)."""
+    return stream.raw if isinstance(stream, SafeText) else stream
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
         return fmt_time(value)
-    return str(value).replace("\n", " ")
+    return display(str(value).replace("\n", " "))
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, file: IO[str] | None = None,
@@ -229,7 +313,7 @@ def print_kv(pairs: Mapping[str, Any] | Iterable[tuple[str, Any]], *, file: IO[s
     width = max(len(k) for k, _ in items) + 1
     pad = " " * indent
     for key, value in items:
-        text = _cell(value) if not isinstance(value, str) else value
+        text = _cell(value) if not isinstance(value, str) else display(value, keep_newlines=True)
         if "\n" in text:
             print(f"{pad}{key}:", file=out)
             for ln in text.rstrip("\n").splitlines():
@@ -295,7 +379,7 @@ class TextProgress:
 
     def __init__(self, stream: IO[str], *, tty: bool | None = None, verbose: bool = False,
                  quiet: bool = False) -> None:
-        self.stream = stream
+        self.stream = raw_stream(stream)  # the bar's "\r" must reach the terminal; messages are escaped here
         self.tty = _isatty(stream) if tty is None else tty
         self.verbose = verbose
         self.quiet = quiet
@@ -312,7 +396,7 @@ class TextProgress:
     # Reporter protocol
     def progress(self, fraction: float | None, message: str) -> None:
         with self._lock:
-            self._fraction, self._message = fraction, message or ""
+            self._fraction, self._message = fraction, display(message or "")
             if self.tty:
                 now = time.monotonic()
                 if now - self._last_draw >= self.MIN_REDRAW_S:
@@ -331,7 +415,7 @@ class TextProgress:
             return
         with self._lock:
             self._clear()
-            self._write(line + "\n")
+            self._write(display(line, keep_newlines=True) + "\n")
             if self.tty:
                 self._pending = True
 
@@ -340,7 +424,7 @@ class TextProgress:
         """A message line (e.g. 'cancelling...') that does not disturb the bar."""
         with self._lock:
             self._clear()
-            self._write(text + "\n")
+            self._write(display(text, keep_newlines=True) + "\n")
             self._pending = self.tty
 
     def finish(self) -> None:

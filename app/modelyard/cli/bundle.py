@@ -80,7 +80,12 @@ def _abs(path: str) -> str:
 def _export(args: argparse.Namespace) -> int:
     from modelyard.core import bundles
 
-    target = bundles.target_path(_abs(args.output))
+    from modelyard.core.outputs import check_output_folder
+
+    if Path(_abs(args.output)).is_dir():
+        raise UsageError(f"-o {args.output} is a folder; give the bundle a file name.",
+                         hint=f"e.g. -o {Path(args.output) / 'model.mybundle'}")
+    target = check_output_folder(bundles.target_path(_abs(args.output)))  # before the export's long work
     sign = _abs(args.sign) if args.sign else None
     with open_store(args) as store:
         outcome = run_foreground(store, bundles.export_bundle_spec(args.ref, target, signing_key=sign,

@@ -14,6 +14,7 @@ from modelyard.cli._common import (
     fmt_bytes,
     fmt_percent,
     is_verbose,
+    number,
     open_store,
     outcome_json,
     print_json,
@@ -21,6 +22,7 @@ from modelyard.cli._common import (
     print_table,
     raise_for_outcome,
     run_foreground,
+    seed_int,
     wants_json,
 )
 
@@ -84,13 +86,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                            "  modelyard dataset split churn@v2 --test 0.2 --validation 0.1 --method stratified\n"
                            "  modelyard dataset split sales --test 0.25 --method time --column date")
     p.add_argument("ref", metavar="NAME[@vN]")
-    p.add_argument("--test", type=float, required=True, metavar="SHARE", help="share of rows for testing, e.g. 0.2")
-    p.add_argument("--validation", type=float, default=0.0, metavar="SHARE",
+    p.add_argument("--test", type=number, required=True, metavar="SHARE", help="share of rows for testing, e.g. 0.2")
+    p.add_argument("--validation", type=number, default=0.0, metavar="SHARE",
                    help="share of rows for validation (default: 0, none)")
     p.add_argument("--method", choices=SPLIT_METHODS, default="random", help="how rows are chosen (default: random)")
     p.add_argument("--column", metavar="COL",
                    help="stratify on COL (default: the target), or order by COL for --method time")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed (default: 0)")
 
     p = add_command(verbs, "delete", common, _delete, help="delete a dataset (refused while models use it)",
                     epilog="example:\n  modelyard dataset delete old-churn")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from modelyard.cli._common import (
@@ -16,6 +15,7 @@ from modelyard.cli._common import (
     print_json,
     print_kv,
     print_table,
+    to_json_text,
     wants_json,
 )
 
@@ -80,8 +80,8 @@ def _show(args: argparse.Namespace) -> int:
         ("created", record.created_at), ("started", record.started_at), ("ended", record.ended_at),
         ("duration", fmt_duration(record.duration_s)), ("actor", record.actor or ""),
         ("host", record.host or ""), ("pid", record.pid if record.pid is not None else ""),
-        ("params", json.dumps(params, default=str) if params else ""),
-        ("result", json.dumps(result, default=str) if result is not None else ""),
+        ("params", to_json_text(params, indent=None) if params else ""),
+        ("result", to_json_text(result, indent=None) if result is not None else ""),
     ]
     print_kv(pairs)
     if record.error:

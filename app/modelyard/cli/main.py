@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from modelyard._version import __version__
-from modelyard.cli._common import EXIT_FAILURE, HelpFormatter, error_json, print_json, to_json_text
+from modelyard.cli._common import EXIT_FAILURE, HelpFormatter, SafeText, error_json, print_json, to_json_text
 from modelyard.core.errors import ModelyardError
 
 # The nouns, in the order ``modelyard --help`` lists them. Each module exposes
@@ -143,11 +143,21 @@ def run_cli(args: Sequence[str] | None = None) -> int:
     """Parse ``args`` (default: ``sys.argv[1:]``), run the command and return its exit code."""
     argv = list(sys.argv[1:] if args is None else args)
     parser = build_parser()
+    out, err = sys.stdout, sys.stderr
+    # Whatever a command prints (names from the store or a bundle, messages echoing them) cannot
+    # act on the terminal: control characters are written as escapes.
+    sys.stdout, sys.stderr = SafeText(out), SafeText(err)
     try:
-        ns = parser.parse_args(argv)
-    except SystemExit as exc:  # usage error (2), or --help / --version (0)
-        return _exit_code(exc.code)
-    json_mode = bool(getattr(ns, "json", False))
+        try:
+            ns = parser.parse_args(argv)
+        except SystemExit as exc:  # usage error (2), or --help / --version (0)
+            return _exit_code(exc.code)
+        return _run(ns, bool(getattr(ns, "json", False)))
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(ns: argparse.Namespace, json_mode: bool) -> int:
     try:
         return int(ns.func(ns) or 0)
     except SystemExit as exc:  # a handler called parser.error() or sys.exit()
@@ -163,6 +173,13 @@ def run_cli(args: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except BrokenPipeError:  # e.g. 'modelyard jobs list | head': stop quietly
         _silence_stdout()
+        return EXIT_FAILURE
+    except OSError as exc:  # a file or disk problem no command turned into a message: still one line
+        from modelyard.core.outputs import file_error
+
+        _report(file_error(exc), EXIT_FAILURE, json_mode)
+        if getattr(ns, "verbose", False):
+            traceback.print_exception(exc, file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - a bug: say so, with the traceback
         _report(exc, EXIT_FAILURE, json_mode)

@@ -15,8 +15,10 @@ from modelyard.cli._common import (
     add_noun,
     fmt_time,
     is_verbose,
+    non_negative,
     open_store,
     outcome_json,
+    positive_int,
     print_json,
     print_kv,
     print_table,
@@ -60,10 +62,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="the verdict that exits with 3 (default: drift)")
     p = add_command(verbs, "list", common, _list, help="list a model's checks, newest first")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.add_argument("--limit", type=positive_int, default=50, help="at most this many (default 50)")
     p = add_command(verbs, "show", common, _show, help="show one check: every feature, problem and finding",
                     epilog="example:\n  modelyard monitor show 12 --json")
-    p.add_argument("check_id", metavar="CHECK_ID", type=int)
+    p.add_argument("check_id", metavar="CHECK_ID", type=positive_int)
     p = add_command(verbs, "config", common, _config, help="show or change a model's drift settings",
                     epilog="examples:\n  modelyard monitor config churn\n"
                            "  modelyard monitor config churn --set thresholds.psi=0.25 --set features.age.test=psi "
@@ -362,14 +364,14 @@ def _register_retrain_report_watch(verbs: Any, common: argparse.ArgumentParser) 
                            "same most recent batch rows, and the new version becomes 'challenger' with the\n"
                            "comparison in the audit log. The champion never moves: promote it yourself with\n"
                            "'modelyard model alias NAME@vN champion --comment ...'.")
-    p.add_argument("check_id", metavar="CHECK_ID", type=int)
+    p.add_argument("check_id", metavar="CHECK_ID", type=positive_int)
     p.add_argument("--data", choices=("batch", "reference+batch"), default="batch",
                    help="train on the batch alone (default) or on the reference rows followed by the batch")
     p.add_argument("--comment", help="a note added to the audit comment")
     p = add_command(verbs, "report", common, _report, help="export a check as a self-contained HTML report",
                     epilog="examples:\n  modelyard monitor report 12\n  modelyard monitor report 12 -o march.html\n\n"
                            "The file embeds its charts and styles: it opens in any browser, without Modelyard.")
-    p.add_argument("check_id", metavar="CHECK_ID", type=int)
+    p.add_argument("check_id", metavar="CHECK_ID", type=positive_int)
     p.add_argument("-o", "--output", metavar="PATH",
                    help="the file (or folder) to write (default: drift-check-CHECK_ID.html here)")
     p = add_command(verbs, "watch", common, _watch, help="set, show or process a model's watch folder",
@@ -387,7 +389,7 @@ def _register_retrain_report_watch(verbs: Any, common: argparse.ArgumentParser) 
     p.add_argument("--clear", action="store_true", help="stop watching")
     p.add_argument("--comment", help="a note for the audit log")
     p.add_argument("--once", action="store_true", help="check the files not checked yet now, then exit")
-    p.add_argument("--settle", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--settle", type=non_negative, default=None, metavar="SECONDS",
                    help="files changed less than this long ago are still being written (default 2)")
 
 

@@ -59,11 +59,14 @@ def _predict(args: argparse.Namespace) -> int:
         if out_path.suffix.lower() not in OUTPUT_SUFFIXES:
             raise UsageError(f"-o {args.output}: the output must end in .csv or .parquet.",
                              hint="e.g. -o predictions.csv")
-        if not (out_path.parent if str(out_path.parent) else Path(".")).is_dir():
-            raise UsageError(f"-o {args.output}: the folder {out_path.parent} does not exist.")
         if out_path.is_dir():
             raise UsageError(f"-o {args.output} is a folder; give a file name.")
     from modelyard.core import scoring
+
+    if out_path is not None:
+        from modelyard.core.outputs import check_output_folder
+
+        check_output_folder(out_path)  # before scoring: a folder that cannot be written records nothing
 
     source = Path(args.data).expanduser()
     with open_store(args) as store:

@@ -10,6 +10,7 @@ from modelyard.cli._common import (
     add_command,
     add_noun,
     fmt_duration,
+    non_negative,
     open_store,
     positive_int,
     print_json,
@@ -49,7 +50,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = add_command(verbs, "purge", common, _purge,
                     help="remove runs in the trash for good, with artifact files nothing else uses",
                     epilog="example:\n  modelyard run purge --older-than 30")
-    p.add_argument("--older-than", type=float, metavar="DAYS", dest="older_than",
+    p.add_argument("--older-than", type=non_negative, metavar="DAYS", dest="older_than",
                    help="only runs deleted at least DAYS days ago (default: all)")
     from modelyard.cli.train import register_reproduce  # the verb lives with training
 
@@ -176,7 +177,8 @@ def _purge(args: argparse.Namespace) -> int:
 
     from modelyard.core import tracking
 
-    older = dt.timedelta(days=args.older_than) if args.older_than is not None else None
+    # (more than 1,000 years is the same as 1,000 years: nothing is that old, and the date stays valid)
+    older = dt.timedelta(days=min(args.older_than, 365_000)) if args.older_than is not None else None
     with open_store(args) as store:
         result = tracking.purge_deleted(store, older_than=older)
     if wants_json(args):

@@ -8,7 +8,6 @@ Nothing heavy is imported at module level.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -17,8 +16,10 @@ from typing import Any
 from modelyard.cli._common import (
     HelpFormatter,
     eprint,
+    non_negative,
     open_store,
     print_json,
+    to_json_text,
     wants_json,
 )
 
@@ -54,7 +55,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every "
                         "interface)")
     p.add_argument("--port", type=_port, default=8080, help="the port (default 8080; 0 picks a free one)")
-    p.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
+    p.add_argument("--poll", type=non_negative, default=0.5, metavar="SECONDS",
                    help="how often to check whether the alias moved (default 0.5)")
     p.add_argument("--max-body", type=_size, default=None, metavar="SIZE", dest="max_body",
                    help="the largest request body, in bytes or with K, M or G (1024-based; default 32M); a larger "
@@ -120,7 +121,7 @@ def _count(text: str) -> int:
 
 def _line(event: dict[str, Any]) -> None:
     try:
-        sys.stdout.write(json.dumps(event, default=str) + "\n")
+        sys.stdout.write(to_json_text(event, indent=None) + "\n")
         sys.stdout.flush()
     except (OSError, ValueError):
         pass

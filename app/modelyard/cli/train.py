@@ -18,6 +18,7 @@ from modelyard.cli._common import (
     UsageError,
     add_command,
     is_verbose,
+    number,
     open_store,
     outcome_json,
     positive_int,
@@ -26,6 +27,7 @@ from modelyard.cli._common import (
     print_table,
     raise_for_outcome,
     run_foreground,
+    seed_int,
     wants_json,
 )
 
@@ -79,11 +81,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                      help="what the search optimises (default: accuracy, or rmse for regression)")
     how.add_argument("--split", type=positive_int, metavar="ID", dest="split_id",
                      help="use a stored split (default: make one with --test/--validation/--split-method)")
-    how.add_argument("--test", type=float, metavar="SHARE", help="test share of a new split (default 0.2)")
-    how.add_argument("--validation", type=float, metavar="SHARE", help="validation share of a new split")
+    how.add_argument("--test", type=number, metavar="SHARE", help="test share of a new split (default 0.2)")
+    how.add_argument("--validation", type=number, metavar="SHARE", help="validation share of a new split")
     how.add_argument("--split-method", choices=SPLIT_METHODS, dest="split_method",
                      help="how a new split is made (default: stratified for classification, else random)")
-    how.add_argument("--seed", type=int, metavar="N", help="the seed of the model, split and search (default 0)")
+    how.add_argument("--split-column", metavar="COL", dest="split_column",
+                     help="the column a new split is ordered by (--split-method time; default: the only date "
+                          "column) or stratified on (default: the target)")
+    how.add_argument("--seed", type=seed_int, metavar="N", help="the seed of the model, split and search (default 0)")
     how.add_argument("--slice", metavar="COL", action="append", default=[], dest="slices",
                      help="report metrics per value of this column, e.g. region or sex (repeat for several)")
     rec = p.add_argument_group("recording")
@@ -155,15 +160,17 @@ def _build_spec(args: argparse.Namespace) -> Any:
         if args.search_metric:
             search["metric"] = args.search_metric
         data["search"] = search
+    new_split = (args.test, args.validation, args.split_method, args.split_column)
     if args.split_id is not None:
-        if any(v is not None for v in (args.test, args.validation, args.split_method)):
-            raise UsageError("--split ID uses a stored split; do not combine it with --test, --validation or "
-                             "--split-method.")
+        if any(v is not None for v in new_split):
+            raise UsageError("--split ID uses a stored split; do not combine it with --test, --validation, "
+                             "--split-method or --split-column.")
         data["split"] = {"id": args.split_id}
-    elif any(v is not None for v in (args.test, args.validation, args.split_method)):
+    elif any(v is not None for v in new_split):
         split = dict(data.get("split") or {})
         split.pop("id", None)
-        for key, value in (("test", args.test), ("validation", args.validation), ("method", args.split_method)):
+        for key, value in (("test", args.test), ("validation", args.validation), ("method", args.split_method),
+                           ("column", args.split_column)):
             if value is not None:
                 split[key] = value
         data["split"] = split

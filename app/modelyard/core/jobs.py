@@ -240,6 +240,11 @@ def _describe(exc: BaseException) -> _Failure:
     if isinstance(exc, ModelyardError):
         return _Failure(str(exc), exc.hint, exc.exit_code, None)
     tb = "".join(traceback.format_exception(exc))
+    if isinstance(exc, OSError) and exc.filename is not None:  # a file problem (a path too long, a full disk...)
+        from modelyard.core.outputs import file_error
+
+        err = file_error(exc)
+        return _Failure(err.message, err.hint, 1, tb)
     return _Failure(f"Unexpected error: {type(exc).__name__}: {exc}. The job log has the details.", None, 1, tb)
 
 

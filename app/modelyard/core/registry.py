@@ -50,6 +50,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelyard.core.errors import GateFailed, ModelyardError, NotFoundError
+from modelyard.core.names import check_name as check_name_chars
 from modelyard.core.procs import current_user
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -174,7 +175,7 @@ def check_name(name: str) -> str:
     if len(name) > NAME_MAX:
         raise ModelyardError(f"The model name is too long ({len(name)} characters, at most {NAME_MAX}).",
                              hint="Choose a shorter name.")
-    return name
+    return check_name_chars(name, "The model name")
 
 
 def check_alias(alias: str) -> str:

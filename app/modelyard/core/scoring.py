@@ -953,10 +953,13 @@ def write_table_file(frame: pd.DataFrame, path: str | Path) -> Path:
     if suffix not in OUTPUT_FORMATS:
         raise ModelyardError(f"Cannot write {target.name}: the output must end in .csv or .parquet.",
                              hint="Name the output file e.g. predictions.csv.")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise ModelyardError(f"The folder {folder} does not exist.", hint="Create it, or write somewhere else.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    from modelyard.core.outputs import cannot_write, check_output_folder
+
+    folder = check_output_folder(target).parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
     os.close(fd)
     try:
         if suffix == ".csv":
@@ -964,11 +967,13 @@ def write_table_file(frame: pd.DataFrame, path: str | Path) -> Path:
         else:
             frame.to_parquet(tmp, index=False)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # a full disk, a folder made read-only meanwhile...
+            raise cannot_write(target, exc) from None
         raise
     return target
 

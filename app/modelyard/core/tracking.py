@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 
 from modelyard.core.errors import JobCancelled, ModelyardError, NotFoundError
+from modelyard.core.names import check_name as check_name_chars
 from modelyard.core.procs import current_user, hostname
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -219,7 +220,7 @@ def _check_key(key: Any, what: str) -> str:
             f"{what.capitalize()} name {key!r} is not allowed.",
             hint=f"Use 1 to {MAX_KEY_LENGTH} characters of valid Unicode, without line breaks, tabs or "
                  "leading/trailing spaces.")
-    return key
+    return check_name_chars(key, f"The {what} name")
 
 
 def _encodable(text: str) -> bool:
@@ -964,6 +965,9 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
         if isinstance(text, str) and not _encodable(text):
             raise ModelyardError(f"The {what} name {text!r} is not valid Unicode text (it holds an unpaired "
                                  "surrogate).", hint="Decode bytes with their real encoding, or with errors='replace'.")
+    check_name_chars(experiment, "The experiment name")
+    if name is not None:
+        check_name_chars(str(name), "The run name")
     stype, sname = _parse_source(source)
     tag_rows = {_check_key(k, "tag"): _text(v, k, "tag") for k, v in (tags or {}).items()}
     param_rows = {_check_key(k, "param"): _text(v, k, "param") for k, v in (params or {}).items()}

@@ -50,6 +50,7 @@ from modelyard.core.bundles.signing import (
     sign_manifest,
 )
 from modelyard.core.errors import ModelyardError
+from modelyard.core.outputs import cannot_write
 from modelyard.core.procs import current_user
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -415,7 +416,10 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
     }
 
     report(0.7, f"Writing {target.name}")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise cannot_write(target, exc, what="the bundle") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -478,6 +482,10 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
             if renamed:
                 target.unlink(missing_ok=True)
             raise
+    except OSError as exc:
+        if exc.filename not in (None, tmp_name, str(target)):  # e.g. reading the store's model file
+            raise
+        raise cannot_write(target, exc, what="the bundle") from None  # a full disk while writing...
     finally:
         tmp.unlink(missing_ok=True)
     return BundleInfo(path=str(target), sha256=sha, size=size, ref=info.ref, model_version_id=info.id,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from modelyard.core.errors import ModelyardError
+from modelyard.core.names import display, unsafe_character
 
 # --------------------------------------------------------------------------- names
 
@@ -264,7 +265,35 @@ def parse_manifest(data: bytes, *, path: str) -> dict[str, Any]:
             raise _bad_manifest(path, f"has no {key!r} section")
     if manifest.get("signature") is not None and not isinstance(manifest.get("signature"), dict):
         raise _bad_manifest(path, "has a malformed 'signature' section")
+    _check_texts(manifest, path)
     return manifest
+
+
+# The fields of a manifest that become names in the store or are printed as names, and the free
+# text fields (where line breaks are allowed): none may hold a control character or terminal escape.
+_NAME_FIELDS = (("created_by",), ("created_with",), ("model", "name"), ("model", "ref"), ("model", "stage"),
+                ("model", "aliases"), ("model", "created_by"), ("model", "source"), ("source", "ref"),
+                ("lineage", "experiment"), ("lineage", "run_id"))
+_TEXT_FIELDS = (("model", "description"), ("card", "notes"))
+
+
+def _check_texts(manifest: dict[str, Any], path: str) -> None:
+    def values(keys: tuple[str, ...]) -> list[Any]:
+        value: Any = manifest
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value if isinstance(value, list) else [value]
+
+    found = [(".".join(keys), v, False) for keys in _NAME_FIELDS for v in values(keys)]
+    found += [(".".join(keys), v, True) for keys in _TEXT_FIELDS for v in values(keys)]
+    found += [("metrics (a metric's name)", k, False) for k in manifest["metrics"]]
+    for field_name, value, free_text in found:
+        bad = unsafe_character(value, free_text=free_text) if isinstance(value, str) else None
+        if bad is not None:
+            raise _bad_manifest(path, f"has a control character (U+{ord(bad):04X}) in its field {field_name} "
+                                f"('{display(value)[:80]}'): names cannot hold terminal escapes or control "
+                                "characters", hint="The bundle was not imported. Export it again from a store "
+                                                   "where the name is plain text.")
 
 
 # --------------------------------------------------------------------------- the reader

@@ -25,6 +25,7 @@ from typing import Any
 
 from modelyard.core.bundles.format import SIGNATURE, BundleError
 from modelyard.core.errors import ModelyardError
+from modelyard.core.outputs import cannot_write
 
 KeySource = str | os.PathLike[str] | bytes
 TRUSTED_DIR = ("keys", "trusted")  # <store>/keys/trusted/*.pub
@@ -73,10 +74,17 @@ def generate_key(private_path: str | os.PathLike[str], public_path: str | os.Pat
     public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                serialization.PublicFormat.SubjectPublicKeyInfo)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
-    fd = os.open(priv, flags, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(private_pem)
-    pub.write_bytes(public_pem)
+    written = None
+    try:
+        fd = os.open(priv, flags, 0o600)
+        written = priv
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(private_pem)
+        pub.write_bytes(public_pem)
+    except OSError as exc:  # a read-only folder, a full disk: no half pair is left behind
+        if written is not None:
+            written.unlink(missing_ok=True)
+        raise cannot_write(pub if written is not None else priv, exc) from None
     return {"key_id": key_id(raw_public(key.public_key())), "private": str(priv), "public": str(pub)}
 
 

@@ -80,6 +80,8 @@ from modelyard.core.datasets.snapshot import (
 from modelyard.core.datasets.specs import ImportOptions, import_spec, sample_spec  # noqa: F401 - re-exported
 from modelyard.core.errors import ModelyardError, NotFoundError
 from modelyard.core.jobs import JobContext
+from modelyard.core.names import NAME_HINT
+from modelyard.core.names import check_name as check_name_chars
 from modelyard.core.procs import current_user
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -185,10 +187,7 @@ def check_name(name: str) -> str:
     if len(name) > NAME_MAX:
         raise ModelyardError(f"The dataset name is too long ({len(name)} characters, at most {NAME_MAX}).",
                              hint="Choose a shorter name with --name.")
-    if any(ord(c) < 32 for c in name):
-        raise ModelyardError("Dataset names cannot contain line breaks or control characters.",
-                             hint="Choose another name with --name.")
-    return name
+    return check_name_chars(name, "The dataset name", hint=f"{NAME_HINT} Choose another with --name.")
 
 
 def default_name(path: Path) -> str:
@@ -846,13 +845,16 @@ def create_split(store: Store, version_ref: str | int, *, test: float, validatio
         column = v.target
         if column is None:
             raise splits.SplitError(f"{v.ref} has no target to stratify on.",
-                                    hint="Give the column with --column, or set the dataset's target first.")
+                                    hint="Set the dataset's target first, or name the column: "
+                                         "'modelyard dataset split NAME --method stratified --column COL'.")
     if method == "time" and column is None:
         dates = [c["name"] for c in v.columns if c.get("type") == "datetime"]
         if len(dates) != 1:
             raise splits.SplitError(f"A time split of {v.ref} needs the time column"
                                     + (f" (it has {len(dates)} date/time columns)." if dates else "."),
-                                    hint="Give it with --column.")
+                                    hint="Name it: 'modelyard dataset split NAME --method time --column COL', "
+                                         "or 'modelyard train ... --split-method time --split-column COL' "
+                                         "(split: {method: time, column: COL} in a training spec).")
         column = dates[0]
     if method == "random":
         column = None

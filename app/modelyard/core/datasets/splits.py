@@ -83,7 +83,7 @@ def _stratified(n: int, n_val: int, n_test: int, seed: int, classes: np.ndarray,
         label = labels[rare] if rare < len(labels) else "(missing)"
         raise SplitError(f"Column '{column}' has a class with a single row ({label!r}): a stratified split needs "
                          "at least two rows of every class.",
-                         hint="Use --method random, or stratify on another column (--column).")
+                         hint="Use a random split, or stratify on another column.")
     assignment = np.full(n, TRAIN, dtype=np.int8)
     idx = np.arange(n)
     try:
@@ -94,7 +94,7 @@ def _stratified(n: int, n_val: int, n_test: int, seed: int, classes: np.ndarray,
             assignment[val_idx] = VALIDATION
     except ValueError as exc:
         raise SplitError(f"A stratified split on '{column}' is not possible: {exc}",
-                         hint="Use --method random, a larger test share, or another column.") from None
+                         hint="Use a random split, a larger test share, or another column.") from None
     return assignment
 
 

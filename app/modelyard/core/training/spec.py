@@ -34,6 +34,7 @@ from typing import Any
 
 from modelyard.core.errors import ModelyardError
 from modelyard.core.jobs import JobSpec
+from modelyard.core.names import check_name as check_name_chars
 
 SEARCH_METHODS = ("grid", "random")
 SPLIT_METHODS = ("random", "stratified", "time")
@@ -119,6 +120,9 @@ class TrainSpec:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise SpecError(f"'{name}' must be text (got {value!r}).")
+            if value is not None and name in ("experiment", "run_name"):
+                check_name_chars(value, f"The {'run name' if name == 'run_name' else 'experiment name'}",
+                                 error=SpecError)
         if self.task is not None and self.task not in ("classification", "regression"):
             raise SpecError(f"'task' must be classification or regression (got {self.task!r}).")
         for name in ("params", "preprocessing", "tags"):
