@@ -41,6 +41,9 @@ FORMATS = ("csv", "parquet", "excel", "json", "jsonl")
 SNIFF_BYTES = 64 * 1024
 PREVIEW_BYTES = 512 * 1024
 CSV_BLOCK_BYTES = 1 << 20
+# A line or quoted value longer than a block is read again with blocks this many times larger, up to the cap.
+CSV_BLOCK_GROWTH = 4
+MAX_CSV_BLOCK_BYTES = 256 << 20
 BATCH_ROWS = 65_536
 EXCEL_TICK_ROWS = 2_000
 MAX_JSON_PREVIEW_BYTES = 64 * 1024 * 1024
@@ -242,12 +245,24 @@ def arrow_encoding(encoding: str | None) -> str:
     return encoding
 
 
+ENCODING_HINT = "Use a name such as utf-8, cp1252, latin-1 or utf-16 with --encoding."
+
+
 def check_encoding(encoding: str) -> str:
+    """The codec's name, refusing names that are unknown or not encodings of text (base64, rot13...)."""
     try:
-        return codecs.lookup(encoding).name
+        info = codecs.lookup(encoding)
     except LookupError:
-        raise DatasetInputError(f"Unknown text encoding {encoding!r}.",
-                                hint="Use a name such as utf-8, cp1252, latin-1 or utf-16.") from None
+        raise DatasetInputError(f"Unknown text encoding {encoding!r}.", hint=ENCODING_HINT) from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise DatasetInputError(f"{encoding!r} is not a text encoding: it cannot be used to read a table.",
+                                hint=ENCODING_HINT)
+    try:  # every reader decodes with errors="replace" (the preview) and incrementally
+        codecs.getincrementaldecoder(info.name)(errors="replace").decode(b"a", final=False)
+    except Exception:  # noqa: BLE001 - codecs raise all kinds of errors for what they cannot do
+        raise DatasetInputError(f"The encoding {encoding!r} cannot be used to read a file of text.",
+                                hint=ENCODING_HINT) from None
+    return info.name
 
 
 def _first_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
@@ -265,6 +280,8 @@ def _first_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
                 start = max(exc.start - (len(exc.object) - len(chunk)), 0)
                 bad = offset + start
                 return bad, lines + chunk[:start].count(b"\n")
+            except UnicodeError:  # e.g. UTF-16 or UTF-32 without the byte order mark they need
+                return offset, lines
             if not chunk:
                 return None
             lines += chunk.count(b"\n")
@@ -288,15 +305,19 @@ def undecodable_error(path: Path, encoding: str | None, column: str | None = Non
 # --------------------------------------------------------------------------- CSV sniffing
 
 
-def _decode_sample(head: bytes, encoding: str, *, at_eof: bool) -> str:
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    return decoder.decode(head, final=at_eof)
+def _decode_sample(path: Path, head: bytes, encoding: str, *, at_eof: bool) -> str:
+    """The start of the file as text; bytes that ``encoding`` cannot decode are an error naming their line."""
+    try:
+        return codecs.getincrementaldecoder(encoding)().decode(head, final=at_eof)
+    except UnicodeError:
+        raise undecodable_error(path, encoding) from None
 
 
 def _complete_lines(text: str, at_eof: bool) -> str:
+    """``text`` up to its last line break (all of it at the end of the file, or when it has none)."""
     if at_eof:
         return text
-    cut = text.rfind("\n")
+    cut = max(text.rfind("\n"), text.rfind("\r"))
     return text[: cut + 1] if cut >= 0 else text
 
 
@@ -366,9 +387,25 @@ def _sniff_delimiter(text: str, default: str) -> tuple[str, str]:
     return default, '"'
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of ``text`` with their ends, split only where CSV ends lines: \\n, \\r\\n and \\r.
+
+    (``str.splitlines`` also splits at form feeds, \\x1c-\\x1e and Unicode line separators, which
+    are ordinary characters inside a CSV value.)
+    """
+    return io.StringIO(text, newline="").readlines()
+
+
+def _allow_long_fields() -> None:
+    """Python's csv refuses values over 128 kB by default; the import reads values up to its block cap."""
+    if csv.field_size_limit() < MAX_CSV_BLOCK_BYTES:
+        csv.field_size_limit(MAX_CSV_BLOCK_BYTES)
+
+
 def _csv_rows(text: str, delimiter: str, quotechar: str, limit: int) -> tuple[list[list[str]], int]:
     """Up to ``limit`` non-blank records of ``text`` and how many lines they span."""
-    lines = text.splitlines(keepends=True)
+    _allow_long_fields()
+    lines = _lines(text)
     reader = csv.reader(lines, delimiter=delimiter, quotechar=quotechar, doublequote=True, strict=False)
     rows: list[list[str]] = []
     used = 0
@@ -403,7 +440,7 @@ def sniff_csv(path: Path, head: bytes, size: int, *, delimiter: str | None = Non
         encoding, note = detect_encoding(head, at_eof=at_eof)
         if note:
             notes.append(note)
-    text = _complete_lines(_decode_sample(head, encoding, at_eof=at_eof), at_eof)
+    text = _complete_lines(_decode_sample(path, head, encoding, at_eof=at_eof), at_eof)
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
@@ -417,6 +454,14 @@ def sniff_csv(path: Path, head: bytes, size: int, *, delimiter: str | None = Non
         raise DatasetInputError(f"The delimiter and quote character must each be one character "
                                 f"(got {delimiter!r} and {quotechar!r}).",
                                 hint="For a tab, give --delimiter tab or '\\t'.")
+    if delimiter == quotechar:
+        raise DatasetInputError(f"The delimiter and the quote character are both {delimiter!r}: one character "
+                                f"cannot both separate values and quote them.",
+                                hint="Choose another delimiter with --delimiter or another quote character with "
+                                     "--quote (the usual quote is '\"').")
+    if delimiter in "\r\n" or quotechar in "\r\n":
+        raise DatasetInputError("A line break cannot be the delimiter or the quote character.",
+                                hint="Choose another with --delimiter or --quote.")
     rows, _ = _csv_rows(text, delimiter, quotechar, 50)
     if not rows:
         raise DatasetInputError(f"{path} holds no rows.", hint="Choose the file that holds the data.")
@@ -560,9 +605,145 @@ def widen(current: pa.DataType, value: str, decimal_point: str = ".") -> pa.Data
     return new
 
 
+class _QuoteTracker:
+    """Follows the quoting of CSV text fed in pieces, as pyarrow and Python's ``csv`` read it.
+
+    A quote opens a quoted value only at the start of a field; inside one, a doubled quote is a
+    quote character and a single one closes it (text after it up to the delimiter joins the
+    value). Lines are counted the way an editor shows them: ``\\n``, ``\\r\\n`` and ``\\r`` each end one.
+    Only delimiters, quotes and line breaks are looked at, so it runs at the speed of ``re``.
+    """
+
+    def __init__(self, delimiter: str, quotechar: str) -> None:
+        self.delimiter, self.quote = delimiter, quotechar
+        self._specials = re.compile("[" + re.escape(delimiter + quotechar) + "\r\n]")
+        self.pos = 0  # characters fed so far
+        self.line = 1
+        self.field_start = 0
+        self.in_quotes = False
+        self.close_at = -1  # where a quote inside a quoted value was: its end, or the first of ""
+        self.last_cr = -2
+        self.open_line = 0
+
+    def feed(self, text: str) -> None:
+        base, quote, delimiter = self.pos, self.quote, self.delimiter
+        for m in self._specials.finditer(text):
+            i, c = base + m.start(), m.group()
+            if self.in_quotes:
+                if self.close_at >= 0:
+                    if c == quote and i == self.close_at + 1:  # "" inside the value
+                        self.close_at = -1
+                        continue
+                    self.in_quotes, self.close_at = False, -1  # it closed; ``c`` comes after it
+                elif c == quote:
+                    self.close_at = i
+                    continue
+                elif c == delimiter:
+                    continue
+                else:
+                    if c == "\r" or self.last_cr != i - 1:
+                        self.line += 1
+                    if c == "\r":
+                        self.last_cr = i
+                    continue
+            if c == quote:
+                if i == self.field_start:
+                    self.in_quotes, self.open_line = True, self.line
+            elif c == delimiter:
+                self.field_start = i + 1
+            else:
+                if c == "\r" or self.last_cr != i - 1:
+                    self.line += 1
+                if c == "\r":
+                    self.last_cr = i
+                self.field_start = i + 1
+        self.pos = base + len(text)
+
+    def open_at_end(self) -> int | None:
+        """The line where a quoted value starts that is still open after everything fed, or None."""
+        return self.open_line if self.in_quotes and self.close_at < 0 else None
+
+
+def _text_chunks(path: Path, s: ReadSettings, size: int = 1 << 20) -> Iterator[str]:
+    encoding = codecs.lookup(s.encoding or "utf-8").name
+    with open_binary(path) as raw:
+        text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+        first = True
+        while chunk := text.read(size):
+            if first and chunk.startswith("\ufeff"):
+                chunk = chunk[1:]
+            first = False
+            yield chunk
+
+
+def _open_quote_line(path: Path, s: ReadSettings) -> int | None:
+    """The line where a quoted value starts that the file never closes, or None (reads the whole file)."""
+    tracker = _QuoteTracker(s.delimiter or ",", s.quotechar)
+    for chunk in _text_chunks(path, s):
+        tracker.feed(chunk)
+    return tracker.open_at_end()
+
+
+def _last_line(path: Path) -> bytes:
+    """The bytes after the file's last line break (empty when it ends with one)."""
+    with open_binary(path) as fh:
+        pos = fh.seek(0, io.SEEK_END)
+        pieces: list[bytes] = []
+        while pos > 0:
+            step = min(1 << 16, pos)
+            pos -= step
+            fh.seek(pos)
+            piece = fh.read(step)
+            cut = max(piece.rfind(b"\n"), piece.rfind(b"\r"))
+            if cut >= 0:
+                pieces.append(piece[cut + 1:])
+                break
+            pieces.append(piece)
+        return b"".join(reversed(pieces))
+
+
+def _may_end_in_open_quote(path: Path, s: ReadSettings, last_values: Sequence[Any]) -> bool:
+    """False when the file surely does not end inside a quoted value (cheap: looks at the last record).
+
+    A quoted value left open runs to the end of the file. If the file ends with a line break,
+    that line break is inside the last value read; if it does not, and no value of the last
+    record holds a line break, the last record is the file's last line, which is checked alone.
+    """
+    if any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in last_values):
+        return True
+    encoding = codecs.lookup(s.encoding or "utf-8").name
+    if "\n\r".encode(encoding, errors="replace") != b"\n\r":  # UTF-16, UTF-32, EBCDIC: no cheap look
+        return True
+    tail = _last_line(path)
+    if not tail:
+        return False
+    text = tail.decode(encoding, errors="replace").lstrip("\ufeff")
+    tracker = _QuoteTracker(s.delimiter or ",", s.quotechar)
+    tracker.feed(text)
+    return tracker.open_at_end() is not None
+
+
+def unclosed_quote_error(path: Path, s: ReadSettings, line: int) -> DatasetInputError:
+    q = s.quotechar
+    return DatasetInputError(
+        f"{path}: the quoted value that starts on line {line} is never closed, so it would swallow the rest "
+        f"of the file.",
+        hint=f"Add the missing closing quote ({q}) on that line or remove the stray one (a quote inside a "
+             f"quoted value is written twice: {q}{q}); if the file does not quote its values, choose another "
+             f"quote character with --quote.")
+
+
+def _check_quotes_closed(path: Path, s: ReadSettings, last_values: Sequence[Any]) -> None:
+    if _may_end_in_open_quote(path, s, last_values):
+        line = _open_quote_line(path, s)
+        if line is not None:
+            raise unclosed_quote_error(path, s, line)
+
+
 def _find_ragged_row(path: Path, s: ReadSettings, expected: int) -> tuple[int, int, int, str] | None:
     """(line, data row, fields, text) of the first record whose field count is not ``expected``."""
     encoding = codecs.lookup(s.encoding or "utf-8").name
+    _allow_long_fields()
     with open_binary(path) as raw:
         text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
         reader = csv.reader(text, delimiter=s.delimiter or ",", quotechar=s.quotechar, doublequote=True)
@@ -585,6 +766,9 @@ def _ragged_error(path: Path, s: ReadSettings, invalid: list[Any], names: Sequen
     row = invalid[0]
     expected = row.expected_columns
     found = _find_ragged_row(path, s, expected)
+    open_line = _open_quote_line(path, s)
+    if open_line is not None and (found is None or found[0] >= open_line):
+        return unclosed_quote_error(path, s, open_line)  # the open value swallowed delimiters: a short row
     delim = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(s.delimiter or ",", repr(s.delimiter))
     what = "the header" if s.header else "the first row"
     if found is not None:
@@ -603,7 +787,7 @@ def _csv_error(path: Path, s: ReadSettings, exc: BaseException, invalid: list[An
                schema: pa.Schema | None) -> BaseException:
     if invalid:
         return _ragged_error(path, s, invalid, schema.names if schema is not None else None)
-    if isinstance(exc, UnicodeDecodeError):
+    if isinstance(exc, UnicodeError):
         return undecodable_error(path, s.encoding)
     text = str(exc)
     m = _CONVERSION_ERROR.search(text)
@@ -618,6 +802,9 @@ def _csv_error(path: Path, s: ReadSettings, exc: BaseException, invalid: list[An
         if m2 and schema is not None and int(m2.group(1)) < len(schema):
             col = schema.names[int(m2.group(1))]
         return undecodable_error(path, s.encoding, col)
+    open_line = _open_quote_line(path, s)
+    if open_line is not None:  # what pyarrow makes of a value that never ends
+        return unclosed_quote_error(path, s, open_line)
     if "Empty CSV file" in text:
         return DatasetInputError(f"{path} is empty: there is no header and no data.",
                                  hint="Choose the file that holds the data.")
@@ -626,52 +813,125 @@ def _csv_error(path: Path, s: ReadSettings, exc: BaseException, invalid: list[An
                                   "with --delimiter, --encoding and --no-header).")
 
 
+_BLOCK_TOO_SMALL = ("straddling object straddles two block boundaries", "Empty CSV file or block")
+
+
+def _block_too_small(exc: BaseException) -> bool:
+    return isinstance(exc, pa.ArrowInvalid) and any(m in str(exc) for m in _BLOCK_TOO_SMALL)
+
+
+def _too_long_error(path: Path, s: ReadSettings, block: int) -> DatasetInputError:
+    line = _open_quote_line(path, s)
+    if line is not None:
+        return unclosed_quote_error(path, s, line)
+    return DatasetInputError(f"{path} has a line or quoted value longer than {describe_size(block)}, more than "
+                             f"Modelyard reads in one piece.",
+                             hint="Check the file for a stray quote, or save it as Parquet and import that.")
+
+
+def no_rows_error(label: Any, n_cols: int) -> DatasetInputError:
+    return DatasetInputError(f"{label} has column names ({n_cols} columns) but no data rows.",
+                             hint="Add the data rows, or choose the file that holds the data.")
+
+
 def csv_batches(path: Path, s: ReadSettings, tick: Tick, column_types: dict[str, pa.DataType] | None = None,
                 size: int | None = None) -> Iterator[pa.RecordBatch]:
-    """Stream ``path`` as record batches (one per ~1 MB block), reporting bytes read as progress."""
+    """Stream ``path`` as record batches (one per block), reporting bytes read as progress.
+
+    A line or quoted value longer than a block makes pyarrow fail: the file is then read again
+    with larger blocks (the rows already handed out are skipped, their column types kept). A
+    quoted value still open at the end of the file is refused, naming the line where it opens.
+    """
     size = size or file_size(path) or 1
-    invalid: list[Any] = []
-    fh = open_binary(path)
-    reader = None
-    try:
+    block = CSV_BLOCK_BYTES
+    handed_out = 0  # rows already yielded, by an earlier attempt with smaller blocks
+    first_schema: pa.Schema | None = None
+    while True:
+        types = dict(column_types or {})
+        if first_schema is not None and handed_out:
+            types = {f.name: f.type for f in first_schema} | types
+        invalid: list[Any] = []
+        fh = open_binary(path)
+        reader = None
         try:
-            reader = pacsv.open_csv(fh, read_options=_read_options(s), parse_options=_parse_options(s, invalid),
-                                    convert_options=_convert_options(s, column_types))
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise _csv_error(path, s, exc, invalid, None) from None
-        except OSError as exc:
-            raise _os_error(path, exc) from exc
-        schema = reader.schema
-        check_column_names(path, schema.names)
-        for fld in schema:
-            if pa.types.is_binary(fld.type) or pa.types.is_large_binary(fld.type):
-                raise undecodable_error(path, s.encoding, fld.name)
-        while True:
             try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                raise _csv_error(path, s, exc, invalid, schema) from None
+                reader = pacsv.open_csv(fh, read_options=_read_options(s, block_size=block),
+                                        parse_options=_parse_options(s, invalid),
+                                        convert_options=_convert_options(s, types))
+            except (pa.ArrowInvalid, UnicodeError) as exc:
+                if _block_too_small(exc) and block < size:
+                    block = _grow_block(path, s, block)
+                    continue
+                raise _csv_error(path, s, exc, invalid, None) from None
             except OSError as exc:
                 raise _os_error(path, exc) from exc
-            try:
-                done = fh.tell() / size
-            except (OSError, ValueError):
-                done = None
-            tick(min(done, 1.0) if done is not None else None)
-            yield batch
-        if not schema.names:
-            raise DatasetInputError(f"{path} has no columns.", hint="Choose the file that holds the data.")
-        # A header without rows still yields the (empty) schema: the caller reports it.
-        yield empty_batch(schema)
-    finally:
-        if reader is not None:
-            try:
-                reader.close()
-            except Exception:  # noqa: BLE001 - closing a failed reader is best effort
-                pass
-        fh.close()
+            schema = reader.schema
+            if not handed_out:
+                check_column_names(path, schema.names)
+                for fld in schema:
+                    if pa.types.is_binary(fld.type) or pa.types.is_large_binary(fld.type):
+                        raise undecodable_error(path, s.encoding, fld.name)
+                first_schema = schema
+            rows = 0
+            last: pa.RecordBatch | None = None
+            grown = False
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except (pa.ArrowInvalid, UnicodeError) as exc:
+                    if not invalid and _block_too_small(exc):
+                        block = _grow_block(path, s, block)
+                        grown = True
+                        break
+                    raise _csv_error(path, s, exc, invalid, schema) from None
+                except OSError as exc:
+                    raise _os_error(path, exc) from exc
+                try:
+                    done = fh.tell() / size
+                except (OSError, ValueError):
+                    done = None
+                if batch.num_rows:
+                    last = batch
+                start = rows
+                rows += batch.num_rows
+                if rows <= handed_out:
+                    continue  # handed out by the attempt before
+                if start < handed_out:
+                    batch = batch.slice(handed_out - start)
+                tick(min(done, 1.0) if done is not None else None)
+                handed_out = rows
+                yield batch
+            if grown:
+                continue
+            if not schema.names:
+                raise DatasetInputError(f"{path} has no columns.", hint="Choose the file that holds the data.")
+            if last is not None:
+                last_values = [col[last.num_rows - 1].as_py() if pa.types.is_string(col.type) else None
+                               for col in last.columns]
+            else:
+                last_values = list(schema.names) if s.header else []
+            _check_quotes_closed(path, s, last_values)
+            if rows == 0:
+                raise no_rows_error(path, len(schema.names))
+            # The empty batch carries the schema to the writer.
+            yield empty_batch(schema)
+            return
+        finally:
+            if reader is not None:
+                try:
+                    reader.close()
+                except Exception:  # noqa: BLE001 - closing a failed reader is best effort
+                    pass
+            fh.close()
+
+
+def _grow_block(path: Path, s: ReadSettings, block: int) -> int:
+    """The next, larger block size; at the cap, the error that names the over-long line."""
+    if block >= MAX_CSV_BLOCK_BYTES:
+        raise _too_long_error(path, s, block)
+    return min(block * CSV_BLOCK_GROWTH, MAX_CSV_BLOCK_BYTES)
 
 
 # --------------------------------------------------------------------------- building columns
@@ -1025,20 +1285,31 @@ def preview_table(path: Path, s: ReadSettings, rows: int = 50) -> pa.Table:
     """The first ``rows`` rows as the import would parse them, reading only the start of the file."""
     if s.format == "csv":
         size = file_size(path)
-        head = read_head(path, PREVIEW_BYTES)
-        at_eof = size <= len(head)
-        text = _complete_lines(_decode_sample(head, s.encoding or "utf-8", at_eof=at_eof), at_eof)
+        want = PREVIEW_BYTES
+        while True:  # at least the whole first line (a header may be longer than the preview's bytes)
+            head = read_head(path, want)
+            at_eof = size <= len(head)
+            text = _decode_sample(path, head, s.encoding or "utf-8", at_eof=at_eof)
+            if at_eof or "\n" in text or "\r" in text or want >= MAX_CSV_BLOCK_BYTES:
+                break
+            want *= CSV_BLOCK_GROWTH
+        text = _complete_lines(text, at_eof)
         if text.startswith("\ufeff"):
             text = text[1:]
+        if at_eof:  # the whole file is here: a quote it never closes is refused, as the import refuses it
+            tracker = _QuoteTracker(s.delimiter or ",", s.quotechar)
+            tracker.feed(text)
+            if (line := tracker.open_at_end()) is not None:
+                raise unclosed_quote_error(path, s, line)
         _, used = _csv_rows(text, s.delimiter or ",", s.quotechar, rows + (1 if s.header else 0))
-        lines = text.splitlines(keepends=True)[:used]
+        lines = _lines(text)[:used]
         data = "".join(lines).encode("utf-8")
         s_utf8 = replace(s, encoding="utf-8")
         try:
-            table = pacsv.read_csv(io.BytesIO(data), read_options=_read_options(s_utf8),
+            table = pacsv.read_csv(io.BytesIO(data), read_options=_read_options(s_utf8, block_size=len(data) + 1),
                                    parse_options=_parse_options(s_utf8, None),
                                    convert_options=_convert_options(s_utf8, None))
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        except (pa.ArrowInvalid, UnicodeError) as exc:
             raise _csv_error(path, s, exc, [], None) from None
         for fld in table.schema:
             if pa.types.is_binary(fld.type):

@@ -418,8 +418,7 @@ def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.D
             before_commit(tmp)
         parsed = time.perf_counter()
         if snap.n_rows == 0:
-            raise DatasetInputError(f"{label} has column names ({snap.n_cols} columns) but no data rows.",
-                                    hint="Add the data rows, or choose the file that holds the data.")
+            raise readers.no_rows_error(label, snap.n_cols)
         if target is not None and target not in snap.schema.names:
             shown = ", ".join(f"'{n}'" for n in snap.schema.names[:20])
             raise SchemaError(f"{label} has no column '{target}' to use as the target.",
