@@ -1109,12 +1109,16 @@ def excel_batches(path: Path, s: ReadSettings, tick: Tick, *, limit: int | None 
     try:
         ws = wb[s.sheet] if s.sheet else wb.worksheets[0]
         where = f"sheet '{ws.title}'"
-        total = ws.max_row or 0
+        total = ws.max_row or 0  # as the file records it: only a guess for the progress
+        if hasattr(ws, "reset_dimensions"):
+            # Read-only openpyxl stops at the size the file records, which some programs write wrong
+            # (say A1:A1): forget it so that every row and column that is there is read.
+            ws.reset_dimensions()
         rows_iter = ws.iter_rows(values_only=True)
         rows: list[tuple[Any, ...]] = []
         for i, row in enumerate(rows_iter):
             if i % EXCEL_TICK_ROWS == 0:
-                tick(i / total if total else None)
+                tick(min(i / total, 1.0) if total else None)
             rows.append(tuple(None if isinstance(v, str) and v in _EXCEL_ERRORS else v for v in row))
             if limit is not None and len(rows) > limit:
                 break
