@@ -750,13 +750,28 @@ def _find_ragged_row(path: Path, s: ReadSettings, expected: int) -> tuple[int, i
         record = 0
         try:
             for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
+                if not row:  # only an empty line is skipped (as pyarrow does): "" or spaces are a value
                     continue
                 record += 1
                 if len(row) != expected:
                     data_row = record - 1 if s.header else record
                     shown = (s.delimiter or ",").join(row)
                     return reader.line_num, data_row, len(row), shown[:80]
+        except csv.Error:
+            return None
+    return None
+
+
+def _first_record(path: Path, s: ReadSettings) -> list[str] | None:
+    """The first non-blank record of the file as Python's csv reads it, or None."""
+    _allow_long_fields()
+    with open_binary(path) as raw:
+        text = io.TextIOWrapper(raw, encoding=codecs.lookup(s.encoding or "utf-8").name, errors="replace",
+                                newline="")
+        try:
+            for row in csv.reader(text, delimiter=s.delimiter or ",", quotechar=s.quotechar, doublequote=True):
+                if row and any(c.strip() for c in row):
+                    return [c.lstrip("\ufeff") for c in row[:1]] + row[1:]
         except csv.Error:
             return None
     return None
@@ -775,7 +790,7 @@ def _ragged_error(path: Path, s: ReadSettings, invalid: list[Any], names: Sequen
         line, data_row, fields, text = found
         where = f"line {line} (data row {data_row}) has {fields} field{'s' if fields != 1 else ''}"
     else:
-        where = f"a row has {row.actual_columns} fields"
+        where = f"a row has {row.actual_columns} field{'s' if row.actual_columns != 1 else ''}"
         text = (row.text or "")[:80]
     return DatasetInputError(
         f"{path}: {where} but {what} has {expected} columns: {text!r}.",
@@ -806,6 +821,9 @@ def _csv_error(path: Path, s: ReadSettings, exc: BaseException, invalid: list[An
     if open_line is not None:  # what pyarrow makes of a value that never ends
         return unclosed_quote_error(path, s, open_line)
     if "Empty CSV file" in text:
+        first = _first_record(path, s)
+        if first is not None and s.header:  # (pyarrow's word for a header without a line break after it)
+            return no_rows_error(path, len(first))
         return DatasetInputError(f"{path} is empty: there is no header and no data.",
                                  hint="Choose the file that holds the data.")
     return DatasetInputError(f"Cannot read {path} as CSV: {text}",
