@@ -14,6 +14,8 @@ tells: it is swallowed into the last value if so.) For each file exactly one of 
   numbers and booleans are compared as the text they were read from);
 * otherwise it is refused with a :class:`ModelyardError` whose message names a line (or, for a
   header that is not usable, the header row) -- never a different row count in silence.
+
+150 examples take a few seconds; MODELYARD_FUZZ_EXAMPLES=5000 searches harder.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import csv
 import io
 import itertools
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -96,7 +99,7 @@ def test_generated_csv_is_imported_as_python_reads_it_or_refused_naming_a_line(t
     store = Store.open(tmp_path / "store")
     counter = itertools.count()
 
-    @settings(max_examples=int(__import__("os").environ.get("FUZZ_N", 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow,
+    @settings(max_examples=int(os.environ.get("MODELYARD_FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.function_scoped_fixture])
     @given(csv_files())
     def check(f: dict[str, Any]) -> None:
