@@ -81,6 +81,7 @@ def test_preview_of_a_large_file_shows_an_open_quote_only_up_to_where_it_is_read
     path.write_text('a,b\n1,"x\n' + "2,y\n" * 200_000 + '"\n3,z\n')
     sniffed = service.sniff(path)
     assert sniffed.columns == ["a", "b"]
+    assert any("The quoted value that starts on line 2 is still open" in n for n in sniffed.notes), sniffed.notes
 
 
 # --------------------------------------------------------------------------- long lines and values (item 10)

@@ -99,8 +99,8 @@ def test_generated_csv_is_imported_as_python_reads_it_or_refused_naming_a_line(t
     store = Store.open(tmp_path / "store")
     counter = itertools.count()
 
-    @settings(max_examples=int(os.environ.get("MODELYARD_FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                       HealthCheck.function_scoped_fixture])
+    @settings(max_examples=int(os.environ.get("MODELYARD_FUZZ_EXAMPLES", 150)), deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(csv_files())
     def check(f: dict[str, Any]) -> None:
         k = next(counter)

@@ -44,6 +44,8 @@ CSV_BLOCK_BYTES = 1 << 20
 # A line or quoted value longer than a block is read again with blocks this many times larger, up to the cap.
 CSV_BLOCK_GROWTH = 4
 MAX_CSV_BLOCK_BYTES = 256 << 20
+# A quoted value still open this many lines after it starts, where the sniffed sample ends, gets a note.
+OPEN_QUOTE_NOTE_LINES = 50
 BATCH_ROWS = 65_536
 EXCEL_TICK_ROWS = 2_000
 MAX_JSON_PREVIEW_BYTES = 64 * 1024 * 1024
@@ -465,6 +467,14 @@ def sniff_csv(path: Path, head: bytes, size: int, *, delimiter: str | None = Non
     rows, _ = _csv_rows(text, delimiter, quotechar, 50)
     if not rows:
         raise DatasetInputError(f"{path} holds no rows.", hint="Choose the file that holds the data.")
+    if not at_eof:  # (at the end of the file, the preview refuses an open quote)
+        tracker = _QuoteTracker(delimiter, quotechar)
+        tracker.feed(text)
+        line = tracker.open_at_end()
+        if line is not None and tracker.line - line > OPEN_QUOTE_NOTE_LINES:
+            notes.append(f"The quoted value that starts on line {line} is still open {tracker.line - line} lines "
+                         f"later, where the preview stops: if its closing quote is missing, the import will "
+                         f"stop and say so.")
     if header is None:
         header = _guess_header(rows)
         if not header:

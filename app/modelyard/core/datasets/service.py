@@ -396,7 +396,8 @@ def _build_snapshot(batches: Callable[[dict[str, pa.DataType]], Iterator[pa.Reco
 def _snapshot_write_error(store: Store, label: str, exc: OSError) -> ModelyardError:
     """A failed write of the snapshot, e.g. a full disk, as one line and what to do."""
     text = str(exc)
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)) or "No space left" in text or "quota" in text.lower():
+    full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
+    if full or "No space left" in text or "quota exceeded" in text.lower():
         return ModelyardError(f"The disk is full: the snapshot of {label} could not be written to the store at "
                               f"{store.root}. Nothing was imported.",
                               hint="Free some disk space (an import needs about twice the file's size) and "
