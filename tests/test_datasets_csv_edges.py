@@ -99,6 +99,7 @@ def test_a_header_longer_than_a_block_with_rows_imports(store: Store, tmp_path: 
     path = tmp_path / "long.csv"
     name = "n" * 2_500_000  # one line of 2.5 MB before the first row
     path.write_text(f"id,{name}\n1,2\n3,4\n")
+    assert service.sniff(path).columns == ["id", name]  # the preview reads the whole first line
     result, rows = imported(store, path)
     assert (result["n_rows"], result["n_cols"]) == (2, 2)
     assert rows == [{"id": 1, name: 2}, {"id": 3, name: 4}]
@@ -112,6 +113,7 @@ def test_a_value_over_a_block_imports(store: Store, tmp_path: Path, where: str, 
     path = tmp_path / "big.csv"
     before = "".join(f"{i},short\n" for i in range(100_000)) if where == "later" else ""
     path.write_text("id,text\n" + before + f"-1,{cell}\n" + "7,after\n")
+    assert service.sniff(path).columns == ["id", "text"]
     result, rows = imported(store, path)
     assert result["n_rows"] == len(before.splitlines()) + 2
     assert rows[-2] == {"id": -1, "text": big}

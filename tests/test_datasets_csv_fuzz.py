@@ -137,3 +137,28 @@ def test_generated_csv_is_imported_as_python_reads_it_or_refused_naming_a_line(t
         check()
     finally:
         store.close()
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(['"', '"', ",", ";", "\n", "\r", "\r\n", "x", " "]), max_size=40).map("".join),
+       st.lists(st.integers(0, 40), max_size=5), st.sampled_from([",", ";"]))
+def test_the_quote_scan_agrees_with_python_csv_however_the_text_is_cut(text: str, cuts: list[int],
+                                                                       delimiter: str) -> None:
+    """The scan behind the unclosed-quote check reads 1 MB pieces: a cut anywhere must not change its answer."""
+    from modelyard.core.datasets.readers import _QuoteTracker
+
+    _, open_quote = python_reads(text, delimiter, '"')
+    whole = _QuoteTracker(delimiter, '"')
+    whole.feed(text)
+    pieces = _QuoteTracker(delimiter, '"')
+    at = 0
+    for cut in sorted({c for c in cuts if c <= len(text)}) + [len(text)]:
+        pieces.feed(text[at:cut])
+        at = cut
+    assert (whole.open_at_end() is not None) == open_quote, text
+    assert pieces.open_at_end() == whole.open_at_end() and pieces.line == whole.line, (text, cuts)
+    if open_quote:  # the line named is the one holding the quote that opened the last value
+        line = whole.open_at_end()
+        assert line is not None
+        lines = io.StringIO(text, newline="").readlines()
+        assert '"' in lines[line - 1], (text, line)

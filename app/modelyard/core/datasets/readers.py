@@ -621,57 +621,68 @@ class _QuoteTracker:
     A quote opens a quoted value only at the start of a field; inside one, a doubled quote is a
     quote character and a single one closes it (text after it up to the delimiter joins the
     value). Lines are counted the way an editor shows them: ``\\n``, ``\\r\\n`` and ``\\r`` each end one.
-    Only delimiters, quotes and line breaks are looked at, so it runs at the speed of ``re``.
+    Whole quoted values are matched by one regular expression and only a piece's last one decides
+    the state, so a scan runs at the speed of ``re``, not of a Python loop over characters.
     """
 
     def __init__(self, delimiter: str, quotechar: str) -> None:
         self.delimiter, self.quote = delimiter, quotechar
-        self._specials = re.compile("[" + re.escape(delimiter + quotechar) + "\r\n]")
-        self.pos = 0  # characters fed so far
-        self.line = 1
-        self.field_start = 0
+        q, nq = re.escape(quotechar), f"[^{re.escape(quotechar)}]*"
+        body = f"{nq}(?:{q}{q}{nq})*"
+        self._rest = re.compile(f"{body}({q}?)")  # the rest of a quoted value, through its closing quote
+        self._value = re.compile(f"(?<=[{re.escape(delimiter)}\r\n]){q}{body}({q}?)")  # a quoted value
+        self.line = 1  # the line the next piece starts on
         self.in_quotes = False
-        self.close_at = -1  # where a quote inside a quoted value was: its end, or the first of ""
-        self.last_cr = -2
-        self.open_line = 0
+        self.pending = False  # inside a quoted value, the piece before ended with a quote
+        self.prev = "\n"  # the character before the next piece (a line break: a field starts there)
+        self._open: tuple[str, int, int, str] | None = None  # the last value opened: (piece, where, line, prev)
+
+    @staticmethod
+    def _breaks(text: str, end: int, before: str) -> int:
+        n = text.count("\n", 0, end) + text.count("\r", 0, end) - text.count("\r\n", 0, end)
+        return n - 1 if end > 0 and before == "\r" and text.startswith("\n") else n
+
+    def _after(self, m: re.Match[str], n: int) -> int:
+        """Take the state after a (rest of a) quoted value ``m``; returns where unquoted text resumes."""
+        if not m.group(1):
+            self.in_quotes = True  # it runs to the end of the piece
+        elif m.end() == n:
+            self.in_quotes, self.pending = True, True  # a closing quote, or the first of ""
+        else:
+            self.in_quotes = False
+        return m.end()
 
     def feed(self, text: str) -> None:
-        base, quote, delimiter = self.pos, self.quote, self.delimiter
-        for m in self._specials.finditer(text):
-            i, c = base + m.start(), m.group()
-            if self.in_quotes:
-                if self.close_at >= 0:
-                    if c == quote and i == self.close_at + 1:  # "" inside the value
-                        self.close_at = -1
-                        continue
-                    self.in_quotes, self.close_at = False, -1  # it closed; ``c`` comes after it
-                elif c == quote:
-                    self.close_at = i
-                    continue
-                elif c == delimiter:
-                    continue
-                else:
-                    if c == "\r" or self.last_cr != i - 1:
-                        self.line += 1
-                    if c == "\r":
-                        self.last_cr = i
-                    continue
-            if c == quote:
-                if i == self.field_start:
-                    self.in_quotes, self.open_line = True, self.line
-            elif c == delimiter:
-                self.field_start = i + 1
+        if not text:
+            return
+        q, n, i = self.quote, len(text), 0
+        if self.pending:
+            self.pending = False
+            if text[0] == q:
+                i = 1  # "" across two pieces
             else:
-                if c == "\r" or self.last_cr != i - 1:
-                    self.line += 1
-                if c == "\r":
-                    self.last_cr = i
-                self.field_start = i + 1
-        self.pos = base + len(text)
+                self.in_quotes = False
+        if self.in_quotes:
+            i = self._after(self._rest.match(text, i), n)  # type: ignore[arg-type] # (it always matches)
+        elif text[0] == q and self.prev in (self.delimiter, "\r", "\n"):
+            self._open = (text, 0, self.line, self.prev)
+            i = self._after(self._rest.match(text, 1), n)  # type: ignore[arg-type]
+        if not self.in_quotes:
+            last = None
+            for last in self._value.finditer(text, i):  # (its look-behind sees the text before ``i``)
+                pass
+            if last is not None:
+                self._open = (text, last.start(), self.line, self.prev)
+                self._after(last, n)
+        self.line += self._breaks(text, n, self.prev)
+        self.prev = text[-1]
 
     def open_at_end(self) -> int | None:
         """The line where a quoted value starts that is still open after everything fed, or None."""
-        return self.open_line if self.in_quotes and self.close_at < 0 else None
+        if not self.in_quotes or self.pending or self._open is None:
+            return None
+        text, pos, line, before = self._open
+        return line + self._breaks(text, pos, before)
 
 
 def _text_chunks(path: Path, s: ReadSettings, size: int = 1 << 20) -> Iterator[str]:
