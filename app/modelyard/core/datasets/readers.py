@@ -298,10 +298,13 @@ def undecodable_error(path: Path, encoding: str | None, column: str | None = Non
         where = f" at line {found[1]} (byte {found[0]})"
     col = f" in column '{column}'" if column else ""
     label = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8"}.get(enc, enc)
-    return DatasetInputError(
-        f"{path} has bytes that are not valid {label} text{where}{col}.",
-        hint="Import it again with its real encoding, e.g. '--encoding cp1252' (Windows) or "
-             "'--encoding latin-1', or save the file as UTF-8.")
+    if label == "UTF-8":
+        hint = ("Import it again with its real encoding, e.g. '--encoding cp1252' (Windows) or "
+                "'--encoding latin-1', or save the file as UTF-8.")
+    else:
+        hint = (f"{label} is not the file's encoding: import it again without --encoding (it is then detected) "
+                f"or with its real one, e.g. '--encoding utf-8' or '--encoding cp1252'.")
+    return DatasetInputError(f"{path} has bytes that are not valid {label} text{where}{col}.", hint=hint)
 
 
 # --------------------------------------------------------------------------- CSV sniffing
@@ -869,7 +872,7 @@ def _too_long_error(path: Path, s: ReadSettings, block: int) -> DatasetInputErro
 
 
 def no_rows_error(label: Any, n_cols: int) -> DatasetInputError:
-    return DatasetInputError(f"{label} has column names ({n_cols} columns) but no data rows.",
+    return DatasetInputError(f"{label} has column names ({n_cols} column{'s' if n_cols != 1 else ''}) but no data rows.",
                              hint="Add the data rows, or choose the file that holds the data.")
 
 
