@@ -872,7 +872,8 @@ def _too_long_error(path: Path, s: ReadSettings, block: int) -> DatasetInputErro
 
 
 def no_rows_error(label: Any, n_cols: int) -> DatasetInputError:
-    return DatasetInputError(f"{label} has column names ({n_cols} column{'s' if n_cols != 1 else ''}) but no data rows.",
+    columns = f"{n_cols} column{'s' if n_cols != 1 else ''}"
+    return DatasetInputError(f"{label} has column names ({columns}) but no data rows.",
                              hint="Add the data rows, or choose the file that holds the data.")
 
 
