@@ -902,7 +902,7 @@ def csv_batches(path: Path, s: ReadSettings, tick: Tick, column_types: dict[str,
                                         parse_options=_parse_options(s, invalid),
                                         convert_options=_convert_options(s, types))
             except (pa.ArrowInvalid, UnicodeError) as exc:
-                if _block_too_small(exc) and block < size:
+                if _block_too_small(exc) and block < 4 * size:  # (4: text may grow as it is made UTF-8)
                     block = _grow_block(path, s, block)
                     continue
                 raise _csv_error(path, s, exc, invalid, None) from None
