@@ -735,7 +735,7 @@ def _may_end_in_open_quote(path: Path, s: ReadSettings, last_values: Sequence[An
     """
     if any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in last_values):
         return True
-    encoding = codecs.lookup(s.encoding or "utf-8").name
+    encoding = codecs.lookup(s.encoding or "utf-8").name.replace("utf-8-sig", "utf-8")  # (a BOM is stripped)
     if "\n\r".encode(encoding, errors="replace") != b"\n\r":  # UTF-16, UTF-32, EBCDIC: no cheap look
         return True
     tail = _last_line(path)
