@@ -8,7 +8,10 @@ Every reader is a generator of :class:`pyarrow.RecordBatch` that calls ``tick(fr
 goes (the job's progress, which is also its cancellation point). CSV is parsed by
 ``pyarrow.csv.open_csv`` block by block (the GIL is released while a block is parsed); its types
 are inferred from the first block, and a later value that does not fit raises
-:class:`TypePromotion` so the caller restarts the read with that column's type widened.
+:class:`TypePromotion` so the caller restarts the read with that column's type widened. A line
+or quoted value longer than a block is read again with larger blocks (up to
+:data:`MAX_CSV_BLOCK_BYTES`), and a file that ends inside a quoted value is refused, naming the
+line where that value opens (:class:`_QuoteTracker`), rather than read as one giant last value.
 
 Every way a file can be unreadable ends in :class:`DatasetInputError`, whose message names the
 file (and the row, line or column where that applies) and whose hint says what to do. All
