@@ -214,3 +214,26 @@ def test_excel_sheet_whose_recorded_size_is_wrong_is_read_whole(store: Store, tm
     assert rows[-1] == {"id": 29, "name": "n29"}
     assert service.sniff(bad).columns == ["id", "name"]
 
+
+
+# --------------------------------------------------------------------------- JSON Lines: a line that is not one record
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"a": 1, "b": "x"}\nnull\n{"a": 2, "b": "y"}\n', "line 2 is not a JSON object"),  # not an empty row
+    ('{"a": 1}{"a": 2}\n{"a": 3}\n', "line 1 is not valid JSON"),  # two records on one line
+])
+def test_json_lines_line_that_is_not_one_record_is_refused(store: Store, tmp_path: Path, text: str,
+                                                           message: str) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text(text)
+    outcome = import_fails(store, path)
+    assert f"{path}: {message}" in outcome.error, outcome.error
+    assert_store_unchanged(store)
+
+
+def test_json_lines_empty_record_is_a_row_of_missing_values(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"a": 1}\n{}\n\n{"a": 2}\n')
+    result, rows = imported(store, path)
+    assert rows == [{"a": 1}, {"a": None}, {"a": 2}]

@@ -1276,6 +1276,28 @@ def _jsonl_python(path: Path, tick: Tick, limit: int | None) -> pa.Table:
     return table_from_records(path, records, where=lambda i: f"record {i + 1}")
 
 
+def _one_record_per_line(path: Path, table: pa.Table) -> bool:
+    """False when pyarrow's reading may not be one record per line: it reads a line ``null`` as a row
+    of missing values and two objects on one line as two rows (the Python reader refuses both)."""
+    import pyarrow.compute as pc
+
+    if table.num_rows and table.num_columns:
+        missing = [pc.is_null(col) for col in table.columns]
+        everywhere = missing[0]
+        for m in missing[1:]:
+            everywhere = pc.and_(everywhere, m)
+        if pc.any(everywhere).as_py():
+            return False  # (an empty object {} reads the same: the Python reader tells them apart)
+    lf = cr = 0
+    last = b"\n"
+    with open_binary(path) as fh:
+        while chunk := fh.read(4 << 20):
+            lf += chunk.count(b"\n")
+            cr += chunk.count(b"\r")
+            last = chunk[-1:]
+    return table.num_rows <= max(lf, cr) + (last not in (b"\n", b"\r"))
+
+
 def json_batches(path: Path, s: ReadSettings, tick: Tick, *, limit: int | None = None) -> Iterator[pa.RecordBatch]:
     tick(0.0)
     if s.format == "jsonl":
@@ -1290,6 +1312,8 @@ def json_batches(path: Path, s: ReadSettings, tick: Tick, *, limit: int | None =
                 table = None  # mixed types or a bad line: the Python reader says where
             finally:
                 fh.close()
+            if table is not None and not _one_record_per_line(path, table):
+                table = None  # the Python reader refuses what pyarrow let through, naming the line
         if table is None:
             table = _jsonl_python(path, tick, limit)
     else:
