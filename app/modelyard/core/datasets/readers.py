@@ -8,7 +8,10 @@ Every reader is a generator of :class:`pyarrow.RecordBatch` that calls ``tick(fr
 goes (the job's progress, which is also its cancellation point). CSV is parsed by
 ``pyarrow.csv.open_csv`` block by block (the GIL is released while a block is parsed); its types
 are inferred from the first block, and a later value that does not fit raises
-:class:`TypePromotion` so the caller restarts the read with that column's type widened.
+:class:`TypePromotion` so the caller restarts the read with that column's type widened. A line
+or quoted value longer than a block is read again with larger blocks (up to
+:data:`MAX_CSV_BLOCK_BYTES`), and a file that ends inside a quoted value is refused, naming the
+line where that value opens (:class:`_QuoteTracker`), rather than read as one giant last value.
 
 Every way a file can be unreadable ends in :class:`DatasetInputError`, whose message names the
 file (and the row, line or column where that applies) and whose hint says what to do. All
@@ -41,6 +44,11 @@ FORMATS = ("csv", "parquet", "excel", "json", "jsonl")
 SNIFF_BYTES = 64 * 1024
 PREVIEW_BYTES = 512 * 1024
 CSV_BLOCK_BYTES = 1 << 20
+# A line or quoted value longer than a block is read again with blocks this many times larger, up to the cap.
+CSV_BLOCK_GROWTH = 4
+MAX_CSV_BLOCK_BYTES = 256 << 20
+# A quoted value still open this many lines after it starts, where the sniffed sample ends, gets a note.
+OPEN_QUOTE_NOTE_LINES = 50
 BATCH_ROWS = 65_536
 EXCEL_TICK_ROWS = 2_000
 MAX_JSON_PREVIEW_BYTES = 64 * 1024 * 1024
@@ -242,12 +250,24 @@ def arrow_encoding(encoding: str | None) -> str:
     return encoding
 
 
+ENCODING_HINT = "Use a name such as utf-8, cp1252, latin-1 or utf-16 with --encoding."
+
+
 def check_encoding(encoding: str) -> str:
+    """The codec's name, refusing names that are unknown or not encodings of text (base64, rot13...)."""
     try:
-        return codecs.lookup(encoding).name
+        info = codecs.lookup(encoding)
     except LookupError:
-        raise DatasetInputError(f"Unknown text encoding {encoding!r}.",
-                                hint="Use a name such as utf-8, cp1252, latin-1 or utf-16.") from None
+        raise DatasetInputError(f"Unknown text encoding {encoding!r}.", hint=ENCODING_HINT) from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise DatasetInputError(f"{encoding!r} is not a text encoding: it cannot be used to read a table.",
+                                hint=ENCODING_HINT)
+    try:  # every reader decodes with errors="replace" (the preview) and incrementally
+        codecs.getincrementaldecoder(info.name)(errors="replace").decode(b"a", final=False)
+    except Exception:  # noqa: BLE001 - codecs raise all kinds of errors for what they cannot do
+        raise DatasetInputError(f"The encoding {encoding!r} cannot be used to read a file of text.",
+                                hint=ENCODING_HINT) from None
+    return info.name
 
 
 def _first_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
@@ -265,6 +285,8 @@ def _first_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
                 start = max(exc.start - (len(exc.object) - len(chunk)), 0)
                 bad = offset + start
                 return bad, lines + chunk[:start].count(b"\n")
+            except UnicodeError:  # e.g. UTF-16 or UTF-32 without the byte order mark they need
+                return offset, lines
             if not chunk:
                 return None
             lines += chunk.count(b"\n")
@@ -279,24 +301,31 @@ def undecodable_error(path: Path, encoding: str | None, column: str | None = Non
         where = f" at line {found[1]} (byte {found[0]})"
     col = f" in column '{column}'" if column else ""
     label = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8"}.get(enc, enc)
-    return DatasetInputError(
-        f"{path} has bytes that are not valid {label} text{where}{col}.",
-        hint="Import it again with its real encoding, e.g. '--encoding cp1252' (Windows) or "
-             "'--encoding latin-1', or save the file as UTF-8.")
+    if label == "UTF-8":
+        hint = ("Import it again with its real encoding, e.g. '--encoding cp1252' (Windows) or "
+                "'--encoding latin-1', or save the file as UTF-8.")
+    else:
+        hint = (f"{label} is not the file's encoding: import it again without --encoding (it is then detected) "
+                f"or with its real one, e.g. '--encoding utf-8' or '--encoding cp1252'.")
+    return DatasetInputError(f"{path} has bytes that are not valid {label} text{where}{col}.", hint=hint)
 
 
 # --------------------------------------------------------------------------- CSV sniffing
 
 
-def _decode_sample(head: bytes, encoding: str, *, at_eof: bool) -> str:
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    return decoder.decode(head, final=at_eof)
+def _decode_sample(path: Path, head: bytes, encoding: str, *, at_eof: bool) -> str:
+    """The start of the file as text; bytes that ``encoding`` cannot decode are an error naming their line."""
+    try:
+        return codecs.getincrementaldecoder(encoding)().decode(head, final=at_eof)
+    except UnicodeError:
+        raise undecodable_error(path, encoding) from None
 
 
 def _complete_lines(text: str, at_eof: bool) -> str:
+    """``text`` up to its last line break (all of it at the end of the file, or when it has none)."""
     if at_eof:
         return text
-    cut = text.rfind("\n")
+    cut = max(text.rfind("\n"), text.rfind("\r"))
     return text[: cut + 1] if cut >= 0 else text
 
 
@@ -366,9 +395,25 @@ def _sniff_delimiter(text: str, default: str) -> tuple[str, str]:
     return default, '"'
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of ``text`` with their ends, split only where CSV ends lines: \\n, \\r\\n and \\r.
+
+    (``str.splitlines`` also splits at form feeds, \\x1c-\\x1e and Unicode line separators, which
+    are ordinary characters inside a CSV value.)
+    """
+    return io.StringIO(text, newline="").readlines()
+
+
+def _allow_long_fields() -> None:
+    """Python's csv refuses values over 128 kB by default; the import reads values up to its block cap."""
+    if csv.field_size_limit() < MAX_CSV_BLOCK_BYTES:
+        csv.field_size_limit(MAX_CSV_BLOCK_BYTES)
+
+
 def _csv_rows(text: str, delimiter: str, quotechar: str, limit: int) -> tuple[list[list[str]], int]:
     """Up to ``limit`` non-blank records of ``text`` and how many lines they span."""
-    lines = text.splitlines(keepends=True)
+    _allow_long_fields()
+    lines = _lines(text)
     reader = csv.reader(lines, delimiter=delimiter, quotechar=quotechar, doublequote=True, strict=False)
     rows: list[list[str]] = []
     used = 0
@@ -403,7 +448,7 @@ def sniff_csv(path: Path, head: bytes, size: int, *, delimiter: str | None = Non
         encoding, note = detect_encoding(head, at_eof=at_eof)
         if note:
             notes.append(note)
-    text = _complete_lines(_decode_sample(head, encoding, at_eof=at_eof), at_eof)
+    text = _complete_lines(_decode_sample(path, head, encoding, at_eof=at_eof), at_eof)
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
@@ -417,9 +462,25 @@ def sniff_csv(path: Path, head: bytes, size: int, *, delimiter: str | None = Non
         raise DatasetInputError(f"The delimiter and quote character must each be one character "
                                 f"(got {delimiter!r} and {quotechar!r}).",
                                 hint="For a tab, give --delimiter tab or '\\t'.")
+    if delimiter == quotechar:
+        raise DatasetInputError(f"The delimiter and the quote character are both {delimiter!r}: one character "
+                                f"cannot both separate values and quote them.",
+                                hint="Choose another delimiter with --delimiter or another quote character with "
+                                     "--quote (the usual quote is '\"').")
+    if delimiter in "\r\n" or quotechar in "\r\n":
+        raise DatasetInputError("A line break cannot be the delimiter or the quote character.",
+                                hint="Choose another with --delimiter or --quote.")
     rows, _ = _csv_rows(text, delimiter, quotechar, 50)
     if not rows:
         raise DatasetInputError(f"{path} holds no rows.", hint="Choose the file that holds the data.")
+    if not at_eof:  # (at the end of the file, the preview refuses an open quote)
+        tracker = _QuoteTracker(delimiter, quotechar)
+        tracker.feed(text)
+        line = tracker.open_at_end()
+        if line is not None and tracker.line - line > OPEN_QUOTE_NOTE_LINES:
+            notes.append(f"The quoted value that starts on line {line} is still open {tracker.line - line} lines "
+                         f"later, where the preview stops: if its closing quote is missing, the import will "
+                         f"stop and say so.")
     if header is None:
         header = _guess_header(rows)
         if not header:
@@ -560,16 +621,163 @@ def widen(current: pa.DataType, value: str, decimal_point: str = ".") -> pa.Data
     return new
 
 
+class _QuoteTracker:
+    """Follows the quoting of CSV text fed in pieces, as pyarrow and Python's ``csv`` read it.
+
+    A quote opens a quoted value only at the start of a field; inside one, a doubled quote is a
+    quote character and a single one closes it (text after it up to the delimiter joins the
+    value). Lines are counted the way an editor shows them: ``\\n``, ``\\r\\n`` and ``\\r`` each end one.
+    Whole quoted values are matched by one regular expression and only a piece's last one decides
+    the state, so a scan runs at the speed of ``re``, not of a Python loop over characters.
+    """
+
+    def __init__(self, delimiter: str, quotechar: str) -> None:
+        self.delimiter, self.quote = delimiter, quotechar
+        q, nq = re.escape(quotechar), f"[^{re.escape(quotechar)}]*"
+        body = f"{nq}(?:{q}{q}{nq})*"
+        self._rest = re.compile(f"{body}({q}?)")  # the rest of a quoted value, through its closing quote
+        self._value = re.compile(f"(?<=[{re.escape(delimiter)}\r\n]){q}{body}({q}?)")  # a quoted value
+        self.line = 1  # the line the next piece starts on
+        self.in_quotes = False
+        self.pending = False  # inside a quoted value, the piece before ended with a quote
+        self.prev = "\n"  # the character before the next piece (a line break: a field starts there)
+        self._open: tuple[str, int, int, str] | None = None  # the last value opened: (piece, where, line, prev)
+
+    @staticmethod
+    def _breaks(text: str, end: int, before: str) -> int:
+        n = text.count("\n", 0, end) + text.count("\r", 0, end) - text.count("\r\n", 0, end)
+        return n - 1 if end > 0 and before == "\r" and text.startswith("\n") else n
+
+    def _after(self, m: re.Match[str], n: int) -> int:
+        """Take the state after a (rest of a) quoted value ``m``; returns where unquoted text resumes."""
+        if not m.group(1):
+            self.in_quotes = True  # it runs to the end of the piece
+        elif m.end() == n:
+            self.in_quotes, self.pending = True, True  # a closing quote, or the first of ""
+        else:
+            self.in_quotes = False
+        return m.end()
+
+    def feed(self, text: str) -> None:
+        if not text:
+            return
+        q, n, i = self.quote, len(text), 0
+        if self.pending:
+            self.pending = False
+            if text[0] == q:
+                i = 1  # "" across two pieces
+            else:
+                self.in_quotes = False
+        if self.in_quotes:
+            i = self._after(self._rest.match(text, i), n)  # type: ignore[arg-type] # (it always matches)
+        elif text[0] == q and self.prev in (self.delimiter, "\r", "\n"):
+            self._open = (text, 0, self.line, self.prev)
+            i = self._after(self._rest.match(text, 1), n)  # type: ignore[arg-type]
+        if not self.in_quotes:
+            last = None
+            for last in self._value.finditer(text, i):  # (its look-behind sees the text before ``i``)
+                pass
+            if last is not None:
+                self._open = (text, last.start(), self.line, self.prev)
+                self._after(last, n)
+        self.line += self._breaks(text, n, self.prev)
+        self.prev = text[-1]
+
+    def open_at_end(self) -> int | None:
+        """The line where a quoted value starts that is still open after everything fed, or None."""
+        if not self.in_quotes or self.pending or self._open is None:
+            return None
+        text, pos, line, before = self._open
+        return line + self._breaks(text, pos, before)
+
+
+def _text_chunks(path: Path, s: ReadSettings, size: int = 1 << 20) -> Iterator[str]:
+    encoding = codecs.lookup(s.encoding or "utf-8").name
+    with open_binary(path) as raw:
+        text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+        first = True
+        while chunk := text.read(size):
+            if first and chunk.startswith("\ufeff"):
+                chunk = chunk[1:]
+            first = False
+            yield chunk
+
+
+def _open_quote_line(path: Path, s: ReadSettings) -> int | None:
+    """The line where a quoted value starts that the file never closes, or None (reads the whole file)."""
+    tracker = _QuoteTracker(s.delimiter or ",", s.quotechar)
+    for chunk in _text_chunks(path, s):
+        tracker.feed(chunk)
+    return tracker.open_at_end()
+
+
+def _last_line(path: Path) -> bytes:
+    """The bytes after the file's last line break (empty when it ends with one)."""
+    with open_binary(path) as fh:
+        pos = fh.seek(0, io.SEEK_END)
+        pieces: list[bytes] = []
+        while pos > 0:
+            step = min(1 << 16, pos)
+            pos -= step
+            fh.seek(pos)
+            piece = fh.read(step)
+            cut = max(piece.rfind(b"\n"), piece.rfind(b"\r"))
+            if cut >= 0:
+                pieces.append(piece[cut + 1:])
+                break
+            pieces.append(piece)
+        return b"".join(reversed(pieces))
+
+
+def _may_end_in_open_quote(path: Path, s: ReadSettings, last_values: Sequence[Any]) -> bool:
+    """False when the file surely does not end inside a quoted value (cheap: looks at the last record).
+
+    A quoted value left open runs to the end of the file. If the file ends with a line break,
+    that line break is inside the last value read; if it does not, and no value of the last
+    record holds a line break, the last record is the file's last line, which is checked alone.
+    """
+    if any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in last_values):
+        return True
+    encoding = codecs.lookup(s.encoding or "utf-8").name.replace("utf-8-sig", "utf-8")  # (a BOM is stripped)
+    if "\n\r".encode(encoding, errors="replace") != b"\n\r":  # UTF-16, UTF-32, EBCDIC: no cheap look
+        return True
+    tail = _last_line(path)
+    if not tail:
+        return False
+    text = tail.decode(encoding, errors="replace").lstrip("\ufeff")
+    tracker = _QuoteTracker(s.delimiter or ",", s.quotechar)
+    tracker.feed(text)
+    return tracker.open_at_end() is not None
+
+
+def unclosed_quote_error(path: Path, s: ReadSettings, line: int) -> DatasetInputError:
+    q = s.quotechar
+    return DatasetInputError(
+        f"{path}: the quoted value that starts on line {line} is never closed, so it would swallow the rest "
+        f"of the file.",
+        hint=f"Add the missing closing quote ({q}) on that line or remove the stray one (a quote inside a "
+             f"quoted value is written twice: {q}{q}); if the file does not quote its values, choose another "
+             f"quote character with --quote.")
+
+
+def _check_quotes_closed(path: Path, s: ReadSettings, last_values: Sequence[Any]) -> None:
+    if _may_end_in_open_quote(path, s, last_values):
+        line = _open_quote_line(path, s)
+        if line is not None:
+            raise unclosed_quote_error(path, s, line)
+
+
 def _find_ragged_row(path: Path, s: ReadSettings, expected: int) -> tuple[int, int, int, str] | None:
     """(line, data row, fields, text) of the first record whose field count is not ``expected``."""
     encoding = codecs.lookup(s.encoding or "utf-8").name
+    _allow_long_fields()
     with open_binary(path) as raw:
         text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
         reader = csv.reader(text, delimiter=s.delimiter or ",", quotechar=s.quotechar, doublequote=True)
         record = 0
         try:
             for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
+                if not row:  # only an empty line is skipped (as pyarrow does): "" or spaces are a value
                     continue
                 record += 1
                 if len(row) != expected:
@@ -581,17 +789,35 @@ def _find_ragged_row(path: Path, s: ReadSettings, expected: int) -> tuple[int, i
     return None
 
 
+def _first_record(path: Path, s: ReadSettings) -> list[str] | None:
+    """The first non-blank record of the file as Python's csv reads it, or None."""
+    _allow_long_fields()
+    with open_binary(path) as raw:
+        text = io.TextIOWrapper(raw, encoding=codecs.lookup(s.encoding or "utf-8").name, errors="replace",
+                                newline="")
+        try:
+            for row in csv.reader(text, delimiter=s.delimiter or ",", quotechar=s.quotechar, doublequote=True):
+                if row and any(c.strip() for c in row):
+                    return [c.lstrip("\ufeff") for c in row[:1]] + row[1:]
+        except csv.Error:
+            return None
+    return None
+
+
 def _ragged_error(path: Path, s: ReadSettings, invalid: list[Any], names: Sequence[str] | None) -> DatasetInputError:
     row = invalid[0]
     expected = row.expected_columns
     found = _find_ragged_row(path, s, expected)
+    open_line = _open_quote_line(path, s)
+    if open_line is not None and (found is None or found[0] >= open_line):
+        return unclosed_quote_error(path, s, open_line)  # the open value swallowed delimiters: a short row
     delim = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(s.delimiter or ",", repr(s.delimiter))
     what = "the header" if s.header else "the first row"
     if found is not None:
         line, data_row, fields, text = found
         where = f"line {line} (data row {data_row}) has {fields} field{'s' if fields != 1 else ''}"
     else:
-        where = f"a row has {row.actual_columns} fields"
+        where = f"a row has {row.actual_columns} field{'s' if row.actual_columns != 1 else ''}"
         text = (row.text or "")[:80]
     return DatasetInputError(
         f"{path}: {where} but {what} has {expected} columns: {text!r}.",
@@ -603,7 +829,7 @@ def _csv_error(path: Path, s: ReadSettings, exc: BaseException, invalid: list[An
                schema: pa.Schema | None) -> BaseException:
     if invalid:
         return _ragged_error(path, s, invalid, schema.names if schema is not None else None)
-    if isinstance(exc, UnicodeDecodeError):
+    if isinstance(exc, UnicodeError):
         return undecodable_error(path, s.encoding)
     text = str(exc)
     m = _CONVERSION_ERROR.search(text)
@@ -618,7 +844,13 @@ def _csv_error(path: Path, s: ReadSettings, exc: BaseException, invalid: list[An
         if m2 and schema is not None and int(m2.group(1)) < len(schema):
             col = schema.names[int(m2.group(1))]
         return undecodable_error(path, s.encoding, col)
+    open_line = _open_quote_line(path, s)
+    if open_line is not None:  # what pyarrow makes of a value that never ends
+        return unclosed_quote_error(path, s, open_line)
     if "Empty CSV file" in text:
+        first = _first_record(path, s)
+        if first is not None and s.header:  # (pyarrow's word for a header without a line break after it)
+            return no_rows_error(path, len(first))
         return DatasetInputError(f"{path} is empty: there is no header and no data.",
                                  hint="Choose the file that holds the data.")
     return DatasetInputError(f"Cannot read {path} as CSV: {text}",
@@ -626,52 +858,126 @@ def _csv_error(path: Path, s: ReadSettings, exc: BaseException, invalid: list[An
                                   "with --delimiter, --encoding and --no-header).")
 
 
+_BLOCK_TOO_SMALL = ("straddling object straddles two block boundaries", "Empty CSV file or block")
+
+
+def _block_too_small(exc: BaseException) -> bool:
+    return isinstance(exc, pa.ArrowInvalid) and any(m in str(exc) for m in _BLOCK_TOO_SMALL)
+
+
+def _too_long_error(path: Path, s: ReadSettings, block: int) -> DatasetInputError:
+    line = _open_quote_line(path, s)
+    if line is not None:
+        return unclosed_quote_error(path, s, line)
+    return DatasetInputError(f"{path} has a line or quoted value longer than {describe_size(block)}, more than "
+                             f"Modelyard reads in one piece.",
+                             hint="Check the file for a stray quote, or save it as Parquet and import that.")
+
+
+def no_rows_error(label: Any, n_cols: int) -> DatasetInputError:
+    columns = f"{n_cols} column{'s' if n_cols != 1 else ''}"
+    return DatasetInputError(f"{label} has column names ({columns}) but no data rows.",
+                             hint="Add the data rows, or choose the file that holds the data.")
+
+
 def csv_batches(path: Path, s: ReadSettings, tick: Tick, column_types: dict[str, pa.DataType] | None = None,
                 size: int | None = None) -> Iterator[pa.RecordBatch]:
-    """Stream ``path`` as record batches (one per ~1 MB block), reporting bytes read as progress."""
+    """Stream ``path`` as record batches (one per block), reporting bytes read as progress.
+
+    A line or quoted value longer than a block makes pyarrow fail: the file is then read again
+    with larger blocks (the rows already handed out are skipped, their column types kept). A
+    quoted value still open at the end of the file is refused, naming the line where it opens.
+    """
     size = size or file_size(path) or 1
-    invalid: list[Any] = []
-    fh = open_binary(path)
-    reader = None
-    try:
+    block = CSV_BLOCK_BYTES
+    handed_out = 0  # rows already yielded, by an earlier attempt with smaller blocks
+    first_schema: pa.Schema | None = None
+    while True:
+        types = dict(column_types or {})
+        if first_schema is not None and handed_out:
+            types = {f.name: f.type for f in first_schema} | types
+        invalid: list[Any] = []
+        fh = open_binary(path)
+        reader = None
         try:
-            reader = pacsv.open_csv(fh, read_options=_read_options(s), parse_options=_parse_options(s, invalid),
-                                    convert_options=_convert_options(s, column_types))
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise _csv_error(path, s, exc, invalid, None) from None
-        except OSError as exc:
-            raise _os_error(path, exc) from exc
-        schema = reader.schema
-        check_column_names(path, schema.names)
-        for fld in schema:
-            if pa.types.is_binary(fld.type) or pa.types.is_large_binary(fld.type):
-                raise undecodable_error(path, s.encoding, fld.name)
-        while True:
             try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                raise _csv_error(path, s, exc, invalid, schema) from None
+                reader = pacsv.open_csv(fh, read_options=_read_options(s, block_size=block),
+                                        parse_options=_parse_options(s, invalid),
+                                        convert_options=_convert_options(s, types))
+            except (pa.ArrowInvalid, UnicodeError) as exc:
+                if _block_too_small(exc) and block < 4 * size:  # (4: text may grow as it is made UTF-8)
+                    block = _grow_block(path, s, block)
+                    continue
+                raise _csv_error(path, s, exc, invalid, None) from None
             except OSError as exc:
                 raise _os_error(path, exc) from exc
-            try:
-                done = fh.tell() / size
-            except (OSError, ValueError):
-                done = None
-            tick(min(done, 1.0) if done is not None else None)
-            yield batch
-        if not schema.names:
-            raise DatasetInputError(f"{path} has no columns.", hint="Choose the file that holds the data.")
-        # A header without rows still yields the (empty) schema: the caller reports it.
-        yield empty_batch(schema)
-    finally:
-        if reader is not None:
-            try:
-                reader.close()
-            except Exception:  # noqa: BLE001 - closing a failed reader is best effort
-                pass
-        fh.close()
+            schema = reader.schema
+            if not handed_out:
+                check_column_names(path, schema.names)
+                for fld in schema:
+                    if pa.types.is_binary(fld.type) or pa.types.is_large_binary(fld.type):
+                        raise undecodable_error(path, s.encoding, fld.name)
+                first_schema = schema
+            rows = 0
+            last: pa.RecordBatch | None = None
+            grown = False
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except (pa.ArrowInvalid, UnicodeError) as exc:
+                    if not invalid and _block_too_small(exc):
+                        block = _grow_block(path, s, block)
+                        grown = True
+                        break
+                    raise _csv_error(path, s, exc, invalid, schema) from None
+                except OSError as exc:
+                    raise _os_error(path, exc) from exc
+                try:
+                    done = fh.tell() / size
+                except (OSError, ValueError):
+                    done = None
+                if batch.num_rows:
+                    last = batch
+                start = rows
+                rows += batch.num_rows
+                if rows <= handed_out:
+                    continue  # handed out by the attempt before
+                if start < handed_out:
+                    batch = batch.slice(handed_out - start)
+                tick(min(done, 1.0) if done is not None else None)
+                handed_out = rows
+                yield batch
+            if grown:
+                continue
+            if not schema.names:
+                raise DatasetInputError(f"{path} has no columns.", hint="Choose the file that holds the data.")
+            if last is not None:
+                last_values = [col[last.num_rows - 1].as_py() if pa.types.is_string(col.type) else None
+                               for col in last.columns]
+            else:
+                last_values = list(schema.names) if s.header else []
+            _check_quotes_closed(path, s, last_values)
+            if rows == 0:
+                raise no_rows_error(path, len(schema.names))
+            # The empty batch carries the schema to the writer.
+            yield empty_batch(schema)
+            return
+        finally:
+            if reader is not None:
+                try:
+                    reader.close()
+                except Exception:  # noqa: BLE001 - closing a failed reader is best effort
+                    pass
+            fh.close()
+
+
+def _grow_block(path: Path, s: ReadSettings, block: int) -> int:
+    """The next, larger block size; at the cap, the error that names the over-long line."""
+    if block >= MAX_CSV_BLOCK_BYTES:
+        raise _too_long_error(path, s, block)
+    return min(block * CSV_BLOCK_GROWTH, MAX_CSV_BLOCK_BYTES)
 
 
 # --------------------------------------------------------------------------- building columns
@@ -849,12 +1155,16 @@ def excel_batches(path: Path, s: ReadSettings, tick: Tick, *, limit: int | None 
     try:
         ws = wb[s.sheet] if s.sheet else wb.worksheets[0]
         where = f"sheet '{ws.title}'"
-        total = ws.max_row or 0
+        total = ws.max_row or 0  # as the file records it: only a guess for the progress
+        if hasattr(ws, "reset_dimensions"):
+            # Read-only openpyxl stops at the size the file records, which some programs write wrong
+            # (say A1:A1): forget it so that every row and column that is there is read.
+            ws.reset_dimensions()
         rows_iter = ws.iter_rows(values_only=True)
         rows: list[tuple[Any, ...]] = []
         for i, row in enumerate(rows_iter):
             if i % EXCEL_TICK_ROWS == 0:
-                tick(i / total if total else None)
+                tick(min(i / total, 1.0) if total else None)
             rows.append(tuple(None if isinstance(v, str) and v in _EXCEL_ERRORS else v for v in row))
             if limit is not None and len(rows) > limit:
                 break
@@ -966,6 +1276,28 @@ def _jsonl_python(path: Path, tick: Tick, limit: int | None) -> pa.Table:
     return table_from_records(path, records, where=lambda i: f"record {i + 1}")
 
 
+def _one_record_per_line(path: Path, table: pa.Table) -> bool:
+    """False when pyarrow's reading may not be one record per line: it reads a line ``null`` as a row
+    of missing values and two objects on one line as two rows (the Python reader refuses both)."""
+    import pyarrow.compute as pc
+
+    if table.num_rows and table.num_columns:
+        missing = [pc.is_null(col) for col in table.columns]
+        everywhere = missing[0]
+        for m in missing[1:]:
+            everywhere = pc.and_(everywhere, m)
+        if pc.any(everywhere).as_py():
+            return False  # (an empty object {} reads the same: the Python reader tells them apart)
+    lf = cr = 0
+    last = b"\n"
+    with open_binary(path) as fh:
+        while chunk := fh.read(4 << 20):
+            lf += chunk.count(b"\n")
+            cr += chunk.count(b"\r")
+            last = chunk[-1:]
+    return table.num_rows <= max(lf, cr) + (last not in (b"\n", b"\r"))
+
+
 def json_batches(path: Path, s: ReadSettings, tick: Tick, *, limit: int | None = None,
                  column_types: dict[str, pa.DataType] | None = None) -> Iterator[pa.RecordBatch]:
     tick(0.0)
@@ -985,6 +1317,8 @@ def json_batches(path: Path, s: ReadSettings, tick: Tick, *, limit: int | None =
                 table = None  # mixed types or a bad line: the Python reader says where
             finally:
                 fh.close()
+            if table is not None and not _one_record_per_line(path, table):
+                table = None  # the Python reader refuses what pyarrow let through, naming the line
         if table is None:
             table = _jsonl_python(path, tick, limit)
     else:
@@ -1031,20 +1365,31 @@ def preview_table(path: Path, s: ReadSettings, rows: int = 50,
     """The first ``rows`` rows as the import would parse them, reading only the start of the file."""
     if s.format == "csv":
         size = file_size(path)
-        head = read_head(path, PREVIEW_BYTES)
-        at_eof = size <= len(head)
-        text = _complete_lines(_decode_sample(head, s.encoding or "utf-8", at_eof=at_eof), at_eof)
+        want = PREVIEW_BYTES
+        while True:  # at least the whole first line (a header may be longer than the preview's bytes)
+            head = read_head(path, want)
+            at_eof = size <= len(head)
+            text = _decode_sample(path, head, s.encoding or "utf-8", at_eof=at_eof)
+            if at_eof or "\n" in text or "\r" in text or want >= MAX_CSV_BLOCK_BYTES:
+                break
+            want *= CSV_BLOCK_GROWTH
+        text = _complete_lines(text, at_eof)
         if text.startswith("\ufeff"):
             text = text[1:]
+        if at_eof:  # the whole file is here: a quote it never closes is refused, as the import refuses it
+            tracker = _QuoteTracker(s.delimiter or ",", s.quotechar)
+            tracker.feed(text)
+            if (line := tracker.open_at_end()) is not None:
+                raise unclosed_quote_error(path, s, line)
         _, used = _csv_rows(text, s.delimiter or ",", s.quotechar, rows + (1 if s.header else 0))
-        lines = text.splitlines(keepends=True)[:used]
+        lines = _lines(text)[:used]
         data = "".join(lines).encode("utf-8")
         s_utf8 = replace(s, encoding="utf-8")
         try:
-            table = pacsv.read_csv(io.BytesIO(data), read_options=_read_options(s_utf8),
+            table = pacsv.read_csv(io.BytesIO(data), read_options=_read_options(s_utf8, block_size=len(data) + 1),
                                    parse_options=_parse_options(s_utf8, None),
                                    convert_options=_convert_options(s_utf8, column_types))
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        except (pa.ArrowInvalid, UnicodeError) as exc:
             raise _csv_error(path, s, exc, [], None) from None
         for fld in table.schema:
             if pa.types.is_binary(fld.type):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import errno
 import shutil
 import threading
 import time
@@ -436,6 +437,22 @@ def _build_snapshot(batches: Callable[[dict[str, pa.DataType]], Iterator[pa.Reco
                          hint="Save the file with consistent values per column, or as Parquet.")
 
 
+def _snapshot_write_error(store: Store, label: str, exc: OSError) -> ModelyardError:
+    """A failed write of the snapshot, e.g. a full disk, as one line and what to do."""
+    text = str(exc)
+    full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
+    if full or "No space left" in text or "quota exceeded" in text.lower():
+        return ModelyardError(f"The disk is full: the snapshot of {label} could not be written to the store at "
+                              f"{store.root}. Nothing was imported.",
+                              hint="Free some disk space (an import needs about twice the file's size) and "
+                                   "import it again.")
+    reason = exc.strerror or text
+    return ModelyardError(f"The snapshot of {label} could not be written to the store at {store.root}: {reason}. "
+                          f"Nothing was imported.",
+                          hint="Check that the store's folder is writable and its disk is connected, then import "
+                               "it again.")
+
+
 def _same_content(s: Session, dataset_id: int, content_hash: str) -> m.DatasetVersion | None:
     return s.scalar(select(m.DatasetVersion)
                     .where(m.DatasetVersion.dataset_id == dataset_id, m.DatasetVersion.content_hash == content_hash)
@@ -459,7 +476,10 @@ def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.D
     label = source.get("label") or "the table"
     started = time.perf_counter()
     with store.artifacts.temp_path(".parquet") as tmp:
-        snap, found = _build_snapshot(batches, tmp, progress, date_formats, str(label), date_hints)
+        try:
+            snap, found = _build_snapshot(batches, tmp, progress, date_formats, str(label), date_hints)
+        except OSError as exc:  # reading errors are DatasetInputErrors by now: this is the writing
+            raise _snapshot_write_error(store, label, exc) from None
         for col, info in found.items():
             if info["format"] is not None:
                 how = "as given" if info["given"] else "detected"
@@ -468,8 +488,7 @@ def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.D
             before_commit(tmp)
         parsed = time.perf_counter()
         if snap.n_rows == 0:
-            raise DatasetInputError(f"{label} has column names ({snap.n_cols} columns) but no data rows.",
-                                    hint="Add the data rows, or choose the file that holds the data.")
+            raise readers.no_rows_error(label, snap.n_cols)
         if target is not None and target not in snap.schema.names:
             shown = ", ".join(f"'{n}'" for n in snap.schema.names[:20])
             raise SchemaError(f"{label} has no column '{target}' to use as the target.",
