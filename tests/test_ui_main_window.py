@@ -231,3 +231,65 @@ def test_icons_follow_a_switch_to_a_dark_palette(qtbot, window):
     finally:
         app.setPalette(original)
         qtbot.waitUntil(lambda: _brightest_pixel(window.sidebar.item(0).icon()) < 100, timeout=2000)
+
+
+# --------------------------------------------------------------------------- the store the window opens on
+
+
+def _answer_next_box(qtbot, button_text: str, seen: list[str]) -> None:
+    """When the next modal message box opens, note its text and click the button labelled ``button_text``."""
+    from PySide6.QtCore import QTimer
+
+    def attempt() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, attempt)
+            return
+        seen.append(box.text() + "\n" + box.informativeText())
+        for button in box.buttons():
+            if button.text().replace("&", "") == button_text:
+                qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+                return
+        raise AssertionError(f"no {button_text!r} button in {[b.text() for b in box.buttons()]}")
+
+    QTimer.singleShot(0, attempt)
+
+
+def test_an_explicit_empty_folder_becomes_a_store_only_when_the_user_says_so(qtbot, tmp_path):
+    from modelyard.ui.app import open_start_store
+
+    folder = tmp_path / "typo-store"
+    seen: list[str] = []
+    _answer_next_box(qtbot, "Cancel", seen)
+    assert open_start_store(str(folder), True, None) is None
+    assert "There is no Modelyard store in" in seen[0] and str(folder) in seen[0]
+    assert not folder.exists(), "declining must leave the location as it was"
+
+    _answer_next_box(qtbot, "Create store", seen)
+    store = open_start_store(str(folder), True, None)
+    assert store is not None and (folder / "modelyard.db").is_file()
+    store.close()
+    assert len(seen) == 2
+
+
+def test_an_explicit_folder_that_is_not_a_store_is_refused_without_a_question(qtbot, tmp_path):
+    from modelyard.ui.app import open_start_store
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"\xff\xd8 not a store")
+    seen: list[str] = []
+    _answer_next_box(qtbot, "OK", seen)
+    assert open_start_store(str(folder), True, None) is None
+    assert "No Modelyard store at" in seen[0] and str(folder) in seen[0], seen
+    assert sorted(p.name for p in folder.iterdir()) == ["holiday.jpg"]
+
+
+def test_the_default_store_is_created_on_first_use_without_a_question(qtbot, tmp_path, monkeypatch):
+    import modelyard.ui.app as app_module
+
+    default = tmp_path / "data" / "store"
+    monkeypatch.setattr(app_module, "default_store_dir", lambda: default)
+    store = app_module.open_start_store(str(default), False, None)
+    assert store is not None and (default / "modelyard.db").is_file()
+    store.close()

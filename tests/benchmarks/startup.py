@@ -2,7 +2,8 @@
 
     python tests/benchmarks/startup.py [--runs 7]
 
-Each run starts ``python -m modelyard --store TMP`` with MODELYARD_STARTUP_PROBE=1: the app
+Each run starts ``python -m modelyard`` (a new user: the default store, in a temporary XDG_DATA_HOME,
+created by the first run) with MODELYARD_STARTUP_PROBE=1: the app
 prints a timestamp from a zero-delay timer once the window is shown, i.e. when the event loop
 first turns and the window answers input, then quits. The clock starts just before the
 process is spawned, so interpreter start-up and every import are counted. Measured on an
@@ -57,7 +58,9 @@ for i in range(200):
 def _env(tmp: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(QT_QPA_PLATFORM=env.get("QT_QPA_PLATFORM", "offscreen"), MODELYARD_STARTUP_PROBE="1",
-               MODELYARD_CONFIG_DIR=str(tmp / "config"))
+               MODELYARD_CONFIG_DIR=str(tmp / "config"), XDG_DATA_HOME=str(tmp / "data"))
+    env.pop("MODELYARD_STORE", None)  # the first run is a new user's: the default store, created on first use
+    env.pop("MODELYARD_DB_URL", None)
     env["PYTHONPATH"] = str(ROOT / "app") + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -78,8 +81,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         env = _env(tmp)
-        app_cmd = [sys.executable, "-m", "modelyard", "--store", str(tmp / "store")]
-        first = _one(app_cmd, env)  # creates the store (runs the migrations) and warms caches
+        app_cmd = [sys.executable, "-m", "modelyard"]
+        first = _one(app_cmd, env)  # creates the default store (runs the migrations) and warms caches
         app_times = [_one(app_cmd, env) for _ in range(args.runs)]
         # the same over a store with data in it: a profiled dataset and 200 tracked runs
         subprocess.run([sys.executable, "-c", SEED, str(tmp / "full")], env=env, check=True, timeout=300)

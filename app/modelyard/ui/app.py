@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from modelyard._version import __version__
 from modelyard.core.errors import ModelyardError
-from modelyard.core.paths import STORE_ENV, default_store_dir
+from modelyard.core.paths import DB_URL_ENV, STORE_ENV, default_store_dir, resolve_store_dir
 from modelyard.core.store import Store
 from modelyard.ui import theme
 from modelyard.ui.dialogs import apply_preferences
@@ -53,24 +53,68 @@ def choose_store_location(explicit: str | None, settings) -> tuple[str, bool]:  
     return str(default_store_dir()), False
 
 
+def _nothing_there(location: str, db_url: str | None) -> bool:
+    """True when ``location`` holds no store and nothing else: a missing or empty folder."""
+    if db_url or os.environ.get(DB_URL_ENV):
+        return False
+    root = resolve_store_dir(location)
+    return not root.exists() or (root.is_dir() and not any(root.iterdir()))
+
+
+def _ask_to_create(location: str) -> bool:
+    box = QMessageBox(QMessageBox.Icon.Question, "Create a new store?",
+                      f"There is no Modelyard store in {resolve_store_dir(location)}.",
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+    box.setInformativeText("Create a new, empty store there? (Cancel leaves the folder as it is.)")
+    box.setObjectName("createStoreQuestion")
+    box.button(QMessageBox.StandardButton.Yes).setText("Create store")
+    return box.exec() == QMessageBox.StandardButton.Yes
+
+
+def _cannot_open(exc: ModelyardError) -> None:
+    QMessageBox.critical(None, "Cannot open the store", f"{exc.message}\n\n{exc.hint or ''}".strip())
+
+
+def open_start_store(location: str, explicit: bool, db_url: str | None) -> Store | None:
+    """The store the window opens on, or None (the user was told why, or declined to create one).
+
+    A store is created without asking only for the platform's default location on first use.
+    A folder named by ``--store``/``MODELYARD_STORE`` that holds nothing yet is created only
+    when the user says so; anything else that is not a store is refused, as the CLI does.
+    The last store used falls back to the default one if it has moved or broken.
+    """
+    is_default = resolve_store_dir(location) == default_store_dir()
+    try:
+        return Store.open(location, db_url=db_url, create=is_default and not explicit)
+    except ModelyardError as exc:
+        if explicit:
+            if _nothing_there(location, db_url):
+                if not _ask_to_create(location):
+                    return None
+                try:
+                    return Store.open(location, db_url=db_url, create=True)
+                except ModelyardError as exc2:
+                    exc = exc2
+            _cannot_open(exc)
+            return None
+        try:  # the last store moved or broke: fall back to the default one and say so
+            store = Store.open(default_store_dir(), db_url=db_url, create=True)
+        except ModelyardError as exc2:
+            _cannot_open(exc2)
+            return None
+        QMessageBox.warning(None, "Opened the default store", f"{exc.message}\n\nShowing the default store instead.")
+        return store
+
+
 def run_gui(args: list[str], gui_options: tuple[str, ...] | list[str] = ()) -> int:
     ns = _parse(args, gui_options)
     app = create_application()
     settings = open_settings()
     apply_preferences(settings)
     location, explicit = choose_store_location(ns.store, settings)
-    try:
-        store = Store.open(location, db_url=ns.db_url)
-    except ModelyardError as exc:
-        if explicit:
-            QMessageBox.critical(None, "Cannot open the store", f"{exc.message}\n\n{exc.hint or ''}".strip())
-            return 1
-        try:  # the last store moved or broke: fall back to the default one and say so
-            store = Store.open(default_store_dir(), db_url=ns.db_url)
-        except ModelyardError as exc2:
-            QMessageBox.critical(None, "Cannot open the store", f"{exc2.message}\n\n{exc2.hint or ''}".strip())
-            return 1
-        QMessageBox.warning(None, "Opened the default store", f"{exc.message}\n\nShowing the default store instead.")
+    store = open_start_store(location, explicit, ns.db_url)
+    if store is None:
+        return 1
     window = MainWindow(store, settings)
     window.show()
     from modelyard.ui import warmup
