@@ -306,3 +306,33 @@ def test_a_read_only_reader_sees_what_a_writer_commits_later(tmp_path: Path) -> 
             proc.kill()
             proc.wait()
         make_writable(root)
+
+
+# --------------------------------------------------------------------------- opening beside an open store
+
+
+def test_opening_a_store_again_in_the_same_process_keeps_the_open_one_safe(tmp_path: Path) -> None:
+    """POSIX drops every lock a process holds on a file when it closes *any* descriptor of it.
+
+    Opening reads the database's schema before an engine connects; if that read closed a plain
+    file handle on modelyard.db, the open store's locks would be gone and another process closing
+    its connection would think it was the last one: it deletes the write-ahead log and shared
+    memory under the open store (seen as 'disk I/O error' at its next read).
+    """
+    import subprocess
+
+    root = tmp_path / "store"
+    with Store.open(root) as first:
+        first.meta()  # a pooled connection holds the database open, as the window does
+        with Store.open(root):  # the tracking API or the CLI in the same process
+            pass
+        db = root / DB_FILENAME
+        assert Path(f"{db}-wal").exists() and Path(f"{db}-shm").exists()
+        other = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                 "c.execute('select count(*) from store_meta').fetchone(); c.close()")
+        subprocess.run([sys.executable, "-c", other, str(db)], check=True, timeout=60)
+        assert Path(f"{db}-wal").exists() and Path(f"{db}-shm").exists(), \
+            "another process's close removed the log of a store that is still open"
+        assert first.meta()["store_id"]
+        with Store.open(root) as again:
+            assert again.meta()["store_id"] == first.meta()["store_id"]

@@ -61,7 +61,6 @@ STALE_HEARTBEAT = dt.timedelta(minutes=10)
 # 'running' row carrying our own pid but older than this was left by an earlier process that had
 # the same pid (containers restart with the same small pids).
 _PROCESS_SEEN_AT = dt.datetime.now(dt.UTC)
-SQLITE_HEADER = b"SQLite format 3\x00"
 # SQLite's primary result codes (the low byte of ``sqlite3.Error.sqlite_errorcode``)
 _SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_NOTADB = 8, 11, 26
 # Tables a store at revision 0001 (before store_meta existed) always has.
@@ -217,19 +216,19 @@ def _read_sqlite_schema(path: Path, read_only: bool) -> tuple[set[str], str | No
     Runs before any engine connects, because connecting switches the file to WAL mode: a file
     that is empty (0 bytes), not SQLite, damaged or someone else's is refused untouched.
     """
+    # Never open (and close) a plain file handle on the database: closing any descriptor of a
+    # file drops every POSIX lock this process holds on it, including those of a store that is
+    # already open here, and another process would then delete its log under it. The size comes
+    # from stat; the header check is SQLite's own (SQLITE_NOTADB below).
     try:
-        with path.open("rb") as fh:
-            head = fh.read(len(SQLITE_HEADER))
+        size = path.stat().st_size
     except OSError as exc:
         raise StoreError(f"Cannot read the store database {path}: {exc.strerror}.",
                          hint="Check that the file exists and that you may read it.") from exc
-    if not head:
+    if size == 0:
         raise StoreError(f"{path} is empty (0 bytes), so it is not a Modelyard store; it was not changed.",
                          hint="If this was a store, restore its modelyard.db from a backup; to start a new "
                               "store here, delete the empty file and run 'modelyard store init'.")
-    if head != SQLITE_HEADER:
-        raise StoreError(f"{path} is not a Modelyard store: it is not an SQLite database; it was not changed.",
-                         hint=_NOT_A_STORE_HINT)
     try:
         conn = sqlite3.connect(_sqlite_uri(path, read_only), uri=True, timeout=BUSY_TIMEOUT_S)
         try:
@@ -243,7 +242,7 @@ def _read_sqlite_schema(path: Path, read_only: bool) -> tuple[set[str], str | No
     except sqlite3.DatabaseError as exc:
         code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
         if code == _SQLITE_NOTADB:
-            raise StoreError(f"{path} is not a Modelyard store: SQLite cannot read it as a database ({exc}).",
+            raise StoreError(f"{path} is not a Modelyard store: it is not an SQLite database; it was not changed.",
                              hint=_NOT_A_STORE_HINT) from exc
         if code == _SQLITE_CORRUPT:
             raise StoreDamagedError(f"The store database {path} is damaged: {exc}.",
