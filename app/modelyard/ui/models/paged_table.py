@@ -25,8 +25,9 @@ Fetch = Callable[[int, int], "pd.DataFrame"]
 MISSING = "—"  # how a missing value reads (drawn in the placeholder colour)
 
 
-def format_value(value: Any) -> str:
-    """How a cell reads: missing is empty, floats have at most 6 significant digits."""
+def format_value(value: Any, *, date_only: bool = False) -> str:
+    """How a cell reads: missing is empty, floats have at most 6 significant digits; a moment
+    reads as a date when ``date_only`` (its column holds no time of day on this page)."""
     if value is None:
         return ""
     import numpy as np  # already loaded by whoever fetched the page
@@ -37,10 +38,27 @@ def format_value(value: Any) -> str:
             return ""
         return f"{value:.6g}"
     if isinstance(value, pd.Timestamp):
-        return value.isoformat(sep=" ") if not pd.isna(value) else ""
+        if pd.isna(value):
+            return ""
+        return value.date().isoformat() if date_only else value.isoformat(sep=" ")
     if value is pd.NA or value is pd.NaT:
         return ""
     return str(value)
+
+
+def _date_only_columns(frame: pd.DataFrame) -> list[int]:
+    """The columns of ``frame`` holding moments that are all at midnight (dates read from text
+    such as 31/01/2012 become timestamps; a time of 00:00:00 on every row would only be noise)."""
+    import pandas as pd
+
+    found = []
+    for i in range(frame.shape[1]):
+        column = frame.iloc[:, i]
+        if pd.api.types.is_datetime64_any_dtype(column.dtype):
+            present = column.dropna()
+            if len(present) and bool((present == present.dt.normalize()).all()):
+                found.append(i)
+    return found
 
 
 class PagedTableModel(QAbstractTableModel):
@@ -54,6 +72,7 @@ class PagedTableModel(QAbstractTableModel):
         self._max_pages = max_pages
         self._pages: OrderedDict[int, list[np.ndarray]] = OrderedDict()  # page number -> columns
         self._numeric = [False] * len(self._columns)
+        self._date_only: dict[int, frozenset[int]] = {}  # page number -> columns of dates without a time
         self.pages_read = 0  # for tests and the benchmark
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -82,9 +101,11 @@ class PagedTableModel(QAbstractTableModel):
         for i in range(frame.shape[1]):
             self._numeric[i] = pd.api.types.is_numeric_dtype(frame.dtypes.iloc[i]) and not pd.api.types.is_bool_dtype(frame.dtypes.iloc[i])
         self._pages[number] = page
+        self._date_only[number] = frozenset(_date_only_columns(frame))
         self.pages_read += 1
         while len(self._pages) > self._max_pages:
-            self._pages.popitem(last=False)
+            evicted, _ = self._pages.popitem(last=False)
+            self._date_only.pop(evicted, None)
         return page
 
     def value(self, row: int, column: int) -> Any:
@@ -95,7 +116,9 @@ class PagedTableModel(QAbstractTableModel):
         if not index.isValid():
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            text = format_value(self.value(index.row(), index.column()))
+            value = self.value(index.row(), index.column())
+            date_only = index.column() in self._date_only.get(index.row() // self._page_size, ())
+            text = format_value(value, date_only=date_only)
             return text if text != "" else MISSING
         if role == Qt.ItemDataRole.TextAlignmentRole:
             self._page(index.row() // self._page_size)
