@@ -391,3 +391,33 @@ def test_column_detail_draws_a_date_columns_histogram_with_date_ticks(qtbot, sto
     labels = [label for _x, label in ticks]
     assert len(labels) == 3 and all(label.startswith("2012-") for label in labels), labels
     assert sum(detail.bars.opts["height"]) == 24
+
+
+def test_column_detail_of_free_text_says_so_and_category_labels_fit(qtbot, store, tmp_path):
+    """A free-text column has no distribution worth a bar chart (every value differs): the detail
+    says so instead of twenty overlapping labels; a category chart's labels fit their bars."""
+    from modelyard.core.jobs import run_job
+    from modelyard.ui.column_detail import ColumnDetail
+
+    path = tmp_path / "notes.csv"
+    path.write_text("comment,colour\n" + "".join(
+        f"\"The parcel number {i} arrived {'late' if i % 2 else 'on time'} and the customer wrote a long note\","
+        f"{['a fairly long colour name', 'another long colour name', 'short'][i % 3]}{i % 20}\n" for i in range(200)))
+    outcome = run_job(store, ds.import_spec(path))
+    assert outcome.ok, outcome.error
+    columns = {c["name"]: c for c in ds.get_version(store, "notes").profile["columns"]}
+    detail = ColumnDetail()
+    qtbot.addWidget(detail)
+    detail.resize(700, 260)
+    detail.show()
+    detail.show_column(columns["comment"], "text")
+    assert detail.note is not None and "every value differs" in detail.note.toPlainText()
+    assert detail.bars is None
+    assert not detail.plot.getAxis("bottom")._tickLevels or not detail.plot.getAxis("bottom")._tickLevels[0]
+
+    detail.show_column(columns["colour"], "categorical")
+    assert detail.note is None and detail.bars is not None
+    labels = [label for _x, label in detail.plot.getAxis("bottom")._tickLevels[0]]
+    per_bar = detail.plot.getPlotItem().vb.width() / len(labels)
+    widest = max(detail.fontMetrics().horizontalAdvance(label) for label in labels)
+    assert widest <= per_bar, (widest, per_bar, labels)

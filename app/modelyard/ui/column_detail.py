@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from modelyard.ui import theme
 from modelyard.ui.models.profile_table import fmt_number
@@ -37,12 +37,19 @@ class ColumnDetail(QWidget):
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.hideButtons()
         self.plot.showGrid(x=False, y=True, alpha=0.25)
-        self.plot.setMinimumHeight(160)
+        self.plot.setMinimumHeight(110)
         self.bars: Any = None
+        self.note: Any = None  # a pyqtgraph TextItem in place of a chart that would say nothing
         row = QHBoxLayout()
         row.setSpacing(theme.SPACE_L)
         row.addWidget(self.plot, 1)
-        row.addWidget(self.stats)
+        stats_scroll = QScrollArea(self)  # a short window scrolls the statistics instead of clipping the table above
+        stats_scroll.setWidget(self.stats)
+        stats_scroll.setWidgetResizable(True)
+        stats_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        stats_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        stats_scroll.setMinimumWidth(self.stats.minimumWidth() + 16)
+        row.addWidget(stats_scroll)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(theme.SPACE_M, theme.SPACE_M, theme.SPACE_M, theme.SPACE_M)
         layout.setSpacing(theme.SPACE_M)
@@ -65,6 +72,8 @@ class ColumnDetail(QWidget):
         self.title.setText(f"{name}  <span style='font-weight:normal'>· {schema_type or profile.get('kind', '')}</span>")
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.plot.clear()
+        self.bars = self.note = None
+        self.plot.getAxis("left").setTicks(None)
         colour = self.palette().color(QPalette.ColorRole.Highlight)
         bottom = self.plot.getAxis("bottom")
         hist = profile.get("histogram")
@@ -80,21 +89,54 @@ class ColumnDetail(QWidget):
             if dates:
                 last = len(labels) - 1
                 shown = sorted({last // 4, last // 2, (3 * last) // 4})
-                bottom.setTicks([[(edges[i], _date_label(labels[i])) for i in shown]])
+                days_only = edges[-1] - edges[0] > 3 * 86400  # a time of day only where the span is short
+                bottom.setTicks([[(edges[i], _date_label(labels[i], days_only)) for i in shown]])
             else:
                 bottom.setTicks(None)
             self.plot.setLabel("bottom", name)
         else:
             top = profile.get("top") or []
+            if schema_type == "text" or (top and max(t["count"] for t in top) == 1):
+                self._say_instead_of_a_chart(profile)
+                return
             labels = [str(t["value"]) for t in top]
             counts = [t["count"] for t in top]
             self.bars = pg.BarGraphItem(x=list(range(len(top))), height=counts, width=0.8, brush=colour,
                                         pen=pg.mkPen(None))
-            bottom.setTicks([[(i, _short(label)) for i, label in enumerate(labels)]])
+            fit = self._label_fit(len(labels))
+            bottom.setTicks([[(i, fit(label)) for i, label in enumerate(labels)]])
             self.plot.setLabel("bottom", f"{name} (top {len(top)} of {profile.get('distinct', len(top)):,} values)")
         self.plot.addItem(self.bars)
         self.plot.setLabel("left", "rows")
         self.plot.autoRange()
+        self.stats.setText(_stats_html(profile))
+
+    def _label_fit(self, n_labels: int) -> Any:
+        """A function that cuts a category label to the width one bar has (at least 3 characters)."""
+        metrics = self.fontMetrics()
+        view = self.plot.getPlotItem().vb
+        per_bar = max(view.width(), self.plot.width() * 0.8) / max(n_labels, 1) - 4
+        return lambda label: metrics.elidedText(label, Qt.TextElideMode.ElideRight, int(per_bar)) \
+            if metrics.horizontalAdvance(label) > per_bar else label
+
+    def _say_instead_of_a_chart(self, profile: dict[str, Any]) -> None:
+        """Free text (or any column whose values all differ): a sentence, not one bar per value."""
+        pg = self._pg
+        distinct = profile.get("distinct") or 0
+        length = profile.get("length") or {}
+        words = f"Free text: every value differs ({distinct:,} different values)"
+        if length.get("min") is not None:
+            words += f",\n{length['min']}–{length['max']} characters long"
+        words += ".\nThere is no distribution to chart; it is not used as a feature."
+        self.note = pg.TextItem(words, color=self.palette().color(QPalette.ColorRole.Text), anchor=(0.5, 0.5))
+        self.plot.getAxis("bottom").setTicks([[]])
+        self.plot.getAxis("left").setTicks([[]])
+        self.plot.setLabel("bottom", profile.get("name", ""))
+        self.plot.setLabel("left", "")
+        self.plot.addItem(self.note)
+        self.note.setPos(0.5, 0.5)
+        self.plot.setXRange(0, 1, padding=0)
+        self.plot.setYRange(0, 1, padding=0)
         self.stats.setText(_stats_html(profile))
 
 
@@ -108,13 +150,9 @@ def _position(edge: float | str) -> float:
     return moment.timestamp()
 
 
-def _date_label(iso: str) -> str:
+def _date_label(iso: str, days_only: bool = False) -> str:
     day, _, clock = iso.partition("T")
-    return day if not clock or clock.startswith("00:00:00") else f"{day} {clock[:5]}"
-
-
-def _short(text: str, n: int = 12) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return day if days_only or not clock or clock.startswith("00:00:00") else f"{day} {clock[:5]}"
 
 
 def _stats_html(p: dict[str, Any]) -> str:

@@ -11,12 +11,15 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
     QMessageBox,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableView,
@@ -217,7 +220,20 @@ class DatasetsPanel(FileDropTarget, Panel):
         top = QWidget(self)
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, theme.SPACE_S, 0, 0)
-        tl.addWidget(self.warnings_label)
+        # Warnings take at most three lines; more scroll, so the columns table keeps its rows.
+        self.warnings_scroll = QScrollArea(self)
+        self.warnings_scroll.setObjectName("profileWarningsScroll")
+        self.warnings_scroll.setWidget(self.warnings_label)
+        self.warnings_scroll.setWidgetResizable(True)
+        self.warnings_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.warnings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.warnings_scroll.setMaximumHeight(self.fontMetrics().lineSpacing() * 3 + 14)
+        self.warnings_scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.warnings_scroll.viewport().setAutoFillBackground(False)  # reads as part of the tab, not a box
+        self.warnings_label.setAutoFillBackground(False)
+        self.warnings_scroll.hide()
+        self.profile_view.setMinimumHeight(self.profile_view.verticalHeader().defaultSectionSize() * 3 + 30)
+        tl.addWidget(self.warnings_scroll)
         tl.addWidget(self.profile_view, 1)
         tl.addLayout(bottom)
         split = QSplitter(Qt.Orientation.Vertical, self)
@@ -344,7 +360,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         warnings = v.warnings
         colour = theme.status_colour("warning").name()
         self.warnings_label.setText("<br>".join(f"<span style='color:{colour}'>⚠</span> {w['message']}" for w in warnings))
-        self.warnings_label.setVisible(bool(warnings))
+        self.warnings_scroll.setVisible(bool(warnings))
         store, version_id = self.store, v.id
         self.preview_model = PagedTableModel(v.n_rows, [c["name"] for c in v.columns],
                                              lambda start, count: _service().read_rows(store, version_id, start, count),
