@@ -647,7 +647,7 @@ def test_serve_max_body_option_and_the_memory_a_body_near_it_takes(served: dict[
 def test_serve_limit_options_are_checked(served: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     root = str(served["store"].root)
     for option, value, words in (("--max-body", "12X", "a size such as 32M"), ("--max-body", "0", "at least 1 byte"),
-                                 ("--idle-timeout", "0", "more than 0"), ("--idle-timeout", "soon", "seconds"),
+                                 ("--idle-timeout", "0", "above 0"), ("--idle-timeout", "soon", "expected a number"),
                                  ("--max-connections", "0", "at least 1")):
         code, _, err = cli(capsys, "serve", "flowers@v1", "--port", "0", "--store", root, option, value)
         assert code == 2 and option in err and words in err, err

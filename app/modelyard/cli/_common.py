@@ -104,12 +104,16 @@ def add_command(verbs: Any, name: str, common: argparse.ArgumentParser, handler:
 MAX_ID = 2**63 - 1  # the largest id or count a database column holds
 
 
-def positive_int(text: str) -> int:
-    """argparse ``type=`` for counts, limits and ids (1 to 2**63 - 1)."""
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=`` for counts, limits and ids (1 to 2**63 - 1)."""
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, not {value}")
     if value > MAX_ID:
@@ -119,10 +123,7 @@ def positive_int(text: str) -> int:
 
 def seed_int(text: str) -> int:
     """argparse ``type=`` for a random seed (0 to 2**32 - 1, what numpy and scikit-learn accept)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    value = _whole_number(text)
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"a seed is 0 to {2**32 - 1}, not {value}")
     return value
@@ -136,6 +137,14 @@ def number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, not {text!r}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """argparse ``type=`` for a finite number above 0 (timeouts, seconds)."""
+    value = number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, not {text!r}")
     return value
 
 

@@ -18,6 +18,8 @@ from modelyard.cli._common import (
     eprint,
     non_negative,
     open_store,
+    positive_int,
+    positive_number,
     print_json,
     to_json_text,
     wants_json,
@@ -60,9 +62,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-body", type=_size, default=None, metavar="SIZE", dest="max_body",
                    help="the largest request body, in bytes or with K, M or G (1024-based; default 32M); a larger "
                         "one is refused with 413 before it is read")
-    p.add_argument("--idle-timeout", type=_seconds, default=None, metavar="SECONDS", dest="idle_timeout",
+    p.add_argument("--idle-timeout", type=positive_number, default=None, metavar="SECONDS", dest="idle_timeout",
                    help="close a connection that sends nothing for this long (default 10)")
-    p.add_argument("--max-connections", type=_count, default=None, metavar="N", dest="max_connections",
+    p.add_argument("--max-connections", type=positive_int, default=None, metavar="N", dest="max_connections",
                    help="the most connections open at once, one thread each (default 128): a new one closes the "
                         "connection idle longest, or is answered 503 when every one is mid-request")
     p.add_argument("--ready-json", action="store_true", dest="ready_json",
@@ -96,26 +98,6 @@ def _size(text: str) -> int:
     value = int(float(match.group(1)) * unit)
     if value < 1:
         raise argparse.ArgumentTypeError(f"the size must be at least 1 byte, not {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"the timeout must be more than 0 seconds, not {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
     return value
 
 
