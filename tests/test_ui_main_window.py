@@ -293,3 +293,42 @@ def test_the_default_store_is_created_on_first_use_without_a_question(qtbot, tmp
     store = app_module.open_start_store(str(default), False, None)
     assert store is not None and (default / "modelyard.db").is_file()
     store.close()
+
+
+def test_store_menu_removes_unused_files_after_showing_what_they_are(qtbot, window, store):
+    """An orphan (a file whose write never committed) is listed first; removed only on 'Remove files'."""
+    import os
+    import time
+
+    with store.write() as s:
+        kept = store.artifacts.put_bytes(b"a model a record uses", session=s)
+    orphan = store.artifacts.path("ab" * 32)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"left by a killed write")
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+
+    seen: list[str] = []
+    _answer_next_box(qtbot, "Cancel", seen)
+    with qtbot.waitSignal(window.runner.job_finished, timeout=10000) as listed:
+        window.action_gc.trigger()
+    assert listed.args[1].ok and listed.args[1].result["dry_run"] is True
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    assert "1 file" in seen[0] and "22 B" in seen[0], seen
+    assert orphan.exists(), "Cancel removes nothing"
+
+    _answer_next_box(qtbot, "Remove files", seen)
+    with qtbot.waitSignal(window.runner.job_finished, timeout=10000):
+        window.action_gc.trigger()
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: not orphan.exists(), timeout=10000)
+    assert store.artifacts.path(kept.sha256).exists()
+
+
+def test_store_menu_says_when_there_is_nothing_to_remove(qtbot, window, store):
+    seen: list[str] = []
+    _answer_next_box(qtbot, "OK", seen)
+    with qtbot.waitSignal(window.runner.job_finished, timeout=10000):
+        window.action_gc.trigger()
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    assert "No unused files" in seen[0], seen

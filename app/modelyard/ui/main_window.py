@@ -182,6 +182,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         store_menu = bar.addMenu("&Store")
         self.action_verify = self._action(store_menu, "&Verify Artifacts", lambda: self.start_job(maintenance.verify_spec()), "ok")
         self.action_compact = self._action(store_menu, "&Compact Database", lambda: self.start_job(maintenance.compact_spec()), "refresh")
+        self.action_gc = self._action(store_menu, "&Remove Unused Files…", self.remove_unused_files, "trash")
 
         help_menu = bar.addMenu("&Help")
         samples = help_menu.addMenu(theme.icon("datasets"), "Try a &Sample Dataset")
@@ -194,6 +195,33 @@ class MainWindow(FileDropTarget, QMainWindow):
         help_menu.addSeparator()
         self.action_about = self._action(help_menu, "&About Modelyard", self.show_about, "info")
         self.action_about.setMenuRole(QAction.MenuRole.AboutRole)
+
+    def remove_unused_files(self) -> None:
+        """List the files no record uses (a dry-run job), then remove them if the user agrees."""
+        handle = self.start_job(maintenance.gc_spec(dry_run=True))
+        handle.finished.connect(self._confirm_removing_unused_files)
+
+    def _confirm_removing_unused_files(self, outcome) -> None:  # type: ignore[no-untyped-def]
+        if not outcome.ok or not outcome.result:
+            return  # the Jobs dock shows why
+        from modelyard.cli._common import fmt_bytes
+
+        count, size, young = outcome.result["count"], outcome.result["bytes"], outcome.result.get("left_young", 0)
+        later = (f" {young} newer unused file{'s' if young != 1 else ''} may still be being written and "
+                 "will be left alone.") if young else ""
+        if not count:
+            QMessageBox.information(self, "Remove unused files", f"No unused files: every file in the store is used "
+                                    f"by a record.{later}")
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove unused files",
+                          f"{count} file{'s' if count != 1 else ''} ({fmt_bytes(size)}) in the store "
+                          f"{'are' if count != 1 else 'is'} used by no record: left by a write that was interrupted, "
+                          f"or temporary files of processes that have ended.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText("The Jobs dock lists them. Remove them?" + later)
+        box.button(QMessageBox.StandardButton.Yes).setText("Remove files")
+        if box.exec() == QMessageBox.StandardButton.Yes:
+            self.start_job(maintenance.gc_spec())
 
     def _action(self, menu, text, slot, icon_name=None, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
         action = QAction(text, self)
