@@ -130,6 +130,18 @@ def test_tracking_does_not_create_a_store_in_a_mistyped_folder(tmp_path: Path) -
     assert not typo.exists()
 
 
+def test_tracking_does_not_create_the_database_a_url_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelyard.core import tracking
+
+    missing = tmp_path / "team" / "modelyard.db"
+    missing.parent.mkdir()
+    monkeypatch.setenv("MODELYARD_DB_URL", f"sqlite:///{missing}")
+    with pytest.raises(StoreError) as err:
+        tracking.start_run("exp")
+    assert str(missing) in str(err.value) and "store init" in str(err.value)
+    assert not missing.exists()
+
+
 # --------------------------------------------------------------------------- damaged database
 
 

@@ -104,6 +104,10 @@ def test_unknown_run_is_not_found(store: Store) -> None:
 
 def test_default_store_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELYARD_STORE", str(tmp_path / "env-store"))
+    with pytest.raises(ModelyardError, match="No Modelyard store at"):  # a named folder is not created
+        modelyard.start_run("env")
+    assert not (tmp_path / "env-store").exists()
+    Store.open(tmp_path / "env-store", create=True).close()  # 'modelyard store init'
     with modelyard.start_run("env") as run:
         run.log_metric("x", 1.0)
     with Store.open(tmp_path / "env-store") as store:

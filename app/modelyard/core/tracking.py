@@ -181,7 +181,7 @@ def _store(store: Store | str | os.PathLike[str] | None) -> Store:
     global _stores_pid
     if isinstance(store, Store):
         return store
-    from modelyard.core.paths import DB_URL_ENV, resolve_store_dir
+    from modelyard.core.paths import DB_URL_ENV, STORE_ENV, resolve_store_dir
 
     root = resolve_store_dir(store)
     db_url = os.environ.get(DB_URL_ENV) or None
@@ -192,8 +192,10 @@ def _store(store: Store | str | os.PathLike[str] | None) -> Store:
             _stores_pid = os.getpid()
         opened = _stores.get(key)
         if opened is None:
-            # only the default store is created on first use; a named folder must already be a store
-            opened = _stores[key] = Store.open(root, db_url=db_url, create=store is None)
+            # Only the platform's default store is created on first use; a folder or database
+            # named by store=, MODELYARD_STORE or MODELYARD_DB_URL must already be a store (as in the CLI).
+            default = store is None and not os.environ.get(STORE_ENV) and db_url is None
+            opened = _stores[key] = Store.open(root, db_url=db_url, create=default)
         return opened
 
 
