@@ -421,3 +421,25 @@ def test_column_detail_of_free_text_says_so_and_category_labels_fit(qtbot, store
     per_bar = detail.plot.getPlotItem().vb.width() / len(labels)
     widest = max(detail.fontMetrics().horizontalAdvance(label) for label in labels)
     assert widest <= per_bar, (widest, per_bar, labels)
+
+
+def test_many_warnings_leave_the_columns_table_its_rows(qtbot, window, store):
+    """Two warnings are shown in full above the table, the rest counted; each warned row keeps its ⚠ and tooltip."""
+    n = 200
+    frame = pd.DataFrame({"order_id": np.arange(n), "sample_no": np.arange(1000, 1000 + n),
+                          "ticket <b>number</b>": [f"T{i:05d}" for i in range(n)],
+                          "note": [f"customer {i} wrote a long remark about the delivery and the box" for i in range(n)],
+                          "x": np.random.default_rng(0).normal(size=n)})
+    ds.import_frame(store, frame, "noisy")
+    panel = window.datasets_panel
+    panel.refresh(select="noisy")
+    qtbot.waitUntil(lambda: panel.version is not None and panel.version.name == "noisy", timeout=3000)
+    warnings = panel.version.warnings
+    assert len(warnings) >= 4
+    text = panel.warnings_label.text()
+    lines = text.split("<br>")
+    assert len(lines) == 3 and f"and {len(warnings) - 2} more warnings" in lines[2]
+    assert "<b>number</b>" not in text  # a column name is text, not markup
+    window.resize(1024, 640)
+    qtbot.wait(50)
+    assert panel.profile_view.height() >= panel.profile_view.verticalHeader().defaultSectionSize() * 2 + 30

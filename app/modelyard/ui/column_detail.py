@@ -37,7 +37,7 @@ class ColumnDetail(QWidget):
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.hideButtons()
         self.plot.showGrid(x=False, y=True, alpha=0.25)
-        self.plot.setMinimumHeight(110)
+        self.plot.setMinimumHeight(80)
         self.bars: Any = None
         self.note: Any = None  # a pyqtgraph TextItem in place of a chart that would say nothing
         row = QHBoxLayout()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +12,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
     QMessageBox,
     QPushButton,
-    QScrollArea,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableView,
@@ -56,6 +54,7 @@ from modelyard.ui.panels.base import Panel
 from modelyard.ui.widgets import master_detail, show_error
 
 DATASET_JOB_KINDS = ("dataset.import", "dataset.sample")
+MAX_WARNINGS_SHOWN = 2  # above the columns table; the rest are counted
 
 
 def _service():  # type: ignore[no-untyped-def]
@@ -220,20 +219,8 @@ class DatasetsPanel(FileDropTarget, Panel):
         top = QWidget(self)
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, theme.SPACE_S, 0, 0)
-        # Warnings take at most three lines; more scroll, so the columns table keeps its rows.
-        self.warnings_scroll = QScrollArea(self)
-        self.warnings_scroll.setObjectName("profileWarningsScroll")
-        self.warnings_scroll.setWidget(self.warnings_label)
-        self.warnings_scroll.setWidgetResizable(True)
-        self.warnings_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.warnings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.warnings_scroll.setMaximumHeight(self.fontMetrics().lineSpacing() * 3 + 14)
-        self.warnings_scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        self.warnings_scroll.viewport().setAutoFillBackground(False)  # reads as part of the tab, not a box
-        self.warnings_label.setAutoFillBackground(False)
-        self.warnings_scroll.hide()
-        self.profile_view.setMinimumHeight(self.profile_view.verticalHeader().defaultSectionSize() * 3 + 30)
-        tl.addWidget(self.warnings_scroll)
+        self.profile_view.setMinimumHeight(self.profile_view.verticalHeader().defaultSectionSize() * 2 + 30)
+        tl.addWidget(self.warnings_label)
         tl.addWidget(self.profile_view, 1)
         tl.addLayout(bottom)
         split = QSplitter(Qt.Orientation.Vertical, self)
@@ -359,8 +346,15 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.profile_model.set_version(v.profile, v.schema)
         warnings = v.warnings
         colour = theme.status_colour("warning").name()
-        self.warnings_label.setText("<br>".join(f"<span style='color:{colour}'>⚠</span> {w['message']}" for w in warnings))
-        self.warnings_scroll.setVisible(bool(warnings))
+        # Two in full at most, so the columns table keeps its rows; every warned column has the ⚠
+        # in its row with the message as its tooltip.
+        shown = [f"<span style='color:{colour}'>⚠</span> {html.escape(w['message'])}" for w in warnings[:MAX_WARNINGS_SHOWN]]
+        if len(warnings) > MAX_WARNINGS_SHOWN:
+            more = len(warnings) - MAX_WARNINGS_SHOWN
+            shown.append(f"<span style='color:{colour}'>⚠</span> and {more} more warning{'s' if more != 1 else ''}: "
+                         "point at a row marked ⚠ below to read it.")
+        self.warnings_label.setText("<br>".join(shown))
+        self.warnings_label.setVisible(bool(warnings))
         store, version_id = self.store, v.id
         self.preview_model = PagedTableModel(v.n_rows, [c["name"] for c in v.columns],
                                              lambda start, count: _service().read_rows(store, version_id, start, count),
