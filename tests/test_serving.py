@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import cli
+from procfs import memory
 from modelyard._version import __version__
 from modelyard.core import registry, tracking
 from modelyard.core.errors import ModelyardError
@@ -598,16 +599,6 @@ def test_a_new_client_gets_a_json_503_when_every_connection_is_mid_request(serve
         client.close()
 
 
-def _memory(pid: int) -> dict[str, int]:
-    out = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
-
-
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc to read peak memory")
 def test_serve_max_body_option_and_the_memory_a_body_near_it_takes(served: dict[str, Any]) -> None:
     limit = 8 * 2**20
@@ -631,9 +622,9 @@ def test_serve_max_body_option_and_the_memory_a_body_near_it_takes(served: dict[
             Path(f"/proc/{proc.pid}/clear_refs").write_text("5")  # restart the peak (VmHWM) from now
         except OSError:
             pytest.skip("cannot reset the peak memory of the child")
-        before = _memory(proc.pid)
+        before = memory(proc.pid)
         status, _, doc = client.post(body)
-        after = _memory(proc.pid)
+        after = memory(proc.pid)
         client.close()
         assert status == 200 and len(doc["predictions"]) == len(rows["data"]) * int(0.97 * limit / one)
         growth = after["VmHWM"] - before["VmRSS"]

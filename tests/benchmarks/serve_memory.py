@@ -27,15 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "app"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-
-def memory(pid: int) -> dict[str, int]:
-    out = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
+from procfs import memory  # noqa: E402 - after the path set-up
 
 
 def bodies(limit: int, formats: list[str]) -> dict[str, tuple[bytes, str]]:
