@@ -4,6 +4,7 @@
 full disk, a path through a file) into the one-line :class:`ModelyardError` every exporter
 raises: it names the path, says why in words and what to do. :func:`file_error` does the same
 for any file operation (the CLI's last resort for an ``OSError`` no command caught).
+:func:`disk_full` tells whether a failed write (a file's or the database's) ran out of space.
 """
 
 from __future__ import annotations
@@ -75,3 +76,23 @@ def file_error(exc: OSError) -> ModelyardError:
     if exc.filename is not None and len(str(exc.filename)) > 120:
         where = f" ({str(exc.filename)[:60]}...{str(exc.filename)[-40:]})"
     return ModelyardError(f"{reason}{where}.", hint=_ANY_HINTS.get(exc.errno or 0))
+
+
+def disk_full(exc: BaseException) -> bool:
+    """True for a write that failed because the disk (or a quota) is full: an ``OSError`` with
+    ENOSPC/EDQUOT, or SQLite's "database or disk is full", found in ``exc`` or the errors it wraps
+    (SQLAlchemy's ``orig``, ``__cause__``, ``__context__``)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(e).lower()
+        if "database or disk is full" in text or "no space left on device" in text or "disk quota exceeded" in text:
+            return True
+        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
+    return False

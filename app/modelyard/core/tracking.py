@@ -63,6 +63,7 @@ from sqlalchemy import bindparam, case, delete, func, insert, or_, select, updat
 
 from modelyard.core.errors import JobCancelled, ModelyardError, NotFoundError
 from modelyard.core.names import check_name as check_name_chars
+from modelyard.core.outputs import disk_full
 from modelyard.core.procs import current_user, hostname
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -682,7 +683,7 @@ class ActiveRun:
                 self._metrics = part_flat + self._metrics
                 self._params = {**part_params, **self._params}
                 self._tags = {**part_tags, **self._tags}
-            if isinstance(exc, Exception) and _disk_full(exc):
+            if isinstance(exc, Exception) and disk_full(exc):
                 raise _disk_full_error(f"the values of run {self.id[:12]}", kept=True) from exc
             raise
         self.flushes += 1
@@ -771,7 +772,7 @@ def _refused_value(exc: BaseException) -> bool:
         return True
     if isinstance(exc, StatementError):
         exc = exc.orig  # type: ignore[assignment]
-    return isinstance(exc, (OverflowError, TypeError, ValueError)) and not _disk_full(exc)
+    return isinstance(exc, (OverflowError, TypeError, ValueError)) and not disk_full(exc)
 
 
 def _halves(part: tuple[list[Any], dict[str, str], dict[str, str]]
@@ -814,26 +815,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _disk_full(exc: BaseException) -> bool:
-    """True for a write that failed because the disk (or the database's quota) is full."""
-    import errno
-
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        text = str(e).lower()
-        if "database or disk is full" in text or "no space left on device" in text or "disk quota exceeded" in text:
-            return True
-        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
-    return False
-
-
 def _disk_full_error(what: str, *, kept: bool) -> ModelyardError:
     return ModelyardError(
         f"Could not save {what}: the disk holding the store is full.",
@@ -850,7 +831,7 @@ def _full_disk_is_an_error(what: str) -> Iterator[None]:
     except ModelyardError:
         raise
     except Exception as exc:
-        if _disk_full(exc):
+        if disk_full(exc):
             raise _disk_full_error(what, kept=False) from exc
         raise
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import errno
 import shutil
 import threading
 import time
@@ -439,14 +438,14 @@ def _build_snapshot(batches: Callable[[dict[str, pa.DataType]], Iterator[pa.Reco
 
 def _snapshot_write_error(store: Store, label: str, exc: OSError) -> ModelyardError:
     """A failed write of the snapshot, e.g. a full disk, as one line and what to do."""
-    text = str(exc)
-    full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
-    if full or "No space left" in text or "quota exceeded" in text.lower():
+    from modelyard.core.outputs import disk_full
+
+    if disk_full(exc):
         return ModelyardError(f"The disk is full: the snapshot of {label} could not be written to the store at "
                               f"{store.root}. Nothing was imported.",
                               hint="Free some disk space (an import needs about twice the file's size) and "
                                    "import it again.")
-    reason = exc.strerror or text
+    reason = exc.strerror or str(exc)
     return ModelyardError(f"The snapshot of {label} could not be written to the store at {store.root}: {reason}. "
                           f"Nothing was imported.",
                           hint="Check that the store's folder is writable and its disk is connected, then import "
