@@ -443,3 +443,13 @@ def test_many_warnings_leave_the_columns_table_its_rows(qtbot, window, store):
     window.resize(1024, 640)
     qtbot.wait(50)
     assert panel.profile_view.height() >= panel.profile_view.verticalHeader().defaultSectionSize() * 2 + 30
+
+
+def test_the_sparkline_draws_no_bars_for_free_text_or_all_different_values():
+    from modelyard.ui.delegates import distribution_values
+
+    top = [{"value": f"note {i}", "count": 1} for i in range(20)]
+    assert distribution_values({"type": "text", "top": top}) == ([], True)
+    assert distribution_values({"type": "categorical", "top": top}) == ([], True)
+    assert distribution_values({"type": "categorical", "top": [{"value": "a", "count": 3}, {"value": "b", "count": 1}]}) \
+        == ([3.0, 1.0], True)

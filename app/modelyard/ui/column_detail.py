@@ -13,6 +13,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from modelyard.ui import theme
+from modelyard.ui.delegates import values_all_differ
 from modelyard.ui.models.profile_table import fmt_number
 
 
@@ -96,7 +97,7 @@ class ColumnDetail(QWidget):
             self.plot.setLabel("bottom", name)
         else:
             top = profile.get("top") or []
-            if schema_type == "text" or (top and max(t["count"] for t in top) == 1):
+            if values_all_differ(profile, schema_type):
                 self._say_instead_of_a_chart(profile)
                 return
             labels = [str(t["value"]) for t in top]

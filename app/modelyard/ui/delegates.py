@@ -10,6 +10,13 @@ from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QComboBox, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 
+def values_all_differ(profile: dict[str, Any], schema_type: str | None = None) -> bool:
+    """True for free text, or a column whose most common value occurs once: its top values are a
+    row of equal bars, which says nothing (the sparkline and the column detail draw none)."""
+    top = profile.get("top") or []
+    return (schema_type or profile.get("type")) == "text" or (bool(top) and max(t["count"] for t in top) == 1)
+
+
 def distribution_values(profile: dict[str, Any]) -> tuple[list[float], bool]:
     """(bar heights, is_categorical) for a column's profile: histogram counts or top categories."""
     if profile.get("type") == "id":  # every value distinct: no distribution worth drawing
@@ -17,6 +24,8 @@ def distribution_values(profile: dict[str, Any]) -> tuple[list[float], bool]:
     hist = profile.get("histogram")
     if hist and hist.get("counts"):
         return [float(c) for c in hist["counts"]], False
+    if values_all_differ(profile):
+        return [], True
     top = profile.get("top") or []
     return [float(t["count"]) for t in top[:12]], True
 
