@@ -453,3 +453,27 @@ def test_the_sparkline_draws_no_bars_for_free_text_or_all_different_values():
     assert distribution_values({"type": "categorical", "top": top}) == ([], True)
     assert distribution_values({"type": "categorical", "top": [{"value": "a", "count": 3}, {"value": "b", "count": 1}]}) \
         == ([3.0, 1.0], True)
+
+
+def test_warm_up_imports_pyqtgraph_only_once_the_main_thread_has_made_qts_classes(qtbot, monkeypatch):
+    """PySide6 makes its classes lazily, unsafely against the main thread using Qt meanwhile;
+    pyqtgraph's import touches all of them, so the warm-up thread waits for the main thread."""
+    import importlib
+    import threading
+    import types
+
+    import modelyard.ui.warmup as warmup
+
+    monkeypatch.setattr(warmup, "qt_primed", threading.Event())
+    monkeypatch.setattr(warmup, "_priming", False)
+    seen: list[tuple[str, bool]] = []
+
+    def import_module(name: str):
+        seen.append((name, warmup.qt_primed.is_set()))
+        return importlib.import_module(name)
+
+    monkeypatch.setattr(warmup, "importlib", types.SimpleNamespace(import_module=import_module))
+    thread = warmup.start(("numpy", "pyqtgraph"))
+    assert not warmup.qt_primed.is_set()  # the main thread primes a slice per event-loop turn
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=15000)
+    assert seen == [("numpy", False), ("pyqtgraph", True)] or seen == [("numpy", True), ("pyqtgraph", True)]

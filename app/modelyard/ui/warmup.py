@@ -5,12 +5,20 @@ first time a dataset is shown, they froze the window for ~400 ms; imported here 
 start-up, while the user is still looking at the window, the main thread sees at most one
 hiccup of ~70 ms (C-extension initialisation holds the GIL) and later first uses are instant.
 Start-up itself does not wait for any of this.
+
+pyqtgraph's import reads every name of PySide6's QtCore, QtGui and QtWidgets, and PySide6
+creates its classes and their enums lazily, on first access, in code that is not safe against
+the main thread using Qt at the same moment (a segfault in the test suite, in ``enum`` under
+pyqtgraph's ``_copy_attrs``). So before the thread imports pyqtgraph, the main thread touches
+those names itself, a hundred per event-loop turn (~8 ms each, ~90 ms in all), and the thread
+waits for that to finish.
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Iterator
 
 HEAVY_MODULES = (
     "numpy",
@@ -20,14 +28,56 @@ HEAVY_MODULES = (
     "pyqtgraph",
     "modelyard.core.datasets.service",
 )
+NEEDS_QT_PRIMED = ("pyqtgraph",)
+PRIME_NAMES_PER_TURN = 100
+
+qt_primed = threading.Event()
+_priming = False
+
+
+def _qt_names() -> Iterator[None]:
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    for module in (QtCore, QtGui, QtWidgets):
+        for count, name in enumerate(dir(module), start=1):
+            getattr(module, name)  # creates the class (and its enums) on this, the main, thread
+            if count % PRIME_NAMES_PER_TURN == 0:
+                yield
+
+
+def prime_qt_bindings() -> None:
+    """Create PySide6's lazily made classes on the calling (main) thread, a slice per event-loop
+    turn; :data:`qt_primed` is set when done. Calling it again does nothing."""
+    global _priming
+    if _priming or qt_primed.is_set():
+        return
+    _priming = True
+    from PySide6.QtCore import QTimer
+
+    steps = _qt_names()
+
+    def step() -> None:
+        try:
+            next(steps)
+        except StopIteration:
+            qt_primed.set()
+            return
+        QTimer.singleShot(0, step)
+
+    step()
 
 
 def start(modules: tuple[str, ...] = HEAVY_MODULES) -> threading.Thread:
     """Import ``modules`` on a daemon thread (an import the main thread needs meanwhile just waits
-    for this one to finish). Returns the thread; joining it is optional."""
+    for this one to finish). Call it from the main thread. Returns the thread; joining it is
+    optional (it waits for the main thread's event loop before importing pyqtgraph)."""
+    if any(name in NEEDS_QT_PRIMED for name in modules):
+        prime_qt_bindings()
 
     def work() -> None:
         for name in modules:
+            if name in NEEDS_QT_PRIMED:
+                qt_primed.wait()
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - a missing optional module must not kill the app
