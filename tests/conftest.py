@@ -39,15 +39,14 @@ def _no_leaked_workers(request: pytest.FixtureRequest):
     yield
     problems: list[str] = []
     if "PySide6.QtCore" in sys.modules:
+        from modelyard.ui.common.jobrunner import JobRunner
         from PySide6.QtCore import QThreadPool
-
-        from modelyard.ui.jobs import JobRunner
 
         for runner in list(JobRunner.instances()):
             if runner.active_thread_count():
                 problems.append(f"{runner!r} still has {runner.active_thread_count()} worker(s) running")
-        if "modelyard.ui.background" in sys.modules:
-            from modelyard.ui.background import BackgroundReader
+        if "modelyard.ui.common.background" in sys.modules:
+            from modelyard.ui.common.background import BackgroundReader
 
             for reader in BackgroundReader.instances():
                 if reader.active_thread_count():

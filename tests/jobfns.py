@@ -24,7 +24,7 @@ def ok(ctx: Any, *, value: int = 42, lines: int = 3) -> dict[str, Any]:
 
 def user_error(ctx: Any, *, message: str = "The column 'price' is missing from sales.csv.") -> None:
     """Fails the way bad input fails: a ModelyardError whose message is meant for the user."""
-    from modelyard.core.errors import ModelyardError
+    from modelyard.core.common.errors import ModelyardError
 
     ctx.log("checking the input")
     raise ModelyardError(message)
@@ -54,7 +54,7 @@ def slow(ctx: Any, *, seconds: float = 30.0) -> dict[str, Any]:
 
 def slow_with_run(ctx: Any, *, seconds: float = 30.0, experiment: str = "killed") -> dict[str, Any]:
     """Like :func:`slow`, after recording a 'running' run owned by this process (as training does)."""
-    from modelyard.core.procs import hostname
+    from modelyard.core.common.procs import hostname
     from modelyard.core.store import models as m
 
     with ctx.store.write() as s:

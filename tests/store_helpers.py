@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def store_with_runs(root: Path, runs: int = 3) -> None:
     """A store at ``root`` with a few runs, each with 200 metric points and 200 params."""
-    from modelyard.core import tracking
+    from modelyard.core.experiments import tracking
     from modelyard.core.store import Store
 
     with Store.open(root) as store:

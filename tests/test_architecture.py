@@ -49,40 +49,40 @@ QT_FREE_MODULES = [
     "modelyard.core",
     "modelyard.core.store",
     "modelyard.core.store.migrate",
-    "modelyard.core.jobs",
-    "modelyard.core.maintenance",
+    "modelyard.core.jobs.runner",
+    "modelyard.core.jobs.housekeeping",
     "modelyard.core.datasets.catalog",
     "modelyard.core.datasets.specs",
     "modelyard.core.datasets.service",
     "modelyard.cli.main",
     "modelyard.cli.dataset",
-    "modelyard.core.tracking",
-    "modelyard.core.runquery",
+    "modelyard.core.experiments.tracking",
+    "modelyard.core.experiments.runquery",
     "modelyard.cli.run",
     "modelyard.cli.experiment",
-    "modelyard.core.training",
-    "modelyard.core.training.train",
+    "modelyard.core.experiments.training",
+    "modelyard.core.experiments.training.train",
     "modelyard.cli.train",
-    "modelyard.core.registry",
+    "modelyard.core.registry.versions",
     "modelyard.cli.model",
-    "modelyard.core.scoring",
+    "modelyard.core.serving.scoring",
     "modelyard.core.serving",
     "modelyard.core.serving.server",
     "modelyard.cli.predict",
     "modelyard.cli.serve",
     "modelyard.core.bundles",
     "modelyard.cli.bundle",
-    "modelyard.core.lineage",
-    "modelyard.core.cards",
-    "modelyard.core.retraining",
-    "modelyard.core.reports",
-    "modelyard.core.watch",
-    "modelyard.core.drift",
-    "modelyard.core.drift.reference",
-    "modelyard.core.drift.check",
-    "modelyard.core.drift.config",
-    "modelyard.core.drift.stats",
-    "modelyard.core.drift.columns",
+    "modelyard.core.registry.lineage",
+    "modelyard.core.registry.cards",
+    "modelyard.core.monitoring.retraining",
+    "modelyard.core.monitoring.reports",
+    "modelyard.core.monitoring.watch",
+    "modelyard.core.monitoring.drift",
+    "modelyard.core.registry.reference",
+    "modelyard.core.monitoring.drift.check",
+    "modelyard.core.monitoring.drift.config",
+    "modelyard.core.monitoring.drift.stats",
+    "modelyard.core.monitoring.drift.columns",
     "modelyard.cli.monitor",
 ]
 
@@ -106,10 +106,10 @@ def test_module_imports_without_qt(module: str, tmp_path: Path) -> None:
 
 def test_core_works_without_qt(tmp_path: Path) -> None:
     """Not just importable: a store opens and a job runs with Qt unavailable."""
-    code = NO_QT_PRELUDE.format(blocked=set(QT_PACKAGES), module="modelyard.core.maintenance") + textwrap.dedent(f"""
+    code = NO_QT_PRELUDE.format(blocked=set(QT_PACKAGES), module="modelyard.core.jobs.housekeeping") + textwrap.dedent(f"""
         from modelyard.core.store import Store
-        from modelyard.core.jobs import run_job
-        from modelyard.core import maintenance
+        from modelyard.core.jobs.runner import run_job
+        from modelyard.core.jobs import housekeeping as maintenance
         with Store.open({str(tmp_path / "store")!r}) as store:
             out = run_job(store, maintenance.verify_spec())
             assert out.ok, out.error
@@ -159,7 +159,7 @@ def test_no_qt_imports_in_core_or_cli_sources() -> None:
 def test_qt_import_pattern_catches_what_it_should() -> None:
     """Keeps the grep test honest: it would flag the forms of import it claims to."""
     caught = ["from PySide6.QtCore import QObject", "    import pyqtgraph as pg", "import superqt",
-              "from modelyard.ui.jobs import JobRunner", "importlib.import_module('PySide6.QtWidgets')"]
+              "from modelyard.ui.common.jobrunner import JobRunner", "importlib.import_module('PySide6.QtWidgets')"]
     ignored = ["# PySide6 is not used here", "x = 'pyqtgraph'", "from modelyard.core import jobs"]
     assert all(QT_IMPORT.search(c) for c in caught)
     assert not any(QT_IMPORT.search(i) for i in ignored)

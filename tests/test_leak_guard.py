@@ -35,9 +35,9 @@ def test_cleanup_after():
 def test_a_test_leaving_a_qt_pool_worker_running_fails(pytester, monkeypatch):
     result = _run_inner(pytester, monkeypatch, """
 import threading
-from modelyard.core.jobs import JobSpec
+from modelyard.core.jobs.runner import JobSpec
 from modelyard.core.store import Store
-from modelyard.ui.jobs import JobRunner
+from modelyard.ui.common.jobrunner import JobRunner
 
 runner_box = []
 def test_leaks_a_pool_worker(qtbot, tmp_path):

@@ -17,7 +17,7 @@ MIGRATIONS = ROOT / "app" / "modelyard" / "core" / "store" / "migrations"
 
 
 def test_checkout_finds_the_repository_resources() -> None:
-    from modelyard.core.paths import resource_path, resources_dir
+    from modelyard.core.common.paths import resource_path, resources_dir
 
     assert resources_dir() == ROOT / "resources"
     assert resource_path("icons", "app.svg") == ROOT / "resources" / "icons" / "app.svg"
@@ -71,7 +71,7 @@ INSTALLED_CHECK = textwrap.dedent("""
     from pathlib import Path
 
     import modelyard
-    from modelyard.core.paths import resource_path, resources_dir
+    from modelyard.core.common.paths import resource_path, resources_dir
     from modelyard.core.store import HEAD_REVISION, Store
     from modelyard.core.store.migrate import MIGRATIONS_DIR
 

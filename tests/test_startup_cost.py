@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
 import sys
-import modelyard.ui.warmup as warmup
+import modelyard.ui.common.warmup as warmup
 
 class _Pending:  # background imports never finish here: whatever loads, the main thread loaded it
     def is_alive(self):
@@ -27,7 +27,7 @@ store = Store.open(sys.argv[1])
 from PySide6.QtWidgets import QApplication
 from modelyard.ui.app import create_application
 from modelyard.ui.main_window import MainWindow
-from modelyard.ui.settings import open_settings
+from modelyard.ui.common.settings import open_settings
 app = create_application()
 window = MainWindow(store, open_settings())
 window.show()
@@ -42,7 +42,7 @@ SEED = r"""
 import sys
 import pandas as pd
 from modelyard.core.store import Store
-from modelyard.core import tracking
+from modelyard.core.experiments import tracking
 from modelyard.core.datasets.service import import_frame
 store = Store.open(sys.argv[1])
 import_frame(store, pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "a"]}), "tiny")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from modelyard.core.errors import ModelyardError
-from modelyard.core.jobs import JobContext
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.jobs.runner import JobContext
 
 
 def ticking(ctx: JobContext, *, seconds: float = 30.0, step: float = 0.02) -> dict:

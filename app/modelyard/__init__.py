@@ -18,11 +18,11 @@ __all__ = ["__version__", *_TRACKING, "FilterError"]
 
 def __getattr__(name: str) -> Any:
     if name == "FilterError":
-        from modelyard.core.runquery import FilterError
+        from modelyard.core.experiments.runquery import FilterError
 
         return FilterError
     if name in _TRACKING:
-        from modelyard.core import tracking
+        from modelyard.core.experiments import tracking
 
         value = getattr(tracking, name)
         globals()[name] = value

@@ -101,13 +101,13 @@ def frame(n: int, seed: int, batch: bool):  # type: ignore[no-untyped-def]
 
 def child_setup(work: Path, rows: int) -> None:
     import pyarrow.parquet as pq
-    from modelyard.core import registry
     from modelyard.core.datasets.service import import_spec
-    from modelyard.core.drift.reference import load_reference_data
-    from modelyard.core.jobs import run_job
+    from modelyard.core.experiments.training.spec import TrainSpec
+    from modelyard.core.experiments.training.train import train_and_wait
+    from modelyard.core.jobs.runner import run_job
+    from modelyard.core.registry import versions as registry
+    from modelyard.core.registry.reference import load_reference_data
     from modelyard.core.store import Store
-    from modelyard.core.training.spec import TrainSpec
-    from modelyard.core.training.train import train_and_wait
 
     with Store.open(work / "store") as store:
         out = run_job(store, import_spec(str(work / "reference_all.parquet"), {"name": "bench", "target": "label"}))
@@ -137,10 +137,10 @@ def child_ours(work: Path, run: int) -> None:
     import pyarrow.parquet  # noqa: F401
     import scipy.stats  # noqa: F401
     import sklearn.ensemble  # noqa: F401
-    from modelyard.core import drift
     from modelyard.core.datasets import service  # noqa: F401
-    from modelyard.core.drift import check  # noqa: F401
-    from modelyard.core.jobs import run_job
+    from modelyard.core.jobs.runner import run_job
+    from modelyard.core.monitoring import drift
+    from modelyard.core.monitoring.drift import check  # noqa: F401
     from modelyard.core.store import Store
 
     with Store.open(work / "store") as store:

@@ -116,9 +116,9 @@ def pump(app, until, timeout=120.0) -> float:  # type: ignore[no-untyped-def]
 
 def open_window(store):  # type: ignore[no-untyped-def]
     from modelyard.ui.app import create_application
+    from modelyard.ui.common.settings import open_settings
+    from modelyard.ui.experiments.panel import ExperimentsPanel
     from modelyard.ui.main_window import MainWindow
-    from modelyard.ui.panels.experiments import ExperimentsPanel
-    from modelyard.ui.settings import open_settings
 
     app = create_application()
     window = MainWindow(store, open_settings())
@@ -171,7 +171,7 @@ def main() -> None:
 
     import subprocess
 
-    from modelyard.core import tracking
+    from modelyard.core.experiments import tracking
     from modelyard.core.store import Store
     from tracking import bulk_runs  # tests/benchmarks/tracking.py
 
@@ -274,7 +274,7 @@ def main() -> None:
         import numpy as np
         import pandas as pd
         from modelyard.core.datasets.service import import_frame
-        from modelyard.core.training.spec import TrainSpec, train_spec_job
+        from modelyard.core.experiments.training.spec import TrainSpec, train_spec_job
 
         rng = np.random.default_rng(0)
         n = args.train_rows

@@ -77,13 +77,12 @@ def _gui_child(csv_path: str, work: str, *, cold: bool = False) -> dict[str, flo
     and pyqtgraph to finish (ui/warmup.py, started 0.6 s after the window shows); ``cold``
     drops the file before any of them is loaded, the worst case."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
-
     from modelyard.core.store import Store
     from modelyard.ui.app import create_application
+    from modelyard.ui.common.settings import open_settings
     from modelyard.ui.main_window import MainWindow
-    from modelyard.ui.settings import open_settings
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
 
     app = create_application()
     store = Store.open(Path(work) / "store")
@@ -92,7 +91,7 @@ def _gui_child(csv_path: str, work: str, *, cold: bool = False) -> dict[str, flo
     for _ in range(20):  # let the window settle before measuring
         app.processEvents()
     if not cold:
-        from modelyard.ui import warmup
+        from modelyard.ui.common import warmup
 
         warmup.start().join()
     gaps: list[float] = []
@@ -146,7 +145,7 @@ def _child(kind: str, csv_path: str, work: str) -> None:
         return
     if kind == "import":
         from modelyard.core.datasets import service
-        from modelyard.core.jobs import run_job
+        from modelyard.core.jobs.runner import run_job
         from modelyard.core.store import Store
 
         store = Store.open(Path(work) / "store")

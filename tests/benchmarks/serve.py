@@ -55,8 +55,8 @@ WARMUP = 200
 
 def build(store_dir: Path, mlflow_dir: Path | None) -> dict[str, Any]:
     import numpy as np
-    from modelyard.core import registry
-    from test_scoring import FEATURES, garden_frame, make_garden_store
+    from factories import FEATURES, garden_frame, make_garden_store
+    from modelyard.core.registry import versions as registry
 
     store, info = make_garden_store(store_dir)
     model = registry.load_model(store, info.ref)

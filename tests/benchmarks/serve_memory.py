@@ -32,7 +32,7 @@ from procfs import memory  # noqa: E402 - after the path set-up
 
 def bodies(limit: int, formats: list[str]) -> dict[str, tuple[bytes, str]]:
     import pandas as pd
-    from test_scoring import FEATURES, garden_frame
+    from factories import FEATURES, garden_frame
 
     frame = garden_frame()[FEATURES].copy()
     frame["measured"] = frame["measured"].dt.strftime("%Y-%m-%dT%H:%M:%S")
@@ -52,9 +52,9 @@ def bodies(limit: int, formats: list[str]) -> dict[str, tuple[bytes, str]]:
 
 
 def main() -> None:
+    from factories import make_garden_store
     from modelyard.cli.serve import _size
     from modelyard.core.serving import ServerProcess
-    from test_scoring import make_garden_store
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-body", type=_size, default=32 * 2**20, help="the server's limit (default 32M)")

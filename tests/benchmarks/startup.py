@@ -43,7 +43,7 @@ SEED = """
 import sys
 import numpy as np, pandas as pd
 from modelyard.core.store import Store
-from modelyard.core import tracking
+from modelyard.core.experiments import tracking
 from modelyard.core.datasets.service import import_frame
 store = Store.open(sys.argv[1])
 rng = np.random.default_rng(0)

@@ -41,8 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "app"))
 
-from modelyard.core import tracking  # noqa: E402
-from modelyard.core.runquery import available_columns, query_runs  # noqa: E402
+from modelyard.core.experiments import tracking  # noqa: E402
+from modelyard.core.experiments.runquery import available_columns, query_runs  # noqa: E402
 from modelyard.core.store import Store  # noqa: E402
 from modelyard.core.store import models as m  # noqa: E402
 

@@ -1,8 +1,8 @@
 """Helpers every CLI noun shares: building commands, opening the store, output, foreground jobs.
 
 Import rule: this module is imported by :mod:`modelyard.cli.main` at start-up, so it must
-import nothing heavier than the standard library and :mod:`modelyard.core.errors` /
-:mod:`modelyard.core.names` / :mod:`modelyard.core.paths`. The store, SQLAlchemy and the job machinery are imported inside
+import nothing heavier than the standard library and :mod:`modelyard.core.common.errors` /
+:mod:`modelyard.core.common.names` / :mod:`modelyard.core.common.paths`. The store, SQLAlchemy and the job machinery are imported inside
 the functions that need them.
 
 A noun module looks like this::
@@ -36,11 +36,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from modelyard.core.errors import ModelyardError
-from modelyard.core.names import display
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import display
 
 if TYPE_CHECKING:
-    from modelyard.core.jobs import JobOutcome, JobSpec
+    from modelyard.core.jobs.runner import JobOutcome, JobSpec
     from modelyard.core.store import Store
 
 EXIT_OK = 0
@@ -169,21 +169,21 @@ def is_verbose(args: argparse.Namespace) -> bool:
 
 def store_location(args: argparse.Namespace) -> Path:
     """``--store``, else ``MODELYARD_STORE``, else the platform's default store folder."""
-    from modelyard.core.paths import resolve_store_dir
+    from modelyard.core.common.paths import resolve_store_dir
 
     return resolve_store_dir(getattr(args, "store", None) or None)
 
 
 def store_is_default(args: argparse.Namespace) -> bool:
     """True when neither ``--store`` nor ``MODELYARD_STORE`` chose the store folder."""
-    from modelyard.core.paths import STORE_ENV
+    from modelyard.core.common.paths import STORE_ENV
 
     return not (getattr(args, "store", None) or os.environ.get(STORE_ENV))
 
 
 def db_url(args: argparse.Namespace) -> str | None:
     """``--db-url``, else ``MODELYARD_DB_URL``, else None (the store's own SQLite file)."""
-    from modelyard.core.paths import DB_URL_ENV
+    from modelyard.core.common.paths import DB_URL_ENV
 
     return getattr(args, "db_url", None) or os.environ.get(DB_URL_ENV) or None
 
@@ -253,7 +253,7 @@ def eprint(*parts: Any) -> None:
 
 class SafeText:
     """A text stream that writes control characters as visible escapes (see
-    :func:`modelyard.core.names.display`): line breaks and tabs pass, an ``ESC [ 2 J`` or a ``\\r``
+    :func:`modelyard.core.common.names.display`): line breaks and tabs pass, an ``ESC [ 2 J`` or a ``\\r``
     in a name does not act on the terminal. :func:`modelyard.cli.main.run_cli` puts one around
     stdout and stderr for the whole command, so every ``print`` of a name is safe; JSON output
     holds no control characters (json escapes them)."""
@@ -375,7 +375,7 @@ def fmt_percent(fraction: float | None) -> str:
 
 
 class TextProgress:
-    """A :class:`~modelyard.core.jobs.Reporter` that draws progress on a text stream.
+    """A :class:`~modelyard.core.jobs.runner.Reporter` that draws progress on a text stream.
 
     On a terminal: one line ``[#####.....]  42%  message`` redrawn in place, at most 10 times
     a second. Otherwise (a pipe or a log file): a plain ``[ 42%] message`` line whenever the
@@ -501,7 +501,7 @@ def run_foreground(store: Store, spec: JobSpec, json_mode: bool = False, *, verb
     stderr; ``json_mode`` keeps the non-terminal progress lines out of logs of scripts.
     Turn the outcome into an exit code with :func:`raise_for_outcome`.
     """
-    from modelyard.core.jobs import run_job
+    from modelyard.core.jobs.runner import run_job
 
     out = stream if stream is not None else sys.stderr
     reporter = TextProgress(out, verbose=verbose, quiet=json_mode)

@@ -79,8 +79,7 @@ def _abs(path: str) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     from modelyard.core import bundles
-
-    from modelyard.core.outputs import check_output_folder
+    from modelyard.core.common.outputs import check_output_folder
 
     if Path(_abs(args.output)).is_dir():
         raise UsageError(f"-o {args.output} is a folder; give the bundle a file name.",

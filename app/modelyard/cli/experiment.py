@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from modelyard.cli._common import add_command, add_noun, print_json, print_table, wants_json, open_store
+from modelyard.cli._common import (
+    add_command,
+    add_noun,
+    open_store,
+    print_json,
+    print_table,
+    wants_json,
+)
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -17,7 +24,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from modelyard.core import tracking
+    from modelyard.core.experiments import tracking
 
     with open_store(args) as store:
         exps = tracking.list_experiments(store=store)

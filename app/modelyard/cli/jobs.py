@@ -19,7 +19,7 @@ from modelyard.cli._common import (
     wants_json,
 )
 
-# Mirrors modelyard.core.jobs (not imported here: it pulls in SQLAlchemy at start-up).
+# Mirrors modelyard.core.jobs.runner (not imported here: it pulls in SQLAlchemy at start-up).
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 
 
@@ -44,7 +44,7 @@ def _job_json(record: Any) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from modelyard.core.jobs import list_jobs
+    from modelyard.core.jobs.runner import list_jobs
 
     with open_store(args) as store:
         records = list_jobs(store, limit=args.limit, status=args.status)
@@ -64,7 +64,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from modelyard.core.jobs import get_job
+    from modelyard.core.jobs.runner import get_job
 
     with open_store(args) as store:
         record, log = get_job(store, args.job_id)

@@ -1,7 +1,7 @@
 """``modelyard <noun> <command> ...``: the parser, global options, dispatch and error handling.
 
 Start-up is kept fast: importing this module loads only the standard library and
-:mod:`modelyard.core.errors`; each command imports the store (SQLAlchemy...) when it runs.
+:mod:`modelyard.core.common.errors`; each command imports the store (SQLAlchemy...) when it runs.
 To add a noun, write ``modelyard/cli/<noun>.py`` with ``register(subparsers, common_parent)``
 and add it to :data:`NOUN_MODULES`.
 """
@@ -15,8 +15,15 @@ import traceback
 from collections.abc import Sequence
 
 from modelyard._version import __version__
-from modelyard.cli._common import EXIT_FAILURE, HelpFormatter, SafeText, error_json, print_json, to_json_text
-from modelyard.core.errors import ModelyardError
+from modelyard.cli._common import (
+    EXIT_FAILURE,
+    HelpFormatter,
+    SafeText,
+    error_json,
+    print_json,
+    to_json_text,
+)
+from modelyard.core.common.errors import ModelyardError
 
 # The nouns, in the order ``modelyard --help`` lists them. Each module exposes
 # ``register(subparsers, common_parent)``.
@@ -175,7 +182,7 @@ def _run(ns: argparse.Namespace, json_mode: bool) -> int:
         _silence_stdout()
         return EXIT_FAILURE
     except OSError as exc:  # a file or disk problem no command turned into a message: still one line
-        from modelyard.core.outputs import file_error
+        from modelyard.core.common.outputs import file_error
 
         _report(file_error(exc), EXIT_FAILURE, json_mode)
         if getattr(ns, "verbose", False):

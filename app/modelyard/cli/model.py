@@ -92,7 +92,7 @@ def _print_version(info: Any) -> None:
 
 
 def _register(args: argparse.Namespace) -> int:
-    from modelyard.core import registry
+    from modelyard.core.registry import versions as registry
 
     with open_store(args) as store:
         info = registry.register(store, args.run_id, args.name, comment=args.comment)
@@ -104,7 +104,7 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from modelyard.core import registry
+    from modelyard.core.registry import versions as registry
 
     with open_store(args) as store:
         models = registry.list_models(store)
@@ -122,7 +122,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from modelyard.core import registry
+    from modelyard.core.registry import versions as registry
 
     with open_store(args) as store:
         info = registry.get_version(store, args.ref)
@@ -134,7 +134,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _alias(args: argparse.Namespace) -> int:
-    from modelyard.core import registry
+    from modelyard.core.registry import versions as registry
 
     with open_store(args) as store:
         if args.remove:
@@ -153,7 +153,7 @@ def _alias(args: argparse.Namespace) -> int:
 
 
 def _stage(args: argparse.Namespace) -> int:
-    from modelyard.core import registry
+    from modelyard.core.registry import versions as registry
 
     with open_store(args) as store:
         info = registry.set_stage(store, args.ref, args.stage, comment=args.comment, force=args.force)
@@ -175,7 +175,7 @@ def _parse_min(text: str) -> tuple[str, float]:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from modelyard.core import registry
+    from modelyard.core.registry import versions as registry
 
     changing = bool(args.mins or args.beat or args.clear)
     if args.clear and (args.mins or args.beat):
@@ -210,7 +210,7 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def _timeline(args: argparse.Namespace) -> int:
-    from modelyard.core import registry
+    from modelyard.core.registry import versions as registry
 
     with open_store(args) as store:
         events = registry.timeline(store, args.name)
@@ -285,7 +285,7 @@ def _pct(value: Any) -> str:
 
 
 def _card(args: argparse.Namespace) -> int:
-    from modelyard.core import cards
+    from modelyard.core.registry import cards
 
     editing = args.intended_use is not None or args.notes is not None
     with open_store(args) as store:
@@ -311,7 +311,7 @@ def _card(args: argparse.Namespace) -> int:
 
 
 def _lineage(args: argparse.Namespace) -> int:
-    from modelyard.core import lineage
+    from modelyard.core.registry import lineage
 
     with open_store(args) as store:
         graph = lineage.version_lineage(store, args.ref)

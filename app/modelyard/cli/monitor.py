@@ -26,7 +26,7 @@ from modelyard.cli._common import (
     run_foreground,
     wants_json,
 )
-from modelyard.core.errors import ModelyardError
+from modelyard.core.common.errors import ModelyardError
 
 THRESHOLD_KEYS = ("p_value", "min_effect", "wasserstein", "js", "psi")
 
@@ -111,7 +111,7 @@ def _unset_path(cfg: dict[str, Any], path: list[str]) -> bool:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from modelyard.core.drift.config import parse_assignment
+    from modelyard.core.monitoring.drift.config import parse_assignment
 
     cfg: dict[str, Any] = {}
     for text in args.sets:
@@ -136,9 +136,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from modelyard.core import registry
-    from modelyard.core.drift import check as drift_check
-    from modelyard.core.drift.config import get_config, validate_config
+    from modelyard.core.monitoring.drift import check as drift_check
+    from modelyard.core.monitoring.drift.config import get_config, validate_config
+    from modelyard.core.registry import versions as registry
 
     overrides = validate_config(_overrides(args))
     with open_store(args) as store:
@@ -262,7 +262,7 @@ def fmt_time_text(iso: str | None) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from modelyard.core.drift import check as drift_check
+    from modelyard.core.monitoring.drift import check as drift_check
 
     with open_store(args) as store:
         checks = drift_check.list_checks(store, args.name, limit=args.limit)
@@ -280,7 +280,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from modelyard.core.drift import check as drift_check
+    from modelyard.core.monitoring.drift import check as drift_check
 
     with open_store(args) as store:
         full = drift_check.get_check(store, args.check_id)
@@ -295,7 +295,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from modelyard.core.drift.config import (
+    from modelyard.core.monitoring.drift.config import (
         default_config,
         get_config,
         parse_assignment,
@@ -395,7 +395,7 @@ def _register_retrain_report_watch(verbs: Any, common: argparse.ArgumentParser) 
 
 def _retrain(args: argparse.Namespace) -> int:
     from modelyard.cli.train import run_training_job
-    from modelyard.core import retraining
+    from modelyard.core.monitoring import retraining
 
     spec = retraining.retrain_spec(args.check_id, data=args.data, comment=args.comment, source="cli")
     outcome = run_training_job(args, spec)
@@ -411,7 +411,7 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from modelyard.core import reports
+    from modelyard.core.monitoring import reports
 
     target = args.output or f"drift-check-{args.check_id}.html"
     with open_store(args) as store:
@@ -424,7 +424,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from modelyard.core import watch
+    from modelyard.core.monitoring import watch
 
     if args.folder and args.clear:
         raise UsageError("--folder and --clear cannot be used together.")
@@ -476,7 +476,7 @@ def _watch_once(store: Any, args: argparse.Namespace, settle: float) -> int:
     import sys
 
     from modelyard.cli._common import TextProgress
-    from modelyard.core import watch
+    from modelyard.core.monitoring import watch
 
     names = [args.name] if args.name else None
     reporter = TextProgress(sys.stderr, verbose=is_verbose(args), quiet=wants_json(args))

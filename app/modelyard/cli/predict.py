@@ -61,10 +61,10 @@ def _predict(args: argparse.Namespace) -> int:
                              hint="e.g. -o predictions.csv")
         if out_path.is_dir():
             raise UsageError(f"-o {args.output} is a folder; give a file name.")
-    from modelyard.core import scoring
+    from modelyard.core.serving import scoring
 
     if out_path is not None:
-        from modelyard.core.outputs import check_output_folder
+        from modelyard.core.common.outputs import check_output_folder
 
         check_output_folder(out_path)  # before scoring: a folder that cannot be written records nothing
 
@@ -100,8 +100,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _check_data_ref(store: Any, text: str) -> None:
     """DATA is not a file: it must name a dataset version (a clear error for a mistyped path)."""
+    from modelyard.core.common.errors import NotFoundError
     from modelyard.core.datasets.service import get_version
-    from modelyard.core.errors import NotFoundError
 
     try:
         get_version(store, text)

@@ -61,7 +61,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from modelyard.core import tracking
+    from modelyard.core.experiments import tracking
 
     with open_store(args) as store:
         frame = tracking.search_runs(args.experiment, filter=args.filter, order_by=args.order_by,
@@ -103,7 +103,7 @@ def _num(value: float | None) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from modelyard.core import tracking
+    from modelyard.core.experiments import tracking
 
     with open_store(args) as store:
         info = tracking.get_run(args.run_id, store=store)
@@ -140,7 +140,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from modelyard.core import tracking
+    from modelyard.core.experiments import tracking
 
     with open_store(args) as store:
         info = tracking.get_run(args.run_id, store=store)
@@ -157,7 +157,7 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from modelyard.core import tracking
+    from modelyard.core.experiments import tracking
 
     with open_store(args) as store:
         info = tracking.get_run(args.run_id, store=store)
@@ -175,7 +175,7 @@ def _restore(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from modelyard.core import tracking
+    from modelyard.core.experiments import tracking
 
     # (more than 1,000 years is the same as 1,000 years: nothing is that old, and the date stays valid)
     older = dt.timedelta(days=min(args.older_than, 365_000)) if args.older_than is not None else None

@@ -122,8 +122,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from modelyard.core import maintenance
-    from modelyard.core.errors import StoreDamagedError
+    from modelyard.core.common.errors import StoreDamagedError
+    from modelyard.core.jobs import housekeeping as maintenance
 
     with open_store(args, sweep=False) as store:  # reading jobs and runs to sweep them may hit the damage
         try:
@@ -148,7 +148,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _gc(args: argparse.Namespace) -> int:
     from modelyard.cli._common import print_table
-    from modelyard.core import maintenance
+    from modelyard.core.jobs import housekeeping as maintenance
 
     spec = maintenance.gc_spec(dry_run=args.dry_run, grace_seconds=args.grace * 60)
     with open_store(args) as store:
@@ -176,7 +176,7 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _compact(args: argparse.Namespace) -> int:
-    from modelyard.core import maintenance
+    from modelyard.core.jobs import housekeeping as maintenance
 
     with open_store(args) as store:
         outcome = run_foreground(store, maintenance.compact_spec(), wants_json(args), verbose=is_verbose(args))

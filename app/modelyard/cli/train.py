@@ -31,7 +31,7 @@ from modelyard.cli._common import (
     wants_json,
 )
 
-# Mirrors modelyard.core.training (not imported here: it pulls in SQLAlchemy at start-up).
+# Mirrors modelyard.core.experiments.training (not imported here: it pulls in SQLAlchemy at start-up).
 TASKS = ("classification", "regression")
 SEARCH_METHODS = ("grid", "random")
 SPLIT_METHODS = ("random", "stratified", "time")
@@ -131,8 +131,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def _build_spec(args: argparse.Namespace) -> Any:
-    from modelyard.core.training.catalogue import get_model
-    from modelyard.core.training.spec import TrainSpec, read_spec_file
+    from modelyard.core.experiments.training.catalogue import get_model
+    from modelyard.core.experiments.training.spec import TrainSpec, read_spec_file
 
     data: dict[str, Any] = read_spec_file(args.spec) if args.spec else {}
     if args.dataset:
@@ -209,7 +209,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.show_params:
         return _show_params(args)
     spec = _build_spec(args)
-    from modelyard.core.training.spec import train_spec_job
+    from modelyard.core.experiments.training.spec import train_spec_job
 
     outcome = run_training_job(args, train_spec_job(spec))
     if wants_json(args):
@@ -240,7 +240,7 @@ def _print_result(r: dict[str, Any]) -> None:
 
 
 def _list_models(args: argparse.Namespace) -> int:
-    from modelyard.core.training.catalogue import list_models
+    from modelyard.core.experiments.training.catalogue import list_models
 
     models = list_models(args.task)
     if wants_json(args):
@@ -252,7 +252,11 @@ def _list_models(args: argparse.Namespace) -> int:
 
 
 def _show_params(args: argparse.Namespace) -> int:
-    from modelyard.core.training.catalogue import default_search_space, get_model, param_form
+    from modelyard.core.experiments.training.catalogue import (
+        default_search_space,
+        get_model,
+        param_form,
+    )
 
     entry = get_model(args.show_params, args.task)
     task = args.task or entry.tasks[0]
@@ -277,9 +281,12 @@ def _show_params(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from modelyard.core.errors import GateFailed
-    from modelyard.core.training.reproduce import reproduce_spec
-    from modelyard.core.training.train import end_runs_of_job, mark_runs_of_job_cancelled
+    from modelyard.core.common.errors import GateFailed
+    from modelyard.core.experiments.training.reproduce import reproduce_spec
+    from modelyard.core.experiments.training.train import (
+        end_runs_of_job,
+        mark_runs_of_job_cancelled,
+    )
 
     spec = reproduce_spec(args.run_id, data="recorded" if args.recorded_data else "spec", source="cli",
                           cwd=os.getcwd())
@@ -313,7 +320,10 @@ def _reproduce(args: argparse.Namespace) -> int:
 def run_training_job(args: argparse.Namespace, spec: Any) -> Any:
     """Run a job that trains (in a child process) in the foreground, end its runs when it was
     cancelled or failed (a killed child cannot), and raise for a failed outcome."""
-    from modelyard.core.training.train import end_runs_of_job, mark_runs_of_job_cancelled
+    from modelyard.core.experiments.training.train import (
+        end_runs_of_job,
+        mark_runs_of_job_cancelled,
+    )
 
     with open_store(args) as store:
         outcome = run_foreground(store, spec, wants_json(args), verbose=is_verbose(args))

@@ -11,13 +11,18 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from modelyard._version import __version__
-from modelyard.core.errors import ModelyardError
-from modelyard.core.paths import DB_URL_ENV, STORE_ENV, default_store_dir, resolve_store_dir
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.paths import (
+    DB_URL_ENV,
+    STORE_ENV,
+    default_store_dir,
+    resolve_store_dir,
+)
 from modelyard.core.store import Store
-from modelyard.ui import theme
-from modelyard.ui.dialogs import apply_preferences
+from modelyard.ui.common import theme
+from modelyard.ui.common.dialogs import apply_preferences
+from modelyard.ui.common.settings import open_settings
 from modelyard.ui.main_window import MainWindow
-from modelyard.ui.settings import open_settings
 
 STARTUP_PROBE_ENV = "MODELYARD_STARTUP_PROBE"
 WARMUP_DELAY_MS = 600
@@ -117,7 +122,7 @@ def run_gui(args: list[str], gui_options: tuple[str, ...] | list[str] = ()) -> i
         return 1
     window = MainWindow(store, settings)
     window.show()
-    from modelyard.ui import warmup
+    from modelyard.ui.common import warmup
 
     QTimer.singleShot(WARMUP_DELAY_MS, warmup.start)  # once the window is up and idle
     if os.environ.get(STARTUP_PROBE_ENV):

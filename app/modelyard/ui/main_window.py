@@ -23,18 +23,25 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard._version import __version__
-from modelyard.core import maintenance
-from modelyard.core.errors import ModelyardError
-from modelyard.core.jobs import JobSpec
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.jobs import housekeeping as maintenance
+from modelyard.core.jobs.runner import JobSpec
 from modelyard.core.store import Store
-from modelyard.ui import theme
-from modelyard.ui.dialogs import PreferencesDialog
-from modelyard.ui.dnd import FileDropTarget
-from modelyard.ui.jobs import JobHandle, JobRunner
-from modelyard.ui.jobs_dock import JobsPanel
-from modelyard.ui.panels import ALL_PANELS, DatasetsPanel, ExperimentsPanel, Panel, RegistryPanel
-from modelyard.ui.settings import remember_store
-from modelyard.ui.widgets import show_error
+from modelyard.ui.common import theme
+from modelyard.ui.common.dialogs import PreferencesDialog
+from modelyard.ui.common.dnd import FileDropTarget
+from modelyard.ui.common.client import CoreClient
+from modelyard.ui.common.jobrunner import JobHandle, JobRunner
+from modelyard.ui.common.settings import remember_store
+from modelyard.ui.common.widgets import show_error
+from modelyard.ui.jobs.dock import JobsPanel
+from modelyard.ui.panels import (
+    ALL_PANELS,
+    DatasetsPanel,
+    ExperimentsPanel,
+    Panel,
+    RegistryPanel,
+)
 
 
 class _Sidebar(QListWidget):
@@ -48,7 +55,7 @@ class _Sidebar(QListWidget):
         self.setDropIndicatorShown(False)
 
     def _target(self, event: Any) -> Any:
-        from modelyard.ui.panels.registry import bundle_files, run_ids_from
+        from modelyard.ui.registry.panel import bundle_files, run_ids_from
 
         item = self.itemAt(event.position().toPoint())
         row = self.row(item) if item is not None else -1
@@ -57,7 +64,7 @@ class _Sidebar(QListWidget):
         return row, panel if takes and panel is self._window.registry_panel else None
 
     def dragEnterEvent(self, event: Any) -> None:
-        from modelyard.ui.panels.registry import bundle_files, run_ids_from
+        from modelyard.ui.registry.panel import bundle_files, run_ids_from
 
         if run_ids_from(event.mimeData()) or bundle_files(event.mimeData()):
             event.acceptProposedAction()
@@ -74,7 +81,7 @@ class _Sidebar(QListWidget):
             event.ignore()
 
     def dropEvent(self, event: Any) -> None:
-        from modelyard.ui.panels.registry import bundle_files, run_ids_from
+        from modelyard.ui.registry.panel import bundle_files, run_ids_from
 
         _row, panel = self._target(event)
         if panel is None:
@@ -94,6 +101,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.settings = settings
         self.store = store
         self.runner = JobRunner(store, self)
+        self.client = CoreClient(store, self)
         self.setWindowTitle("Modelyard")
         self.setWindowIcon(theme.icon("app"))
         self.setMinimumSize(QSize(720, 480))
@@ -263,7 +271,7 @@ class MainWindow(FileDropTarget, QMainWindow):
     def files_dropped(self, files: list[Path]) -> None:
         """Files dropped anywhere on the window (panels that take drops take their own): bundles
         go to the Registry, data files to the Datasets panel."""
-        from modelyard.ui.panels.registry import BUNDLE_SUFFIX
+        from modelyard.ui.registry.panel import BUNDLE_SUFFIX
 
         bundles = [f for f in files if f.suffix.lower() == BUNDLE_SUFFIX]
         data = [f for f in files if f.suffix.lower() != BUNDLE_SUFFIX]
@@ -286,7 +294,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.runner.running_count_changed.connect(self._update_jobs_label)
         self.jobs_panel.attach(store, self.runner)
         for panel in self.panels:
-            panel.set_store(store, self.runner)
+            panel.set_store(store, self.runner, self.client)
         self._update_jobs_label(self.runner.running_count())
         remember_store(self.settings, str(store.root))
         self.store_changed.emit(store)
@@ -303,6 +311,9 @@ class MainWindow(FileDropTarget, QMainWindow):
         old_runner.wait()
         self.runner = JobRunner(store, self)
         old_runner.deleteLater()
+        self.client.close()
+        self.client.deleteLater()
+        self.client = CoreClient(store, self)
         self._attach_store(store)
         old_store.close()
         return True

@@ -13,7 +13,7 @@
     bundles.export_bundle_spec("churn@v3", "churn.mybundle")
     bundles.import_bundle_spec("churn.mybundle", trust_pickle=False)
 
-Refusals raise :class:`BundleError` (a :class:`~modelyard.core.errors.ModelyardError`) whose
+Refusals raise :class:`BundleError` (a :class:`~modelyard.core.common.errors.ModelyardError`) whose
 ``reason`` tells them apart (:data:`REASONS`: ``checksum``, ``manifest``, ``extra_member``,
 ``missing_member``, ``duplicate_member``, ``path_traversal``, ``absolute_path``, ``link``,
 ``too_large``, ``compression_ratio``, ``unsupported``, ``signature``, ``unsigned``,
@@ -40,9 +40,9 @@ queues the import job.
     model/model.skops       the model in skops format: loads without unpickling
     model/model.joblib      the same model, joblib (a pickle)
     reference/profile.json  per-feature bins and frequencies of the training data (drift checks),
-                            from modelyard.core.drift.reference.reference_for_version
+                            from modelyard.core.registry.reference.reference_for_version
     reference/rows.parquet  only with include_rows=True: the training rows themselves
-    card/model_card.json    the model card (modelyard.core.cards), and card/model_card.html
+    card/model_card.json    the model card (modelyard.core.registry.cards), and card/model_card.html
     MLmodel, requirements.txt, python_env.yaml, conda.yaml, input_example.json
                             so that the unzipped folder is an MLflow model (see .mlflow_files)
     README.txt
@@ -51,7 +51,7 @@ queues the import job.
 renames it into place inside the write transaction that records the lineage edge
 ``model_version -> bundle(<file sha256>)`` (``exported_as``) and the audit event ``export_bundle``.
 An existing file at the target is refused (``output``) unless ``force=True``. The model and the
-joblib bytes shipped are read through :mod:`modelyard.core.modelfiles` (checked against their
+joblib bytes shipped are read through :mod:`modelyard.core.registry.modelfiles` (checked against their
 recorded sha256).
 A version without a reference profile (its data is not in this store and it has none stored) is
 exported without one, and the manifest says why.
@@ -73,7 +73,7 @@ against Modelyard's allow-list (:mod:`.safety`). When all are allowed, the model
 joblib file is never unpickled or stored, so a crafted pickle cannot ride along with a clean skops
 file. Otherwise the model is *unpickle-only* and refused (``untrusted_pickle``) unless
 ``trust_pickle=True``, which loads and stores the bundle's joblib file. Either file is loaded with
-:func:`modelyard.core.modelfiles.load_file` (its bytes re-hashed against the manifest as they are
+:func:`modelyard.core.registry.modelfiles.load_file` (its bytes re-hashed against the manifest as they are
 read). What is loaded must be a model: without a ``predict`` method, or when ``predict`` fails on
 the bundle's example rows (else its first reference rows), the import is refused (``not_a_model``).
 Python, scikit-learn and
@@ -116,7 +116,7 @@ from modelyard.core.bundles.signing import (
     load_trusted_keys,
     store_trusted_dir,
 )
-from modelyard.core.jobs import JobContext, JobSpec
+from modelyard.core.jobs.runner import JobContext, JobSpec
 
 __all__ = [
     "REASONS",

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from sqlalchemy import select
 
-from modelyard.core.bundles import mlflow_files, safety
+from modelyard.core.bundles import mlflow_files
 from modelyard.core.bundles.format import (
     CARD_HTML_PATH,
     CARD_JSON_PATH,
@@ -49,9 +49,10 @@ from modelyard.core.bundles.signing import (
     raw_public,
     sign_manifest,
 )
-from modelyard.core.errors import ModelyardError
-from modelyard.core.outputs import cannot_write
-from modelyard.core.procs import current_user
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.outputs import cannot_write
+from modelyard.core.common.procs import current_user
+from modelyard.core.registry import safety
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 
@@ -195,7 +196,7 @@ def _read_json_artifact(store: Store, sha: str | None) -> Any:
 
 def _model_card(store: Store, version_id: int) -> dict[str, Any] | None:
     try:
-        from modelyard.core import cards
+        from modelyard.core.registry import cards
     except ImportError:  # pragma: no cover - the cards module ships with Modelyard
         return None
     return cards.model_card(store, version_id)
@@ -203,14 +204,14 @@ def _model_card(store: Store, version_id: int) -> dict[str, Any] | None:
 
 def _card_html(card: dict[str, Any]) -> bytes | None:
     try:
-        from modelyard.core import cards
+        from modelyard.core.registry import cards
     except ImportError:  # pragma: no cover
         return None
     return cards.render_html(card).encode()
 
 
 def _profile(store: Store, version_id: int) -> tuple[dict[str, Any] | None, str | None]:
-    from modelyard.core.drift.reference import reference_for_version
+    from modelyard.core.registry.reference import reference_for_version
 
     try:
         profile = reference_for_version(store, version_id)
@@ -226,7 +227,7 @@ def _rows(store: Store, version_id: int) -> tuple[bytes | None, int, str | None]
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from modelyard.core.drift.reference import load_reference_data
+    from modelyard.core.registry.reference import load_reference_data
 
     with store.session() as s:
         mv = s.get(m.ModelVersion, version_id)
@@ -319,7 +320,7 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
     An existing file at ``path`` is refused unless ``force``.
     """
     from modelyard._version import __version__
-    from modelyard.core import registry
+    from modelyard.core.registry import versions as registry
 
     report = progress or _noop
     info = registry.get_version(store, ref)
@@ -336,7 +337,7 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
     notes: list[str] = []
 
     report(0.05, f"Reading {info.ref}")
-    from modelyard.core.modelfiles import read_verified
+    from modelyard.core.registry.modelfiles import read_verified
 
     # the bundle ships these bytes, checked against the recorded sha256 (never the file read again)
     joblib_data = read_verified(store.artifacts.path(info.model_sha256), info.model_sha256, what=info.ref)

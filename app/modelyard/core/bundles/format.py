@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from modelyard.core.errors import ModelyardError
-from modelyard.core.names import display, unsafe_character
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import display, unsafe_character
 
 # --------------------------------------------------------------------------- names
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from modelyard.core.bundles import safety
 from modelyard.core.bundles.format import (
     JOBLIB_PATH,
     MAX_PROFILE_BYTES,
@@ -35,9 +34,10 @@ from modelyard.core.bundles.signing import (
     load_trusted_keys,
     store_trusted_dir,
 )
-from modelyard.core.errors import ModelyardError
-from modelyard.core.modelfiles import load_file
-from modelyard.core.procs import current_user
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.procs import current_user
+from modelyard.core.registry import safety
+from modelyard.core.registry.modelfiles import load_file
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 
@@ -306,14 +306,14 @@ def import_bundle(store: Store, path: str | os.PathLike[str], *, name: str | Non
                   progress: Progress | None = None) -> Any:
     """Import a bundle as the next version of ``name`` (default: the bundle's model name).
 
-    Returns the new :class:`~modelyard.core.registry.ModelVersionInfo`; its
+    Returns the new :class:`~modelyard.core.registry.versions.ModelVersionInfo`; its
     ``card["bundle"]["warnings"]`` lists the warnings (version mismatches, unsigned...).
     Everything is checked before anything is written; see :mod:`modelyard.core.bundles`.
     """
     import joblib
 
-    from modelyard.core import registry
-    from modelyard.core.drift.reference import validate_reference
+    from modelyard.core.registry import versions as registry
+    from modelyard.core.registry.reference import validate_reference
 
     report = progress or _noop
     new_name = registry.check_name(name) if name is not None else None

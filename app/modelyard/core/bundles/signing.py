@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.core.bundles.format import SIGNATURE, BundleError
-from modelyard.core.errors import ModelyardError
-from modelyard.core.outputs import cannot_write
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.outputs import cannot_write
 
 KeySource = str | os.PathLike[str] | bytes
 TRUSTED_DIR = ("keys", "trusted")  # <store>/keys/trusted/*.pub

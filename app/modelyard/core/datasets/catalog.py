@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from modelyard.core.errors import NotFoundError
+from modelyard.core.common.errors import NotFoundError
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 

@@ -45,7 +45,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from modelyard.core.errors import ModelyardError
+from modelyard.core.common.errors import ModelyardError
 
 TEXT = "text"
 ALL_COLUMNS = "*"

@@ -36,7 +36,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from modelyard.core.errors import ModelyardError
+from modelyard.core.common.errors import ModelyardError
 
 Tick = Callable[[float | None], None]
 

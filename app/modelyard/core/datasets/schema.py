@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from modelyard.core.errors import ModelyardError
+from modelyard.core.common.errors import ModelyardError
 
 TYPES = ("numeric", "categorical", "boolean", "datetime", "text", "id")
 ROLES = ("feature", "target", "identifier", "ignored")

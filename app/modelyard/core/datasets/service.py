@@ -46,6 +46,10 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from modelyard.core.common.errors import ModelyardError, NotFoundError
+from modelyard.core.common.names import NAME_HINT
+from modelyard.core.common.names import check_name as check_name_chars
+from modelyard.core.common.procs import current_user
 from modelyard.core.datasets import dates, readers, splits
 from modelyard.core.datasets.catalog import (  # noqa: F401 - re-exported: the public API
     SAMPLES,
@@ -78,11 +82,7 @@ from modelyard.core.datasets.snapshot import (
     SnapshotWriter,
 )
 from modelyard.core.datasets.specs import ImportOptions, import_spec, sample_spec  # noqa: F401 - re-exported
-from modelyard.core.errors import ModelyardError, NotFoundError
-from modelyard.core.jobs import JobContext
-from modelyard.core.names import NAME_HINT
-from modelyard.core.names import check_name as check_name_chars
-from modelyard.core.procs import current_user
+from modelyard.core.jobs.runner import JobContext
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 
@@ -438,7 +438,7 @@ def _build_snapshot(batches: Callable[[dict[str, pa.DataType]], Iterator[pa.Reco
 
 def _snapshot_write_error(store: Store, label: str, exc: OSError) -> ModelyardError:
     """A failed write of the snapshot, e.g. a full disk, as one line and what to do."""
-    from modelyard.core.outputs import disk_full
+    from modelyard.core.common.outputs import disk_full
 
     if disk_full(exc):
         return ModelyardError(f"The disk is full: the snapshot of {label} could not be written to the store at "

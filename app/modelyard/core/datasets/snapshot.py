@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from modelyard.core.errors import ModelyardError
+from modelyard.core.common.errors import ModelyardError
 
 ROW_GROUP_ROWS = 65_536
 HASH_VERSION = "modelyard-table-v1"

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from modelyard.core.common.errors import NotFoundError
 from modelyard.core.datasets.catalog import SAMPLES
-from modelyard.core.errors import NotFoundError
-from modelyard.core.jobs import JobSpec
+from modelyard.core.jobs.runner import JobSpec
 
 
 @dataclass

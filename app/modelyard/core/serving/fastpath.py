@@ -3,7 +3,7 @@
 scikit-learn's ``ColumnTransformer`` spends milliseconds per call on bookkeeping (selecting
 columns from a DataFrame, checking names, calling each sub-pipeline through joblib) that
 dwarf the arithmetic for one row. :func:`compile_pipeline` reads the *fitted* pipeline that
-:mod:`modelyard.core.training` builds — ``Pipeline([("preprocess", ColumnTransformer), ...,
+:mod:`modelyard.core.experiments.training` builds — ``Pipeline([("preprocess", ColumnTransformer), ...,
 ("model", estimator)])`` — and redoes its preprocessing with plain numpy:
 
 * numbers and yes/no columns (``to_float`` -> ``SimpleImputer`` -> ``StandardScaler``): the
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from modelyard.core.scoring import InputSpec, Validated
+    from modelyard.core.serving.scoring import InputSpec, Validated
 
 MEMO_MAX = 50_000
 _DAY_US = 86_400_000_000
@@ -247,7 +247,7 @@ def _build(model: Any, spec: InputSpec) -> FastPipeline:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    from modelyard.core.training import preprocess
+    from modelyard.core.experiments.training import preprocess
 
     if not isinstance(model, Pipeline) or len(model.steps) < 2:
         raise CannotCompile("not a scikit-learn Pipeline that starts with a ColumnTransformer")
@@ -290,7 +290,7 @@ def _probes(spec: InputSpec, examples: Sequence[Validated]) -> list[Validated]:
     """The examples, one row with every value missing, one with an unseen category per column."""
     import numpy as np
 
-    from modelyard.core.scoring import Validated
+    from modelyard.core.serving.scoring import Validated
 
     out = list(examples)
     if not examples or spec.columns is None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 from urllib.parse import urlsplit
 
-from modelyard.core.errors import ModelyardError
+from modelyard.core.common.errors import ModelyardError
 
 READY_TIMEOUT_S = 120.0
 

@@ -72,8 +72,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 from modelyard._version import __version__
-from modelyard.core.errors import ModelyardError
-from modelyard.core.registry import ModelVersionInfo
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.registry.versions import ModelVersionInfo
 from modelyard.core.serving import payloads
 from modelyard.core.serving.payloads import PayloadError
 from modelyard.core.store import Store
@@ -119,7 +119,7 @@ class LoadedModel:
             return self._predict(v, method)
         import numpy as np
 
-        from modelyard.core.scoring import Validated
+        from modelyard.core.serving.scoring import Validated
 
         parts = [self._predict(Validated({k: a[i:i + PREDICT_BATCH_ROWS] for k, a in v.columns.items()},
                                          min(PREDICT_BATCH_ROWS, v.n_rows - i)), method)
@@ -161,7 +161,8 @@ class LoadedModel:
 
 def load_version(store: Store, ref: str) -> LoadedModel:
     """Load ``ref`` for serving: the model, its input checks, and the fast path when it is exact."""
-    from modelyard.core import registry, scoring
+    from modelyard.core.registry import versions as registry
+    from modelyard.core.serving import scoring
     from modelyard.core.serving.fastpath import compile_pipeline
 
     t0 = time.perf_counter()
@@ -665,7 +666,7 @@ class ModelServer:
                  on_event: Callable[[dict[str, Any]], None] | None = None,
                  max_body: int = DEFAULT_MAX_BODY, idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
-        from modelyard.core.registry import parse_ref
+        from modelyard.core.registry.versions import parse_ref
 
         if int(max_body) < 1:
             raise ModelyardError(f"The largest request body must be at least 1 byte, not {max_body}.",
@@ -918,8 +919,8 @@ class ModelServer:
                 "pid": os.getpid(), "ref": self.ref}
 
     def _add_start(self, s: Any, lm: LoadedModel, reason: str) -> None:
-        from modelyard.core.procs import current_user
-        from modelyard.core.registry import ENTITY
+        from modelyard.core.common.procs import current_user
+        from modelyard.core.registry.versions import ENTITY
         from modelyard.core.store import models as m
 
         s.add(m.LineageEdge(src_type="model_version", src_id=str(lm.info.id), dst_type="server",
@@ -930,8 +931,8 @@ class ModelServer:
                                     "ref": self.ref, "reason": reason}))
 
     def _add_stop(self, s: Any, lm: LoadedModel, reason: str) -> None:
-        from modelyard.core.procs import current_user
-        from modelyard.core.registry import ENTITY
+        from modelyard.core.common.procs import current_user
+        from modelyard.core.registry.versions import ENTITY
         from modelyard.core.store import models as m
 
         snap = self.stats_.snapshot()

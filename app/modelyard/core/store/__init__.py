@@ -34,19 +34,19 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, func, inspect, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from modelyard._version import __version__
-from modelyard.core.errors import (
+from modelyard.core.common.errors import (
     ModelyardError,
     StoreDamagedError,
     StoreError,
     StoreReadOnlyError,
     StoreVersionError,
 )
-from modelyard.core.paths import DB_URL_ENV, resolve_store_dir
-from modelyard.core.procs import hostname, pid_alive
+from modelyard.core.common.paths import DB_URL_ENV, resolve_store_dir
+from modelyard.core.common.procs import hostname, pid_alive
 from modelyard.core.store import models as m
 from modelyard.core.store.artifacts import NEW_FILES_KEY, ArtifactRef, ArtifactStore
 

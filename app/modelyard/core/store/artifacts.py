@@ -11,7 +11,7 @@ write leaves no orphan file behind.
 
 A file can still be left without a row (a process killed between the rename and the commit, or
 a put without a session whose row never came). ``modelyard store gc``
-(:func:`modelyard.core.maintenance.collect_garbage`) removes such files, safely while others
+(:func:`modelyard.core.jobs.housekeeping.collect_garbage`) removes such files, safely while others
 use the store: with a session, a put takes the database's write lock *before* it looks for or
 renames the file, and gc removes a file only while holding that lock and after re-checking that
 no row names it, so the two never interleave; a file younger than gc's grace period is left
@@ -94,7 +94,7 @@ class ArtifactStore:
             self.tmp.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=suffix, dir=self.tmp)
         except PermissionError as exc:
-            from modelyard.core.errors import StoreReadOnlyError
+            from modelyard.core.common.errors import StoreReadOnlyError
 
             raise StoreReadOnlyError(
                 f"Cannot write in the store's folder: {self.tmp} is read-only for you ({exc.strerror}).",
@@ -172,7 +172,7 @@ class ArtifactStore:
         """Temp files and folders no write will finish: those of this machine's processes that no
         longer run, and, with ``other_hosts_after_s``, those in other machines' temp folders
         untouched for that many seconds (their pids mean nothing here)."""
-        from modelyard.core.procs import pid_alive
+        from modelyard.core.common.procs import pid_alive
 
         stale: list[Path] = []
         if self.tmp.is_dir():

@@ -339,7 +339,7 @@ class Tag(Base):
 class RunsTableCache(Base):
     """Columnar snapshots of the runs table, one per block of 4,096 run ids (``runs.id >> 12``).
 
-    Written by readers (:mod:`modelyard.core.runquery`), never by writers: on SQLite, triggers
+    Written by readers (:mod:`modelyard.core.experiments.runquery`), never by writers: on SQLite, triggers
     on ``runs``, ``params``, ``latest_metrics`` and ``tags`` (:data:`RUNS_TABLE_CACHE_TRIGGERS`)
     bump a block's ``generation`` and clear its ``data`` in the same transaction as any change to
     one of its runs, so a non-NULL ``data`` is always current. A reader stores a block it built

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from alembic import context
-
 from modelyard.core.store.models import Base
 
 config = context.config

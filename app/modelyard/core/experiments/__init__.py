@@ -1,0 +1,1 @@
+"""Experiments: the tracking API, run queries and training."""

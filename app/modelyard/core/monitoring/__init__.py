@@ -1,0 +1,1 @@
+"""Monitoring: drift checks, watch folders, reports and retraining."""

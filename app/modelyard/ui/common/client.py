@@ -1,0 +1,170 @@
+"""The window's one client of the core: every service call off the main thread, plain data back.
+
+Panels never call the core on the main thread. They ask the client:
+
+* ``client.read(key, fn, on_result, on_error)`` runs ``fn(store)`` on a reading thread. Reads
+  that share a ``key`` supersede each other: only the newest request's answer is delivered
+  (as Orange's and superqt's workers do), so typing in a filter box never queues stale work.
+* ``client.write(fn, on_result, on_error, changes=...)`` runs ``fn(store)`` on the one writing
+  thread, in the order asked (a write may wait on another process's lock for many seconds; the
+  window keeps painting). After a write succeeds the client emits :attr:`changed` once, naming
+  what changed.
+* When a job of this store ends, :meth:`job_finished` emits :attr:`changed` for what that kind of
+  job touches (the job registry in :mod:`modelyard.core.jobs.kinds` says which).
+
+``fn`` must return plain data (dataclasses, dicts, lists, frames) — never ORM objects, which
+belong to the thread that made them. Callbacks run on the main thread.
+
+:attr:`changed` carries a frozenset of topic names (:data:`TOPICS`); panels connect to it and
+refresh what they show. :attr:`navigate` asks the window to show a room and, optionally, a thing
+in it (``client.navigate.emit("registry", ("register_run", run_id))``): panels never reach into
+each other.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from modelyard.core.store import Store
+
+# What can change. Panels refresh on the topics they show.
+TOPICS = frozenset({"datasets", "runs", "models", "checks", "servers", "jobs", "store"})
+
+
+class _Call(QRunnable):
+    def __init__(self, fn: Callable[[], Any], done: Signal, token: int) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._fn, self._done, self._token = fn, done, token
+
+    def run(self) -> None:
+        try:
+            result, error = self._fn(), None
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's on_error, never lost
+            result, error = None, exc
+        try:
+            self._done.emit(self._token, result, error)
+        except RuntimeError:  # the client was deleted while this call ran
+            pass
+
+
+def topics(names: Iterable[str] | str) -> frozenset[str]:
+    """Check and normalise a set of topics (a typo is a programming error, caught in tests)."""
+    out = frozenset([names] if isinstance(names, str) else names)
+    unknown = out - TOPICS
+    if unknown:
+        raise ValueError(f"unknown change topics {sorted(unknown)}; known: {sorted(TOPICS)}")
+    return out
+
+
+class CoreClient(QObject):
+    """One per window and store. See the module docstring."""
+
+    changed = Signal(object)  # frozenset[str] of topics
+    navigate = Signal(str, object)  # room, what to show there (or None)
+    _done = Signal(int, object, object)
+
+    _instances: ClassVar[weakref.WeakSet[CoreClient]] = weakref.WeakSet()
+
+    def __init__(self, store: Store | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        CoreClient._instances.add(self)
+        self.store = store
+        self._readers = QThreadPool(self)
+        self._readers.setMaxThreadCount(2)
+        self._writer = QThreadPool(self)
+        self._writer.setMaxThreadCount(1)  # writes run one at a time, in the order asked
+        self._token = 0
+        self._pending: dict[int, tuple[str | None, Callable[[Any], None] | None,
+                                       Callable[[Exception], None] | None, frozenset[str]]] = {}
+        self._latest: dict[str, int] = {}
+        self._closed = False
+        self._done.connect(self._deliver)
+
+    # -- calls
+    def read(self, key: str, fn: Callable[[Store], Any], on_result: Callable[[Any], None],
+             on_error: Callable[[Exception], None] | None = None) -> int:
+        """Run ``fn(store)`` off the main thread; deliver only the newest answer for ``key``."""
+        return self._submit(self._readers, key, fn, on_result, on_error, frozenset())
+
+    def write(self, fn: Callable[[Store], Any], on_result: Callable[[Any], None] | None = None,
+              on_error: Callable[[Exception], None] | None = None, *,
+              changes: Iterable[str] | str = ()) -> int:
+        """Run ``fn(store)`` on the writing thread; on success emit :attr:`changed` with ``changes``."""
+        return self._submit(self._writer, None, fn, on_result, on_error, topics(changes))
+
+    def _submit(self, pool: QThreadPool, key: str | None, fn: Callable[[Store], Any],
+                on_result: Callable[[Any], None] | None, on_error: Callable[[Exception], None] | None,
+                changes: frozenset[str]) -> int:
+        if self._closed or self.store is None:
+            return 0
+        self._token += 1
+        token = self._token
+        if key is not None:
+            self._latest[key] = token
+        self._pending[token] = (key, on_result, on_error, changes)
+        store = self.store
+        pool.start(_Call(lambda: fn(store), self._done, token))
+        return token
+
+    def _deliver(self, token: int, result: Any, error: Exception | None) -> None:
+        entry = self._pending.pop(token, None)
+        if entry is None:
+            return
+        key, on_result, on_error, changes = entry
+        if key is not None and self._latest.get(key) != token:
+            return  # a newer read with this key was asked for: this answer is stale
+        if key is not None:
+            self._latest.pop(key, None)
+        if error is not None:
+            if on_error is not None:
+                on_error(error)
+            else:
+                raise error
+            return
+        if on_result is not None:
+            on_result(result)
+        if changes:
+            self.changed.emit(changes)
+
+    # -- changes that did not come through write()
+    def notify(self, changes: Iterable[str] | str) -> None:
+        """Say that something changed (a finished job, a store switch)."""
+        names = topics(changes)
+        if names:
+            self.changed.emit(names)
+
+    # -- life
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def set_store(self, store: Store) -> None:
+        """Answers still in flight for the old store are dropped."""
+        self._pending.clear()
+        self._latest.clear()
+        self.store = store
+        self.notify(TOPICS)
+
+    def active_thread_count(self) -> int:
+        try:
+            return self._readers.activeThreadCount() + self._writer.activeThreadCount()
+        except RuntimeError:
+            return 0
+
+    def wait(self, timeout_ms: int = 10_000) -> bool:
+        return self._readers.waitForDone(timeout_ms) and self._writer.waitForDone(timeout_ms)
+
+    def close(self, timeout_ms: int = 30_000) -> bool:
+        """Refuse new calls, drop pending answers, and wait for the calls in flight."""
+        self._closed = True
+        self._pending.clear()
+        return self.wait(timeout_ms)
+
+    @classmethod
+    def instances(cls) -> list[CoreClient]:
+        return list(cls._instances)

@@ -1,0 +1,40 @@
+"""The user's settings: an INI file in the platform's config folder (``MODELYARD_CONFIG_DIR`` for tests).
+
+Versioned: ``settings_version`` is stored, and :func:`open_settings` migrates older files
+forward, so a later Modelyard can rename or reshape a key without losing what users chose.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+from modelyard.core.common.paths import config_dir
+
+SETTINGS_VERSION = 1
+
+
+def open_settings() -> QSettings:
+    folder = config_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = QSettings(str(folder / "modelyard.ini"), QSettings.Format.IniFormat)
+    version = int(settings.value("settings_version", 0) or 0)
+    if version < SETTINGS_VERSION:
+        _migrate(settings, version)
+        settings.setValue("settings_version", SETTINGS_VERSION)
+    return settings
+
+
+def _migrate(settings: QSettings, from_version: int) -> None:
+    # Version 0 -> 1: nothing to reshape yet; later versions add steps here, oldest first.
+    del settings, from_version
+
+
+def recent_stores(settings: QSettings) -> list[str]:
+    value = settings.value("stores/recent", []) or []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def remember_store(settings: QSettings, location: str) -> None:
+    recent = [location] + [s for s in recent_stores(settings) if s != location]
+    settings.setValue("stores/recent", recent[:8])
+    settings.setValue("stores/last", location)

@@ -1,0 +1,1 @@
+"""The Datasets room: panel, import dialog, profile and column detail."""

@@ -1,0 +1,515 @@
+"""The Datasets panel: datasets and their immutable versions, profile, preview, schema and splits."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.datasets import catalog, specs
+from modelyard.core.datasets.schema import ALLOWED_TYPES, ROLES
+from modelyard.core.jobs.runner import JobOutcome
+from modelyard.ui.common import theme
+from modelyard.ui.common.delegates import ComboDelegate, SparklineDelegate
+from modelyard.ui.common.dnd import FileDropTarget
+from modelyard.ui.common.jobrunner import JobHandle
+from modelyard.ui.common.paged_table import PagedTableModel
+from modelyard.ui.common.panel import Panel
+from modelyard.ui.common.rows import RowsTableModel
+from modelyard.ui.common.widgets import master_detail, show_error
+from modelyard.ui.datasets.profile_table import (
+    COL_DIST,
+    COL_DISTINCT,
+    COL_MAX,
+    COL_MEAN,
+    COL_MIN,
+    COL_MISSING,
+    COL_NAME,
+    COL_ROLE,
+    COL_TYPE,
+    PROFILE_ROLE,
+    SORT_ROLE,
+    ProfileModel,
+)
+
+DATASET_JOB_KINDS = ("dataset.import", "dataset.sample")
+MAX_WARNINGS_SHOWN = 2  # above the columns table; the rest are counted
+
+
+def _service():  # type: ignore[no-untyped-def]
+    """The import/profile/split service, loaded on first use: it brings pandas and pyarrow,
+    which the window must not pay for at start-up (listing datasets needs only the catalog)."""
+    from modelyard.core.datasets import service
+
+    return service
+PROFILE_WIDTHS = {COL_TYPE: 100, COL_ROLE: 86, COL_MISSING: 96, COL_DISTINCT: 72, COL_MEAN: 78, COL_MIN: 72,
+                  COL_MAX: 72, COL_DIST: 130}
+LIST_COLUMNS = ("Dataset", "Versions", "Rows")
+
+
+class DatasetsModel(RowsTableModel["catalog.DatasetInfo"]):
+    headers = LIST_COLUMNS
+
+    def cell(self, d: catalog.DatasetInfo, c: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (d.name, f"v{d.latest_version}" if d.latest_version else "",
+                    f"{d.n_rows:,}" if d.n_rows is not None else "")[c]
+        if role == Qt.ItemDataRole.DecorationRole and c == 0:
+            return theme.icon("datasets")
+        if role == Qt.ItemDataRole.TextAlignmentRole and c in (1, 2):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{d.ref}: {d.n_rows:,} rows × {d.n_cols} columns" + (f", {d.task} on {d.target}" if d.target else "")
+        return None
+
+    def row_of(self, name: str) -> int:
+        return next((i for i, d in enumerate(self.rows) if d.name == name), -1)
+
+
+class DatasetsPanel(FileDropTarget, Panel):
+    title = "Datasets"
+    icon_name = "datasets"
+    empty_headline = "No datasets yet"
+    empty_body = (
+        "Every model starts from an immutable dataset version. Drop a CSV, Parquet or Excel file here, "
+        "or use <b>File › Import Dataset</b>, to create version v1 with its schema and profile."
+    )
+
+    version_shown = Signal(object)  # DatasetVersionInfo
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.version: catalog.DatasetVersionInfo | None = None
+        self.detail: Any = None  # ColumnDetail, built on first use (it imports pyqtgraph)
+        self._plot_loader: Any = None  # the thread importing pyqtgraph for it
+        self._plot_poll = QTimer(self)
+        self._plot_poll.setSingleShot(True)
+        self._plot_poll.setInterval(50)
+        self._plot_poll.timeout.connect(lambda: self._column_selected(self.profile_view.currentIndex()))
+        self.empty.add_action("Import a file…", self.import_with_dialog, icon_name="import")
+        self.empty.add_action("Try a sample dataset", lambda: self.import_sample("iris"), icon_name="datasets")
+
+    # ------------------------------------------------------------------ building
+    def build_content(self) -> QWidget:
+        self.datasets_model = DatasetsModel(self)
+        self.datasets_view = QTableView(self)
+        self.datasets_view.setObjectName("datasetsTable")
+        self.datasets_view.setModel(self.datasets_model)
+        self.datasets_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.datasets_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.datasets_view.verticalHeader().hide()
+        self.datasets_view.setShowGrid(False)
+        self.datasets_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(LIST_COLUMNS)):
+            self.datasets_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.datasets_view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self._dataset_selected(cur.row()))
+        import_button = QPushButton(theme.icon("import"), "Import…", self)
+        import_button.setObjectName("importButton")
+        import_button.clicked.connect(self.import_with_dialog)
+        sample_button = QPushButton("Sample", self)
+        sample_button.setToolTip("Import one of scikit-learn's bundled datasets")
+        sample_button.clicked.connect(self._choose_sample)
+        left_buttons = QHBoxLayout()
+        left_buttons.addWidget(import_button)
+        left_buttons.addWidget(sample_button)
+        left_buttons.addStretch(1)
+        left = QWidget(self)
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(theme.SPACE_M, theme.SPACE_M, 0, theme.SPACE_M)
+        ll.addLayout(left_buttons)
+        ll.addWidget(self.datasets_view, 1)
+
+        # header of the selected version
+        self.version_title = QLabel(self)
+        self.version_title.setObjectName("versionTitle")
+        theme.make_heading(self.version_title, 1.3)
+        self.version_combo = QComboBox(self)
+        self.version_combo.setObjectName("versionCombo")
+        self.version_combo.setMinimumContentsLength(18)
+        self.version_combo.activated.connect(self._version_chosen)
+        self.delete_button = QPushButton(theme.icon("trash"), "Delete…", self)
+        self.delete_button.clicked.connect(self.delete_current)
+        self.version_facts = QLabel(self)
+        self.version_facts.setObjectName("versionFacts")
+        self.version_facts.setWordWrap(True)
+        self.version_facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        head = QHBoxLayout()
+        head.addWidget(self.version_title)
+        head.addWidget(self.version_combo)
+        head.addStretch(1)
+        head.addWidget(self.delete_button)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("datasetTabs")
+        self.tabs.addTab(self._build_profile_tab(), "Profile")
+        self.tabs.addTab(self._build_preview_tab(), "Preview")
+        self.tabs.addTab(self._build_splits_tab(), "Splits")
+
+        return master_detail(self, left, [head, self.version_facts, self.tabs], 260)
+
+    def _build_profile_tab(self) -> QWidget:
+        self.warnings_label = QLabel(self)
+        self.warnings_label.setObjectName("profileWarnings")
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setTextFormat(Qt.TextFormat.RichText)
+        self.profile_model = ProfileModel(self)
+        self.profile_proxy = QSortFilterProxyModel(self)
+        self.profile_proxy.setSourceModel(self.profile_model)
+        self.profile_proxy.setSortRole(SORT_ROLE)
+        self.profile_view = QTableView(self)
+        self.profile_view.setObjectName("profileTable")
+        self.profile_view.setModel(self.profile_proxy)
+        self.profile_view.setSortingEnabled(True)
+        self.profile_view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.profile_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.profile_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.profile_view.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                          | QAbstractItemView.EditTrigger.SelectedClicked
+                                          | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.profile_view.verticalHeader().hide()
+        self.profile_view.verticalHeader().setDefaultSectionSize(26)
+        self.profile_view.setShowGrid(False)
+        self.profile_view.setAlternatingRowColors(True)
+        self.profile_view.setItemDelegateForColumn(COL_DIST, SparklineDelegate(PROFILE_ROLE, self.profile_view))
+        self.profile_view.setItemDelegateForColumn(COL_TYPE, ComboDelegate(self._type_choices, self.profile_view))
+        self.profile_view.setItemDelegateForColumn(COL_ROLE, ComboDelegate(lambda _i: ROLES, self.profile_view))
+        header = self.profile_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        for col, width in PROFILE_WIDTHS.items():
+            header.resizeSection(col, width)
+        self.profile_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._column_selected(cur))
+        self.save_schema_button = QPushButton("Save as new version", self)
+        self.save_schema_button.setObjectName("saveSchemaButton")
+        self.save_schema_button.setToolTip("Types and roles are part of a version: changing them creates the next version.")
+        self.save_schema_button.setEnabled(False)
+        self.save_schema_button.clicked.connect(self.save_schema)
+        self.profile_model.changes_pending.connect(self.save_schema_button.setEnabled)
+        self.detail_holder = QWidget(self)
+        self.detail_layout = QVBoxLayout(self.detail_holder)
+        self.detail_layout.setContentsMargins(0, 0, 0, 0)
+        self.detail_hint = QLabel("Select a column to see its distribution.", self)
+        self.detail_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail_layout.addWidget(self.detail_hint)
+        bottom = QHBoxLayout()
+        bottom.addWidget(QLabel("Double-click a type or role to change it.", self))
+        bottom.addStretch(1)
+        bottom.addWidget(self.save_schema_button)
+        top = QWidget(self)
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, theme.SPACE_S, 0, 0)
+        self.profile_view.setMinimumHeight(self.profile_view.verticalHeader().defaultSectionSize() * 2 + 30)
+        tl.addWidget(self.warnings_label)
+        tl.addWidget(self.profile_view, 1)
+        tl.addLayout(bottom)
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(top)
+        split.addWidget(self.detail_holder)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([300, 200])
+        return split
+
+    def _build_preview_tab(self) -> QWidget:
+        self.preview_view = QTableView(self)
+        self.preview_view.setObjectName("previewTable")
+        self.preview_view.verticalHeader().setDefaultSectionSize(22)
+        self.preview_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.preview_view.horizontalHeader().setDefaultSectionSize(110)
+        self.preview_view.setAlternatingRowColors(True)
+        self.preview_model: PagedTableModel | None = None
+        return self.preview_view
+
+    def _build_splits_tab(self) -> QWidget:
+        self.splits_table = QTableView(self)
+        self.splits_table.setObjectName("splitsTable")
+        self.splits_table.verticalHeader().hide()
+        self.splits_table.setShowGrid(False)
+        self.splits_model = _SplitsModel(self)
+        self.splits_table.setModel(self.splits_model)
+        self.splits_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.splits_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.splits_table.setWordWrap(False)
+        self.split_method = QComboBox(self)
+        self.split_method.setObjectName("splitMethod")
+        self.split_method.addItems(["random", "stratified", "time"])
+        self.split_column = QComboBox(self)
+        self.split_column.setObjectName("splitColumn")
+        self.split_test = QDoubleSpinBox(self)
+        self.split_test.setObjectName("splitTest")
+        self.split_test.setRange(0.01, 0.9)
+        self.split_test.setSingleStep(0.05)
+        self.split_test.setValue(0.2)
+        self.split_validation = QDoubleSpinBox(self)
+        self.split_validation.setObjectName("splitValidation")
+        self.split_validation.setRange(0.0, 0.5)
+        self.split_validation.setSingleStep(0.05)
+        self.split_seed = QSpinBox(self)
+        self.split_seed.setObjectName("splitSeed")
+        self.split_seed.setRange(0, 2**31 - 1)
+        self.split_button = QPushButton("Create split", self)
+        self.split_button.setObjectName("createSplitButton")
+        self.split_button.clicked.connect(self.create_split)
+        form = QFormLayout()
+        form.addRow("Method:", self.split_method)
+        form.addRow("By column:", self.split_column)
+        form.addRow("Test share:", self.split_test)
+        form.addRow("Validation share:", self.split_validation)
+        form.addRow("Seed:", self.split_seed)
+        form.addRow("", self.split_button)
+        box = QWidget(self)
+        layout = QHBoxLayout(box)
+        layout.addWidget(self.splits_table, 2)
+        side = QVBoxLayout()
+        side.addLayout(form)
+        side.addStretch(1)
+        layout.addLayout(side, 1)
+        return box
+
+    # ------------------------------------------------------------------ state
+    def has_content(self) -> bool:
+        return self.datasets_model.rowCount() > 0
+
+    def refresh(self, select: str | None = None) -> None:
+        if self.store is None:
+            return
+        current = select or (self.version.name if self.version else None)
+        self.datasets_model.set_rows(catalog.list_datasets(self.store))
+        super().refresh()
+        if self.datasets_model.rowCount():
+            row = self.datasets_model.row_of(current) if current else -1
+            self.datasets_view.selectRow(max(row, 0))
+            self._dataset_selected(max(row, 0))
+        else:
+            self._show_version(None)
+
+    def _dataset_selected(self, row: int) -> None:
+        if row < 0 or row >= self.datasets_model.rowCount() or self.store is None:
+            return
+        info = self.datasets_model.rows[row]
+        versions = catalog.list_versions(self.store, info.name)
+        self.version_combo.clear()
+        for v in reversed(versions):
+            self.version_combo.addItem(f"v{v.version} · {v.created_at.astimezone():%Y-%m-%d %H:%M}", v.id)
+        if versions:
+            self.show_version(versions[-1].id)
+
+    def _version_chosen(self, index: int) -> None:
+        version_id = self.version_combo.itemData(index)
+        if version_id is not None:
+            self.show_version(int(version_id))
+
+    def show_version(self, ref: int | str) -> None:
+        assert self.store is not None
+        self._show_version(catalog.get_version(self.store, ref))
+
+    def _show_version(self, v: catalog.DatasetVersionInfo | None) -> None:
+        self.version = v
+        if v is None:
+            self.profile_model.set_version(None, None)
+            self.preview_view.setModel(None)
+            return
+        i = self.version_combo.findData(v.id)
+        if i >= 0:
+            self.version_combo.setCurrentIndex(i)
+        self.version_title.setText(v.ref)
+        source = Path(v.source_path).name if v.source_path else "—"
+        parent = f" · from v{v.parent_version}" if v.parent_version else ""
+        self.version_facts.setText(
+            f"{v.n_rows:,} rows × {v.n_cols} columns · "
+            + (f"{v.task} on <b>{v.target}</b> · " if v.target else "no target · ")
+            + f"source {source}{parent} · imported by {v.created_by or '?'} on {v.created_at.astimezone():%Y-%m-%d %H:%M}"
+            + f" · content {v.content_hash[:12]}"
+        )
+        self.version_facts.setTextFormat(Qt.TextFormat.RichText)
+        self.profile_model.set_version(v.profile, v.schema)
+        warnings = v.warnings
+        colour = theme.status_colour("warning").name()
+        # Two in full at most, so the columns table keeps its rows; every warned column has the ⚠
+        # in its row with the message as its tooltip.
+        shown = [f"<span style='color:{colour}'>⚠</span> {html.escape(w['message'])}" for w in warnings[:MAX_WARNINGS_SHOWN]]
+        if len(warnings) > MAX_WARNINGS_SHOWN:
+            more = len(warnings) - MAX_WARNINGS_SHOWN
+            shown.append(f"<span style='color:{colour}'>⚠</span> and {more} more warning{'s' if more != 1 else ''}: "
+                         "point at a row marked ⚠ below to read it.")
+        self.warnings_label.setText("<br>".join(shown))
+        self.warnings_label.setVisible(bool(warnings))
+        store, version_id = self.store, v.id
+        self.preview_model = PagedTableModel(v.n_rows, [c["name"] for c in v.columns],
+                                             lambda start, count: _service().read_rows(store, version_id, start, count),
+                                             parent=self)
+        self.preview_view.setModel(self.preview_model)
+        names = [c["name"] for c in v.columns]
+        self.split_column.clear()
+        self.split_column.addItems(["(target / automatic)", *names])
+        self._refresh_splits()
+        if self.profile_model.rowCount():
+            self.profile_view.selectRow(0)
+        self.version_shown.emit(v)
+
+    def _type_choices(self, index: QModelIndex) -> tuple[str, ...]:
+        profile = index.data(PROFILE_ROLE) or {}
+        return ALLOWED_TYPES.get(profile.get("kind", ""), ("numeric", "categorical", "text"))
+
+    def _column_selected(self, index: QModelIndex) -> None:
+        if not index.isValid():
+            return
+        if self.detail is None:
+            # pyqtgraph takes ~0.5 s to import: load it on a thread, never on the main one
+            if self._plot_loader is None:
+                from modelyard.ui.common import warmup
+
+                self._plot_loader = warmup.start(("numpy", "pyqtgraph"))
+            if self._plot_loader.is_alive():
+                self.detail_hint.setText("Loading the chart…")
+                self._plot_poll.start()  # owned by the panel: it dies with it, never fires after
+                return
+            from modelyard.ui.datasets.column_detail import ColumnDetail
+
+            self.detail_hint.hide()
+            self.detail = ColumnDetail(self.detail_holder)
+            self.detail_layout.addWidget(self.detail)
+        profile = index.data(PROFILE_ROLE)
+        name = profile["name"]
+        self.detail.show_column(profile, self.profile_model.current(name, "type"))
+
+    # ------------------------------------------------------------------ actions
+    def import_files(self, paths: list[Path]) -> list[JobHandle]:
+        """Import each file as a background job with what was detected (the drop path)."""
+        return [self.start_job(specs.import_spec(p)) for p in paths]
+
+    def import_with_dialog(self, path: str | Path | None = None) -> JobHandle | None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from modelyard.ui.datasets.import_dialog import ImportDialog
+
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Import a dataset", "",
+                "Data files (*.csv *.tsv *.txt *.parquet *.pq *.xlsx *.json *.jsonl *.ndjson);;All files (*)")
+            if not path:
+                return None
+        dialog = ImportDialog(path, self)
+        if dialog.exec() != ImportDialog.DialogCode.Accepted:
+            return None
+        return self.start_job(specs.import_spec(path, dialog.options()))
+
+    def import_sample(self, name: str = "iris") -> JobHandle:
+        return self.start_job(specs.sample_spec(name))
+
+    def _choose_sample(self) -> None:
+        labels = [f"{key} — {desc}" for key, (_l, _t, desc) in catalog.SAMPLES.items()]
+        choice, ok = QInputDialog.getItem(self, "Try a sample dataset", "scikit-learn's bundled datasets (no download):",
+                                          labels, 0, False)
+        if ok and choice:
+            self.import_sample(choice.split(" — ", 1)[0])
+
+    def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
+        if handle is None or handle.spec.kind not in DATASET_JOB_KINDS:
+            return
+        if outcome.ok:
+            self.refresh(select=(outcome.result or {}).get("dataset"))
+            self.show_panel()
+        elif outcome.status == "failed":
+            show_error(self, "The import failed", ModelyardError(outcome.error or "The import failed.",
+                                                                  hint=None))
+
+    def show_panel(self) -> None:
+        window = self.window()
+        if hasattr(window, "show_panel") and hasattr(window, "panels"):
+            window.show_panel(window.panels.index(self))
+
+    def save_schema(self) -> None:
+        if self.version is None or self.store is None:
+            return
+        changes = self.profile_model.pending_changes()
+        target_changes = [name for name, c in changes.items() if c.get("role") == "target"]
+        payload: dict[str, Any] = {"columns": changes}
+        if target_changes:
+            payload["target"] = target_changes[0]
+        try:
+            new = _service().update_schema(self.store, self.version.id, payload, comment="edited in the Datasets panel")
+        except ModelyardError as exc:
+            show_error(self, "Cannot change the schema", exc)
+            return
+        self.refresh(select=new.name)
+        self.show_version(new.id)
+
+    def create_split(self) -> None:
+        if self.version is None or self.store is None:
+            return
+        column = self.split_column.currentText() if self.split_column.currentIndex() > 0 else None
+        try:
+            _service().create_split(self.store, self.version.id, test=self.split_test.value(),
+                            validation=self.split_validation.value(), method=self.split_method.currentText(),
+                            column=column, seed=self.split_seed.value())
+        except ModelyardError as exc:
+            show_error(self, "Cannot create the split", exc)
+            return
+        self._refresh_splits()
+
+    def _refresh_splits(self) -> None:
+        if self.version is None or self.store is None:
+            return
+        self.splits_model.set_rows(catalog.list_splits(self.store, self.version.id))
+
+    def delete_current(self) -> None:
+        if self.version is None or self.store is None:
+            return
+        name = self.version.name
+        answer = QMessageBox.question(self, "Delete dataset", f"Delete the dataset '{name}' and hide all its versions?")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            _service().delete_dataset(self.store, name, comment="deleted in the Datasets panel")
+        except ModelyardError as exc:
+            force = QMessageBox.question(self, "Dataset in use", f"{exc.message}\n\nDelete it anyway?")
+            if force != QMessageBox.StandardButton.Yes:
+                return
+            _service().delete_dataset(self.store, name, force=True, comment="deleted in the Datasets panel (forced)")
+        self.version = None
+        self.refresh()
+
+    def files_dropped(self, files: list[Path]) -> None:
+        window = self.window()
+        others = [f for f in files if f.suffix.lower() == ".mybundle"]  # bundles belong to the Registry
+        if others and hasattr(window, "files_dropped") and window is not self:
+            window.files_dropped(others)
+        data = [f for f in files if f not in others]
+        if data:
+            self.import_files(data)
+
+
+SPLIT_COLUMNS = ("Split", "Method", "Seed", "Train", "Validation", "Test")
+
+
+class _SplitsModel(RowsTableModel["catalog.SplitInfo"]):
+    headers = SPLIT_COLUMNS
+
+    def cell(self, sp: catalog.SplitInfo, column: int, role: int) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        counts = sp.counts
+        return (sp.name, sp.method, str(sp.seed), f"{counts.get('train', 0):,}",
+                f"{counts.get('validation', 0):,}", f"{counts.get('test', 0):,}")[column]

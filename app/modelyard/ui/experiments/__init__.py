@@ -1,0 +1,1 @@
+"""The Experiments room: panel, train dialog, compare and evaluation views, runs table."""

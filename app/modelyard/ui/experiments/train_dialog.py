@@ -1,0 +1,942 @@
+"""The Train dialog: a dataset version, its split and target, a model with a form generated from
+the estimator, editable preprocessing, cross-validation and search; ``spec()`` is the TrainSpec.
+
+Everything here is light except the model's form (:func:`catalogue.param_form` imports
+scikit-learn, 1–1.5 s on first use), which is read on a :class:`BackgroundReader` thread while
+the form shows "Loading the model's parameters…". Once a form is loaded, checking a value
+(:func:`catalogue.coerce_params`) and building the preprocessing plan are pure Python and run
+on the main thread as the user types.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.store import Store
+from modelyard.ui.common import theme
+from modelyard.ui.common.background import BackgroundReader
+from modelyard.ui.common.delegates import ComboDelegate
+from modelyard.ui.common.rows import RowsTableModel
+
+NEW_SPLIT = -1  # item data of the "new split" choice
+NEW_SPLIT_TEST = 0.2
+INT_MIN, INT_MAX = -(2**31) + 1, 2**31 - 1
+LOADING_TEXT = "Loading the model's parameters…"
+DEFAULT_MODEL = "random_forest"
+SEARCH_CHOICES = (("No search", None), ("Random search", "random"), ("Grid search", "grid"))
+
+
+def _catalogue():  # type: ignore[no-untyped-def]
+    from modelyard.core.experiments.training import catalogue
+
+    return catalogue
+
+
+def _fmt(value: Any) -> str:
+    """A default as the text a user would type."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        text = f"{value:.10g}"
+        return text if any(c in text for c in ".en") else text + ".0"  # 1.0 stays a float when read back
+    return str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same kind: an int 1 and a float 1.0 differ (for max_features, 1 is one
+    column and 1.0 all of them)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+def infer_task(version: Any, target: str | None) -> str | None:
+    """The task a target implies: the schema's for its own target, else from the column's profile."""
+    if not target:
+        return None
+    if target == version.target and version.task:
+        return str(version.task)
+    from modelyard.core.datasets.schema import infer_type, task_for
+
+    profile = next((c for c in (version.profile or {}).get("columns", []) if c.get("name") == target), None)
+    sem = next((c.get("type") for c in version.columns if c["name"] == target), None)
+    if profile is None:
+        return "classification" if sem in ("categorical", "boolean", "text", "id") else "regression"
+    return task_for(profile, infer_type(profile, version.n_rows, for_target=True))
+
+
+# --------------------------------------------------------------------------- parameter editors
+
+
+class ParamEditor(QWidget):
+    """One parameter of the form: the widget its kind calls for, and an inline error line.
+
+    ``raw()`` is what :func:`catalogue.coerce_params` checks: a typed value from a spin box,
+    check box or fixed combo, or the text of a free field ("0.5", "sqrt", "none").
+    """
+
+    changed = Signal()
+
+    def __init__(self, field: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.field = field
+        self.setObjectName(f"param_{field.name}")
+        kinds = {a["kind"] for a in field.alternatives if a["kind"] != "none"} or {field.kind}
+        self.kind = self._editor_kind(field, kinds)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(theme.SPACE_XS)
+        self.widget: QWidget
+        if self.kind == "bool":
+            self.widget = box = QCheckBox(self)
+            box.toggled.connect(self.changed)
+        elif self.kind == "int":
+            self.widget = spin = QSpinBox(self)
+            low_ok = field.low is not None and math.isfinite(field.low)
+            high_ok = field.high is not None and math.isfinite(field.high)
+            lo = math.floor(field.low) + (0 if field.low_inclusive else 1) if low_ok else INT_MIN
+            hi = math.ceil(field.high) - (0 if field.high_inclusive else 1) if high_ok else INT_MAX
+            lo, hi = max(lo, INT_MIN), min(hi, INT_MAX)
+            if field.nullable:  # the value below the range reads "None" (Qt's special value)
+                lo -= 1
+                spin.setSpecialValueText("None")
+            spin.setRange(lo, hi)
+            spin.setAccelerated(True)
+            spin.setKeyboardTracking(True)
+            spin.valueChanged.connect(self.changed)
+        elif self.kind == "choice":
+            self.widget = combo = QComboBox(self)
+            for c in field.choices:
+                combo.addItem(str(c), c)
+            if field.nullable:
+                combo.addItem("None", None)
+            combo.currentIndexChanged.connect(self.changed)
+        elif self.kind == "editable_choice":
+            self.widget = combo = QComboBox(self)
+            combo.setEditable(True)
+            combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+            combo.addItems([str(c) for c in field.choices] + (["None"] if field.nullable else []))
+            combo.editTextChanged.connect(self.changed)
+        else:  # float, str, and mixed kinds: typed text, checked on every change
+            self.widget = edit = QLineEdit(self)
+            if field.nullable:
+                edit.setPlaceholderText("None")
+            edit.textChanged.connect(self.changed)
+        self.widget.setObjectName(f"paramWidget_{field.name}")
+        self.widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        tip = (field.help + "\n\n" if field.help else "") + f"Allowed: {field.describe()}.\n" \
+            f"Default: {_fmt(field.default) or 'None'}."
+        self.widget.setToolTip(tip)
+        self.error = QLabel(self)
+        self.error.setObjectName(f"paramError_{field.name}")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet(f"color: {theme.status_colour('failed').name()}")
+        small = self.error.font()
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        self.error.setFont(small)
+        self.error.hide()
+        layout.addWidget(self.widget)
+        layout.addWidget(self.error)
+        self.reset()
+
+    @staticmethod
+    def _editor_kind(field: Any, kinds: set[str]) -> str:
+        if kinds == {"bool"}:
+            return "bool"
+        if kinds == {"int"} and not field.choices:
+            return "int"
+        if kinds == {"choice"}:
+            return "choice"
+        if field.choices:
+            return "editable_choice"
+        return "text"
+
+    def reset(self) -> None:
+        d = self.field.default
+        w = self.widget
+        blocked = w.blockSignals(True)
+        try:
+            if isinstance(w, QCheckBox):
+                w.setChecked(bool(d))
+            elif isinstance(w, QSpinBox):
+                w.setValue(w.minimum() if d is None else int(d))
+            elif isinstance(w, QComboBox) and not w.isEditable():
+                i = next((i for i in range(w.count()) if _same(w.itemData(i), d)), 0)
+                w.setCurrentIndex(i)
+            elif isinstance(w, QComboBox):
+                w.setEditText("None" if d is None else _fmt(d))
+            elif isinstance(w, QLineEdit):
+                w.setText(_fmt(d))
+        finally:
+            w.blockSignals(blocked)
+        self.set_error(None)
+
+    def raw(self) -> Any:
+        w = self.widget
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, QSpinBox):
+            return None if self.field.nullable and w.value() == w.minimum() else w.value()
+        if isinstance(w, QComboBox) and not w.isEditable():
+            return w.currentData()
+        if isinstance(w, QComboBox):
+            return w.currentText()
+        assert isinstance(w, QLineEdit)
+        return w.text()
+
+    def set_error(self, message: str | None) -> None:
+        self.error.setText(message or "")
+        self.error.setVisible(bool(message))
+        colour = theme.status_colour("failed").name()
+        if isinstance(self.widget, (QLineEdit, QComboBox)):
+            self.widget.setStyleSheet(f"border: 1px solid {colour};" if message else "")
+
+
+# --------------------------------------------------------------------------- the preprocessing table
+
+
+class PlanModel(RowsTableModel[dict[str, Any]]):
+    """The preprocessing plan, one row per column; the Step cell is editable."""
+
+    headers = ("Column", "Type", "Step", "How")
+    COL_STEP = 2
+    step_edited = Signal(str, str)  # column name, step
+
+    def cell(self, e: dict[str, Any], column: int, role: int) -> Any:
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            if column == 0:
+                return e["name"]
+            if column == 1:
+                return f"{e.get('type') or '?'} · {e.get('dtype') or '?'}"
+            if column == 2:
+                return e["step"]
+            return describe_entry(e)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return describe_entry(e)
+        if role == Qt.ItemDataRole.FontRole and e["step"] == "target":
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.ForegroundRole and e["step"] == "drop":
+            return QApplication.palette().color(QApplication.palette().ColorRole.PlaceholderText)
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        if index.isValid() and index.column() == self.COL_STEP and self.rows[index.row()]["step"] != "target":
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
+
+    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if not index.isValid() or index.column() != self.COL_STEP or role != Qt.ItemDataRole.EditRole:
+            return False
+        entry = self.rows[index.row()]
+        if str(value) == entry["step"]:
+            return False
+        self.step_edited.emit(entry["name"], str(value))
+        return True
+
+
+def describe_entry(e: dict[str, Any]) -> str:
+    step = e["step"]
+    bits: list[str] = []
+    if step == "target":
+        return "what the model predicts"
+    if e.get("impute") and e["impute"] != "none":
+        bits.append(f"{e['impute'].replace('_', ' ')} for gaps")
+    if e.get("scale"):
+        bits.append("standardised")
+    if step == "onehot":
+        mc = e.get("max_categories")
+        bits.append(f"one 0/1 column per category (at most {mc})" if mc else "one 0/1 column per category")
+    if step == "ordinal":
+        bits.append("one number per category")
+    if step == "datetime" and e.get("parts"):
+        bits.append("as " + ", ".join(e["parts"]))
+    reason = e.get("reason") or ""
+    return "; ".join(bits) + (f" — {reason}" if bits and reason else reason)
+
+
+# --------------------------------------------------------------------------- the dialog
+
+
+class TrainDialog(QDialog):
+    """Choose what to train; ``spec()`` gives the :class:`TrainSpec` (source "gui")."""
+
+    form_loaded = Signal()  # the model's parameter form is shown (or failed to load)
+
+    def __init__(self, store: Store, parent: QWidget | None = None, dataset_ref: str | int | None = None, *,
+                 reader: BackgroundReader | None = None) -> None:
+        """``reader``: a long-lived BackgroundReader to load forms on (the panel's), so that closing the
+        dialog while scikit-learn still imports does not wait for it; without one the dialog owns a
+        reader and waits for it when it closes."""
+        super().__init__(parent)
+        self.setObjectName("trainDialog")
+        self.setWindowTitle("Train a model")
+        self.store = store
+        self.version: Any = None  # DatasetVersionInfo
+        self.fields: list[Any] = []
+        self.editors: dict[str, ParamEditor] = {}
+        self.overrides: dict[str, str] = {}
+        self.plan: dict[str, Any] | None = None
+        self.form_ready = False
+        self._form_key: tuple[str, str] | None = None
+        self._experiment_edited = False
+        self._plan_error: str | None = None
+        self._setting_experiment = False
+        self._own_reader = reader is None
+        self.reader = reader if reader is not None else BackgroundReader(self)
+        self._closed = False
+        self.resize(980, 720)
+
+        # -- data
+        self.dataset_combo = QComboBox(self)
+        self.dataset_combo.setObjectName("trainDataset")
+        self.dataset_combo.setMinimumContentsLength(24)
+        self.dataset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.target_combo = QComboBox(self)
+        self.target_combo.setObjectName("trainTarget")
+        self.task_combo = QComboBox(self)
+        self.task_combo.setObjectName("trainTask")
+        self.task_combo.addItems(["classification", "regression"])
+        self.task_combo.setToolTip("Follows from the target; change it to treat a numeric target as classes or numbers.")
+        self.split_combo = QComboBox(self)
+        self.split_combo.setObjectName("trainSplit")
+        self.data_facts = QLabel(self)
+        self.data_facts.setObjectName("trainDataFacts")
+        self.data_facts.setWordWrap(True)
+        self._muted(self.data_facts)
+        data_box = QGroupBox("Data", self)
+        data_form = QFormLayout(data_box)
+        data_form.addRow("Dataset:", self.dataset_combo)
+        data_form.addRow("", self.data_facts)
+        data_form.addRow("Target:", self.target_combo)
+        data_form.addRow("Task:", self.task_combo)
+        data_form.addRow("Split:", self.split_combo)
+
+        # -- model and its form
+        self.model_combo = QComboBox(self)
+        self.model_combo.setObjectName("trainModel")
+        self.model_description = QLabel(self)
+        self.model_description.setObjectName("modelDescription")
+        self.model_description.setWordWrap(True)
+        self._muted(self.model_description)
+        self.reset_button = QToolButton(self)
+        self.reset_button.setText("Reset to defaults")
+        self.reset_button.setIcon(theme.icon("refresh"))
+        self.reset_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.reset_button.clicked.connect(self.reset_params)
+        self.loading_label = QLabel(LOADING_TEXT, self)
+        self.loading_label.setObjectName("paramsLoading")
+        self.loading_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._muted(self.loading_label)
+        self.form_holder = QWidget(self)
+        self.form_layout = QFormLayout(self.form_holder)
+        self.form_layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form_layout.setContentsMargins(theme.SPACE_S, theme.SPACE_S, theme.SPACE_M, theme.SPACE_S)
+        self.form_layout.setVerticalSpacing(theme.SPACE_S)
+        self.form_layout.addRow(self.loading_label)
+        self.form_scroll = QScrollArea(self)
+        self.form_scroll.setObjectName("paramsScroll")
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.form_scroll.setWidget(self.form_holder)
+        model_box = QGroupBox("Model", self)
+        ml = QVBoxLayout(model_box)
+        top = QHBoxLayout()
+        top.addWidget(self.model_combo, 1)
+        top.addWidget(self.reset_button)
+        ml.addLayout(top)
+        ml.addWidget(self.model_description)
+        ml.addWidget(self.form_scroll, 1)
+
+        # -- validation and search
+        self.cv_spin = QSpinBox(self)
+        self.cv_spin.setObjectName("trainCv")
+        self.cv_spin.setRange(0, 20)
+        self.cv_spin.setSpecialValueText("none")
+        self.cv_spin.setSuffix(" folds")
+        self.cv_spin.setToolTip("k-fold cross-validation on the training rows (0: none). Each fold is reported "
+                                "as it finishes and recorded as a step of the cv_ metrics.")
+        self._cv_last = 0
+        self.search_combo = QComboBox(self)
+        self.search_combo.setObjectName("trainSearch")
+        for label, method in SEARCH_CHOICES:
+            self.search_combo.addItem(label, method)
+        self.trials_spin = QSpinBox(self)
+        self.trials_spin.setObjectName("trainTrials")
+        self.trials_spin.setRange(1, 1000)
+        self.trials_spin.setValue(10)
+        self.trials_spin.setSuffix(" trials")
+        self.metric_combo = QComboBox(self)
+        self.metric_combo.setObjectName("trainSearchMetric")
+        self.space_edit = QLineEdit(self)
+        self.space_edit.setObjectName("trainSpace")
+        self.space_edit.setToolTip('The search space as JSON: per parameter a list of values, or '
+                                   '{"type": "int"|"float", "low": L, "high": H, "log": true}. '
+                                   "Parameters you changed in the form stay fixed.")
+        self.space_note = QLabel("Each trial is a child run; parameters you changed stay fixed.", self)
+        self.space_note.setToolTip("Each trial is recorded as a child run of the search's run, with its cross-validation "
+                                   "or validation score; the best parameters are then refitted on all training rows. "
+                                   "Parameters you changed in the form are not searched.")
+        self._muted(self.space_note)
+        options_box = QGroupBox("Validation and search", self)
+        of = QFormLayout(options_box)
+        of.addRow("Cross-validation:", self.cv_spin)
+        of.addRow("Search:", self.search_combo)
+        of.addRow("Budget:", self.trials_spin)
+        of.addRow("Optimise:", self.metric_combo)
+        of.addRow("Space:", self.space_edit)
+        of.addRow("", self.space_note)
+
+        # -- the run
+        self.experiment_combo = QComboBox(self)
+        self.experiment_combo.setObjectName("trainExperiment")
+        self.experiment_combo.setEditable(True)
+        self.experiment_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.run_name_edit = QLineEdit(self)
+        self.run_name_edit.setObjectName("trainRunName")
+        self.seed_spin = QSpinBox(self)
+        self.seed_spin.setObjectName("trainSeed")
+        self.seed_spin.setRange(0, INT_MAX)
+        self.seed_spin.setToolTip("Seeds the model, the folds and the search: the same seed gives the same run.")
+        run_box = QGroupBox("Run", self)
+        rf = QFormLayout(run_box)
+        rf.addRow("Experiment:", self.experiment_combo)
+        rf.addRow("Run name:", self.run_name_edit)
+        rf.addRow("Seed:", self.seed_spin)
+
+        # -- preprocessing (collapsed)
+        self.preprocess_toggle = QToolButton(self)
+        self.preprocess_toggle.setObjectName("preprocessToggle")
+        self.preprocess_toggle.setCheckable(True)
+        self.preprocess_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.preprocess_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.preprocess_toggle.setAutoRaise(True)
+        self.preprocess_toggle.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
+        self.preprocess_toggle.toggled.connect(self._toggle_preprocessing)
+        self.plan_model = PlanModel(self)
+        self.plan_model.step_edited.connect(self._step_edited)
+        self.plan_view = QTableView(self)
+        self.plan_view.setObjectName("preprocessTable")
+        self.plan_view.setModel(self.plan_model)
+        self.plan_view.verticalHeader().hide()
+        self.plan_view.verticalHeader().setDefaultSectionSize(24)
+        self.plan_view.setShowGrid(False)
+        self.plan_view.setAlternatingRowColors(True)
+        self.plan_view.setWordWrap(False)
+        self.plan_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.plan_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.plan_view.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                       | QAbstractItemView.EditTrigger.SelectedClicked
+                                       | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.plan_view.setItemDelegateForColumn(PlanModel.COL_STEP, ComboDelegate(self._step_choices, self.plan_view))
+        header = self.plan_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 200)
+        header.resizeSection(1, 150)
+        header.resizeSection(2, 100)
+        header.setStretchLastSection(True)
+        self.plan_view.setMinimumHeight(160)
+        self.plan_view.hide()
+        self.plan_hint = QLabel("Double-click a step to change how a column is used; 'drop' leaves it out.", self)
+        self._muted(self.plan_hint)
+        self.plan_hint.hide()
+
+        # -- errors and buttons
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("trainError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {theme.status_colour('failed').name()}")
+        self.error_label.hide()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        self.train_button: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.train_button.setText("Train")
+        self.train_button.setObjectName("trainButton")
+        self.train_button.setIcon(theme.icon("play"))
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(theme.SPACE_L)
+        grid.setVerticalSpacing(theme.SPACE_M)
+        grid.addWidget(data_box, 0, 0)
+        grid.addWidget(options_box, 1, 0)
+        grid.addWidget(run_box, 2, 0)
+        grid.addWidget(model_box, 0, 1, 4, 1)
+        grid.setRowStretch(3, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(theme.SPACE_L, theme.SPACE_L, theme.SPACE_L, theme.SPACE_L)
+        layout.setSpacing(theme.SPACE_M)
+        layout.addLayout(grid, 3)
+        layout.addWidget(self.preprocess_toggle)
+        layout.addWidget(self.plan_hint)
+        layout.addWidget(self.plan_view, 2)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+
+        self._fill_datasets(dataset_ref)
+        self._fill_experiments()
+        self.dataset_combo.currentIndexChanged.connect(lambda _i: self._version_chosen())
+        self.target_combo.currentIndexChanged.connect(lambda _i: self._target_chosen())
+        self.task_combo.currentIndexChanged.connect(lambda _i: self._task_chosen())
+        self.model_combo.currentIndexChanged.connect(lambda _i: self._model_chosen())
+        self.cv_spin.valueChanged.connect(self._cv_changed)
+        self.search_combo.currentIndexChanged.connect(lambda _i: self._search_changed())
+        self.space_edit.textChanged.connect(lambda _t: self.validate())
+        self.experiment_combo.editTextChanged.connect(self._experiment_typed)
+        self._version_chosen()
+        self._search_changed()
+
+    # ------------------------------------------------------------------ helpers
+    def _muted(self, label: QLabel) -> None:
+        label.setStyleSheet(f"color: {self.palette().color(self.palette().ColorRole.PlaceholderText).name()}")
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """A wheel over an unfocused spin box or combo in the form scrolls the form instead."""
+        if event.type() == QEvent.Type.Wheel and isinstance(obj, (QAbstractSpinBox, QComboBox)) \
+                and not obj.hasFocus():
+            QApplication.sendEvent(self.form_scroll.verticalScrollBar(), event)
+            return True
+        return super().eventFilter(obj, event)
+
+    # ------------------------------------------------------------------ data
+    def _fill_datasets(self, dataset_ref: str | int | None) -> None:
+        from modelyard.core.datasets import catalog
+
+        wanted: int | None = None
+        if dataset_ref is not None:
+            try:
+                wanted = catalog.get_version(self.store, dataset_ref).id
+            except ModelyardError:
+                wanted = None
+        newest: tuple[Any, int] | None = None
+        for d in catalog.list_datasets(self.store):
+            for v in reversed(catalog.list_versions(self.store, d.name)):
+                self.dataset_combo.addItem(v.ref, v.id)
+                self.dataset_combo.setItemData(self.dataset_combo.count() - 1,
+                                               f"{v.n_rows:,} rows × {v.n_cols} columns", Qt.ItemDataRole.ToolTipRole)
+                if newest is None or v.created_at > newest[0]:
+                    newest = (v.created_at, v.id)
+        if wanted is None and newest is not None:
+            wanted = newest[1]
+        i = self.dataset_combo.findData(wanted)
+        self.dataset_combo.setCurrentIndex(max(i, 0))
+
+    def _fill_experiments(self) -> None:
+        from modelyard.core.experiments.tracking import list_experiments
+
+        self.experiment_combo.addItems([e.name for e in list_experiments(store=self.store)])
+
+    def _experiment_typed(self, _text: str) -> None:
+        if not self._setting_experiment:
+            self._experiment_edited = True
+        self.validate()
+
+    def _version_chosen(self) -> None:
+        from modelyard.core.datasets import catalog
+
+        version_id = self.dataset_combo.currentData()
+        self.version = None if version_id is None else catalog.get_version(self.store, int(version_id))
+        v = self.version
+        self.target_combo.blockSignals(True)
+        self.target_combo.clear()
+        if v is not None:
+            for c in v.columns:
+                self.target_combo.addItem(c["name"])
+            self.target_combo.setCurrentIndex(self.target_combo.findText(v.target) if v.target else -1)
+        self.target_combo.blockSignals(False)
+        if v is not None:
+            self.data_facts.setText(f"{v.n_rows:,} rows × {v.n_cols} columns · imported "
+                                    f"{v.created_at.astimezone():%Y-%m-%d %H:%M} · content {v.content_hash[:12]}"
+                                    + ("" if v.target else " · no target set: choose the column to predict"))
+            if not self._experiment_edited:
+                self._setting_experiment = True
+                self.experiment_combo.setEditText(v.name)
+                self._setting_experiment = False
+        self._fill_splits()
+        self._target_chosen()
+
+    def _fill_splits(self) -> None:
+        from modelyard.core.datasets import catalog
+
+        current = self.split_combo.currentData()
+        self.split_combo.clear()
+        if self.version is None:
+            return
+        for sp in reversed(catalog.list_splits(self.store, self.version.id)):
+            c = sp.counts
+            self.split_combo.addItem(f"{sp.name}  (train {c.get('train', 0):,} · validation "
+                                     f"{c.get('validation', 0):,} · test {c.get('test', 0):,})", sp.id)
+        self.split_combo.addItem("", NEW_SPLIT)
+        self._label_new_split()
+        i = self.split_combo.findData(current)
+        self.split_combo.setCurrentIndex(max(i, 0))
+
+    def _label_new_split(self) -> None:
+        i = self.split_combo.findData(NEW_SPLIT)
+        if i < 0:
+            return
+        kind = "stratified" if self.task_combo.currentText() == "classification" else "random"
+        self.split_combo.setItemText(i, f"New {kind} {NEW_SPLIT_TEST:.0%} test split, seed 0".replace("%", " %"))
+
+    def _target_chosen(self) -> None:
+        target = self.target_combo.currentText() or None
+        self.overrides.pop(target or "", None)
+        task = infer_task(self.version, target) if self.version is not None else None
+        if task:
+            self.task_combo.blockSignals(True)
+            self.task_combo.setCurrentText(task)
+            self.task_combo.blockSignals(False)
+        self._task_chosen()
+
+    def _task_chosen(self) -> None:
+        from modelyard.core.experiments.training.train import (
+            CLASSIFICATION_METRICS,
+            REGRESSION_METRICS,
+        )
+
+        task = self.task_combo.currentText()
+        self._label_new_split()
+        current = self.model_combo.currentData()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for entry in _catalogue().list_models(task):
+            self.model_combo.addItem(entry.name, entry.key)
+            self.model_combo.setItemData(self.model_combo.count() - 1, entry.description, Qt.ItemDataRole.ToolTipRole)
+        i = self.model_combo.findData(current)
+        if i < 0:
+            i = self.model_combo.findData(DEFAULT_MODEL)
+        self.model_combo.setCurrentIndex(max(i, 0))
+        self.model_combo.blockSignals(False)
+        self.metric_combo.clear()
+        metrics = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+        self.metric_combo.addItems([m for m in metrics if m != "log_loss"])
+        self._model_chosen()
+
+    # ------------------------------------------------------------------ model form
+    def model_key(self) -> str:
+        return str(self.model_combo.currentData() or "")
+
+    def task(self) -> str:
+        return self.task_combo.currentText()
+
+    def _model_chosen(self) -> None:
+        key, task = self.model_key(), self.task()
+        if not key:
+            return
+        entry = _catalogue().get_model(key)
+        self.model_description.setText(entry.description)
+        self._rebuild_plan()
+        if self._form_key == (key, task) and self.form_ready:
+            self.validate()
+            return
+        self._form_key = (key, task)
+        self.form_ready = False
+        self._clear_form()
+        self.loading_label.setText(LOADING_TEXT)
+        self.loading_label.show()
+        self.validate()
+        self.reader.submit(lambda k=key, t=task: (k, t, _catalogue().param_form(k, t)), self._form_arrived,
+                           self._form_failed)
+
+    def _clear_form(self) -> None:
+        while self.form_layout.rowCount() > 1:
+            self.form_layout.removeRow(1)
+        self.editors = {}
+        self.fields = []
+
+    def _form_arrived(self, answer: tuple[str, str, list[Any]]) -> None:
+        if self._closed:  # the dialog was closed (and may be deleted) while the form loaded
+            return
+        key, task, fields = answer
+        if (key, task) != (self.model_key(), self.task()):
+            return  # an older request
+        self._clear_form()
+        self.fields = list(fields)
+        self.loading_label.hide()
+        for f in self.fields:
+            editor = ParamEditor(f, self.form_holder)
+            editor.widget.installEventFilter(self)
+            editor.changed.connect(self.validate)
+            label = QLabel(f.name, self.form_holder)
+            label.setToolTip(editor.widget.toolTip())
+            label.setBuddy(editor.widget)
+            self.editors[f.name] = editor
+            self.form_layout.addRow(label, editor)
+            label.show()  # now, not on the next event-loop turn: form_ready means the form is on screen
+            editor.show()
+        if not self.fields:
+            self.loading_label.setText("This model has no parameters to set.")
+            self.loading_label.show()
+        self.form_ready = True
+        self._fill_space()
+        self.validate()
+        self.form_loaded.emit()
+
+    def _form_failed(self, error: Exception) -> None:
+        if self._closed:
+            return
+        message = error.message if isinstance(error, ModelyardError) else str(error)
+        self.loading_label.setText(f"Cannot read the model's parameters: {message}")
+        self.loading_label.show()
+        self.form_ready = False
+        self.validate()
+        self.form_loaded.emit()
+
+    def reset_params(self) -> None:
+        for editor in self.editors.values():
+            editor.reset()
+        self.validate()
+
+    def params(self) -> dict[str, Any]:
+        """The values the user changed from the defaults, checked (raises ModelyardError)."""
+        cat = _catalogue()
+        out: dict[str, Any] = {}
+        for name, editor in self.editors.items():
+            value = cat.coerce_params(self.model_key(), {name: editor.raw()}, self.task())[name]
+            if not _same(value, editor.field.default):
+                out[name] = value
+        return out
+
+    # ------------------------------------------------------------------ preprocessing
+    def _rebuild_plan(self) -> None:
+        from modelyard.core.experiments.training.preprocess import (
+            describe_preprocessing,
+        )
+
+        self.plan = None
+        if self.version is None or not self.version.schema:
+            self.plan_model.set_rows([])
+            self._plan_error = "The dataset version has no schema."
+            return
+        target = self.target_combo.currentText() or None
+        try:
+            self.plan = describe_preprocessing(self.version.schema, target=target, model_key=self.model_key() or None,
+                                               overrides=self.overrides)
+            self._plan_error = None
+        except ModelyardError as exc:
+            self._plan_error = exc.message
+            self.plan_model.set_rows([])
+            return
+        self.plan_model.set_rows(self.plan["columns"])
+        n = len(self.plan["features"])
+        edits = f", {len(self.overrides)} changed by you" if self.overrides else ""
+        self.preprocess_toggle.setText(f"Preprocessing: {n} feature{'s' if n != 1 else ''} from "
+                                       f"{len(self.plan['columns'])} columns{edits}")
+
+    def _toggle_preprocessing(self, shown: bool) -> None:
+        self.preprocess_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.plan_view.setVisible(shown)
+        self.plan_hint.setVisible(shown)
+
+    def _step_choices(self, index: QModelIndex) -> list[str]:
+        """The steps a column may take: those the plan accepts for it."""
+        from modelyard.core.experiments.training.preprocess import (
+            STEPS,
+            describe_preprocessing,
+        )
+
+        if self.version is None:
+            return []
+        name = self.plan_model.rows[index.row()]["name"]
+        target = self.target_combo.currentText() or None
+        ok = []
+        for step in STEPS:
+            try:
+                describe_preprocessing(self.version.schema, target=target, model_key=self.model_key() or None,
+                                       overrides={name: step})
+            except ModelyardError:
+                continue
+            ok.append(step)
+        return ok
+
+    def _step_edited(self, column: str, step: str) -> None:
+        self.overrides[column] = step
+        QTimer.singleShot(0, self, self._after_step_edit)  # not inside the editor's own signal; dropped with the dialog
+
+    def _after_step_edit(self) -> None:
+        self._rebuild_plan()
+        self.validate()
+
+    # ------------------------------------------------------------------ options
+    def _cv_changed(self, value: int) -> None:
+        if value == 1:  # one fold is no cross-validation: step over it
+            value = 2 if self._cv_last == 0 else 0
+            self.cv_spin.setValue(value)
+            return
+        self._cv_last = value
+        self.validate()
+
+    def search_method(self) -> str | None:
+        return self.search_combo.currentData()
+
+    def _search_changed(self) -> None:
+        method = self.search_method()
+        on = method is not None
+        for w in (self.trials_spin, self.metric_combo, self.space_edit):
+            w.setEnabled(on)
+        if method == "grid":
+            self.trials_spin.setMinimum(0)
+            self.trials_spin.setSpecialValueText("every combination")
+        else:
+            self.trials_spin.setSpecialValueText("")
+            self.trials_spin.setMinimum(1)
+        self.space_note.setVisible(on)
+        self.validate()
+
+    def _fill_space(self) -> None:
+        key, task = self.model_key(), self.task()
+        try:
+            space = _catalogue().default_search_space(key, task)
+        except ModelyardError:
+            space = {}
+        self.space_edit.setText(json.dumps(space))
+        self.space_edit.setCursorPosition(0)
+
+    def search(self) -> dict[str, Any] | None:
+        method = self.search_method()
+        if method is None:
+            return None
+        text = self.space_edit.text().strip()
+        space: Any = None
+        if text:
+            try:
+                space = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ModelyardError(f"The search space is not valid JSON: {exc.msg} (column {exc.colno}).") from None
+            space = _catalogue().check_search_space(self.model_key(), self.task(), space)
+        trials = self.trials_spin.value()
+        return {"method": method, "trials": trials if trials > 0 else None, "space": space,
+                "metric": self.metric_combo.currentText() or None}
+
+    # ------------------------------------------------------------------ checking and the spec
+    def validate(self) -> bool:
+        """Check every field; show what is wrong inline; enable Train only when all is well."""
+        problems: list[str] = []
+        if self.version is None:
+            problems.append("There is no dataset to train on: import one in the Datasets panel first.")
+        elif not self.target_combo.currentText():
+            problems.append("Choose the target: the column the model predicts.")
+        if self._plan_error:
+            problems.append(f"Preprocessing: {self._plan_error}")
+        bad = 0
+        if self.form_ready:
+            cat = _catalogue()
+            for name, editor in self.editors.items():
+                try:
+                    cat.coerce_params(self.model_key(), {name: editor.raw()}, self.task())
+                except ModelyardError as exc:
+                    editor.set_error(exc.message)
+                    bad += 1
+                else:
+                    editor.set_error(None)
+            if bad:
+                problems.append(f"{bad} parameter{'s' if bad > 1 else ''} need{'' if bad > 1 else 's'} fixing "
+                                "(see the messages in the form).")
+            if self.search_method() is not None:
+                try:
+                    self.search()
+                    self.space_edit.setStyleSheet("")
+                except ModelyardError as exc:
+                    problems.append(f"Search: {exc.message}")
+                    self.space_edit.setStyleSheet(f"border: 1px solid {theme.status_colour('failed').name()};")
+        if not self.experiment_combo.currentText().strip():
+            problems.append("Name the experiment the run goes into.")
+        self.error_label.setText("\n".join(problems))
+        self.error_label.setVisible(bool(problems))
+        ok = not problems and self.form_ready
+        self.train_button.setEnabled(ok)
+        if not self.form_ready:
+            self.train_button.setToolTip(LOADING_TEXT)
+        else:
+            self.train_button.setToolTip("" if ok else "Fix what the dialog points out first.")
+        return ok
+
+    def spec(self) -> Any:
+        """The :class:`TrainSpec` the dialog describes (raises ModelyardError when something is wrong)."""
+        from modelyard.core.experiments.training.spec import TrainSpec
+
+        if self.version is None:
+            raise ModelyardError("There is no dataset to train on.", hint="Import one in the Datasets panel first.")
+        if not self.form_ready:
+            raise ModelyardError("The model's parameters are still loading.")
+        split_id = self.split_combo.currentData()
+        split = {"test": NEW_SPLIT_TEST, "seed": 0} if split_id in (None, NEW_SPLIT) else {"id": int(split_id)}
+        cv = self.cv_spin.value()
+        return TrainSpec(
+            dataset=self.version.ref, model=self.model_key(), target=self.target_combo.currentText() or None,
+            task=self.task(), params=self.params(), preprocessing=dict(self.overrides), split=split,
+            cv=cv if cv >= 2 else 0, search=self.search(), seed=self.seed_spin.value(),
+            experiment=self.experiment_combo.currentText().strip() or self.version.name,
+            run_name=self.run_name_edit.text().strip() or None, source="gui")
+
+    def accept(self) -> None:
+        if not self.validate():
+            return
+        try:
+            self.spec()
+        except ModelyardError as exc:
+            self.error_label.setText(exc.message + (f"\n{exc.hint}" if exc.hint else ""))
+            self.error_label.show()
+            return
+        super().accept()
+
+    def done(self, result: int) -> None:
+        self._closed = True
+        if self._own_reader:
+            self.reader.wait()
+        super().done(result)
+
+    def sizeHint(self) -> Any:
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), 900))
+        return hint
+
+
+__all__ = ["NEW_SPLIT", "ParamEditor", "PlanModel", "TrainDialog", "infer_task"]

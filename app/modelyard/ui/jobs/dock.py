@@ -1,0 +1,456 @@
+"""The Jobs dock: running and recent jobs with progress, cancel, and their log and error.
+
+:class:`JobsModel` is a ``QAbstractTableModel`` over plain job records (never a widget per
+row). It merges two sources: the store's job table (re-read every few seconds, so jobs run
+by the CLI or another window appear too) and the live signals of this window's
+:class:`~modelyard.ui.common.jobrunner.JobRunner` (progress arrives many times a second and updates one
+row, not the table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QFont, QIcon, QKeySequence, QPainter, QPalette, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from modelyard.core.jobs.runner import JobOutcome, JobRecord, get_job, list_jobs
+from modelyard.core.store import Store
+from modelyard.ui.common import theme
+from modelyard.ui.common.jobrunner import JobHandle, JobRunner
+
+COLUMNS = ("Status", "Job", "Progress", "Started", "Duration", "")
+COL_STATUS, COL_TITLE, COL_PROGRESS, COL_STARTED, COL_DURATION, COL_CANCEL = range(6)
+POLL_MS = 2000
+HISTORY = 200
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: int
+    title: str
+    kind: str
+    status: str
+    progress: float | None
+    message: str
+    error: str | None
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    cancellable: bool = False
+
+    @classmethod
+    def from_record(cls, r: JobRecord) -> JobRow:
+        return cls(r.id, r.title, r.kind, r.status, r.progress, r.message or "", r.error, r.started_at, r.ended_at)
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class JobsModel(QAbstractTableModel):
+    ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[JobRow] = []
+        self._index: dict[int, int] = {}
+
+    # -- Qt model API
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        col = index.column()
+        if role == self.ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == COL_STATUS:
+                return row.status
+            if col == COL_TITLE:
+                return row.title
+            if col == COL_PROGRESS:
+                return row.progress
+            if col == COL_STARTED:
+                return row.started_at.astimezone().strftime("%H:%M:%S") if row.started_at else ""
+            if col == COL_DURATION:
+                if row.started_at is None:
+                    return ""
+                end = row.ended_at or dt.datetime.now(dt.UTC)
+                return _fmt_duration((end - row.started_at).total_seconds())
+        if role == Qt.ItemDataRole.DecorationRole and col == COL_STATUS:
+            return theme.status_icon(row.status)
+        if role == Qt.ItemDataRole.ForegroundRole and col == COL_STATUS:
+            return theme.status_colour(row.status)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == COL_CANCEL and row.cancellable:
+                return "Cancel this job"
+            if row.error:
+                return row.error
+            return row.message or row.title
+        if role == Qt.ItemDataRole.AccessibleTextRole and col == COL_CANCEL:
+            return "Cancel" if row.cancellable else ""
+        return None
+
+    # -- updates
+    def row(self, job_id: int) -> JobRow | None:
+        i = self._index.get(job_id)
+        return None if i is None else self._rows[i]
+
+    def row_at(self, i: int) -> JobRow:
+        return self._rows[i]
+
+    def set_rows(self, rows: list[JobRow]) -> None:
+        """Replace everything (newest first), keeping live progress of rows we know better."""
+        merged = []
+        for r in rows:
+            old = self.row(r.id)
+            if old is not None and old.cancellable and r.status in ("queued", "running"):
+                r = replace(r, progress=old.progress, message=old.message, cancellable=True)
+            merged.append(r)
+        self.beginResetModel()
+        self._rows = merged
+        self._index = {r.id: i for i, r in enumerate(merged)}
+        self.endResetModel()
+
+    def upsert(self, row: JobRow) -> None:
+        i = self._index.get(row.id)
+        if i is None:
+            self.beginInsertRows(QModelIndex(), 0, 0)
+            self._rows.insert(0, row)
+            self._index = {r.id: k for k, r in enumerate(self._rows)}
+            self.endInsertRows()
+        else:
+            self._rows[i] = row
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+
+    def update_progress(self, job_id: int, fraction: float | None, message: str) -> None:
+        i = self._index.get(job_id)
+        if i is None:
+            return
+        self._rows[i] = replace(self._rows[i], status="running", progress=fraction, message=message)
+        self.dataChanged.emit(self.index(i, COL_STATUS), self.index(i, COL_PROGRESS))
+
+    def tick(self) -> None:
+        """Durations of running jobs move with the clock."""
+        for i, r in enumerate(self._rows):
+            if r.status == "running":
+                self.dataChanged.emit(self.index(i, COL_DURATION), self.index(i, COL_DURATION))
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """Draws the progress column as a native progress bar and the cancel column as a button."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        row: JobRow = index.data(JobsModel.ROW_ROLE)
+        if index.column() == COL_PROGRESS:
+            opt = QStyleOptionProgressBar()
+            opt.rect = option.rect.adjusted(theme.SPACE_S, theme.SPACE_S, -theme.SPACE_S, -theme.SPACE_S)
+            opt.minimum, opt.maximum = 0, 1000
+            opt.textVisible = True
+            opt.state = option.state | QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
+            opt.palette = QPalette(option.palette)
+            if row.status != "running":
+                opt.palette.setColor(QPalette.ColorRole.Highlight, theme.status_colour(row.status))
+            if row.status == "succeeded":
+                opt.progress, opt.text = 1000, "100 %"
+            elif row.status == "running" and row.progress is None:
+                opt.minimum = opt.maximum = opt.progress = 0  # busy indicator
+                opt.text = row.message or "working"
+            elif row.status == "running":
+                opt.progress = int(row.progress * 1000)
+                opt.text = f"{row.progress * 100:.0f} %"
+            else:  # stopped early: show how far it got
+                opt.progress = int((row.progress or 0) * 1000)
+                reached = row.progress or 0
+                opt.text = f"{row.status} at {reached * 100:.0f} %" if 0 < reached < 0.995 else row.status
+            style = option.widget.style() if option.widget else QApplication.style()
+            style.drawControl(QStyle.ControlElement.CE_ProgressBar, opt, painter, option.widget)
+            return
+        if index.column() == COL_CANCEL:
+            blank = QStyleOptionViewItem(option)  # the view reuses `option`: clear the last cell's text
+            self.initStyleOption(blank, index)
+            blank.text = ""
+            blank.icon = QIcon()
+            style = option.widget.style() if option.widget else QApplication.style()
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, blank, painter, option.widget)
+            if row.cancellable:
+                size = 16
+                r = QRect(0, 0, size, size)
+                r.moveCenter(option.rect.center())
+                theme.icon("cancel", theme.status_colour("failed")).paint(painter, r)
+            return
+        super().paint(painter, option, index)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        hint = super().sizeHint(option, index)
+        return QSize(hint.width(), max(hint.height(), 26))
+
+
+class JobsPanel(QWidget):
+    """The dock's contents: the jobs table over a detail pane with the selected job's error and log."""
+
+    cancel_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store: Store | None = None
+        self.runner: JobRunner | None = None
+        self.model = JobsModel(self)
+
+        self.view = QTableView(self)
+        self.view.setObjectName("jobsTable")
+        self.view.setModel(self.model)
+        self.view.setItemDelegate(ProgressDelegate(self.view))
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.verticalHeader().hide()
+        self.view.setShowGrid(False)
+        self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_CANCEL, QHeaderView.ResizeMode.Fixed)
+        self.view.setColumnWidth(COL_STATUS, 110)
+        self.view.setColumnWidth(COL_PROGRESS, 220)
+        self.view.setColumnWidth(COL_STARTED, 80)
+        self.view.setColumnWidth(COL_DURATION, 90)
+        self.view.setColumnWidth(COL_CANCEL, 32)
+        self.view.clicked.connect(self._on_clicked)
+        self.view.selectionModel().currentRowChanged.connect(lambda *_: self._show_selected())
+
+        self.cancel_button = QToolButton(self)
+        self.cancel_button.setObjectName("cancelJobButton")
+        self.cancel_button.setText("Cancel job")
+        self.cancel_button.setIcon(theme.icon("cancel"))
+        self.cancel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self._cancel_selected)
+        QShortcut(QKeySequence(Qt.Key.Key_Delete), self.view, activated=self._cancel_selected)
+
+        self.summary = QLabel("No jobs yet. Long work (imports, training, checks) runs here.", self)
+        self.summary.setObjectName("jobsSummary")
+
+        self.detail_title = QLabel(self)
+        self.detail_title.setObjectName("jobDetailTitle")
+        self.detail_title.setWordWrap(True)
+        self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail = QPlainTextEdit(self)
+        self.detail.setObjectName("jobLog")
+        self.detail.setReadOnly(True)
+        self.detail.setPlaceholderText("Select a job to see its log and error.")
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.TypeWriter)
+        self.detail.setFont(mono)
+
+        top = QHBoxLayout()
+        top.setContentsMargins(theme.SPACE_M, theme.SPACE_S, theme.SPACE_M, 0)
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.cancel_button)
+        detail_box = QWidget(self)
+        dl = QVBoxLayout(detail_box)
+        dl.setContentsMargins(theme.SPACE_M, 0, theme.SPACE_M, theme.SPACE_S)
+        dl.setSpacing(theme.SPACE_S)
+        dl.addWidget(self.detail_title)
+        dl.addWidget(self.detail, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.view)
+        splitter.addWidget(detail_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(theme.SPACE_S)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self.refresh)
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self.model.tick)
+
+    # -- wiring
+    def attach(self, store: Store, runner: JobRunner) -> None:
+        if self.runner is not None:
+            self.runner.job_started.disconnect(self._on_started)
+            self.runner.job_finished.disconnect(self._on_finished)
+        self.store, self.runner = store, runner
+        runner.job_started.connect(self._on_started)
+        runner.job_finished.connect(self._on_finished)
+        self.refresh()
+        self._poll.start()
+        self._clock.start()
+
+    def stop_timers(self) -> None:
+        self._poll.stop()
+        self._clock.stop()
+
+    def refresh(self) -> None:
+        """Re-read recent jobs from the store (jobs of other processes appear here too)."""
+        if self.store is None:
+            return
+        current = self._selected_id()
+        rows = [JobRow.from_record(r) for r in list_jobs(self.store, limit=HISTORY)]
+        live = {h.job_id for h in self.runner.running()} if self.runner else set()
+        rows = [replace(r, cancellable=True) if r.id in live else r for r in rows]
+        self.model.set_rows(rows)
+        self._select(current)
+        self._update_summary()
+
+    def _on_started(self, handle: JobHandle) -> None:
+        handle.progressed.connect(self._on_progress)
+        handle.logged.connect(self._on_log)
+        self.model.upsert(JobRow(handle.job_id, handle.spec.title, handle.spec.label, "running", None, "", None,
+                                 dt.datetime.now(dt.UTC), None, cancellable=True))
+        self._update_summary()
+        if self._selected_id() is None:
+            self._select(handle.job_id)
+
+    def _on_progress(self, fraction: float | None, message: str) -> None:
+        handle = self.sender()
+        if isinstance(handle, JobHandle):
+            self.model.update_progress(handle.job_id, fraction, message)
+            if handle.job_id == self._selected_id():
+                self._update_detail_title(self.model.row(handle.job_id))
+
+    def _on_log(self, line: str) -> None:
+        handle = self.sender()
+        if isinstance(handle, JobHandle) and handle.job_id == self._selected_id():
+            self.detail.appendPlainText(line)
+
+    def _on_finished(self, handle: JobHandle, outcome: JobOutcome) -> None:
+        if self.store is None:
+            return
+        record, _ = get_job(self.store, outcome.job_id)
+        self.model.upsert(JobRow.from_record(record))
+        self._update_summary()
+        if outcome.job_id == self._selected_id():
+            self._show_selected()
+
+    # -- selection and detail
+    def _selected_id(self) -> int | None:
+        idx = self.view.currentIndex()
+        return self.model.row_at(idx.row()).id if idx.isValid() else None
+
+    def _select(self, job_id: int | None) -> None:
+        if job_id is None:
+            return
+        i = self.model._index.get(job_id)
+        if i is not None:
+            self.view.selectRow(i)
+
+    def select_job(self, job_id: int) -> None:
+        self._select(job_id)
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        job_id = self._selected_id()
+        row = self.model.row(job_id) if job_id is not None else None
+        self.cancel_button.setEnabled(bool(row and row.cancellable))
+        if row is None or self.store is None:
+            self.detail_title.clear()
+            self.detail.clear()
+            return
+        self._update_detail_title(row)
+        _, log = get_job(self.store, row.id)
+        text = log
+        if row.error:
+            text = f"{row.error}\n\n{log}" if log else row.error
+        self.detail.setPlainText(text)
+
+    def _update_detail_title(self, row: JobRow | None) -> None:
+        if row is None:
+            return
+        colour = theme.status_colour(row.status).name()
+        parts = [f"<b>{row.title}</b> <span style='color:{colour}'>{row.status}</span>"]
+        if row.status == "running" and row.message:
+            parts.append(row.message)
+        if row.error:
+            parts.append(f"<span style='color:{theme.status_colour('failed').name()}'>{_html(row.error)}</span>")
+        self.detail_title.setText(" — ".join(parts))
+
+    def _update_summary(self) -> None:
+        running = sum(1 for i in range(self.model.rowCount()) if self.model.row_at(i).status == "running")
+        total = self.model.rowCount()
+        if total == 0:
+            self.summary.setText("No jobs yet. Long work (imports, training, checks) runs here.")
+        elif running:
+            self.summary.setText(f"{running} running · {total} recent")
+        else:
+            self.summary.setText(f"Nothing running · {total} recent")
+        self.cancel_button.setEnabled(bool((r := self.model.row(self._selected_id() or -1)) and r.cancellable))
+
+    # -- cancelling
+    def _on_clicked(self, index: QModelIndex) -> None:
+        if index.column() == COL_CANCEL:
+            row = self.model.row_at(index.row())
+            if row.cancellable:
+                self._cancel(row.id)
+
+    def _cancel_selected(self) -> None:
+        job_id = self._selected_id()
+        if job_id is not None:
+            self._cancel(job_id)
+
+    def _cancel(self, job_id: int) -> None:
+        handle = self.runner.handle(job_id) if self.runner else None
+        if handle is not None and handle.running:
+            handle.cancel()
+            row = self.model.row(job_id)
+            if row is not None:
+                self.model.upsert(replace(row, message="Cancelling…", cancellable=False))
+            self.cancel_requested.emit(job_id)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
+
+

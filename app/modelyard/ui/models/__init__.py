@@ -1,1 +1,0 @@
-"""Qt item-model adapters over plain data (never a widget per row)."""

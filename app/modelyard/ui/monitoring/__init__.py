@@ -1,0 +1,1 @@
+"""The Monitoring room: panel and dialogs."""

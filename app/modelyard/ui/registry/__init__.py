@@ -1,0 +1,1 @@
+"""The Registry room: panel, dialogs and the lineage view."""

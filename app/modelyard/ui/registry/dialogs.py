@@ -1,0 +1,345 @@
+"""The Registry panel's dialogs: every change asks for a comment, gates are edited in a form.
+
+Each dialog is modal (``exec``) and small; the panel calls the registry once it is accepted, so
+nothing here writes to the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from modelyard.ui.common import theme
+from modelyard.ui.common.widgets import comment_and_save
+
+LOWER_IS_BETTER = ("rmse", "mae", "mape", "log_loss", "mse", "loss")
+
+
+class ChangeDialog(QDialog):
+    """A change to a registered model: what it does, an optional choice, and a required comment.
+
+    ``choices`` (with ``editable``) adds a combo box above the comment: the alias to set, the
+    stage to move to, the name to register under.
+    """
+
+    def __init__(self, title: str, summary: str, parent: QWidget | None = None, *, choice_label: str = "",
+                 choices: Sequence[str] = (), current: str | None = None, editable: bool = False,
+                 placeholder: str = "Why? (written to the audit log)", ok_text: str = "OK",
+                 comment_required: bool = True) -> None:
+        super().__init__(parent)
+        self.setObjectName("changeDialog")
+        self.setWindowTitle(title)
+        self.setMinimumWidth(460)
+        self.summary = QLabel(summary, self)
+        self.summary.setObjectName("changeSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.choice: QComboBox | None = None
+        form = QFormLayout()
+        if choice_label:
+            self.choice = QComboBox(self)
+            self.choice.setObjectName("changeChoice")
+            self.choice.setEditable(editable)
+            self.choice.addItems(list(choices))
+            if current is not None:
+                self.choice.setCurrentText(current)
+            self.choice.currentTextChanged.connect(self._update)
+            form.addRow(choice_label, self.choice)
+        self.comment = QLineEdit(self)
+        self.comment.setObjectName("changeComment")
+        self.comment.setPlaceholderText(placeholder)
+        self.comment.textChanged.connect(self._update)
+        form.addRow("Comment:", self.comment)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
+                                        self)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.comment_required = comment_required
+        layout = QVBoxLayout(self)
+        layout.setSpacing(theme.SPACE_M)
+        layout.addWidget(self.summary)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+        self._update()
+
+    @property
+    def ok_button(self) -> Any:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    def _update(self) -> None:
+        ok = bool(self.comment.text().strip()) or not self.comment_required
+        if self.choice is not None:
+            ok = ok and bool(self.choice.currentText().strip())
+        self.ok_button.setEnabled(ok)
+
+    def choice_text(self) -> str:
+        return self.choice.currentText().strip() if self.choice is not None else ""
+
+    def comment_text(self) -> str:
+        return self.comment.text().strip()
+
+
+class GatesDialog(QDialog):
+    """A model's promotion gates: minimum test metrics and "must beat the champion"."""
+
+    def __init__(self, name: str, metrics: Sequence[str], gates: dict[str, Any] | None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("gatesDialog")
+        self.setWindowTitle(f"Promotion gates of {name}")
+        self.setMinimumWidth(480)
+        gates = gates or {}
+        mins = gates.get("min_metrics") or {}
+        intro = QLabel(f"Making a version of <b>{name}</b> <i>champion</i>, or moving it to <i>Production</i>, "
+                       "must pass these gates. A failing gate blocks the promotion and says why.", self)
+        intro.setWordWrap(True)
+        grid = QGridLayout()
+        grid.addWidget(QLabel("<b>Minimum test metrics</b>", self), 0, 0, 1, 2)
+        self.min_checks: dict[str, QCheckBox] = {}
+        self.min_values: dict[str, QDoubleSpinBox] = {}
+        keys = list(dict.fromkeys([*metrics, *mins]))
+        for row, key in enumerate(keys, start=1):
+            check = QCheckBox(key, self)
+            check.setObjectName(f"minCheck_{key}")
+            spin = QDoubleSpinBox(self)
+            spin.setObjectName(f"minValue_{key}")
+            spin.setDecimals(4)
+            spin.setRange(-1e9, 1e9)
+            spin.setSingleStep(0.01)
+            if key in mins:
+                check.setChecked(True)
+                spin.setValue(float(mins[key]))
+            spin.setEnabled(check.isChecked())
+            check.toggled.connect(spin.setEnabled)
+            grid.addWidget(check, row, 0)
+            grid.addWidget(spin, row, 1)
+            self.min_checks[key], self.min_values[key] = check, spin
+        if not keys:
+            grid.addWidget(QLabel("The versions record no test metrics.", self), 1, 0, 1, 2)
+        beat = gates.get("beat_champion") or {}
+        self.beat_check = QCheckBox("Must beat the current champion on the same test split, on", self)
+        self.beat_check.setObjectName("beatCheck")
+        self.beat_metric = QComboBox(self)
+        self.beat_metric.setObjectName("beatMetric")
+        self.beat_metric.addItems(keys)
+        self.lower_check = QCheckBox("lower is better", self)
+        self.lower_check.setObjectName("lowerCheck")
+        if beat:
+            self.beat_check.setChecked(True)
+            self.beat_metric.setCurrentText(beat.get("metric", ""))
+            self.lower_check.setChecked(not beat.get("higher_is_better", True))
+        else:
+            self.beat_metric.currentTextChanged.connect(
+                lambda k: self.lower_check.setChecked(k.lower().startswith(LOWER_IS_BETTER)))
+        self.beat_metric.setEnabled(self.beat_check.isChecked())
+        self.beat_check.toggled.connect(self.beat_metric.setEnabled)
+        n = len(keys) + 1
+        grid.addWidget(self.beat_check, n, 0)
+        grid.addWidget(self.beat_metric, n, 1)
+        grid.addWidget(self.lower_check, n + 1, 1)
+        self.comment = QLineEdit(self)
+        self.comment.setObjectName("changeComment")
+        self.comment.setPlaceholderText("Why? (written to the audit log)")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
+                                        self)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.comment.textChanged.connect(
+            lambda t: self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(t.strip())))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
+        form = QFormLayout()
+        form.addRow("Comment:", self.comment)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(theme.SPACE_M)
+        layout.addWidget(intro)
+        layout.addLayout(grid)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+
+    def gates(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        mins = {k: self.min_values[k].value() for k, c in self.min_checks.items() if c.isChecked()}
+        if mins:
+            out["min_metrics"] = mins
+        if self.beat_check.isChecked() and self.beat_metric.currentText():
+            out["beat_champion"] = {"metric": self.beat_metric.currentText(),
+                                    "higher_is_better": not self.lower_check.isChecked()}
+        return out
+
+    def comment_text(self) -> str:
+        return self.comment.text().strip()
+
+
+class RegisterDialog(QDialog):
+    """Pick a run that logged a model, the name to register it under, and a comment."""
+
+    def __init__(self, runs: Sequence[dict[str, Any]], names: Sequence[str], current_name: str | None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("registerDialog")
+        self.setWindowTitle("Register a model")
+        self.setMinimumWidth(560)
+        self.runs = list(runs)
+        intro = QLabel("Register the model a run logged as the next version of a named model. The version keeps "
+                       "links to its run, dataset version and training spec.", self)
+        intro.setWordWrap(True)
+        self.run_combo = QComboBox(self)
+        self.run_combo.setObjectName("runCombo")
+        for r in self.runs:
+            when = r["start_time"].astimezone().strftime("%Y-%m-%d %H:%M") if r.get("start_time") else ""
+            label = f"{r['run_id'][:8]} · {r['experiment']} · {r.get('name') or r.get('model') or ''} · {when}"
+            if r.get("registered_as"):
+                label += f"  (already {', '.join(r['registered_as'])})"
+            self.run_combo.addItem(label, r["run_id"])
+        self.name_combo = QComboBox(self)
+        self.name_combo.setObjectName("nameCombo")
+        self.name_combo.setEditable(True)
+        self.name_combo.addItems(list(names))
+        self.name_combo.setCurrentText(current_name or (self.runs[0]["experiment"] if self.runs else ""))
+        self.comment = QLineEdit(self)
+        self.comment.setObjectName("changeComment")
+        self.comment.setPlaceholderText("What is this version? (optional, written to the audit log)")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
+                                        self)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Register")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.name_combo.currentTextChanged.connect(
+            lambda t: self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(t.strip())))
+        form = QFormLayout()
+        form.addRow("Run:", self.run_combo)
+        form.addRow("Model name:", self.name_combo)
+        form.addRow("Comment:", self.comment)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(theme.SPACE_M)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+
+    def run_id(self) -> str:
+        return str(self.run_combo.currentData())
+
+    def name(self) -> str:
+        return self.name_combo.currentText().strip()
+
+    def comment_text(self) -> str:
+        return self.comment.text().strip()
+
+
+class NotesDialog(QDialog):
+    """The parts of a model card the user writes: intended use and notes."""
+
+    def __init__(self, ref: str, intended_use: str, notes: str, parent: QWidget | None = None) -> None:
+        from PySide6.QtWidgets import QPlainTextEdit
+
+        super().__init__(parent)
+        self.setObjectName("notesDialog")
+        self.setWindowTitle(f"Model card notes of {ref}")
+        self.setMinimumSize(520, 380)
+        self.intended_use = QPlainTextEdit(intended_use, self)
+        self.intended_use.setObjectName("intendedUseEdit")
+        self.intended_use.setPlaceholderText("What the model is for, who uses it, and what it must not be used for.")
+        self.notes = QPlainTextEdit(notes, self)
+        self.notes.setObjectName("notesEdit")
+        self.notes.setPlaceholderText("Limitations, known failure cases, caveats about the data…")
+        self.comment, self.buttons = comment_and_save(self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>Intended use</b>", self))
+        layout.addWidget(self.intended_use, 1)
+        layout.addWidget(QLabel("<b>Notes</b>", self))
+        layout.addWidget(self.notes, 1)
+        form = QFormLayout()
+        form.addRow("Comment:", self.comment)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+
+    def values(self) -> tuple[str, str, str]:
+        return self.intended_use.toPlainText().strip(), self.notes.toPlainText().strip(), self.comment.text().strip()
+
+
+class BundleImportDialog(QDialog):
+    """What a verified bundle holds, its warnings, and the explicit trust an unpickle-only model needs."""
+
+    def __init__(self, path: Any, report: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("bundleImportDialog")
+        self.setWindowTitle(f"Import {path.name}")
+        self.setMinimumWidth(560)
+        self.report = report
+        name, version = report.name, report.version
+        ok = theme.status_colour("ok").name()
+        warn = theme.status_colour("warning").name()
+        lines = [f"<b>{name}</b> v{version}" + (f", exported by {report.created_by}" if report.created_by else "")
+                 + (f" on {report.created_at[:16].replace('T', ' ')}" if report.created_at else ""),
+                 f"<span style='color:{ok}'>✔ every checksum verified ({len(report.files)} files)</span>"]
+        sig = report.signature or {}
+        if sig.get("status") == "verified":
+            lines.append(f"<span style='color:{ok}'>✔ signed by {sig.get('signer') or sig.get('key_id')}</span>")
+        elif sig.get("status") == "unknown_key":
+            lines.append(f"<span style='color:{warn}'>⚠ signed with a key this store does not trust</span>")
+        else:
+            lines.append(f"<span style='color:{warn}'>⚠ not signed</span>")
+        if report.safe_load:
+            lines.append(f"<span style='color:{ok}'>✔ the model loads without unpickling (skops)</span>")
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in list(report.metrics.items())[:4] if isinstance(v, (int, float)))
+        if metrics:
+            lines.append(f"Test metrics: {metrics}")
+        if not report.has_profile:
+            lines.append(f"<span style='color:{warn}'>⚠ no reference profile: drift checks need a dataset</span>")
+        for w in report.warnings or []:
+            lines.append(f"<span style='color:{warn}'>⚠ {w}</span>")
+        summary = QLabel("<br>".join(lines), self)
+        summary.setObjectName("bundleSummary")
+        summary.setWordWrap(True)
+        summary.setTextFormat(Qt.TextFormat.RichText)
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setObjectName("bundleName")
+        self.name_edit.setPlaceholderText(f"{name} (the name in the bundle)")
+        self.trust = QCheckBox("I trust this bundle: load its model by unpickling it", self)
+        self.trust.setObjectName("trustPickle")
+        safe = bool(report.safe_load)
+        self.trust.setVisible(not safe)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
+                                        self)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Register as:", self.name_edit)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(theme.SPACE_M)
+        layout.addWidget(summary)
+        if not safe:
+            why = QLabel("The model in this bundle can only be loaded by unpickling it, which can run any code "
+                         "its author put in it. Import it only if you trust where it came from.", self)
+            why.setWordWrap(True)
+            why.setStyleSheet(f"color: {theme.status_colour('failed').name()}")
+            layout.addWidget(why)
+            ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+            ok_button.setEnabled(False)
+            self.trust.toggled.connect(ok_button.setEnabled)
+        layout.addLayout(form)
+        layout.addWidget(self.trust)
+        layout.addWidget(self.buttons)
+
+    def trust_pickle(self) -> bool:
+        return self.trust.isChecked()
+
+    def name(self) -> str | None:
+        return self.name_edit.text().strip() or None

@@ -1,0 +1,310 @@
+"""Shared builders for the tests: frames, trained and registered models, bundles, drops.
+
+One module, so test files never import from each other."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from modelyard.core.bundles import format as bformat
+from modelyard.core.bundles.signing import sign_manifest
+from modelyard.core.datasets import service
+from modelyard.core.datasets.service import import_frame, sample_frame
+from modelyard.core.experiments.training.spec import TrainSpec, train_spec_job
+from modelyard.core.jobs.runner import JobOutcome, JobSpec, run_job
+from modelyard.core.monitoring import drift, retraining
+from modelyard.core.monitoring.drift import check as dc
+from modelyard.core.registry import versions as registry
+from modelyard.core.store import Store
+from modelyard.core.store import models as m
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+from sqlalchemy import func, select
+
+# ---- churn (from core/monitoring/test_retraining.py)
+
+def churn_frame(n: int = 600, seed: int = 0, *, shift: float = 0.0, flipped: bool = False,
+                plans: tuple[float, float, float] = (0.6, 0.3, 0.1)) -> pd.DataFrame:
+    """Customers: age, plan, visits and whether they churned. ``shift`` moves the ages, ``plans`` the
+    share of each plan; ``flipped`` turns the relation around (the young churn instead of the old):
+    concept drift."""
+    rng = np.random.default_rng(seed)
+    age = (rng.normal(40 + shift, 10, n)).round(1)
+    plan = rng.choice(["basic", "pro", "team"], n, p=list(plans))
+    visits = rng.integers(0, 6, n)
+    noise = rng.normal(0, 3, n)
+    cut = 40 + shift
+    churned = np.where((age + noise < cut) if flipped else (age + noise > cut), "yes", "no")
+    return pd.DataFrame({"age": age, "plan": plan, "visits": visits, "churned": churned})
+
+
+def train_churn_model(store: Store, frame: pd.DataFrame | None = None, *, name: str = "churn",
+                champion: bool = True) -> registry.ModelVersionInfo:
+    """Import ``frame``, train it with the real training job (in this process: quicker), register it,
+    and make it the champion."""
+    frame = churn_frame() if frame is None else frame
+    service.import_frame(store, frame, name, target="churned")
+    spec = TrainSpec(dataset=name, model="logistic_regression", split={"test": 0.25, "seed": 0},
+                     experiment=name, curves=False)
+    outcome = run_job(store, JobSpec(func="modelyard.core.experiments.training.train:train", title="train",
+                                     params={"spec": spec.to_json()}))
+    assert outcome.status == "succeeded", outcome.error
+    info = registry.register(store, outcome.result["run_id"], name)
+    if champion:
+        info = registry.set_alias(store, info.ref, "champion", comment="first model")
+    return info
+
+
+def write_batch(folder: Path, frame: pd.DataFrame, name: str = "batch.csv") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def check_file(store: Store, path: Path, ref: str = "churn@champion") -> dict[str, Any]:
+    """The real drift check job on a batch file; returns its result (``check_id``...)."""
+    outcome = run_job(store, drift.check_spec(ref, batch_path=path))
+    assert outcome.status == "succeeded", outcome.error
+    return outcome.result
+
+
+def retrain(store: Store, check_id: int, **params: Any) -> Any:
+    """The retraining job in this process (the CLI runs it in a child, like training)."""
+    spec = retraining.retrain_spec(check_id, process=False, **params)
+    return run_job(store, spec)
+
+
+def drifted_batch(n: int = 300, seed: int = 1) -> pd.DataFrame:
+    return churn_frame(n, seed, shift=12.0, flipped=True, plans=(0.2, 0.3, 0.5))
+
+
+# ---- drift (from core/monitoring/test_drift.py)
+
+CATEGORIES = {"c0": (["a", "b", "c"], [0.5, 0.3, 0.2]),
+              "c1": (["north", "south", "east", "west", "centre"], [0.3, 0.25, 0.2, 0.15, 0.1]),
+              "c2": (["x", "y"], [0.7, 0.3]),
+              "c3": ([f"k{i}" for i in range(8)], None),
+              "c4": ([f"shop{i:02d}" for i in range(40)], None)}
+
+
+CATEGORICAL = [*CATEGORIES, "label"]
+
+
+SHIFTS = (None, "mean", "variance", "category", "drop", "label", "joint")
+
+
+def make_frame(n: int, seed: int, shift: str | None = None) -> pd.DataFrame:
+    """15 numeric and 5 categorical features and a binary target ``label``; ``shift`` moves one
+    thing (see :func:`shift_frame`)."""
+    rng = np.random.default_rng(seed)
+    d: dict[str, Any] = {}
+    d["n0"] = rng.normal(0, 1, n)
+    d["n1"] = rng.normal(50, 10, n)
+    d["n2"] = rng.lognormal(1, 0.5, n)
+    d["n3"] = rng.uniform(0, 100, n)
+    d["n4"] = rng.poisson(3, n).astype(float)
+    d["n5"] = rng.exponential(2, n)
+    d["n6"] = rng.normal(10, 2, n)
+    for i in range(7, 12):
+        d[f"n{i}"] = rng.normal(i, 1 + i / 10, n)
+    z1, z2 = rng.normal(size=n), rng.normal(size=n)
+    d["n12"] = z1
+    d["n13"] = 0.8 * z1 + 0.6 * z2
+    d["n14"] = (rng.random(n) < 0.4).astype(float)
+    for c, (cats, p) in CATEGORIES.items():
+        d[c] = rng.choice(cats, n, p=p)
+    d["label"] = _labels(d["n0"], d["c0"], 0.0, rng)
+    return shift_frame(pd.DataFrame(d), shift, seed)
+
+
+def _labels(n0: np.ndarray, c0: np.ndarray, offset: float, rng: np.random.Generator) -> np.ndarray:
+    logit = 1.2 * np.asarray(n0) + (np.asarray(c0) == "a") * 0.8 - 1.3 + offset
+    return np.where(rng.random(len(logit)) < 1 / (1 + np.exp(-logit)), "yes", "no")
+
+
+def shift_frame(df: pd.DataFrame, shift: str | None, seed: int = 0) -> pd.DataFrame:
+    """``df`` (from :func:`make_frame`) with one known shift: ``mean`` (n1 by half a standard
+    deviation), ``variance`` (n6's spread x1.6), ``category`` (a new category on 15 % of c1),
+    ``drop`` (no n3), ``label`` (the target's prior, features unchanged), ``joint`` (the
+    correlation of n12 and n13 flips from +0.8 to -0.8, both marginals unchanged)."""
+    rng = np.random.default_rng(seed + 10_000)
+    if shift is None:
+        return df
+    if shift == "mean":
+        return df.assign(n1=df["n1"] + 5)
+    if shift == "variance":
+        return df.assign(n6=10 + (df["n6"] - 10) * 1.6)
+    if shift == "category":
+        return df.assign(c1=np.where(rng.random(len(df)) < 0.15, "atlantis", df["c1"]))
+    if shift == "drop":
+        return df.drop(columns=["n3"])
+    if shift == "label":
+        return df.assign(label=_labels(df["n0"], df["c0"], 1.4, rng))
+    if shift == "joint":
+        z2 = (df["n13"] - 0.8 * df["n12"]) / 0.6
+        return df.assign(n13=-0.8 * df["n12"] + 0.6 * z2)
+    raise ValueError(shift)
+
+
+EXPECTED: dict[str | None, dict[str, Any]] = {
+    None: {"drifted": [], "schema": [], "target": False, "multivariate": False, "verdict": "ok"},
+    "mean": {"drifted": ["n1"], "schema": [], "target": False, "verdict": "warning"},
+    "variance": {"drifted": ["n6"], "schema": [], "target": False, "verdict": "warning"},
+    "category": {"drifted": ["c1"], "schema": [("unseen_categories", "c1")], "target": False, "verdict": "warning"},
+    "drop": {"drifted": [], "schema": [("missing_column", "n3")], "target": False, "multivariate": False,
+             "verdict": "drift"},
+    "label": {"drifted": [], "schema": [], "target": True, "multivariate": False, "verdict": "warning"},
+    "joint": {"drifted": [], "schema": [], "target": False, "multivariate": True, "verdict": "warning"},
+}
+
+
+def assert_scenario(result: dc.CheckResult, shift: str | None, *, multivariate: bool = True) -> None:
+    exp = EXPECTED[shift]
+    assert result.drifted == exp["drifted"], [(f["name"], f["reason"]) for f in result.features if f["drift"]]
+    assert [(p["kind"], p["column"]) for p in result.schema] == exp["schema"], result.schema
+    assert result.target is not None and result.target["drift"] is exp["target"], result.target
+    if multivariate and "multivariate" in exp:
+        assert result.multivariate is not None and result.multivariate["drift"] is exp["multivariate"], \
+            result.multivariate
+    if multivariate:
+        assert result.verdict == exp["verdict"], result.reasons
+    expected_checked = 19 if shift == "drop" else 20
+    assert result.n_features == expected_checked
+
+
+def train_drift_model(store: Store, frame: pd.DataFrame, name: str) -> registry.ModelVersionInfo:
+    from modelyard.core.datasets.service import import_frame
+    from modelyard.core.experiments.training.spec import TrainSpec
+
+    import_frame(store, frame, name, target="label")
+    spec = TrainSpec(dataset=name, model="logistic_regression", split={"test": 0.25, "seed": 0}, curves=False)
+    outcome = run_job(store, JobSpec(func="modelyard.core.experiments.training.train:train", title="train",
+                                     params={"spec": spec.to_json()}))
+    assert outcome.status == "succeeded", outcome.error
+    return registry.register(store, outcome.result["run_id"], name)
+
+
+# ---- bundles (from core/bundles/test_bundles.py)
+
+def iris_table() -> pd.DataFrame:
+    """Iris with a category, a date, a flag and a few gaps, like a real table."""
+    df, _ = sample_frame("iris")
+    rng = np.random.default_rng(1)
+    n = len(df)
+    df["region"] = rng.choice(["north", "south", "east"], n)
+    df["measured"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
+    df["greenhouse"] = rng.random(n) < 0.5
+    df.loc[[3, 50], "sepal width (cm)"] = np.nan
+    df.loc[[7], "region"] = None
+    return df
+
+
+def read_members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {i.filename: zf.read(i) for i in zf.infolist()}
+
+
+def write_zip(path: Path, items: list[tuple[str | zipfile.ZipInfo, bytes]]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in items:
+            zf.writestr(name, data)
+    return path
+
+
+def remanifest(items: dict[str, bytes], edit: Callable[[dict[str, Any]], None] | None = None,
+               key: Any = None) -> dict[str, bytes]:
+    """Make the manifest agree with the members again (what a careful forger does)."""
+    items = dict(items)
+    man = json.loads(items["manifest.json"])
+    man["files"] = {n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for n, d in sorted(items.items())
+                    if n not in bformat.CONTROL_MEMBERS and not n.endswith("/")}
+    if edit is not None:
+        edit(man)
+    raw = bformat.manifest_bytes(man)
+    items["manifest.json"] = raw
+    items["manifest.sha256"] = f"{hashlib.sha256(raw).hexdigest()}  manifest.json\n".encode()
+    items.pop("manifest.sig", None)
+    if key is not None:
+        items["manifest.sig"] = sign_manifest(raw, key)
+    return items
+
+
+# ---- datasets (from core/datasets/test_datasets_bad_input.py)
+
+def assert_store_unchanged(store: Store) -> None:
+    with store.session() as s:
+        for model in (m.Dataset, m.DatasetVersion, m.Artifact, m.AuditEvent):
+            assert (s.scalar(select(func.count()).select_from(model)) or 0) == 0, model.__name__
+    assert [p for p in store.artifacts.root.rglob("*") if p.is_file()] == []
+    assert [p for p in store.artifacts.tmp.rglob("*") if p.is_file()] == []
+
+
+def import_fails(store: Store, path: Path, **options: Any) -> JobOutcome:
+    outcome = run_job(store, service.import_spec(path, service.ImportOptions(**options)))
+    assert outcome.status == "failed", outcome
+    assert outcome.error and "Unexpected error" not in outcome.error, outcome.error
+    assert outcome.hint, "every bad input says what to do"
+    return outcome
+
+
+# ---- scoring (from core/serving/test_scoring.py)
+
+FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)", "region", "measured",
+            "greenhouse"]
+
+
+def garden_frame() -> pd.DataFrame:
+    """Iris with a category, a date, a yes/no column, an id and gaps: what a real table has."""
+    df, _ = sample_frame("iris")
+    rng = np.random.default_rng(0)
+    n = len(df)
+    df["region"] = rng.choice(["north", "south", "east"], n)
+    df["measured"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24, n), unit="h")
+    df["greenhouse"] = rng.random(n) < 0.5
+    df["plant_id"] = np.arange(1000, 1000 + n)
+    df.loc[[3, 50, 100], "sepal width (cm)"] = np.nan
+    df.loc[[7, 60], "region"] = None
+    return df
+
+
+def train_registered(store: Store, name: str, model: str = "logistic_regression",
+                     params: dict[str, Any] | None = None) -> registry.ModelVersionInfo:
+    """Train ``model`` on garden@v1 (in this process, for speed) and register it as ``name``."""
+    job = train_spec_job(TrainSpec(dataset="garden@v1", model=model, params=params or {}, curves=False,
+                                   source="api"))
+    outcome = run_job(store, JobSpec(job.func, job.title, job.params, process=False, kind=job.kind))
+    assert outcome.ok, outcome.error
+    return registry.register(store, outcome.result["run_id"], name)
+
+
+def make_garden_store(root: Path) -> tuple[Store, registry.ModelVersionInfo]:
+    store = Store.open(root)
+    import_frame(store, garden_frame(), "garden", target="species")
+    info = train_registered(store, "flowers")
+    registry.set_alias(store, info.ref, "champion", comment="first")
+    return store, info
+
+
+# ---- ui (from ui/datasets/test_ui_datasets.py)
+
+def drop_files(widget, paths: list[Path], pos: QPoint | None = None) -> QDropEvent:
+    """Send the drag-enter and drop events a real drag of files produces."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    point = QPointF(pos or widget.rect().center())
+    enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted(), "the widget refused the drag"
+    drop = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return drop
