@@ -23,11 +23,11 @@ os.environ["MODELYARD_USER"] = "ada"
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from modelyard.core import maintenance  # noqa: E402
+from modelyard.core.jobs import housekeeping as maintenance  # noqa: E402
 from modelyard.core.store import Store  # noqa: E402
 from modelyard.ui.app import create_application  # noqa: E402
 from modelyard.ui.main_window import MainWindow  # noqa: E402
-from modelyard.ui.settings import open_settings  # noqa: E402
+from modelyard.ui.common.settings import open_settings  # noqa: E402
 
 
 def wait(ms: int) -> None:
@@ -109,7 +109,7 @@ def experiments_screens(window: MainWindow) -> None:
     import math
     import random
 
-    from modelyard.core import tracking
+    from modelyard.core.experiments import tracking
 
     rng = random.Random(3)
     for i, (model, depth) in enumerate([("random_forest", 6), ("random_forest", 12), ("hist_gradient_boosting", 4),
@@ -136,7 +136,7 @@ def experiments_screens(window: MainWindow) -> None:
     wait(200)
     window.grab().save(str(HERE / "panel-experiments.png"))
     # a real model trained from the churn dataset (a job in a child process), then its evaluation
-    from modelyard.core.training.spec import TrainSpec, train_spec_job
+    from modelyard.core.experiments.training.spec import TrainSpec, train_spec_job
 
     for n_estimators in (40, 120):
         spec = TrainSpec(dataset="churn@v1", model="random_forest", target="churned", experiment="churn-models",
@@ -156,7 +156,7 @@ def experiments_screens(window: MainWindow) -> None:
     wait(400)
     window.grab().save(str(HERE / "panel-experiments-evaluation.png"))
     window.jobs_dock.show()
-    from modelyard.ui.compare import CompareDialog
+    from modelyard.ui.experiments.compare import CompareDialog
 
     dialog = CompareDialog(window.store, [panel.runs_model.run_id(0), panel.runs_model.run_id(1)], window)
     dialog.resize(1100, 680)
@@ -167,7 +167,8 @@ def experiments_screens(window: MainWindow) -> None:
 
 
 def registry_screens(window: MainWindow) -> None:
-    from modelyard.core import registry, tracking
+    from modelyard.core.registry import versions as registry
+    from modelyard.core.experiments import tracking
 
     runs = tracking.search_runs("churn-models", store=window.store, order_by="start_time ASC")
     first, second = runs["run_id"].tolist()[:2]
@@ -179,7 +180,7 @@ def registry_screens(window: MainWindow) -> None:
                        comment="team policy: beat the champion on the same split")
     registry.set_alias(window.store, "churn@v2", "challenger", comment="shadow it for a week")
     registry.set_stage(window.store, "churn@v1", "Production", comment="go live", force=True)
-    from modelyard.core import cards
+    from modelyard.core.registry import cards
 
     cards.set_card_notes(window.store, "churn@v2", comment="written with the risk team",
                          intended_use="Rank customers by churn risk for the retention team's monthly call list. "
@@ -207,7 +208,8 @@ def registry_screens(window: MainWindow) -> None:
 
 
 def monitoring_screens(window: MainWindow) -> None:
-    from modelyard.core import drift, reports
+    from modelyard.core.monitoring import drift
+    from modelyard.core.monitoring import reports
 
     panel = next(p for p in window.panels if p.title == "Monitoring")
     window.show_panel(3)
