@@ -92,8 +92,6 @@ class _Progress:
             self.ctx.log(line)
 
 
-
-
 def check_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
@@ -440,7 +438,6 @@ def date_formats_of(store: Store, ref: str | int | None) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- samples
-
 
 
 def sample_frame(name: str) -> tuple[pd.DataFrame, str]:

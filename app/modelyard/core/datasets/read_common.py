@@ -329,7 +329,6 @@ def check_column_names(path: Path, names: Sequence[Any], *, letters: bool = Fals
         seen[key] = i
 
 
-
 def no_rows_error(label: Any, n_cols: int) -> DatasetInputError:
     columns = f"{n_cols} column{'s' if n_cols != 1 else ''}"
     return DatasetInputError(f"{label} has column names ({columns}) but no data rows.",

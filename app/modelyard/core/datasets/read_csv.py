@@ -298,7 +298,6 @@ def _too_long_error(path: Path, s: ReadSettings, block: int) -> DatasetInputErro
                              hint="Check the file for a stray quote, or save it as Parquet and import that.")
 
 
-
 def csv_batches(path: Path, s: ReadSettings, tick: Tick, column_types: dict[str, pa.DataType] | None = None,
                 size: int | None = None) -> Iterator[pa.RecordBatch]:
     """Stream ``path`` as record batches (one per block), reporting bytes read as progress.

@@ -1,5 +1,4 @@
-"""CSV sniffing: the delimiter, quote character, header row and decimal point of a text file.
-"""
+"""CSV sniffing: the delimiter, quote character, header row and decimal point of a text file."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Reading one sheet of an Excel ``.xlsx`` workbook (openpyxl, read-only).
-"""
+"""Reading one sheet of an Excel ``.xlsx`` workbook (openpyxl, read-only)."""
 
 from __future__ import annotations
 

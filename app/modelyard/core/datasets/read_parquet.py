@@ -1,5 +1,4 @@
-"""Reading Parquet files by row group.
-"""
+"""Reading Parquet files by row group."""
 
 from __future__ import annotations
 

@@ -137,6 +137,7 @@ class SniffResult:
             setattr(opts, k, v)
         return opts
 
+
 # --------------------------------------------------------------------------- sniffing
 
 

@@ -82,8 +82,8 @@ class ArtifactStore:
                 return None
             from modelyard.core.common.errors import NotFoundError
 
-            reason = "missing" if isinstance(exc, FileNotFoundError) else "damaged"
-            raise NotFoundError(f"{what or f'Artifact {sha256[:12]}'} is {reason} in the store ({exc}).",
+            state = "missing from" if isinstance(exc, FileNotFoundError) else "damaged or unreadable in"
+            raise NotFoundError(f"{what or f'Artifact {sha256[:12]}'} is {state} the store ({exc}).",
                                 hint="'modelyard store verify' checks every artifact file.") from None
 
     @staticmethod

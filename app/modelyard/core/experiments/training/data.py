@@ -1,5 +1,4 @@
-"""Data preparation of a training run: the dataset version, its split, the target and the frames.
-"""
+"""Data preparation of a training run: the dataset version, its split, the target and the frames."""
 
 from __future__ import annotations
 
