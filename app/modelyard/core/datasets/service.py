@@ -25,6 +25,10 @@ Versions are immutable: :func:`update_schema` creates a child version that share
 parent's snapshot. :func:`delete_dataset` soft-deletes (``deleted_at``) and refuses, unless
 forced, while a model version or a run refers to one of its versions. Creates and deletes
 are written to the audit log.
+
+This module holds the sniffing for the import dialog and re-exports the rest, which lives in
+:mod:`.importing` (the import job, samples, name rules), :mod:`.versions` (schema edits,
+deleting, splits), :mod:`.rows` (reading rows) and :mod:`.catalog` (queries).
 """
 
 from __future__ import annotations
