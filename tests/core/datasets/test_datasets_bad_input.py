@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 import pytest
 from factories import assert_store_unchanged, import_fails
-from modelyard.core.datasets import service
-from modelyard.core.datasets.readers import DatasetInputError
+from modelyard.core.datasets import importing, service
+from modelyard.core.datasets.read_common import DatasetInputError
 from modelyard.core.jobs.runner import run_job
 from modelyard.core.store import Store
 
@@ -239,7 +239,7 @@ def test_file_larger_than_free_disk(store: Store, tmp_path: Path, monkeypatch: p
     src = tmp_path / "huge.csv"
     src.write_text("a,b\n" + "1,2\n" * 50_000)  # 200 kB
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(service.shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 150_000, 150_000))
+    monkeypatch.setattr(importing.shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 150_000, 150_000))
     outcome = import_fails(store, src)
     assert re.search(rf"Not enough free disk space to import {re.escape(str(src))} \(200\.0 kB\): the store at "
                      rf".* has 150\.0 kB free and the import needs about 400\.0 kB\.", outcome.error), outcome.error

@@ -17,7 +17,7 @@ import pytest
 from cli_helpers import cli
 from factories import assert_store_unchanged, import_fails
 from modelyard.core.datasets import service
-from modelyard.core.datasets.readers import DatasetInputError
+from modelyard.core.datasets.read_common import DatasetInputError
 from modelyard.core.jobs.runner import run_job
 from modelyard.core.store import Store
 

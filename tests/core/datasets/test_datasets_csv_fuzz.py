@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from modelyard.core.datasets import service
-from modelyard.core.datasets.readers import FALSE_VALUES, TRUE_VALUES
+from modelyard.core.datasets.read_common import FALSE_VALUES, TRUE_VALUES
 from modelyard.core.jobs.runner import run_job
 from modelyard.core.store import Store
 
@@ -144,7 +144,7 @@ def test_generated_csv_is_imported_as_python_reads_it_or_refused_naming_a_line(t
 def test_the_quote_scan_agrees_with_python_csv_however_the_text_is_cut(text: str, cuts: list[int],
                                                                        delimiter: str) -> None:
     """The scan behind the unclosed-quote check reads 1 MB pieces: a cut anywhere must not change its answer."""
-    from modelyard.core.datasets.readers import _QuoteTracker
+    from modelyard.core.datasets.read_csv_sniff import _QuoteTracker
 
     _, open_quote = python_reads(text, delimiter, '"')
     whole = _QuoteTracker(delimiter, '"')

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from modelyard.core.common.errors import ModelyardError, NotFoundError
-from modelyard.core.datasets import service
+from modelyard.core.datasets import importing, service
 from modelyard.core.datasets.schema import SchemaError
 from modelyard.core.datasets.snapshot import ROW_GROUP_ROWS, content_hash
 from modelyard.core.datasets.splits import SplitError, make_assignment
@@ -553,14 +553,14 @@ def test_cancel_during_import_leaves_nothing(store: Store, tmp_path: Path) -> No
 def test_failure_inside_the_transaction_removes_the_snapshot(store: Store, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     src = write_csv(tmp_path / "data.csv", sample_frame())
-    real = service._audit
+    real = importing.audit
 
     def failing(s: Any, entity_type: str, entity_id: Any, action: str, **kw: Any) -> None:
         if action == "import":
             raise RuntimeError("disk went away")
         real(s, entity_type, entity_id, action, **kw)
 
-    monkeypatch.setattr(service, "_audit", failing)
+    monkeypatch.setattr(importing, "audit", failing)
     outcome = run_job(store, service.import_spec(src))
     assert outcome.status == "failed" and "disk went away" in outcome.error
     assert_nothing_stored(store)

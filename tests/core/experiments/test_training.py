@@ -18,6 +18,7 @@ from modelyard.core.common.errors import ModelyardError
 from modelyard.core.datasets.service import import_frame, sample_frame
 from modelyard.core.experiments import tracking
 from modelyard.core.experiments.training import catalogue, preprocess
+from modelyard.core.experiments.training.fitting import search_candidates
 from modelyard.core.experiments.training.reproduce import reproduce, reproduce_spec
 from modelyard.core.experiments.training.spec import (
     SpecError,
@@ -30,7 +31,6 @@ from modelyard.core.experiments.training.train import (
     REGRESSION_METRICS,
     mark_runs_of_job_cancelled,
     runs_of_job,
-    search_candidates,
     train_and_wait,
 )
 from modelyard.core.jobs.runner import JobContext, JobSpec, create_job, run_job

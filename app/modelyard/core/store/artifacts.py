@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -65,6 +65,26 @@ class ArtifactStore:
 
     def read_bytes(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
+
+    def read_json(self, sha256: str, *, what: str | None = None, missing_ok: bool = False) -> Any:
+        """The JSON value stored as artifact ``sha256`` (a run's plots, a plan, a profile...).
+
+        A file that is missing, unreadable or not JSON raises the one
+        :class:`~modelyard.core.common.errors.NotFoundError` (``what`` names the artifact in its
+        message); with ``missing_ok`` it gives None instead, for artifacts a caller can do without.
+        """
+        import json
+
+        try:
+            return json.loads(self.path(sha256).read_bytes())
+        except (OSError, ValueError) as exc:
+            if missing_ok:
+                return None
+            from modelyard.core.common.errors import NotFoundError
+
+            state = "missing from" if isinstance(exc, FileNotFoundError) else "damaged or unreadable in"
+            raise NotFoundError(f"{what or f'Artifact {sha256[:12]}'} is {state} the store ({exc}).",
+                                hint="'modelyard store verify' checks every artifact file.") from None
 
     @staticmethod
     def is_digest(name: str) -> bool:

@@ -49,17 +49,12 @@ def reproduce_spec(run_id: str, *, data: str = "spec", source: str = "api", cwd:
 
 def _artifact_json(store: Any, info: Any, path: str) -> dict[str, Any] | None:
     art = next((a for a in info.artifacts if a.path == path), None)
-    if art is None or not store.artifacts.exists(art.sha256):
-        return None
-    try:
-        return json.loads(store.artifacts.read_bytes(art.sha256))
-    except (ValueError, OSError):
-        return None
+    return None if art is None else store.artifacts.read_json(art.sha256, missing_ok=True)
 
 
 def compare_metrics(recorded: Mapping[str, float], reproduced: Mapping[str, float]) -> list[dict[str, Any]]:
     """Metric by metric: exactly equal or not (NaN equals NaN), with the absolute difference."""
-    from modelyard.core.experiments.training.train import NONDETERMINISTIC_METRICS
+    from modelyard.core.experiments.training.metrics import NONDETERMINISTIC_METRICS
 
     out = []
     for key in sorted(recorded):
@@ -133,7 +128,8 @@ def reproduce(ctx: JobContext, *, run_id: str, data: str = "spec", source: str =
     """Job: retrain ``run_id`` from its recorded spec into a new run and compare (module docstring)."""
     from modelyard.core.datasets.service import get_version
     from modelyard.core.experiments import tracking
-    from modelyard.core.experiments.training.train import _Progress, clean, run_training
+    from modelyard.core.experiments.training.recording import _Progress, clean
+    from modelyard.core.experiments.training.train import run_training
 
     store = ctx.store
     ctx.progress(0.0, f"Reading run {run_id[:12]}")

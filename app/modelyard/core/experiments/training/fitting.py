@@ -1,0 +1,276 @@
+"""Building and fitting the pipeline, cross-validation, and hyperparameter search (a parent run
+with one child run per trial).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from modelyard.core.common.errors import JobCancelled, ModelyardError
+from modelyard.core.experiments.training.data import _Data
+from modelyard.core.experiments.training.metrics import (
+    GREATER_IS_BETTER,
+    PRIMARY_METRIC,
+    _evaluate,
+)
+from modelyard.core.experiments.training.recording import (
+    _Progress,
+    _warnings_to_log,
+    clean,
+    threads_to_use,
+)
+from modelyard.core.experiments.training.spec import (
+    TrainSpec,
+)
+from modelyard.core.jobs.runner import JobContext
+
+HOLDOUT_SHARE = 0.2
+GRID_POINTS = 3
+MAX_GRID = 500
+
+
+# =========================================================================== building and fitting
+
+
+def _pipeline(ts: TrainSpec, d: _Data, plan: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    from sklearn.pipeline import Pipeline
+
+    from modelyard.core.experiments.training import catalogue, preprocess
+
+    pre = preprocess.build_preprocessor(plan=plan)
+    est = catalogue.make_estimator(ts.model, d.task, params, seed=ts.seed, n_jobs=threads_to_use())
+    return Pipeline([("preprocess", pre), ("model", est)])
+
+
+def _fit(model: Any, X: Any, y: Any, what: str) -> Any:
+    try:
+        return model.fit(X, y)
+    except (JobCancelled, KeyboardInterrupt, MemoryError):
+        raise
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelyardError(f"Training {what} failed: {msg}",
+                             hint="Check the model's parameters and the preprocessing of the columns.") from exc
+
+
+def _folds(task: str, y: Any, k: int, seed: int) -> list[tuple[Any, Any]]:
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = len(y)
+    if k > n:
+        raise ModelyardError(f"{k}-fold cross-validation needs at least {k} training rows (there are {n}).",
+                             hint="Use fewer folds.")
+    if task == "classification":
+        _, counts = np.unique(y, return_counts=True)
+        if counts.min() >= k:
+            return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n), y))
+    return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n)))
+
+
+def _cross_validate(ts: TrainSpec, d: _Data, plan: Mapping[str, Any], params: Mapping[str, Any], X: Any, y: Any,
+                    progress: _Progress, label: str) -> list[dict[str, float]]:
+    from sklearn.base import clone
+
+    folds = _folds(d.task, y, ts.cv, ts.seed)
+    base = _pipeline(ts, d, plan, params)
+    out = []
+    for i, (tr, va) in enumerate(folds):
+        progress(i / len(folds), f"{label}fold {i + 1}/{len(folds)}")
+        model = _fit(clone(base), X.iloc[tr], y[tr], f"fold {i + 1}")
+        classes = getattr(model, "classes_", None)
+        out.append(_evaluate(model, X.iloc[va], y[va], d.task, classes))
+    progress(1.0, f"{label}{len(folds)} folds done")
+    return out
+
+
+def _log_cv(run: Any, folds: list[dict[str, float]]) -> dict[str, float]:
+    import numpy as np
+
+    keys = sorted({k for f in folds for k in f})
+    for i, f in enumerate(folds):
+        run.log_metrics({f"cv_{k}": v for k, v in f.items()}, step=i)
+    summary: dict[str, float] = {}
+    for k in keys:
+        values = [f[k] for f in folds if k in f]
+        if len(values) == len(folds):
+            summary[f"cv_{k}_mean"] = float(np.mean(values))
+            summary[f"cv_{k}_std"] = float(np.std(values))
+    run.log_metrics(summary)
+    return {k[3:-5]: v for k, v in summary.items() if k.endswith("_mean")}
+
+
+# =========================================================================== search
+
+
+class LogUniformInt:
+    """Integers spread evenly on a log scale between ``low`` and ``high`` (for ParameterSampler)."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = int(low), int(high)
+
+    def rvs(self, random_state: Any = None) -> int:
+        import numpy as np
+        from sklearn.utils import check_random_state
+
+        rng = check_random_state(random_state)
+        value = math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))
+        return int(min(max(np.floor(value), self.low), self.high))
+
+
+def _grid_values(spec: Mapping[str, Any]) -> list[Any]:
+    import numpy as np
+
+    low, high, log = spec["low"], spec["high"], spec.get("log", False)
+    values = np.geomspace(low, high, GRID_POINTS) if log else np.linspace(low, high, GRID_POINTS)
+    if spec["type"] == "int":
+        return sorted({int(round(v)) for v in values})
+    return [float(f"{v:.6g}") for v in values]
+
+
+def search_candidates(space: Mapping[str, Any], method: str, trials: int | None, seed: int) -> list[dict[str, Any]]:
+    """The parameter sets a search tries, within the trial budget."""
+    import numpy as np
+    from scipy import stats
+    from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+    if method == "grid":
+        grid = list(ParameterGrid({k: (v if isinstance(v, list) else _grid_values(v)) for k, v in space.items()}))
+        if trials is None and len(grid) > MAX_GRID:
+            raise ModelyardError(f"The grid has {len(grid):,} combinations; at most {MAX_GRID} are tried without "
+                                 "a budget.", hint="Give a trial budget (--trials N) or fewer values.")
+        if trials is not None and len(grid) > trials:
+            rng = np.random.default_rng(seed)
+            grid = [grid[i] for i in sorted(rng.choice(len(grid), size=trials, replace=False))]
+        return [clean(c) for c in grid]
+    dists: dict[str, Any] = {}
+    combinations: int | None = 1  # None: a range makes the space endless
+    for k, v in space.items():
+        if isinstance(v, list):
+            dists[k] = v
+            combinations = None if combinations is None else combinations * len(v)
+            continue
+        combinations = None
+        if v["type"] == "float":
+            dists[k] = (stats.loguniform(v["low"], v["high"]) if v.get("log")
+                        else stats.uniform(v["low"], v["high"] - v["low"]))
+        elif v.get("log"):
+            dists[k] = LogUniformInt(v["low"], v["high"])
+        else:
+            dists[k] = stats.randint(v["low"], v["high"] + 1)
+    n = int(trials or 10)
+    if combinations is not None:
+        n = min(n, combinations)  # only lists: sampled without repeats
+    sampled = list(ParameterSampler(dists, n_iter=n, random_state=seed))
+    out = []
+    for c in sampled:
+        item = {}
+        for k, v in clean(c).items():
+            spec = space[k]
+            item[k] = float(f"{v:.6g}") if isinstance(spec, Mapping) and spec["type"] == "float" else v
+        out.append(item)
+    return out
+
+
+def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mapping[str, Any],
+                progress: _Progress) -> dict[str, Any]:
+    """Try the candidates, one child run each; returns the summary (best params and score...)."""
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.model_selection import train_test_split
+
+    from modelyard.core.experiments import tracking
+    from modelyard.core.experiments.training import catalogue
+
+    search = ts.search or {}
+    task = d.task
+    space = catalogue.check_search_space(ts.model, task, search.get("space")
+                                         or catalogue.default_search_space(ts.model, task))
+    fixed = dict(ts.params)
+    space = {k: v for k, v in space.items() if k not in fixed}
+    if not space:
+        raise ModelyardError("Every parameter of the search space is fixed by the spec's params: nothing to search.",
+                             hint="Leave some searched parameters out of --param, or give a search space.")
+    metric = search.get("metric") or PRIMARY_METRIC[task]
+    greater = GREATER_IS_BETTER[metric]
+    candidates = search_candidates(space, search["method"], search.get("trials"), ts.seed)
+    X_train, y_train = d.X(d.train), d.Y(d.train)
+    if ts.cv >= 2:
+        evaluation = "cv"
+    elif len(d.validation):
+        evaluation = "validation"
+        X_val, y_val = d.X(d.validation), d.Y(d.validation)
+    else:
+        evaluation = "holdout"
+        strat = None
+        if task == "classification":
+            _, counts = np.unique(y_train, return_counts=True)
+            strat = y_train if counts.min() >= 2 else None
+        try:
+            tr, va = train_test_split(np.arange(len(y_train)), test_size=HOLDOUT_SHARE, random_state=ts.seed,
+                                      stratify=strat)
+        except ValueError:
+            tr, va = train_test_split(np.arange(len(y_train)), test_size=HOLDOUT_SHARE, random_state=ts.seed)
+        X_val, y_val = X_train.iloc[va].reset_index(drop=True), y_train[va]
+        X_fit, y_fit = X_train.iloc[tr].reset_index(drop=True), y_train[tr]
+    ctx.log(f"{search['method'].capitalize()} search: {len(candidates)} trial(s) of {', '.join(space)}, "
+            f"scored by {metric} ({'cross-validation' if evaluation == 'cv' else evaluation + ' rows'}).")
+    trials: list[dict[str, Any]] = []
+    n = len(candidates)
+    for i, cand in enumerate(candidates):
+        sub = progress.sub(i / n, (i + 1) / n)
+        label = f"Trial {i + 1}/{n}: "
+        sub(0.0, label + ", ".join(f"{k}={v}" for k, v in cand.items()))
+        params = {**fixed, **cand}
+        record: dict[str, Any] = {"trial": i + 1, "run_id": None, "params": cand, "score": None,
+                                  "status": "failed", "error": None}
+        trials.append(record)
+        child = tracking.start_run(run.experiment, name=f"{run_name(ts)} trial {i + 1}", parent=run, store=ctx.store,
+                                   source=ts.source, dataset_version_id=d.version.id, split_id=d.split.id,
+                                   job_id=ctx.job_id, tags={**ts.tags, "search_trial": i + 1})
+        record["run_id"] = child.id
+        try:
+            with child:
+                est = catalogue.make_estimator(ts.model, task, params, seed=ts.seed)
+                child.log_params({"model": ts.model, "task": task, "dataset": d.version.ref, "target": d.target,
+                                  "seed": ts.seed, "trial": i + 1,
+                                  **catalogue.form_params(ts.model, task, est)})
+                with _warnings_to_log(ctx):
+                    if evaluation == "cv":
+                        folds = _cross_validate(ts, d, plan, params, X_train, y_train, sub, label)
+                        means = _log_cv(child, folds)
+                        score = means.get(metric, float("nan"))
+                        record["folds"] = folds
+                    else:
+                        base = _pipeline(ts, d, plan, params)
+                        fit_X, fit_y = (X_train, y_train) if evaluation == "validation" else (X_fit, y_fit)
+                        model = _fit(clone(base), fit_X, fit_y, f"trial {i + 1}")
+                        m = _evaluate(model, X_val, y_val, task, getattr(model, "classes_", None))
+                        child.log_metrics({f"val_{k}": v for k, v in m.items()})
+                        score = m.get(metric, float("nan"))
+                if math.isfinite(score):
+                    child.log_metric("score", score)
+                record["score"] = score if math.isfinite(score) else None
+                record["status"] = "succeeded"
+        except (JobCancelled, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed trial is recorded; the search goes on
+            record["error"] = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
+            ctx.log(f"Trial {i + 1} failed: {record['error']}")
+        sub(1.0, label + (f"{metric} {record['score']:.4g}" if record["score"] is not None else "failed"))
+    scored = [t for t in trials if t["score"] is not None]
+    if not scored:
+        raise ModelyardError(f"All {len(trials)} trials of the search failed.",
+                             hint="The job's log says why; check the search space.")
+    best = (max if greater else min)(scored, key=lambda t: t["score"])
+    ctx.log(f"Best: trial {best['trial']} with {metric} {best['score']:.6g} "
+            f"({', '.join(f'{k}={v}' for k, v in best['params'].items())}).")
+    return {"method": search["method"], "metric": metric, "greater_is_better": greater, "evaluation": evaluation,
+            "space": space, "trials": trials,
+            "best": {k: best[k] for k in ("trial", "run_id", "params", "score")}}
+
+
+def run_name(ts: TrainSpec) -> str:
+    return ts.run_name or ts.model
