@@ -161,3 +161,16 @@ def test_the_quote_scan_agrees_with_python_csv_however_the_text_is_cut(text: str
         assert line is not None
         lines = io.StringIO(text, newline="").readlines()
         assert '"' in lines[line - 1], (text, line)
+
+
+def test_a_quoted_header_that_swallows_a_line_names_the_header_row(tmp_path: Path) -> None:
+    """Found by the fuzz test above: a quote opened in the header and closed on line 2 makes a
+    header with a repeated name; the message must say it is the header row."""
+    store = Store.open(tmp_path / "store")
+    path = tmp_path / "swallowed.csv"
+    path.write_text('"c0,c1,c2\n"x",x,x\n')
+    options = service.ImportOptions(name="swallowed", delimiter=",", quotechar='"', encoding="utf-8", header=True)
+    outcome = run_job(store, service.import_spec(path, options))
+    assert not outcome.ok
+    assert re.search(r"swallowed\.csv: the column name 'x' appears more than once \(columns 2 and 3\) in the "
+                     r"header row", outcome.error), outcome.error

@@ -324,7 +324,7 @@ def check_column_names(path: Path, names: Sequence[Any], *, letters: bool = Fals
         if key in seen:
             raise DatasetInputError(
                 f"{path}{where}: the column name '{key}' appears more than once (columns "
-                f"{_column_label(seen[key], letters)} and {_column_label(i, letters)}).",
+                f"{_column_label(seen[key], letters)} and {_column_label(i, letters)}) in the header row.",
                 hint="Rename the columns so that every name is different, then import the file again.")
         seen[key] = i
 
