@@ -54,13 +54,17 @@ MAX_LOG_CHARS = 1_000_000
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What to run. Plain, picklable data: it crosses threads and processes."""
+    """What to run. Plain, picklable data: it crosses threads and processes.
+
+    The application builds specs with :meth:`for_kind` (function and process from the registry,
+    :mod:`.kinds`); a spec made by hand (tests, scripts) runs too, without a kind's clean-up.
+    """
 
     func: str  # "package.module:function"
     title: str
     params: dict[str, Any] = field(default_factory=dict)
     process: bool = False  # run in a child process (killable at once)
-    kind: str = ""  # short label for lists, e.g. "store.verify"; defaults to the function name
+    kind: str = ""  # the registered kind (e.g. "store.verify"), its clean-up's key; else a label for lists
 
     @property
     def label(self) -> str:
