@@ -177,3 +177,18 @@ def write_in_one_transaction(ctx: Any, *, rows: int = 50) -> dict[str, Any]:
             ctx.progress((i + 1) / rows, f"row {i + 1} of {rows}")
             ctx.log(f"saved row {i + 1}")
     return {"rows": rows}
+
+
+# --------------------------------------------------------------------------- job kind clean-ups (tests/core/jobs)
+
+CLEANUP_CALLS: list[tuple[int, str, str | None]] = []  # what record_cleanup saw (it runs in the runner's process)
+
+
+def record_cleanup(store: Any, job_id: int, status: str, error: str | None) -> None:
+    """A kind's clean-up that remembers its calls in :data:`CLEANUP_CALLS`."""
+    CLEANUP_CALLS.append((job_id, status, error))
+
+
+def failing_cleanup(store: Any, job_id: int, status: str, error: str | None) -> None:
+    """A kind's clean-up that fails (the runner logs it and keeps the job's outcome)."""
+    raise RuntimeError("the clean-up broke")

@@ -444,13 +444,9 @@ def _watch(args: argparse.Namespace) -> int:
         if args.once:
             return _watch_once(store, args, settle)
         if args.name is None:
-            rows = []
-            for name, folder in watch.watched_models(store):
-                try:
-                    pending: int | str = len(watch.pending_files(store, name, settle_s=settle))
-                except ModelyardError as exc:
-                    pending = exc.message
-                rows.append({"model": name, "folder": str(folder), "pending": pending})
+            rows = [{"model": scan.model, "folder": str(scan.folder),
+                     "pending": scan.error.message if scan.error is not None else len(scan.pending)}
+                    for scan in watch.scan_folders(store, settle_s=settle)]
             if wants_json(args):
                 print_json(rows)
             elif not rows:
@@ -459,8 +455,10 @@ def _watch(args: argparse.Namespace) -> int:
                 print_table(["MODEL", "FOLDER", "NOT CHECKED YET"], [[r["model"], r["folder"], r["pending"]]
                                                                      for r in rows], max_width=80)
             return 0
-        folder = watch.get_watch_folder(store, args.name)
-        files = [str(p) for p in watch.pending_files(store, args.name, settle_s=settle)] if folder else []
+        scan = next(watch.scan_folders(store, args.name, settle_s=settle))
+        if scan.error is not None:
+            raise scan.error
+        folder, files = scan.folder, [str(p) for p in scan.pending]
     if wants_json(args):
         print_json({"model": args.name, "folder": str(folder) if folder else None, "pending": files})
     elif folder is None:

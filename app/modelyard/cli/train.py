@@ -283,19 +283,11 @@ def _show_params(args: argparse.Namespace) -> int:
 def _reproduce(args: argparse.Namespace) -> int:
     from modelyard.core.common.errors import GateFailed
     from modelyard.core.experiments.training.reproduce import reproduce_spec
-    from modelyard.core.experiments.training.train import (
-        end_runs_of_job,
-        mark_runs_of_job_cancelled,
-    )
 
     spec = reproduce_spec(args.run_id, data="recorded" if args.recorded_data else "spec", source="cli",
                           cwd=os.getcwd())
     with open_store(args) as store:
         outcome = run_foreground(store, spec, wants_json(args), verbose=is_verbose(args))
-        if outcome.status == "cancelled":
-            mark_runs_of_job_cancelled(store, outcome.job_id)
-        elif outcome.status == "failed":
-            end_runs_of_job(store, outcome.job_id, "failed", outcome.error)
     raise_for_outcome(outcome)
     r = outcome.result or {}
     if wants_json(args):
@@ -318,18 +310,9 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def run_training_job(args: argparse.Namespace, spec: Any) -> Any:
-    """Run a job that trains (in a child process) in the foreground, end its runs when it was
-    cancelled or failed (a killed child cannot), and raise for a failed outcome."""
-    from modelyard.core.experiments.training.train import (
-        end_runs_of_job,
-        mark_runs_of_job_cancelled,
-    )
-
+    """Run a job that trains (in a child process) in the foreground and raise for a failed outcome
+    (the runner ends the runs a cancelled or dead child left running)."""
     with open_store(args) as store:
         outcome = run_foreground(store, spec, wants_json(args), verbose=is_verbose(args))
-        if outcome.status == "cancelled":
-            mark_runs_of_job_cancelled(store, outcome.job_id)
-        elif outcome.status == "failed":
-            end_runs_of_job(store, outcome.job_id, "failed", outcome.error)
     raise_for_outcome(outcome)
     return outcome

@@ -166,3 +166,16 @@ def test_cli_watch_sets_lists_and_processes_once(store: Store, store_dir: Path, 
     assert code == 2 and "Name the model" in err
     code, out, _ = cli(capsys, "monitor", "watch", "churn", "--clear", *at)
     assert code == 0 and "watches no folder" in out and watch.watched_models(store) == []
+
+
+def test_scan_folders_reports_each_watched_model_and_never_raises_for_one(store: Store, watched: Path) -> None:
+    path = write_batch(watched, drifted_batch(), "march.csv")
+    scans = list(watch.scan_folders(store, now=later()))
+    assert [(s.model, s.folder, s.pending, s.error) for s in scans] == [("churn", watched.resolve(), [path], None)]
+    shutil.rmtree(watched)
+    (scan,) = watch.scan_folders(store, "churn", now=later())
+    assert scan.model == "churn" and scan.pending == [] and "does not exist any more" in scan.error.message
+    (unknown,) = watch.scan_folders(store, ["nope"])
+    assert unknown.folder is None and "no registered model" in unknown.error.message
+    with pytest.raises(ModelyardError, match="does not exist any more"):
+        watch.process_pending(store, now=later())

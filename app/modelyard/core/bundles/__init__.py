@@ -161,15 +161,14 @@ def import_bundle_job(ctx: JobContext, *, path: str, name: str | None = None, tr
 
 def export_bundle_spec(ref: str, path: str | os.PathLike[str], *, signing_key: str | os.PathLike[str] | None = None,
                        include_rows: bool = False, force: bool = False) -> JobSpec:
-    return JobSpec(func="modelyard.core.bundles:export_bundle_job", title=f"Export {ref} as a bundle",
-                   params={"ref": ref, "path": str(path),
-                           "signing_key": str(signing_key) if signing_key is not None else None,
-                           "include_rows": bool(include_rows), "force": bool(force)}, kind="bundle.export")
+    return JobSpec.for_kind("bundle.export", f"Export {ref} as a bundle",
+                            {"ref": ref, "path": str(path),
+                             "signing_key": str(signing_key) if signing_key is not None else None,
+                             "include_rows": bool(include_rows), "force": bool(force)})
 
 
 def import_bundle_spec(path: str | os.PathLike[str], *, name: str | None = None, trust_pickle: bool = False,
                        trusted_keys: list[str] | None = None, comment: str | None = None) -> JobSpec:
-    return JobSpec(func="modelyard.core.bundles:import_bundle_job", title=f"Import {os.path.basename(str(path))}",
-                   params={"path": str(path), "name": name, "trust_pickle": bool(trust_pickle),
-                           "trusted_keys": [str(k) for k in trusted_keys or []] or None, "comment": comment},
-                   kind="bundle.import")
+    return JobSpec.for_kind("bundle.import", f"Import {os.path.basename(str(path))}",
+                            {"path": str(path), "name": name, "trust_pickle": bool(trust_pickle),
+                             "trusted_keys": [str(k) for k in trusted_keys or []] or None, "comment": comment})

@@ -53,12 +53,11 @@ def import_spec(path: str | Path, options: ImportOptions | Mapping[str, Any] | N
         src = src.resolve()
     except OSError:
         pass
-    return JobSpec(func="modelyard.core.datasets.service:import_dataset", title=f"Import {src.name}",
-                   params={"path": str(src), "options": opts.to_params()}, kind="dataset.import")
+    return JobSpec.for_kind("dataset.import", f"Import {src.name}", {"path": str(src), "options": opts.to_params()})
 
 
 def sample_spec(name: str = "iris", dataset_name: str | None = None) -> JobSpec:
     if name not in SAMPLES:
         raise NotFoundError(f"There is no sample dataset '{name}'.", hint=f"Choose one of {', '.join(SAMPLES)}.")
-    return JobSpec(func="modelyard.core.datasets.service:import_sample", title=f"Import the {name} sample dataset",
-                   params={"name": name, "dataset_name": dataset_name}, kind="dataset.sample")
+    return JobSpec.for_kind("dataset.sample", f"Import the {name} sample dataset",
+                            {"name": name, "dataset_name": dataset_name})

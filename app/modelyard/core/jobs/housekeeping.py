@@ -22,19 +22,16 @@ _GC_BATCH = 200
 
 
 def verify_spec() -> JobSpec:
-    return JobSpec(func="modelyard.core.jobs.housekeeping:verify_artifacts", title="Verify store artifacts",
-                   kind="store.verify")
+    return JobSpec.for_kind("store.verify", "Verify store artifacts")
 
 
 def gc_spec(*, dry_run: bool = False, grace_seconds: float = GC_GRACE_S) -> JobSpec:
-    return JobSpec(func="modelyard.core.jobs.housekeeping:collect_garbage",
-                   title="List unreferenced store files" if dry_run else "Remove unreferenced store files",
-                   kind="store.gc", params={"dry_run": dry_run, "grace_seconds": float(grace_seconds)})
+    return JobSpec.for_kind("store.gc", "List unreferenced store files" if dry_run else "Remove unreferenced store files",
+                            {"dry_run": dry_run, "grace_seconds": float(grace_seconds)})
 
 
 def compact_spec() -> JobSpec:
-    return JobSpec(func="modelyard.core.jobs.housekeeping:compact_database", title="Compact the store database",
-                   kind="store.compact")
+    return JobSpec.for_kind("store.compact", "Compact the store database")
 
 
 def verify_artifacts(ctx: JobContext) -> dict[str, Any]:

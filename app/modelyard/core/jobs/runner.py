@@ -10,9 +10,11 @@ a JSON-able dict (or ``None``)::
         return {"checked": len(items)}
 
 It is described by a :class:`JobSpec` (the function's ``"module:function"`` path, a title,
-parameters, and whether it runs in a child process) and executed by :func:`run_job`, which
-records the job in the store (queued -> running -> succeeded | failed | cancelled) with its log
-and error. The CLI calls :func:`run_job` in the foreground with a text progress bar; the Qt
+parameters, and whether it runs in a child process), built from its kind in the registry
+(:mod:`.kinds`) with :meth:`JobSpec.for_kind`, and executed by :func:`run_job`, which records
+the job in the store (queued -> running -> succeeded | failed | cancelled) with its log and
+error, and after a cancel or failure calls the kind's clean-up (ending the runs a killed
+training child left running, say): callers never tidy up after a job. The CLI calls :func:`run_job` in the foreground with a text progress bar; the Qt
 runner (:mod:`modelyard.ui.common.jobrunner`) calls it on a worker thread and turns the reporter callbacks
 into signals. Nothing here knows about Qt.
 
@@ -40,6 +42,8 @@ from sqlalchemy import select, update
 
 from modelyard.core.common.errors import JobCancelled, ModelyardError
 from modelyard.core.common.procs import current_user, hostname
+from modelyard.core.jobs import kinds
+from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 
@@ -50,17 +54,30 @@ MAX_LOG_CHARS = 1_000_000
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What to run. Plain, picklable data: it crosses threads and processes."""
+    """What to run. Plain, picklable data: it crosses threads and processes.
+
+    The application builds specs with :meth:`for_kind` (function and process from the registry,
+    :mod:`.kinds`); a spec made by hand (tests, scripts) runs too, without a kind's clean-up.
+    """
 
     func: str  # "package.module:function"
     title: str
     params: dict[str, Any] = field(default_factory=dict)
     process: bool = False  # run in a child process (killable at once)
-    kind: str = ""  # short label for lists, e.g. "store.verify"; defaults to the function name
+    kind: str = ""  # the registered kind (e.g. "store.verify"), its clean-up's key; else a label for lists
 
     @property
     def label(self) -> str:
         return self.kind or self.func.rsplit(":", 1)[-1]
+
+    @classmethod
+    def for_kind(cls, kind: str, title: str, params: dict[str, Any] | None = None, *,
+                 process: bool | None = None) -> JobSpec:
+        """The spec of a job of ``kind`` (registered in :mod:`.kinds`; an unknown kind is a KeyError).
+        ``process`` overrides the kind's choice (a caller that wants it in this thread)."""
+        k = kinds.get(kind)
+        return cls(func=k.func, title=title, params=dict(params or {}),
+                   process=k.process if process is None else bool(process), kind=k.name)
 
 
 @dataclass(frozen=True)
@@ -133,6 +150,11 @@ class JobContext:
     def check_cancelled(self) -> None:
         if self._cancel.is_set():
             raise JobCancelled()
+
+    def sub(self, start: float, end: float, *, monotonic: bool = False) -> ProgressSlice:
+        """A context-like view whose ``progress(fraction, message)`` maps 0..1 into ``[start, end]``
+        of this job's bar (still a cancellation point); see :mod:`.progress`."""
+        return ProgressSlice(self, start, end, monotonic=monotonic)
 
     # -- reporting
     def progress(self, fraction: float | None, message: str | None = None) -> None:
@@ -248,13 +270,28 @@ def _describe(exc: BaseException) -> _Failure:
     return _Failure(f"Unexpected error: {type(exc).__name__}: {exc}. The job log has the details.", None, 1, tb)
 
 
-def _failed(store: Store, job_id: int, f: _Failure) -> JobOutcome:
-    _finish(store, job_id, "failed", error=f.error, log_tail=f.traceback)
+def _clean_up(store: Store, spec: JobSpec, job_id: int, status: str, error: str | None) -> str:
+    """Run the kind's clean-up after a cancel or failure (see :mod:`.kinds`); what to add to the
+    job's log (empty, or why the clean-up failed: it never makes the job's outcome worse)."""
+    kind = kinds.find(spec.kind)
+    if kind is None or kind.cleanup is None:
+        return ""
+    try:
+        resolve(kind.cleanup)(store, job_id, status, error)
+    except Exception as exc:  # noqa: BLE001 - the job's own outcome is what the caller needs
+        return f"Clean-up after the job ({kind.cleanup}) failed: {type(exc).__name__}: {exc}\n"
+    return ""
+
+
+def _failed(store: Store, spec: JobSpec, job_id: int, f: _Failure) -> JobOutcome:
+    tail = (f.traceback or "") + _clean_up(store, spec, job_id, "failed", f.error)
+    _finish(store, job_id, "failed", error=f.error, log_tail=tail or None)
     return JobOutcome(job_id, "failed", error=f.error, hint=f.hint, exit_code=f.exit_code)
 
 
-def _cancelled(store: Store, job_id: int) -> JobOutcome:
-    _finish(store, job_id, "cancelled", error=cancel_requested_message())
+def _cancelled(store: Store, spec: JobSpec, job_id: int) -> JobOutcome:
+    tail = _clean_up(store, spec, job_id, "cancelled", cancel_requested_message())
+    _finish(store, job_id, "cancelled", error=cancel_requested_message(), log_tail=tail or None)
     return JobOutcome(job_id, "cancelled", error=cancel_requested_message(), exit_code=1)
 
 
@@ -269,13 +306,14 @@ def run_job(
     """Execute ``spec`` now, in this thread (or its child process), recording everything.
 
     Never raises for a failure of the job itself: the outcome says succeeded, failed or
-    cancelled, and the store's job row says the same.
+    cancelled, and the store's job row says the same. After a cancel or failure the kind's
+    clean-up (:mod:`.kinds`) has run before this returns.
     """
     cancel_event = cancel_event or threading.Event()
     if job_id is None:
         job_id = create_job(store, spec)
     if cancel_event.is_set():
-        return _cancelled(store, job_id)
+        return _cancelled(store, spec, job_id)
     _mark_running(store, job_id)
     if spec.process:
         return _run_in_child(store, spec, job_id, reporter, cancel_event)
@@ -285,13 +323,13 @@ def run_job(
         result = fn(ctx, **spec.params)
     except JobCancelled:
         ctx.flush()
-        return _cancelled(store, job_id)
+        return _cancelled(store, spec, job_id)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, none escapes
         ctx.flush()
-        return _failed(store, job_id, _describe(exc))
+        return _failed(store, spec, job_id, _describe(exc))
     except BaseException:  # KeyboardInterrupt, SystemExit: record, then let it go on
         ctx.flush()
-        _cancelled(store, job_id)
+        _cancelled(store, spec, job_id)
         raise
     ctx.flush()
     _finish(store, job_id, "succeeded", result=result)
@@ -354,7 +392,7 @@ def _run_in_child(store: Store, spec: JobSpec, job_id: int, reporter: Reporter |
                 if proc.is_alive():
                     proc.kill()
                 ctx.flush()
-                outcome = _cancelled(store, job_id)
+                outcome = _cancelled(store, spec, job_id)
                 break
             if parent_conn.poll(0.05):
                 try:
@@ -372,14 +410,14 @@ def _run_in_child(store: Store, spec: JobSpec, job_id: int, reporter: Reporter |
                     outcome = JobOutcome(job_id, "succeeded", result=msg[1])
                 elif kind == "cancelled":
                     ctx.flush()
-                    outcome = _cancelled(store, job_id)
+                    outcome = _cancelled(store, spec, job_id)
                 elif kind == "failed":
                     ctx.flush()
-                    outcome = _failed(store, job_id, msg[1])
+                    outcome = _failed(store, spec, job_id, msg[1])
                 else:
-                    outcome = _child_died(store, ctx, job_id, proc, cancel_event)
+                    outcome = _child_died(store, spec, ctx, job_id, proc, cancel_event)
             elif not proc.is_alive() and not parent_conn.poll(0):
-                outcome = _child_died(store, ctx, job_id, proc, cancel_event)
+                outcome = _child_died(store, spec, ctx, job_id, proc, cancel_event)
     finally:
         proc.join(5)
         if proc.is_alive():
@@ -389,13 +427,14 @@ def _run_in_child(store: Store, spec: JobSpec, job_id: int, reporter: Reporter |
     return outcome
 
 
-def _child_died(store: Store, ctx: JobContext, job_id: int, proc: Any, cancel_event: threading.Event) -> JobOutcome:
+def _child_died(store: Store, spec: JobSpec, ctx: JobContext, job_id: int, proc: Any,
+                cancel_event: threading.Event) -> JobOutcome:
     proc.join(1)
     ctx.flush()
     if cancel_event.is_set():  # it died while we were stopping it
-        return _cancelled(store, job_id)
+        return _cancelled(store, spec, job_id)
     error = f"The job's process ended unexpectedly (exit code {proc.exitcode})."
-    return _failed(store, job_id, _Failure(error, None, 1, None))
+    return _failed(store, spec, job_id, _Failure(error, None, 1, None))
 
 
 # --------------------------------------------------------------------------- queries

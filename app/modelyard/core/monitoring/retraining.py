@@ -46,7 +46,7 @@ The comparison's headline metric is the model's ``beat_champion`` gate metric wh
 else ``f1_macro`` (classification) or ``rmse`` (regression).
 
 Run it with ``process=True`` (the default of :func:`retrain_spec`): after a cancel or a crash the
-caller ends the job's runs (``mark_runs_of_job_cancelled`` / ``end_runs_of_job``), as for training.
+runner ends the job's runs (the kind's clean-up, :mod:`modelyard.core.jobs.kinds`), as for training.
 """
 
 from __future__ import annotations
@@ -111,10 +111,9 @@ def retrain_spec(check_id: int, *, data: str = "batch", comment: str | None = No
         raise ModelyardError(f"{check_id!r} is not a drift check id (a whole number).",
                              hint="'modelyard monitor list NAME' lists a model's checks.") from None
     what = "the batch" if data == "batch" else "the reference and the batch"
-    return JobSpec(func="modelyard.core.monitoring.retraining:retrain_job",
-                   title=f"Retrain from drift check {check_id} on {what}",
-                   params={"check_id": check_id, "data": data, "comment": comment, "source": source},
-                   process=process, kind="monitor.retrain")
+    return JobSpec.for_kind("monitor.retrain", f"Retrain from drift check {check_id} on {what}",
+                            {"check_id": check_id, "data": data, "comment": comment, "source": source},
+                            process=process)
 
 
 # =========================================================================== what the check says
@@ -463,7 +462,6 @@ def retrain_job(ctx: JobContext, *, check_id: int, data: str = "batch", comment:
     from modelyard.core.datasets import service
     from modelyard.core.experiments.training.spec import TrainSpec
     from modelyard.core.experiments.training.train import (
-        _Progress,
         _target_values,
         clean,
         run_training,
@@ -536,7 +534,7 @@ def retrain_job(ctx: JobContext, *, check_id: int, data: str = "batch", comment:
                       media_type="application/json")
         box["report"] = report
 
-    result = run_training(ctx, ts, progress=_Progress(ctx, 0.2, 0.9), before_end=compare)
+    result = run_training(ctx, ts, progress=ctx.sub(0.2, 0.9), before_end=compare)
     report = box["report"]
     ctx.log(report["summary"])
     ctx.progress(0.95, f"Registering run {result['run_id'][:12]} as a challenger of {origin.model}")

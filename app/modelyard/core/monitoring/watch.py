@@ -12,6 +12,8 @@ CI) does the same with :func:`process_pending`.
     watch.watched_models(store)                       # [("churn", Path("/home/me/drops/churn"))]
     for path in watch.pending_files(store, "churn"):  # new files, settled, not checked yet
         runner.submit(watch.check_spec_for(store, "churn", path))
+    for scan in watch.scan_folders(store):            # every watched model, one FolderScan each
+        print(scan.model, scan.folder, scan.pending, scan.error)
     watch.process_pending(store, "churn")             # or: check them all now, in this thread
     watch.notification(result)                        # {"title", "message"} when a check found drift
 
@@ -43,7 +45,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECK_KIND",
     "DATA_SUFFIXES",
+    "FolderScan",
     "SETTLE_S",
     "WATCH_KEY",
     "check_spec_for",
@@ -70,6 +74,7 @@ __all__ = [
     "notification",
     "pending_files",
     "process_pending",
+    "scan_folders",
     "set_watch_folder",
     "watched_models",
 ]
@@ -280,15 +285,48 @@ def pending_files(store: Store, name: str, *, settle_s: float = SETTLE_S, now: f
     ``now`` (seconds since the epoch, default: the clock) and ``settle_s`` decide which files
     are still being written. An empty list when the model has no watch folder.
     """
+    return _pending(store, name, settle_s, now)[1]
+
+
+def _pending(store: Store, name: str, settle_s: float, now: float | None) -> tuple[Path | None, list[Path]]:
     now = time.time() if now is None else float(now)
     with store.session() as s:
         model = _model(s, name)
         folder = _folder_of(model)
         if folder is None:
-            return []
+            return None, []
         files = _scan(folder, now, settle_s)
         done = _done(s, model, files)
-    return [p for p, _, _, _ in files if str(p) not in done]
+    return folder, [p for p, _, _, _ in files if str(p) not in done]
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """One model's watch folder, scanned: its pending files, or why it could not be scanned."""
+
+    model: str
+    folder: Path | None  # None: the model watches no folder (or could not be read: see error)
+    pending: list[Path] = field(default_factory=list)
+    error: ModelyardError | None = None  # the folder is gone or unreadable, or the model unknown
+
+
+def scan_folders(store: Store, names: str | Iterable[str] | None = None, *, settle_s: float = SETTLE_S,
+                 now: float | None = None) -> Iterator[FolderScan]:
+    """Scan the watch folders of ``names`` (default: every watched model), one model at a time as
+    the caller iterates (files settle meanwhile), never raising for a model: a folder that cannot
+    be read comes back with its ``error`` (the window skips it, the CLI shows it, and
+    :func:`process_pending` raises it)."""
+    if names is None:
+        targets: list[tuple[str, Path | None]] = list(watched_models(store))
+    else:
+        targets = [(n, None) for n in ([names] if isinstance(names, str) else names)]
+    for name, folder in targets:
+        try:
+            found, pending = _pending(store, name, settle_s, now)
+        except ModelyardError as exc:
+            yield FolderScan(name, folder, [], exc)
+            continue
+        yield FolderScan(name, found, pending)
 
 
 # =========================================================================== checking them now
@@ -322,15 +360,12 @@ def process_pending(store: Store, names: str | Iterable[str] | None = None, *, s
     "verdict", "drifted", "error", "notification"}``, in the order they were checked."""
     from modelyard.core.jobs.runner import run_job
 
-    if names is None:
-        models = [name for name, _ in watched_models(store)]
-    elif isinstance(names, str):
-        models = [names]
-    else:
-        models = list(names)
     out: list[dict[str, Any]] = []
-    for name in models:
-        for path in pending_files(store, name, settle_s=settle_s, now=now):
+    for scan in scan_folders(store, names, settle_s=settle_s, now=now):
+        if scan.error is not None:
+            raise scan.error
+        name = scan.model
+        for path in scan.pending:
             if cancel_event is not None and cancel_event.is_set():
                 return out
             outcome = run_job(store, check_spec_for(store, name, path), reporter=reporter, cancel_event=cancel_event)

@@ -820,19 +820,10 @@ class ExperimentsPanel(Panel):
         return dialog
 
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
-        """A training or reproduce job ended: record what a killed job could not, then show its runs."""
+        """A training or reproduce job ended (the runner has ended the runs a killed job left): show its runs."""
         if handle is None or handle.spec.kind not in TRAIN_JOB_KINDS or self.store is None:
             return
-        from modelyard.core.experiments.training.train import (
-            end_runs_of_job,
-            mark_runs_of_job_cancelled,
-        )
-
         reproduced = self.reproductions.pop(outcome.job_id, None)
-        if outcome.status == "cancelled":
-            mark_runs_of_job_cancelled(self.store, outcome.job_id)  # the child was killed: only we can
-        elif outcome.status == "failed":
-            end_runs_of_job(self.store, outcome.job_id, "failed", outcome.error)
         result = outcome.result or {}
         if outcome.ok and handle.spec.kind == "train" and result.get("run_id"):
             self._select_when_shown = str(result["run_id"])

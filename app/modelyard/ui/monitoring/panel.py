@@ -764,17 +764,6 @@ class MonitoringPanel(Panel):
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
         if handle is None or handle.spec.kind not in (CHECK_KIND, RETRAIN_KIND):
             return
-        if handle.spec.kind == RETRAIN_KIND and self.store is not None and outcome.status in ("cancelled", "failed"):
-            # the child process was killed or died: end the runs it could not end itself
-            from modelyard.core.experiments.training.train import (
-                end_runs_of_job,
-                mark_runs_of_job_cancelled,
-            )
-
-            if outcome.status == "cancelled":
-                mark_runs_of_job_cancelled(self.store, outcome.job_id)
-            else:
-                end_runs_of_job(self.store, outcome.job_id, "failed", outcome.error)
         path = self._watch_jobs.pop(handle.job_id, None)
         if path is not None:
             self._watching.discard(path)

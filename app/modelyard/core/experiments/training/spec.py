@@ -273,18 +273,16 @@ def read_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 def train_spec_job(spec: TrainSpec | Mapping[str, Any], *, title: str | None = None) -> JobSpec:
     """The job that trains ``spec`` in a child process (run it with ``run_job`` or the GUI's runner).
 
-    After a cancel, call :func:`modelyard.core.experiments.training.train.mark_runs_of_job_cancelled` with the
-    job's id: the child is killed, so only the caller can record its runs as cancelled.
+    After a cancel or a failure the runner ends the runs the killed child left running (the
+    kind's clean-up, :mod:`modelyard.core.jobs.kinds`).
     """
     ts = TrainSpec.from_json(spec)
-    return JobSpec(func="modelyard.core.experiments.training.train:train", title=title or ts.title,
-                   params={"spec": ts.to_json()}, process=True, kind="train")
+    return JobSpec.for_kind("train", title or ts.title, {"spec": ts.to_json()})
 
 
 def reproduce_spec_job(run_id: str, *, data: str = "spec", source: str = "api", cwd: str | None = None) -> JobSpec:
     """The job that retrains a run from its recorded spec and compares (see :mod:`.reproduce`)."""
     if data not in ("spec", "recorded"):
         raise SpecError(f"Unknown data choice {data!r}.", hint="Use 'spec' or 'recorded'.")
-    return JobSpec(func="modelyard.core.experiments.training.reproduce:reproduce", title=f"Reproduce run {str(run_id)[:12]}",
-                   params={"run_id": str(run_id), "data": data, "source": source, "cwd": cwd},
-                   process=True, kind="train.reproduce")
+    return JobSpec.for_kind("train.reproduce", f"Reproduce run {str(run_id)[:12]}",
+                            {"run_id": str(run_id), "data": data, "source": source, "cwd": cwd})
