@@ -44,6 +44,7 @@ from modelyard.core.datasets.snapshot import (
 )
 from modelyard.core.datasets.specs import ImportOptions
 from modelyard.core.datasets.versions import update_schema
+from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
@@ -74,18 +75,16 @@ PROFILE_END = 0.97
 
 
 class _Progress:
-    """Maps a phase's 0..1 onto a slice of the job's progress (no-op without a job)."""
+    """A phase's progress with a fixed message, through ``ctx.sub`` (no-op without a job)."""
 
     def __init__(self, ctx: JobContext | None) -> None:
         self.ctx = ctx
 
     def phase(self, start: float, end: float, message: str) -> Callable[[float | None], None]:
-        def tick(fraction: float | None) -> None:
-            if self.ctx is not None:
-                f = start if fraction is None else start + (end - start) * fraction
-                self.ctx.progress(f, message)
-
-        return tick
+        if self.ctx is None:
+            return lambda fraction: None
+        part = ProgressSlice(self.ctx, start, end)  # the one sub-range helper (core/jobs/progress.py)
+        return lambda fraction: part.progress(0.0 if fraction is None else fraction, message)
 
     def log(self, line: str) -> None:
         if self.ctx is not None:

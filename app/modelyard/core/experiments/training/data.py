@@ -9,11 +9,11 @@ from modelyard.core.experiments.training.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
 )
-from modelyard.core.experiments.training.recording import _Progress
 from modelyard.core.experiments.training.spec import (
     DEFAULT_TEST_SHARE,
     TrainSpec,
 )
+from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext
 from modelyard.core.store import Store
 
@@ -126,7 +126,7 @@ def _target_values(series: pd.Series, task: str) -> np.ndarray:
     return np.asarray([str(v) for v in values], dtype=object)
 
 
-def load_data(ctx: JobContext, ts: TrainSpec, progress: _Progress) -> tuple[_Data, TrainSpec, dict[str, Any]]:
+def load_data(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice) -> tuple[_Data, TrainSpec, dict[str, Any]]:
     """Resolve and load everything a run trains on; returns the data, the resolved spec, the plan."""
     import numpy as np
     import pyarrow.parquet as pq

@@ -19,10 +19,10 @@ from modelyard.core.experiments.training.metrics import (
     _quiet,
     compute_metrics,
 )
-from modelyard.core.experiments.training.recording import _Progress
 from modelyard.core.experiments.training.spec import (
     TrainSpec,
 )
+from modelyard.core.jobs.progress import ProgressSlice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -118,7 +118,7 @@ def _residuals(y: Any, pred: Any, seed: int) -> dict[str, Any]:
                         "max": float(res.max())}}
 
 
-def _importance(model: Any, X: Any, y: Any, task: str, seed: int, progress: _Progress) -> dict[str, Any]:
+def _importance(model: Any, X: Any, y: Any, task: str, seed: int, progress: ProgressSlice) -> dict[str, Any]:
     import numpy as np
 
     metric = PRIMARY_METRIC[task]
@@ -242,7 +242,7 @@ def _staged_series(run: Any, model: Any, X_test: Any, y_test: Any, task: str) ->
 
 def _learning_curve(run: Any, ts: TrainSpec, d: _Data, plan: Mapping[str, Any], params: Mapping[str, Any],
                     X_train: Any, y_train: Any, X_test: Any, y_test: Any, final_score: float,
-                    progress: _Progress) -> None:
+                    progress: ProgressSlice) -> None:
     import numpy as np
     from sklearn.base import clone
 

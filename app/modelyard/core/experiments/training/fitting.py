@@ -16,7 +16,6 @@ from modelyard.core.experiments.training.metrics import (
     _evaluate,
 )
 from modelyard.core.experiments.training.recording import (
-    _Progress,
     _warnings_to_log,
     clean,
     threads_to_use,
@@ -24,6 +23,7 @@ from modelyard.core.experiments.training.recording import (
 from modelyard.core.experiments.training.spec import (
     TrainSpec,
 )
+from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext
 
 HOLDOUT_SHARE = 0.2
@@ -71,7 +71,7 @@ def _folds(task: str, y: Any, k: int, seed: int) -> list[tuple[Any, Any]]:
 
 
 def _cross_validate(ts: TrainSpec, d: _Data, plan: Mapping[str, Any], params: Mapping[str, Any], X: Any, y: Any,
-                    progress: _Progress, label: str) -> list[dict[str, float]]:
+                    progress: ProgressSlice, label: str) -> list[dict[str, float]]:
     from sklearn.base import clone
 
     folds = _folds(d.task, y, ts.cv, ts.seed)
@@ -175,7 +175,7 @@ def search_candidates(space: Mapping[str, Any], method: str, trials: int | None,
 
 
 def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mapping[str, Any],
-                progress: _Progress) -> dict[str, Any]:
+                progress: ProgressSlice) -> dict[str, Any]:
     """Try the candidates, one child run each; returns the summary (best params and score...)."""
     import numpy as np
     from sklearn.base import clone

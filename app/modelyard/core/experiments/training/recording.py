@@ -106,23 +106,6 @@ def _json_bytes(obj: Any) -> bytes:
 # =========================================================================== progress
 
 
-class _Progress:
-    """Maps a phase's own 0..1 onto a slice of the job's progress bar."""
-
-    def __init__(self, ctx: JobContext, start: float = 0.0, end: float = 1.0) -> None:
-        self.ctx, self.start, self.end = ctx, start, end
-
-    def __call__(self, fraction: float | None, message: str) -> None:
-        if fraction is None:
-            self.ctx.progress(None, message)
-        else:
-            self.ctx.progress(self.start + (self.end - self.start) * min(max(fraction, 0.0), 1.0), message)
-
-    def sub(self, a: float, b: float) -> _Progress:
-        span = self.end - self.start
-        return _Progress(self.ctx, self.start + span * a, self.start + span * b)
-
-
 @contextlib.contextmanager
 def _warnings_to_log(ctx: JobContext) -> Iterator[None]:
     """Log each distinct warning (e.g. a solver that did not converge) once."""

@@ -128,7 +128,7 @@ def reproduce(ctx: JobContext, *, run_id: str, data: str = "spec", source: str =
     """Job: retrain ``run_id`` from its recorded spec into a new run and compare (module docstring)."""
     from modelyard.core.datasets.service import get_version
     from modelyard.core.experiments import tracking
-    from modelyard.core.experiments.training.recording import _Progress, clean
+    from modelyard.core.experiments.training.recording import clean
     from modelyard.core.experiments.training.train import run_training
 
     store = ctx.store
@@ -183,7 +183,7 @@ def reproduce(ctx: JobContext, *, run_id: str, data: str = "spec", source: str =
         run.log_bytes(json.dumps(box["report"], indent=1, allow_nan=False).encode(), "reproduction.json",
                       kind="reproduction", media_type="application/json")
 
-    run_training(ctx, ts, progress=_Progress(ctx, 0.02, 0.97), before_end=compare)
+    run_training(ctx, ts, progress=ctx.sub(0.02, 0.97), before_end=compare)
     report = box["report"]
     ctx.log(report["summary"])
     ctx.progress(1.0, "Reproduced" if report["matches"] else "Not reproduced")

@@ -6,9 +6,10 @@ once::
     from modelyard.core.experiments.training.spec import TrainSpec, train_spec_job
     job = train_spec_job(TrainSpec(dataset="iris@v1", model="random_forest", cv=5, source="gui"))
     outcome = run_job(store, job, reporter=..., cancel_event=...)       # or the GUI's JobRunner
-    if outcome.status == "cancelled":
-        mark_runs_of_job_cancelled(store, outcome.job_id)               # the killed child could not
     # or all of it: train_and_wait(store, spec)
+
+After a cancel or a crash the runner ends the runs the killed child left running: the training
+kinds declare :func:`end_runs_of_job` as their clean-up (core/jobs/kinds.py).
 
 The job (:func:`train`) loads the dataset version and its split (creating the split when the
 spec gives its parameters), drops rows whose target is missing, builds the pipeline
@@ -138,7 +139,6 @@ from modelyard.core.experiments.training.metrics import (  # noqa: F401 - re-exp
 )
 from modelyard.core.experiments.training.recording import (
     _json_bytes,
-    _Progress,
     _warnings_to_log,
     clean,
     environment,
@@ -148,6 +148,7 @@ from modelyard.core.experiments.training.spec import (
     TrainSpec,
     train_spec_job,
 )
+from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext, JobOutcome, Reporter, run_job
 from modelyard.core.store import Store
 
@@ -194,23 +195,17 @@ def end_runs_of_job(store: Store, job_id: int, status: str, error: str | None = 
 def mark_runs_of_job_cancelled(store: Store, job_id: int) -> list[str]:
     """Record the runs a cancelled training job left running as ``cancelled`` (their ids).
 
-    Call it when ``run_job`` reports a training job cancelled: the child process was killed, so
-    it could not end its runs itself (otherwise the next opening of the store would mark them
-    ``interrupted``). :func:`train_and_wait` and ``modelyard train`` call it; so must the GUI.
+    The runner already does this after a training job is cancelled (the kind's clean-up, see
+    core/jobs/kinds.py); a second call finds nothing left running.
     """
     return end_runs_of_job(store, job_id, "cancelled", "Cancelled by the user.")
 
 
 def train_and_wait(store: Store, spec: TrainSpec | Mapping[str, Any], *, reporter: Reporter | None = None,
                    cancel_event: threading.Event | None = None) -> JobOutcome:
-    """Train ``spec`` in a child process now (in this thread), and tidy up its runs after a
-    cancel or a crash. Returns the job's outcome (``outcome.result["run_id"]``...)."""
-    outcome = run_job(store, train_spec_job(spec), reporter=reporter, cancel_event=cancel_event)
-    if outcome.status == "cancelled":
-        mark_runs_of_job_cancelled(store, outcome.job_id)
-    elif outcome.status == "failed":
-        end_runs_of_job(store, outcome.job_id, "failed", outcome.error)
-    return outcome
+    """Train ``spec`` in a child process now (in this thread); the runner tidies up its runs
+    after a cancel or a crash. Returns the job's outcome (``outcome.result["run_id"]``...)."""
+    return run_job(store, train_spec_job(spec), reporter=reporter, cancel_event=cancel_event)
 
 
 # =========================================================================== the job
@@ -221,7 +216,7 @@ def train(ctx: JobContext, *, spec: Mapping[str, Any]) -> dict[str, Any]:
     return run_training(ctx, TrainSpec.from_json(spec))
 
 
-def run_training(ctx: JobContext, ts: TrainSpec, *, progress: _Progress | None = None,
+def run_training(ctx: JobContext, ts: TrainSpec, *, progress: ProgressSlice | None = None,
                  before_end: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Train and record (the body of :func:`train`; :mod:`.reproduce` calls it too).
 
@@ -230,13 +225,13 @@ def run_training(ctx: JobContext, ts: TrainSpec, *, progress: _Progress | None =
     """
     from threadpoolctl import threadpool_limits
 
-    progress = progress or _Progress(ctx)
+    progress = progress or ctx.sub(0.0, 1.0)
     t0 = time.monotonic()
     with threadpool_limits(limits=threads_to_use()):
         return _run(ctx, ts, progress, t0, before_end)
 
 
-def _run(ctx: JobContext, ts: TrainSpec, progress: _Progress, t0: float,
+def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
          before_end: Callable[[Any], None] | None) -> dict[str, Any]:
     from modelyard.core.experiments import tracking
     from modelyard.core.experiments.training import catalogue
