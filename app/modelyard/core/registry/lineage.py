@@ -65,7 +65,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.core.common.errors import NotFoundError
 from modelyard.core.registry.versions import _resolve
-from modelyard.core.store import Store
+from modelyard.core.store import Store, lookup
 from modelyard.core.store import models as m
 
 __all__ = [
@@ -585,10 +585,7 @@ class _Builder:
 
 def _resolve_version(s: Session, ref: str | int) -> m.ModelVersion:
     if isinstance(ref, int):
-        mv = s.get(m.ModelVersion, ref)
-        if mv is None:
-            raise NotFoundError(f"There is no model version with id {ref}.")
-        return mv
+        return lookup.model_version_by_id(s, ref)
     return _resolve(s, ref)[1]
 
 

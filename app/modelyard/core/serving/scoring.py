@@ -865,8 +865,8 @@ def score_job(ctx: JobContext, *, model_ref: str, dataset_version_id: int | None
     def record(s: Any, version_id: int, created: bool) -> None:
         from sqlalchemy import select
 
-        from modelyard.core.common.procs import current_user
         from modelyard.core.store import models as m
+        from modelyard.core.store import records
 
         now = dt.datetime.now(dt.UTC).isoformat()
         edges = [("model_version", str(info.id), "dataset_version", str(version_id), "scored",
@@ -881,13 +881,12 @@ def score_job(ctx: JobContext, *, model_ref: str, dataset_version_id: int | None
                 m.LineageEdge.dst_type == dst_type, m.LineageEdge.dst_id == dst_id,
                 m.LineageEdge.relation == relation).limit(1))
             if exists is None:
-                s.add(m.LineageEdge(src_type=src_type, src_id=src_id, dst_type=dst_type, dst_id=dst_id,
-                                    relation=relation, details=details))
-        s.add(m.AuditEvent(actor=current_user(), entity_type=registry.ENTITY, entity_id=str(info.model_id),
-                           action="batch_score", from_value=in_info.ref, to_value=f"dataset version {version_id}",
-                           details={"version": info.version, "input_dataset_version_id": input_id,
-                                    "output_dataset_version_id": version_id, "rows": rows, "job_id": ctx.job_id,
-                                    "created": created}))
+                records.link(s, src_type, src_id, dst_type, dst_id, relation, details)
+        records.audit(s, registry.ENTITY, info.model_id, "batch_score", from_value=in_info.ref,
+                      to_value=f"dataset version {version_id}",
+                      details={"version": info.version, "input_dataset_version_id": input_id,
+                               "output_dataset_version_id": version_id, "rows": rows, "job_id": ctx.job_id,
+                               "created": created})
 
     bar(0.85, "Saving the predictions")
     res = datasets.import_frame(store, scored.frame, name, ctx=bar.slice(0.85, 1.0),  # type: ignore[arg-type]

@@ -919,27 +919,22 @@ class ModelServer:
                 "pid": os.getpid(), "ref": self.ref}
 
     def _add_start(self, s: Any, lm: LoadedModel, reason: str) -> None:
-        from modelyard.core.common.procs import current_user
         from modelyard.core.registry.versions import ENTITY
-        from modelyard.core.store import models as m
+        from modelyard.core.store import records
 
-        s.add(m.LineageEdge(src_type="model_version", src_id=str(lm.info.id), dst_type="server",
-                            dst_id=self.endpoint, relation="served_by", details=self._edge_details()))
-        s.add(m.AuditEvent(actor=current_user(), entity_type=ENTITY, entity_id=str(lm.info.model_id),
-                           action="serve_start", to_value=self.url, comment=None,
-                           details={"version": lm.info.version, "url": self.url, "pid": os.getpid(),
-                                    "ref": self.ref, "reason": reason}))
+        records.link(s, "model_version", lm.info.id, "server", self.endpoint, "served_by", self._edge_details())
+        records.audit(s, ENTITY, lm.info.model_id, "serve_start", to_value=self.url,
+                      details={"version": lm.info.version, "url": self.url, "pid": os.getpid(),
+                               "ref": self.ref, "reason": reason})
 
     def _add_stop(self, s: Any, lm: LoadedModel, reason: str) -> None:
-        from modelyard.core.common.procs import current_user
         from modelyard.core.registry.versions import ENTITY
-        from modelyard.core.store import models as m
+        from modelyard.core.store import records
 
         snap = self.stats_.snapshot()
-        s.add(m.AuditEvent(actor=current_user(), entity_type=ENTITY, entity_id=str(lm.info.model_id),
-                           action="serve_stop", from_value=self.url, comment=None,
-                           details={"version": lm.info.version, "url": self.url, "pid": os.getpid(), "ref": self.ref,
-                                    "reason": reason, "requests": snap["requests"], "errors": snap["errors"]}))
+        records.audit(s, ENTITY, lm.info.model_id, "serve_stop", from_value=self.url,
+                      details={"version": lm.info.version, "url": self.url, "pid": os.getpid(), "ref": self.ref,
+                               "reason": reason, "requests": snap["requests"], "errors": snap["errors"]})
 
     def _record_start(self, lm: LoadedModel, *, reason: str) -> None:
         with self.store.write() as s:

@@ -64,7 +64,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelyard.core.common.errors import ModelyardError, NotFoundError
+from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.procs import current_user
 from modelyard.core.jobs.runner import JobContext, JobSpec
 from modelyard.core.monitoring.drift import stats as st
@@ -81,7 +81,7 @@ from modelyard.core.monitoring.drift.config import (
 )
 from modelyard.core.registry import reference as refmod
 from modelyard.core.registry import versions as registry
-from modelyard.core.store import Store
+from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
 
 if TYPE_CHECKING:
@@ -1153,14 +1153,12 @@ def check_drift_job(ctx: JobContext, *, model_ref: str, batch_path: str | None =
                                 job_id=ctx.job_id)
         s.add(row)
         s.flush()
-        s.add(m.LineageEdge(src_type="dataset_version", src_id=str(dvid), dst_type="monitoring_check",
-                            dst_id=str(row.id), relation="checked",
-                            details={"model": info.name, "version": info.version, "verdict": result.verdict}))
-        s.add(m.AuditEvent(actor=current_user(), entity_type=registry.ENTITY, entity_id=str(info.model_id),
-                           action="drift_check", from_value=dv.ref, to_value=result.verdict,
-                           details={"version": info.version, "check_id": row.id, "verdict": result.verdict,
-                                    "drift_share": result.drift_share, "drifted": result.drifted,
-                                    "batch_dataset_version_id": dvid}))
+        records.link(s, "dataset_version", dvid, "monitoring_check", row.id, "checked",
+                     {"model": info.name, "version": info.version, "verdict": result.verdict})
+        records.audit(s, registry.ENTITY, info.model_id, "drift_check", from_value=dv.ref, to_value=result.verdict,
+                      details={"version": info.version, "check_id": row.id, "verdict": result.verdict,
+                               "drift_share": result.drift_share, "drifted": result.drifted,
+                               "batch_dataset_version_id": dvid})
         model = s.get(m.RegisteredModel, info.model_id)
         if model is not None:
             model.updated_at = m.utcnow()
@@ -1198,15 +1196,6 @@ def _batch_refs(s: Any, ids: set[int]) -> dict[int, str]:
     return {i: f"{n}@v{v}" for i, n, v in rows}
 
 
-def _model_row(s: Any, name: str) -> m.RegisteredModel:
-    name, _, _ = registry.parse_ref(name)
-    model = s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == name)).first()
-    if model is None:
-        raise NotFoundError(f"There is no registered model {name!r}.",
-                            hint="'modelyard model list' shows the registered models.")
-    return model
-
-
 def _newest_checks(s: Session, model_id: int, limit: int | None) -> list[Any]:
     """(check, version number) rows of every version of a model, newest first."""
     q = (select(m.MonitoringCheck, m.ModelVersion.version)
@@ -1221,7 +1210,7 @@ def _newest_checks(s: Session, model_id: int, limit: int | None) -> list[Any]:
 def list_checks(store: Store, name: str, *, limit: int | None = 50) -> list[dict[str, Any]]:
     """The checks of every version of ``name``, newest first (summaries: no per-feature rows)."""
     with store.session() as s:
-        model = _model_row(s, name)
+        model = registry.model_of(s, name)
         rows = _newest_checks(s, model.id, limit)
         refs = _batch_refs(s, {c.batch_dataset_version_id for c, _ in rows if c.batch_dataset_version_id})
         return [_summary(c, model.name, v, refs.get(c.batch_dataset_version_id or -1)) for c, v in rows]
@@ -1231,10 +1220,7 @@ def get_check(store: Store, check_id: int) -> dict[str, Any]:
     """Everything about one check: the summary, the configuration it was decided with, and the
     whole result (see the module docstring), per-feature rows ordered by drift score."""
     with store.session() as s:
-        c = s.get(m.MonitoringCheck, int(check_id))
-        if c is None:
-            raise NotFoundError(f"There is no drift check {check_id}.",
-                                hint="'modelyard monitor list NAME' lists a model's checks.")
+        c = lookup.drift_check_by_id(s, check_id)
         mv = s.get(m.ModelVersion, c.model_version_id)
         model = s.get(m.RegisteredModel, mv.model_id) if mv is not None else None
         refs = _batch_refs(s, {c.batch_dataset_version_id} if c.batch_dataset_version_id else set())
@@ -1254,7 +1240,7 @@ def timeline(store: Store, name: str, *, limit: int | None = 500) -> dict[str, A
     """Per check (oldest first): drift score and verdict per feature, the dataset verdict and share,
     and the model's primary metric on the batch (when it carried the target) with its recorded value."""
     with store.session() as s:
-        model = _model_row(s, name)
+        model = registry.model_of(s, name)
         rows = list(reversed(_newest_checks(s, model.id, limit)))
         refs = _batch_refs(s, {c.batch_dataset_version_id for c, _ in rows if c.batch_dataset_version_id})
         data = [(c.id, c.created_at, v, c.verdict, c.drift_share, dict(c.result or {}),
@@ -1289,7 +1275,7 @@ def timeline(store: Store, name: str, *, limit: int | None = 500) -> dict[str, A
 def model_status(store: Store, name: str) -> str | None:
     """The verdict of the model's latest check (``ok`` | ``warning`` | ``drift``), None if never checked."""
     with store.session() as s:
-        model = _model_row(s, name)
+        model = registry.model_of(s, name)
         verdict = s.scalar(select(m.MonitoringCheck.verdict)
                            .join(m.ModelVersion, m.ModelVersion.id == m.MonitoringCheck.model_version_id)
                            .where(m.ModelVersion.model_id == model.id)
