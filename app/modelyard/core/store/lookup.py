@@ -42,3 +42,12 @@ def drift_check_by_id(s: Session, check_id: Any) -> m.MonitoringCheck:
         raise NotFoundError(f"There is no drift check {check_id}.",
                             hint="'modelyard monitor list NAME' lists a model's checks.")
     return check
+
+
+def dataset_version_by_id(s: Session, version_id: Any) -> m.DatasetVersion:
+    """The dataset version with primary key ``version_id``; NotFoundError when there is none."""
+    dv = s.get(m.DatasetVersion, int(version_id))
+    if dv is None:
+        raise NotFoundError(f"There is no dataset version with id {version_id}.",
+                            hint="'modelyard dataset versions NAME' lists a dataset's versions.")
+    return dv
