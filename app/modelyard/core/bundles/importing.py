@@ -38,7 +38,7 @@ from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.procs import current_user
 from modelyard.core.registry import safety
 from modelyard.core.registry.modelfiles import load_file
-from modelyard.core.store import Store, records
+from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
 
 Progress = Callable[[float | None, str], Any]
@@ -413,7 +413,7 @@ def import_bundle(store: Store, path: str | os.PathLike[str], *, name: str | Non
             existing = _existing(s, store_id, man, rep.sha256)
             if existing is not None:
                 raise _already(rep, existing)
-            model_row = s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == target_name)).first()
+            model_row = lookup.find_model(s, target_name)
             if model_row is None:
                 model_row = m.RegisteredModel(name=target_name, description=man["model"].get("description"))
                 s.add(model_row)

@@ -309,7 +309,7 @@ def register(store: Store, run_id: str, name: str, *, comment: str | None = None
         if signature is None and EXAMPLE_PATH in arts:
             example = _read_json(store, arts[EXAMPLE_PATH])
             signature = example.get("signature") if isinstance(example, dict) else None
-        model = s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == name)).first()
+        model = lookup.find_model(s, name)
         if model is None:
             model = m.RegisteredModel(name=name, description=description)
             s.add(model)

@@ -18,9 +18,14 @@ from modelyard.core.common.errors import NotFoundError
 from modelyard.core.store import models as m
 
 
+def find_model(s: Session, name: str) -> m.RegisteredModel | None:
+    """The registered model called ``name``, or None (for get-or-create)."""
+    return s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == name)).first()
+
+
 def model_by_name(s: Session, name: str) -> m.RegisteredModel:
     """The registered model called ``name``; NotFoundError when there is none."""
-    model = s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == name)).first()
+    model = find_model(s, name)
     if model is None:
         raise NotFoundError(f"There is no registered model {name!r}.",
                             hint="'modelyard model list' shows the registered models.")
