@@ -53,7 +53,7 @@ from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.outputs import cannot_write
 from modelyard.core.common.procs import current_user
 from modelyard.core.registry import safety
-from modelyard.core.store import Store
+from modelyard.core.store import Store, records
 from modelyard.core.store import models as m
 
 Progress = Callable[[float | None, str], Any]
@@ -465,14 +465,12 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
         try:
             with store.write() as s:
                 model_row = s.get(m.RegisteredModel, info.model_id)
-                s.add(m.LineageEdge(src_type="model_version", src_id=str(info.id), dst_type="bundle", dst_id=sha,
-                                    relation="exported_as",
-                                    details={"path": str(target), "signed": private is not None,
-                                             "created_at": created_at, "bundle_id": bundle_id}))
-                s.add(m.AuditEvent(actor=current_user(), entity_type=ENTITY, entity_id=str(info.model_id),
-                                   action="export_bundle", from_value=info.ref, to_value=str(target),
-                                   details={"version": info.version, "bundle_sha256": sha, "path": str(target),
-                                            "signed": private is not None, "key_id": kid}))
+                records.link(s, "model_version", info.id, "bundle", sha, "exported_as",
+                             {"path": str(target), "signed": private is not None,
+                              "created_at": created_at, "bundle_id": bundle_id})
+                records.audit(s, ENTITY, info.model_id, "export_bundle", from_value=info.ref, to_value=str(target),
+                              details={"version": info.version, "bundle_sha256": sha, "path": str(target),
+                                       "signed": private is not None, "key_id": kid})
                 if model_row is not None:
                     model_row.updated_at = m.utcnow()
                 s.flush()

@@ -38,7 +38,7 @@ from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.procs import current_user
 from modelyard.core.registry import safety
 from modelyard.core.registry.modelfiles import load_file
-from modelyard.core.store import Store
+from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
 
 Progress = Callable[[float | None, str], Any]
@@ -413,13 +413,12 @@ def import_bundle(store: Store, path: str | os.PathLike[str], *, name: str | Non
             existing = _existing(s, store_id, man, rep.sha256)
             if existing is not None:
                 raise _already(rep, existing)
-            model_row = s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == target_name)).first()
+            model_row = lookup.find_model(s, target_name)
             if model_row is None:
                 model_row = m.RegisteredModel(name=target_name, description=man["model"].get("description"))
                 s.add(model_row)
                 s.flush()
-                s.add(m.AuditEvent(actor=current_user(), entity_type=ENTITY, entity_id=str(model_row.id),
-                                   action="create_model", to_value=target_name, comment=comment))
+                records.audit(s, ENTITY, model_row.id, "create_model", to_value=target_name, comment=comment)
             model_ref = store.artifacts.adopt(model_tmp, session=s, media_type="application/x-joblib")
             skops_ref = (store.artifacts.adopt(skops_tmp, session=s, media_type="application/x-skops")
                          if skops_tmp is not None else None)
@@ -457,15 +456,13 @@ def import_bundle(store: Store, path: str | os.PathLike[str], *, name: str | Non
                                 description=man["model"].get("description"), created_by=current_user())
             s.add(mv)
             s.flush()
-            s.add(m.LineageEdge(src_type="bundle", src_id=rep.sha256, dst_type="model_version", dst_id=str(mv.id),
-                                relation="imported_as",
-                                details={"path": shown, "source_model": rep.name, "source_version": rep.version,
-                                         "signer": sig.signer}))
-            s.add(m.AuditEvent(actor=current_user(), entity_type=ENTITY, entity_id=str(model_row.id),
-                               action="import_bundle", from_value=f"bundle {Path(shown).name} ({rep.ref})",
-                               to_value=f"{target_name}@v{number}", comment=comment,
-                               details={"version": number, "bundle_sha256": rep.sha256, "source_model": rep.name,
-                                        "source_version": rep.version, "signer": sig.signer,
-                                        "trusted_pickle": loaded_from == "joblib", "warnings": warnings}))
+            records.link(s, "bundle", rep.sha256, "model_version", mv.id, "imported_as",
+                         {"path": shown, "source_model": rep.name, "source_version": rep.version,
+                          "signer": sig.signer})
+            records.audit(s, ENTITY, model_row.id, "import_bundle", from_value=f"bundle {Path(shown).name} ({rep.ref})",
+                          to_value=f"{target_name}@v{number}", comment=comment,
+                          details={"version": number, "bundle_sha256": rep.sha256, "source_model": rep.name,
+                                   "source_version": rep.version, "signer": sig.signer,
+                                   "trusted_pickle": loaded_from == "joblib", "warnings": warnings})
             model_row.updated_at = m.utcnow()
     return registry.get_version(store, f"{target_name}@v{number}")

@@ -60,9 +60,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from modelyard.core.common.errors import ModelyardError, NotFoundError
+from modelyard.core.common.errors import ModelyardError
 from modelyard.core.jobs.runner import JobContext, JobSpec
-from modelyard.core.store import Store
+from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
 
 if TYPE_CHECKING:
@@ -152,10 +152,7 @@ def _read_origin(store: Store, check_id: int) -> _Origin:
     from modelyard.core.registry.versions import CHAMPION
 
     with store.session() as s:
-        check = s.get(m.MonitoringCheck, int(check_id))
-        if check is None:
-            raise NotFoundError(f"There is no drift check {check_id}.",
-                                hint="'modelyard monitor list NAME' lists a model's checks.")
+        check = lookup.drift_check_by_id(s, check_id)
         mv = s.get(m.ModelVersion, check.model_version_id)
         assert mv is not None
         model = s.get(m.RegisteredModel, mv.model_id)
@@ -302,10 +299,8 @@ def _combined_version(ctx: JobContext, origin: _Origin, batch: Any, batch_frame:
                 m.LineageEdge.dst_type == "dataset_version", m.LineageEdge.dst_id == str(dv_id),
                 m.LineageEdge.relation == "combined_into").limit(1))
             if exists is None:
-                s.add(m.LineageEdge(src_type="dataset_version", src_id=str(src.id), dst_type="dataset_version",
-                                    dst_id=str(dv_id), relation="combined_into",
-                                    details={"role": role, "rows": rows, "ref": src.ref,
-                                             "check_id": origin.check_id}))
+                records.link(s, "dataset_version", src.id, "dataset_version", dv_id, "combined_into",
+                             {"role": role, "rows": rows, "ref": src.ref, "check_id": origin.check_id})
 
     result = service.import_frame(store, frame, name, target=target,
                                   source={"format": "retraining", "label": f"{reference.ref} + {batch.ref}"},
@@ -324,7 +319,6 @@ class _Split:
 def _store_split(ctx: JobContext, origin: _Origin, version: Any, batch: Any, assignment: np.ndarray,
                  facts: dict[str, Any], seed: int) -> _Split:
     """Record ``assignment`` as a split of ``version`` (reused when the same one exists)."""
-    from modelyard.core.common.procs import current_user
     from modelyard.core.datasets import service, splits
 
     data = splits.to_bytes(assignment)
@@ -343,10 +337,9 @@ def _store_split(ctx: JobContext, origin: _Origin, version: Any, batch: Any, ass
                                 assignment_sha256=ref.sha256)
             s.add(sp)
             s.flush()
-            s.add(m.AuditEvent(actor=current_user(), entity_type="dataset_split", entity_id=str(sp.id),
-                               action="create", to_value=f"{version.ref}:{name}",
-                               comment=f"Recent rows of {batch.ref} held out to retrain from drift check "
-                                       f"{origin.check_id}.", details=spec))
+            records.audit(s, "dataset_split", sp.id, "create", to_value=f"{version.ref}:{name}",
+                          comment=f"Recent rows of {batch.ref} held out to retrain from drift check "
+                                  f"{origin.check_id}.", details=spec)
         split_id = sp.id
     import numpy as np
 
@@ -575,9 +568,8 @@ def _make_challenger(store: Store, origin: _Origin, info: Any, run_uuid: str, re
                         "data": report["data"], "champion": report["champion"], "metric": report["metric"],
                         "metrics_new": report["metrics_new"], "metrics_champion": report["metrics_champion"],
                         "n_eval_rows": report["n_eval_rows"], "eval_rows": report["eval_rows"]})
-        s.add(m.LineageEdge(src_type="monitoring_check", src_id=str(origin.check_id), dst_type="run",
-                            dst_id=run_uuid, relation="retrained_as",
-                            details={"data": report["data"], "model_version_id": info.id, "ref": info.ref,
-                                     "compared_with": report["champion"], "n_eval_rows": report["n_eval_rows"],
-                                     "dataset_version_id": report["eval_rows"]["dataset_version_id"],
-                                     "split_id": report["eval_rows"]["split_id"]}))
+        records.link(s, "monitoring_check", origin.check_id, "run", run_uuid, "retrained_as",
+                     {"data": report["data"], "model_version_id": info.id, "ref": info.ref,
+                      "compared_with": report["champion"], "n_eval_rows": report["n_eval_rows"],
+                      "dataset_version_id": report["eval_rows"]["dataset_version_id"],
+                      "split_id": report["eval_rows"]["split_id"]})

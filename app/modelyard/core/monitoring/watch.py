@@ -52,8 +52,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from modelyard.core.common.errors import ModelyardError, NotFoundError
-from modelyard.core.store import Store
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.store import Store, records
 from modelyard.core.store import models as m
 
 if TYPE_CHECKING:
@@ -94,17 +94,6 @@ MTIME_TOLERANCE_S = 0.001
 # =========================================================================== the folder of a model
 
 
-def _model(s: Any, name: str) -> m.RegisteredModel:
-    from modelyard.core.registry.versions import parse_ref
-
-    name, _, _ = parse_ref(name)
-    model = s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == name)).first()
-    if model is None:
-        raise NotFoundError(f"There is no registered model {name!r}.",
-                            hint="'modelyard model list' shows the registered models.")
-    return model
-
-
 def _folder_of(model: m.RegisteredModel) -> Path | None:
     value = (model.monitoring or {}).get(WATCH_KEY)
     return Path(value) if isinstance(value, str) and value else None
@@ -112,8 +101,10 @@ def _folder_of(model: m.RegisteredModel) -> Path | None:
 
 def get_watch_folder(store: Store, name: str) -> Path | None:
     """The model's watch folder, or None."""
+    from modelyard.core.registry.versions import model_of
+
     with store.session() as s:
-        return _folder_of(_model(s, name))
+        return _folder_of(model_of(s, name))
 
 
 def set_watch_folder(store: Store, name: str, path: str | os.PathLike[str] | None, *,
@@ -123,8 +114,7 @@ def set_watch_folder(store: Store, name: str, path: str | os.PathLike[str] | Non
     Audited as ``set_watch_folder`` (from the old folder to the new one). Returns the folder, as
     stored (absolute).
     """
-    from modelyard.core.common.procs import current_user
-    from modelyard.core.registry.versions import ENTITY
+    from modelyard.core.registry.versions import ENTITY, model_of
 
     folder: Path | None = None
     if path is not None and str(path).strip():
@@ -137,7 +127,7 @@ def set_watch_folder(store: Store, name: str, path: str | os.PathLike[str] | Non
                                  hint="Give the folder the data files are dropped into.")
     comment = comment.strip() or None if isinstance(comment, str) else None
     with store.write() as s:
-        model = _model(s, name)
+        model = model_of(s, name)
         old = _folder_of(model)
         if old == folder:
             return folder
@@ -148,9 +138,8 @@ def set_watch_folder(store: Store, name: str, path: str | os.PathLike[str] | Non
             monitoring[WATCH_KEY] = str(folder)
         model.monitoring = monitoring or None
         model.updated_at = m.utcnow()
-        s.add(m.AuditEvent(actor=current_user(), entity_type=ENTITY, entity_id=str(model.id),
-                           action="set_watch_folder", from_value=str(old) if old else None,
-                           to_value=str(folder) if folder else None, comment=comment))
+        records.audit(s, ENTITY, model.id, "set_watch_folder", from_value=str(old) if old else None,
+                      to_value=str(folder) if folder else None, comment=comment)
     return folder
 
 
@@ -170,10 +159,10 @@ def watched_models(store: Store) -> list[tuple[str, Path]]:
 
 def checked_ref(store: Store, name: str) -> str:
     """What a watched file is checked against: ``NAME@champion``, else ``NAME`` (the latest version)."""
-    from modelyard.core.registry.versions import CHAMPION
+    from modelyard.core.registry.versions import CHAMPION, model_of
 
     with store.session() as s:
-        model = _model(s, name)
+        model = model_of(s, name)
         has_champion = s.get(m.ModelAlias, (model.id, CHAMPION)) is not None
         return f"{model.name}@{CHAMPION}" if has_champion else model.name
 
@@ -289,9 +278,11 @@ def pending_files(store: Store, name: str, *, settle_s: float = SETTLE_S, now: f
 
 
 def _pending(store: Store, name: str, settle_s: float, now: float | None) -> tuple[Path | None, list[Path]]:
+    from modelyard.core.registry.versions import model_of
+
     now = time.time() if now is None else float(now)
     with store.session() as s:
-        model = _model(s, name)
+        model = model_of(s, name)
         folder = _folder_of(model)
         if folder is None:
             return None, []

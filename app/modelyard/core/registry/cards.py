@@ -56,7 +56,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from modelyard.core.common.errors import ModelyardError, NotFoundError
+from modelyard.core.common.errors import ModelyardError
 from modelyard.core.registry import lineage
 from modelyard.core.registry.versions import (
     ModelVersionInfo,
@@ -65,7 +65,7 @@ from modelyard.core.registry.versions import (
     _resolve,
     _version_info,
 )
-from modelyard.core.store import Store
+from modelyard.core.store import Store, lookup
 from modelyard.core.store import models as m
 
 __all__ = ["NOTES_MAX", "export_html", "model_card", "render_html", "set_card_notes", "write_html"]
@@ -104,9 +104,7 @@ def model_card(store: Store, ref: str | int) -> dict[str, Any]:
 
     with store.session() as s:
         if isinstance(ref, int):
-            mv = s.get(m.ModelVersion, ref)
-            if mv is None:
-                raise NotFoundError(f"There is no model version with id {ref}.")
+            mv = lookup.model_version_by_id(s, ref)
             model = s.get(m.RegisteredModel, mv.model_id)
             assert model is not None
         else:

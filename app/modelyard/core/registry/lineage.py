@@ -63,9 +63,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from modelyard.core.common.errors import NotFoundError
 from modelyard.core.registry.versions import _resolve
-from modelyard.core.store import Store
+from modelyard.core.store import Store, lookup
 from modelyard.core.store import models as m
 
 __all__ = [
@@ -585,10 +584,7 @@ class _Builder:
 
 def _resolve_version(s: Session, ref: str | int) -> m.ModelVersion:
     if isinstance(ref, int):
-        mv = s.get(m.ModelVersion, ref)
-        if mv is None:
-            raise NotFoundError(f"There is no model version with id {ref}.")
-        return mv
+        return lookup.model_version_by_id(s, ref)
     return _resolve(s, ref)[1]
 
 
@@ -628,10 +624,7 @@ def dataset_lineage(store: Store, dataset_version_id: int) -> LineageGraph:
     (not search trials) and the versions registered from them, child versions, scorings into
     it and out of it, and drift checks that read it as their batch."""
     with store.session() as s:
-        dv = s.get(m.DatasetVersion, int(dataset_version_id))
-        if dv is None:
-            raise NotFoundError(f"There is no dataset version with id {dataset_version_id}.",
-                                hint="'modelyard dataset versions NAME' lists a dataset's versions.")
+        dv = lookup.dataset_version_by_id(s, dataset_version_id)
         b = _Builder(s)
         focus, _ = b.add_node("dataset_version", dv.id, "focus")
         assert focus is not None

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from modelyard.core.common.errors import ModelyardError, NotFoundError
-from modelyard.core.store import Store
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.store import Store, lookup
 from modelyard.core.store import models as m
 
 if TYPE_CHECKING:
@@ -370,9 +370,7 @@ def load_reference_data(store: Store, version_id: int, *, columns: list[str] | N
     from modelyard.core.datasets import service
 
     with store.session() as s:
-        mv = s.get(m.ModelVersion, int(version_id))
-        if mv is None:
-            raise NotFoundError(f"There is no model version with id {version_id}.")
+        mv = lookup.model_version_by_id(s, version_id)
         dvid = mv.dataset_version_id
         signature, card = dict(mv.signature or {}), dict(mv.card or {})
         dv = s.get(m.DatasetVersion, dvid) if dvid is not None else None
@@ -464,9 +462,7 @@ def _stored(store: Store, version_id: int, card: Mapping[str, Any]) -> dict[str,
 def stored_profile(store: Store, version_id: int) -> dict[str, Any] | None:
     """The profile stored with a model version (``card["reference_profile_sha256"]``), or None."""
     with store.session() as s:
-        mv = s.get(m.ModelVersion, int(version_id))
-        if mv is None:
-            raise NotFoundError(f"There is no model version with id {version_id}.")
+        mv = lookup.model_version_by_id(s, version_id)
         card = dict(mv.card or {})
     return _stored(store, int(version_id), card)
 
@@ -480,9 +476,7 @@ def reference_for_version(store: Store, version_id: int) -> dict[str, Any] | Non
     None when there is neither.
     """
     with store.session() as s:
-        mv = s.get(m.ModelVersion, int(version_id))
-        if mv is None:
-            raise NotFoundError(f"There is no model version with id {version_id}.")
+        mv = lookup.model_version_by_id(s, version_id)
         card = dict(mv.card or {})
         model_sha = mv.model_sha256
         model_name = s.scalar(select(m.RegisteredModel.name).where(m.RegisteredModel.id == mv.model_id))

@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 from modelyard.core.common.errors import GateFailed, ModelyardError, NotFoundError
 from modelyard.core.common.names import check_name as check_name_chars
 from modelyard.core.common.procs import current_user
-from modelyard.core.store import Store
+from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
 
 __all__ = [
@@ -212,17 +212,16 @@ def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
     return name, None, rest
 
 
-def _model(s: Session, name: str) -> m.RegisteredModel:
-    model = s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == name)).first()
-    if model is None:
-        raise NotFoundError(f"There is no registered model {name!r}.",
-                            hint="'modelyard model list' shows the registered models.")
-    return model
+def model_of(s: Session, ref: str) -> m.RegisteredModel:
+    """The registered model ``ref`` names (``churn``, ``churn@v3``: the version part is ignored);
+    NotFoundError when there is none."""
+    name, _, _ = parse_ref(ref)
+    return lookup.model_by_name(s, name)
 
 
 def _resolve(s: Session, ref: str) -> tuple[m.RegisteredModel, m.ModelVersion]:
     name, number, alias = parse_ref(ref)
-    model = _model(s, name)
+    model = lookup.model_by_name(s, name)
     if alias is not None:
         row = s.get(m.ModelAlias, (model.id, alias))
         if row is None:
@@ -262,8 +261,8 @@ def _audit(s: Session, model: m.RegisteredModel, action: str, *, version: int | 
     info = dict(details or {})
     if version is not None:
         info["version"] = version
-    s.add(m.AuditEvent(actor=current_user(), entity_type=ENTITY, entity_id=str(model.id), action=action,
-                       from_value=from_value, to_value=to_value, comment=comment, details=info or None))
+    records.audit(s, ENTITY, model.id, action, from_value=from_value, to_value=to_value, comment=comment,
+                  details=info or None)
     model.updated_at = m.utcnow()
 
 
@@ -310,7 +309,7 @@ def register(store: Store, run_id: str, name: str, *, comment: str | None = None
         if signature is None and EXAMPLE_PATH in arts:
             example = _read_json(store, arts[EXAMPLE_PATH])
             signature = example.get("signature") if isinstance(example, dict) else None
-        model = s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == name)).first()
+        model = lookup.find_model(s, name)
         if model is None:
             model = m.RegisteredModel(name=name, description=description)
             s.add(model)
@@ -327,12 +326,10 @@ def register(store: Store, run_id: str, name: str, *, comment: str | None = None
                             description=description, created_by=current_user())
         s.add(mv)
         s.flush()
-        s.add(m.LineageEdge(src_type="run", src_id=run.uuid, dst_type="model_version", dst_id=str(mv.id),
-                            relation="registered_as", details={"model": name, "version": number}))
+        records.link(s, "run", run.uuid, "model_version", mv.id, "registered_as", {"model": name, "version": number})
         if run.dataset_version_id is not None:
-            s.add(m.LineageEdge(src_type="dataset_version", src_id=str(run.dataset_version_id),
-                                dst_type="model_version", dst_id=str(mv.id), relation="trained",
-                                details={"run_id": run.uuid, "split_id": run.split_id}))
+            records.link(s, "dataset_version", run.dataset_version_id, "model_version", mv.id, "trained",
+                         {"run_id": run.uuid, "split_id": run.split_id})
         _audit(s, model, "register", version=number, from_value=f"run {run.uuid}", to_value=f"{name}@v{number}",
                comment=comment, details={"run_id": run.uuid})
         return _version_info(s, model, mv)
@@ -379,7 +376,7 @@ def get_version(store: Store, ref: str) -> ModelVersionInfo:
 def list_versions(store: Store, name: str) -> list[ModelVersionInfo]:
     """Every version of ``name``, oldest first."""
     with store.session() as s:
-        model = _model(s, check_name(name))
+        model = lookup.model_by_name(s, check_name(name))
         rows = s.scalars(select(m.ModelVersion).where(m.ModelVersion.model_id == model.id)
                          .order_by(m.ModelVersion.version)).all()
         return [_version_info(s, model, mv) for mv in rows]
@@ -411,14 +408,14 @@ def list_models(store: Store) -> list[ModelInfo]:
 
 def get_model(store: Store, name: str) -> ModelInfo:
     with store.session() as s:
-        return _model_info(s, _model(s, check_name(name)))
+        return _model_info(s, lookup.model_by_name(s, check_name(name)))
 
 
 def timeline(store: Store, name: str) -> list[dict[str, Any]]:
     """The model's audit events, newest first: ``{"id", "at", "actor", "action", "version",
     "from_value", "to_value", "comment", "details"}``."""
     with store.session() as s:
-        model = _model(s, check_name(name))
+        model = lookup.model_by_name(s, check_name(name))
         rows = s.scalars(select(m.AuditEvent).where(m.AuditEvent.entity_type == ENTITY,
                                                     m.AuditEvent.entity_id == str(model.id))
                          .order_by(m.AuditEvent.at.desc(), m.AuditEvent.id.desc())).all()
@@ -617,7 +614,7 @@ def set_gates(store: Store, name: str, gates: dict[str, Any] | None, *, comment:
     clean = _validate_gates(gates)
     comment = _need_comment(comment, "Changing the gates")
     with store.write() as s:
-        model = _model(s, check_name(name))
+        model = lookup.model_by_name(s, check_name(name))
         old = model.gates or {}
         model.gates = clean or None
         _audit(s, model, "set_gates", from_value=json.dumps(old, sort_keys=True) if old else None,
@@ -665,7 +662,7 @@ def remove_alias(store: Store, name: str, alias: str, *, comment: str | None) ->
     name, _, _ = parse_ref(name)
     comment = _need_comment(comment, f"Removing the alias {alias!r}")
     with store.write() as s:
-        model = _model(s, name)
+        model = lookup.model_by_name(s, name)
         row = s.get(m.ModelAlias, (model.id, (alias or "").strip()))
         if row is None:
             raise NotFoundError(f"Model {name!r} has no alias {alias!r}.")

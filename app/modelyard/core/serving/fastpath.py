@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from modelyard.core.serving.scoring import InputSpec, Validated
+    from modelyard.core.serving.inputs import InputSpec, Validated
 
 MEMO_MAX = 50_000
 _DAY_US = 86_400_000_000
@@ -290,7 +290,7 @@ def _probes(spec: InputSpec, examples: Sequence[Validated]) -> list[Validated]:
     """The examples, one row with every value missing, one with an unseen category per column."""
     import numpy as np
 
-    from modelyard.core.serving.scoring import Validated
+    from modelyard.core.serving.inputs import Validated
 
     out = list(examples)
     if not examples or spec.columns is None:

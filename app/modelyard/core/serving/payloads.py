@@ -1,4 +1,4 @@
-"""Request bodies of MLflow's scoring protocol, turned into what :class:`~modelyard.core.serving.scoring.InputSpec`
+"""Request bodies of MLflow's scoring protocol, turned into what :class:`~modelyard.core.serving.inputs.InputSpec`
 checks, and the errors that become ``400 Bad Request`` (or 415) with a message naming the field.
 
 Accepted, as ``mlflow models serve`` accepts them (``mlflow/pyfunc/scoring_server``):
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from modelyard.core.serving.scoring import InputSpec
+    from modelyard.core.serving.inputs import InputSpec
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV = "text/csv"

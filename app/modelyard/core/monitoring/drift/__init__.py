@@ -26,11 +26,16 @@ Qt-free; importing this package is cheap (the functions below load their modules
 
 Modules:
 
-``reference``  the reference profile (JSON, shipped in bundles) and the training rows of a version
 ``stats``      the tests and distances (numpy/scipy), on raw values or on binned profiles
 ``config``     the default configuration, validation, the per-model configuration and its audit
 ``columns``    column-by-column access to a pandas frame or an Arrow table (no whole-frame copies)
+``compare``    one column's tests and the decision across columns
+``baseline``   a model version's reference, ready for checks (its training rows or its stored profile)
+``outputs``    the model's side: prediction drift, performance, and the domain classifier
 ``check``      the check itself, the job, and reading stored checks back
+
+The reference profile (JSON, shipped in bundles) and the training rows of a version are built and
+read by :mod:`modelyard.core.registry.reference`.
 
 What a check reports, field by field, is in :mod:`modelyard.core.monitoring.drift.check`'s docstring; the
 settings in :mod:`modelyard.core.monitoring.drift.config`'s.
@@ -47,7 +52,9 @@ _EXPORTS = {
     "run_check": "check", "check_frames": "check", "prepare_reference": "check", "check_drift_job": "check",
     "check_spec": "check", "CheckResult": "check",
     "list_checks": "check", "get_check": "check", "timeline": "check", "model_status": "check",
-    "build_reference": "reference", "reference_for_version": "reference",
+    # the reference profile lives in the registry room (a full module path)
+    "build_reference": "modelyard.core.registry.reference",
+    "reference_for_version": "modelyard.core.registry.reference",
 }
 
 __all__ = [
@@ -63,4 +70,5 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'modelyard.core.monitoring.drift' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f"modelyard.core.monitoring.drift.{module}"), name)
+    path = module if "." in module else f"modelyard.core.monitoring.drift.{module}"
+    return getattr(importlib.import_module(path), name)

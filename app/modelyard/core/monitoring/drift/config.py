@@ -49,8 +49,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelyard.core.common.errors import ModelyardError
-from modelyard.core.common.procs import current_user
-from modelyard.core.store import Store
+from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
 
 __all__ = [
@@ -280,19 +279,13 @@ def merge_config(base: Mapping[str, Any], override: Mapping[str, Any] | None) ->
 # =========================================================================== per model
 
 
-def _model(s: Any, name: str) -> m.RegisteredModel:
-    from modelyard.core.registry.versions import _model, check_name
-
-    return _model(s, check_name(name))
-
-
 def stored_config(store: Store, name: str) -> dict[str, Any]:
     """What the model's settings hold (the overrides and ``watch_folder``), as stored."""
     from modelyard.core.registry.versions import parse_ref
 
     name, _, _ = parse_ref(name)
     with store.session() as s:
-        return copy.deepcopy(dict(_model(s, name).monitoring or {}))
+        return copy.deepcopy(dict(lookup.model_by_name(s, name).monitoring or {}))
 
 
 def get_config(store: Store, name: str) -> dict[str, Any]:
@@ -313,17 +306,16 @@ def set_config(store: Store, name: str, config: Mapping[str, Any] | None, *, com
     defaults = default_config()
     slim = _difference(clean, defaults)
     with store.write() as s:
-        model = _model(s, name)
+        model = lookup.model_by_name(s, name)
         old = dict(model.monitoring or {})
         for key in EXTERNAL_KEYS:
             if key in old and key not in clean:
                 slim[key] = old[key]
         model.monitoring = slim or None
         model.updated_at = m.utcnow()
-        s.add(m.AuditEvent(actor=current_user(), entity_type=ENTITY, entity_id=str(model.id),
-                           action="set_monitoring",
-                           from_value=json.dumps(old, sort_keys=True) if old else None,
-                           to_value=json.dumps(slim, sort_keys=True) if slim else None, comment=comment))
+        records.audit(s, ENTITY, model.id, "set_monitoring",
+                      from_value=json.dumps(old, sort_keys=True) if old else None,
+                      to_value=json.dumps(slim, sort_keys=True) if slim else None, comment=comment)
     return merge_config(defaults, slim)
 
 

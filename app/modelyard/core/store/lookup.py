@@ -1,0 +1,58 @@
+"""The store boundary's look-ups: find one row by name or id, or fail with the one "not found" error.
+
+Services never write ``select(...).where(X.name == name).first()`` plus their own
+:class:`~modelyard.core.common.errors.NotFoundError`; they call these inside their session, so
+the message and its hint are the same wherever a thing is missing (the CLI prints them as they
+are). Parsing a reference (``churn@v3``, ``churn@champion``) is the registry's business
+(:func:`modelyard.core.registry.versions.parse_ref`); what reaches here is a checked name or an id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modelyard.core.common.errors import NotFoundError
+from modelyard.core.store import models as m
+
+
+def find_model(s: Session, name: str) -> m.RegisteredModel | None:
+    """The registered model called ``name``, or None (for get-or-create)."""
+    return s.scalars(select(m.RegisteredModel).where(m.RegisteredModel.name == name)).first()
+
+
+def model_by_name(s: Session, name: str) -> m.RegisteredModel:
+    """The registered model called ``name``; NotFoundError when there is none."""
+    model = find_model(s, name)
+    if model is None:
+        raise NotFoundError(f"There is no registered model {name!r}.",
+                            hint="'modelyard model list' shows the registered models.")
+    return model
+
+
+def model_version_by_id(s: Session, version_id: Any) -> m.ModelVersion:
+    """The model version with primary key ``version_id``; NotFoundError when there is none."""
+    mv = s.get(m.ModelVersion, int(version_id))
+    if mv is None:
+        raise NotFoundError(f"There is no model version with id {version_id}.")
+    return mv
+
+
+def drift_check_by_id(s: Session, check_id: Any) -> m.MonitoringCheck:
+    """The drift check with id ``check_id``; NotFoundError when there is none."""
+    check = s.get(m.MonitoringCheck, int(check_id))
+    if check is None:
+        raise NotFoundError(f"There is no drift check {check_id}.",
+                            hint="'modelyard monitor list NAME' lists a model's checks.")
+    return check
+
+
+def dataset_version_by_id(s: Session, version_id: Any) -> m.DatasetVersion:
+    """The dataset version with primary key ``version_id``; NotFoundError when there is none."""
+    dv = s.get(m.DatasetVersion, int(version_id))
+    if dv is None:
+        raise NotFoundError(f"There is no dataset version with id {version_id}.",
+                            hint="'modelyard dataset versions NAME' lists a dataset's versions.")
+    return dv
