@@ -66,7 +66,7 @@ def _all_modules() -> list[Path]:
 
 
 def test_the_scan_finds_the_messages_it_checks() -> None:
-    found = [text for _, text in messages(PACKAGE / "core" / "datasets" / "service.py")]
+    found = [text for _, text in messages(PACKAGE / "core" / "datasets" / "versions.py")]
     assert any("--force" in t for t in found)
     assert unknown_options("Give it with --column.", ["train"]) == ["--column (not an option of 'modelyard train')"]
     assert unknown_options("'modelyard dataset split NAME --column COL'", ["train"]) == []

@@ -157,7 +157,7 @@ def _recorded_example(store: Store, info: Any) -> dict[str, Any] | None:
     if isinstance(ex, dict) and isinstance(ex.get("columns"), list) and isinstance(ex.get("rows"), list):
         return {"format": "dataframe", "columns": ex["columns"], "rows": ex["rows"]}
     run_sha = _run_artifact(store, info.run_id, INPUT_EXAMPLE_RUN_PATH)
-    doc = _read_json_artifact(store, run_sha)
+    doc = store.artifacts.read_json(run_sha, missing_ok=True)
     if isinstance(doc, dict) and isinstance(doc.get("data"), list):
         if doc.get("format") == "dataframe" and isinstance(doc.get("columns"), list):
             return {"format": "dataframe", "columns": doc["columns"], "rows": doc["data"]}
@@ -183,15 +183,6 @@ def _run_artifact(store: Store, run_uuid: str | None, path: str) -> str | None:
     with store.session() as s:
         return s.scalar(select(m.RunArtifact.sha256).join(m.Run, m.Run.id == m.RunArtifact.run_id)
                         .where(m.Run.uuid == run_uuid, m.RunArtifact.path == path))
-
-
-def _read_json_artifact(store: Store, sha: str | None) -> Any:
-    if not sha or not store.artifacts.exists(sha):
-        return None
-    try:
-        return json.loads(store.artifacts.read_bytes(sha))
-    except (OSError, ValueError):
-        return None
 
 
 def _model_card(store: Store, version_id: int) -> dict[str, Any] | None:
@@ -372,7 +363,7 @@ def export_bundle(store: Store, ref: str, path: str | os.PathLike[str], *, signi
     packages = mlflow_files.package_versions()
     needs_modelyard = any(t.startswith("modelyard.") for t in untrusted)
     reqs = mlflow_files.requirements(packages, needs_modelyard=needs_modelyard)
-    repro = _read_json_artifact(store, _run_artifact(store, info.run_id, REPRO_PATH))
+    repro = store.artifacts.read_json(_run_artifact(store, info.run_id, REPRO_PATH), missing_ok=True)
     if repro is None:
         repro = card.get("reproducibility")
     bundle_id = uuid.uuid4().hex

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from modelyard.core.common.errors import NotFoundError
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
+from modelyard.core.store.lookup import dataset_version_by_id
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -211,11 +212,7 @@ def _find_dataset(s: Session, name: str) -> m.Dataset:
 
 def _find_version(s: Session, ref: str | int) -> m.DatasetVersion:
     if isinstance(ref, int):
-        v = s.get(m.DatasetVersion, int(ref))
-        if v is None:
-            raise NotFoundError(f"There is no dataset version with id {ref}.",
-                                hint="'modelyard dataset versions NAME' lists a dataset's versions.")
-        return v
+        return dataset_version_by_id(s, ref)
     name, number = parse_ref(str(ref))
     ds = _find_dataset(s, name)
     q = select(m.DatasetVersion).where(m.DatasetVersion.dataset_id == ds.id)

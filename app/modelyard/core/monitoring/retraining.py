@@ -172,11 +172,7 @@ def _read_origin(store: Store, check_id: int) -> _Origin:
                 spec, run_uuid = run.spec or spec, run.uuid
                 sha = s.scalar(select(m.RunArtifact.sha256).where(m.RunArtifact.run_id == run.id,
                                                                   m.RunArtifact.path == "preprocessing.json"))
-                if sha and store.artifacts.exists(sha):
-                    try:
-                        plan = json.loads(store.artifacts.read_bytes(sha))
-                    except (OSError, ValueError):
-                        plan = None
+                plan = store.artifacts.read_json(sha, missing_ok=True)
         if not isinstance(spec, Mapping) or not spec.get("model"):
             how = "imported from a bundle" if mv.source != "run" else "logged by a script, not trained by Modelyard"
             raise ModelyardError(f"{ref} has no recorded training spec (it was {how}), so it cannot be retrained "

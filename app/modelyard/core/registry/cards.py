@@ -86,15 +86,6 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _read_json(store: Store, sha: str | None) -> Any:
-    if not sha:
-        return None
-    try:
-        return json.loads(store.artifacts.read_bytes(sha))
-    except (OSError, ValueError):
-        return None
-
-
 # =========================================================================== the card
 
 
@@ -142,8 +133,8 @@ def model_card(store: Store, ref: str | int) -> dict[str, Any]:
                      "n_checks": n_checks}
         model_id, version_id = model.id, mv.id
 
-    slices = _read_json(store, (arts or {}).get(SLICES_PATH)) if arts is not None else stored.get("slices")
-    repro = _read_json(store, (arts or {}).get(REPRO_PATH)) if arts is not None else stored.get("reproducibility")
+    slices = store.artifacts.read_json((arts or {}).get(SLICES_PATH), missing_ok=True) if arts is not None else stored.get("slices")
+    repro = store.artifacts.read_json((arts or {}).get(REPRO_PATH), missing_ok=True) if arts is not None else stored.get("reproducibility")
     if params is None:
         params = {str(k): str(v) for k, v in (stored.get("params") or {}).items()}
     graph = lineage.version_lineage(store, version_id)

@@ -273,13 +273,6 @@ def _test_metrics(s: Session, run_pk: int) -> dict[str, float]:
             and not (isinstance(v, float) and math.isnan(v))}
 
 
-def _read_json(store: Store, sha: str) -> Any:
-    try:
-        return json.loads(store.artifacts.read_bytes(sha))
-    except (OSError, ValueError):
-        return None
-
-
 # =========================================================================== registering
 
 
@@ -305,9 +298,9 @@ def register(store: Store, run_id: str, name: str, *, comment: str | None = None
         if run.deleted_at is not None:
             raise ModelyardError(f"Run {run.uuid} is in the trash; restore it before registering its model.",
                                  hint=f"'modelyard run restore {run.uuid[:12]}' brings it back.")
-        signature = _read_json(store, arts[SIGNATURE_PATH]) if SIGNATURE_PATH in arts else None
+        signature = store.artifacts.read_json(arts[SIGNATURE_PATH], missing_ok=True) if SIGNATURE_PATH in arts else None
         if signature is None and EXAMPLE_PATH in arts:
-            example = _read_json(store, arts[EXAMPLE_PATH])
+            example = store.artifacts.read_json(arts[EXAMPLE_PATH], missing_ok=True)
             signature = example.get("signature") if isinstance(example, dict) else None
         model = lookup.find_model(s, name)
         if model is None:

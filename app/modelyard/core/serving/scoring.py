@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext, JobSpec
 from modelyard.core.serving.inputs import (
     MAX_LISTED,
@@ -167,47 +168,7 @@ def score_spec(model_ref: str, *, dataset: str | int | None = None, path: str | 
     else:
         params["dataset"] = str(dataset)
         what = str(dataset)
-    return JobSpec(func="modelyard.core.serving.scoring:score_job", title=f"Score {what} with {model_ref}", params=params,
-                   process=process, kind="score")
-
-
-class _Progress:
-    """The job's progress as a monotonic bar: ``slice(start, end)`` maps a phase's 0..1 onto
-    part of it, and a phase that reports less than what was shown does not move it back."""
-
-    def __init__(self, ctx: JobContext) -> None:
-        self.ctx = ctx
-        self.shown = 0.0
-
-    def __call__(self, fraction: float | None, message: str | None = None) -> None:
-        if fraction is not None:
-            self.shown = max(self.shown, min(1.0, fraction))
-        self.ctx.progress(self.shown, message)
-
-    def slice(self, start: float, end: float) -> _Slice:
-        return _Slice(self, start, end)
-
-
-class _Slice:
-    """A job context (for the datasets service) whose progress is one part of a :class:`_Progress`."""
-
-    def __init__(self, bar: _Progress, start: float, end: float) -> None:
-        self._bar, self._start, self._end = bar, start, end
-        self.store, self.job_id = bar.ctx.store, bar.ctx.job_id
-
-    def progress(self, fraction: float | None, message: str | None = None) -> None:
-        f = None if fraction is None else self._start + (self._end - self._start) * min(1.0, max(0.0, fraction))
-        self._bar(f, message)
-
-    def log(self, line: str) -> None:
-        self._bar.ctx.log(line)
-
-    def check_cancelled(self) -> None:
-        self._bar.ctx.check_cancelled()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._bar.ctx.cancelled
+    return JobSpec.for_kind("score", f"Score {what} with {model_ref}", params, process=process)
 
 
 def _safe_name(text: str) -> str:
@@ -221,7 +182,7 @@ class _Scored:
     warnings: list[dict[str, Any]]
 
 
-def _score_snapshot(path: Path, predictor: Predictor, *, strict: bool, progress: _Progress, start: float,
+def _score_snapshot(path: Path, predictor: Predictor, *, strict: bool, progress: ProgressSlice, start: float,
                     end: float) -> _Scored:
     """Score a Parquet file chunk by chunk; raises InputError (rows numbered in the whole file)."""
     import pandas as pd
@@ -280,7 +241,7 @@ def score_job(ctx: JobContext, *, model_ref: str, dataset_version_id: int | None
 
     t0 = time.monotonic()
     store = ctx.store
-    bar = _Progress(ctx)
+    bar = ctx.sub(0.0, 1.0, monotonic=True)  # the bar never moves back
     info = registry.get_version(store, model_ref)
     bar(0.0, f"Loading {info.ref}")
     ctx.log(f"Scoring with {info.ref} (model version {info.id}).")
@@ -297,7 +258,7 @@ def score_job(ctx: JobContext, *, model_ref: str, dataset_version_id: int | None
             box["scored"] = _score_snapshot(snapshot, predictor, strict=strict, progress=bar, start=0.2, end=0.8)
             bar(0.8, f"Storing {src.name} as a dataset version")
 
-        res = datasets.import_dataset(bar.slice(0.02, 0.2), path=str(src),  # type: ignore[arg-type]
+        res = datasets.import_dataset(bar.sub(0.02, 0.2), path=str(src),  # type: ignore[arg-type]
                                       before_commit=score_before_storing,
                                       date_hints=datasets.date_formats_of(store, info.dataset_version_id))
         input_id = int(res["dataset_version_id"])
@@ -344,7 +305,7 @@ def score_job(ctx: JobContext, *, model_ref: str, dataset_version_id: int | None
                                "created": created})
 
     bar(0.85, "Saving the predictions")
-    res = datasets.import_frame(store, scored.frame, name, ctx=bar.slice(0.85, 1.0),  # type: ignore[arg-type]
+    res = datasets.import_frame(store, scored.frame, name, ctx=bar.sub(0.85, 1.0),  # type: ignore[arg-type]
                                 source={"path": None, "format": "predictions",
                                         "label": f"the predictions of {info.ref} for {in_info.ref}"},
                                 on_commit=record)

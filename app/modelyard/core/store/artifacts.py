@@ -66,14 +66,18 @@ class ArtifactStore:
     def read_bytes(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
 
-    def read_json(self, sha256: str, *, what: str | None = None, missing_ok: bool = False) -> Any:
+    def read_json(self, sha256: str | None, *, what: str | None = None, missing_ok: bool = False) -> Any:
         """The JSON value stored as artifact ``sha256`` (a run's plots, a plan, a profile...).
 
         A file that is missing, unreadable or not JSON raises the one
         :class:`~modelyard.core.common.errors.NotFoundError` (``what`` names the artifact in its
-        message); with ``missing_ok`` it gives None instead, for artifacts a caller can do without.
+        message); with ``missing_ok`` it gives None instead (also for no ``sha256`` at all), for
+        artifacts a caller can do without.
         """
         import json
+
+        if not sha256 and missing_ok:
+            return None
 
         try:
             return json.loads(self.path(sha256).read_bytes())

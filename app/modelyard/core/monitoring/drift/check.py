@@ -66,6 +66,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.procs import current_user
+from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext, JobSpec
 from modelyard.core.monitoring.drift import stats as st
 from modelyard.core.monitoring.drift.baseline import (
@@ -459,28 +460,6 @@ def _evaluate(reference: Reference, batch: Columns, cfg: dict[str, Any], *,
 # =========================================================================== the job
 
 
-class _Scaled:
-    """A JobContext whose progress is mapped into a slice of the real one (for a nested job)."""
-
-    def __init__(self, ctx: JobContext, start: float, end: float) -> None:
-        self._ctx, self._start, self._end = ctx, start, end
-        self.store, self.job_id = ctx.store, ctx.job_id
-
-    def progress(self, fraction: float | None, message: str | None = None) -> None:
-        f = None if fraction is None else self._start + (self._end - self._start) * float(fraction)
-        self._ctx.progress(f, message)
-
-    def log(self, line: str) -> None:
-        self._ctx.log(line)
-
-    def check_cancelled(self) -> None:
-        self._ctx.check_cancelled()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._ctx.cancelled
-
-
 def batch_dataset_name(model_name: str) -> str:
     """The dataset a model's batch files are imported into."""
     return f"{model_name}-batches"
@@ -501,8 +480,7 @@ def check_spec(model_ref: str, *, batch_path: str | os.PathLike[str] | None = No
         params["dataset_name"] = dataset_name
     what = os.path.basename(os.fspath(batch_path)) if batch_path is not None else f"dataset version " \
                                                                                    f"{batch_dataset_version_id}"
-    return JobSpec(func="modelyard.core.monitoring.drift.check:check_drift_job", title=title or f"Drift check of {model_ref}: "
-                   f"{what}", params=params, kind="drift.check")
+    return JobSpec.for_kind("drift.check", title or f"Drift check of {model_ref}: {what}", params)
 
 
 def check_drift_job(ctx: JobContext, *, model_ref: str, batch_path: str | None = None,
@@ -524,7 +502,7 @@ def check_drift_job(ctx: JobContext, *, model_ref: str, batch_path: str | None =
     _need_reference(store, info)  # before importing anything
     if batch_path is not None:
         ctx.progress(0.0, f"Importing {os.path.basename(batch_path)}")
-        imported = service.import_dataset(_Scaled(ctx, 0.0, 0.35), path=str(batch_path),  # type: ignore[arg-type]
+        imported = service.import_dataset(ProgressSlice(ctx, 0.0, 0.35), path=str(batch_path),  # type: ignore[arg-type]
                                           options={"name": dataset_name or batch_dataset_name(info.name)},
                                           date_hints=service.date_formats_of(store, info.dataset_version_id))
         dvid = int(imported["dataset_version_id"])
@@ -536,7 +514,7 @@ def check_drift_job(ctx: JobContext, *, model_ref: str, batch_path: str | None =
     dv = service.get_version(store, dvid)
     ctx.progress(start, f"Reading {dv.ref}")
     table = pq.read_table(service.snapshot_path(store, dvid))
-    scaled = _Scaled(ctx, start + 0.05, 0.98)
+    scaled = ProgressSlice(ctx, start + 0.05, 0.98)
     result = run_check(store, info.ref, table, config=config, progress=scaled.progress,
                        batch_info={"dataset_version_id": dvid, "dataset_ref": dv.ref,
                                    "source_path": str(batch_path) if batch_path else dv.source_path})
