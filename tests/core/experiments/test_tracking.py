@@ -726,7 +726,7 @@ def test_runs_table_refresh_reads_only_what_changed(store: Store, monkeypatch: p
     assert best.column("name").tolist() == ["new", "r9", "r8", "r7", "r6"]
     assert best.frame["name"].tolist() == ["new", "r9", "r8", "r7", "r6"]
     # nothing written since the load: the same rows come back without reading them
-    monkeypatch.setattr(runquery, "REFRESH_OVERLAP", dt.timedelta(0))
+    monkeypatch.setattr(runquery.query, "REFRESH_OVERLAP", dt.timedelta(0))
     loaded = query_runs(store, ["live"])
     time.sleep(0.01)
     same = loaded.refresh()
@@ -739,7 +739,7 @@ def test_a_refresh_that_finds_nothing_new_shares_the_loaded_rows(store: Store, m
     from modelyard.core.experiments import runquery
     from modelyard.core.experiments.runquery import query_runs
 
-    monkeypatch.setattr(runquery, "REFRESH_OVERLAP", dt.timedelta(0))  # no writes still in flight here
+    monkeypatch.setattr(runquery.query, "REFRESH_OVERLAP", dt.timedelta(0))  # no writes still in flight here
 
     with tracking.start_run("quiet", store=store) as run:
         run.log_metric("f1", 0.5)
