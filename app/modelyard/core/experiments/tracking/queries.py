@@ -93,7 +93,7 @@ def metric_history(run_id: str | ActiveRun, key: str, *, store: Store | str | os
             if (n or 0) == len(values):
                 import itertools
 
-                from modelyard.core.experiments.runquery import _ints
+                from modelyard.core.experiments.runquery.loader import _ints
 
                 if n:
                     step_a, stamp_a, id_a = _ints(steps, n), _ints(stamps, n), _ints(ids, n)
