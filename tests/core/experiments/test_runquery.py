@@ -316,7 +316,7 @@ def test_a_long_filter_shows_the_part_around_the_error(store: Store) -> None:
 def _cached_and_direct(store: Store, *args, **kwargs):
     """The same query through the block cache and straight from the rows."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(rq, "CACHE_MIN_RUNS", 10**9)
+        mp.setattr(rq.loader, "CACHE_MIN_RUNS", 10**9)
         direct = rq.query_runs(store, *args, **kwargs)
     return rq.query_runs(store, *args, **kwargs), direct
 
@@ -343,7 +343,7 @@ def cache_store(tmp_path, monkeypatch: pytest.MonkeyPatch):
     """Runs in three blocks of the cache (ids 1-6, 4096-4101, 8192-8195), the cache used for any size."""
     from sqlalchemy import text
 
-    monkeypatch.setattr(rq, "CACHE_MIN_RUNS", 0)
+    monkeypatch.setattr(rq.loader, "CACHE_MIN_RUNS", 0)
     s = Store.open(tmp_path / "store")
     ids: dict[str, str] = {}
 
@@ -563,3 +563,44 @@ def test_cell_and_row_of_follow_sort_and_filter(store: Store, runs: dict[str, st
     assert table.cell("tags.note", 0) is None
     assert table.row_of(runs["d"]) == -1  # loaded, but filtered out
     assert table.row_of("0" * 32) == -1
+
+
+class _NoDatabase:
+    """Stands for a store's engine that must not be used: any use fails the test."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"a RunsTable read the store (engine.{name})")
+
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("a RunsTable read the store (session)")
+
+
+def test_a_runs_table_never_reads_the_store(store: Store, runs: dict[str, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A RunsTable is plain data: sorting, filtering (a key left out by columns= included) and
+    reading cells work with the store out of reach, so a view's main thread never waits on it.
+    Only refresh() goes back to the store, through the loader."""
+    by_id = {v: k for k, v in runs.items()}
+    expr = 'params.model = "random_forest" or metrics.auc > 0.9'
+    in_sql = {by_id[r] for r in tracking.search_runs("q", filter=expr, store=store)["run_id"]}
+    table = rq.query_runs(store, ["q"])
+    some = rq.query_runs(store, ["q"], columns=["metrics.f1", "params.nothing"])
+    assert not some.complete and [c for c in some.columns if "." in c] == ["metrics.f1", "params.nothing"]
+
+    monkeypatch.setattr(store, "engine", _NoDatabase())
+    monkeypatch.setattr(store, "session", _NoDatabase())
+    monkeypatch.setattr(store, "write", _NoDatabase())
+    for t in (table, some):
+        assert set(t.filter(expr).column("name").tolist()) == in_sql == {"a", "b", "d"}
+        best = t.sort("metrics.f1", ascending=False).filter("metrics.f1 > 0").head(2)
+        assert best.column("name").tolist() == ["a", "c"]
+        assert best.cell("name", 1) == "c" and best.row_of(runs["c"]) == 1
+        best.prepare(["name", "status"])
+        assert best.numeric("metrics.f1").tolist() == [0.91, 0.85]
+        assert best.frame["name"].tolist() == ["a", "c"] and len(best.pks) == 2
+        assert list(best.run_ids) == [runs["a"], runs["c"]]
+        assert sorted(t.filter("params.depth > 5").column("name").tolist()) == ["a", "c"]
+        assert not t.filter('params.nothing = "x"') and t.keys("metrics")
+    assert "model" in table.keys("params") and some.keys("params") == ["nothing"]
+    with pytest.raises(AssertionError, match="read the store"):
+        some.refresh()

@@ -114,6 +114,38 @@ def test_default_store_comes_from_the_environment(tmp_path: Path, monkeypatch: p
     run.store.close()
 
 
+@pytest.mark.parametrize("folder", ["holds other files", "empty", "missing"])
+def test_start_run_on_a_folder_that_is_not_a_store_fails_as_the_cli_does(
+        folder: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``store=`` names a store that must exist, as ``--store`` does in the CLI: the same one-line
+    error, and nothing is created. Creating a store is explicit ('modelyard store init')."""
+    from cli_helpers import cli
+
+    target = tmp_path / "target"
+    if folder != "missing":
+        target.mkdir()
+    if folder == "holds other files":
+        (target / "notes.txt").write_text("my thesis")
+
+    def listing() -> list[str] | None:
+        return sorted(p.name for p in target.iterdir()) if target.exists() else None
+
+    before = listing()
+    with pytest.raises(ModelyardError) as err:
+        tracking.start_run("exp", store=target)
+    assert "No Modelyard store" in err.value.message and str(target) in err.value.message
+    assert "\n" not in err.value.message and "store init" in (err.value.hint or "")
+    code, _out, cli_err = cli(capsys, "run", "list", "--store", str(target))
+    assert code == 1 and err.value.message in cli_err  # the CLI's words for the same mistake
+    assert listing() == before and not (target / "modelyard.db").exists()
+    if folder != "holds other files":
+        Store.open(target, create=True).close()  # explicit: 'modelyard store init'
+        with tracking.start_run("exp", store=target) as run:
+            run.log_metric("x", 1.0)
+        assert tracking.get_run(run.id, store=target).metrics == {"x": 1.0}
+        run.store.close()
+
+
 # --------------------------------------------------------------------------- metric series
 
 
@@ -193,7 +225,7 @@ class WriteCounter:
 
 
 def test_writes_are_batched_and_nothing_is_lost_on_exit(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tracking, "FLUSH_INTERVAL_S", 3600.0)
+    monkeypatch.setattr(tracking.active, "FLUSH_INTERVAL_S", 3600.0)
     writes = WriteCounter(monkeypatch)
     with tracking.start_run("batch", store=store) as run:
         assert writes.n == 1  # the run's row
@@ -210,7 +242,7 @@ def test_writes_are_batched_and_nothing_is_lost_on_exit(store: Store, monkeypatc
 
 
 def test_buffer_flushes_by_size_and_by_time(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tracking, "FLUSH_INTERVAL_S", 3600.0)
+    monkeypatch.setattr(tracking.active, "FLUSH_INTERVAL_S", 3600.0)
     writes = WriteCounter(monkeypatch)
     run = tracking.start_run("batch", store=store)
     run._flush_points = 100 * 5  # 100 points
@@ -218,7 +250,7 @@ def test_buffer_flushes_by_size_and_by_time(store: Store, monkeypatch: pytest.Mo
         run.log_metric("x", step, step=step)
     assert writes.n == 1 + 10 and count(store, m.Metric) == 1000
 
-    monkeypatch.setattr(tracking, "FLUSH_INTERVAL_S", 0.05)
+    monkeypatch.setattr(tracking.active, "FLUSH_INTERVAL_S", 0.05)
     run._flush_points = 10**9
     run.log_metric("y", 1.0)
     time.sleep(0.06)
@@ -231,7 +263,7 @@ def test_buffer_flushes_by_size_and_by_time(store: Store, monkeypatch: pytest.Mo
 
 
 def test_four_threads_logging_into_one_run_lose_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tracking, "FLUSH_INTERVAL_S", 0.01)
+    monkeypatch.setattr(tracking.active, "FLUSH_INTERVAL_S", 0.01)
     run = tracking.start_run("threads", store=store)
     run._flush_points = 50 * 5
     errors: list[str] = []
@@ -267,7 +299,7 @@ def test_four_threads_logging_into_one_run_lose_nothing(store: Store, monkeypatc
 def process_logger(store_dir: str, worker: int, n_runs: int, n_steps: int, queue) -> None:  # type: ignore[no-untyped-def]
     """Spawned child: log its own runs into the shared store."""
     try:
-        tracking.FLUSH_INTERVAL_S = 0.02
+        tracking.active.FLUSH_INTERVAL_S = 0.02
         store = Store.open(store_dir)
         for r in range(n_runs):
             with tracking.start_run("procs", store=store, name=f"w{worker}-r{r}", tags={"worker": worker}) as run:
@@ -489,12 +521,12 @@ def test_a_flush_that_fails_on_one_value_writes_every_other_value(store: Store,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Defence in depth: a value the checks at the call let through (here: with the checks
     switched off) is dropped with a warning naming it; the rest of the buffer is written."""
-    monkeypatch.setattr(tracking, "FLUSH_INTERVAL_S", 3600.0)
+    monkeypatch.setattr(tracking.active, "FLUSH_INTERVAL_S", 3600.0)
     run = _started(store)
     for step in range(1, 100):
         run.log_metric("loss", 1.0 / step, step=step)
-    monkeypatch.setattr(tracking, "_step", lambda value, keys: value)  # let a bad step through
-    monkeypatch.setattr(tracking, "_text", lambda value, key, what: value)  # and a bad param
+    monkeypatch.setattr(tracking.active, "_step", lambda value, keys: value)  # let a bad step through
+    monkeypatch.setattr(tracking.active, "_text", lambda value, key, what: value)  # and a bad param
     run.log_metric("loss", 0.5, step=2**70)
     run.log_param("bad", "\ud800")
     run.log_metric("acc", 0.75)
@@ -518,12 +550,12 @@ def test_a_full_disk_during_a_flush_keeps_the_values_for_the_next_try(store: Sto
     run.flush()  # committed: must survive what follows
     run.log_metric("loss", 0.5, step=1)
     run.log_param("lr", 0.1)
-    original = tracking._insert_metric_points
+    original = tracking.active._insert_metric_points
 
     def full(*args: object) -> None:
         raise OperationalError("INSERT ...", (), sqlite3.OperationalError("database or disk is full"))
 
-    monkeypatch.setattr(tracking, "_insert_metric_points", full)
+    monkeypatch.setattr(tracking.active, "_insert_metric_points", full)
     with pytest.raises(ModelyardError) as err:
         run.flush()
     assert "disk" in str(err.value).lower() and "\n" not in err.value.message
@@ -532,7 +564,7 @@ def test_a_full_disk_during_a_flush_keeps_the_values_for_the_next_try(store: Sto
         run.end()
     assert run.status == "running"
     assert tracking.get_run(run.id, store=store).params == {"depth": "8", "model": "rf"}  # committed data intact
-    monkeypatch.setattr(tracking, "_insert_metric_points", original)  # space freed
+    monkeypatch.setattr(tracking.active, "_insert_metric_points", original)  # space freed
     run.end()
     info = tracking.get_run(run.id, store=store)
     assert info.status == "succeeded" and info.params["lr"] == "0.1" and info.metrics["loss"] == 0.5
@@ -726,7 +758,7 @@ def test_runs_table_refresh_reads_only_what_changed(store: Store, monkeypatch: p
     assert best.column("name").tolist() == ["new", "r9", "r8", "r7", "r6"]
     assert best.frame["name"].tolist() == ["new", "r9", "r8", "r7", "r6"]
     # nothing written since the load: the same rows come back without reading them
-    monkeypatch.setattr(runquery, "REFRESH_OVERLAP", dt.timedelta(0))
+    monkeypatch.setattr(runquery.query, "REFRESH_OVERLAP", dt.timedelta(0))
     loaded = query_runs(store, ["live"])
     time.sleep(0.01)
     same = loaded.refresh()
@@ -739,7 +771,7 @@ def test_a_refresh_that_finds_nothing_new_shares_the_loaded_rows(store: Store, m
     from modelyard.core.experiments import runquery
     from modelyard.core.experiments.runquery import query_runs
 
-    monkeypatch.setattr(runquery, "REFRESH_OVERLAP", dt.timedelta(0))  # no writes still in flight here
+    monkeypatch.setattr(runquery.query, "REFRESH_OVERLAP", dt.timedelta(0))  # no writes still in flight here
 
     with tracking.start_run("quiet", store=store) as run:
         run.log_metric("f1", 0.5)

@@ -282,7 +282,7 @@ def register(store: Store, run_id: str, name: str, *, comment: str | None = None
 
     The model is created on first use. Refuses a run without a logged model.
     """
-    from modelyard.core.experiments.tracking import _resolve_run
+    from modelyard.core.experiments.tracking.active import _resolve_run
 
     name = check_name(name)
     comment = comment.strip() or None if isinstance(comment, str) else None
