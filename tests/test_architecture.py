@@ -280,6 +280,24 @@ def test_window_reach_finder_catches_what_it_should() -> None:
                                                             "datasets_panel"]
 
 
+# --------------------------------------------------------------------------- the picture in the docs
+
+
+def test_rooms_diagram_is_fresh() -> None:
+    """docs/architecture.md's rooms diagram is what docs/make_architecture_diagram.py draws from
+    today's imports (run that script after changing who imports whom)."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import make_architecture_diagram as diagram
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+    fresh = diagram.render()
+    assert "core_store --> core_common" in fresh  # it does read the imports
+    committed = diagram.committed((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    assert committed == fresh, "the rooms diagram in docs/architecture.md is stale: run " \
+        "python docs/make_architecture_diagram.py and commit the result"
+
+
 # --------------------------------------------------------------------------- Qt stays out of the core
 
 
