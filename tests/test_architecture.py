@@ -273,7 +273,7 @@ def test_record_row_finder_catches_what_it_should() -> None:
 
 # A panel finds the window (``self.window()``) for its status bar or to start a job, never to reach
 # a panel: it navigates with the client's ``navigate`` signal and refreshes on ``changed``.
-PANEL_REACH = re.compile(r"_panel$|^panels$|^show_panel$|^files_dropped$")
+PANEL_REACH = re.compile(r"_panel$|^panels$|^show_panel$")
 
 
 def window_reaches(source: str) -> list[tuple[int, str]]:
