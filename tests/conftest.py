@@ -80,11 +80,18 @@ def store_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(store_dir: Path):
-    """A new, empty store in a temporary folder, closed after the test."""
+    """A new, empty store in a temporary folder, closed after the test.
+
+    Before closing, the datasets service forgets the snapshot files it holds open (if a test loaded
+    it): they belong to this test's store, which no later test opens again. tests/core/experiments/
+    test_runquery.py has its own module-scoped ``store`` (its runs are only read)."""
     from modelyard.core.store import Store
 
     s = Store.open(store_dir)
     try:
         yield s
     finally:
+        service = sys.modules.get("modelyard.core.datasets.service")
+        if service is not None:
+            service.clear_caches()
         s.close()

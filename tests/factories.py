@@ -24,9 +24,6 @@ from modelyard.core.monitoring.drift import check as dc
 from modelyard.core.registry import versions as registry
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
 from sqlalchemy import func, select
 
 # ---- churn (from core/monitoring/test_retraining.py)
@@ -182,9 +179,6 @@ def assert_scenario(result: dc.CheckResult, shift: str | None, *, multivariate: 
 
 
 def train_drift_model(store: Store, frame: pd.DataFrame, name: str) -> registry.ModelVersionInfo:
-    from modelyard.core.datasets.service import import_frame
-    from modelyard.core.experiments.training.spec import TrainSpec
-
     import_frame(store, frame, name, target="label")
     spec = TrainSpec(dataset=name, model="logistic_regression", split={"test": 0.25, "seed": 0}, curves=False)
     outcome = run_job(store, JobSpec(func="modelyard.core.experiments.training.train:train", title="train",
@@ -296,8 +290,13 @@ def make_garden_store(root: Path) -> tuple[Store, registry.ModelVersionInfo]:
 
 # ---- ui (from ui/datasets/test_ui_datasets.py)
 
-def drop_files(widget, paths: list[Path], pos: QPoint | None = None) -> QDropEvent:
-    """Send the drag-enter and drop events a real drag of files produces."""
+def drop_files(widget, paths: list[Path], pos=None):
+    """Send the drag-enter and drop events a real drag of files produces (Qt is imported here, so
+    the core and CLI tests that use this module do not load it)."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     point = QPointF(pos or widget.rect().center())

@@ -15,17 +15,7 @@ import pytest
 from cli_helpers import cli, cli_json, run_modelyard, subprocess_env
 from modelyard._version import __version__
 from modelyard.cli import _common
-from modelyard.cli.main import GUI_OPTIONS, run_cli, wants_gui
-
-
-@pytest.fixture
-def store_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    """A freshly initialised store folder."""
-    root = tmp_path / "store"
-    assert run_cli(["store", "init", str(root)]) == 0
-    capsys.readouterr()
-    return root
-
+from modelyard.cli.main import GUI_OPTIONS, wants_gui
 
 # --------------------------------------------------------------------------- entry point
 

@@ -6,17 +6,8 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import cli, cli_json
-from modelyard.cli.main import run_cli
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
-
-
-@pytest.fixture
-def store_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    root = tmp_path / "store"
-    assert run_cli(["store", "init", str(root)]) == 0
-    capsys.readouterr()
-    return root
 
 
 @pytest.fixture

@@ -98,13 +98,6 @@ def strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.fixture
-def store_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    root = tmp_path / "store"
-    assert cli(capsys, "store", "init", str(root))[0] == 0
-    return root
-
-
 def test_json_output_of_non_finite_metrics_is_valid_json_with_null(capsys: pytest.CaptureFixture[str],
                                                                     store_dir: Path) -> None:
     from modelyard.core.experiments import tracking

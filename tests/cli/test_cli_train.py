@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from cli_helpers import cli
 from modelyard.cli import _common
-from modelyard.cli.main import run_cli
 from modelyard.cli.train import register_reproduce
 from modelyard.core.datasets.service import import_frame, sample_frame
 from modelyard.core.experiments import tracking
@@ -17,9 +16,9 @@ from modelyard.core.store import Store
 
 
 @pytest.fixture
-def store_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    root = tmp_path / "store"
-    assert run_cli(["store", "init", str(root)]) == 0
+def store_dir(store_dir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """The CLI's initialised store (tests/cli/conftest.py) with the iris sample imported."""
+    root = store_dir
     store = Store.open(root)
     try:
         df, target = sample_frame("iris")

@@ -6,7 +6,6 @@ import multiprocessing
 
 import pytest
 from modelyard.core.jobs.runner import JobSpec, get_job
-from modelyard.core.store import Store
 from modelyard.ui.common.settings import open_settings
 from modelyard.ui.jobs.dock import COL_CANCEL, COL_PROGRESS
 from modelyard.ui.main_window import MainWindow
@@ -20,13 +19,6 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 TICKING = "ui_jobfns:ticking"
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "store")
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -24,14 +24,6 @@ from modelyard.core.jobs.runner import run_job
 from modelyard.core.store import Store
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    s = Store.open(tmp_path / "store")
-    yield s
-    service.clear_caches()
-    s.close()
-
-
 def run_import(store: Store, path: Path, **options: Any) -> dict[str, Any]:
     outcome = run_job(store, service.import_spec(path, service.ImportOptions(**options)))
     assert outcome.ok, outcome.error

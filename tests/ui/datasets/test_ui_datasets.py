@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from factories import drop_files
 from modelyard.core.datasets import service as ds
-from modelyard.core.store import Store
 from modelyard.core.store import models as m
 from modelyard.ui.common.settings import open_settings
 from modelyard.ui.datasets.import_dialog import ImportDialog
@@ -17,14 +16,6 @@ from modelyard.ui.datasets.profile_table import COL_NAME, COL_ROLE, COL_TYPE
 from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QComboBox, QDialogButtonBox, QMessageBox
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "store")
-    yield s
-    ds.clear_caches()
-    s.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from modelyard.core.experiments import tracking
-from modelyard.core.store import Store
 from modelyard.ui.common.settings import open_settings
 from modelyard.ui.experiments.panel import ExperimentsPanel
 from modelyard.ui.main_window import MainWindow
@@ -19,13 +18,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "store")
-    yield s
-    s.close()
 
 
 def log_runs(store, n=12, experiment="churn"):

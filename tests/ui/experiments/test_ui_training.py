@@ -31,14 +31,6 @@ JOB_TIMEOUT_MS = 90_000
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "store")
-    yield s
-    ds.clear_caches()
-    s.close()
-
-
-@pytest.fixture
 def window(qtbot, store, monkeypatch):
     errors: list[str] = []
     monkeypatch.setattr("modelyard.ui.experiments.panel.show_error",

@@ -11,20 +11,12 @@ from factories import churn_frame, drifted_batch, write_batch
 from factories import train_churn_model as train_model
 from modelyard.core.monitoring import drift
 from modelyard.core.registry import versions as registry
-from modelyard.core.store import Store
 from modelyard.ui.common.settings import open_settings
 from modelyard.ui.main_window import MainWindow
 from modelyard.ui.monitoring.panel import MonitoringPanel
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "store")
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -29,13 +29,6 @@ Y = np.array([0] * 10 + [1] * 10)
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "store")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def window(qtbot, store, monkeypatch):
     errors: list[str] = []
     monkeypatch.setattr("modelyard.ui.registry.panel.show_error",
