@@ -51,7 +51,7 @@ from modelyard.core.store import models as m
 from modelyard.core.store.artifacts import NEW_FILES_KEY, ArtifactRef, ArtifactStore
 
 DB_FILENAME = "modelyard.db"
-# Every Alembic revision this Modelyard knows, oldest first. tests/test_store.py checks this
+# Every Alembic revision this Modelyard knows, oldest first. tests/core/store/test_store.py checks this
 # against migrations/versions so the fast path below (no Alembic import) cannot drift.
 KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
@@ -552,7 +552,7 @@ class Store:
     def _create_fresh(self) -> None:
         """A new, empty database: create the head schema directly and stamp it (Alembic's own
         recipe), which is several times faster than replaying every migration. An existing store
-        is always upgraded through the migrations; tests/test_store.py proves the two agree.
+        is always upgraded through the migrations; tests/core/store/test_store.py proves the two agree.
         A new SQLite file is built the same way by :func:`_create_sqlite_file`.
         """
         with self._write_engine.begin() as conn:  # BEGIN IMMEDIATE: racing creators queue here

@@ -11,7 +11,7 @@ of each metric per run is kept in :class:`LatestMetric` so the runs table sorts 
 metric without scanning the series.
 
 Changing anything here needs an Alembic revision in ``migrations/versions``;
-``tests/test_store.py`` fails when the models and the migrations disagree.
+``tests/core/store/test_store.py`` fails when the models and the migrations disagree.
 """
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ class RunsTableCache(Base):
     one of its runs, so a non-NULL ``data`` is always current. A reader stores a block it built
     only if the block's generation is still the one its read snapshot saw. Other backends have
     no triggers and never use the cache. A batch migration that recreates one of those four
-    tables drops its triggers: recreate them (tests/test_runquery.py checks they exist).
+    tables drops its triggers: recreate them (tests/core/experiments/test_runquery.py checks they exist).
     """
 
     __tablename__ = "runs_table_cache"

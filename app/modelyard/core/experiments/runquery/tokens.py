@@ -81,7 +81,7 @@ def _excerpt(text: str, position: int, width: int = 110) -> tuple[str, int]:
 
 
 # Limits that keep every filter within what the parser (Python's recursion) and SQLite (its
-# parser stack and expression depth) handle; tests/test_runquery.py runs filters at both.
+# parser stack and expression depth) handle; tests/core/experiments/test_runquery.py runs filters at both.
 MAX_FILTER_DEPTH = 20  # nested parentheses and 'not's
 MAX_FILTER_TERMS = 200  # comparisons (a list in 'in (...)' is one)
 _LIMIT_HINT = ("Simplify the filter: compare with a list in one go (params.model in ('rf', 'gbm', ...)), "
