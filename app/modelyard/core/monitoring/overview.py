@@ -16,6 +16,7 @@ from modelyard.core.registry.versions import CHAMPION
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 
+
 @dataclass(frozen=True)
 class ModelOverview:
     """One registered model as the Monitoring panel lists it."""
