@@ -25,7 +25,7 @@ from modelyard.ui.experiments.panel import (
 from modelyard.ui.experiments.train_dialog import LOADING_TEXT, TrainDialog
 from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 JOB_TIMEOUT_MS = 90_000
 
@@ -64,6 +64,14 @@ def panel_of(window: MainWindow) -> ExperimentsPanel:
     return panel
 
 
+def settle(panel) -> None:
+    """Let the panel's reads and writes off the main thread (and those they start) deliver, and
+    nothing else (a form loading on the dialog's reader stays in flight)."""
+    while panel.client.busy:
+        panel.client.wait()
+        QApplication.sendPostedEvents(panel.client, 0)
+
+
 def click(qtbot, widget) -> None:
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
 
@@ -71,6 +79,7 @@ def click(qtbot, widget) -> None:
 def open_train_dialog(qtbot, panel: ExperimentsPanel) -> TrainDialog:
     button = panel.train_button if panel.stack.currentWidget() is panel.content else panel.empty_train_button
     click(qtbot, button)
+    settle(panel)
     dialog = panel.train_dialog
     assert isinstance(dialog, TrainDialog) and dialog.isVisible()
     qtbot.waitUntil(lambda: dialog.form_ready, timeout=20_000)
@@ -129,6 +138,7 @@ def test_the_form_is_generated_from_the_estimator_and_bad_values_disable_train(q
     add_sample(store, "diabetes")
     panel = panel_of(window)
     click(qtbot, panel.empty_train_button)  # no runs yet: the empty state offers training
+    settle(panel)
     dialog = panel.train_dialog
     assert dialog.loading_label.text() == LOADING_TEXT and dialog.loading_label.isVisible()
     assert not dialog.train_button.isEnabled()  # until the model's form has loaded
@@ -235,6 +245,7 @@ def test_closing_the_dialog_while_its_form_loads_returns_at_once(qtbot, window, 
     add_sample(store, "iris")
     panel = panel_of(window)
     click(qtbot, panel.empty_train_button)
+    settle(panel)
     dialog = panel.train_dialog
     assert not dialog.form_ready and panel.form_reader.busy  # param_form runs on the panel's reader
     t0 = time.monotonic()
@@ -464,6 +475,7 @@ def test_reproduce_is_offered_only_for_runs_trained_by_modelyard(qtbot, window, 
     panel.refresh()
     qtbot.waitUntil(lambda: panel.runs_model.row_of(run.id) >= 0, timeout=5000)
     panel.runs_view.selectRow(panel.runs_model.row_of(run.id))
+    settle(panel)
     assert panel.run.id == run.id
     assert not panel.reproduce_button.isEnabled() and "not trained by Modelyard" in panel.reproduce_button.toolTip()
     select_tab(qtbot, panel.detail_tabs, TAB_EVALUATION)
