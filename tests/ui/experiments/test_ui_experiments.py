@@ -188,3 +188,25 @@ def test_export_writes_the_filtered_rows_and_trash_hides_runs(qtbot, window, sto
     loaded(qtbot, panel, 5)
     assert doomed[0] not in list(panel.full.run_ids)
     QApplication.processEvents()
+
+
+def test_the_selected_run_and_experiment_survive_a_refresh(qtbot, window, store):
+    log_runs(store, 4)
+    panel = panel_of(window)
+    panel.refresh()
+    loaded(qtbot, panel, 4)
+    panel.experiments_view.selectRow(1)  # "churn"
+    loaded(qtbot, panel, 4)
+    row = panel.runs_model.row_of(panel.full.run_ids[2])
+    panel.runs_view.selectRow(row)
+    chosen = panel.selected_run_ids()
+    resets: list[bool] = []
+    panel.experiments_model.modelReset.connect(lambda: resets.append(True))
+    log_runs(store, 2, experiment="another")  # a new experiment: the list grows by key
+    log_runs(store, 1)  # a new run in "churn": the runs table is read again
+    panel.client.notify("runs")
+    loaded(qtbot, panel, 5)
+    settle(panel)
+    assert [r[0] for r in panel.experiments_model.rows][1:] == ["another", "churn"]
+    assert not resets and panel._selected_experiment() == "churn"
+    assert panel.selected_run_ids() == chosen  # the same run, wherever its row is now
