@@ -35,8 +35,6 @@ class ModelOverview:
 def models_overview(store: Store) -> list[ModelOverview]:
     """Every registered model (by name) with its check count, latest verdict, reference and watch
     folder, in five queries whatever the number of models."""
-    from modelyard.core.monitoring.drift.check import VERDICTS
-
     with store.session() as s:
         models = s.execute(select(m.RegisteredModel.id, m.RegisteredModel.name, m.RegisteredModel.monitoring)
                            .order_by(m.RegisteredModel.name)).all()
@@ -56,6 +54,8 @@ def models_overview(store: Store) -> list[ModelOverview]:
                   .join(m.ModelVersion, m.ModelVersion.id == m.MonitoringCheck.model_version_id)
                   .subquery())
         verdicts = dict(s.execute(select(newest.c.model_id, newest.c.verdict).where(newest.c.n == 1)).all())
+    if verdicts:  # the drift module (and numpy) loads only for a store with checks
+        from modelyard.core.monitoring.drift.check import VERDICTS
     out = []
     for mid, name, monitoring in models:
         n, last = counts.get(mid, (0, None))
