@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from modelyard.core.datasets import service as ds
 from modelyard.core.experiments import tracking
 from modelyard.core.experiments.training.train import runs_of_job
 from modelyard.core.store import Store
+from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.settings import open_settings
 from modelyard.ui.experiments.panel import (
     TAB_EVALUATION,
@@ -128,6 +130,8 @@ def select_tab(qtbot, tabs, index: int) -> None:
     bar = tabs.tabBar()
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
     assert tabs.currentIndex() == index
+    for client in CoreClient.instances():  # the tab's records are read off the main thread
+        settle(SimpleNamespace(client=client))
 
 
 # --------------------------------------------------------------------------- the dialog, no training

@@ -207,7 +207,7 @@ class RunDetail:
                 self.evaluation = EvaluationView(self.evaluation_holder)
                 self.evaluation_holder.layout().addWidget(self.evaluation)
                 self.evaluation.show()
-            self.evaluation.show_run(self.store, self.run)
+            self._read_records(self.evaluation)
         elif tab == TAB_REPRODUCIBILITY and self.run is not None and self.store is not None:
             if self.reproducibility is None:
                 from modelyard.ui.experiments.evaluation import ReproducibilityView
@@ -215,7 +215,14 @@ class RunDetail:
                 self.reproducibility = ReproducibilityView(self.reproducibility_holder)
                 self.reproducibility_holder.layout().addWidget(self.reproducibility)
                 self.reproducibility.show()
-            self.reproducibility.show_run(self.store, self.run)
+            self._read_records(self.reproducibility)
+
+    def _read_records(self, view: Any) -> None:
+        """Read the run's records for ``view`` (Evaluation, Reproducibility) off the main thread, then draw."""
+        run = self.run
+        self.client.read(f"experiments.records.{type(view).__name__}", lambda store: view.read(store, run),
+                         lambda records: view.show_records(run, records) if self.run is not None
+                         and self.run.id == run.id else None, lambda _exc: None)
 
     def _draw_chart(self) -> None:
         if self.client is None or not hasattr(self, "detail_tabs") or self.detail_tabs.currentIndex() != TAB_CHARTS:
