@@ -398,6 +398,7 @@ def test_a_random_search_records_a_parent_and_a_child_run_per_trial_and_compare_
     assert panel.compare_button.isEnabled()
     assert "compareAction" in {a.objectName() for a in panel.context_menu(children[:2]).actions()}
     click(qtbot, panel.compare_button)
+    settle(panel)
     compare = panel.compare_dialog
     qtbot.waitUntil(compare.isVisible, timeout=3000)
     model = compare.diff_model
@@ -412,6 +413,7 @@ def test_a_random_search_records_a_parent_and_a_child_run_per_trial_and_compare_
 
     compare.show_tab("Curves")
     compare.curve_metric.setCurrentText("cv_accuracy")
+    settle(panel)
     lines = compare.curve_plot.listDataItems()
     assert len(lines) == 2 and all(len(item.getOriginalDataset()[0]) == 2 for item in lines)  # 2 folds each
     compare.show_tab("Parallel coordinates")

@@ -139,14 +139,22 @@ class RunActions:
         self.reproductions[handle.job_id] = run_id
         return handle
 
-    def compare_runs(self, run_ids: list[str] | None = None) -> Any:
-        from modelyard.ui.experiments.compare import CompareDialog
+    def compare_runs(self, run_ids: list[str] | None = None) -> None:
+        """Open the Compare dialog once the runs are read off the main thread."""
+        from modelyard.core.experiments.tracking import get_run
 
         ids = run_ids or self.selected_run_ids()
-        if len(ids) < 2 or self.store is None:
-            return None
+        if len(ids) < 2 or self.store is None or self.client is None:
+            return
+        self.client.read("experiments.compare", lambda store: [get_run(r, store=store) for r in ids],
+                         lambda runs: self._open_compare(ids, runs),
+                         lambda exc: show_error(self, "Cannot compare", exc))
+
+    def _open_compare(self, ids: list[str], runs: list[Any]) -> Any:
+        from modelyard.ui.experiments.compare import CompareDialog
+
         try:
-            dialog = CompareDialog(self.store, ids, self)
+            dialog = CompareDialog(self.store, ids, self, runs=runs, client=self.client)
         except ModelyardError as exc:
             show_error(self, "Cannot compare", exc)
             return None
@@ -154,7 +162,6 @@ class RunActions:
         self.compare_dialog = dialog
         dialog.show()
         return dialog
-
 
     def show_reproduction(self, result: dict[str, Any]) -> Any:
         from modelyard.ui.experiments.evaluation import ReproductionDialog
