@@ -149,6 +149,7 @@ def test_the_form_is_generated_from_the_estimator_and_bad_values_disable_train(q
     qtbot.waitUntil(lambda: dialog.form_ready, timeout=20_000)
 
     choose(dialog.dataset_combo, "breast_cancer@v1")
+    settle(panel)
     qtbot.waitUntil(lambda: dialog.form_ready, timeout=20_000)
     assert dialog.target_combo.currentText() == "diagnosis"  # the schema's target
     assert dialog.task_combo.currentText() == "classification"
@@ -237,6 +238,7 @@ def test_the_form_is_generated_from_the_estimator_and_bad_values_disable_train(q
 
     # the other dataset: its own target and task
     choose(dialog.dataset_combo, "diabetes@v1")
+    settle(panel)
     assert dialog.target_combo.currentText() == "progression" and dialog.task() == "regression"
     qtbot.waitUntil(lambda: dialog.form_ready, timeout=20_000)
     assert dialog.experiment_combo.currentText() == "diabetes"

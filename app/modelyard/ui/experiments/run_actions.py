@@ -73,30 +73,38 @@ class RunActions:
 
     # ------------------------------------------------------------------ training, reproducing, comparing
     def open_train_dialog(self, dataset_ref: str | int | None = None) -> None:
-        """Open the Train dialog (window-modal, not blocking) once the datasets are read off the main
-        thread; its Train button starts the job."""
+        """Open the Train dialog (window-modal, not blocking) once what it offers is read off the
+        main thread; its Train button starts the job."""
         if self.store is None or self.client is None:
             return
-        from modelyard.core.datasets import catalog
-
-        self.client.read("experiments.train_dialog", lambda store: [d.name for d in catalog.list_datasets(store)],
-                         lambda names: self._open_train_dialog(names, dataset_ref),
-                         lambda exc: show_error(self, "Cannot read the datasets", exc))
-
-    def _open_train_dialog(self, names: list[str], dataset_ref: str | int | None) -> Any:
         from modelyard.ui.experiments.train_dialog import TrainDialog
 
-        if not names:
+        experiment = self._selected_experiment()
+
+        def read(store: Any) -> dict[str, Any] | None:
+            from modelyard.core.datasets import catalog
+
+            names = {d.name for d in catalog.list_datasets(store)}
+            if not names:
+                return None
+            ref = dataset_ref if dataset_ref is not None else (experiment if experiment in names else None)
+            return {"ref": ref, "choices": TrainDialog.read_choices(store, ref)}
+
+        self.client.read("experiments.train_dialog", read, self._open_train_dialog,
+                         lambda exc: show_error(self, "Cannot read the datasets", exc))
+
+    def _open_train_dialog(self, answer: dict[str, Any] | None) -> Any:
+        from modelyard.ui.experiments.train_dialog import TrainDialog
+
+        if answer is None:
             show_error(self, "Nothing to train on", ModelyardError(
                 "There are no datasets in this store yet.",
                 hint="Import a file (File › Import Dataset) or a sample in the Datasets panel, then train on it."))
             return None
-        if dataset_ref is None:
-            experiment = self._selected_experiment()
-            dataset_ref = experiment if experiment in names else None
         if self.form_reader is None:
             self.form_reader = BackgroundReader(self)  # outlives the dialogs: closing one never waits
-        dialog = TrainDialog(self.store, self, dataset_ref=dataset_ref, reader=self.form_reader)
+        dialog = TrainDialog(self.store, self, dataset_ref=answer["ref"], reader=self.form_reader,
+                             choices=answer["choices"], client=self.client)
         dialog.accepted.connect(self._train_accepted)
         dialog.finished.connect(lambda _r, d=dialog: d.deleteLater())
         self.train_dialog = dialog

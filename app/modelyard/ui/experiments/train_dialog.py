@@ -53,6 +53,8 @@ from modelyard.ui.experiments.train_form import (
     _same,
     infer_task,
     plan_view,
+    read_choices,
+    read_version,
 )
 
 NEW_SPLIT = -1  # item data of the "new split" choice
@@ -71,14 +73,19 @@ class TrainDialog(QDialog):
     form_loaded = Signal()  # the model's parameter form is shown (or failed to load)
 
     def __init__(self, store: Store, parent: QWidget | None = None, dataset_ref: str | int | None = None, *,
-                 reader: BackgroundReader | None = None) -> None:
+                 reader: BackgroundReader | None = None, choices: dict[str, Any] | None = None,
+                 client: Any = None) -> None:
         """``reader``: a long-lived BackgroundReader to load forms on (the panel's), so that closing the
         dialog while scikit-learn still imports does not wait for it; without one the dialog owns a
-        reader and waits for it when it closes."""
+        reader and waits for it when it closes. ``choices``: :meth:`read_choices`, read off the main
+        thread by the caller (else read here); ``client``: the window's client of the core, which then
+        reads each chosen dataset version off the main thread."""
         super().__init__(parent)
         self.setObjectName("trainDialog")
         self.setWindowTitle("Train a model")
         self.store = store
+        self.client = client
+        self._read: dict[int, tuple[Any, list[Any]]] = {}  # version id -> (record, splits) read ahead
         self.version: Any = None  # DatasetVersionInfo
         self.fields: list[Any] = []
         self.editors: dict[str, ParamEditor] = {}
@@ -95,7 +102,7 @@ class TrainDialog(QDialog):
         self.resize(980, 720)
 
         self._build_layout(self._build_data(), self._build_model(), self._build_search(), self._build_run())
-        self._connect(dataset_ref)
+        self._connect(dataset_ref, choices)
 
     # ------------------------------------------------------------------ building, section by section
     def _build_data(self) -> QGroupBox:
@@ -280,10 +287,9 @@ class TrainDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
 
-    def _connect(self, dataset_ref: str | int | None) -> None:
+    def _connect(self, dataset_ref: str | int | None, choices: dict[str, Any] | None) -> None:
         """Fill the choices, then follow the user's."""
-        self._fill_datasets(dataset_ref)
-        self._fill_experiments()
+        self._fill_choices(choices if choices is not None else self.read_choices(self.store, dataset_ref))
         self.dataset_combo.currentIndexChanged.connect(lambda _i: self._version_chosen())
         self.target_combo.currentIndexChanged.connect(lambda _i: self._target_chosen())
         self.task_combo.currentIndexChanged.connect(lambda _i: self._task_chosen())
@@ -308,32 +314,18 @@ class TrainDialog(QDialog):
         return super().eventFilter(obj, event)
 
     # ------------------------------------------------------------------ data
-    def _fill_datasets(self, dataset_ref: str | int | None) -> None:
-        from modelyard.core.datasets import catalog
+    read_choices = staticmethod(read_choices)  # what the dialog offers (train_form.read_choices)
+    read_version = staticmethod(read_version)
 
-        wanted: int | None = None
-        if dataset_ref is not None:
-            try:
-                wanted = catalog.get_version(self.store, dataset_ref).id
-            except ModelyardError:
-                wanted = None
-        newest: tuple[Any, int] | None = None
-        for d in catalog.list_datasets(self.store):
-            for v in reversed(catalog.list_versions(self.store, d.name)):
-                self.dataset_combo.addItem(v.ref, v.id)
-                self.dataset_combo.setItemData(self.dataset_combo.count() - 1,
-                                               f"{v.n_rows:,} rows × {v.n_cols} columns", Qt.ItemDataRole.ToolTipRole)
-                if newest is None or v.created_at > newest[0]:
-                    newest = (v.created_at, v.id)
-        if wanted is None and newest is not None:
-            wanted = newest[1]
-        i = self.dataset_combo.findData(wanted)
+    def _fill_choices(self, choices: dict[str, Any]) -> None:
+        for ref, version_id, tip in choices["versions"]:
+            self.dataset_combo.addItem(ref, version_id)
+            self.dataset_combo.setItemData(self.dataset_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        i = self.dataset_combo.findData(choices["wanted"])
         self.dataset_combo.setCurrentIndex(max(i, 0))
-
-    def _fill_experiments(self) -> None:
-        from modelyard.core.experiments.tracking import list_experiments
-
-        self.experiment_combo.addItems([e.name for e in list_experiments(store=self.store)])
+        self.experiment_combo.addItems(choices["experiments"])
+        if choices.get("version") is not None:
+            self._read[choices["wanted"]] = choices["version"]
 
     def _experiment_typed(self, _text: str) -> None:
         if not self._setting_experiment:
@@ -341,11 +333,23 @@ class TrainDialog(QDialog):
         self.validate()
 
     def _version_chosen(self) -> None:
-        from modelyard.core.datasets import catalog
-
+        """A dataset version was chosen: read its record and splits (off the main thread when the
+        dialog has the window's client), then offer its columns and splits."""
         version_id = self.dataset_combo.currentData()
-        self.version = None if version_id is None else catalog.get_version(self.store, int(version_id))
-        v = self.version
+        if version_id is None:
+            self._version_read(None, [])
+        elif version_id in self._read:
+            self._version_read(*self._read.pop(version_id))
+        elif self.client is None:
+            self._version_read(*self.read_version(self.store, version_id))
+        else:
+            self.client.read(f"train.version.{id(self)}", lambda store: self.read_version(store, version_id),
+                             lambda answer: self._version_read(*answer) if not self._closed
+                             and self.dataset_combo.currentData() == version_id else None,
+                             lambda exc: self.error_label.setText(str(exc)))
+
+    def _version_read(self, version: Any, splits: list[Any]) -> None:
+        self.version = v = version
         self.target_combo.blockSignals(True)
         self.target_combo.clear()
         if v is not None:
@@ -361,17 +365,15 @@ class TrainDialog(QDialog):
                 self._setting_experiment = True
                 self.experiment_combo.setEditText(v.name)
                 self._setting_experiment = False
-        self._fill_splits()
+        self._fill_splits(splits)
         self._target_chosen()
 
-    def _fill_splits(self) -> None:
-        from modelyard.core.datasets import catalog
-
+    def _fill_splits(self, splits: list[Any]) -> None:
         current = self.split_combo.currentData()
         self.split_combo.clear()
         if self.version is None:
             return
-        for sp in reversed(catalog.list_splits(self.store, self.version.id)):
+        for sp in reversed(splits):
             c = sp.counts
             self.split_combo.addItem(f"{sp.name}  (train {c.get('train', 0):,} · validation "
                                      f"{c.get('validation', 0):,} · test {c.get('test', 0):,})", sp.id)

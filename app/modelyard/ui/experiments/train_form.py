@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from modelyard.core.common.errors import ModelyardError
 from modelyard.ui.common import theme
 from modelyard.ui.common.delegates import ComboDelegate
 from modelyard.ui.common.rows import RowsTableModel
@@ -295,3 +296,38 @@ def describe_entry(e: dict[str, Any]) -> str:
         bits.append("as " + ", ".join(e["parts"]))
     reason = e.get("reason") or ""
     return "; ".join(bits) + (f" — {reason}" if bits and reason else reason)
+
+
+# --------------------------------------------------------------------------- what the dialog offers
+
+
+def read_choices(store: Any, dataset_ref: str | int | None = None) -> dict[str, Any]:
+    """What the Train dialog offers, read from the store (call it off the main thread): every dataset
+    version (newest first per dataset), the one to preselect with its record and splits, and
+    the experiments."""
+    from modelyard.core.datasets import catalog
+    from modelyard.core.experiments.tracking import list_experiments
+
+    wanted: int | None = None
+    if dataset_ref is not None:
+        try:
+            wanted = catalog.get_version(store, dataset_ref).id
+        except ModelyardError:
+            wanted = None
+    versions, newest = [], None
+    for d in catalog.list_datasets(store):
+        for v in reversed(catalog.list_versions(store, d.name)):
+            versions.append((v.ref, v.id, f"{v.n_rows:,} rows × {v.n_cols} columns"))
+            if newest is None or v.created_at > newest[0]:
+                newest = (v.created_at, v.id)
+    if wanted is None and newest is not None:
+        wanted = newest[1]
+    return {"versions": versions, "wanted": wanted,
+            "version": read_version(store, wanted) if wanted is not None else None,
+            "experiments": [e.name for e in list_experiments(store=store)]}
+
+def read_version(store: Any, version_id: int) -> tuple[Any, list[Any]]:
+    """A dataset version's record and its splits (off the main thread)."""
+    from modelyard.core.datasets import catalog
+
+    return catalog.get_version(store, int(version_id)), list(catalog.list_splits(store, int(version_id)))
