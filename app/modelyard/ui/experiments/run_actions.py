@@ -37,7 +37,8 @@ class RunActions:
 
     def context_menu(self, ids: list[str], run: Any = None) -> QMenu:
         """The runs' actions: reproduce (one run), compare (two or more), move to the trash.
-        ``run``: the record of the one run (default: the run in the detail, if it is that one)."""
+        ``run``: the record of the one run (default: the run in the detail if it is that one, else
+        read here — the right-click reads it off the main thread first and passes it)."""
         menu = QMenu(self)
         menu.setObjectName("runsContextMenu")
         if len(ids) == 1:
@@ -45,6 +46,10 @@ class RunActions:
             reproduce.setObjectName("reproduceAction")
             if run is None and self.run is not None and self.run.id == ids[0]:
                 run = self.run
+            if run is None and self.store is not None:  # a caller that did not read it (the right-click does)
+                from modelyard.core.experiments.tracking import get_run
+
+                run = get_run(ids[0], store=self.store)
             ok, why = self.can_reproduce(run)
             reproduce.setEnabled(ok)
             reproduce.setToolTip(why)
