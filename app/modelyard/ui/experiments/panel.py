@@ -46,7 +46,7 @@ REFRESH_MS = 1500
 DEFAULT_METRICS = 6  # metric columns shown before the user picks
 COLUMN_WIDTHS = {"status": 104, "name": 200, "run_id": 80, "start_time": 146, "duration": 72}
 TRAIN_JOB_KINDS = ("train", "train.reproduce")  # their runs are this panel's
-REFRESH_ON = frozenset({"runs", "datasets", "store"})  # change topics this panel shows
+REFRESH_ON = frozenset({"runs", "store"})  # change topics this panel shows
 
 
 class _ExperimentsModel(KeyedRowsModel[Any]):
@@ -219,8 +219,12 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         return self.experiments_model.rowCount() > 1
 
     def on_changed(self, topics: frozenset[str]) -> None:
-        if topics & REFRESH_ON:
+        """Runs changed: re-read only what changed when the whole table is loaded (the live
+        refresh), else everything; another store: everything."""
+        if "store" in topics or (topics & REFRESH_ON and self.full is None):
             self.refresh()
+        elif topics & REFRESH_ON:
+            self._live_refresh(force=True)
 
     def refresh(self) -> None:
         """Re-read the experiments list, then the selected experiments' runs (all off the main thread)."""
