@@ -51,6 +51,13 @@ def shown_names(panel) -> list[str]:
     return [panel.runs_model.data(panel.runs_model.index(r, col)) for r in range(panel.runs_model.rowCount())]
 
 
+def settle(panel) -> None:
+    """Let the panel's reads and writes off the main thread (and those they start) deliver."""
+    while panel.client.busy:
+        panel.client.wait()
+        QApplication.processEvents()
+
+
 def loaded(qtbot, panel, n):
     qtbot.waitUntil(lambda: panel.full is not None and len(panel.full) == n, timeout=5000)
 
@@ -115,9 +122,11 @@ def test_clicking_a_metric_header_sorts_and_the_column_chooser_adds_columns(qtbo
     f1 = panel.runs_model.columns.index("metrics.f1")
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                      pos=header.rect().topLeft() + qtbot_point(header.sectionViewportPosition(f1) + 10, 8))
+    settle(panel)
     assert shown_names(panel) == [f"run-{i:02d}" for i in range(8)]  # ascending f1
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                      pos=header.rect().topLeft() + qtbot_point(header.sectionViewportPosition(f1) + 10, 8))
+    settle(panel)
     assert shown_names(panel)[0] == "run-07"
     assert "tags.team" not in panel.runs_model.columns
     panel.set_column_visible("tags.team", True)
@@ -138,11 +147,13 @@ def test_selecting_a_run_shows_its_detail_and_metric_curve(qtbot, window, store)
     panel.refresh()
     loaded(qtbot, panel, 3)
     panel.runs_view.selectRow(0)
+    settle(panel)
     assert "run-02" in panel.detail_title.text()
     params = {panel.params_model.rows[i][0]: panel.params_model.rows[i][1] for i in range(panel.params_model.rowCount())}
     assert params == {"depth": "2", "model": "random_forest"}
     panel.detail_tabs.setCurrentIndex(1)
     panel.metric_combo.setCurrentText("loss")
+    settle(panel)
     assert panel.plot is not None
     [curve] = panel.plot.listDataItems()
     xs, ys = curve.getOriginalDataset()
@@ -158,6 +169,7 @@ def test_export_writes_the_filtered_rows_and_trash_hides_runs(qtbot, window, sto
     panel.filter_edit.setText('tags.team = "risk"')
     qtbot.waitUntil(lambda: panel.runs_model.rowCount() == 3, timeout=3000)
     path = panel.export_csv(str(tmp_path / "runs.csv"))
+    settle(panel)
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert sorted(r["name"] for r in rows) == ["run-01", "run-03", "run-05"]
@@ -168,3 +180,25 @@ def test_export_writes_the_filtered_rows_and_trash_hides_runs(qtbot, window, sto
     loaded(qtbot, panel, 5)
     assert doomed[0] not in list(panel.full.run_ids)
     QApplication.processEvents()
+
+
+def test_the_selected_run_and_experiment_survive_a_refresh(qtbot, window, store):
+    log_runs(store, 4)
+    panel = panel_of(window)
+    panel.refresh()
+    loaded(qtbot, panel, 4)
+    panel.experiments_view.selectRow(1)  # "churn"
+    loaded(qtbot, panel, 4)
+    row = panel.runs_model.row_of(panel.full.run_ids[2])
+    panel.runs_view.selectRow(row)
+    chosen = panel.selected_run_ids()
+    resets: list[bool] = []
+    panel.experiments_model.modelReset.connect(lambda: resets.append(True))
+    log_runs(store, 2, experiment="another")  # a new experiment: the list grows by key
+    log_runs(store, 1)  # a new run in "churn": the runs table is read again
+    panel.client.notify("runs")
+    loaded(qtbot, panel, 5)
+    settle(panel)
+    assert [r[0] for r in panel.experiments_model.rows][1:] == ["another", "churn"]
+    assert not resets and panel._selected_experiment() == "churn"
+    assert panel.selected_run_ids() == chosen  # the same run, wherever its row is now

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from modelyard.core.datasets import service as ds
 from modelyard.core.experiments import tracking
 from modelyard.core.experiments.training.train import runs_of_job
 from modelyard.core.store import Store
+from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.settings import open_settings
 from modelyard.ui.experiments.panel import (
     TAB_EVALUATION,
@@ -25,7 +27,7 @@ from modelyard.ui.experiments.panel import (
 from modelyard.ui.experiments.train_dialog import LOADING_TEXT, TrainDialog
 from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 JOB_TIMEOUT_MS = 90_000
 
@@ -56,6 +58,14 @@ def panel_of(window: MainWindow) -> ExperimentsPanel:
     return panel
 
 
+def settle(panel) -> None:
+    """Let the panel's reads and writes off the main thread (and those they start) deliver, and
+    nothing else (a form loading on the dialog's reader stays in flight)."""
+    while panel.client.busy:
+        panel.client.wait()
+        QApplication.sendPostedEvents(panel.client, 0)
+
+
 def click(qtbot, widget) -> None:
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
 
@@ -63,6 +73,7 @@ def click(qtbot, widget) -> None:
 def open_train_dialog(qtbot, panel: ExperimentsPanel) -> TrainDialog:
     button = panel.train_button if panel.stack.currentWidget() is panel.content else panel.empty_train_button
     click(qtbot, button)
+    settle(panel)
     dialog = panel.train_dialog
     assert isinstance(dialog, TrainDialog) and dialog.isVisible()
     qtbot.waitUntil(lambda: dialog.form_ready, timeout=20_000)
@@ -111,6 +122,8 @@ def select_tab(qtbot, tabs, index: int) -> None:
     bar = tabs.tabBar()
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
     assert tabs.currentIndex() == index
+    for client in CoreClient.instances():  # the tab's records are read off the main thread
+        settle(SimpleNamespace(client=client))
 
 
 # --------------------------------------------------------------------------- the dialog, no training
@@ -121,12 +134,14 @@ def test_the_form_is_generated_from_the_estimator_and_bad_values_disable_train(q
     add_sample(store, "diabetes")
     panel = panel_of(window)
     click(qtbot, panel.empty_train_button)  # no runs yet: the empty state offers training
+    settle(panel)
     dialog = panel.train_dialog
     assert dialog.loading_label.text() == LOADING_TEXT and dialog.loading_label.isVisible()
     assert not dialog.train_button.isEnabled()  # until the model's form has loaded
     qtbot.waitUntil(lambda: dialog.form_ready, timeout=20_000)
 
     choose(dialog.dataset_combo, "breast_cancer@v1")
+    settle(panel)
     qtbot.waitUntil(lambda: dialog.form_ready, timeout=20_000)
     assert dialog.target_combo.currentText() == "diagnosis"  # the schema's target
     assert dialog.task_combo.currentText() == "classification"
@@ -215,6 +230,7 @@ def test_the_form_is_generated_from_the_estimator_and_bad_values_disable_train(q
 
     # the other dataset: its own target and task
     choose(dialog.dataset_combo, "diabetes@v1")
+    settle(panel)
     assert dialog.target_combo.currentText() == "progression" and dialog.task() == "regression"
     qtbot.waitUntil(lambda: dialog.form_ready, timeout=20_000)
     assert dialog.experiment_combo.currentText() == "diabetes"
@@ -227,6 +243,7 @@ def test_closing_the_dialog_while_its_form_loads_returns_at_once(qtbot, window, 
     add_sample(store, "iris")
     panel = panel_of(window)
     click(qtbot, panel.empty_train_button)
+    settle(panel)
     dialog = panel.train_dialog
     assert not dialog.form_ready and panel.form_reader.busy  # param_form runs on the panel's reader
     t0 = time.monotonic()
@@ -375,6 +392,7 @@ def test_a_random_search_records_a_parent_and_a_child_run_per_trial_and_compare_
     assert panel.compare_button.isEnabled()
     assert "compareAction" in {a.objectName() for a in panel.context_menu(children[:2]).actions()}
     click(qtbot, panel.compare_button)
+    settle(panel)
     compare = panel.compare_dialog
     qtbot.waitUntil(compare.isVisible, timeout=3000)
     model = compare.diff_model
@@ -389,6 +407,7 @@ def test_a_random_search_records_a_parent_and_a_child_run_per_trial_and_compare_
 
     compare.show_tab("Curves")
     compare.curve_metric.setCurrentText("cv_accuracy")
+    settle(panel)
     lines = compare.curve_plot.listDataItems()
     assert len(lines) == 2 and all(len(item.getOriginalDataset()[0]) == 2 for item in lines)  # 2 folds each
     compare.show_tab("Parallel coordinates")
@@ -456,6 +475,7 @@ def test_reproduce_is_offered_only_for_runs_trained_by_modelyard(qtbot, window, 
     panel.refresh()
     qtbot.waitUntil(lambda: panel.runs_model.row_of(run.id) >= 0, timeout=5000)
     panel.runs_view.selectRow(panel.runs_model.row_of(run.id))
+    settle(panel)
     assert panel.run.id == run.id
     assert not panel.reproduce_button.isEnabled() and "not trained by Modelyard" in panel.reproduce_button.toolTip()
     select_tab(qtbot, panel.detail_tabs, TAB_EVALUATION)

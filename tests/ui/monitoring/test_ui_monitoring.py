@@ -39,7 +39,15 @@ def panel_of(window) -> MonitoringPanel:
     panel = next(p for p in window.panels if isinstance(p, MonitoringPanel))
     window.show_panel(window.panels.index(panel))
     panel.refresh()
+    settle(panel)
     return panel
+
+
+def settle(panel) -> None:
+    """Let the panel's reads and writes off the main thread (and those they start) deliver."""
+    while panel.client.busy:
+        panel.client.wait()
+        QApplication.processEvents()
 
 
 def drop_on_model(panel: MonitoringPanel, path: Path, row: int = 0) -> None:
@@ -153,6 +161,7 @@ def test_a_file_written_into_the_watch_folder_is_checked_and_drift_is_notified(q
     folder = tmp_path / "drops"
     folder.mkdir()
     assert panel.choose_watch_folder(str(folder), comment="nightly export")
+    settle(panel)
     assert "watching" in panel.model_facts.text()
     path = write_batch(folder, drifted_batch(), "night.csv")
     old = path.stat().st_mtime - 5  # settled (the watcher waits for files to stop changing)
@@ -168,4 +177,23 @@ def test_a_file_written_into_the_watch_folder_is_checked_and_drift_is_notified(q
     wait_jobs(qtbot, window, 1)
     assert len(drift.list_checks(store, "churn")) == 1
     assert panel.checks_model.rowCount() == 1
+    assert not window.shown_errors
+
+
+def test_a_refresh_updates_the_models_by_name_and_keeps_the_selection(qtbot, window, store):
+    train_model(store)
+    registry.register(store, registry.get_version(store, "churn@champion").run_id, "other")
+    panel = panel_of(window)
+    panel.models_view.selectRow(1)
+    settle(panel)
+    assert panel.model_name == "other"
+    resets: list[bool] = []
+    panel.models_model.modelReset.connect(lambda: resets.append(True))
+    registry.register(store, registry.get_version(store, "churn@champion").run_id, "another")  # sorts first
+    panel.client.notify("models")
+    settle(panel)
+    assert [r["name"] for r in panel.models_model.rows] == ["another", "churn", "other"]
+    assert not resets  # rows inserted by key, not a reset
+    selected = panel.models_view.selectionModel().selectedRows()
+    assert [i.row() for i in selected] == [2] and panel.model_name == "other"
     assert not window.shown_errors

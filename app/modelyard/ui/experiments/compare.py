@@ -235,13 +235,17 @@ def make_axis(runs: list[Any], key: str) -> Axis | None:
 
 
 class CompareDialog(QDialog):
-    def __init__(self, store: Store, run_ids: list[str], parent: QWidget | None = None) -> None:
+    def __init__(self, store: Store, run_ids: list[str], parent: QWidget | None = None, *,
+                 runs: list[Any] | None = None, client: Any = None) -> None:
+        """``runs``: the runs' records, read off the main thread by the caller (else read here);
+        ``client``: the window's client of the core, which then reads the curves off the main thread."""
         super().__init__(parent)
         from modelyard.core.experiments.tracking import get_run
 
         self.setObjectName("compareDialog")
         self.store = store
-        self.runs = [get_run(r, store=store) for r in run_ids]
+        self.client = client
+        self.runs = runs if runs is not None else [get_run(r, store=store) for r in run_ids]
         self.setWindowTitle(f"Compare {len(self.runs)} runs")
         self.resize(1000, 640)
         self.curve_plot: Any = None
@@ -361,20 +365,37 @@ class CompareDialog(QDialog):
         self.draw_curves()
 
     def draw_curves(self) -> None:
-        import numpy as np
-
+        """Read the chosen metric's history of every run (off the main thread with a client), then draw."""
         from modelyard.core.experiments.tracking import metric_history
 
         key = self.curve_metric.currentText()
-        self.curve_plot.clear()
         if not key:
+            self.curve_plot.clear()
             return
+        runs = self.runs
+
+        def read(store: Any) -> dict[str, Any]:
+            return {run.id: metric_history(run.id, key, store=store, as_numpy=True)
+                    for run in runs if key in run.metrics}
+
+        if self.client is None:
+            self._curves_read(key, read(self.store))
+        else:
+            self.client.read(f"compare.curves.{id(self)}", read, lambda h: self._curves_read(key, h),
+                             lambda _exc: None)
+
+    def _curves_read(self, key: str, histories: dict[str, Any]) -> None:
+        import numpy as np
+
+        if key != self.curve_metric.currentText():
+            return  # another metric was chosen meanwhile
+        self.curve_plot.clear()
         by_time = self.curve_x.currentIndex() == 1
         weight = self.curve_smoothing.value()
         for i, run in enumerate(self.runs):
-            if key not in run.metrics:
+            if run.id not in histories:
                 continue
-            steps, stamps, values = metric_history(run.id, key, store=self.store, as_numpy=True)
+            steps, stamps, values = histories[run.id]
             if not len(values):
                 continue
             xs = (stamps - stamps[0]) / 1000.0 if by_time else steps

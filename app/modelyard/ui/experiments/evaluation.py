@@ -248,16 +248,23 @@ class EvaluationView(QWidget):
         self.message.show()
         self.scroll.hide()
 
+    RECORDS = ("confusion_matrix", "roc_curve", "pr_curve", "residuals", "permutation_importance")
+
+    @classmethod
+    def read(cls, store: Any, info: Any) -> dict[str, Any]:
+        """The evaluation records of ``info`` (a RunInfo), read from the artifact store: call it off
+        the main thread and hand the result to :meth:`show_records`."""
+        return {name: read_json_artifact(store, info, f"evaluation/{name}.json") for name in cls.RECORDS}
+
     def show_run(self, store: Any, info: Any) -> None:
+        """Read and draw (on the calling thread: the panel reads off the main one, then calls :meth:`show`)."""
+        self.show_records(info, self.read(store, info))
+
+    def show_records(self, info: Any, records: dict[str, Any]) -> None:
         """Draw what ``info`` (a RunInfo) recorded; a message when it recorded no evaluation."""
         self.clear()
         self.run_id = info.id
-        read = lambda path: read_json_artifact(store, info, path)
-        confusion = read("evaluation/confusion_matrix.json")
-        roc = read("evaluation/roc_curve.json")
-        pr = read("evaluation/pr_curve.json")
-        residuals = read("evaluation/residuals.json")
-        importance = read("evaluation/permutation_importance.json")
+        confusion, roc, pr, residuals, importance = (records.get(name) for name in self.RECORDS)
         if not any((confusion, roc, pr, residuals, importance)):
             if info.status == "running":
                 text = "The run is still training: its evaluation appears when it ends."
@@ -528,9 +535,17 @@ class ReproducibilityView(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.view, 1)
 
+    @staticmethod
+    def read(store: Any, info: Any) -> dict[str, Any]:
+        """``info``'s reproducibility record and reproduction report (off the main thread)."""
+        return {"record": read_json_artifact(store, info, "reproducibility.json"),
+                "report": read_json_artifact(store, info, "reproduction.json")}
+
     def show_run(self, store: Any, info: Any) -> None:
-        record = read_json_artifact(store, info, "reproducibility.json")
-        report = read_json_artifact(store, info, "reproduction.json")
+        self.show_records(info, self.read(store, info))
+
+    def show_records(self, info: Any, records: dict[str, Any]) -> None:
+        record, report = records.get("record"), records.get("report")
         if report:
             self.verdict.setText(verdict_html(report))
             self.verdict.show()

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QFont
+from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -17,7 +16,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
-    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -25,20 +23,22 @@ from PySide6.QtWidgets import (
 
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.jobs.runner import JobOutcome
-from modelyard.core.registry.versions import MODEL_PATH
 from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.common.jobrunner import JobHandle
+from modelyard.ui.common.keyed_rows import KeyedRowsModel
 from modelyard.ui.common.panel import Panel
-from modelyard.ui.common.rows import RowsTableModel
 from modelyard.ui.common.widgets import show_error
-from modelyard.ui.experiments.curves import CurveControls
-from modelyard.ui.experiments.runs_table import (
-    BASE_COLUMNS,
-    RUN_ID_ROLE,
-    RunsModel,
-    fmt_metric,
+from modelyard.ui.experiments.run_actions import RunActions
+from modelyard.ui.experiments.run_detail import (  # noqa: F401 - the tab numbers are part of the panel's API
+    TAB_ARTIFACTS,
+    TAB_CHARTS,
+    TAB_EVALUATION,
+    TAB_OVERVIEW,
+    TAB_REPRODUCIBILITY,
+    RunDetail,
 )
+from modelyard.ui.experiments.runs_table import BASE_COLUMNS, RunsModel
 
 ALL = "All experiments"
 FIRST_PAGE = 200
@@ -46,19 +46,14 @@ REFRESH_MS = 1500
 DEFAULT_METRICS = 6  # metric columns shown before the user picks
 COLUMN_WIDTHS = {"status": 104, "name": 200, "run_id": 80, "start_time": 146, "duration": 72}
 TRAIN_JOB_KINDS = ("train", "train.reproduce")  # their runs are this panel's
-TAB_OVERVIEW, TAB_CHARTS, TAB_EVALUATION, TAB_REPRODUCIBILITY, TAB_ARTIFACTS = range(5)
+REFRESH_ON = frozenset({"runs", "store"})  # change topics this panel shows
 
 
-def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
-class _ExperimentsModel(RowsTableModel[Any]):
+class _ExperimentsModel(KeyedRowsModel[Any]):
     headers = ("Experiment", "Runs")
+
+    def key(self, row: Any) -> Any:
+        return row[0]
 
     def cell(self, e: Any, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -70,27 +65,7 @@ class _ExperimentsModel(RowsTableModel[Any]):
         return None
 
 
-class _KeyValueModel(RowsTableModel[tuple[str, str]]):
-    headers = ("Key", "Value")
-
-    def cell(self, kv: tuple[str, str], column: int, role: int) -> Any:
-        return kv[column] if role == Qt.ItemDataRole.DisplayRole else None
-
-
-class _ArtifactsModel(RowsTableModel[Any]):
-    headers = ("Path", "Kind", "Size", "sha256")
-
-    def cell(self, a: Any, column: int, role: int) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (a.path, a.kind or "", _size(a.size or 0), a.sha256[:12])[column]
-        if role == Qt.ItemDataRole.ToolTipRole and column == 3:
-            return a.sha256
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == 2:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-
-class ExperimentsPanel(Panel):
+class ExperimentsPanel(RunDetail, RunActions, Panel):
     title = "Experiments"
     icon_name = "experiments"
     empty_headline = "No experiments yet"
@@ -99,7 +74,9 @@ class ExperimentsPanel(Panel):
         "<code>modelyard.start_run()</code>, appear in this panel live, ready to compare and reproduce."
     )
 
-    register_requested = Signal(str)  # a run id: "Register model…" (the window hands it to the Registry)
+    # kept for the window's connection; "Register model…" now asks the window through
+    # client.navigate("registry", ("register_run", run_id))
+    register_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -108,7 +85,7 @@ class ExperimentsPanel(Panel):
         self.sort_by: tuple[str, bool] | None = None
         self.filter_text = ""
         self.extra_columns: list[str] | None = None  # None: the defaults
-        self.reader = BackgroundReader(self)
+        self._reading = False  # a read of the runs is in flight
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self._live_refresh)
@@ -210,74 +187,7 @@ class ExperimentsPanel(Panel):
         self.runs_view.customContextMenuRequested.connect(self._context_menu)
         self.runs_view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
 
-        # detail
-        self.detail_title = QLabel("Select a run to see its parameters, metrics and curves.", self)
-        self.detail_title.setObjectName("runDetailTitle")
-        self.reproduce_button = QPushButton(theme.icon("refresh"), "Reproduce", self)
-        self.reproduce_button.setObjectName("reproduceButton")
-        self.reproduce_button.setEnabled(False)
-        self.reproduce_button.setToolTip("Retrain this run from its recorded spec and data, and compare the metrics")
-        self.reproduce_button.clicked.connect(lambda: self.reproduce_run())
-        self.detail_tabs = QTabWidget(self)
-        self.params_model = _KeyValueModel(self)
-        self.metrics_model = _KeyValueModel(self)
-        self.tags_model = _KeyValueModel(self)
-        overview = QWidget(self)
-        ol = QHBoxLayout(overview)
-        ol.setContentsMargins(0, 0, 0, 0)
-        for title, model in (("Parameters", self.params_model), ("Metrics", self.metrics_model), ("Tags", self.tags_model)):
-            box = QVBoxLayout()
-            label = QLabel(title, self)
-            theme.make_heading(label, 1.0)
-            view = QTableView(self)
-            view.setObjectName(f"{title.lower()}Table")
-            view.setModel(model)
-            view.verticalHeader().hide()
-            view.setShowGrid(False)
-            view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-            box.addWidget(label)
-            box.addWidget(view)
-            ol.addLayout(box)
-        self.detail_tabs.addTab(overview, "Overview")
-        self.chart_holder = QWidget(self)
-        cl = QVBoxLayout(self.chart_holder)
-        cl.setContentsMargins(0, 0, 0, 0)
-        self.chart_controls = CurveControls(self, name_prefix="chart",
-                                            smoothing_tip="Exponential moving average (0: the raw values; "
-                                                          "the raw curve stays faint)")
-        self.metric_combo = self.chart_controls.metric
-        self.metric_combo.setObjectName("metricCombo")
-        self.chart_x = self.chart_controls.x_axis
-        self.chart_smoothing = self.chart_controls.smoothing
-        self.chart_controls.changed.connect(self._draw_chart)
-        cl.addWidget(self.chart_controls)
-        self.detail_tabs.addTab(self.chart_holder, "Charts")
-        self.evaluation_holder = QWidget(self)
-        QVBoxLayout(self.evaluation_holder).setContentsMargins(0, 0, 0, 0)
-        self.detail_tabs.addTab(self.evaluation_holder, "Evaluation")
-        self.reproducibility_holder = QWidget(self)
-        QVBoxLayout(self.reproducibility_holder).setContentsMargins(0, 0, 0, 0)
-        self.detail_tabs.addTab(self.reproducibility_holder, "Reproducibility")
-        self.artifacts_model = _ArtifactsModel(self)
-        self.artifacts_view = QTableView(self)
-        self.artifacts_view.setObjectName("artifactsTable")
-        self.artifacts_view.setModel(self.artifacts_model)
-        self.artifacts_view.verticalHeader().hide()
-        self.artifacts_view.setShowGrid(False)
-        self.artifacts_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
-            self.artifacts_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.detail_tabs.addTab(self.artifacts_view, "Artifacts")
-        self.detail_tabs.currentChanged.connect(lambda _i: self._show_detail_tab())
-        detail = QWidget(self)
-        dl = QVBoxLayout(detail)
-        dl.setContentsMargins(0, theme.SPACE_S, 0, 0)
-        head = QHBoxLayout()
-        head.addWidget(self.detail_title, 1)
-        head.addWidget(self.reproduce_button)
-        dl.addLayout(head)
-        dl.addWidget(self.detail_tabs, 1)
-
+        self.detail = self._build_detail()
         right_top = QWidget(self)
         rl = QVBoxLayout(right_top)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -288,7 +198,7 @@ class ExperimentsPanel(Panel):
         rl.addWidget(self.count_label)
         vsplit = QSplitter(Qt.Orientation.Vertical, self)
         vsplit.addWidget(right_top)
-        vsplit.addWidget(detail)
+        vsplit.addWidget(self.detail)
         vsplit.setSizes([320, 200])
         right = QWidget(self)
         rlay = QVBoxLayout(right)
@@ -308,12 +218,25 @@ class ExperimentsPanel(Panel):
     def has_content(self) -> bool:
         return self.experiments_model.rowCount() > 1
 
+    def on_changed(self, topics: frozenset[str]) -> None:
+        """Runs changed: re-read only what changed when the whole table is loaded (the live
+        refresh), else everything; another store: everything."""
+        if "store" in topics or (topics & REFRESH_ON and self.full is None):
+            self.refresh()
+        elif topics & REFRESH_ON:
+            self._live_refresh(force=True)
+
     def refresh(self) -> None:
-        if self.store is None:
+        """Re-read the experiments list, then the selected experiments' runs (all off the main thread)."""
+        if self.store is None or self.client is None:
             return
         from modelyard.core.experiments.tracking import list_experiments
 
-        self._set_experiments([(e.name, e.runs) for e in list_experiments(store=self.store)])
+        self.client.read("experiments.list", lambda store: [(e.name, e.runs) for e in list_experiments(store=store)],
+                         self._experiments_loaded, self._read_failed)
+
+    def _experiments_loaded(self, experiments: list[tuple[str, int]]) -> None:
+        self._set_experiments(experiments)
         super().refresh()
         self.reload()
         self._timer.start()
@@ -324,7 +247,7 @@ class ExperimentsPanel(Panel):
         rows = [(ALL, sum(n for _name, n in experiments))] + list(experiments)
         self._relisting = True
         try:
-            self.experiments_model.set_rows(rows)
+            self.experiments_model.update_rows(rows)  # by name: the selection stays
             names = [r[0] for r in rows]
             self.experiments_view.selectRow(names.index(current) if current in names else 0)
         finally:
@@ -344,9 +267,27 @@ class ExperimentsPanel(Panel):
         name = self._selected_experiment()
         return None if name in (None, ALL) else [name]
 
+    # ------------------------------------------------------------------ reading runs
+    def _read_runs(self, read: Any, on_result: Any) -> None:
+        """``read(store)`` (a RunsTable, or (table, experiments)) on a reading thread, filtered,
+        sorted and prepared there too (:meth:`_in_background`); the newest read wins."""
+        if self.client is None:
+            return
+        self._reading = True
+
+        def done(result: Any) -> None:
+            self._reading = False
+            on_result(result)
+
+        def failed(error: Exception) -> None:
+            self._reading = False
+            self._read_failed(error)
+
+        self.client.read("experiments.runs", self._in_background(read), done, failed)
+
     def reload(self) -> None:
-        """The selected experiments' runs: the newest page first, then everything, both read on
-        the reader's thread (with the filter and sort applied there too).
+        """The selected experiments' runs: the newest page first, then everything, both read off
+        the main thread (with the filter and sort applied there too).
 
         Only while the panel is visible: reading runs loads pandas, which start-up must not pay
         for when the window opens on another panel (showEvent catches up).
@@ -359,53 +300,56 @@ class ExperimentsPanel(Panel):
         self._stale = False
         from modelyard.core.experiments.runquery import query_runs
 
-        store, ids = self.store, self._experiment_ids()
+        ids = self._experiment_ids()
         self.full = None
-        self.reader.submit(self._in_background(lambda: query_runs(store, ids, limit=FIRST_PAGE)),
-                           lambda result: self._page_loaded(result, store, ids), self._read_failed)
+        self._read_runs(lambda store: query_runs(store, ids, limit=FIRST_PAGE),
+                        lambda result: self._page_loaded(result, ids))
 
-    def _page_loaded(self, result: tuple[Any, Any, Any], store: Any, ids: list[str] | None) -> None:
+    def _page_loaded(self, result: tuple[Any, Any], ids: list[str] | None) -> None:
         from modelyard.core.experiments.runquery import query_runs
 
         self._show(*result)
-        self.reader.submit(self._in_background(lambda: query_runs(store, ids)), self._full_loaded, self._read_failed)
+        self._read_runs(lambda store: query_runs(store, ids), self._full_loaded)
 
     def _in_background(self, read: Any) -> Any:
         """``read`` (returning a RunsTable) wrapped to also filter, sort and prepare the visible
-        columns on the reader's thread, as they are now; :meth:`_show` redoes it on the main
-        thread only if the user changed them meanwhile."""
+        columns on the reading thread, as they are now; :meth:`_show` asks again if the user
+        changed them meanwhile."""
         key = (self.filter_text, self.sort_by, self.extra_columns)
         selected = self._current_run_id()
 
-        def work() -> tuple[Any, Any, Any]:
-            table = read()
-            if isinstance(table, tuple):  # (table, extra) from the live refresh
+        def work(store: Any) -> tuple[Any, ...]:
+            table = read(store)
+            if isinstance(table, tuple):  # (table, experiments) from the live refresh
                 table, extra = table
             else:
                 extra = None
-            view = self._view_of(table, key[0], key[1])
-            if view is not None:
-                view.prepare(self._visible_columns(table, key[2]))
-                if selected:
-                    view.row_of(selected)
-            return (table, (view, key), extra) if extra is not None else (table, (view, key))
+            prepared = self._prepare(table, key, selected)
+            return (table, prepared, extra) if extra is not None else (table, prepared)
 
         return work
 
-    @staticmethod
-    def _view_of(table: Any, filter_text: str, sort_by: tuple[str, bool] | None) -> Any:
-        """``table`` filtered and sorted; None when the filter is not valid."""
+    @classmethod
+    def _prepare(cls, table: Any, key: tuple[Any, Any, Any], selected: str | None) -> tuple[Any, Any, Any]:
+        """(view, key, filter error) of ``table`` for ``key`` = (filter, sort, columns): runs on a
+        reading thread, never on the main one."""
         from modelyard.core.experiments.runquery import FilterError
 
+        filter_text, sort_by, columns = key
         view = table
         try:
             if filter_text:
                 view = view.filter(filter_text)
-        except FilterError:
-            return None
+        except FilterError as exc:
+            view, error = table, exc  # the table unfiltered, and the error to show
+        else:
+            error = None
         if sort_by is not None and sort_by[0] in table.columns:
             view = view.sort(sort_by[0], ascending=sort_by[1])
-        return view
+        view.prepare(cls._columns_of(table, columns))
+        if selected:
+            view.row_of(selected)
+        return view, key, error
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -413,9 +357,9 @@ class ExperimentsPanel(Panel):
             QTimer.singleShot(0, self, self.reload)  # with a context: dropped if the panel goes first
 
     def _full_loaded(self, result: tuple[Any, Any]) -> None:
-        table, view = result
+        table, prepared = result
         self.full = table
-        self._show(table, view)
+        self._show(table, prepared)
         if not self.has_content() and len(table):
             self.refresh()
 
@@ -423,23 +367,23 @@ class ExperimentsPanel(Panel):
         self.count_label.setText(f"Could not read the runs: {error}")
 
     def _live_refresh(self, *, force: bool = False) -> None:
-        """Re-read what changed (and the experiments list) on the reader's thread. ``force``:
-        even if a refresh is in flight (its answer is dropped: it may predate what we wait for)."""
-        if self.store is None or self.full is None or (self.reader.busy and not force) or not self.isVisible():
+        """Re-read what changed (and the experiments list) off the main thread. ``force``: even if
+        a read is in flight (its answer is dropped: it may predate what we wait for)."""
+        if self.store is None or self.full is None or (self._reading and not force) or not self.isVisible():
             return
         from modelyard.core.experiments.tracking import list_experiments
 
-        full, store = self.full, self.store
+        full = self.full
 
-        def read() -> tuple[Any, list[tuple[str, int]]]:  # on the reader's thread: nothing here touches widgets
+        def read(store: Any) -> tuple[Any, list[tuple[str, int]]]:  # off the main thread: no widgets here
             return full.refresh(), [(e.name, e.runs) for e in list_experiments(store=store)]
 
-        self.reader.submit(self._in_background(read), self._refreshed)
+        self._read_runs(read, self._refreshed)
 
     def _refreshed(self, result: tuple[Any, Any, list[tuple[str, int]]]) -> None:
-        table, view, experiments = result
+        table, prepared, experiments = result
         if experiments != self.experiments_model.rows[1:]:
-            # a new experiment, or new runs: relist from what the reader read (no query here)
+            # a new experiment, or new runs: relist from what was read (no query here)
             shown = self._selected_experiment()
             self._set_experiments(experiments)
             super().refresh()  # the content instead of the empty state, once there is an experiment
@@ -448,10 +392,10 @@ class ExperimentsPanel(Panel):
         unchanged = table.shares_data_with(self.full)
         self.full = table
         if not unchanged:  # nothing written since the last look: keep the view as it is
-            self._show(table, view)
+            self._show(table, prepared)
 
-    def _visible_columns(self, table: Any, extra_columns: Any = False) -> list[str]:
-        chosen = self.extra_columns if extra_columns is False else extra_columns
+    @staticmethod
+    def _columns_of(table: Any, chosen: list[str] | None) -> list[str]:
         if chosen is not None:
             extra = [c for c in chosen if c in table.columns]
         else:
@@ -459,28 +403,43 @@ class ExperimentsPanel(Panel):
             extra += [c for c in table.columns if c.startswith("params.")][:6]
         return list(BASE_COLUMNS) + extra
 
-    def _show(self, table: Any, prepared: tuple[Any, Any] | None = None) -> None:
-        """Apply the filter and sort to ``table`` and show it, keeping the selected run.
+    def _visible_columns(self, table: Any) -> list[str]:
+        return self._columns_of(table, self.extra_columns)
 
-        ``prepared``: (view, (filter, sort, columns)) computed on the reader's thread; used when
-        the filter and sort are still those.
-        """
-        from modelyard.core.experiments.runquery import FilterError
+    def _show(self, table: Any, prepared: tuple[Any, Any, Any]) -> None:
+        """Show ``prepared`` = (view, key, filter error), computed off the main thread from
+        ``table``; if the filter or sort changed meanwhile, ask for them again instead."""
+        view, key, error = prepared
+        if key[:2] != (self.filter_text, self.sort_by):
+            self._reshow(table)
+            return
+        if error is not None:
+            self._filter_failed(error)
+        self._display(table, view)
 
+    def _reshow(self, table: Any = None) -> None:
+        """Filter and sort the loaded runs again, off the main thread, then show them."""
+        table = table if table is not None else (self.full if self.full is not None else self.runs_model.table)
+        if table is None or self.client is None:
+            return
+        key = (self.filter_text, self.sort_by, self.extra_columns)
         selected = self._current_run_id()
-        view = None
-        if prepared is not None and prepared[0] is not None and \
-                prepared[1][:2] == (self.filter_text, self.sort_by):
-            view = prepared[0]
-        if view is None:
-            view = table
-            try:
-                if self.filter_text:
-                    view = view.filter(self.filter_text)
-            except FilterError as exc:
-                self._filter_failed(exc)
-            if self.sort_by is not None and self.sort_by[0] in table.columns:
-                view = view.sort(self.sort_by[0], ascending=self.sort_by[1])
+
+        def shown(prepared: tuple[Any, Any, Any]) -> None:
+            if table is (self.full if self.full is not None else self.runs_model.table) or self.full is None:
+                self._show(table, prepared)
+
+        self.client.read("experiments.view", lambda _store: self._prepare(table, key, selected), shown,
+                         self._read_failed)
+
+    def _display(self, table: Any, view: Any) -> None:
+        """Put ``view`` (``table`` filtered and sorted) in the runs table, keeping the selected run.
+
+        A model reset, not an update by key: a refresh that finds anything new is a new RunsTable
+        (its frame, filter and order recomputed), and diffing up to 100,000 rows on the main
+        thread would cost more than the reset; the selected run is selected again by its id.
+        """
+        selected = self._current_run_id()
         self.view_table = view
         columns = self._visible_columns(table)
         changed = columns != self.runs_model.columns
@@ -520,16 +479,14 @@ class ExperimentsPanel(Panel):
 
         text = self.filter_edit.text().strip()
         try:
-            parse_filter(text)
+            parse_filter(text)  # parsing only (pure, bounded): the filter itself runs off the main thread
         except FilterError as exc:
             self._filter_failed(exc)
             return
         self.filter_error.hide()
         self.filter_edit.setStyleSheet("")
         self.filter_text = text
-        table = self.full if self.full is not None else self.runs_model.table
-        if table is not None:
-            self._show(table)
+        self._reshow()
 
     def _filter_failed(self, exc: ModelyardError) -> None:
         self.filter_error.setText(str(exc.message))
@@ -542,9 +499,7 @@ class ExperimentsPanel(Panel):
         self.sort_by = (name, ascending)
         self.runs_view.horizontalHeader().setSortIndicator(
             section, Qt.SortOrder.AscendingOrder if ascending else Qt.SortOrder.DescendingOrder)
-        table = self.full if self.full is not None else self.runs_model.table
-        if table is not None:
-            self._show(table)
+        self._reshow()
 
     def _fill_columns_menu(self) -> None:
         self.columns_menu.clear()
@@ -565,6 +520,7 @@ class ExperimentsPanel(Panel):
                 self.columns_menu.addAction(action)
 
     def set_column_visible(self, column: str, visible: bool) -> None:
+        """Show or hide a column (the rows stay: no filter or sort runs again)."""
         current = [c for c in self.runs_model.columns if c not in BASE_COLUMNS]
         if visible and column not in current:
             current.append(column)
@@ -572,252 +528,8 @@ class ExperimentsPanel(Panel):
             current.remove(column)
         self.extra_columns = current
         table = self.full if self.full is not None else self.runs_model.table
-        if table is not None:
-            self._show(table)
-
-    # ------------------------------------------------------------------ detail
-    def _current_run_id(self) -> str | None:
-        if not hasattr(self, "runs_view"):
-            return None
-        idx = self.runs_view.currentIndex()
-        return idx.data(RUN_ID_ROLE) if idx.isValid() else None
-
-    def selected_run_ids(self) -> list[str]:
-        rows = sorted({i.row() for i in self.runs_view.selectionModel().selectedRows()})
-        return [self.runs_model.run_id(r) for r in rows]
-
-    def _run_selected(self, index: QModelIndex) -> None:
-        if not index.isValid() or self.store is None:
-            return
-        if self._reselecting and self.run is not None and self.run.id == index.data(RUN_ID_ROLE) \
-                and self.run.status != "running" and self.run.status == str(self.runs_model.table.cell(
-                    "status", index.row())):
-            return  # the same finished run after a live refresh: its detail (and chart) still hold
-        if self._detail_later:
-            run_id = index.data(RUN_ID_ROLE)
-            QTimer.singleShot(0, self, lambda: self._detail_of(run_id))
-            return
-        from modelyard.core.experiments.tracking import get_run
-
-        try:
-            run = get_run(index.data(RUN_ID_ROLE), store=self.store)
-        except ModelyardError:
-            return
-        self.run = run
-        colour = theme.status_colour(run.status).name()
-        self.detail_title.setText(f"<b>{run.name or run.id[:8]}</b> · {run.experiment} · "
-                                  f"<span style='color:{colour}'>{run.status}</span> · {run.id}")
-        ok, why = self.can_reproduce(run)
-        self.reproduce_button.setEnabled(ok)
-        self.reproduce_button.setToolTip(why)
-        self.artifacts_model.set_rows(list(run.artifacts))
-        self.params_model.set_rows(sorted((k, str(v)) for k, v in run.params.items()))
-        self.metrics_model.set_rows(sorted((k, fmt_metric(v)) for k, v in run.metrics.items()))
-        self.tags_model.set_rows(sorted((k, str(v)) for k, v in run.tags.items()))
-        current = self.metric_combo.currentText()
-        self.metric_combo.blockSignals(True)
-        self.metric_combo.clear()
-        self.metric_combo.addItems(sorted(run.metrics))
-        if current in run.metrics:
-            self.metric_combo.setCurrentText(current)
-        self.metric_combo.blockSignals(False)
-        self._show_detail_tab()
-
-    def _detail_of(self, run_id: str) -> None:
-        row = self.runs_model.row_of(run_id)
-        if row >= 0 and self._current_run_id() == run_id:
-            self._run_selected(self.runs_model.index(row, 0))
-
-    def _show_detail_tab(self) -> None:
-        """Draw the current detail tab for the current run (the heavier tabs only when shown)."""
-        if not hasattr(self, "detail_tabs"):
-            return
-        tab = self.detail_tabs.currentIndex()
-        if tab == TAB_CHARTS:
-            self._draw_chart()
-        elif tab == TAB_EVALUATION and self.run is not None and self.store is not None:
-            if self.evaluation is None:
-                from modelyard.ui.experiments.evaluation import EvaluationView
-
-                self.evaluation = EvaluationView(self.evaluation_holder)
-                self.evaluation_holder.layout().addWidget(self.evaluation)
-                self.evaluation.show()
-            self.evaluation.show_run(self.store, self.run)
-        elif tab == TAB_REPRODUCIBILITY and self.run is not None and self.store is not None:
-            if self.reproducibility is None:
-                from modelyard.ui.experiments.evaluation import ReproducibilityView
-
-                self.reproducibility = ReproducibilityView(self.reproducibility_holder)
-                self.reproducibility_holder.layout().addWidget(self.reproducibility)
-                self.reproducibility.show()
-            self.reproducibility.show_run(self.store, self.run)
-
-    def _draw_chart(self) -> None:
-        if self.store is None or not hasattr(self, "detail_tabs") or self.detail_tabs.currentIndex() != TAB_CHARTS:
-            return
-        run_id, key = self._current_run_id(), self.metric_combo.currentText()
-        if not run_id or not key:
-            return
-        if self.plot is None:
-            import pyqtgraph as pg
-
-            self.plot = pg.PlotWidget(self.chart_holder)
-            self.plot.setObjectName("metricPlot")
-            self.plot.setBackground(self.palette().color(self.palette().ColorRole.Base))
-            self.plot.showGrid(x=True, y=True, alpha=0.25)
-            self.plot.setMenuEnabled(False)
-            for side in ("left", "bottom"):
-                self.plot.getAxis(side).enableAutoSIPrefix(False)  # 0.95, not "950 (x0.001)"
-            self.chart_holder.layout().addWidget(self.plot, 1)
-        from modelyard.core.experiments.tracking import metric_history
-
-        steps, times, values = metric_history(run_id, key, store=self.store, as_numpy=True)
-        self.plot.clear()
-        import pyqtgraph as pg
-
-        by_time = self.chart_x.currentIndex() == 1
-        xs = (times - times[0]) / 1000.0 if by_time and len(times) else steps
-        colour = self.palette().color(self.palette().ColorRole.Highlight)
-        weight = self.chart_smoothing.value()
-        if weight > 0 and len(values) > 1:
-            from modelyard.ui.experiments.compare import smooth
-
-            faint = QColor(colour)
-            faint.setAlpha(70)
-            raw = self.plot.plot(xs, values, pen=pg.mkPen(faint, width=1))
-            raw.setDownsampling(auto=True, method="peak")
-            raw.setClipToView(True)
-            values = smooth(values, weight)
-        item = self.plot.plot(xs, values, pen=pg.mkPen(colour, width=2),
-                              symbol="o" if len(values) < 60 else None, symbolSize=5)
-        item.setDownsampling(auto=True, method="peak")
-        item.setClipToView(True)
-        self.plot.setLabel("bottom", "time (s)" if by_time else "step")
-        self.plot.setLabel("left", key)
-
-    # ------------------------------------------------------------------ actions
-    def _context_menu(self, pos: Any) -> None:
-        ids = self.selected_run_ids()
-        if not ids:
-            return
-        menu = self.context_menu(ids)
-        menu.exec(self.runs_view.viewport().mapToGlobal(pos))
-
-    def context_menu(self, ids: list[str]) -> QMenu:
-        """The runs' actions: reproduce (one run), compare (two or more), move to the trash."""
-        menu = QMenu(self)
-        menu.setObjectName("runsContextMenu")
-        if len(ids) == 1:
-            reproduce = menu.addAction(theme.icon("refresh"), "Reproduce")
-            reproduce.setObjectName("reproduceAction")
-            run = self.run if self.run is not None and self.run.id == ids[0] else None
-            if run is None and self.store is not None:
-                from modelyard.core.experiments.tracking import get_run
-
-                run = get_run(ids[0], store=self.store)
-            ok, why = self.can_reproduce(run)
-            reproduce.setEnabled(ok)
-            reproduce.setToolTip(why)
-            reproduce.triggered.connect(lambda: self.reproduce_run(ids[0]))
-            register = menu.addAction(theme.icon("registry"), "Register model…")
-            register.setObjectName("registerAction")
-            has_model = run is not None and any(a.path == MODEL_PATH for a in run.artifacts)
-            register.setEnabled(has_model)
-            register.setToolTip("Register this run's model as a new version in the Registry" if has_model
-                                else "This run logged no model (run.log_model), so there is nothing to register.")
-            register.triggered.connect(lambda: self.register_requested.emit(ids[0]))
-        if len(ids) >= 2:
-            compare = menu.addAction(f"Compare {len(ids)} runs")
-            compare.setObjectName("compareAction")
-            compare.triggered.connect(lambda: self.compare_runs(ids))
-        menu.addSeparator()
-        delete = menu.addAction(theme.icon("trash"), f"Move {len(ids)} run{'s' if len(ids) > 1 else ''} to the trash")
-        delete.triggered.connect(lambda: self.delete_runs(ids))
-        menu.setToolTipsVisible(True)
-        return menu
-
-    def _selection_changed(self) -> None:
-        n = len(self.runs_view.selectionModel().selectedRows())
-        self.compare_button.setEnabled(n >= 2)
-        self.compare_button.setText(f"Compare {n}" if n >= 2 else "Compare")
-
-    # ------------------------------------------------------------------ training, reproducing, comparing
-    def open_train_dialog(self, dataset_ref: str | int | None = None) -> Any:
-        """Open the Train dialog (window-modal, not blocking); its Train button starts the job."""
-        if self.store is None:
-            return None
-        from modelyard.core.datasets import catalog
-        from modelyard.ui.experiments.train_dialog import TrainDialog
-
-        if not catalog.list_datasets(self.store):
-            show_error(self, "Nothing to train on", ModelyardError(
-                "There are no datasets in this store yet.",
-                hint="Import a file (File › Import Dataset) or a sample in the Datasets panel, then train on it."))
-            return None
-        if dataset_ref is None:
-            experiment = self._selected_experiment()
-            names = {d.name for d in catalog.list_datasets(self.store)}
-            dataset_ref = experiment if experiment in names else None
-        if self.form_reader is None:
-            self.form_reader = BackgroundReader(self)  # outlives the dialogs: closing one never waits
-        dialog = TrainDialog(self.store, self, dataset_ref=dataset_ref, reader=self.form_reader)
-        dialog.accepted.connect(self._train_accepted)
-        dialog.finished.connect(lambda _r, d=dialog: d.deleteLater())
-        self.train_dialog = dialog
-        dialog.open()
-        return dialog
-
-    def _train_accepted(self) -> None:
-        from modelyard.core.experiments.training.spec import train_spec_job
-
-        dialog = self.train_dialog
-        if dialog is None:
-            return
-        try:
-            spec = dialog.spec()
-        except ModelyardError as exc:
-            show_error(self, "Cannot train", exc)
-            return
-        self.start_job(train_spec_job(spec))
-
-    @staticmethod
-    def can_reproduce(run: Any) -> tuple[bool, str]:
-        """Whether a run can be retrained from its record, and why not."""
-        if run is None:
-            return False, "Select a run."
-        if run.status == "running":
-            return False, "The run is still running; reproduce it once it has finished."
-        if not run.spec or "model" not in run.spec:
-            if run.parent_id and "search_trial" in run.tags:
-                return False, "A search trial is reproduced through its search: select the search's run."
-            return False, "This run was not trained by Modelyard (perhaps logged from a script): there is no spec to retrain."
-        return True, "Retrain this run from its recorded spec and data, and compare the metrics"
-
-    def reproduce_run(self, run_id: str | None = None) -> JobHandle | None:
-        from modelyard.core.experiments.training.reproduce import reproduce_spec
-
-        run_id = run_id or (self.run.id if self.run is not None else None)
-        if run_id is None or self.store is None:
-            return None
-        handle = self.start_job(reproduce_spec(run_id, source="gui"))
-        self.reproductions[handle.job_id] = run_id
-        return handle
-
-    def compare_runs(self, run_ids: list[str] | None = None) -> Any:
-        from modelyard.ui.experiments.compare import CompareDialog
-
-        ids = run_ids or self.selected_run_ids()
-        if len(ids) < 2 or self.store is None:
-            return None
-        try:
-            dialog = CompareDialog(self.store, ids, self)
-        except ModelyardError as exc:
-            show_error(self, "Cannot compare", exc)
-            return None
-        dialog.finished.connect(lambda _r, d=dialog: d.deleteLater())
-        self.compare_dialog = dialog
-        dialog.show()
-        return dialog
+        if table is not None and self.view_table is not None:
+            self._display(table, self.view_table)
 
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
         """A training or reproduce job ended (the runner has ended the runs a killed job left): show its runs."""
@@ -828,7 +540,7 @@ class ExperimentsPanel(Panel):
         if outcome.ok and handle.spec.kind == "train" and result.get("run_id"):
             self._select_when_shown = str(result["run_id"])
         if self.full is not None and self.isVisible():
-            self._live_refresh(force=True)  # relist and re-read what changed, on the reader's thread
+            self._live_refresh(force=True)  # relist and re-read what changed, off the main thread
         else:
             self.refresh()
         if self.run is not None and self._select_when_shown is None:
@@ -839,47 +551,7 @@ class ExperimentsPanel(Panel):
             what = "reproduce the run" if reproduced or handle.spec.kind == "train.reproduce" else "train"
             show_error(self, f"Could not {what}", ModelyardError(outcome.error or "The job failed.", hint=None))
 
-    def show_reproduction(self, result: dict[str, Any]) -> Any:
-        from modelyard.ui.experiments.evaluation import ReproductionDialog
-
-        dialog = ReproductionDialog(result, self)
-        dialog.show_run_requested.connect(self.select_run)
-        dialog.finished.connect(lambda _r, d=dialog: d.deleteLater())
-        self.reproduction_dialog = dialog
-        dialog.show()
-        return dialog
-
-    def select_run(self, run_id: str) -> None:
-        """Select ``run_id`` in the table (once it is loaded)."""
-        row = self.runs_model.row_of(run_id)
-        if row >= 0:
-            self.runs_view.selectRow(row)
-        else:
-            self._select_when_shown = run_id
-
-    def delete_runs(self, run_ids: list[str]) -> None:
-        from modelyard.core.experiments.tracking import delete_run
-
-        for run_id in run_ids:
-            delete_run(run_id, store=self.store)
-        self.reload()
-
-    def export_csv(self, path: str | None = None) -> str | None:
-        if self.view_table is None:
-            return None
-        if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Export runs", "runs.csv", "CSV files (*.csv)")
-            if not path:
-                return None
-        try:
-            self.view_table.frame.to_csv(path, index=False)
-        except OSError as exc:
-            show_error(self, "Cannot export", ModelyardError(f"Cannot write {path}: {exc.strerror}."))
-            return None
-        return path
-
     def shutdown(self) -> None:
         self._timer.stop()
-        self.reader.close()
         if self.form_reader is not None:
             self.form_reader.close()

@@ -11,24 +11,19 @@ on the main thread as the user types.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from PySide6.QtCore import (
     QEvent,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QAbstractSpinBox,
     QApplication,
-    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -36,13 +31,11 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -52,252 +45,23 @@ from modelyard.core.common.errors import ModelyardError
 from modelyard.core.store import Store
 from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
-from modelyard.ui.common.delegates import ComboDelegate
-from modelyard.ui.common.rows import RowsTableModel
+from modelyard.ui.experiments.train_form import (
+    INT_MAX,
+    ParamEditor,
+    PlanModel,
+    _catalogue,
+    _same,
+    infer_task,
+    plan_view,
+    read_choices,
+    read_version,
+)
 
 NEW_SPLIT = -1  # item data of the "new split" choice
 NEW_SPLIT_TEST = 0.2
-INT_MIN, INT_MAX = -(2**31) + 1, 2**31 - 1
 LOADING_TEXT = "Loading the model's parameters…"
 DEFAULT_MODEL = "random_forest"
 SEARCH_CHOICES = (("No search", None), ("Random search", "random"), ("Grid search", "grid"))
-
-
-def _catalogue():  # type: ignore[no-untyped-def]
-    from modelyard.core.experiments.training import catalogue
-
-    return catalogue
-
-
-def _fmt(value: Any) -> str:
-    """A default as the text a user would type."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        text = f"{value:.10g}"
-        return text if any(c in text for c in ".en") else text + ".0"  # 1.0 stays a float when read back
-    return str(value)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal values of the same kind: an int 1 and a float 1.0 differ (for max_features, 1 is one
-    column and 1.0 all of them)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return bool(a == b)
-
-
-def infer_task(version: Any, target: str | None) -> str | None:
-    """The task a target implies: the schema's for its own target, else from the column's profile."""
-    if not target:
-        return None
-    if target == version.target and version.task:
-        return str(version.task)
-    from modelyard.core.datasets.schema import infer_type, task_for
-
-    profile = next((c for c in (version.profile or {}).get("columns", []) if c.get("name") == target), None)
-    sem = next((c.get("type") for c in version.columns if c["name"] == target), None)
-    if profile is None:
-        return "classification" if sem in ("categorical", "boolean", "text", "id") else "regression"
-    return task_for(profile, infer_type(profile, version.n_rows, for_target=True))
-
-
-# --------------------------------------------------------------------------- parameter editors
-
-
-class ParamEditor(QWidget):
-    """One parameter of the form: the widget its kind calls for, and an inline error line.
-
-    ``raw()`` is what :func:`catalogue.coerce_params` checks: a typed value from a spin box,
-    check box or fixed combo, or the text of a free field ("0.5", "sqrt", "none").
-    """
-
-    changed = Signal()
-
-    def __init__(self, field: Any, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.field = field
-        self.setObjectName(f"param_{field.name}")
-        kinds = {a["kind"] for a in field.alternatives if a["kind"] != "none"} or {field.kind}
-        self.kind = self._editor_kind(field, kinds)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(theme.SPACE_XS)
-        self.widget: QWidget
-        if self.kind == "bool":
-            self.widget = box = QCheckBox(self)
-            box.toggled.connect(self.changed)
-        elif self.kind == "int":
-            self.widget = spin = QSpinBox(self)
-            low_ok = field.low is not None and math.isfinite(field.low)
-            high_ok = field.high is not None and math.isfinite(field.high)
-            lo = math.floor(field.low) + (0 if field.low_inclusive else 1) if low_ok else INT_MIN
-            hi = math.ceil(field.high) - (0 if field.high_inclusive else 1) if high_ok else INT_MAX
-            lo, hi = max(lo, INT_MIN), min(hi, INT_MAX)
-            if field.nullable:  # the value below the range reads "None" (Qt's special value)
-                lo -= 1
-                spin.setSpecialValueText("None")
-            spin.setRange(lo, hi)
-            spin.setAccelerated(True)
-            spin.setKeyboardTracking(True)
-            spin.valueChanged.connect(self.changed)
-        elif self.kind == "choice":
-            self.widget = combo = QComboBox(self)
-            for c in field.choices:
-                combo.addItem(str(c), c)
-            if field.nullable:
-                combo.addItem("None", None)
-            combo.currentIndexChanged.connect(self.changed)
-        elif self.kind == "editable_choice":
-            self.widget = combo = QComboBox(self)
-            combo.setEditable(True)
-            combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-            combo.addItems([str(c) for c in field.choices] + (["None"] if field.nullable else []))
-            combo.editTextChanged.connect(self.changed)
-        else:  # float, str, and mixed kinds: typed text, checked on every change
-            self.widget = edit = QLineEdit(self)
-            if field.nullable:
-                edit.setPlaceholderText("None")
-            edit.textChanged.connect(self.changed)
-        self.widget.setObjectName(f"paramWidget_{field.name}")
-        self.widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        tip = (field.help + "\n\n" if field.help else "") + f"Allowed: {field.describe()}.\n" \
-            f"Default: {_fmt(field.default) or 'None'}."
-        self.widget.setToolTip(tip)
-        self.error = QLabel(self)
-        self.error.setObjectName(f"paramError_{field.name}")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet(f"color: {theme.status_colour('failed').name()}")
-        small = self.error.font()
-        small.setPointSizeF(small.pointSizeF() * 0.9)
-        self.error.setFont(small)
-        self.error.hide()
-        layout.addWidget(self.widget)
-        layout.addWidget(self.error)
-        self.reset()
-
-    @staticmethod
-    def _editor_kind(field: Any, kinds: set[str]) -> str:
-        if kinds == {"bool"}:
-            return "bool"
-        if kinds == {"int"} and not field.choices:
-            return "int"
-        if kinds == {"choice"}:
-            return "choice"
-        if field.choices:
-            return "editable_choice"
-        return "text"
-
-    def reset(self) -> None:
-        d = self.field.default
-        w = self.widget
-        blocked = w.blockSignals(True)
-        try:
-            if isinstance(w, QCheckBox):
-                w.setChecked(bool(d))
-            elif isinstance(w, QSpinBox):
-                w.setValue(w.minimum() if d is None else int(d))
-            elif isinstance(w, QComboBox) and not w.isEditable():
-                i = next((i for i in range(w.count()) if _same(w.itemData(i), d)), 0)
-                w.setCurrentIndex(i)
-            elif isinstance(w, QComboBox):
-                w.setEditText("None" if d is None else _fmt(d))
-            elif isinstance(w, QLineEdit):
-                w.setText(_fmt(d))
-        finally:
-            w.blockSignals(blocked)
-        self.set_error(None)
-
-    def raw(self) -> Any:
-        w = self.widget
-        if isinstance(w, QCheckBox):
-            return w.isChecked()
-        if isinstance(w, QSpinBox):
-            return None if self.field.nullable and w.value() == w.minimum() else w.value()
-        if isinstance(w, QComboBox) and not w.isEditable():
-            return w.currentData()
-        if isinstance(w, QComboBox):
-            return w.currentText()
-        assert isinstance(w, QLineEdit)
-        return w.text()
-
-    def set_error(self, message: str | None) -> None:
-        self.error.setText(message or "")
-        self.error.setVisible(bool(message))
-        colour = theme.status_colour("failed").name()
-        if isinstance(self.widget, (QLineEdit, QComboBox)):
-            self.widget.setStyleSheet(f"border: 1px solid {colour};" if message else "")
-
-
-# --------------------------------------------------------------------------- the preprocessing table
-
-
-class PlanModel(RowsTableModel[dict[str, Any]]):
-    """The preprocessing plan, one row per column; the Step cell is editable."""
-
-    headers = ("Column", "Type", "Step", "How")
-    COL_STEP = 2
-    step_edited = Signal(str, str)  # column name, step
-
-    def cell(self, e: dict[str, Any], column: int, role: int) -> Any:
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            if column == 0:
-                return e["name"]
-            if column == 1:
-                return f"{e.get('type') or '?'} · {e.get('dtype') or '?'}"
-            if column == 2:
-                return e["step"]
-            return describe_entry(e)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return describe_entry(e)
-        if role == Qt.ItemDataRole.FontRole and e["step"] == "target":
-            font = QFont()
-            font.setBold(True)
-            return font
-        if role == Qt.ItemDataRole.ForegroundRole and e["step"] == "drop":
-            return QApplication.palette().color(QApplication.palette().ColorRole.PlaceholderText)
-        return None
-
-    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        flags = super().flags(index)
-        if index.isValid() and index.column() == self.COL_STEP and self.rows[index.row()]["step"] != "target":
-            flags |= Qt.ItemFlag.ItemIsEditable
-        return flags
-
-    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if not index.isValid() or index.column() != self.COL_STEP or role != Qt.ItemDataRole.EditRole:
-            return False
-        entry = self.rows[index.row()]
-        if str(value) == entry["step"]:
-            return False
-        self.step_edited.emit(entry["name"], str(value))
-        return True
-
-
-def describe_entry(e: dict[str, Any]) -> str:
-    step = e["step"]
-    bits: list[str] = []
-    if step == "target":
-        return "what the model predicts"
-    if e.get("impute") and e["impute"] != "none":
-        bits.append(f"{e['impute'].replace('_', ' ')} for gaps")
-    if e.get("scale"):
-        bits.append("standardised")
-    if step == "onehot":
-        mc = e.get("max_categories")
-        bits.append(f"one 0/1 column per category (at most {mc})" if mc else "one 0/1 column per category")
-    if step == "ordinal":
-        bits.append("one number per category")
-    if step == "datetime" and e.get("parts"):
-        bits.append("as " + ", ".join(e["parts"]))
-    reason = e.get("reason") or ""
-    return "; ".join(bits) + (f" — {reason}" if bits and reason else reason)
 
 
 # --------------------------------------------------------------------------- the dialog
@@ -309,14 +73,19 @@ class TrainDialog(QDialog):
     form_loaded = Signal()  # the model's parameter form is shown (or failed to load)
 
     def __init__(self, store: Store, parent: QWidget | None = None, dataset_ref: str | int | None = None, *,
-                 reader: BackgroundReader | None = None) -> None:
+                 reader: BackgroundReader | None = None, choices: dict[str, Any] | None = None,
+                 client: Any = None) -> None:
         """``reader``: a long-lived BackgroundReader to load forms on (the panel's), so that closing the
         dialog while scikit-learn still imports does not wait for it; without one the dialog owns a
-        reader and waits for it when it closes."""
+        reader and waits for it when it closes. ``choices``: :meth:`read_choices`, read off the main
+        thread by the caller (else read here); ``client``: the window's client of the core, which then
+        reads each chosen dataset version off the main thread."""
         super().__init__(parent)
         self.setObjectName("trainDialog")
         self.setWindowTitle("Train a model")
         self.store = store
+        self.client = client
+        self._read: dict[int, tuple[Any, list[Any]]] = {}  # version id -> (record, splits) read ahead
         self.version: Any = None  # DatasetVersionInfo
         self.fields: list[Any] = []
         self.editors: dict[str, ParamEditor] = {}
@@ -332,7 +101,12 @@ class TrainDialog(QDialog):
         self._closed = False
         self.resize(980, 720)
 
-        # -- data
+        self._build_layout(self._build_data(), self._build_model(), self._build_search(), self._build_run())
+        self._connect(dataset_ref, choices)
+
+    # ------------------------------------------------------------------ building, section by section
+    def _build_data(self) -> QGroupBox:
+        """Dataset version, target, task and split."""
         self.dataset_combo = QComboBox(self)
         self.dataset_combo.setObjectName("trainDataset")
         self.dataset_combo.setMinimumContentsLength(24)
@@ -356,8 +130,10 @@ class TrainDialog(QDialog):
         data_form.addRow("Target:", self.target_combo)
         data_form.addRow("Task:", self.task_combo)
         data_form.addRow("Split:", self.split_combo)
+        return data_box
 
-        # -- model and its form
+    def _build_model(self) -> QGroupBox:
+        """The model and its parameter form (loaded off the main thread)."""
         self.model_combo = QComboBox(self)
         self.model_combo.setObjectName("trainModel")
         self.model_description = QLabel(self)
@@ -392,8 +168,10 @@ class TrainDialog(QDialog):
         ml.addLayout(top)
         ml.addWidget(self.model_description)
         ml.addWidget(self.form_scroll, 1)
+        return model_box
 
-        # -- validation and search
+    def _build_search(self) -> QGroupBox:
+        """Cross-validation and hyper-parameter search."""
         self.cv_spin = QSpinBox(self)
         self.cv_spin.setObjectName("trainCv")
         self.cv_spin.setRange(0, 20)
@@ -431,8 +209,10 @@ class TrainDialog(QDialog):
         of.addRow("Optimise:", self.metric_combo)
         of.addRow("Space:", self.space_edit)
         of.addRow("", self.space_note)
+        return options_box
 
-        # -- the run
+    def _build_run(self) -> QGroupBox:
+        """The run's experiment, name and seed."""
         self.experiment_combo = QComboBox(self)
         self.experiment_combo.setObjectName("trainExperiment")
         self.experiment_combo.setEditable(True)
@@ -448,8 +228,10 @@ class TrainDialog(QDialog):
         rf.addRow("Experiment:", self.experiment_combo)
         rf.addRow("Run name:", self.run_name_edit)
         rf.addRow("Seed:", self.seed_spin)
+        return run_box
 
-        # -- preprocessing (collapsed)
+    def _build_preprocessing(self) -> None:
+        """The preprocessing plan (collapsed until asked for)."""
         self.preprocess_toggle = QToolButton(self)
         self.preprocess_toggle.setObjectName("preprocessToggle")
         self.preprocess_toggle.setCheckable(True)
@@ -460,33 +242,14 @@ class TrainDialog(QDialog):
         self.preprocess_toggle.toggled.connect(self._toggle_preprocessing)
         self.plan_model = PlanModel(self)
         self.plan_model.step_edited.connect(self._step_edited)
-        self.plan_view = QTableView(self)
-        self.plan_view.setObjectName("preprocessTable")
-        self.plan_view.setModel(self.plan_model)
-        self.plan_view.verticalHeader().hide()
-        self.plan_view.verticalHeader().setDefaultSectionSize(24)
-        self.plan_view.setShowGrid(False)
-        self.plan_view.setAlternatingRowColors(True)
-        self.plan_view.setWordWrap(False)
-        self.plan_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.plan_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.plan_view.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                       | QAbstractItemView.EditTrigger.SelectedClicked
-                                       | QAbstractItemView.EditTrigger.EditKeyPressed)
-        self.plan_view.setItemDelegateForColumn(PlanModel.COL_STEP, ComboDelegate(self._step_choices, self.plan_view))
-        header = self.plan_view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(0, 200)
-        header.resizeSection(1, 150)
-        header.resizeSection(2, 100)
-        header.setStretchLastSection(True)
-        self.plan_view.setMinimumHeight(160)
+        self.plan_view = plan_view(self, self.plan_model, self._step_choices)
         self.plan_view.hide()
         self.plan_hint = QLabel("Double-click a step to change how a column is used; 'drop' leaves it out.", self)
         self._muted(self.plan_hint)
         self.plan_hint.hide()
 
-        # -- errors and buttons
+    def _build_buttons(self) -> None:
+        """The error line and the Train and Cancel buttons."""
         self.error_label = QLabel(self)
         self.error_label.setObjectName("trainError")
         self.error_label.setWordWrap(True)
@@ -500,6 +263,10 @@ class TrainDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
+    def _build_layout(self, data_box: QGroupBox, model_box: QGroupBox, options_box: QGroupBox,
+                      run_box: QGroupBox) -> None:
+        self._build_preprocessing()
+        self._build_buttons()
         grid = QGridLayout()
         grid.setHorizontalSpacing(theme.SPACE_L)
         grid.setVerticalSpacing(theme.SPACE_M)
@@ -520,8 +287,9 @@ class TrainDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
 
-        self._fill_datasets(dataset_ref)
-        self._fill_experiments()
+    def _connect(self, dataset_ref: str | int | None, choices: dict[str, Any] | None) -> None:
+        """Fill the choices, then follow the user's."""
+        self._fill_choices(choices if choices is not None else self.read_choices(self.store, dataset_ref))
         self.dataset_combo.currentIndexChanged.connect(lambda _i: self._version_chosen())
         self.target_combo.currentIndexChanged.connect(lambda _i: self._target_chosen())
         self.task_combo.currentIndexChanged.connect(lambda _i: self._task_chosen())
@@ -546,32 +314,18 @@ class TrainDialog(QDialog):
         return super().eventFilter(obj, event)
 
     # ------------------------------------------------------------------ data
-    def _fill_datasets(self, dataset_ref: str | int | None) -> None:
-        from modelyard.core.datasets import catalog
+    read_choices = staticmethod(read_choices)  # what the dialog offers (train_form.read_choices)
+    read_version = staticmethod(read_version)
 
-        wanted: int | None = None
-        if dataset_ref is not None:
-            try:
-                wanted = catalog.get_version(self.store, dataset_ref).id
-            except ModelyardError:
-                wanted = None
-        newest: tuple[Any, int] | None = None
-        for d in catalog.list_datasets(self.store):
-            for v in reversed(catalog.list_versions(self.store, d.name)):
-                self.dataset_combo.addItem(v.ref, v.id)
-                self.dataset_combo.setItemData(self.dataset_combo.count() - 1,
-                                               f"{v.n_rows:,} rows × {v.n_cols} columns", Qt.ItemDataRole.ToolTipRole)
-                if newest is None or v.created_at > newest[0]:
-                    newest = (v.created_at, v.id)
-        if wanted is None and newest is not None:
-            wanted = newest[1]
-        i = self.dataset_combo.findData(wanted)
+    def _fill_choices(self, choices: dict[str, Any]) -> None:
+        for ref, version_id, tip in choices["versions"]:
+            self.dataset_combo.addItem(ref, version_id)
+            self.dataset_combo.setItemData(self.dataset_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        i = self.dataset_combo.findData(choices["wanted"])
         self.dataset_combo.setCurrentIndex(max(i, 0))
-
-    def _fill_experiments(self) -> None:
-        from modelyard.core.experiments.tracking import list_experiments
-
-        self.experiment_combo.addItems([e.name for e in list_experiments(store=self.store)])
+        self.experiment_combo.addItems(choices["experiments"])
+        if choices.get("version") is not None:
+            self._read[choices["wanted"]] = choices["version"]
 
     def _experiment_typed(self, _text: str) -> None:
         if not self._setting_experiment:
@@ -579,11 +333,23 @@ class TrainDialog(QDialog):
         self.validate()
 
     def _version_chosen(self) -> None:
-        from modelyard.core.datasets import catalog
-
+        """A dataset version was chosen: read its record and splits (off the main thread when the
+        dialog has the window's client), then offer its columns and splits."""
         version_id = self.dataset_combo.currentData()
-        self.version = None if version_id is None else catalog.get_version(self.store, int(version_id))
-        v = self.version
+        if version_id is None:
+            self._version_read(None, [])
+        elif version_id in self._read:
+            self._version_read(*self._read.pop(version_id))
+        elif self.client is None:
+            self._version_read(*self.read_version(self.store, version_id))
+        else:
+            self.client.read(f"train.version.{id(self)}", lambda store: self.read_version(store, version_id),
+                             lambda answer: self._version_read(*answer) if not self._closed
+                             and self.dataset_combo.currentData() == version_id else None,
+                             lambda exc: self.error_label.setText(str(exc)))
+
+    def _version_read(self, version: Any, splits: list[Any]) -> None:
+        self.version = v = version
         self.target_combo.blockSignals(True)
         self.target_combo.clear()
         if v is not None:
@@ -599,17 +365,15 @@ class TrainDialog(QDialog):
                 self._setting_experiment = True
                 self.experiment_combo.setEditText(v.name)
                 self._setting_experiment = False
-        self._fill_splits()
+        self._fill_splits(splits)
         self._target_chosen()
 
-    def _fill_splits(self) -> None:
-        from modelyard.core.datasets import catalog
-
+    def _fill_splits(self, splits: list[Any]) -> None:
         current = self.split_combo.currentData()
         self.split_combo.clear()
         if self.version is None:
             return
-        for sp in reversed(catalog.list_splits(self.store, self.version.id)):
+        for sp in reversed(splits):
             c = sp.counts
             self.split_combo.addItem(f"{sp.name}  (train {c.get('train', 0):,} · validation "
                                      f"{c.get('validation', 0):,} · test {c.get('test', 0):,})", sp.id)

@@ -14,8 +14,6 @@ thread); each new file starts a check, and a check that finds drift raises a des
 
 from __future__ import annotations
 
-import datetime as dt
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +35,24 @@ from PySide6.QtWidgets import (
 
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.jobs.runner import JobOutcome
-from modelyard.core.registry import versions as registry
 from modelyard.ui.common import theme
-from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.common.dnd import DATA_SUFFIXES, accepted, local_files
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.panel import Panel
-from modelyard.ui.common.rows import RowsTableModel
 from modelyard.ui.common.widgets import master_detail, rows_view, show_error
+from modelyard.ui.monitoring import plots
+from modelyard.ui.monitoring.tables import (
+    ChecksModel,
+    FeaturesModel,
+    ModelsModel,
+    num,
+    when,
+)
 
 CHECK_KIND = "drift.check"
 RETRAIN_KIND = "monitor.retrain"
 WATCH_INTERVAL_MS = 3000
+REFRESH_ON = frozenset({"models", "checks", "store"})  # change topics this panel shows
 
 
 def _drift():  # type: ignore[no-untyped-def]
@@ -57,155 +61,13 @@ def _drift():  # type: ignore[no-untyped-def]
     return drift
 
 
-def _when(value: Any, *, short: bool = False) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone().strftime("%b %d %H:%M" if short else "%Y-%m-%d %H:%M")
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e5):
-            return f"{value:.2e}"
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _verdict_cell(verdict: str | None, role: int) -> Any:
-    if not verdict:
-        return "—" if role == Qt.ItemDataRole.DisplayRole else None
-    if role == Qt.ItemDataRole.DisplayRole:
-        return verdict
-    if role == Qt.ItemDataRole.DecorationRole:
-        return theme.status_icon(verdict)
-    if role == Qt.ItemDataRole.ForegroundRole:
-        return theme.status_colour(verdict)
-    return None
-
-
-# --------------------------------------------------------------------------- table models
-
-
-class _ModelsModel(RowsTableModel[dict]):
-    headers = ("Model", "Checks", "Status", "Last check")
-
-    def cell(self, r: dict, column: int, role: int) -> Any:
-        if column == 2 and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
-                                    Qt.ItemDataRole.ForegroundRole):
-            return _verdict_cell(r.get("status"), role)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (r["name"], str(r.get("n_checks") or 0), "", _when(r.get("last"), short=True))[column]
-        if role == Qt.ItemDataRole.DecorationRole and column == 0:
-            return theme.icon("monitoring")
-        if role == Qt.ItemDataRole.ToolTipRole:
-            folder = r.get("watch_folder")
-            return f"{r['name']}: checks run against {r.get('ref') or 'the champion'}" + (
-                f"\nWatching {folder}" if folder else "\nNo watch folder") + "\nDrop a batch file here to check it."
-        return None
-
-    def row_of(self, name: str | None) -> int:
-        return next((i for i, r in enumerate(self.rows) if r["name"] == name), -1)
-
-
-class _ChecksModel(RowsTableModel[dict]):
-    headers = ("#", "When", "Version", "Batch", "Verdict", "Drifted", "Share")
-
-    def cell(self, c: dict, column: int, role: int) -> Any:
-        if column == 4:
-            return _verdict_cell(c.get("verdict"), role)
-        if role == Qt.ItemDataRole.DisplayRole:
-            drifted = c.get("drifted") or []
-            share = c.get("drift_share")
-            return (str(c["id"]), _when(c.get("created_at")), f"v{c.get('version')}", c.get("batch_ref") or "",
-                    "", ", ".join(drifted[:4]) + ("…" if len(drifted) > 4 else ""),
-                    f"{share:.0%}" if isinstance(share, (int, float)) else "")[column]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join(c.get("reasons") or []) or None
-        return None
-
-
-class _FeaturesModel(RowsTableModel[dict]):
-    headers = ("Feature", "Kind", "Test", "Statistic", "p-value", "Effect size", "Threshold", "Drift")
-
-    def cell(self, f: dict, column: int, role: int) -> Any:
-        drift = f.get("drift")
-        status = f.get("status")
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == 7:
-                return "drift" if drift else ("ok" if status == "checked" else status or "")
-            test = f.get("test") or ""
-            effect = f.get("effect")
-            return (f["name"] + (" ★" if f.get("critical") else ""), f.get("kind") or "", test,
-                    _num(f.get("statistic")) if f.get("statistic") is not None else "—",
-                    _num(f.get("p_adjusted", f.get("p_value"))) if f.get("p_value") is not None else "—",
-                    _num(effect) if effect is not None else "—",
-                    _num(f.get("threshold")), "")[column]
-        if role == Qt.ItemDataRole.DecorationRole and column == 7:
-            return theme.status_icon("drift" if drift else "ok") if status == "checked" else theme.status_icon("warning")
-        if role == Qt.ItemDataRole.ForegroundRole and column == 7:
-            return theme.status_colour("drift" if drift else "ok" if status == "checked" else "warning")
-        if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= column <= 6:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            what = {0: f"{f['name']} ({f.get('kind') or 'unknown kind'})",
-                    3: f.get("statistic_name"), 5: f.get("effect_name")}.get(column)
-            return "\n".join(x for x in (what, f.get("reason")) if x) or None
-        return None
-
-
-# --------------------------------------------------------------------------- plots
-
-
-class _Plots:
-    """The overlay chart of one feature and the timeline charts (pyqtgraph, imported on first use)."""
-
-    @staticmethod
-    def overlay(parent: QWidget) -> Any:
-        import pyqtgraph as pg
-
-        plot = pg.PlotWidget(parent)
-        plot.setObjectName("overlayPlot")
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.setMouseEnabled(x=True, y=False)
-        plot.showGrid(x=False, y=True, alpha=0.25)
-        legend = plot.addLegend(offset=(-10, 10))
-        base = parent.palette().color(parent.backgroundRole())
-        legend.setBrush(pg.mkBrush(base.red(), base.green(), base.blue(), 220))  # readable over the bars
-        plot.setMinimumHeight(180)
-        plot.getAxis("left").enableAutoSIPrefix(False)
-        _style(plot, parent)
-        return plot
-
-
-def _style(plot: Any, widget: QWidget) -> None:
-    from PySide6.QtGui import QPalette
-
-    pal = widget.palette()
-    plot.setBackground(pal.color(QPalette.ColorRole.Base))
-    fg = pal.color(QPalette.ColorRole.Text)
-    for axis in ("left", "bottom"):
-        ax = plot.getAxis(axis)
-        ax.setPen(fg)
-        ax.setTextPen(fg)
-
-
-REFERENCE_COLOUR = "#8c959f"
-BATCH_COLOUR = "#1f6feb"
-SERIES_COLOURS = ("#1f6feb", "#bc4c00", "#1a7f37", "#8250df", "#cf222e", "#9a6700", "#0a7ea4", "#bf3989",
-                  "#57606a", "#116329")
-
-
-# --------------------------------------------------------------------------- the panel
+def _read_checks(store: Any, name: str, keep: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """(the model's checks, newest first; the one to show: ``keep`` if still there, else the newest)."""
+    drift = _drift()
+    checks = drift.list_checks(store, name, limit=500)
+    ids = [c["id"] for c in checks]
+    shown = keep if keep in ids else (ids[0] if ids else None)
+    return checks, (drift.get_check(store, shown) if shown is not None else None)
 
 
 class MonitoringPanel(Panel):
@@ -233,15 +95,16 @@ class MonitoringPanel(Panel):
         self.tray: Any = None
         self._watch_jobs: dict[int, str] = {}  # job id -> file path, for the notification
         self._watching: set[str] = set()  # paths with a check job in flight
-        self.reader = BackgroundReader(self)
-        self.watch_reader = BackgroundReader(self)
+        self._show_check_id: int | None = None  # a check to show once the model's checks are read
+        self._selecting = False  # a row selected for the user: the loaded data is shown by the loader
+        self._scanning = False  # a scan of the watch folders is in flight
         self.watch_timer = QTimer(self)
         self.watch_timer.setInterval(WATCH_INTERVAL_MS)
         self.watch_timer.timeout.connect(self.scan_watch_folders)
 
     # ------------------------------------------------------------------ building
     def build_content(self) -> QWidget:
-        self.models_model = _ModelsModel(self)
+        self.models_model = ModelsModel(self)
         self.models_view = self._table("monitorModelsTable", self.models_model)
         self.models_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2, 3):
@@ -286,7 +149,7 @@ class MonitoringPanel(Panel):
         self.model_facts.setWordWrap(True)
         self.model_facts.setTextFormat(Qt.TextFormat.RichText)
 
-        self.checks_model = _ChecksModel(self)
+        self.checks_model = ChecksModel(self)
         self.checks_view = self._table("checksTable", self.checks_model)
         header = self.checks_view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -298,7 +161,7 @@ class MonitoringPanel(Panel):
         self.findings.setWordWrap(True)
         self.findings.setTextFormat(Qt.TextFormat.RichText)
         self.findings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.features_model = _FeaturesModel(self)
+        self.features_model = FeaturesModel(self)
         self.features_view = self._table("featuresTable", self.features_model)
         fh = self.features_view.horizontalHeader()
         fh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -366,47 +229,45 @@ class MonitoringPanel(Panel):
         super().set_store(store, runner, client)
         self.watch_timer.start()
 
-    def refresh(self, select: str | None = None) -> None:
-        if self.store is None:
+    def on_changed(self, topics: frozenset[str]) -> None:
+        if topics & REFRESH_ON:
+            self.refresh()
+
+    def refresh(self, select: str | None = None, check_id: int | None = None) -> None:
+        """Re-read the models (and the selected model's checks) off the main thread. ``select``: the
+        model to show; ``check_id``: the check to show once read."""
+        if self.store is None or self.client is None:
             return
+        from modelyard.core.monitoring.overview import models_overview
+
         current = select or self.model_name
-        self.models_model.set_rows(self._model_rows())
+        if check_id is not None:
+            self._show_check_id = check_id
+        self.client.read("monitoring.models", lambda store: [r.as_dict() for r in models_overview(store)],
+                         lambda rows: self._models_loaded(rows, current), self._read_failed)
+
+    def _read_failed(self, error: Exception) -> None:
+        self.model_facts.setText(f"Could not read the store: {error}")
+
+    def _models_loaded(self, rows: list[dict[str, Any]], current: str | None) -> None:
+        self.models_model.update_rows(rows)  # by name: the selection stays where it was
         super().refresh()
-        if self.models_model.rowCount():
-            row = max(self.models_model.row_of(current), 0)
-            self.models_view.selectRow(row)
-            self._model_selected(row)
-        else:
+        if not self.models_model.rowCount():
             self.model_name = None
-
-    def _model_rows(self) -> list[dict[str, Any]]:
-        """Models with their check count, latest verdict and watch folder (a few light queries)."""
-        assert self.store is not None
-        from sqlalchemy import func, select
-
-        from modelyard.core.store import models as m
-
-        models = registry.list_models(self.store)
-        with self.store.session() as s:
-            rows = s.execute(
-                select(m.ModelVersion.model_id, func.count(m.MonitoringCheck.id), func.max(m.MonitoringCheck.created_at))
-                .join(m.MonitoringCheck, m.MonitoringCheck.model_version_id == m.ModelVersion.id)
-                .group_by(m.ModelVersion.model_id)).all()
-            monitoring = dict(s.execute(select(m.RegisteredModel.id, m.RegisteredModel.monitoring)).all())
-        counts = {mid: (n, last) for mid, n, last in rows}
-        out = []
-        for info in models:
-            n, last = counts.get(info.id, (0, None))
-            status = _drift().model_status(self.store, info.name) if n else None
-            champion = info.aliases.get(registry.CHAMPION)
-            out.append({"name": info.name, "n_checks": n, "last": last, "status": status,
-                        "ref": f"{info.name}@v{champion} (champion)" if champion else f"{info.name}@v{info.latest_version}",
-                        "watch_folder": (monitoring.get(info.id) or {}).get("watch_folder")})
-        return out
+            return
+        row = max(self.models_model.row_of(current), 0)
+        self._selecting = True
+        try:
+            self.models_view.selectRow(row)
+        finally:
+            self._selecting = False
+        self._model_selected(row)
 
     def _model_selected(self, row: int) -> None:
-        if self.store is None or not 0 <= row < self.models_model.rowCount():
+        if self.store is None or self.client is None or not 0 <= row < self.models_model.rowCount():
             return
+        if self._selecting:
+            return  # _models_loaded shows the model itself, once
         info = self.models_model.rows[row]
         changed = info["name"] != self.model_name
         self.model_name = info["name"]
@@ -416,20 +277,35 @@ class MonitoringPanel(Panel):
             f"Checks run against <b>{info['ref']}</b> · "
             + (f"watching <b>{folder}</b>" if folder else "no watch folder")
             + f" · {info['n_checks']} check{'s' if info['n_checks'] != 1 else ''}")
-        checks = _drift().list_checks(self.store, info["name"], limit=500)
-        previous = self.check["id"] if self.check is not None and not changed else None
-        self.checks_model.set_rows(checks)
-        if checks:
-            row_to_select = next((i for i, c in enumerate(checks) if c["id"] == previous), 0)
-            self.checks_view.selectRow(row_to_select)
-            self._check_selected(row_to_select)
-        else:
+        keep = self._show_check_id
+        if keep is None and self.check is not None and not changed:
+            keep = self.check["id"]
+        name = info["name"]
+        self.client.read("monitoring.checks", lambda store: _read_checks(store, name, keep),
+                         lambda result: self._checks_loaded(name, *result), self._read_failed)
+        if self.tabs.currentWidget() is self.timeline_tab:
+            self.show_timeline()
+
+    def _checks_loaded(self, name: str, checks: list[dict[str, Any]], check: dict[str, Any] | None) -> None:
+        if name != self.model_name:
+            return
+        self.checks_model.update_rows(checks)  # by id: the selected check keeps its row
+        if check is not None and check["id"] == self._show_check_id:
+            self._show_check_id = None
+        if check is None:
             self.check = None
             self.features_model.set_rows([])
             self.findings.setText("No checks yet. Drop a batch file on the model, or use <b>Check a batch…</b>.")
-        self._update_buttons()
-        if self.tabs.currentWidget() is self.timeline_tab:
-            self.show_timeline()
+            self._update_buttons()
+            return
+        row = self.checks_model.row_of_key(check["id"])
+        if self.checks_view.currentIndex().row() != row:
+            self._selecting = True
+            try:
+                self.checks_view.selectRow(row)
+            finally:
+                self._selecting = False
+        self._check_loaded(check)
 
     def _update_buttons(self) -> None:
         has_check = self.check is not None
@@ -438,31 +314,38 @@ class MonitoringPanel(Panel):
         self.retrain_button.setEnabled(bool(can_retrain))
 
     def _check_selected(self, row: int) -> None:
-        if self.store is None or not 0 <= row < self.checks_model.rowCount():
+        if self.store is None or not 0 <= row < self.checks_model.rowCount() or self._selecting:
             return
-        check_id = self.checks_model.rows[row]["id"]
-        self.show_check(check_id)
+        self.show_check(self.checks_model.rows[row]["id"])
 
     def show_check(self, check_id: int) -> None:
-        assert self.store is not None
-        self.check = _drift().get_check(self.store, check_id)
-        self.findings.setText(self._findings_html(self.check))
-        feats = [f for f in self.check.get("features") or []]
-        target = self.check.get("target")
+        """Read check ``check_id`` off the main thread and show it."""
+        assert self.client is not None
+        self.client.read("monitoring.check", lambda store: _drift().get_check(store, check_id),
+                         self._check_loaded, self._read_failed)
+
+    def _check_loaded(self, check: dict[str, Any]) -> None:
+        same = self.check is not None and self.check["id"] == check["id"]
+        feature = self.feature["name"] if same and self.feature is not None else None
+        self.check = check
+        self.findings.setText(self._findings_html(check))
+        feats = [f for f in check.get("features") or []]
+        target = check.get("target")
         if target:
             feats.append({**target, "name": f"{target['name']} (target)"})
-        self.features_model.set_rows(feats)
+        self.features_model.set_rows(feats)  # another check's features: a new list
         if feats:
-            self.features_view.selectRow(0)
-            self._feature_selected(0)
+            row = next((i for i, f in enumerate(feats) if f["name"] == feature), 0)
+            self.features_view.selectRow(row)
+            self._feature_selected(row)
         self._update_buttons()
-        self.check_shown.emit(check_id)
+        self.check_shown.emit(check["id"])
 
     def _findings_html(self, c: dict[str, Any]) -> str:
         colour = theme.status_colour(c.get("verdict") or "ok").name()
         share = c.get("drift_share")
         parts = [f"<b style='color:{colour}'>{(c.get('verdict') or '').upper()}</b> · check #{c['id']} of "
-                 f"{c.get('ref') or ''} on {c.get('batch_ref') or 'a batch'} · {_when(c.get('created_at'))}"
+                 f"{c.get('ref') or ''} on {c.get('batch_ref') or 'a batch'} · {when(c.get('created_at'))}"
                  + (f" · {share:.0%} of features drifted" if isinstance(share, (int, float)) else "")]
         for reason in c.get("reasons") or []:
             parts.append(f"• {reason}")
@@ -474,12 +357,12 @@ class MonitoringPanel(Panel):
             row = pred.get("labels") or pred.get("values") or {}
             if row:
                 parts.append(f"Prediction drift: {row.get('test', '')} {row.get('effect_name') or ''} "
-                             f"{_num(row.get('effect'))} → {'drift' if row.get('drift') else 'ok'}")
+                             f"{num(row.get('effect'))} → {'drift' if row.get('drift') else 'ok'}")
         perf = c.get("performance") or {}
         for mrow in perf.get("metrics") or []:
             if mrow.get("decides") or mrow.get("degraded"):
-                parts.append(f"Performance: {mrow['metric']} {_num(mrow.get('batch'))} on this batch vs "
-                             f"{_num(mrow.get('recorded'))} recorded" + (" — degraded" if mrow.get("degraded") else ""))
+                parts.append(f"Performance: {mrow['metric']} {num(mrow.get('batch'))} on this batch vs "
+                             f"{num(mrow.get('recorded'))} recorded" + (" — degraded" if mrow.get("degraded") else ""))
         mv = c.get("multivariate") or {}
         if mv.get("auc") is not None:
             parts.append(f"Domain classifier ROC AUC {mv['auc']:.3f} (threshold {mv.get('threshold')}) → "
@@ -496,38 +379,10 @@ class MonitoringPanel(Panel):
 
     def show_feature(self, f: dict[str, Any]) -> None:
         if self.overlay_plot is None:
-            self.overlay_plot = _Plots.overlay(self.plot_holder)
+            self.overlay_plot = plots.overlay_plot(self.plot_holder)
             self.plot_layout.addWidget(self.overlay_plot, 1)
-        import pyqtgraph as pg
-
-        plot = self.overlay_plot
-        plot.clear()
-        legend = plot.plotItem.legend
-        if legend is not None:
-            legend.clear()
         self.feature_title.setText(f"<b>{f['name']}</b> · {f.get('reason') or f.get('status') or ''}")
-        hist = f.get("histogram") or {}
-        ref_brush, batch_brush = pg.mkBrush(REFERENCE_COLOUR + "aa"), pg.mkBrush(BATCH_COLOUR + "88")
-        bottom = plot.getAxis("bottom")
-        if hist.get("edges"):
-            edges = hist["edges"]
-            xs = [(a + b) / 2 for a, b in pairwise(edges)]
-            widths = [(b - a) for a, b in pairwise(edges)]
-            plot.addItem(pg.BarGraphItem(x=xs, height=hist.get("reference") or [0] * len(xs), width=widths,
-                                         brush=ref_brush, pen=pg.mkPen(None), name="reference"))
-            plot.addItem(pg.BarGraphItem(x=xs, height=hist.get("batch") or [0] * len(xs), width=widths,
-                                         brush=batch_brush, pen=pg.mkPen(None), name="batch"))
-            bottom.setTicks(None)
-        elif hist.get("categories"):
-            cats = [str(c) for c in hist["categories"]]
-            xs = list(range(len(cats)))
-            plot.addItem(pg.BarGraphItem(x=[x - 0.2 for x in xs], height=hist.get("reference") or [0] * len(xs),
-                                         width=0.4, brush=ref_brush, pen=pg.mkPen(None), name="reference"))
-            plot.addItem(pg.BarGraphItem(x=[x + 0.2 for x in xs], height=hist.get("batch") or [0] * len(xs),
-                                         width=0.4, brush=batch_brush, pen=pg.mkPen(None), name="batch"))
-            bottom.setTicks([[(x, c[:12]) for x, c in zip(xs, cats, strict=False)]])
-        plot.setLabel("left", "share of rows")
-        plot.autoRange()
+        plots.draw_overlay(self.overlay_plot, f)
 
     # ------------------------------------------------------------------ timeline
     def _tab_changed(self) -> None:
@@ -535,76 +390,38 @@ class MonitoringPanel(Panel):
             self.show_timeline()
 
     def show_timeline(self) -> None:
-        if self.store is None or self.model_name is None:
+        """Read the selected model's timeline off the main thread and draw it."""
+        if self.store is None or self.client is None or self.model_name is None:
             return
-        import pyqtgraph as pg
+        name = self.model_name
+        self.client.read("monitoring.timeline", lambda store: _drift().timeline(store, name),
+                         lambda data: self._timeline_loaded(name, data), self._read_failed)
 
+    def _timeline_loaded(self, name: str, data: dict[str, Any]) -> None:
+        if name != self.model_name:
+            return
         if self.timeline_plots is None:
-            scores = pg.PlotWidget(self.timeline_tab)
-            scores.setObjectName("scoresTimeline")
-            metric = pg.PlotWidget(self.timeline_tab)
-            metric.setObjectName("metricTimeline")
-            for p in (scores, metric):
-                p.setMenuEnabled(False)
-                p.hideButtons()
-                p.showGrid(x=False, y=True, alpha=0.25)
-                _style(p, self)
-            scores.addLegend(offset=(-10, 10), labelTextSize="8pt")
-            scores.setLabel("left", "drift score")
-            metric.setLabel("left", "metric")
-            metric.setLabel("bottom", "check")
-            for p in (scores, metric):
-                p.getAxis("left").enableAutoSIPrefix(False)
-            metric.setXLink(scores)
+            scores, metric = plots.timeline_plots(self.timeline_tab, self)
             self.timeline_hint.hide()
             self.timeline_layout.addWidget(scores, 3)
             self.timeline_layout.addWidget(metric, 2)
-            self.timeline_plots = (scores, metric)
-        scores, metric = self.timeline_plots
-        data = _drift().timeline(self.store, self.model_name)
-        checks = data.get("checks") or []
-        scores.clear()
-        if scores.plotItem.legend is not None:
-            scores.plotItem.legend.clear()
-        metric.clear()
-        xs = list(range(1, len(checks) + 1))
-        ticks = [[(x, f"#{c['id']}") for x, c in zip(xs, checks, strict=False)]]
-        for ax in (scores.getAxis("bottom"), metric.getAxis("bottom")):
-            ax.setTicks(ticks)
-        names = data.get("features") or sorted({n for c in checks for n in (c.get("scores") or {})})
-        self.timeline_series: dict[str, list[float]] = {}
-        for i, name in enumerate(names):
-            ys = [(c.get("scores") or {}).get(name) for c in checks]
-            ys = [float("nan") if y is None else float(y) for y in ys]
-            self.timeline_series[name] = ys
-            colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
-            scores.plot(xs, ys, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6, symbolBrush=colour,
-                        name=name, connect="finite")
-        threshold = (data.get("threshold") if isinstance(data.get("threshold"), (int, float)) else None)
-        if threshold is not None:
-            scores.addLine(y=threshold, pen=pg.mkPen("#cf222e", style=Qt.PenStyle.DashLine))
-        mys = [c.get("metric") for c in checks]
-        metric_name = data.get("metric") or "metric"
-        metric.setLabel("left", metric_name)
-        if any(v is not None for v in mys):
-            vals = [float("nan") if v is None else float(v) for v in mys]
-            metric.plot(xs, vals, pen=pg.mkPen(BATCH_COLOUR, width=2), symbol="o", symbolBrush=BATCH_COLOUR,
-                        connect="finite")
-            recorded = next((c.get("metric_recorded") for c in checks if c.get("metric_recorded") is not None), None)
-            if recorded is not None:
-                metric.addLine(y=float(recorded), pen=pg.mkPen(REFERENCE_COLOUR, style=Qt.PenStyle.DashLine))
-        self.timeline_checks = checks
+        else:
+            scores, metric = self.timeline_plots
+        self.timeline_series: dict[str, list[float]] = plots.draw_timeline(scores, metric, data)
+        self.timeline_checks = data.get("checks") or []
+        self.timeline_plots = (scores, metric)
 
     # ------------------------------------------------------------------ actions
-    def check_file(self, path: str | Path | None = None, model: str | None = None) -> JobHandle | None:
-        """Check a batch file against ``model`` (default: the selected one) in a job."""
-        if self.store is None:
-            return None
+    def check_file(self, path: str | Path | None = None, model: str | None = None) -> None:
+        """Check a batch file against ``model`` (default: the selected one) in a job (started once
+        its spec is read off the main thread)."""
+        if self.store is None or self.client is None:
+            return
         name = model or self.model_name
         if name is None:
             show_error(self, "No model", ModelyardError("Register a model before checking batches against it.",
                                                         hint="Register a run in the Registry panel."))
-            return None
+            return
         if path is None:
             from PySide6.QtWidgets import QFileDialog
 
@@ -612,19 +429,23 @@ class MonitoringPanel(Panel):
                 self, f"Check a batch against {name}", "",
                 "Data files (*.csv *.tsv *.txt *.parquet *.pq *.xlsx *.json *.jsonl *.ndjson);;All files (*)")
             if not path:
-                return None
-        from modelyard.core.monitoring import watch
+                return
 
-        try:
-            spec = watch.check_spec_for(self.store, name, path)
-        except ModelyardError as exc:
-            show_error(self, "Cannot check the batch", exc)
-            return None
-        self.model_name = name
-        return self.start_job(spec)
+        def spec_of(store: Any) -> Any:
+            from modelyard.core.monitoring import watch
+
+            return watch.check_spec_for(store, name, path)
+
+        def start(spec: Any) -> None:
+            self.model_name = name
+            self.start_job(spec)
+
+        self.client.read(f"monitoring.check_file.{path}", spec_of, start,
+                         lambda exc: show_error(self, "Cannot check the batch", exc))
 
     def export_report(self, path: str | None = None) -> str | None:
-        if self.store is None or self.check is None:
+        """Write the selected check's HTML report to ``path`` (off the main thread)."""
+        if self.store is None or self.client is None or self.check is None:
             return None
         from modelyard.core.monitoring import reports
 
@@ -635,11 +456,10 @@ class MonitoringPanel(Panel):
             path, _ = QFileDialog.getSaveFileName(self, "Export the drift report", suggested, "HTML (*.html)")
             if not path:
                 return None
-        try:
-            reports.export_check_html(self.store, self.check["id"], path)
-        except (ModelyardError, OSError) as exc:
-            show_error(self, "Cannot export the report", exc)
-            return None
+        check_id, target = self.check["id"], path
+        self.client.read(f"monitoring.report.{target}",
+                         lambda store: reports.export_check_html(store, check_id, target), lambda _r: None,
+                         lambda exc: show_error(self, "Cannot export the report", exc))
         return path
 
     def retrain(self, data: str | None = None) -> JobHandle | None:
@@ -664,14 +484,16 @@ class MonitoringPanel(Panel):
                 return None
             data = "batch" if clicked is batch else "reference+batch"
         try:
-            spec = retraining.retrain_spec(self.check["id"], data=data, source="gui")
+            spec = retraining.retrain_spec(self.check["id"], data=data, source="gui")  # plain data: no store
         except ModelyardError as exc:
             show_error(self, "Cannot retrain", exc)
             return None
         return self.start_job(spec)
 
     def choose_watch_folder(self, folder: str | None = None, comment: str | None = None) -> bool:
-        if self.store is None or self.model_name is None:
+        """Watch ``folder`` for the selected model (written off the main thread; the list refreshes
+        from the change signal, then the folder is scanned)."""
+        if self.store is None or self.client is None or self.model_name is None:
             return False
         from modelyard.core.monitoring import watch
 
@@ -683,63 +505,66 @@ class MonitoringPanel(Panel):
                 return False
         if comment is None:
             comment = "watch folder chosen in the Monitoring panel"
-        try:
-            watch.set_watch_folder(self.store, self.model_name, folder or None, comment=comment)
-        except ModelyardError as exc:
-            show_error(self, "Cannot watch the folder", exc)
-            return False
-        self.refresh()
-        self.scan_watch_folders()
+        name, text = self.model_name, comment
+        self.client.write(lambda store: watch.set_watch_folder(store, name, folder or None, comment=text),
+                          lambda _r: self.scan_watch_folders(),
+                          lambda exc: show_error(self, "Cannot watch the folder", exc), changes="models")
         return True
 
-    def edit_settings(self) -> bool:
-        if self.store is None or self.model_name is None:
-            return False
+    def edit_settings(self) -> None:
+        """Read the model's drift settings, edit them in a dialog, and write them back (the reads and
+        the write off the main thread)."""
+        if self.store is None or self.client is None or self.model_name is None:
+            return
+        name = self.model_name
+        features = [f["name"] for f in (self.check or {}).get("features") or []]
+        self.client.read("monitoring.settings", lambda store: _drift().get_config(store, name),
+                         lambda config: self._edit_settings(name, config, features),
+                         lambda exc: show_error(self, "Cannot read the settings", exc))
+
+    def _edit_settings(self, name: str, config: dict[str, Any], features: list[str]) -> None:
         from modelyard.ui.monitoring.dialogs import DriftSettingsDialog
 
-        drift = _drift()
-        features = [f["name"] for f in (self.check or {}).get("features") or []]
-        dialog = DriftSettingsDialog(self.model_name, drift.get_config(self.store, self.model_name), features, self)
+        dialog = DriftSettingsDialog(name, config, features, self)
         if dialog.exec() != DriftSettingsDialog.DialogCode.Accepted:
-            return False
-        try:
-            drift.set_config(self.store, self.model_name, dialog.config(), comment=dialog.comment_text())
-        except ModelyardError as exc:
-            show_error(self, "Cannot save the settings", exc)
-            return False
-        return True
+            return
+        new, comment = dialog.config(), dialog.comment_text()
+        assert self.client is not None
+        self.client.write(lambda store: _drift().set_config(store, name, new, comment=comment), None,
+                          lambda exc: show_error(self, "Cannot save the settings", exc), changes="models")
 
     # ------------------------------------------------------------------ watch folders
     def scan_watch_folders(self) -> None:
-        """Look for new files in every watched folder (on a background thread) and check them."""
-        if self.store is None or self.watch_reader.busy:
+        """Look for new files in every watched folder (off the main thread) and check them."""
+        if self.store is None or self.client is None or self._scanning:
             return
-        store = self.store
+        watching = set(self._watching)
 
-        def scan() -> list[tuple[str, str]]:
+        def scan(store: Any) -> list[tuple[str, Any]]:
             from modelyard.core.monitoring import watch
 
             found = []
             for name, _folder in watch.watched_models(store):
                 try:
-                    found += [(name, str(p)) for p in watch.pending_files(store, name)]
+                    for p in watch.pending_files(store, name):
+                        if str(p) not in watching:
+                            found.append((str(p), watch.check_spec_for(store, name, p)))
                 except ModelyardError:
                     continue
             return found
 
-        self.watch_reader.submit(scan, self._start_watch_checks, lambda _e: None)
+        self._scanning = True
+        self.client.read("monitoring.watch", scan, self._start_watch_checks, self._scan_failed)
 
-    def _start_watch_checks(self, found: list[tuple[str, str]]) -> None:
+    def _scan_failed(self, _error: Exception) -> None:
+        self._scanning = False
+
+    def _start_watch_checks(self, found: list[tuple[str, Any]]) -> None:
+        self._scanning = False
         if self.store is None:
             return
-        from modelyard.core.monitoring import watch
-
-        for name, path in found:
+        for path, spec in found:
             if path in self._watching:
-                continue
-            try:
-                spec = watch.check_spec_for(self.store, name, path)
-            except ModelyardError:
                 continue
             self._watching.add(path)
             handle = self.start_job(spec)
@@ -770,13 +595,8 @@ class MonitoringPanel(Panel):
         if outcome.ok:
             result = outcome.result or {}
             if handle.spec.kind == CHECK_KIND:
-                name = result.get("model") or self.model_name
-                self.refresh(select=name)
-                if result.get("check_id") is not None:
-                    row = next((i for i, c in enumerate(self.checks_model.rows) if c["id"] == result["check_id"]), -1)
-                    if row >= 0:
-                        self.checks_view.selectRow(row)
-                        self._check_selected(row)
+                # the window's change signal refreshes the other rooms; here: show this check
+                self.refresh(select=result.get("model") or self.model_name, check_id=result.get("check_id"))
                 if path is not None:
                     from modelyard.core.monitoring import watch
 
@@ -785,28 +605,19 @@ class MonitoringPanel(Panel):
                         self.notify(note["title"], note["message"])
             else:
                 self._retrained(result)
-            self._refresh_registry()
         elif outcome.status == "failed":
             title = "The drift check failed" if handle.spec.kind == CHECK_KIND else "Retraining failed"
             show_error(self, title, ModelyardError(outcome.error or title, hint=outcome.hint))
 
     def _retrained(self, result: dict[str, Any]) -> None:
         self.last_retrain = result
-        window = self.window()
-        registry_panel = getattr(window, "registry_panel", None)
-        if registry_panel is not None and result.get("ref"):
-            registry_panel.select_version(result["ref"])
+        if self.client is not None and result.get("ref"):
+            self.client.navigate.emit("registry", ("select_version", result["ref"]))
         box = QMessageBox(QMessageBox.Icon.Information, "Challenger registered",
                           result.get("comparison") or f"{result.get('ref')} is registered as challenger.",
                           QMessageBox.StandardButton.Ok, self)
         box.setObjectName("retrainedBox")
         box.open()
-
-    def _refresh_registry(self) -> None:
-        window = self.window()
-        registry_panel = getattr(window, "registry_panel", None)
-        if registry_panel is not None and registry_panel is not self:
-            registry_panel.refresh()
 
     # ------------------------------------------------------------------ drops
     def _drop_files(self, event: Any) -> list[Path]:
@@ -850,8 +661,6 @@ class MonitoringPanel(Panel):
     # ------------------------------------------------------------------ life
     def shutdown(self) -> None:
         self.watch_timer.stop()
-        self.reader.close()
-        self.watch_reader.close()
         if self.tray is not None:
             self.tray.hide()
 

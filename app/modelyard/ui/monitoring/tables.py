@@ -1,0 +1,123 @@
+"""The Monitoring panel's tables: models (by name), a model's checks (by id), a check's features."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from modelyard.ui.common import theme
+from modelyard.ui.common.keyed_rows import KeyedRowsModel
+from modelyard.ui.common.rows import RowsTableModel
+
+
+def when(value: Any, *, short: bool = False) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone().strftime("%b %d %H:%M" if short else "%Y-%m-%d %H:%M")
+
+
+def num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e5):
+            return f"{value:.2e}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def verdict_cell(verdict: str | None, role: int) -> Any:
+    if not verdict:
+        return "—" if role == Qt.ItemDataRole.DisplayRole else None
+    if role == Qt.ItemDataRole.DisplayRole:
+        return verdict
+    if role == Qt.ItemDataRole.DecorationRole:
+        return theme.status_icon(verdict)
+    if role == Qt.ItemDataRole.ForegroundRole:
+        return theme.status_colour(verdict)
+    return None
+
+# --------------------------------------------------------------------------- table models
+
+
+class ModelsModel(KeyedRowsModel[dict]):
+    headers = ("Model", "Checks", "Status", "Last check")
+
+    def cell(self, r: dict, column: int, role: int) -> Any:
+        if column == 2 and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
+                                    Qt.ItemDataRole.ForegroundRole):
+            return verdict_cell(r.get("status"), role)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (r["name"], str(r.get("n_checks") or 0), "", when(r.get("last"), short=True))[column]
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            return theme.icon("monitoring")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            folder = r.get("watch_folder")
+            return f"{r['name']}: checks run against {r.get('ref') or 'the champion'}" + (
+                f"\nWatching {folder}" if folder else "\nNo watch folder") + "\nDrop a batch file here to check it."
+        return None
+
+    def key(self, row: dict) -> Hashable:
+        return row["name"]
+
+    def row_of(self, name: str | None) -> int:
+        return self.row_of_key(name)
+
+
+class ChecksModel(KeyedRowsModel[dict]):
+    headers = ("#", "When", "Version", "Batch", "Verdict", "Drifted", "Share")
+
+    def key(self, row: dict) -> Hashable:
+        return row["id"]
+
+    def cell(self, c: dict, column: int, role: int) -> Any:
+        if column == 4:
+            return verdict_cell(c.get("verdict"), role)
+        if role == Qt.ItemDataRole.DisplayRole:
+            drifted = c.get("drifted") or []
+            share = c.get("drift_share")
+            return (str(c["id"]), when(c.get("created_at")), f"v{c.get('version')}", c.get("batch_ref") or "",
+                    "", ", ".join(drifted[:4]) + ("…" if len(drifted) > 4 else ""),
+                    f"{share:.0%}" if isinstance(share, (int, float)) else "")[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return "\n".join(c.get("reasons") or []) or None
+        return None
+
+
+class FeaturesModel(RowsTableModel[dict]):
+    headers = ("Feature", "Kind", "Test", "Statistic", "p-value", "Effect size", "Threshold", "Drift")
+
+    def cell(self, f: dict, column: int, role: int) -> Any:
+        drift = f.get("drift")
+        status = f.get("status")
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 7:
+                return "drift" if drift else ("ok" if status == "checked" else status or "")
+            test = f.get("test") or ""
+            effect = f.get("effect")
+            return (f["name"] + (" ★" if f.get("critical") else ""), f.get("kind") or "", test,
+                    num(f.get("statistic")) if f.get("statistic") is not None else "—",
+                    num(f.get("p_adjusted", f.get("p_value"))) if f.get("p_value") is not None else "—",
+                    num(effect) if effect is not None else "—",
+                    num(f.get("threshold")), "")[column]
+        if role == Qt.ItemDataRole.DecorationRole and column == 7:
+            return theme.status_icon("drift" if drift else "ok") if status == "checked" else theme.status_icon("warning")
+        if role == Qt.ItemDataRole.ForegroundRole and column == 7:
+            return theme.status_colour("drift" if drift else "ok" if status == "checked" else "warning")
+        if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= column <= 6:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            what = {0: f"{f['name']} ({f.get('kind') or 'unknown kind'})",
+                    3: f.get("statistic_name"), 5: f.get("effect_name")}.get(column)
+            return "\n".join(x for x in (what, f.get("reason")) if x) or None
+        return None
