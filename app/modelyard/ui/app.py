@@ -91,7 +91,8 @@ def open_start_store(location: str, explicit: bool, db_url: str | None) -> Store
     is_default = resolve_store_dir(location) == default_store_dir()
     try:
         return Store.open(location, db_url=db_url, create=is_default and not explicit)
-    except ModelyardError as exc:
+    except ModelyardError as refused:
+        exc = refused
         if explicit:
             if _nothing_there(location, db_url):
                 if not _ask_to_create(location):
