@@ -28,9 +28,9 @@ from modelyard.core.jobs import housekeeping as maintenance
 from modelyard.core.jobs.runner import JobSpec
 from modelyard.core.store import Store
 from modelyard.ui.common import theme
+from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.dialogs import PreferencesDialog
 from modelyard.ui.common.dnd import FileDropTarget
-from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.jobrunner import JobHandle, JobRunner
 from modelyard.ui.common.settings import remember_store
 from modelyard.ui.common.widgets import show_error
