@@ -337,6 +337,7 @@ def test_lineage_and_model_card_of_a_trained_version(qtbot, window, store, tmp_p
     click(qtbot, panel.edit_notes_button)
     qtbot.waitUntil(lambda: "Rank customers for the retention calls." in panel.card_browser.toPlainText(),
                     timeout=3000)
+    settle(qtbot, window)
     assert "<script>alert(1)</script>" in panel.card_browser.toPlainText()  # shown as text, not run
     assert "<script>" not in panel.card_html
     assert registry.timeline(store, "churn")[0]["action"] == "edit_card"

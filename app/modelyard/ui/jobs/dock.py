@@ -358,6 +358,11 @@ class JobsPanel(QWidget):
         current = self._selected_id()
         live = {h.job_id for h in self.runner.running()} if self.runner else set()
         rows = [replace(r, cancellable=True) if r.id in live else r for r in rows]
+        # this window's jobs started after the read began are not in it yet: keep their rows
+        known = {r.id for r in rows}
+        newer = [row for h in (self.runner.handles() if self.runner else [])
+                 if h.job_id not in known and (row := self.model.row(h.job_id)) is not None]
+        rows = sorted(newer, key=lambda r: r.id, reverse=True) + rows
         self.model.set_rows(rows)
         self._select(current)
         self._update_summary()
