@@ -139,6 +139,7 @@ def test_import_through_the_dialog_with_a_name_and_target(qtbot, window, store, 
     def drive_dialog() -> None:
         dialog = QApplication.activeModalWidget()
         assert isinstance(dialog, ImportDialog)
+        qtbot.waitUntil(lambda: dialog.preview.model() is not None, timeout=5000)
         seen["columns"] = [dialog.target.itemText(i) for i in range(dialog.target.count())]
         seen["preview_cols"] = dialog.preview.model().columnCount()
         dialog.name.clear()
@@ -284,6 +285,7 @@ def test_import_dialog_reparses_the_preview_when_an_override_changes(qtbot, tmp_
     path.write_text("city;temperature;rain\nOslo;-3,5;yes\nRome;14,0;no\nLima;19,5;no\n", encoding="cp1252")
     dialog = ImportDialog(path)
     qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview.model() is not None, timeout=5000)
     assert dialog.preview.model().columnCount() == 3
     assert dialog.delimiter.itemText(0).startswith("Detect")
     dialog.delimiter.setCurrentIndex(dialog.delimiter.findData(","))
@@ -304,6 +306,7 @@ def test_import_dialog_names_the_problem_when_a_file_cannot_be_read(qtbot, tmp_p
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     dialog = ImportDialog(path)
     qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: bool(dialog.error.text()), timeout=5000)
     assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
     assert "photo.csv" in dialog.error.text()
 
@@ -323,6 +326,7 @@ def test_import_dialog_shows_each_date_columns_format_and_imports_the_one_chosen
         dialog = QApplication.activeModalWidget()
         try:
             assert isinstance(dialog, ImportDialog)
+            qtbot.waitUntil(lambda: dialog.preview.model() is not None, timeout=5000)
             day = dialog.findChild(QComboBox, "dateFormat:visit day")
             checked = dialog.findChild(QComboBox, "dateFormat:checked at")
             seen["day_items"] = [day.itemText(i) for i in range(day.count())]

@@ -461,7 +461,7 @@ class DatasetsPanel(FileDropTarget, Panel):
                 "Data files (*.csv *.tsv *.txt *.parquet *.pq *.xlsx *.json *.jsonl *.ndjson);;All files (*)")
             if not path:
                 return None
-        dialog = ImportDialog(path, self)
+        dialog = ImportDialog(path, self, self.client)
         if dialog.exec() != ImportDialog.DialogCode.Accepted:
             return None
         return self.start_job(specs.import_spec(path, dialog.options()))
