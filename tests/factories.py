@@ -307,3 +307,9 @@ def drop_files(widget, paths: list[Path], pos=None):
     drop = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, drop)
     return drop
+
+
+def settle(qtbot: Any, window: Any, timeout: int = 10_000) -> None:
+    """Until the window's client of the core has answered every call asked of it (reads that
+    panels chain on an answer included): what a click's write or a refresh shows has landed."""
+    qtbot.waitUntil(lambda: not window.client.busy, timeout=timeout)

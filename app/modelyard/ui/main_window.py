@@ -126,7 +126,7 @@ class MainWindow(FileDropTarget, QMainWindow):
             self.sidebar.addItem(item)
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
         for panel in self.panels:
-            if isinstance(panel, ExperimentsPanel):
+            if isinstance(panel, ExperimentsPanel) and hasattr(panel, "register_requested"):
                 panel.register_requested.connect(self.register_run)
         central = QWidget(self)
         row = QHBoxLayout(central)
@@ -198,7 +198,8 @@ class MainWindow(FileDropTarget, QMainWindow):
 
         self.sample_actions = {}
         for key, (_loader, _target, description) in SAMPLES.items():
-            action = self._action(samples, description, lambda k=key: self.datasets_panel.import_sample(k))
+            action = self._action(samples, description,
+                                  lambda k=key: self.client.navigate.emit("datasets", ("import_sample", k)))
             self.sample_actions[key] = action
         help_menu.addSeparator()
         self.action_about = self._action(help_menu, "&About Modelyard", self.show_about, "info")
@@ -251,9 +252,27 @@ class MainWindow(FileDropTarget, QMainWindow):
     def datasets_panel(self) -> DatasetsPanel:
         return next(p for p in self.panels if isinstance(p, DatasetsPanel))
 
+    def panel_of(self, room: str) -> Panel | None:
+        """The panel showing ``room`` ("datasets", "experiments", "registry", "monitoring")."""
+        return next((p for p in self.panels if p.room == room), None)
+
+    def navigate(self, room: str, target: Any = None) -> None:
+        """Show ``room``'s panel and, when ``target`` is ``(method, *args)``, ask that panel to show
+        or do it (on the next event-loop turn: a drop or a menu has returned by then). Panels ask
+        for this through ``client.navigate``; they never call each other."""
+        panel = self.panel_of(room)
+        if panel is None:
+            return
+        self.show_panel(self.panels.index(panel))
+        if not target:
+            return
+        name, *args = target if isinstance(target, (tuple, list)) else (target,)
+        method = getattr(panel, name, None) if not str(name).startswith("_") else None
+        if callable(method):
+            QTimer.singleShot(0, panel, lambda: method(*args))
+
     def import_dataset(self) -> None:
-        self.show_panel(self.panels.index(self.datasets_panel))
-        self.datasets_panel.import_with_dialog()
+        self.client.navigate.emit("datasets", ("import_with_dialog",))
 
     @property
     def registry_panel(self) -> RegistryPanel:
@@ -261,12 +280,10 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     def register_run(self, run_id: str) -> None:
         """A run's "Register model…": the Registry panel opens and asks for the name and comment."""
-        self.show_panel(self.panels.index(self.registry_panel))
-        self.registry_panel.register_run(run_id)
+        self.client.navigate.emit("registry", ("register_run", run_id))
 
     def import_bundle(self) -> None:
-        self.show_panel(self.panels.index(self.registry_panel))
-        self.registry_panel.import_bundle()
+        self.client.navigate.emit("registry", ("import_bundle",))
 
     def files_dropped(self, files: list[Path]) -> None:
         """Files dropped anywhere on the window (panels that take drops take their own): bundles
@@ -276,12 +293,9 @@ class MainWindow(FileDropTarget, QMainWindow):
         bundles = [f for f in files if f.suffix.lower() == BUNDLE_SUFFIX]
         data = [f for f in files if f.suffix.lower() != BUNDLE_SUFFIX]
         if data:
-            self.show_panel(self.panels.index(self.datasets_panel))
-            self.datasets_panel.import_files(data)
+            self.client.navigate.emit("datasets", ("import_files", data))
         if bundles:
-            panel = self.registry_panel
-            self.show_panel(self.panels.index(panel))
-            QTimer.singleShot(0, panel, lambda: panel.take_drop([], bundles))
+            self.client.navigate.emit("registry", ("take_drop", [], bundles))
 
     def current_panel(self) -> Panel:
         return self.panels[self.stack.currentIndex()]
@@ -292,7 +306,11 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.store_label.setText(f"Store: {store.display_location}")
         self.store_label.setToolTip(store.display_location)
         self.runner.running_count_changed.connect(self._update_jobs_label)
-        self.jobs_panel.attach(store, self.runner)
+        self.jobs_panel.attach(store, self.runner, self.client)
+        self.runner.job_started.connect(self._job_started)  # after the dock's own: it has the row
+        self.runner.job_finished.connect(self.client.job_finished)
+        self.client.navigate.connect(self.navigate)
+        self.client.message.connect(self.statusBar().showMessage)
         for panel in self.panels:
             panel.set_store(store, self.runner, self.client)
         self._update_jobs_label(self.runner.running_count())
@@ -308,6 +326,7 @@ class MainWindow(FileDropTarget, QMainWindow):
             return False
         old_store, old_runner = self.store, self.runner
         old_runner.running_count_changed.disconnect(self._update_jobs_label)
+        old_runner.job_started.disconnect(self._job_started)
         old_runner.wait()
         self.runner = JobRunner(store, self)
         old_runner.deleteLater()
@@ -338,10 +357,12 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     # ------------------------------------------------------------------ jobs
     def start_job(self, spec: JobSpec) -> JobHandle:
-        handle = self.runner.submit(spec)
+        return self.runner.submit(spec)  # shown by _job_started, as a panel's job is
+
+    def _job_started(self, handle: JobHandle) -> None:
+        """Every job started in this window is shown and selected in the Jobs dock."""
         self.jobs_dock.show()
         self.jobs_panel.select_job(handle.job_id)
-        return handle
 
     def _update_jobs_label(self, count: int) -> None:
         self.jobs_label.setText("No jobs running" if count == 0 else f"{count} job{'s' if count != 1 else ''} running")
@@ -395,6 +416,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.jobs_panel.stop_timers()
         for panel in self.panels:
             panel.shutdown()
+        self.client.close()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from factories import drop_files
+from factories import drop_files, settle
 from modelyard.core.datasets import service as ds
 from modelyard.core.store import models as m
 from modelyard.ui.common.settings import open_settings
@@ -118,6 +118,7 @@ def test_dropping_several_files_at_once_imports_each(qtbot, window, store, churn
     drop_files(window.datasets_panel, [churn_csv, other])
     outcomes = wait_for_jobs(qtbot, window, 2)
     assert sorted(o.result["dataset"] for o in outcomes) == ["churn", "regions"]
+    settle(qtbot, window)
     assert window.datasets_panel.datasets_model.rowCount() == 2
 
 
@@ -129,6 +130,7 @@ def test_import_through_the_dialog_with_a_name_and_target(qtbot, window, store, 
     def drive_dialog() -> None:
         dialog = QApplication.activeModalWidget()
         assert isinstance(dialog, ImportDialog)
+        qtbot.waitUntil(lambda: dialog.preview.model() is not None, timeout=5000)
         seen["columns"] = [dialog.target.itemText(i) for i in range(dialog.target.count())]
         seen["preview_cols"] = dialog.preview.model().columnCount()
         dialog.name.clear()
@@ -170,6 +172,7 @@ def test_changing_a_role_saves_a_new_version_pointing_to_its_parent(qtbot, windo
     assert panel.profile_model.setData(panel.profile_model.index(row, COL_ROLE), "target")
     assert panel.save_schema_button.isEnabled()
     qtbot.mouseClick(panel.save_schema_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
     assert panel.version.ref == "churn@v2"
     assert panel.version.target == "churned" and panel.version.task == "classification"
     assert panel.version.parent_version == 1
@@ -187,6 +190,7 @@ def test_a_split_is_created_and_listed(qtbot, window, store, churn_csv):
     panel.split_test.setValue(0.25)
     panel.split_seed.setValue(7)
     qtbot.mouseClick(panel.split_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
     assert panel.splits_model.rowCount() == 1
     split = panel.splits_model.rows[0]
     assert split.counts["test"] == 75 and split.counts["train"] == 225
@@ -211,6 +215,7 @@ def test_preview_pages_through_a_million_rows_reading_only_what_is_shown(qtbot, 
                           "cat": np.array(["a", "b", "c", "d"])[np.arange(n) % 4]})
     info = ds.import_frame(store, frame, "big")
     window.datasets_panel.refresh(select="big")
+    settle(qtbot, window)
     panel = window.datasets_panel
     panel.tabs.setCurrentIndex(1)
     view, model = panel.preview_view, panel.preview_model
@@ -230,6 +235,7 @@ def test_preview_pages_through_a_million_rows_reading_only_what_is_shown(qtbot, 
 def test_deleting_a_dataset_used_by_a_model_asks_before_forcing(qtbot, window, store, churn_csv, monkeypatch):
     drop_files(window.datasets_panel, [churn_csv])
     wait_for_jobs(qtbot, window)
+    settle(qtbot, window)
     v = ds.get_version(store, "churn")
     with store.write() as s:
         rm = m.RegisteredModel(name="churn-model")
@@ -240,6 +246,7 @@ def test_deleting_a_dataset_used_by_a_model_asks_before_forcing(qtbot, window, s
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or next(answers))
     window.datasets_panel.delete_current()
+    settle(qtbot, window)
     assert "churn-model" in asked[1]
     assert [d.name for d in ds.list_datasets(store)] == ["churn"]
 
@@ -269,6 +276,7 @@ def test_import_dialog_reparses_the_preview_when_an_override_changes(qtbot, tmp_
     path.write_text("city;temperature;rain\nOslo;-3,5;yes\nRome;14,0;no\nLima;19,5;no\n", encoding="cp1252")
     dialog = ImportDialog(path)
     qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview.model() is not None, timeout=5000)
     assert dialog.preview.model().columnCount() == 3
     assert dialog.delimiter.itemText(0).startswith("Detect")
     dialog.delimiter.setCurrentIndex(dialog.delimiter.findData(","))
@@ -289,6 +297,7 @@ def test_import_dialog_names_the_problem_when_a_file_cannot_be_read(qtbot, tmp_p
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     dialog = ImportDialog(path)
     qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: bool(dialog.error.text()), timeout=5000)
     assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
     assert "photo.csv" in dialog.error.text()
 
@@ -308,6 +317,7 @@ def test_import_dialog_shows_each_date_columns_format_and_imports_the_one_chosen
         dialog = QApplication.activeModalWidget()
         try:
             assert isinstance(dialog, ImportDialog)
+            qtbot.waitUntil(lambda: dialog.preview.model() is not None, timeout=5000)
             day = dialog.findChild(QComboBox, "dateFormat:visit day")
             checked = dialog.findChild(QComboBox, "dateFormat:checked at")
             seen["day_items"] = [day.itemText(i) for i in range(day.count())]

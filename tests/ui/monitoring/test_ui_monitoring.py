@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from factories import churn_frame, drifted_batch, write_batch
+from factories import churn_frame, drifted_batch, settle, write_batch
 from factories import train_churn_model as train_model
 from modelyard.core.monitoring import drift
 from modelyard.core.registry import versions as registry
@@ -151,6 +151,7 @@ def test_drop_a_batch_see_the_check_overlay_timeline_badges_and_retrain_a_challe
     model = registry.get_model(store, "churn")
     assert model.aliases == {"champion": 1, "challenger": 2}
     assert "vs champion churn@v1" in registry.timeline(store, "churn")[0]["comment"]
+    settle(qtbot, window)
     assert reg.version is not None and reg.version.ref == "churn@v2"  # the Registry shows the challenger
     assert not window.shown_errors
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from factories import settle
 from modelyard.core.experiments import tracking
 from modelyard.core.registry import versions as registry
 from modelyard.core.store import Store
@@ -109,6 +110,7 @@ def test_register_a_run_from_the_panel_and_by_dropping_runs(qtbot, window, store
 
     seen = when_modal(qtbot, RegisterDialog, register)
     click(qtbot, panel.empty.findChildren(QPushButton)[0])
+    qtbot.waitUntil(lambda: bool(seen), timeout=3000)
     assert seen, "the Register dialog did not open"
     qtbot.waitUntil(lambda: panel.stack.currentWidget() is panel.content, timeout=3000)
     assert version_rows(panel) == [("v1", "", "")]
@@ -137,7 +139,9 @@ def test_move_champion_between_versions_with_comments_and_see_the_audit_timeline
         registry.register(store, make_run(store, acc), "churn")
     panel = panel_of(window)
     panel.refresh()
+    settle(qtbot, window)
     panel.select_version("churn@v1")
+    settle(qtbot, window)
 
     # the dialog refuses to proceed without a comment; Cancel changes nothing
     seen = when_modal(qtbot, ChangeDialog, lambda d: (d.choice.setCurrentText("champion"),
@@ -150,12 +154,15 @@ def test_move_champion_between_versions_with_comments_and_see_the_audit_timeline
     when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "first champion", "champion"))
     click(qtbot, panel.alias_button)
     qtbot.waitUntil(lambda: registry.get_model(store, "churn").aliases == {"champion": 1}, timeout=3000)
+    settle(qtbot, window)
     assert ("v1", "champion", "") in version_rows(panel)
 
     panel.select_version("churn@v2")
+    settle(qtbot, window)
     when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "better accuracy", "champion"))
     click(qtbot, panel.alias_button)
     qtbot.waitUntil(lambda: registry.get_model(store, "churn").aliases == {"champion": 2}, timeout=3000)
+    settle(qtbot, window)
     rows = version_rows(panel)
     assert ("v2", "champion", "") in rows and ("v1", "", "") in rows  # moved off v1
 
@@ -173,7 +180,9 @@ def test_a_failing_gate_blocks_promotion_with_its_reason_and_an_override_is_audi
     registry.set_alias(store, "churn@v1", "champion", comment="start")
     panel = panel_of(window)
     panel.refresh()
+    settle(qtbot, window)
     panel.select_version("churn@v2")
+    settle(qtbot, window)
 
     def gates(d: GatesDialog) -> None:
         d.min_checks["accuracy"].setChecked(True)
@@ -186,6 +195,7 @@ def test_a_failing_gate_blocks_promotion_with_its_reason_and_an_override_is_audi
     when_modal(qtbot, GatesDialog, gates)
     click(qtbot, panel.gates_button)
     qtbot.waitUntil(lambda: registry.get_model(store, "churn").gates is not None, timeout=3000)
+    settle(qtbot, window)
     assert registry.get_model(store, "churn").gates == {
         "min_metrics": {"accuracy": 0.75}, "beat_champion": {"metric": "accuracy", "higher_is_better": True}}
     assert "would be blocked" in panel.gate_label.text() and "below the minimum" in panel.gate_label.text()
@@ -213,6 +223,7 @@ def test_a_failing_gate_blocks_promotion_with_its_reason_and_an_override_is_audi
     when_modal(qtbot, QMessageBox, override)
     click(qtbot, panel.stage_button)
     qtbot.waitUntil(lambda: registry.get_version(store, "churn@v2").stage == "Production", timeout=3000)
+    settle(qtbot, window)
     events = registry.timeline(store, "churn")
     assert [e["action"] for e in events[:2]] == ["set_stage", "gate_override"]
     assert events[1]["comment"] == "hotfix, approved by Ana" and events[1]["details"]["reasons"]
@@ -227,11 +238,13 @@ def test_versions_menu_offers_the_version_actions(qtbot, window, store):
     registry.set_alias(store, "churn@v1", "challenger", comment="try")
     panel = panel_of(window)
     panel.refresh()
+    settle(qtbot, window)
     texts = [a.text() for a in panel.versions_menu().actions() if a.text()]
     assert texts[:4] == ["Make v1 champion…", "Set alias…", "Remove alias challenger…", "Change stage…"]
     when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "done"))
     next(a for a in panel.versions_menu().actions() if a.text() == "Remove alias challenger…").trigger()
     qtbot.waitUntil(lambda: registry.get_model(store, "churn").aliases == {}, timeout=3000)
+    settle(qtbot, window)
     assert registry.timeline(store, "churn")[0]["action"] == "remove_alias"
     assert [a.text() for a in panel.versions_menu().actions() if a.text()][2] == "Change stage…"
 
@@ -282,7 +295,9 @@ def test_lineage_and_model_card_of_a_trained_version(qtbot, window, store, tmp_p
     info = train_model(store)
     panel = panel_of(window)
     panel.refresh()
+    settle(qtbot, window)
     panel.select_version(info.ref)
+    settle(qtbot, window)
     panel.tabs.setCurrentWidget(panel.lineage_tab)
     qtbot.waitUntil(lambda: panel.lineage_view is not None and bool(panel.lineage_view.nodes), timeout=5000)
     types = {item.node.type for item in panel.lineage_view.nodes.values()}
@@ -315,12 +330,14 @@ def test_lineage_and_model_card_of_a_trained_version(qtbot, window, store, tmp_p
     click(qtbot, panel.edit_notes_button)
     qtbot.waitUntil(lambda: "Rank customers for the retention calls." in panel.card_browser.toPlainText(),
                     timeout=3000)
+    settle(qtbot, window)
     assert "<script>alert(1)</script>" in panel.card_browser.toPlainText()  # shown as text, not run
     assert "<script>" not in panel.card_html
     assert registry.timeline(store, "churn")[0]["action"] == "edit_card"
     tm = panel.timeline_model
     assert tm.data(tm.index(0, 4)) == "intended use and notes changed"  # the timeline says what, not raw JSON
     out = panel.export_card(str(tmp_path / "card.html"))
+    settle(qtbot, window)
     html = (tmp_path / "card.html").read_text()
     assert out and "Rank customers for the retention calls." in html and "&lt;script&gt;" in html
     assert not window.shown_errors
@@ -335,6 +352,7 @@ def test_export_a_bundle_and_import_it_into_a_second_store_through_the_panel(qtb
     train_model(store)
     panel = panel_of(window)
     panel.refresh()
+    settle(qtbot, window)
     target = tmp_path / "churn-v1.mybundle"
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
     click(qtbot, panel.export_button)
@@ -353,6 +371,7 @@ def test_export_a_bundle_and_import_it_into_a_second_store_through_the_panel(qtb
 
     other = Store.open(tmp_path / "other-store")
     assert window.switch_store(other)
+    settle(qtbot, window)
     panel = panel_of(window)
     assert panel.stack.currentWidget() is panel.empty and panel.versions_model.rowCount() == 0
     seen: list[BundleImportDialog] = []
@@ -388,6 +407,7 @@ def test_serve_the_champion_from_the_panel_and_see_its_requests(qtbot, window, s
     train_model(store)
     panel = panel_of(window)
     panel.refresh()
+    settle(qtbot, window)
     click(qtbot, panel.serve_button)
     qtbot.waitUntil(lambda: panel.server is not None, timeout=60_000)
     url = panel.server.url
@@ -415,6 +435,7 @@ def test_score_a_file_with_the_selected_version(qtbot, window, store, tmp_path, 
     churn_frame(80, seed=9).drop(columns=["churned"]).to_csv(path, index=False)
     panel = panel_of(window)
     panel.refresh()
+    settle(qtbot, window)
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName", lambda *a, **k: (str(path), ""))
     click(qtbot, panel.score_button)
     qtbot.waitUntil(lambda: getattr(panel, "last_scored", None) is not None, timeout=60_000)
@@ -438,6 +459,7 @@ def test_register_model_from_a_runs_context_menu(qtbot, window, store):
                                                       click(qtbot, d.ok_button)))
     action.trigger()
     qtbot.waitUntil(lambda: registry.list_models(store) != [], timeout=5000)
+    settle(qtbot, window)
     assert seen and window.current_panel() is window.registry_panel
     version = registry.get_version(store, "churn-model@v1")
     assert version.run_id == run_id

@@ -34,6 +34,29 @@ from modelyard.core.store import Store
 # What can change. Panels refresh on the topics they show.
 TOPICS = frozenset({"datasets", "runs", "models", "checks", "servers", "jobs", "store"})
 
+# What a finished job of each kind may have changed (every job changes "jobs"). Kept simple and
+# local until the core's job registry declares it per kind; unknown kinds change everything.
+JOB_CHANGES: dict[str, frozenset[str]] = {
+    "dataset.import": frozenset({"datasets"}),
+    "dataset.sample": frozenset({"datasets"}),
+    "train": frozenset({"runs", "datasets"}),
+    "train.reproduce": frozenset({"runs", "datasets"}),
+    "search": frozenset({"runs", "datasets"}),
+    "bundle.export": frozenset({"models"}),
+    "bundle.import": frozenset({"models", "runs", "datasets"}),
+    "score": frozenset({"datasets", "models"}),
+    "drift.check": frozenset({"checks", "models", "datasets"}),
+    "monitor.retrain": frozenset({"runs", "models", "checks", "datasets"}),
+    "store.verify": frozenset({"store"}),
+    "store.compact": frozenset({"store"}),
+    "store.gc": frozenset({"store"}),
+}
+
+
+def job_changes(kind: str | None) -> frozenset[str]:
+    """The topics a finished job of ``kind`` changed."""
+    return frozenset({"jobs"}) | JOB_CHANGES.get(kind or "", TOPICS)
+
 
 class _Call(QRunnable):
     def __init__(self, fn: Callable[[], Any], done: Signal, token: int) -> None:
@@ -66,6 +89,7 @@ class CoreClient(QObject):
 
     changed = Signal(object)  # frozenset[str] of topics
     navigate = Signal(str, object)  # room, what to show there (or None)
+    message = Signal(str, int)  # a line for the window's status bar, and for how many ms
     _done = Signal(int, object, object)
 
     _instances: ClassVar[weakref.WeakSet[CoreClient]] = weakref.WeakSet()
@@ -137,6 +161,11 @@ class CoreClient(QObject):
         names = topics(changes)
         if names:
             self.changed.emit(names)
+
+    def job_finished(self, handle: Any, outcome: Any = None) -> None:
+        """A job of this store ended (connect :attr:`JobRunner.job_finished`): say what it changed."""
+        spec = getattr(handle, "spec", None)
+        self.notify(job_changes(getattr(spec, "kind", None)))
 
     # -- life
     @property

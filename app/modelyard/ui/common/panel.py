@@ -50,11 +50,21 @@ class Panel(QWidget):
     def on_changed(self, topics: frozenset[str]) -> None:
         """Something in the store changed (``topics``: see ui/common/client.py); refresh what is shown."""
 
+    @property
+    def room(self) -> str:
+        """The lifecycle room this panel shows (``modelyard.ui.<room>.panel``): what
+        ``client.navigate`` names."""
+        parts = type(self).__module__.split(".")
+        return parts[2] if len(parts) > 3 and parts[:2] == ["modelyard", "ui"] else type(self).__name__
+
+    def show_panel(self) -> None:
+        """Ask the window to show this panel (through the client: never through the window)."""
+        if self.client is not None:
+            self.client.navigate.emit(self.room, None)
+
     def start_job(self, spec: JobSpec) -> JobHandle:
-        """Run a job the way the window does (shown and selected in the Jobs dock)."""
-        window = self.window()
-        if hasattr(window, "start_job"):
-            return window.start_job(spec)
+        """Run a job on the window's runner (the window shows and selects it in the Jobs dock
+        when the runner says it started)."""
         assert self.runner is not None
         return self.runner.submit(spec)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -25,10 +25,12 @@ from PySide6.QtWidgets import (
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.datasets.dates import DATE_FORMATS
 from modelyard.core.datasets.dates import TEXT as AS_TEXT
-from modelyard.core.datasets.service import SniffResult, sniff
 from modelyard.core.datasets.specs import ImportOptions
 from modelyard.ui.common import theme
 from modelyard.ui.common.paged_table import PagedTableModel
+
+if TYPE_CHECKING:  # the service brings pandas: it is loaded on the reading thread, not here
+    from modelyard.core.datasets.service import SniffResult
 
 AUTO = "Detect"
 DATE_COLUMNS_PER_ROW = 3
@@ -40,12 +42,17 @@ NO_TARGET = "(none)"
 
 
 class ImportDialog(QDialog):
-    """Shows ``sniff(path)``; every change of an override re-parses the first rows."""
+    """Shows ``sniff(path)``; every change of an override re-parses the first rows.
 
-    def __init__(self, path: str | Path, parent: QWidget | None = None) -> None:
+    The file is read off the main thread — through ``client`` (the window's client of the core)
+    when given, else a reader of the dialog's own — and the newest parse wins."""
+
+    def __init__(self, path: str | Path, parent: QWidget | None = None, client: Any = None) -> None:
         super().__init__(parent)
         self.setObjectName("importDialog")
         self.path = Path(path)
+        self._client = client
+        self._reader: Any = None
         self.result_: SniffResult | None = None
         self.setWindowTitle(f"Import {self.path.name}")
         self.resize(900, 600)
@@ -148,17 +155,40 @@ class ImportDialog(QDialog):
                              target=None if target in ("", NO_TARGET) else target)
 
     def _resniff(self, *, first: bool = False) -> None:
+        """Parse the first rows again (off the main thread: the file, and pandas, are read there)."""
         if self._loading and not first:
             return
+        path, overrides = self.path, None if first else self.overrides()
+
+        def read(_store: Any = None) -> SniffResult:
+            from modelyard.core.datasets.service import sniff
+
+            return sniff(path, overrides)
+
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)  # until parsed
+        if self._client is not None:
+            self._client.read(f"import.sniff.{id(self)}", read, lambda r: self._sniffed(r, first), self._sniff_failed)
+        else:
+            if self._reader is None:
+                from modelyard.ui.common.background import BackgroundReader
+
+                self._reader = BackgroundReader(self)
+            self._reader.submit(read, lambda r: self._sniffed(r, first), self._sniff_failed)
+
+    def _sniff_failed(self, exc: Exception) -> None:
+        message = f"{exc.message}\n{exc.hint or ''}".strip() if isinstance(exc, ModelyardError) else str(exc)
+        self.error.setText(message)
+        self.error.show()
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
+        self.preview.setModel(None)
+
+    def done(self, result: int) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        super().done(result)
+
+    def _sniffed(self, result: SniffResult, first: bool) -> None:
         ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        try:
-            result = sniff(self.path, None if first else self.overrides())
-        except ModelyardError as exc:
-            self.error.setText(f"{exc.message}\n{exc.hint or ''}".strip())
-            self.error.show()
-            ok_button.setEnabled(False)
-            self.preview.setModel(None)
-            return
         self.result_ = result
         self.error.hide()
         ok_button.setEnabled(True)

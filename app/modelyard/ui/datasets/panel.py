@@ -83,6 +83,9 @@ class DatasetsModel(RowsTableModel["catalog.DatasetInfo"]):
             return f"{d.ref}: {d.n_rows:,} rows × {d.n_cols} columns" + (f", {d.task} on {d.target}" if d.target else "")
         return None
 
+    def key(self, d: catalog.DatasetInfo) -> str:
+        return d.name
+
     def row_of(self, name: str) -> int:
         return next((i for i, d in enumerate(self.rows) if d.name == name), -1)
 
@@ -101,6 +104,8 @@ class DatasetsPanel(FileDropTarget, Panel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.version: catalog.DatasetVersionInfo | None = None
+        self._want_dataset: str | None = None  # what the next list read selects
+        self._selecting = False  # the panel itself moves the list's selection
         self.detail: Any = None  # ColumnDetail, built on first use (it imports pyqtgraph)
         self._plot_loader: Any = None  # the thread importing pyqtgraph for it
         self._plot_poll = QTimer(self)
@@ -123,7 +128,8 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.datasets_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, len(LIST_COLUMNS)):
             self.datasets_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.datasets_view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self._dataset_selected(cur.row()))
+        self.datasets_view.selectionModel().currentRowChanged.connect(
+            lambda cur, _prev: None if self._selecting else self._dataset_selected(cur.row()))
         import_button = QPushButton(theme.icon("import"), "Import…", self)
         import_button.setObjectName("importButton")
         import_button.clicked.connect(self.import_with_dialog)
@@ -292,28 +298,47 @@ class DatasetsPanel(FileDropTarget, Panel):
         return self.datasets_model.rowCount() > 0
 
     def refresh(self, select: str | None = None) -> None:
-        if self.store is None:
+        """Re-read the datasets off the main thread; then show ``select`` (default: the one shown)."""
+        if self.client is None:
             return
-        current = select or (self.version.name if self.version else None)
-        self.datasets_model.set_rows(catalog.list_datasets(self.store))
-        super().refresh()
-        if self.datasets_model.rowCount():
-            row = self.datasets_model.row_of(current) if current else -1
-            self.datasets_view.selectRow(max(row, 0))
-            self._dataset_selected(max(row, 0))
+        if select:
+            self._want_dataset = select
+        self.client.read("datasets.list", catalog.list_datasets, self._listed, self._read_failed)
+
+    def on_changed(self, topics: frozenset[str]) -> None:
+        if "datasets" in topics:
+            self.refresh()
+
+    def _read_failed(self, exc: Exception) -> None:
+        show_error(self, "Cannot read the datasets", exc)
+
+    def _listed(self, datasets: list[catalog.DatasetInfo]) -> None:
+        current = self._want_dataset or (self.version.name if self.version else None)
+        self._want_dataset = None
+        self._selecting = True
+        try:
+            self.datasets_model.set_rows(datasets)
+        finally:
+            self._selecting = False
+        if self.datasets_model.rowCount():  # the content shows once its version is read
+            row = max(self.datasets_model.row_of(current) if current else -1, 0)
+            self._select_row(row)
+            self._dataset_selected(row)
         else:
+            super().refresh()
             self._show_version(None)
 
+    def _select_row(self, row: int) -> None:
+        self._selecting = True
+        try:
+            self.datasets_view.selectRow(row)
+        finally:
+            self._selecting = False
+
     def _dataset_selected(self, row: int) -> None:
-        if row < 0 or row >= self.datasets_model.rowCount() or self.store is None:
+        if row < 0 or row >= self.datasets_model.rowCount() or self.client is None:
             return
-        info = self.datasets_model.rows[row]
-        versions = catalog.list_versions(self.store, info.name)
-        self.version_combo.clear()
-        for v in reversed(versions):
-            self.version_combo.addItem(f"v{v.version} · {v.created_at.astimezone():%Y-%m-%d %H:%M}", v.id)
-        if versions:
-            self.show_version(versions[-1].id)
+        self._load_version(self.datasets_model.rows[row].name, None)
 
     def _version_chosen(self, index: int) -> None:
         version_id = self.version_combo.itemData(index)
@@ -321,8 +346,34 @@ class DatasetsPanel(FileDropTarget, Panel):
             self.show_version(int(version_id))
 
     def show_version(self, ref: int | str) -> None:
-        assert self.store is not None
-        self._show_version(catalog.get_version(self.store, ref))
+        """Show a dataset version (an id or a reference such as ``churn@v2``)."""
+        assert self.client is not None
+        self._load_version(None, ref)
+
+    def _load_version(self, name: str | None, ref: int | str | None) -> None:
+        """Read a version (``ref``, or the latest of dataset ``name``) and its siblings off the main thread."""
+        def read(store: Any) -> tuple[list[catalog.DatasetVersionInfo], catalog.DatasetVersionInfo | None]:
+            v = catalog.get_version(store, ref) if ref is not None else None
+            versions = catalog.list_versions(store, v.name if v is not None else name)
+            if v is None and versions:
+                v = catalog.get_version(store, versions[-1].id)
+            return versions, v
+
+        assert self.client is not None
+        self.client.read("datasets.version", read, self._version_loaded, self._read_failed)
+
+    def _version_loaded(self, answer: tuple[list[catalog.DatasetVersionInfo], catalog.DatasetVersionInfo | None]) -> None:
+        versions, v = answer
+        if v is None:
+            return
+        row = self.datasets_model.row_of(v.name)
+        if row >= 0 and self.datasets_view.currentIndex().row() != row:
+            self._select_row(row)
+        self.version_combo.clear()
+        for each in reversed(versions):
+            self.version_combo.addItem(f"v{each.version} · {each.created_at.astimezone():%Y-%m-%d %H:%M}", each.id)
+        self._show_version(v)
+        super().refresh()
 
     def _show_version(self, v: catalog.DatasetVersionInfo | None) -> None:
         self.version = v
@@ -410,7 +461,7 @@ class DatasetsPanel(FileDropTarget, Panel):
                 "Data files (*.csv *.tsv *.txt *.parquet *.pq *.xlsx *.json *.jsonl *.ndjson);;All files (*)")
             if not path:
                 return None
-        dialog = ImportDialog(path, self)
+        dialog = ImportDialog(path, self, self.client)
         if dialog.exec() != ImportDialog.DialogCode.Accepted:
             return None
         return self.start_job(specs.import_spec(path, dialog.options()))
@@ -428,17 +479,13 @@ class DatasetsPanel(FileDropTarget, Panel):
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
         if handle is None or handle.spec.kind not in DATASET_JOB_KINDS:
             return
-        if outcome.ok:
-            self.refresh(select=(outcome.result or {}).get("dataset"))
+        if outcome.ok:  # the client's change signal re-reads the list; this import is shown then
+            self._want_dataset = (outcome.result or {}).get("dataset") or self._want_dataset
+            self.refresh()
             self.show_panel()
         elif outcome.status == "failed":
             show_error(self, "The import failed", ModelyardError(outcome.error or "The import failed.",
                                                                   hint=None))
-
-    def show_panel(self) -> None:
-        window = self.window()
-        if hasattr(window, "show_panel") and hasattr(window, "panels"):
-            window.show_panel(window.panels.index(self))
 
     def save_schema(self) -> None:
         if self.version is None or self.store is None:
@@ -448,31 +495,45 @@ class DatasetsPanel(FileDropTarget, Panel):
         payload: dict[str, Any] = {"columns": changes}
         if target_changes:
             payload["target"] = target_changes[0]
-        try:
-            new = _service().update_schema(self.store, self.version.id, payload, comment="edited in the Datasets panel")
-        except ModelyardError as exc:
+        version_id = self.version.id
+        self.save_schema_button.setEnabled(False)  # until the write lands (or fails)
+
+        def saved(new: catalog.DatasetVersionInfo) -> None:
+            self._want_dataset = new.name
+            self.show_version(new.id)
+
+        def failed(exc: Exception) -> None:
+            self.save_schema_button.setEnabled(bool(self.profile_model.pending_changes()))
             show_error(self, "Cannot change the schema", exc)
-            return
-        self.refresh(select=new.name)
-        self.show_version(new.id)
+
+        assert self.client is not None
+        self.client.write(lambda store: _service().update_schema(store, version_id, payload,
+                                                                 comment="edited in the Datasets panel"),
+                          saved, failed, changes="datasets")
 
     def create_split(self) -> None:
         if self.version is None or self.store is None:
             return
         column = self.split_column.currentText() if self.split_column.currentIndex() > 0 else None
-        try:
-            _service().create_split(self.store, self.version.id, test=self.split_test.value(),
-                            validation=self.split_validation.value(), method=self.split_method.currentText(),
-                            column=column, seed=self.split_seed.value())
-        except ModelyardError as exc:
-            show_error(self, "Cannot create the split", exc)
-            return
-        self._refresh_splits()
+        version_id, test, validation = self.version.id, self.split_test.value(), self.split_validation.value()
+        method, seed = self.split_method.currentText(), self.split_seed.value()
+        assert self.client is not None
+        self.client.write(lambda store: _service().create_split(store, version_id, test=test, validation=validation,
+                                                                method=method, column=column, seed=seed),
+                          lambda _split: self._refresh_splits(),
+                          lambda exc: show_error(self, "Cannot create the split", exc), changes="datasets")
 
     def _refresh_splits(self) -> None:
-        if self.version is None or self.store is None:
+        if self.version is None or self.client is None:
             return
-        self.splits_model.set_rows(catalog.list_splits(self.store, self.version.id))
+        version_id = self.version.id
+
+        def shown(splits: list[catalog.SplitInfo]) -> None:
+            if self.version is not None and self.version.id == version_id:
+                self.splits_model.set_rows(splits)
+
+        self.client.read("datasets.splits", lambda store: catalog.list_splits(store, version_id), shown,
+                         self._read_failed)
 
     def delete_current(self) -> None:
         if self.version is None or self.store is None:
@@ -481,21 +542,30 @@ class DatasetsPanel(FileDropTarget, Panel):
         answer = QMessageBox.question(self, "Delete dataset", f"Delete the dataset '{name}' and hide all its versions?")
         if answer != QMessageBox.StandardButton.Yes:
             return
-        try:
-            _service().delete_dataset(self.store, name, comment="deleted in the Datasets panel")
-        except ModelyardError as exc:
+        assert self.client is not None
+
+        def deleted(_result: Any) -> None:
+            if self.version is not None and self.version.name == name:
+                self.version = None
+
+        def refused(exc: Exception) -> None:
+            if not isinstance(exc, ModelyardError):
+                show_error(self, "Cannot delete the dataset", exc)
+                return
             force = QMessageBox.question(self, "Dataset in use", f"{exc.message}\n\nDelete it anyway?")
             if force != QMessageBox.StandardButton.Yes:
                 return
-            _service().delete_dataset(self.store, name, force=True, comment="deleted in the Datasets panel (forced)")
-        self.version = None
-        self.refresh()
+            self.client.write(lambda store: _service().delete_dataset(
+                store, name, force=True, comment="deleted in the Datasets panel (forced)"),
+                deleted, lambda again: show_error(self, "Cannot delete the dataset", again), changes="datasets")
+
+        self.client.write(lambda store: _service().delete_dataset(store, name, comment="deleted in the Datasets panel"),
+                          deleted, refused, changes="datasets")
 
     def files_dropped(self, files: list[Path]) -> None:
-        window = self.window()
         others = [f for f in files if f.suffix.lower() == ".mybundle"]  # bundles belong to the Registry
-        if others and hasattr(window, "files_dropped") and window is not self:
-            window.files_dropped(others)
+        if others and self.client is not None:
+            self.client.navigate.emit("registry", ("take_drop", [], others))
         data = [f for f in files if f not in others]
         if data:
             self.import_files(data)
@@ -506,6 +576,9 @@ SPLIT_COLUMNS = ("Split", "Method", "Seed", "Train", "Validation", "Test")
 
 class _SplitsModel(RowsTableModel["catalog.SplitInfo"]):
     headers = SPLIT_COLUMNS
+
+    def key(self, sp: catalog.SplitInfo) -> Any:
+        return sp.id
 
     def cell(self, sp: catalog.SplitInfo, column: int, role: int) -> Any:
         if role != Qt.ItemDataRole.DisplayRole:

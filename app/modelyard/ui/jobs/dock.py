@@ -1,10 +1,11 @@
 """The Jobs dock: running and recent jobs with progress, cancel, and their log and error.
 
 :class:`JobsModel` is a ``QAbstractTableModel`` over plain job records (never a widget per
-row). It merges two sources: the store's job table (re-read every few seconds, so jobs run
-by the CLI or another window appear too) and the live signals of this window's
-:class:`~modelyard.ui.common.jobrunner.JobRunner` (progress arrives many times a second and updates one
-row, not the table).
+row). It merges two sources: the live signals of this window's
+:class:`~modelyard.ui.common.jobrunner.JobRunner` (a job's start, progress — many times a second,
+updating one row, not the table — and end) and the store's job table, re-read every few seconds
+off the main thread through the window's :class:`~modelyard.ui.common.client.CoreClient` so jobs
+run by the CLI or another window appear too. Rows update by job id: selection and scroll stay.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ from PySide6.QtWidgets import (
 from modelyard.core.jobs.runner import JobOutcome, JobRecord, get_job, list_jobs
 from modelyard.core.store import Store
 from modelyard.ui.common import theme
+from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.jobrunner import JobHandle, JobRunner
+from modelyard.ui.common.rows import update_by_key
 
 COLUMNS = ("Status", "Job", "Progress", "Started", "Duration", "")
 COL_STATUS, COL_TITLE, COL_PROGRESS, COL_STARTED, COL_DURATION, COL_CANCEL = range(6)
@@ -153,10 +156,11 @@ class JobsModel(QAbstractTableModel):
             if old is not None and old.cancellable and r.status in ("queued", "running"):
                 r = replace(r, progress=old.progress, message=old.message, cancellable=True)
             merged.append(r)
-        self.beginResetModel()
-        self._rows = merged
-        self._index = {r.id: i for i, r in enumerate(merged)}
-        self.endResetModel()
+        if not update_by_key(self, self._rows, merged, lambda r: r.id):
+            self.beginResetModel()
+            self._rows = merged
+            self.endResetModel()
+        self._index = {r.id: i for i, r in enumerate(self._rows)}
 
     def upsert(self, row: JobRow) -> None:
         i = self._index.get(row.id)
@@ -241,6 +245,8 @@ class JobsPanel(QWidget):
         super().__init__(parent)
         self.store: Store | None = None
         self.runner: JobRunner | None = None
+        self.client: CoreClient | None = None
+        self._listing = False  # a re-read of the store's jobs is in flight
         self.model = JobsModel(self)
 
         self.view = QTableView(self)
@@ -318,11 +324,13 @@ class JobsPanel(QWidget):
         self._clock.timeout.connect(self.model.tick)
 
     # -- wiring
-    def attach(self, store: Store, runner: JobRunner) -> None:
+    def attach(self, store: Store, runner: JobRunner, client: CoreClient | None = None) -> None:
         if self.runner is not None:
             self.runner.job_started.disconnect(self._on_started)
             self.runner.job_finished.disconnect(self._on_finished)
         self.store, self.runner = store, runner
+        self.client = client if client is not None else CoreClient(store, self)
+        self._listing = False
         runner.job_started.connect(self._on_started)
         runner.job_finished.connect(self._on_finished)
         self.refresh()
@@ -334,13 +342,27 @@ class JobsPanel(QWidget):
         self._clock.stop()
 
     def refresh(self) -> None:
-        """Re-read recent jobs from the store (jobs of other processes appear here too)."""
-        if self.store is None:
+        """Re-read recent jobs from the store, off the main thread (jobs of other processes appear
+        here too). A re-read still in flight (the store is busy) is not asked for again."""
+        if self.client is None or self._listing:
             return
+        self._listing = True
+        self.client.read("jobs.list", lambda store: [JobRow.from_record(r) for r in list_jobs(store, limit=HISTORY)],
+                         self._listed, self._list_failed)
+
+    def _list_failed(self, _error: Exception) -> None:
+        self._listing = False  # tried again at the next tick
+
+    def _listed(self, rows: list[JobRow]) -> None:
+        self._listing = False
         current = self._selected_id()
-        rows = [JobRow.from_record(r) for r in list_jobs(self.store, limit=HISTORY)]
         live = {h.job_id for h in self.runner.running()} if self.runner else set()
         rows = [replace(r, cancellable=True) if r.id in live else r for r in rows]
+        # this window's jobs started after the read began are not in it yet: keep their rows
+        known = {r.id for r in rows}
+        newer = [row for h in (self.runner.handles() if self.runner else [])
+                 if h.job_id not in known and (row := self.model.row(h.job_id)) is not None]
+        rows = sorted(newer, key=lambda r: r.id, reverse=True) + rows
         self.model.set_rows(rows)
         self._select(current)
         self._update_summary()
@@ -367,13 +389,23 @@ class JobsPanel(QWidget):
             self.detail.appendPlainText(line)
 
     def _on_finished(self, handle: JobHandle, outcome: JobOutcome) -> None:
-        if self.store is None:
-            return
-        record, _ = get_job(self.store, outcome.job_id)
-        self.model.upsert(JobRow.from_record(record))
+        """The row shows the outcome at once; the store's record (its end time) follows."""
+        row = self.model.row(outcome.job_id)
+        if row is not None:
+            self.model.upsert(replace(row, status=outcome.status, error=outcome.error, cancellable=False,
+                                      ended_at=row.ended_at or dt.datetime.now(dt.UTC)))
         self._update_summary()
         if outcome.job_id == self._selected_id():
             self._show_selected()
+        if self.client is not None:
+            self.client.read(f"jobs.row.{outcome.job_id}", lambda store: get_job(store, outcome.job_id)[0],
+                             self._record_read, lambda _e: None)
+
+    def _record_read(self, record: JobRecord) -> None:
+        self.model.upsert(JobRow.from_record(record))
+        self._update_summary()
+        if record.id == self._selected_id():
+            self._update_detail_title(self.model.row(record.id))
 
     # -- selection and detail
     def _selected_id(self) -> int | None:
@@ -400,7 +432,17 @@ class JobsPanel(QWidget):
             self.detail.clear()
             return
         self._update_detail_title(row)
-        _, log = get_job(self.store, row.id)
+        if row.error:
+            self.detail.setPlainText(row.error)
+        if self.client is not None:
+            job_id = row.id
+            self.client.read("jobs.log", lambda store: get_job(store, job_id)[1],
+                             lambda log: self._show_log(job_id, log), lambda _e: None)
+
+    def _show_log(self, job_id: int, log: str) -> None:
+        row = self.model.row(job_id)
+        if row is None or job_id != self._selected_id():
+            return
         text = log
         if row.error:
             text = f"{row.error}\n\n{log}" if log else row.error

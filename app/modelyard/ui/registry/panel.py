@@ -65,6 +65,24 @@ def bundle_files(mime: QMimeData | None) -> list[Path]:
     return [p for p in local_files(mime) if p.suffix.lower() == BUNDLE_SUFFIX]
 
 
+def _statuses(store: Any, names: list[str]) -> dict[str, str | None]:
+    """The latest drift verdict of each model (the monitoring service, when present). Runs on
+    the client's reading thread."""
+    if not names:
+        return {}
+    try:
+        from modelyard.core.monitoring.drift import model_status
+    except ImportError:
+        return {}
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = model_status(store, name)
+        except ModelyardError:
+            out[name] = None
+    return out
+
+
 # --------------------------------------------------------------------------- table models
 
 
@@ -94,6 +112,9 @@ class _ModelsModel(RowsTableModel["registry.ModelInfo"]):
                 f"; latest drift check: {status}" if status else "; never checked for drift")
         return None
 
+    def key(self, info: registry.ModelInfo) -> str:
+        return info.name
+
     def row_of(self, name: str | None) -> int:
         return next((i for i, r in enumerate(self.rows) if r.name == name), -1)
 
@@ -118,12 +139,21 @@ class _VersionsModel(RowsTableModel["registry.ModelVersionInfo"]):
                 if k not in keys:
                     keys.append(k)
         preferred = [k for k in ("f1_macro", "f1", "accuracy", "roc_auc", "r2", "rmse", "mae") if k in keys]
+        all_keys = preferred + [k for k in keys if k not in preferred]
+        newest_first = list(reversed(rows))
+        if all_keys[:MAX_METRIC_COLUMNS] == self.metric_keys:  # the same columns: update rows by key
+            self.all_metric_keys = all_keys
+            super().set_rows(newest_first)
+            return
         self.beginResetModel()
-        self.all_metric_keys = preferred + [k for k in keys if k not in preferred]
+        self.all_metric_keys = all_keys
         self.metric_keys = self.all_metric_keys[:MAX_METRIC_COLUMNS]
         self.headers = self._headers()
-        self.rows = list(reversed(rows))  # newest first
+        self.rows = newest_first
         self.endResetModel()
+
+    def key(self, v: registry.ModelVersionInfo) -> int:
+        return v.id
 
     def cell(self, v: registry.ModelVersionInfo, column: int, role: int) -> Any:
         n = len(self.metric_keys)
@@ -188,6 +218,9 @@ def _json_dicts(e: dict) -> tuple[dict, dict] | None:
 class _TimelineModel(RowsTableModel[dict]):
     headers = ("When", "Who", "What", "Version", "Change", "Comment")
 
+    def key(self, e: dict) -> Any:
+        return e.get("id")
+
     def cell(self, e: dict, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             details = e.get("details") or {}
@@ -241,6 +274,9 @@ class RegistryPanel(Panel):
         self.setAcceptDrops(True)
         self.model_name: str | None = None
         self.version: registry.ModelVersionInfo | None = None
+        self._want_model: str | None = None  # what the next list read shows
+        self._want_ref: str | None = None  # the version it selects
+        self._selecting = False  # the panel itself moves a table's selection
         self.lineage_view: Any = None  # LineageView, built on first show
         self.server: Any = None  # serving.ServerProcess of the shown model, if serving
         self.server_ref: str | None = None
@@ -258,7 +294,8 @@ class RegistryPanel(Panel):
         self.models_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2, 3):
             self.models_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.models_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._model_selected(cur.row()))
+        self.models_view.selectionModel().currentRowChanged.connect(
+            lambda cur, _p: None if self._selecting else self._model_selected(cur.row()))
         self.register_button = QPushButton(theme.icon("registry"), "Register run…", self)
         self.register_button.setObjectName("registerButton")
         self.register_button.clicked.connect(lambda: self.register_run())
@@ -327,7 +364,8 @@ class RegistryPanel(Panel):
         self.versions_view = self._table("versionsTable", self.versions_model)
         self.versions_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.versions_view.horizontalHeader().setStretchLastSection(True)
-        self.versions_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._version_selected(cur.row()))
+        self.versions_view.selectionModel().currentRowChanged.connect(
+            lambda cur, _p: None if self._selecting else self._version_selected(cur.row()))
         self.versions_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.versions_view.customContextMenuRequested.connect(self._versions_menu)
         self.versions_view.doubleClicked.connect(lambda _i: self.tabs.setCurrentWidget(self.card_tab))
@@ -381,56 +419,89 @@ class RegistryPanel(Panel):
         return self.models_model.rowCount() > 0
 
     def refresh(self, select: str | None = None) -> None:
-        if self.store is None:
+        """Re-read the models (and their drift status) off the main thread; then show ``select``
+        (default: the model shown)."""
+        if self.client is None:
             return
-        current = select or self.model_name
-        models = registry.list_models(self.store)
-        self.models_model.status = self._statuses([mi.name for mi in models])
-        self.models_model.set_rows(models)
-        super().refresh()
-        if models:
+        if select:
+            self._want_model = select
+
+        def read(store: Any) -> tuple[list[registry.ModelInfo], dict[str, str | None]]:
+            models = registry.list_models(store)
+            return models, _statuses(store, [mi.name for mi in models])
+
+        self.client.read("registry.models", read, self._listed, self._read_failed)
+
+    def on_changed(self, topics: frozenset[str]) -> None:
+        if topics & {"models", "checks"}:
+            self.refresh()
+
+    def _read_failed(self, exc: Exception) -> None:
+        show_error(self, "Cannot read the registry", exc)
+
+    def _listed(self, answer: tuple[list[registry.ModelInfo], dict[str, str | None]]) -> None:
+        models, status = answer
+        current = self._want_model or self.model_name
+        self._want_model = None
+        self._selecting = True
+        try:
+            self.models_model.status = status
+            self.models_model.set_rows(models)
+            self.models_model.refresh_cells()  # a status may have changed while its row did not
+        finally:
+            self._selecting = False
+        if models:  # the content shows once the model's versions are read
             row = max(self.models_model.row_of(current), 0)
-            self.models_view.selectRow(row)
+            self._select_row(self.models_view, row)
             self._model_selected(row)
         else:  # nothing registered (or another store): no stale rows behind the empty page
+            super().refresh()
             self.model_name, self.version = None, None
             self.versions_model.set_rows([])
             self.timeline_model.set_rows([])
 
-    def _statuses(self, names: list[str]) -> dict[str, str | None]:
-        """The latest drift verdict of each model (the monitoring service, when present)."""
-        if self.store is None or not names:
-            return {}
+    def _select_row(self, view: QTableView, row: int) -> None:
+        """Select ``row`` of ``view`` without the selection handlers (the caller shows it)."""
+        self._selecting = True
         try:
-            from modelyard.core.monitoring.drift import model_status
-        except ImportError:
-            return {}
-        out: dict[str, str | None] = {}
-        for name in names:
-            try:
-                out[name] = model_status(self.store, name)
-            except ModelyardError:
-                out[name] = None
-        return out
+            view.selectRow(row)
+        finally:
+            self._selecting = False
 
     def _model_selected(self, row: int) -> None:
-        if self.store is None or not 0 <= row < self.models_model.rowCount():
+        if self.client is None or not 0 <= row < self.models_model.rowCount():
             return
         info = self.models_model.rows[row]
-        previous = self.version.ref if self.version is not None and self.model_name == info.name else None
+        if self.model_name != info.name:
+            self.version = None
         self.model_name = info.name
         self.model_title.setText(info.name)
-        versions = registry.list_versions(self.store, info.name)
-        self.versions_model.set_rows(versions)
-        self.timeline_model.set_rows(registry.timeline(self.store, info.name))
         self._show_facts(info)
+        name = info.name
+        self.client.read("registry.model",
+                         lambda store: (registry.list_versions(store, name), registry.timeline(store, name)),
+                         lambda answer: self._model_loaded(name, *answer), self._read_failed)
+
+    def _model_loaded(self, name: str, versions: list[registry.ModelVersionInfo], timeline: list[dict]) -> None:
+        if name != self.model_name:
+            return  # another model was chosen meanwhile
+        wanted = self._want_ref or (self.version.ref if self.version is not None else None)
+        self._selecting = True
+        try:
+            self.versions_model.set_rows(versions)
+            self.timeline_model.set_rows(timeline)
+        finally:
+            self._selecting = False
         row_to_select = 0
-        if previous is not None:
-            row_to_select = next((i for i, v in enumerate(self.versions_model.rows) if v.ref == previous), 0)
+        if wanted is not None:
+            row_to_select = next((i for i, v in enumerate(self.versions_model.rows) if v.ref == wanted), 0)
+        if self._want_ref is not None and any(v.ref == self._want_ref for v in self.versions_model.rows):
+            self._want_ref = None
         if self.versions_model.rowCount():
-            self.versions_view.selectRow(row_to_select)
+            self._select_row(self.versions_view, row_to_select)
             self._version_selected(row_to_select)
-        self.model_shown.emit(info.name)
+        super().refresh()
+        self.model_shown.emit(name)
 
     def _show_facts(self, info: registry.ModelInfo) -> None:
         aliases = " · ".join(f"<b>{a}</b> → v{n}" for a, n in info.aliases.items()) or "no aliases"
@@ -446,25 +517,38 @@ class RegistryPanel(Panel):
         self._show_gates()
         self._show_version_tab()
 
+    def _model_info(self, name: str | None) -> registry.ModelInfo | None:
+        """The model as last read (the list on the left)."""
+        row = self.models_model.row_of(name)
+        return self.models_model.rows[row] if row >= 0 else None
+
     def _show_gates(self) -> None:
-        if self.store is None or self.model_name is None:
+        if self.client is None or self.model_name is None:
             return
-        info = self.models_model.rows[self.models_model.row_of(self.model_name)]
+        info = self._model_info(self.model_name)
+        if info is None:
+            return
         if not info.gates:
             self.gate_label.setText("<span style='color:gray'>No promotion gates: any version can become champion."
                                     " Use <b>Gates…</b> to require minimum metrics or beating the champion.</span>")
             return
         if self.version is None:
             return
-        report = registry.check_gates(self.store, self.version.ref)
+        version = self.version
+        self.client.read("registry.gates", lambda store: registry.check_gates(store, version.ref),
+                         lambda report: self._gates_checked(version, report), self._read_failed)
+
+    def _gates_checked(self, version: registry.ModelVersionInfo, report: Any) -> None:
+        if self.version is None or self.version.ref != version.ref:
+            return
         ok_colour, bad_colour = theme.status_colour("ok").name(), theme.status_colour("failed").name()
         checked = "; ".join(report.checked)
         if report.passed:
-            self.gate_label.setText(f"<span style='color:{ok_colour}'>✔ v{self.version.version} passes the gates</span>"
+            self.gate_label.setText(f"<span style='color:{ok_colour}'>✔ v{version.version} passes the gates</span>"
                                     f" ({checked}).")
         else:
             reasons = "<br>".join(f"• {r}" for r in report.reasons)
-            self.gate_label.setText(f"<span style='color:{bad_colour}'>✖ v{self.version.version} would be blocked "
+            self.gate_label.setText(f"<span style='color:{bad_colour}'>✖ v{version.version} would be blocked "
                                     f"from champion / Production</span> ({checked}):<br>{reasons}")
 
     def _show_version_tab(self) -> None:
@@ -477,14 +561,14 @@ class RegistryPanel(Panel):
             self.show_card()
 
     def select_version(self, ref: str) -> None:
-        """Show ``NAME@vN`` (or any reference) in the panel."""
-        assert self.store is not None
-        info = registry.get_version(self.store, ref)
+        """Show ``NAME@vN`` (or any reference) in the panel (once read, off the main thread)."""
+        assert self.client is not None
+        self.client.read("registry.select", lambda store: registry.get_version(store, ref), self._version_found,
+                         lambda exc: show_error(self, "Cannot show the version", exc))
+
+    def _version_found(self, info: registry.ModelVersionInfo) -> None:
+        self._want_ref = info.ref
         self.refresh(select=info.name)
-        row = next((i for i, v in enumerate(self.versions_model.rows) if v.id == info.id), -1)
-        if row >= 0:
-            self.versions_view.selectRow(row)
-            self._version_selected(row)
 
     # ------------------------------------------------------------------ changes
     def _ask(self, dialog: ChangeDialog) -> tuple[str, str] | None:
@@ -492,11 +576,20 @@ class RegistryPanel(Panel):
             return None
         return dialog.choice_text(), dialog.comment_text()
 
-    def _promote(self, do: Any, what: str, comment: str) -> Any:
-        """Run a registry change; a gate failure shows its reasons and offers an audited override."""
-        try:
-            return do(False)
-        except GateFailed as exc:
+    def _write(self, do: Any, done: Any, title: str) -> None:
+        """Run ``do(store)`` on the client's writing thread; ``done(result)`` after it landed."""
+        assert self.client is not None
+        self.client.write(do, done, lambda exc: show_error(self, title, exc), changes="models")
+
+    def _promote(self, do: Any, what: str, comment: str, done: Any) -> None:
+        """Run a registry change off the main thread; a gate failure shows its reasons and offers
+        an audited override."""
+        assert self.client is not None
+
+        def refused(exc: Exception) -> None:
+            if not isinstance(exc, GateFailed):
+                show_error(self, "Cannot change the model", exc)
+                return
             box = QMessageBox(QMessageBox.Icon.Warning, "Promotion blocked by a gate", exc.message,
                               QMessageBox.StandardButton.Cancel, self)
             box.setObjectName("gateBlockedBox")
@@ -506,15 +599,10 @@ class RegistryPanel(Panel):
             override.setObjectName("overrideButton")
             box.setDefaultButton(QMessageBox.StandardButton.Cancel)
             box.exec()
-            if box.clickedButton() is not override:
-                return None
-            try:
-                return do(True)
-            except ModelyardError as again:
-                show_error(self, "Cannot promote", again)
-        except ModelyardError as exc:
-            show_error(self, "Cannot change the model", exc)
-        return None
+            if box.clickedButton() is override:
+                self._write(lambda store: do(store, True), done, "Cannot promote")
+
+        self.client.write(lambda store: do(store, False), done, refused, changes="models")
 
     def _after_change(self, ref: str | None = None) -> None:
         if ref is not None:
@@ -523,16 +611,37 @@ class RegistryPanel(Panel):
             self.refresh()
         self.changed.emit()
 
+    def _with_version(self, ref: str, then: Any) -> None:
+        """``then(version_info, model_info)`` for ``ref``: from what is shown, else read first."""
+        model = self._model_info(self.version.name) if self.version is not None else None
+        if self.version is not None and ref == self.version.ref and model is not None:
+            then(self.version, model)
+            return
+        assert self.client is not None
+
+        def read(store: Any) -> tuple[registry.ModelVersionInfo, registry.ModelInfo]:
+            info = registry.get_version(store, ref)
+            return info, registry.get_model(store, info.name)
+
+        self.client.read("registry.ask", read, lambda answer: then(*answer),
+                         lambda exc: show_error(self, "Cannot change the model", exc))
+
     def set_alias(self, alias: str | None = None, comment: str | None = None, ref: str | None = None) -> bool:
-        """Point ``alias`` at ``ref`` (default: the selected version), asking for what is missing."""
+        """Point ``alias`` at ``ref`` (default: the selected version), asking for what is missing.
+        False when nothing was asked of the store (no version, or the user cancelled); the change
+        itself lands off the main thread."""
         if self.store is None:
             return False
         ref = ref or (self.version.ref if self.version else None)
         if ref is None:
             return False
-        if alias is None or comment is None:
-            info = registry.get_version(self.store, ref)
-            model = registry.get_model(self.store, info.name)
+        asked = [True]
+
+        def change(alias: str, comment: str) -> None:
+            self._promote(lambda store, force: registry.set_alias(store, ref, alias, comment=comment, force=force),
+                          f"{ref} as {alias}", comment, lambda _r: self._after_change(ref))
+
+        def ask(_info: registry.ModelVersionInfo, model: registry.ModelInfo) -> None:
             holders = "".join(f"<br>• <b>{a}</b> is on v{n}" for a, n in model.aliases.items())
             choices = list(dict.fromkeys([*(a for a in COMMON_ALIASES), *model.aliases]))
             dialog = ChangeDialog(f"Set an alias on {ref}",
@@ -542,14 +651,15 @@ class RegistryPanel(Panel):
                                   editable=True, ok_text="Set alias")
             answer = self._ask(dialog)
             if answer is None:
-                return False
-            alias, comment = answer
-        result = self._promote(lambda force: registry.set_alias(self.store, ref, alias, comment=comment, force=force),
-                               f"{ref} as {alias}", comment)
-        if result is None:
-            return False
-        self._after_change(ref)
-        return True
+                asked[0] = False
+                return
+            change(*answer)
+
+        if alias is None or comment is None:
+            self._with_version(ref, ask)
+        else:
+            change(alias, comment)
+        return asked[0]
 
     def remove_alias(self, alias: str, comment: str | None = None) -> bool:
         if self.store is None or self.model_name is None:
@@ -560,12 +670,9 @@ class RegistryPanel(Panel):
             if answer is None:
                 return False
             comment = answer[1]
-        try:
-            registry.remove_alias(self.store, self.model_name, alias, comment=comment)
-        except ModelyardError as exc:
-            show_error(self, "Cannot remove the alias", exc)
-            return False
-        self._after_change()
+        name = self.model_name
+        self._write(lambda store: registry.remove_alias(store, name, alias, comment=comment),
+                    lambda _r: self._after_change(), "Cannot remove the alias")
         return True
 
     def set_stage(self, stage: str | None = None, comment: str | None = None, ref: str | None = None) -> bool:
@@ -574,76 +681,90 @@ class RegistryPanel(Panel):
         ref = ref or (self.version.ref if self.version else None)
         if ref is None:
             return False
-        if stage is None or comment is None:
-            current = registry.get_version(self.store, ref).stage
+        asked = [True]
+
+        def change(stage: str, comment: str) -> None:
+            self._promote(lambda store, force: registry.set_stage(store, ref, stage, comment=comment, force=force),
+                          f"{ref} to {stage}", comment, lambda _r: self._after_change(ref))
+
+        def ask(info: registry.ModelVersionInfo, _model: registry.ModelInfo) -> None:
+            current = info.stage
             dialog = ChangeDialog(f"Change the stage of {ref}",
                                   f"<b>{ref}</b> is in stage <b>{current}</b>. Moving to Production passes the "
                                   "model's gates.", self, choice_label="Stage:", choices=list(registry.STAGES),
                                   current=stage or current, ok_text="Change stage")
             answer = self._ask(dialog)
             if answer is None:
-                return False
-            stage, comment = answer
-        result = self._promote(lambda force: registry.set_stage(self.store, ref, stage, comment=comment, force=force),
-                               f"{ref} to {stage}", comment)
-        if result is None:
-            return False
-        self._after_change(ref)
-        return True
+                asked[0] = False
+                return
+            change(*answer)
+
+        if stage is None or comment is None:
+            self._with_version(ref, ask)
+        else:
+            change(stage, comment)
+        return asked[0]
 
     def edit_gates(self) -> bool:
-        if self.store is None or self.model_name is None:
+        info = self._model_info(self.model_name)
+        if self.store is None or info is None:
             return False
-        info = registry.get_model(self.store, self.model_name)
         dialog = GatesDialog(info.name, self.versions_model.metric_keys_all(), info.gates, self)
         if dialog.exec() != GatesDialog.DialogCode.Accepted:
             return False
-        try:
-            registry.set_gates(self.store, info.name, dialog.gates(), comment=dialog.comment_text())
-        except ModelyardError as exc:
-            show_error(self, "Cannot change the gates", exc)
-            return False
-        self._after_change(self.version.ref if self.version else None)
+        name, gates, comment = info.name, dialog.gates(), dialog.comment_text()
+        ref = self.version.ref if self.version else None
+        self._write(lambda store: registry.set_gates(store, name, gates, comment=comment),
+                    lambda _r: self._after_change(ref), "Cannot change the gates")
         return True
 
     def register_run(self, run_id: str | None = None, name: str | None = None, comment: str | None = None) -> bool:
-        """Register a run's model as the next version of ``name`` (asking for what is missing)."""
-        if self.store is None:
+        """Register a run's model as the next version of ``name`` (asking for what is missing; what
+        the dialogs offer is read off the main thread first)."""
+        if self.client is None:
             return False
-        if run_id is None or name is None:
-            runs = registry.registrable_runs(self.store)
-            if run_id is None and not runs:
-                show_error(self, "Nothing to register", ModelyardError(
-                    "No run has logged a model yet.",
-                    hint="Train a model in the Experiments panel, or log one with run.log_model() in a script."))
-                return False
-            names = [mi.name for mi in registry.list_models(self.store)]
-            if run_id is not None:
-                label = f"run <b>{run_id[:12]}</b>"
-                default = name or (self.model_name or (runs[0]["experiment"] if runs else ""))
-                dialog = ChangeDialog("Register a model", f"Register the model of {label} as the next version of:",
-                                      self, choice_label="Model name:", choices=names, current=default, editable=True,
-                                      placeholder="What is this version? (optional)", ok_text="Register",
-                                      comment_required=False)
-                answer = self._ask(dialog)
-                if answer is None:
-                    return False
-                name, comment = answer[0], answer[1] or comment
-            else:
-                from modelyard.ui.registry.dialogs import RegisterDialog
-
-                rdialog = RegisterDialog(runs, names, self.model_name, self)
-                if rdialog.exec() != RegisterDialog.DialogCode.Accepted:
-                    return False
-                run_id, name, comment = rdialog.run_id(), rdialog.name(), rdialog.comment_text()
-        try:
-            info = registry.register(self.store, run_id, name, comment=comment or None)
-        except ModelyardError as exc:
-            show_error(self, "Cannot register the model", exc)
-            return False
-        self._after_change(info.ref)
-        self.show_panel()
+        if run_id is not None and name is not None:
+            self._register(run_id, name, comment)
+            return True
+        self.client.read("registry.registrable",
+                         lambda store: (registry.registrable_runs(store), [mi.name for mi in registry.list_models(store)]),
+                         lambda answer: self._ask_registration(run_id, name, comment, *answer), self._read_failed)
         return True
+
+    def _ask_registration(self, run_id: str | None, name: str | None, comment: str | None,
+                          runs: list[dict[str, Any]], names: list[str]) -> None:
+        if run_id is None and not runs:
+            show_error(self, "Nothing to register", ModelyardError(
+                "No run has logged a model yet.",
+                hint="Train a model in the Experiments panel, or log one with run.log_model() in a script."))
+            return
+        if run_id is not None:
+            label = f"run <b>{run_id[:12]}</b>"
+            default = name or (self.model_name or (runs[0]["experiment"] if runs else ""))
+            dialog = ChangeDialog("Register a model", f"Register the model of {label} as the next version of:",
+                                  self, choice_label="Model name:", choices=names, current=default, editable=True,
+                                  placeholder="What is this version? (optional)", ok_text="Register",
+                                  comment_required=False)
+            answer = self._ask(dialog)
+            if answer is None:
+                return
+            name, comment = answer[0], answer[1] or comment
+        else:
+            from modelyard.ui.registry.dialogs import RegisterDialog
+
+            rdialog = RegisterDialog(runs, names, self.model_name, self)
+            if rdialog.exec() != RegisterDialog.DialogCode.Accepted:
+                return
+            run_id, name, comment = rdialog.run_id(), rdialog.name(), rdialog.comment_text()
+        self._register(run_id, name, comment)
+
+    def _register(self, run_id: str, name: str, comment: str | None) -> None:
+        def registered(info: registry.ModelVersionInfo) -> None:
+            self._after_change(info.ref)
+            self.show_panel()
+
+        self._write(lambda store: registry.register(store, run_id, name, comment=comment or None), registered,
+                    "Cannot register the model")
 
     def _versions_menu(self, pos: Any) -> None:
         index = self.versions_view.indexAt(pos)
@@ -675,22 +796,26 @@ class RegistryPanel(Panel):
         return menu
 
     def _show_run(self, run_id: str) -> None:
-        window = self.window()
-        for panel in getattr(window, "panels", []):
-            if hasattr(panel, "select_run"):
-                window.show_panel(window.panels.index(panel))
-                panel.select_run(run_id)
-
-    def show_panel(self) -> None:
-        window = self.window()
-        if hasattr(window, "show_panel") and hasattr(window, "panels"):
-            window.show_panel(window.panels.index(self))
+        if self.client is not None:
+            self.client.navigate.emit("experiments", ("select_run", run_id))
 
     # ------------------------------------------------------------------ lineage and card
     def show_lineage(self) -> None:
-        if self.store is None or self.version is None:
+        if self.client is None or self.version is None:
             return
-        from modelyard.core.registry import lineage
+        ref = self.version.ref
+
+        def read(store: Any) -> Any:
+            from modelyard.core.registry import lineage
+
+            return lineage.version_lineage(store, ref)
+
+        self.client.read("registry.lineage", read, lambda graph: self._lineage_read(ref, graph),
+                         lambda exc: show_error(self, "Cannot show the lineage", exc))
+
+    def _lineage_read(self, ref: str, graph: Any) -> None:
+        if self.version is None or self.version.ref != ref:
+            return
         from modelyard.ui.registry.lineage_view import LineageView
 
         if self.lineage_view is None:
@@ -698,29 +823,30 @@ class RegistryPanel(Panel):
             self.lineage_view = LineageView(self.lineage_tab)
             self.lineage_view.node_activated.connect(self._lineage_node_activated)
             self.lineage_layout.addWidget(self.lineage_view)
-        try:
-            graph = lineage.version_lineage(self.store, self.version.ref)
-        except ModelyardError as exc:
-            show_error(self, "Cannot show the lineage", exc)
-            return
         self.lineage_view.set_graph(graph)
 
     def _lineage_node_activated(self, node_type: str, node_id: str) -> None:
         if node_type == "run":
             self._show_run(node_id)
-        elif node_type == "dataset_version":
-            window = self.window()
-            panel = getattr(window, "datasets_panel", None)
-            if panel is not None:
-                window.show_panel(window.panels.index(panel))
-                panel.refresh()
-                panel.show_version(int(node_id))
+        elif node_type == "dataset_version" and self.client is not None:
+            self.client.navigate.emit("datasets", ("show_version", int(node_id)))
 
     def show_card(self) -> None:
-        if self.store is None or self.version is None:
+        if self.client is None or self.version is None:
             return
-        from modelyard.core.registry import cards
+        ref = self.version.ref
 
+        def read(store: Any) -> str:
+            from modelyard.core.registry import cards
+
+            return cards.render_html(cards.model_card(store, ref))
+
+        self.client.read("registry.card", read, lambda html: self._card_read(ref, html),
+                         lambda exc: show_error(self, "Cannot show the model card", exc))
+
+    def _card_read(self, ref: str, html: str) -> None:
+        if self.version is None or self.version.ref != ref:
+            return
         if self.card_browser is None:
             from PySide6.QtWidgets import QTextBrowser
 
@@ -728,46 +854,50 @@ class RegistryPanel(Panel):
             self.card_browser.setObjectName("cardBrowser")
             self.card_browser.setOpenExternalLinks(True)
             self.card_layout.insertWidget(0, self.card_browser, 1)
-        try:
-            self.card_html = cards.render_html(cards.model_card(self.store, self.version.ref))
-        except ModelyardError as exc:
-            show_error(self, "Cannot show the model card", exc)
-            return
+        self.card_html = html
         scroll = self.card_browser.verticalScrollBar().value()
         self.card_browser.setHtml(self.card_html)
         self.card_browser.verticalScrollBar().setValue(scroll)
 
     def edit_card_notes(self, intended_use: str | None = None, notes: str | None = None,
                         comment: str | None = None) -> bool:
-        if self.store is None or self.version is None:
+        if self.client is None or self.version is None:
             return False
-        from modelyard.core.registry import cards
+        ref = self.version.ref
 
-        if intended_use is None or notes is None or comment is None:
+        def save(intended_use: str, notes: str, comment: str) -> None:
+            from modelyard.core.registry import cards
+
+            def saved(_result: Any) -> None:
+                self._after_change(ref)
+                self.tabs.setCurrentWidget(self.card_tab)
+                self.show_card()
+
+            self._write(lambda store: cards.set_card_notes(store, ref, intended_use=intended_use, notes=notes,
+                                                           comment=comment), saved, "Cannot save the notes")
+
+        def ask(fresh: registry.ModelVersionInfo) -> None:
             from modelyard.ui.registry.dialogs import NotesDialog
 
-            current = (self.version.card or {}).get("notes") or {}
-            fresh = registry.get_version(self.store, self.version.ref)
-            current = (fresh.card or {}).get("notes") or current
-            dialog = NotesDialog(self.version.ref, current.get("intended_use", ""), current.get("notes", ""), self)
-            if dialog.exec() != NotesDialog.DialogCode.Accepted:
-                return False
-            intended_use, notes, comment = dialog.values()
-        try:
-            cards.set_card_notes(self.store, self.version.ref, intended_use=intended_use, notes=notes, comment=comment)
-        except ModelyardError as exc:
-            show_error(self, "Cannot save the notes", exc)
-            return False
-        self._after_change(self.version.ref)
-        self.tabs.setCurrentWidget(self.card_tab)
-        self.show_card()
+            current = (fresh.card or {}).get("notes") or ((self.version.card or {}).get("notes") if self.version
+                                                          else None) or {}
+            dialog = NotesDialog(ref, current.get("intended_use", ""), current.get("notes", ""), self)
+            if dialog.exec() == NotesDialog.DialogCode.Accepted:
+                save(*dialog.values())
+
+        if intended_use is None or notes is None or comment is None:
+            self.client.read("registry.ask", lambda store: registry.get_version(store, ref), ask,
+                             lambda exc: show_error(self, "Cannot save the notes", exc))
+        else:
+            save(intended_use, notes, comment)
         return True
 
     def export_card(self, path: str | None = None) -> str | None:
-        if self.store is None or self.version is None:
+        """Write the card of the selected version to ``path`` (asked for when not given), off the
+        main thread; returns the path it is written to."""
+        if self.client is None or self.version is None:
             return None
-        from modelyard.core.registry import cards
-
+        ref = self.version.ref
         if path is None:
             from PySide6.QtWidgets import QFileDialog
 
@@ -775,11 +905,15 @@ class RegistryPanel(Panel):
             path, _ = QFileDialog.getSaveFileName(self, "Export the model card", suggested, "HTML (*.html)")
             if not path:
                 return None
-        try:
-            cards.export_html(self.store, self.version.ref, path)
-        except (ModelyardError, OSError) as exc:
-            show_error(self, "Cannot export the model card", exc)
-            return None
+        target = path
+
+        def write(store: Any) -> Any:
+            from modelyard.core.registry import cards
+
+            return cards.export_html(store, ref, target)
+
+        self.client.read(f"registry.card-export.{target}", write, lambda _p: None,
+                         lambda exc: show_error(self, "Cannot export the model card", exc))
         return path
 
     # ------------------------------------------------------------------ bundles
@@ -820,29 +954,38 @@ class RegistryPanel(Panel):
     def import_bundle(self, path: str | Path | None = None, *, trust_pickle: bool | None = None,
                       name: str | None = None) -> JobHandle | None:
         """Verify a bundle, show what it holds, and import it (a job) once the user agrees."""
-        if self.store is None:
+        if self.client is None:
             return None
-        from modelyard.core import bundles
-
         if path is None:
             from PySide6.QtWidgets import QFileDialog
 
             path, _ = QFileDialog.getOpenFileName(self, "Import a bundle", "", f"Modelyard bundle (*{BUNDLE_SUFFIX})")
             if not path:
                 return None
-        try:
-            report = bundles.inspect_bundle(path, store=self.store)
-        except ModelyardError as exc:
-            show_error(self, f"{Path(path).name} cannot be imported", exc)
-            return None
-        if trust_pickle is None:
-            from modelyard.ui.registry.dialogs import BundleImportDialog
+        if trust_pickle is not None:
+            from modelyard.core import bundles
 
-            dialog = BundleImportDialog(Path(path), report, self)
-            if dialog.exec() != BundleImportDialog.DialogCode.Accepted:
-                return None
-            trust_pickle, name = dialog.trust_pickle(), dialog.name() or name
-        return self.start_job(bundles.import_bundle_spec(str(path), name=name, trust_pickle=bool(trust_pickle)))
+            return self.start_job(bundles.import_bundle_spec(str(path), name=name, trust_pickle=bool(trust_pickle)))
+        chosen = str(path)
+
+        def inspect(store: Any) -> Any:  # verifies every checksum: off the main thread
+            from modelyard.core import bundles
+
+            return bundles.inspect_bundle(chosen, store=store)
+
+        self.client.read(f"registry.inspect.{chosen}", inspect, lambda report: self._ask_import(chosen, report, name),
+                         lambda exc: show_error(self, f"{Path(chosen).name} cannot be imported", exc))
+        return None
+
+    def _ask_import(self, path: str, report: Any, name: str | None) -> JobHandle | None:
+        from modelyard.core import bundles
+        from modelyard.ui.registry.dialogs import BundleImportDialog
+
+        dialog = BundleImportDialog(Path(path), report, self)
+        if dialog.exec() != BundleImportDialog.DialogCode.Accepted:
+            return None
+        trust_pickle, name = dialog.trust_pickle(), dialog.name() or name
+        return self.start_job(bundles.import_bundle_spec(path, name=name, trust_pickle=bool(trust_pickle)))
 
     # ------------------------------------------------------------------ batch scoring
     def score_file(self, path: str | Path | None = None, ref: str | None = None) -> JobHandle | None:
@@ -867,13 +1010,9 @@ class RegistryPanel(Panel):
     def _scored(self, result: dict[str, Any]) -> None:
         self.last_scored = result
         out = result.get("output") or {}
-        window = self.window()
-        if hasattr(window, "statusBar"):
-            window.statusBar().showMessage(
+        if self.client is not None:  # the Datasets panel re-reads on the job's change signal
+            self.client.message.emit(
                 f"Predictions of {(result.get('model') or {}).get('ref', '')} stored as {out.get('ref', '')}", 15_000)
-        panel = getattr(window, "datasets_panel", None)
-        if panel is not None:
-            panel.refresh()
 
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
         if handle is not None and handle.spec.kind == SCORE_KIND:
@@ -909,9 +1048,9 @@ class RegistryPanel(Panel):
         if self.store is None:
             return False
         if ref is None:
-            if self.model_name is None:
+            info = self._model_info(self.model_name)
+            if info is None:
                 return False
-            info = registry.get_model(self.store, self.model_name)
             ref = (f"{info.name}@{registry.CHAMPION}" if registry.CHAMPION in info.aliases
                    else self.version.ref if self.version else None)
         if ref is None:
