@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from modelyard.ui.common.collector import collect_on_main_thread
+
 
 class _Call(QRunnable):
     def __init__(self, fn: Callable[[], Any], done: Signal, token: int) -> None:
@@ -37,6 +39,7 @@ class BackgroundReader(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         BackgroundReader._instances.add(self)
+        collect_on_main_thread()  # cycles freed on worker threads crash Qt (ui/common/collector.py)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._token = 0

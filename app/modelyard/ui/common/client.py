@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from modelyard.core.store import Store
+from modelyard.ui.common.collector import collect_on_main_thread
 
 # What can change. Panels refresh on the topics they show.
 TOPICS = frozenset({"datasets", "runs", "models", "checks", "servers", "jobs", "store"})
@@ -97,6 +98,7 @@ class CoreClient(QObject):
     def __init__(self, store: Store | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         CoreClient._instances.add(self)
+        collect_on_main_thread()  # cycles freed on worker threads crash Qt (ui/common/collector.py)
         self.store = store
         self._readers = QThreadPool(self)
         self._readers.setMaxThreadCount(2)

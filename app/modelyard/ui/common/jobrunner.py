@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from modelyard.core.jobs.runner import JobOutcome, JobSpec, create_job, run_job
 from modelyard.core.store import Store
+from modelyard.ui.common.collector import collect_on_main_thread
 
 
 class JobHandle(QObject):
@@ -100,6 +101,7 @@ class JobRunner(QObject):
 
     def __init__(self, store: Store, parent: QObject | None = None, *, max_threads: int | None = None) -> None:
         super().__init__(parent)
+        collect_on_main_thread()  # cycles freed on worker threads crash Qt (ui/common/collector.py)
         self.store = store
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_threads or max(2, QThreadPool.globalInstance().maxThreadCount()))
