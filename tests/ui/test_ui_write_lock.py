@@ -144,8 +144,6 @@ def test_registry_panel_moves_an_alias_while_another_process_writes(qtbot, windo
     qtbot.waitUntil(lambda: "challenger" in (panel.version.aliases if panel.version else ()), timeout=5000)
 
 
-@pytest.mark.xfail(reason="until ui/experiments writes through the client (issue 12 item 3, the other "
-                   "helper's half): delete_runs still writes on the main thread", strict=False)
 def test_experiments_panel_deletes_a_run_while_another_process_writes(qtbot, window, store):
     from modelyard.ui.experiments.panel import ExperimentsPanel
 
@@ -162,8 +160,6 @@ def test_experiments_panel_deletes_a_run_while_another_process_writes(qtbot, win
     assert longest < MAX_STALL_S, f"the event loop stalled {longest * 1000:.0f} ms"
 
 
-@pytest.mark.xfail(reason="until ui/monitoring writes through the client (issue 12 item 3, the other "
-                   "helper's half): choose_watch_folder still writes on the main thread", strict=False)
 def test_monitoring_panel_sets_a_watch_folder_while_another_process_writes(qtbot, window, store, tmp_path):
     from modelyard.ui.monitoring.panel import MonitoringPanel
 
