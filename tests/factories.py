@@ -313,3 +313,17 @@ def settle(qtbot: Any, window: Any, timeout: int = 10_000) -> None:
     """Until the window's client of the core has answered every call asked of it (reads that
     panels chain on an answer included): what a click's write or a refresh shows has landed."""
     qtbot.waitUntil(lambda: not window.client.busy, timeout=timeout)
+
+
+def settle_panel(panel: Any, *, only_client: bool = False) -> None:
+    """Let a panel's reads and writes off the main thread (and those their answers start) deliver.
+    ``only_client``: deliver the client's answers and nothing else (a form loading on a dialog's
+    own reader stays in flight)."""
+    from PySide6.QtWidgets import QApplication
+
+    while panel.client.busy:
+        panel.client.wait()
+        if only_client:
+            QApplication.sendPostedEvents(panel.client, 0)
+        else:
+            QApplication.processEvents()

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from factories import settle_panel as settle
 from modelyard.core.experiments import tracking
 from modelyard.ui.common.settings import open_settings
 from modelyard.ui.experiments.panel import ExperimentsPanel
@@ -49,13 +50,6 @@ def panel_of(window) -> ExperimentsPanel:
 def shown_names(panel) -> list[str]:
     col = panel.runs_model.columns.index("name")
     return [panel.runs_model.data(panel.runs_model.index(r, col)) for r in range(panel.runs_model.rowCount())]
-
-
-def settle(panel) -> None:
-    """Let the panel's reads and writes off the main thread (and those they start) deliver."""
-    while panel.client.busy:
-        panel.client.wait()
-        QApplication.processEvents()
 
 
 def loaded(qtbot, panel, n):

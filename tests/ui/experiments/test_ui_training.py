@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from factories import settle_panel
 from modelyard.core.datasets import service as ds
 from modelyard.core.experiments import tracking
 from modelyard.core.experiments.training.train import runs_of_job
@@ -27,7 +28,7 @@ from modelyard.ui.experiments.panel import (
 from modelyard.ui.experiments.train_dialog import LOADING_TEXT, TrainDialog
 from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 JOB_TIMEOUT_MS = 90_000
 
@@ -56,14 +57,6 @@ def panel_of(window: MainWindow) -> ExperimentsPanel:
     panel = next(p for p in window.panels if isinstance(p, ExperimentsPanel))
     window.show_panel(window.panels.index(panel))
     return panel
-
-
-def settle(panel) -> None:
-    """Let the panel's reads and writes off the main thread (and those they start) deliver, and
-    nothing else (a form loading on the dialog's reader stays in flight)."""
-    while panel.client.busy:
-        panel.client.wait()
-        QApplication.sendPostedEvents(panel.client, 0)
 
 
 def click(qtbot, widget) -> None:
@@ -487,3 +480,7 @@ def test_reproduce_is_offered_only_for_runs_trained_by_modelyard(qtbot, window, 
 
 
 
+
+
+def settle(panel) -> None:
+    settle_panel(panel, only_client=True)

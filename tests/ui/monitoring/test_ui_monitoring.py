@@ -7,7 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
-from factories import churn_frame, drifted_batch, settle, write_batch
+from factories import churn_frame, drifted_batch, write_batch
+from factories import settle as settle_window
+from factories import settle_panel as settle
 from factories import train_churn_model as train_model
 from modelyard.core.monitoring import drift
 from modelyard.core.registry import versions as registry
@@ -41,13 +43,6 @@ def panel_of(window) -> MonitoringPanel:
     panel.refresh()
     settle(panel)
     return panel
-
-
-def settle(panel) -> None:
-    """Let the panel's reads and writes off the main thread (and those they start) deliver."""
-    while panel.client.busy:
-        panel.client.wait()
-        QApplication.processEvents()
 
 
 def drop_on_model(panel: MonitoringPanel, path: Path, row: int = 0) -> None:
@@ -151,7 +146,7 @@ def test_drop_a_batch_see_the_check_overlay_timeline_badges_and_retrain_a_challe
     model = registry.get_model(store, "churn")
     assert model.aliases == {"champion": 1, "challenger": 2}
     assert "vs champion churn@v1" in registry.timeline(store, "churn")[0]["comment"]
-    settle(qtbot, window)
+    settle_window(qtbot, window)
     assert reg.version is not None and reg.version.ref == "churn@v2"  # the Registry shows the challenger
     assert not window.shown_errors
 

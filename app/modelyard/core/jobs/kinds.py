@@ -61,7 +61,7 @@ KINDS: dict[str, JobKind] = _kinds(
             changes=frozenset({MODELS, RUNS, DATASETS})),
     JobKind("score", "modelyard.core.serving.scoring:score_job", changes=frozenset({DATASETS, MODELS})),
     JobKind("drift.check", "modelyard.core.monitoring.drift.check:check_drift_job",
-            changes=frozenset({CHECKS, DATASETS})),
+            changes=frozenset({CHECKS, MODELS, DATASETS})),  # MODELS: a model's drift badge
     JobKind("monitor.retrain", "modelyard.core.monitoring.retraining:retrain_job", process=True, cleanup=_END_RUNS,
             changes=frozenset({RUNS, MODELS, DATASETS, CHECKS})),
     JobKind("store.verify", "modelyard.core.jobs.housekeeping:verify_artifacts"),

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from modelyard.core.jobs import kinds
 from modelyard.core.store import Store
 from modelyard.ui.common.collector import collect_on_main_thread
 
@@ -37,26 +38,9 @@ TOPICS = frozenset({"datasets", "runs", "models", "checks", "servers", "jobs", "
 
 # What a finished job of each kind may have changed (every job changes "jobs"). Kept simple and
 # local until the core's job registry declares it per kind; unknown kinds change everything.
-JOB_CHANGES: dict[str, frozenset[str]] = {
-    "dataset.import": frozenset({"datasets"}),
-    "dataset.sample": frozenset({"datasets"}),
-    "train": frozenset({"runs", "datasets"}),
-    "train.reproduce": frozenset({"runs", "datasets"}),
-    "search": frozenset({"runs", "datasets"}),
-    "bundle.export": frozenset({"models"}),
-    "bundle.import": frozenset({"models", "runs", "datasets"}),
-    "score": frozenset({"datasets", "models"}),
-    "drift.check": frozenset({"checks", "models", "datasets"}),
-    "monitor.retrain": frozenset({"runs", "models", "checks", "datasets"}),
-    "store.verify": frozenset({"store"}),
-    "store.compact": frozenset({"store"}),
-    "store.gc": frozenset({"store"}),
-}
-
-
 def job_changes(kind: str | None) -> frozenset[str]:
-    """The topics a finished job of ``kind`` changed."""
-    return frozenset({"jobs"}) | JOB_CHANGES.get(kind or "", TOPICS)
+    """The topics a finished job of ``kind`` changed (declared with the kind in core/jobs/kinds.py)."""
+    return kinds.changes_of(kind or "")
 
 
 class _Call(QRunnable):

@@ -25,6 +25,7 @@ class _MainThreadCollector(QObject):
     def __init__(self, app: QCoreApplication) -> None:
         super().__init__(app)
         self.thresholds = gc.get_threshold()
+        self.long_lived = len(gc.get_objects(generation=2))
         self.timer = QTimer(self)
         self.timer.setInterval(INTERVAL_MS)
         self.timer.timeout.connect(self.check)
@@ -32,15 +33,24 @@ class _MainThreadCollector(QObject):
         self.timer.start()
 
     def check(self) -> None:
-        """Collect the generations whose counts passed their thresholds, as Python would have."""
+        """Collect what Python would have collected by now, with its rules: a generation whose
+        count passed its threshold, and the oldest one only once the objects that survived into
+        it since the last full collection are a quarter of those it held then (CPython's
+        ``long_lived_pending > long_lived_total / 4``, which keeps full collections rare)."""
         c0, c1, c2 = gc.get_count()
         t0, t1, t2 = self.thresholds
-        if c0 > t0:
+        if c0 <= t0:
+            return
+        if c1 <= t1:
             gc.collect(0)
-            if c1 > t1:
-                gc.collect(1)
-                if c2 > t2:
-                    gc.collect(2)
+            return
+        if c2 > t2:
+            held = len(gc.get_objects(generation=2))
+            if held - self.long_lived > self.long_lived // 4:
+                gc.collect(2)
+                self.long_lived = len(gc.get_objects(generation=2))
+                return
+        gc.collect(1)
 
 
 _collector: _MainThreadCollector | None = None
