@@ -72,8 +72,8 @@ def store(tmp_path):
 @pytest.fixture
 def window(qtbot, store, monkeypatch):
     errors: list[str] = []
-    for room in ("datasets", "registry"):
-        monkeypatch.setattr(f"modelyard.ui.{room}.panel.show_error",
+    for module in ("datasets.panel", "registry.panel", "registry.changes", "registry.version_actions"):
+        monkeypatch.setattr(f"modelyard.ui.{module}.show_error",
                             lambda parent, title, exc: errors.append(f"{title}: {exc}"))
     train_model(store)  # a dataset, a run, a registered model (churn@v1, champion)
     w = MainWindow(store, open_settings())

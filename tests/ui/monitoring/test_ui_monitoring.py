@@ -24,8 +24,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 @pytest.fixture
 def window(qtbot, store, monkeypatch):
     errors: list[str] = []
-    for where in ("monitoring", "registry"):
-        monkeypatch.setattr(f"modelyard.ui.{where}.panel.show_error",
+    for where in ("monitoring.panel", "registry.panel", "registry.changes", "registry.version_actions"):
+        monkeypatch.setattr(f"modelyard.ui.{where}.show_error",
                             lambda parent, title, exc: errors.append(f"{title}: {exc}"))
     w = MainWindow(store, open_settings())
     w.shown_errors = errors

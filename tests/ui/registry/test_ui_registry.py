@@ -32,8 +32,9 @@ Y = np.array([0] * 10 + [1] * 10)
 @pytest.fixture
 def window(qtbot, store, monkeypatch):
     errors: list[str] = []
-    monkeypatch.setattr("modelyard.ui.registry.panel.show_error",
-                        lambda parent, title, exc: errors.append(f"{title}: {exc}"))
+    for module in ("panel", "changes", "version_actions"):
+        monkeypatch.setattr(f"modelyard.ui.registry.{module}.show_error",
+                            lambda parent, title, exc: errors.append(f"{title}: {exc}"))
     w = MainWindow(store, open_settings())
     w.shown_errors = errors
     w.settings.setValue("confirm/quit_with_jobs", "false")  # teardown of a failed test must not prompt

@@ -1,0 +1,331 @@
+"""The Registry panel's actions on the selected version: its lineage and model card, bundles
+(exported and imported as jobs), batch scoring (a child-process job) and serving over HTTP (a
+child process, its statistics polled off the main thread).
+
+A mixin of :class:`modelyard.ui.registry.panel.RegistryPanel`; store reads run off the main
+thread through the panel's client.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QMessageBox
+
+from modelyard.core.common.errors import ModelyardError
+from modelyard.core.registry import versions as registry
+from modelyard.ui.common import theme
+from modelyard.ui.common.jobrunner import JobHandle
+from modelyard.ui.common.widgets import show_error
+
+BUNDLE_SUFFIX = ".mybundle"
+BUNDLE_JOB_KINDS = ("bundle.export", "bundle.import")
+SCORE_KIND = "score"
+
+
+class VersionActions:
+    """What the user does with a version (a mixin: ``self`` is the panel)."""
+
+    # ------------------------------------------------------------------ lineage and card
+    def show_lineage(self) -> None:
+        if self.client is None or self.version is None:
+            return
+        ref = self.version.ref
+
+        def read(store: Any) -> Any:
+            from modelyard.core.registry import lineage
+
+            return lineage.version_lineage(store, ref)
+
+        self.client.read("registry.lineage", read, lambda graph: self._lineage_read(ref, graph),
+                         lambda exc: show_error(self, "Cannot show the lineage", exc))
+
+    def _lineage_read(self, ref: str, graph: Any) -> None:
+        if self.version is None or self.version.ref != ref:
+            return
+        from modelyard.ui.registry.lineage_view import LineageView
+
+        if self.lineage_view is None:
+            self.lineage_hint.hide()
+            self.lineage_view = LineageView(self.lineage_tab)
+            self.lineage_view.node_activated.connect(self._lineage_node_activated)
+            self.lineage_layout.addWidget(self.lineage_view)
+        self.lineage_view.set_graph(graph)
+
+    def _lineage_node_activated(self, node_type: str, node_id: str) -> None:
+        if node_type == "run":
+            self._show_run(node_id)
+        elif node_type == "dataset_version" and self.client is not None:
+            self.client.navigate.emit("datasets", ("show_version", int(node_id)))
+
+    def show_card(self) -> None:
+        if self.client is None or self.version is None:
+            return
+        ref = self.version.ref
+
+        def read(store: Any) -> str:
+            from modelyard.core.registry import cards
+
+            return cards.render_html(cards.model_card(store, ref))
+
+        self.client.read("registry.card", read, lambda html: self._card_read(ref, html),
+                         lambda exc: show_error(self, "Cannot show the model card", exc))
+
+    def _card_read(self, ref: str, html: str) -> None:
+        if self.version is None or self.version.ref != ref:
+            return
+        if self.card_browser is None:
+            from PySide6.QtWidgets import QTextBrowser
+
+            self.card_browser = QTextBrowser(self.card_tab)
+            self.card_browser.setObjectName("cardBrowser")
+            self.card_browser.setOpenExternalLinks(True)
+            self.card_layout.insertWidget(0, self.card_browser, 1)
+        self.card_html = html
+        scroll = self.card_browser.verticalScrollBar().value()
+        self.card_browser.setHtml(self.card_html)
+        self.card_browser.verticalScrollBar().setValue(scroll)
+
+    def edit_card_notes(self, intended_use: str | None = None, notes: str | None = None,
+                        comment: str | None = None) -> bool:
+        if self.client is None or self.version is None:
+            return False
+        ref = self.version.ref
+
+        def save(intended_use: str, notes: str, comment: str) -> None:
+            from modelyard.core.registry import cards
+
+            def saved(_result: Any) -> None:
+                self._after_change(ref)
+                self.tabs.setCurrentWidget(self.card_tab)
+                self.show_card()
+
+            self._write(lambda store: cards.set_card_notes(store, ref, intended_use=intended_use, notes=notes,
+                                                           comment=comment), saved, "Cannot save the notes")
+
+        def ask(fresh: registry.ModelVersionInfo) -> None:
+            from modelyard.ui.registry.dialogs import NotesDialog
+
+            current = (fresh.card or {}).get("notes") or ((self.version.card or {}).get("notes") if self.version
+                                                          else None) or {}
+            dialog = NotesDialog(ref, current.get("intended_use", ""), current.get("notes", ""), self)
+            if dialog.exec() == NotesDialog.DialogCode.Accepted:
+                save(*dialog.values())
+
+        if intended_use is None or notes is None or comment is None:
+            self.client.read("registry.ask", lambda store: registry.get_version(store, ref), ask,
+                             lambda exc: show_error(self, "Cannot save the notes", exc))
+        else:
+            save(intended_use, notes, comment)
+        return True
+
+    def export_card(self, path: str | None = None) -> str | None:
+        """Write the card of the selected version to ``path`` (asked for when not given), off the
+        main thread; returns the path it is written to."""
+        if self.client is None or self.version is None:
+            return None
+        ref = self.version.ref
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            suggested = f"{self.version.name}-v{self.version.version}-card.html"
+            path, _ = QFileDialog.getSaveFileName(self, "Export the model card", suggested, "HTML (*.html)")
+            if not path:
+                return None
+        target = path
+
+        def write(store: Any) -> Any:
+            from modelyard.core.registry import cards
+
+            return cards.export_html(store, ref, target)
+
+        self.client.read(f"registry.card-export.{target}", write, lambda _p: None,
+                         lambda exc: show_error(self, "Cannot export the model card", exc))
+        return path
+
+    # ------------------------------------------------------------------ bundles
+    def export_bundle(self, path: str | None = None, signing_key: str | None = None, *,
+                      force: bool | None = None) -> JobHandle | None:
+        """Export the selected version as a bundle. An existing file is replaced only once the user
+        agreed: in the save dialog (which asks) or, for a path given otherwise, in a question here
+        (``force`` answers it in advance)."""
+        if self.store is None or self.version is None:
+            return None
+        from modelyard.core import bundles
+
+        confirmed: Path | None = None
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            suggested = f"{self.version.name}-v{self.version.version}{BUNDLE_SUFFIX}"
+            path, _ = QFileDialog.getSaveFileName(self, f"Export {self.version.ref} as a bundle", suggested,
+                                                  f"Modelyard bundle (*{BUNDLE_SUFFIX})")
+            if not path:
+                return None
+            confirmed = Path(path)  # the dialog asked before returning an existing file
+        try:
+            target = bundles.target_path(path)
+        except ModelyardError as exc:
+            show_error(self, "Cannot export the bundle there", exc)
+            return None
+        if target.exists() and force is None:
+            force = target == confirmed or QMessageBox.question(
+                self, "Replace the file?", f"{target} already exists. Replace it with the bundle of "
+                f"{self.version.ref}?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel) == QMessageBox.StandardButton.Yes
+            if not force:
+                return None
+        return self.start_job(bundles.export_bundle_spec(self.version.ref, path, signing_key=signing_key,
+                                                         force=bool(force)))
+
+    def import_bundle(self, path: str | Path | None = None, *, trust_pickle: bool | None = None,
+                      name: str | None = None) -> JobHandle | None:
+        """Verify a bundle, show what it holds, and import it (a job) once the user agrees."""
+        if self.client is None:
+            return None
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getOpenFileName(self, "Import a bundle", "", f"Modelyard bundle (*{BUNDLE_SUFFIX})")
+            if not path:
+                return None
+        if trust_pickle is not None:
+            from modelyard.core import bundles
+
+            return self.start_job(bundles.import_bundle_spec(str(path), name=name, trust_pickle=bool(trust_pickle)))
+        chosen = str(path)
+
+        def inspect(store: Any) -> Any:  # verifies every checksum: off the main thread
+            from modelyard.core import bundles
+
+            return bundles.inspect_bundle(chosen, store=store)
+
+        self.client.read(f"registry.inspect.{chosen}", inspect, lambda report: self._ask_import(chosen, report, name),
+                         lambda exc: show_error(self, f"{Path(chosen).name} cannot be imported", exc))
+        return None
+
+    def _ask_import(self, path: str, report: Any, name: str | None) -> JobHandle | None:
+        from modelyard.core import bundles
+        from modelyard.ui.registry.dialogs import BundleImportDialog
+
+        dialog = BundleImportDialog(Path(path), report, self)
+        if dialog.exec() != BundleImportDialog.DialogCode.Accepted:
+            return None
+        trust_pickle, name = dialog.trust_pickle(), dialog.name() or name
+        return self.start_job(bundles.import_bundle_spec(path, name=name, trust_pickle=bool(trust_pickle)))
+
+    # ------------------------------------------------------------------ batch scoring
+    def score_file(self, path: str | Path | None = None, ref: str | None = None) -> JobHandle | None:
+        """Predict a data file with ``ref`` (default: the selected version) in a child-process job."""
+        if self.store is None:
+            return None
+        ref = ref or (self.version.ref if self.version else None)
+        if ref is None:
+            return None
+        from modelyard.core.serving import scoring
+
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getOpenFileName(
+                self, f"Score a file with {ref}", "",
+                "Data files (*.csv *.tsv *.txt *.parquet *.pq *.xlsx *.json *.jsonl *.ndjson);;All files (*)")
+            if not path:
+                return None
+        return self.start_job(scoring.score_spec(ref, path=path, process=True))
+
+    def _scored(self, result: dict[str, Any]) -> None:
+        self.last_scored = result
+        out = result.get("output") or {}
+        if self.client is not None:  # the Datasets panel re-reads on the job's change signal
+            self.client.message.emit(
+                f"Predictions of {(result.get('model') or {}).get('ref', '')} stored as {out.get('ref', '')}", 15_000)
+
+    # ------------------------------------------------------------------ serving
+    def toggle_serving(self) -> None:
+        if self.server is not None:
+            self.stop_serving()
+        else:
+            self.start_serving()
+
+    def start_serving(self, ref: str | None = None, port: int = 0) -> bool:
+        """Serve ``ref`` (default: the model's champion, else the selected version) in a child process."""
+        if self.store is None:
+            return False
+        if ref is None:
+            info = self._model_info(self.model_name)
+            if info is None:
+                return False
+            ref = (f"{info.name}@{registry.CHAMPION}" if registry.CHAMPION in info.aliases
+                   else self.version.ref if self.version else None)
+        if ref is None:
+            return False
+        from modelyard.core import serving
+
+        self.serve_button.setEnabled(False)
+        self.serving_label.setText(f"Starting a server for <b>{ref}</b>…")
+        self.serving_label.show()
+        proc = serving.ServerProcess(ref, store=self.store.root, db_url=self.store.db_url, port=port)
+        # start() waits for the child's "ready" line (it loads the model): off the main thread
+        self._serve_reader().submit(proc.start, lambda started: self._serving_started(ref, started),
+                                    self._serving_failed)
+        return True
+
+    def _serve_reader(self) -> Any:
+        if self._stats_reader is None:
+            from modelyard.ui.common.background import BackgroundReader
+
+            self._stats_reader = BackgroundReader(self)
+        return self._stats_reader
+
+    def _serving_started(self, ref: str, proc: Any) -> None:
+        self.server, self.server_ref = proc, ref
+        self.serve_button.setEnabled(True)
+        self.serve_button.setText("Stop serving")
+        self.serve_button.setIcon(theme.icon("stop"))
+        self._show_stats(None)
+        self._stats_timer.start()
+
+    def _serving_failed(self, error: Exception) -> None:
+        self.serve_button.setEnabled(True)
+        self.serving_label.hide()
+        show_error(self, "Cannot start the server", error)
+
+    def _poll_stats(self) -> None:
+        server = self.server
+        if server is None:
+            self._stats_timer.stop()
+            return
+        reader = self._serve_reader()
+        if reader.busy:
+            return
+        reader.submit(server.stats, self._show_stats, lambda _e: self._show_stats(None))
+
+    def _show_stats(self, stats: dict[str, Any] | None) -> None:
+        if self.server is None:
+            return
+        url = self.server.url
+        text = f"Serving <b>{self.server_ref}</b> at <a href='{url}/metadata'>{url}</a>"
+        if stats:
+            if stats.get("version") is not None:
+                text += f" (v{stats['version']})"
+            text += f" · {stats.get('requests', 0):,} requests"
+            if stats.get("errors"):
+                text += f" · {stats['errors']:,} errors"
+            latency = stats.get("latency_ms") or {}
+            if latency.get("p50") is not None:
+                text += f" · latency p50 {latency['p50']:.1f} ms, p99 {latency.get('p99') or 0:.1f} ms"
+        self.serving_label.setText(text)
+        self.serving_label.show()
+
+    def stop_serving(self) -> None:
+        server, self.server = self.server, None
+        self._stats_timer.stop()
+        if self._stats_reader is not None:
+            self._stats_reader.wait()
+        if server is not None:
+            server.stop()
+        self.serve_button.setText("Serve")
+        self.serve_button.setIcon(theme.icon("play"))
+        self.serving_label.hide()
