@@ -93,7 +93,10 @@ def _gui_child(csv_path: str, work: str, *, cold: bool = False) -> dict[str, flo
     if not cold:
         from modelyard.ui.common import warmup
 
-        warmup.start().join()
+        thread = warmup.start()
+        while thread.is_alive():  # the warm-up waits for the main thread's event loop (Qt's classes first)
+            app.processEvents()
+            thread.join(0.005)
     gaps: list[float] = []
     last = [time.perf_counter()]
 

@@ -580,9 +580,8 @@ class MonitoringPanel(Panel):
                 self.tray = QSystemTrayIcon(theme.icon("app"), self)
                 self.tray.show()
             self.tray.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning, 10_000)
-        window = self.window()
-        if hasattr(window, "statusBar"):
-            window.statusBar().showMessage(f"{title}: {message}", 15_000)
+        if self.client is not None:
+            self.client.message.emit(f"{title}: {message}", 15_000)  # the window's status bar
         self.notified.emit(title, message)
 
     # ------------------------------------------------------------------ jobs
