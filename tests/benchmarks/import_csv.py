@@ -97,6 +97,10 @@ def _gui_child(csv_path: str, work: str, *, cold: bool = False) -> dict[str, flo
         while thread.is_alive():  # the warm-up waits for the main thread's event loop (Qt's classes first)
             app.processEvents()
             thread.join(0.005)
+        idle = time.perf_counter() + 1.0  # and the app has sat idle a moment since (as a user's would)
+        while time.perf_counter() < idle:
+            app.processEvents()
+            time.sleep(0.005)
     gaps: list[float] = []
     last = [time.perf_counter()]
 

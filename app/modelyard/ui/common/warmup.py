@@ -32,6 +32,7 @@ NEEDS_QT_PRIMED = ("pyqtgraph",)
 PRIME_NAMES_PER_TURN = 100
 
 qt_primed = threading.Event()
+warmed = threading.Event()  # set when a warm-up has imported its modules (ui/common/collector.py)
 _priming = False
 
 
@@ -82,6 +83,7 @@ def start(modules: tuple[str, ...] = HEAVY_MODULES) -> threading.Thread:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - a missing optional module must not kill the app
                 pass
+        warmed.set()
 
     thread = threading.Thread(target=work, name="modelyard-warmup", daemon=True)
     thread.start()
