@@ -94,13 +94,13 @@ def write_under_lock(qtbot, window: MainWindow, store: Store, act: Callable[[], 
     loop's longest stall while the lock was held; then wait for the write to land."""
     db = Path(store.root) / DB_FILENAME
     assert db.exists()
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(db), str(HOLD_S)], stdout=subprocess.PIPE,
-                              text=True)
     # What is measured is the window, not this test process's heap: after hundreds of tests a full
     # garbage collection of it takes 100-300 ms on its own. Freeze what exists now (gc.freeze) so
     # only what the window allocates while the lock is held is collected.
     gc.collect()
-    gc.freeze()
+    gc.freeze()  # (before the lock is taken: the collection must not eat into the time it is held)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(db), str(HOLD_S)], stdout=subprocess.PIPE,
+                              text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         meter = StallMeter()
