@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
+HERE = Path(os.environ.get("MODELYARD_SHOTS_DIR", Path(__file__).resolve().parent))  # where the PNGs go
 sys.path.insert(0, str(ROOT / "app"))
 tmp = Path(tempfile.mkdtemp(prefix="modelyard-shots-"))
 os.environ["MODELYARD_CONFIG_DIR"] = str(tmp / "config")
@@ -31,9 +31,17 @@ from modelyard.ui.common.settings import open_settings  # noqa: E402
 
 
 def wait(ms: int) -> None:
+    """Let the window run ``ms``, and then until its client of the core has answered every read
+    and write asked of it (panels show what they read off the main thread)."""
+    from modelyard.ui.common.client import CoreClient
+
     loop = QEventLoop()
     QTimer.singleShot(ms, loop.quit)
     loop.exec()
+    while any(c.busy for c in CoreClient.instances()):
+        QApplication.processEvents()
+        QTimer.singleShot(10, loop.quit)
+        loop.exec()
 
 
 def dark_palette():
@@ -253,7 +261,8 @@ def main() -> None:
         damaged = store.artifacts.put_bytes(b"model v1" * 1000, session=s)
     store.artifacts.path(damaged.sha256).write_bytes(b"tampered")
     window = MainWindow(store, open_settings())
-    window.resize(1280, 800)
+    size = os.environ.get("MODELYARD_SHOTS_SIZE", "1280x800")  # e.g. 1024x640 to check a small screen
+    window.resize(*(int(v) for v in size.split("x")))
     window.show()
     run_to_end(window, maintenance.verify_spec())
     store.artifacts.path(damaged.sha256).write_bytes(b"model v1" * 1000)  # restored from backup

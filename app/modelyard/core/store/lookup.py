@@ -32,27 +32,25 @@ def model_by_name(s: Session, name: str) -> m.RegisteredModel:
     return model
 
 
+def _by_id(s: Session, table: Any, key: Any, missing: str, hint: str | None = None) -> Any:
+    row = s.get(table, int(key))
+    if row is None:
+        raise NotFoundError(missing, hint=hint)
+    return row
+
+
 def model_version_by_id(s: Session, version_id: Any) -> m.ModelVersion:
     """The model version with primary key ``version_id``; NotFoundError when there is none."""
-    mv = s.get(m.ModelVersion, int(version_id))
-    if mv is None:
-        raise NotFoundError(f"There is no model version with id {version_id}.")
-    return mv
+    return _by_id(s, m.ModelVersion, version_id, f"There is no model version with id {version_id}.")
 
 
 def drift_check_by_id(s: Session, check_id: Any) -> m.MonitoringCheck:
     """The drift check with id ``check_id``; NotFoundError when there is none."""
-    check = s.get(m.MonitoringCheck, int(check_id))
-    if check is None:
-        raise NotFoundError(f"There is no drift check {check_id}.",
-                            hint="'modelyard monitor list NAME' lists a model's checks.")
-    return check
+    return _by_id(s, m.MonitoringCheck, check_id, f"There is no drift check {check_id}.",
+                  "'modelyard monitor list NAME' lists a model's checks.")
 
 
 def dataset_version_by_id(s: Session, version_id: Any) -> m.DatasetVersion:
     """The dataset version with primary key ``version_id``; NotFoundError when there is none."""
-    dv = s.get(m.DatasetVersion, int(version_id))
-    if dv is None:
-        raise NotFoundError(f"There is no dataset version with id {version_id}.",
-                            hint="'modelyard dataset versions NAME' lists a dataset's versions.")
-    return dv
+    return _by_id(s, m.DatasetVersion, version_id, f"There is no dataset version with id {version_id}.",
+                  "'modelyard dataset versions NAME' lists a dataset's versions.")
