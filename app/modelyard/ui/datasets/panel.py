@@ -415,9 +415,14 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.split_column.clear()
         self.split_column.addItems(["(target / automatic)", *names])
         self._refresh_splits()
+        self.version_shown.emit(v)
+        # the first column's chart is built in the next event-loop turn, not in this one: a new
+        # version's table and its chart together held the main thread ~50 ms after an import
+        QTimer.singleShot(0, self, self._select_first_column)
+
+    def _select_first_column(self) -> None:
         if self.profile_model.rowCount():
             self.profile_view.selectRow(0)
-        self.version_shown.emit(v)
 
     def _type_choices(self, index: QModelIndex) -> tuple[str, ...]:
         profile = index.data(PROFILE_ROLE) or {}
