@@ -17,17 +17,24 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from modelyard.ui.common.collector import collect_on_main_thread
 
 
-class _Call(QRunnable):
+class Call(QRunnable):
+    """``fn()`` on a pool thread; ``done.emit(token, result, error)`` hands the answer (or the
+    exception) to the owner's thread. Shared by :class:`BackgroundReader` and the core client."""
+
     def __init__(self, fn: Callable[[], Any], done: Signal, token: int) -> None:
         super().__init__()
+        self.setAutoDelete(True)
         self._fn, self._done, self._token = fn, done, token
 
     def run(self) -> None:
         try:
             result, error = self._fn(), None
-        except Exception as exc:  # noqa: BLE001 - reported to the caller, never lost
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's on_error, never lost
             result, error = None, exc
-        self._done.emit(self._token, result, error)
+        try:
+            self._done.emit(self._token, result, error)
+        except RuntimeError:  # the owner was deleted while this call ran
+            pass
 
 
 class BackgroundReader(QObject):
@@ -57,7 +64,7 @@ class BackgroundReader(QObject):
             return
         self._token += 1
         self._callbacks = {self._token: (on_result, on_error)}  # older answers are dropped
-        self._pool.start(_Call(fn, self._done, self._token))
+        self._pool.start(Call(fn, self._done, self._token))
 
     def _deliver(self, token: int, result: Any, error: Exception | None) -> None:
         callbacks = self._callbacks.pop(token, None)

@@ -27,37 +27,20 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from modelyard.core.jobs import kinds
 from modelyard.core.store import Store
+from modelyard.ui.common.background import Call
 from modelyard.ui.common.collector import collect_on_main_thread
 
-# What can change. Panels refresh on the topics they show.
-TOPICS = frozenset({"datasets", "runs", "models", "checks", "servers", "jobs", "store"})
+# What can change (named by the core's job registry). Panels refresh on the topics they show.
+TOPICS = kinds.TOPICS
 
-# What a finished job of each kind may have changed (every job changes "jobs"). Kept simple and
-# local until the core's job registry declares it per kind; unknown kinds change everything.
+
 def job_changes(kind: str | None) -> frozenset[str]:
     """The topics a finished job of ``kind`` changed (declared with the kind in core/jobs/kinds.py)."""
     return kinds.changes_of(kind or "")
-
-
-class _Call(QRunnable):
-    def __init__(self, fn: Callable[[], Any], done: Signal, token: int) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._fn, self._done, self._token = fn, done, token
-
-    def run(self) -> None:
-        try:
-            result, error = self._fn(), None
-        except Exception as exc:  # noqa: BLE001 - handed to the caller's on_error, never lost
-            result, error = None, exc
-        try:
-            self._done.emit(self._token, result, error)
-        except RuntimeError:  # the client was deleted while this call ran
-            pass
 
 
 def topics(names: Iterable[str] | str) -> frozenset[str]:
@@ -118,7 +101,7 @@ class CoreClient(QObject):
             self._latest[key] = token
         self._pending[token] = (key, on_result, on_error, changes)
         store = self.store
-        pool.start(_Call(lambda: fn(store), self._done, token))
+        pool.start(Call(lambda: fn(store), self._done, token))
         return token
 
     def _deliver(self, token: int, result: Any, error: Exception | None) -> None:

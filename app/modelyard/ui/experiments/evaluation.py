@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from modelyard.core.experiments.tracking.queries import run_artifact_json
 from modelyard.ui.common import theme
 from modelyard.ui.common.rows import RowsTableModel
 
@@ -49,18 +50,6 @@ TOP_FEATURES = 10
 
 def series_colour(i: int) -> QColor:
     return QColor(SERIES_COLOURS[i % len(SERIES_COLOURS)])
-
-
-def read_json_artifact(store: Any, info: Any, path: str) -> dict[str, Any] | None:
-    """A run's JSON artifact by path, or None (absent, missing from the store, unreadable)."""
-    art = next((a for a in getattr(info, "artifacts", ()) if a.path == path), None)
-    if art is None:
-        return None
-    try:
-        data = json.loads(store.artifacts.read_bytes(art.sha256))
-    except (OSError, ValueError, KeyError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 # --------------------------------------------------------------------------- plots
@@ -254,7 +243,7 @@ class EvaluationView(QWidget):
     def read(cls, store: Any, info: Any) -> dict[str, Any]:
         """The evaluation records of ``info`` (a RunInfo), read from the artifact store: call it off
         the main thread and hand the result to :meth:`show_records`."""
-        return {name: read_json_artifact(store, info, f"evaluation/{name}.json") for name in cls.RECORDS}
+        return {name: run_artifact_json(store, info, f"evaluation/{name}.json") for name in cls.RECORDS}
 
     def show_run(self, store: Any, info: Any) -> None:
         """Read and draw (on the calling thread: the panel reads off the main one, then calls :meth:`show`)."""
@@ -538,8 +527,8 @@ class ReproducibilityView(QWidget):
     @staticmethod
     def read(store: Any, info: Any) -> dict[str, Any]:
         """``info``'s reproducibility record and reproduction report (off the main thread)."""
-        return {"record": read_json_artifact(store, info, "reproducibility.json"),
-                "report": read_json_artifact(store, info, "reproduction.json")}
+        return {"record": run_artifact_json(store, info, "reproducibility.json"),
+                "report": run_artifact_json(store, info, "reproduction.json")}
 
     def show_run(self, store: Any, info: Any) -> None:
         self.show_records(info, self.read(store, info))
@@ -695,7 +684,6 @@ __all__ = [
     "add_legend",
     "flatten_record",
     "make_plot",
-    "read_json_artifact",
     "series_colour",
 ]
 

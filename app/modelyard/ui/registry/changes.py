@@ -78,10 +78,12 @@ class RegistryChanges:
         self.client.read("registry.ask", read, lambda answer: then(*answer),
                          lambda exc: show_error(self, "Cannot change the model", exc))
 
-    def set_alias(self, alias: str | None = None, comment: str | None = None, ref: str | None = None) -> bool:
-        """Point ``alias`` at ``ref`` (default: the selected version), asking for what is missing.
-        False when nothing was asked of the store (no version, or the user cancelled); the change
-        itself lands off the main thread."""
+    def _change_version(self, ref: str | None, value: str | None, comment: str | None, dialog: Any,
+                        write: Any, what: str) -> bool:
+        """Move ``ref`` (default: the selected version) to ``value`` with ``comment`` through
+        ``write(store, ref, value, comment=…, force=…)``, asking with ``dialog(ref, version, model)``
+        for what is missing. False when nothing was asked of the store (no version, or the user
+        cancelled); the change itself lands off the main thread."""
         if self.store is None:
             return False
         ref = ref or (self.version.ref if self.version else None)
@@ -89,29 +91,36 @@ class RegistryChanges:
             return False
         asked = [True]
 
-        def change(alias: str, comment: str) -> None:
-            self._promote(lambda store, force: registry.set_alias(store, ref, alias, comment=comment, force=force),
-                          f"{ref} as {alias}", comment, lambda _r: self._after_change(ref))
+        def change(value: str, comment: str) -> None:
+            self._promote(lambda store, force: write(store, ref, value, comment=comment, force=force),
+                          what.format(ref=ref, value=value), comment, lambda _r: self._after_change(ref))
 
-        def ask(_info: registry.ModelVersionInfo, model: registry.ModelInfo) -> None:
-            holders = "".join(f"<br>• <b>{a}</b> is on v{n}" for a, n in model.aliases.items())
-            choices = list(dict.fromkeys([*(a for a in COMMON_ALIASES), *model.aliases]))
-            dialog = ChangeDialog(f"Set an alias on {ref}",
-                                  f"Point an alias at <b>{ref}</b>. An alias is on one version at a time: "
-                                  f"setting it moves it off the version that has it.{holders}", self,
-                                  choice_label="Alias:", choices=choices, current=alias or registry.CHAMPION,
-                                  editable=True, ok_text="Set alias")
-            answer = self._ask(dialog)
+        def ask(info: registry.ModelVersionInfo, model: registry.ModelInfo) -> None:
+            answer = self._ask(dialog(ref, info, model))
             if answer is None:
                 asked[0] = False
                 return
             change(*answer)
 
-        if alias is None or comment is None:
+        if value is None or comment is None:
             self._with_version(ref, ask)
         else:
-            change(alias, comment)
+            change(value, comment)
         return asked[0]
+
+    def set_alias(self, alias: str | None = None, comment: str | None = None, ref: str | None = None) -> bool:
+        """Point ``alias`` at ``ref`` (default: the selected version), asking for what is missing."""
+
+        def dialog(ref: str, _info: registry.ModelVersionInfo, model: registry.ModelInfo) -> ChangeDialog:
+            holders = "".join(f"<br>• <b>{a}</b> is on v{n}" for a, n in model.aliases.items())
+            choices = list(dict.fromkeys([*(a for a in COMMON_ALIASES), *model.aliases]))
+            return ChangeDialog(f"Set an alias on {ref}",
+                                f"Point an alias at <b>{ref}</b>. An alias is on one version at a time: "
+                                f"setting it moves it off the version that has it.{holders}", self,
+                                choice_label="Alias:", choices=choices, current=alias or registry.CHAMPION,
+                                editable=True, ok_text="Set alias")
+
+        return self._change_version(ref, alias, comment, dialog, registry.set_alias, "{ref} as {value}")
 
     def remove_alias(self, alias: str, comment: str | None = None) -> bool:
         if self.store is None or self.model_name is None:
@@ -128,34 +137,15 @@ class RegistryChanges:
         return True
 
     def set_stage(self, stage: str | None = None, comment: str | None = None, ref: str | None = None) -> bool:
-        if self.store is None:
-            return False
-        ref = ref or (self.version.ref if self.version else None)
-        if ref is None:
-            return False
-        asked = [True]
+        """Move ``ref`` (default: the selected version) to ``stage``, asking for what is missing."""
 
-        def change(stage: str, comment: str) -> None:
-            self._promote(lambda store, force: registry.set_stage(store, ref, stage, comment=comment, force=force),
-                          f"{ref} to {stage}", comment, lambda _r: self._after_change(ref))
+        def dialog(ref: str, info: registry.ModelVersionInfo, _model: registry.ModelInfo) -> ChangeDialog:
+            return ChangeDialog(f"Change the stage of {ref}",
+                                f"<b>{ref}</b> is in stage <b>{info.stage}</b>. Moving to Production passes the "
+                                "model's gates.", self, choice_label="Stage:", choices=list(registry.STAGES),
+                                current=stage or info.stage, ok_text="Change stage")
 
-        def ask(info: registry.ModelVersionInfo, _model: registry.ModelInfo) -> None:
-            current = info.stage
-            dialog = ChangeDialog(f"Change the stage of {ref}",
-                                  f"<b>{ref}</b> is in stage <b>{current}</b>. Moving to Production passes the "
-                                  "model's gates.", self, choice_label="Stage:", choices=list(registry.STAGES),
-                                  current=stage or current, ok_text="Change stage")
-            answer = self._ask(dialog)
-            if answer is None:
-                asked[0] = False
-                return
-            change(*answer)
-
-        if stage is None or comment is None:
-            self._with_version(ref, ask)
-        else:
-            change(stage, comment)
-        return asked[0]
+        return self._change_version(ref, stage, comment, dialog, registry.set_stage, "{ref} to {value}")
 
     def edit_gates(self) -> bool:
         info = self._model_info(self.model_name)

@@ -209,3 +209,11 @@ def _parse_time(value: Any) -> dt.datetime:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def run_artifact_json(store: Store, info: RunInfo, path: str) -> dict[str, Any] | None:
+    """The JSON object a run logged as artifact ``path`` (``evaluation/roc.json``...), or None when
+    the run has no such artifact or its file is missing, unreadable or not a JSON object."""
+    art = next((a for a in info.artifacts if a.path == path), None)
+    data = None if art is None else store.artifacts.read_json(art.sha256, missing_ok=True)
+    return data if isinstance(data, dict) else None

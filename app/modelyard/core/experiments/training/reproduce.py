@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelyard.core.common.errors import ModelyardError, NotFoundError
+from modelyard.core.experiments.tracking.queries import run_artifact_json
 from modelyard.core.experiments.training.spec import TrainSpec, reproduce_spec_job
 from modelyard.core.jobs.runner import JobContext, JobSpec
 
@@ -45,11 +46,6 @@ __all__ = ["reproduce", "reproduce_spec", "compare_facts", "compare_metrics"]
 def reproduce_spec(run_id: str, *, data: str = "spec", source: str = "api", cwd: str | None = None) -> JobSpec:
     """The job that reproduces ``run_id`` (``process=True``). ``data``: "spec" or "recorded"."""
     return reproduce_spec_job(run_id, data=data, source=source, cwd=cwd)
-
-
-def _artifact_json(store: Any, info: Any, path: str) -> dict[str, Any] | None:
-    art = next((a for a in info.artifacts if a.path == path), None)
-    return None if art is None else store.artifacts.read_json(art.sha256, missing_ok=True)
 
 
 def compare_metrics(recorded: Mapping[str, float], reproduced: Mapping[str, float]) -> list[dict[str, Any]]:
@@ -144,7 +140,7 @@ def reproduce(ctx: JobContext, *, run_id: str, data: str = "spec", source: str =
                              "(perhaps logged from a script), so it cannot be retrained.")
     if info.status == "running":
         raise ModelyardError(f"Run {info.id[:12]} is still running; reproduce it once it has finished.")
-    recorded = _artifact_json(store, info, "reproducibility.json") or {}
+    recorded = run_artifact_json(store, info, "reproducibility.json") or {}
     ts = TrainSpec.from_json(spec)
     extra: list[dict[str, Any]] = []
     if data == "recorded" or not ts.dataset:
@@ -172,7 +168,7 @@ def reproduce(ctx: JobContext, *, run_id: str, data: str = "spec", source: str =
 
     def compare(run: Any) -> None:  # inside the new run, before it ends: record the verdict on it
         new = run.info
-        now = _artifact_json(store, new, "reproducibility.json") or {}
+        now = run_artifact_json(store, new, "reproducibility.json") or {}
         metrics = compare_metrics(info.metrics, new.metrics)
         differences = extra + compare_facts(recorded, now)
         matches = bool(metrics) and all(m["equal"] for m in metrics)
