@@ -140,3 +140,156 @@ def comment_and_save(dialog: QDialog) -> tuple[QLineEdit, QDialogButtonBox]:
     save.setEnabled(False)
     comment.textChanged.connect(lambda t: save.setEnabled(bool(t.strip())))
     return comment, buttons
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that elides its text in the middle when narrow (``churn…ions@v2``) and then
+    carries the whole text as its tooltip. Rich text is not elided: use plain text."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None,
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self._mode = mode
+        self._own_tip = ""
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setMinimumWidth(40)
+        from PySide6.QtWidgets import QSizePolicy
+
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, self.sizePolicy().verticalPolicy())
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        self._full = text or ""
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def setToolTip(self, tip: str) -> None:  # noqa: N802 - Qt's name
+        self._own_tip = tip
+        self._elide()
+
+    def sizeHint(self):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt's name
+        hint = super().sizeHint()
+        hint.setWidth(self.fontMetrics().horizontalAdvance(self._full) + 2 * self.margin() + 4)
+        return hint
+
+    def resizeEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._elide()
+
+    def is_elided(self) -> bool:
+        return super().text() != self._full
+
+    def _elide(self) -> None:
+        width = max(0, self.contentsRect().width() - 2 * self.margin())
+        shown = self.fontMetrics().elidedText(self._full, self._mode, width) if width else self._full
+        QLabel.setText(self, shown)
+        tip = self._own_tip
+        if shown != self._full:
+            tip = self._full if not tip else f"{self._full}\n{tip}"
+        QLabel.setToolTip(self, tip)
+
+
+class ActionBar(QWidget):
+    """A panel's row of action buttons that fits any width: buttons that do not fit hide, and a
+    "More" button at the end offers them as a menu (as a toolbar's overflow does). Buttons keep
+    their signals, enabled state and tooltips; the first ones added are the last to hide, unless
+    added with a higher ``priority``."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from PySide6.QtWidgets import QMenu, QSizePolicy, QToolButton
+
+        self.setObjectName("actionBar")
+        self._buttons: list[tuple[int, int, QPushButton]] = []
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(theme.SPACE_S)
+        self._layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)  # it may be narrower than its buttons
+        self.more = QToolButton(self)
+        self.more.setObjectName("moreActions")
+        self.more.setText("More")
+        self.more.setIcon(theme.icon("more"))
+        self.more.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.more.setToolTip("More actions")
+        self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.menu = QMenu(self.more)
+        self.menu.aboutToShow.connect(self._fill_menu)
+        self.more.setMenu(self.menu)
+        self.more.hide()
+        self._layout.addWidget(self.more)
+        # Preferred: as wide as all its buttons when there is room, down to the "More" button alone.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def add(self, button: QPushButton, priority: int = 0) -> QPushButton:
+        """Add ``button`` after the others; higher ``priority`` stays visible longer."""
+        button.setParent(self)
+        self._buttons.append((priority, len(self._buttons), button))
+        self._layout.insertWidget(self._layout.count() - 1, button)
+        self._relayout()
+        return button
+
+    def buttons(self) -> list[QPushButton]:
+        return [b for _p, _i, b in self._buttons]
+
+    def overflowed(self) -> list[QPushButton]:
+        """The buttons now offered only in the "More" menu, in their order."""
+        return [b for _p, _i, b in self._buttons if b.property("overflowed")]
+
+    def minimumSizeHint(self):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt's name
+        hint = super().minimumSizeHint()
+        hint.setWidth(self.more.sizeHint().width())
+        return hint
+
+    def sizeHint(self):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt's name
+        hint = super().sizeHint()
+        spacing = self._layout.spacing()
+        hint.setWidth(sum(b.sizeHint().width() + spacing for b in self.buttons() if not b.isHidden()
+                          or b.property("overflowed")))
+        return hint
+
+    def resizeEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._relayout()
+
+    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self._relayout()
+
+    def _relayout(self) -> None:
+        spacing = self._layout.spacing()
+        available = self.width()
+        wanted = [b for _p, _i, b in self._buttons if not b.property("userHidden")]
+        total = sum(b.sizeHint().width() + spacing for b in wanted)
+        keep = set(map(id, wanted))
+        if total > available:
+            budget = available - self.more.sizeHint().width() - spacing
+            keep = set()
+            for _p, _i, b in sorted(((p, -i, b) for p, i, b in self._buttons if b in wanted),
+                                    key=lambda t: (t[0], t[1]), reverse=True):
+                w = b.sizeHint().width() + spacing
+                if w <= budget:
+                    keep.add(id(b))
+                    budget -= w
+                else:
+                    budget = -1  # keep the order: once one does not fit, the lower ones go too
+        for _p, _i, b in self._buttons:
+            over = id(b) not in keep and b in wanted
+            b.setProperty("overflowed", over)
+            b.setVisible(id(b) in keep)
+        self.more.setVisible(any(b.property("overflowed") for b in self.buttons()))
+
+    def set_button_hidden(self, button: QPushButton, hidden: bool) -> None:
+        """Hide a button for a reason of its own (not for lack of room): it is not in the menu either."""
+        button.setProperty("userHidden", hidden)
+        self._relayout()
+
+    def _fill_menu(self) -> None:
+        self.menu.clear()
+        for b in self.overflowed():
+            action = self.menu.addAction(b.icon(), b.text())
+            action.setEnabled(b.isEnabled())
+            action.setToolTip(b.toolTip())
+            action.triggered.connect(lambda _c=False, b=b: b.click())
