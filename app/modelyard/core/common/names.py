@@ -73,3 +73,13 @@ def _describe(char: str) -> str:
              "\x7f": "delete", "\x9b": "control sequence introducer", "\u202e": "right-to-left override"}
     code = f"U+{ord(char):04X}"
     return f"{code}, {names[char]}" if char in names else code
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 run"``, ``"2 runs"``, ``"1,204 batches"``: a count and its noun, agreeing (``many``
+    for irregular plurals: ``plural(n, "child", "children")``)."""
+    if n == 1:
+        return f"1 {word}"
+    if many is None:
+        many = word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
+    return f"{n:,} {many}"

@@ -18,7 +18,8 @@ belong to the thread that made them. Callbacks run on the main thread.
 :attr:`changed` carries a frozenset of topic names (:data:`TOPICS`); panels connect to it and
 refresh what they show. :attr:`navigate` asks the window to show a room and, optionally, a thing
 in it (``client.navigate.emit("registry", ("register_run", run_id))``): panels never reach into
-each other.
+each other. :attr:`saved` says a file was written for the user (an export): the window says where,
+with "Show in folder".
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class CoreClient(QObject):
     changed = Signal(object)  # frozenset[str] of topics
     navigate = Signal(str, object)  # room, what to show there (or None)
     message = Signal(str, int)  # a line for the window's status bar, and for how many ms
+    saved = Signal(str, str)  # a file was written for the user: what it is ("Bundle churn@v2"), its path
     _done = Signal(int, object, object)
 
     _instances: ClassVar[weakref.WeakSet[CoreClient]] = weakref.WeakSet()
