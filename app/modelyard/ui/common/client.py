@@ -79,6 +79,16 @@ class CoreClient(QObject):
         self._latest: dict[str, int] = {}
         self._closed = False
         self._done.connect(self._deliver)
+        # What the user last looked at, per kind ("dataset_version": id, "run": run id, "model_version":
+        # "churn@v2"): a panel's next step defaults to it (Train on the dataset version being looked at).
+        self.selected: dict[str, Any] = {}
+
+    def select(self, kind: str, value: Any) -> None:
+        """Remember what the user is looking at (``kind`` as in :attr:`selected`); None forgets it."""
+        if value is None:
+            self.selected.pop(kind, None)
+        else:
+            self.selected[kind] = value
 
     # -- calls
     def read(self, key: str, fn: Callable[[Store], Any], on_result: Callable[[Any], None],
@@ -147,6 +157,7 @@ class CoreClient(QObject):
         """Answers still in flight for the old store are dropped."""
         self._pending.clear()
         self._latest.clear()
+        self.selected.clear()
         self.store = store
         self.notify(TOPICS)
 
