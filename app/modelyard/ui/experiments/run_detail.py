@@ -62,6 +62,13 @@ class _ArtifactsModel(RowsTableModel[Any]):
 
 
 
+def metric_choices(run: Any) -> tuple[list[str], list[str]]:
+    """A run's metric keys: those logged at more than one step (curves), then those logged once."""
+    steps = getattr(run, "metric_steps", {}) or {}
+    series = sorted(k for k in run.metrics if (steps.get(k) or 0) > 0)
+    return series, sorted(k for k in run.metrics if k not in series)
+
+
 class RunDetail:
     """The detail half of the Experiments panel (a mixin: ``self`` is the panel)."""
 
@@ -180,11 +187,23 @@ class RunDetail:
         self.metrics_model.set_rows(sorted((k, fmt_metric(v)) for k, v in run.metrics.items()))
         self.tags_model.set_rows(sorted((k, str(v)) for k, v in run.tags.items()))
         current = self.metric_combo.currentText()
+        series, single = metric_choices(run)
         self.metric_combo.blockSignals(True)
         self.metric_combo.clear()
-        self.metric_combo.addItems(sorted(run.metrics))
-        if current in run.metrics:
+        self.metric_combo.addItems(series)
+        if series and single:
+            self.metric_combo.insertSeparator(len(series))
+        self.metric_combo.addItems(single)
+        for i in range(self.metric_combo.count()):
+            key = self.metric_combo.itemText(i)
+            if key:
+                self.metric_combo.setItemData(i, "a history of values, by step" if key in series
+                                              else "one value", Qt.ItemDataRole.ToolTipRole)
+        # the same metric as the last run's, else the first with a history (a curve), else the first value
+        if current in series or (current in single and not series):
             self.metric_combo.setCurrentText(current)
+        else:
+            self.metric_combo.setCurrentIndex(0 if self.metric_combo.count() else -1)
         self.metric_combo.blockSignals(False)
         self._show_detail_tab()
 
@@ -252,6 +271,10 @@ class RunDetail:
         self.plot.clear()
         import pyqtgraph as pg
 
+        if len(values) == 1:
+            self._draw_value(key, int(steps[0]), float(values[0]))
+            return
+        self.plot.getAxis("bottom").setTicks(None)
         by_time = self.chart_x.currentIndex() == 1
         xs = (times - times[0]) / 1000.0 if by_time and len(times) else steps
         colour = self.palette().color(self.palette().ColorRole.Highlight)
@@ -272,3 +295,22 @@ class RunDetail:
         self.plot.setLabel("bottom", "time (s)" if by_time else "step")
         self.plot.setLabel("left", key)
 
+    def _draw_value(self, key: str, step: int, value: float) -> None:
+        """A metric logged once: a bar with its value written on it (a lone dot on an empty axis
+        read as a broken chart)."""
+        import pyqtgraph as pg
+
+        colour = self.palette().color(self.palette().ColorRole.Highlight)
+        fill = QColor(colour)
+        fill.setAlpha(150)
+        self.plot.addItem(pg.BarGraphItem(x=[0], height=[value], width=0.5, brush=fill, pen=pg.mkPen(colour)))
+        label = pg.TextItem(fmt_metric(value), color=self.palette().color(self.palette().ColorRole.Text),
+                            anchor=(0.5, 1.2 if value >= 0 else -0.2))
+        label.setPos(0, value)
+        self.plot.addItem(label)
+        self.plot.getAxis("bottom").setTicks([[(0, f"{key} (logged once, step {step})")], []])
+        self.plot.setLabel("bottom", "")
+        self.plot.setLabel("left", key)
+        low, high = min(0.0, value), max(0.0, value)
+        pad = (high - low) * 0.2 or 1.0
+        self.plot.setRange(xRange=(-1, 1), yRange=(low - (pad if low < 0 else 0), high + pad), padding=0)
