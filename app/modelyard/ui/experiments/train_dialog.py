@@ -46,6 +46,7 @@ from modelyard.core.store import Store
 from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.experiments.train_form import (
+    GENERATED_HEADING,
     INT_MAX,
     ParamEditor,
     PlanModel,
@@ -318,11 +319,25 @@ class TrainDialog(QDialog):
     read_version = staticmethod(read_version)
 
     def _fill_choices(self, choices: dict[str, Any]) -> None:
+        combo = self.dataset_combo
         for ref, version_id, tip in choices["versions"]:
-            self.dataset_combo.addItem(ref, version_id)
-            self.dataset_combo.setItemData(self.dataset_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        i = self.dataset_combo.findData(choices["wanted"])
-        self.dataset_combo.setCurrentIndex(max(i, 0))
+            combo.addItem(ref, version_id)
+            combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        generated = choices.get("generated") or []
+        if generated:  # model outputs (predictions, batches, retraining sets) apart, after the user's data
+            if combo.count():
+                combo.insertSeparator(combo.count())
+            combo.addItem(GENERATED_HEADING)
+            heading = combo.model().item(combo.count() - 1)
+            heading.setFlags(Qt.ItemFlag.NoItemFlags)  # a heading, not a choice
+            font = heading.font()
+            font.setItalic(True)
+            heading.setFont(font)
+            for ref, version_id, tip in generated:
+                combo.addItem("    " + ref, version_id)
+                combo.setItemData(combo.count() - 1, f"{tip} · made by a model", Qt.ItemDataRole.ToolTipRole)
+        i = combo.findData(choices["wanted"]) if choices["wanted"] is not None else -1
+        combo.setCurrentIndex(i if i >= 0 else (0 if choices["versions"] else -1))
         self.experiment_combo.addItems(choices["experiments"])
         if choices.get("version") is not None:
             self._read[choices["wanted"]] = choices["version"]
