@@ -312,7 +312,9 @@ def read_choices(store: Any, dataset_ref: str | int | None = None) -> dict[str, 
     experiments."""
     from modelyard.core.datasets import catalog
     from modelyard.core.experiments.tracking import list_experiments
+    from modelyard.core.experiments.training import train  # noqa: F401 - imported here, off the main thread
 
+    _catalogue()  # likewise: the dialog then finds both modules loaded (its first open stays under 100 ms)
     wanted: int | None = None
     if dataset_ref is not None:
         try:
