@@ -100,7 +100,7 @@ def test_each_kind_of_artifact_is_shown_inline(qtbot, window, store, monkeypatch
     assert view_artifact(qtbot, panel, "config.json") == "json"
     tree = viewer.tree.model()
     top = {tree.index(r, 0).data(): tree.index(r, 1).data() for r in range(tree.rowCount())}
-    assert top == {"model": "{2 keys}", "seed": "7"}
+    assert top == {"model": "{2 keys}", "seed": "7"}  # plural(): "{1 key}"
 
     assert view_artifact(qtbot, panel, "plots/blue.png") == "image"
     assert viewer.image.pixmap().size().width() == 64 and viewer.image.pixmap().size().height() == 32

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
 from modelyard.ui.common.rows import RowsTableModel
 from modelyard.ui.common.widgets import ElidedLabel
@@ -109,10 +110,10 @@ def json_model(value: Any, parent: Any = None) -> QStandardItemModel:
         k = QStandardItem(key)
         k.setEditable(False)
         if isinstance(v, dict):
-            text = f"{{{len(v)} keys}}"
+            text = "{" + plural(len(v), "key") + "}"
             children = [(str(ck), cv) for ck, cv in v.items()]
         elif isinstance(v, list):
-            text = f"[{len(v)} items]"
+            text = "[" + plural(len(v), "item") + "]"
             children = [(f"[{i}]", cv) for i, cv in enumerate(v)]
         else:
             text, children = ("null" if v is None else str(v).lower() if isinstance(v, bool) else str(v)), []

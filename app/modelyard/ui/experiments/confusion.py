@@ -10,6 +10,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
+from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
 
 CELL_PADDING = 14  # the item's margins left and right (or above and below) plus a little air
@@ -90,7 +91,7 @@ class ConfusionModel(QAbstractTableModel):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"actual {self.labels[r]}, predicted {self.labels[c]}: {self.matrix[r][c]:,} rows "
+            return (f"actual {self.labels[r]}, predicted {self.labels[c]}: {plural(self.matrix[r][c], 'row')} "
                     f"({share:.1%} of the actual {self.labels[r]})")
         return None
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from modelyard.core.common.names import plural
 from modelyard.core.experiments.tracking.queries import run_artifact_json
 from modelyard.ui.common import theme
 from modelyard.ui.experiments.confusion import ConfusionModel, ConfusionView
@@ -235,7 +236,7 @@ class EvaluationView(QWidget):
         view = ConfusionView(self.confusion_model, self.inner)
         self.confusion_view = view
         n = int(data.get("n") or sum(sum(r) for r in self.confusion_model.matrix))
-        return _Card("Confusion matrix", view, f"Rows: the actual class; columns: the predicted one ({n:,} test rows).",
+        return _Card("Confusion matrix", view, f"Rows: the actual class; columns: the predicted one ({plural(n, 'test row')}).",
                      self.inner)
 
     def _roc_card(self, data: Mapping[str, Any]) -> _Card:
@@ -289,7 +290,7 @@ class EvaluationView(QWidget):
         dots = QColor(highlight)
         dots.setAlpha(140)
         cards = []
-        shown = f"{int(data.get('shown') or len(actual)):,} of {int(data.get('n') or len(actual)):,} test rows"
+        shown = f"{int(data.get('shown') or len(actual)):,} of {plural(int(data.get('n') or len(actual)), 'test row')}"
 
         fit = make_plot(self.inner, "actual", "predicted")
         fit.setObjectName("predictedPlot")
@@ -346,7 +347,7 @@ class EvaluationView(QWidget):
             plot.setYRange(-0.6, n - 0.4, padding=0)
         self.plots["Permutation importance"] = plot
         total = len(data.get("features", []))
-        caption = f"Top {n} of {total} features; bars show the mean of {data.get('n_repeats', 5)} shuffles, " \
+        caption = f"Top {n} of {plural(total, 'feature')}; bars show the mean of {plural(int(data.get('n_repeats', 5)), 'shuffle')}, " \
                   f"whiskers one standard deviation." if total else "No features."
         return _Card("Permutation importance", plot, caption, self.inner)
 

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.store import Store
 from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
@@ -390,7 +391,7 @@ class TrainDialog(QDialog):
             self.target_combo.setCurrentIndex(self.target_combo.findText(v.target) if v.target else -1)
         self.target_combo.blockSignals(False)
         if v is not None:
-            self.data_facts.setText(f"{v.n_rows:,} rows × {v.n_cols} columns · imported "
+            self.data_facts.setText(f"{plural(v.n_rows, 'row')} × {plural(v.n_cols, 'column')} · imported "
                                     f"{v.created_at.astimezone():%Y-%m-%d %H:%M} · content {v.content_hash[:12]}"
                                     + ("" if v.target else " · no target set: choose the column to predict"))
             if not self._experiment_edited:
@@ -566,8 +567,8 @@ class TrainDialog(QDialog):
         self.plan_model.set_rows(self.plan["columns"])
         n = len(self.plan["features"])
         edits = f", {len(self.overrides)} changed by you" if self.overrides else ""
-        self.preprocess_toggle.setText(f"Preprocessing: {n} feature{'s' if n != 1 else ''} from "
-                                       f"{len(self.plan['columns'])} columns{edits}")
+        self.preprocess_toggle.setText(f"Preprocessing: {plural(n, 'feature')} from "
+                                       f"{plural(len(self.plan['columns']), 'column')}{edits}")
 
     def _toggle_preprocessing(self, shown: bool) -> None:
         self.preprocess_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
 from modelyard.ui.common.delegates import ComboDelegate
 from modelyard.ui.common.rows import RowsTableModel
@@ -327,7 +328,7 @@ def read_choices(store: Any, dataset_ref: str | int | None = None) -> dict[str, 
     for d in catalog.list_datasets(store):
         made = getattr(d, "origin", "imported") == "generated"
         for v in reversed(catalog.list_versions(store, d.name)):
-            (generated if made else versions).append((v.ref, v.id, f"{v.n_rows:,} rows × {v.n_cols} columns"))
+            (generated if made else versions).append((v.ref, v.id, f"{plural(v.n_rows, 'row')} × {plural(v.n_cols, 'column')}"))
             if not made and (newest is None or v.created_at > newest[0]):
                 newest = (v.created_at, v.id)
     if wanted is None:
