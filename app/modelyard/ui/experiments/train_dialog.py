@@ -128,8 +128,6 @@ class TrainDialog(QDialog):
         """Dataset version, target, task and split."""
         self.dataset_combo = QComboBox(self)
         self.dataset_combo.setObjectName("trainDataset")
-        self.dataset_combo.setMinimumContentsLength(24)
-        self.dataset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.target_combo = QComboBox(self)
         self.target_combo.setObjectName("trainTarget")
         self.task_combo = QComboBox(self)
@@ -138,6 +136,11 @@ class TrainDialog(QDialog):
         self.task_combo.setToolTip("Follows from the target; change it to treat a numeric target as classes or numbers.")
         self.split_combo = QComboBox(self)
         self.split_combo.setObjectName("trainSplit")
+        for combo in (self.dataset_combo, self.target_combo, self.split_combo):  # long names: the dialog fits 800 px
+            combo.setMinimumContentsLength(18)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.split_combo.currentIndexChanged.connect(
+            lambda _i: self.split_combo.setToolTip(self.split_combo.currentText()))
         self.data_facts = QLabel(self)
         self.data_facts.setObjectName("trainDataFacts")
         self.data_facts.setWordWrap(True)
