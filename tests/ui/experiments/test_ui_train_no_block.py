@@ -32,5 +32,7 @@ def test_the_first_train_dialog_and_stratified_split_never_hold_the_window(store
     assert report["status"] == "succeeded", report["error"]
     assert report["split"].startswith("New stratified")
     assert set(report["gaps"]) >= {"open the Train dialog", "choose a new stratified split", "train until the run shows"}
+    if report["gaps"].get("idle", 0.0) > LIMIT_MS:  # the window did nothing and still missed its timer
+        pytest.skip(f"the machine is too busy to measure: {report['gaps']['idle']} ms gaps with the window idle")
     slow = {phase: ms for phase, ms in report["gaps"].items() if ms > LIMIT_MS}
     assert not slow, f"the window froze (largest main-thread gap per step, ms): {slow}"

@@ -7,6 +7,7 @@ history are read off the main thread through the panel's client.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -43,7 +45,9 @@ class _KeyValueModel(RowsTableModel[tuple[str, str]]):
     headers = ("Key", "Value")
 
     def cell(self, kv: tuple[str, str], column: int, role: int) -> Any:
-        return kv[column] if role == Qt.ItemDataRole.DisplayRole else None
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):  # the whole text of an elided cell
+            return kv[column]
+        return None
 
 
 def metric_choices(run: Any) -> tuple[list[str], list[str]]:
@@ -60,6 +64,9 @@ class RunDetail:
     def _build_detail(self) -> QWidget:
         self.detail_title = QLabel("Select a run to see its parameters, metrics and curves.", self)
         self.detail_title.setObjectName("runDetailTitle")
+        self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail_title.setMinimumWidth(1)  # a narrow window cuts it rather than widening the panel
+        self.detail_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.reproduce_button = QPushButton(theme.icon("refresh"), "Reproduce", self)
         self.reproduce_button.setObjectName("reproduceButton")
         self.reproduce_button.setEnabled(False)
@@ -177,8 +184,9 @@ class RunDetail:
         same = self.run is not None and self.run.id == run.id
         self.run = run
         colour = theme.status_colour(run.status).name()
-        self.detail_title.setText(f"<b>{run.name or run.id[:8]}</b> · {run.experiment} · "
-                                  f"<span style='color:{colour}'>{run.status}</span> · {run.id}")
+        self.detail_title.setText(f"<b>{html.escape(run.name or run.id[:8])}</b> · {html.escape(run.experiment)} · "
+                                  f"<span style='color:{colour}'>{run.status}</span> · {run.id[:8]}")
+        self.detail_title.setToolTip(f"{run.name or ''}\nexperiment {run.experiment} · {run.status}\nrun id {run.id}")
         ok, why = self.can_reproduce(run)
         self.reproduce_button.setEnabled(ok)
         self.reproduce_button.setToolTip(why)
