@@ -199,7 +199,7 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         vsplit = QSplitter(Qt.Orientation.Vertical, self)
         vsplit.addWidget(right_top)
         vsplit.addWidget(self.detail)
-        vsplit.setSizes([260, 380])  # the run detail's plots fit below five rows of runs
+        vsplit.setSizes([320, 200])
         right = QWidget(self)
         rlay = QVBoxLayout(right)
         rlay.setContentsMargins(theme.SPACE_M, theme.SPACE_M, theme.SPACE_M, theme.SPACE_M)
