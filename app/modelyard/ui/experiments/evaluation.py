@@ -1,168 +1,55 @@
-"""What a trained run recorded, shown in the run detail: its evaluation plots, its
-reproducibility record, and the report of a reproduction.
+"""What a trained run recorded, shown in the run detail's Evaluation tab: the confusion matrix,
+ROC and precision-recall curves or residual plots, and permutation importance.
 
 Every view reads the run's JSON artifacts (see the docstring of
-:mod:`modelyard.core.experiments.training.train` for their shapes) through ``store.artifacts``: small files
-(at most a few thousand points), read on the main thread when the tab is shown. pyqtgraph is
-imported inside the functions that draw, never when this module loads.
+:mod:`modelyard.core.experiments.training.train` for their shapes) through ``store.artifacts``, off
+the main thread (the panel's client calls :meth:`EvaluationView.read`). pyqtgraph is imported inside
+the functions that draw, never when this module loads.
+
+The cards fill the tab: as many columns as the width holds, and each row of cards as tall as the
+visible area (two rows when it is tall enough), so the first plots are seen without scrolling.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    Signal,
-)
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QDialog,
-    QDialogButtonBox,
     QFrame,
     QGridLayout,
-    QHeaderView,
     QLabel,
     QScrollArea,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from modelyard.core.common.names import plural
 from modelyard.core.experiments.tracking.queries import run_artifact_json
 from modelyard.ui.common import theme
-from modelyard.ui.common.rows import RowsTableModel
+from modelyard.ui.experiments.confusion import ConfusionModel, ConfusionView
+from modelyard.ui.experiments.plots import (
+    SERIES_COLOURS,
+    LegendList,
+    add_legend,
+    make_plot,
+    series_colour,
+)
+from modelyard.ui.experiments.plots import muted as _muted
+from modelyard.ui.experiments.plots import pen as _pen
+from modelyard.ui.experiments.reproducibility import (  # re-exported: the Reproducibility tab's home
+    ReproducibilityView,
+    ReproductionDialog,
+    flatten_record,
+)
 
-# Distinguishable line colours (one per class or per run), readable on light and dark bases.
-SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-                  "#bcbd22", "#7f7f7f")
-CARD_MIN_WIDTH = 300
-CARD_MIN_HEIGHT = 210
+CARD_MIN_WIDTH = 280
+CARD_MIN_HEIGHT = 190  # below this a card's plot is unreadable: the grid scrolls instead
+CARD_PAGE_HEIGHT = 300  # two rows of cards share the visible height only when each gets this much
 TOP_FEATURES = 10
 
-
-def series_colour(i: int) -> QColor:
-    return QColor(SERIES_COLOURS[i % len(SERIES_COLOURS)])
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def make_plot(parent: QWidget, x_label: str = "", y_label: str = "") -> Any:
-    """A PlotWidget in the palette's colours: Base background, Text axes, a faint grid."""
-    import pyqtgraph as pg
-
-    pal = parent.palette()
-    text = pal.color(QPalette.ColorRole.Text)
-    plot = pg.PlotWidget(parent)
-    plot.setBackground(pal.color(QPalette.ColorRole.Base))
-    plot.setMenuEnabled(False)
-    plot.showGrid(x=True, y=True, alpha=0.2)
-    for side in ("left", "bottom"):
-        axis = plot.getAxis(side)
-        axis.setPen(pg.mkPen(pal.color(QPalette.ColorRole.Mid)))
-        axis.setTextPen(pg.mkPen(text))
-        axis.enableAutoSIPrefix(False)  # an importance of 0.017 reads as 0.017, not "17 (x0.001)"
-    if x_label:
-        plot.setLabel("bottom", x_label, color=text.name())
-    if y_label:
-        plot.setLabel("left", y_label, color=text.name())
-    plot.setMinimumSize(CARD_MIN_WIDTH - 20, CARD_MIN_HEIGHT - 40)
-    return plot
-
-
-def add_legend(plot: Any, offset: tuple[int, int] = (-8, 8)) -> Any:
-    """A legend in a corner: offset's signs pick it ((-8, 8): top right, (-8, -8): bottom right)."""
-    legend = plot.addLegend(offset=offset, labelTextSize="8pt")
-    legend.setLabelTextColor(plot.palette().color(QPalette.ColorRole.Text))
-    base = QColor(plot.palette().color(QPalette.ColorRole.Base))
-    base.setAlpha(200)
-    legend.setBrush(base)
-    return legend
-
-
-def _pen(colour: QColor | str, width: float = 2, dashed: bool = False) -> Any:
-    import pyqtgraph as pg
-
-    return pg.mkPen(QColor(colour), width=width, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
-
-
-def _muted(widget: QWidget) -> QColor:
-    return widget.palette().color(QPalette.ColorRole.PlaceholderText)
-
-
-# --------------------------------------------------------------------------- confusion matrix
-
-
-class ConfusionModel(QAbstractTableModel):
-    """Rows: the actual class; columns: the predicted class. Cells shade with their row share."""
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.labels: list[str] = []
-        self.matrix: list[list[int]] = []
-        self.normalized: list[list[float]] = []
-
-    def set_matrix(self, data: Mapping[str, Any] | None) -> None:
-        self.beginResetModel()
-        data = data or {}
-        self.labels = [str(x) for x in data.get("labels", [])]
-        self.matrix = [list(r) for r in data.get("matrix", [])]
-        norm = data.get("normalized")
-        if not norm:
-            norm = [[(c / s if s else 0.0) for c in row] for row in self.matrix for s in [sum(row)]]
-        self.normalized = [list(r) for r in norm]
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.matrix)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.labels)
-
-    def share(self, row: int, column: int) -> float:
-        try:
-            return float(self.normalized[row][column] or 0.0)
-        except (IndexError, TypeError, ValueError):
-            return 0.0
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if section >= len(self.labels):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.labels[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{'predicted' if orientation == Qt.Orientation.Horizontal else 'actual'}: {self.labels[section]}"
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        r, c = index.row(), index.column()
-        share = self.share(r, c)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return f"{self.matrix[r][c]:,}  ·  {share:.0%}"
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignCenter)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            colour = QColor(theme.status_colour("ok" if r == c else "failed"))
-            colour.setAlpha(int(20 + 130 * share))
-            return colour
-        if role == Qt.ItemDataRole.FontRole and r == c:
-            font = QFont()
-            font.setBold(True)
-            return font
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"actual {self.labels[r]}, predicted {self.labels[c]}: {self.matrix[r][c]:,} rows "
-                    f"({share:.1%} of the actual {self.labels[r]})")
-        return None
 
 
 # --------------------------------------------------------------------------- the Evaluation tab
@@ -171,7 +58,8 @@ class ConfusionModel(QAbstractTableModel):
 class _Card(QFrame):
     """A titled box in the evaluation grid."""
 
-    def __init__(self, title: str, body: QWidget, caption: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, body: QWidget, caption: str = "", parent: QWidget | None = None,
+                 legend: LegendList | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("evaluationCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -182,6 +70,9 @@ class _Card(QFrame):
         theme.make_heading(head, 1.0)
         layout.addWidget(head)
         layout.addWidget(body, 1)
+        if legend is not None:
+            legend.setParent(self)
+            layout.addWidget(legend)
         if caption:
             note = QLabel(caption, self)
             note.setWordWrap(True)
@@ -189,12 +80,14 @@ class _Card(QFrame):
             layout.addWidget(note)
         self.title = title
         self.body = body
+        self.legend = legend
         self.setMinimumSize(CARD_MIN_WIDTH, CARD_MIN_HEIGHT)
 
 
 class EvaluationView(QWidget):
     """The Evaluation tab: confusion matrix, ROC and PR curves (classification) or residual plots
-    (regression), and permutation importance, in a grid that reflows with the width."""
+    (regression), and permutation importance, in a grid that reflows with the width and whose rows
+    are as tall as the visible area (the first row is seen whole without scrolling)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -220,6 +113,7 @@ class EvaluationView(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.scroll, 1)
         self._columns = 0
+        self._row_height = 0
         self.run_id: str | None = None
 
     def clear(self) -> None:
@@ -230,6 +124,7 @@ class EvaluationView(QWidget):
         self.plots = {}
         self.confusion_model = None
         self._columns = 0
+        self._row_height = 0
 
     def show_message(self, text: str) -> None:
         self.clear()
@@ -252,6 +147,9 @@ class EvaluationView(QWidget):
     def show_records(self, info: Any, records: dict[str, Any]) -> None:
         """Draw what ``info`` (a RunInfo) recorded; a message when it recorded no evaluation."""
         self.clear()
+        if info.id != self.run_id:  # another run: read it from its top, not where the last one was left
+            self.scroll.verticalScrollBar().setValue(0)
+            self.scroll.horizontalScrollBar().setValue(0)
         self.run_id = info.id
         confusion, roc, pr, residuals, importance = (records.get(name) for name in self.RECORDS)
         if not any((confusion, roc, pr, residuals, importance)):
@@ -309,64 +207,76 @@ class EvaluationView(QWidget):
     def _reflow(self, force: bool = False) -> None:
         width = max(self.scroll.viewport().width(), self.width() - 4, 1)
         columns = max(1, min(len(self.cards) or 1, width // (CARD_MIN_WIDTH + theme.SPACE_M)))
-        if columns == self._columns and not force:
+        height = max(self.scroll.height(), 1)
+        per_page = 2 if height >= 2 * CARD_PAGE_HEIGHT + theme.SPACE_M else 1
+        least = max([CARD_MIN_HEIGHT] + [card.minimumSizeHint().height() for card in self.cards])
+        row_height = max(least, (height - theme.SPACE_M * (per_page - 1)) // per_page)
+        if (columns, row_height) == (self._columns, self._row_height) and not force:
             return
-        self._columns = columns
+        self._columns, self._row_height = columns, row_height
         for card in self.cards:
             self.grid.removeWidget(card)
         for i, card in enumerate(self.cards):
+            card.setFixedHeight(row_height)
             self.grid.addWidget(card, i // columns, i % columns)
             card.show()
         for c in range(self.grid.columnCount()):
             self.grid.setColumnStretch(c, 1 if c < columns else 0)
 
+    def card_rects(self) -> dict[str, Any]:
+        """Each card's rectangle in the scroll area's viewport (for tests: what is seen without scrolling)."""
+        viewport = self.scroll.viewport()
+        return {card.title: card.geometry().translated(self.inner.pos()) for card in self.cards
+                if card.parent() is self.inner and viewport is not None}
+
     # -- cards
     def _confusion_card(self, data: Mapping[str, Any]) -> _Card:
         self.confusion_model = ConfusionModel(self)
         self.confusion_model.set_matrix(data)
-        view = QTableView(self.inner)
-        view.setObjectName("confusionMatrix")
-        view.setModel(self.confusion_model)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        view.setShowGrid(True)
-        view.setWordWrap(False)
-        view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        view = ConfusionView(self.confusion_model, self.inner)
+        self.confusion_view = view
         n = int(data.get("n") or sum(sum(r) for r in self.confusion_model.matrix))
-        return _Card("Confusion matrix", view, f"Rows: the actual class; columns: the predicted one ({n:,} test rows).",
+        return _Card("Confusion matrix", view, f"Rows: the actual class; columns: the predicted one ({plural(n, 'test row')}).",
                      self.inner)
 
     def _roc_card(self, data: Mapping[str, Any]) -> _Card:
         plot = make_plot(self.inner, "false positive rate", "true positive rate")
         plot.setObjectName("rocPlot")
-        add_legend(plot, (-8, -8))
         plot.plot([0, 1], [0, 1], pen=_pen(_muted(self), 1, dashed=True))
+        entries = []
         for i, curve in enumerate(data.get("curves", [])):
             auc = curve.get("auc")
-            name = f"{curve.get('label')}" + (f"  AUC {auc:.3f}" if isinstance(auc, (int, float)) else "")
-            plot.plot(curve.get("fpr", []), curve.get("tpr", []), pen=_pen(series_colour(i)), name=name)
+            entries.append((f"{curve.get('label')}" + (f" AUC {auc:.3f}" if isinstance(auc, (int, float)) else ""),
+                            series_colour(i)))
+            plot.plot(curve.get("fpr", []), curve.get("tpr", []), pen=_pen(series_colour(i)))
         plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
         self.plots["ROC curve"] = plot
         macro = data.get("auc_macro")
         caption = f"Macro AUC {macro:.3f}, one class against the rest." if isinstance(macro, (int, float)) and \
             data.get("kind") == "one_vs_rest" else ""
-        return _Card("ROC curve", plot, caption, self.inner)
+        return _Card("ROC curve", plot, caption, self.inner, legend=self._legend(entries))
 
     def _pr_card(self, data: Mapping[str, Any]) -> _Card:
         plot = make_plot(self.inner, "recall", "precision")
         plot.setObjectName("prPlot")
-        add_legend(plot, (8, -8))
+        entries = []
         for i, curve in enumerate(data.get("curves", [])):
             ap = curve.get("average_precision")
-            name = f"{curve.get('label')}" + (f"  AP {ap:.3f}" if isinstance(ap, (int, float)) else "")
-            plot.plot(curve.get("recall", []), curve.get("precision", []), pen=_pen(series_colour(i)), name=name)
+            entries.append((f"{curve.get('label')}" + (f" AP {ap:.3f}" if isinstance(ap, (int, float)) else ""),
+                            series_colour(i)))
+            plot.plot(curve.get("recall", []), curve.get("precision", []), pen=_pen(series_colour(i)))
             prevalence = curve.get("prevalence")
             if isinstance(prevalence, (int, float)) and len(data.get("curves", [])) == 1:
                 plot.plot([0, 1], [prevalence, prevalence], pen=_pen(_muted(self), 1, dashed=True))
         plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
         self.plots["Precision-recall curve"] = plot
-        return _Card("Precision-recall curve", plot, "", self.inner)
+        return _Card("Precision-recall curve", plot, "", self.inner, legend=self._legend(entries))
+
+    def _legend(self, entries: list[tuple[str, QColor]]) -> LegendList:
+        """The curves' names beside the plot (a legend inside it covered the curves of small plots)."""
+        legend = LegendList(self.inner)
+        legend.set_entries(entries)
+        return legend
 
     def _residual_cards(self, data: Mapping[str, Any]) -> list[_Card]:
         import numpy as np
@@ -380,7 +290,7 @@ class EvaluationView(QWidget):
         dots = QColor(highlight)
         dots.setAlpha(140)
         cards = []
-        shown = f"{int(data.get('shown') or len(actual)):,} of {int(data.get('n') or len(actual)):,} test rows"
+        shown = f"{int(data.get('shown') or len(actual)):,} of {plural(int(data.get('n') or len(actual)), 'test row')}"
 
         fit = make_plot(self.inner, "actual", "predicted")
         fit.setObjectName("predictedPlot")
@@ -437,242 +347,13 @@ class EvaluationView(QWidget):
             plot.setYRange(-0.6, n - 0.4, padding=0)
         self.plots["Permutation importance"] = plot
         total = len(data.get("features", []))
-        caption = f"Top {n} of {total} features; bars show the mean of {data.get('n_repeats', 5)} shuffles, " \
+        caption = f"Top {n} of {plural(total, 'feature')}; bars show the mean of {plural(int(data.get('n_repeats', 5)), 'shuffle')}, " \
                   f"whiskers one standard deviation." if total else "No features."
         return _Card("Permutation importance", plot, caption, self.inner)
 
 
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-# --------------------------------------------------------------------------- reproducibility record
-
-
-def flatten_record(record: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """reproducibility.json as (key, value) rows: nested keys dotted, lists joined, the spec as JSON."""
-    rows: list[tuple[str, str]] = []
-
-    def fmt(value: Any) -> str:
-        if value is None:
-            return "—"
-        if isinstance(value, float):
-            return f"{value:.6g}"
-        if isinstance(value, (list, tuple)):
-            return ", ".join(fmt(v) for v in value)
-        return str(value)
-
-    def walk(prefix: str, value: Any) -> None:
-        if prefix == "spec":
-            rows.append((prefix, json.dumps(value, sort_keys=True)))
-        elif isinstance(value, Mapping) and prefix.endswith("counts"):
-            rows.append((prefix, ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in value.items())))
-        elif isinstance(value, Mapping) and value:
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        else:
-            rows.append((prefix, fmt(value)))
-
-    order = ["dataset", "split", "seed", "target", "task", "features", "python", "python_implementation", "platform",
-             "system", "machine", "packages", "modelyard", "threads", "git", "spec"]
-    for key in order + [k for k in record if k not in order]:
-        if key in record:
-            walk(key, record[key])
-    return rows
-
-
-class KeyValueModel(RowsTableModel[tuple[str, str]]):
-    headers = ("Fact", "Recorded")
-
-    def cell(self, kv: tuple[str, str], column: int, role: int) -> Any:
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return kv[column]
-        return None
-
-
-class ReproducibilityView(QWidget):
-    """The Reproducibility tab: what the run recorded to be retrained exactly, and for a
-    reproduction run, its verdict."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("reproducibilityView")
-        self.verdict = QLabel(self)
-        self.verdict.setObjectName("reproductionVerdict")
-        self.verdict.setWordWrap(True)
-        self.verdict.setTextFormat(Qt.TextFormat.RichText)
-        self.verdict.hide()
-        self.message = QLabel(self)
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet(f"color: {_muted(self).name()}")
-        self.model = KeyValueModel(self)
-        self.view = QTableView(self)
-        self.view.setObjectName("reproducibilityTable")
-        self.view.setModel(self.model)
-        self.view.verticalHeader().hide()
-        self.view.verticalHeader().setDefaultSectionSize(22)
-        self.view.setShowGrid(False)
-        self.view.setAlternatingRowColors(True)
-        self.view.setWordWrap(False)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.view.horizontalHeader().resizeSection(0, 200)
-        self.view.horizontalHeader().setStretchLastSection(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, theme.SPACE_S, 0, 0)
-        layout.addWidget(self.verdict)
-        layout.addWidget(self.message)
-        layout.addWidget(self.view, 1)
-
-    @staticmethod
-    def read(store: Any, info: Any) -> dict[str, Any]:
-        """``info``'s reproducibility record and reproduction report (off the main thread)."""
-        return {"record": run_artifact_json(store, info, "reproducibility.json"),
-                "report": run_artifact_json(store, info, "reproduction.json")}
-
-    def show_run(self, store: Any, info: Any) -> None:
-        self.show_records(info, self.read(store, info))
-
-    def show_records(self, info: Any, records: dict[str, Any]) -> None:
-        record, report = records.get("record"), records.get("report")
-        if report:
-            self.verdict.setText(verdict_html(report))
-            self.verdict.show()
-        else:
-            self.verdict.hide()
-        if record:
-            self.model.set_rows(flatten_record(record))
-            self.message.setText("What this run used, recorded so that <b>Reproduce</b> can retrain it and say which "
-                                 "fact changed if the result differs.")
-            self.message.setTextFormat(Qt.TextFormat.RichText)
-            self.view.show()
-        else:
-            self.model.set_rows([])
-            self.view.hide()
-            self.message.setText("This run has no reproducibility record: it was not trained by Modelyard"
-                                 + (" (a search trial: its search's run holds the record)." if info.tags.get("search_trial")
-                                    else " (perhaps logged from a script)."))
-
-    def rows(self) -> dict[str, str]:
-        return dict(self.model.rows)
-
-
-def verdict_html(report: Mapping[str, Any]) -> str:
-    ok = bool(report.get("matches"))
-    colour = theme.status_colour("ok" if ok else "warning").name()
-    head = "Matches" if ok else "Does not match"
-    return f"<b style='color:{colour}'>{'✔' if ok else '⚠'} {head}</b> — {report.get('summary', '')}"
-
-
-# --------------------------------------------------------------------------- the reproduction report
-
-
-class _MetricRowsModel(RowsTableModel[dict[str, Any]]):
-    headers = ("Metric", "Recorded", "Reproduced", "Result")
-
-    def cell(self, m: dict[str, Any], column: int, role: int) -> Any:
-        equal = bool(m.get("equal"))
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == 0:
-                return str(m.get("key"))
-            if column in (1, 2):
-                v = m.get("recorded" if column == 1 else "reproduced")
-                return "—" if v is None else (f"{v:.10g}" if isinstance(v, float) else str(v))
-            if equal:
-                return "equal"
-            diff = m.get("abs_diff")
-            return "differs" + (f" by {diff:.3g}" if isinstance(diff, (int, float)) and math.isfinite(diff) else "")
-        if role == Qt.ItemDataRole.DecorationRole and column == 3:
-            return theme.status_icon("ok" if equal else "warning")
-        if role == Qt.ItemDataRole.ForegroundRole and column == 3:
-            return theme.status_colour("ok" if equal else "warning")
-        if role == Qt.ItemDataRole.BackgroundRole and not equal:
-            colour = QColor(theme.status_colour("warning"))
-            colour.setAlpha(40)
-            return colour
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (1, 2):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-
-class _FactRowsModel(RowsTableModel[dict[str, Any]]):
-    headers = ("Fact", "Recorded", "Now")
-
-    def cell(self, d: dict[str, Any], column: int, role: int) -> Any:
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            v = (d.get("fact"), d.get("recorded"), d.get("now"))[column]
-            return "—" if v is None else str(v)
-        return None
-
-
-class ReproductionDialog(QDialog):
-    """The result of a reproduce job: metric by metric equal or not, and which recorded facts differ."""
-
-    show_run_requested = Signal(str)
-
-    def __init__(self, result: Mapping[str, Any], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("reproductionDialog")
-        self.result_ = dict(result)
-        self.matches = bool(result.get("matches"))
-        self.setWindowTitle("Reproduction: " + ("matches" if self.matches else "does not match"))
-        self.resize(720, 520)
-        self.verdict = QLabel(verdict_html(result), self)
-        self.verdict.setObjectName("reproductionVerdict")
-        self.verdict.setWordWrap(True)
-        self.verdict.setTextFormat(Qt.TextFormat.RichText)
-        original, new = str(result.get("run_id") or ""), str(result.get("new_run_id") or "")
-        ids = QLabel(f"Recorded run {original[:12]} · reproduced as run {new[:12]}", self)
-        ids.setStyleSheet(f"color: {_muted(self).name()}")
-        ids.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.metrics_model = _MetricRowsModel(self)
-        self.metrics_model.set_rows(sorted(result.get("metrics", []), key=lambda m: (bool(m.get("equal")), m.get("key"))))
-        self.metrics_view = self._table(self.metrics_model, "reproductionMetrics")
-        self.facts_model = _FactRowsModel(self)
-        self.facts_model.set_rows(list(result.get("differences", [])))
-        self.facts_view = self._table(self.facts_model, "reproductionFacts")
-        facts_title = QLabel("Recorded facts that differ now", self)
-        theme.make_heading(facts_title, 1.0)
-        self.no_facts = QLabel("None: the data, split, packages and platform are as recorded.", self)
-        self.no_facts.setStyleSheet(f"color: {_muted(self).name()}")
-        has_facts = bool(result.get("differences"))
-        self.facts_view.setVisible(has_facts)
-        self.no_facts.setVisible(not has_facts)
-        metrics_title = QLabel("Metrics", self)
-        theme.make_heading(metrics_title, 1.0)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        show = buttons.addButton("Show the new run", QDialogButtonBox.ButtonRole.ActionRole)
-        show.setEnabled(bool(new))
-        show.clicked.connect(lambda: (self.show_run_requested.emit(new), self.accept()))
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(theme.SPACE_L, theme.SPACE_L, theme.SPACE_L, theme.SPACE_L)
-        layout.setSpacing(theme.SPACE_M)
-        layout.addWidget(self.verdict)
-        layout.addWidget(ids)
-        layout.addWidget(metrics_title)
-        layout.addWidget(self.metrics_view, 3)
-        layout.addWidget(facts_title)
-        layout.addWidget(self.facts_view, 1)
-        layout.addWidget(self.no_facts)
-        layout.addWidget(buttons)
-
-    def _table(self, model: Any, name: str) -> QTableView:
-        view = QTableView(self)
-        view.setObjectName(name)
-        view.setModel(model)
-        view.verticalHeader().hide()
-        view.verticalHeader().setDefaultSectionSize(22)
-        view.setShowGrid(False)
-        view.setWordWrap(False)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        header = view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        return view
-
-    def metric_results(self) -> dict[str, bool]:
-        return {str(m.get("key")): bool(m.get("equal")) for m in self.metrics_model.rows}
 
 
 __all__ = [

@@ -7,6 +7,7 @@ history are read off the main thread through the panel's client.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer
@@ -16,50 +17,44 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from modelyard.core.experiments.tracking.edits import run_note
 from modelyard.ui.common import theme
 from modelyard.ui.common.rows import RowsTableModel
+from modelyard.ui.common.widgets import show_error
+from modelyard.ui.experiments.artifacts import ArtifactsPane
 from modelyard.ui.experiments.curves import CurveControls
+from modelyard.ui.experiments.run_notes import (
+    NoteBox,
+    TagsDialog,
+    visible_tags,
+    write_edit,
+)
 from modelyard.ui.experiments.runs_table import RUN_ID_ROLE, fmt_metric
 
 TAB_OVERVIEW, TAB_CHARTS, TAB_EVALUATION, TAB_REPRODUCIBILITY, TAB_ARTIFACTS = range(5)
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
 
 
 class _KeyValueModel(RowsTableModel[tuple[str, str]]):
     headers = ("Key", "Value")
 
     def cell(self, kv: tuple[str, str], column: int, role: int) -> Any:
-        return kv[column] if role == Qt.ItemDataRole.DisplayRole else None
-
-
-class _ArtifactsModel(RowsTableModel[Any]):
-    headers = ("Path", "Kind", "Size", "sha256")
-
-    def cell(self, a: Any, column: int, role: int) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (a.path, a.kind or "", _size(a.size or 0), a.sha256[:12])[column]
-        if role == Qt.ItemDataRole.ToolTipRole and column == 3:
-            return a.sha256
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == 2:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):  # the whole text of an elided cell
+            return kv[column]
         return None
 
 
+def metric_choices(run: Any) -> tuple[list[str], list[str]]:
+    """A run's metric keys: those logged at more than one step (curves), then those logged once."""
+    steps = getattr(run, "metric_steps", {}) or {}
+    series = sorted(k for k in run.metrics if (steps.get(k) or 0) > 0)
+    return series, sorted(k for k in run.metrics if k not in series)
 
 
 class RunDetail:
@@ -69,6 +64,9 @@ class RunDetail:
     def _build_detail(self) -> QWidget:
         self.detail_title = QLabel("Select a run to see its parameters, metrics and curves.", self)
         self.detail_title.setObjectName("runDetailTitle")
+        self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail_title.setMinimumWidth(1)  # a narrow window cuts it rather than widening the panel
+        self.detail_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.reproduce_button = QPushButton(theme.icon("refresh"), "Reproduce", self)
         self.reproduce_button.setObjectName("reproduceButton")
         self.reproduce_button.setEnabled(False)
@@ -81,6 +79,11 @@ class RunDetail:
         overview = QWidget(self)
         ol = QHBoxLayout(overview)
         ol.setContentsMargins(0, 0, 0, 0)
+        self.edit_tags_button = QPushButton("Edit tags…", self)
+        self.edit_tags_button.setObjectName("editTagsButton")
+        self.edit_tags_button.setToolTip("Add, change or remove this run's tags")
+        self.edit_tags_button.setEnabled(False)
+        self.edit_tags_button.clicked.connect(lambda: self.edit_tags())
         for title, model in (("Parameters", self.params_model), ("Metrics", self.metrics_model), ("Tags", self.tags_model)):
             box = QVBoxLayout()
             label = QLabel(title, self)
@@ -89,11 +92,26 @@ class RunDetail:
             view.setObjectName(f"{title.lower()}Table")
             view.setModel(model)
             view.verticalHeader().hide()
+            view.verticalHeader().setDefaultSectionSize(22)
             view.setShowGrid(False)
+            view.setWordWrap(False)
+            view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
             view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-            box.addWidget(label)
-            box.addWidget(view)
-            ol.addLayout(box)
+            head = QHBoxLayout()
+            head.addWidget(label, 1)
+            if title == "Tags":
+                head.addWidget(self.edit_tags_button)
+            box.addLayout(head)
+            box.addWidget(view, 1)
+            if title == "Tags":
+                note_label = QLabel("Note", self)
+                theme.make_heading(note_label, 1.0)
+                self.note_box = NoteBox(self)
+                self.note_box.setEnabled(False)
+                self.note_box.save_requested.connect(self.save_note)
+                box.addWidget(note_label)
+                box.addWidget(self.note_box, 1)
+            ol.addLayout(box, 1)
         self.detail_tabs.addTab(overview, "Overview")
         self.chart_holder = QWidget(self)
         cl = QVBoxLayout(self.chart_holder)
@@ -114,16 +132,11 @@ class RunDetail:
         self.reproducibility_holder = QWidget(self)
         QVBoxLayout(self.reproducibility_holder).setContentsMargins(0, 0, 0, 0)
         self.detail_tabs.addTab(self.reproducibility_holder, "Reproducibility")
-        self.artifacts_model = _ArtifactsModel(self)
-        self.artifacts_view = QTableView(self)
-        self.artifacts_view.setObjectName("artifactsTable")
-        self.artifacts_view.setModel(self.artifacts_model)
-        self.artifacts_view.verticalHeader().hide()
-        self.artifacts_view.setShowGrid(False)
-        self.artifacts_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
-            self.artifacts_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.detail_tabs.addTab(self.artifacts_view, "Artifacts")
+        self.artifacts_pane = ArtifactsPane(lambda: self.client, self)
+        self.artifacts_model = self.artifacts_pane.model
+        self.artifacts_view = self.artifacts_pane.view
+        self.artifact_viewer = self.artifacts_pane.viewer
+        self.detail_tabs.addTab(self.artifacts_pane, "Artifacts")
         self.detail_tabs.currentChanged.connect(lambda _i: self._show_detail_tab())
         detail = QWidget(self)
         dl = QVBoxLayout(detail)
@@ -168,23 +181,43 @@ class RunDetail:
                          lambda _exc: None)  # gone meanwhile (trashed): the table drops it on its next read
 
     def _run_loaded(self, run: Any) -> None:
+        same = self.run is not None and self.run.id == run.id
         self.run = run
         colour = theme.status_colour(run.status).name()
-        self.detail_title.setText(f"<b>{run.name or run.id[:8]}</b> · {run.experiment} · "
-                                  f"<span style='color:{colour}'>{run.status}</span> · {run.id}")
+        self.detail_title.setText(f"<b>{html.escape(run.name or run.id[:8])}</b> · {html.escape(run.experiment)} · "
+                                  f"<span style='color:{colour}'>{run.status}</span> · {run.id[:8]}")
+        self.detail_title.setToolTip(f"{run.name or ''}\nexperiment {run.experiment} · {run.status}\nrun id {run.id}")
         ok, why = self.can_reproduce(run)
         self.reproduce_button.setEnabled(ok)
         self.reproduce_button.setToolTip(why)
-        self.artifacts_model.set_rows(list(run.artifacts))
+        self.artifacts_pane.set_artifacts(list(run.artifacts))
         self.params_model.set_rows(sorted((k, str(v)) for k, v in run.params.items()))
         self.metrics_model.set_rows(sorted((k, fmt_metric(v)) for k, v in run.metrics.items()))
-        self.tags_model.set_rows(sorted((k, str(v)) for k, v in run.tags.items()))
+        self.tags_model.set_rows(sorted((k, str(v)) for k, v in visible_tags(run.tags).items()))
+        self.edit_tags_button.setEnabled(True)
+        self.note_box.setEnabled(True)
+        if same:
+            self.note_box.set_note(run_note(run))
+        else:
+            self.note_box.reset(run_note(run))
         current = self.metric_combo.currentText()
+        series, single = metric_choices(run)
         self.metric_combo.blockSignals(True)
         self.metric_combo.clear()
-        self.metric_combo.addItems(sorted(run.metrics))
-        if current in run.metrics:
+        self.metric_combo.addItems(series)
+        if series and single:
+            self.metric_combo.insertSeparator(len(series))
+        self.metric_combo.addItems(single)
+        for i in range(self.metric_combo.count()):
+            key = self.metric_combo.itemText(i)
+            if key:
+                self.metric_combo.setItemData(i, "a history of values, by step" if key in series
+                                              else "one value", Qt.ItemDataRole.ToolTipRole)
+        # the same metric as the last run's, else the first with a history (a curve), else the first value
+        if current in series or (current in single and not series):
             self.metric_combo.setCurrentText(current)
+        else:
+            self.metric_combo.setCurrentIndex(0 if self.metric_combo.count() else -1)
         self.metric_combo.blockSignals(False)
         self._show_detail_tab()
 
@@ -252,6 +285,10 @@ class RunDetail:
         self.plot.clear()
         import pyqtgraph as pg
 
+        if len(values) == 1:
+            self._draw_value(key, int(steps[0]), float(values[0]))
+            return
+        self.plot.getAxis("bottom").setTicks(None)
         by_time = self.chart_x.currentIndex() == 1
         xs = (times - times[0]) / 1000.0 if by_time and len(times) else steps
         colour = self.palette().color(self.palette().ColorRole.Highlight)
@@ -272,3 +309,56 @@ class RunDetail:
         self.plot.setLabel("bottom", "time (s)" if by_time else "step")
         self.plot.setLabel("left", key)
 
+    def _draw_value(self, key: str, step: int, value: float) -> None:
+        """A metric logged once: a bar with its value written on it (a lone dot on an empty axis
+        read as a broken chart)."""
+        import pyqtgraph as pg
+
+        colour = self.palette().color(self.palette().ColorRole.Highlight)
+        fill = QColor(colour)
+        fill.setAlpha(150)
+        self.plot.addItem(pg.BarGraphItem(x=[0], height=[value], width=0.5, brush=fill, pen=pg.mkPen(colour)))
+        label = pg.TextItem(fmt_metric(value), color=self.palette().color(self.palette().ColorRole.Text),
+                            anchor=(0.5, 1.2 if value >= 0 else -0.2))
+        label.setPos(0, value)
+        self.plot.addItem(label)
+        self.plot.getAxis("bottom").setTicks([[(0, f"{key} (logged once, step {step})")], []])
+        self.plot.setLabel("bottom", "")
+        self.plot.setLabel("left", key)
+        low, high = min(0.0, value), max(0.0, value)
+        pad = (high - low) * 0.2 or 1.0
+        self.plot.setRange(xRange=(-1, 1), yRange=(low - (pad if low < 0 else 0), high + pad), padding=0)
+
+    # ------------------------------------------------------------------ tags and note
+    def edit_tags(self) -> Any:
+        """Open the Edit tags dialog for the shown run (window-modal); Save writes the changes."""
+        run = self.run
+        if run is None or self.client is None:
+            return None
+        dialog = TagsDialog(run.name or "the run", visible_tags(run.tags), self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.accepted.connect(lambda: self._write_run_edit(run.id, tags=dialog.changes()))
+        self.tags_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def save_note(self, text: str) -> None:
+        if self.run is not None and self.client is not None:
+            self.note_box.status.setText("Saving…")
+            self._write_run_edit(self.run.id, note=text)
+
+    def _write_run_edit(self, run_id: str, **edit: Any) -> None:
+        if not any(edit.values()) and edit.get("note") is None:
+            return  # nothing changed
+
+        def done(_changes: Any) -> None:
+            if "note" in edit:
+                self.note_box.status.setText("Note saved")
+            if self._current_run_id() == run_id:
+                self._read_run(run_id)  # show what was written (a live refresh keeps a finished run's detail)
+
+        def failed(exc: Exception) -> None:
+            self.note_box.status.setText("")
+            show_error(self, "Cannot change the run", exc)
+
+        write_edit(self.client, run_id, on_done=done, on_error=failed, **edit)

@@ -11,6 +11,7 @@ on the main thread as the user types.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from PySide6.QtCore import (
@@ -42,10 +43,12 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.store import Store
 from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.experiments.train_form import (
+    GENERATED_HEADING,
     INT_MAX,
     ParamEditor,
     PlanModel,
@@ -62,6 +65,22 @@ NEW_SPLIT_TEST = 0.2
 LOADING_TEXT = "Loading the model's parameters…"
 DEFAULT_MODEL = "random_forest"
 SEARCH_CHOICES = (("No search", None), ("Random search", "random"), ("Grid search", "grid"))
+
+
+_SWITCH_INTERVAL: list[float] = []  # the interpreter's own, while a form loads with a shorter one
+IMPORT_SWITCH_INTERVAL = 0.0005  # s
+
+
+def _yield_to_the_window(loading: bool) -> None:
+    """While a form loads on a background thread that imports scikit-learn (seconds of Python
+    code holding the GIL), switch threads every 0.5 ms instead of 5: the main thread, which needs
+    the GIL for each of its many short Python calls per paint, waits 10 times less for it and the
+    window keeps painting (measured in a fresh process: gaps of 100-200 ms became under 75 ms)."""
+    if loading and not _SWITCH_INTERVAL and "sklearn" not in sys.modules:
+        _SWITCH_INTERVAL.append(sys.getswitchinterval())
+        sys.setswitchinterval(min(IMPORT_SWITCH_INTERVAL, _SWITCH_INTERVAL[0]))
+    elif not loading and _SWITCH_INTERVAL:
+        sys.setswitchinterval(_SWITCH_INTERVAL.pop())
 
 
 # --------------------------------------------------------------------------- the dialog
@@ -109,8 +128,6 @@ class TrainDialog(QDialog):
         """Dataset version, target, task and split."""
         self.dataset_combo = QComboBox(self)
         self.dataset_combo.setObjectName("trainDataset")
-        self.dataset_combo.setMinimumContentsLength(24)
-        self.dataset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.target_combo = QComboBox(self)
         self.target_combo.setObjectName("trainTarget")
         self.task_combo = QComboBox(self)
@@ -119,6 +136,11 @@ class TrainDialog(QDialog):
         self.task_combo.setToolTip("Follows from the target; change it to treat a numeric target as classes or numbers.")
         self.split_combo = QComboBox(self)
         self.split_combo.setObjectName("trainSplit")
+        for combo in (self.dataset_combo, self.target_combo, self.split_combo):  # long names: the dialog fits 800 px
+            combo.setMinimumContentsLength(18)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.split_combo.currentIndexChanged.connect(
+            lambda _i: self.split_combo.setToolTip(self.split_combo.currentText()))
         self.data_facts = QLabel(self)
         self.data_facts.setObjectName("trainDataFacts")
         self.data_facts.setWordWrap(True)
@@ -318,11 +340,25 @@ class TrainDialog(QDialog):
     read_version = staticmethod(read_version)
 
     def _fill_choices(self, choices: dict[str, Any]) -> None:
+        combo = self.dataset_combo
         for ref, version_id, tip in choices["versions"]:
-            self.dataset_combo.addItem(ref, version_id)
-            self.dataset_combo.setItemData(self.dataset_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        i = self.dataset_combo.findData(choices["wanted"])
-        self.dataset_combo.setCurrentIndex(max(i, 0))
+            combo.addItem(ref, version_id)
+            combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        generated = choices.get("generated") or []
+        if generated:  # model outputs (predictions, batches, retraining sets) apart, after the user's data
+            if combo.count():
+                combo.insertSeparator(combo.count())
+            combo.addItem(GENERATED_HEADING)
+            heading = combo.model().item(combo.count() - 1)
+            heading.setFlags(Qt.ItemFlag.NoItemFlags)  # a heading, not a choice
+            font = heading.font()
+            font.setItalic(True)
+            heading.setFont(font)
+            for ref, version_id, tip in generated:
+                combo.addItem("    " + ref, version_id)
+                combo.setItemData(combo.count() - 1, f"{tip} · made by a model", Qt.ItemDataRole.ToolTipRole)
+        i = combo.findData(choices["wanted"]) if choices["wanted"] is not None else -1
+        combo.setCurrentIndex(i if i >= 0 else (0 if choices["versions"] else -1))
         self.experiment_combo.addItems(choices["experiments"])
         if choices.get("version") is not None:
             self._read[choices["wanted"]] = choices["version"]
@@ -358,7 +394,7 @@ class TrainDialog(QDialog):
             self.target_combo.setCurrentIndex(self.target_combo.findText(v.target) if v.target else -1)
         self.target_combo.blockSignals(False)
         if v is not None:
-            self.data_facts.setText(f"{v.n_rows:,} rows × {v.n_cols} columns · imported "
+            self.data_facts.setText(f"{plural(v.n_rows, 'row')} × {plural(v.n_cols, 'column')} · imported "
                                     f"{v.created_at.astimezone():%Y-%m-%d %H:%M} · content {v.content_hash[:12]}"
                                     + ("" if v.target else " · no target set: choose the column to predict"))
             if not self._experiment_edited:
@@ -446,6 +482,7 @@ class TrainDialog(QDialog):
         self.loading_label.setText(LOADING_TEXT)
         self.loading_label.show()
         self.validate()
+        _yield_to_the_window(True)
         self.reader.submit(lambda k=key, t=task: (k, t, _catalogue().param_form(k, t)), self._form_arrived,
                            self._form_failed)
 
@@ -456,6 +493,7 @@ class TrainDialog(QDialog):
         self.fields = []
 
     def _form_arrived(self, answer: tuple[str, str, list[Any]]) -> None:
+        _yield_to_the_window(False)
         if self._closed:  # the dialog was closed (and may be deleted) while the form loaded
             return
         key, task, fields = answer
@@ -484,6 +522,7 @@ class TrainDialog(QDialog):
         self.form_loaded.emit()
 
     def _form_failed(self, error: Exception) -> None:
+        _yield_to_the_window(False)
         if self._closed:
             return
         message = error.message if isinstance(error, ModelyardError) else str(error)
@@ -531,8 +570,8 @@ class TrainDialog(QDialog):
         self.plan_model.set_rows(self.plan["columns"])
         n = len(self.plan["features"])
         edits = f", {len(self.overrides)} changed by you" if self.overrides else ""
-        self.preprocess_toggle.setText(f"Preprocessing: {n} feature{'s' if n != 1 else ''} from "
-                                       f"{len(self.plan['columns'])} columns{edits}")
+        self.preprocess_toggle.setText(f"Preprocessing: {plural(n, 'feature')} from "
+                                       f"{plural(len(self.plan['columns']), 'column')}{edits}")
 
     def _toggle_preprocessing(self, shown: bool) -> None:
         self.preprocess_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)

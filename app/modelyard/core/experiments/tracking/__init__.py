@@ -45,9 +45,12 @@ returned) and :mod:`.stores` (which store a call uses). Patch a module constant 
 
 from modelyard.core.experiments.tracking.active import ActiveRun, start_run
 from modelyard.core.experiments.tracking.edits import (
+    NOTE_TAG,
     delete_run,
+    edit_run,
     purge_deleted,
     restore_run,
+    run_note,
     set_tags,
 )
 from modelyard.core.experiments.tracking.info import (
@@ -77,5 +80,5 @@ __all__ = [
     "ActiveRun", "RunInfo", "ExperimentInfo", "LoggedArtifact", "start_run", "get_run", "search_runs",
     "metric_history", "delete_run", "restore_run", "purge_deleted", "set_tags", "list_experiments",
     "query_runs", "run_records", "FLUSH_INTERVAL_S", "FLUSH_MAX_POINTS", "END_STATUSES", "SOURCE_TYPES",
-    "MIN_STEP", "MAX_STEP", "MAX_TIMESTAMP_MS",
+    "MIN_STEP", "MAX_STEP", "MAX_TIMESTAMP_MS", "NOTE_TAG", "edit_run", "run_note",
 ]

@@ -1,4 +1,5 @@
-"""Changing recorded runs: tags of any run, and the trash (delete, restore, purge)."""
+"""Changing recorded runs: tags of any run, a user's edit of a run's tags and note (audited),
+and the trash (delete, restore, purge)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from modelyard.core.common.errors import ModelyardError
 from modelyard.core.experiments.tracking.active import ActiveRun, _resolve_run
 from modelyard.core.experiments.tracking.stores import _store
 from modelyard.core.experiments.tracking.values import _check_key, _text
@@ -37,6 +39,48 @@ def set_tags(run_id: str | ActiveRun, tags: Mapping[str, Any], *,
         _upsert(st, s, m.Tag.__table__, [{"run_id": pk, "key": k, "value": v} for k, v in rows.items() if v is not None],
                 ["run_id", "key"], ["value"])
         s.execute(update(m.Run).where(m.Run.id == pk).values(heartbeat_at=m.utcnow()))
+
+
+NOTE_TAG = "modelyard.note"  # a run's free-text note (as MLflow keeps its own in a tag)
+
+
+def run_note(info: Any) -> str:
+    """The note of a run (a RunInfo), or ""."""
+    return str((getattr(info, "tags", None) or {}).get(NOTE_TAG) or "")
+
+
+def edit_run(run_id: str | ActiveRun, *, tags: Mapping[str, Any] | None = None, note: str | None = None,
+             store: Store | str | os.PathLike[str] | None = None, comment: str | None = None) -> dict[str, Any]:
+    """A user's edit of a run: set tags (a None value removes one) and/or its note ("" removes it),
+    in one transaction with one audit entry naming each change (``{key: [before, after]}``).
+    Returns the changes (empty when nothing changed)."""
+    wanted: dict[str, str | None] = {}
+    for k, v in (tags or {}).items():
+        if _check_key(k, "tag") == NOTE_TAG:
+            raise ModelyardError(f"The tag {NOTE_TAG!r} holds the run's note.", hint="Edit the note instead.")
+        wanted[k] = None if v is None else _text(v, k, "tag")
+    if note is not None:
+        wanted[NOTE_TAG] = _text(note.strip(), NOTE_TAG, "tag") if note.strip() else None
+    st = run_id.store if isinstance(run_id, ActiveRun) and store is None else _store(store)
+    if isinstance(run_id, ActiveRun):
+        run_id.flush()
+    with _full_disk_is_an_error("the run's tags"), st.write() as s:
+        run = _resolve_run(s, run_id)
+        before = dict(s.execute(select(m.Tag.key, m.Tag.value).where(m.Tag.run_id == run.id,
+                                                                     m.Tag.key.in_(list(wanted)))).all())
+        changes = {k: [before.get(k), v] for k, v in wanted.items() if before.get(k) != v}
+        if not changes:
+            return {}
+        drop = [k for k, (_, v) in changes.items() if v is None]
+        if drop:
+            s.execute(delete(m.Tag).where(m.Tag.run_id == run.id, m.Tag.key.in_(drop)))
+        _upsert(st, s, m.Tag.__table__, [{"run_id": run.id, "key": k, "value": v}
+                                         for k, (_, v) in changes.items() if v is not None],
+                ["run_id", "key"], ["value"])
+        s.execute(update(m.Run).where(m.Run.id == run.id).values(heartbeat_at=m.utcnow()))  # live views notice
+        audit(s, "run", run.uuid, "edit", comment=comment,
+              details={"tags": {("note" if k == NOTE_TAG else k): v for k, v in changes.items()}})
+        return changes
 
 
 def _descendants(s: Any, pks: list[int]) -> list[int]:

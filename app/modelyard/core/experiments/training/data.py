@@ -79,7 +79,7 @@ def _resolve_split(ctx: JobContext, store: Store, version: Any, ts: TrainSpec, t
         if info.dataset_version_id == version.id:
             return info
         # a split of another version (the dataset moved on): the same parameters on this one
-        ctx.log(f"Split {info.id} belongs to {info.ref}, not {version.ref}: making the same split of {version.ref}.")
+        ctx.log(f"The split {info.name!r} belongs to {info.ref}, not {version.ref}: making the same split of {version.ref}.")
         sp = {"test": info.spec.get("test"), "validation": info.spec.get("validation"), "method": info.method,
               "column": info.spec.get("column"), "seed": info.seed}
     method_given = sp.get("method") is not None
