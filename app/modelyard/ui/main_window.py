@@ -159,7 +159,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.saved_notice = SavedNotice(self)
         self.jobs_strip = JobsStrip(self)
         self.statusBar().addWidget(self.store_label, 1)
-        self.statusBar().addPermanentWidget(self.saved_notice)
+        self.statusBar().addPermanentWidget(self.saved_notice, 1)
+        self.saved_notice.visibility_changed.connect(lambda shown: self.store_label.setVisible(not shown))
         self.statusBar().addPermanentWidget(self.jobs_strip)
 
         self._build_menus()

@@ -113,7 +113,8 @@ def test_a_running_job_shows_its_elapsed_time_and_a_moving_busy_bar_when_progres
     qtbot.wait(400)
     second = panel.view.viewport().grab(cell).toImage()
     assert first != second, "a busy bar moves (unknown progress is not a bar standing still)"
-    assert "Fitting" in panel.detail_title.text() and re.search(r"running 0:\d\d", panel.detail_title.text())
+    assert panel.detail_name.full_text() == "Train churn"
+    assert re.fullmatch(r"running 0:\d\d — Fitting RandomForestClassifier on 7,043 rows", panel.detail_title.full_text())
     with qtbot.waitSignal(handle.finished, timeout=5000):
         handle.cancel()
     qtbot.waitUntil(lambda: not panel._pulse.isActive(), timeout=2000)

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, QUrl
+from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from modelyard.ui.common import theme
 from modelyard.ui.common.widgets import ElidedLabel
@@ -30,6 +30,8 @@ def open_folder(folder: str) -> bool:
 class SavedNotice(QWidget):
     """A status-bar line saying what was saved where, with "Show in folder"; hides itself after a while."""
 
+    visibility_changed = Signal(bool)  # the window gives it the store label's room while it shows
+
     def __init__(self, parent: QWidget | None = None, *, opener: Callable[[str], Any] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("savedNotice")
@@ -37,6 +39,7 @@ class SavedNotice(QWidget):
         self.path = ""
         self.what_label = QLabel(self)
         self.what_label.setObjectName("savedWhat")
+        self.what_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)  # never clipped
         self.path_label = ElidedLabel("", self)  # the file name's end stays: "/home/…/churn.mybundle"
         self.path_label.setObjectName("savedPath")
         self.path_label.setMinimumWidth(80)
@@ -45,6 +48,7 @@ class SavedNotice(QWidget):
         self.show_button.setIcon(theme.icon("folder-open"))
         self.show_button.setFlat(True)
         self.show_button.clicked.connect(self.show_folder)
+        self.show_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(theme.SPACE_S)
@@ -64,6 +68,14 @@ class SavedNotice(QWidget):
         self.path_label.setToolTip(f"{what} saved to {self.path}")
         self.show()
         self._timer.start()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.visibility_changed.emit(True)
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().hideEvent(event)
+        self.visibility_changed.emit(False)
 
     def text(self) -> str:
         return f"{self.what_label.text()} {self.path}"

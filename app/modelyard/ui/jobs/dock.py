@@ -56,6 +56,7 @@ from modelyard.ui.common import theme
 from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.jobrunner import JobHandle, JobRunner
 from modelyard.ui.common.rows import update_by_key
+from modelyard.ui.common.widgets import ElidedLabel
 from modelyard.ui.jobs import text
 
 COLUMNS = ("Status", "Job", "Progress", "Started", "Duration", "")
@@ -218,6 +219,7 @@ class ProgressDelegate(QStyledItemDelegate):
             opt.palette = QPalette(option.palette)
             if row.status != "running":
                 opt.palette.setColor(QPalette.ColorRole.Highlight, theme.status_colour(row.status))
+            room = max(0, opt.rect.width() - 2 * theme.SPACE_S)
             if row.status == "succeeded":
                 opt.progress, opt.text = 1000, "100 %"
             elif row.busy:
@@ -230,6 +232,7 @@ class ProgressDelegate(QStyledItemDelegate):
                 opt.progress = int((row.progress or 0) * 1000)
                 reached = row.progress or 0
                 opt.text = f"{row.status} at {reached * 100:.0f} %" if 0 < reached < 0.995 else row.status
+            opt.text = option.fontMetrics.elidedText(opt.text, Qt.TextElideMode.ElideRight, room)
             style = option.widget.style() if option.widget else QApplication.style()
             style.drawControl(QStyle.ControlElement.CE_ProgressBar, opt, painter, option.widget)
             return
@@ -266,7 +269,8 @@ class ProgressDelegate(QStyledItemDelegate):
         colour.setAlpha(170)
         painter.fillRect(QRect(left, groove.top(), block, groove.height()), colour)
         painter.restore()
-        opt.text = row.message or "Working…"
+        room = max(0, opt.rect.width() - 2 * theme.SPACE_S)
+        opt.text = option.fontMetrics.elidedText(row.message or "Working…", Qt.TextElideMode.ElideRight, room)
         opt.textAlignment = Qt.AlignmentFlag.AlignCenter
         style.drawControl(QStyle.ControlElement.CE_ProgressBarLabel, opt, painter, option.widget)
 
@@ -307,10 +311,10 @@ class JobsPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(COL_CANCEL, QHeaderView.ResizeMode.Fixed)
-        self.view.setColumnWidth(COL_STATUS, 110)
-        self.view.setColumnWidth(COL_PROGRESS, 200)
-        self.view.setColumnWidth(COL_STARTED, 74)
-        self.view.setColumnWidth(COL_DURATION, 70)
+        self.view.setColumnWidth(COL_STATUS, 100)
+        self.view.setColumnWidth(COL_PROGRESS, 170)
+        self.view.setColumnWidth(COL_STARTED, 70)
+        self.view.setColumnWidth(COL_DURATION, 64)
         self.view.setColumnWidth(COL_CANCEL, 32)
         self.view.clicked.connect(self._on_clicked)
         self.view.selectionModel().currentRowChanged.connect(lambda *_: self._show_selected())
@@ -327,28 +331,41 @@ class JobsPanel(QWidget):
         self.summary = QLabel("No jobs yet. Long work (imports, training, checks) runs here.", self)
         self.summary.setObjectName("jobsSummary")
 
-        self.detail_title = QLabel(self)
+        # the selected job: its name, then its status, time and step — one line each, elided in the
+        # middle with the whole in the tooltip (a short dock has no room for wrapped lines)
+        self.detail_name = ElidedLabel("", self)
+        self.detail_name.setObjectName("jobDetailName")
+        bold = self.detail_name.font()
+        bold.setBold(True)
+        self.detail_name.setFont(bold)
+        self.detail_title = ElidedLabel("", self)
         self.detail_title.setObjectName("jobDetailTitle")
-        self.detail_title.setWordWrap(True)
-        self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail = QPlainTextEdit(self)
         self.detail.setObjectName("jobLog")
         self.detail.setReadOnly(True)
-        self.detail.setPlaceholderText("Select a job to see its log and error.")
+        self.detail.setPlaceholderText("Long work (imports, training, checks, exports) runs as a job. "
+                                       "Select a job to see its log and error.")
         self._detail_is_note = False  # the detail shows text.without_log's sentence, not log lines
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.TypeWriter)
         self.detail.setFont(mono)
 
+        # no row of its own for the summary (the dock's title and the status-bar strip say it): the
+        # table's rows get the height; Cancel sits beside the selected job's title
+        self.summary.hide()
         top = QHBoxLayout()
-        top.setContentsMargins(theme.SPACE_M, theme.SPACE_S, theme.SPACE_M, 0)
-        top.addWidget(self.summary, 1)
-        top.addWidget(self.cancel_button)
+        top.setContentsMargins(0, 0, 0, 0)
+        heading = QVBoxLayout()
+        heading.setSpacing(0)
+        heading.addWidget(self.detail_name)
+        heading.addWidget(self.detail_title)
+        top.addLayout(heading, 1)
+        top.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignTop)
         detail_box = QWidget(self)
         dl = QVBoxLayout(detail_box)
-        dl.setContentsMargins(theme.SPACE_M, 0, theme.SPACE_M, theme.SPACE_S)
+        dl.setContentsMargins(theme.SPACE_M, theme.SPACE_S, theme.SPACE_M, theme.SPACE_S)
         dl.setSpacing(theme.SPACE_S)
-        dl.addWidget(self.detail_title)
+        dl.addLayout(top)
         dl.addWidget(self.detail, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("jobsSplitter")
@@ -357,12 +374,13 @@ class JobsPanel(QWidget):
         splitter.setStretchFactor(0, 3)  # the table first: the log takes what is left
         splitter.setStretchFactor(1, 2)
         splitter.setCollapsible(0, False)
+        splitter.splitterMoved.connect(lambda *_: self._fit_columns())
         detail_box.setMinimumWidth(160)
         self.splitter = splitter
+        self._sized = False  # the first show gives the table two thirds of the width
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(theme.SPACE_S)
-        layout.addLayout(top)
         layout.addWidget(splitter, 1)
 
         self._poll = QTimer(self)
@@ -388,6 +406,24 @@ class JobsPanel(QWidget):
         self.refresh()
         self._poll.start()
         self._clock.start()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """The job's name comes first: in a narrow dock the bar narrows and the start time goes
+        (the duration stays)."""
+        width = self.view.viewport().width()
+        self.view.setColumnWidth(COL_PROGRESS, max(110, min(200, width // 4)))
+        self.view.setColumnHidden(COL_STARTED, width < 560)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._sized and self.width() > 0:
+            self._sized = True
+            self.splitter.setSizes([self.width() * 2 // 3, self.width() - self.width() * 2 // 3])
+        self._fit_columns()
 
     def stop_timers(self) -> None:
         self._poll.stop()
@@ -517,7 +553,8 @@ class JobsPanel(QWidget):
         row = self.model.row(job_id) if job_id is not None else None
         self.cancel_button.setEnabled(bool(row and row.cancellable))
         if row is None or self.store is None:
-            self.detail_title.clear()
+            self.detail_title.setText("")
+            self.detail_name.setText("")
             self.detail.clear()
             self._detail_is_note = False
             return
@@ -545,14 +582,14 @@ class JobsPanel(QWidget):
     def _update_detail_title(self, row: JobRow | None) -> None:
         if row is None:
             return
-        colour = theme.status_colour(row.status).name()
-        took = f" {text.elapsed(row)}" if row.status == "running" else ""
-        parts = [f"<b>{_html(row.title)}</b> <span style='color:{colour}'>{row.status}{took}</span>"]
+        self.detail_name.setText(row.title)
+        line = f"{row.status} {text.elapsed(row)}" if row.status == "running" else row.status
         if row.status == "running" and row.message:
-            parts.append(_html(row.message))
-        if row.error:
-            parts.append(f"<span style='color:{theme.status_colour('failed').name()}'>{_html(row.error)}</span>")
-        self.detail_title.setText(" — ".join(parts))
+            line += f" — {row.message}"
+        elif row.error:
+            line += f" — {row.error.splitlines()[0]}"
+        self.detail_title.setText(line)
+        self.detail_title.setStyleSheet(f"color: {theme.status_colour(row.status).name()}")
 
     def _update_summary(self) -> None:
         running = sum(1 for i in range(self.model.rowCount()) if self.model.row_at(i).status == "running")
@@ -587,8 +624,5 @@ class JobsPanel(QWidget):
                 self.model.upsert(replace(row, message="Cancelling…", cancellable=False))
             self.cancel_requested.emit(job_id)
 
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
 
 

@@ -34,6 +34,7 @@ from modelyard.ui.jobs.dock import JobsPanel
 COLLAPSE_MS = 2500  # how long a finished batch stays in view before the dock collapses
 PINNED_KEY = "jobs/dock_pinned"
 STRIP_MAX_WIDTH = 420
+STRIP_MIN_WIDTH = 150
 FAILED = ("failed", "interrupted")
 
 
@@ -58,16 +59,29 @@ class JobsStrip(QToolButton):
     def full_text(self) -> str:
         return self._full
 
+    def _padding(self) -> int:
+        return self.iconSize().width() + 3 * theme.SPACE_M
+
     def _elide(self) -> None:
-        room = STRIP_MAX_WIDTH - self.iconSize().width() - 3 * theme.SPACE_M
+        width = self.width() if self.isVisible() else STRIP_MAX_WIDTH
+        room = max(0, min(width, STRIP_MAX_WIDTH) - self._padding())
         shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, room)
         self.setText(shown)
         tip = "Show or hide the Jobs dock (Ctrl+J)"
         self.setToolTip(f"{self._full}\n{tip}" if shown != self._full else tip)
+        self.updateGeometry()
 
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._elide()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name: the whole line, up to the maximum
         hint = super().sizeHint()
-        return QSize(min(hint.width(), STRIP_MAX_WIDTH), hint.height())
+        full = self.fontMetrics().horizontalAdvance(self._full) + self._padding()
+        return QSize(min(full, STRIP_MAX_WIDTH), hint.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name: a narrow window elides it further
+        return QSize(STRIP_MIN_WIDTH, super().minimumSizeHint().height())
 
 
 class DockPolicy(QObject):
@@ -87,10 +101,12 @@ class DockPolicy(QObject):
         panel.job_added.connect(self._job_added)
         panel.job_ended.connect(self._job_ended)
         panel.summary_changed.connect(strip.set_line)
+        panel.summary_changed.connect(dock.setWindowTitle)  # the dock's title says it too: no row of its own
         toggle.triggered.connect(self.user_toggled)  # only what the user does; show()/hide() do not trigger it
         strip.clicked.connect(toggle.trigger)
         dock.installEventFilter(self)  # the dock's own close button
         strip.set_line(panel.status_line())
+        dock.setWindowTitle(panel.status_line())
 
     def apply_start_state(self) -> None:
         """After the window's saved state is restored: open only if pinned (nothing runs yet)."""
@@ -132,7 +148,7 @@ class DockPolicy(QObject):
         if not self.dock.isVisible():
             self.dock.show()
             if not self.dock.isFloating():
-                height = max(140, min(220, int(self.window.height() * 0.28)))
+                height = max(130, min(220, int(self.window.height() * 0.26)))
                 self.window.resizeDocks([self.dock], [height], Qt.Orientation.Vertical)
 
     def _collapse_now(self) -> None:

@@ -61,11 +61,8 @@ def without_log(row: Row) -> str:
     """What the detail pane says about a job that wrote no log line: what it did and how it ended."""
     took = elapsed(row)
     when = row.ended_at.astimezone().strftime("%H:%M:%S") if row.ended_at else ""
-    if row.status == "running":
-        text = f"{row.title} is running ({took})."
-        if row.message:
-            text += f" Now: {row.message}."
-        return text + " Its log lines appear here as it writes them."
+    if row.status == "running":  # the title above says the step and the time; this text does not change
+        return f"{row.title} is running and has written no log lines yet; they appear here as it writes them."
     if row.status == "queued":
         return f"{row.title} is waiting to start."
     text = outcome_phrase(row)
