@@ -338,7 +338,7 @@ class JobsPanel(QWidget):
         bold = self.detail_name.font()
         bold.setBold(True)
         self.detail_name.setFont(bold)
-        self.detail_title = ElidedLabel("", self)
+        self.detail_title = ElidedLabel("", self, Qt.TextElideMode.ElideRight)  # "running 0:42 — Fitting Rand…"
         self.detail_title.setObjectName("jobDetailTitle")
         self.detail = QPlainTextEdit(self)
         self.detail.setObjectName("jobLog")
