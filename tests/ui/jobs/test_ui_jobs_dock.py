@@ -11,7 +11,7 @@ from modelyard.core.jobs.runner import JobSpec, run_job
 from modelyard.ui.common import saved_notice
 from modelyard.ui.common.settings import open_settings
 from modelyard.ui.jobs.dock import COL_DURATION, COL_PROGRESS, COL_TITLE
-from modelyard.ui.jobs.strip import COLLAPSE_MS, PINNED_KEY
+from modelyard.ui.jobs.strip import COLLAPSE_MS, PINNED_KEY, STRIP_MAX_WIDTH
 from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -182,4 +182,4 @@ def test_the_window_fits_800x600_with_the_store_path_elided(qtbot, window, tmp_p
     assert window.sidebar.width() <= 150
     label = window.store_label
     assert label.full_text().startswith("Store: ") and label.width() <= 800
-    assert window.jobs_strip.isVisible() and window.jobs_strip.width() <= 420
+    assert window.jobs_strip.isVisible() and window.jobs_strip.width() <= STRIP_MAX_WIDTH

@@ -33,7 +33,7 @@ from modelyard.ui.jobs.dock import JobsPanel
 
 COLLAPSE_MS = 2500  # how long a finished batch stays in view before the dock collapses
 PINNED_KEY = "jobs/dock_pinned"
-STRIP_MAX_WIDTH = 420
+STRIP_MAX_WIDTH = 560
 STRIP_MIN_WIDTH = 150
 FAILED = ("failed", "interrupted")
 
@@ -100,13 +100,21 @@ class DockPolicy(QObject):
         self._collapse.timeout.connect(self._collapse_now)
         panel.job_added.connect(self._job_added)
         panel.job_ended.connect(self._job_ended)
-        panel.summary_changed.connect(strip.set_line)
+        self.strip = strip
+        panel.summary_changed.connect(self._sync_strip)
         panel.summary_changed.connect(dock.setWindowTitle)  # the dock's title says it too: no row of its own
         toggle.triggered.connect(self.user_toggled)  # only what the user does; show()/hide() do not trigger it
         strip.clicked.connect(toggle.trigger)
         dock.installEventFilter(self)  # the dock's own close button
-        strip.set_line(panel.status_line())
+        self._sync_strip(panel.status_line())
         dock.setWindowTitle(panel.status_line())
+
+    def _sync_strip(self, line: str) -> None:
+        """The strip's line, and its icon in the state of the newest job (red when it failed)."""
+        self.strip.set_line(line)
+        rows = self.panel.rows()
+        status = rows[0].status if rows else ""
+        self.strip.setIcon(theme.status_icon(status) if status in ("running", *FAILED) else theme.icon("jobs"))
 
     def apply_start_state(self) -> None:
         """After the window's saved state is restored: open only if pinned (nothing runs yet)."""
