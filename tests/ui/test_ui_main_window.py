@@ -68,12 +68,12 @@ def test_empty_panels_say_what_they_hold_and_how_to_start(window):
 
 
 def test_status_bar_names_the_store_and_counts_running_jobs(qtbot, window, store):
-    assert str(store.root) in window.store_label.text()
-    assert window.jobs_label.text() == "No jobs running"
+    assert str(store.root) in window.store_label.full_text()
+    assert window.jobs_strip.full_text() == "Jobs: none yet"
     handle = window.start_job(JobSpec(TICKING, "Tick", {"seconds": 30}))
-    qtbot.waitUntil(lambda: window.jobs_label.text() == "1 job running", timeout=3000)
+    qtbot.waitUntil(lambda: window.jobs_strip.full_text().startswith("Jobs: 1 running · Tick 0:0"), timeout=3000)
     handle.cancel()
-    qtbot.waitUntil(lambda: window.jobs_label.text() == "No jobs running", timeout=5000)
+    qtbot.waitUntil(lambda: window.jobs_strip.full_text() == "Jobs: 1 recent · last: Tick was cancelled", timeout=5000)
 
 
 def test_job_reports_progress_and_is_cancelled_by_clicking_its_cancel_cell(qtbot, window, store):
@@ -176,7 +176,7 @@ def test_window_geometry_and_last_store_are_remembered(qtbot, store, tmp_path):
 
 def test_switching_to_a_new_store_updates_every_view(qtbot, window, tmp_path):
     assert window._open_store_at(str(tmp_path / "second"), create=True)
-    assert str(tmp_path / "second") in window.store_label.text()
+    assert str(tmp_path / "second") in window.store_label.full_text()
     assert window.jobs_panel.store is window.store
     assert all(p.store is window.store for p in window.panels)
     with qtbot.waitSignal(window.runner.job_finished, timeout=10000):

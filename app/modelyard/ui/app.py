@@ -22,6 +22,7 @@ from modelyard.core.store import Store
 from modelyard.ui.common import theme
 from modelyard.ui.common.dialogs import apply_preferences
 from modelyard.ui.common.settings import open_settings
+from modelyard.ui.common.x11_libraries import check_or_exit
 from modelyard.ui.main_window import MainWindow
 
 STARTUP_PROBE_ENV = "MODELYARD_STARTUP_PROBE"
@@ -114,6 +115,7 @@ def open_start_store(location: str, explicit: bool, db_url: str | None) -> Store
 
 def run_gui(args: list[str], gui_options: tuple[str, ...] | list[str] = ()) -> int:
     ns = _parse(args, gui_options)
+    check_or_exit(args)  # on X11 without the libraries Qt's xcb plugin needs: one line and exit 1, not Qt's abort
     app = create_application()
     settings = open_settings()
     apply_preferences(settings)

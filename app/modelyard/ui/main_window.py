@@ -1,4 +1,10 @@
-"""The main window: a sidebar of four panels, the Jobs dock, menus and the status bar."""
+"""The main window: a sidebar of four panels, the Jobs dock, menus and the status bar.
+
+It fits screens down to 800x600: the sidebar is as wide as its longest name, the store's path in
+the status bar is elided in the middle, and the Jobs dock collapses to a status-bar strip when
+nothing runs (ui/jobs/strip.py decides when it opens). An export's ``client.saved`` shows where
+the file went, with "Show in folder" (ui/common/saved_notice.py).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -24,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from modelyard._version import __version__
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.jobs import housekeeping as maintenance
 from modelyard.core.jobs.runner import JobSpec
 from modelyard.core.store import Store
@@ -32,9 +38,11 @@ from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.dialogs import PreferencesDialog
 from modelyard.ui.common.dnd import FileDropTarget
 from modelyard.ui.common.jobrunner import JobHandle, JobRunner
+from modelyard.ui.common.saved_notice import SavedNotice
 from modelyard.ui.common.settings import remember_store
-from modelyard.ui.common.widgets import show_error
+from modelyard.ui.common.widgets import ElidedLabel, show_error
 from modelyard.ui.jobs.dock import JobsPanel
+from modelyard.ui.jobs.strip import DockPolicy, JobsStrip
 from modelyard.ui.panels import (
     ALL_PANELS,
     DatasetsPanel,
@@ -104,14 +112,13 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.client = CoreClient(store, self)
         self.setWindowTitle("Modelyard")
         self.setWindowIcon(theme.icon("app"))
-        self.setMinimumSize(QSize(720, 480))
+        self.setMinimumSize(QSize(720, 480))  # works at 1024x640, usable at 800x600
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowNestedDocks)
 
         # sidebar + panels
         self.sidebar = _Sidebar(self)
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setIconSize(theme.SIDEBAR_ICON_SIZE)
-        self.sidebar.setFixedWidth(168)
         self.sidebar.setSpacing(theme.SPACE_XS)
         self.sidebar.setFrameShape(QListWidget.Shape.NoFrame)
         self.stack = QStackedWidget(self)
@@ -121,9 +128,9 @@ class MainWindow(FileDropTarget, QMainWindow):
             self.panels.append(panel)
             self.stack.addWidget(panel)
             item = QListWidgetItem(theme.icon(panel.icon_name), panel.title)
-            item.setSizeHint(QSize(150, 40))
             item.setToolTip(f"{panel.title} (Ctrl+{number})")
             self.sidebar.addItem(item)
+        self._fit_sidebar()
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
         for panel in self.panels:
             if isinstance(panel, ExperimentsPanel) and hasattr(panel, "register_requested"):
@@ -143,21 +150,35 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.jobs_dock.setWidget(self.jobs_panel)
         self.jobs_dock.setAllowedAreas(Qt.DockWidgetArea.BottomDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
-        self.resizeDocks([self.jobs_dock], [190], Qt.Orientation.Vertical)
+        self.resizeDocks([self.jobs_dock], [180], Qt.Orientation.Vertical)
 
-        # status bar
-        self.store_label = QLabel(self)
+        # status bar: the store (elided in the middle), an export's notice, the jobs strip
+        self.store_label = ElidedLabel("", self)
         self.store_label.setObjectName("storeLabel")
-        self.store_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.jobs_label = QLabel(self)
-        self.jobs_label.setObjectName("jobsLabel")
+        self.store_label.setMinimumWidth(120)
+        self.saved_notice = SavedNotice(self)
+        self.jobs_strip = JobsStrip(self)
         self.statusBar().addWidget(self.store_label, 1)
-        self.statusBar().addPermanentWidget(self.jobs_label)
+        self.statusBar().addPermanentWidget(self.saved_notice, 1)
+        self.saved_notice.visibility_changed.connect(lambda shown: self.store_label.setVisible(not shown))
+        self.statusBar().addPermanentWidget(self.jobs_strip)
 
         self._build_menus()
+        self.dock_policy = DockPolicy(self, self.jobs_dock, self.jobs_panel, self.jobs_dock.toggleViewAction(),
+                                      self.jobs_strip, settings)
         self._attach_store(store)
         self.sidebar.setCurrentRow(0)
         self._restore_geometry()
+        self.dock_policy.apply_start_state()
+
+    def _fit_sidebar(self) -> None:
+        """As wide as the longest panel name beside its icon, no wider."""
+        metrics = self.sidebar.fontMetrics()
+        text = max(metrics.horizontalAdvance(self.sidebar.item(i).text()) for i in range(self.sidebar.count()))
+        width = text + theme.SIDEBAR_ICON_SIZE.width() + 4 * theme.SPACE_M + 2 * theme.SPACE_S
+        for i in range(self.sidebar.count()):
+            self.sidebar.item(i).setSizeHint(QSize(width - 2 * theme.SPACE_S, 40))
+        self.sidebar.setFixedWidth(width)
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
@@ -207,8 +228,20 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     def remove_unused_files(self) -> None:
         """List the files no record uses (a dry-run job), then remove them if the user agrees."""
-        handle = self.start_job(maintenance.gc_spec(dry_run=True))
-        handle.finished.connect(self._confirm_removing_unused_files)
+        self.when_finished(self.start_job(maintenance.gc_spec(dry_run=True)), self._confirm_removing_unused_files)
+
+    def when_finished(self, handle: JobHandle, slot: Any) -> None:
+        """Call ``slot(outcome)`` when ``handle``'s job ends. Through the runner's ``job_finished``
+        (a main-thread signal): a fast job's own ``finished`` may be emitted by its worker before a
+        slot connected after ``submit`` returns, and that slot would never be called."""
+        runner = self.runner
+
+        def done(finished: JobHandle, outcome: Any) -> None:
+            if finished is handle:
+                runner.job_finished.disconnect(done)
+                slot(outcome)
+
+        runner.job_finished.connect(done)
 
     def _confirm_removing_unused_files(self, outcome) -> None:  # type: ignore[no-untyped-def]
         if not outcome.ok or not outcome.result:
@@ -216,14 +249,14 @@ class MainWindow(FileDropTarget, QMainWindow):
         from modelyard.cli._common import fmt_bytes
 
         count, size, young = outcome.result["count"], outcome.result["bytes"], outcome.result.get("left_young", 0)
-        later = (f" {young} newer unused file{'s' if young != 1 else ''} may still be being written and "
+        later = (f" {plural(young, 'newer unused file')} may still be being written and "
                  "will be left alone.") if young else ""
         if not count:
             QMessageBox.information(self, "Remove unused files", f"No unused files: every file in the store is used "
                                     f"by a record.{later}")
             return
         box = QMessageBox(QMessageBox.Icon.Question, "Remove unused files",
-                          f"{count} file{'s' if count != 1 else ''} ({fmt_bytes(size)}) in the store "
+                          f"{plural(count, 'file')} ({fmt_bytes(size)}) in the store "
                           f"{'are' if count != 1 else 'is'} used by no record: left by a write that was interrupted, "
                           f"or temporary files of processes that have ended.",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
@@ -304,16 +337,14 @@ class MainWindow(FileDropTarget, QMainWindow):
     def _attach_store(self, store: Store) -> None:
         self.store = store
         self.store_label.setText(f"Store: {store.display_location}")
-        self.store_label.setToolTip(store.display_location)
-        self.runner.running_count_changed.connect(self._update_jobs_label)
         self.jobs_panel.attach(store, self.runner, self.client)
         self.runner.job_started.connect(self._job_started)  # after the dock's own: it has the row
         self.runner.job_finished.connect(self.client.job_finished)
         self.client.navigate.connect(self.navigate)
         self.client.message.connect(self.statusBar().showMessage)
+        self.client.saved.connect(self.saved_notice.show_saved)
         for panel in self.panels:
             panel.set_store(store, self.runner, self.client)
-        self._update_jobs_label(self.runner.running_count())
         remember_store(self.settings, str(store.root))
         self.store_changed.emit(store)
 
@@ -325,7 +356,6 @@ class MainWindow(FileDropTarget, QMainWindow):
             store.close()
             return False
         old_store, old_runner = self.store, self.runner
-        old_runner.running_count_changed.disconnect(self._update_jobs_label)
         old_runner.job_started.disconnect(self._job_started)
         old_runner.wait()
         self.runner = JobRunner(store, self)
@@ -360,12 +390,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         return self.runner.submit(spec)  # shown by _job_started, as a panel's job is
 
     def _job_started(self, handle: JobHandle) -> None:
-        """Every job started in this window is shown and selected in the Jobs dock."""
-        self.jobs_dock.show()
+        """Every job started in this window is selected in the Jobs dock (which opens: DockPolicy)."""
         self.jobs_panel.select_job(handle.job_id)
-
-    def _update_jobs_label(self, count: int) -> None:
-        self.jobs_label.setText("No jobs running" if count == 0 else f"{count} job{'s' if count != 1 else ''} running")
 
     # ------------------------------------------------------------------ dialogs
     def show_preferences(self) -> None:
@@ -390,14 +416,18 @@ class MainWindow(FileDropTarget, QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1200, 780)
+            screen = self.screen().availableGeometry() if self.screen() else None
+            if screen is None:
+                self.resize(1200, 780)
+            else:  # a small screen gets a window that fits it
+                self.resize(min(1200, int(screen.width() * 0.92)), min(780, int(screen.height() * 0.92)))
         if state is not None:
             self.restoreState(state)
 
     def confirm_cancel_running(self, count: int) -> bool:
         answer = QMessageBox.question(
             self, "Jobs are running",
-            f"{count} job{'s are' if count != 1 else ' is'} still running. Cancel and quit?",
+            f"{plural(count, 'job')} {'are' if count != 1 else 'is'} still running. Cancel and quit?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
         )
         return answer == QMessageBox.StandardButton.Yes

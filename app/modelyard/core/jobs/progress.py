@@ -7,6 +7,11 @@
     fit = ctx.sub(0.2, 1.0)
     fold = fit.sub(0.0, 0.5)            # nests: fold 1.0 is the job's 0.6
     fold(1.0, "Fold 3 of 3")            # callable too, as a ``progress(fraction, message)`` argument
+    fit.progress(None, "Fitting")       # unknown (a fit's length): the window shows a busy bar
+
+Report ``None`` for a phase whose length cannot be known (one call into a library that does not
+report back) rather than a fraction that would sit still for the whole phase: the window then
+shows a busy bar and the elapsed time.
 
 A slice passes for a :class:`~modelyard.core.jobs.runner.JobContext` where a job hands its
 context to another job function (importing a batch inside a drift check): it has ``store``,

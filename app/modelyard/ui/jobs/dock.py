@@ -6,11 +6,18 @@ row). It merges two sources: the live signals of this window's
 updating one row, not the table — and end) and the store's job table, re-read every few seconds
 off the main thread through the window's :class:`~modelyard.ui.common.client.CoreClient` so jobs
 run by the CLI or another window appear too. Rows update by job id: selection and scroll stay.
+
+A running job's duration ticks (``0:42``); a phase whose length is unknown (a fit) shows a busy
+bar sliding back and forth rather than a fraction that sits still. Selecting any job shows its log,
+or, for a job that wrote none, a sentence saying what it did and how it ended (:mod:`.text`).
+:attr:`JobsPanel.job_added`, :attr:`JobsPanel.job_ended` and :attr:`JobsPanel.summary_changed` let
+the window open the dock on a new job or a failure and keep its status-bar strip current.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,11 +56,15 @@ from modelyard.ui.common import theme
 from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.jobrunner import JobHandle, JobRunner
 from modelyard.ui.common.rows import update_by_key
+from modelyard.ui.common.widgets import ElidedLabel
+from modelyard.ui.jobs import text
 
 COLUMNS = ("Status", "Job", "Progress", "Started", "Duration", "")
 COL_STATUS, COL_TITLE, COL_PROGRESS, COL_STARTED, COL_DURATION, COL_CANCEL = range(6)
 POLL_MS = 2000
 HISTORY = 200
+PULSE_MS = 80  # how often a busy bar moves
+PULSE_PERIOD_S = 1.6  # one sweep of a busy bar, there and back
 
 
 @dataclass(frozen=True)
@@ -68,21 +79,17 @@ class JobRow:
     started_at: dt.datetime | None
     ended_at: dt.datetime | None
     cancellable: bool = False
+    result: dict[str, Any] | None = None
 
     @classmethod
     def from_record(cls, r: JobRecord) -> JobRow:
-        return cls(r.id, r.title, r.kind, r.status, r.progress, r.message or "", r.error, r.started_at, r.ended_at)
+        return cls(r.id, r.title, r.kind, r.status, r.progress, r.message or "", r.error, r.started_at, r.ended_at,
+                   result=r.result)
 
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    @property
+    def busy(self) -> bool:
+        """Running with no known fraction: the bar pulses."""
+        return self.status == "running" and self.progress is None
 
 
 class JobsModel(QAbstractTableModel):
@@ -122,10 +129,7 @@ class JobsModel(QAbstractTableModel):
             if col == COL_STARTED:
                 return row.started_at.astimezone().strftime("%H:%M:%S") if row.started_at else ""
             if col == COL_DURATION:
-                if row.started_at is None:
-                    return ""
-                end = row.ended_at or dt.datetime.now(dt.UTC)
-                return _fmt_duration((end - row.started_at).total_seconds())
+                return text.elapsed(row)
         if role == Qt.ItemDataRole.DecorationRole and col == COL_STATUS:
             return theme.status_icon(row.status)
         if role == Qt.ItemDataRole.ForegroundRole and col == COL_STATUS:
@@ -133,6 +137,8 @@ class JobsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_CANCEL and row.cancellable:
                 return "Cancel this job"
+            if col == COL_TITLE:  # the whole name (the cell elides it in the middle)
+                return "\n".join(x for x in (row.title, row.error or row.message) if x)
             if row.error:
                 return row.error
             return row.message or row.title
@@ -180,11 +186,23 @@ class JobsModel(QAbstractTableModel):
         self._rows[i] = replace(self._rows[i], status="running", progress=fraction, message=message)
         self.dataChanged.emit(self.index(i, COL_STATUS), self.index(i, COL_PROGRESS))
 
+    def rows(self) -> list[JobRow]:
+        return list(self._rows)
+
     def tick(self) -> None:
         """Durations of running jobs move with the clock."""
         for i, r in enumerate(self._rows):
             if r.status == "running":
                 self.dataChanged.emit(self.index(i, COL_DURATION), self.index(i, COL_DURATION))
+
+    def pulse(self) -> bool:
+        """Repaint the busy bars (jobs running with unknown progress); False when there are none."""
+        busy = False
+        for i, r in enumerate(self._rows):
+            if r.busy:
+                busy = True
+                self.dataChanged.emit(self.index(i, COL_PROGRESS), self.index(i, COL_PROGRESS))
+        return busy
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -201,11 +219,12 @@ class ProgressDelegate(QStyledItemDelegate):
             opt.palette = QPalette(option.palette)
             if row.status != "running":
                 opt.palette.setColor(QPalette.ColorRole.Highlight, theme.status_colour(row.status))
+            room = max(0, opt.rect.width() - 2 * theme.SPACE_S)
             if row.status == "succeeded":
                 opt.progress, opt.text = 1000, "100 %"
-            elif row.status == "running" and row.progress is None:
-                opt.minimum = opt.maximum = opt.progress = 0  # busy indicator
-                opt.text = row.message or "working"
+            elif row.busy:
+                self._paint_busy(painter, option, opt, row)
+                return
             elif row.status == "running":
                 opt.progress = int(row.progress * 1000)
                 opt.text = f"{row.progress * 100:.0f} %"
@@ -213,6 +232,7 @@ class ProgressDelegate(QStyledItemDelegate):
                 opt.progress = int((row.progress or 0) * 1000)
                 reached = row.progress or 0
                 opt.text = f"{row.status} at {reached * 100:.0f} %" if 0 < reached < 0.995 else row.status
+            opt.text = option.fontMetrics.elidedText(opt.text, Qt.TextElideMode.ElideRight, room)
             style = option.widget.style() if option.widget else QApplication.style()
             style.drawControl(QStyle.ControlElement.CE_ProgressBar, opt, painter, option.widget)
             return
@@ -231,6 +251,29 @@ class ProgressDelegate(QStyledItemDelegate):
             return
         super().paint(painter, option, index)
 
+    @staticmethod
+    def _paint_busy(painter: QPainter, option: QStyleOptionViewItem, opt: QStyleOptionProgressBar,
+                    row: JobRow) -> None:
+        """An empty bar with a block sliding back and forth (its length is unknown), and the step."""
+        style = option.widget.style() if option.widget else QApplication.style()
+        opt.progress = 0
+        opt.text = ""
+        style.drawControl(QStyle.ControlElement.CE_ProgressBarGroove, opt, painter, option.widget)
+        phase = (time.monotonic() % PULSE_PERIOD_S) / PULSE_PERIOD_S
+        sweep = 1 - abs(2 * phase - 1)  # 0 -> 1 -> 0
+        groove = opt.rect.adjusted(1, 1, -1, -1)
+        block = max(12, groove.width() // 4)
+        left = groove.left() + int((groove.width() - block) * sweep)
+        painter.save()
+        colour = opt.palette.color(QPalette.ColorRole.Highlight)
+        colour.setAlpha(170)
+        painter.fillRect(QRect(left, groove.top(), block, groove.height()), colour)
+        painter.restore()
+        room = max(0, opt.rect.width() - 2 * theme.SPACE_S)
+        opt.text = option.fontMetrics.elidedText(row.message or "Working…", Qt.TextElideMode.ElideRight, room)
+        opt.textAlignment = Qt.AlignmentFlag.AlignCenter
+        style.drawControl(QStyle.ControlElement.CE_ProgressBarLabel, opt, painter, option.widget)
+
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         hint = super().sizeHint(option, index)
         return QSize(hint.width(), max(hint.height(), 26))
@@ -240,6 +283,9 @@ class JobsPanel(QWidget):
     """The dock's contents: the jobs table over a detail pane with the selected job's error and log."""
 
     cancel_requested = Signal(int)
+    job_added = Signal(int)  # a job of this window started (its row is in the table)
+    job_ended = Signal(int, str)  # job id, status: a job of this window ended
+    summary_changed = Signal(str)  # the one-line summary for the status bar (text.status_line)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -259,14 +305,16 @@ class JobsPanel(QWidget):
         self.view.setShowGrid(False)
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "Import churn…march.csv", whole in the tooltip
+        self.view.setMinimumHeight(3 * 26 + 24)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(COL_CANCEL, QHeaderView.ResizeMode.Fixed)
-        self.view.setColumnWidth(COL_STATUS, 110)
-        self.view.setColumnWidth(COL_PROGRESS, 220)
-        self.view.setColumnWidth(COL_STARTED, 80)
-        self.view.setColumnWidth(COL_DURATION, 90)
+        self.view.setColumnWidth(COL_STATUS, 100)
+        self.view.setColumnWidth(COL_PROGRESS, 170)
+        self.view.setColumnWidth(COL_STARTED, 70)
+        self.view.setColumnWidth(COL_DURATION, 64)
         self.view.setColumnWidth(COL_CANCEL, 32)
         self.view.clicked.connect(self._on_clicked)
         self.view.selectionModel().currentRowChanged.connect(lambda *_: self._show_selected())
@@ -283,37 +331,56 @@ class JobsPanel(QWidget):
         self.summary = QLabel("No jobs yet. Long work (imports, training, checks) runs here.", self)
         self.summary.setObjectName("jobsSummary")
 
-        self.detail_title = QLabel(self)
+        # the selected job: its name, then its status, time and step — one line each, elided in the
+        # middle with the whole in the tooltip (a short dock has no room for wrapped lines)
+        self.detail_name = ElidedLabel("", self)
+        self.detail_name.setObjectName("jobDetailName")
+        bold = self.detail_name.font()
+        bold.setBold(True)
+        self.detail_name.setFont(bold)
+        self.detail_title = ElidedLabel("", self, Qt.TextElideMode.ElideRight)  # "running 0:42 — Fitting Rand…"
         self.detail_title.setObjectName("jobDetailTitle")
-        self.detail_title.setWordWrap(True)
-        self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail = QPlainTextEdit(self)
         self.detail.setObjectName("jobLog")
         self.detail.setReadOnly(True)
-        self.detail.setPlaceholderText("Select a job to see its log and error.")
+        self.detail.setPlaceholderText("Long work (imports, training, checks, exports) runs as a job. "
+                                       "Select a job to see its log and error.")
+        self._detail_is_note = False  # the detail shows text.without_log's sentence, not log lines
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.TypeWriter)
         self.detail.setFont(mono)
 
+        # no row of its own for the summary (the dock's title and the status-bar strip say it): the
+        # table's rows get the height; Cancel sits beside the selected job's title
+        self.summary.hide()
         top = QHBoxLayout()
-        top.setContentsMargins(theme.SPACE_M, theme.SPACE_S, theme.SPACE_M, 0)
-        top.addWidget(self.summary, 1)
-        top.addWidget(self.cancel_button)
+        top.setContentsMargins(0, 0, 0, 0)
+        heading = QVBoxLayout()
+        heading.setSpacing(0)
+        heading.addWidget(self.detail_name)
+        heading.addWidget(self.detail_title)
+        top.addLayout(heading, 1)
+        top.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignTop)
         detail_box = QWidget(self)
         dl = QVBoxLayout(detail_box)
-        dl.setContentsMargins(theme.SPACE_M, 0, theme.SPACE_M, theme.SPACE_S)
+        dl.setContentsMargins(theme.SPACE_M, theme.SPACE_S, theme.SPACE_M, theme.SPACE_S)
         dl.setSpacing(theme.SPACE_S)
-        dl.addWidget(self.detail_title)
+        dl.addLayout(top)
         dl.addWidget(self.detail, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setObjectName("jobsSplitter")
         splitter.addWidget(self.view)
         splitter.addWidget(detail_box)
-        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(0, 3)  # the table first: the log takes what is left
         splitter.setStretchFactor(1, 2)
+        splitter.setCollapsible(0, False)
+        splitter.splitterMoved.connect(lambda *_: self._fit_columns())
+        detail_box.setMinimumWidth(160)
+        self.splitter = splitter
+        self._sized = False  # the first show gives the table two thirds of the width
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(theme.SPACE_S)
-        layout.addLayout(top)
         layout.addWidget(splitter, 1)
 
         self._poll = QTimer(self)
@@ -321,7 +388,10 @@ class JobsPanel(QWidget):
         self._poll.timeout.connect(self.refresh)
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
-        self._clock.timeout.connect(self.model.tick)
+        self._clock.timeout.connect(self._tick)
+        self._pulse = QTimer(self)
+        self._pulse.setInterval(PULSE_MS)
+        self._pulse.timeout.connect(self._pulse_bars)
 
     # -- wiring
     def attach(self, store: Store, runner: JobRunner, client: CoreClient | None = None) -> None:
@@ -337,9 +407,55 @@ class JobsPanel(QWidget):
         self._poll.start()
         self._clock.start()
 
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """The job's name comes first: in a narrow dock the bar narrows and the start time goes
+        (the duration stays)."""
+        width = self.view.viewport().width()
+        self.view.setColumnWidth(COL_PROGRESS, max(110, min(200, width // 4)))
+        self.view.setColumnHidden(COL_STARTED, width < 560)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._sized and self.width() > 0:
+            self._sized = True
+            self.splitter.setSizes([self.width() * 2 // 3, self.width() - self.width() * 2 // 3])
+        self._fit_columns()
+
     def stop_timers(self) -> None:
         self._poll.stop()
         self._clock.stop()
+        self._pulse.stop()
+
+    def _tick(self) -> None:
+        self.model.tick()
+        if any(r.status == "running" for r in self.model.rows()):
+            self._update_summary()  # the strip's elapsed time moves too
+            selected = self.model.row(self._selected_id() or -1)
+            if selected is not None and selected.status == "running":
+                self._update_detail_title(selected)
+        self._start_pulse_if_busy()
+
+    def _start_pulse_if_busy(self) -> None:
+        if not self._pulse.isActive() and any(r.busy for r in self.model.rows()):
+            self._pulse.start()
+
+    def _pulse_bars(self) -> None:
+        if not self.model.pulse():
+            self._pulse.stop()
+
+    def rows(self) -> list[JobRow]:
+        """The jobs shown, newest first."""
+        return self.model.rows()
+
+    def running_count(self) -> int:
+        return sum(1 for r in self.model.rows() if r.status in ("queued", "running"))
+
+    def status_line(self) -> str:
+        return text.status_line(self.model.rows())
 
     def refresh(self) -> None:
         """Re-read recent jobs from the store, off the main thread (jobs of other processes appear
@@ -375,28 +491,37 @@ class JobsPanel(QWidget):
         self._update_summary()
         if self._selected_id() is None:
             self._select(handle.job_id)
+        self._start_pulse_if_busy()
+        self.job_added.emit(handle.job_id)
 
     def _on_progress(self, fraction: float | None, message: str) -> None:
         handle = self.sender()
         if isinstance(handle, JobHandle):
             self.model.update_progress(handle.job_id, fraction, message)
+            if fraction is None:
+                self._start_pulse_if_busy()
             if handle.job_id == self._selected_id():
                 self._update_detail_title(self.model.row(handle.job_id))
 
     def _on_log(self, line: str) -> None:
         handle = self.sender()
         if isinstance(handle, JobHandle) and handle.job_id == self._selected_id():
-            self.detail.appendPlainText(line)
+            if self._detail_is_note:  # the first line replaces "it wrote no log lines yet"
+                self._detail_is_note = False
+                self.detail.setPlainText(line)
+            else:
+                self.detail.appendPlainText(line)
 
     def _on_finished(self, handle: JobHandle, outcome: JobOutcome) -> None:
         """The row shows the outcome at once; the store's record (its end time) follows."""
         row = self.model.row(outcome.job_id)
         if row is not None:
             self.model.upsert(replace(row, status=outcome.status, error=outcome.error, cancellable=False,
-                                      ended_at=row.ended_at or dt.datetime.now(dt.UTC)))
+                                      ended_at=row.ended_at or dt.datetime.now(dt.UTC), result=outcome.result))
         self._update_summary()
         if outcome.job_id == self._selected_id():
             self._show_selected()
+        self.job_ended.emit(outcome.job_id, outcome.status)
         if self.client is not None:
             self.client.read(f"jobs.row.{outcome.job_id}", lambda store: get_job(store, outcome.job_id)[0],
                              self._record_read, lambda _e: None)
@@ -428,12 +553,15 @@ class JobsPanel(QWidget):
         row = self.model.row(job_id) if job_id is not None else None
         self.cancel_button.setEnabled(bool(row and row.cancellable))
         if row is None or self.store is None:
-            self.detail_title.clear()
+            self.detail_title.setText("")
+            self.detail_name.setText("")
             self.detail.clear()
+            self._detail_is_note = False
             return
         self._update_detail_title(row)
-        if row.error:
-            self.detail.setPlainText(row.error)
+        # until the log is read: the error, or what the row says (never the last job's log, never blank)
+        self.detail.setPlainText(row.error or text.without_log(row))
+        self._detail_is_note = not row.error
         if self.client is not None:
             job_id = row.id
             self.client.read("jobs.log", lambda store: get_job(store, job_id)[1],
@@ -443,21 +571,25 @@ class JobsPanel(QWidget):
         row = self.model.row(job_id)
         if row is None or job_id != self._selected_id():
             return
-        text = log
-        if row.error:
-            text = f"{row.error}\n\n{log}" if log else row.error
-        self.detail.setPlainText(text)
+        if log.strip():
+            shown = f"{row.error}\n\n{log}" if row.error else log
+            self._detail_is_note = False
+        else:  # a job that wrote no log line (an export): say what it did and how it ended
+            shown = text.without_log(row)
+            self._detail_is_note = True
+        self.detail.setPlainText(shown)
 
     def _update_detail_title(self, row: JobRow | None) -> None:
         if row is None:
             return
-        colour = theme.status_colour(row.status).name()
-        parts = [f"<b>{row.title}</b> <span style='color:{colour}'>{row.status}</span>"]
+        self.detail_name.setText(row.title)
+        line = f"{row.status} {text.elapsed(row)}" if row.status == "running" else row.status
         if row.status == "running" and row.message:
-            parts.append(row.message)
-        if row.error:
-            parts.append(f"<span style='color:{theme.status_colour('failed').name()}'>{_html(row.error)}</span>")
-        self.detail_title.setText(" — ".join(parts))
+            line += f" — {row.message}"
+        elif row.error:
+            line += f" — {row.error.splitlines()[0]}"
+        self.detail_title.setText(line)
+        self.detail_title.setStyleSheet(f"color: {theme.status_colour(row.status).name()}")
 
     def _update_summary(self) -> None:
         running = sum(1 for i in range(self.model.rowCount()) if self.model.row_at(i).status == "running")
@@ -469,6 +601,7 @@ class JobsPanel(QWidget):
         else:
             self.summary.setText(f"Nothing running · {total} recent")
         self.cancel_button.setEnabled(bool((r := self.model.row(self._selected_id() or -1)) and r.cancellable))
+        self.summary_changed.emit(self.status_line())
 
     # -- cancelling
     def _on_clicked(self, index: QModelIndex) -> None:
@@ -491,8 +624,5 @@ class JobsPanel(QWidget):
                 self.model.upsert(replace(row, message="Cancelling…", cancellable=False))
             self.cancel_requested.emit(job_id)
 
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
 
 

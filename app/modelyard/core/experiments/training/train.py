@@ -279,7 +279,8 @@ def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
             cv_means = _log_cv(run, folds)
         model = _pipeline(rs, d, plan, params)
         run.log_params(catalogue.form_params(rs.model, task, model[-1]))
-        progress.sub(0.62, 0.72)(0.0, f"Fitting {type(model[-1]).__name__} on {len(d.train):,} rows")
+        # how long a fit takes is unknown: the bar shows "busy" (None), not a fraction that sits still
+        progress.sub(0.62, 0.72)(None, f"Fitting {type(model[-1]).__name__} on {len(d.train):,} rows")
         t_fit = time.monotonic()
         with _warnings_to_log(ctx):
             _fit(model, X_train, y_train, type(model[-1]).__name__)
