@@ -6,12 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
 from factories import settle
 from modelyard.core.experiments import tracking
 from modelyard.core.registry import versions as registry
 from modelyard.core.store import Store
-from modelyard.ui.common.settings import open_settings
 from modelyard.ui.main_window import MainWindow
 from modelyard.ui.registry.dialogs import ChangeDialog, GatesDialog, RegisterDialog
 from modelyard.ui.registry.panel import RUN_IDS_MIME, RegistryPanel
@@ -27,22 +25,6 @@ from PySide6.QtWidgets import (
 
 X = np.array([[i, i % 3] for i in range(20)], dtype=float)
 Y = np.array([0] * 10 + [1] * 10)
-
-
-@pytest.fixture
-def window(qtbot, store, monkeypatch):
-    errors: list[str] = []
-    for module in ("panel", "changes", "version_actions"):
-        monkeypatch.setattr(f"modelyard.ui.registry.{module}.show_error",
-                            lambda parent, title, exc: errors.append(f"{title}: {exc}"))
-    w = MainWindow(store, open_settings())
-    w.shown_errors = errors
-    w.settings.setValue("confirm/quit_with_jobs", "false")  # teardown of a failed test must not prompt
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
 
 
 def make_run(store: Store, accuracy: float, *, experiment: str = "churn") -> str:
@@ -199,7 +181,14 @@ def test_a_failing_gate_blocks_promotion_with_its_reason_and_an_override_is_audi
     settle(qtbot, window)
     assert registry.get_model(store, "churn").gates == {
         "min_metrics": {"accuracy": 0.75}, "beat_champion": {"metric": "accuracy", "higher_is_better": True}}
-    assert "would be blocked" in panel.gate_label.text() and "below the minimum" in panel.gate_label.text()
+    # one line above the versions (their height is the table's); the reasons are in its tooltip and "details"
+    assert "would be blocked" in panel.gate_label.text() and "2 reasons" in panel.gate_label.text()
+    assert "below the minimum" in panel.gate_label.toolTip()
+    details: list[str] = []
+    when_modal(qtbot, QMessageBox, lambda box: (details.append(box.text()), box.close()))
+    panel.gate_label.linkActivated.emit("details")
+    qtbot.waitUntil(lambda: bool(details), timeout=3000)
+    assert "accuracy 0.7 of churn@v2 is below the minimum 0.75" in details[0]
 
     # promoting v2 is blocked: the box names the reasons; Cancel leaves the champion where it was
     blocked: list[str] = []
@@ -418,7 +407,8 @@ def test_serve_the_champion_from_the_panel_and_see_its_requests(qtbot, window, s
     request = urllib.request.Request(url + "/invocations", body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert json.loads(response.read())["predictions"] in (["yes"], ["no"])
-    qtbot.waitUntil(lambda: "1 requests" in panel.serving_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "· 1 request" in panel.serving_label.text(), timeout=10_000)
+    assert "1 requests" not in panel.serving_label.text()  # names.plural
     assert "latency p50" in panel.serving_label.text()
     click(qtbot, panel.serve_button)
     assert panel.server is None and panel.serve_button.text() == "Serve" and not panel.serving_label.isVisible()

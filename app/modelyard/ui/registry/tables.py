@@ -21,6 +21,22 @@ def when(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
+def short_when(value: dt.datetime | None) -> str:
+    """``Dec 6 14:05`` this year, ``2025-12-06`` before (the whole time is in the tooltip)."""
+    if value is None:
+        return ""
+    local = value.astimezone()
+    if local.year == dt.datetime.now().astimezone().year:
+        return f"{local:%b} {local.day} {local:%H:%M}"
+    return local.strftime("%Y-%m-%d")
+
+
+def _source(v: registry.ModelVersionInfo) -> str:
+    if v.source == "run":
+        return f"run {v.run_id}" if v.run_id else "run"
+    return v.source
+
+
 class ModelsModel(RowsTableModel["registry.ModelInfo"]):
     headers = ("Model", "Latest", "Champion", "Status")
 
@@ -65,7 +81,9 @@ class VersionsModel(RowsTableModel["registry.ModelVersionInfo"]):
         return list(self.all_metric_keys)
 
     def _headers(self) -> tuple[str, ...]:
-        return ("Version", "Aliases", "Stage", *self.metric_keys, "Source", "Created", "By")
+        # who registered it is in the row's tooltip and the audit timeline; the source, last, takes
+        # what width is left (elided in the middle, whole in its tooltip)
+        return ("Version", "Aliases", "Stage", *self.metric_keys, "Created", "Source")
 
     def set_rows(self, rows: list[registry.ModelVersionInfo]) -> None:
         keys: list[str] = []
@@ -102,8 +120,7 @@ class VersionsModel(RowsTableModel["registry.ModelVersionInfo"]):
             if 3 <= column < 3 + n:
                 value = v.metrics.get(self.metric_keys[column - 3])
                 return f"{value:.4g}" if isinstance(value, (int, float)) else ""
-            return (v.source if v.source != "run" else f"run {v.run_id[:8]}" if v.run_id else "run",
-                    when(v.created_at), v.created_by or "")[column - 3 - n]
+            return (short_when(v.created_at), _source(v))[column - 3 - n]
         if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= column < 3 + n:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole and column == 1 and registry.CHAMPION in v.aliases:
@@ -113,8 +130,8 @@ class VersionsModel(RowsTableModel["registry.ModelVersionInfo"]):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"{v.ref}" + (f" from run {v.run_id}" if v.run_id else "")
-                    + (f" · dataset version {v.dataset_version_id}" if v.dataset_version_id else "")
+            return (f"{v.ref}" + (f" from run {v.run_id}" if v.run_id else f" from a {v.source}")
+                    + f"\nregistered {when(v.created_at)}" + (f" by {v.created_by}" if v.created_by else "")
                     + ("\n" + v.description if v.description else ""))
         return None
 
