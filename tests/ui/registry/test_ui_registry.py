@@ -153,7 +153,8 @@ def test_move_champion_between_versions_with_comments_and_see_the_audit_timeline
     m = panel.timeline_model
     first = [m.data(m.index(0, c)) for c in range(m.columnCount())]
     assert first[1] == "tester" and first[2] == "moved alias champion" and first[3] == "v2"
-    assert first[4] == "churn@v1 → churn@v2" and first[5] == "better accuracy"
+    assert first[4] == "v1 → v2" and first[5] == "better accuracy"  # in churn's own timeline: its versions
+    assert "churn@v1 → churn@v2" in m.data(m.index(0, 4), Qt.ItemDataRole.ToolTipRole)
     assert [m.data(m.index(r, 5)) for r in range(m.rowCount())][:2] == ["better accuracy", "first champion"]
 
 

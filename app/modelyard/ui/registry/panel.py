@@ -20,7 +20,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -58,6 +58,8 @@ from modelyard.ui.registry.version_actions import (
     SCORE_KIND,
     VersionActions,
 )
+
+NARROW_MODELS_LIST = 280  # px: below, the models list shows the name and status only (the champion: tooltip)
 
 
 def run_ids_from(mime: QMimeData | None) -> list[str]:
@@ -131,6 +133,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
             self.models_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.models_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # the whole name is in the tooltip
         self.models_view.setColumnHidden(1, True)  # the latest version: in the facts and the versions table
+        self.models_view.installEventFilter(self)  # narrow: the champion column gives its room to the names
         self.models_view.selectionModel().currentRowChanged.connect(
             lambda cur, _p: None if self._selecting else self._model_selected(cur.row()))
         self.register_button = QPushButton(theme.icon("registry"), "Register run…", self)
@@ -240,9 +243,12 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.timeline_model = TimelineModel(self)
         self.timeline_view = self._table("timelineTable", self.timeline_model)
         self.timeline_view.setWordWrap(False)
+        self.timeline_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # each row's tooltip has it whole
         header = self.timeline_view.horizontalHeader()
+        header.setMinimumSectionSize(48)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)  # the change and the comment share
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # what is left
 
         self.lineage_tab = QWidget(self)
         self.lineage_layout = QVBoxLayout(self.lineage_tab)
@@ -288,6 +294,11 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         if last >= 0:
             header.setSectionResizeMode(last, QHeaderView.ResizeMode.Stretch)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        if watched is getattr(self, "models_view", None) and event.type() == QEvent.Type.Resize:
+            self.models_view.setColumnHidden(2, event.size().width() < NARROW_MODELS_LIST)
+        return super().eventFilter(watched, event)
 
     def _table(self, name: str, model: Any) -> QTableView:
         return rows_view(self, name, model)
@@ -367,6 +378,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self._selecting = True
         try:
             self.versions_model.set_rows(versions)
+            self.timeline_model.model_name = name
             self.timeline_model.set_rows(timeline)
         finally:
             self._selecting = False

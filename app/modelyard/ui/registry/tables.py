@@ -170,8 +170,32 @@ def _json_dicts(e: dict) -> tuple[dict, dict] | None:
 class TimelineModel(RowsTableModel[dict]):
     headers = ("When", "Who", "What", "Version", "Change", "Comment")
 
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.model_name = ""  # the model whose events these are: "churn@v2" reads "v2" in its own timeline
+
     def key(self, e: dict) -> Any:
         return e.get("id")
+
+    def _short(self, text: str) -> str:
+        if not self.model_name:
+            return text
+        return re.sub(rf"(?<![\w.-]){re.escape(self.model_name)}@(?=v\d)", "", text)
+
+    def change_text(self, e: dict, *, short: bool = True) -> str:
+        """What the event changed, in a few words (the tooltip has the whole values)."""
+        change = ""
+        dicts = _json_dicts(e)
+        if e["action"] == "set_gates":
+            change = "gates changed" if e.get("to_value") else "gates removed"
+        elif dicts is not None:
+            before, after = dicts
+            changed = [k.replace("_", " ") for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+            change = (" and ".join(changed) + " changed") if changed else "no change"
+        elif e.get("from_value") or e.get("to_value"):
+            change = f"{e.get('from_value') or '—'} → {e.get('to_value') or '—'}"
+            change = _LONG_RUN_ID.sub(lambda mt: mt.group(0)[:12], change)  # "run 9d7d335d" (tooltip: all)
+        return self._short(change) if short else change
 
     def cell(self, e: dict, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -179,22 +203,11 @@ class TimelineModel(RowsTableModel[dict]):
             what = _ACTION_TEXT.get(e["action"], e["action"])
             if details.get("alias"):
                 what += f" {details['alias']}"
-            change = ""
-            dicts = _json_dicts(e)
-            if e["action"] == "set_gates":
-                change = "gates changed" if e.get("to_value") else "gates removed"
-            elif dicts is not None:
-                before, after = dicts
-                changed = [k.replace("_", " ") for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
-                change = (" and ".join(changed) + " changed") if changed else "no change"
-            elif e.get("from_value") or e.get("to_value"):
-                change = f"{e.get('from_value') or '—'} → {e.get('to_value') or '—'}"
-                change = _LONG_RUN_ID.sub(lambda mt: mt.group(0)[:12], change)  # "run 9d7d335d" (tooltip: all)
-            return (when(e["at"]), e.get("actor") or "", what,
-                    f"v{e['version']}" if e.get("version") else "", change, e.get("comment") or "")[column]
+            return (short_when(e["at"]), e.get("actor") or "", what,
+                    f"v{e['version']}" if e.get("version") else "", self.change_text(e), e.get("comment") or "")[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             details = e.get("details") or {}
-            text = e.get("comment") or ""
+            text = f"{when(e['at'])}: {self.change_text(e, short=False)}".rstrip(": ") + "\n" + (e.get("comment") or "")
             if details.get("reasons"):
                 text += "\nOverridden gates:\n" + "\n".join(f"• {r}" for r in details["reasons"])
             if e["action"] == "set_gates" or _json_dicts(e) or _LONG_RUN_ID.search(e.get("from_value") or "") \
