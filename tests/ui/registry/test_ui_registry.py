@@ -435,6 +435,20 @@ def test_score_a_file_with_the_selected_version(qtbot, window, store, tmp_path, 
     version = catalog.get_version(store, out["dataset_version_id"])
     assert version.n_rows == 80 and "prediction" in [c["name"] for c in version.columns]
     assert out["ref"] in window.statusBar().currentMessage()
+    # what marks the predictions as generated (the datasets' "origin"): no source file, the format
+    # "predictions", and a "scored" lineage edge from the model version; the timeline names them
+    from modelyard.core.store import models as m
+    from sqlalchemy import select
+
+    with store.session() as s:
+        row = s.get(m.DatasetVersion, out["dataset_version_id"])
+        assert row.source_format == "predictions" and row.source_path is None
+        assert s.scalar(select(m.LineageEdge.src_type).where(m.LineageEdge.dst_id == str(row.id),
+                                                             m.LineageEdge.relation == "scored")) == "model_version"
+    settle(qtbot, window)
+    tm = panel.timeline_model
+    scored = next(r for r in range(tm.rowCount()) if tm.data(tm.index(r, 2)) == "scored data")
+    assert out["ref"] in tm.data(tm.index(scored, 4)) and "dataset version" not in tm.data(tm.index(scored, 4))
 
 
 def test_register_model_from_a_runs_context_menu(qtbot, window, store):

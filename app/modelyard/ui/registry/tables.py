@@ -141,7 +141,8 @@ _ACTION_TEXT = {
     "remove_alias": "removed alias", "set_stage": "changed stage", "set_gates": "changed gates",
     "gate_override": "overrode gates", "export_bundle": "exported a bundle", "import_bundle": "imported a bundle",
     "edit_card": "edited the card", "serve_start": "started serving", "serve_stop": "stopped serving",
-    "drift_check": "checked drift", "retrain": "retrained",
+    "drift_check": "checked drift", "retrain": "retrained", "batch_score": "scored data",
+    "set_monitoring": "changed monitoring", "set_watch_folder": "set the watch folder",
 }
 
 
