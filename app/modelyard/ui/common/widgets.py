@@ -219,6 +219,7 @@ class ActionBar(QWidget):
         self.menu.aboutToShow.connect(self._fill_menu)
         self.more.setMenu(self.menu)
         self.more.hide()
+        self._layout.addStretch(1)  # width left over once buttons went to "More" stays empty (buttons keep their size)
         self._layout.addWidget(self.more)
         # Preferred: as wide as all its buttons when there is room, down to the "More" button alone.
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
