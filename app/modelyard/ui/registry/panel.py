@@ -208,6 +208,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.next_label = QLabel(self)
         self.next_label.setObjectName("nextStepLabel")
         self.next_label.setTextFormat(Qt.TextFormat.RichText)
+        self.next_label.setWordWrap(True)
         self.next_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.next_label.linkActivated.connect(self._next_step_link)
         self.next_label.hide()
