@@ -438,7 +438,7 @@ def _validate_gates(gates: Any) -> dict[str, Any]:
         raise ModelyardError("Gates must be a mapping like {\"min_metrics\": {\"accuracy\": 0.9}}.")
     unknown = set(gates) - {"min_metrics", "beat_champion"}
     if unknown:
-        raise ModelyardError(f"Unknown gate(s): {', '.join(sorted(unknown))}.",
+        raise ModelyardError(f"Unknown {'gate' if len(unknown) == 1 else 'gates'}: {', '.join(sorted(unknown))}.",
                              hint="The gates are min_metrics and beat_champion.")
     out: dict[str, Any] = {}
     mins = gates.get("min_metrics")
@@ -594,7 +594,7 @@ def _head_to_head(s: Session, model: m.RegisteredModel, ref: str, cref: str, key
         rows = (d.get("eval_rows") or {}).get("batch_ref") or (d.get("eval_rows") or {}).get("ref") or "the batch"
         n = d.get("n_eval_rows")
         where = (f"the same {n:,} recent rows of {rows}" if isinstance(n, int) else f"the same recent rows of {rows}")
-        return new, old, where + f" (retraining after check {d.get('check_id')})"
+        return new, old, where + f" (retraining after drift check #{d.get('check_id')})"
     return None
 
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
 from modelyard.ui.common.widgets import comment_and_save
 from modelyard.ui.registry.tables import short_when
@@ -300,7 +301,7 @@ class BundleImportDialog(QDialog):
         warn = theme.status_colour("warning").name()
         lines = [f"<b>{name}</b> v{version}" + (f", exported by {report.created_by}" if report.created_by else "")
                  + (f" on {report.created_at[:16].replace('T', ' ')}" if report.created_at else ""),
-                 f"<span style='color:{ok}'>✔ every checksum verified ({len(report.files)} files)</span>"]
+                 f"<span style='color:{ok}'>✔ every checksum verified ({plural(len(report.files), 'file')})</span>"]
         sig = report.signature or {}
         if sig.get("status") == "verified":
             lines.append(f"<span style='color:{ok}'>✔ signed by {sig.get('signer') or sig.get('key_id')}</span>")

@@ -9,6 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
+from modelyard.core.common.names import plural
 from modelyard.core.registry import versions as registry
 from modelyard.ui.common import theme
 from modelyard.ui.common.rows import RowsTableModel
@@ -59,7 +60,7 @@ class ModelsModel(RowsTableModel["registry.ModelInfo"]):
             return theme.status_colour(status)
         if role == Qt.ItemDataRole.ToolTipRole:
             aliases = ", ".join(f"{a} → v{n}" for a, n in info.aliases.items()) or "no aliases"
-            return f"{info.name}: {info.n_versions} version(s); {aliases}" + (
+            return f"{info.name}: {plural(info.n_versions, 'version')}; {aliases}" + (
                 f"; latest drift check: {status}" if status else "; never checked for drift")
         return None
 
