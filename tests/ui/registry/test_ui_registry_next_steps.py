@@ -63,6 +63,14 @@ def test_at_1024x640_the_header_buttons_read_whole_and_the_versions_keep_five_ro
         text = panel.versions_model.headers[col]
         assert header.sectionSize(col) >= header.fontMetrics().horizontalAdvance(text)
     assert header.length() <= view.viewport().width()  # nothing is pushed off the right edge
+    # at 800x600 fewer buttons show, at their own width (not stretched), with "More" at the right edge
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: len([b for b in bar.buttons() if b.isVisible()]) < len(shown), timeout=3000)
+    QApplication.processEvents()
+    assert panel.serve_button.isVisible()
+    for b in (b for b in bar.buttons() if b.isVisible()):
+        assert b.width() == b.sizeHint().width(), b.text()
+    assert bar.more.geometry().right() >= bar.width() - 2
     m = panel.versions_model
     v = m.rows[0]
     assert v.run_id in m.data(m.index(0, last)) and v.run_id in m.data(m.index(0, last), 3)  # ToolTipRole

@@ -190,7 +190,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.gates_button.setToolTip("What a version must reach before it becomes champion or goes to Production")
         self.gates_button.clicked.connect(lambda: self.edit_gates())
         # what is done with a version first (serve it, export it, watch it) stays longest in the bar
-        self.actions_bar = ActionBar(self)
+        self.actions_bar = ActionBar(self, align=Qt.AlignmentFlag.AlignRight)
         for button, priority in ((self.serve_button, 3), (self.export_button, 2), (self.monitor_button, 2),
                                  (self.score_button, 1), (self.alias_button, 1), (self.stage_button, 0),
                                  (self.gates_button, 0)):
