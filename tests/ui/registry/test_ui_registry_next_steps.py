@@ -63,6 +63,15 @@ def test_at_1024x640_the_header_buttons_read_whole_and_the_versions_keep_five_ro
         text = panel.versions_model.headers[col]
         assert header.sectionSize(col) >= header.fontMetrics().horizontalAdvance(text)
     assert header.length() <= view.viewport().width()  # nothing is pushed off the right edge
+    # the audit timeline fits too: short times and vN, the change and comment share the rest
+    panel.tabs.setCurrentWidget(panel.timeline_view)
+    qtbot.waitUntil(lambda: panel.timeline_view.isVisible(), timeout=3000)
+    QApplication.processEvents()
+    tv, th = panel.timeline_view, panel.timeline_view.horizontalHeader()
+    assert th.length() <= tv.viewport().width()
+    assert all(th.sectionSize(c) >= tv.sizeHintForColumn(c) for c in range(4))
+    assert min(th.sectionSize(4), th.sectionSize(5)) >= 110
+    panel.tabs.setCurrentWidget(panel.versions_view)
     # at 800x600 fewer buttons show, at their own width (not stretched), with "More" at the right edge
     window.resize(800, 600)
     qtbot.waitUntil(lambda: len([b for b in bar.buttons() if b.isVisible()]) < len(shown), timeout=3000)
@@ -71,6 +80,9 @@ def test_at_1024x640_the_header_buttons_read_whole_and_the_versions_keep_five_ro
     for b in (b for b in bar.buttons() if b.isVisible()):
         assert b.width() == b.sizeHint().width(), b.text()
     assert bar.more.geometry().right() >= bar.width() - 2
+    panel.tabs.setCurrentWidget(panel.timeline_view)  # too narrow to share: readable widths, scrolled sideways
+    qtbot.waitUntil(lambda: panel.timeline_view.horizontalHeader().sectionSize(4) >= 110, timeout=3000)
+    panel.tabs.setCurrentWidget(panel.versions_view)
     m = panel.versions_model
     v = m.rows[0]
     assert v.run_id in m.data(m.index(0, last)) and v.run_id in m.data(m.index(0, last), 3)  # ToolTipRole

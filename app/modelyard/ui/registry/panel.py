@@ -59,6 +59,7 @@ from modelyard.ui.registry.version_actions import (
     VersionActions,
 )
 
+MIN_TEXT_COLUMN = 110  # px: a change or comment column narrower than this is not read, it is scrolled to
 NARROW_MODELS_LIST = 280  # px: below, the models list shows the name and status only (the champion: tooltip)
 
 
@@ -249,7 +250,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         header.setMinimumSectionSize(48)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)  # the change and the comment share
-        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # what is left
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # what is left (see eventFilter)
+        self.timeline_view.installEventFilter(self)
 
         self.lineage_tab = QWidget(self)
         self.lineage_layout = QVBoxLayout(self.lineage_tab)
@@ -297,9 +299,25 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
             header.setSectionResizeMode(last, QHeaderView.ResizeMode.Stretch)
 
     def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
-        if watched is getattr(self, "models_view", None) and event.type() == QEvent.Type.Resize:
-            self.models_view.setColumnHidden(2, event.size().width() < NARROW_MODELS_LIST)
+        if event.type() == QEvent.Type.Resize:
+            if watched is getattr(self, "models_view", None):
+                self.models_view.setColumnHidden(2, event.size().width() < NARROW_MODELS_LIST)
+            elif watched is getattr(self, "timeline_view", None):
+                self._fit_timeline(event.size().width())
         return super().eventFilter(watched, event)
+
+    def _fit_timeline(self, width: int) -> None:
+        """The change and the comment share what the other columns leave; when that is too narrow
+        to read, they keep a readable width and the table scrolls sideways instead."""
+        header = self.timeline_view.horizontalHeader()
+        left = width - sum(header.sectionSize(c) for c in range(4))
+        mode = QHeaderView.ResizeMode.Stretch if left >= 2 * MIN_TEXT_COLUMN else QHeaderView.ResizeMode.Interactive
+        if header.sectionResizeMode(4) == mode:
+            return
+        for col in (4, 5):
+            header.setSectionResizeMode(col, mode)
+            if mode == QHeaderView.ResizeMode.Interactive:
+                header.resizeSection(col, MIN_TEXT_COLUMN)
 
     def _table(self, name: str, model: Any) -> QTableView:
         return rows_view(self, name, model)
