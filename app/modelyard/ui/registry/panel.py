@@ -509,7 +509,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         if not tip:
             return
         verdict = self.gate_label.text().split(" · <a href='details'>", 1)[0]
-        box = QMessageBox(QMessageBox.Icon.Information, "Promotion gates", "", QMessageBox.StandardButton.Close, self)
+        icon = QMessageBox.Icon.Warning if self.gate_reasons else QMessageBox.Icon.Information
+        box = QMessageBox(icon, "Promotion gates", "", QMessageBox.StandardButton.Close, self)
         box.setObjectName("gateDetailsBox")
         box.setTextFormat(Qt.TextFormat.RichText)
         box.setText(verdict + "<br><br>" + "<br>".join(html.escape(line) for line in tip.splitlines()))
