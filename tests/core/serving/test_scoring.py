@@ -192,6 +192,7 @@ def test_score_job_stores_predictions_as_a_version_linked_to_model_and_input(gar
     events = [e for e in registry.timeline(store, "flowers") if e["action"] == "batch_score"]
     assert events and events[0]["details"]["output_dataset_version_id"] == out_id
     assert events[0]["version"] == info.version and events[0]["from_value"] == "garden@v1"
+    assert events[0]["to_value"] == r["output"]["ref"]  # the predictions by name, not an internal id
     with store.session() as s:
         job = s.get(m.Job, outcome.job_id)
         assert job is not None and job.kind == "score" and "warning: Ignored column(s)" in (job.log or "")

@@ -6,12 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
 from factories import settle
 from modelyard.core.experiments import tracking
 from modelyard.core.registry import versions as registry
 from modelyard.core.store import Store
-from modelyard.ui.common.settings import open_settings
 from modelyard.ui.main_window import MainWindow
 from modelyard.ui.registry.dialogs import ChangeDialog, GatesDialog, RegisterDialog
 from modelyard.ui.registry.panel import RUN_IDS_MIME, RegistryPanel
@@ -27,22 +25,6 @@ from PySide6.QtWidgets import (
 
 X = np.array([[i, i % 3] for i in range(20)], dtype=float)
 Y = np.array([0] * 10 + [1] * 10)
-
-
-@pytest.fixture
-def window(qtbot, store, monkeypatch):
-    errors: list[str] = []
-    for module in ("panel", "changes", "version_actions"):
-        monkeypatch.setattr(f"modelyard.ui.registry.{module}.show_error",
-                            lambda parent, title, exc: errors.append(f"{title}: {exc}"))
-    w = MainWindow(store, open_settings())
-    w.shown_errors = errors
-    w.settings.setValue("confirm/quit_with_jobs", "false")  # teardown of a failed test must not prompt
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
 
 
 def make_run(store: Store, accuracy: float, *, experiment: str = "churn") -> str:
@@ -171,7 +153,8 @@ def test_move_champion_between_versions_with_comments_and_see_the_audit_timeline
     m = panel.timeline_model
     first = [m.data(m.index(0, c)) for c in range(m.columnCount())]
     assert first[1] == "tester" and first[2] == "moved alias champion" and first[3] == "v2"
-    assert first[4] == "churn@v1 → churn@v2" and first[5] == "better accuracy"
+    assert first[4] == "v1 → v2" and first[5] == "better accuracy"  # in churn's own timeline: its versions
+    assert "churn@v1 → churn@v2" in m.data(m.index(0, 4), Qt.ItemDataRole.ToolTipRole)
     assert [m.data(m.index(r, 5)) for r in range(m.rowCount())][:2] == ["better accuracy", "first champion"]
 
 
@@ -199,7 +182,14 @@ def test_a_failing_gate_blocks_promotion_with_its_reason_and_an_override_is_audi
     settle(qtbot, window)
     assert registry.get_model(store, "churn").gates == {
         "min_metrics": {"accuracy": 0.75}, "beat_champion": {"metric": "accuracy", "higher_is_better": True}}
-    assert "would be blocked" in panel.gate_label.text() and "below the minimum" in panel.gate_label.text()
+    # one line above the versions (their height is the table's); the reasons are in its tooltip and "details"
+    assert "would be blocked" in panel.gate_label.text() and "2 reasons" in panel.gate_label.text()
+    assert "below the minimum" in panel.gate_label.toolTip()
+    details: list[str] = []
+    when_modal(qtbot, QMessageBox, lambda box: (details.append(box.text()), box.close()))
+    panel.gate_label.linkActivated.emit("details")
+    qtbot.waitUntil(lambda: bool(details), timeout=3000)
+    assert "accuracy 0.7 of churn@v2 is below the minimum 0.75" in details[0]
 
     # promoting v2 is blocked: the box names the reasons; Cancel leaves the champion where it was
     blocked: list[str] = []
@@ -418,7 +408,8 @@ def test_serve_the_champion_from_the_panel_and_see_its_requests(qtbot, window, s
     request = urllib.request.Request(url + "/invocations", body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert json.loads(response.read())["predictions"] in (["yes"], ["no"])
-    qtbot.waitUntil(lambda: "1 requests" in panel.serving_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "· 1 request" in panel.serving_label.text(), timeout=10_000)
+    assert "1 requests" not in panel.serving_label.text()  # names.plural
     assert "latency p50" in panel.serving_label.text()
     click(qtbot, panel.serve_button)
     assert panel.server is None and panel.serve_button.text() == "Serve" and not panel.serving_label.isVisible()
@@ -444,6 +435,20 @@ def test_score_a_file_with_the_selected_version(qtbot, window, store, tmp_path, 
     version = catalog.get_version(store, out["dataset_version_id"])
     assert version.n_rows == 80 and "prediction" in [c["name"] for c in version.columns]
     assert out["ref"] in window.statusBar().currentMessage()
+    # what marks the predictions as generated (the datasets' "origin"): no source file, the format
+    # "predictions", and a "scored" lineage edge from the model version; the timeline names them
+    from modelyard.core.store import models as m
+    from sqlalchemy import select
+
+    with store.session() as s:
+        row = s.get(m.DatasetVersion, out["dataset_version_id"])
+        assert row.source_format == "predictions" and row.source_path is None
+        assert s.scalar(select(m.LineageEdge.src_type).where(m.LineageEdge.dst_id == str(row.id),
+                                                             m.LineageEdge.relation == "scored")) == "model_version"
+    settle(qtbot, window)
+    tm = panel.timeline_model
+    scored = next(r for r in range(tm.rowCount()) if tm.data(tm.index(r, 2)) == "scored data")
+    assert out["ref"] in tm.data(tm.index(scored, 4)) and "dataset version" not in tm.data(tm.index(scored, 4))
 
 
 def test_register_model_from_a_runs_context_menu(qtbot, window, store):

@@ -429,8 +429,15 @@ def _lineage_html(summary: dict[str, Any]) -> str:
             + _grid(["", "step", "records"], rows, widths={0: "24", 1: "190"}) + note)
 
 
-def render_html(card: dict[str, Any]) -> str:
-    """The card as one self-contained HTML page (inline CSS; no scripts or external resources)."""
+CLI_EDIT_HINT = "modelyard model card {ref} --intended-use TEXT --notes TEXT --comment WHY"
+WINDOW_EDIT_HINT = "use Edit notes… beside this card"
+
+
+def render_html(card: dict[str, Any], *, edit_hint: str | None = None) -> str:
+    """The card as one self-contained HTML page (inline CSS; no scripts or external resources).
+    ``edit_hint`` says how to write the missing notes where the card is read (``{ref}`` is
+    filled in): by default the command (:data:`CLI_EDIT_HINT`), in the window
+    :data:`WINDOW_EDIT_HINT`; "" says nothing (a page exported for others)."""
     ref = str(card.get("ref") or "")
     out: list[str] = []
     # header
@@ -450,9 +457,9 @@ def render_html(card: dict[str, Any]) -> str:
 
     # intended use and notes
     notes = card.get("notes") or {}
-    hint = f"modelyard model card {ref} --intended-use TEXT --notes TEXT --comment WHY"
+    hint = (CLI_EDIT_HINT if edit_hint is None else edit_hint).replace("{ref}", ref)
     body = "<h3>Intended use</h3>" + (_paragraphs(notes["intended_use"]) if notes.get("intended_use")
-                                       else _muted(f"Not written yet ({hint})."))
+                                       else _muted(f"Not written yet ({hint})." if hint else "Not written yet."))
     body += "<h3>Notes</h3>" + (_paragraphs(notes["notes"]) if notes.get("notes") else _muted("None."))
     out.append(_section("Intended use and notes", body))
 
@@ -568,7 +575,7 @@ def render_html(card: dict[str, Any]) -> str:
             f'<body bgcolor="#ffffff" text="{_TEXT}">' + "\n".join(out) + "</body></html>\n")
 
 
-def write_html(card: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+def write_html(card: dict[str, Any], path: str | os.PathLike[str], *, edit_hint: str | None = None) -> Path:
     """Write :func:`render_html` of ``card`` to ``path`` (a temp file in the same folder, then renamed)."""
     target = Path(path).expanduser()
     folder = target.parent
@@ -577,7 +584,7 @@ def write_html(card: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     if not folder.is_dir():
         raise ModelyardError(f"Cannot write {target}: the folder {folder} does not exist.",
                              hint="Create the folder first or pick another path.")
-    page = render_html(card)
+    page = render_html(card, edit_hint=edit_hint)
     tmp = folder / f".{target.name}.{os.getpid()}.tmp"
     try:
         tmp.write_text(page, encoding="utf-8")
@@ -589,6 +596,6 @@ def write_html(card: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     return target.resolve()
 
 
-def export_html(store: Store, ref: str | int, path: str | os.PathLike[str]) -> Path:
+def export_html(store: Store, ref: str | int, path: str | os.PathLike[str], *, edit_hint: str | None = None) -> Path:
     """Write the card of ``ref`` to ``path`` as one HTML page (temp file, then renamed)."""
-    return write_html(model_card(store, ref), path)
+    return write_html(model_card(store, ref), path, edit_hint=edit_hint)

@@ -157,6 +157,7 @@ class GateReport:
     passed: bool
     reasons: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # what was checked, passed or not
+    is_champion: bool = False  # the version is the champion (beating the champion applies to the others)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -437,7 +438,7 @@ def _validate_gates(gates: Any) -> dict[str, Any]:
         raise ModelyardError("Gates must be a mapping like {\"min_metrics\": {\"accuracy\": 0.9}}.")
     unknown = set(gates) - {"min_metrics", "beat_champion"}
     if unknown:
-        raise ModelyardError(f"Unknown gate(s): {', '.join(sorted(unknown))}.",
+        raise ModelyardError(f"Unknown {'gate' if len(unknown) == 1 else 'gates'}: {', '.join(sorted(unknown))}.",
                              hint="The gates are min_metrics and beat_champion.")
     out: dict[str, Any] = {}
     mins = gates.get("min_metrics")
@@ -477,11 +478,22 @@ def _split_key(s: Session, mv: m.ModelVersion) -> tuple[Any, str] | None:
         if row is not None:
             split_id, spec = row.split_id, row.spec
     if split_id is not None:
-        return ("split", split_id), f"split {split_id}"
+        return ("split", split_id), _split_label(s, split_id)
     if isinstance(spec, dict) and spec.get("split") is not None:
         text = json.dumps(spec["split"], sort_keys=True, default=str)
         return ("spec", text), f"the split {text} of its training spec"
     return None
+
+
+def _split_label(s: Session, split_id: Any) -> str:
+    """A split as the user knows it: ``the split "stratified-test0.2-seed0" of iris@v1``."""
+    row = s.execute(select(m.DatasetSplit.name, m.Dataset.name, m.DatasetVersion.version)
+                    .join(m.DatasetVersion, m.DatasetVersion.id == m.DatasetSplit.dataset_version_id)
+                    .join(m.Dataset, m.Dataset.id == m.DatasetVersion.dataset_id)
+                    .where(m.DatasetSplit.id == split_id)).first()
+    if row is None:
+        return "a test split that is no longer stored"
+    return f"the split \"{row[0]}\" of {row[1]}@v{row[2]}"
 
 
 def _fmt(value: float) -> str:
@@ -537,7 +549,9 @@ def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateRepo
         checked.append(f"beat the champion on {key} ({'higher' if higher else 'lower'} is better)")
         row = s.get(m.ModelAlias, (model.id, CHAMPION))
         champ = s.get(m.ModelVersion, row.version_id) if row is not None else None
-        if champ is not None and champ.id != mv.id:
+        if champ is not None and champ.id == mv.id:  # nothing to beat: it is the champion
+            checked[-1] = f"beating the champion on {key} applies to the other versions"
+        elif champ is not None:
             cref = f"{model.name}@v{champ.version}"
             mine, theirs = _split_key(s, mv), _split_key(s, champ)
             value, best = metrics.get(key), (champ.metrics or {}).get(key)
@@ -557,7 +571,9 @@ def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateRepo
                 reason = _beat_reason(key, ref, cref, value, best, higher, mine[1])
             if reason is not None:
                 reasons.append(reason)
-    return GateReport(ref=ref, passed=not reasons, reasons=reasons, checked=checked)
+    is_champion = s.get(m.ModelAlias, (model.id, CHAMPION))
+    return GateReport(ref=ref, passed=not reasons, reasons=reasons, checked=checked,
+                      is_champion=is_champion is not None and is_champion.version_id == mv.id)
 
 
 def _head_to_head(s: Session, model: m.RegisteredModel, ref: str, cref: str, key: str
@@ -578,7 +594,7 @@ def _head_to_head(s: Session, model: m.RegisteredModel, ref: str, cref: str, key
         rows = (d.get("eval_rows") or {}).get("batch_ref") or (d.get("eval_rows") or {}).get("ref") or "the batch"
         n = d.get("n_eval_rows")
         where = (f"the same {n:,} recent rows of {rows}" if isinstance(n, int) else f"the same recent rows of {rows}")
-        return new, old, where + f" (retraining after check {d.get('check_id')})"
+        return new, old, where + f" (retraining after drift check #{d.get('check_id')})"
     return None
 
 

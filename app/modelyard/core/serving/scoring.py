@@ -298,8 +298,9 @@ def score_job(ctx: JobContext, *, model_ref: str, dataset_version_id: int | None
                 m.LineageEdge.relation == relation).limit(1))
             if exists is None:
                 records.link(s, src_type, src_id, dst_type, dst_id, relation, details)
+        out_row = s.get(m.DatasetVersion, version_id)  # named as the user knows it ("flowers-predictions@v1")
         records.audit(s, registry.ENTITY, info.model_id, "batch_score", from_value=in_info.ref,
-                      to_value=f"dataset version {version_id}",
+                      to_value=f"{name}@v{out_row.version}" if out_row is not None else name,
                       details={"version": info.version, "input_dataset_version_id": input_id,
                                "output_dataset_version_id": version_id, "rows": rows, "job_id": ctx.job_id,
                                "created": created})

@@ -198,7 +198,7 @@ class ActionBar(QWidget):
     their signals, enabled state and tooltips; the first ones added are the last to hide, unless
     added with a higher ``priority``."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, align: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignLeft) -> None:
         super().__init__(parent)
         from PySide6.QtWidgets import QMenu, QSizePolicy, QToolButton
 
@@ -220,6 +220,12 @@ class ActionBar(QWidget):
         self.more.setMenu(self.menu)
         self.more.hide()
         self._layout.addWidget(self.more)
+        # the width left over once buttons went to "More" stays empty (the buttons keep their size),
+        # after them, or before them in a bar aligned right (a header's)
+        if align & Qt.AlignmentFlag.AlignRight:
+            self._layout.insertStretch(0, 1)
+        else:
+            self._layout.addStretch(1)
         # Preferred: as wide as all its buttons when there is room, down to the "More" button alone.
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
@@ -227,7 +233,7 @@ class ActionBar(QWidget):
         """Add ``button`` after the others; higher ``priority`` stays visible longer."""
         button.setParent(self)
         self._buttons.append((priority, len(self._buttons), button))
-        self._layout.insertWidget(self._layout.count() - 1, button)
+        self._layout.insertWidget(self._layout.indexOf(self.more), button)
         self._relayout()
         return button
 

@@ -202,6 +202,7 @@ class RegistryChanges:
 
     def _register(self, run_id: str, name: str, comment: str | None) -> None:
         def registered(info: registry.ModelVersionInfo) -> None:
+            self._next_ref = info.ref  # the panel says what comes next for it
             self._after_change(info.ref)
             self.show_panel()
 
@@ -229,10 +230,16 @@ class RegistryChanges:
             menu.addAction(f"Remove alias {alias}…").triggered.connect(lambda _c=False, a=alias: self.remove_alias(a))
         menu.addAction("Change stage…").triggered.connect(lambda: self.set_stage())
         menu.addSeparator()
+        serving = self.server is not None and self.server_ref == v.ref
+        serve = menu.addAction(f"Serve v{v.version}")
+        serve.setEnabled(not serving)
+        serve.triggered.connect(lambda: self.serve_version(v.ref))
+        menu.addAction("Export bundle…").triggered.connect(lambda: self.export_bundle())
+        menu.addAction("Monitor").triggered.connect(lambda: self.monitor_version(v.ref))
+        menu.addAction("Score data…").triggered.connect(lambda: self.score_file())
+        menu.addSeparator()
         menu.addAction("Lineage").triggered.connect(lambda: self.tabs.setCurrentWidget(self.lineage_tab))
         menu.addAction("Model card").triggered.connect(lambda: self.tabs.setCurrentWidget(self.card_tab))
-        menu.addAction("Export bundle…").triggered.connect(lambda: self.export_bundle())
-        menu.addAction("Score data…").triggered.connect(lambda: self.score_file())
         if v.run_id:
             menu.addAction("Show the run").triggered.connect(lambda: self._show_run(v.run_id))
         return menu

@@ -18,14 +18,17 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QVBoxLayout,
     QWidget,
 )
 
+from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
 from modelyard.ui.common.widgets import comment_and_save
+from modelyard.ui.registry.tables import short_when
 
 LOWER_IS_BETTER = ("rmse", "mae", "mape", "log_loss", "mse", "loss")
 
@@ -133,7 +136,7 @@ class GatesDialog(QDialog):
         if not keys:
             grid.addWidget(QLabel("The versions record no test metrics.", self), 1, 0, 1, 2)
         beat = gates.get("beat_champion") or {}
-        self.beat_check = QCheckBox("Must beat the current champion on the same test split, on", self)
+        self.beat_check = QCheckBox("Must beat the current champion on the same test split", self)
         self.beat_check.setObjectName("beatCheck")
         self.beat_metric = QComboBox(self)
         self.beat_metric.setObjectName("beatMetric")
@@ -150,9 +153,13 @@ class GatesDialog(QDialog):
         self.beat_metric.setEnabled(self.beat_check.isChecked())
         self.beat_check.toggled.connect(self.beat_metric.setEnabled)
         n = len(keys) + 1
-        grid.addWidget(self.beat_check, n, 0)
-        grid.addWidget(self.beat_metric, n, 1)
-        grid.addWidget(self.lower_check, n + 1, 1)
+        grid.addWidget(self.beat_check, n, 0, 1, 2)  # its own row: the sentence is never cut
+        on = QHBoxLayout()
+        on.setContentsMargins(theme.SPACE_L, 0, 0, 0)
+        on.addWidget(QLabel("on", self))
+        on.addWidget(self.beat_metric, 1)
+        on.addWidget(self.lower_check)
+        grid.addLayout(on, n + 1, 0, 1, 2)
         self.comment = QLineEdit(self)
         self.comment.setObjectName("changeComment")
         self.comment.setPlaceholderText("Why? (written to the audit log)")
@@ -201,12 +208,19 @@ class RegisterDialog(QDialog):
         intro.setWordWrap(True)
         self.run_combo = QComboBox(self)
         self.run_combo.setObjectName("runCombo")
+        # long labels do not widen the dialog past the screen: the combo elides, each item's tooltip is whole
+        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.run_combo.setMinimumContentsLength(40)
         for r in self.runs:
-            when = r["start_time"].astimezone().strftime("%Y-%m-%d %H:%M") if r.get("start_time") else ""
-            label = f"{r['run_id'][:8]} · {r['experiment']} · {r.get('name') or r.get('model') or ''} · {when}"
+            when = short_when(r.get("start_time"))
+            label = f"{r['run_id'][:8]} · {r.get('name') or r.get('model') or ''} · {when}"
+            if r["experiment"] != current_name:  # the usual case says it once, in the name below
+                label += f" · {r['experiment']}"
             if r.get("registered_as"):
                 label += f"  (already {', '.join(r['registered_as'])})"
             self.run_combo.addItem(label, r["run_id"])
+            self.run_combo.setItemData(self.run_combo.count() - 1, f"run {r['run_id']}\n{label}",
+                                       Qt.ItemDataRole.ToolTipRole)
         self.name_combo = QComboBox(self)
         self.name_combo.setObjectName("nameCombo")
         self.name_combo.setEditable(True)
@@ -287,7 +301,7 @@ class BundleImportDialog(QDialog):
         warn = theme.status_colour("warning").name()
         lines = [f"<b>{name}</b> v{version}" + (f", exported by {report.created_by}" if report.created_by else "")
                  + (f" on {report.created_at[:16].replace('T', ' ')}" if report.created_at else ""),
-                 f"<span style='color:{ok}'>✔ every checksum verified ({len(report.files)} files)</span>"]
+                 f"<span style='color:{ok}'>✔ every checksum verified ({plural(len(report.files), 'file')})</span>"]
         sig = report.signature or {}
         if sig.get("status") == "verified":
             lines.append(f"<span style='color:{ok}'>✔ signed by {sig.get('signer') or sig.get('key_id')}</span>")

@@ -16,16 +16,19 @@ scoring and serving in :mod:`~modelyard.ui.registry.version_actions` (mixins of 
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -33,13 +36,20 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobOutcome
 from modelyard.core.registry import versions as registry
 from modelyard.ui.common import theme
 from modelyard.ui.common.dnd import RUN_IDS_MIME, local_files
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.panel import Panel
-from modelyard.ui.common.widgets import master_detail, rows_view, show_error
+from modelyard.ui.common.widgets import (
+    ActionBar,
+    ElidedLabel,
+    master_detail,
+    rows_view,
+    show_error,
+)
 from modelyard.ui.registry.changes import RegistryChanges
 from modelyard.ui.registry.tables import ModelsModel, TimelineModel, VersionsModel, when
 from modelyard.ui.registry.version_actions import (
@@ -48,6 +58,9 @@ from modelyard.ui.registry.version_actions import (
     SCORE_KIND,
     VersionActions,
 )
+
+MIN_TEXT_COLUMN = 110  # px: a change or comment column narrower than this is not read, it is scrolled to
+NARROW_MODELS_LIST = 280  # px: below, the models list shows the name and status only (the champion: tooltip)
 
 
 def run_ids_from(mime: QMimeData | None) -> list[str]:
@@ -119,6 +132,9 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.models_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2, 3):
             self.models_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.models_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # the whole name is in the tooltip
+        self.models_view.setColumnHidden(1, True)  # the latest version: in the facts and the versions table
+        self.models_view.installEventFilter(self)  # narrow: the champion column gives its room to the names
         self.models_view.selectionModel().currentRowChanged.connect(
             lambda cur, _p: None if self._selecting else self._model_selected(cur.row()))
         self.register_button = QPushButton(theme.icon("registry"), "Register run…", self)
@@ -127,68 +143,99 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.import_button = QPushButton(theme.icon("import"), "Import bundle…", self)
         self.import_button.setObjectName("importBundleButton")
         self.import_button.clicked.connect(lambda: self.import_bundle())
-        lb = QHBoxLayout()
-        lb.addWidget(self.register_button)
-        lb.addWidget(self.import_button)
-        lb.addStretch(1)
+        lb = ActionBar(self)  # the list may be narrow: what does not fit goes to "More"
+        lb.setObjectName("modelsActionBar")
+        lb.add(self.register_button, 1)
+        lb.add(self.import_button, 0)
+        self.models_bar = lb
         left = QWidget(self)
         ll = QVBoxLayout(left)
         ll.setContentsMargins(theme.SPACE_M, theme.SPACE_M, 0, theme.SPACE_M)
-        ll.addLayout(lb)
+        ll.addWidget(lb)
         ll.addWidget(self.models_view, 1)
 
-        self.model_title = QLabel(self)
+        self.model_title = ElidedLabel("", self)
         self.model_title.setObjectName("modelTitle")
         theme.make_heading(self.model_title, 1.3)
+        # the buttons keep their width; the name gives way (elided in the middle, whole in its tooltip)
+        self.model_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.model_title.setMinimumWidth(160)
+        self.serve_button = QPushButton(theme.icon("play"), "Serve", self)
+        self.serve_button.setObjectName("serveButton")
+        self.serve_button.setToolTip("Serve the champion (else the selected version) over HTTP on this computer "
+                                     "(MLflow's scoring protocol)")
+        self.serve_button.clicked.connect(self.toggle_serving)
+        self.export_button = QPushButton("Export bundle…", self)
+        self.export_button.setObjectName("exportBundleButton")
+        self.export_button.setToolTip("Write the selected version, its card and checksums to one .mybundle file")
+        self.export_button.clicked.connect(lambda: self.export_bundle())
+        self.monitor_button = QPushButton(theme.icon("monitoring"), "Monitor", self)
+        self.monitor_button.setObjectName("monitorButton")
+        self.monitor_button.setToolTip("Check new data against the selected version for drift (Monitoring)")
+        self.monitor_button.clicked.connect(lambda: self.monitor_version())
+        self.score_button = QPushButton("Score data…", self)
+        self.score_button.setObjectName("scoreButton")
+        self.score_button.setToolTip("Predict a data file with the selected version; the predictions become a "
+                                     "dataset version linked to both")
+        self.score_button.clicked.connect(lambda: self.score_file())
         self.alias_button = QPushButton("Set alias…", self)
         self.alias_button.setObjectName("aliasButton")
         self.alias_button.setToolTip("Point an alias (champion, challenger…) at the selected version")
         self.alias_button.clicked.connect(lambda: self.set_alias())
         self.stage_button = QPushButton("Stage…", self)
         self.stage_button.setObjectName("stageButton")
+        self.stage_button.setToolTip("Move the selected version to Staging, Production or Archived")
         self.stage_button.clicked.connect(lambda: self.set_stage())
         self.gates_button = QPushButton("Gates…", self)
         self.gates_button.setObjectName("gatesButton")
+        self.gates_button.setToolTip("What a version must reach before it becomes champion or goes to Production")
         self.gates_button.clicked.connect(lambda: self.edit_gates())
-        self.export_button = QPushButton("Export bundle…", self)
-        self.export_button.setObjectName("exportBundleButton")
-        self.export_button.clicked.connect(lambda: self.export_bundle())
-        self.score_button = QPushButton("Score data…", self)
-        self.score_button.setObjectName("scoreButton")
-        self.score_button.setToolTip("Predict a data file with the selected version; the predictions become a "
-                                     "dataset version linked to both")
-        self.score_button.clicked.connect(lambda: self.score_file())
-        self.serve_button = QPushButton(theme.icon("play"), "Serve", self)
-        self.serve_button.setObjectName("serveButton")
-        self.serve_button.setToolTip("Serve the selected version over HTTP on this computer (MLflow's scoring protocol)")
-        self.serve_button.clicked.connect(self.toggle_serving)
+        # what is done with a version first (serve it, export it, watch it) stays longest in the bar
+        self.actions_bar = ActionBar(self, align=Qt.AlignmentFlag.AlignRight)
+        for button, priority in ((self.serve_button, 3), (self.export_button, 2), (self.monitor_button, 2),
+                                 (self.score_button, 1), (self.alias_button, 1), (self.stage_button, 0),
+                                 (self.gates_button, 0)):
+            self.actions_bar.add(button, priority)
         head = QHBoxLayout()
-        head.addWidget(self.model_title)
-        head.addStretch(1)
-        for b in (self.alias_button, self.stage_button, self.gates_button, self.export_button, self.score_button,
-                  self.serve_button):
-            head.addWidget(b)
+        head.addWidget(self.model_title, 1)
+        head.addWidget(self.actions_bar)
         self.facts = QLabel(self)
         self.facts.setObjectName("modelFacts")
         self.facts.setWordWrap(True)
         self.facts.setTextFormat(Qt.TextFormat.RichText)
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.facts.setOpenExternalLinks(True)
+        # the next step after registering: one calm line with links (Serve / Export bundle)
+        self.next_label = QLabel(self)
+        self.next_label.setObjectName("nextStepLabel")
+        self.next_label.setTextFormat(Qt.TextFormat.RichText)
+        self.next_label.setWordWrap(True)
+        self.next_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.next_label.linkActivated.connect(self._next_step_link)
+        self.next_label.hide()
+        self._next_ref: str | None = None  # the version just registered (the hint shows while it is selected)
+        # the gates: the verdict only (the reasons in its tooltip and behind "details"), so the table
+        # keeps the height; it wraps only in a narrow window
         self.gate_label = QLabel(self)
         self.gate_label.setObjectName("gateLabel")
         self.gate_label.setWordWrap(True)
         self.gate_label.setTextFormat(Qt.TextFormat.RichText)
+        self.gate_label.linkActivated.connect(lambda _link: self.show_gate_details())
+        self.gate_reasons: list[str] = []
         self.serving_label = QLabel(self)
         self.serving_label.setObjectName("servingLabel")
         self.serving_label.setTextFormat(Qt.TextFormat.RichText)
         self.serving_label.setOpenExternalLinks(True)
         self.serving_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.serving_label.setWordWrap(True)
         self.serving_label.hide()
 
         self.versions_model = VersionsModel(self)
         self.versions_view = self._table("versionsTable", self.versions_model)
-        self.versions_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.versions_view.horizontalHeader().setStretchLastSection(True)
+        self.versions_view.horizontalHeader().setMinimumSectionSize(48)
+        self.versions_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.versions_model.modelReset.connect(self._fit_version_columns)  # the metric columns change
+        self._fit_version_columns()
         self.versions_view.selectionModel().currentRowChanged.connect(
             lambda cur, _p: None if self._selecting else self._version_selected(cur.row()))
         self.versions_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -198,9 +245,13 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.timeline_model = TimelineModel(self)
         self.timeline_view = self._table("timelineTable", self.timeline_model)
         self.timeline_view.setWordWrap(False)
+        self.timeline_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # each row's tooltip has it whole
         header = self.timeline_view.horizontalHeader()
+        header.setMinimumSectionSize(48)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)  # the change and the comment share
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # what is left (see eventFilter)
+        self.timeline_view.installEventFilter(self)
 
         self.lineage_tab = QWidget(self)
         self.lineage_layout = QVBoxLayout(self.lineage_tab)
@@ -234,7 +285,39 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.tabs.addTab(self.card_tab, "Model card")
         self.tabs.currentChanged.connect(lambda _i: self._show_version_tab())
 
-        return master_detail(self, left, [head, self.facts, self.gate_label, self.serving_label, self.tabs], 300)
+        return master_detail(self, left, [head, self.facts, self.next_label, self.gate_label, self.serving_label,
+                                          self.tabs], 300)
+
+    def _fit_version_columns(self) -> None:
+        """Every column as wide as its text, but the last (the source): it takes what is left and
+        elides in the middle (its tooltip has it whole), so no column is cut at the window's edge."""
+        header = self.versions_view.horizontalHeader()
+        last = self.versions_model.columnCount() - 1
+        for col in range(last):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        if last >= 0:
+            header.setSectionResizeMode(last, QHeaderView.ResizeMode.Stretch)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Resize:
+            if watched is getattr(self, "models_view", None):
+                self.models_view.setColumnHidden(2, event.size().width() < NARROW_MODELS_LIST)
+            elif watched is getattr(self, "timeline_view", None):
+                self._fit_timeline(event.size().width())
+        return super().eventFilter(watched, event)
+
+    def _fit_timeline(self, width: int) -> None:
+        """The change and the comment share what the other columns leave; when that is too narrow
+        to read, they keep a readable width and the table scrolls sideways instead."""
+        header = self.timeline_view.horizontalHeader()
+        left = width - sum(header.sectionSize(c) for c in range(4))
+        mode = QHeaderView.ResizeMode.Stretch if left >= 2 * MIN_TEXT_COLUMN else QHeaderView.ResizeMode.Interactive
+        if header.sectionResizeMode(4) == mode:
+            return
+        for col in (4, 5):
+            header.setSectionResizeMode(col, mode)
+            if mode == QHeaderView.ResizeMode.Interactive:
+                header.resizeSection(col, MIN_TEXT_COLUMN)
 
     def _table(self, name: str, model: Any) -> QTableView:
         return rows_view(self, name, model)
@@ -314,6 +397,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self._selecting = True
         try:
             self.versions_model.set_rows(versions)
+            self.timeline_model.model_name = name
             self.timeline_model.set_rows(timeline)
         finally:
             self._selecting = False
@@ -329,18 +413,44 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.model_shown.emit(name)
 
     def _show_facts(self, info: registry.ModelInfo) -> None:
-        aliases = " · ".join(f"<b>{a}</b> → v{n}" for a, n in info.aliases.items()) or "no aliases"
+        aliases = " · ".join(f"<b>{html.escape(a)}</b> → v{n}" for a, n in info.aliases.items()) or "no aliases"
         stages = " · ".join(f"{st}: " + ", ".join(f"v{n}" for n in ns) for st, ns in info.stages.items())
-        self.facts.setText(f"{info.n_versions} version{'s' if info.n_versions != 1 else ''} · {aliases}"
+        self.facts.setText(f"{plural(info.n_versions, 'version')} · {aliases}"
                            + (f" · {stages}" if stages else "") + f" · created {when(info.created_at)}")
 
     def _version_selected(self, row: int) -> None:
         if self.store is None or not 0 <= row < self.versions_model.rowCount():
             self.version = None
+            self._show_next_step()
             return
         self.version = self.versions_model.rows[row]
+        if self.client is not None:  # a next step elsewhere (Monitoring, Serve) defaults to it
+            self.client.select("model_version", self.version.ref)
+        self._show_next_step()
         self._show_gates()
         self._show_version_tab()
+
+    def _show_next_step(self) -> None:
+        """After registering, one line says what comes next for the new version."""
+        v = self.version
+        if v is None or v.ref != self._next_ref or self.server is not None:
+            self.next_label.hide()
+            return
+        self.next_label.setText(f"Next: <a href='serve'>serve v{v.version}</a> over HTTP, "
+                                f"<a href='export'>export it as a bundle</a> or "
+                                f"<a href='monitor'>monitor it</a> for drift.")
+        self.next_label.show()
+
+    def _next_step_link(self, link: str) -> None:
+        ref = self.version.ref if self.version is not None else None
+        if ref is None:
+            return
+        if link == "serve":
+            self.serve_version(ref)
+        elif link == "export":
+            self.export_bundle()
+        elif link == "monitor":
+            self.monitor_version()
 
     def _model_info(self, name: str | None) -> registry.ModelInfo | None:
         """The model as last read (the list on the left)."""
@@ -354,8 +464,11 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         if info is None:
             return
         if not info.gates:
-            self.gate_label.setText("<span style='color:gray'>No promotion gates: any version can become champion."
-                                    " Use <b>Gates…</b> to require minimum metrics or beating the champion.</span>")
+            self.gate_reasons = []
+            self.gate_label.setText("<span style='color:gray'>No promotion gates: any version can become champion"
+                                    " (<b>Gates…</b> sets some).</span>")
+            self.gate_label.setToolTip("Use Gates… to require minimum metrics or beating the champion before a "
+                                       "version becomes champion or goes to Production.")
             return
         if self.version is None:
             return
@@ -367,14 +480,41 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         if self.version is None or self.version.ref != version.ref:
             return
         ok_colour, bad_colour = theme.status_colour("ok").name(), theme.status_colour("failed").name()
-        checked = "; ".join(report.checked)
-        if report.passed:
-            self.gate_label.setText(f"<span style='color:{ok_colour}'>✔ v{version.version} passes the gates</span>"
-                                    f" ({checked}).")
+        n, reasons = version.version, list(report.reasons)
+        self.gate_reasons = reasons
+        details = " · <a href='details'>details</a>"
+        if report.is_champion and report.passed:
+            text = (f"<span style='color:{ok_colour}'>★ v{n} is the champion</span>; the gates are checked "
+                    "when another version is promoted over it" + details)
+        elif report.is_champion:
+            text = (f"<span style='color:{bad_colour}'>✖ v{n} is the champion but no longer meets the gates</span>"
+                    f" ({plural(len(reasons), 'reason')})" + details)
+        elif report.passed:
+            text = f"<span style='color:{ok_colour}'>✔ v{n} passes the gates</span>" + details
         else:
-            reasons = "<br>".join(f"• {r}" for r in report.reasons)
-            self.gate_label.setText(f"<span style='color:{bad_colour}'>✖ v{version.version} would be blocked "
-                                    f"from champion / Production</span> ({checked}):<br>{reasons}")
+            text = (f"<span style='color:{bad_colour}'>✖ v{n} would be blocked from champion / Production</span>"
+                    f" ({plural(len(reasons), 'reason')})" + details)
+        self.gate_label.setText(text)
+        self.gate_label.setToolTip(self.gate_details_text(report))
+
+    @staticmethod
+    def gate_details_text(report: Any) -> str:
+        lines = ["Checked: " + "; ".join(report.checked) + "."] if report.checked else []
+        lines += [f"• {r}" for r in report.reasons]
+        return "\n".join(lines)
+
+    def show_gate_details(self) -> None:
+        """The gates' whole text (the line above the versions shows only the verdict)."""
+        tip = self.gate_label.toolTip()
+        if not tip:
+            return
+        verdict = self.gate_label.text().split(" · <a href='details'>", 1)[0]
+        icon = QMessageBox.Icon.Warning if self.gate_reasons else QMessageBox.Icon.Information
+        box = QMessageBox(icon, "Promotion gates", "", QMessageBox.StandardButton.Close, self)
+        box.setObjectName("gateDetailsBox")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(verdict + "<br><br>" + "<br>".join(html.escape(line) for line in tip.splitlines()))
+        box.open()
 
     def _show_version_tab(self) -> None:
         if self.version is None:
@@ -395,6 +535,26 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self._want_ref = info.ref
         self.refresh(select=info.name)
 
+    def serve_version(self, ref: str) -> bool:
+        """Show ``ref`` and serve it (what another room's "Serve" asks for; a server of another
+        version of this panel stops first)."""
+        if self.client is None:
+            return False
+        self.select_version(ref)
+        if self.server is not None:
+            if self.server_ref == ref:
+                return True
+            self.stop_serving()
+        return self.start_serving(ref)
+
+    def monitor_version(self, ref: str | None = None) -> None:
+        """Show the model of ``ref`` (default: the selected version) in the Monitoring panel."""
+        ref = ref or (self.version.ref if self.version is not None else None)
+        if self.client is None or ref is None:
+            return
+        name = ref.split("@", 1)[0]
+        self.client.navigate.emit("monitoring", ("monitor_model", name, ref))
+
     # ------------------------------------------------------------------ jobs and shutdown
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
         if handle is not None and handle.spec.kind == SCORE_KIND:
@@ -413,6 +573,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
                 self._after_change(ref)
                 self.show_panel()
             else:
+                if result.get("path") and self.client is not None:  # the window says where ("Show in folder")
+                    self.client.saved.emit(f"Bundle {result.get('ref') or ''}".strip(), str(result["path"]))
                 self._after_change(self.version.ref if self.version else None)
         elif outcome.status == "failed":
             title = "The bundle import failed" if handle.spec.kind == "bundle.import" else "The bundle export failed"

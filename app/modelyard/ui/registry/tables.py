@@ -9,6 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
+from modelyard.core.common.names import plural
 from modelyard.core.registry import versions as registry
 from modelyard.ui.common import theme
 from modelyard.ui.common.rows import RowsTableModel
@@ -19,6 +20,22 @@ STATUS_TEXT = {"ok": "ok", "warning": "warning", "drift": "drift", "error": "err
 
 def when(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def short_when(value: dt.datetime | None) -> str:
+    """``Dec 6 14:05`` this year, ``2025-12-06`` before (the whole time is in the tooltip)."""
+    if value is None:
+        return ""
+    local = value.astimezone()
+    if local.year == dt.datetime.now().astimezone().year:
+        return f"{local:%b} {local.day} {local:%H:%M}"
+    return local.strftime("%Y-%m-%d")
+
+
+def _source(v: registry.ModelVersionInfo) -> str:
+    if v.source == "run":
+        return f"run {v.run_id}" if v.run_id else "run"
+    return v.source
 
 
 class ModelsModel(RowsTableModel["registry.ModelInfo"]):
@@ -43,7 +60,7 @@ class ModelsModel(RowsTableModel["registry.ModelInfo"]):
             return theme.status_colour(status)
         if role == Qt.ItemDataRole.ToolTipRole:
             aliases = ", ".join(f"{a} → v{n}" for a, n in info.aliases.items()) or "no aliases"
-            return f"{info.name}: {info.n_versions} version(s); {aliases}" + (
+            return f"{info.name}: {plural(info.n_versions, 'version')}; {aliases}" + (
                 f"; latest drift check: {status}" if status else "; never checked for drift")
         return None
 
@@ -65,7 +82,9 @@ class VersionsModel(RowsTableModel["registry.ModelVersionInfo"]):
         return list(self.all_metric_keys)
 
     def _headers(self) -> tuple[str, ...]:
-        return ("Version", "Aliases", "Stage", *self.metric_keys, "Source", "Created", "By")
+        # who registered it is in the row's tooltip and the audit timeline; the source, last, takes
+        # what width is left (elided in the middle, whole in its tooltip)
+        return ("Version", "Aliases", "Stage", *self.metric_keys, "Created", "Source")
 
     def set_rows(self, rows: list[registry.ModelVersionInfo]) -> None:
         keys: list[str] = []
@@ -102,8 +121,7 @@ class VersionsModel(RowsTableModel["registry.ModelVersionInfo"]):
             if 3 <= column < 3 + n:
                 value = v.metrics.get(self.metric_keys[column - 3])
                 return f"{value:.4g}" if isinstance(value, (int, float)) else ""
-            return (v.source if v.source != "run" else f"run {v.run_id[:8]}" if v.run_id else "run",
-                    when(v.created_at), v.created_by or "")[column - 3 - n]
+            return (short_when(v.created_at), _source(v))[column - 3 - n]
         if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= column < 3 + n:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole and column == 1 and registry.CHAMPION in v.aliases:
@@ -113,8 +131,8 @@ class VersionsModel(RowsTableModel["registry.ModelVersionInfo"]):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"{v.ref}" + (f" from run {v.run_id}" if v.run_id else "")
-                    + (f" · dataset version {v.dataset_version_id}" if v.dataset_version_id else "")
+            return (f"{v.ref}" + (f" from run {v.run_id}" if v.run_id else f" from a {v.source}")
+                    + f"\nregistered {when(v.created_at)}" + (f" by {v.created_by}" if v.created_by else "")
                     + ("\n" + v.description if v.description else ""))
         return None
 
@@ -124,7 +142,8 @@ _ACTION_TEXT = {
     "remove_alias": "removed alias", "set_stage": "changed stage", "set_gates": "changed gates",
     "gate_override": "overrode gates", "export_bundle": "exported a bundle", "import_bundle": "imported a bundle",
     "edit_card": "edited the card", "serve_start": "started serving", "serve_stop": "stopped serving",
-    "drift_check": "checked drift", "retrain": "retrained",
+    "drift_check": "checked drift", "retrain": "retrained", "batch_score": "scored data",
+    "set_monitoring": "changed monitoring", "set_watch_folder": "set the watch folder",
 }
 
 
@@ -153,8 +172,32 @@ def _json_dicts(e: dict) -> tuple[dict, dict] | None:
 class TimelineModel(RowsTableModel[dict]):
     headers = ("When", "Who", "What", "Version", "Change", "Comment")
 
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.model_name = ""  # the model whose events these are: "churn@v2" reads "v2" in its own timeline
+
     def key(self, e: dict) -> Any:
         return e.get("id")
+
+    def _short(self, text: str) -> str:
+        if not self.model_name:
+            return text
+        return re.sub(rf"(?<![\w.-]){re.escape(self.model_name)}@(?=v\d)", "", text)
+
+    def change_text(self, e: dict, *, short: bool = True) -> str:
+        """What the event changed, in a few words (the tooltip has the whole values)."""
+        change = ""
+        dicts = _json_dicts(e)
+        if e["action"] == "set_gates":
+            change = "gates changed" if e.get("to_value") else "gates removed"
+        elif dicts is not None:
+            before, after = dicts
+            changed = [k.replace("_", " ") for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+            change = (" and ".join(changed) + " changed") if changed else "no change"
+        elif e.get("from_value") or e.get("to_value"):
+            change = f"{e.get('from_value') or '—'} → {e.get('to_value') or '—'}"
+            change = _LONG_RUN_ID.sub(lambda mt: mt.group(0)[:12], change)  # "run 9d7d335d" (tooltip: all)
+        return self._short(change) if short else change
 
     def cell(self, e: dict, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -162,22 +205,11 @@ class TimelineModel(RowsTableModel[dict]):
             what = _ACTION_TEXT.get(e["action"], e["action"])
             if details.get("alias"):
                 what += f" {details['alias']}"
-            change = ""
-            dicts = _json_dicts(e)
-            if e["action"] == "set_gates":
-                change = "gates changed" if e.get("to_value") else "gates removed"
-            elif dicts is not None:
-                before, after = dicts
-                changed = [k.replace("_", " ") for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
-                change = (" and ".join(changed) + " changed") if changed else "no change"
-            elif e.get("from_value") or e.get("to_value"):
-                change = f"{e.get('from_value') or '—'} → {e.get('to_value') or '—'}"
-                change = _LONG_RUN_ID.sub(lambda mt: mt.group(0)[:12], change)  # "run 9d7d335d" (tooltip: all)
-            return (when(e["at"]), e.get("actor") or "", what,
-                    f"v{e['version']}" if e.get("version") else "", change, e.get("comment") or "")[column]
+            return (short_when(e["at"]), e.get("actor") or "", what,
+                    f"v{e['version']}" if e.get("version") else "", self.change_text(e), e.get("comment") or "")[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             details = e.get("details") or {}
-            text = e.get("comment") or ""
+            text = f"{when(e['at'])}: {self.change_text(e, short=False)}".rstrip(": ") + "\n" + (e.get("comment") or "")
             if details.get("reasons"):
                 text += "\nOverridden gates:\n" + "\n".join(f"• {r}" for r in details["reasons"])
             if e["action"] == "set_gates" or _json_dicts(e) or _LONG_RUN_ID.search(e.get("from_value") or "") \

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtWidgets import QMessageBox
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.registry import versions as registry
 from modelyard.ui.common import theme
 from modelyard.ui.common.jobrunner import JobHandle
@@ -67,7 +68,7 @@ class VersionActions:
         def read(store: Any) -> str:
             from modelyard.core.registry import cards
 
-            return cards.render_html(cards.model_card(store, ref))
+            return cards.render_html(cards.model_card(store, ref), edit_hint=cards.WINDOW_EDIT_HINT)
 
         self.client.read("registry.card", read, lambda html: self._card_read(ref, html),
                          lambda exc: show_error(self, "Cannot show the model card", exc))
@@ -81,6 +82,12 @@ class VersionActions:
             self.card_browser = QTextBrowser(self.card_tab)
             self.card_browser.setObjectName("cardBrowser")
             self.card_browser.setOpenExternalLinks(True)
+            # the page is as wide as the tab (hashes break anywhere): it scrolls down, never sideways
+            from PySide6.QtCore import Qt
+            from PySide6.QtGui import QTextOption
+
+            self.card_browser.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+            self.card_browser.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             self.card_layout.insertWidget(0, self.card_browser, 1)
         self.card_html = html
         scroll = self.card_browser.verticalScrollBar().value()
@@ -138,9 +145,13 @@ class VersionActions:
         def write(store: Any) -> Any:
             from modelyard.core.registry import cards
 
-            return cards.export_html(store, ref, target)
+            return cards.export_html(store, ref, target, edit_hint="")
 
-        self.client.read(f"registry.card-export.{target}", write, lambda _p: None,
+        def written(written_to: Any) -> None:
+            if self.client is not None:  # the window says where, with "Show in folder"
+                self.client.saved.emit(f"Model card {ref}", str(written_to))
+
+        self.client.read(f"registry.card-export.{target}", write, written,
                          lambda exc: show_error(self, "Cannot export the model card", exc))
         return path
 
@@ -284,6 +295,8 @@ class VersionActions:
         self.serve_button.setEnabled(True)
         self.serve_button.setText("Stop serving")
         self.serve_button.setIcon(theme.icon("stop"))
+        self.actions_bar.set_button_hidden(self.serve_button, False)  # its text changed: lay the bar out again
+        self._show_next_step()
         self._show_stats(None)
         self._stats_timer.start()
 
@@ -310,9 +323,9 @@ class VersionActions:
         if stats:
             if stats.get("version") is not None:
                 text += f" (v{stats['version']})"
-            text += f" · {stats.get('requests', 0):,} requests"
+            text += f" · {plural(int(stats.get('requests') or 0), 'request')}"
             if stats.get("errors"):
-                text += f" · {stats['errors']:,} errors"
+                text += f" · {plural(int(stats['errors']), 'error')}"
             latency = stats.get("latency_ms") or {}
             if latency.get("p50") is not None:
                 text += f" · latency p50 {latency['p50']:.1f} ms, p99 {latency.get('p99') or 0:.1f} ms"
@@ -328,4 +341,5 @@ class VersionActions:
             server.stop()
         self.serve_button.setText("Serve")
         self.serve_button.setIcon(theme.icon("play"))
+        self.actions_bar.set_button_hidden(self.serve_button, False)
         self.serving_label.hide()
