@@ -54,3 +54,20 @@ def guess_target(columns: Sequence[str], values: Mapping[str, Sequence[Any]]) ->
     if len(columns) >= 2 and looks_like_classes(values.get(columns[-1], ())):
         return columns[-1]
     return None
+
+
+def guess_target_from_profile(profile: Mapping[str, Any] | None) -> str | None:
+    """The same rule over a stored version's profile (its columns' distinct counts and top values)."""
+    columns = list((profile or {}).get("columns", []))
+    names = [c["name"] for c in columns]
+    named = [n for n in names if _key(n) in TARGET_NAMES]
+    if named:
+        return named[-1]
+    if len(columns) < 2:
+        return None
+    last = columns[-1]
+    distinct, count = last.get("distinct") or 0, last.get("count") or 0
+    fractions = last.get("kind") == "float" and not last.get("integral")
+    if 2 <= distinct <= MAX_CLASSES and distinct * 2 <= count and not fractions:
+        return last["name"]
+    return None

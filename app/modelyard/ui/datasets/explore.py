@@ -1,0 +1,249 @@
+"""The Explore tab: a scatter of two columns coloured by the target, and one column's distribution
+per class (as Orange's Scatter Plot and Distributions do).
+
+Rows are read off the main thread through the client (a seeded sample of at most 5,000 rows,
+core/datasets/explore.py). A regression target colours by a ramp in the scatter and by its
+quartiles in the distributions. Legends sit beside the plots, never over the points.
+pyqtgraph is imported by the caller's warm-up before this view is built.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from modelyard.core.common.names import plural
+from modelyard.ui.common import theme
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+MAX_CLASSES = len(PALETTE)  # more classes: the largest ones, the rest as "other"
+MAX_BARS = 12  # categories of a distribution; the rest as "other"
+BINS = 24
+
+
+def class_groups(sample: Any) -> tuple[list[str], np.ndarray]:
+    """Each sampled row's group: the target's class (regression: its quartile), as names and codes."""
+    n = sample.sampled
+    target = sample.target
+    if target in sample.categorical:
+        values = ["(missing)" if v is None else v for v in sample.categorical[target]]
+        names, counts = np.unique(values, return_counts=True)
+        order = [str(x) for x in names[np.argsort(-counts, kind="stable")]]
+        keep = order[:MAX_CLASSES - 1] if len(order) > MAX_CLASSES else order
+        index = {name: i for i, name in enumerate(keep)}
+        other = len(keep)
+        codes = np.array([index.get(v, other) for v in values], dtype=np.int64)
+        return (keep + ([f"other ({plural(len(order) - len(keep), 'class', 'classes')})"]
+                        if len(order) > len(keep) else [])), codes
+    if target in sample.numeric:
+        y = sample.numeric[target]
+        ok = ~np.isnan(y)
+        if ok.sum() >= 4:
+            edges = np.unique(np.quantile(y[ok], [0.25, 0.5, 0.75]))
+            codes = np.where(ok, np.searchsorted(edges, np.nan_to_num(y), side="right"), len(edges) + 1)
+            bounds = [float(np.nanmin(y)), *edges.tolist(), float(np.nanmax(y))]
+            names = [f"{target} {_fmt(a)}–{_fmt(b)}" for a, b in zip(bounds[:-1], bounds[1:])]
+            if (~ok).any():
+                names.append("(missing)")
+            return names, codes.astype(np.int64)
+    return ["all rows"], np.zeros(n, dtype=np.int64)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+class ExploreView(QWidget):
+    def __init__(self, client: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        import pyqtgraph as pg
+
+        self._pg = pg
+        self._client = client
+        self.setObjectName("exploreView")
+        self.sample: Any = None
+        self.version: Any = None
+        self.x = QComboBox(self)
+        self.x.setObjectName("exploreX")
+        self.y = QComboBox(self)
+        self.y.setObjectName("exploreY")
+        self.dist = QComboBox(self)
+        self.dist.setObjectName("exploreDistribution")
+        for combo in (self.x, self.y, self.dist):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
+            combo.currentIndexChanged.connect(lambda _i: self.redraw())
+        self.status = QLabel("Reading the rows…", self)
+        self.status.setObjectName("exploreStatus")
+        self.scatter_plot = self._plot("exploreScatter")
+        self.dist_plot = self._plot("exploreDist")
+        self.legend = QLabel(self)  # beside the plots: it never covers a point
+        self.legend.setObjectName("exploreLegend")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.scatter: Any = None
+        self.dist_items: list[Any] = []
+
+        controls = QHBoxLayout()
+        for label, combo in (("X:", self.x), ("Y:", self.y)):
+            controls.addWidget(QLabel(label, self))
+            controls.addWidget(combo, 1)
+        controls.addSpacing(theme.SPACE_L)
+        controls.addWidget(QLabel("Distribution of:", self))
+        controls.addWidget(self.dist, 1)
+        plots = QSplitter(Qt.Orientation.Horizontal, self)
+        plots.addWidget(self.scatter_plot)
+        plots.addWidget(self.dist_plot)
+        plots.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, theme.SPACE_S, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(plots, 1)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.status)
+
+    def _plot(self, name: str) -> Any:
+        pg = self._pg
+        plot = pg.PlotWidget(self)
+        plot.setObjectName(name)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.setMinimumSize(160, 120)
+        pal = self.palette()
+        plot.setBackground(pal.color(QPalette.ColorRole.Base))
+        fg = pal.color(QPalette.ColorRole.Text)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setPen(fg)
+            plot.getAxis(axis).setTextPen(fg)
+        return plot
+
+    # -- data
+    def set_version(self, version: Any) -> None:
+        if self.version is not None and version is not None and self.version.id == version.id:
+            return
+        self.version, self.sample = version, None
+        self.status.setText("Reading the rows…")
+        if version is None or self._client is None:
+            return
+        version_id = version.id
+
+        def read(store: Any) -> Any:
+            from modelyard.core.datasets.explore import explore_sample
+
+            return explore_sample(store, version_id)
+
+        self._client.read("datasets.explore", read, self._read, lambda exc: self.status.setText(str(exc)))
+
+    def _read(self, sample: Any) -> None:
+        if self.version is None or sample.version_id != self.version.id:
+            return
+        self.sample = sample
+        numeric = [c for c in sample.columns if c in sample.numeric and c != sample.target]
+        every = [c for c in sample.columns if c != sample.target]
+        for combo, names, pick in ((self.x, numeric, 0), (self.y, numeric, 1), (self.dist, every, 0)):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names)
+            for i, name in enumerate(names):
+                combo.setItemData(i, name, Qt.ItemDataRole.ToolTipRole)
+            combo.setCurrentIndex(min(pick, len(names) - 1))
+            combo.blockSignals(False)
+        shown = (f"{plural(sample.sampled, 'row')}, a random sample of {sample.n_rows:,}"
+                 if sample.sampled < sample.n_rows else plural(sample.sampled, "row"))
+        coloured = f"coloured by {sample.target}" if sample.target else "no target: one colour"
+        self.status.setText(f"{shown} · {coloured}")
+        self.redraw()
+
+    # -- drawing
+    def redraw(self) -> None:
+        s = self.sample
+        if s is None:
+            return
+        names, codes = class_groups(s)
+        colours = [QColor(PALETTE[i % len(PALETTE)]) for i in range(len(names))]
+        self._draw_scatter(s, names, codes, colours)
+        self._draw_distribution(s, names, codes, colours)
+        items = "".join(f"<span style='color:{c.name()}'>■</span>&nbsp;{html.escape(n)}&nbsp;&nbsp; "
+                        for n, c in zip(names, colours))
+        self.legend.setText(items if s.target else "")
+
+    def _draw_scatter(self, s: Any, names: list[str], codes: np.ndarray, colours: list[QColor]) -> None:
+        pg = self._pg
+        plot = self.scatter_plot
+        plot.clear()
+        xn, yn = self.x.currentText(), self.y.currentText()
+        if xn not in s.numeric or yn not in s.numeric:
+            plot.setTitle("Two numeric columns are needed for a scatter")
+            return
+        plot.setTitle(None)
+        x, y = s.numeric[xn], s.numeric[yn]
+        ok = ~(np.isnan(x) | np.isnan(y))
+        if s.task == "regression" and s.target in s.numeric:
+            t = s.numeric[s.target]
+            ok &= ~np.isnan(t)
+            lo, hi = (float(t[ok].min()), float(t[ok].max())) if ok.any() else (0.0, 1.0)
+            ramp = pg.colormap.get("viridis")
+            brushes = [pg.mkBrush(c) for c in ramp.map((t[ok] - lo) / ((hi - lo) or 1.0), mode="qcolor")]
+        else:
+            brushes = [pg.mkBrush(colours[c]) for c in codes[ok]]
+        self.scatter = pg.ScatterPlotItem(x=x[ok], y=y[ok], size=5, pen=pg.mkPen(None), brush=brushes)
+        plot.addItem(self.scatter)
+        plot.setLabel("bottom", xn)
+        plot.setLabel("left", yn)
+        plot.autoRange()
+
+    def _draw_distribution(self, s: Any, names: list[str], codes: np.ndarray, colours: list[QColor]) -> None:
+        pg = self._pg
+        plot = self.dist_plot
+        plot.clear()
+        self.dist_items = []
+        column = self.dist.currentText()
+        bottom = plot.getAxis("bottom")
+        if column in s.numeric:
+            v = s.numeric[column]
+            ok = ~np.isnan(v)
+            if not ok.any():
+                return
+            edges = np.histogram_bin_edges(v[ok], bins=BINS)
+            for k, colour in enumerate(colours):
+                counts, _ = np.histogram(v[ok & (codes == k)], bins=edges)
+                fill = QColor(colour)
+                fill.setAlpha(70)
+                item = pg.PlotCurveItem(edges, counts, stepMode="center", pen=pg.mkPen(colour, width=2),
+                                        fillLevel=0, brush=pg.mkBrush(fill))
+                plot.addItem(item)
+                self.dist_items.append(item)
+            bottom.setTicks(None)
+        elif column in s.categorical:
+            values = ["(missing)" if x is None else x for x in s.categorical[column]]
+            cats, counts = np.unique(values, return_counts=True)
+            top = [str(c) for c in cats[np.argsort(-counts, kind="stable")][:MAX_BARS]]
+            index = {c: i for i, c in enumerate(top)}
+            pos = np.array([index.get(x, -1) for x in values])
+            width = 0.8 / max(len(colours), 1)
+            for k, colour in enumerate(colours):
+                per = np.bincount(pos[(codes == k) & (pos >= 0)], minlength=len(top))
+                item = pg.BarGraphItem(x=np.arange(len(top)) - 0.4 + width * (k + 0.5), height=per, width=width,
+                                       brush=colour, pen=pg.mkPen(None))
+                plot.addItem(item)
+                self.dist_items.append(item)
+            metrics = self.fontMetrics()
+            room = max(plot.width() / max(len(top), 1) - 6, 24)
+            bottom.setTicks([[(i, metrics.elidedText(c, Qt.TextElideMode.ElideMiddle, int(room)))
+                              for i, c in enumerate(top)]])
+        plot.setLabel("bottom", column)
+        plot.setLabel("left", "rows")
+        plot.autoRange()
