@@ -28,7 +28,7 @@ def wait(until, timeout: float = 30.0) -> None:
 
 
 def main(folder: str) -> None:
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])  # kept alive while the probe runs
     store = Store.open(Path(folder) / "store")
     rng = np.random.default_rng(0)
     n = 2000

@@ -434,10 +434,28 @@ def test_column_detail_of_free_text_says_so_and_category_labels_fit(qtbot, store
 
     detail.show_column(columns["colour"], "categorical")
     assert detail.note is None and detail.bars is not None
-    labels = [label for _x, label in detail.plot.getAxis("bottom")._tickLevels[0]]
-    per_bar = detail.plot.getPlotItem().vb.width() / len(labels)
-    widest = max(detail.fontMetrics().horizontalAdvance(label) for label in labels)
-    assert widest <= per_bar, (widest, per_bar, labels)
+    assert_category_labels_readable(detail, columns["colour"])
+
+
+def assert_category_labels_readable(detail, profile) -> None:
+    """At most TOP_BARS bars plus one "other" bar, one label per bar on the left axis, each within
+    its width and no taller than its bar's slot (labels cannot overlap); stats without lengths."""
+    from modelyard.ui.datasets.column_detail import LABEL_MAX_WIDTH, TOP_BARS
+
+    QApplication.processEvents()
+    heights = detail.bars.opts["width"]
+    labels = [label for _y, label in detail.plot.getAxis("left")._tickLevels[0]]
+    assert len(heights) == len(labels) <= TOP_BARS + 1
+    distinct = profile["distinct"]
+    if distinct > TOP_BARS:
+        assert labels[-1] == f"other ({distinct - (len(labels) - 1)} categories)"
+        assert sum(heights) == profile["count"] - profile["missing"]
+    metrics = detail.fontMetrics()
+    assert max(metrics.horizontalAdvance(label) for label in labels) <= LABEL_MAX_WIDTH
+    slot = detail.plot.getPlotItem().vb.height() / len(labels)
+    assert metrics.height() <= slot, (metrics.height(), slot)
+    text = detail.stats.text()
+    assert "most common" in text and "length" not in text
 
 
 def test_many_warnings_leave_the_columns_table_its_rows(qtbot, window, store):

@@ -70,8 +70,10 @@ def _service():  # type: ignore[no-untyped-def]
     from modelyard.core.datasets import service
 
     return service
-PROFILE_WIDTHS = {COL_TYPE: 100, COL_ROLE: 86, COL_MISSING: 96, COL_DISTINCT: 72, COL_MEAN: 78, COL_MIN: 72,
-                  COL_MAX: 72, COL_DIST: 130}
+PROFILE_WIDTHS = {COL_TYPE: 92, COL_ROLE: 78, COL_MISSING: 86, COL_DISTINCT: 64, COL_MEAN: 64, COL_MIN: 58,
+                  COL_MAX: 58, COL_DIST: 96}  # with a readable Column, fits the 1024-wide window
+LIST_MIN_WIDTH = 200
+DETAIL_MIN_HEIGHT = 140  # less than this for the column detail and it collapses (the table keeps its rows)
 PROFILE_MIN_ROWS = 5  # the columns table keeps at least this many rows; the column detail gives way
 
 
@@ -100,6 +102,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         self._import_queue: list[Path] = []  # dropped files waiting for their Import dialog
         self.import_dialog: Any = None  # the Import dialog open for a dropped file
         self.target_dialog: Any = None
+        self._sharing = False  # the panel itself moves the profile splitter
         self.empty.add_action("Import a file…", self.import_with_dialog, icon_name="import")
         self.empty.add_action("Try a sample dataset", lambda: self.import_sample("iris"), icon_name="datasets")
 
@@ -136,6 +139,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         left = QWidget(self)
         ll = QVBoxLayout(left)
         ll.setContentsMargins(theme.SPACE_M, theme.SPACE_M, 0, theme.SPACE_M)
+        left.setMinimumWidth(LIST_MIN_WIDTH)
         ll.addWidget(self.list_bar)
         ll.addWidget(self.datasets_view, 1)
 
@@ -146,7 +150,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.version_combo = QComboBox(self)
         self.version_combo.setObjectName("versionCombo")
         self.version_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.version_combo.setMinimumContentsLength(10)
+        self.version_combo.setMinimumContentsLength(14)
         self.version_combo.activated.connect(self._version_chosen)
         self.train_button = QPushButton(theme.icon("play"), "Train on this dataset…", self)
         self.train_button.setObjectName("trainOnDatasetButton")
@@ -255,7 +259,37 @@ class DatasetsPanel(FileDropTarget, Panel):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         split.setSizes([320, 200])
+        split.installEventFilter(self)  # on a resize: the table first (see _share_profile_height)
+        self._detail_share: float | None = None  # the user's own split, once they drag the handle
+        split.splitterMoved.connect(lambda *_: self._remember_detail_share())
         return split
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        if watched is getattr(self, "profile_split", None) and event.type() == event.Type.Resize:
+            QTimer.singleShot(0, self, self._share_profile_height)
+        return super().eventFilter(watched, event)
+
+    def _remember_detail_share(self) -> None:
+        total = sum(self.profile_split.sizes())
+        if total > 0 and not self._sharing:
+            self._detail_share = self.profile_split.sizes()[1] / total
+
+    def _share_profile_height(self) -> None:
+        """The columns table keeps its PROFILE_MIN_ROWS rows; the column detail takes 40 % (or the
+        user's share) of the rest, and collapses when it would be under DETAIL_MIN_HEIGHT."""
+        total = self.profile_split.height() - self.profile_split.handleWidth()
+        if total <= 0:
+            return
+        table_min = self.profile_split.widget(0).minimumSizeHint().height()
+        detail = int(total * (self._detail_share if self._detail_share is not None else 0.4))
+        detail = min(detail, total - table_min)
+        if detail < DETAIL_MIN_HEIGHT:
+            detail = 0
+        self._sharing = True
+        try:
+            self.profile_split.setSizes([total - detail, detail])
+        finally:
+            self._sharing = False
 
     def _build_preview_tab(self) -> QWidget:
         self.preview_view = QTableView(self)
@@ -399,8 +433,10 @@ class DatasetsPanel(FileDropTarget, Panel):
             self._select_row(row)
         self.version_combo.clear()
         for each in reversed(versions):
-            self.version_combo.addItem(f"v{each.version} · {each.created_at.astimezone():%Y-%m-%d %H:%M}", each.id)
-            self.version_combo.setItemData(self.version_combo.count() - 1, each.ref, Qt.ItemDataRole.ToolTipRole)
+            self.version_combo.addItem(f"v{each.version} · {each.created_at.astimezone():%Y-%m-%d}", each.id)
+            self.version_combo.setItemData(self.version_combo.count() - 1,
+                                           f"{each.ref}, made {each.created_at.astimezone():%Y-%m-%d %H:%M}",
+                                           Qt.ItemDataRole.ToolTipRole)
         self._show_version(v)
         super().refresh()
 
