@@ -451,7 +451,7 @@ def assert_category_labels_readable(detail, profile) -> None:
         assert labels[-1] == f"other ({distinct - (len(labels) - 1)} categories)"
         assert sum(heights) == profile["count"] - profile["missing"]
     metrics = detail.fontMetrics()
-    assert max(metrics.horizontalAdvance(label) for label in labels) <= LABEL_MAX_WIDTH
+    assert max(metrics.horizontalAdvance(label) for label in labels) <= min(LABEL_MAX_WIDTH, detail.plot.width() * 0.4)
     slot = detail.plot.getPlotItem().vb.height() / len(labels)
     assert metrics.height() <= slot, (metrics.height(), slot)
     text = detail.stats.text()

@@ -26,7 +26,7 @@ from modelyard.ui.common.delegates import values_all_differ
 from modelyard.ui.datasets.profile_table import fmt_number
 
 TOP_BARS = 12  # categories drawn as bars; the rest are one "other (k categories)" bar
-LABEL_MAX_WIDTH = 140  # a category's label on the left axis is elided in the middle past this
+LABEL_MAX_WIDTH = 260  # a category's label on the left axis: at most this wide, and 40 % of the plot
 
 
 def category_bars(profile: dict[str, Any], most: int = TOP_BARS) -> list[tuple[str, int]]:
@@ -145,16 +145,17 @@ class ColumnDetail(QWidget):
         self.bars = pg.BarGraphItem(x0=0, y=ys, height=0.8, width=[c for _l, c in bars], brush=colour,
                                     pen=pg.mkPen(None))
         metrics = self.fontMetrics()
-        labels = [metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, LABEL_MAX_WIDTH) for label, _c in bars]
+        widest = int(min(LABEL_MAX_WIDTH, max(self.plot.width() * 0.4, 60)))
+        labels = [metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, widest) for label, _c in bars]
         left = self.plot.getAxis("left")
         left.setTicks([[(y, label) for y, label in zip(ys, labels)]])
-        left.setWidth(min(max((metrics.horizontalAdvance(x) for x in labels), default=20), LABEL_MAX_WIDTH) + 12)
+        left.setWidth(min(max((metrics.horizontalAdvance(x) for x in labels), default=20), widest) + 12)
         left.setLabel("")
         self.plot.getAxis("bottom").setTicks(None)
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         distinct = int(profile.get("distinct") or n)
-        shown = f"top {min(TOP_BARS, distinct)} of {distinct:,} values" if distinct > TOP_BARS else \
-            plural(distinct, "value")
+        named = n - 1 if bars and bars[-1][0].startswith("other (") else n
+        shown = f"top {named} of {distinct:,} values" if named < distinct else plural(distinct, "value")
         self.plot.setLabel("bottom", f"rows ({shown})")
         self.plot.setLabel("left", "")
 
@@ -186,7 +187,7 @@ class ColumnDetail(QWidget):
         self.stats.setText(_stats_html(profile, "text"))
 
 
-def _short(text: str, limit: int = 24) -> str:
+def _short(text: str, limit: int = 16) -> str:
     return text if len(text) <= limit else text[:limit // 2 - 1] + "…" + text[-(limit // 2 - 1):]
 
 

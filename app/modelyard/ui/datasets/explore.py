@@ -13,7 +13,7 @@ import html
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
@@ -32,6 +32,7 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 MAX_CLASSES = len(PALETTE)  # more classes: the largest ones, the rest as "other"
 MAX_BARS = 12  # categories of a distribution; the rest as "other"
 BINS = 24
+RAMP_STEPS = 12  # colours of a regression target's ramp in the scatter
 
 
 def class_groups(sample: Any) -> tuple[list[str], np.ndarray]:
@@ -88,8 +89,8 @@ class ExploreView(QWidget):
             combo.currentIndexChanged.connect(lambda _i: self.redraw())
         self.status = QLabel("Reading the rows…", self)
         self.status.setObjectName("exploreStatus")
-        self.scatter_plot = self._plot("exploreScatter")
-        self.dist_plot = self._plot("exploreDist")
+        self.scatter_plot: Any = None  # built one per event-loop turn (each ~40 ms): see _add_plots
+        self.dist_plot: Any = None
         self.legend = QLabel(self)  # beside the plots: it never covers a point
         self.legend.setObjectName("exploreLegend")
         self.legend.setTextFormat(Qt.TextFormat.RichText)
@@ -104,9 +105,7 @@ class ExploreView(QWidget):
         controls.addSpacing(theme.SPACE_L)
         controls.addWidget(QLabel("Distribution of:", self))
         controls.addWidget(self.dist, 1)
-        plots = QSplitter(Qt.Orientation.Horizontal, self)
-        plots.addWidget(self.scatter_plot)
-        plots.addWidget(self.dist_plot)
+        self.plots = plots = QSplitter(Qt.Orientation.Horizontal, self)
         plots.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, theme.SPACE_S, 0, 0)
@@ -114,6 +113,19 @@ class ExploreView(QWidget):
         layout.addWidget(plots, 1)
         layout.addWidget(self.legend)
         layout.addWidget(self.status)
+        QTimer.singleShot(0, self, self._add_plots)
+
+    def _add_plots(self) -> None:
+        """One plot per event-loop turn, so building the view never holds the main thread long."""
+        if self.scatter_plot is None:
+            self.scatter_plot = self._plot("exploreScatter")
+            self.plots.addWidget(self.scatter_plot)
+            QTimer.singleShot(0, self, self._add_plots)
+            return
+        self.dist_plot = self._plot("exploreDist")
+        self.plots.addWidget(self.dist_plot)
+        if self.sample is not None:  # rows read before the plots were there: draw them, in a turn of its own
+            QTimer.singleShot(0, self, self.redraw)
 
     def _plot(self, name: str) -> Any:
         pg = self._pg
@@ -170,12 +182,13 @@ class ExploreView(QWidget):
     # -- drawing
     def redraw(self) -> None:
         s = self.sample
-        if s is None:
+        if s is None or self.dist_plot is None:
             return
         names, codes = class_groups(s)
         colours = [QColor(PALETTE[i % len(PALETTE)]) for i in range(len(names))]
         self._draw_scatter(s, names, codes, colours)
-        self._draw_distribution(s, names, codes, colours)
+        # the other plot in the next turn: each is drawn and painted on its own
+        QTimer.singleShot(0, self, lambda: self.sample is s and self._draw_distribution(s, names, codes, colours))
         items = "".join(f"<span style='color:{c.name()}'>■</span>&nbsp;{html.escape(n)}&nbsp;&nbsp; "
                         for n, c in zip(names, colours))
         self.legend.setText(items if s.target else "")
@@ -191,16 +204,23 @@ class ExploreView(QWidget):
         plot.setTitle(None)
         x, y = s.numeric[xn], s.numeric[yn]
         ok = ~(np.isnan(x) | np.isnan(y))
+        # one item per colour (a brush per point made 5,000 symbols one by one: 130 ms on the main thread)
         if s.task == "regression" and s.target in s.numeric:
             t = s.numeric[s.target]
             ok &= ~np.isnan(t)
             lo, hi = (float(t[ok].min()), float(t[ok].max())) if ok.any() else (0.0, 1.0)
+            groups = np.minimum(((t - lo) / ((hi - lo) or 1.0) * RAMP_STEPS).astype(np.int64), RAMP_STEPS - 1)
             ramp = pg.colormap.get("viridis")
-            brushes = [pg.mkBrush(c) for c in ramp.map((t[ok] - lo) / ((hi - lo) or 1.0), mode="qcolor")]
+            colours = [ramp.map((k + 0.5) / RAMP_STEPS, mode="qcolor") for k in range(RAMP_STEPS)]
         else:
-            brushes = [pg.mkBrush(colours[c]) for c in codes[ok]]
-        self.scatter = pg.ScatterPlotItem(x=x[ok], y=y[ok], size=5, pen=pg.mkPen(None), brush=brushes)
-        plot.addItem(self.scatter)
+            groups = codes
+        self.scatter = []
+        for k, colour in enumerate(colours):
+            mine = ok & (groups == k)
+            if mine.any():
+                item = pg.ScatterPlotItem(x=x[mine], y=y[mine], size=5, pen=pg.mkPen(None), brush=pg.mkBrush(colour))
+                plot.addItem(item)
+                self.scatter.append(item)
         plot.setLabel("bottom", xn)
         plot.setLabel("left", yn)
         plot.autoRange()
@@ -220,10 +240,8 @@ class ExploreView(QWidget):
             edges = np.histogram_bin_edges(v[ok], bins=BINS)
             for k, colour in enumerate(colours):
                 counts, _ = np.histogram(v[ok & (codes == k)], bins=edges)
-                fill = QColor(colour)
-                fill.setAlpha(70)
-                item = pg.PlotCurveItem(edges, counts, stepMode="center", pen=pg.mkPen(colour, width=2),
-                                        fillLevel=0, brush=pg.mkBrush(fill))
+                # outlines, not fills: overlaid classes stay visible (and a filled path took ~20 ms to paint)
+                item = pg.PlotCurveItem(edges, counts, stepMode="center", pen=pg.mkPen(colour, width=2))
                 plot.addItem(item)
                 self.dist_items.append(item)
             bottom.setTicks(None)

@@ -72,6 +72,8 @@ def _service():  # type: ignore[no-untyped-def]
     return service
 PROFILE_WIDTHS = {COL_TYPE: 92, COL_ROLE: 78, COL_MISSING: 86, COL_DISTINCT: 64, COL_MEAN: 64, COL_MIN: 58,
                   COL_MAX: 58, COL_DIST: 96}  # with a readable Column, fits the 1024-wide window
+NAME_MIN_WIDTH = 120  # the Column column; narrower tables hide these first (the detail shows them):
+OPTIONAL_COLUMNS = (COL_MAX, COL_MIN, COL_MEAN)
 LIST_MIN_WIDTH = 200
 DETAIL_MIN_HEIGHT = 140  # less than this for the column detail and it collapses (the table keeps its rows)
 PROFILE_MIN_ROWS = 5  # the columns table keeps at least this many rows; the column detail gives way
@@ -260,6 +262,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         split.setStretchFactor(1, 2)
         split.setSizes([320, 200])
         split.installEventFilter(self)  # on a resize: the table first (see _share_profile_height)
+        self.profile_view.installEventFilter(self)  # on a resize: which columns fit (see _fit_profile_columns)
         self._detail_share: float | None = None  # the user's own split, once they drag the handle
         split.splitterMoved.connect(lambda *_: self._remember_detail_share())
         return split
@@ -267,7 +270,21 @@ class DatasetsPanel(FileDropTarget, Panel):
     def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
         if watched is getattr(self, "profile_split", None) and event.type() == event.Type.Resize:
             QTimer.singleShot(0, self, self._share_profile_height)
+        elif watched is getattr(self, "profile_view", None) and event.type() == event.Type.Resize:
+            self._fit_profile_columns()
         return super().eventFilter(watched, event)
+
+    def _fit_profile_columns(self) -> None:
+        """Hide Max, then Min, then Mean while the Column column would be under NAME_MIN_WIDTH."""
+        header = self.profile_view.horizontalHeader()
+        room = self.profile_view.viewport().width()
+        fixed = [c for c in PROFILE_WIDTHS if c not in OPTIONAL_COLUMNS]
+        need = NAME_MIN_WIDTH + sum(PROFILE_WIDTHS[c] for c in fixed)
+        fits = True
+        for col in reversed(OPTIONAL_COLUMNS):  # Mean is kept longest, Max hidden first
+            fits = fits and need + PROFILE_WIDTHS[col] <= room
+            header.setSectionHidden(col, not fits)
+            need += PROFILE_WIDTHS[col] if fits else 0
 
     def _remember_detail_share(self) -> None:
         total = sum(self.profile_split.sizes())
@@ -519,6 +536,9 @@ class DatasetsPanel(FileDropTarget, Panel):
             self.detail_hint.hide()
             self.detail = ColumnDetail(self.detail_holder)
             self.detail_layout.addWidget(self.detail)
+            # its first chart in the next turn: building the plot and drawing it held the main thread ~100 ms
+            QTimer.singleShot(0, self, lambda: self._column_selected(self.profile_view.currentIndex()))
+            return
         profile = index.data(PROFILE_ROLE)
         name = profile["name"]
         self.detail.show_column(profile, self.profile_model.current(name, "type"))
