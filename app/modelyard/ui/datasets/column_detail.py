@@ -228,4 +228,4 @@ def _stats_html(p: dict[str, Any], schema_type: str = "") -> str:
     if p.get("length") and not categories:  # free text: how long its values are
         rows.append(("length", f"{p['length'].get('min')}–{p['length'].get('max')}, mean {fmt_number(p['length'].get('mean'))}"))
     body = "".join(f"<tr><td style='padding-right:12px'>{k}</td><td align='right'>{v}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+    return f"<table width='100%'>{body}</table>"  # as wide as the box: a long value wraps, never clips

@@ -167,10 +167,12 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.header_bar.add(self.delete_button, priority=0)
         self.version_facts = ElidedLabel("", self, Qt.TextElideMode.ElideRight)
         self.version_facts.setObjectName("versionFacts")
-        head = QHBoxLayout()
+        head = QHBoxLayout()  # the name and the next step; under it, which version and its facts
         head.addWidget(self.version_title, 1)
-        head.addWidget(self.version_combo)
         head.addWidget(self.header_bar)
+        facts = QHBoxLayout()
+        facts.addWidget(self.version_combo)
+        facts.addWidget(self.version_facts, 1)
         from modelyard.ui.datasets.target import TargetBanner
 
         self.target_banner = TargetBanner(self)
@@ -190,7 +192,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.tabs.addTab(self.explore_tab, "Explore")
         self.tabs.currentChanged.connect(self._tab_changed)
 
-        return master_detail(self, left, [head, self.version_facts, self.target_banner, self.tabs], 240)
+        return master_detail(self, left, [head, facts, self.target_banner, self.tabs], 240)
 
     def _build_profile_tab(self) -> QWidget:
         self.warnings_label = QLabel(self)
