@@ -217,3 +217,20 @@ def test_the_explore_view_reads_its_rows_off_the_main_thread(qtbot, window, stor
     panel.tabs.setCurrentWidget(panel.explore_tab)
     qtbot.waitUntil(lambda: panel.explore is not None and bool(panel.explore.scatter), timeout=15000)
     assert "datasets.explore" in seen
+
+
+def test_explore_colours_a_regression_target_by_a_ramp_and_says_so(qtbot, window, store):
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400)})
+    frame["price"] = frame["a"] * 3 + rng.normal(size=400)
+    ds.import_frame(store, frame, "houses", target="price")
+    show(qtbot, window, "houses@v1")
+    panel = window.datasets_panel
+    assert panel.version.task == "regression"
+    panel.tabs.setCurrentWidget(panel.explore_tab)
+    qtbot.waitUntil(lambda: panel.explore is not None and bool(panel.explore.dist_items), timeout=15000)
+    explore = panel.explore
+    assert len(explore.scatter) > 4  # steps of the ramp, not one colour
+    assert sum(len(item.data) for item in explore.scatter) == 400
+    assert explore.legend.text().startswith("Scatter: price") and "Distributions:" in explore.legend.text()
+    assert len(explore.dist_items) == 4  # the target's quartiles

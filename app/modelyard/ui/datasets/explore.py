@@ -191,6 +191,12 @@ class ExploreView(QWidget):
         QTimer.singleShot(0, self, lambda: self.sample is s and self._draw_distribution(s, names, codes, colours))
         items = "".join(f"<span style='color:{c.name()}'>■</span>&nbsp;{html.escape(n)}&nbsp;&nbsp; "
                         for n, c in zip(names, colours))
+        if s.task == "regression" and s.target in s.numeric:  # the scatter's ramp, then the quartiles' colours
+            t = s.numeric[s.target]
+            ramp = self._pg.colormap.get("viridis")
+            steps = "".join(f"<span style='color:{ramp.map(k / 7, mode='qcolor').name()}'>■</span>" for k in range(8))
+            items = (f"Scatter: {html.escape(s.target)} {_fmt(float(np.nanmin(t)))}&nbsp;{steps}&nbsp;"
+                     f"{_fmt(float(np.nanmax(t)))}&nbsp;&nbsp;·&nbsp;&nbsp;Distributions: {items}")
         self.legend.setText(items if s.target else "")
 
     def _draw_scatter(self, s: Any, names: list[str], codes: np.ndarray, colours: list[QColor]) -> None:
