@@ -20,6 +20,8 @@ from modelyard.core.datasets.rows import snapshot_path
 from modelyard.core.store import Store
 
 MAX_ROWS = 5_000
+MAX_CLASSES = 9  # colours of the target's classes (the Explore view has ten): more, the largest 9 and "other"
+MAX_CATEGORIES = 12  # categories of a distribution; the rest are not drawn
 
 
 @dataclass
@@ -32,6 +34,12 @@ class ExploreSample:
     categorical: dict[str, list[Any]] = field(default_factory=dict)  # text, None for missing
     columns: list[str] = field(default_factory=list)  # in the version's order
     sampled: int = 0  # rows here
+    # Prepared here, off the window's thread: each row's group (the target's class; a regression
+    # target's quartile), the group names, and each categorical column's most common values with
+    # each row's index among them (-1: another value).
+    group_names: list[str] = field(default_factory=list)
+    groups: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    categories: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict)
 
 
 def _as_numbers(col: pa.ChunkedArray) -> np.ndarray | None:
@@ -44,6 +52,46 @@ def _as_numbers(col: pa.ChunkedArray) -> np.ndarray | None:
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
     return None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _category_codes(values: list[Any], most: int) -> tuple[list[str], np.ndarray]:
+    """The ``most`` most common values (missing as "(missing)") and each row's index among them."""
+    shown = np.array(["(missing)" if v is None else v for v in values], dtype=object)
+    names, inverse, counts = np.unique(shown.astype(str), return_inverse=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:most]
+    rank = np.full(len(names), -1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return [str(names[i]) for i in order], rank[inverse.reshape(-1)]
+
+
+def class_groups(sample: ExploreSample) -> tuple[list[str], np.ndarray]:
+    """Each sampled row's group: the target's class (regression: its quartile), as names and codes."""
+    target = sample.target
+    if target in sample.categorical:
+        values = sample.categorical[target]
+        names, codes = _category_codes(values, MAX_CLASSES)
+        distinct = len({v for v in values})
+        if distinct > len(names):  # the rest share one colour
+            codes = np.where(codes < 0, len(names), codes)
+            other = distinct - len(names)
+            names = [*names, f"other ({other} {'class' if other == 1 else 'classes'})"]
+        return names, codes
+    if target in sample.numeric:
+        y = sample.numeric[target]
+        ok = ~np.isnan(y)
+        if ok.sum() >= 4:
+            edges = np.unique(np.quantile(y[ok], [0.25, 0.5, 0.75]))
+            codes = np.where(ok, np.searchsorted(edges, np.nan_to_num(y), side="right"), len(edges) + 1)
+            bounds = [float(np.nanmin(y)), *edges.tolist(), float(np.nanmax(y))]
+            names = [f"{target} {_fmt(a)}–{_fmt(b)}" for a, b in zip(bounds[:-1], bounds[1:])]
+            if (~ok).any():
+                names.append("(missing)")
+            return names, codes.astype(np.int64)
+    return ["all rows"], np.zeros(sample.sampled, dtype=np.int64)
 
 
 def explore_sample(store: Store, version_id: int, max_rows: int = MAX_ROWS) -> ExploreSample:
@@ -63,4 +111,6 @@ def explore_sample(store: Store, version_id: int, max_rows: int = MAX_ROWS) -> E
             out.numeric[name] = numbers.astype(np.float64)
         else:
             out.categorical[name] = [None if v is None else str(v) for v in col.to_pylist()]
+            out.categories[name] = _category_codes(out.categorical[name], MAX_CATEGORIES)
+    out.group_names, out.groups = class_groups(out)
     return out

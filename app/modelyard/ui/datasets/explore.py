@@ -29,42 +29,8 @@ from modelyard.ui.common import theme
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
-MAX_CLASSES = len(PALETTE)  # more classes: the largest ones, the rest as "other"
-MAX_BARS = 12  # categories of a distribution; the rest as "other"
 BINS = 24
 RAMP_STEPS = 12  # colours of a regression target's ramp in the scatter
-
-
-def class_groups(sample: Any) -> tuple[list[str], np.ndarray]:
-    """Each sampled row's group: the target's class (regression: its quartile), as names and codes."""
-    n = sample.sampled
-    target = sample.target
-    if target in sample.categorical:
-        values = ["(missing)" if v is None else v for v in sample.categorical[target]]
-        names, counts = np.unique(values, return_counts=True)
-        order = [str(x) for x in names[np.argsort(-counts, kind="stable")]]
-        keep = order[:MAX_CLASSES - 1] if len(order) > MAX_CLASSES else order
-        index = {name: i for i, name in enumerate(keep)}
-        other = len(keep)
-        codes = np.array([index.get(v, other) for v in values], dtype=np.int64)
-        return (keep + ([f"other ({plural(len(order) - len(keep), 'class', 'classes')})"]
-                        if len(order) > len(keep) else [])), codes
-    if target in sample.numeric:
-        y = sample.numeric[target]
-        ok = ~np.isnan(y)
-        if ok.sum() >= 4:
-            edges = np.unique(np.quantile(y[ok], [0.25, 0.5, 0.75]))
-            codes = np.where(ok, np.searchsorted(edges, np.nan_to_num(y), side="right"), len(edges) + 1)
-            bounds = [float(np.nanmin(y)), *edges.tolist(), float(np.nanmax(y))]
-            names = [f"{target} {_fmt(a)}–{_fmt(b)}" for a, b in zip(bounds[:-1], bounds[1:])]
-            if (~ok).any():
-                names.append("(missing)")
-            return names, codes.astype(np.int64)
-    return ["all rows"], np.zeros(n, dtype=np.int64)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}"
 
 
 class ExploreView(QWidget):
@@ -184,7 +150,7 @@ class ExploreView(QWidget):
         s = self.sample
         if s is None or self.dist_plot is None:
             return
-        names, codes = class_groups(s)
+        names, codes = s.group_names, s.groups  # prepared off the main thread (core/datasets/explore.py)
         colours = [QColor(PALETTE[i % len(PALETTE)]) for i in range(len(names))]
         self._draw_scatter(s, names, codes, colours)
         # the other plot in the next turn: each is drawn and painted on its own
@@ -195,8 +161,8 @@ class ExploreView(QWidget):
             t = s.numeric[s.target]
             ramp = self._pg.colormap.get("viridis")
             steps = "".join(f"<span style='color:{ramp.map(k / 7, mode='qcolor').name()}'>■</span>" for k in range(8))
-            items = (f"Scatter: {html.escape(s.target)} {_fmt(float(np.nanmin(t)))}&nbsp;{steps}&nbsp;"
-                     f"{_fmt(float(np.nanmax(t)))}&nbsp;&nbsp;·&nbsp;&nbsp;Distributions: {items}")
+            items = (f"Scatter: {html.escape(s.target)} {float(np.nanmin(t)):.3g}&nbsp;{steps}&nbsp;"
+                     f"{float(np.nanmax(t)):.3g}&nbsp;&nbsp;·&nbsp;&nbsp;Distributions: {items}")
         self.legend.setText(items if s.target else "")
 
     def _draw_scatter(self, s: Any, names: list[str], codes: np.ndarray, colours: list[QColor]) -> None:
@@ -252,11 +218,7 @@ class ExploreView(QWidget):
                 self.dist_items.append(item)
             bottom.setTicks(None)
         elif column in s.categorical:
-            values = ["(missing)" if x is None else x for x in s.categorical[column]]
-            cats, counts = np.unique(values, return_counts=True)
-            top = [str(c) for c in cats[np.argsort(-counts, kind="stable")][:MAX_BARS]]
-            index = {c: i for i, c in enumerate(top)}
-            pos = np.array([index.get(x, -1) for x in values])
+            top, pos = s.categories[column]
             width = 0.8 / max(len(colours), 1)
             for k, colour in enumerate(colours):
                 per = np.bincount(pos[(codes == k) & (pos >= 0)], minlength=len(top))
