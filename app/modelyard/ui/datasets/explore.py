@@ -53,6 +53,7 @@ class ExploreView(QWidget):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(10)
             combo.currentIndexChanged.connect(lambda _i: self.redraw())
+            combo.currentTextChanged.connect(combo.setToolTip)  # a narrow combo elides the name
         self.status = QLabel("Reading the rows…", self)
         self.status.setObjectName("exploreStatus")
         self.scatter_plot: Any = None  # built one per event-loop turn (each ~40 ms): see _add_plots
@@ -90,6 +91,7 @@ class ExploreView(QWidget):
             return
         self.dist_plot = self._plot("exploreDist")
         self.plots.addWidget(self.dist_plot)
+        self.plots.setSizes([1, 1])  # half each
         if self.sample is not None:  # rows read before the plots were there: draw them, in a turn of its own
             QTimer.singleShot(0, self, self.redraw)
 
