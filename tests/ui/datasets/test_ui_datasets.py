@@ -65,20 +65,47 @@ def wait_for_version(qtbot, panel, ref: str) -> None:
                     and panel.stack.currentWidget() is panel.content, timeout=5000)
 
 
+def drop_and_import(qtbot, window, paths: list[Path], *, on=None, pos=None, target: str | None = None) -> list[str]:
+    """Drop ``paths`` (on ``on``, default the Datasets panel) as a user does, then accept the Import
+    dialog each file gets (after choosing ``target`` when given); returns each dialog's target."""
+    panel = window.datasets_panel
+    drop_files(on if on is not None else panel, paths, pos)
+    pre_selected = []
+    for path in paths:
+        qtbot.waitUntil(lambda p=path: panel.import_dialog is not None and panel.import_dialog.path.name == p.name
+                        and panel.import_dialog.isVisible() and panel.import_dialog.preview.model() is not None,
+                        timeout=10000)
+        dialog = panel.import_dialog
+        pre_selected.append(dialog.target.currentText())
+        if target is not None:
+            dialog.target.setCurrentText(target)
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda d=dialog: panel.import_dialog is not d, timeout=5000)
+    return pre_selected
+
+
 def count(store, model) -> int:
     with store.session() as s:
         return s.query(model).count()
 
 
-def test_dropping_a_csv_on_the_panel_creates_a_profiled_version(qtbot, window, store, churn_csv):
+def test_dropping_a_csv_opens_the_import_dialog_with_the_target_pre_selected(qtbot, window, store, churn_csv):
     panel = window.datasets_panel
     assert panel.stack.currentWidget() is panel.empty
     drop_files(panel, [churn_csv])
+    qtbot.waitUntil(lambda: panel.import_dialog is not None and panel.import_dialog.isVisible()
+                    and panel.import_dialog.preview.model() is not None, timeout=10000)
+    assert count(store, m.DatasetVersion) == 0  # nothing is imported before the dialog is accepted
+    dialog = panel.import_dialog
+    assert dialog.target.currentText() == "churned"
+    qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
     [outcome] = wait_for_jobs(qtbot, window)
     assert outcome.ok, outcome.error
     qtbot.waitUntil(lambda: panel.stack.currentWidget() is panel.content, timeout=3000)
     assert panel.version.ref == "churn@v1"
     assert panel.version.n_rows == 300 and panel.version.n_cols == 5
+    assert panel.version.target == "churned" and panel.version.task == "classification"
+    assert not panel.target_banner.isVisible()
     assert panel.datasets_model.rowCount() == 1
     names = [panel.profile_model.data(panel.profile_model.index(r, COL_NAME)) for r in range(5)]
     assert names == ["customer_id", "age", "plan", "monthly_fee", "churned"]
@@ -90,10 +117,10 @@ def test_dropping_a_csv_on_the_panel_creates_a_profiled_version(qtbot, window, s
 def test_dropping_on_the_main_window_imports_too_and_the_same_file_twice_gives_one_version(
         qtbot, window, store, churn_csv, tmp_path):
     window.show_panel(2)
-    drop_files(window, [churn_csv], window.sidebar.geometry().center())
+    drop_and_import(qtbot, window, [churn_csv], on=window, pos=window.sidebar.geometry().center())
     wait_for_jobs(qtbot, window, 1)
     assert window.stack.currentWidget() is window.datasets_panel
-    drop_files(window, [churn_csv], window.sidebar.geometry().center())
+    drop_and_import(qtbot, window, [churn_csv], on=window, pos=window.sidebar.geometry().center())
     outcomes = wait_for_jobs(qtbot, window, 2)
     assert all(o.ok for o in outcomes)
     assert outcomes[1].result["created"] is False
@@ -102,7 +129,7 @@ def test_dropping_on_the_main_window_imports_too_and_the_same_file_twice_gives_o
     changed = pd.read_csv(churn_csv)
     changed.loc[0, "age"] = 99
     changed.to_csv(churn_csv, index=False)
-    drop_files(window.datasets_panel, [churn_csv])
+    drop_and_import(qtbot, window, [churn_csv])
     outcomes = wait_for_jobs(qtbot, window, 3)
     assert outcomes[-1].result["created"] is True
     v2 = ds.get_version(store, "churn@v2")
@@ -112,10 +139,10 @@ def test_dropping_on_the_main_window_imports_too_and_the_same_file_twice_gives_o
     assert window.datasets_panel.version_combo.count() == 2
 
 
-def test_dropping_several_files_at_once_imports_each(qtbot, window, store, churn_csv, tmp_path):
+def test_dropping_several_files_at_once_imports_each_after_its_own_dialog(qtbot, window, store, churn_csv, tmp_path):
     other = tmp_path / "regions.tsv"
     other.write_text("region\tpopulation\nnorth\t120\nsouth\t340\neast\t90\n")
-    drop_files(window.datasets_panel, [churn_csv, other])
+    assert drop_and_import(qtbot, window, [churn_csv, other]) == ["churned", "(none)"]
     outcomes = wait_for_jobs(qtbot, window, 2)
     assert sorted(o.result["dataset"] for o in outcomes) == ["churn", "regions"]
     settle(qtbot, window)
@@ -151,18 +178,22 @@ def test_import_through_the_dialog_with_a_name_and_target(qtbot, window, store, 
 def test_bad_file_dropped_gives_a_clear_message_and_writes_nothing(qtbot, window, store, tmp_path):
     bad = tmp_path / "empty.csv"
     bad.write_bytes(b"")
-    drop_files(window.datasets_panel, [bad])
-    [outcome] = wait_for_jobs(qtbot, window)
-    assert outcome.status == "failed"
-    assert "empty.csv" in outcome.error
-    qtbot.waitUntil(lambda: bool(window.shown_errors), timeout=2000)
-    assert "empty.csv" in window.shown_errors[0] and "Traceback" not in window.shown_errors[0]
+    panel = window.datasets_panel
+    drop_files(panel, [bad])  # the Import dialog says what is wrong and cannot import it
+    qtbot.waitUntil(lambda: panel.import_dialog is not None and panel.import_dialog.error.isVisible()
+                    and bool(panel.import_dialog.error.text()), timeout=10000)
+    dialog = panel.import_dialog
+    assert "empty.csv is empty" in dialog.error.text() and "Traceback" not in dialog.error.text()
+    assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    dialog.reject()
+    qtbot.waitUntil(lambda: panel.import_dialog is None, timeout=2000)
+    assert not window.runner.handles()
     assert count(store, m.DatasetVersion) == 0 and count(store, m.Artifact) == 0
     assert not any(store.artifacts.iter_files())
 
 
 def test_changing_a_role_saves_a_new_version_pointing_to_its_parent(qtbot, window, store, churn_csv):
-    drop_files(window.datasets_panel, [churn_csv])
+    drop_and_import(qtbot, window, [churn_csv], target="(none)")
     wait_for_jobs(qtbot, window)
     panel = window.datasets_panel
     wait_for_version(qtbot, panel, "churn@v1")
@@ -181,7 +212,7 @@ def test_changing_a_role_saves_a_new_version_pointing_to_its_parent(qtbot, windo
 
 
 def test_a_split_is_created_and_listed(qtbot, window, store, churn_csv):
-    drop_files(window.datasets_panel, [churn_csv])
+    drop_and_import(qtbot, window, [churn_csv])
     wait_for_jobs(qtbot, window)
     panel = window.datasets_panel
     wait_for_version(qtbot, panel, "churn@v1")
@@ -233,7 +264,7 @@ def test_preview_pages_through_a_million_rows_reading_only_what_is_shown(qtbot, 
 
 
 def test_deleting_a_dataset_used_by_a_model_asks_before_forcing(qtbot, window, store, churn_csv, monkeypatch):
-    drop_files(window.datasets_panel, [churn_csv])
+    drop_and_import(qtbot, window, [churn_csv])
     wait_for_jobs(qtbot, window)
     settle(qtbot, window)
     v = ds.get_version(store, "churn")
@@ -403,10 +434,28 @@ def test_column_detail_of_free_text_says_so_and_category_labels_fit(qtbot, store
 
     detail.show_column(columns["colour"], "categorical")
     assert detail.note is None and detail.bars is not None
-    labels = [label for _x, label in detail.plot.getAxis("bottom")._tickLevels[0]]
-    per_bar = detail.plot.getPlotItem().vb.width() / len(labels)
-    widest = max(detail.fontMetrics().horizontalAdvance(label) for label in labels)
-    assert widest <= per_bar, (widest, per_bar, labels)
+    assert_category_labels_readable(detail, columns["colour"])
+
+
+def assert_category_labels_readable(detail, profile) -> None:
+    """At most TOP_BARS bars plus one "other" bar, one label per bar on the left axis, each within
+    its width and no taller than its bar's slot (labels cannot overlap); stats without lengths."""
+    from modelyard.ui.datasets.column_detail import LABEL_MAX_WIDTH, TOP_BARS
+
+    QApplication.processEvents()
+    heights = detail.bars.opts["width"]
+    labels = [label for _y, label in detail.plot.getAxis("left")._tickLevels[0]]
+    assert len(heights) == len(labels) <= TOP_BARS + 1
+    distinct = profile["distinct"]
+    if distinct > TOP_BARS:
+        assert labels[-1] == f"other ({distinct - (len(labels) - 1)} categories)"
+        assert sum(heights) == profile["count"] - profile["missing"]
+    metrics = detail.fontMetrics()
+    assert max(metrics.horizontalAdvance(label) for label in labels) <= min(LABEL_MAX_WIDTH, detail.plot.width() * 0.4)
+    slot = detail.plot.getPlotItem().vb.height() / len(labels)
+    assert metrics.height() <= slot, (metrics.height(), slot)
+    text = detail.stats.text()
+    assert "most common" in text and "length" not in text
 
 
 def test_many_warnings_leave_the_columns_table_its_rows(qtbot, window, store):

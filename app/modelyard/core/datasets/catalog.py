@@ -41,6 +41,8 @@ class DatasetInfo:
     target: str | None
     task: str | None
     updated_at: dt.datetime | None
+    # "imported" (a user's file or sample) or "generated" (made by a model: see GENERATED_RELATIONS)
+    origin: str = "imported"
 
     @property
     def ref(self) -> str:
@@ -175,9 +177,32 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
 }
 
 
+# What makes a dataset "generated" (a model's output, listed apart from the user's data):
+# a version that is the destination of one of these lineage edges (scoring writes
+# ``model_version -scored-> dataset_version`` and ``input -scored_into-> output``; retraining
+# writes ``dataset_version -combined_into-> dataset_version``), or that a job other than a user's
+# import made (a drift check importing its batch file, a scoring or retraining job). A dataset is
+# generated when every one of its versions is; one version a user imported makes it the user's.
+GENERATED_RELATIONS = ("scored", "scored_into", "combined_into")
+USER_IMPORT_JOB_KINDS = ("dataset.import", "dataset.sample")
+
+
+def _generated_version_ids(s: Session) -> set[int]:
+    edges = s.scalars(select(m.LineageEdge.dst_id).where(m.LineageEdge.dst_type == "dataset_version",
+                                                         m.LineageEdge.relation.in_(GENERATED_RELATIONS)))
+    made = {int(i) for i in edges if str(i).isdigit()}
+    made.update(s.scalars(select(m.DatasetVersion.id).join(m.Job, m.Job.id == m.DatasetVersion.job_id)
+                          .where(m.Job.kind.not_in(USER_IMPORT_JOB_KINDS))))
+    return made
+
+
 def list_datasets(store: Store, *, include_deleted: bool = False) -> list[DatasetInfo]:
-    """Every dataset with its latest version's shape, by name."""
+    """Every dataset with its latest version's shape and its ``origin``, by name."""
     with store.session() as s:
+        generated = _generated_version_ids(s)
+        versions_of: dict[int, list[int]] = {}
+        for ds_id, v_id in s.execute(select(m.DatasetVersion.dataset_id, m.DatasetVersion.id)):
+            versions_of.setdefault(ds_id, []).append(v_id)
         q = select(m.Dataset).order_by(func.lower(m.Dataset.name))
         if not include_deleted:
             q = q.where(m.Dataset.deleted_at.is_(None))
@@ -198,7 +223,9 @@ def list_datasets(store: Store, *, include_deleted: bool = False) -> list[Datase
                 latest_version=latest.version if latest else None, latest_version_id=latest.id if latest else None,
                 n_rows=latest.n_rows if latest else None, n_cols=latest.n_cols if latest else None,
                 target=latest.target if latest else None, task=latest.task if latest else None,
-                updated_at=latest.created_at if latest else None))
+                updated_at=latest.created_at if latest else None,
+                origin="generated" if versions_of.get(ds.id) and all(v in generated for v in versions_of[ds.id])
+                else "imported"))
         return out
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.core.common.errors import ModelyardError, NotFoundError
-from modelyard.core.common.names import NAME_HINT
+from modelyard.core.common.names import NAME_HINT, plural
 from modelyard.core.common.names import check_name as check_name_chars
 from modelyard.core.common.procs import current_user
 from modelyard.core.datasets import dates, read_common, readers
@@ -341,7 +341,7 @@ def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.D
             shown = ", ".join(f"'{n}'" for n in snap.schema.names[:20])
             raise SchemaError(f"{label} has no column '{target}' to use as the target.",
                               hint=f"Its columns are {shown}{', ...' if snap.n_cols > 20 else ''}.")
-        progress.log(f"Read {snap.n_rows:,} rows and {snap.n_cols} columns in {parsed - started:.2f} s "
+        progress.log(f"Read {plural(snap.n_rows, 'row')} and {plural(snap.n_cols, 'column')} in {parsed - started:.2f} s "
                      f"(content {snap.content_hash[:12]}).")
         existing = _existing_version(store, name, snap.content_hash)
         if existing is not None and (target is None or existing.target == target):
@@ -368,7 +368,7 @@ def _import(store: Store, progress: _Progress, batches: Callable[[dict[str, pa.D
             progress.ctx.progress(PROFILE_END, "Saving the new version")  # the last point a cancel is felt
         info, created = _commit_import(store, tmp, snap, name, schema, profile, source, job_id, on_commit)
     if created:
-        progress.log(f"Stored {info.ref} ({info.n_rows:,} rows x {info.n_cols} columns).")
+        progress.log(f"Stored {info.ref} ({plural(info.n_rows, 'row')} x {plural(info.n_cols, 'column')}).")
     else:
         progress.log(f"{info.ref} already holds exactly this data; nothing new was stored.")
     return _result(info, created)

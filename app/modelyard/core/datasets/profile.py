@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from modelyard.core.common.names import plural
 from modelyard.core.datasets.schema import id_reason, text_reason
 from modelyard.core.datasets.snapshot import to_numpy, validity
 
@@ -554,7 +555,8 @@ def compute_warnings(profile: Mapping[str, Any], schema: Mapping[str, Any]) -> l
             share = rarest["count"] / count
             if share < RARE_CLASS_SHARE or rarest["count"] < RARE_CLASS_COUNT:
                 warn("rare_class", target, f"Class {rarest['value']!r} of the target '{target}' has only "
-                                           f"{rarest['count']:,} rows ({_pct(share)}): models may ignore it and "
+                                           f"{plural(rarest['count'], 'row')} ({_pct(share)}): models may ignore it "
+                                           "and "
                                            "a stratified split is advisable.")
         if col and col.get("distinct", 0) < 2:
             warn("single_class", target, f"The target '{target}' has only one class: there is nothing to predict.")

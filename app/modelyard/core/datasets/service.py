@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from modelyard.core.datasets import dates, read_common, readers
+from modelyard.core.datasets import dates, read_common, readers, targets
 from modelyard.core.datasets.catalog import (  # noqa: F401 - re-exported: the public API
     SAMPLES,
     DatasetInfo,
@@ -132,6 +132,7 @@ class SniffResult:
     # Per text column holding dates: {"format": used (None: kept as text), "given", "detected",
     # "candidates": the formats every value fits, "not_dates": the value that did not fit}.
     dates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    likely_target: str | None = None  # what the import dialog pre-selects (core/datasets/targets.py)
 
     def options(self, **overrides: Any) -> ImportOptions:
         """The detected settings as explicit :class:`ImportOptions` (plus ``overrides``)."""
@@ -188,7 +189,16 @@ def sniff(path: str | Path, options: ImportOptions | Mapping[str, Any] | None = 
         header=settings.header, sheets=list(settings.sheets), sheet=settings.sheet,
         columns=list(table.column_names), preview=_preview_frame(table), notes=list(settings.notes),
         suggested_name=default_name(src), dates=found,
+        likely_target=targets.guess_target(list(table.column_names),
+                                           _last_column_values(sample)),
     )
+
+
+def _last_column_values(table: pa.Table) -> dict[str, list[Any]]:
+    """The last column's values in the rows read (what guessing the target looks at)."""
+    if not table.num_columns:
+        return {}
+    return {table.column_names[-1]: table.column(table.num_columns - 1).to_pylist()}
 
 
 def _preview_dates(table: pa.Table, formats: Mapping[str, str], label: str) -> tuple[pa.Table, dict[str, Any]]:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 
 TRAIN, VALIDATION, TEST = 0, 1, 2
 PARTS = {"train": TRAIN, "validation": VALIDATION, "test": TEST}
@@ -47,7 +48,8 @@ def part_sizes(n: int, test: float, validation: float) -> tuple[int, int, int]:
     n_val = max(1, int(round(validation * n))) if validation > 0 else 0
     n_train = n - n_test - n_val
     if n_train < 1:
-        raise SplitError(f"{n} rows are too few to split into train, validation and test.",
+        raise SplitError(f"{plural(n, 'row')} {'is' if n == 1 else 'are'} too few to split into train, validation "
+                         "and test.",
                          hint="Use a smaller test or validation share, or a larger dataset.")
     return n_train, n_val, n_test
 

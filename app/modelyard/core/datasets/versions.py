@@ -215,6 +215,6 @@ def load_split(store: Store, split_id: int) -> dict[str, np.ndarray]:
     """The row indices (into the version's rows, ascending) of train, validation and test."""
     info = get_split(store, split_id)
     if info.assignment_sha256 is None or not store.artifacts.exists(info.assignment_sha256):
-        raise NotFoundError(f"The row assignment of split {split_id} is missing from the store.",
+        raise NotFoundError(f"The row assignment of the split '{info.name}' of {info.ref} is missing from the store.",
                             hint="'modelyard store verify' checks every artifact; create the split again.")
     return splits.indices(splits.from_bytes(store.artifacts.read_bytes(info.assignment_sha256)))

@@ -27,6 +27,9 @@ HEAVY_MODULES = (
     "pyarrow.parquet",
     "pyqtgraph",
     "modelyard.core.datasets.service",
+    # a stratified split (Datasets) and every training use it: imported on the job's worker thread
+    # at the first split, its C extensions held the GIL and stalled the main thread ~100 ms then
+    "sklearn.model_selection",
 )
 NEEDS_QT_PRIMED = ("pyqtgraph",)
 PRIME_NAMES_PER_TURN = 100

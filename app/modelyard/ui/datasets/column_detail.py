@@ -6,6 +6,7 @@ pyqtgraph is imported when the first detail view is built, not at start-up.
 from __future__ import annotations
 
 import datetime as dt
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -19,9 +20,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
 from modelyard.ui.common.delegates import values_all_differ
 from modelyard.ui.datasets.profile_table import fmt_number
+
+TOP_BARS = 12  # categories drawn as bars; the rest are one "other (k categories)" bar
+LABEL_MAX_WIDTH = 260  # a category's label on the left axis: at most this wide, and 40 % of the plot
+
+
+def category_bars(profile: dict[str, Any], most: int = TOP_BARS) -> list[tuple[str, int]]:
+    """(label, rows) for the bars of a categorical column: the ``most`` most common values, then
+    "other (k categories)" for the rest of the non-missing rows when there are more."""
+    top = profile.get("top") or []
+    distinct = int(profile.get("distinct") or len(top))
+    keep = distinct if distinct <= most + 1 else most  # never "other (1 category)" in place of its bar
+    bars = [(str(t["value"]), int(t["count"])) for t in top[:keep]]
+    rest_rows = int(profile.get("count") or 0) - int(profile.get("missing") or 0) - sum(n for _v, n in bars)
+    rest = distinct - len(bars)
+    if rest > 0 and rest_rows > 0:
+        bars.append((f"other ({plural(rest, 'category', 'categories')})", rest_rows))
+    return bars
 
 
 class ColumnDetail(QWidget):
@@ -47,6 +66,7 @@ class ColumnDetail(QWidget):
         self.plot.showGrid(x=False, y=True, alpha=0.25)
         self.plot.setMinimumHeight(80)
         self.bars: Any = None
+        self._shown: tuple[dict[str, Any], str] | None = None
         self.note: Any = None  # a pyqtgraph TextItem in place of a chart that would say nothing
         row = QHBoxLayout()
         row.setSpacing(theme.SPACE_L)
@@ -79,9 +99,11 @@ class ColumnDetail(QWidget):
         name = profile.get("name", "")
         self.title.setText(f"{name}  <span style='font-weight:normal'>· {schema_type or profile.get('kind', '')}</span>")
         self.title.setTextFormat(Qt.TextFormat.RichText)
+        self._shown = (profile, schema_type)
         self.plot.clear()
         self.bars = self.note = None
         self.plot.getAxis("left").setTicks(None)
+        self.plot.getAxis("left").setWidth(None)
         colour = self.palette().color(QPalette.ColorRole.Highlight)
         bottom = self.plot.getAxis("bottom")
         hist = profile.get("histogram")
@@ -102,30 +124,47 @@ class ColumnDetail(QWidget):
             else:
                 bottom.setTicks(None)
             self.plot.setLabel("bottom", name)
+            self.plot.setLabel("left", "rows")
         else:
-            top = profile.get("top") or []
             if values_all_differ(profile, schema_type):
                 self._say_instead_of_a_chart(profile)
                 return
-            labels = [str(t["value"]) for t in top]
-            counts = [t["count"] for t in top]
-            self.bars = pg.BarGraphItem(x=list(range(len(top))), height=counts, width=0.8, brush=colour,
-                                        pen=pg.mkPen(None))
-            fit = self._label_fit(len(labels))
-            bottom.setTicks([[(i, fit(label)) for i, label in enumerate(labels)]])
-            self.plot.setLabel("bottom", f"{name} (top {len(top)} of {profile.get('distinct', len(top)):,} values)")
+            self._category_chart(profile, colour)
         self.plot.addItem(self.bars)
-        self.plot.setLabel("left", "rows")
         self.plot.autoRange()
-        self.stats.setText(_stats_html(profile))
+        self.stats.setText(_stats_html(profile, schema_type))
 
-    def _label_fit(self, n_labels: int) -> Any:
-        """A function that cuts a category label to the width one bar has (at least 3 characters)."""
+    def _category_chart(self, profile: dict[str, Any], colour: Any) -> None:
+        """Horizontal bars, most common on top, labels on the left axis where they have room."""
+        pg = self._pg
+        # as many bars as have a line of text each in the plot's height (labels never overlap)
+        room = max(self.plot.height() - 60, 0) // (self.fontMetrics().height() + 4)
+        bars = category_bars(profile, max(2, min(TOP_BARS, room - 1)))
+        n = len(bars)
+        ys = [n - 1 - i for i in range(n)]  # the first (most common) at the top
+        self.bars = pg.BarGraphItem(x0=0, y=ys, height=0.8, width=[c for _l, c in bars], brush=colour,
+                                    pen=pg.mkPen(None))
         metrics = self.fontMetrics()
-        view = self.plot.getPlotItem().vb
-        per_bar = max(view.width(), self.plot.width() * 0.8) / max(n_labels, 1) - 4
-        return lambda label: metrics.elidedText(label, Qt.TextElideMode.ElideRight, int(per_bar)) \
-            if metrics.horizontalAdvance(label) > per_bar else label
+        widest = int(min(LABEL_MAX_WIDTH, max(self.plot.width() * 0.4, 60)))
+        labels = [metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, widest) for label, _c in bars]
+        left = self.plot.getAxis("left")
+        left.setTicks([[(y, label) for y, label in zip(ys, labels)]])
+        left.setWidth(min(max((metrics.horizontalAdvance(x) for x in labels), default=20), widest) + 12)
+        left.setLabel("")
+        self.plot.getAxis("bottom").setTicks(None)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        distinct = int(profile.get("distinct") or n)
+        named = n - 1 if bars and bars[-1][0].startswith("other (") else n
+        shown = f"top {named} of {distinct:,} values" if named < distinct else plural(distinct, "value")
+        self.plot.setLabel("bottom", f"rows ({shown})")
+        self.plot.setLabel("left", "")
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if self._shown is not None and not self._shown[0].get("histogram"):  # bars fit the new height
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, self, lambda: self._shown and self.show_column(*self._shown))
 
     def _say_instead_of_a_chart(self, profile: dict[str, Any]) -> None:
         """Free text (or any column whose values all differ): a sentence, not one bar per value."""
@@ -145,7 +184,11 @@ class ColumnDetail(QWidget):
         self.note.setPos(0.5, 0.5)
         self.plot.setXRange(0, 1, padding=0)
         self.plot.setYRange(0, 1, padding=0)
-        self.stats.setText(_stats_html(profile))
+        self.stats.setText(_stats_html(profile, "text"))
+
+
+def _short(text: str, limit: int = 16) -> str:
+    return text if len(text) <= limit else text[:limit // 2 - 1] + "…" + text[-(limit // 2 - 1):]
 
 
 def _position(edge: float | str) -> float:
@@ -163,17 +206,26 @@ def _date_label(iso: str, days_only: bool = False) -> str:
     return day if days_only or not clock or clock.startswith("00:00:00") else f"{day} {clock[:5]}"
 
 
-def _stats_html(p: dict[str, Any]) -> str:
+def _stats_html(p: dict[str, Any], schema_type: str = "") -> str:
     rows = [("rows", fmt_number(p.get("count"))),
             ("missing", f"{p.get('missing', 0):,} ({(p.get('missing_share') or 0):.1%})"),
             ("distinct", fmt_number(p.get("distinct")))]
+    top = p.get("top") or []
+    categories = schema_type in ("categorical", "boolean") or (not schema_type and p.get("kind") == "string")
+    if categories and top:  # what matters for categories: the most common value and its share
+        present = (p.get("count") or 0) - (p.get("missing") or 0)
+        share = top[0]["count"] / present if present else 0.0
+        rows.append(("most common", html.escape(_short(str(top[0]["value"])))))
+        rows.append(("its share", f"{top[0]['count']:,} ({share:.1%})"))
+        if p.get("rarest"):
+            rows.append(("rarest", f"{html.escape(_short(str(p['rarest']['value'])))} ({p['rarest']['count']:,})"))
     for key in ("mean", "std", "min", "max"):
         if p.get(key) is not None:
             rows.append((key, fmt_number(p[key])))
     quantiles = p.get("quantiles") or {}
     for q in sorted(quantiles, key=lambda k: float(k.rstrip("%"))):
         rows.append((q, fmt_number(quantiles[q])))
-    if p.get("length"):
+    if p.get("length") and not categories:  # free text: how long its values are
         rows.append(("length", f"{p['length'].get('min')}–{p['length'].get('max')}, mean {fmt_number(p['length'].get('mean'))}"))
     body = "".join(f"<tr><td style='padding-right:12px'>{k}</td><td align='right'>{v}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+    return f"<table width='100%'>{body}</table>"  # as wide as the box: a long value wraps, never clips

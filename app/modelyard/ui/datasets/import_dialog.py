@@ -55,7 +55,8 @@ class ImportDialog(QDialog):
         self._reader: Any = None
         self.result_: SniffResult | None = None
         self.setWindowTitle(f"Import {self.path.name}")
-        self.resize(900, 600)
+        screen = (parent.screen() if parent is not None else self.screen()).availableGeometry()
+        self.resize(min(900, screen.width() - 40), min(600, screen.height() - 60))
 
         self.file_label = QLabel(str(self.path), self)
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -86,6 +87,7 @@ class ImportDialog(QDialog):
         self.error.setObjectName("importError")
         self.error.setWordWrap(True)
         self.error.setStyleSheet(f"color: {theme.status_colour('failed').name()}")
+        self.error.hide()  # until a parse fails
         self.preview = QTableView(self)
         self.preview.setObjectName("importPreview")
         self.preview.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -215,6 +217,10 @@ class ImportDialog(QDialog):
             self.target.addItems([NO_TARGET, *result.columns])
             if current_target in result.columns:
                 self.target.setCurrentText(current_target)
+            elif first and result.likely_target in result.columns:  # the user can change it, or pick (none)
+                self.target.setCurrentText(result.likely_target)
+                self.target.setToolTip(f"'{result.likely_target}' looks like what to predict "
+                                       "(its name, or a last column with few classes). Pick (none) for no target.")
             self._show_dates(result)
             notes = [*result.notes, *_date_notes(result.dates)]
             self.notes.setText("\n".join(notes))

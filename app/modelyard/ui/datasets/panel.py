@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -15,11 +15,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
-    QLabel,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -27,34 +26,26 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.datasets import catalog, specs
-from modelyard.core.datasets.schema import ALLOWED_TYPES, ROLES
 from modelyard.core.jobs.runner import JobOutcome
 from modelyard.ui.common import theme
-from modelyard.ui.common.delegates import ComboDelegate, SparklineDelegate
 from modelyard.ui.common.dnd import FileDropTarget
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.paged_table import PagedTableModel
 from modelyard.ui.common.panel import Panel
-from modelyard.ui.common.rows import RowsTableModel
-from modelyard.ui.common.widgets import master_detail, show_error
-from modelyard.ui.datasets.profile_table import (
-    COL_DIST,
-    COL_DISTINCT,
-    COL_MAX,
-    COL_MEAN,
-    COL_MIN,
-    COL_MISSING,
-    COL_NAME,
-    COL_ROLE,
-    COL_TYPE,
-    PROFILE_ROLE,
-    SORT_ROLE,
-    ProfileModel,
+from modelyard.ui.common.widgets import (
+    ActionBar,
+    ElidedLabel,
+    master_detail,
+    show_error,
 )
+from modelyard.ui.datasets.list_model import LIST_COLUMNS, DatasetsModel, SplitsModel
+from modelyard.ui.datasets.profile_tab import ProfileTab
 
 DATASET_JOB_KINDS = ("dataset.import", "dataset.sample")
 MAX_WARNINGS_SHOWN = 2  # above the columns table; the rest are counted
+LIST_MIN_WIDTH = 200
 
 
 def _service():  # type: ignore[no-untyped-def]
@@ -63,34 +54,9 @@ def _service():  # type: ignore[no-untyped-def]
     from modelyard.core.datasets import service
 
     return service
-PROFILE_WIDTHS = {COL_TYPE: 100, COL_ROLE: 86, COL_MISSING: 96, COL_DISTINCT: 72, COL_MEAN: 78, COL_MIN: 72,
-                  COL_MAX: 72, COL_DIST: 130}
-LIST_COLUMNS = ("Dataset", "Versions", "Rows")
 
 
-class DatasetsModel(RowsTableModel["catalog.DatasetInfo"]):
-    headers = LIST_COLUMNS
-
-    def cell(self, d: catalog.DatasetInfo, c: int, role: int) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (d.name, f"v{d.latest_version}" if d.latest_version else "",
-                    f"{d.n_rows:,}" if d.n_rows is not None else "")[c]
-        if role == Qt.ItemDataRole.DecorationRole and c == 0:
-            return theme.icon("datasets")
-        if role == Qt.ItemDataRole.TextAlignmentRole and c in (1, 2):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{d.ref}: {d.n_rows:,} rows × {d.n_cols} columns" + (f", {d.task} on {d.target}" if d.target else "")
-        return None
-
-    def key(self, d: catalog.DatasetInfo) -> str:
-        return d.name
-
-    def row_of(self, name: str) -> int:
-        return next((i for i, d in enumerate(self.rows) if d.name == name), -1)
-
-
-class DatasetsPanel(FileDropTarget, Panel):
+class DatasetsPanel(FileDropTarget, ProfileTab, Panel):
     title = "Datasets"
     icon_name = "datasets"
     empty_headline = "No datasets yet"
@@ -112,6 +78,10 @@ class DatasetsPanel(FileDropTarget, Panel):
         self._plot_poll.setSingleShot(True)
         self._plot_poll.setInterval(50)
         self._plot_poll.timeout.connect(lambda: self._column_selected(self.profile_view.currentIndex()))
+        self._import_queue: list[Path] = []  # dropped files waiting for their Import dialog
+        self.import_dialog: Any = None  # the Import dialog open for a dropped file
+        self.target_dialog: Any = None
+        self._sharing = False  # the panel itself moves the profile splitter
         self.empty.add_action("Import a file…", self.import_with_dialog, icon_name="import")
         self.empty.add_action("Try a sample dataset", lambda: self.import_sample("iris"), icon_name="datasets")
 
@@ -125,117 +95,81 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.datasets_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.datasets_view.verticalHeader().hide()
         self.datasets_view.setShowGrid(False)
+        self.datasets_view.setWordWrap(False)
+        self.datasets_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "peng…ecies", never two alike
         self.datasets_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, len(LIST_COLUMNS)):
             self.datasets_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.datasets_view.selectionModel().currentRowChanged.connect(
             lambda cur, _prev: None if self._selecting else self._dataset_selected(cur.row()))
-        import_button = QPushButton(theme.icon("import"), "Import…", self)
-        import_button.setObjectName("importButton")
-        import_button.clicked.connect(self.import_with_dialog)
-        sample_button = QPushButton("Sample", self)
-        sample_button.setToolTip("Import one of scikit-learn's bundled datasets")
-        sample_button.clicked.connect(self._choose_sample)
-        left_buttons = QHBoxLayout()
-        left_buttons.addWidget(import_button)
-        left_buttons.addWidget(sample_button)
-        left_buttons.addStretch(1)
+        self.datasets_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.datasets_view.customContextMenuRequested.connect(self._list_menu)
+        self.import_button = QPushButton(theme.icon("import"), "Import…", self)
+        self.import_button.setObjectName("importButton")
+        self.import_button.setToolTip("Import a CSV, Parquet, Excel or JSON file as a new dataset (or its next version)")
+        self.import_button.clicked.connect(self.import_with_dialog)
+        self.sample_button = QPushButton("Sample…", self)
+        self.sample_button.setObjectName("sampleButton")
+        self.sample_button.setToolTip("Import one of scikit-learn's bundled datasets")
+        self.sample_button.clicked.connect(self._choose_sample)
+        self.list_bar = ActionBar(self)
+        self.list_bar.add(self.import_button, priority=2)
+        self.list_bar.add(self.sample_button, priority=1)
         left = QWidget(self)
         ll = QVBoxLayout(left)
         ll.setContentsMargins(theme.SPACE_M, theme.SPACE_M, 0, theme.SPACE_M)
-        ll.addLayout(left_buttons)
+        left.setMinimumWidth(LIST_MIN_WIDTH)
+        ll.addWidget(self.list_bar)
         ll.addWidget(self.datasets_view, 1)
 
-        # header of the selected version
-        self.version_title = QLabel(self)
+        # header of the selected version: its name, which version, the next step and the rest
+        self.version_title = ElidedLabel("", self)
         self.version_title.setObjectName("versionTitle")
         theme.make_heading(self.version_title, 1.3)
         self.version_combo = QComboBox(self)
         self.version_combo.setObjectName("versionCombo")
-        self.version_combo.setMinimumContentsLength(18)
+        self.version_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.version_combo.setMinimumContentsLength(14)
         self.version_combo.activated.connect(self._version_chosen)
+        self.train_button = QPushButton(theme.icon("play"), "Train on this dataset…", self)
+        self.train_button.setObjectName("trainOnDatasetButton")
+        self.train_button.setDefault(True)
+        self.train_button.clicked.connect(self.train_on_shown)
         self.delete_button = QPushButton(theme.icon("trash"), "Delete…", self)
+        self.delete_button.setObjectName("deleteDatasetButton")
+        self.delete_button.setToolTip("Delete this dataset and hide all its versions")
         self.delete_button.clicked.connect(self.delete_current)
-        self.version_facts = QLabel(self)
+        self.header_bar = ActionBar(self)
+        self.header_bar.add(self.train_button, priority=10)
+        self.header_bar.add(self.delete_button, priority=0)
+        self.version_facts = ElidedLabel("", self, Qt.TextElideMode.ElideRight)
         self.version_facts.setObjectName("versionFacts")
-        self.version_facts.setWordWrap(True)
-        self.version_facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        head = QHBoxLayout()
-        head.addWidget(self.version_title)
-        head.addWidget(self.version_combo)
-        head.addStretch(1)
-        head.addWidget(self.delete_button)
+        head = QHBoxLayout()  # the name and the next step; under it, which version and its facts
+        head.addWidget(self.version_title, 1)
+        head.addWidget(self.header_bar)
+        facts = QHBoxLayout()
+        facts.addWidget(self.version_combo)
+        facts.addWidget(self.version_facts, 1)
+        from modelyard.ui.datasets.target import TargetBanner
+
+        self.target_banner = TargetBanner(self)
+        self.target_banner.set_target.connect(self.set_target)
+        self.target_banner.hide()
 
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("datasetTabs")
         self.tabs.addTab(self._build_profile_tab(), "Profile")
         self.tabs.addTab(self._build_preview_tab(), "Preview")
-        self.tabs.addTab(self._build_splits_tab(), "Splits")
+        self.splits_tab = self._build_splits_tab()
+        self.tabs.addTab(self.splits_tab, "Splits")
+        self.explore_tab = QWidget(self)  # the Explore view is built on first show (pyqtgraph)
+        self.explore_tab.setObjectName("exploreTab")
+        QVBoxLayout(self.explore_tab).setContentsMargins(0, 0, 0, 0)
+        self.explore: Any = None
+        self.tabs.addTab(self.explore_tab, "Explore")
+        self.tabs.currentChanged.connect(self._tab_changed)
 
-        return master_detail(self, left, [head, self.version_facts, self.tabs], 260)
-
-    def _build_profile_tab(self) -> QWidget:
-        self.warnings_label = QLabel(self)
-        self.warnings_label.setObjectName("profileWarnings")
-        self.warnings_label.setWordWrap(True)
-        self.warnings_label.setTextFormat(Qt.TextFormat.RichText)
-        self.profile_model = ProfileModel(self)
-        self.profile_proxy = QSortFilterProxyModel(self)
-        self.profile_proxy.setSourceModel(self.profile_model)
-        self.profile_proxy.setSortRole(SORT_ROLE)
-        self.profile_view = QTableView(self)
-        self.profile_view.setObjectName("profileTable")
-        self.profile_view.setModel(self.profile_proxy)
-        self.profile_view.setSortingEnabled(True)
-        self.profile_view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
-        self.profile_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.profile_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.profile_view.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                          | QAbstractItemView.EditTrigger.SelectedClicked
-                                          | QAbstractItemView.EditTrigger.EditKeyPressed)
-        self.profile_view.verticalHeader().hide()
-        self.profile_view.verticalHeader().setDefaultSectionSize(26)
-        self.profile_view.setShowGrid(False)
-        self.profile_view.setAlternatingRowColors(True)
-        self.profile_view.setItemDelegateForColumn(COL_DIST, SparklineDelegate(PROFILE_ROLE, self.profile_view))
-        self.profile_view.setItemDelegateForColumn(COL_TYPE, ComboDelegate(self._type_choices, self.profile_view))
-        self.profile_view.setItemDelegateForColumn(COL_ROLE, ComboDelegate(lambda _i: ROLES, self.profile_view))
-        header = self.profile_view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
-        for col, width in PROFILE_WIDTHS.items():
-            header.resizeSection(col, width)
-        self.profile_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._column_selected(cur))
-        self.save_schema_button = QPushButton("Save as new version", self)
-        self.save_schema_button.setObjectName("saveSchemaButton")
-        self.save_schema_button.setToolTip("Types and roles are part of a version: changing them creates the next version.")
-        self.save_schema_button.setEnabled(False)
-        self.save_schema_button.clicked.connect(self.save_schema)
-        self.profile_model.changes_pending.connect(self.save_schema_button.setEnabled)
-        self.detail_holder = QWidget(self)
-        self.detail_layout = QVBoxLayout(self.detail_holder)
-        self.detail_layout.setContentsMargins(0, 0, 0, 0)
-        self.detail_hint = QLabel("Select a column to see its distribution.", self)
-        self.detail_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.detail_layout.addWidget(self.detail_hint)
-        bottom = QHBoxLayout()
-        bottom.addWidget(QLabel("Double-click a type or role to change it.", self))
-        bottom.addStretch(1)
-        bottom.addWidget(self.save_schema_button)
-        top = QWidget(self)
-        tl = QVBoxLayout(top)
-        tl.setContentsMargins(0, theme.SPACE_S, 0, 0)
-        self.profile_view.setMinimumHeight(self.profile_view.verticalHeader().defaultSectionSize() * 2 + 30)
-        tl.addWidget(self.warnings_label)
-        tl.addWidget(self.profile_view, 1)
-        tl.addLayout(bottom)
-        split = QSplitter(Qt.Orientation.Vertical, self)
-        split.addWidget(top)
-        split.addWidget(self.detail_holder)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setSizes([300, 200])
-        return split
+        return master_detail(self, left, [head, facts, self.target_banner, self.tabs], 240)
 
     def _build_preview_tab(self) -> QWidget:
         self.preview_view = QTableView(self)
@@ -252,7 +186,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.splits_table.setObjectName("splitsTable")
         self.splits_table.verticalHeader().hide()
         self.splits_table.setShowGrid(False)
-        self.splits_model = _SplitsModel(self)
+        self.splits_model = SplitsModel(self)
         self.splits_table.setModel(self.splits_model)
         self.splits_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.splits_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -262,6 +196,8 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.split_method.addItems(["random", "stratified", "time"])
         self.split_column = QComboBox(self)
         self.split_column.setObjectName("splitColumn")
+        self.split_column.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.split_column.setMinimumContentsLength(12)  # a long column name must not widen the form past the tab
         self.split_test = QDoubleSpinBox(self)
         self.split_test.setObjectName("splitTest")
         self.split_test.setRange(0.01, 0.9)
@@ -317,11 +253,16 @@ class DatasetsPanel(FileDropTarget, Panel):
         self._want_dataset = None
         self._selecting = True
         try:
-            self.datasets_model.set_rows(datasets)
+            self.datasets_model.set_datasets(datasets)
+            self.datasets_view.clearSpans()
+            for row in self.datasets_model.group_rows():  # the "Generated by models" divider spans the row
+                self.datasets_view.setSpan(row, 0, 1, len(LIST_COLUMNS))
         finally:
             self._selecting = False
         if self.datasets_model.rowCount():  # the content shows once its version is read
-            row = max(self.datasets_model.row_of(current) if current else -1, 0)
+            row = self.datasets_model.row_of(current) if current else -1
+            row = row if row >= 0 else next(i for i in range(self.datasets_model.rowCount())
+                                            if self.datasets_model.dataset_at(i) is not None)
             self._select_row(row)
             self._dataset_selected(row)
         else:
@@ -336,9 +277,10 @@ class DatasetsPanel(FileDropTarget, Panel):
             self._selecting = False
 
     def _dataset_selected(self, row: int) -> None:
-        if row < 0 or row >= self.datasets_model.rowCount() or self.client is None:
+        d = self.datasets_model.dataset_at(row)
+        if d is None or self.client is None:
             return
-        self._load_version(self.datasets_model.rows[row].name, None)
+        self._load_version(d.name, None)
 
     def _version_chosen(self, index: int) -> None:
         version_id = self.version_combo.itemData(index)
@@ -371,15 +313,21 @@ class DatasetsPanel(FileDropTarget, Panel):
             self._select_row(row)
         self.version_combo.clear()
         for each in reversed(versions):
-            self.version_combo.addItem(f"v{each.version} · {each.created_at.astimezone():%Y-%m-%d %H:%M}", each.id)
+            self.version_combo.addItem(f"v{each.version} · {each.created_at.astimezone():%Y-%m-%d}", each.id)
+            self.version_combo.setItemData(self.version_combo.count() - 1,
+                                           f"{each.ref}, made {each.created_at.astimezone():%Y-%m-%d %H:%M}",
+                                           Qt.ItemDataRole.ToolTipRole)
         self._show_version(v)
         super().refresh()
 
     def _show_version(self, v: catalog.DatasetVersionInfo | None) -> None:
         self.version = v
+        if self.client is not None:
+            self.client.select("dataset_version", v.id if v is not None else None)
         if v is None:
             self.profile_model.set_version(None, None)
             self.preview_view.setModel(None)
+            self.target_banner.hide()
             return
         i = self.version_combo.findData(v.id)
         if i >= 0:
@@ -388,12 +336,15 @@ class DatasetsPanel(FileDropTarget, Panel):
         source = Path(v.source_path).name if v.source_path else "—"
         parent = f" · from v{v.parent_version}" if v.parent_version else ""
         self.version_facts.setText(
-            f"{v.n_rows:,} rows × {v.n_cols} columns · "
-            + (f"{v.task} on <b>{v.target}</b> · " if v.target else "no target · ")
+            f"{plural(v.n_rows, 'row')} × {plural(v.n_cols, 'column')} · "
+            + (f"{v.task} on {v.target} · " if v.target else "no target · ")
             + f"source {source}{parent} · imported by {v.created_by or '?'} on {v.created_at.astimezone():%Y-%m-%d %H:%M}"
             + f" · content {v.content_hash[:12]}"
         )
-        self.version_facts.setTextFormat(Qt.TextFormat.RichText)
+        self.target_banner.setVisible(not v.target)
+        self.train_button.setEnabled(bool(v.target))
+        self.train_button.setToolTip(f"Open the Train dialog on {v.ref}" if v.target else
+                                     f"{v.ref} has no target: set one first (Set target… above the tabs).")
         self.profile_model.set_version(v.profile, v.schema)
         warnings = v.warnings
         colour = theme.status_colour("warning").name()
@@ -402,7 +353,7 @@ class DatasetsPanel(FileDropTarget, Panel):
         shown = [f"<span style='color:{colour}'>⚠</span> {html.escape(w['message'])}" for w in warnings[:MAX_WARNINGS_SHOWN]]
         if len(warnings) > MAX_WARNINGS_SHOWN:
             more = len(warnings) - MAX_WARNINGS_SHOWN
-            shown.append(f"<span style='color:{colour}'>⚠</span> and {more} more warning{'s' if more != 1 else ''}: "
+            shown.append(f"<span style='color:{colour}'>⚠</span> and {plural(more, 'more warning')}: "
                          "point at a row marked ⚠ below to read it.")
         self.warnings_label.setText("<br>".join(shown))
         self.warnings_label.setVisible(bool(warnings))
@@ -415,47 +366,45 @@ class DatasetsPanel(FileDropTarget, Panel):
         self.split_column.clear()
         self.split_column.addItems(["(target / automatic)", *names])
         self._refresh_splits()
+        if self.explore is not None:
+            self.explore.set_version(v)
         self.version_shown.emit(v)
         # the first column's chart is built in the next event-loop turn, not in this one: a new
         # version's table and its chart together held the main thread ~50 ms after an import
         QTimer.singleShot(0, self, self._select_first_column)
 
-    def _select_first_column(self) -> None:
-        if self.profile_model.rowCount():
-            self.profile_view.selectRow(0)
-
-    def _type_choices(self, index: QModelIndex) -> tuple[str, ...]:
-        profile = index.data(PROFILE_ROLE) or {}
-        return ALLOWED_TYPES.get(profile.get("kind", ""), ("numeric", "categorical", "text"))
-
-    def _column_selected(self, index: QModelIndex) -> None:
-        if not index.isValid():
-            return
-        if self.detail is None:
-            # pyqtgraph takes ~0.5 s to import: load it on a thread, never on the main one
-            if self._plot_loader is None:
-                from modelyard.ui.common import warmup
-
-                self._plot_loader = warmup.start(("numpy", "pyqtgraph"))
-            if self._plot_loader.is_alive():
-                self.detail_hint.setText("Loading the chart…")
-                self._plot_poll.start()  # owned by the panel: it dies with it, never fires after
-                return
-            from modelyard.ui.datasets.column_detail import ColumnDetail
-
-            self.detail_hint.hide()
-            self.detail = ColumnDetail(self.detail_holder)
-            self.detail_layout.addWidget(self.detail)
-        profile = index.data(PROFILE_ROLE)
-        name = profile["name"]
-        self.detail.show_column(profile, self.profile_model.current(name, "type"))
-
     # ------------------------------------------------------------------ actions
-    def import_files(self, paths: list[Path]) -> list[JobHandle]:
-        """Import each file as a background job with what was detected (the drop path)."""
-        return [self.start_job(specs.import_spec(p)) for p in paths]
+    def import_files(self, paths: list[Path]) -> None:
+        """Dropped data files: the Import dialog for each, one after the other (as the docs say:
+        a drop is checked, named and given its target before anything is stored)."""
+        self._import_queue.extend(Path(p) for p in paths)
+        if self.import_dialog is None:
+            self._import_next()
+
+    def _import_next(self) -> None:
+        from modelyard.ui.datasets.import_dialog import ImportDialog
+
+        self.import_dialog = None
+        if not self._import_queue:
+            return
+        path = self._import_queue.pop(0)
+        dialog = ImportDialog(path, self, self.client)
+        waiting = len(self._import_queue)
+        if waiting:
+            dialog.setWindowTitle(f"{dialog.windowTitle()} (then {plural(waiting, 'more file')})")
+        self.import_dialog = dialog
+
+        def finished(code: int) -> None:
+            if code == ImportDialog.DialogCode.Accepted:
+                self.start_job(specs.import_spec(path, dialog.options()))
+            dialog.deleteLater()
+            QTimer.singleShot(0, self, self._import_next)
+
+        dialog.finished.connect(finished)
+        dialog.open()
 
     def import_with_dialog(self, path: str | Path | None = None) -> JobHandle | None:
+        """File › Import Dataset: choose a file, check it in the Import dialog, import it as a job."""
         from PySide6.QtWidgets import QFileDialog
 
         from modelyard.ui.datasets.import_dialog import ImportDialog
@@ -470,6 +419,68 @@ class DatasetsPanel(FileDropTarget, Panel):
         if dialog.exec() != ImportDialog.DialogCode.Accepted:
             return None
         return self.start_job(specs.import_spec(path, dialog.options()))
+
+    def train_on_shown(self) -> None:
+        """The next step: the Experiments panel's Train dialog on the version shown."""
+        if self.version is not None and self.client is not None:
+            self.client.navigate.emit("experiments", ("train_on", self.version.id))
+
+    def _list_menu(self, pos: Any) -> None:
+        d = self.datasets_model.dataset_at(self.datasets_view.indexAt(pos).row())
+        if d is None or d.latest_version_id is None or self.client is None:
+            return
+        shown = self.version is not None and self.version.name == d.name
+        version_id = self.version.id if shown and self.version is not None else d.latest_version_id
+        target = (self.version.target if shown and self.version is not None else d.target)
+        menu = QMenu(self)
+        train = menu.addAction(theme.icon("play"), "Train on this dataset…",
+                               lambda: self.client.navigate.emit("experiments", ("train_on", version_id)))
+        train.setEnabled(bool(target))
+        menu.addSeparator()
+        menu.addAction(theme.icon("trash"), "Delete…", lambda: self.delete_dataset(d.name))
+        self._list_menu_shown = menu
+        menu.popup(self.datasets_view.viewport().mapToGlobal(pos))
+
+    def set_target(self) -> None:
+        """The banner's "Set target…": choose the column, save it as the next version."""
+        if self.version is None:
+            return
+        from modelyard.ui.datasets.target import SetTargetDialog
+
+        dialog = SetTargetDialog(self.version, self)
+        self.target_dialog = dialog
+
+        def finished(code: int) -> None:
+            self.target_dialog = None
+            if code == SetTargetDialog.DialogCode.Accepted and self.version is not None:
+                self._save_schema_changes(self.version.id, dialog.changes(), "target set in the Datasets panel")
+            dialog.deleteLater()
+
+        dialog.finished.connect(finished)
+        dialog.open()
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is not self.explore_tab or self.explore is not None:
+            return
+        if self._plot_loader is None:
+            from modelyard.ui.common import warmup
+
+            self._plot_loader = warmup.start(("numpy", "pyqtgraph"))
+        # built in a later event-loop turn than the tab switch (its repaint is a turn of its own)
+        QTimer.singleShot(50 if self._plot_loader.is_alive() else 0, self, self._build_explore)
+
+    def _build_explore(self) -> None:
+        if self.explore is not None or self.tabs.currentWidget() is not self.explore_tab:
+            return
+        if self._plot_loader.is_alive():  # pyqtgraph is still loading on its thread
+            QTimer.singleShot(50, self, self._build_explore)
+            return
+        from modelyard.ui.datasets.explore import ExploreView
+
+        self.explore = ExploreView(self.client, self.explore_tab)
+        self.explore_tab.layout().addWidget(self.explore)
+        if self.version is not None:
+            self.explore.set_version(self.version)
 
     def import_sample(self, name: str = "iris") -> JobHandle:
         return self.start_job(specs.sample_spec(name))
@@ -500,9 +511,11 @@ class DatasetsPanel(FileDropTarget, Panel):
         payload: dict[str, Any] = {"columns": changes}
         if target_changes:
             payload["target"] = target_changes[0]
-        version_id = self.version.id
         self.save_schema_button.setEnabled(False)  # until the write lands (or fails)
+        self._save_schema_changes(self.version.id, payload, "edited in the Datasets panel")
 
+    def _save_schema_changes(self, version_id: int, payload: dict[str, Any], comment: str) -> None:
+        """Save a schema change (types, roles, target) as the next version, then show it."""
         def saved(new: catalog.DatasetVersionInfo) -> None:
             self._want_dataset = new.name
             self.show_version(new.id)
@@ -512,8 +525,7 @@ class DatasetsPanel(FileDropTarget, Panel):
             show_error(self, "Cannot change the schema", exc)
 
         assert self.client is not None
-        self.client.write(lambda store: _service().update_schema(store, version_id, payload,
-                                                                 comment="edited in the Datasets panel"),
+        self.client.write(lambda store: _service().update_schema(store, version_id, payload, comment=comment),
                           saved, failed, changes="datasets")
 
     def create_split(self) -> None:
@@ -541,9 +553,12 @@ class DatasetsPanel(FileDropTarget, Panel):
                          self._read_failed)
 
     def delete_current(self) -> None:
-        if self.version is None or self.store is None:
+        if self.version is not None:
+            self.delete_dataset(self.version.name)
+
+    def delete_dataset(self, name: str) -> None:
+        if self.store is None:
             return
-        name = self.version.name
         answer = QMessageBox.question(self, "Delete dataset", f"Delete the dataset '{name}' and hide all its versions?")
         if answer != QMessageBox.StandardButton.Yes:
             return
@@ -572,22 +587,5 @@ class DatasetsPanel(FileDropTarget, Panel):
         if others and self.client is not None:
             self.client.navigate.emit("registry", ("take_drop", [], others))
         data = [f for f in files if f not in others]
-        if data:
-            self.import_files(data)
-
-
-SPLIT_COLUMNS = ("Split", "Method", "Seed", "Train", "Validation", "Test")
-
-
-class _SplitsModel(RowsTableModel["catalog.SplitInfo"]):
-    headers = SPLIT_COLUMNS
-
-    def key(self, sp: catalog.SplitInfo) -> Any:
-        return sp.id
-
-    def cell(self, sp: catalog.SplitInfo, column: int, role: int) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        counts = sp.counts
-        return (sp.name, sp.method, str(sp.seed), f"{counts.get('train', 0):,}",
-                f"{counts.get('validation', 0):,}", f"{counts.get('test', 0):,}")[column]
+        if data:  # after the drop event returns: the dialog opens from the event loop
+            QTimer.singleShot(0, self, lambda: self.import_files(data))
