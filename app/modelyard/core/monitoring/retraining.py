@@ -74,6 +74,7 @@ __all__ = [
     "COMPARISON_PATH",
     "DATA_CHOICES",
     "MIN_BATCH_ROWS",
+    "retrain_blocker",
     "retrain_job",
     "retrain_spec",
 ]
@@ -256,6 +257,30 @@ def _check_batch(origin: _Origin, batch: Any, frame: pd.DataFrame, target: str) 
             f"The batch {batch.ref} lacks column(s) {', '.join(map(repr, missing))} that {origin.ref} reads.",
             hint="Retraining keeps the model's inputs; import a batch with every input column.")
     return known
+
+
+def retrain_blocker(store: Store, check_id: int) -> str | None:
+    """Why drift check ``check_id`` cannot be retrained from (one line), or None when it can: no
+    batch stored, no recorded training spec or target, or a batch without the target or an input
+    column. Cheap: the batch's schema is read, not its rows (the job still checks the rows)."""
+    from modelyard.core.datasets import service
+
+    try:
+        origin = _read_origin(store, int(check_id))
+        target, _task = _target_of(origin)
+        batch = service.get_version(store, origin.batch_dv_id)
+    except ModelyardError as exc:
+        return exc.message
+    columns = {str(c["name"]) for c in (batch.schema or {}).get("columns") or []}
+    source = (batch.source_path or "").replace("\\", "/").rsplit("/", 1)[-1] or batch.ref
+    if target not in columns:
+        return (f"The batch {source} has no '{target}' column (the target of {origin.ref}): retraining learns from "
+                "the true outcomes, so check a batch that carries them.")
+    missing = [f for f in origin.features if f not in columns]
+    if missing:
+        return (f"The batch {source} lacks {', '.join(map(repr, missing))}, which {origin.ref} reads: retraining "
+                "keeps the model's inputs.")
+    return None
 
 
 def _combined_version(ctx: JobContext, origin: _Origin, batch: Any, batch_frame: pd.DataFrame,

@@ -167,13 +167,21 @@ def checked_ref(store: Store, name: str) -> str:
         return f"{model.name}@{CHAMPION}" if has_champion else model.name
 
 
-def check_spec_for(store: Store, name: str, path: str | os.PathLike[str]) -> JobSpec:
-    """The drift check job of one watched file (the title says it came from the watch folder)."""
+def check_spec_for(store: Store, name: str, path: str | os.PathLike[str], *, admit: bool = False,
+                   source: str = "watch folder") -> JobSpec:
+    """The drift check job of one file (the title says where it came from). ``admit``: refuse now,
+    from the file's header, a file that is not a batch of the model's data
+    (:func:`modelyard.core.monitoring.drift.admit.admit_batch`; the job refuses it anyway)."""
     from modelyard.core.monitoring import drift
 
     ref = checked_ref(store, name)
+    if admit:
+        from modelyard.core.monitoring.drift.admit import admit_batch
+        from modelyard.core.registry.versions import get_version
+
+        admit_batch(store, get_version(store, ref), path=path)
     return drift.check_spec(ref, batch_path=os.fspath(path),
-                            title=f"Drift check of {ref}: {Path(path).name} (watch folder)")
+                            title=f"Drift check of {ref}: {Path(path).name}" + (f" ({source})" if source else ""))
 
 
 # =========================================================================== pending files
