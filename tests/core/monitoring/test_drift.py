@@ -270,7 +270,7 @@ def test_bad_batches_record_nothing(shop: dict[str, Any]) -> None:
     with store.session() as s:
         before = len(s.scalars(select(m.MonitoringCheck.id)).all())
     empty = shop["dir"] / "empty.csv"
-    empty.write_text("n0,n1\n")
+    empty.write_text(",".join(make_frame(5, 1).columns) + "\n")  # the model's columns, no rows
     outcome = run_job(store, dc.check_spec("shop", batch_path=empty))
     assert outcome.status == "failed" and "no data rows" in (outcome.error or "")
     outcome = run_job(store, JobSpec(func="modelyard.core.monitoring.drift.check:check_drift_job", title="x",
