@@ -75,22 +75,28 @@ class ModelsModel(KeyedRowsModel[dict]):
 
 
 class ChecksModel(KeyedRowsModel[dict]):
-    headers = ("#", "When", "Version", "Batch", "Verdict", "Drifted", "Share")
+    headers = ("When", "Version", "Batch file", "Batch date", "Verdict", "Drifted", "Share")
+    VERDICT = 4
 
     def key(self, row: dict) -> Hashable:
         return row["id"]
 
     def cell(self, c: dict, column: int, role: int) -> Any:
-        if column == 4:
+        if column == self.VERDICT:
             return verdict_cell(c.get("verdict"), role)
         if role == Qt.ItemDataRole.DisplayRole:
             drifted = c.get("drifted") or []
             share = c.get("drift_share")
-            return (str(c["id"]), when(c.get("created_at")), f"v{c.get('version')}", c.get("batch_ref") or "",
-                    "", ", ".join(drifted[:4]) + ("…" if len(drifted) > 4 else ""),
+            return (when(c.get("created_at"), short=True), f"v{c.get('version')}",
+                    c.get("batch_file") or c.get("batch_ref") or "", when(c.get("batch_date"), short=True), "",
+                    ", ".join(drifted[:4]) + ("…" if len(drifted) > 4 else ""),
                     f"{share:.0%}" if isinstance(share, (int, float)) else "")[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join(c.get("reasons") or []) or None
+            facts = [c.get("summary") or ""]
+            if column in (2, 3):
+                facts.append(f"{c.get('batch_file') or 'the batch'}: file dated {when(c.get('batch_date'))}, imported "
+                             f"{when(c.get('batch_imported'))} as {c.get('batch_ref') or 'a dataset version'}")
+            return "\n".join(x for x in [*facts, *(c.get("reasons") or [])] if x) or None
         return None
 
 
