@@ -72,7 +72,7 @@ def wait_jobs(qtbot, window, n: int, timeout: int = 60_000) -> list:
 
 def status_cell(panel, row: int = 0) -> str:
     m = panel.models_model
-    return m.data(m.index(row, 2))
+    return m.data(m.index(row, m.STATUS))
 
 
 def test_drop_a_batch_see_the_check_overlay_timeline_badges_and_retrain_a_challenger(
@@ -192,4 +192,163 @@ def test_a_refresh_updates_the_models_by_name_and_keeps_the_selection(qtbot, win
     assert not resets  # rows inserted by key, not a reset
     selected = panel.models_view.selectionModel().selectedRows()
     assert [i.row() for i in selected] == [2] and panel.model_name == "other"
+    assert not window.shown_errors
+
+
+# --------------------------------------------------------------------------- issue 13: refusals, at a glance, next steps
+
+def stored_counts(store) -> tuple[int, ...]:
+    from modelyard.core.store import models as m
+    from sqlalchemy import func, select
+
+    with store.session() as s:
+        return tuple(s.scalar(select(func.count()).select_from(model)) or 0
+                     for model in (m.DatasetVersion, m.MonitoringCheck, m.Artifact, m.Job))
+
+
+def test_a_dropped_file_with_none_of_the_models_columns_is_refused_and_nothing_is_stored(
+        qtbot, window, store, tmp_path):
+    import pandas as pd
+
+    train_model(store)
+    panel = panel_of(window)
+    before = stored_counts(store)
+    foreign = write_batch(tmp_path, pd.DataFrame({"city": ["Oslo", "Lima"] * 20, "sales": range(40)}), "march.csv")
+    drop_on_model(panel, foreign, row=0)
+    qtbot.waitUntil(lambda: bool(window.shown_errors), timeout=10_000)
+    [error] = window.shown_errors
+    assert error.startswith("Cannot check the batch: march.csv has none of churn@v1's columns: age, plan, visits — "
+                            "check it is a batch of this model's data.")
+    settle(panel)
+    assert window.runner.handles() == [] and stored_counts(store) == before  # no job, no version, no check
+    assert status_cell(panel, 0) == "—"  # the badge did not turn red
+    assert panel.checks_stack.currentWidget() is panel.no_checks
+
+
+def test_the_check_at_a_glance_summary_batch_file_threshold_and_readable_features(qtbot, window, store, tmp_path):
+    train_model(store)
+    panel = panel_of(window)
+    # a model without checks says how to check a batch
+    assert panel.checks_stack.currentWidget() is panel.no_checks
+    assert "Drop a batch file here or Check a batch…" in panel.no_checks_text.text()
+    drop_on_model(panel, write_batch(tmp_path, churn_frame(400, seed=7), "april.csv"), row=0)
+    wait_jobs(qtbot, window, 1)
+    drop_on_model(panel, write_batch(tmp_path, drifted_batch(), "march.csv"), row=0)
+    wait_jobs(qtbot, window, 2)
+    qtbot.waitUntil(lambda: panel.checks_model.rowCount() == 2 and panel.check is not None
+                    and panel.check.get("batch_file") == "march.csv", timeout=5000)
+    assert panel.checks_stack.currentIndex() == 0
+
+    # one line: what moved and why the verdict is what it is
+    check = panel.check
+    n, drifted = check["n_features"], check["drifted"]
+    text = panel.findings.text()
+    assert ">DRIFT</b>" in text and (f"{len(drifted)} of {n} features drifted ({len(drifted) / n:.0%}, the rule "
+                                     f"is ≥ 50%): {', '.join(drifted)}") in text
+    assert len(check["reasons"]) == len(set(check["reasons"]))  # no finding twice
+    # the checks table: the batch's file and date
+    cm = panel.checks_model
+    headers = [cm.headerData(c, Qt.Orientation.Horizontal) for c in range(cm.columnCount())]
+    assert headers[:5] == ["When", "Version", "Batch file", "Batch date", "Verdict"]
+    assert [cm.data(cm.index(r, 2)) for r in range(2)] == ["march.csv", "april.csv"]
+    assert all(cm.data(cm.index(r, 3)) for r in range(2))
+    assert cm.data(cm.index(0, 2), Qt.ItemDataRole.ToolTipRole).startswith("DRIFT: ")
+    # features: names elide in the middle, whole in the tooltip
+    fm = panel.features_model
+    assert panel.features_view.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert fm.data(fm.index(0, 0), Qt.ItemDataRole.ToolTipRole).startswith(fm.rows[0]["name"])
+
+    # the timeline: the threshold as a dashed line, the batches on the axis, a legend beside the data
+    panel.tabs.setCurrentWidget(panel.timeline_tab)
+    qtbot.waitUntil(lambda: panel.timeline_plots is not None, timeout=5000)
+    scores, _metric = panel.timeline_plots
+    lines = [i for i in scores.getPlotItem().items if type(i).__name__ == "InfiniteLine"]
+    assert [round(line.value(), 3) for line in lines] == [0.1]
+    ticks = scores.getAxis("bottom")._tickLevels[0]
+    assert len(ticks) == 2 and all(label for _x, label in ticks)
+    spots = [i for i in scores.getPlotItem().items if type(i).__name__ == "ScatterPlotItem"]
+    assert spots and "march.csv" in spots[0].opts["tip"](x=2, y=0.5, data=panel.timeline_checks[1])
+    assert "age" in panel.timeline_legend.text() and "drifts at a score ≥ 0.1" in panel.timeline_legend.text()
+    assert not window.shown_errors
+
+
+def test_retrain_is_off_without_a_target_and_says_why(qtbot, window, store, tmp_path):
+    train_model(store)
+    panel = panel_of(window)
+    drop_on_model(panel, write_batch(tmp_path, drifted_batch().drop(columns=["churned"]), "may.csv"), row=0)
+    wait_jobs(qtbot, window, 1)
+    qtbot.waitUntil(lambda: panel.check is not None, timeout=5000)
+    assert panel.check["verdict"] == "drift"
+    assert not panel.retrain_button.isEnabled()
+    assert "has no 'churned' column (the target of churn@v1)" in panel.retrain_button.toolTip()
+    # with the target, Retrain… is on and is the last action to go into "More"
+    drop_on_model(panel, write_batch(tmp_path, drifted_batch(seed=3), "june.csv"), row=0)
+    wait_jobs(qtbot, window, 2)
+    qtbot.waitUntil(lambda: panel.check is not None and panel.check.get("batch_file") == "june.csv", timeout=5000)
+    assert panel.retrain_button.isEnabled()
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: bool(panel.actions.overflowed()), timeout=3000)
+    assert panel.retrain_button not in panel.actions.overflowed() and panel.retrain_button.isVisible()
+    assert not window.shown_errors
+
+
+def test_next_steps_monitor_model_and_retrain_check(qtbot, window, store, tmp_path):
+    train_model(store)
+    registry.register(store, registry.get_version(store, "churn@champion").run_id, "other")
+    from factories import check_file
+
+    checked = check_file(store, write_batch(tmp_path, drifted_batch(), "march.csv"))
+    window.show_panel(0)
+    # from another room: show "other", which has no checks
+    window.client.navigate.emit("monitoring", ("monitor_model", "other"))
+    panel = next(p for p in window.panels if isinstance(p, MonitoringPanel))
+    qtbot.waitUntil(lambda: panel.model_name == "other" and panel.isVisible(), timeout=5000)
+    settle_window(qtbot, window)
+    assert panel.checks_stack.currentWidget() is panel.no_checks and "other" in panel.no_checks_text.text()
+    assert panel.model_title.full_text() == "other"
+
+    # check -> Retrain…: the check is selected and the retrain question is asked
+    asked: list[str] = []
+
+    def cancel() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox) and box.objectName() == "retrainBox":
+            asked.append(box.text())
+            box.button(QMessageBox.StandardButton.Cancel).click()
+        else:
+            QTimer.singleShot(20, cancel)
+
+    QTimer.singleShot(0, cancel)
+    window.client.navigate.emit("monitoring", ("retrain_check", checked["check_id"]))
+    qtbot.waitUntil(lambda: bool(asked), timeout=10_000)
+    assert panel.model_name == "churn" and panel.check["id"] == checked["check_id"]
+    assert "march.csv" in asked[0] and "#" not in asked[0]
+    assert not window.shown_errors
+
+
+def test_export_report_says_where_and_the_report_tab_shows_it(qtbot, window, store, tmp_path):
+    from factories import check_file
+
+    train_model(store)
+    check_file(store, write_batch(tmp_path, drifted_batch(), "march.csv"))
+    panel = panel_of(window)
+    qtbot.waitUntil(lambda: panel.check is not None, timeout=5000)
+    target = tmp_path / "out" / "march-drift.html"
+    target.parent.mkdir()
+    with qtbot.waitSignal(window.client.saved, timeout=10_000) as saved:
+        panel.export_report(str(target))
+    assert saved.args == ["Drift report churn@v1 on march.csv", str(target)]
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+    panel.tabs.setCurrentWidget(panel.report_tab)
+    browser = panel.report_tab.browser
+    qtbot.waitUntil(lambda: "Drift report: churn@v1 on march.csv" in browser.toPlainText(), timeout=10_000)
+    assert "The rule" in browser.toPlainText() and "Performance" in browser.toPlainText()
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QTextDocument
+
+    html = browser.toHtml()
+    src = html.split('<img src="', 1)[1].split('"', 1)[0]
+    image = browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(src))
+    assert image is not None and not image.isNull()  # the charts are drawn, not dropped
     assert not window.shown_errors

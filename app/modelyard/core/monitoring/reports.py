@@ -482,7 +482,7 @@ def _facts(check: Mapping[str, Any]) -> str:
         ref_text = "the training data"
     rows = [("Model", _e(check.get("ref"))), ("Batch", batch_text), ("Compared with", _e(ref_text)),
             ("Checked", _e(_when(check.get("created_at")))), ("Checked by", _e(check.get("created_by") or "–")),
-            ("Check", _e(f"#{check.get('id')}" + (f" (job {check['job_id']})" if check.get("job_id") else "")))]
+            ("Check", _e(f"#{check.get('id')}"))]
     return "<table class='facts'>" + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
@@ -505,7 +505,7 @@ def render_check_html(check: Mapping[str, Any]) -> str:
                                      str(r.get("name"))))
     skipped = dict(check.get("skipped") or {})
     reasons = "".join(f"<li>{_e(r)}</li>" for r in check.get("reasons") or [])
-    title = f"Drift report: {check.get('ref')} on {check.get('batch_ref') or 'a batch'}"
+    title = f"Drift report: {check.get('ref')} on {check.get('batch_file') or check.get('batch_ref') or 'a batch'}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

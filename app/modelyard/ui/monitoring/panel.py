@@ -53,7 +53,7 @@ from modelyard.ui.common.widgets import (
 from modelyard.ui.monitoring import plots
 from modelyard.ui.monitoring.report import ReportView
 from modelyard.ui.monitoring.sources import BatchSources
-from modelyard.ui.monitoring.tables import ChecksModel, FeaturesModel, ModelsModel
+from modelyard.ui.monitoring.tables import ChecksModel, FeaturesModel, ModelsModel, when
 from modelyard.ui.monitoring.texts import findings_text, retrain_state, summary_html
 
 CHECK_KIND = "drift.check"
@@ -127,8 +127,8 @@ class MonitoringPanel(BatchSources, Panel):
         self.models_view = self._table("monitorModelsTable", self.models_model)
         mh = self.models_view.horizontalHeader()
         mh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
-            mh.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        mh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.models_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         mh.setMinimumSectionSize(mh.fontMetrics().horizontalAdvance("Model") + 24)  # its header stays readable
         self.models_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.models_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._model_selected(cur.row()))
@@ -181,7 +181,6 @@ class MonitoringPanel(BatchSources, Panel):
         self.checks_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.checks_view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.checks_view.verticalHeader().setDefaultSectionSize(22)
         self.checks_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._check_selected(cur.row()))
@@ -201,9 +200,9 @@ class MonitoringPanel(BatchSources, Panel):
         fh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         fh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         fh.setMinimumSectionSize(48)
-        # the kind, the raw statistic and the p-value are in the feature's tooltip, the report and
-        # above its plot: the table keeps the names readable beside the overlay
-        for col in (1, 3, 4):
+        # the kind, the test, its statistic, p-value and threshold are in the feature's tooltip, above
+        # its plot and in the report: the table keeps the names readable beside the overlay
+        for col in (1, 2, 3, 4, 6):
             self.features_view.setColumnHidden(col, True)
         self.features_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.features_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._feature_selected(cur.row()))
@@ -225,7 +224,7 @@ class MonitoringPanel(BatchSources, Panel):
         detail.addWidget(self.plot_holder)
         detail.setStretchFactor(0, 1)
         detail.setStretchFactor(1, 1)
-        detail.setSizes([450, 450])
+        detail.setSizes([420, 480])
         check_box = QWidget(self)
         cl = QVBoxLayout(check_box)
         cl.setContentsMargins(0, theme.SPACE_S, 0, 0)
@@ -333,11 +332,14 @@ class MonitoringPanel(BatchSources, Panel):
         changed = info["name"] != self.model_name
         self.model_name = info["name"]
         self.model_title.setText(info["name"])
+        fm = self.model_title.fontMetrics()  # the name keeps room; the actions overflow into "More" first
+        self.model_title.setMinimumWidth(min(fm.horizontalAdvance(info["name"]) + 8, fm.horizontalAdvance("M") * 12))
         folder = info.get("watch_folder")
         self.model_facts.setText(
             f"Checks run against <b>{info['ref']}</b> · "
             + (f"watching <b>{folder}</b>" if folder else "no watch folder")
-            + f" · {plural(int(info.get('n_checks') or 0), 'check')}")
+            + f" · {plural(int(info.get('n_checks') or 0), 'check')}"
+            + (f", the last {when(info.get('last'), short=True)}" if info.get("last") else ""))
         keep = self._show_check_id
         if keep is None and self.check is not None and not changed:
             keep = self.check["id"]
@@ -645,5 +647,9 @@ class MonitoringPanel(BatchSources, Panel):
             self.tray.hide()
 
     def refresh_icons(self) -> None:
+        """After a theme change: icons, and the charts' background and axes in the new palette."""
         super().refresh_icons()
         self.models_model.layoutChanged.emit()
+        for plot in (self.overlay_plot, *(self.timeline_plots or ())):
+            if plot is not None:
+                plots.style(plot, self)

@@ -23,6 +23,8 @@ SERIES_COLOURS = ("#1f6feb", "#bc4c00", "#1a7f37", "#8250df", "#cf222e", "#9a670
                   "#57606a", "#116329")
 MAX_TICKS = 8
 TICK_CHARS = 12
+CATEGORY_CHARS = 16
+MAX_CATEGORY_TICKS = 20
 
 
 def style(plot: Any, widget: QWidget) -> None:
@@ -50,11 +52,11 @@ def _short(text: str, n: int = TICK_CHARS) -> str:
     return text if len(text) <= n else text[: (n - 1) // 2] + "…" + text[-((n - 1) - (n - 1) // 2):]
 
 
-def _thin(ticks: list[tuple[float, str]]) -> list[tuple[float, str]]:
-    """At most :data:`MAX_TICKS` labels, evenly spread (the last one kept)."""
-    if len(ticks) <= MAX_TICKS:
+def _thin(ticks: list[tuple[float, str]], most: int = MAX_TICKS) -> list[tuple[float, str]]:
+    """At most ``most`` labels, evenly spread (the last one kept)."""
+    if len(ticks) <= most:
         return ticks
-    step = -(-len(ticks) // MAX_TICKS)
+    step = -(-len(ticks) // most)
     kept = ticks[::-1][::step][::-1]
     return kept
 
@@ -71,6 +73,7 @@ def overlay_plot(parent: QWidget) -> Any:
     plot.showGrid(x=False, y=True, alpha=0.25)
     plot.setMinimumHeight(140)
     plot.getAxis("left").enableAutoSIPrefix(False)
+    plot.getAxis("bottom").enableAutoSIPrefix(False)
     style(plot, parent)
     return plot
 
@@ -85,7 +88,7 @@ def draw_overlay(plot: Any, f: dict[str, Any]) -> None:
     plot.clear()
     hist = f.get("histogram") or {}
     ref_brush, batch_brush = pg.mkBrush(REFERENCE_COLOUR + "aa"), pg.mkBrush(BATCH_COLOUR + "88")
-    bottom = plot.getAxis("bottom")
+    bottom, left = plot.getAxis("bottom"), plot.getAxis("left")
     if hist.get("edges"):
         edges = hist["edges"]
         xs = [(a + b) / 2 for a, b in pairwise(edges)]
@@ -96,14 +99,29 @@ def draw_overlay(plot: Any, f: dict[str, Any]) -> None:
                                      brush=batch_brush, pen=pg.mkPen(None), name="batch"))
         bottom.setTicks(None)
     elif hist.get("categories"):
-        cats = [str(c) for c in hist["categories"]]
-        xs = list(range(len(cats)))
-        plot.addItem(pg.BarGraphItem(x=[x - 0.2 for x in xs], height=hist.get("reference") or [0] * len(xs),
-                                     width=0.4, brush=ref_brush, pen=pg.mkPen(None), name="reference"))
-        plot.addItem(pg.BarGraphItem(x=[x + 0.2 for x in xs], height=hist.get("batch") or [0] * len(xs),
-                                     width=0.4, brush=batch_brush, pen=pg.mkPen(None), name="batch"))
-        bottom.setTicks([_thin([(x, _short(c)) for x, c in zip(xs, cats, strict=False)])])
+        # categories down the left axis (their names read horizontally, however many), shares across
+        cats = [str(c) for c in hist["categories"]][::-1]  # the first category on top
+        ys = list(range(len(cats)))
+        ref = list(hist.get("reference") or [0] * len(ys))[::-1]
+        cur = list(hist.get("batch") or [0] * len(ys))[::-1]
+        plot.addItem(pg.BarGraphItem(x0=0, y=[y + 0.2 for y in ys], height=0.4, width=ref, brush=ref_brush,
+                                     pen=pg.mkPen(None), name="reference"))
+        plot.addItem(pg.BarGraphItem(x0=0, y=[y - 0.2 for y in ys], height=0.4, width=cur, brush=batch_brush,
+                                     pen=pg.mkPen(None), name="batch"))
+        bottom.setTicks(None)
+        left.setTicks([_thin([(y, _short(c, CATEGORY_CHARS)) for y, c in zip(ys, cats, strict=False)],
+                             MAX_CATEGORY_TICKS)])
+        plot.setLabel("left", "")
+        plot.setLabel("bottom", "share of rows")
+        plot.setMouseEnabled(x=False, y=True)
+        plot.showGrid(x=True, y=False, alpha=0.25)
+        plot.autoRange()
+        return
+    left.setTicks(None)
     plot.setLabel("left", "share of rows")
+    plot.setLabel("bottom", "")
+    plot.setMouseEnabled(x=True, y=False)
+    plot.showGrid(x=False, y=True, alpha=0.25)
     plot.autoRange()
 
 
@@ -158,9 +176,14 @@ def draw_timeline(scores: Any, metric: Any, data: dict[str, Any]) -> tuple[dict[
     scores.clear()
     metric.clear()
     xs = list(range(1, len(checks) + 1))
-    ticks = [_thin([(x, batch_date(c)) for x, c in zip(xs, checks, strict=False)])]
+    labels = [batch_date(c) for c in checks]
+    by_file = len(set(labels)) < len(labels)  # batches of one day: their files tell them apart
+    if by_file:
+        labels = [_short(str(c.get("batch_file") or c.get("batch_ref") or "")) for c in checks]
+    ticks = [_thin(list(zip(xs, labels, strict=False)))]
     for ax in (scores.getAxis("bottom"), metric.getAxis("bottom")):
         ax.setTicks(ticks)
+    metric.setLabel("bottom", "batch file" if by_file else "batch date")
     names = data.get("features") or sorted({n for c in checks for n in (c.get("scores") or {})})
     series: dict[str, list[float]] = {}
     entries: list[tuple[str, str]] = []

@@ -8,6 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
+from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
 from modelyard.ui.common.keyed_rows import KeyedRowsModel
 from modelyard.ui.common.rows import RowsTableModel
@@ -51,20 +52,23 @@ def verdict_cell(verdict: str | None, role: int) -> Any:
 
 
 class ModelsModel(KeyedRowsModel[dict]):
-    headers = ("Model", "Checks", "Status", "Last check")
+    headers = ("Model", "Status")
+    STATUS = 1
 
     def cell(self, r: dict, column: int, role: int) -> Any:
-        if column == 2 and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
-                                    Qt.ItemDataRole.ForegroundRole):
+        if column == self.STATUS and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
+                                              Qt.ItemDataRole.ForegroundRole):
             return verdict_cell(r.get("status"), role)
         if role == Qt.ItemDataRole.DisplayRole:
-            return (r["name"], str(r.get("n_checks") or 0), "", when(r.get("last"), short=True))[column]
+            return (r["name"], "")[column]
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             return theme.icon("monitoring")
         if role == Qt.ItemDataRole.ToolTipRole:
             folder = r.get("watch_folder")
-            return f"{r['name']}: checks run against {r.get('ref') or 'the champion'}" + (
-                f"\nWatching {folder}" if folder else "\nNo watch folder") + "\nDrop a batch file here to check it."
+            n = int(r.get("n_checks") or 0)
+            return (f"{r['name']}: checks run against {r.get('ref') or 'the champion'}\n"
+                    + (f"{plural(n, 'check')}, the last {when(r.get('last'))}" if n else "No checks yet")
+                    + (f"\nWatching {folder}" if folder else "\nNo watch folder") + "\nDrop a batch file here to check it.")
         return None
 
     def key(self, row: dict) -> Hashable:
@@ -101,7 +105,7 @@ class ChecksModel(KeyedRowsModel[dict]):
 
 
 class FeaturesModel(RowsTableModel[dict]):
-    headers = ("Feature", "Kind", "Test", "Statistic", "p-value", "Effect size", "Threshold", "Drift")
+    headers = ("Feature", "Kind", "Test", "Statistic", "p-value", "Effect", "Threshold", "Drift")
 
     def cell(self, f: dict, column: int, role: int) -> Any:
         drift = f.get("drift")
