@@ -46,7 +46,7 @@ def test_a_file_with_none_of_the_models_columns_is_refused_and_nothing_is_stored
     folder = tmp_path / "drops"
     folder.mkdir()
     watch.set_watch_folder(store, "churn", folder)
-    dropped = write_batch(folder, pd.DataFrame({"city": ["Oslo"] * 20}), "night.csv")
+    write_batch(folder, pd.DataFrame({"city": ["Oslo"] * 20}), "night.csv")
     later = time.time() + 10  # settled
     [row] = watch.process_pending(store, "churn", now=later)
     assert row["status"] == "failed" and "night.csv has none of churn@v1's columns" in row["error"]
