@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobContext, JobSpec
 from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
@@ -249,7 +250,7 @@ def _check_batch(origin: _Origin, batch: Any, frame: pd.DataFrame, target: str) 
             hint=f"Fill in '{target}' once the outcomes are known, check the batch again, and retrain from that check.")
     if n_known < MIN_BATCH_ROWS:
         raise ModelyardError(
-            f"Only {n_known} row(s) of the batch {batch.ref} carry the target '{target}': too few to retrain and "
+            f"Only {plural(n_known, 'row')} of the batch {batch.ref} carry the target '{target}': too few to retrain and "
             f"compare (at least {MIN_BATCH_ROWS} are needed).", hint="Retrain from a check of a larger batch.")
     missing = [f for f in origin.features if f not in frame.columns]
     if missing:
@@ -496,7 +497,7 @@ def retrain_job(ctx: JobContext, *, check_id: int, data: str = "batch", comment:
     batch_frame = service.load_frame(store, batch.id)
     known = _check_batch(origin, batch, batch_frame, target)
     if int((~known).sum()):
-        ctx.log(f"{int((~known).sum()):,} row(s) of {batch.ref} have no '{target}' and are not used.")
+        ctx.log(f"{plural(int((~known).sum()), 'row')} of {batch.ref} have no '{target}' and are not used.")
 
     ctx.progress(0.08, "Building the training data")
     if data == "batch":

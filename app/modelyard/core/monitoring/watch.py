@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.store import Store, records
 from modelyard.core.store import models as m
 
@@ -343,12 +344,11 @@ def notification(result: Mapping[str, Any], path: str | os.PathLike[str] | None 
     n = result.get("n_features")
     if drifted:
         shown = ", ".join(drifted[:5]) + (f" and {len(drifted) - 5} more" if len(drifted) > 5 else "")
-        body = f"{len(drifted)} of {n} features drift ({shown})" if n else f"drift in {shown}"
+        body = f"{len(drifted)} of {plural(int(n), 'feature')} drift ({shown})" if n else f"drift in {shown}"
     else:
         reasons = list(result.get("reasons") or [])
         body = reasons[0].split(": ", 1)[-1] if reasons else "drift found"
-    check = f" (check {result['check_id']})" if result.get("check_id") is not None else ""
-    return {"title": f"Drift in {model}", "message": f"{what}{body}{check}."}
+    return {"title": f"Drift in {model}", "message": f"{what}{body}."}
 
 
 def process_pending(store: Store, names: str | Iterable[str] | None = None, *, settle_s: float = SETTLE_S,

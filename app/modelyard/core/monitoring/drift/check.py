@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.common.procs import current_user
 from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext, JobSpec
@@ -380,7 +381,7 @@ def _evaluate(reference: Reference, batch: Columns, cfg: dict[str, Any], *,
                     f"({extra.get('batch_dtype')}) in the batch.", reference=col.dtype, batch=extra.get("batch_dtype"),
                     unparseable=extra.get("unparseable", 0))
         elif extra.get("unparseable"):
-            problem("type_change", name, f"{extra['unparseable']:,} value(s) of '{name}' in the batch are not numbers.",
+            problem("type_change", name, f"{plural(extra['unparseable'], 'value')} of '{name}' in the batch are not numbers.",
                     reference=col.dtype, batch=extra.get("batch_dtype"), unparseable=extra["unparseable"])
         if row["unseen"]:
             total = sum(u["count"] for u in row["unseen"])
@@ -389,7 +390,7 @@ def _evaluate(reference: Reference, batch: Columns, cfg: dict[str, Any], *,
             problem("unseen_categories", name,
                     f"'{name}' has {len(row['unseen']) + row.get('unseen_more', 0)} categor"
                     f"{'y' if len(row['unseen']) == 1 else 'ies'} the reference never had ({shown}"
-                    f"{f', and {more} more' if more > 0 else ''}) in {total:,} row(s) "
+                    f"{f', and {more} more' if more > 0 else ''}) in {plural(total, 'row')} "
                     f"({total / max(row['batch']['n'], 1):.1%} of the batch).",
                     categories=[u["category"] for u in row["unseen"]], rows=total)
         ref_missing, cur_missing = col.missing_share, row["batch"].get("missing") or 0.0
@@ -441,7 +442,7 @@ def _evaluate(reference: Reference, batch: Columns, cfg: dict[str, Any], *,
         findings.append((sev["features"], (f"{len(drifted)} of {len(checked)} features drift ({share:.0%}, below "
                                           f"the rule's {rule:.0%}): {', '.join(drifted)}")))
     if crit:
-        findings.append(("drift", f"critical feature(s) drift: {', '.join(crit)}"))
+        findings.append(("drift", f"critical {'feature' if len(crit) == 1 else 'features'} drift: {', '.join(crit)}"))
     missing = [p for p in schema if p["kind"] == "missing_column"]
     if missing:  # one finding for the columns the batch lacks, not one per column
         names = [p["column"] for p in missing]
