@@ -647,9 +647,19 @@ class MonitoringPanel(BatchSources, Panel):
             self.tray.hide()
 
     def refresh_icons(self) -> None:
-        """After a theme change: icons, and the charts' background and axes in the new palette."""
         super().refresh_icons()
         self.models_model.layoutChanged.emit()
-        for plot in (self.overlay_plot, *(self.timeline_plots or ())):
+        self._restyle_plots()
+
+    def changeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        """A theme change: the charts' background and axes follow the new palette."""
+        super().changeEvent(event)
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.PaletteChange:
+            self._restyle_plots()
+
+    def _restyle_plots(self) -> None:
+        for plot in (getattr(self, "overlay_plot", None), *(getattr(self, "timeline_plots", None) or ())):
             if plot is not None:
                 plots.style(plot, self)
