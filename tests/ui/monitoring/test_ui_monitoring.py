@@ -352,3 +352,30 @@ def test_export_report_says_where_and_the_report_tab_shows_it(qtbot, window, sto
     image = browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(src))
     assert image is not None and not image.isNull()  # the charts are drawn, not dropped
     assert not window.shown_errors
+
+
+def test_a_foreign_file_in_the_watch_folder_is_notified_not_checked(qtbot, window, store, tmp_path, monkeypatch):
+    import time
+
+    import pandas as pd
+    from modelyard.core.monitoring import watch
+
+    train_model(store)
+    panel = panel_of(window)
+    folder = tmp_path / "drops"
+    folder.mkdir()
+    assert panel.choose_watch_folder(str(folder), comment="nightly export")
+    settle(panel)
+    before = stored_counts(store)[:3]
+    write_batch(folder, pd.DataFrame({"city": ["Oslo"] * 20}), "night.csv")
+    pending = watch.pending_files
+    monkeypatch.setattr(watch, "pending_files",  # the file counts as settled (written 10 s ago)
+                        lambda store_, name, **kw: pending(store_, name, now=time.time() + 10))
+    panel.watch_timer.setInterval(200)
+    qtbot.waitUntil(lambda: bool(panel.notifications), timeout=30_000)
+    title, message = panel.notifications[0]
+    assert title == "Not checked: night.csv"
+    assert message == "night.csv has none of churn@v1's columns: age, plan, visits — check it is a batch of this " \
+                      "model's data."
+    assert stored_counts(store)[:3] == before and status_cell(panel, 0) == "—"
+    assert not window.shown_errors  # no dialog over the user's work

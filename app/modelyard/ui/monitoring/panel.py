@@ -626,6 +626,10 @@ class MonitoringPanel(BatchSources, Panel):
                         self.notify(note["title"], note["message"])
             else:
                 self._retrained(result)
+        elif outcome.status == "failed" and path is not None:
+            # a watched file (e.g. not a batch of this model's data): a notification, not a dialog
+            # popping up over whatever the user is doing; the file is tried again once it changes
+            self.notify(f"Not checked: {Path(path).name}", (outcome.error or "the check failed").splitlines()[0])
         elif outcome.status == "failed":
             title = "The drift check failed" if handle.spec.kind == CHECK_KIND else "Retraining failed"
             show_error(self, title, ModelyardError(outcome.error or title, hint=outcome.hint))
