@@ -143,6 +143,7 @@ def test_drop_a_batch_see_the_check_overlay_timeline_badges_and_retrain_a_challe
     qtbot.mouseClick(panel.retrain_button, Qt.MouseButton.LeftButton)
     outcomes = wait_jobs(qtbot, window, 4, timeout=120_000)
     assert outcomes[-1].ok, outcomes[-1].error
+    assert window.runner.handles()[-1].spec.title == "Retrain churn@v1 on may.csv"  # the file, not an id
     model = registry.get_model(store, "churn")
     assert model.aliases == {"champion": 1, "challenger": 2}
     assert "vs champion churn@v1" in registry.timeline(store, "churn")[0]["comment"]

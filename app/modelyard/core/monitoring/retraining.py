@@ -104,8 +104,9 @@ def check_data_choice(data: str) -> str:
 
 
 def retrain_spec(check_id: int, *, data: str = "batch", comment: str | None = None, source: str = "api",
-                 process: bool = True) -> JobSpec:
-    """The job that retrains from drift check ``check_id`` (see the module docstring)."""
+                 process: bool = True, title: str | None = None) -> JobSpec:
+    """The job that retrains from drift check ``check_id`` (see the module docstring); ``title``
+    names it in the jobs list (default: by the check's number, as the CLI knows it)."""
     check_data_choice(data)
     try:
         check_id = int(check_id)
@@ -113,7 +114,7 @@ def retrain_spec(check_id: int, *, data: str = "batch", comment: str | None = No
         raise ModelyardError(f"{check_id!r} is not a drift check id (a whole number).",
                              hint="'modelyard monitor list NAME' lists a model's checks.") from None
     what = "the batch" if data == "batch" else "the reference and the batch"
-    return JobSpec.for_kind("monitor.retrain", f"Retrain from drift check {check_id} on {what}",
+    return JobSpec.for_kind("monitor.retrain", title or f"Retrain from drift check {check_id} on {what}",
                             {"check_id": check_id, "data": data, "comment": comment, "source": source},
                             process=process)
 

@@ -578,7 +578,10 @@ class MonitoringPanel(BatchSources, Panel):
                 return None
             data = "batch" if clicked is batch else "reference+batch"
         try:
-            spec = retraining.retrain_spec(self.check["id"], data=data, source="gui")  # plain data: no store
+            batch = self.check.get("batch_file") or self.check.get("batch_ref") or "the batch"
+            spec = retraining.retrain_spec(  # plain data: no store
+                self.check["id"], data=data, source="gui",
+                title=f"Retrain {self.check.get('ref')} on {batch}" + (" and its reference" if data != "batch" else ""))
         except ModelyardError as exc:
             show_error(self, "Cannot retrain", exc)
             return None
