@@ -264,12 +264,13 @@ def test_the_check_at_a_glance_summary_batch_file_threshold_and_readable_feature
     qtbot.waitUntil(lambda: panel.timeline_plots is not None, timeout=5000)
     scores, _metric = panel.timeline_plots
     lines = [i for i in scores.getPlotItem().items if type(i).__name__ == "InfiniteLine"]
-    assert [round(line.value(), 3) for line in lines] == [0.1]
+    assert [round(line.value(), 3) for line in lines] == [0.1, 0.5]  # a feature's threshold, the dataset rule
     ticks = scores.getAxis("bottom")._tickLevels[0]
     assert len(ticks) == 2 and all(label for _x, label in ticks)
     spots = [i for i in scores.getPlotItem().items if type(i).__name__ == "ScatterPlotItem"]
     assert spots and "march.csv" in spots[0].opts["tip"](x=2, y=0.5, data=panel.timeline_checks[1])
-    assert "age" in panel.timeline_legend.text() and "drifts at a score ≥ 0.1" in panel.timeline_legend.text()
+    legend = panel.timeline_legend.text()
+    assert "age" in legend and "drifts at a score ≥ 0.1" in legend and "drifts when ≥ 50% of its features" in legend
     assert not window.shown_errors
 
 

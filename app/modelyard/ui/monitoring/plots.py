@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QWidget
 REFERENCE_COLOUR = "#8c959f"
 BATCH_COLOUR = "#1f6feb"
 THRESHOLD_COLOUR = "#cf222e"
+SHARE_COLOUR = "#6e7781"
 SERIES_COLOURS = ("#1f6feb", "#bc4c00", "#1a7f37", "#8250df", "#cf222e", "#9a6700", "#0a7ea4", "#bf3989",
                   "#57606a", "#116329")
 MAX_TICKS = 8
@@ -139,7 +140,7 @@ def timeline_plots(parent: QWidget, styled: QWidget) -> tuple[Any, Any]:
         p.showGrid(x=False, y=True, alpha=0.25)
         p.setMinimumHeight(110)
         style(p, styled)
-    scores.setLabel("left", "drift score")
+    scores.setLabel("left", "drift score · share")
     metric.setLabel("left", "metric")
     metric.setLabel("bottom", "batch date")
     for p in (scores, metric):
@@ -200,13 +201,26 @@ def draw_timeline(scores: Any, metric: Any, data: dict[str, Any]) -> tuple[dict[
                 x=[s[0] for s in spots], y=[s[1] for s in spots], data=[s[2] for s in spots], size=7,
                 brush=pg.mkBrush(colour), pen=pg.mkPen(None), hoverable=True,
                 tip=lambda x, y, data, _n=name: _tip(_n, data, y)))
-    extra = ""
+    extras = []
     threshold = data.get("threshold") if isinstance(data.get("threshold"), (int, float)) else None
     if threshold is not None:
         scores.addItem(pg.InfiniteLine(pos=float(threshold), angle=0,
                                        pen=pg.mkPen(THRESHOLD_COLOUR, width=1.5, style=Qt.PenStyle.DashLine)))
-        extra = (f"<span style='color:{THRESHOLD_COLOUR}'>- - -</span>&nbsp;a feature drifts at a score ≥ "
-                 f"{threshold:g}")
+        extras.append(f"<span style='color:{THRESHOLD_COLOUR}'>- - -</span>&nbsp;a feature drifts at a score ≥ "
+                      f"{threshold:g}")
+    # the dataset verdict: the share of features drifting against the rule, on the same 0..1 axis
+    shares = [float("nan") if c.get("drift_share") is None else float(c["drift_share"]) for c in checks]
+    if any(v == v for v in shares):
+        scores.plot(xs, shares, pen=pg.mkPen(SHARE_COLOUR, width=3), symbol="s", symbolSize=8,
+                    symbolBrush=SHARE_COLOUR, symbolPen=None, connect="finite")
+        extras.append(f"<span style='color:{SHARE_COLOUR}'>■</span>&nbsp;share of features drifting")
+        rule = data.get("rule") if isinstance(data.get("rule"), (int, float)) else None
+        if rule is not None:
+            scores.addItem(pg.InfiniteLine(pos=float(rule), angle=0,
+                                           pen=pg.mkPen(SHARE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine)))
+            extras.append(f"<span style='color:{SHARE_COLOUR}'>- - -</span>&nbsp;the batch drifts when ≥ {rule:.0%} "
+                          "of its features drift")
+    extra = "&nbsp;&nbsp; ".join(extras)
     mys = [c.get("metric") for c in checks]
     metric.setLabel("left", data.get("metric") or "metric")
     if any(v is not None for v in mys):
