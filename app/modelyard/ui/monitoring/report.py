@@ -18,28 +18,37 @@ from modelyard.ui.common import theme
 
 _SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
 _WIDTH = re.compile(r'\bwidth="(\d+)"')
+_NAMED_NUMBER = re.compile(r'(<td class="n">[^<]*) <span class="muted">[^<]*</span>')
 
 
-def _as_image(match: re.Match[str]) -> str:
+def _as_image(match: re.Match[str], max_width: int | None) -> str:
     svg = match.group(0)
     if "xmlns=" not in svg[:200]:
         svg = svg.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg"', 1)
-    width = _WIDTH.search(svg[:300])
+    found = _WIDTH.search(svg[:300])
+    width = int(found.group(1)) if found else None
+    if width is not None and max_width is not None:
+        width = min(width, max_width)  # the height follows
     data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
-    size = f' width="{width.group(1)}"' if width else ""
+    size = f' width="{width}"' if width else ""
     return f'<p><img src="data:image/svg+xml;base64,{data}"{size}></p>'
 
 
-def browsable_html(page: str) -> str:
-    """The report page as a text browser shows it: inline SVG charts as images (plain text in, out)."""
-    return _SVG.sub(_as_image, page)
+def browsable_html(page: str, max_width: int | None = None) -> str:
+    """The report page as a text browser shows it: inline SVG charts as images, at most
+    ``max_width`` pixels wide (plain text in, out)."""
+    # Qt's table layout gives unbreakable cells their whole width first and squeezes the rest to a
+    # letter a line: let the numbers wrap in the window (the exported page keeps them on one line)
+    page = page.replace("white-space:nowrap", "white-space:normal")
+    page = _NAMED_NUMBER.sub(r"\1", page)  # a number's measure name (the Test column names it) makes room
+    return _SVG.sub(lambda m: _as_image(m, max_width), page)
 
 
-def report_of(store: Any, check_id: int) -> str:
+def report_of(store: Any, check_id: int, max_width: int | None = None) -> str:
     """Off the main thread: check ``check_id``'s report, ready for the browser."""
     from modelyard.core.monitoring import reports
 
-    return browsable_html(reports.check_report_html(store, check_id))
+    return browsable_html(reports.check_report_html(store, check_id), max_width)
 
 
 class ReportView(QWidget):
@@ -77,7 +86,8 @@ class ReportView(QWidget):
             self.browser.setPlainText(f"Could not read the report: {exc}")
             on_error(exc)
 
-        client.read("monitoring.report_view", lambda store: report_of(store, check_id),
+        width = max(320, self.browser.viewport().width() - 4 * theme.SPACE_L)  # charts fit: no sideways scrolling
+        client.read("monitoring.report_view", lambda store: report_of(store, check_id, width),
                     lambda page: self._loaded(check_id, page), failed)
 
     def _loaded(self, check_id: int, page: str) -> None:
