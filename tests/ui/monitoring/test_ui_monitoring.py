@@ -381,3 +381,28 @@ def test_a_foreign_file_in_the_watch_folder_is_notified_not_checked(qtbot, windo
                       "model's data."
     assert stored_counts(store)[:3] == before and status_cell(panel, 0) == "—"
     assert not window.shown_errors  # no dialog over the user's work
+
+
+def test_monitor_model_with_a_version_shows_that_versions_newest_check(qtbot, window, store, tmp_path):
+    from factories import check_file
+
+    train_model(store)
+    registry.register(store, registry.get_version(store, "churn@champion").run_id, "churn")  # churn@v2
+    on_v1 = check_file(store, write_batch(tmp_path, drifted_batch(), "march.csv"), ref="churn@v1")
+    check_file(store, write_batch(tmp_path, churn_frame(300, seed=9), "april.csv"), ref="churn@v2")
+    panel = panel_of(window)
+    qtbot.waitUntil(lambda: panel.check is not None, timeout=5000)
+    assert panel.check["ref"] == "churn@v2"  # the newest
+    panel.monitor_model("churn", "churn@v1")
+    qtbot.waitUntil(lambda: panel.check is not None and panel.check["id"] == on_v1["check_id"], timeout=5000)
+    assert panel.checks_view.currentIndex().row() == panel.checks_model.row_of_key(on_v1["check_id"])
+
+
+def test_the_report_page_as_the_browser_shows_it():
+    from modelyard.ui.monitoring.report import browsable_html
+
+    page = ('<td class="n">0.5 <span class="muted">ks_d</span></td><style>td.n{white-space:nowrap}</style>'
+            '<div class="chart"><svg width="640" height="250" viewBox="0 0 640 250"><rect/></svg></div>')
+    shown = browsable_html(page, max_width=400)
+    assert '<td class="n">0.5</td>' in shown and "nowrap" not in shown and "<svg" not in shown
+    assert '<img src="data:image/svg+xml;base64,' in shown and 'width="400"' in shown

@@ -341,7 +341,7 @@ class MonitoringPanel(BatchSources, Panel):
             + f" · {plural(int(info.get('n_checks') or 0), 'check')}"
             + (f", the last {when(info.get('last'), short=True)}" if info.get("last") else ""))
         keep = self._show_check_id
-        if keep is None and self.check is not None and not changed:
+        if keep is None and self.check is not None and not changed and self._show_ref is None:
             keep = self.check["id"]
         name, ref = info["name"], self._show_ref
         self.client.read("monitoring.checks", lambda store: _read_checks(store, name, keep, ref),
