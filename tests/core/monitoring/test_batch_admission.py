@@ -110,3 +110,15 @@ def test_why_a_check_cannot_be_retrained_from(store: Store, tmp_path: Path) -> N
     why = retraining.retrain_blocker(store, no_target["check_id"])
     assert why is not None and why.startswith("The batch may.csv has no 'churned' column (the target of churn@v1)")
     assert "\n" not in why
+
+
+def test_the_summary_line_says_why_when_the_share_is_below_the_rule() -> None:
+    rule = {"rule": {"drift_share": 0.5}}
+    assert drift.summary_line("warning", {"n_features": 6, "drifted": ["age"], "drift_share": 1 / 6}, rule) == \
+        "WARNING: 1 of 6 features drifted (17%, the rule is ≥ 50%): age"
+    assert drift.summary_line("drift", {"n_features": 6, "drifted": ["age"], "drift_share": 1 / 6},
+                              {**rule, "critical": ["age"]}) == \
+        "DRIFT: 1 of 6 features drifted (17%, the rule is ≥ 50%): age; critical feature age drifted too"
+    assert drift.summary_line("drift", {"n_features": 2, "drifted": [], "drift_share": 0.0,
+                                        "prediction": {"drift": True}}, rule) == \
+        "DRIFT: none of the 2 features drifted; predictions shifted"

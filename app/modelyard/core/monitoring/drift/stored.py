@@ -54,7 +54,7 @@ def summary_line(verdict: str | None, result: Mapping[str, Any], config: Mapping
                 + (f" ({_pct(float(share))}{rule_text})" if isinstance(share, (int, float)) else "")
                 + f": {_names(drifted)}")
     else:
-        head = f"none of the {plural(n, 'feature')} drifted"
+        head = f"none of the {plural(n, 'feature')} drifted" if n > 1 else "its one feature did not drift"
     also: list[str] = []
     critical = set(cfg.get("critical") or []) | {k for k, v in (cfg.get("features") or {}).items()
                                                   if isinstance(v, Mapping) and v.get("critical")}
