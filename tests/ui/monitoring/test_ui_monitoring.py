@@ -258,6 +258,12 @@ def test_the_check_at_a_glance_summary_batch_file_threshold_and_readable_feature
     fm = panel.features_model
     assert panel.features_view.textElideMode() == Qt.TextElideMode.ElideMiddle
     assert fm.data(fm.index(0, 0), Qt.ItemDataRole.ToolTipRole).startswith(fm.rows[0]["name"])
+    # each feature's effect as a bar against its drift threshold (a dashed tick)
+    from modelyard.ui.monitoring.tables import EffectDelegate, effect_threshold
+
+    assert isinstance(panel.features_view.itemDelegateForColumn(5), EffectDelegate)
+    assert {effect_threshold(f) for f in fm.rows if f.get("status") == "checked"} == {0.1}
+    assert "dashed line at the drift threshold 0.1" in fm.data(fm.index(0, 5), Qt.ItemDataRole.ToolTipRole)
 
     # the timeline: the threshold as a dashed line, the batches on the axis, a legend beside the data
     panel.tabs.setCurrentWidget(panel.timeline_tab)

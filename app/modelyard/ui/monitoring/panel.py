@@ -53,7 +53,13 @@ from modelyard.ui.common.widgets import (
 from modelyard.ui.monitoring import plots
 from modelyard.ui.monitoring.report import ReportView
 from modelyard.ui.monitoring.sources import BatchSources
-from modelyard.ui.monitoring.tables import ChecksModel, FeaturesModel, ModelsModel, when
+from modelyard.ui.monitoring.tables import (
+    ChecksModel,
+    EffectDelegate,
+    FeaturesModel,
+    ModelsModel,
+    when,
+)
 from modelyard.ui.monitoring.texts import findings_text, retrain_state, summary_html
 
 CHECK_KIND = "drift.check"
@@ -205,6 +211,9 @@ class MonitoringPanel(BatchSources, Panel):
         for col in (1, 2, 3, 4, 6):
             self.features_view.setColumnHidden(col, True)
         self.features_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.features_view.setItemDelegateForColumn(5, EffectDelegate(self.features_view))  # bar, threshold tick
+        fh.setSectionResizeMode(5, QHeaderView.ResizeMode.Fixed)
+        fh.resizeSection(5, fh.fontMetrics().horizontalAdvance("0.000") + 64)
         self.features_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._feature_selected(cur.row()))
         self.feature_title = QLabel(self)
         self.feature_title.setObjectName("featureTitle")

@@ -6,7 +6,9 @@ import datetime as dt
 from collections.abc import Hashable
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QModelIndex, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
@@ -126,8 +128,58 @@ class FeaturesModel(RowsTableModel[dict]):
             return theme.status_colour("drift" if drift else "ok" if status == "checked" else "warning")
         if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= column <= 6:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == EffectDelegate.ROW_ROLE:
+            return f
         if role == Qt.ItemDataRole.ToolTipRole:
+            limit = effect_threshold(f)
             what = {0: f"{f['name']} ({f.get('kind') or 'unknown kind'})",
-                    3: f.get("statistic_name"), 5: f.get("effect_name")}.get(column)
+                    3: f.get("statistic_name"),
+                    5: f"{f.get('effect_name') or 'effect'}: the bar on a 0–1 scale"
+                       + (f", the dashed line at the drift threshold {limit:g}" if limit is not None else "")}.get(column)
             return "\n".join(x for x in (what, f.get("reason")) if x) or None
         return None
+
+
+def effect_threshold(f: dict) -> float | None:
+    """The effect size feature row ``f`` drifts at (None when its test decides on another measure)."""
+    if f.get("test") in ("ks", "chisquare"):
+        value = f.get("min_effect")
+    elif f.get("statistic_name") and f.get("statistic_name") == f.get("effect_name"):
+        value = f.get("threshold")
+    else:
+        value = None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+class EffectDelegate(QStyledItemDelegate):
+    """A feature's effect size as a bar on a 0..1 scale with its drift threshold as a dashed tick,
+    the number over it: how far past (or short of) the threshold each feature is, at a glance."""
+
+    ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        f = index.data(self.ROW_ROLE) or {}
+        score, limit = f.get("score"), effect_threshold(f)
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        style = option.widget.style() if option.widget else None
+        text = opt.text
+        opt.text = ""
+        if style is not None:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, option.widget)
+        rect = QRectF(option.rect).adjusted(3, 4, -3, -4)
+        painter.save()
+        if isinstance(score, (int, float)):
+            colour = QColor(theme.status_colour("drift" if f.get("drift") else "ok"))
+            colour.setAlpha(70)
+            painter.fillRect(QRectF(rect.left(), rect.top(), rect.width() * min(max(float(score), 0.0), 1.0),
+                                    rect.height()), colour)
+        if limit is not None and 0 < limit <= 1:
+            x = rect.left() + rect.width() * limit
+            painter.setPen(QPen(QColor(theme.status_colour("drift")), 1.5, Qt.PenStyle.DashLine))
+            painter.drawLine(int(x), int(rect.top()) - 2, int(x), int(rect.bottom()) + 2)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.setPen(option.palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text))
+        painter.drawText(rect.adjusted(0, 0, -2, 0), int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
+                         text)
+        painter.restore()
