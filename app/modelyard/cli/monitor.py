@@ -398,6 +398,10 @@ def _retrain(args: argparse.Namespace) -> int:
     from modelyard.core.monitoring import retraining
 
     spec = retraining.retrain_spec(args.check_id, data=args.data, comment=args.comment, source="cli")
+    with open_store(args) as store:  # say at once, in one line, why a check cannot be retrained from
+        blocker = retraining.retrain_blocker(store, args.check_id)
+    if blocker:
+        raise ModelyardError(blocker)
     outcome = run_training_job(args, spec)
     if wants_json(args):
         print_json(outcome_json(outcome))

@@ -39,7 +39,7 @@ from typing import Any
 
 from modelyard.core.store import Store
 
-__all__ = ["COLOURS", "export_check_html", "histogram_svg", "render_check_html"]
+__all__ = ["COLOURS", "check_report_html", "export_check_html", "histogram_svg", "render_check_html"]
 
 COLOURS = {"reference": "#1f6feb", "batch": "#bc4c00", "ok": "#1a7f37", "warning": "#9a6700", "drift": "#bc4c00",
            "error": "#cf222e", "grid": "#d0d7de", "text": "#1f2328", "muted": "#59636e"}
@@ -482,7 +482,7 @@ def _facts(check: Mapping[str, Any]) -> str:
         ref_text = "the training data"
     rows = [("Model", _e(check.get("ref"))), ("Batch", batch_text), ("Compared with", _e(ref_text)),
             ("Checked", _e(_when(check.get("created_at")))), ("Checked by", _e(check.get("created_by") or "–")),
-            ("Check", _e(f"#{check.get('id')}" + (f" (job {check['job_id']})" if check.get("job_id") else "")))]
+            ("Check", _e(f"#{check.get('id')}"))]
     return "<table class='facts'>" + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
@@ -505,7 +505,7 @@ def render_check_html(check: Mapping[str, Any]) -> str:
                                      str(r.get("name"))))
     skipped = dict(check.get("skipped") or {})
     reasons = "".join(f"<li>{_e(r)}</li>" for r in check.get("reasons") or [])
-    title = f"Drift report: {check.get('ref')} on {check.get('batch_ref') or 'a batch'}"
+    title = f"Drift report: {check.get('ref')} on {check.get('batch_file') or check.get('batch_ref') or 'a batch'}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -572,15 +572,22 @@ def _retrained(store: Store, check_id: int) -> list[dict[str, Any]]:
             for run, details in edges]
 
 
-def export_check_html(store: Store, check_id: int, path: str | os.PathLike[str]) -> Path:
-    """Write check ``check_id``'s report to ``path`` (a file, or a folder to put
-    ``drift-check-<id>.html`` in); returns the file written."""
-    from modelyard.core.common.errors import ModelyardError
+def check_report_html(store: Store, check_id: int) -> str:
+    """Check ``check_id``'s whole report as HTML text (what :func:`export_check_html` writes; the
+    window shows it in its Report view)."""
     from modelyard.core.monitoring import drift
 
     check = dict(drift.get_check(store, int(check_id)))
     check["retrained"] = _retrained(store, int(check_id))
-    text = render_check_html(check)
+    return render_check_html(check)
+
+
+def export_check_html(store: Store, check_id: int, path: str | os.PathLike[str]) -> Path:
+    """Write check ``check_id``'s report to ``path`` (a file, or a folder to put
+    ``drift-check-<id>.html`` in); returns the file written."""
+    from modelyard.core.common.errors import ModelyardError
+
+    text = check_report_html(store, check_id)
     target = Path(os.path.expanduser(os.fspath(path)))
     if target.is_dir():
         target = target / f"drift-check-{int(check_id)}.html"

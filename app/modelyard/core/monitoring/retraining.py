@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobContext, JobSpec
 from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
@@ -74,6 +75,7 @@ __all__ = [
     "COMPARISON_PATH",
     "DATA_CHOICES",
     "MIN_BATCH_ROWS",
+    "retrain_blocker",
     "retrain_job",
     "retrain_spec",
 ]
@@ -102,8 +104,9 @@ def check_data_choice(data: str) -> str:
 
 
 def retrain_spec(check_id: int, *, data: str = "batch", comment: str | None = None, source: str = "api",
-                 process: bool = True) -> JobSpec:
-    """The job that retrains from drift check ``check_id`` (see the module docstring)."""
+                 process: bool = True, title: str | None = None) -> JobSpec:
+    """The job that retrains from drift check ``check_id`` (see the module docstring); ``title``
+    names it in the jobs list (default: by the check's number, as the CLI knows it)."""
     check_data_choice(data)
     try:
         check_id = int(check_id)
@@ -111,7 +114,7 @@ def retrain_spec(check_id: int, *, data: str = "batch", comment: str | None = No
         raise ModelyardError(f"{check_id!r} is not a drift check id (a whole number).",
                              hint="'modelyard monitor list NAME' lists a model's checks.") from None
     what = "the batch" if data == "batch" else "the reference and the batch"
-    return JobSpec.for_kind("monitor.retrain", f"Retrain from drift check {check_id} on {what}",
+    return JobSpec.for_kind("monitor.retrain", title or f"Retrain from drift check {check_id} on {what}",
                             {"check_id": check_id, "data": data, "comment": comment, "source": source},
                             process=process)
 
@@ -248,7 +251,7 @@ def _check_batch(origin: _Origin, batch: Any, frame: pd.DataFrame, target: str) 
             hint=f"Fill in '{target}' once the outcomes are known, check the batch again, and retrain from that check.")
     if n_known < MIN_BATCH_ROWS:
         raise ModelyardError(
-            f"Only {n_known} row(s) of the batch {batch.ref} carry the target '{target}': too few to retrain and "
+            f"Only {plural(n_known, 'row')} of the batch {batch.ref} carry the target '{target}': too few to retrain and "
             f"compare (at least {MIN_BATCH_ROWS} are needed).", hint="Retrain from a check of a larger batch.")
     missing = [f for f in origin.features if f not in frame.columns]
     if missing:
@@ -256,6 +259,30 @@ def _check_batch(origin: _Origin, batch: Any, frame: pd.DataFrame, target: str) 
             f"The batch {batch.ref} lacks column(s) {', '.join(map(repr, missing))} that {origin.ref} reads.",
             hint="Retraining keeps the model's inputs; import a batch with every input column.")
     return known
+
+
+def retrain_blocker(store: Store, check_id: int) -> str | None:
+    """Why drift check ``check_id`` cannot be retrained from (one line), or None when it can: no
+    batch stored, no recorded training spec or target, or a batch without the target or an input
+    column. Cheap: the batch's schema is read, not its rows (the job still checks the rows)."""
+    from modelyard.core.datasets import service
+
+    try:
+        origin = _read_origin(store, int(check_id))
+        target, _task = _target_of(origin)
+        batch = service.get_version(store, origin.batch_dv_id)
+    except ModelyardError as exc:
+        return exc.message
+    columns = {str(c["name"]) for c in (batch.schema or {}).get("columns") or []}
+    source = (batch.source_path or "").replace("\\", "/").rsplit("/", 1)[-1] or batch.ref
+    if target not in columns:
+        return (f"The batch {source} has no '{target}' column (the target of {origin.ref}): retraining learns from "
+                "the true outcomes, so check a batch that carries them.")
+    missing = [f for f in origin.features if f not in columns]
+    if missing:
+        return (f"The batch {source} lacks {', '.join(map(repr, missing))}, which {origin.ref} reads: retraining "
+                "keeps the model's inputs.")
+    return None
 
 
 def _combined_version(ctx: JobContext, origin: _Origin, batch: Any, batch_frame: pd.DataFrame,
@@ -471,7 +498,7 @@ def retrain_job(ctx: JobContext, *, check_id: int, data: str = "batch", comment:
     batch_frame = service.load_frame(store, batch.id)
     known = _check_batch(origin, batch, batch_frame, target)
     if int((~known).sum()):
-        ctx.log(f"{int((~known).sum()):,} row(s) of {batch.ref} have no '{target}' and are not used.")
+        ctx.log(f"{plural(int((~known).sum()), 'row')} of {batch.ref} have no '{target}' and are not used.")
 
     ctx.progress(0.08, "Building the training data")
     if data == "batch":

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.store import Store, records
 from modelyard.core.store import models as m
 
@@ -167,13 +168,21 @@ def checked_ref(store: Store, name: str) -> str:
         return f"{model.name}@{CHAMPION}" if has_champion else model.name
 
 
-def check_spec_for(store: Store, name: str, path: str | os.PathLike[str]) -> JobSpec:
-    """The drift check job of one watched file (the title says it came from the watch folder)."""
+def check_spec_for(store: Store, name: str, path: str | os.PathLike[str], *, admit: bool = False,
+                   source: str = "watch folder") -> JobSpec:
+    """The drift check job of one file (the title says where it came from). ``admit``: refuse now,
+    from the file's header, a file that is not a batch of the model's data
+    (:func:`modelyard.core.monitoring.drift.admit.admit_batch`; the job refuses it anyway)."""
     from modelyard.core.monitoring import drift
 
     ref = checked_ref(store, name)
+    if admit:
+        from modelyard.core.monitoring.drift.admit import admit_batch
+        from modelyard.core.registry.versions import get_version
+
+        admit_batch(store, get_version(store, ref), path=path)
     return drift.check_spec(ref, batch_path=os.fspath(path),
-                            title=f"Drift check of {ref}: {Path(path).name} (watch folder)")
+                            title=f"Drift check of {ref}: {Path(path).name}" + (f" ({source})" if source else ""))
 
 
 # =========================================================================== pending files
@@ -335,12 +344,11 @@ def notification(result: Mapping[str, Any], path: str | os.PathLike[str] | None 
     n = result.get("n_features")
     if drifted:
         shown = ", ".join(drifted[:5]) + (f" and {len(drifted) - 5} more" if len(drifted) > 5 else "")
-        body = f"{len(drifted)} of {n} features drift ({shown})" if n else f"drift in {shown}"
+        body = f"{len(drifted)} of {plural(int(n), 'feature')} drift ({shown})" if n else f"drift in {shown}"
     else:
         reasons = list(result.get("reasons") or [])
         body = reasons[0].split(": ", 1)[-1] if reasons else "drift found"
-    check = f" (check {result['check_id']})" if result.get("check_id") is not None else ""
-    return {"title": f"Drift in {model}", "message": f"{what}{body}{check}."}
+    return {"title": f"Drift in {model}", "message": f"{what}{body}."}
 
 
 def process_pending(store: Store, names: str | Iterable[str] | None = None, *, settle_s: float = SETTLE_S,

@@ -1,10 +1,15 @@
 """The Monitoring panel: drift checks per model, their history, one check in detail, retraining.
 
 Left, the registered models with their status badge (the latest check's verdict) and watch
-folder. Right, for the selected model: its checks (newest first); for the selected check the
-findings, the features sorted by drift score and, for the selected feature, the reference and
-batch distributions overlaid (pyqtgraph); a Timeline tab plots every feature's drift score and the
-model's metric across checks.
+folder. Right, for the selected model: its actions (an :class:`ActionBar`), its checks (newest
+first, with each batch's file and date); for the selected check a one-line summary of what moved
+and why the verdict, the features sorted by drift score and, for the selected feature, the
+reference and batch distributions overlaid (pyqtgraph); a Timeline tab plots every feature's drift
+score against the batch dates and the model's metric; a Report tab shows the check's whole report.
+A model without checks says how to check a batch.
+
+Next steps from other rooms: :meth:`MonitoringPanel.monitor_model` (show a model) and
+:meth:`MonitoringPanel.retrain_check` (select a check and start Retrain…).
 
 A batch file dropped on a model (or on the panel, for the selected model) or chosen with
 **Check a batch…** runs :func:`modelyard.core.monitoring.drift.check_drift_job` as a job. Watch folders are
@@ -17,16 +22,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
-    QScrollArea,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -34,20 +38,29 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobOutcome
 from modelyard.ui.common import theme
-from modelyard.ui.common.dnd import DATA_SUFFIXES, accepted, local_files
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.panel import Panel
-from modelyard.ui.common.widgets import master_detail, rows_view, show_error
+from modelyard.ui.common.widgets import (
+    ActionBar,
+    ElidedLabel,
+    master_detail,
+    rows_view,
+    show_error,
+)
 from modelyard.ui.monitoring import plots
+from modelyard.ui.monitoring.report import ReportView
+from modelyard.ui.monitoring.sources import BatchSources
 from modelyard.ui.monitoring.tables import (
     ChecksModel,
+    EffectDelegate,
     FeaturesModel,
     ModelsModel,
-    num,
     when,
 )
+from modelyard.ui.monitoring.texts import findings_text, retrain_state, summary_html
 
 CHECK_KIND = "drift.check"
 RETRAIN_KIND = "monitor.retrain"
@@ -61,16 +74,25 @@ def _drift():  # type: ignore[no-untyped-def]
     return drift
 
 
-def _read_checks(store: Any, name: str, keep: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """(the model's checks, newest first; the one to show: ``keep`` if still there, else the newest)."""
-    drift = _drift()
-    checks = drift.list_checks(store, name, limit=500)
+def _read_check(store: Any, check_id: int) -> tuple[dict[str, Any], str | None]:
+    """(check ``check_id`` in full, why it cannot be retrained from or None)."""
+    from modelyard.core.monitoring import retraining
+
+    return _drift().get_check(store, check_id), retraining.retrain_blocker(store, check_id)
+
+
+def _read_checks(store: Any, name: str, keep: int | None, ref: str | None = None
+                 ) -> tuple[list[dict[str, Any]], tuple[dict[str, Any], str | None] | None]:
+    """(the model's checks, newest first; the one to show: ``keep`` if still there, else the
+    newest check of version ``ref`` when given, else the newest; with its retrain blocker)."""
+    checks = _drift().list_checks(store, name, limit=500)
     ids = [c["id"] for c in checks]
-    shown = keep if keep in ids else (ids[0] if ids else None)
-    return checks, (drift.get_check(store, shown) if shown is not None else None)
+    of_ref = [c["id"] for c in checks if ref is not None and c.get("ref") == ref]
+    shown = keep if keep in ids else (of_ref[0] if of_ref else ids[0] if ids else None)
+    return checks, (_read_check(store, shown) if shown is not None else None)
 
 
-class MonitoringPanel(Panel):
+class MonitoringPanel(BatchSources, Panel):
     title = "Monitoring"
     icon_name = "monitoring"
     empty_headline = "Nothing to monitor yet"
@@ -96,6 +118,9 @@ class MonitoringPanel(Panel):
         self._watch_jobs: dict[int, str] = {}  # job id -> file path, for the notification
         self._watching: set[str] = set()  # paths with a check job in flight
         self._show_check_id: int | None = None  # a check to show once the model's checks are read
+        self._show_ref: str | None = None  # a version whose newest check to show (monitor_model)
+        self._retrain_after: int | None = None  # a check to start Retrain… on once shown (retrain_check)
+        self.retrain_blocker: str | None = None  # why the shown check cannot be retrained from
         self._selecting = False  # a row selected for the user: the loaded data is shown by the loader
         self._scanning = False  # a scan of the watch folders is in flight
         self.watch_timer = QTimer(self)
@@ -106,9 +131,12 @@ class MonitoringPanel(Panel):
     def build_content(self) -> QWidget:
         self.models_model = ModelsModel(self)
         self.models_view = self._table("monitorModelsTable", self.models_model)
-        self.models_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
-            self.models_view.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        mh = self.models_view.horizontalHeader()
+        mh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        mh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.models_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        mh.setMinimumSectionSize(mh.fontMetrics().horizontalAdvance("Model") + 24)  # its header stays readable
+        self.models_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.models_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._model_selected(cur.row()))
         left = QWidget(self)
         ll = QVBoxLayout(left)
@@ -119,31 +147,36 @@ class MonitoringPanel(Panel):
         ll.addWidget(self.models_view, 1)
         ll.addWidget(hint)
 
-        self.model_title = QLabel(self)
+        self.model_title = ElidedLabel("", self)
         self.model_title.setObjectName("monitorTitle")
         theme.make_heading(self.model_title, 1.3)
         self.check_button = QPushButton(theme.icon("drift"), "Check a batch…", self)
         self.check_button.setObjectName("checkButton")
+        self.check_button.setToolTip("Check a data file against the model's training data (or drop it on the model)")
         self.check_button.clicked.connect(lambda: self.check_file())
         self.watch_button = QPushButton(theme.icon("folder-open"), "Watch folder…", self)
         self.watch_button.setObjectName("watchButton")
+        self.watch_button.setToolTip("Check every new file written into a folder")
         self.watch_button.clicked.connect(lambda: self.choose_watch_folder())
         self.settings_button = QPushButton(theme.icon("settings"), "Settings…", self)
         self.settings_button.setObjectName("driftSettingsButton")
+        self.settings_button.setToolTip("Thresholds, the dataset rule, critical and ignored features")
         self.settings_button.clicked.connect(lambda: self.edit_settings())
         self.report_button = QPushButton("Export report…", self)
         self.report_button.setObjectName("reportButton")
+        self.report_button.setToolTip("Write the selected check's report as one HTML file to send or print")
         self.report_button.clicked.connect(lambda: self.export_report())
         self.retrain_button = QPushButton(theme.icon("refresh"), "Retrain…", self)
         self.retrain_button.setObjectName("retrainButton")
-        self.retrain_button.setToolTip("Retrain the model's recorded training spec on this batch and register it "
-                                       "as challenger")
         self.retrain_button.clicked.connect(lambda: self.retrain())
+        self.actions = ActionBar(self)
+        # the next step after a drifted check, Retrain…, is the last to go into "More"
+        for button, priority in ((self.check_button, 2), (self.watch_button, 0), (self.settings_button, 0),
+                                 (self.report_button, 1), (self.retrain_button, 3)):
+            self.actions.add(button, priority)
         head = QHBoxLayout()
-        head.addWidget(self.model_title)
-        head.addStretch(1)
-        for b in (self.check_button, self.watch_button, self.settings_button, self.report_button, self.retrain_button):
-            head.addWidget(b)
+        head.addWidget(self.model_title, 1)
+        head.addWidget(self.actions, 0)
         self.model_facts = QLabel(self)
         self.model_facts.setObjectName("monitorFacts")
         self.model_facts.setWordWrap(True)
@@ -151,72 +184,108 @@ class MonitoringPanel(Panel):
 
         self.checks_model = ChecksModel(self)
         self.checks_view = self._table("checksTable", self.checks_model)
+        self.checks_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.checks_view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.checks_view.verticalHeader().setDefaultSectionSize(22)
         self.checks_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._check_selected(cur.row()))
 
         self.findings = QLabel(self)
         self.findings.setObjectName("findings")
         self.findings.setWordWrap(True)
         self.findings.setTextFormat(Qt.TextFormat.RichText)
-        self.findings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.findings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                              | Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.findings.linkActivated.connect(lambda _link: self.tabs.setCurrentWidget(self.report_tab))
         self.features_model = FeaturesModel(self)
         self.features_view = self._table("featuresTable", self.features_model)
+        self.features_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.features_view.verticalHeader().setDefaultSectionSize(22)
         fh = self.features_view.horizontalHeader()
         fh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         fh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # the kind and the raw statistic are in the feature's tooltip and above its plot: the
-        # table keeps the names readable beside the overlay
-        self.features_view.setColumnHidden(1, True)
-        self.features_view.setColumnHidden(3, True)
+        fh.setMinimumSectionSize(48)
+        # the kind, the test, its statistic, p-value and threshold are in the feature's tooltip, above
+        # its plot and in the report: the table keeps the names readable beside the overlay
+        for col in (1, 2, 3, 4, 6):
+            self.features_view.setColumnHidden(col, True)
         self.features_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.features_view.setItemDelegateForColumn(5, EffectDelegate(self.features_view))  # bar, threshold tick
+        fh.setSectionResizeMode(5, QHeaderView.ResizeMode.Fixed)
+        fh.resizeSection(5, fh.fontMetrics().horizontalAdvance("0.000") + 64)
         self.features_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._feature_selected(cur.row()))
         self.feature_title = QLabel(self)
         self.feature_title.setObjectName("featureTitle")
         self.feature_title.setWordWrap(True)
         self.feature_title.setTextFormat(Qt.TextFormat.RichText)
+        self.overlay_legend = QLabel(plots.OVERLAY_LEGEND, self)
+        self.overlay_legend.setObjectName("overlayLegend")
+        self.overlay_legend.setWordWrap(True)
         self.plot_holder = QWidget(self)
         self.plot_layout = QVBoxLayout(self.plot_holder)
         self.plot_layout.setContentsMargins(0, 0, 0, 0)
+        self.plot_layout.setSpacing(2)
         self.plot_layout.addWidget(self.feature_title)
+        self.plot_layout.addWidget(self.overlay_legend)
         detail = QSplitter(Qt.Orientation.Horizontal, self)
         detail.addWidget(self.features_view)
         detail.addWidget(self.plot_holder)
-        detail.setStretchFactor(0, 3)
-        detail.setStretchFactor(1, 2)
-        detail.setSizes([560, 340])
+        detail.setStretchFactor(0, 1)
+        detail.setStretchFactor(1, 1)
+        detail.setSizes([420, 480])
         check_box = QWidget(self)
         cl = QVBoxLayout(check_box)
-        cl.setContentsMargins(0, 0, 0, 0)
-        findings_scroll = QScrollArea(self)
-        findings_scroll.setObjectName("findingsScroll")
-        findings_scroll.setWidget(self.findings)
-        findings_scroll.setWidgetResizable(True)
-        findings_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        findings_scroll.setMaximumHeight(150)
-        cl.addWidget(findings_scroll)
+        cl.setContentsMargins(0, theme.SPACE_S, 0, 0)
+        cl.addWidget(self.findings)
         cl.addWidget(detail, 1)
         checks_split = QSplitter(Qt.Orientation.Vertical, self)
+        checks_split.setObjectName("checksSplit")
         checks_split.addWidget(self.checks_view)
         checks_split.addWidget(check_box)
-        checks_split.setStretchFactor(0, 1)
+        checks_split.setChildrenCollapsible(False)
+        checks_split.setStretchFactor(0, 2)
         checks_split.setStretchFactor(1, 3)
-        checks_split.setSizes([150, 450])
+        checks_split.setSizes([160, 340])
+
+        self.no_checks = QWidget(self)
+        self.no_checks.setObjectName("noChecks")
+        nl = QVBoxLayout(self.no_checks)
+        self.no_checks_text = QLabel(self.no_checks)
+        self.no_checks_text.setObjectName("noChecksText")
+        self.no_checks_text.setWordWrap(True)
+        self.no_checks_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_checks_button = QPushButton(theme.icon("drift"), "Check a batch…", self.no_checks)
+        self.no_checks_button.setObjectName("noChecksButton")
+        self.no_checks_button.clicked.connect(lambda: self.check_file())
+        nl.addStretch(1)
+        nl.addWidget(self.no_checks_text)
+        nl.addWidget(self.no_checks_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        nl.addStretch(2)
+        self.checks_stack = QStackedWidget(self)
+        self.checks_stack.addWidget(checks_split)
+        self.checks_stack.addWidget(self.no_checks)
 
         self.timeline_tab = QWidget(self)
         self.timeline_layout = QVBoxLayout(self.timeline_tab)
         self.timeline_layout.setContentsMargins(0, theme.SPACE_S, 0, 0)
         self.timeline_hint = QLabel("The drift score of each feature, and the model's metric, across checks.", self)
+        self.timeline_hint.setWordWrap(True)
+        self.timeline_legend = QLabel(self)
+        self.timeline_legend.setObjectName("timelineLegend")
+        self.timeline_legend.setWordWrap(True)
         self.timeline_layout.addWidget(self.timeline_hint)
+        self.timeline_layout.addWidget(self.timeline_legend)
+        self.report_tab = ReportView(self)
 
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("monitorTabs")
-        self.tabs.addTab(checks_split, "Checks")
+        self.tabs.addTab(self.checks_stack, "Checks")
         self.tabs.addTab(self.timeline_tab, "Timeline")
+        self.tabs.addTab(self.report_tab, "Report")
         self.tabs.currentChanged.connect(lambda _i: self._tab_changed())
 
-        return master_detail(self, left, [head, self.model_facts, self.tabs], 330)
+        return master_detail(self, left, [head, self.model_facts, self.tabs], 300)
 
     def _table(self, name: str, model: Any) -> QTableView:
         return rows_view(self, name, model)
@@ -272,32 +341,44 @@ class MonitoringPanel(Panel):
         changed = info["name"] != self.model_name
         self.model_name = info["name"]
         self.model_title.setText(info["name"])
+        fm = self.model_title.fontMetrics()  # the name keeps room; the actions overflow into "More" first
+        self.model_title.setMinimumWidth(min(fm.horizontalAdvance(info["name"]) + 8, fm.horizontalAdvance("M") * 12))
         folder = info.get("watch_folder")
         self.model_facts.setText(
             f"Checks run against <b>{info['ref']}</b> · "
             + (f"watching <b>{folder}</b>" if folder else "no watch folder")
-            + f" · {info['n_checks']} check{'s' if info['n_checks'] != 1 else ''}")
+            + f" · {plural(int(info.get('n_checks') or 0), 'check')}"
+            + (f", the last {when(info.get('last'), short=True)}" if info.get("last") else ""))
         keep = self._show_check_id
-        if keep is None and self.check is not None and not changed:
+        if keep is None and self.check is not None and not changed and self._show_ref is None:
             keep = self.check["id"]
-        name = info["name"]
-        self.client.read("monitoring.checks", lambda store: _read_checks(store, name, keep),
+        name, ref = info["name"], self._show_ref
+        self.client.read("monitoring.checks", lambda store: _read_checks(store, name, keep, ref),
                          lambda result: self._checks_loaded(name, *result), self._read_failed)
         if self.tabs.currentWidget() is self.timeline_tab:
             self.show_timeline()
 
-    def _checks_loaded(self, name: str, checks: list[dict[str, Any]], check: dict[str, Any] | None) -> None:
+    def _checks_loaded(self, name: str, checks: list[dict[str, Any]],
+                       shown: tuple[dict[str, Any], str | None] | None) -> None:
         if name != self.model_name:
             return
+        self._show_ref = None
         self.checks_model.update_rows(checks)  # by id: the selected check keeps its row
+        check = shown[0] if shown is not None else None
         if check is not None and check["id"] == self._show_check_id:
             self._show_check_id = None
         if check is None:
             self.check = None
+            self.retrain_blocker = None
             self.features_model.set_rows([])
-            self.findings.setText("No checks yet. Drop a batch file on the model, or use <b>Check a batch…</b>.")
+            self.findings.setText("")
+            self.no_checks_text.setText(f"No checks of {name} yet. Drop a batch file here or Check a batch… to "
+                                        "see whether new data still looks like the data it was trained on.")
+            self.checks_stack.setCurrentWidget(self.no_checks)
+            self.report_tab.show_text("No check to report on yet.")
             self._update_buttons()
             return
+        self.checks_stack.setCurrentIndex(0)
         row = self.checks_model.row_of_key(check["id"])
         if self.checks_view.currentIndex().row() != row:
             self._selecting = True
@@ -305,13 +386,15 @@ class MonitoringPanel(Panel):
                 self.checks_view.selectRow(row)
             finally:
                 self._selecting = False
-        self._check_loaded(check)
+        self._check_loaded(*shown)  # type: ignore[misc]
 
     def _update_buttons(self) -> None:
         has_check = self.check is not None
         self.report_button.setEnabled(has_check)
-        can_retrain = has_check and self.check.get("verdict") in ("drift", "warning")
-        self.retrain_button.setEnabled(bool(can_retrain))
+        can, why = retrain_state(self.check, self.retrain_blocker)
+        self.retrain_button.setEnabled(can)
+        self.retrain_button.setToolTip(why)
+        self.retrain_button.setDefault(can and (self.check or {}).get("verdict") == "drift")
 
     def _check_selected(self, row: int) -> None:
         if self.store is None or not 0 <= row < self.checks_model.rowCount() or self._selecting:
@@ -319,16 +402,18 @@ class MonitoringPanel(Panel):
         self.show_check(self.checks_model.rows[row]["id"])
 
     def show_check(self, check_id: int) -> None:
-        """Read check ``check_id`` off the main thread and show it."""
+        """Read check ``check_id`` (and whether it can be retrained from) off the main thread and show it."""
         assert self.client is not None
-        self.client.read("monitoring.check", lambda store: _drift().get_check(store, check_id),
-                         self._check_loaded, self._read_failed)
+        self.client.read("monitoring.check", lambda store: _read_check(store, check_id),
+                         lambda result: self._check_loaded(*result), self._read_failed)
 
-    def _check_loaded(self, check: dict[str, Any]) -> None:
+    def _check_loaded(self, check: dict[str, Any], blocker: str | None = None) -> None:
         same = self.check is not None and self.check["id"] == check["id"]
         feature = self.feature["name"] if same and self.feature is not None else None
         self.check = check
-        self.findings.setText(self._findings_html(check))
+        self.retrain_blocker = blocker
+        self.findings.setText(summary_html(check))
+        self.findings.setToolTip(findings_text(check))
         feats = [f for f in check.get("features") or []]
         target = check.get("target")
         if target:
@@ -339,37 +424,15 @@ class MonitoringPanel(Panel):
             self.features_view.selectRow(row)
             self._feature_selected(row)
         self._update_buttons()
+        if self.tabs.currentWidget() is self.report_tab:
+            self.show_report()
         self.check_shown.emit(check["id"])
-
-    def _findings_html(self, c: dict[str, Any]) -> str:
-        colour = theme.status_colour(c.get("verdict") or "ok").name()
-        share = c.get("drift_share")
-        parts = [f"<b style='color:{colour}'>{(c.get('verdict') or '').upper()}</b> · check #{c['id']} of "
-                 f"{c.get('ref') or ''} on {c.get('batch_ref') or 'a batch'} · {when(c.get('created_at'))}"
-                 + (f" · {share:.0%} of features drifted" if isinstance(share, (int, float)) else "")]
-        for reason in c.get("reasons") or []:
-            parts.append(f"• {reason}")
-        warn = theme.status_colour("warning").name()
-        for p in c.get("schema") or []:
-            parts.append(f"<span style='color:{warn}'>⚠ {p.get('message')}</span>")
-        pred = c.get("prediction") or {}
-        if pred and not pred.get("error"):
-            row = pred.get("labels") or pred.get("values") or {}
-            if row:
-                parts.append(f"Prediction drift: {row.get('test', '')} {row.get('effect_name') or ''} "
-                             f"{num(row.get('effect'))} → {'drift' if row.get('drift') else 'ok'}")
-        perf = c.get("performance") or {}
-        for mrow in perf.get("metrics") or []:
-            if mrow.get("decides") or mrow.get("degraded"):
-                parts.append(f"Performance: {mrow['metric']} {num(mrow.get('batch'))} on this batch vs "
-                             f"{num(mrow.get('recorded'))} recorded" + (" — degraded" if mrow.get("degraded") else ""))
-        mv = c.get("multivariate") or {}
-        if mv.get("auc") is not None:
-            parts.append(f"Domain classifier ROC AUC {mv['auc']:.3f} (threshold {mv.get('threshold')}) → "
-                         f"{'drift' if mv.get('drift') else 'ok'}")
-        for skip in c.get("skipped") or []:
-            parts.append(f"<span style='color:gray'>Skipped: {skip}</span>")
-        return "<br>".join(parts)
+        if self._retrain_after == check["id"]:
+            self._retrain_after = None
+            if self.retrain_button.isEnabled():
+                QTimer.singleShot(0, lambda: self.retrain())
+            else:
+                show_error(self, "Cannot retrain", ModelyardError(self.retrain_button.toolTip()))
 
     def _feature_selected(self, row: int) -> None:
         if not 0 <= row < self.features_model.rowCount():
@@ -381,13 +444,24 @@ class MonitoringPanel(Panel):
         if self.overlay_plot is None:
             self.overlay_plot = plots.overlay_plot(self.plot_holder)
             self.plot_layout.addWidget(self.overlay_plot, 1)
-        self.feature_title.setText(f"<b>{f['name']}</b> · {f.get('reason') or f.get('status') or ''}")
+        import html
+
+        self.feature_title.setText(f"<b>{html.escape(f['name'])}</b> · "
+                                   f"{html.escape(f.get('reason') or f.get('status') or '')}")
         plots.draw_overlay(self.overlay_plot, f)
 
     # ------------------------------------------------------------------ timeline
     def _tab_changed(self) -> None:
         if self.tabs.currentWidget() is self.timeline_tab:
             self.show_timeline()
+        elif self.tabs.currentWidget() is self.report_tab:
+            self.show_report()
+
+    def show_report(self) -> None:
+        """Show the selected check's whole report in the Report tab (built off the main thread)."""
+        if self.client is None or self.check is None:
+            return
+        self.report_tab.load(self.client, self.check["id"], self._read_failed)
 
     def show_timeline(self) -> None:
         """Read the selected model's timeline off the main thread and draw it."""
@@ -404,12 +478,36 @@ class MonitoringPanel(Panel):
             scores, metric = plots.timeline_plots(self.timeline_tab, self)
             self.timeline_hint.hide()
             self.timeline_layout.addWidget(scores, 3)
+            self.metric_legend = QLabel(plots.legend_html(
+                [("the model's metric on the batch (when it carries the target)", plots.BATCH_COLOUR)],
+                f"<span style='color:{plots.REFERENCE_COLOUR}'>- - -</span>&nbsp;recorded on the test set"), self)
+            self.metric_legend.setWordWrap(True)
+            self.timeline_layout.addWidget(self.metric_legend)
             self.timeline_layout.addWidget(metric, 2)
         else:
             scores, metric = self.timeline_plots
-        self.timeline_series: dict[str, list[float]] = plots.draw_timeline(scores, metric, data)
+        self.timeline_series, legend = plots.draw_timeline(scores, metric, data)
+        self.timeline_legend.setText(legend)
         self.timeline_checks = data.get("checks") or []
         self.timeline_plots = (scores, metric)
+
+    # ------------------------------------------------------------------ next steps from other rooms
+    def monitor_model(self, name: str, ref: str | None = None) -> None:
+        """Show model ``name`` and its checks (the newest of version ``ref``, e.g. "churn@v2", when
+        given); a model without checks says how to check a batch."""
+        self._show_ref = ref
+        self.tabs.setCurrentIndex(0)
+        self.refresh(select=name)
+
+    def retrain_check(self, check_id: int) -> None:
+        """Show check ``check_id`` (its model first) and start Retrain… on it."""
+        if self.client is None:
+            return
+        self._retrain_after = int(check_id)
+        self.tabs.setCurrentIndex(0)
+        self.client.read("monitoring.check_model", lambda store: _drift().get_check(store, int(check_id))["model"],
+                         lambda name: self.refresh(select=name, check_id=int(check_id)),
+                         lambda exc: show_error(self, "Cannot show the check", exc))
 
     # ------------------------------------------------------------------ actions
     def check_file(self, path: str | Path | None = None, model: str | None = None) -> None:
@@ -434,7 +532,7 @@ class MonitoringPanel(Panel):
         def spec_of(store: Any) -> Any:
             from modelyard.core.monitoring import watch
 
-            return watch.check_spec_for(store, name, path)
+            return watch.check_spec_for(store, name, path, admit=True, source="")  # a foreign file: refused now
 
         def start(spec: Any) -> None:
             self.model_name = name
@@ -452,13 +550,17 @@ class MonitoringPanel(Panel):
         if path is None:
             from PySide6.QtWidgets import QFileDialog
 
-            suggested = f"drift-check-{self.check['id']}.html"
+            stem = Path(self.check.get("batch_file") or "batch").stem
+            suggested = f"drift-{self.check.get('model') or 'model'}-{stem}.html"
             path, _ = QFileDialog.getSaveFileName(self, "Export the drift report", suggested, "HTML (*.html)")
             if not path:
                 return None
         check_id, target = self.check["id"], path
+        what = f"Drift report {self.check.get('ref') or ''} on {self.check.get('batch_file') or 'the batch'}"
+        client = self.client
         self.client.read(f"monitoring.report.{target}",
-                         lambda store: reports.export_check_html(store, check_id, target), lambda _r: None,
+                         lambda store: reports.export_check_html(store, check_id, target),
+                         lambda written: client.saved.emit(what, str(written)),
                          lambda exc: show_error(self, "Cannot export the report", exc))
         return path
 
@@ -469,9 +571,10 @@ class MonitoringPanel(Panel):
 
         if data is None:
             box = QMessageBox(QMessageBox.Icon.Question, "Retrain on the new data",
-                              f"Retrain {self.check.get('ref')}'s recorded training spec on the data of check "
-                              f"#{self.check['id']}, evaluate it and the champion on the same recent rows, and "
-                              "register it as <b>challenger</b>. Promotion stays your decision.",
+                              f"Retrain {self.check.get('ref')}'s recorded training spec on "
+                              f"{self.check.get('batch_file') or 'the checked batch'}, evaluate it and the champion "
+                              "on the same recent rows, and register it as <b>challenger</b>. Promotion stays your "
+                              "decision.",
                               QMessageBox.StandardButton.Cancel, self)
             box.setObjectName("retrainBox")
             batch = box.addButton("Train on the batch", QMessageBox.ButtonRole.AcceptRole)
@@ -484,32 +587,14 @@ class MonitoringPanel(Panel):
                 return None
             data = "batch" if clicked is batch else "reference+batch"
         try:
-            spec = retraining.retrain_spec(self.check["id"], data=data, source="gui")  # plain data: no store
+            batch = self.check.get("batch_file") or self.check.get("batch_ref") or "the batch"
+            spec = retraining.retrain_spec(  # plain data: no store
+                self.check["id"], data=data, source="gui",
+                title=f"Retrain {self.check.get('ref')} on {batch}" + (" and its reference" if data != "batch" else ""))
         except ModelyardError as exc:
             show_error(self, "Cannot retrain", exc)
             return None
         return self.start_job(spec)
-
-    def choose_watch_folder(self, folder: str | None = None, comment: str | None = None) -> bool:
-        """Watch ``folder`` for the selected model (written off the main thread; the list refreshes
-        from the change signal, then the folder is scanned)."""
-        if self.store is None or self.client is None or self.model_name is None:
-            return False
-        from modelyard.core.monitoring import watch
-
-        if folder is None:
-            from PySide6.QtWidgets import QFileDialog
-
-            folder = QFileDialog.getExistingDirectory(self, f"Watch a folder for new batches of {self.model_name}")
-            if not folder:
-                return False
-        if comment is None:
-            comment = "watch folder chosen in the Monitoring panel"
-        name, text = self.model_name, comment
-        self.client.write(lambda store: watch.set_watch_folder(store, name, folder or None, comment=text),
-                          lambda _r: self.scan_watch_folders(),
-                          lambda exc: show_error(self, "Cannot watch the folder", exc), changes="models")
-        return True
 
     def edit_settings(self) -> None:
         """Read the model's drift settings, edit them in a dialog, and write them back (the reads and
@@ -533,57 +618,6 @@ class MonitoringPanel(Panel):
         self.client.write(lambda store: _drift().set_config(store, name, new, comment=comment), None,
                           lambda exc: show_error(self, "Cannot save the settings", exc), changes="models")
 
-    # ------------------------------------------------------------------ watch folders
-    def scan_watch_folders(self) -> None:
-        """Look for new files in every watched folder (off the main thread) and check them."""
-        if self.store is None or self.client is None or self._scanning:
-            return
-        watching = set(self._watching)
-
-        def scan(store: Any) -> list[tuple[str, Any]]:
-            from modelyard.core.monitoring import watch
-
-            found = []
-            for name, _folder in watch.watched_models(store):
-                try:
-                    for p in watch.pending_files(store, name):
-                        if str(p) not in watching:
-                            found.append((str(p), watch.check_spec_for(store, name, p)))
-                except ModelyardError:
-                    continue
-            return found
-
-        self._scanning = True
-        self.client.read("monitoring.watch", scan, self._start_watch_checks, self._scan_failed)
-
-    def _scan_failed(self, _error: Exception) -> None:
-        self._scanning = False
-
-    def _start_watch_checks(self, found: list[tuple[str, Any]]) -> None:
-        self._scanning = False
-        if self.store is None:
-            return
-        for path, spec in found:
-            if path in self._watching:
-                continue
-            self._watching.add(path)
-            handle = self.start_job(spec)
-            self._watch_jobs[handle.job_id] = path
-
-    def notify(self, title: str, message: str) -> None:
-        """A desktop notification (the system tray's balloon where there is one, else the status bar)."""
-        self.notifications.append((title, message))
-        from PySide6.QtWidgets import QSystemTrayIcon
-
-        if QSystemTrayIcon.isSystemTrayAvailable():
-            if self.tray is None:
-                self.tray = QSystemTrayIcon(theme.icon("app"), self)
-                self.tray.show()
-            self.tray.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning, 10_000)
-        if self.client is not None:
-            self.client.message.emit(f"{title}: {message}", 15_000)  # the window's status bar
-        self.notified.emit(title, message)
-
     # ------------------------------------------------------------------ jobs
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
         if handle is None or handle.spec.kind not in (CHECK_KIND, RETRAIN_KIND):
@@ -604,6 +638,10 @@ class MonitoringPanel(Panel):
                         self.notify(note["title"], note["message"])
             else:
                 self._retrained(result)
+        elif outcome.status == "failed" and path is not None:
+            # a watched file (e.g. not a batch of this model's data): a notification, not a dialog
+            # popping up over whatever the user is doing; the file is tried again once it changes
+            self.notify(f"Not checked: {Path(path).name}", (outcome.error or "the check failed").splitlines()[0])
         elif outcome.status == "failed":
             title = "The drift check failed" if handle.spec.kind == CHECK_KIND else "Retraining failed"
             show_error(self, title, ModelyardError(outcome.error or title, hint=outcome.hint))
@@ -618,45 +656,6 @@ class MonitoringPanel(Panel):
         box.setObjectName("retrainedBox")
         box.open()
 
-    # ------------------------------------------------------------------ drops
-    def _drop_files(self, event: Any) -> list[Path]:
-        return accepted(local_files(event.mimeData()), DATA_SUFFIXES)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self._drop_files(event) and self.models_model.rowCount():
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if not self._drop_files(event):
-            event.ignore()
-            return
-        row = self._model_row_at(event.position().toPoint())
-        if row >= 0:
-            self.models_view.selectRow(row)  # the model under the pointer takes the drop
-        event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        files = self._drop_files(event)
-        if not files:
-            event.ignore()
-            return
-        row = self._model_row_at(event.position().toPoint())
-        name = self.models_model.rows[row]["name"] if row >= 0 else self.model_name
-        event.acceptProposedAction()
-        for path in files:
-            self.check_file(path, name)
-
-    def _model_row_at(self, pos: Any) -> int:
-        """The row of the models table under ``pos`` (panel coordinates), or -1."""
-        viewport = self.models_view.viewport()
-        local = viewport.mapFrom(self, pos)
-        if not viewport.rect().contains(local):
-            return -1
-        index: QModelIndex = self.models_view.indexAt(local)
-        return index.row() if index.isValid() else -1
-
     # ------------------------------------------------------------------ life
     def shutdown(self) -> None:
         self.watch_timer.stop()
@@ -666,3 +665,17 @@ class MonitoringPanel(Panel):
     def refresh_icons(self) -> None:
         super().refresh_icons()
         self.models_model.layoutChanged.emit()
+        self._restyle_plots()
+
+    def changeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        """A theme change: the charts' background and axes follow the new palette."""
+        super().changeEvent(event)
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.PaletteChange:
+            self._restyle_plots()
+
+    def _restyle_plots(self) -> None:
+        for plot in (getattr(self, "overlay_plot", None), *(getattr(self, "timeline_plots", None) or ())):
+            if plot is not None:
+                plots.style(plot, self)

@@ -32,7 +32,9 @@ Modules:
 ``compare``    one column's tests and the decision across columns
 ``baseline``   a model version's reference, ready for checks (its training rows or its stored profile)
 ``outputs``    the model's side: prediction drift, performance, and the domain classifier
-``check``      the check itself, the job, and reading stored checks back
+``admit``      whether a file is a batch of a model's data at all (its header, before importing)
+``check``      the check itself and the job
+``stored``     stored checks read back: summaries (with a one-line summary), one check, the timeline
 
 The reference profile (JSON, shipped in bundles) and the training rows of a version are built and
 read by :mod:`modelyard.core.registry.reference`.
@@ -52,6 +54,7 @@ _EXPORTS = {
     "run_check": "check", "check_frames": "check", "prepare_reference": "check", "check_drift_job": "check",
     "check_spec": "check", "CheckResult": "check",
     "list_checks": "check", "get_check": "check", "timeline": "check", "model_status": "check",
+    "summary_line": "check",
     # the reference profile lives in the registry room (a full module path)
     "build_reference": "modelyard.core.registry.reference",
     "reference_for_version": "modelyard.core.registry.reference",
@@ -60,7 +63,7 @@ _EXPORTS = {
 __all__ = [
     "CheckResult", "build_reference", "check_drift_job", "check_frames", "check_spec", "default_config", "get_check",
     "get_config", "list_checks", "model_status", "prepare_reference", "reference_for_version", "run_check",
-    "set_config", "timeline", "validate_config",
+    "set_config", "summary_line", "timeline", "validate_config",
 ]
 
 

@@ -61,10 +61,9 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.common.procs import current_user
 from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext, JobSpec
@@ -97,9 +96,17 @@ from modelyard.core.monitoring.drift.config import (
     validate_config,
 )
 from modelyard.core.monitoring.drift.outputs import _domain_classifier, _model_checks
+from modelyard.core.monitoring.drift.stored import (  # noqa: F401 - re-exported: the stored checks
+    VERDICTS,
+    get_check,
+    list_checks,
+    model_status,
+    summary_line,
+    timeline,
+)
 from modelyard.core.registry import reference as refmod
 from modelyard.core.registry import versions as registry
-from modelyard.core.store import Store, lookup, records
+from modelyard.core.store import Store, records
 from modelyard.core.store import models as m
 
 if TYPE_CHECKING:
@@ -118,10 +125,10 @@ __all__ = [
     "model_status",
     "prepare_reference",
     "run_check",
+    "summary_line",
     "timeline",
 ]
 
-VERDICTS = ("ok", "warning", "drift")
 
 
 # =========================================================================== the result
@@ -374,7 +381,7 @@ def _evaluate(reference: Reference, batch: Columns, cfg: dict[str, Any], *,
                     f"({extra.get('batch_dtype')}) in the batch.", reference=col.dtype, batch=extra.get("batch_dtype"),
                     unparseable=extra.get("unparseable", 0))
         elif extra.get("unparseable"):
-            problem("type_change", name, f"{extra['unparseable']:,} value(s) of '{name}' in the batch are not numbers.",
+            problem("type_change", name, f"{plural(extra['unparseable'], 'value')} of '{name}' in the batch are not numbers.",
                     reference=col.dtype, batch=extra.get("batch_dtype"), unparseable=extra["unparseable"])
         if row["unseen"]:
             total = sum(u["count"] for u in row["unseen"])
@@ -383,7 +390,7 @@ def _evaluate(reference: Reference, batch: Columns, cfg: dict[str, Any], *,
             problem("unseen_categories", name,
                     f"'{name}' has {len(row['unseen']) + row.get('unseen_more', 0)} categor"
                     f"{'y' if len(row['unseen']) == 1 else 'ies'} the reference never had ({shown}"
-                    f"{f', and {more} more' if more > 0 else ''}) in {total:,} row(s) "
+                    f"{f', and {more} more' if more > 0 else ''}) in {plural(total, 'row')} "
                     f"({total / max(row['batch']['n'], 1):.1%} of the batch).",
                     categories=[u["category"] for u in row["unseen"]], rows=total)
         ref_missing, cur_missing = col.missing_share, row["batch"].get("missing") or 0.0
@@ -435,9 +442,16 @@ def _evaluate(reference: Reference, batch: Columns, cfg: dict[str, Any], *,
         findings.append((sev["features"], (f"{len(drifted)} of {len(checked)} features drift ({share:.0%}, below "
                                           f"the rule's {rule:.0%}): {', '.join(drifted)}")))
     if crit:
-        findings.append(("drift", f"critical feature(s) drift: {', '.join(crit)}"))
+        findings.append(("drift", f"critical {'feature' if len(crit) == 1 else 'features'} drift: {', '.join(crit)}"))
+    missing = [p for p in schema if p["kind"] == "missing_column"]
+    if missing:  # one finding for the columns the batch lacks, not one per column
+        names = [p["column"] for p in missing]
+        findings.append((missing[0]["severity"], (f"the batch lacks {len(names)} of the model's input columns "
+                                                  f"({', '.join(names)}): they were not compared")
+                         if len(names) > 1 else missing[0]["message"]))
     for p in schema:
-        findings.append((p["severity"], p["message"]))
+        if p["kind"] != "missing_column":
+            findings.append((p["severity"], p["message"]))
     if target_row is not None and target_row["drift"]:
         findings.append((sev["target"], f"the target '{target_name}' drifts ({target_row['reason']})"))
     if prediction and prediction.get("drift"):
@@ -449,7 +463,7 @@ def _evaluate(reference: Reference, batch: Columns, cfg: dict[str, Any], *,
                                               f"{multivariate['auc']:.3f} ≥ {multivariate['threshold']:.3g})")))
     levels = [lvl for lvl, _ in findings]
     verdict = "drift" if "drift" in levels else "warning" if "warning" in levels else "ok"
-    reasons = [f"{lvl}: {text}" for lvl, text in findings if lvl != "ignore"]
+    reasons = list(dict.fromkeys(f"{lvl}: {text}" for lvl, text in findings if lvl != "ignore"))
     return CheckResult(model=meta[0], version=meta[1], model_version_id=meta[2], verdict=verdict,
                        drift_share=share, n_features=len(checked), drifted=drifted, reasons=reasons,
                        features=features, schema=schema, target=target_row, prediction=prediction,
@@ -500,6 +514,9 @@ def check_drift_job(ctx: JobContext, *, model_ref: str, batch_path: str | None =
     info = registry.get_version(store, model_ref)
     validate_config(config or {})
     _need_reference(store, info)  # before importing anything
+    from modelyard.core.monitoring.drift.admit import admit_batch
+
+    admit_batch(store, info, path=batch_path, dataset_version_id=batch_dataset_version_id)  # its header: a batch?
     if batch_path is not None:
         ctx.progress(0.0, f"Importing {os.path.basename(batch_path)}")
         imported = service.import_dataset(ProgressSlice(ctx, 0.0, 0.35), path=str(batch_path),  # type: ignore[arg-type]
@@ -548,115 +565,3 @@ def check_drift_job(ctx: JobContext, *, model_ref: str, batch_path: str | None =
                    "model": info.name, "version": info.version, "ref": info.ref, "model_version_id": info.id,
                    "batch_dataset_version_id": dvid, "batch_ref": dv.ref, "n_features": result.n_features,
                    "drifted": result.drifted, "reasons": result.reasons, "seconds": result.seconds})
-
-
-# =========================================================================== reading stored checks
-
-
-def _summary(c: m.MonitoringCheck, model: str, version: int, batch_ref: str | None) -> dict[str, Any]:
-    res = c.result or {}
-    return {"id": c.id, "created_at": c.created_at.isoformat() if c.created_at else None, "created_by": c.created_by,
-            "model": model, "version": version, "ref": f"{model}@v{version}", "model_version_id": c.model_version_id,
-            "verdict": c.verdict, "drift_share": c.drift_share, "n_features": res.get("n_features"),
-            "drifted": res.get("drifted") or [], "batch_dataset_version_id": c.batch_dataset_version_id,
-            "batch_ref": batch_ref, "batch_rows": (res.get("batch") or {}).get("n_rows"),
-            "reference_dataset_version_id": c.reference_dataset_version_id, "job_id": c.job_id,
-            "reasons": res.get("reasons") or []}
-
-
-def _batch_refs(s: Any, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = s.execute(select(m.DatasetVersion.id, m.Dataset.name, m.DatasetVersion.version)
-                     .join(m.Dataset, m.Dataset.id == m.DatasetVersion.dataset_id)
-                     .where(m.DatasetVersion.id.in_(ids))).all()
-    return {i: f"{n}@v{v}" for i, n, v in rows}
-
-
-def _newest_checks(s: Session, model_id: int, limit: int | None) -> list[Any]:
-    """(check, version number) rows of every version of a model, newest first."""
-    q = (select(m.MonitoringCheck, m.ModelVersion.version)
-         .join(m.ModelVersion, m.ModelVersion.id == m.MonitoringCheck.model_version_id)
-         .where(m.ModelVersion.model_id == model_id)
-         .order_by(m.MonitoringCheck.created_at.desc(), m.MonitoringCheck.id.desc()))
-    if limit is not None:
-        q = q.limit(int(limit))
-    return list(s.execute(q).all())
-
-
-def list_checks(store: Store, name: str, *, limit: int | None = 50) -> list[dict[str, Any]]:
-    """The checks of every version of ``name``, newest first (summaries: no per-feature rows)."""
-    with store.session() as s:
-        model = registry.model_of(s, name)
-        rows = _newest_checks(s, model.id, limit)
-        refs = _batch_refs(s, {c.batch_dataset_version_id for c, _ in rows if c.batch_dataset_version_id})
-        return [_summary(c, model.name, v, refs.get(c.batch_dataset_version_id or -1)) for c, v in rows]
-
-
-def get_check(store: Store, check_id: int) -> dict[str, Any]:
-    """Everything about one check: the summary, the configuration it was decided with, and the
-    whole result (see the module docstring), per-feature rows ordered by drift score."""
-    with store.session() as s:
-        c = lookup.drift_check_by_id(s, check_id)
-        mv = s.get(m.ModelVersion, c.model_version_id)
-        model = s.get(m.RegisteredModel, mv.model_id) if mv is not None else None
-        refs = _batch_refs(s, {c.batch_dataset_version_id} if c.batch_dataset_version_id else set())
-        out = _summary(c, model.name if model else "?", mv.version if mv else 0,
-                       refs.get(c.batch_dataset_version_id or -1))
-        res = dict(c.result or {})
-        config = dict(c.config or {})
-    for key in ("model", "version", "ref", "model_version_id", "verdict", "drift_share", "drifted", "reasons",
-                "n_features"):
-        res.pop(key, None)
-    feats = list(res.pop("features", []) or [])
-    feats.sort(key=lambda r: (not r.get("drift"), -(r.get("score") or 0.0), r.get("name", "")))
-    return {**out, **res, "features": feats, "config": config}
-
-
-def timeline(store: Store, name: str, *, limit: int | None = 500) -> dict[str, Any]:
-    """Per check (oldest first): drift score and verdict per feature, the dataset verdict and share,
-    and the model's primary metric on the batch (when it carried the target) with its recorded value."""
-    with store.session() as s:
-        model = registry.model_of(s, name)
-        rows = list(reversed(_newest_checks(s, model.id, limit)))
-        refs = _batch_refs(s, {c.batch_dataset_version_id for c, _ in rows if c.batch_dataset_version_id})
-        data = [(c.id, c.created_at, v, c.verdict, c.drift_share, dict(c.result or {}),
-                 refs.get(c.batch_dataset_version_id or -1)) for c, v in rows]
-    names: list[str] = []
-    checks = []
-    metric_name = None
-    for cid, at, version, verdict, share, res, batch_ref in data:
-        scores, drift = {}, {}
-        for r in res.get("features") or []:
-            if r.get("status") != "checked":
-                continue
-            if r["name"] not in names:
-                names.append(r["name"])
-            scores[r["name"]] = r.get("score")
-            drift[r["name"]] = r.get("drift")
-        metric = recorded = None
-        perf = res.get("performance") or {}
-        for row in perf.get("metrics") or []:
-            if row.get("decides"):
-                metric_name = metric_name or row["metric"]
-                if row["metric"] == metric_name:
-                    metric, recorded = row.get("batch"), row.get("recorded")
-        mv = res.get("multivariate") or {}
-        checks.append({"id": cid, "created_at": at.isoformat() if at else None, "version": version,
-                       "verdict": verdict, "drift_share": share, "batch_ref": batch_ref, "scores": scores,
-                       "drift": drift, "metric": metric, "metric_recorded": recorded,
-                       "prediction_drift": (res.get("prediction") or {}).get("drift"), "auc": mv.get("auc")})
-    return {"model": model.name, "features": names, "metric": metric_name, "checks": checks}
-
-
-def model_status(store: Store, name: str) -> str | None:
-    """The verdict of the model's latest check (``ok`` | ``warning`` | ``drift``), None if never checked."""
-    with store.session() as s:
-        model = registry.model_of(s, name)
-        verdict = s.scalar(select(m.MonitoringCheck.verdict)
-                           .join(m.ModelVersion, m.ModelVersion.id == m.MonitoringCheck.model_version_id)
-                           .where(m.ModelVersion.model_id == model.id)
-                           .order_by(m.MonitoringCheck.created_at.desc(), m.MonitoringCheck.id.desc()).limit(1))
-    if verdict is None:
-        return None
-    return verdict if verdict in VERDICTS else "warning"
