@@ -352,8 +352,8 @@ def penguins_frame(n: int = 344, seed: int = 3) -> pd.DataFrame:
         "sex": rng.choice(["male", "female"], n),
         "species": species,
     })
-    df.loc[[3, 40, 271], "bill_length_mm"] = np.nan
-    df.loc[[8, 9, 10], "sex"] = None
+    df.loc[[i for i in (3, 40, 271) if i < n], "bill_length_mm"] = np.nan
+    df.loc[[i for i in (8, 9, 10) if i < n], "sex"] = None
     return df
 
 

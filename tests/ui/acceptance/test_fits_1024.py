@@ -1,0 +1,78 @@
+"""Acceptance (issue 13): at 1024x640, with a populated store, every panel, every tab in it and
+every dialog its buttons open shows its texts whole (or a tooltip carries them) and every table at
+least five rows; at 800x600 the window is still usable.
+
+Each finding names the panel or dialog, the tab, the widget (class#objectName), the text and the
+sizes: ``RegistryPanel > QPushButton#exportBundleButton 'Export bundle…' needs 118 px, has 92``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import close_window, open_window
+from fit import check_fit, describe, short_tables
+from tour import ROOMS, capture_dialog, dialog_openers, show, walk_tabs
+
+SMALL = (1024, 640)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def window(qtbot, populated):
+    w = open_window(qtbot, populated["store"], SMALL)
+    yield w
+    close_window(w)
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_every_tab_of_the_panel_fits_1024x640(window, populated, room):
+    panel = show(window, room, populated)
+    assert window.size().width() == SMALL[0] and window.size().height() == SMALL[1], \
+        f"the window refused {SMALL}: it is {window.size().toTuple()} (its minimum: {window.minimumSize().toTuple()})"
+    findings: list[str] = []
+    shown: list[str] = []
+    for path in walk_tabs(window, panel):
+        shown.append(" > ".join(path))
+        for f in check_fit(window):  # the whole window: the panel, the sidebar, the Jobs dock, the status bar
+            line = f"[{' > '.join(path)}] {f}"
+            if line not in findings and not any(f in x for x in findings):
+                findings.append(line)
+    assert not findings, f"{room} at 1024x640 ({len(shown)} tabs: {', '.join(shown)}):{describe(findings)}"
+
+
+@pytest.mark.parametrize("name", list(dialog_openers(None).keys()))  # type: ignore[arg-type]
+def test_every_dialog_fits_at_its_default_size(window, populated, name):
+    expected, prepare, ready = dialog_openers(populated["work"])[name]
+    trigger = prepare(window, populated)
+    state = capture_dialog(trigger, check_fit, ready=ready)
+    assert "timeout" not in state, f"{name}: {state['timeout']} (expected a {expected})"
+    assert state["cls"] == expected, (f"{name}: expected a {expected}, a {state['cls']} opened: "
+                                      f"'{state['title']}' {state.get('text', '')}")
+    assert state["result"] == [], \
+        f"{expected} '{state['title']}' at its default size {state['size']}:{describe(state['result'])}"
+
+
+MAIN_TABLES = {"datasets": "datasets_view", "experiments": "runs_view", "registry": "versions_view",
+               "monitoring": "checks_view"}
+
+
+def test_the_window_is_usable_at_800x600(qtbot, populated):
+    w = open_window(qtbot, populated["store"], (800, 600))
+    try:
+        minimum = w.minimumSize().expandedTo(w.minimumSizeHint())
+        assert minimum.width() <= 800 and minimum.height() <= 600, \
+            f"the window's minimum size is {minimum.toTuple()}: larger than 800x600"
+        assert w.size().toTuple() == (800, 600), f"the window refused 800x600: it is {w.size().toTuple()}"
+        problems = []
+        for room in ROOMS:
+            panel = show(w, room, populated)
+            view = getattr(panel, MAIN_TABLES[room])
+            if not view.isVisible() or view.width() < 100 or view.viewport().height() < 2 * view.fontMetrics().height():
+                problems.append(f"{type(panel).__name__}.{MAIN_TABLES[room]} (#{view.objectName()}) is not usable: "
+                                f"visible={view.isVisible()}, {view.width()}x{view.viewport().height()} px")
+            short = short_tables(panel, min_rows=2)
+            problems.extend(f"at 800x600: {s}" for s in short)
+        assert not problems, "at 800x600:" + describe(problems)
+    finally:
+        close_window(w)
