@@ -352,7 +352,7 @@ def row_height(view: QAbstractItemView) -> int:
 
 def short_tables(root: QWidget, min_rows: int = 5) -> list[str]:
     """Every shown table, tree or list under ``root`` whose viewport shows fewer than ``min_rows``
-    rows."""
+    rows (or fewer than all of its rows, when it has fewer)."""
     out = []
     for w in _widgets(root):
         if not isinstance(w, (QTableView, QTreeView, QListView)) or not _shown(w):
@@ -360,10 +360,75 @@ def short_tables(root: QWidget, min_rows: int = 5) -> list[str]:
         if isinstance(w.parentWidget(), QComboBox) or type(w.window()).__name__ == "QComboBoxPrivateContainer":
             continue
         h = row_height(w)
-        fits = w.viewport().height() // max(1, h)
-        if fits < min_rows:
+        seen = w.viewport().visibleRegion().boundingRect().height()  # clipped by a scroll area around it
+        height = min(w.viewport().height(), seen)
+        fits = height // max(1, h)
+        rows = w.model().rowCount() if w.model() is not None else 0
+        wanted = min(min_rows, rows) if rows else min_rows  # a 2x2 confusion matrix needs its 2 rows
+        if fits < wanted:
+            clipped = f" (of its {w.viewport().height()} px, the rest scrolled out of sight)" \
+                if height < w.viewport().height() else ""
             out.append(f"{where(w)} shows {fits} row{'s' if fits != 1 else ''} of {h} px in "
-                       f"{w.viewport().height()} px (wants {min_rows}: {min_rows * h} px)")
+                       f"{height} px{clipped} (wants {wanted} of its {rows}: {wanted * h} px)")
+    return out
+
+
+def elided_cells(root: QWidget, per_view: int = 4) -> list[str]:
+    """Every text cell in sight in a shown table or tree under ``root`` that its column cuts off
+    (and whose ToolTipRole does not carry it), and cut cells of one column that read the same: ``DatasetsPanel > QTableView#datasetsTable row 7
+    'penguins-species-from-the-palmer-station-2026' needs 301 px, has 160``. At most ``per_view``
+    per view (and how many more)."""
+    out = []
+    for view in _widgets(root):
+        if not isinstance(view, (QTableView, QTreeView)) or not _shown(view) or view.model() is None:
+            continue
+        if isinstance(view.parentWidget(), QComboBox):
+            continue
+        model, fm = view.model(), view.fontMetrics()
+        margin = 2 * (view.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, view) + 1)
+        first = view.indexAt(view.viewport().rect().topLeft()).row()
+        found: list[str] = []
+        alike: dict[tuple[int, str], set[str]] = {}  # (column, what shows) -> the texts that show so
+        row, seen = max(first, 0), 0
+        while row < model.rowCount() and seen < 60:
+            probe = model.index(row, 0)
+            rect = view.visualRect(probe)
+            if rect.top() > view.viewport().height():
+                break
+            seen += 1
+            for column in range(model.columnCount()):
+                if (isinstance(view, QTableView) and view.isColumnHidden(column)) or \
+                        (isinstance(view, QTreeView) and view.isColumnHidden(column)):
+                    continue
+                index = model.index(row, column)
+                text = index.data(Qt.ItemDataRole.DisplayRole)
+                if not isinstance(text, str) or not text.strip() or "\n" in text:
+                    continue
+                cell = view.visualRect(index)
+                if cell.width() <= 0 or cell.right() < 0 or cell.left() > view.viewport().width():
+                    continue
+                need = fm.horizontalAdvance(text) + margin
+                icon = index.data(Qt.ItemDataRole.DecorationRole)
+                if icon is not None and hasattr(icon, "isNull") and not icon.isNull():
+                    need += view.iconSize().width() if view.iconSize().width() > 0 else 16
+                    need += margin
+                tip = index.data(Qt.ItemDataRole.ToolTipRole)
+                if cell.width() + SLACK < need:
+                    room = max(0, cell.width() - (need - fm.horizontalAdvance(text)))
+                    shown = fm.elidedText(text, view.textElideMode(), room)
+                    alike.setdefault((column, shown), set()).add(text)
+                    if len(alike[(column, shown)]) == 2:
+                        header = model.headerData(column, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
+                        found.append(f"{where(view)} column '{header}': {sorted(alike[(column, shown)])} both read "
+                                     f"'{shown}' (indistinguishable; {cell.width()} px)")
+                if cell.width() + SLACK < need and not carried_by(text, str(tip) if tip else None):
+                    header = model.headerData(column, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
+                    found.append(f"{where(view)} row {row + 1}, column '{header}': '{text}' needs {need} px, "
+                                 f"has {cell.width()}")
+            row += 1
+        if len(found) > per_view:
+            found = [*found[:per_view], f"{where(view)}: and {len(found) - per_view} more cut cells"]
+        out.extend(found)
     return out
 
 
@@ -390,13 +455,16 @@ class GapWatch:
         self.largest_at = 0.0  # s since the start
         self.largest_step = ""
         self.step = "start"
-        self.gaps: list[tuple[float, str]] = []  # every gap over 50 ms: (ms, step)
+        self.gaps: list[tuple[float, str, float]] = []  # every gap over 50 ms: (ms, step, main-thread CPU ms)
+        self.largest_cpu = 0.0
         self._last = 0.0
+        self._last_cpu = 0.0
         self._start = 0.0
         self._paused = False
 
     def __enter__(self) -> GapWatch:
         self._start = self._last = time.perf_counter()
+        self._last_cpu = time.thread_time()
         self.timer.start()
         return self
 
@@ -415,23 +483,28 @@ class GapWatch:
 
     def resume(self) -> None:
         self._paused = False
-        self._last = time.perf_counter()
+        self._last, self._last_cpu = time.perf_counter(), time.thread_time()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
-        gap = (now - self._last) * 1000
-        self._last = now
+        now, cpu_now = time.perf_counter(), time.thread_time()
+        gap, cpu = (now - self._last) * 1000, (cpu_now - self._last_cpu) * 1000
+        self._last, self._last_cpu = now, cpu_now
         if self._paused:
             return
         if gap > 50:
-            self.gaps.append((round(gap, 1), self.step))
+            self.gaps.append((round(gap, 1), self.step, round(cpu, 1)))
         if gap > self.largest:
-            self.largest, self.largest_at, self.largest_step = gap, now - self._start, self.step
+            self.largest, self.largest_at, self.largest_step, self.largest_cpu = gap, now - self._start, self.step, cpu
 
     def assert_under(self, ms: float = 100, what: str = "") -> None:
+        import os
+
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         assert self.largest <= ms, (
             f"{what or 'the window'}: the main thread was held {self.largest:.0f} ms (limit {ms:.0f}) during "
-            f"'{self.largest_step}', {self.largest_at:.2f} s in; gaps over 50 ms: {self.gaps}")
+            f"'{self.largest_step}', {self.largest_at:.2f} s in, {self.largest_cpu:.0f} ms of it on the main "
+            f"thread's CPU (little CPU: waiting on a lock, a process or I/O, or a starved machine: load "
+            f"{load:.1f}); gaps over 50 ms (ms, step, CPU ms): {self.gaps}")
 
 
 def describe(findings: list[str]) -> str:
@@ -443,4 +516,4 @@ def check_fit(root: QWidget, min_rows: int = 5) -> list[str]:
     return clipped_texts(root) + short_tables(root, min_rows)
 
 
-__all__ = ["GapWatch", "carried_by", "check_fit", "clipped_texts", "describe", "short_tables", "where"]
+__all__ = ["GapWatch", "carried_by", "check_fit", "clipped_texts", "describe", "elided_cells", "short_tables", "where"]

@@ -1,7 +1,8 @@
 """Run by test_no_block.py with sys.executable: a fresh interpreter opens the window on a store
 (argv[1]) with a dataset, makes the first stratified split from the Datasets panel and opens the
 Train dialog and trains from it (a new stratified split), with a 5 ms main-thread timer running. Prints, as its last line, JSON:
-``{"sklearn_before": bool, "steps": {step: largest gap in ms}}``.
+``{"sklearn_before": bool, "steps": {step: largest gap in ms}, "cpu": {step: the main thread's
+CPU ms in that gap}}``.
 
 Imports nothing heavy before the window (no pandas, no scikit-learn, no tests/factories)."""
 
@@ -44,6 +45,7 @@ def main(store_root: str) -> dict:
             wait_until(until, timeout_ms, name)
             settle(window, 200)
         steps[name] = round(gaps.largest, 1)
+        report.setdefault("cpu", {})[name] = round(gaps.largest_cpu, 1)
 
     def split() -> None:
         datasets.tabs.setCurrentWidget(datasets.splits_table.parentWidget()) \

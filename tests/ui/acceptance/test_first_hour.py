@@ -71,15 +71,15 @@ def button_by(root: QWidget, object_name: str, *texts: str) -> QAbstractButton |
     return None
 
 
-def on_modal(kind: str, act: Callable[[QDialog], None], state: dict[str, Any], timeout_s: float = 30) -> None:
-    """Once a modal dialog of class ``kind`` shows, call ``act`` on it (inside its own event loop:
+def on_modal(kind: str | tuple[str, ...], act: Callable[[QDialog], None], state: dict[str, Any], timeout_s: float = 15) -> None:
+    """Once a modal dialog of class ``kind`` (a name, or names) shows, call ``act`` on it (inside its own event loop:
     the dialog may be exec()'d). ``state`` gets "seen", "done" or "error" (and "other": a
     different dialog that opened instead)."""
     started = time.monotonic()
 
     def poll() -> None:
         d = QApplication.activeModalWidget()
-        if d is not None and d.isVisible() and type(d).__name__ == kind:
+        if d is not None and d.isVisible() and type(d).__name__ in ((kind,) if isinstance(kind, str) else kind):
             state["seen"] = True
             try:
                 act(d)
@@ -98,12 +98,17 @@ def on_modal(kind: str, act: Callable[[QDialog], None], state: dict[str, Any], t
     QTimer.singleShot(0, poll)
 
 
-def finish(qtbot: Any, state: dict[str, Any], what: str, timeout: int = 30_000) -> None:
+def finish(qtbot: Any, state: dict[str, Any], what: str, timeout: int = 15_000) -> None:
     until(qtbot, lambda: "done" in state or "error" in state or "timeout" in state, what, timeout + 5_000)
     if "error" in state:
         raise state["error"]
     assert "done" in state, f"{what}: no such dialog opened" + (f" ({state['other']} opened instead)"
                                                                 if "other" in state else "")
+
+
+def train_dialog() -> Any:
+    return next((w for w in QApplication.topLevelWidgets() if type(w).__name__ == "TrainDialog" and w.isVisible()),
+                None)
 
 
 @pytest.fixture
@@ -134,7 +139,8 @@ def test_from_a_dropped_csv_to_a_served_model_in_at_most_eight_clicks(qtbot, win
         assert target.currentText() == "churned", \
             f"the Import dialog pre-selected the target {target.currentText()!r}, not 'churned' (a yes/no column)"
         box = dialog.findChild(QDialogButtonBox)
-        ok = box.button(QDialogButtonBox.StandardButton.Ok) or box.buttons()[0]
+        ok = next((b for b in box.buttons() if box.buttonRole(b) == QDialogButtonBox.ButtonRole.AcceptRole), None)
+        assert ok is not None, "the Import dialog has no OK (accept) button"
         until(qtbot, ok.isEnabled, "the Import dialog's OK to enable")
         clicks.click(ok, "Import dialog › OK")
 
@@ -151,9 +157,8 @@ def test_from_a_dropped_csv_to_a_served_model_in_at_most_eight_clicks(qtbot, win
     train_on = button_by(datasets, "trainOnDatasetButton", "Train on")
     assert train_on is not None, "the Datasets panel has no visible 'Train on this dataset…' button (trainOnDatasetButton)"
     clicks.click(train_on, "Datasets › Train on this dataset…")
-    until(qtbot, lambda: getattr(experiments, "train_dialog", None) is not None
-          and experiments.train_dialog.isVisible(), "the Train dialog to open")
-    dialog = experiments.train_dialog
+    until(qtbot, lambda: train_dialog() is not None, "'Train on this dataset…' to open the Train dialog")
+    dialog = train_dialog()
     until(qtbot, lambda: not dialog.loading_label.isVisible(), "the Train dialog's form to load", 30_000)
     assert dialog.dataset_combo.currentData() == version_id, \
         (f"the Train dialog opened on {dialog.dataset_combo.currentText()!r}, not on the version shown in the "
@@ -186,7 +191,7 @@ def test_from_a_dropped_csv_to_a_served_model_in_at_most_eight_clicks(qtbot, win
         clicks.click(save, f"{type(dialog).__name__} › {save.text()}")
 
     state = {}
-    on_modal("ChangeDialog", name_and_save, state)
+    on_modal(("ChangeDialog", "RegisterDialog"), name_and_save, state)
     clicks.click(register, "Experiments › Register model…")
     if "done" not in state and "seen" not in state:
         QApplication.processEvents()

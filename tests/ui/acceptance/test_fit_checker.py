@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from fit import GapWatch, clipped_texts, push_button_need, short_tables
+from fit import GapWatch, clipped_texts, elided_cells, push_button_need, short_tables
 from modelyard.ui.common.widgets import ElidedLabel
 from PySide6.QtCore import QStringListModel, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
@@ -165,6 +165,8 @@ def test_a_table_three_rows_high_is_reported_and_a_tall_one_is_not(qtbot):
     found = short_tables(root)
     assert len(found) == 1, found
     assert found[0].startswith("QWidget > Profile tab > QTableView#profileTable shows 3 rows"), found
+    model.setRowCount(3)  # a table of three rows showing them all is fine
+    assert short_tables(root) == []
 
 
 def test_a_list_is_checked_too(qtbot):
@@ -190,3 +192,42 @@ def test_the_gap_watch_sees_the_main_thread_held_and_names_the_step(qtbot):
         qtbot.wait(200)
     calm.assert_under(100, "an idle loop")
     assert calm.largest > 0
+
+
+def test_a_cell_its_column_cuts_is_reported_unless_its_tooltip_carries_it(qtbot):
+    model = QStandardItemModel(3, 2)
+    model.setHorizontalHeaderLabels(["Dataset", "Rows"])
+    for r, name in enumerate(["churn", "penguins-species-from-the-palmer-station-2026", "diabetes"]):
+        model.setItem(r, 0, QStandardItem(name))
+        model.setItem(r, 1, QStandardItem(str(r)))
+    view = QTableView()
+    view.setObjectName("datasetsTable")
+    view.setModel(model)
+    root = host(qtbot, view)
+    view.setGeometry(0, 0, 500, 300)
+    view.setColumnWidth(0, 120)
+    found = elided_cells(root)
+    assert len(found) == 1 and "row 2, column 'Dataset': 'penguins-species-from-the-palmer-station-2026' needs" \
+        in found[0], found
+    model.item(1, 0).setToolTip("penguins-species-from-the-palmer-station-2026")
+    assert elided_cells(root) == []
+
+
+def test_two_names_cut_to_the_same_text_are_reported_even_with_tooltips(qtbot):
+    model = QStandardItemModel(2, 1)
+    model.setHorizontalHeaderLabels(["Dataset"])
+    for r, name in enumerate(["penguins-species-from-the-palmer-station-2026", "penguins-species-from-the-lab-2025"]):
+        item = QStandardItem(name)
+        item.setToolTip(name)
+        model.setItem(r, 0, item)
+    view = QTableView()
+    view.setModel(model)
+    view.setTextElideMode(Qt.TextElideMode.ElideRight)
+    root = host(qtbot, view)
+    view.setGeometry(0, 0, 400, 300)
+    view.setColumnWidth(0, 90)
+    found = elided_cells(root)
+    assert len(found) == 1 and "both read 'penguins" in found[0] and "indistinguishable" in found[0], found
+    view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    view.setColumnWidth(0, 200)
+    assert elided_cells(root) == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import close_window, open_window
-from fit import check_fit, describe, short_tables
+from fit import check_fit, describe, elided_cells, short_tables
 from tour import ROOMS, capture_dialog, dialog_openers, show, walk_tabs
 
 SMALL = (1024, 640)
@@ -34,11 +34,37 @@ def test_every_tab_of_the_panel_fits_1024x640(window, populated, room):
     shown: list[str] = []
     for path in walk_tabs(window, panel):
         shown.append(" > ".join(path))
-        for f in check_fit(window):  # the whole window: the panel, the sidebar, the Jobs dock, the status bar
+        for f in check_fit(panel):  # the window's chrome (sidebar, Jobs dock, status bar): its own test
             line = f"[{' > '.join(path)}] {f}"
             if line not in findings and not any(f in x for x in findings):
                 findings.append(line)
     assert not findings, f"{room} at 1024x640 ({len(shown)} tabs: {', '.join(shown)}):{describe(findings)}"
+
+
+def test_the_sidebar_jobs_dock_and_status_bar_fit_1024x640(window, populated):
+    """With jobs listed (the populated store ran some) and nothing running: the dock's table shows
+    five rows or collapses to a strip (issue 13: "the Jobs dock takes a third of the height")."""
+    show(window, "datasets", populated)
+    findings = []
+    for part in (window.sidebar, window.jobs_dock, window.statusBar(), window.menuBar()):
+        if part.isVisible():
+            findings.extend(check_fit(part))
+    assert not findings, f"the window's chrome at 1024x640:{describe(findings)}"
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_no_cell_in_sight_is_cut_without_a_tooltip_at_1024x640(window, populated, room):
+    """Names in lists (datasets, models, runs) elide in the middle with the whole name in the
+    tooltip (issue 13: "peng… speci…" twice in the dataset list)."""
+    panel = show(window, room, populated)
+    findings: list[str] = []
+    seen: set[str] = set()
+    for path in walk_tabs(window, panel):
+        for f in elided_cells(panel):
+            if f not in seen:
+                seen.add(f)
+                findings.append(f"[{' > '.join(path)}] {f}")
+    assert not findings, f"{room} at 1024x640, cells cut with no tooltip, or cut alike:{describe(findings)}"
 
 
 @pytest.mark.parametrize("name", list(dialog_openers(None).keys()))  # type: ignore[arg-type]
@@ -49,6 +75,9 @@ def test_every_dialog_fits_at_its_default_size(window, populated, name):
     assert "timeout" not in state, f"{name}: {state['timeout']} (expected a {expected})"
     assert state["cls"] == expected, (f"{name}: expected a {expected}, a {state['cls']} opened: "
                                       f"'{state['title']}' {state.get('text', '')}")
+    width, height = state["size"]
+    assert width <= SMALL[0] and height <= SMALL[1], \
+        f"{expected} '{state['title']}' opens at {width}x{height}: larger than a {SMALL[0]}x{SMALL[1]} screen"
     assert state["result"] == [], \
         f"{expected} '{state['title']}' at its default size {state['size']}:{describe(state['result'])}"
 
