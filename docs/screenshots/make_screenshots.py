@@ -3,6 +3,7 @@
 
     python docs/screenshots/make_screenshots.py                 # everything (~2 min)
     MODELYARD_SHOTS_SIZE=1024x640 python docs/screenshots/...   # one size, both themes
+    MODELYARD_SHOTS_SIZE=docs python docs/screenshots/...       # only README's images
     MODELYARD_SHOTS_DIR=/tmp/shots python docs/screenshots/...  # elsewhere than docs/screenshots
 
 Writes ``main-window.png``, ``panel-experiments.png``, ``panel-registry.png`` and
@@ -41,7 +42,8 @@ from modelyard.ui.common.settings import open_settings  # noqa: E402
 from modelyard.ui.main_window import MainWindow  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDialog, QWidget  # noqa: E402
 
-SIZES = [tuple(int(v) for v in s.split("x")) for s in os.environ.get("MODELYARD_SHOTS_SIZE", "1440x900,1024x640").split(",")]
+SIZES = [tuple(int(v) for v in s.split("x")) for s in os.environ.get("MODELYARD_SHOTS_SIZE", "1440x900,1024x640").split(",")
+         if s.strip() and s.strip() != "docs"]  # "docs": only README's images
 DOCS_SIZE = (1280, 800)
 
 
@@ -220,13 +222,8 @@ def docs_images(window: MainWindow, made: dict) -> None:
     tour.show(window, "datasets", made)
     save(window, HERE / "main-window.png")
     for room in ("experiments", "registry", "monitoring"):
-        p = tour.show(window, room, made)
-        if room == "experiments" and hasattr(p, "detail_tabs"):
-            p.detail_tabs.setCurrentIndex(min(1, p.detail_tabs.count() - 1))
-            tour.settle(window, 300)
+        tour.show(window, room, made)
         save(window, HERE / f"panel-{room}.png")
-        if room == "experiments" and hasattr(p, "detail_tabs"):
-            p.detail_tabs.setCurrentIndex(0)
 
 
 def main() -> None:
