@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import close_window, open_window
-from fit import check_fit, describe, elided_cells, short_tables
+from fit import check_fit, describe, elided_cells, short_tables, where
 from tour import ROOMS, capture_dialog, dialog_openers, show, walk_tabs
 
 SMALL = (1024, 640)
@@ -86,12 +86,38 @@ MAIN_TABLES = {"datasets": "datasets_view", "experiments": "runs_view", "registr
                "monitoring": "checks_view"}
 
 
+def widest(window, n: int = 4) -> list[str]:
+    """The widgets in the panels asking for the most width (their minimum), widest first."""
+    from PySide6.QtWidgets import QWidget
+
+    asks = []
+    for panel in window.panels:
+        for child in panel.findChildren(QWidget):
+            if child.isWindow():
+                continue
+            width = max(child.minimumWidth(), child.minimumSizeHint().width())
+            asks.append((width, where(child)))
+    asks.sort(key=lambda t: -t[0])
+    out, seen = [], set()
+    for width, name in asks:
+        if name not in seen:
+            seen.add(name)
+            out.append(f"{name} {width} px")
+        if len(out) == n:
+            break
+    return out
+
+
 def test_the_window_is_usable_at_800x600(qtbot, populated):
     w = open_window(qtbot, populated["store"], (800, 600))
     try:
         minimum = w.minimumSize().expandedTo(w.minimumSizeHint())
+        parts = {type(p).__name__: p.minimumSizeHint().toTuple() for p in w.panels}
+        parts["jobsDock"] = w.jobs_dock.minimumSizeHint().toTuple()
+        parts["sidebar"] = w.sidebar.minimumSizeHint().expandedTo(w.sidebar.minimumSize()).toTuple()
         assert minimum.width() <= 800 and minimum.height() <= 600, \
-            f"the window's minimum size is {minimum.toTuple()}: larger than 800x600"
+            f"the window's minimum size is {minimum.toTuple()}: larger than 800x600 (minimum sizes: {parts}; " \
+            f"widest in the panels: {widest(w)})"
         assert w.size().toTuple() == (800, 600), f"the window refused 800x600: it is {w.size().toTuple()}"
         problems = []
         for room in ROOMS:
