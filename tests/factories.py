@@ -327,3 +327,94 @@ def settle_panel(panel: Any, *, only_client: bool = False) -> None:
             QApplication.sendPostedEvents(panel.client, 0)
         else:
             QApplication.processEvents()
+
+
+# ---- a populated store (the acceptance tests and docs/screenshots/make_screenshots.py)
+
+LONG_DATASET = "penguins-species-from-the-palmer-station-2026"
+
+
+def penguins_frame(n: int = 344, seed: int = 3) -> pd.DataFrame:
+    """Penguins as the Palmer station records them, with a nest-site column of 40 categories (a
+    many-category chart) and a few gaps."""
+    rng = np.random.default_rng(seed)
+    species = rng.choice(["Adelie", "Chinstrap", "Gentoo"], n, p=[0.44, 0.2, 0.36])
+    base = {"Adelie": (38.8, 18.3, 190, 3700), "Chinstrap": (48.8, 18.4, 196, 3730), "Gentoo": (47.5, 15.0, 217, 5076)}
+    bill_l, bill_d, flip, mass = (np.array([base[s][i] for s in species], dtype=float) for i in range(4))
+    df = pd.DataFrame({
+        "island": np.where(species == "Gentoo", "Biscoe",
+                           np.where(species == "Chinstrap", "Dream", rng.choice(["Torgersen", "Biscoe", "Dream"], n))),
+        "nest_site": rng.choice([f"nest-site-{i:02d}" for i in range(40)], n),
+        "bill_length_mm": (bill_l + rng.normal(0, 2.5, n)).round(1),
+        "bill_depth_mm": (bill_d + rng.normal(0, 1.0, n)).round(1),
+        "flipper_length_mm": (flip + rng.normal(0, 6, n)).round(0),
+        "body_mass_g": (mass + rng.normal(0, 350, n)).round(0),
+        "sex": rng.choice(["male", "female"], n),
+        "species": species,
+    })
+    df.loc[[i for i in (3, 40, 271) if i < n], "bill_length_mm"] = np.nan
+    df.loc[[i for i in (8, 9, 10) if i < n], "sex"] = None
+    return df
+
+
+def _train_here(store: Store, spec: TrainSpec) -> dict[str, Any]:
+    """The real training job, in this process (quicker than a child); its result."""
+    job = train_spec_job(spec)
+    outcome = run_job(store, JobSpec(job.func, job.title, job.params, process=False, kind=job.kind))
+    assert outcome.ok, outcome.error
+    return outcome.result
+
+
+def build_populated_store(root: Path, work: Path) -> dict[str, Any]:
+    """A store as a team has it after a few weeks, built with the real core services in this
+    process (~10-20 s): datasets (churn; the penguins under a long name, with a 40-category column;
+    diabetes, a regression), training runs (a hyper-parameter search with its trials, runs with
+    cross-validation), registered versions (churn v1 champion, v2 challenger, gates, card notes),
+    drift checks on the champion (one ok, one drifted) and a scored file (a generated dataset).
+    ``work`` holds the files it writes (batches). Returns what it made, by name."""
+    store = Store.open(root)
+    made: dict[str, Any] = {"store": store}
+    import_frame(store, churn_frame(600), "churn", target="churned")
+    import_frame(store, penguins_frame(), LONG_DATASET, target="species")
+    diabetes, target = sample_frame("diabetes")
+    import_frame(store, diabetes, "diabetes", target=target)
+    service.create_split(store, f"{LONG_DATASET}@v1", test=0.2, validation=0.1, method="stratified", seed=42)
+
+    first = _train_here(store, TrainSpec(dataset="churn", model="logistic_regression", experiment="churn",
+                                         split={"test": 0.25, "seed": 0}, cv=3, curves=False, run_name="baseline"))
+    second = _train_here(store, TrainSpec(dataset="churn", model="random_forest", experiment="churn",
+                                          params={"n_estimators": 20, "max_depth": 6}, cv=3, curves=False,
+                                          split={"test": 0.25, "seed": 0}, run_name="forest",
+                                          slice_columns=["plan"]))
+    search = _train_here(store, TrainSpec(dataset=LONG_DATASET, model="random_forest", experiment="penguins",
+                                          params={"n_estimators": 10},
+                                          search={"method": "grid", "space": {"max_depth": [2, 4, 8]}},
+                                          split={"test": 0.2, "seed": 0}, curves=False))
+    regression = _train_here(store, TrainSpec(dataset="diabetes", model="ridge", experiment="diabetes", cv=3,
+                                              split={"test": 0.2, "seed": 0}, curves=False))
+    made["runs"] = {"baseline": first["run_id"], "forest": second["run_id"], "search": search["run_id"],
+                    "regression": regression["run_id"]}
+
+    v1 = registry.register(store, first["run_id"], "churn", comment="first model")
+    registry.set_alias(store, v1.ref, "champion", comment="baseline for the March campaign")
+    v2 = registry.register(store, second["run_id"], "churn", comment="more trees")
+    registry.set_gates(store, "churn", {"min_metrics": {"accuracy": 0.6}}, comment="team policy")
+    registry.set_alias(store, v2.ref, "challenger", comment="shadow it for a week")
+    from modelyard.core.registry import cards
+
+    cards.set_card_notes(store, v2.ref, comment="written with the risk team",
+                         intended_use="Rank customers by churn risk for the retention team's call list.",
+                         notes="Trained on 2023-2025 sign-ups.")
+    penguins = registry.register(store, search["run_id"], "penguins", comment="best of the search")
+    made["versions"] = {"champion": v1.ref, "challenger": v2.ref, "penguins": penguins.ref}
+
+    ok = check_file(store, write_batch(work, churn_frame(300, seed=5), "churn-batch-ok.csv"))
+    drifted = check_file(store, write_batch(work, drifted_batch(), "churn-batch-drifted.csv"))
+    made["checks"] = {"ok": ok["check_id"], "drifted": drifted["check_id"]}
+
+    from modelyard.core.serving import scoring
+
+    to_score = write_batch(work, churn_frame(50, seed=9).drop(columns=["churned"]), "churn-to-score.csv")
+    outcome = run_job(store, scoring.score_spec(v1.ref, path=to_score))
+    assert outcome.ok, outcome.error
+    return made

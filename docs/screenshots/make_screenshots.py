@@ -1,47 +1,50 @@
-"""Render the real window offscreen to the PNGs used by README.md and docs/.
+"""Render the real window offscreen: the images README.md uses, and every panel, tab and dialog at
+1440x900 and 1024x640, light and dark, for a look after each UI change.
 
-    python docs/screenshots/make_screenshots.py
+    python docs/screenshots/make_screenshots.py                 # everything (~2 min)
+    MODELYARD_SHOTS_SIZE=1024x640 python docs/screenshots/...   # one size, both themes
+    MODELYARD_SHOTS_SIZE=docs python docs/screenshots/...       # only README's images
+    MODELYARD_SHOTS_DIR=/tmp/shots python docs/screenshots/...  # elsewhere than docs/screenshots
 
-Uses a throwaway store and config folder; runs real jobs so the Jobs dock shows real rows.
+Writes ``main-window.png``, ``panel-experiments.png``, ``panel-registry.png`` and
+``panel-monitoring.png`` (1280x800, light: README's) and ``<size>/<theme>/<panel>-<tab>.png`` and
+``<size>/<theme>/dialog-<name>.png`` (not kept in git: regenerate them to look).
+
+Uses a throwaway store and config folder. The store is the acceptance tests' populated store
+(tests/factories.build_populated_store: datasets, a search, CV runs, champion and challenger,
+drift checks), and then the window is driven through the lifecycle as a user drives it: a CSV
+dropped on the window (the Import dialog), a model trained from the Train dialog, registered,
+served, exported as a bundle, a batch checked and the model retrained. The panels, tabs and
+dialogs are shown with the steps the acceptance tests use (tests/ui/acceptance/tour.py).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent.parent
 HERE = Path(os.environ.get("MODELYARD_SHOTS_DIR", Path(__file__).resolve().parent))  # where the PNGs go
-sys.path.insert(0, str(ROOT / "app"))
+for folder in (ROOT / "app", ROOT / "tests", ROOT / "tests" / "ui" / "acceptance"):
+    sys.path.insert(0, str(folder))
 tmp = Path(tempfile.mkdtemp(prefix="modelyard-shots-"))
 os.environ["MODELYARD_CONFIG_DIR"] = str(tmp / "config")
 os.environ["MODELYARD_USER"] = "ada"
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from modelyard.core.jobs import housekeeping as maintenance  # noqa: E402
-from modelyard.core.store import Store  # noqa: E402
+import tour  # noqa: E402
 from modelyard.ui.app import create_application  # noqa: E402
-from modelyard.ui.main_window import MainWindow  # noqa: E402
 from modelyard.ui.common.settings import open_settings  # noqa: E402
+from modelyard.ui.main_window import MainWindow  # noqa: E402
+from PySide6.QtWidgets import QApplication, QDialog, QWidget  # noqa: E402
 
-
-def wait(ms: int) -> None:
-    """Let the window run ``ms``, and then until its client of the core has answered every read
-    and write asked of it (panels show what they read off the main thread)."""
-    from modelyard.ui.common.client import CoreClient
-
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-    while any(c.busy for c in CoreClient.instances()):
-        QApplication.processEvents()
-        QTimer.singleShot(10, loop.quit)
-        loop.exec()
+SIZES = [tuple(int(v) for v in s.split("x")) for s in os.environ.get("MODELYARD_SHOTS_SIZE", "1440x900,1024x640").split(",")
+         if s.strip() and s.strip() != "docs"]  # "docs": only README's images
+DOCS_SIZE = (1280, 800)
 
 
 def dark_palette():
@@ -54,6 +57,8 @@ def dark_palette():
         (QPalette.ColorRole.Text, "#dfe1e5"), (QPalette.ColorRole.Button, "#2b2d30"),
         (QPalette.ColorRole.ButtonText, "#dfe1e5"), (QPalette.ColorRole.Highlight, "#2f65ca"),
         (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.PlaceholderText, "#8c8f94"),
+        (QPalette.ColorRole.ToolTipBase, "#2b2d30"), (QPalette.ColorRole.ToolTipText, "#dfe1e5"),
+        (QPalette.ColorRole.Link, "#6ea0ff"),
     ):
         pal.setColor(role, QColor(colour))
     for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText, QPalette.ColorRole.Text):
@@ -61,242 +66,204 @@ def dark_palette():
     return pal
 
 
-def churn_csv(path: Path, *, n: int = 5000, seed: int = 7, drift: bool = False) -> Path:
-    """The churn dataset; ``drift`` makes a later batch where customers are older, on the pro plan
-    more often, and call support more."""
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    tenure = rng.gamma(2.0, 12.0, n).round(1)
-    plans = [.3, .35, .35] if drift else [.5, .35, .15]
-    df = pd.DataFrame({
-        "customer_id": [f"C{i:06d}" for i in range(n)],
-        "region": rng.choice(["north", "south", "east", "west", "islands"], n, p=[.3, .3, .2, .18, .02]),
-        "plan": rng.choice(["basic", "plus", "pro"], n, p=plans),
-        "age": rng.integers(30 if drift else 18, 85, n),
-        "tenure_months": tenure,
-        "monthly_fee": rng.normal(42, 11, n).round(2),
-        "support_calls": rng.poisson(2.6 if drift else 1.4, n),
-        "signup_date": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
-        "churned": np.where(rng.random(n) < 0.08 + 0.004 * (24 - np.minimum(tenure, 24)), "yes", "no"),
-    })
-    df.loc[rng.random(n) < 0.06, "monthly_fee"] = np.nan
-    df.to_csv(path, index=False)
-    return path
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "tab"
 
 
-def datasets_screens(window: MainWindow) -> None:
-    panel = window.datasets_panel
+def save(widget: QWidget, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    widget.grab().save(str(path))
+
+
+def wait_jobs(window: MainWindow, timeout_ms: int = 180_000) -> None:
+    tour.wait_until(lambda: window.runner.running_count() == 0, timeout_ms, "the jobs to end")
+    tour.settle(window)
+
+
+def answer_modal(kind: str, act) -> dict:  # type: ignore[no-untyped-def]
+    """Once a modal ``kind`` shows, ``act(dialog)`` in its own event loop (it may be exec()'d)."""
+    from PySide6.QtCore import QTimer
+
+    state: dict = {}
+    started = time.monotonic()
+
+    def poll() -> None:
+        d = QApplication.activeModalWidget()
+        if d is not None and d.isVisible() and type(d).__name__ == kind:
+            tour.pump(400)
+            act(d)
+            state["done"] = True
+        elif time.monotonic() - started < 20:
+            QTimer.singleShot(30, poll)
+        else:
+            state["timeout"] = True
+
+    QTimer.singleShot(0, poll)
+    return state
+
+
+# --------------------------------------------------------------------------- the lifecycle
+
+
+def lifecycle(window: MainWindow, made: dict) -> None:
+    """Drop, import, train (a search), register, serve, export, check a batch, retrain: through
+    the window."""
+    from factories import churn_frame, drifted_batch, drop_files, write_batch
+
+    datasets, experiments = tour.panel(window, "datasets"), tour.panel(window, "experiments")
+    registry, monitoring = tour.panel(window, "registry"), tour.panel(window, "monitoring")
+    csv = write_batch(tmp / "files", churn_frame(800, seed=21), "customers-2026.csv")
+
+    def import_ok(d: QDialog) -> None:
+        save(d, HERE / "lifecycle" / "import-dialog-after-drop.png")
+        d.accept()
+
+    state = answer_modal("ImportDialog", import_ok)
     window.show_panel(0)
-    wait(50)
-    window.grab().save(str(HERE / "panel-datasets-empty.png"))
-    from modelyard.core.datasets import service as ds
+    drop_files(window, [csv])  # a drop opens the Import dialog (issue 13); older builds imported at once
+    tour.wait_until(lambda: "done" in state or "timeout" in state or window.runner.running_count() > 0, 30_000,
+                    "the drop to open the Import dialog or start an import")
+    wait_jobs(window)
+    print(f"  drop: {'the Import dialog opened' if 'done' in state else 'NO Import dialog (imported at once)'}")
+    datasets.refresh(select="customers-2026")
+    tour.settle(window)
 
-    run_to_end(window, ds.import_spec(churn_csv(tmp / "churn.csv"), {"target": "churned"}))
-    wait(100)
-    panel.profile_view.selectRow(4)
-    while panel.detail is None:  # the chart is built once pyqtgraph has loaded in the background
-        wait(50)
-    wait(100)
-    window.grab().save(str(HERE / "panel-datasets-profile.png"))
-    panel.tabs.setCurrentIndex(1)
-    panel.preview_view.scrollTo(panel.preview_model.index(2500, 0))
-    wait(100)
-    window.grab().save(str(HERE / "panel-datasets-preview.png"))
-    panel.tabs.setCurrentIndex(2)
-    ds.create_split(window.store, panel.version.id, test=0.2, validation=0.1, method="stratified", seed=42)
-    panel.refresh()
-    panel.tabs.setCurrentIndex(2)
-    wait(50)
-    window.grab().save(str(HERE / "panel-datasets-splits.png"))
-    panel.tabs.setCurrentIndex(0)
-
-
-def experiments_screens(window: MainWindow) -> None:
-    import math
-    import random
-
-    from modelyard.core.experiments import tracking
-
-    rng = random.Random(3)
-    for i, (model, depth) in enumerate([("random_forest", 6), ("random_forest", 12), ("hist_gradient_boosting", 4),
-                                        ("logistic_regression", 0), ("hist_gradient_boosting", 8),
-                                        ("random_forest", 20), ("extra_trees", 10), ("svm", 0)]):
-        with tracking.start_run("churn", store=window.store, name=f"{model}-{i}",
-                                tags={"team": "risk" if i % 2 else "growth"}) as run:
-            run.log_params({"model": model, "max_depth": depth, "seed": 42})
-            quality = 0.70 + 0.03 * (i % 5) + rng.random() * 0.02
-            for step in range(60):
-                run.log_metric("val_loss", 0.8 * math.exp(-step / (12 + i)) + 0.35 - quality / 4 + rng.random() * 0.01,
-                               step=step)
-            run.log_metrics({"f1": quality, "roc_auc": quality + 0.08, "accuracy": quality + 0.05})
-    panel = next(p for p in window.panels if p.title == "Experiments")
     window.show_panel(1)
-    panel.refresh()
-    while panel.full is None:
-        wait(20)
-    panel.filter_edit.setText('metrics.f1 > 0.72 and params.model != "svm"')
-    wait(400)
-    panel.runs_view.selectRow(1)
-    panel.detail_tabs.setCurrentIndex(1)
-    panel.metric_combo.setCurrentText("val_loss")
-    wait(200)
-    window.grab().save(str(HERE / "panel-experiments.png"))
-    # a real model trained from the churn dataset (a job in a child process), then its evaluation
-    from modelyard.core.experiments.training.spec import TrainSpec, train_spec_job
-
-    for n_estimators in (40, 120):
-        spec = TrainSpec(dataset="churn@v1", model="random_forest", target="churned", experiment="churn-models",
-                         params={"n_estimators": n_estimators}, run_name=f"forest-{n_estimators}",
-                         slice_columns=["region"])
-        run_to_end(window, train_spec_job(spec))
-    panel.filter_edit.setText('params.model = "random_forest" and tags.team != "risk"')
-    panel.filter_edit.setText("")
-    panel._apply_filter_text()
-    panel.refresh()
-    while panel.full is None or len(panel.full) < 10:
-        wait(50)
-    wait(200)
-    panel.runs_view.selectRow(0)
-    panel.detail_tabs.setCurrentIndex(2)
-    window.jobs_dock.hide()  # room for the evaluation, as a user reading it would make
-    wait(400)
-    window.grab().save(str(HERE / "panel-experiments-evaluation.png"))
-    window.jobs_dock.show()
-    from modelyard.ui.experiments.compare import CompareDialog
-
-    dialog = CompareDialog(window.store, [panel.runs_model.run_id(0), panel.runs_model.run_id(1)], window)
-    dialog.resize(1100, 680)
-    dialog.show()
-    wait(300)
-    dialog.grab().save(str(HERE / "compare-runs.png"))
-    dialog.close()
-
-
-def registry_screens(window: MainWindow) -> None:
-    from modelyard.core.registry import versions as registry
-    from modelyard.core.experiments import tracking
-
-    runs = tracking.search_runs("churn-models", store=window.store, order_by="start_time ASC")
-    first, second = runs["run_id"].tolist()[:2]
-    registry.register(window.store, first, "churn", comment="first forest")
-    registry.set_alias(window.store, "churn@v1", "champion", comment="baseline for the March campaign")
-    registry.register(window.store, second, "churn", comment="more trees")
-    registry.set_gates(window.store, "churn", {"min_metrics": {"accuracy": 0.8},
-                                               "beat_champion": {"metric": "f1_macro", "higher_is_better": True}},
-                       comment="team policy: beat the champion on the same split")
-    registry.set_alias(window.store, "churn@v2", "challenger", comment="shadow it for a week")
-    registry.set_stage(window.store, "churn@v1", "Production", comment="go live", force=True)
-    from modelyard.core.registry import cards
-
-    cards.set_card_notes(window.store, "churn@v2", comment="written with the risk team",
-                         intended_use="Rank customers by churn risk for the retention team's monthly call list. "
-                                      "Not for pricing or credit decisions.",
-                         notes="Trained on 2023-2025 sign-ups; customers from the islands are rare (2%), so "
-                               "its per-region metrics there are noisy.")
-    panel = window.registry_panel
+    tour.settle(window)
+    experiments.open_train_dialog(datasets.version.id if datasets.version is not None else None)
+    tour.wait_until(lambda: getattr(experiments, "train_dialog", None) is not None
+                    and experiments.train_dialog.isVisible(), 15_000, "the Train dialog")
+    dialog = experiments.train_dialog
+    tour.wait_until(lambda: not dialog.loading_label.isVisible(), 30_000, "the Train dialog's form")
+    if dialog.target_combo.currentText() != "churned":  # the import did not set it: the user picks it
+        print(f"  Train dialog: target {dialog.target_combo.currentText()!r}, not 'churned': picked by hand")
+        dialog.target_combo.setCurrentIndex(dialog.target_combo.findText("churned"))
+        tour.pump(300)
+    i = dialog.search_combo.findData("random")  # a small random search: a parent run and its trials
+    if i >= 0:
+        dialog.search_combo.setCurrentIndex(i)
+        dialog.trials_spin.setValue(3)
+        dialog.space_edit.setText('{"max_depth": [3, 6, 12], "n_estimators": [20, 40]}')
+    tour.pump(300)
+    save(dialog, HERE / "lifecycle" / "train-dialog-search.png")
+    outcomes: list = []
+    window.runner.job_finished.connect(lambda _handle, outcome: outcomes.append(outcome))
+    dialog.train_button.click()
+    wait_jobs(window)
+    experiments.refresh()
+    tour.settle(window, 300)
+    trained = [o for o in outcomes if o.ok and isinstance(o.result, dict) and "run_id" in o.result]
+    run_id = trained[-1].result["run_id"] if trained else None  # the search's run (the best trial's model)
+    if run_id is None:
+        print(f"  training from the Train dialog did not end well: {[o.error for o in outcomes]}")
+    if run_id:
+        window.show_panel(2)
+        registry.register_run(run_id, "customers", "first model of the customers file")
+        tour.wait_until(lambda: registry.version is not None and registry.version.name == "customers", 15_000,
+                        "the registered version")
+        tour.settle(window)
     window.show_panel(2)
-    panel.refresh(select="churn")
-    panel.select_version("churn@v2")
-    wait(200)
-    window.grab().save(str(HERE / "panel-registry.png"))
-    panel.tabs.setCurrentIndex(1)
-    wait(100)
-    window.grab().save(str(HERE / "panel-registry-timeline.png"))
-    panel.tabs.setCurrentWidget(panel.lineage_tab)
-    wait(200)
-    window.grab().save(str(HERE / "panel-registry-lineage.png"))
-    panel.tabs.setCurrentWidget(panel.card_tab)
-    window.jobs_dock.hide()
-    wait(200)
-    window.grab().save(str(HERE / "panel-registry-card.png"))
-    window.jobs_dock.show()
-    panel.tabs.setCurrentIndex(0)
+    registry.refresh(select="churn")
+    tour.settle(window)
+    registry.select_version(made["versions"]["champion"])
+    tour.settle(window)
+    registry.start_serving(made["versions"]["champion"])
+    tour.wait_until(lambda: registry.server is not None, 60_000, "the server")
+    tour.pump(1200)  # a stats poll
+    save(window, HERE / "lifecycle" / "registry-serving.png")
+    made["serving_shot"] = True
+    registry.stop_serving()
+    registry.export_bundle(str(tmp / "files" / "churn-v1.mybundle"), force=True)
+    wait_jobs(window)
+    save(window, HERE / "lifecycle" / "registry-exported.png")
 
-
-def monitoring_screens(window: MainWindow) -> None:
-    from modelyard.core.monitoring import drift
-    from modelyard.core.monitoring import reports
-
-    panel = next(p for p in window.panels if p.title == "Monitoring")
     window.show_panel(3)
-    panel.refresh(select="churn")
-    for i, drifted in enumerate((False, True, True)):
-        path = churn_csv(tmp / f"churn-batch-{i + 1}.csv", n=3000, seed=20 + i, drift=drifted)
-        run_to_end(window, drift.check_spec("churn@champion", batch_path=path))
-    wait(300)
-    panel.refresh(select="churn")
-    panel.checks_view.selectRow(0)
-    names = [f["name"] for f in panel.features_model.rows]
-    if "age" in names:
-        panel.features_view.selectRow(names.index("age"))
-    window.jobs_dock.hide()
-    wait(300)
-    window.grab().save(str(HERE / "panel-monitoring.png"))
-    if "plan" in names:
-        panel.features_view.selectRow(names.index("plan"))
-        wait(200)
-        window.grab().save(str(HERE / "panel-monitoring-category.png"))
-    panel.tabs.setCurrentWidget(panel.timeline_tab)
-    wait(300)
-    window.grab().save(str(HERE / "panel-monitoring-timeline.png"))
-    panel.tabs.setCurrentIndex(0)
-    window.jobs_dock.show()
-    reports.export_check_html(window.store, panel.checks_model.rows[0]["id"], HERE / "drift-report.html")
+    batch = write_batch(tmp / "files", drifted_batch(400, seed=4), "churn-batch-april.csv")
+    monitoring.check_file(batch, model="churn")
+    wait_jobs(window)
+    monitoring.refresh(select="churn")
+    tour.settle(window, 300)
+    if monitoring.check is not None:
+        monitoring.retrain(data="batch")
+        wait_jobs(window)
+    save(window, HERE / "lifecycle" / "monitoring-retrained.png")
+    for d in tour.visible_dialogs():  # "retrained" message boxes
+        d.reject()
+    tour.settle(window)
 
 
-def run_to_end(window: MainWindow, spec) -> None:
-    handle = window.start_job(spec)
-    while handle.running:
-        wait(20)
+# --------------------------------------------------------------------------- the renders
+
+
+def render_all(window: MainWindow, made: dict, folder: Path) -> int:
+    """Every panel with each of its tabs, and every dialog: ``folder/<panel>-<tab>.png``."""
+    count = 0
+    for room in tour.ROOMS:
+        p = tour.show(window, room, made)
+        for path in tour.walk_tabs(window, p):
+            if path == ("as opened",) and tour._top_tab_widgets(p):
+                continue  # the same as its first tab
+            name = room if path == ("as opened",) else f"{room}-{'-'.join(slug(t) for t in path)}"
+            save(window, folder / f"{name}.png")
+            count += 1
+    for name, (_cls, prepare, ready) in tour.dialog_openers(made["work"]).items():
+        trigger = prepare(window, made)
+        state = tour.capture_dialog(trigger, lambda d, n=name: save(d, folder / f"dialog-{n}.png"), ready=ready)
+        if "timeout" in state:
+            print(f"  {folder.name}: the {name} dialog did not open")
+        else:
+            count += 1
+    return count
+
+
+def docs_images(window: MainWindow, made: dict) -> None:
+    """The images README.md shows, at 1280x800 in the light palette."""
+    window.resize(*DOCS_SIZE)
+    tour.show(window, "datasets", made)
+    save(window, HERE / "main-window.png")
+    for room in ("experiments", "registry", "monitoring"):
+        tour.show(window, room, made)
+        save(window, HERE / f"panel-{room}.png")
 
 
 def main() -> None:
+    from factories import build_populated_store
+    from modelyard.core.monitoring import reports
+
+    started = time.monotonic()
     app = create_application()
-    store = Store.open(tmp / "team-store")
-    # Real jobs only: a verify that finds a damaged artifact, a compact, and a verify caught
-    # mid-way through 400 MB of artifacts.
-    with store.write() as s:
-        damaged = store.artifacts.put_bytes(b"model v1" * 1000, session=s)
-    store.artifacts.path(damaged.sha256).write_bytes(b"tampered")
+    light = app.palette()
+    made = build_populated_store(tmp / "team-store", tmp / "work")
+    made["work"] = tmp / "work"
+    made["bundle"] = tour.export_bundle(made["store"], made["versions"]["challenger"], tmp / "work" / "churn-v2.mybundle")
+    store = made["store"]
+    print(f"store built in {time.monotonic() - started:.0f} s")
     window = MainWindow(store, open_settings())
-    size = os.environ.get("MODELYARD_SHOTS_SIZE", "1280x800")  # e.g. 1024x640 to check a small screen
-    window.resize(*(int(v) for v in size.split("x")))
+    window.settings.setValue("confirm/quit_with_jobs", "false")
+    window.resize(*DOCS_SIZE)
     window.show()
-    run_to_end(window, maintenance.verify_spec())
-    store.artifacts.path(damaged.sha256).write_bytes(b"model v1" * 1000)  # restored from backup
-    run_to_end(window, maintenance.compact_spec())
-    with store.write() as s:
-        for i in range(40):
-            store.artifacts.put_bytes(i.to_bytes(4, "big") * 2_500_000, session=s)
-    running = window.start_job(maintenance.verify_spec())
-    while running.running and (running.fraction or 0) < 0.35:
-        QApplication.processEvents()
-    window.jobs_panel.select_job(running.job_id)
-    window.grab().save(str(HERE / "main-window.png"))
-    while running.running:
-        wait(20)
-    for i, name in enumerate(("datasets", "experiments", "registry", "monitoring")):
-        if name in ("datasets", "experiments"):
-            continue
-        window.show_panel(i)
-        wait(50)
-        window.grab().save(str(HERE / f"panel-{name}.png"))
-    datasets_screens(window)
-    experiments_screens(window)
-    registry_screens(window)
-    monitoring_screens(window)
-    window.show_panel(0)
-    window.jobs_panel.select_job(running.job_id - 2)  # the failed verify, with its error
-    app.setPalette(dark_palette())
-    wait(100)
-    window.grab().save(str(HERE / "main-window-dark.png"))
+    tour.settle(window)
+    lifecycle(window, made)
+    print(f"lifecycle driven in {time.monotonic() - started:.0f} s")
+    docs_images(window, made)
+    for width, height in SIZES:
+        window.resize(width, height)
+        for theme, palette in (("light", light), ("dark", dark_palette())):
+            app.setPalette(palette)
+            tour.settle(window)
+            n = render_all(window, made, HERE / f"{width}x{height}" / theme)
+            print(f"{width}x{height} {theme}: {n} images ({time.monotonic() - started:.0f} s)")
+        app.setPalette(light)
+    reports.export_check_html(store, made["checks"]["drifted"], HERE / "drift-report.html")
+    for d in tour.visible_dialogs():
+        d.reject()
     window.close()
     store.close()
     QApplication.processEvents()
-    print(f"screenshots written to {HERE}")
+    print(f"screenshots written to {HERE} in {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":
     main()
+    sys.exit(0)
+
