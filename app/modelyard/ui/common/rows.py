@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 Row = TypeVar("Row")
+LONG_CELL = 10  # characters: a cell's text longer than this is also its tooltip (unless it has one)
 
 
 def update_by_key(model: QAbstractTableModel, rows: list[Any], new: Sequence[Any],
@@ -102,7 +103,14 @@ class RowsTableModel(QAbstractTableModel, Generic[Row]):
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        return self.cell(self.rows[index.row()], index.column(), role)
+        row = self.rows[index.row()]
+        value = self.cell(row, index.column(), role)
+        if value is None and role == Qt.ItemDataRole.ToolTipRole:
+            # A long cell a narrow column cuts still reads whole when hovered.
+            text = self.cell(row, index.column(), Qt.ItemDataRole.DisplayRole)
+            if isinstance(text, str) and len(text) > LONG_CELL:
+                return text
+        return value
 
     def cell(self, row: Row, column: int, role: int) -> Any:
         raise NotImplementedError

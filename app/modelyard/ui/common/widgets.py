@@ -103,6 +103,7 @@ def rows_view(parent: QWidget, name: str, model: object) -> QTableView:
     view.setShowGrid(False)
     view.setAlternatingRowColors(True)
     view.setWordWrap(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "churn…april.csv": two long names never read alike
     return view
 
 
@@ -299,3 +300,10 @@ class ActionBar(QWidget):
             action.setEnabled(b.isEnabled())
             action.setToolTip(b.toolTip())
             action.triggered.connect(lambda _c=False, b=b: b.click())
+
+
+def fit_to_screen(widget: QWidget, width: int, height: int, parent: QWidget | None = None) -> None:
+    """Open ``widget`` (a dialog) at ``width`` x ``height``, or smaller to fit the screen it opens
+    on with room for a title bar and a panel — a 1024x640 laptop screen shows it whole."""
+    screen = (parent.screen() if parent is not None else widget.screen()).availableGeometry()
+    widget.resize(min(width, screen.width() - 40), min(height, screen.height() - 60))

@@ -28,6 +28,7 @@ from modelyard.core.datasets.dates import TEXT as AS_TEXT
 from modelyard.core.datasets.specs import ImportOptions
 from modelyard.ui.common import theme
 from modelyard.ui.common.paged_table import PagedTableModel
+from modelyard.ui.common.widgets import fit_to_screen
 
 if TYPE_CHECKING:  # the service brings pandas: it is loaded on the reading thread, not here
     from modelyard.core.datasets.service import SniffResult
@@ -55,8 +56,7 @@ class ImportDialog(QDialog):
         self._reader: Any = None
         self.result_: SniffResult | None = None
         self.setWindowTitle(f"Import {self.path.name}")
-        screen = (parent.screen() if parent is not None else self.screen()).availableGeometry()
-        self.resize(min(900, screen.width() - 40), min(600, screen.height() - 60))
+        fit_to_screen(self, 900, 600, parent)
 
         self.file_label = QLabel(str(self.path), self)
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -67,6 +67,8 @@ class ImportDialog(QDialog):
         self.encoding = QComboBox(self)
         for label in ENCODINGS:
             self.encoding.addItem(label, None if label == AUTO else label)
+        for combo in (self.delimiter, self.encoding):  # "Detect (…)" names what was detected: grow to it
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.header = QCheckBox("First row holds the column names", self)
         self.header.setChecked(True)
         self.sheet = QComboBox(self)

@@ -47,6 +47,7 @@ from modelyard.core.common.names import plural
 from modelyard.core.store import Store
 from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
+from modelyard.ui.common.widgets import fit_to_screen
 from modelyard.ui.experiments.train_form import (
     GENERATED_HEADING,
     INT_MAX,
@@ -118,7 +119,7 @@ class TrainDialog(QDialog):
         self._own_reader = reader is None
         self.reader = reader if reader is not None else BackgroundReader(self)
         self._closed = False
-        self.resize(980, 720)
+        fit_to_screen(self, 980, 600, parent)  # its model's parameters scroll: 600 px fit a 1024x640 screen
 
         self._build_layout(self._build_data(), self._build_model(), self._build_search(), self._build_run())
         self._connect(dataset_ref, choices)
