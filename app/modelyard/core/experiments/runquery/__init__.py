@@ -108,6 +108,8 @@ from modelyard.core.experiments.runquery.tokens import (
     MAX_FILTER_DEPTH,
     MAX_FILTER_TERMS,
     FilterError,
+    fold_values,
+    is_fold_series,
     is_number_text,
     number_or_none,
 )
@@ -117,5 +119,5 @@ __all__ = [
     "parse_filter", "parse_order_by", "parse_field", "referenced_fields", "to_sql", "to_mask",
     "is_number_text", "number_or_none", "RunsTable", "query_runs", "available_columns", "BASE_COLUMNS",
     "refresh_runs", "MAX_FILTER_DEPTH", "MAX_FILTER_TERMS", "like_to_glob", "like_to_regex", "order_sql",
-    "prepare_connection", "numeric_view", "sort_keys",
+    "prepare_connection", "numeric_view", "sort_keys", "is_fold_series", "fold_values",
 ]
