@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.registry.versions import MODEL_PATH
 from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
@@ -61,20 +62,69 @@ class RunActions:
             register.setToolTip("Register this run's model as a new version in the Registry" if has_model
                                 else "This run logged no model (run.log_model), so there is nothing to register.")
             register.triggered.connect(lambda: self.client.navigate.emit("registry", ("register_run", ids[0])))
+            row = self.runs_model.row_of(ids[0])
+            if row >= 0 and self.runs_model.trials(row):
+                best = self.runs_model.best_child(row)
+                register_best = menu.addAction(theme.icon("registry"), "Register best trial…")
+                register_best.setObjectName("registerBestAction")
+                register_best.setEnabled(best is not None)
+                register_best.setToolTip("Register the model of the trial the search chose (★)" if best
+                                         else "The search recorded no best trial.")
+                register_best.triggered.connect(lambda: self.register_best(ids[0]))
+                shown = self.runs_model.run_id(row) not in self.runs_model.collapsed
+                toggle = menu.addAction("Hide the trials" if shown else "Show the trials")
+                toggle.setObjectName("toggleTrialsAction")
+                toggle.triggered.connect(lambda: self.set_trials_shown(ids[0], not shown))
         if len(ids) >= 2:
             compare = menu.addAction(f"Compare {len(ids)} runs")
             compare.setObjectName("compareAction")
             compare.triggered.connect(lambda: self.compare_runs(ids))
         menu.addSeparator()
-        delete = menu.addAction(theme.icon("trash"), f"Move {len(ids)} run{'s' if len(ids) > 1 else ''} to the trash")
+        delete = menu.addAction(theme.icon("trash"), f"Move {plural(len(ids), 'run')} to the trash")
         delete.triggered.connect(lambda: self.delete_runs(ids))
         menu.setToolTipsVisible(True)
         return menu
 
+    def _visible_selected_ids(self) -> list[str]:
+        """The selected runs the table shows (not a collapsed search's trials), in row order."""
+        if not hasattr(self, "runs_view") or self.runs_view.selectionModel() is None:
+            return []
+        rows = sorted({i.row() for i in self.runs_view.selectionModel().selectedRows()})
+        return [self.runs_model.run_id(r) for r in rows if not self.runs_view.isRowHidden(r)]
+
     def _selection_changed(self) -> None:
-        n = len(self.runs_view.selectionModel().selectedRows())
+        n = len(self._visible_selected_ids())
         self.compare_button.setEnabled(n >= 2)
         self.compare_button.setText(f"Compare {n}" if n >= 2 else "Compare")
+        self._update_run_buttons()
+
+    def _update_run_buttons(self) -> None:
+        """"Register model…" when one finished run with a model is selected; "Register best" on a search."""
+        ids = self._visible_selected_ids()
+        run = self.run if len(ids) == 1 and self.run is not None and self.run.id == ids[0] else None
+        has_model = run is not None and run.status == "succeeded" and any(a.path == MODEL_PATH for a in run.artifacts)
+        row = self.runs_model.row_of(ids[0]) if len(ids) == 1 else -1
+        best = self.runs_model.best_child(row) if row >= 0 and self.runs_model.trials(row) else None
+        self.actions_bar.set_button_hidden(self.register_button, not has_model or best is not None)
+        self.actions_bar.set_button_hidden(self.register_best_button, best is None)
+
+    def register_selected(self) -> None:
+        """Register the selected run's model (the Registry asks for the name)."""
+        ids = self._visible_selected_ids()
+        if len(ids) == 1 and self.client is not None:
+            self.client.navigate.emit("registry", ("register_run", ids[0]))
+
+    def register_best(self, run_id: str | None = None) -> None:
+        """Register the model of the best trial of the search ``run_id`` (default: the selected one)."""
+        ids = [run_id] if run_id else self._visible_selected_ids()
+        row = self.runs_model.row_of(ids[0]) if len(ids) == 1 else -1
+        best = self.runs_model.best_child(row) if row >= 0 else None
+        if best is not None and self.client is not None:
+            self.client.navigate.emit("registry", ("register_run", best))
+
+    def train_on(self, dataset_version_id: int) -> None:
+        """Open the Train dialog on that dataset version (the Datasets panel's next step)."""
+        self.open_train_dialog(dataset_ref=int(dataset_version_id))
 
     # ------------------------------------------------------------------ training, reproducing, comparing
     def open_train_dialog(self, dataset_ref: str | int | None = None) -> None:
@@ -85,6 +135,8 @@ class RunActions:
         from modelyard.ui.experiments.train_dialog import TrainDialog
 
         experiment = self._selected_experiment()
+        if dataset_ref is None and self.client is not None:
+            dataset_ref = self.client.selected.get("dataset_version")  # the version the user last looked at
 
         def read(store: Any) -> dict[str, Any] | None:
             from modelyard.core.datasets import catalog
@@ -156,7 +208,7 @@ class RunActions:
         """Open the Compare dialog once the runs are read off the main thread."""
         from modelyard.core.experiments.tracking import get_run
 
-        ids = run_ids or self.selected_run_ids()
+        ids = run_ids or self._visible_selected_ids()
         if len(ids) < 2 or self.store is None or self.client is None:
             return
         self.client.read("experiments.compare", lambda store: [get_run(r, store=store) for r in ids],
