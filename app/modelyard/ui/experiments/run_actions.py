@@ -179,7 +179,10 @@ class RunActions:
         except ModelyardError as exc:
             show_error(self, "Cannot train", exc)
             return
-        self.start_job(train_spec_job(spec))
+        handle = self.start_job(train_spec_job(spec))
+        # its run is recorded as the job starts: show the row then (running, its duration counting)
+        # rather than at the next poll of the live refresh
+        handle.logged.connect(lambda line: self._live_refresh(force=True) if line.startswith("Run ") else None)
 
     @staticmethod
     def can_reproduce(run: Any) -> tuple[bool, str]:
