@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -44,8 +45,7 @@ ALL = "All experiments"
 FIRST_PAGE = 200
 REFRESH_MS = 1500
 DEFAULT_METRICS = 6  # metric columns shown before the user picks
-COLUMN_WIDTHS = {"status": 104, "name": 220, "run_id": 80, "start_time": 146, "duration": 80}
-GLYPH_WIDTH = 22  # the ▾/▸ at the start of a search's name cell: a click there shows or hides its trials
+COLUMN_WIDTHS = {"status": 104, "name": 240, "run_id": 80, "start_time": 160, "duration": 80}
 TICK_MS = 1000  # a running run's duration counts up this often
 TRAIN_JOB_KINDS = ("train", "train.reproduce")  # their runs are this panel's
 REFRESH_ON = frozenset({"runs", "store"})  # change topics this panel shows
@@ -60,6 +60,8 @@ class _ExperimentsModel(KeyedRowsModel[Any]):
     def cell(self, e: Any, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return (e[0], "" if e[1] is None else str(e[1]))[column]
+        if role == Qt.ItemDataRole.ToolTipRole and column == 0:
+            return e[0]
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
@@ -127,12 +129,17 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.experiments_view.setShowGrid(False)
         self.experiments_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.experiments_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.experiments_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.experiments_view.setWordWrap(False)
+        self.experiments_view.setMinimumWidth(150)
         self.experiments_view.selectionModel().currentRowChanged.connect(lambda *_: self._experiment_selected())
 
         self.filter_edit = QLineEdit(self)
         self.filter_edit.setObjectName("runFilter")
         self.filter_edit.setPlaceholderText('Filter runs: metrics.f1 > 0.8 and params.model = "random_forest" or tags.team in ("risk")')
         self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setToolTip('Filter runs, e.g. metrics.f1 > 0.8 and params.model = "random_forest" '
+                                    'or tags.team in ("risk")')
         self.filter_edit.textChanged.connect(lambda _t: self._filter_debounce.start())
         self.filter_error = QLabel(self)
         self.filter_error.setObjectName("filterError")
@@ -171,6 +178,9 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.count_label = QLabel(self)
         self.count_label.setObjectName("runsCount")
         self.filter_edit.setMinimumWidth(160)
+        for button in (self.train_button, self.register_button, self.register_best_button, self.compare_button,
+                       self.columns_button, self.export_button):  # as wide as their text: the filter takes the rest
+            button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         self.actions_bar = ActionBar(self)
         self.actions_bar.add(self.train_button, priority=3)
         self.actions_bar.add(self.register_button, priority=2)
@@ -178,6 +188,7 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.actions_bar.add(self.compare_button, priority=1)
         self.actions_bar.add(self.columns_button)
         self.actions_bar.add(self.export_button)
+        self.actions_bar.layout().insertStretch(0, 1)  # the buttons keep right; the room left is the filter's
         self.actions_bar.set_button_hidden(self.register_button, True)
         self.actions_bar.set_button_hidden(self.register_best_button, True)
         bar = QHBoxLayout()
@@ -238,6 +249,9 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([220, 980])
+        split.setStretchFactor(0, 0)  # the runs get the room a wider window adds
+        split.setStretchFactor(1, 1)
+        split.setCollapsible(0, False)
         return split
 
     def _run_loaded(self, run: Any) -> None:
@@ -386,6 +400,11 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
             view.row_of(selected)
         return view, key, error, nesting
 
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "filter_edit"):  # the filter keeps room for an expression; buttons go to More first
+            self.filter_edit.setMinimumWidth(max(160, min(420, int(self.width() * 0.3))))
+
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if getattr(self, "_stale", False):
@@ -440,7 +459,10 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
 
             extra = metric_order(table)[:DEFAULT_METRICS]
             extra += [c for c in table.columns if c.startswith("params.")][:6]
-        return list(BASE_COLUMNS) + extra
+        # the metrics right after the run's name (on screen in a narrow window), then when, then the rest
+        metrics = [c for c in extra if c.startswith("metrics.")]
+        return ["status", "name", *metrics, "start_time", "duration", "run_id",
+                *(c for c in extra if c not in metrics)]
 
     def _visible_columns(self, table: Any) -> list[str]:
         return self._columns_of(table, self.extra_columns)
@@ -534,13 +556,18 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         header = self.runs_view.horizontalHeader()
         metrics = header.fontMetrics()
         pad = 2 * header.style().pixelMetric(header.style().PixelMetric.PM_HeaderMargin) + 24  # the sort arrow
+        model = self.runs_model
         for i, name in enumerate(columns):
             width = COLUMN_WIDTHS.get(name, 96)
+            if name == "name" and model.nesting is not None and model.nesting.searched:
+                # a search's row names what was searched: room for it (the tooltip has it all)
+                width = max([width] + [metrics.horizontalAdvance(model._name(r)) + 24
+                                       for r in list(model.nesting.searched)[:50]])
             if name not in COLUMN_WIDTHS:
                 width = max(width, metrics.horizontalAdvance(header_title(name)) + pad)
                 if name.startswith("metrics.") and self.runs_model._folds(name):
                     width = max(width, metrics.horizontalAdvance("0.000 ± 0.000") + 16)
-            header.resizeSection(i, min(width, 260))
+            header.resizeSection(i, min(width, 400 if name == "name" else 260))
 
     def _select_row(self, row: int) -> None:
         """Select ``row`` (shown first if it is the trial of a collapsed search)."""
@@ -570,52 +597,6 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         if self.client is not None:
             self.client.select("run", None)
         self._update_run_buttons()
-
-    # ------------------------------------------------------------------ searches (nested trials)
-    def _hide_collapsed(self) -> None:
-        hide = set(self.runs_model.hidden_rows())
-        for row in getattr(self, "_hidden", set()) - hide:
-            if row < self.runs_model.rowCount():
-                self.runs_view.setRowHidden(row, False)
-        for row in hide:
-            self.runs_view.setRowHidden(row, True)
-        self._hidden = hide
-
-    def set_trials_shown(self, run_id: str, shown: bool) -> None:
-        """Show or hide the trials of the search ``run_id`` (its ▾/▸ arrow)."""
-        if shown:
-            self.runs_model.collapsed.discard(run_id)
-        else:
-            self.runs_model.collapsed.add(run_id)
-        row = self.runs_model.row_of(run_id)
-        if row >= 0:
-            name = self.runs_model.columns.index("name")
-            self.runs_model.dataChanged.emit(self.runs_model.index(row, name), self.runs_model.index(row, name))
-        self._hide_collapsed()
-        self._selection_changed()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
-        if (event.type() == QEvent.Type.MouseButtonPress and hasattr(self, "runs_view")
-                and watched is self.runs_view.viewport() and event.button() == Qt.MouseButton.LeftButton):
-            index = self.runs_view.indexAt(event.position().toPoint())
-            if (index.isValid() and self.runs_model.columns[index.column()] == "name"
-                    and self.runs_model.trials(index.row())
-                    and event.position().x() - self.runs_view.visualRect(index).left() < GLYPH_WIDTH):
-                run_id = self.runs_model.run_id(index.row())
-                self.set_trials_shown(run_id, run_id in self.runs_model.collapsed)
-                return True
-        return super().eventFilter(watched, event)
-
-    def _tick_running(self) -> None:
-        """Repaint the durations of running runs (they count up to now)."""
-        if "duration" not in self.runs_model.columns or not self.runs_model.rowCount():
-            return
-        col = self.runs_model.columns.index("duration")
-        first = self.runs_view.rowAt(0)
-        last = self.runs_view.rowAt(self.runs_view.viewport().height() - 1)
-        first = max(first, 0)
-        last = self.runs_model.rowCount() - 1 if last < 0 else last
-        self.runs_model.dataChanged.emit(self.runs_model.index(first, col), self.runs_model.index(last, col))
 
     # ------------------------------------------------------------------ filter, sort, columns
     def _apply_filter_text(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from modelyard.core.common.errors import ModelyardError
@@ -18,6 +19,8 @@ from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.widgets import show_error
+
+GLYPH_WIDTH = 22  # the ▾/▸ at the start of a search's name cell: a click there shows or hides its trials
 
 
 class RunActions:
@@ -125,6 +128,52 @@ class RunActions:
     def train_on(self, dataset_version_id: int) -> None:
         """Open the Train dialog on that dataset version (the Datasets panel's next step)."""
         self.open_train_dialog(dataset_ref=int(dataset_version_id))
+
+    # ------------------------------------------------------------------ searches (nested trials)
+    def _hide_collapsed(self) -> None:
+        hide = set(self.runs_model.hidden_rows())
+        for row in getattr(self, "_hidden", set()) - hide:
+            if row < self.runs_model.rowCount():
+                self.runs_view.setRowHidden(row, False)
+        for row in hide:
+            self.runs_view.setRowHidden(row, True)
+        self._hidden = hide
+
+    def set_trials_shown(self, run_id: str, shown: bool) -> None:
+        """Show or hide the trials of the search ``run_id`` (its ▾/▸ arrow)."""
+        if shown:
+            self.runs_model.collapsed.discard(run_id)
+        else:
+            self.runs_model.collapsed.add(run_id)
+        row = self.runs_model.row_of(run_id)
+        if row >= 0:
+            name = self.runs_model.columns.index("name")
+            self.runs_model.dataChanged.emit(self.runs_model.index(row, name), self.runs_model.index(row, name))
+        self._hide_collapsed()
+        self._selection_changed()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if (event.type() == QEvent.Type.MouseButtonPress and hasattr(self, "runs_view")
+                and watched is self.runs_view.viewport() and event.button() == Qt.MouseButton.LeftButton):
+            index = self.runs_view.indexAt(event.position().toPoint())
+            if (index.isValid() and self.runs_model.columns[index.column()] == "name"
+                    and self.runs_model.trials(index.row())
+                    and event.position().x() - self.runs_view.visualRect(index).left() < GLYPH_WIDTH):
+                run_id = self.runs_model.run_id(index.row())
+                self.set_trials_shown(run_id, run_id in self.runs_model.collapsed)
+                return True
+        return super().eventFilter(watched, event)
+
+    def _tick_running(self) -> None:
+        """Repaint the durations of running runs (they count up to now)."""
+        if "duration" not in self.runs_model.columns or not self.runs_model.rowCount():
+            return
+        col = self.runs_model.columns.index("duration")
+        first = self.runs_view.rowAt(0)
+        last = self.runs_view.rowAt(self.runs_view.viewport().height() - 1)
+        first = max(first, 0)
+        last = self.runs_model.rowCount() - 1 if last < 0 else last
+        self.runs_model.dataChanged.emit(self.runs_model.index(first, col), self.runs_model.index(last, col))
 
     # ------------------------------------------------------------------ training, reproducing, comparing
     def open_train_dialog(self, dataset_ref: str | int | None = None) -> None:

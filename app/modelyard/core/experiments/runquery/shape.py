@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
     from modelyard.core.experiments.runquery.table import RunsTable
 
-BEST_TAG = "tags.best_trial_run_id"  # set on a search's parent run by the training job
+BEST_TAG = "tags.best_trial_run_id"
+NOT_SEARCHED = frozenset({"params.trial"})  # the trial's number: it varies, but is not a searched param  # set on a search's parent run by the training job
 # the metrics a task is judged by, most looked-at first (test rows, then cross-validation, then validation)
 PRIMARY = {"classification": ("accuracy", "f1_macro", "f1", "roc_auc", "balanced_accuracy", "precision_macro",
                               "recall_macro", "log_loss"),
@@ -71,7 +72,7 @@ def nest(table: RunsTable) -> tuple[RunsTable, Nesting]:
                    np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
     best_ids = nested.column(BEST_TAG) if BEST_TAG in nested.columns else None
     new_ids = nested.column("run_id")
-    params = [c for c in nested.columns if c.startswith("params.")]
+    params = [c for c in nested.columns if c.startswith("params.") and c not in NOT_SEARCHED]
     for row in np.flatnonzero(info.depth == 0).tolist():
         rows = [row + 1 + k for k in range(len(kids.get(order[row], ())))]
         if not rows:
@@ -86,17 +87,19 @@ def nest(table: RunsTable) -> tuple[RunsTable, Nesting]:
 
 
 def metric_order(table: RunsTable) -> list[str]:
-    """The table's metric columns, the primary metrics of its runs' task first (the task most of
-    its runs have first), then their cross-validation and validation forms, then the rest by name."""
+    """The table's metric columns: the primary metrics of its runs' tasks first (each with its
+    cross-validation and validation forms; with both tasks, classification's and regression's
+    alternate, the task most runs have first), then the rest by name."""
     from collections import Counter
 
     metrics = [c for c in table.columns if c.startswith("metrics.")]
     tasks = Counter(v for v in table.column("params.task").tolist() if v) if "params.task" in table.columns else Counter()
-    ranked = [t for t, _ in tasks.most_common()] + [t for t in ("classification", "regression") if t not in tasks]
+    ranked = [t for t, _ in tasks.most_common() if t in PRIMARY] or list(PRIMARY)
     wanted: list[str] = []
-    for task in ranked:
-        for key in PRIMARY.get(task, ()):
-            for form in (key, f"cv_{key}", f"val_{key}"):
+    for i in range(max(len(keys) for keys in PRIMARY.values())):  # each task's first metric, then its second...
+        for task in ranked:
+            keys = PRIMARY[task]
+            for form in (keys[i], f"cv_{keys[i]}", f"val_{keys[i]}") if i < len(keys) else ():
                 if f"metrics.{form}" in metrics and f"metrics.{form}" not in wanted:
                     wanted.append(f"metrics.{form}")
     return wanted + sorted(c for c in metrics if c not in wanted)
