@@ -542,13 +542,14 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
             if self._switched or (self.run is not None and self.runs_model.row_of(self.run.id) < 0
                                   and self.full is not None and table.row_of(self.run.id) < 0):
                 # another experiment (or the run left the store): the detail shows a run of this table, or none
-                self._switched = False if self.full is not None else self._switched
                 if shown:
                     self._select_row(0)
                     return
                 self._clear_detail()
             self._draw_chart()
         finally:
+            if self.full is not None:  # the whole table of the experiment chosen is shown
+                self._switched = False
             self._selection_changed()
 
     def _fit_columns(self, columns: list[str]) -> None:

@@ -144,8 +144,10 @@ class RunsModel(QAbstractTableModel):
         """The trials of collapsed searches (rows the view hides)."""
         if self.nesting is None or not self.collapsed:
             return []
-        return [r for r in range(len(self.table)) if self.depth(r) == 1
-                and self.run_id(self.parent_row(r)) in self.collapsed]
+        import numpy as np
+
+        parents = [r for r in (self.row_of(run_id) for run_id in self.collapsed) if r >= 0]
+        return np.flatnonzero(np.isin(self.nesting.parent_row, parents)).tolist() if parents else []
 
     def _name(self, row: int) -> str:
         name = self._value("name", row)
@@ -272,8 +274,10 @@ class RunsModel(QAbstractTableModel):
         return time.time() - start.astype("datetime64[us]").astype("int64") / 1e6
 
     def running_rows(self) -> bool:
-        return self.table is not None and "status" in self._present and any(
-            str(v) == "running" for v in self.table.column("status")[:5000])
+        import numpy as np
+
+        return self.table is not None and "status" in self._present and bool(
+            np.any(self.table.column("status") == "running"))
 
 
 def header_title(name: str) -> str:
