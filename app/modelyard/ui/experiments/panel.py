@@ -249,8 +249,8 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([220, 980])
-        split.setStretchFactor(0, 0)  # the runs get the room a wider window adds
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(0, 1)  # the runs get most of the room a wider window adds
+        split.setStretchFactor(1, 4)
         split.setCollapsible(0, False)
         return split
 
