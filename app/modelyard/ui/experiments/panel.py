@@ -14,21 +14,22 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableView,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobOutcome
 from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.keyed_rows import KeyedRowsModel
 from modelyard.ui.common.panel import Panel
-from modelyard.ui.common.widgets import show_error
+from modelyard.ui.common.widgets import ActionBar, show_error
 from modelyard.ui.experiments.run_actions import RunActions
 from modelyard.ui.experiments.run_detail import (  # noqa: F401 - the tab numbers are part of the panel's API
     TAB_ARTIFACTS,
@@ -38,13 +39,14 @@ from modelyard.ui.experiments.run_detail import (  # noqa: F401 - the tab number
     TAB_REPRODUCIBILITY,
     RunDetail,
 )
-from modelyard.ui.experiments.runs_table import BASE_COLUMNS, RunsModel
+from modelyard.ui.experiments.runs_table import BASE_COLUMNS, RunsModel, header_title
 
 ALL = "All experiments"
 FIRST_PAGE = 200
 REFRESH_MS = 1500
 DEFAULT_METRICS = 6  # metric columns shown before the user picks
-COLUMN_WIDTHS = {"status": 104, "name": 200, "run_id": 80, "start_time": 146, "duration": 72}
+COLUMN_WIDTHS = {"status": 104, "name": 240, "run_id": 80, "start_time": 160, "duration": 80}
+TICK_MS = 1000  # a running run's duration counts up this often
 TRAIN_JOB_KINDS = ("train", "train.reproduce")  # their runs are this panel's
 REFRESH_ON = frozenset({"runs", "store"})  # change topics this panel shows
 
@@ -58,6 +60,8 @@ class _ExperimentsModel(KeyedRowsModel[Any]):
     def cell(self, e: Any, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return (e[0], "" if e[1] is None else str(e[1]))[column]
+        if role == Qt.ItemDataRole.ToolTipRole and column == 0:
+            return e[0]
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
@@ -106,6 +110,10 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self._relisting = False  # the experiments list is being replaced: a re-selection is not a choice
         self._reselecting = False  # the runs table was replaced: re-selecting the same run is not a choice
         self._detail_later = False  # a run selected for the user: load its detail in a later event
+        self._switched = False  # the user chose another experiment: the detail follows the new table
+        self._tick = QTimer(self)
+        self._tick.setInterval(TICK_MS)
+        self._tick.timeout.connect(self._tick_running)
         self.empty_train_button = self.empty.add_action("Train a model…", lambda: self.open_train_dialog(),
                                                         icon_name="play")
 
@@ -121,12 +129,17 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.experiments_view.setShowGrid(False)
         self.experiments_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.experiments_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.experiments_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.experiments_view.setWordWrap(False)
+        self.experiments_view.setMinimumWidth(150)
         self.experiments_view.selectionModel().currentRowChanged.connect(lambda *_: self._experiment_selected())
 
         self.filter_edit = QLineEdit(self)
         self.filter_edit.setObjectName("runFilter")
         self.filter_edit.setPlaceholderText('Filter runs: metrics.f1 > 0.8 and params.model = "random_forest" or tags.team in ("risk")')
         self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setToolTip('Filter runs, e.g. metrics.f1 > 0.8 and params.model = "random_forest" '
+                                    'or tags.team in ("risk")')
         self.filter_edit.textChanged.connect(lambda _t: self._filter_debounce.start())
         self.filter_error = QLabel(self)
         self.filter_error.setObjectName("filterError")
@@ -135,15 +148,16 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.filter_error.setFont(mono)
         self.filter_error.setStyleSheet(f"color: {theme.status_colour('failed').name()}")
         self.filter_error.hide()
-        self.columns_button = QToolButton(self)
+        self.columns_button = QPushButton("Columns", self)
         self.columns_button.setObjectName("columnsButton")
-        self.columns_button.setText("Columns")
-        self.columns_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.columns_button.setToolTip("Choose the metric, parameter and tag columns")
         self.columns_menu = QMenu(self)
         self.columns_button.setMenu(self.columns_menu)
         self.columns_menu.aboutToShow.connect(self._fill_columns_menu)
         self.export_button = QPushButton("Export CSV…", self)
-        self.export_button.clicked.connect(self.export_csv)
+        self.export_button.setObjectName("exportRunsButton")
+        self.export_button.setToolTip("Write the shown runs (filtered and sorted) to a CSV file")
+        self.export_button.clicked.connect(lambda: self.export_csv())
         self.train_button = QPushButton(theme.icon("play"), "Train…", self)
         self.train_button.setObjectName("trainButton")
         self.train_button.setToolTip("Train a model on a dataset version as a new run")
@@ -153,14 +167,33 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.compare_button.setToolTip("Select two or more runs to compare their parameters, metrics and curves")
         self.compare_button.setEnabled(False)
         self.compare_button.clicked.connect(lambda: self.compare_runs())
+        self.register_button = QPushButton(theme.icon("registry"), "Register model…", self)
+        self.register_button.setObjectName("registerRunButton")
+        self.register_button.setToolTip("Register the selected run's model as a new version in the Registry")
+        self.register_button.clicked.connect(lambda: self.register_selected())
+        self.register_best_button = QPushButton(theme.icon("registry"), "Register best", self)
+        self.register_best_button.setObjectName("registerBestButton")
+        self.register_best_button.setToolTip("Register the model of the search's best trial (★) in the Registry")
+        self.register_best_button.clicked.connect(lambda: self.register_best())
         self.count_label = QLabel(self)
         self.count_label.setObjectName("runsCount")
+        self.filter_edit.setMinimumWidth(160)
+        for button in (self.train_button, self.register_button, self.register_best_button, self.compare_button,
+                       self.columns_button, self.export_button):  # as wide as their text: the filter takes the rest
+            button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.actions_bar = ActionBar(self)
+        self.actions_bar.add(self.train_button, priority=3)
+        self.actions_bar.add(self.register_button, priority=2)
+        self.actions_bar.add(self.register_best_button, priority=2)
+        self.actions_bar.add(self.compare_button, priority=1)
+        self.actions_bar.add(self.columns_button)
+        self.actions_bar.add(self.export_button)
+        self.actions_bar.layout().insertStretch(0, 1)  # the buttons keep right; the room left is the filter's
+        self.actions_bar.set_button_hidden(self.register_button, True)
+        self.actions_bar.set_button_hidden(self.register_best_button, True)
         bar = QHBoxLayout()
-        bar.addWidget(self.train_button)
         bar.addWidget(self.filter_edit, 1)
-        bar.addWidget(self.compare_button)
-        bar.addWidget(self.columns_button)
-        bar.addWidget(self.export_button)
+        bar.addWidget(self.actions_bar)
 
         self.runs_model = RunsModel(self)
         self.runs_view = QTableView(self)
@@ -179,6 +212,8 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.runs_view.setAlternatingRowColors(True)
         self.runs_view.setWordWrap(False)
         self.runs_view.horizontalHeader().setDefaultSectionSize(96)
+        self.runs_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names and ids keep both ends; tooltips the whole
+        self.runs_view.viewport().installEventFilter(self)  # a click on a search's arrow shows or hides its trials
         self.runs_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._run_selected(cur))
         self.runs_view.setDragEnabled(True)  # runs dropped on the Registry are registered there
         self.runs_view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
@@ -200,6 +235,8 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         vsplit.addWidget(right_top)
         vsplit.addWidget(self.detail)
         vsplit.setSizes([320, 200])
+        vsplit.setStretchFactor(0, 3)  # the table first when the window is short
+        vsplit.setStretchFactor(1, 2)
         right = QWidget(self)
         rlay = QVBoxLayout(right)
         rlay.setContentsMargins(theme.SPACE_M, theme.SPACE_M, theme.SPACE_M, theme.SPACE_M)
@@ -212,7 +249,17 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([220, 980])
+        split.setStretchFactor(0, 1)  # the runs get most of the room a wider window adds
+        split.setStretchFactor(1, 4)
+        split.setCollapsible(0, False)
         return split
+
+    def _run_loaded(self, run: Any) -> None:
+        """The detail shows ``run``: say so to the other rooms (their next step defaults to it)."""
+        super()._run_loaded(run)
+        if self.client is not None:
+            self.client.select("run", run.id)
+        self._update_run_buttons()
 
     # ------------------------------------------------------------------ state
     def has_content(self) -> bool:
@@ -257,6 +304,7 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
 
     def _experiment_selected(self) -> None:
         if not self._relisting:
+            self._switched = True  # the run in the detail belongs to the experiment left behind
             self.reload()
 
     def _selected_experiment(self) -> str | None:
@@ -330,10 +378,10 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         return work
 
     @classmethod
-    def _prepare(cls, table: Any, key: tuple[Any, Any, Any], selected: str | None) -> tuple[Any, Any, Any]:
-        """(view, key, filter error) of ``table`` for ``key`` = (filter, sort, columns): runs on a
-        reading thread, never on the main one."""
-        from modelyard.core.experiments.runquery import FilterError
+    def _prepare(cls, table: Any, key: tuple[Any, Any, Any], selected: str | None) -> tuple[Any, Any, Any, Any]:
+        """(view, key, filter error, nesting) of ``table`` for ``key`` = (filter, sort, columns):
+        runs on a reading thread, never on the main one. A search's trials follow it (nest)."""
+        from modelyard.core.experiments.runquery import FilterError, nest
 
         filter_text, sort_by, columns = key
         view = table
@@ -346,10 +394,16 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
             error = None
         if sort_by is not None and sort_by[0] in table.columns:
             view = view.sort(sort_by[0], ascending=sort_by[1])
-        view.prepare(cls._columns_of(table, columns))
+        view, nesting = nest(view)
+        view.prepare([*cls._columns_of(table, columns), "parent_run_id", "tags.best_trial_run_id"])
         if selected:
             view.row_of(selected)
-        return view, key, error
+        return view, key, error, nesting
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "filter_edit"):  # the filter keeps room for an expression; buttons go to More first
+            self.filter_edit.setMinimumWidth(max(160, min(420, int(self.width() * 0.3))))
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -396,26 +450,33 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
 
     @staticmethod
     def _columns_of(table: Any, chosen: list[str] | None) -> list[str]:
+        """The shown columns: the chosen ones, else the runs' primary metrics first (a
+        regression's r2 and rmse, a classification's accuracy and f1...) and a few params."""
         if chosen is not None:
             extra = [c for c in chosen if c in table.columns]
         else:
-            extra = [c for c in table.columns if c.startswith("metrics.")][:DEFAULT_METRICS]
+            from modelyard.core.experiments.runquery import metric_order
+
+            extra = metric_order(table)[:DEFAULT_METRICS]
             extra += [c for c in table.columns if c.startswith("params.")][:6]
-        return list(BASE_COLUMNS) + extra
+        # the metrics right after the run's name (on screen in a narrow window), then when, then the rest
+        metrics = [c for c in extra if c.startswith("metrics.")]
+        return ["status", "name", *metrics, "start_time", "duration", "run_id",
+                *(c for c in extra if c not in metrics)]
 
     def _visible_columns(self, table: Any) -> list[str]:
         return self._columns_of(table, self.extra_columns)
 
-    def _show(self, table: Any, prepared: tuple[Any, Any, Any]) -> None:
-        """Show ``prepared`` = (view, key, filter error), computed off the main thread from
-        ``table``; if the filter or sort changed meanwhile, ask for them again instead."""
-        view, key, error = prepared
+    def _show(self, table: Any, prepared: tuple[Any, Any, Any, Any]) -> None:
+        """Show ``prepared`` = (view, key, filter error, nesting), computed off the main thread
+        from ``table``; if the filter or sort changed meanwhile, ask for them again instead."""
+        view, key, error, nesting = prepared
         if key[:2] != (self.filter_text, self.sort_by):
             self._reshow(table)
             return
         if error is not None:
             self._filter_failed(error)
-        self._display(table, view)
+        self._display(table, view, nesting)
 
     def _reshow(self, table: Any = None) -> None:
         """Filter and sort the loaded runs again, off the main thread, then show them."""
@@ -425,53 +486,118 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         key = (self.filter_text, self.sort_by, self.extra_columns)
         selected = self._current_run_id()
 
-        def shown(prepared: tuple[Any, Any, Any]) -> None:
+        def shown(prepared: tuple[Any, Any, Any, Any]) -> None:
             if table is (self.full if self.full is not None else self.runs_model.table) or self.full is None:
                 self._show(table, prepared)
 
         self.client.read("experiments.view", lambda _store: self._prepare(table, key, selected), shown,
                          self._read_failed)
 
-    def _display(self, table: Any, view: Any) -> None:
-        """Put ``view`` (``table`` filtered and sorted) in the runs table, keeping the selected run.
+    def _display(self, table: Any, view: Any, nesting: Any = None) -> None:
+        """Put ``view`` (``table`` filtered and sorted) in the runs table, keeping the selected
+        runs (those still shown) and the collapsed searches.
 
         A model reset, not an update by key: a refresh that finds anything new is a new RunsTable
         (its frame, filter and order recomputed), and diffing up to 100,000 rows on the main
-        thread would cost more than the reset; the selected run is selected again by its id.
+        thread would cost more than the reset; the selected runs are selected again by their ids.
         """
         selected = self._current_run_id()
+        chosen = self._visible_selected_ids()
         self.view_table = view
+        self._nesting = nesting
         columns = self._visible_columns(table)
         changed = columns != self.runs_model.columns
-        self.runs_model.set_table(view, columns)
+        self.runs_model.set_table(view, columns, nesting)
+        self._hide_collapsed()
         if changed:
-            header = self.runs_view.horizontalHeader()
-            for i, name in enumerate(columns):
-                header.resizeSection(i, COLUMN_WIDTHS.get(name, 96))
+            self._fit_columns(columns)
         total = len(table)
         shown = len(view)
         loading = "" if self.full is not None else " (loading the rest…)"
-        self.count_label.setText(f"{shown:,} of {total:,} runs{loading}" if shown != total else f"{total:,} runs{loading}")
-        if self._select_when_shown is not None:
-            row = self.runs_model.row_of(self._select_when_shown)
-            if row >= 0:
-                self._select_when_shown = None
-                self._detail_later = True  # the table first; the run's detail and chart in the next event
-                try:
-                    self.runs_view.selectRow(row)
-                finally:
-                    self._detail_later = False
-                return
-        if selected:
-            row = self.runs_model.row_of(selected)
-            if row >= 0:
+        self.count_label.setText(f"{shown:,} of {plural(total, 'run')}{loading}" if shown != total
+                                 else f"{plural(total, 'run')}{loading}")
+        if self.runs_model.running_rows():
+            self._tick.start()
+        else:
+            self._tick.stop()
+        try:
+            if self._select_when_shown is not None:
+                row = self.runs_model.row_of(self._select_when_shown)
+                if row >= 0:
+                    self._select_when_shown = None
+                    self._detail_later = True  # the table first; the run's detail and chart in the next event
+                    try:
+                        self._select_row(row)
+                    finally:
+                        self._detail_later = False
+                    return
+            if selected and self.runs_model.row_of(selected) >= 0:
                 self._reselecting = True
                 try:
-                    self.runs_view.selectRow(row)
+                    self._select_row(self.runs_model.row_of(selected))
+                    self._reselect(chosen, keep=selected)
                 finally:
                     self._reselecting = False
                 return
-        self._draw_chart()
+            if self._switched or (self.run is not None and self.runs_model.row_of(self.run.id) < 0
+                                  and self.full is not None and table.row_of(self.run.id) < 0):
+                # another experiment (or the run left the store): the detail shows a run of this table, or none
+                if shown:
+                    self._select_row(0)
+                    return
+                self._clear_detail()
+            self._draw_chart()
+        finally:
+            if self.full is not None:  # the whole table of the experiment chosen is shown
+                self._switched = False
+            self._selection_changed()
+
+    def _fit_columns(self, columns: list[str]) -> None:
+        """Each column as wide as its header's text (never clipped), metric cells' "mean ± std" included."""
+        header = self.runs_view.horizontalHeader()
+        metrics = header.fontMetrics()
+        pad = 2 * header.style().pixelMetric(header.style().PixelMetric.PM_HeaderMargin) + 24  # the sort arrow
+        model = self.runs_model
+        for i, name in enumerate(columns):
+            width = COLUMN_WIDTHS.get(name, 96)
+            if name == "name" and model.nesting is not None and model.nesting.searched:
+                # a search's row names what was searched: room for it (the tooltip has it all)
+                width = max([width] + [metrics.horizontalAdvance(model._name(r)) + 24
+                                       for r in list(model.nesting.searched)[:50]])
+            if name not in COLUMN_WIDTHS:
+                width = max(width, metrics.horizontalAdvance(header_title(name)) + pad)
+                if name.startswith("metrics.") and self.runs_model._folds(name):
+                    width = max(width, metrics.horizontalAdvance("0.000 ± 0.000") + 16)
+            header.resizeSection(i, min(width, 400 if name == "name" else 260))
+
+    def _select_row(self, row: int) -> None:
+        """Select ``row`` (shown first if it is the trial of a collapsed search)."""
+        parent = self.runs_model.parent_row(row)
+        if parent >= 0 and self.runs_model.run_id(parent) in self.runs_model.collapsed:
+            self.set_trials_shown(self.runs_model.run_id(parent), True)
+        self.runs_view.selectRow(row)
+
+    def _reselect(self, run_ids: list[str], keep: str) -> None:
+        """Add the other runs that were selected (and are still shown) to the selection."""
+        from PySide6.QtCore import QItemSelectionModel
+
+        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        model = self.runs_view.selectionModel()
+        for run_id in run_ids:
+            row = self.runs_model.row_of(run_id)
+            if run_id != keep and row >= 0 and not self.runs_view.isRowHidden(row):
+                model.select(self.runs_model.index(row, 0), flags)
+
+    def _clear_detail(self) -> None:
+        """Nothing in the detail (the experiment shown has no runs)."""
+        self.run = None
+        self.detail_title.setText("Select a run to see its parameters, metrics and curves.")
+        for model in (self.params_model, self.metrics_model, self.tags_model, self.artifacts_model):
+            model.set_rows([])
+        self.reproduce_button.setEnabled(False)
+        if self.client is not None:
+            self.client.select("run", None)
+        self._update_run_buttons()
 
     # ------------------------------------------------------------------ filter, sort, columns
     def _apply_filter_text(self) -> None:
@@ -529,7 +655,7 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.extra_columns = current
         table = self.full if self.full is not None else self.runs_model.table
         if table is not None and self.view_table is not None:
-            self._display(table, self.view_table)
+            self._display(table, self.view_table, getattr(self, "_nesting", None))
 
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
         """A training or reproduce job ended (the runner has ended the runs a killed job left): show its runs."""
@@ -545,6 +671,8 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
             self.refresh()
         if self.run is not None and self._select_when_shown is None:
             self._run_selected(self.runs_view.currentIndex())  # its status may have changed
+        if not self.runs_model.running_rows():
+            self._tick.stop()
         if outcome.ok and handle.spec.kind == "train.reproduce":
             self.show_reproduction(result)
         elif outcome.status == "failed":
@@ -553,5 +681,6 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
 
     def shutdown(self) -> None:
         self._timer.stop()
+        self._tick.stop()
         if self.form_reader is not None:
             self.form_reader.close()

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import plural
 from modelyard.core.registry.versions import MODEL_PATH
 from modelyard.ui.common import theme
 from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.widgets import show_error
+
+GLYPH_WIDTH = 22  # the ▾/▸ at the start of a search's name cell: a click there shows or hides its trials
 
 
 class RunActions:
@@ -61,20 +65,115 @@ class RunActions:
             register.setToolTip("Register this run's model as a new version in the Registry" if has_model
                                 else "This run logged no model (run.log_model), so there is nothing to register.")
             register.triggered.connect(lambda: self.client.navigate.emit("registry", ("register_run", ids[0])))
+            row = self.runs_model.row_of(ids[0])
+            if row >= 0 and self.runs_model.trials(row):
+                best = self.runs_model.best_child(row)
+                register_best = menu.addAction(theme.icon("registry"), "Register best trial…")
+                register_best.setObjectName("registerBestAction")
+                register_best.setEnabled(best is not None)
+                register_best.setToolTip("Register the model of the trial the search chose (★)" if best
+                                         else "The search recorded no best trial.")
+                register_best.triggered.connect(lambda: self.register_best(ids[0]))
+                shown = self.runs_model.run_id(row) not in self.runs_model.collapsed
+                toggle = menu.addAction("Hide the trials" if shown else "Show the trials")
+                toggle.setObjectName("toggleTrialsAction")
+                toggle.triggered.connect(lambda: self.set_trials_shown(ids[0], not shown))
         if len(ids) >= 2:
             compare = menu.addAction(f"Compare {len(ids)} runs")
             compare.setObjectName("compareAction")
             compare.triggered.connect(lambda: self.compare_runs(ids))
         menu.addSeparator()
-        delete = menu.addAction(theme.icon("trash"), f"Move {len(ids)} run{'s' if len(ids) > 1 else ''} to the trash")
+        delete = menu.addAction(theme.icon("trash"), f"Move {plural(len(ids), 'run')} to the trash")
         delete.triggered.connect(lambda: self.delete_runs(ids))
         menu.setToolTipsVisible(True)
         return menu
 
+    def _visible_selected_ids(self) -> list[str]:
+        """The selected runs the table shows (not a collapsed search's trials), in row order."""
+        if not hasattr(self, "runs_view") or self.runs_view.selectionModel() is None:
+            return []
+        rows = sorted({i.row() for i in self.runs_view.selectionModel().selectedRows()})
+        return [self.runs_model.run_id(r) for r in rows if not self.runs_view.isRowHidden(r)]
+
     def _selection_changed(self) -> None:
-        n = len(self.runs_view.selectionModel().selectedRows())
+        n = len(self._visible_selected_ids())
         self.compare_button.setEnabled(n >= 2)
         self.compare_button.setText(f"Compare {n}" if n >= 2 else "Compare")
+        self._update_run_buttons()
+
+    def _update_run_buttons(self) -> None:
+        """"Register model…" when one finished run with a model is selected; "Register best" on a search."""
+        ids = self._visible_selected_ids()
+        run = self.run if len(ids) == 1 and self.run is not None and self.run.id == ids[0] else None
+        has_model = run is not None and run.status == "succeeded" and any(a.path == MODEL_PATH for a in run.artifacts)
+        row = self.runs_model.row_of(ids[0]) if len(ids) == 1 else -1
+        best = self.runs_model.best_child(row) if row >= 0 and self.runs_model.trials(row) else None
+        self.actions_bar.set_button_hidden(self.register_button, not has_model or best is not None)
+        self.actions_bar.set_button_hidden(self.register_best_button, best is None)
+
+    def register_selected(self) -> None:
+        """Register the selected run's model (the Registry asks for the name)."""
+        ids = self._visible_selected_ids()
+        if len(ids) == 1 and self.client is not None:
+            self.client.navigate.emit("registry", ("register_run", ids[0]))
+
+    def register_best(self, run_id: str | None = None) -> None:
+        """Register the model of the best trial of the search ``run_id`` (default: the selected one)."""
+        ids = [run_id] if run_id else self._visible_selected_ids()
+        row = self.runs_model.row_of(ids[0]) if len(ids) == 1 else -1
+        best = self.runs_model.best_child(row) if row >= 0 else None
+        if best is not None and self.client is not None:
+            self.client.navigate.emit("registry", ("register_run", best))
+
+    def train_on(self, dataset_version_id: int) -> None:
+        """Open the Train dialog on that dataset version (the Datasets panel's next step)."""
+        self.open_train_dialog(dataset_ref=int(dataset_version_id))
+
+    # ------------------------------------------------------------------ searches (nested trials)
+    def _hide_collapsed(self) -> None:
+        hide = set(self.runs_model.hidden_rows())
+        for row in getattr(self, "_hidden", set()) - hide:
+            if row < self.runs_model.rowCount():
+                self.runs_view.setRowHidden(row, False)
+        for row in hide:
+            self.runs_view.setRowHidden(row, True)
+        self._hidden = hide
+
+    def set_trials_shown(self, run_id: str, shown: bool) -> None:
+        """Show or hide the trials of the search ``run_id`` (its ▾/▸ arrow)."""
+        if shown:
+            self.runs_model.collapsed.discard(run_id)
+        else:
+            self.runs_model.collapsed.add(run_id)
+        row = self.runs_model.row_of(run_id)
+        if row >= 0:
+            name = self.runs_model.columns.index("name")
+            self.runs_model.dataChanged.emit(self.runs_model.index(row, name), self.runs_model.index(row, name))
+        self._hide_collapsed()
+        self._selection_changed()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if (event.type() == QEvent.Type.MouseButtonPress and hasattr(self, "runs_view")
+                and watched is self.runs_view.viewport() and event.button() == Qt.MouseButton.LeftButton):
+            index = self.runs_view.indexAt(event.position().toPoint())
+            if (index.isValid() and self.runs_model.columns[index.column()] == "name"
+                    and self.runs_model.trials(index.row())
+                    and event.position().x() - self.runs_view.visualRect(index).left() < GLYPH_WIDTH):
+                run_id = self.runs_model.run_id(index.row())
+                self.set_trials_shown(run_id, run_id in self.runs_model.collapsed)
+                return True
+        return super().eventFilter(watched, event)
+
+    def _tick_running(self) -> None:
+        """Repaint the durations of running runs (they count up to now)."""
+        if "duration" not in self.runs_model.columns or not self.runs_model.rowCount():
+            return
+        col = self.runs_model.columns.index("duration")
+        first = self.runs_view.rowAt(0)
+        last = self.runs_view.rowAt(self.runs_view.viewport().height() - 1)
+        first = max(first, 0)
+        last = self.runs_model.rowCount() - 1 if last < 0 else last
+        self.runs_model.dataChanged.emit(self.runs_model.index(first, col), self.runs_model.index(last, col))
 
     # ------------------------------------------------------------------ training, reproducing, comparing
     def open_train_dialog(self, dataset_ref: str | int | None = None) -> None:
@@ -85,6 +184,8 @@ class RunActions:
         from modelyard.ui.experiments.train_dialog import TrainDialog
 
         experiment = self._selected_experiment()
+        if dataset_ref is None and self.client is not None:
+            dataset_ref = self.client.selected.get("dataset_version")  # the version the user last looked at
 
         def read(store: Any) -> dict[str, Any] | None:
             from modelyard.core.datasets import catalog
@@ -127,7 +228,10 @@ class RunActions:
         except ModelyardError as exc:
             show_error(self, "Cannot train", exc)
             return
-        self.start_job(train_spec_job(spec))
+        handle = self.start_job(train_spec_job(spec))
+        # its run is recorded as the job starts: show the row then (running, its duration counting)
+        # rather than at the next poll of the live refresh
+        handle.logged.connect(lambda line: self._live_refresh(force=True) if line.startswith("Run ") else None)
 
     @staticmethod
     def can_reproduce(run: Any) -> tuple[bool, str]:
@@ -156,7 +260,7 @@ class RunActions:
         """Open the Compare dialog once the runs are read off the main thread."""
         from modelyard.core.experiments.tracking import get_run
 
-        ids = run_ids or self.selected_run_ids()
+        ids = run_ids or self._visible_selected_ids()
         if len(ids) < 2 or self.store is None or self.client is None:
             return
         self.client.read("experiments.compare", lambda store: [get_run(r, store=store) for r in ids],

@@ -65,7 +65,8 @@ tokenizer), :mod:`.parse` (the syntax tree and the parser), :mod:`.sql` (the fil
 as SQL), :mod:`.frames` (the same in memory, over pandas), :mod:`.table` (:class:`RunsTable`,
 plain data: it never reads the store), :mod:`.query` (:func:`query_runs`,
 :func:`available_columns`, :func:`refresh_runs`), :mod:`.loader` (reading and pivoting rows) and
-:mod:`.cache` (the block cache). All SQL is in the last four but :mod:`.table`.
+:mod:`.cache` (the block cache); :mod:`.shape` lays a table out for a view (a search's trials
+nested under it, the task's primary metrics first). All SQL is in the last four but :mod:`.table`.
 """
 
 # internals the tests reach, re-exported as they were (a constant is patched in the module that
@@ -94,6 +95,7 @@ from modelyard.core.experiments.runquery.query import (
     query_runs,
     refresh_runs,
 )
+from modelyard.core.experiments.runquery.shape import Nesting, metric_order, nest
 from modelyard.core.experiments.runquery.sql import (
     like_to_glob,
     like_to_regex,
@@ -108,6 +110,8 @@ from modelyard.core.experiments.runquery.tokens import (
     MAX_FILTER_DEPTH,
     MAX_FILTER_TERMS,
     FilterError,
+    fold_values,
+    is_fold_series,
     is_number_text,
     number_or_none,
 )
@@ -117,5 +121,6 @@ __all__ = [
     "parse_filter", "parse_order_by", "parse_field", "referenced_fields", "to_sql", "to_mask",
     "is_number_text", "number_or_none", "RunsTable", "query_runs", "available_columns", "BASE_COLUMNS",
     "refresh_runs", "MAX_FILTER_DEPTH", "MAX_FILTER_TERMS", "like_to_glob", "like_to_regex", "order_sql",
-    "prepare_connection", "numeric_view", "sort_keys",
+    "prepare_connection", "numeric_view", "sort_keys", "is_fold_series", "fold_values",
+    "Nesting", "nest", "metric_order",
 ]

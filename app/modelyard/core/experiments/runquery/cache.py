@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 # =========================================================================== the block cache
 
 CACHE_SAVE_BUSY_MS = 250  # a read stores the blocks it built only if the write lock is free this soon
-_BLOCK_MAGIC = b"MYRTC1\n"
+_BLOCK_MAGIC = b"MYRTC2\n"  # 2: with the folds of cross-validation metrics (and their mean)
 _BLOCK_INTS = ("pk", "experiment_id", "parent")
 _BLOCK_TIMES = ("start", "end")
+_BLOCK_TEXT_KINDS = ("param", "tag", "fold")  # per-key text columns (see loader.KINDS)
 _BLOCK_TEXT = ("uuid", "name", "status", "user", "source_type", "source")
 
 
@@ -57,7 +58,7 @@ def _encode_block(part: tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndar
     keys = {kind: list(cols) for kind, cols in kinds.items()}
     metric_cols = [kinds.get("metric", {})[k] for k in keys.get("metric", [])]
     arrays.append(("metric", np.column_stack(metric_cols).astype("<f8") if metric_cols else np.zeros((n, 0), "<f8")))
-    for kind in ("param", "tag"):
+    for kind in _BLOCK_TEXT_KINDS:
         cols = [kinds.get(kind, {})[k] for k in keys.get(kind, [])]
         fact = _factorize(np.concatenate(cols)) if cols else (np.zeros(0, np.int32), [])
         if fact is None:
@@ -114,7 +115,7 @@ def _decode_block(blob: bytes, block: int) -> tuple[dict[str, np.ndarray], dict[
             d[f] = lookup_table(texts[f], arrays[f])[arrays[f]]
         kinds: dict[str, dict[str, np.ndarray]] = {
             "metric": {k: arrays["metric"][:, j].astype(np.float64) for j, k in enumerate(keys["metric"])}}
-        for kind in ("param", "tag"):
+        for kind in _BLOCK_TEXT_KINDS:
             codes = arrays[kind].T.copy()  # one contiguous row of codes per key
             table = lookup_table(texts[kind], codes)
             kinds[kind] = {k: table[codes[j]] for j, k in enumerate(keys[kind])}
@@ -142,7 +143,7 @@ def _concat_parts(parts: list[tuple[dict[str, np.ndarray], dict[str, dict[str, n
     n = int(starts[-1])
     d = {f: np.concatenate([p[0][f] for p in parts]) for f in parts[0][0]}
     kinds: dict[str, dict[str, np.ndarray]] = {}
-    for kind in ("metric", "param", "tag"):
+    for kind in ("metric", *_BLOCK_TEXT_KINDS):
         cols: dict[str, np.ndarray] = {}
         for i, (_d, pk_kinds) in enumerate(parts):
             for k, v in pk_kinds.get(kind, {}).items():

@@ -12,6 +12,7 @@ from modelyard.core.experiments.runquery.cache import (
     _decode_block,
     _encode_block,
 )
+from modelyard.core.experiments.runquery.tokens import is_fold_series
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,6 +30,9 @@ _SMALL = 5000   # up to this many selected runs, fetch their rows by id instead 
 CACHE_MIN_RUNS = 5000
 _RUN_TEXT = ("uuid", "name", "status", "user", "source_type", "source", "start", "end")
 _TEXT_COLUMNS = ("run_id", "name", "user", "source", "source_type", "parent_run_id")
+# what the loader reads per key: metrics (latest value; a fold series' mean), params, tags, and
+# the folds of a fold series as text (column ``folds.<key>``, see :func:`is_fold_series`)
+KINDS = ("metric", "param", "tag", "fold")
 _Raw = tuple[dict[str, Any], dict[str, dict[str, Any]]]  # _Loader.read: run attributes, {kind: {key: values}}
 
 
@@ -161,7 +165,35 @@ class _Loader:
                 if prune and (np.isnan(col).all() if kind == "metric" else not any(v is not None for v in col)):
                     continue
                 cols[k] = col
+        series = [k for k in kinds.get("metric", {}) if is_fold_series(k)]
+        kinds["fold"] = self._folds(series, pks, kinds["metric"]) if series and n else {}
         return d, kinds
+
+    def _folds(self, keys: list[str], pks: np.ndarray, metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Cross-validation metrics logged per fold (:func:`is_fold_series`): replace each one's
+        column in ``metrics`` (the latest value: the last fold) by the mean over its steps, and
+        return the folds as text per key (``"0.84,0.86,0.83"``, in step order; None elsewhere)."""
+        import numpy as np
+        from sqlalchemy import select
+
+        from modelyard.core.store import models as m
+
+        M = m.Metric
+        where = self._where_pk(M.run_id)
+        rows = self.conn.execute(select(M.run_id, M.key, M.value).where(M.key.in_(keys), *where)
+                                 .order_by(M.run_id, M.key, M.step, M.timestamp)).all()
+        n = len(pks)
+        grouped: dict[tuple[int, str], list[float]] = {}
+        for run, key, value in rows:
+            grouped.setdefault((run, key), []).append(value)
+        out = {k: np.full(n, None, dtype=object) for k in keys}
+        for (run, key), values in grouped.items():
+            i = int(np.searchsorted(pks, run))
+            if i >= n or pks[i] != run:
+                continue  # a run outside the selection (in the scanned id range)
+            metrics[key][i] = float(np.mean(values))
+            out[key][i] = ",".join(repr(float(v)) for v in values)
+        return out
 
     def _frame(self, d: dict[str, np.ndarray], kinds: dict[str, dict[str, np.ndarray]]
                ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -170,11 +202,11 @@ class _Loader:
 
         cols: dict[str, Any] = self._assemble(d)
         pks = cols.pop("_pk")
-        for kind in ("metric", "param", "tag"):
+        for kind in KINDS:
             for k, col in kinds.get(kind, {}).items():
                 cols[f"{kind}s.{k}"] = col
         for c, v in cols.items():  # keep text as Python objects (None when absent), not pandas' str dtype
-            if c.startswith(("params.", "tags.")) or c in _TEXT_COLUMNS:
+            if c.startswith(("params.", "tags.", "folds.")) or c in _TEXT_COLUMNS:
                 cols[c] = pd.Series(np.asarray(v, dtype=object), dtype=object, copy=False)
         return pd.DataFrame(cols, copy=False), pks
 
@@ -242,9 +274,10 @@ class _Loader:
         for kind, cols in kinds.items():
             numeric = kind == "metric"
             if wanted is not None:
+                want = wanted[kind] if kind != "fold" else [k for k in wanted["metric"] if is_fold_series(k)]
                 out[kind] = {k: cols[k] if k in cols else (np.full(n, np.nan) if numeric else
                                                            np.full(n, None, dtype=object))
-                             for k in dict.fromkeys(wanted[kind])}
+                             for k in dict.fromkeys(want)}
             else:  # the keys the selected runs use (every key of a block has a value in it)
                 out[kind] = {k: cols[k] for k in sorted(cols) if not dropped or not pd.isna(cols[k]).all()}
         return d, out
@@ -533,7 +566,7 @@ def _extend_raw(raw: _Raw, keep: np.ndarray, new: _Raw | None) -> _Raw:
             return cols[key] if mask is None else cols[key][mask]
         return np.full(n, np.nan) if numeric else np.full(n, None, dtype=object)
 
-    for kind in ("metric", "param", "tag"):
+    for kind in KINDS:
         old = kinds_old.get(kind, {})
         add = new[1].get(kind, {}) if new is not None else {}
         numeric = kind == "metric"

@@ -15,7 +15,7 @@ from modelyard.core.experiments.runquery.parse import (
     Not,
     Or,
 )
-from modelyard.core.experiments.runquery.tokens import number_or_none
+from modelyard.core.experiments.runquery.tokens import is_fold_series, number_or_none
 
 # =========================================================================== SQL
 
@@ -123,7 +123,10 @@ def to_sql(node: Node, dialect: str) -> Any:
     fld = node.field
     if fld.kind == "attr":
         return _attr_sql(node, dialect)
-    table = {"metric": m.LatestMetric, "param": m.Param, "tag": m.Tag}[fld.kind]
+    if fld.kind == "metric" and is_fold_series(fld.key):
+        table = _fold_means(fld.key).c  # the mean over the folds, as the runs table shows
+    else:
+        table = {"metric": m.LatestMetric, "param": m.Param, "tag": m.Tag}[fld.kind]
     col = table.value
     if isinstance(node, Compare):
         if fld.kind != "metric" and isinstance(node.value, float):
@@ -142,6 +145,18 @@ def to_sql(node: Node, dialect: str) -> Any:
         if node.negate and target is not col:
             cond = and_(target.is_not(None), cond)
     return m.Run.id.in_(select(table.run_id).where(table.key == fld.key, cond))
+
+
+def _fold_means(key: str, name: str | None = None) -> Any:
+    """(run_id, key, value) with the mean of a fold series (:func:`is_fold_series`) per run: what
+    ``latest_metrics`` holds for other metrics, for a filter and an order by."""
+    from sqlalchemy import func, select
+
+    from modelyard.core.store import models as m
+
+    M = m.Metric
+    return select(M.run_id.label("run_id"), M.key.label("key"), func.avg(M.value).label("value")).where(
+        M.key == key).group_by(M.run_id, M.key).subquery(name)
 
 
 def _attr_sql(node: Compare | Like | In, dialect: str) -> Any:
@@ -195,9 +210,14 @@ def order_sql(order: list[tuple[Field, bool]], dialect: str, select_stmt: Any) -
             clauses.append(case((col.is_(None), 1), else_=0))
             clauses.append(col.desc() if desc else col.asc())
             continue
-        table = {"metric": m.LatestMetric, "param": m.Param, "tag": m.Tag}[fld.kind]
-        alias = aliased(table, name=f"o{n}")
-        select_stmt = select_stmt.outerjoin(alias, and_(alias.run_id == m.Run.id, alias.key == fld.key))
+        if fld.kind == "metric" and is_fold_series(fld.key):
+            means = _fold_means(fld.key, name=f"o{n}")
+            select_stmt = select_stmt.outerjoin(means, means.c.run_id == m.Run.id)
+            alias = means.c
+        else:
+            table = {"metric": m.LatestMetric, "param": m.Param, "tag": m.Tag}[fld.kind]
+            alias = aliased(table, name=f"o{n}")
+            select_stmt = select_stmt.outerjoin(alias, and_(alias.run_id == m.Run.id, alias.key == fld.key))
         clauses.append(case((alias.value.is_(None), 1), else_=0))
         if fld.kind == "metric":
             clauses.append(alias.value.desc() if desc else alias.value.asc())

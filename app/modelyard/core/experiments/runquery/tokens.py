@@ -31,6 +31,18 @@ BASE_COLUMNS = ("run_id", "experiment", "name", "status", "start_time", "end_tim
                 "source_type", "source", "parent_run_id")
 
 
+def is_fold_series(key: str) -> bool:
+    """A cross-validation metric logged as one value per fold (``cv_accuracy`` at steps 0..k-1):
+    its value in a runs table, a filter and a sort is the mean over the folds, not the last fold
+    (``cv_accuracy_mean`` / ``cv_accuracy_std``, logged beside it, are single values)."""
+    return key.startswith("cv_") and not key.endswith(("_mean", "_std"))
+
+
+def fold_values(text: Any) -> list[float]:
+    """The folds of a ``folds.<key>`` cell of a RunsTable (text, fold order; "" or None: none)."""
+    return [float(v) for v in text.split(",")] if isinstance(text, str) and text else []
+
+
 def is_number_text(text: str | None) -> bool:
     """True when a param/tag value is a plain decimal number (the filter's numeric rule)."""
     return text is not None and _NUMBER_RE.fullmatch(text) is not None
