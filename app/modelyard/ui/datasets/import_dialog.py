@@ -204,8 +204,11 @@ class ImportDialog(QDialog):
             self.dialect_row.setEnabled(is_csv)
             if first:
                 detected = {v: k for k, v in DELIMITERS.items() if v is not None}
-                self.delimiter.setItemText(0, f"{AUTO} ({detected.get(result.delimiter, result.delimiter or '—')})")
+                found = detected.get(result.delimiter, result.delimiter or "—")
+                self.delimiter.setItemText(0, f"{AUTO} ({found.split()[0] if found.strip() else found})")
                 self.encoding.setItemText(0, f"{AUTO} ({result.encoding or '—'})")
+                for combo in (self.delimiter, self.encoding):  # what was detected, whole, however narrow
+                    combo.setItemData(0, f"{combo.itemText(0)}: what the file holds", Qt.ItemDataRole.ToolTipRole)
                 self.header.setChecked(result.header)
                 self.name.setText(result.suggested_name)
                 self.sheet.clear()

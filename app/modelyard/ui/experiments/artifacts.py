@@ -355,7 +355,7 @@ class ArtifactsPane(QSplitter):
         self.view.verticalHeader().hide()
         self.view.setShowGrid(False)
         self.view.setWordWrap(False)
-        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)  # "…confusion_matrix.json": the file's name shows
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.view.horizontalHeader()
@@ -365,8 +365,8 @@ class ArtifactsPane(QSplitter):
         self.viewer = ArtifactViewer(client, self)
         self.addWidget(self.view)
         self.addWidget(self.viewer)
-        self.setStretchFactor(0, 2)
-        self.setStretchFactor(1, 3)
+        self.setStretchFactor(0, 1)
+        self.setStretchFactor(1, 1)
         self.setChildrenCollapsible(False)
         self.view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.viewer.show_artifact(
             self.model.rows[cur.row()] if cur.isValid() and cur.row() < len(self.model.rows) else None))

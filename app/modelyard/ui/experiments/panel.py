@@ -234,7 +234,7 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         vsplit = QSplitter(Qt.Orientation.Vertical, self)
         vsplit.addWidget(right_top)
         vsplit.addWidget(self.detail)
-        vsplit.setSizes([320, 200])
+        vsplit.setSizes([280, 240])
         vsplit.setStretchFactor(0, 3)  # the table first when the window is short
         vsplit.setStretchFactor(1, 2)
         right = QWidget(self)

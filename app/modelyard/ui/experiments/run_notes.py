@@ -133,14 +133,19 @@ class NoteBox(QWidget):
         self.status.setStyleSheet(f"color: {self.palette().color(self.palette().ColorRole.PlaceholderText).name()}")
         self.edit.textChanged.connect(self._edited)
         self.save_button.clicked.connect(lambda: self.save_requested.emit(self.edit.toPlainText()))
-        row = QHBoxLayout()
-        row.addWidget(self.status, 1)
-        row.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
+        # Two lines of text high, Save beside it: the tags above keep their rows in a short window.
+        lines = self.edit.fontMetrics().lineSpacing() * 2 + 2 * self.edit.frameWidth() + 8
+        self.edit.setFixedHeight(lines)
+        side = QVBoxLayout()
+        side.setSpacing(2)
+        side.addWidget(self.save_button)
+        side.addWidget(self.status)
+        side.addStretch(1)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(theme.SPACE_S)
         layout.addWidget(self.edit, 1)
-        layout.addLayout(row)
+        layout.addLayout(side)
 
     def set_note(self, text: str) -> None:
         """The run's saved note (a text being typed for the same run is kept)."""

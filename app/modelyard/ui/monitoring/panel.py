@@ -364,6 +364,7 @@ class MonitoringPanel(BatchSources, Panel):
             return
         self._show_ref = None
         self.checks_model.update_rows(checks)  # by id: the selected check keeps its row
+        self.checks_view.resizeColumnsToContents()  # rows changed in place: dates and file names read whole
         check = shown[0] if shown is not None else None
         if check is not None and check["id"] == self._show_check_id:
             self._show_check_id = None
