@@ -210,10 +210,10 @@ def test_switching_experiment_switches_the_run_detail(qtbot, window, store):
     wait_rows(qtbot, panel, 1)
     click_row(qtbot, panel, 0)
     settle(panel)
-    assert panel.run is not None and panel.run.id == a and a in panel.detail_title.text()
+    assert panel.run is not None and panel.run.id == a and a in panel.detail_title.toolTip()
     panel.experiments_view.selectRow(names.index("beta"))
     qtbot.waitUntil(lambda: panel.run is not None and panel.run.id == b, timeout=5000)
-    assert b in panel.detail_title.text() and "alpha-run" not in panel.detail_title.text()
+    assert b in panel.detail_title.toolTip() and "alpha-run" not in panel.detail_title.text()
     panel.experiments_view.selectRow(names.index("empty"))
     qtbot.waitUntil(lambda: panel.run is None, timeout=5000)
     assert "Select a run" in panel.detail_title.text() and panel.metrics_model.rowCount() == 0

@@ -4,6 +4,7 @@
 full disk, a path through a file) into the one-line :class:`ModelyardError` every exporter
 raises: it names the path, says why in words and what to do. :func:`file_error` does the same
 for any file operation (the CLI's last resort for an ``OSError`` no command caught).
+:func:`write_replacing` writes such a file whole or not at all (a temporary file, then renamed).
 :func:`disk_full` tells whether a failed write (a file's or the database's) ran out of space.
 """
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from modelyard.core.common.errors import ModelyardError
@@ -96,3 +99,21 @@ def disk_full(exc: BaseException) -> bool:
             return True
         todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
     return False
+
+
+def write_replacing(path: str | os.PathLike[str], write: Callable[[Path], object], *, what: str = "") -> Path:
+    """Write a file where the user asked, whole or not at all: ``write(tmp)`` fills a temporary
+    file beside ``path`` (made with the user's umask, as a plain ``open`` would), which then
+    replaces ``path`` in one rename. On any failure the temporary file is removed and ``path`` is
+    untouched; an ``OSError`` becomes :func:`cannot_write`'s one-line error. Returns the path."""
+    target = check_output_folder(path)
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot_write(target, exc, what=what) from None
+        raise
+    return target

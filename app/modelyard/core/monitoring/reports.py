@@ -32,11 +32,11 @@ import html
 import json
 import math
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelyard.core.common.outputs import write_replacing
 from modelyard.core.store import Store
 
 __all__ = ["COLOURS", "check_report_html", "export_check_html", "histogram_svg", "render_check_html"]
@@ -595,18 +595,10 @@ def export_check_html(store: Store, check_id: int, path: str | os.PathLike[str])
     if not folder.is_dir():
         raise ModelyardError(f"There is no folder {folder} to write the report into.",
                              hint="Create the folder, or choose another path.")
-    tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"  # open() keeps the umask (mkstemp: 0600)
-    try:
+
+    def write(tmp: Path) -> None:
         with open(tmp, "x", encoding="utf-8", newline="\n") as f:
             f.write(text)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise ModelyardError(f"Cannot write the report to {target}: {exc.strerror or exc}.",
-                                 hint="Choose a folder you can write to, or another file name.") from None
-        raise
+
+    write_replacing(target, write, what="the report")
     return target

@@ -57,6 +57,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.outputs import write_replacing
 from modelyard.core.registry import lineage
 from modelyard.core.registry.versions import (
     ModelVersionInfo,
@@ -578,21 +579,10 @@ def render_html(card: dict[str, Any], *, edit_hint: str | None = None) -> str:
 def write_html(card: dict[str, Any], path: str | os.PathLike[str], *, edit_hint: str | None = None) -> Path:
     """Write :func:`render_html` of ``card`` to ``path`` (a temp file in the same folder, then renamed)."""
     target = Path(path).expanduser()
-    folder = target.parent
     if target.is_dir():
         raise ModelyardError(f"{target} is a folder.", hint="Give a file name, e.g. card.html.")
-    if not folder.is_dir():
-        raise ModelyardError(f"Cannot write {target}: the folder {folder} does not exist.",
-                             hint="Create the folder first or pick another path.")
     page = render_html(card, edit_hint=edit_hint)
-    tmp = folder / f".{target.name}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ModelyardError(f"Cannot write {target}: {exc.strerror or exc}.",
-                             hint="Check that the folder is writable.") from None
+    write_replacing(target, lambda tmp: tmp.write_text(page, encoding="utf-8"), what="the model card")
     return target.resolve()
 
 

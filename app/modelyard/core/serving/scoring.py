@@ -361,36 +361,20 @@ def _join(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
 def write_table_file(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write ``frame`` as CSV or Parquet (by the suffix) next to ``path``, then rename it into
     place, so a reader never sees half a file and a failure leaves none."""
-    import os
-    import tempfile
-
     target = Path(path).expanduser()
     suffix = target.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         raise ModelyardError(f"Cannot write {target.name}: the output must end in .csv or .parquet.",
                              hint="Name the output file e.g. predictions.csv.")
-    from modelyard.core.common.outputs import cannot_write, check_output_folder
+    from modelyard.core.common.outputs import write_replacing
 
-    folder = check_output_folder(target).parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise cannot_write(target, exc) from None
-    os.close(fd)
-    try:
+    def write(tmp: Path) -> None:
         if suffix == ".csv":
             frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%f")
         else:
             frame.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):  # a full disk, a folder made read-only meanwhile...
-            raise cannot_write(target, exc) from None
-        raise
+
+    write_replacing(target, write)
     return target
 
 

@@ -320,9 +320,15 @@ class RunActions:
         frame, target = self.view_table.frame, path
 
         def failed(exc: Exception) -> None:
-            why = exc.strerror if isinstance(exc, OSError) else str(exc)
-            show_error(self, "Cannot export", ModelyardError(f"Cannot write {target}: {why}."))
+            show_error(self, "Cannot export", exc if isinstance(exc, ModelyardError)
+                       else ModelyardError(f"Cannot write {target}: {exc}."))
 
-        self.client.read(f"experiments.export.{target}", lambda _store: frame.to_csv(target, index=False),
-                         lambda _r: None, failed)
+        def write(_store: Any) -> str:
+            from modelyard.core.common.outputs import write_replacing
+
+            return str(write_replacing(target, lambda tmp: frame.to_csv(tmp, index=False), what="the runs"))
+
+        client = self.client
+        self.client.read(f"experiments.export.{target}", write,
+                         lambda written: client.saved.emit(f"{plural(len(frame), 'run')} as CSV", written), failed)
         return path
