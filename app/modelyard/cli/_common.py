@@ -548,12 +548,8 @@ def raise_for_outcome(outcome: JobOutcome) -> None:
         return
     if outcome.status == "cancelled":
         raise JobFailedError("cancelled", job_id=outcome.job_id, status="cancelled")
-    text = (outcome.error or f"The job ended {outcome.status}.").strip()
-    hint = outcome.hint
-    if hint and text.endswith(hint):  # outcome.error is the message followed by its hint
-        text = text[: -len(hint)].rstrip()
-    hint = hint or f"'modelyard jobs show {outcome.job_id}' shows the job's log."
-    raise JobFailedError(text, hint=hint, job_id=outcome.job_id, status=outcome.status,
+    hint = outcome.hint or f"'modelyard jobs show {outcome.job_id}' shows the job's log."
+    raise JobFailedError(outcome.message, hint=hint, job_id=outcome.job_id, status=outcome.status,
                          exit_code=outcome.exit_code or 1)
 
 

@@ -93,6 +93,15 @@ class JobOutcome:
     def ok(self) -> bool:
         return self.status == "succeeded"
 
+    @property
+    def message(self) -> str:
+        """The error without its hint (``error`` is the message followed by the hint): show it
+        with :attr:`hint` once, never the hint twice."""
+        text = (self.error or f"The job ended {self.status}.").strip()
+        if self.hint and text.endswith(self.hint):
+            text = text[: -len(self.hint)].rstrip()
+        return text
+
 
 class Reporter(Protocol):
     def progress(self, fraction: float | None, message: str) -> None: ...

@@ -500,8 +500,7 @@ class DatasetsPanel(FileDropTarget, ProfileTab, Panel):
             self.refresh()
             self.show_panel()
         elif outcome.status == "failed":
-            show_error(self, "The import failed", ModelyardError(outcome.error or "The import failed.",
-                                                                  hint=None))
+            show_error(self, "The import failed", ModelyardError(outcome.message, hint=outcome.hint))
 
     def save_schema(self) -> None:
         if self.version is None or self.store is None:

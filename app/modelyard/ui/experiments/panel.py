@@ -677,7 +677,7 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
             self.show_reproduction(result)
         elif outcome.status == "failed":
             what = "reproduce the run" if reproduced or handle.spec.kind == "train.reproduce" else "train"
-            show_error(self, f"Could not {what}", ModelyardError(outcome.error or "The job failed.", hint=None))
+            show_error(self, f"Could not {what}", ModelyardError(outcome.message, hint=outcome.hint))
 
     def shutdown(self) -> None:
         self._timer.stop()

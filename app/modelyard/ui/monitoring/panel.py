@@ -645,7 +645,7 @@ class MonitoringPanel(BatchSources, Panel):
             self.notify(f"Not checked: {Path(path).name}", (outcome.error or "the check failed").splitlines()[0])
         elif outcome.status == "failed":
             title = "The drift check failed" if handle.spec.kind == CHECK_KIND else "Retraining failed"
-            show_error(self, title, ModelyardError(outcome.error or title, hint=outcome.hint))
+            show_error(self, title, ModelyardError(outcome.message, hint=outcome.hint))
 
     def _retrained(self, result: dict[str, Any]) -> None:
         self.last_retrain = result

@@ -562,7 +562,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
                 self._scored(outcome.result or {})
                 self._after_change(self.version.ref if self.version else None)
             elif outcome.status == "failed":
-                show_error(self, "Scoring failed", ModelyardError(outcome.error or "Scoring failed.", hint=outcome.hint))
+                show_error(self, "Scoring failed", ModelyardError(outcome.message, hint=outcome.hint))
             return
         if handle is None or handle.spec.kind not in BUNDLE_JOB_KINDS:
             return
@@ -578,7 +578,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
                 self._after_change(self.version.ref if self.version else None)
         elif outcome.status == "failed":
             title = "The bundle import failed" if handle.spec.kind == "bundle.import" else "The bundle export failed"
-            show_error(self, title, ModelyardError(outcome.error or title, hint=outcome.hint))
+            show_error(self, title, ModelyardError(outcome.message, hint=outcome.hint))
 
     def shutdown(self) -> None:
         self.stop_serving()
