@@ -148,6 +148,7 @@ def test_no_panel_action_holds_the_main_thread(window, tmp_path):
         pump(300)
         gaps.mark("stop serving")
         registry.stop_serving()
+        wait_until(lambda: registry.serve_button.text() == "Serve", 30_000, "the server to stop")
         pump(200)
 
         gaps.mark("check a batch")

@@ -164,7 +164,8 @@ def test_explore_colours_the_scatter_by_class_with_the_legend_beside_it(qtbot, w
     show(qtbot, window, "penguins@v1")
     panel = window.datasets_panel
     panel.tabs.setCurrentWidget(panel.explore_tab)
-    qtbot.waitUntil(lambda: panel.explore is not None and bool(panel.explore.scatter), timeout=15000)
+    # the plots are built and drawn one per event-loop turn once the rows are read: wait for both
+    qtbot.waitUntil(lambda: panel.explore is not None and bool(panel.explore.dist_items), timeout=15000)
     explore = panel.explore
     assert explore.sample.sampled == 5000 and "5,000 rows, a random sample of 7,000" in explore.status.text()
     assert len(explore.scatter) == 3  # one colour per species
@@ -205,6 +206,55 @@ def test_no_datasets_action_stalls_the_window_first_stratified_split_included(tm
             break
     assert set(best) == {"column_detail", "explore", "stratified_split", "import_preview"}
     assert all(gap <= MAX_GAP_S for gap in best.values()), best
+
+
+def test_explore_computes_its_histograms_off_the_main_thread_and_reuses_its_plot_items(qtbot, window, store,
+                                                                                       monkeypatch):
+    """Switching a column shows the same plot items with new data: the histograms are counted on a
+    worker thread, the main thread only hands arrays to the items it already has."""
+    import threading
+
+    import pyqtgraph as pg
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n), "z": rng.exponential(size=n),
+                          "island": rng.choice(list("ABCD"), n), "species": rng.choice(["a", "b", "c"], n)})
+    ds.import_frame(store, frame, "penguins", target="species")
+    show(qtbot, window, "penguins@v1")
+    counted_on: list[bool] = []  # True: on the main thread
+    for name in ("histogram", "bincount"):
+        original = getattr(np, name)
+
+        def counting(*a, _original=original, **k):
+            counted_on.append(threading.current_thread() is threading.main_thread())
+            return _original(*a, **k)
+
+        monkeypatch.setattr(np, name, counting)
+    panel = window.datasets_panel
+    panel.tabs.setCurrentWidget(panel.explore_tab)
+    qtbot.waitUntil(lambda: panel.explore is not None and len(panel.explore.dist_items) == 3, timeout=15000)
+    explore = panel.explore
+    scatter, curves = list(explore.scatter), list(explore.dist_items)
+    first = [item.getData()[1].copy() for item in curves]
+    explore.dist.setCurrentText("z")
+    qtbot.waitUntil(lambda: any(not np.array_equal(item.getData()[1], old) for item, old in zip(curves, first)),
+                    timeout=5000)
+    assert explore.dist_items == curves  # the same three outlines, new counts
+    assert sorted(int(np.asarray(item.getData()[1]).sum()) for item in curves) == sorted(
+        frame["species"].value_counts().tolist())  # every row of each class counted
+    explore.x.setCurrentText("z")
+
+    def scatter_x() -> np.ndarray:
+        return np.sort(np.concatenate([item.data["x"] for item in explore.scatter]))
+
+    qtbot.waitUntil(lambda: np.allclose(scatter_x(), np.sort(frame["z"].to_numpy())), timeout=5000)
+    assert explore.scatter == scatter  # the same three point sets, new positions
+    explore.dist.setCurrentText("island")
+    qtbot.waitUntil(lambda: len(explore.dist_items) == 3
+                    and all(isinstance(i, pg.BarGraphItem) for i in explore.dist_items), timeout=5000)
+    assert counted_on, "no histogram was counted: the test proves nothing"
+    assert not any(counted_on), f"{counted_on.count(True)} of {len(counted_on)} histograms counted on the main thread"
 
 
 def test_the_explore_view_reads_its_rows_off_the_main_thread(qtbot, window, store):

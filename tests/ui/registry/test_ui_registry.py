@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -411,10 +412,60 @@ def test_serve_the_champion_from_the_panel_and_see_its_requests(qtbot, window, s
     qtbot.waitUntil(lambda: "· 1 request" in panel.serving_label.text(), timeout=10_000)
     assert "1 requests" not in panel.serving_label.text()  # names.plural
     assert "latency p50" in panel.serving_label.text()
+    # stopping waits for the child to record serve_stop and exit: off the main thread, the button
+    # says so (disabled) meanwhile, and a second click does nothing
+    child = panel.server.proc
+    started = time.perf_counter()
     click(qtbot, panel.serve_button)
-    assert panel.server is None and panel.serve_button.text() == "Serve" and not panel.serving_label.isVisible()
+    held_ms = (time.perf_counter() - started) * 1000
+    assert held_ms < 100, f"Stop serving held the main thread {held_ms:.0f} ms"
+    assert panel.serve_button.text() == "Stopping…" and not panel.serve_button.isEnabled()
+    click(qtbot, panel.serve_button)
+    assert panel.serve_button.text() == "Stopping…"
+    qtbot.waitUntil(lambda: panel.serve_button.text() == "Serve", timeout=30_000)
+    assert child.poll() is not None  # the child has exited
+    assert panel.server is None and panel.serve_button.isEnabled() and not panel.serving_label.isVisible()
     actions = [e["action"] for e in registry.timeline(store, "churn")[:2]]
     assert actions == ["serve_stop", "serve_start"]
+    assert not window.shown_errors
+
+
+def test_closing_the_window_stops_the_server_even_while_it_starts_or_stops(qtbot, window, store):
+    from factories import train_churn_model as train_model
+
+    train_model(store)
+    panel = panel_of(window)
+    panel.refresh()
+    settle(qtbot, window)
+    click(qtbot, panel.serve_button)
+    qtbot.waitUntil(lambda: panel.server is not None, timeout=60_000)
+    served = panel.server.proc
+    panel.stop_serving()  # the window closes while the server is stopping
+    assert panel.serve_button.text() == "Stopping…"
+    window.close()  # closing may wait for it
+    assert served.poll() is not None
+
+
+def test_closing_the_window_while_a_server_starts_leaves_no_server_behind(qtbot, window, store, monkeypatch):
+    from factories import train_churn_model as train_model
+    from modelyard.core import serving
+
+    train_model(store)
+    panel = panel_of(window)
+    panel.refresh()
+    settle(qtbot, window)
+    made: list[Any] = []
+    original = serving.ServerProcess.start
+
+    def start(self):
+        made.append(self)
+        return original(self)
+
+    monkeypatch.setattr(serving.ServerProcess, "start", start)
+    click(qtbot, panel.serve_button)
+    qtbot.waitUntil(lambda: bool(made) and made[0].proc is not None, timeout=30_000)
+    window.close()  # before the server said it is ready
+    assert made[0].proc.poll() is not None
 
 
 def test_score_a_file_with_the_selected_version(qtbot, window, store, tmp_path, monkeypatch):

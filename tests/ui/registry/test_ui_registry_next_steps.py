@@ -127,7 +127,30 @@ def test_serve_version_through_navigate_before_the_panel_has_loaded(qtbot, windo
         assert "churn@v2" in panel.serving_label.text()
     finally:
         panel.stop_serving()
-    assert panel.serve_button.text() == "Serve"
+    qtbot.waitUntil(lambda: panel.serve_button.text() == "Serve", timeout=30_000)  # stopped off the main thread
+
+
+def test_serving_another_version_stops_the_first_server_then_starts_off_the_main_thread(qtbot, window, store):
+    import time
+
+    refs = train_versions(store, "churn", 2)
+    panel = panel_of(window)
+    window.client.navigate.emit("registry", ("serve_version", refs[0]))
+    qtbot.waitUntil(lambda: panel.server is not None, timeout=60_000)
+    first = panel.server.proc
+    started = time.perf_counter()
+    assert panel.serve_version(refs[1])
+    assert (time.perf_counter() - started) * 1000 < 100  # the first server stops on the worker
+    assert panel.serve_button.text() == "Stopping…" and not panel.serve_button.isEnabled()
+    try:
+        qtbot.waitUntil(lambda: panel.server is not None and panel.server_ref == refs[1], timeout=60_000)
+        assert first.poll() is not None
+        assert panel.serve_button.text() == "Stop serving" and panel.serve_button.isEnabled()
+    finally:
+        panel.stop_serving()
+    qtbot.waitUntil(lambda: panel.serve_button.text() == "Serve", timeout=30_000)
+    actions = [e["action"] for e in registry.timeline(store, "churn")[:4]]
+    assert actions == ["serve_stop", "serve_start", "serve_stop", "serve_start"]
 
 
 def test_after_registering_a_run_the_new_version_is_shown_with_its_next_step(qtbot, window, store):

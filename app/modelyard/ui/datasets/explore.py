@@ -2,14 +2,19 @@
 per class (as Orange's Scatter Plot and Distributions do).
 
 Rows are read off the main thread through the client (a seeded sample of at most 5,000 rows,
-core/datasets/explore.py). A regression target colours by a ramp in the scatter and by its
-quartiles in the distributions. Legends sit beside the plots, never over the points.
-pyqtgraph is imported by the caller's warm-up before this view is built.
+core/datasets/explore.py), with everything drawing needs — each row's colour, the legend, a
+column's counts per class (explore_data.py); another column's counts are read the same way when
+it is chosen. A regression target colours by a ramp in the scatter and by its quartiles in the
+distributions. Legends sit beside the plots, never over the points.
+
+The main thread only builds plots and hands arrays to their items, one step per event-loop turn
+(a plot built, the scatter drawn, the distribution drawn), and keeps the items: switching a
+column gives the same items new data. pyqtgraph is imported by the caller's warm-up before this
+view is built.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
@@ -26,12 +31,9 @@ from PySide6.QtWidgets import (
 
 from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
+from modelyard.ui.datasets.explore_data import Counts, Prepared, count, prepare
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")
-BINS = 24
-RAMP_STEPS = 12  # colours of a regression target's ramp in the scatter
-
+STEP_MS = 4  # between two steps of drawing (see redraw)
 
 class ExploreView(QWidget):
     def __init__(self, client: Any, parent: QWidget | None = None) -> None:
@@ -56,14 +58,26 @@ class ExploreView(QWidget):
             combo.currentTextChanged.connect(combo.setToolTip)  # a narrow combo elides the name
         self.status = QLabel("Reading the rows…", self)
         self.status.setObjectName("exploreStatus")
-        self.scatter_plot: Any = None  # built one per event-loop turn (each ~40 ms): see _add_plots
+        self.prepared: Prepared | None = None
+        self.scatter_plot: Any = None  # built once rows are read, one per event-loop turn (see _step)
         self.dist_plot: Any = None
         self.legend = QLabel(self)  # beside the plots: it never covers a point
         self.legend.setObjectName("exploreLegend")
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)
-        self.scatter: Any = None
-        self.dist_items: list[Any] = []
+        self.scatter: list[Any] = []  # the scatter's items now shown (one per colour)
+        self.dist_items: list[Any] = []  # the distribution's items now shown (one per class)
+        self._points: list[Any] = []  # every scatter item made (reused)
+        self._curves: list[Any] = []  # every histogram outline made (reused)
+        self._bars: list[Any] = []  # every bar item made (reused)
+        self._drawn: dict[str, Any] = {}  # what each plot shows: "scatter" -> (prepared, x, y), "dist" -> ...
+        # a short timer, not a zero-delay call: zero-delay calls queued one after another ran back
+        # to back, the window's input and timers waiting for all of them
+        self._step_timer = QTimer(self)
+        self._step_timer.setSingleShot(True)
+        self._step_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._step_timer.setInterval(STEP_MS)
+        self._step_timer.timeout.connect(self._step)
 
         controls = QHBoxLayout()
         for label, combo in (("X:", self.x), ("Y:", self.y)):
@@ -80,30 +94,14 @@ class ExploreView(QWidget):
         layout.addWidget(plots, 1)
         layout.addWidget(self.legend)
         layout.addWidget(self.status)
-        QTimer.singleShot(0, self, self._add_plots)
-
-    def _add_plots(self) -> None:
-        """One plot per event-loop turn, so building the view never holds the main thread long."""
-        if self.scatter_plot is None:
-            self.scatter_plot = self._plot("exploreScatter")
-            self.plots.addWidget(self.scatter_plot)
-            QTimer.singleShot(0, self, self._add_plots)
-            return
-        self.dist_plot = self._plot("exploreDist")
-        self.plots.addWidget(self.dist_plot)
-        self.plots.setSizes([1, 1])  # half each
-        if self.sample is not None:  # rows read before the plots were there: draw them, in a turn of its own
-            QTimer.singleShot(0, self, self.redraw)
 
     def _plot(self, name: str) -> Any:
         pg = self._pg
-        plot = pg.PlotWidget(self)
+        pal = self.palette()
+        plot = pg.PlotWidget(self, background=pal.color(QPalette.ColorRole.Base), enableMenu=False)
         plot.setObjectName(name)
-        plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.setMinimumSize(160, 120)
-        pal = self.palette()
-        plot.setBackground(pal.color(QPalette.ColorRole.Base))
         fg = pal.color(QPalette.ColorRole.Text)
         for axis in ("left", "bottom"):
             plot.getAxis(axis).setPen(fg)
@@ -114,23 +112,26 @@ class ExploreView(QWidget):
     def set_version(self, version: Any) -> None:
         if self.version is not None and version is not None and self.version.id == version.id:
             return
-        self.version, self.sample = version, None
+        self.version, self.sample, self.prepared = version, None, None
         self.status.setText("Reading the rows…")
         if version is None or self._client is None:
             return
         version_id = version.id
 
-        def read(store: Any) -> Any:
+        def read(store: Any) -> Prepared:
             from modelyard.core.datasets.explore import explore_sample
 
-            return explore_sample(store, version_id)
+            sample = explore_sample(store, version_id)
+            first = next((c for c in sample.columns if c != sample.target), None)
+            return prepare(sample, first)
 
         self._client.read("datasets.explore", read, self._read, lambda exc: self.status.setText(str(exc)))
 
-    def _read(self, sample: Any) -> None:
+    def _read(self, prepared: Prepared) -> None:
+        sample = prepared.sample
         if self.version is None or sample.version_id != self.version.id:
             return
-        self.sample = sample
+        self.sample, self.prepared = sample, prepared
         numeric = [c for c in sample.columns if c in sample.numeric and c != sample.target]
         every = [c for c in sample.columns if c != sample.target]
         for combo, names, pick in ((self.x, numeric, 0), (self.y, numeric, 1), (self.dist, every, 0)):
@@ -145,93 +146,131 @@ class ExploreView(QWidget):
                  if sample.sampled < sample.n_rows else plural(sample.sampled, "row"))
         coloured = f"coloured by {sample.target}" if sample.target else "no target: one colour"
         self.status.setText(f"{shown} · {coloured}")
+        self.legend.setText(prepared.legend)
         self.redraw()
+
+    def _count(self, prepared: Prepared, column: str) -> None:
+        """Count ``column`` per class on a reading thread; the answer draws it."""
+        sample = prepared.sample
+
+        def counted(counts: Counts) -> None:
+            prepared.counts[counts.column] = counts
+            if prepared is self.prepared:
+                self.redraw()
+
+        self._client.read("datasets.explore.counts", lambda _store: count(sample, column), counted,
+                          lambda exc: self.status.setText(str(exc)))
 
     # -- drawing
     def redraw(self) -> None:
-        s = self.sample
-        if s is None or self.dist_plot is None:
-            return
-        names, codes = s.group_names, s.groups  # prepared off the main thread (core/datasets/explore.py)
-        colours = [QColor(PALETTE[i % len(PALETTE)]) for i in range(len(names))]
-        self._draw_scatter(s, names, codes, colours)
-        # the other plot in the next turn: each is drawn and painted on its own
-        QTimer.singleShot(0, self, lambda: self.sample is s and self._draw_distribution(s, names, codes, colours))
-        items = "".join(f"<span style='color:{c.name()}'>■</span>&nbsp;{html.escape(n)}&nbsp;&nbsp; "
-                        for n, c in zip(names, colours))
-        if s.task == "regression" and s.target in s.numeric:  # the scatter's ramp, then the quartiles' colours
-            t = s.numeric[s.target]
-            ramp = self._pg.colormap.get("viridis")
-            steps = "".join(f"<span style='color:{ramp.map(k / 7, mode='qcolor').name()}'>■</span>" for k in range(8))
-            items = (f"Scatter: {html.escape(s.target)} {float(np.nanmin(t)):.3g}&nbsp;{steps}&nbsp;"
-                     f"{float(np.nanmax(t)):.3g}&nbsp;&nbsp;·&nbsp;&nbsp;Distributions: {items}")
-        self.legend.setText(items if s.target else "")
+        """Bring the plots up to date over the next event-loop turns."""
+        if not self._step_timer.isActive():
+            self._step_timer.start()
 
-    def _draw_scatter(self, s: Any, names: list[str], codes: np.ndarray, colours: list[QColor]) -> None:
-        pg = self._pg
-        plot = self.scatter_plot
-        plot.clear()
-        xn, yn = self.x.currentText(), self.y.currentText()
-        if xn not in s.numeric or yn not in s.numeric:
-            plot.setTitle("Two numeric columns are needed for a scatter")
+    def _step(self) -> None:
+        """One piece of work per event-loop turn: build a plot, draw the scatter, draw the
+        distribution (each takes 5-20 ms of the main thread; together they would hold it long)."""
+        p = self.prepared
+        if p is None:
             return
-        plot.setTitle(None)
-        x, y = s.numeric[xn], s.numeric[yn]
-        ok = ~(np.isnan(x) | np.isnan(y))
-        # one item per colour (a brush per point made 5,000 symbols one by one: 130 ms on the main thread)
-        if s.task == "regression" and s.target in s.numeric:
-            t = s.numeric[s.target]
-            ok &= ~np.isnan(t)
-            lo, hi = (float(t[ok].min()), float(t[ok].max())) if ok.any() else (0.0, 1.0)
-            groups = np.minimum(((t - lo) / ((hi - lo) or 1.0) * RAMP_STEPS).astype(np.int64), RAMP_STEPS - 1)
-            ramp = pg.colormap.get("viridis")
-            colours = [ramp.map((k + 0.5) / RAMP_STEPS, mode="qcolor") for k in range(RAMP_STEPS)]
+        # both plots first (adding the second resizes the first); each is made in one turn and
+        # shown in the next (its first layout and paint)
+        for attr, name in (("scatter_plot", "exploreScatter"), ("dist_plot", "exploreDist")):
+            plot = getattr(self, attr)
+            if plot is None:
+                setattr(self, attr, self._plot(name))
+                self.redraw()
+                return
+            if self.plots.indexOf(plot) < 0:
+                self.plots.addWidget(plot)
+                self.plots.setSizes([1] * self.plots.count())  # the same width each
+                self.redraw()
+                return
+        scatter = (p, self.x.currentText(), self.y.currentText())
+        if self._drawn.get("scatter") != scatter:
+            self._drawn["scatter"] = scatter
+            self._draw_scatter(p, scatter[1], scatter[2])
+            self.redraw()
+            return
+        column = self.dist.currentText()
+        if self._drawn.get("dist") == (p, column):
+            return
+        counts = p.counts.get(column)
+        if counts is None:
+            if self._drawn.get("counting") != (p, column):  # not asked for yet
+                self._drawn["counting"] = (p, column)
+                self._count(p, column)
+            return
+        self._drawn["dist"] = (p, column)
+        self._draw_distribution(p, counts)
+
+    def _draw_scatter(self, p: Prepared, xn: str, yn: str) -> None:
+        pg, plot, s = self._pg, self.scatter_plot, p.sample
+        shown: list[Any] = []
+        if xn in s.numeric and yn in s.numeric:
+            plot.setTitle(None)
+            x, y = s.numeric[xn], s.numeric[yn]
+            # one item per colour (a brush per point made 5,000 symbols one by one: 130 ms on the main thread)
+            for rows, colour in zip(p.scatter_rows, p.scatter_colours):
+                xs, ys = x[rows], y[rows]
+                ok = ~(np.isnan(xs) | np.isnan(ys))
+                if not ok.any():
+                    continue
+                item = self._reuse(self._points, len(shown), plot, lambda: pg.ScatterPlotItem(size=5, pen=None))
+                item.setData(x=xs[ok], y=ys[ok], size=5, pen=pg.mkPen(None), brush=pg.mkBrush(colour))
+                shown.append(item)
+            plot.setLabel("bottom", xn)
+            plot.setLabel("left", yn)
         else:
-            groups = codes
-        self.scatter = []
-        for k, colour in enumerate(colours):
-            mine = ok & (groups == k)
-            if mine.any():
-                item = pg.ScatterPlotItem(x=x[mine], y=y[mine], size=5, pen=pg.mkPen(None), brush=pg.mkBrush(colour))
-                plot.addItem(item)
-                self.scatter.append(item)
-        plot.setLabel("bottom", xn)
-        plot.setLabel("left", yn)
+            plot.setTitle("Two numeric columns are needed for a scatter")
+        self._hide_rest(self._points, shown)
+        self.scatter = shown
         plot.autoRange()
 
-    def _draw_distribution(self, s: Any, names: list[str], codes: np.ndarray, colours: list[QColor]) -> None:
-        pg = self._pg
-        plot = self.dist_plot
-        plot.clear()
-        self.dist_items = []
-        column = self.dist.currentText()
+    def _draw_distribution(self, p: Prepared, counts: Counts) -> None:
+        pg, plot = self._pg, self.dist_plot
+        colours = [QColor(c) for c in p.class_colours]
+        shown: list[Any] = []
         bottom = plot.getAxis("bottom")
-        if column in s.numeric:
-            v = s.numeric[column]
-            ok = ~np.isnan(v)
-            if not ok.any():
-                return
-            edges = np.histogram_bin_edges(v[ok], bins=BINS)
-            for k, colour in enumerate(colours):
-                counts, _ = np.histogram(v[ok & (codes == k)], bins=edges)
+        if counts.kind == "numeric":
+            for k, (per, colour) in enumerate(zip(counts.counts, colours)):
+                item = self._reuse(self._curves, k, plot, pg.PlotCurveItem)
                 # outlines, not fills: overlaid classes stay visible (and a filled path took ~20 ms to paint)
-                item = pg.PlotCurveItem(edges, counts, stepMode="center", pen=pg.mkPen(colour, width=2))
-                plot.addItem(item)
-                self.dist_items.append(item)
+                item.setData(counts.edges, per, stepMode="center", pen=pg.mkPen(colour, width=2))
+                shown.append(item)
             bottom.setTicks(None)
-        elif column in s.categorical:
-            top, pos = s.categories[column]
+        elif counts.kind == "categorical":
+            top = counts.labels
             width = 0.8 / max(len(colours), 1)
-            for k, colour in enumerate(colours):
-                per = np.bincount(pos[(codes == k) & (pos >= 0)], minlength=len(top))
-                item = pg.BarGraphItem(x=np.arange(len(top)) - 0.4 + width * (k + 0.5), height=per, width=width,
-                                       brush=colour, pen=pg.mkPen(None))
-                plot.addItem(item)
-                self.dist_items.append(item)
+            for k, (per, colour) in enumerate(zip(counts.counts, colours)):
+                x = np.arange(len(top)) - 0.4 + width * (k + 0.5)
+                item = self._reuse(self._bars, k, plot,
+                                   lambda: pg.BarGraphItem(x=[], height=[], width=width, pen=pg.mkPen(None)))
+                item.setOpts(x=x, height=per, width=width, brush=colour, pen=pg.mkPen(None))
+                shown.append(item)
             metrics = self.fontMetrics()
             room = max(plot.width() / max(len(top), 1) - 6, 24)
             bottom.setTicks([[(i, metrics.elidedText(c, Qt.TextElideMode.ElideMiddle, int(room)))
                               for i, c in enumerate(top)]])
-        plot.setLabel("bottom", column)
+        for pool in (self._curves, self._bars):
+            self._hide_rest(pool, shown)
+        self.dist_items = shown
+        plot.setLabel("bottom", counts.column)
         plot.setLabel("left", "rows")
         plot.autoRange()
+
+    @staticmethod
+    def _reuse(pool: list[Any], i: int, plot: Any, make: Any) -> Any:
+        """The pool's ``i``-th item, made (and added to the plot) the first time."""
+        if i == len(pool):
+            pool.append(make())
+            plot.addItem(pool[i])
+        pool[i].setVisible(True)
+        return pool[i]
+
+    @staticmethod
+    def _hide_rest(pool: list[Any], shown: list[Any]) -> None:
+        """Hide the pool's items not shown now (a hidden item is left out of the plot's range)."""
+        for item in pool:
+            if not any(item is s for s in shown):
+                item.setVisible(False)

@@ -121,7 +121,10 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(1000)
         self._stats_timer.timeout.connect(self._poll_stats)
-        self._stats_reader: Any = None
+        self._stats_reader: Any = None  # the worker that waits on the server's child process
+        self._server_starting: Any = None  # a ServerProcess not yet ready
+        self._server_stopping: Any = None  # a ServerProcess being stopped
+        self._serve_after_stop: tuple[str, int] | None = None  # a start asked for while one stops
         self.empty.add_action("Register a run…", lambda: self.register_run(), icon_name="registry")
         self.empty.add_action("Import a bundle…", lambda: self.import_bundle(), icon_name="import")
 
@@ -541,6 +544,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         if self.client is None:
             return False
         self.select_version(ref)
+        if self._server_starting is not None and self._server_starting.ref == ref:
+            return True
         if self.server is not None:
             if self.server_ref == ref:
                 return True
@@ -581,9 +586,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
             show_error(self, title, ModelyardError(outcome.message, hint=outcome.hint))
 
     def shutdown(self) -> None:
-        self.stop_serving()
-        if self._stats_reader is not None:
-            self._stats_reader.close()
+        self._shutdown_serving()
 
     # ------------------------------------------------------------------ drops
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

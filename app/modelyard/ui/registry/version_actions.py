@@ -254,7 +254,12 @@ class VersionActions:
                 f"Predictions of {(result.get('model') or {}).get('ref', '')} stored as {out.get('ref', '')}", 15_000)
 
     # ------------------------------------------------------------------ serving
+    # The child process is waited for only on the panel's worker (one thread, in order): its start
+    # (the model loads), its statistics and its stop (it records serve_stop, then exits: ~0.5-1 s).
+    # Only closing the window waits for it (shutdown).
     def toggle_serving(self) -> None:
+        if self._server_starting is not None or self._server_stopping is not None:
+            return  # the button is disabled meanwhile; a queued second click does nothing
         if self.server is not None:
             self.stop_serving()
         else:
@@ -262,7 +267,7 @@ class VersionActions:
 
     def start_serving(self, ref: str | None = None, port: int = 0) -> bool:
         """Serve ``ref`` (default: the model's champion, else the selected version) in a child process."""
-        if self.store is None:
+        if self.store is None or self._server_starting is not None:
             return False
         if ref is None:
             info = self._model_info(self.model_name)
@@ -272,12 +277,16 @@ class VersionActions:
                    else self.version.ref if self.version else None)
         if ref is None:
             return False
+        if self._server_stopping is not None:  # another server is stopping: this one starts after it
+            self._serve_after_stop = (ref, port)
+            return True
         from modelyard.core import serving
 
         self.serve_button.setEnabled(False)
         self.serving_label.setText(f"Starting a server for <b>{ref}</b>…")
         self.serving_label.show()
         proc = serving.ServerProcess(ref, store=self.store.root, db_url=self.store.db_url, port=port)
+        self._server_starting = proc  # stopped by shutdown() if the window closes before it is ready
         # start() waits for the child's "ready" line (it loads the model): off the main thread
         self._serve_reader().submit(proc.start, lambda started: self._serving_started(ref, started),
                                     self._serving_failed)
@@ -291,19 +300,24 @@ class VersionActions:
         return self._stats_reader
 
     def _serving_started(self, ref: str, proc: Any) -> None:
+        self._server_starting = None
         self.server, self.server_ref = proc, ref
-        self.serve_button.setEnabled(True)
-        self.serve_button.setText("Stop serving")
-        self.serve_button.setIcon(theme.icon("stop"))
-        self.actions_bar.set_button_hidden(self.serve_button, False)  # its text changed: lay the bar out again
+        self._set_serve_button("Stop serving", "stop")
         self._show_next_step()
         self._show_stats(None)
         self._stats_timer.start()
 
     def _serving_failed(self, error: Exception) -> None:
+        self._server_starting = None
         self.serve_button.setEnabled(True)
         self.serving_label.hide()
         show_error(self, "Cannot start the server", error)
+
+    def _set_serve_button(self, text: str, icon: str, enabled: bool = True) -> None:
+        self.serve_button.setText(text)
+        self.serve_button.setIcon(theme.icon(icon))
+        self.serve_button.setEnabled(enabled)
+        self.actions_bar.set_button_hidden(self.serve_button, False)  # its text changed: lay the bar out again
 
     def _poll_stats(self) -> None:
         server = self.server
@@ -333,13 +347,45 @@ class VersionActions:
         self.serving_label.show()
 
     def stop_serving(self) -> None:
+        """Stop the server on the worker: the button reads "Stopping…" (disabled) until the child
+        has exited; then "Serve" again (and a start asked for meanwhile begins)."""
         server, self.server = self.server, None
         self._stats_timer.stop()
-        if self._stats_reader is not None:
-            self._stats_reader.wait()
-        if server is not None:
-            server.stop()
-        self.serve_button.setText("Serve")
-        self.serve_button.setIcon(theme.icon("play"))
-        self.actions_bar.set_button_hidden(self.serve_button, False)
+        if server is None:
+            return
+        self._server_stopping = server
+        self._set_serve_button("Stopping…", "stop", enabled=False)
+        self.serving_label.setText(f"Stopping the server for <b>{self.server_ref}</b>…")
+
+        def stop() -> int | None:
+            code = server.stop()
+            server.cleanup()
+            return code
+
+        # after a statistics read in flight (one worker thread); its answer is dropped
+        self._serve_reader().submit(stop, lambda _code: self._serving_stopped(server),
+                                    lambda exc: self._serving_stopped(server, exc))
+
+    def _serving_stopped(self, server: Any, error: Exception | None = None) -> None:
+        if self._server_stopping is server:
+            self._server_stopping = None
+        self._set_serve_button("Serve", "play")
         self.serving_label.hide()
+        self._show_next_step()
+        if error is not None:
+            show_error(self, "Cannot stop the server", error)
+        pending, self._serve_after_stop = self._serve_after_stop, None
+        if pending is not None:
+            self.start_serving(*pending)
+
+    def _shutdown_serving(self) -> None:
+        """Closing the window: wait for the worker, then stop every server (closing may wait)."""
+        self._stats_timer.stop()
+        self._serve_after_stop = None
+        if self._stats_reader is not None:
+            self._stats_reader.close()  # a start, a statistics read or a stop in flight ends first
+        for server in (self.server, self._server_starting, self._server_stopping):
+            if server is not None:
+                server.stop()
+                server.cleanup()
+        self.server = self._server_starting = self._server_stopping = None
