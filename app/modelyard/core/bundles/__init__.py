@@ -106,6 +106,7 @@ signed by another key (``signature``). The signer (file name of the key and key 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from modelyard.core.bundles.exporting import BundleInfo, export_bundle, target_path
@@ -117,6 +118,7 @@ from modelyard.core.bundles.signing import (
     store_trusted_dir,
 )
 from modelyard.core.jobs.runner import JobContext, JobSpec
+from modelyard.core.store import Store
 
 __all__ = [
     "REASONS",
@@ -136,6 +138,35 @@ __all__ = [
     "store_trusted_dir",
     "target_path",
 ]
+
+
+def remove_export_leftovers(store: Store, job_id: int, status: str, error: str | None = None) -> list[str]:
+    """After an export job was killed (cancelled) or died: remove the half-written bundle it left
+    beside the target (``.<name>.mybundle.<random>.tmp``, made after the job was created). The
+    target itself is never touched: it is renamed into place whole or not at all. Returns what
+    was removed."""
+    import datetime as dt
+
+    from modelyard.core.store import models as m
+
+    with store.session() as s:
+        job = s.get(m.Job, job_id)
+        params, created = (dict(job.params or {}), job.created_at) if job is not None else ({}, None)
+    path = params.get("path")
+    if not path or created is None:
+        return []
+    where = Path(path).expanduser()
+    folder = where if where.is_dir() else where.parent
+    since = (created.replace(tzinfo=dt.timezone.utc) if created.tzinfo is None else created).timestamp() - 1
+    removed = []
+    for tmp in folder.glob(f".*{SUFFIX}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime >= since:
+                tmp.unlink()
+                removed.append(str(tmp))
+        except OSError:
+            continue
+    return removed
 
 
 def export_bundle_job(ctx: JobContext, *, ref: str, path: str, signing_key: str | None = None,

@@ -56,7 +56,10 @@ KINDS: dict[str, JobKind] = _kinds(
             changes=frozenset({RUNS, DATASETS})),
     JobKind("train.reproduce", "modelyard.core.experiments.training.reproduce:reproduce", process=True,
             cleanup=_END_RUNS, changes=frozenset({RUNS, DATASETS})),
-    JobKind("bundle.export", "modelyard.core.bundles:export_bundle_job", changes=frozenset({MODELS})),
+    # in a child: loading and writing the model with skops scans every loaded module and held the
+    # window's main thread (the GIL) up to ~200 ms from a worker thread
+    JobKind("bundle.export", "modelyard.core.bundles:export_bundle_job", process=True,
+            cleanup="modelyard.core.bundles:remove_export_leftovers", changes=frozenset({MODELS})),
     JobKind("bundle.import", "modelyard.core.bundles:import_bundle_job",
             changes=frozenset({MODELS, RUNS, DATASETS})),
     JobKind("score", "modelyard.core.serving.scoring:score_job", changes=frozenset({DATASETS, MODELS})),
