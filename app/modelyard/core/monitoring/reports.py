@@ -514,7 +514,7 @@ def render_check_html(check: Mapping[str, Any]) -> str:
         f"<h1>{_e(title)}</h1>",
         (f'<p class="sub">Is the new data still like the data the model learnt from? Checked '
         f"{_e(_when(check.get('created_at')))}.</p>"),
-        f'<div class="banner v-{_e(verdict)}"><span class="word">{_e(VERDICT_WORDS.get(verdict, verdict))}</span>'
+        f'<div class="banner v-{_e(verdict)}"><span class="word">{_e(VERDICT_WORDS.get(verdict, verdict))}</span> '
         f"{_e(VERDICT_TEXT.get(verdict, ''))}" + (f"<ul>{reasons}</ul>" if reasons else "") + "</div>",
         _facts(check),
         "<h2>The rule</h2>", _rule_text(check),

@@ -485,12 +485,19 @@ class MonitoringPanel(BatchSources, Panel):
             self.metric_legend.setWordWrap(True)
             self.timeline_layout.addWidget(self.metric_legend)
             self.timeline_layout.addWidget(metric, 2)
-        else:
-            scores, metric = self.timeline_plots
+            self.timeline_plots = (scores, metric)
+            # the plots are made in this turn and drawn in a later one: one long turn held the window
+            QTimer.singleShot(4, self, lambda: self._draw_timeline(name, data))
+            return
+        self._draw_timeline(name, data)
+
+    def _draw_timeline(self, name: str, data: dict[str, Any]) -> None:
+        if name != self.model_name or self.timeline_plots is None:
+            return
+        scores, metric = self.timeline_plots
         self.timeline_series, legend = plots.draw_timeline(scores, metric, data)
         self.timeline_legend.setText(legend)
         self.timeline_checks = data.get("checks") or []
-        self.timeline_plots = (scores, metric)
 
     # ------------------------------------------------------------------ next steps from other rooms
     def monitor_model(self, name: str, ref: str | None = None) -> None:
