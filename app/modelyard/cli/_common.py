@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.core.common.errors import ModelyardError
-from modelyard.core.common.names import display
+from modelyard.core.common.names import display, fmt_bytes  # noqa: F401 - fmt_bytes: the commands print sizes
 
 if TYPE_CHECKING:
     from modelyard.core.jobs.runner import JobOutcome, JobSpec
@@ -352,18 +352,6 @@ def fmt_duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60}m {s % 60:02d}s"
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
-
-
-def fmt_bytes(n: int | None) -> str:
-    """``812 B``, ``1.4 kB``, ``3.2 MB``... (powers of 1000); empty for None."""
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(size) < 1000 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 def fmt_percent(fraction: float | None) -> str:

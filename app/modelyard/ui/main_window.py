@@ -246,7 +246,7 @@ class MainWindow(FileDropTarget, QMainWindow):
     def _confirm_removing_unused_files(self, outcome) -> None:  # type: ignore[no-untyped-def]
         if not outcome.ok or not outcome.result:
             return  # the Jobs dock shows why
-        from modelyard.cli._common import fmt_bytes
+        from modelyard.core.common.names import fmt_bytes
 
         count, size, young = outcome.result["count"], outcome.result["bytes"], outcome.result.get("left_young", 0)
         later = (f" {plural(young, 'newer unused file')} may still be being written and "

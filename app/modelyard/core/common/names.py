@@ -83,3 +83,15 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     if many is None:
         many = word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
     return f"{n:,} {many}"
+
+
+def fmt_bytes(n: int | None) -> str:
+    """``812 B``, ``1.4 kB``, ``3.2 MB``... (powers of 1000); empty for None."""
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"  # pragma: no cover

@@ -40,20 +40,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from modelyard.core.common.names import plural
+from modelyard.core.common.names import fmt_bytes, plural
 from modelyard.ui.common import theme
 from modelyard.ui.common.rows import RowsTableModel
 from modelyard.ui.common.widgets import ElidedLabel
 
 JSON_TREE_CAP = 5000  # tree items built for a JSON file; beyond them a node says how many more
-
-
-def human_size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{int(n):,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def open_url(url: QUrl) -> bool:
@@ -72,9 +64,9 @@ class ArtifactsModel(RowsTableModel[Any]):
 
     def cell(self, a: Any, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            return (a.path, a.kind or "", human_size(a.size or 0))[column]
+            return (a.path, a.kind or "", fmt_bytes(a.size or 0))[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{a.path}\n{human_size(a.size or 0)} · sha256 {a.sha256}"
+            return f"{a.path}\n{fmt_bytes(a.size or 0)} · sha256 {a.sha256}"
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

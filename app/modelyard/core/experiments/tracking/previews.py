@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.common.names import fmt_bytes
 from modelyard.core.store import Store
 
 TEXT_CAP = 1_000_000  # bytes of text or JSON shown; beyond it the viewer says so
@@ -43,14 +44,6 @@ class ArtifactPreview:
     note: str = ""
 
 
-def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{int(n):,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
 def kind_of(path: str) -> str:
     suffix = Path(path).suffix.lower()
     if suffix == ".json":
@@ -74,7 +67,7 @@ def preview_artifact(store: Store, artifact: Any) -> ArtifactPreview:
     kind = kind_of(path)
     if kind == "image":
         if size > IMAGE_CAP:
-            return ArtifactPreview(path, "binary", size, note=f"The image is {_size(size)}: too big to show here; "
+            return ArtifactPreview(path, "binary", size, note=f"The image is {fmt_bytes(size)}: too big to show here; "
                                                               "use Open to see it.")
         return ArtifactPreview(path, "image", size, data=file.read_bytes())
     if kind == "table":
@@ -84,13 +77,13 @@ def preview_artifact(store: Store, artifact: Any) -> ArtifactPreview:
     cut = size > TEXT_CAP
     if kind == "unknown":
         if b"\x00" in head[:8192]:
-            return ArtifactPreview(path, "binary", size, note=f"A binary file ({_size(size)}): no preview; use Open "
+            return ArtifactPreview(path, "binary", size, note=f"A binary file ({fmt_bytes(size)}): no preview; use Open "
                                                               "or Save as… to use it in another application.")
         kind = "text"
     text = head.decode("utf-8", errors="replace")
     if cut:
         text = text[: text.rfind("\n") + 1 or len(text)]
-    note = f"Showing the first {_size(len(head))} of {_size(size)}: use Open to see it all." if cut else ""
+    note = f"Showing the first {fmt_bytes(len(head))} of {fmt_bytes(size)}: use Open to see it all." if cut else ""
     if kind == "json" and not cut:
         try:
             return ArtifactPreview(path, "json", size, text=text, data=json.loads(text))
@@ -123,7 +116,7 @@ def _table(path: str, file: Path, size: int) -> ArtifactPreview:
     if n_rows is not None:
         note = f"The first {shown:,} of {n_rows:,} rows." if n_rows > shown else ""
     else:
-        note = f"The first {shown:,} rows ({_size(size)} in all)." if shown == TABLE_ROWS else ""
+        note = f"The first {shown:,} rows ({fmt_bytes(size)} in all)." if shown == TABLE_ROWS else ""
     return ArtifactPreview(path, "table", size, columns=[str(c) for c in frame.columns], rows=rows,
                            n_rows=n_rows, note=note)
 
