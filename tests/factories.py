@@ -418,3 +418,23 @@ def build_populated_store(root: Path, work: Path) -> dict[str, Any]:
     outcome = run_job(store, scoring.score_spec(v1.ref, path=to_score))
     assert outcome.ok, outcome.error
     return made
+
+
+# --------------------------------------------------------------------------- the window
+
+
+def open_window(qtbot: Any, store: Any, size: tuple[int, int] | None = None, *, ask_to_quit: bool = False) -> Any:
+    """The real main window over ``store``, resized to ``size`` and shown (offscreen); closing it
+    with jobs running does not ask first unless ``ask_to_quit``."""
+    from modelyard.ui.common.settings import open_settings
+    from modelyard.ui.main_window import MainWindow
+
+    window = MainWindow(store, open_settings())
+    if not ask_to_quit:
+        window.settings.setValue("confirm/quit_with_jobs", "false")
+    qtbot.addWidget(window)
+    if size is not None:
+        window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    return window

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
+from factories import open_window
 from modelyard.core.jobs.runner import JobSpec, get_job
 from modelyard.ui.common.settings import open_settings
 from modelyard.ui.jobs.dock import COL_CANCEL, COL_PROGRESS
@@ -23,10 +24,7 @@ TICKING = "ui_jobfns:ticking"
 
 @pytest.fixture
 def window(qtbot, store):
-    w = MainWindow(store, open_settings())
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
+    w = open_window(qtbot, store, ask_to_quit=True)
     w.activateWindow()
     yield w
     if w.isVisible():

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import open_window  # noqa: F401 - the acceptance tests import it from here
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # fit.py and tour.py, for the screenshot script's imports too
@@ -30,20 +31,6 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if service is not None:
         service.clear_caches()
     made["store"].close()
-
-
-def open_window(qtbot: Any, store: Any, size: tuple[int, int]) -> Any:
-    """The real main window over ``store``, resized to ``size`` and shown (offscreen)."""
-    from modelyard.ui.common.settings import open_settings
-    from modelyard.ui.main_window import MainWindow
-
-    window = MainWindow(store, open_settings())
-    window.settings.setValue("confirm/quit_with_jobs", "false")
-    qtbot.addWidget(window)
-    window.resize(*size)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
 
 
 def close_window(window: Any) -> None:

@@ -8,14 +8,12 @@ import json
 
 import pandas as pd
 import pytest
-from factories import settle_panel
+from factories import open_window, settle_panel
 from modelyard.core.experiments import tracking
 from modelyard.core.experiments.tracking import previews
 from modelyard.core.store import models as m
-from modelyard.ui.common.settings import open_settings
 from modelyard.ui.experiments import artifacts as artifacts_ui
 from modelyard.ui.experiments.panel import TAB_ARTIFACTS, TAB_OVERVIEW, ExperimentsPanel
-from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import QBuffer, QByteArray, Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QDialogButtonBox
@@ -24,11 +22,7 @@ from sqlalchemy import select
 
 @pytest.fixture
 def window(qtbot, store):
-    w = MainWindow(store, open_settings())
-    qtbot.addWidget(w)
-    w.resize(1024, 640)
-    w.show()
-    qtbot.waitExposed(w)
+    w = open_window(qtbot, store, (1024, 640))
     yield w
     w.close()
 

@@ -10,11 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from factories import open_window
 from factories import settle_panel as settle
 from modelyard.core.experiments import tracking
-from modelyard.ui.common.settings import open_settings
 from modelyard.ui.experiments.panel import ExperimentsPanel
-from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -33,10 +32,7 @@ def log_runs(store, n=12, experiment="churn"):
 
 @pytest.fixture
 def window(qtbot, store):
-    w = MainWindow(store, open_settings())
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
+    w = open_window(qtbot, store)
     yield w
     w.close()
 

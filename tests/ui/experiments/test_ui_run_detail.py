@@ -7,16 +7,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from factories import settle_panel
+from factories import open_window, settle_panel
 from modelyard.core.datasets import service as ds
 from modelyard.core.experiments import tracking
 from modelyard.core.experiments.training.spec import TrainSpec
 from modelyard.core.jobs.runner import JobSpec, run_job
-from modelyard.ui.common.settings import open_settings
 from modelyard.ui.experiments.confusion import CELL_PADDING
 from modelyard.ui.experiments.evaluation import EvaluationView
 from modelyard.ui.experiments.panel import TAB_CHARTS, TAB_EVALUATION, ExperimentsPanel
-from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QFont, QFontMetrics
 
@@ -38,11 +36,7 @@ def add_sample(store, name: str) -> None:
 
 @pytest.fixture
 def window(qtbot, store):
-    w = MainWindow(store, open_settings())
-    qtbot.addWidget(w)
-    w.resize(1024, 640)
-    w.show()
-    qtbot.waitExposed(w)
+    w = open_window(qtbot, store, (1024, 640))
     w.jobs_dock.hide()  # idle: the Jobs dock is a status-bar strip
     yield w
     w.close()

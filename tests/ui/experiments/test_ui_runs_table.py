@@ -10,28 +10,22 @@ import threading
 
 import numpy as np
 import pytest
-from factories import churn_frame
+from factories import churn_frame, open_window
 from factories import settle_panel as settle
 from modelyard.core.datasets import service
 from modelyard.core.experiments import tracking
 from modelyard.core.experiments.training.spec import TrainSpec, train_spec_job
 from modelyard.core.jobs.runner import run_job
 from modelyard.core.store import models as m
-from modelyard.ui.common.settings import open_settings
 from modelyard.ui.experiments.panel import ExperimentsPanel
 from modelyard.ui.experiments.runs_table import BEST, RUN_ID_ROLE
-from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import QPoint, Qt
 from sqlalchemy import select
 
 
 @pytest.fixture
 def window(qtbot, store):
-    w = MainWindow(store, open_settings())
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
+    w = open_window(qtbot, store, (1280, 800))
     yield w
     w.close()
 

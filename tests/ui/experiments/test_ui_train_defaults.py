@@ -8,24 +8,19 @@ import dataclasses
 from types import SimpleNamespace
 
 import pytest
-from factories import settle_panel, train_churn_model
+from factories import open_window, settle_panel, train_churn_model
 from modelyard.core.datasets import catalog
 from modelyard.core.datasets import service as ds
 from modelyard.core.jobs.runner import run_job
 from modelyard.core.serving import scoring
-from modelyard.ui.common.settings import open_settings
 from modelyard.ui.experiments.panel import ExperimentsPanel
 from modelyard.ui.experiments.train_form import GENERATED_HEADING
-from modelyard.ui.main_window import MainWindow
 from PySide6.QtCore import Qt
 
 
 @pytest.fixture
 def window(qtbot, store):
-    w = MainWindow(store, open_settings())
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
+    w = open_window(qtbot, store)
     yield w
     w.close()
 
