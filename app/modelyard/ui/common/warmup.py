@@ -35,7 +35,7 @@ NEEDS_QT_PRIMED = ("pyqtgraph",)
 PRIME_NAMES_PER_TURN = 100
 
 qt_primed = threading.Event()
-warmed = threading.Event()  # set when the app's warm-up has imported HEAVY_MODULES (ui/common/collector.py)
+warmed = threading.Event()  # set when a warm-up has imported its modules (ui/common/collector.py)
 _priming = False
 
 
@@ -86,8 +86,7 @@ def start(modules: tuple[str, ...] = HEAVY_MODULES) -> threading.Thread:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - a missing optional module must not kill the app
                 pass
-        if set(HEAVY_MODULES) <= set(modules):  # the app's warm-up, not a panel's small one
-            warmed.set()
+        warmed.set()  # any warm-up: the collector freezes what is loaded by then (a panel's small one is first)
 
     thread = threading.Thread(target=work, name="modelyard-warmup", daemon=True)
     thread.start()

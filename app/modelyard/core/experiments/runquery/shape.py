@@ -33,6 +33,14 @@ class Nesting:
     searched: dict[int, list[str]] = field(default_factory=dict)
 
 
+def _flat(n: int) -> Nesting:
+    """The nesting of ``n`` runs none of which is another's child."""
+    import numpy as np
+
+    return Nesting(np.zeros(n, dtype=np.int8), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64),
+                   np.zeros(n, dtype=bool))
+
+
 def nest(table: RunsTable) -> tuple[RunsTable, Nesting]:
     """``table`` reordered so that each run's child runs follow it (in the table's order), with
     where each row sits. A child whose parent is not in the table (filtered out) stays on its own
@@ -42,6 +50,8 @@ def nest(table: RunsTable) -> tuple[RunsTable, Nesting]:
     n = len(table)
     ids = table.column("run_id")
     parents = table.column("parent_run_id") if "parent_run_id" in table.columns else np.full(n, None, dtype=object)
+    if not n or not np.any(parents != None):  # noqa: E711 - numpy's elementwise test; no child runs: the table as it is
+        return table, _flat(n)
     at = {rid: i for i, rid in enumerate(ids.tolist())}
     has_parent = [i for i, p in enumerate(parents.tolist()) if p is not None and p in at]
     top_level = np.ones(n, dtype=bool)
@@ -52,9 +62,7 @@ def nest(table: RunsTable) -> tuple[RunsTable, Nesting]:
             kids.setdefault(p, []).append(i)
             top_level[i] = False
     if not kids:
-        empty = np.zeros(n, dtype=np.int8)
-        return table, Nesting(empty, np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64),
-                              np.zeros(n, dtype=bool))
+        return table, _flat(n)
     order: list[int] = []
     depth: list[int] = []
     parent_row: list[int] = []
