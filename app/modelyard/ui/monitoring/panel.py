@@ -112,7 +112,8 @@ class MonitoringPanel(BatchSources, Panel):
         self.check: dict[str, Any] | None = None
         self.feature: dict[str, Any] | None = None
         self.overlay_plot: Any = None
-        self.timeline_plots: Any = None
+        self.timeline_plots: Any = None  # (scores, metric) plots, once drawn
+        self._timeline_made: Any = None  # the same, from when they are made
         self.notifications: list[tuple[str, str]] = []
         self.tray: Any = None
         self._watch_jobs: dict[int, str] = {}  # job id -> file path, for the notification
@@ -475,7 +476,7 @@ class MonitoringPanel(BatchSources, Panel):
     def _timeline_loaded(self, name: str, data: dict[str, Any]) -> None:
         if name != self.model_name:
             return
-        if self.timeline_plots is None:
+        if self._timeline_made is None:
             scores, metric = plots.timeline_plots(self.timeline_tab, self)
             self.timeline_hint.hide()
             self.timeline_layout.addWidget(scores, 3)
@@ -485,19 +486,21 @@ class MonitoringPanel(BatchSources, Panel):
             self.metric_legend.setWordWrap(True)
             self.timeline_layout.addWidget(self.metric_legend)
             self.timeline_layout.addWidget(metric, 2)
-            self.timeline_plots = (scores, metric)
+            self._timeline_made = (scores, metric)
             # the plots are made in this turn and drawn in a later one: one long turn held the window
             QTimer.singleShot(4, self, lambda: self._draw_timeline(name, data))
             return
         self._draw_timeline(name, data)
 
     def _draw_timeline(self, name: str, data: dict[str, Any]) -> None:
-        if name != self.model_name or self.timeline_plots is None:
+        """Draw ``data`` on the timeline's plots; :attr:`timeline_plots` is set once they show it."""
+        if name != self.model_name or self._timeline_made is None:
             return
-        scores, metric = self.timeline_plots
+        scores, metric = self._timeline_made
         self.timeline_series, legend = plots.draw_timeline(scores, metric, data)
         self.timeline_legend.setText(legend)
         self.timeline_checks = data.get("checks") or []
+        self.timeline_plots = self._timeline_made
 
     # ------------------------------------------------------------------ next steps from other rooms
     def monitor_model(self, name: str, ref: str | None = None) -> None:
@@ -684,6 +687,6 @@ class MonitoringPanel(BatchSources, Panel):
             self._restyle_plots()
 
     def _restyle_plots(self) -> None:
-        for plot in (getattr(self, "overlay_plot", None), *(getattr(self, "timeline_plots", None) or ())):
+        for plot in (getattr(self, "overlay_plot", None), *(getattr(self, "_timeline_made", None) or ())):
             if plot is not None:
                 plots.style(plot, self)
