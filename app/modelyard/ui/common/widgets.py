@@ -91,6 +91,18 @@ def show_error(parent: QWidget | None, title: str, error: BaseException | str) -
     box.open() if parent is not None and parent.isVisible() else box.exec()
 
 
+def push_button(parent: QWidget, text: str, slot: Callable[[], object], *, name: str, icon: str | None = None,
+           tip: str | None = None, enabled: bool = True) -> QPushButton:
+    """A push button named ``name`` (tests and the action bars find it so) that calls ``slot``."""
+    b = QPushButton(theme.icon(icon), text, parent) if icon else QPushButton(text, parent)
+    b.setObjectName(name)
+    if tip:
+        b.setToolTip(tip)
+    b.setEnabled(enabled)
+    b.clicked.connect(lambda _checked=False: slot())
+    return b
+
+
 def rows_view(parent: QWidget, name: str, model: object) -> QTableView:
     """A read-only, single-row-selection table over ``model``, styled like every list in the app."""
     view = QTableView(parent)

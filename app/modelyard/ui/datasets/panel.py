@@ -38,6 +38,7 @@ from modelyard.ui.common.widgets import (
     ActionBar,
     ElidedLabel,
     master_detail,
+    push_button,
     show_error,
 )
 from modelyard.ui.datasets.list_model import LIST_COLUMNS, DatasetsModel, SplitsModel
@@ -104,14 +105,11 @@ class DatasetsPanel(FileDropTarget, ProfileTab, Panel):
             lambda cur, _prev: None if self._selecting else self._dataset_selected(cur.row()))
         self.datasets_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.datasets_view.customContextMenuRequested.connect(self._list_menu)
-        self.import_button = QPushButton(theme.icon("import"), "Import…", self)
-        self.import_button.setObjectName("importButton")
-        self.import_button.setToolTip("Import a CSV, Parquet, Excel or JSON file as a new dataset (or its next version)")
-        self.import_button.clicked.connect(self.import_with_dialog)
-        self.sample_button = QPushButton("Sample…", self)
-        self.sample_button.setObjectName("sampleButton")
-        self.sample_button.setToolTip("Import one of scikit-learn's bundled datasets")
-        self.sample_button.clicked.connect(self._choose_sample)
+        self.import_button = push_button(self, "Import…", self.import_with_dialog, name="importButton", icon="import",
+                                         tip="Import a CSV, Parquet, Excel or JSON file as a new dataset (or its next "
+                                             "version)")
+        self.sample_button = push_button(self, "Sample…", self._choose_sample, name="sampleButton",
+                                         tip="Import one of scikit-learn's bundled datasets")
         self.list_bar = ActionBar(self)
         self.list_bar.add(self.import_button, priority=2)
         self.list_bar.add(self.sample_button, priority=1)
@@ -135,10 +133,8 @@ class DatasetsPanel(FileDropTarget, ProfileTab, Panel):
         self.train_button.setObjectName("trainOnDatasetButton")
         self.train_button.setDefault(True)
         self.train_button.clicked.connect(self.train_on_shown)
-        self.delete_button = QPushButton(theme.icon("trash"), "Delete…", self)
-        self.delete_button.setObjectName("deleteDatasetButton")
-        self.delete_button.setToolTip("Delete this dataset and hide all its versions")
-        self.delete_button.clicked.connect(self.delete_current)
+        self.delete_button = push_button(self, "Delete…", self.delete_current, name="deleteDatasetButton", icon="trash",
+                                         tip="Delete this dataset and hide all its versions")
         self.header_bar = ActionBar(self)
         self.header_bar.add(self.train_button, priority=10)
         self.header_bar.add(self.delete_button, priority=0)
@@ -210,9 +206,7 @@ class DatasetsPanel(FileDropTarget, ProfileTab, Panel):
         self.split_seed = QSpinBox(self)
         self.split_seed.setObjectName("splitSeed")
         self.split_seed.setRange(0, 2**31 - 1)
-        self.split_button = QPushButton("Create split", self)
-        self.split_button.setObjectName("createSplitButton")
-        self.split_button.clicked.connect(self.create_split)
+        self.split_button = push_button(self, "Create split", self.create_split, name="createSplitButton")
         form = QFormLayout()
         form.addRow("Method:", self.split_method)
         form.addRow("By column:", self.split_column)

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 from modelyard.core.datasets.schema import ALLOWED_TYPES, ROLES
 from modelyard.ui.common import theme
 from modelyard.ui.common.delegates import ComboDelegate, SparklineDelegate
+from modelyard.ui.common.widgets import push_button
 from modelyard.ui.datasets.profile_table import (
     COL_DIST,
     COL_DISTINCT,
@@ -83,11 +83,10 @@ class ProfileTab:
         for col, width in PROFILE_WIDTHS.items():
             header.resizeSection(col, width)
         self.profile_view.selectionModel().currentRowChanged.connect(lambda cur, _p: self._column_selected(cur))
-        self.save_schema_button = QPushButton("Save as new version", self)
-        self.save_schema_button.setObjectName("saveSchemaButton")
-        self.save_schema_button.setToolTip("Types and roles are part of a version: changing them creates the next version.")
-        self.save_schema_button.setEnabled(False)
-        self.save_schema_button.clicked.connect(self.save_schema)
+        self.save_schema_button = push_button(self, "Save as new version", self.save_schema, name="saveSchemaButton",
+                                              enabled=False,
+                                              tip="Types and roles are part of a version: changing them creates the "
+                                                  "next version.")
         self.profile_model.changes_pending.connect(self.save_schema_button.setEnabled)
         self.detail_holder = QWidget(self)
         self.detail_layout = QVBoxLayout(self.detail_holder)

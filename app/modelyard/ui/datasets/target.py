@@ -16,13 +16,13 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from modelyard.core.datasets import catalog, schema, targets
 from modelyard.ui.common import theme
+from modelyard.ui.common.widgets import push_button
 
 BANNER_TEXT = "This version has no target: models cannot train on it."
 TASKS = ("classification", "regression")
@@ -44,10 +44,8 @@ class TargetBanner(QFrame):
         self.label = QLabel(BANNER_TEXT, self)
         self.label.setObjectName("targetBannerText")
         self.label.setWordWrap(True)
-        self.button = QPushButton("Set target…", self)
-        self.button.setObjectName("setTargetButton")
-        self.button.setToolTip("Choose the column models should predict; it is saved as the next version.")
-        self.button.clicked.connect(self.set_target)
+        self.button = push_button(self, "Set target…", self.set_target.emit, name="setTargetButton",
+                                  tip="Choose the column models should predict; it is saved as the next version.")
         row = QHBoxLayout(self)
         row.setContentsMargins(theme.SPACE_S, 2, theme.SPACE_S, 2)
         row.addWidget(self.icon)

@@ -23,7 +23,6 @@ from PySide6.QtGui import (
     QStandardItemModel,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -43,7 +42,7 @@ from PySide6.QtWidgets import (
 from modelyard.core.common.names import fmt_bytes, plural
 from modelyard.ui.common import theme
 from modelyard.ui.common.rows import RowsTableModel
-from modelyard.ui.common.widgets import ElidedLabel
+from modelyard.ui.common.widgets import ElidedLabel, rows_view
 
 JSON_TREE_CAP = 5000  # tree items built for a JSON file; beyond them a node says how many more
 
@@ -341,15 +340,8 @@ class ArtifactsPane(QSplitter):
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.setObjectName("artifactsPane")
         self.model = ArtifactsModel(self)
-        self.view = QTableView(self)
-        self.view.setObjectName("artifactsTable")
-        self.view.setModel(self.model)
-        self.view.verticalHeader().hide()
-        self.view.setShowGrid(False)
-        self.view.setWordWrap(False)
+        self.view = rows_view(self, "artifactsTable", self.model)
         self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)  # "…confusion_matrix.json": the file's name shows
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2):

@@ -29,7 +29,7 @@ from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.keyed_rows import KeyedRowsModel
 from modelyard.ui.common.panel import Panel
-from modelyard.ui.common.widgets import ActionBar, show_error
+from modelyard.ui.common.widgets import ActionBar, push_button, show_error
 from modelyard.ui.experiments.run_actions import RunActions
 from modelyard.ui.experiments.run_detail import (  # noqa: F401 - the tab numbers are part of the panel's API
     TAB_ARTIFACTS,
@@ -154,27 +154,19 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.columns_menu = QMenu(self)
         self.columns_button.setMenu(self.columns_menu)
         self.columns_menu.aboutToShow.connect(self._fill_columns_menu)
-        self.export_button = QPushButton("Export CSV…", self)
-        self.export_button.setObjectName("exportRunsButton")
-        self.export_button.setToolTip("Write the shown runs (filtered and sorted) to a CSV file")
-        self.export_button.clicked.connect(lambda: self.export_csv())
-        self.train_button = QPushButton(theme.icon("play"), "Train…", self)
-        self.train_button.setObjectName("trainButton")
-        self.train_button.setToolTip("Train a model on a dataset version as a new run")
-        self.train_button.clicked.connect(lambda: self.open_train_dialog())
-        self.compare_button = QPushButton("Compare", self)
-        self.compare_button.setObjectName("compareButton")
-        self.compare_button.setToolTip("Select two or more runs to compare their parameters, metrics and curves")
-        self.compare_button.setEnabled(False)
-        self.compare_button.clicked.connect(lambda: self.compare_runs())
-        self.register_button = QPushButton(theme.icon("registry"), "Register model…", self)
-        self.register_button.setObjectName("registerRunButton")
-        self.register_button.setToolTip("Register the selected run's model as a new version in the Registry")
-        self.register_button.clicked.connect(lambda: self.register_selected())
-        self.register_best_button = QPushButton(theme.icon("registry"), "Register best", self)
-        self.register_best_button.setObjectName("registerBestButton")
-        self.register_best_button.setToolTip("Register the model of the search's best trial (★) in the Registry")
-        self.register_best_button.clicked.connect(lambda: self.register_best())
+        self.export_button = push_button(self, "Export CSV…", lambda: self.export_csv(), name="exportRunsButton",
+                                         tip="Write the shown runs (filtered and sorted) to a CSV file")
+        self.train_button = push_button(self, "Train…", lambda: self.open_train_dialog(), name="trainButton",
+                                        icon="play", tip="Train a model on a dataset version as a new run")
+        self.compare_button = push_button(self, "Compare", lambda: self.compare_runs(), name="compareButton",
+                                          enabled=False,
+                                          tip="Select two or more runs to compare their parameters, metrics and curves")
+        self.register_button = push_button(self, "Register model…", lambda: self.register_selected(),
+                                           name="registerRunButton", icon="registry",
+                                           tip="Register the selected run's model as a new version in the Registry")
+        self.register_best_button = push_button(self, "Register best", lambda: self.register_best(),
+                                                name="registerBestButton", icon="registry",
+                                                tip="Register the model of the search's best trial (★) in the Registry")
         self.count_label = QLabel(self)
         self.count_label.setObjectName("runsCount")
         self.filter_edit.setMinimumWidth(160)

@@ -16,9 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QSizePolicy,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -27,7 +25,7 @@ from PySide6.QtWidgets import (
 from modelyard.core.experiments.tracking.edits import run_note
 from modelyard.ui.common import theme
 from modelyard.ui.common.rows import RowsTableModel
-from modelyard.ui.common.widgets import show_error
+from modelyard.ui.common.widgets import push_button, rows_view, show_error
 from modelyard.ui.experiments.artifacts import ArtifactsPane
 from modelyard.ui.experiments.curves import CurveControls
 from modelyard.ui.experiments.run_notes import (
@@ -67,11 +65,10 @@ class RunDetail:
         self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail_title.setMinimumWidth(1)  # a narrow window cuts it rather than widening the panel
         self.detail_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.reproduce_button = QPushButton(theme.icon("refresh"), "Reproduce", self)
-        self.reproduce_button.setObjectName("reproduceButton")
-        self.reproduce_button.setEnabled(False)
-        self.reproduce_button.setToolTip("Retrain this run from its recorded spec and data, and compare the metrics")
-        self.reproduce_button.clicked.connect(lambda: self.reproduce_run())
+        self.reproduce_button = push_button(self, "Reproduce", lambda: self.reproduce_run(), name="reproduceButton",
+                                            icon="refresh", enabled=False,
+                                            tip="Retrain this run from its recorded spec and data, and compare the "
+                                                "metrics")
         self.detail_tabs = QTabWidget(self)
         self.params_model = _KeyValueModel(self)
         self.metrics_model = _KeyValueModel(self)
@@ -79,23 +76,14 @@ class RunDetail:
         overview = QWidget(self)
         ol = QHBoxLayout(overview)
         ol.setContentsMargins(0, 0, 0, 0)
-        self.edit_tags_button = QPushButton("Edit tags…", self)
-        self.edit_tags_button.setObjectName("editTagsButton")
-        self.edit_tags_button.setToolTip("Add, change or remove this run's tags")
-        self.edit_tags_button.setEnabled(False)
-        self.edit_tags_button.clicked.connect(lambda: self.edit_tags())
+        self.edit_tags_button = push_button(self, "Edit tags…", lambda: self.edit_tags(), name="editTagsButton",
+                                            enabled=False, tip="Add, change or remove this run's tags")
         for title, model in (("Parameters", self.params_model), ("Metrics", self.metrics_model), ("Tags", self.tags_model)):
             box = QVBoxLayout()
             label = QLabel(title, self)
             theme.make_heading(label, 1.0)
-            view = QTableView(self)
-            view.setObjectName(f"{title.lower()}Table")
-            view.setModel(model)
-            view.verticalHeader().hide()
+            view = rows_view(self, f"{title.lower()}Table", model)
             view.verticalHeader().setDefaultSectionSize(22)
-            view.setShowGrid(False)
-            view.setWordWrap(False)
-            view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
             view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
             head = QHBoxLayout()
             head.addWidget(label, 1)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from modelyard.core.experiments.tracking.edits import NOTE_TAG
 from modelyard.ui.common import theme
+from modelyard.ui.common.widgets import push_button
 
 
 def visible_tags(tags: dict[str, str]) -> dict[str, str]:
@@ -59,9 +60,7 @@ class TagsDialog(QDialog):
         self.add_button = QPushButton("Add tag", self)
         self.add_button.setObjectName("addTag")
         self.add_button.clicked.connect(lambda: self.add_row("", "", edit=True))
-        self.remove_button = QPushButton("Remove", self)
-        self.remove_button.setObjectName("removeTag")
-        self.remove_button.clicked.connect(self.remove_selected)
+        self.remove_button = push_button(self, "Remove", self.remove_selected, name="removeTag")
         self.error = QLabel(self)
         self.error.setStyleSheet(f"color: {theme.status_colour('failed').name()}")
         self.error.hide()

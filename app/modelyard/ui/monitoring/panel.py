@@ -47,6 +47,7 @@ from modelyard.ui.common.widgets import (
     ActionBar,
     ElidedLabel,
     master_detail,
+    push_button,
     rows_view,
     show_error,
 )
@@ -151,25 +152,19 @@ class MonitoringPanel(BatchSources, Panel):
         self.model_title = ElidedLabel("", self)
         self.model_title.setObjectName("monitorTitle")
         theme.make_heading(self.model_title, 1.3)
-        self.check_button = QPushButton(theme.icon("drift"), "Check a batch…", self)
-        self.check_button.setObjectName("checkButton")
-        self.check_button.setToolTip("Check a data file against the model's training data (or drop it on the model)")
-        self.check_button.clicked.connect(lambda: self.check_file())
-        self.watch_button = QPushButton(theme.icon("folder-open"), "Watch folder…", self)
-        self.watch_button.setObjectName("watchButton")
-        self.watch_button.setToolTip("Check every new file written into a folder")
-        self.watch_button.clicked.connect(lambda: self.choose_watch_folder())
-        self.settings_button = QPushButton(theme.icon("settings"), "Settings…", self)
-        self.settings_button.setObjectName("driftSettingsButton")
-        self.settings_button.setToolTip("Thresholds, the dataset rule, critical and ignored features")
-        self.settings_button.clicked.connect(lambda: self.edit_settings())
-        self.report_button = QPushButton("Export report…", self)
-        self.report_button.setObjectName("reportButton")
-        self.report_button.setToolTip("Write the selected check's report as one HTML file to send or print")
-        self.report_button.clicked.connect(lambda: self.export_report())
-        self.retrain_button = QPushButton(theme.icon("refresh"), "Retrain…", self)
-        self.retrain_button.setObjectName("retrainButton")
-        self.retrain_button.clicked.connect(lambda: self.retrain())
+        self.check_button = push_button(self, "Check a batch…", lambda: self.check_file(), name="checkButton",
+                                        icon="drift",
+                                        tip="Check a data file against the model's training data (or drop it on the "
+                                            "model)")
+        self.watch_button = push_button(self, "Watch folder…", lambda: self.choose_watch_folder(), name="watchButton",
+                                        icon="folder-open", tip="Check every new file written into a folder")
+        self.settings_button = push_button(self, "Settings…", lambda: self.edit_settings(), name="driftSettingsButton",
+                                           icon="settings",
+                                           tip="Thresholds, the dataset rule, critical and ignored features")
+        self.report_button = push_button(self, "Export report…", lambda: self.export_report(), name="reportButton",
+                                         tip="Write the selected check's report as one HTML file to send or print")
+        self.retrain_button = push_button(self, "Retrain…", lambda: self.retrain(), name="retrainButton",
+                                          icon="refresh")
         self.actions = ActionBar(self)
         # the next step after a drifted check, Retrain…, is the last to go into "More"
         for button, priority in ((self.check_button, 2), (self.watch_button, 0), (self.settings_button, 0),

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMessageBox,
-    QPushButton,
     QSizePolicy,
     QTableView,
     QTabWidget,
@@ -47,6 +46,7 @@ from modelyard.ui.common.widgets import (
     ActionBar,
     ElidedLabel,
     master_detail,
+    push_button,
     rows_view,
     show_error,
 )
@@ -140,12 +140,10 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.models_view.installEventFilter(self)  # narrow: the champion column gives its room to the names
         self.models_view.selectionModel().currentRowChanged.connect(
             lambda cur, _p: None if self._selecting else self._model_selected(cur.row()))
-        self.register_button = QPushButton(theme.icon("registry"), "Register run…", self)
-        self.register_button.setObjectName("registerButton")
-        self.register_button.clicked.connect(lambda: self.register_run())
-        self.import_button = QPushButton(theme.icon("import"), "Import bundle…", self)
-        self.import_button.setObjectName("importBundleButton")
-        self.import_button.clicked.connect(lambda: self.import_bundle())
+        self.register_button = push_button(self, "Register run…", lambda: self.register_run(), name="registerButton",
+                                           icon="registry")
+        self.import_button = push_button(self, "Import bundle…", lambda: self.import_bundle(),
+                                         name="importBundleButton", icon="import")
         lb = ActionBar(self)  # the list may be narrow: what does not fit goes to "More"
         lb.setObjectName("modelsActionBar")
         lb.add(self.register_button, 1)
@@ -163,36 +161,25 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         # the buttons keep their width; the name gives way (elided in the middle, whole in its tooltip)
         self.model_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.model_title.setMinimumWidth(160)
-        self.serve_button = QPushButton(theme.icon("play"), "Serve", self)
-        self.serve_button.setObjectName("serveButton")
-        self.serve_button.setToolTip("Serve the champion (else the selected version) over HTTP on this computer "
-                                     "(MLflow's scoring protocol)")
-        self.serve_button.clicked.connect(self.toggle_serving)
-        self.export_button = QPushButton("Export bundle…", self)
-        self.export_button.setObjectName("exportBundleButton")
-        self.export_button.setToolTip("Write the selected version, its card and checksums to one .mybundle file")
-        self.export_button.clicked.connect(lambda: self.export_bundle())
-        self.monitor_button = QPushButton(theme.icon("monitoring"), "Monitor", self)
-        self.monitor_button.setObjectName("monitorButton")
-        self.monitor_button.setToolTip("Check new data against the selected version for drift (Monitoring)")
-        self.monitor_button.clicked.connect(lambda: self.monitor_version())
-        self.score_button = QPushButton("Score data…", self)
-        self.score_button.setObjectName("scoreButton")
-        self.score_button.setToolTip("Predict a data file with the selected version; the predictions become a "
-                                     "dataset version linked to both")
-        self.score_button.clicked.connect(lambda: self.score_file())
-        self.alias_button = QPushButton("Set alias…", self)
-        self.alias_button.setObjectName("aliasButton")
-        self.alias_button.setToolTip("Point an alias (champion, challenger…) at the selected version")
-        self.alias_button.clicked.connect(lambda: self.set_alias())
-        self.stage_button = QPushButton("Stage…", self)
-        self.stage_button.setObjectName("stageButton")
-        self.stage_button.setToolTip("Move the selected version to Staging, Production or Archived")
-        self.stage_button.clicked.connect(lambda: self.set_stage())
-        self.gates_button = QPushButton("Gates…", self)
-        self.gates_button.setObjectName("gatesButton")
-        self.gates_button.setToolTip("What a version must reach before it becomes champion or goes to Production")
-        self.gates_button.clicked.connect(lambda: self.edit_gates())
+        self.serve_button = push_button(self, "Serve", self.toggle_serving, name="serveButton", icon="play",
+                                        tip="Serve the champion (else the selected version) over HTTP on this "
+                                            "computer (MLflow's scoring protocol)")
+        self.export_button = push_button(self, "Export bundle…", lambda: self.export_bundle(),
+                                         name="exportBundleButton",
+                                         tip="Write the selected version, its card and checksums to one .mybundle file")
+        self.monitor_button = push_button(self, "Monitor", lambda: self.monitor_version(), name="monitorButton",
+                                          icon="monitoring",
+                                          tip="Check new data against the selected version for drift (Monitoring)")
+        self.score_button = push_button(self, "Score data…", lambda: self.score_file(), name="scoreButton",
+                                        tip="Predict a data file with the selected version; the predictions become a "
+                                            "dataset version linked to both")
+        self.alias_button = push_button(self, "Set alias…", lambda: self.set_alias(), name="aliasButton",
+                                        tip="Point an alias (champion, challenger…) at the selected version")
+        self.stage_button = push_button(self, "Stage…", lambda: self.set_stage(), name="stageButton",
+                                        tip="Move the selected version to Staging, Production or Archived")
+        self.gates_button = push_button(self, "Gates…", lambda: self.edit_gates(), name="gatesButton",
+                                        tip="What a version must reach before it becomes champion or goes to "
+                                            "Production")
         # what is done with a version first (serve it, export it, watch it) stays longest in the bar
         self.actions_bar = ActionBar(self, align=Qt.AlignmentFlag.AlignRight)
         for button, priority in ((self.serve_button, 3), (self.export_button, 2), (self.monitor_button, 2),
@@ -268,12 +255,9 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.card_layout.setContentsMargins(0, 0, 0, 0)
         self.card_browser: Any = None
         self.card_html = ""
-        self.edit_notes_button = QPushButton("Edit notes…", self)
-        self.edit_notes_button.setObjectName("editNotesButton")
-        self.edit_notes_button.clicked.connect(lambda: self.edit_card_notes())
-        self.export_card_button = QPushButton("Export HTML…", self)
-        self.export_card_button.setObjectName("exportCardButton")
-        self.export_card_button.clicked.connect(lambda: self.export_card())
+        self.edit_notes_button = push_button(self, "Edit notes…", lambda: self.edit_card_notes(),
+                                             name="editNotesButton")
+        self.export_card_button = push_button(self, "Export HTML…", lambda: self.export_card(), name="exportCardButton")
         cb = QHBoxLayout()
         cb.addStretch(1)
         cb.addWidget(self.edit_notes_button)
