@@ -179,8 +179,10 @@ def draw_timeline(scores: Any, metric: Any, data: dict[str, Any]) -> tuple[dict[
     xs = list(range(1, len(checks) + 1))
     labels = [batch_date(c) for c in checks]
     by_file = len(set(labels)) < len(labels)  # batches of one day: their files tell them apart
-    if by_file:
-        labels = [_short(str(c.get("batch_file") or c.get("batch_ref") or "")) for c in checks]
+    if by_file:  # as many characters as each label's share of the plot's width holds
+        room = scores.width() / max(1, min(len(checks), MAX_TICKS))
+        chars = max(TICK_CHARS, int(room / max(1, scores.fontMetrics().averageCharWidth())) - 2)
+        labels = [_short(str(c.get("batch_file") or c.get("batch_ref") or ""), chars) for c in checks]
     ticks = [_thin(list(zip(xs, labels, strict=False)))]
     for ax in (scores.getAxis("bottom"), metric.getAxis("bottom")):
         ax.setTicks(ticks)
