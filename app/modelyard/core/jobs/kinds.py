@@ -30,7 +30,8 @@ CHECKS = "checks"
 SERVERS = "servers"
 JOBS = "jobs"
 STORE = "store"
-TOPICS = frozenset({DATASETS, RUNS, MODELS, CHECKS, SERVERS, JOBS, STORE})
+PIPELINES = "pipelines"
+TOPICS = frozenset({DATASETS, RUNS, MODELS, CHECKS, SERVERS, JOBS, STORE, PIPELINES})
 
 
 @dataclass(frozen=True)

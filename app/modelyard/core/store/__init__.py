@@ -53,7 +53,7 @@ from modelyard.core.store.artifacts import NEW_FILES_KEY, ArtifactRef, ArtifactS
 DB_FILENAME = "modelyard.db"
 # Every Alembic revision this Modelyard knows, oldest first. tests/core/store/test_store.py checks this
 # against migrations/versions so the fast path below (no Alembic import) cannot drift.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 BUSY_TIMEOUT_S = 60.0
 STALE_HEARTBEAT = dt.timedelta(minutes=10)
@@ -655,7 +655,8 @@ class Store:
             return not pid_alive(r.pid)
 
         for model, status_col, started_col in ((m.Job, m.Job.status, m.Job.started_at),
-                                               (m.Run, m.Run.status, m.Run.start_time)):
+                                               (m.Run, m.Run.status, m.Run.start_time),
+                                               (m.PipelineRun, m.PipelineRun.status, m.PipelineRun.started_at)):
             with self.session() as s:
                 rows = s.execute(
                     select(model.id, model.host, model.pid, model.heartbeat_at, started_col.label("started"))
@@ -667,12 +668,20 @@ class Store:
             values: dict[str, Any] = {"status": "interrupted"}
             if model is m.Job:
                 values.update(ended_at=now, error="The process running this job ended before the job finished.")
+            elif model is m.PipelineRun:
+                values.update(ended_at=now, error="The process running this pipeline ended before the pipeline "
+                                                  "finished; resume it to run the steps that did not finish.")
             else:
                 values.update(end_time=now, error="The process running this run ended before the run finished.")
             with self.write() as s:
                 res = s.execute(
                     update(model).where(model.id.in_(dead), status_col == "running").values(**values)
                 )
+                if model is m.PipelineRun:  # its steps that were running (or waiting) did not finish either
+                    s.execute(update(m.PipelineStepRun)
+                              .where(m.PipelineStepRun.run_id.in_(dead),
+                                     m.PipelineStepRun.status.in_(("running", "pending")))
+                              .values(status="interrupted", ended_at=now))
                 count += res.rowcount or 0
         return count
 

@@ -464,6 +464,138 @@ class MonitoringCheck(Base):
     __table_args__ = (Index("ix_monitoring_checks_model_version_created", "model_version_id", "created_at"),)
 
 
+# --------------------------------------------------------------------------- pipelines
+
+
+class Pipeline(Base):
+    """A pipeline file the store knows (the YAML stays in the team's git; the store lists it).
+
+    ``spec`` is the file as last validated (plain data); ``spec_sha256`` the file's bytes then.
+    ``schedules_enabled`` switches the file's schedule triggers on and off (its other triggers too).
+    """
+
+    __tablename__ = "pipelines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    path: Mapped[str] = mapped_column(Text)  # absolute path of the YAML file
+    description: Mapped[str | None] = mapped_column(Text)
+    spec: Mapped[dict[str, Any]]
+    spec_sha256: Mapped[str] = mapped_column(String(64))
+    schedules_enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class PipelineRun(Base):
+    """One run of a pipeline: queued -> running -> succeeded | failed | blocked | cancelled | interrupted.
+
+    ``blocked``: a gate or a check stopped it (the CLI exits 3). ``interrupted``: the process running
+    it ended before it finished (found by the store's sweep); it can be resumed (``resumed_from``).
+    """
+
+    __tablename__ = "pipeline_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    params: Mapped[dict[str, Any] | None]  # the resolved pipeline parameters
+    spec: Mapped[dict[str, Any]]  # the pipeline as it was run
+    spec_sha256: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[dict[str, Any] | None]  # {"type": "manual" | "schedule" | "new_file" | "drift" | "resume", ...}
+    resumed_from: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="SET NULL"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))  # the run's own job, if any
+    max_parallel: Mapped[int] = mapped_column(default=1)
+    force: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None]
+    actor: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None]
+
+    __table_args__ = (Index("ix_pipeline_runs_pipeline_created", "pipeline_id", "created_at"),
+                      Index("ix_pipeline_runs_status", "status"))
+
+
+class PipelineStepRun(Base):
+    """One step of a pipeline run: pending -> running -> succeeded | cached | failed | blocked |
+    skipped | cancelled | interrupted. ``cache_key`` hashes everything the step's result depends
+    on; ``cached_from`` names the step run whose outputs a cached step reused."""
+
+    __tablename__ = "pipeline_step_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(default=0)  # the step's place in the file (for lists)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    params: Mapped[dict[str, Any] | None]  # resolved params (references replaced)
+    cache_key: Mapped[str | None] = mapped_column(String(64))
+    cached_from: Mapped[int | None] = mapped_column(ForeignKey("pipeline_step_runs.id", ondelete="SET NULL"))
+    outputs: Mapped[dict[str, Any] | None]
+    records: Mapped[list[Any] | None]  # [{"type": "dataset_version", "id": "12"}, ...] the step created
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))  # the last attempt's job
+    started_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (UniqueConstraint("run_id", "step"),
+                      Index("ix_pipeline_step_runs_cache", "step", "cache_key"))
+
+
+class TriggerFiring(Base):
+    """A trigger that fired, claimed once: the unique (pipeline, trigger, fire key) row is what
+    makes two agents, or an agent and an open window, run a due trigger exactly once.
+
+    ``fire_key`` names the occasion: a schedule's due time (ISO), a new file's path and content
+    hash, a drift check's id.
+    """
+
+    __tablename__ = "trigger_firings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(100))  # the trigger's key in the file, e.g. "schedule:0"
+    fire_key: Mapped[str] = mapped_column(String(500))
+    fired_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decision: Mapped[str] = mapped_column(String(20), default="run")  # run | skipped (a missed schedule)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="SET NULL"))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None]
+
+    __table_args__ = (UniqueConstraint("pipeline_id", "trigger", "fire_key"),)
+
+
+class Notification(Base):
+    """One message to one channel (email | webhook | desktop) about an event, and its delivery.
+
+    status: pending -> sent | failed (after its last attempt). Never holds a password.
+    """
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event: Mapped[str] = mapped_column(String(60))  # pipeline.failed | pipeline.succeeded | pipeline.blocked | check.drift ...
+    channel: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str | None] = mapped_column(Text)  # recipients or URL (no secrets)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    pipeline_run_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="SET NULL"))
+    check_id: Mapped[int | None] = mapped_column(ForeignKey("monitoring_checks.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_notifications_status", "status"),)
+
+
 # a new database is created from these models (Store._create_fresh): add the triggers once every table exists
 event.listen(Base.metadata, "after_create", _create_runs_table_cache_triggers)
 

@@ -1,0 +1,1 @@
+"""The Pipelines panel: pipelines as graphs, their runs live, history, logs, Run with parameters."""
