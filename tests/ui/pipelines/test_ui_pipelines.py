@@ -1,0 +1,306 @@
+"""The Pipelines panel driven as a user drives it: add a pipeline file (the button, a drop), run
+it with a parameter changed and watch its steps change colour, read the history and a step's log,
+see a broken file's problems beside the YAML, switch its triggers off, cancel a run, and be told
+when a run fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import settle_panel as settle
+from modelyard.ui.pipelines.panel import PipelinesPanel
+from modelyard.ui.pipelines.run_dialog import RunDialog
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QPushButton
+
+TWO_STEPS = """
+    name: greet
+    description: Write a greeting, then read it back
+    params:
+      greeting: hello
+    steps:
+      write:
+        kind: shell
+        params: {command: "sleep 1.5 && echo ${params.greeting} > greeting.txt"}
+      read:
+        kind: shell
+        params: {command: "cat greeting.txt"}
+        needs: [write]
+"""
+
+SCHEDULED = """
+    name: nightly
+    triggers:
+      - schedule: "0 2 * * *"
+    steps:
+      hello:
+        kind: shell
+        params: {command: "echo hello"}
+"""
+
+
+def panel_of(window) -> PipelinesPanel:
+    panel = window.panel_of("pipelines")
+    window.show_panel(window.panels.index(panel))
+    panel.refresh()
+    settle(panel)
+    return panel
+
+
+def names(panel: PipelinesPanel) -> list[str]:
+    return [r["name"] for r in panel.pipelines_model.rows]
+
+
+def drop_on(widget, paths: list[Path]) -> bool:
+    """A real drag of local files over ``widget``, dropped in its middle; whether it was taken."""
+    point = QPointF(widget.rect().center())
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    QApplication.sendEvent(widget, QDragMoveEvent(point.toPoint(), Qt.DropAction.CopyAction, mime,
+                                                  Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    drop = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return drop.isAccepted()
+
+
+def click_node(panel: PipelinesPanel, name: str) -> None:
+    view = panel.graph
+    centre = view.node_centre(name).toPoint()
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre)
+
+
+def fill_run_dialog(qtbot, values: dict[str, str], *, force: bool = False) -> list[str]:
+    """When the Run dialog opens: type ``values`` into its parameter fields and click Run. Returns
+    the defaults the dialog showed (filled in once it ran)."""
+    seen: list[str] = []
+
+    def fill() -> None:
+        dialog = next((w for w in QApplication.topLevelWidgets() if isinstance(w, RunDialog) and w.isVisible()), None)
+        if dialog is None:
+            QTimer.singleShot(20, fill)
+            return
+        for edit in dialog.findChildren(QLineEdit):
+            seen.append(f"{edit.objectName()}={edit.text()}")
+        for key, text in values.items():
+            edit = dialog.findChild(QLineEdit, f"param_{key}")
+            edit.selectAll()
+            qtbot.keyClicks(edit, text)
+        dialog.force.setChecked(force)
+        qtbot.mouseClick(dialog.findChild(QPushButton, "runPipelineButton"), Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, fill)
+    return seen
+
+
+def test_empty_panel_says_what_a_pipeline_is_and_adds_one_with_the_button(qtbot, window, write_pipeline, monkeypatch):
+    path = write_pipeline(TWO_STEPS)
+    panel = panel_of(window)
+    assert panel.stack.currentWidget() is panel.empty
+    assert "docs/examples/churn-pipeline/" in panel.empty.body.text()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), "Pipeline files (*.yml)"))
+    button = next(b for b in panel.empty.findChildren(QPushButton) if b.text() == "Add pipeline file…")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: names(panel) == ["greet"], timeout=10_000)
+    settle(panel)
+    assert panel.stack.currentWidget() is panel.content
+    assert panel.title_label.full_text() == "greet"
+    assert set(panel.graph.states()) == {"write", "read"}
+    assert panel.graph.edges == [("write", "read")]
+    assert panel.graph.nodes["read"].rect.left() > panel.graph.nodes["write"].rect.right()  # a column further
+    assert panel.run_line.full_text().startswith("Never run")
+    assert not window.shown_errors
+
+
+def test_a_pipeline_file_dropped_on_the_panel_is_added(qtbot, window, write_pipeline):
+    first = write_pipeline(TWO_STEPS)
+    second = write_pipeline(SCHEDULED, "nightly.yaml")
+    panel = panel_of(window)
+    panel.add_pipeline_file(first)
+    qtbot.waitUntil(lambda: names(panel) == ["greet"], timeout=10_000)
+    assert drop_on(panel, [second])
+    qtbot.waitUntil(lambda: names(panel) == ["greet", "nightly"], timeout=10_000)
+    settle(panel)
+    assert panel.pipeline["name"] == "nightly"  # the added pipeline is shown
+    assert not window.shown_errors
+
+
+def test_run_with_a_changed_parameter_shows_the_steps_live_and_a_history_row(qtbot, window, write_pipeline, tmp_path):
+    write_pipeline(TWO_STEPS)
+    panel = panel_of(window)
+    panel.add_pipeline_file(tmp_path / "pipeline.yml")
+    qtbot.waitUntil(lambda: names(panel) == ["greet"], timeout=10_000)
+    settle(panel)
+    seen = fill_run_dialog(qtbot, {"greeting": "bonjour"})
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert "param_greeting=hello" in seen  # the default was filled in
+    qtbot.waitUntil(lambda: panel.graph.state_of("write") == "running", timeout=20_000)
+    assert panel.graph.state_of("read") == "pending"
+    assert panel.graph.pulse_timer.isActive()  # a running step pulses
+    assert panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.graph.state_of("read") == "succeeded", timeout=30_000)
+    assert panel.graph.state_of("write") == "succeeded"
+    assert (tmp_path / "greeting.txt").read_text().strip() == "bonjour"
+    qtbot.waitUntil(lambda: [r.get("status") for r in panel.runs_model.rows] == ["succeeded"], timeout=10_000)
+    settle(panel)
+    run = panel.runs_model.rows[0]
+    assert panel.runs_model.data(panel.runs_model.index(0, panel.runs_model.TRIGGER)) == "by hand"
+    assert "2 succeeded" in panel.runs_model.data(panel.runs_model.index(0, panel.runs_model.COUNTS))
+    assert panel.run["params"]["greeting"] == "bonjour"
+    assert not panel.cancel_button.isEnabled()
+    assert not panel.graph.pulse_timer.isActive()
+    # the clicked step's state, outputs and log
+    click_node(panel, "read")
+    assert panel.tabs.currentWidget() is panel.step_view
+    qtbot.waitUntil(lambda: "bonjour" in panel.step_view.log.toPlainText(), timeout=10_000)
+    assert "succeeded" in panel.step_view.title.text()
+    # the list's last run
+    qtbot.waitUntil(lambda: (panel.pipelines_model.rows[0].get("last_run") or {}).get("id") == run["id"],
+                    timeout=10_000)
+    assert not window.shown_errors
+
+
+def test_selecting_an_earlier_run_shows_it_in_the_graph(qtbot, window, write_pipeline, tmp_path):
+    path = write_pipeline(TWO_STEPS.replace("sleep 1.5 && ", ""))
+    panel = panel_of(window)
+    panel.add_pipeline_file(path)
+    qtbot.waitUntil(lambda: names(panel) == ["greet"], timeout=10_000)
+    settle(panel)
+    panel.run_pipeline({}, ask=False)
+    qtbot.waitUntil(lambda: [r.get("status") for r in panel.runs_model.rows] == ["succeeded"], timeout=30_000)
+    (tmp_path / "greeting.txt").unlink()
+    path.write_text(path.read_text().replace("cat greeting.txt", "cat greeting.txt && exit 4"))
+    panel.run_pipeline({"greeting": "again"}, ask=False, force=True)
+    qtbot.waitUntil(lambda: [r.get("status") for r in panel.runs_model.rows] == ["failed", "succeeded"],
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: panel.graph.state_of("read") == "failed", timeout=10_000)
+    first = panel.runs_model.rows[1]["id"]
+    with qtbot.waitSignal(panel.run_shown, check_params_cb=lambda rid: rid == first, timeout=10_000):
+        panel.runs_view.selectRow(1)
+    assert panel.graph.states() == {"write": "succeeded", "read": "succeeded"}
+    # a run that failed raised a desktop notification naming the pipeline and the step
+    qtbot.waitUntil(lambda: bool(panel.notifications), timeout=10_000)
+    title, message = panel.notifications[0]
+    assert "greet" in title and "failed" in title
+    assert "read" in message
+
+
+def test_a_broken_file_shows_its_problems_with_line_and_column_and_clicking_one_goes_there(
+        qtbot, window, write_pipeline):
+    path = write_pipeline(TWO_STEPS)
+    panel = panel_of(window)
+    panel.add_pipeline_file(path)
+    qtbot.waitUntil(lambda: names(panel) == ["greet"], timeout=10_000)
+    settle(panel)
+    panel.tabs.setCurrentWidget(panel.file_view)
+    qtbot.waitUntil(lambda: "The file is valid" in panel.file_view.verdict.text(), timeout=10_000)
+    assert panel.file_view.code.toPlainText().startswith("name: greet")
+    assert not panel.file_view.problems_view.isVisible()
+    # the file is edited on disk: a misspelt kind on line 10, column 11
+    lines = path.read_text().splitlines()
+    assert lines[9] == "    kind: shell"
+    lines[9] = "    kind: shel"
+    path.write_text("\n".join(lines) + "\n")
+    qtbot.waitUntil(lambda: bool(panel.file_view.problems), timeout=10_000)
+    model = panel.file_view.problems_model
+    row = next(i for i, p in enumerate(model.rows) if "shel" in p["message"])
+    assert model.data(model.index(row, 0)) == "10:11"
+    assert "shell" in model.data(model.index(row, 1))  # the hint names the kinds
+    assert "problem" in panel.file_view.verdict.text()
+    view = panel.file_view.problems_view
+    assert view.isVisible()
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(model.index(row, 1)).center())
+    cursor = panel.file_view.code.textCursor()
+    assert (cursor.blockNumber() + 1, cursor.positionInBlock() + 1) == (10, 11)
+    assert panel.file_view.code.marked_line == 10
+    assert panel.file_view.code.extraSelections()  # the line is highlighted
+    assert names(panel) == ["greet"] and panel.pipelines_model.rows[0]["steps"][1]["kind"] == "shell"  # nothing written
+    # Run refuses the broken file and says so
+    panel.run_pipeline({}, ask=False)
+    qtbot.waitUntil(lambda: bool(window.shown_errors), timeout=10_000)
+    assert "problem" in window.shown_errors[0]
+    assert panel.runs_model.rowCount() == 0
+
+
+def test_an_invalid_file_is_refused_with_its_problems_and_nothing_is_listed(qtbot, window, write_pipeline):
+    path = write_pipeline(TWO_STEPS.replace("needs: [write]", "needs: [wrote]"))
+    panel = panel_of(window)
+    panel.add_pipeline_file(path)
+    qtbot.waitUntil(lambda: bool(window.shown_errors), timeout=10_000)
+    assert "pipeline.yml" in window.shown_errors[0] and "nothing was listed" in window.shown_errors[0]
+    assert "12:13" in window.shown_errors[0] and "wrote" in window.shown_errors[0]
+    settle(panel)
+    assert names(panel) == []
+
+
+def test_switching_triggers_off_persists(qtbot, window, write_pipeline, store):
+    path = write_pipeline(SCHEDULED)
+    panel = panel_of(window)
+    panel.add_pipeline_file(path)
+    qtbot.waitUntil(lambda: names(panel) == ["nightly"], timeout=10_000)
+    settle(panel)
+    box = panel.schedules_box
+    assert box.isEnabled() and box.isChecked()
+    model = panel.pipelines_model
+    assert model.data(model.index(0, model.TRIGGERS)) == "schedule"
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    qtbot.waitUntil(lambda: model.data(model.index(0, model.TRIGGERS)) == "off (schedule)", timeout=10_000)
+    from modelyard.ui.pipelines import data
+
+    info, _runs = data.pipeline_detail(store, "nightly")
+    assert info["schedules_enabled"] is False
+    assert not box.isChecked()
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    qtbot.waitUntil(lambda: data.pipeline_detail(store, "nightly")[0]["schedules_enabled"] is True, timeout=10_000)
+
+
+def test_cancel_stops_a_running_run(qtbot, window, write_pipeline):
+    path = write_pipeline("""
+        name: slow
+        steps:
+          wait:
+            kind: shell
+            params: {command: "sleep 60"}
+          after:
+            kind: shell
+            params: {command: "echo after"}
+            needs: [wait]
+    """)
+    panel = panel_of(window)
+    panel.add_pipeline_file(path)
+    qtbot.waitUntil(lambda: names(panel) == ["slow"], timeout=10_000)
+    settle(panel)
+    panel.run_pipeline({}, ask=False)
+    qtbot.waitUntil(lambda: panel.graph.state_of("wait") == "running" and panel.cancel_button.isEnabled(),
+                    timeout=20_000)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: (panel.run or {}).get("status") == "cancelled", timeout=20_000)
+    assert panel.graph.state_of("wait") == "cancelled"
+    assert panel.graph.state_of("after") in ("skipped", "cancelled")
+    assert not panel.notifications  # the user stopped it: no alarm
+
+
+@pytest.mark.parametrize(("record", "room", "target"), [
+    ({"type": "dataset_version", "id": "12"}, "datasets", ("show_version", 12)),
+    ({"type": "run", "id": "ab12"}, "experiments", ("select_run", "ab12")),
+    ({"type": "model_version", "id": "churn@v2"}, "registry", ("select_version", "churn@v2")),
+])
+def test_a_steps_records_are_buttons_that_show_them_in_their_panel(qtbot, window, record, room, target):
+    panel = panel_of(window)
+    shown = []
+    window.client.navigate.disconnect(window.navigate)
+    window.client.navigate.connect(lambda r, t: shown.append((r, t)))
+    panel.step_view.show_step({"name": "train", "kind": "train", "status": "succeeded", "attempts": 1,
+                               "outputs": {"run_id": "ab12"}, "records": [record]}, "")
+    button = panel.step_view.record_buttons[0]
+    assert button.isEnabled()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert shown == [(room, target)]
