@@ -464,3 +464,29 @@ def test_a_cycle_through_200_steps_is_found_without_recursion_trouble() -> None:
     problems = loading.validate_text(text)
     assert len(problems) == 1 and "form a cycle: s0 needs s199, s199 needs s198" in problems[0].message
     assert problems[0].line == at(text, "  s0:")[0]
+
+
+# --------------------------------------------------------------------------- nothing recorded
+
+
+def test_an_invalid_file_writes_nothing_to_the_store(store, tmp_path: Path) -> None:
+    from modelyard.core.pipelines import catalog
+    from modelyard.core.store import models as m
+    from sqlalchemy import func, select
+
+    def counts() -> tuple[int, int]:
+        with store.session() as s:
+            return (s.scalar(select(func.count()).select_from(m.Pipeline)),
+                    s.scalar(select(func.count()).select_from(m.AuditEvent)))
+
+    before = counts()
+    path = tmp_path / "bad.yaml"
+    for text in (GOOD.replace("kind: gate", "kind: gait"), "name: p\nsteps: [\n", ""):
+        path.write_text(text)
+        with pytest.raises(PipelineInvalid) as err:
+            catalog.add_pipeline_file(store, path)
+        assert err.value.problems == loading.validate_file(path)
+        assert counts() == before
+    with pytest.raises(PipelineInvalid):
+        catalog.add_pipeline_file(store, tmp_path / "missing.yaml")
+    assert counts() == before
