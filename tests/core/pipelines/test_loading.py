@@ -150,7 +150,7 @@ def test_yaml_conveniences_keep_working() -> None:
           retries: 1
         again:
           <<: *defaults
-          params: {function: "tasks:use", args: ["${steps.base.outputs.return.model.path}"]}
+          params: {function: "tasks:use", args: {model: "${steps.base.outputs.return.model.path}"}}
         """, head="name: p\nnotify:\n  on: succeeded\n")
     p = loading.load_text(text)
     assert p.notify == {"on": ["succeeded"]}
@@ -324,6 +324,19 @@ CASES = {
         s: {kind: shell, params: {command: ls}}
         """, head="name: p\nnotify:\n  webhook: http://x\n"), "http://x", "'notify.webhook' must be true or false",
         "store setting"),
+    "python function": (steps_yaml("""\
+        s:
+          kind: python
+          params: {function: tasks.build}
+        """), "tasks.build", "Step 's' (python): 'function' must be module:function, not 'tasks.build'",
+        "steps.features:build"),
+    "python args": (steps_yaml("""\
+        s:
+          kind: python
+          params:
+            function: tasks:build
+            args: [1, 2]
+        """), "[1, 2]", "'args' must be a mapping, not a list", "args: {name: value"),
     "duplicate step": (steps_yaml("""\
         dup:
           kind: shell

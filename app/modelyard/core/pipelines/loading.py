@@ -420,6 +420,8 @@ class _Check:
                     allowed = STEP_KINDS[kind]["required"] + STEP_KINDS[kind]["optional"]
                     self.add(pk, f"{where} ({kind}) has an unknown param '{key}'.",
                              _suggest(key, allowed, f"{a_or_an(kind).capitalize()} step takes"))
+                elif (kind, key) in _SHAPES:
+                    self.shape(where, kind, key, pv, step_params[key])
         if kind is not None:
             missing = [p for p in STEP_KINDS[kind]["required"] if p not in step_params]
             if missing:
@@ -458,6 +460,17 @@ class _Check:
             else:
                 data[key] = default
         return data if kind is not None else None
+
+    def shape(self, where: str, kind: str, key: str, node: Node, value: Any) -> None:
+        """The few params whose shape the runner relies on, when written literally (a reference is
+        checked when the run resolves it)."""
+        if isinstance(value, str) and next(refs.find(value), None) and key != "function":
+            return
+        want, hint = _SHAPES[(kind, key)]
+        if want == "mapping" and not isinstance(value, dict):
+            self.add(node, f"{where} ({kind}): '{key}' must be a mapping, not {describe(node)}.", hint)
+        elif want == "function" and not (isinstance(value, str) and re.fullmatch(r"\s*[\w.]+\s*:\s*\w+\s*", value)):
+            self.add(node, f"{where} (python): '{key}' must be module:function, not {describe(node)}.", hint)
 
     def reference(self, step: str, ref: refs.Ref, node: Node, names: list[str], params: dict[str, Any],
                   kinds: dict[str, str | None]) -> str | None:
@@ -525,6 +538,16 @@ def _seconds_or_none(value: Any) -> str | None:
 def _boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "true or false"
 
+
+#: (kind, param) -> (the shape it needs, a hint)
+_SHAPES = {
+    ("python", "function"): ("function", "Write the module and the function, e.g. 'function: steps.features:build' "
+                                         "(the module is looked for in the pipeline's folder)."),
+    ("python", "args"): ("mapping", "Write the keyword arguments as 'args: {name: value, ...}'."),
+    ("shell", "env"): ("mapping", "Write the variables as 'env: {NAME: value, ...}'."),
+    ("check", "config"): ("mapping", "Write drift settings as a mapping, e.g. 'config: {rule: {drift_share: 0.3}}'."),
+    ("import", "options"): ("mapping", "Write import options as a mapping, e.g. 'options: {target: churned}'."),
+}
 
 _FIELD_HINTS = {
     "retries": "Write how many extra attempts to make after a failure, e.g. 'retries: 2'.",
