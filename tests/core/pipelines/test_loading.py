@@ -370,6 +370,11 @@ CASES = {
           params: {command: ls
         x: 1
         """), ": 1", "The file is not valid YAML", "quoting"),
+    "unquoted reference in a flow mapping": (steps_yaml("""\
+        s:
+          kind: shell
+          params: {command: ${params.cmd}}
+        """, head="name: p\nparams: {cmd: ls}\n"), "{params.cmd}", "not valid YAML", 'write "${...}"'),
     "tab indentation": ("name: p\nsteps:\n\ts: 1\n", "\ts", "The file is not valid YAML", "tabs"),
     "two documents": ("name: p\n---\nname: q\n", "---", "not valid YAML", "one pipeline per file"),
     "not a mapping": ("- name: p\n- steps: {}\n", "- name", "The file holds a list, not a mapping", "name:"),
@@ -503,3 +508,26 @@ def test_an_invalid_file_writes_nothing_to_the_store(store, tmp_path: Path) -> N
     with pytest.raises(PipelineInvalid):
         catalog.add_pipeline_file(store, tmp_path / "missing.yaml")
     assert counts() == before
+
+
+# --------------------------------------------------------------------------- the reference stays true
+
+
+def test_the_file_format_reference_lists_every_kind_key_and_trigger_as_the_code_has_them() -> None:
+    import re
+
+    from modelyard.core.pipelines.spec import MISSED_POLICIES, NOTIFY_ON, STEP_KINDS
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "pipelines.md").read_text(encoding="utf-8")
+    table = doc.split("<!-- step kinds:")[1].split("<!-- end of step kinds -->")[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = tuple(tuple(re.findall(r"`([^`]+)`", c)) for c in cells[1:])
+    assert rows == {k: (v["required"], v["optional"], v["outputs"]) for k, v in STEP_KINDS.items()}
+    for kind in STEP_KINDS:
+        assert f"- **`{kind}`**" in doc, f"docs/pipelines.md does not describe the {kind} step"
+    for key in (*loading.TOP_KEYS, *loading.STEP_KEYS, *loading.NOTIFY_KEYS, *MISSED_POLICIES, *NOTIFY_ON,
+                *{k for keys in loading.TRIGGER_KEYS.values() for k in keys}):
+        assert f"`{key}" in doc, f"docs/pipelines.md does not mention {key!r}"

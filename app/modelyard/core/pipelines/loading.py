@@ -570,9 +570,12 @@ def _malformed(file: str, text: str, exc: yaml.YAMLError) -> Problem:
     elif context:
         problem += f" ({context})"
     lines = text.splitlines()
-    at = lines[line - 1][column - 1:column] if 0 < line <= len(lines) else ""
+    at_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    at = at_line[column - 1:column]
     if at == "\t" or "'\\t'" in problem:
         hint = "Indent with spaces; YAML does not allow tabs."
+    elif "${" in at_line and "flow" in problem:
+        hint = "Quote values that hold a reference inside { } or [ ]: write \"${...}\"."
     elif "single document" in problem:
         hint = "Keep one pipeline per file: remove the '---' that starts a second document."
     else:
@@ -661,4 +664,5 @@ def validate_file(path: str | os.PathLike[str]) -> list[Problem]:
     return _load_file(path)[1]
 
 
-__all__ = ["load_pipeline", "load_text", "validate_file", "validate_text", "TOP_KEYS", "STEP_KEYS"]
+__all__ = ["load_pipeline", "load_text", "validate_file", "validate_text", "TOP_KEYS", "STEP_KEYS", "NOTIFY_KEYS",
+           "TRIGGER_KEYS"]
