@@ -161,3 +161,26 @@ def test_unknown_params_and_bad_references_are_named(store, tmp_path):
     outcome = run_pipeline(store, bad)
     assert outcome.status == "failed" and "cannot be resolved" in outcome.error
     assert "has no output 'nothing'" in outcome.error
+
+
+def test_an_import_of_a_glob_or_a_folder_makes_one_version_of_all_their_rows(store, tmp_path):
+    from factories import churn_frame
+
+    folder = project(tmp_path)
+    (folder / "incoming").mkdir()
+    churn_frame(50, 1).to_csv(folder / "incoming" / "a.csv", index=False)
+    churn_frame(70, 2).to_csv(folder / "incoming" / "b.csv", index=False)
+    (folder / "incoming" / "notes.md").write_text("not data")
+    p = pipeline(folder, step("glob", "import", {"path": "incoming/*.csv", "name": "by-glob"}),
+                 step("dir", "import", {"path": "incoming", "name": "by-folder"}),
+                 step("none", "import", {"path": "incoming/*.parquet", "name": "nothing"}))
+    outcome = run_pipeline(store, p)
+    rows = step_rows(store, outcome.run_id)
+    assert rows["glob"].outputs["rows"] == 120 and rows["dir"].outputs["rows"] == 120
+    assert rows["glob"].outputs["content_hash"] == rows["dir"].outputs["content_hash"]
+    assert "Importing 2 files as one version of by-glob: a.csv, b.csv" in rows["glob"].log
+    assert outcome.steps["none"] == "failed"
+    assert rows["none"].error.startswith("No file matches incoming/*.parquet")
+    (folder / "incoming" / "c.csv").write_text("other,columns\n1,2\n")
+    again = run_pipeline(store, pipeline(folder, step("glob", "import", {"path": "incoming/*.csv", "name": "by-glob"})))
+    assert again.status == "failed" and "c.csv has other columns than a.csv" in again.error

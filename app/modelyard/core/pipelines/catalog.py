@@ -10,9 +10,8 @@ from sqlalchemy import select
 
 from modelyard.core.common.procs import current_user
 from modelyard.core.pipelines.spec import Pipeline
-from modelyard.core.store import Store
+from modelyard.core.store import Store, records
 from modelyard.core.store import models as m
-from modelyard.core.store import records
 
 
 def save_pipeline(store: Store, pipeline: Pipeline) -> int:
