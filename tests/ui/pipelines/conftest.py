@@ -1,5 +1,4 @@
-"""The Pipelines panel's fixtures: the core it calls (the fakes of fakecore.py stand in for names
-not merged yet), a window, and pipeline files."""
+"""The Pipelines panel's fixtures: a window over a new store, and pipeline files."""
 
 from __future__ import annotations
 
@@ -10,14 +9,7 @@ import pytest
 
 
 @pytest.fixture
-def core(monkeypatch):
-    import fakecore
-
-    return fakecore.install(monkeypatch)
-
-
-@pytest.fixture
-def window(qtbot, store, core, monkeypatch):
+def window(qtbot, store, monkeypatch):
     from modelyard.ui.common.settings import open_settings
     from modelyard.ui.main_window import MainWindow
 
