@@ -288,19 +288,50 @@ def test_cancel_stops_a_running_run(qtbot, window, write_pipeline):
     assert not panel.notifications  # the user stopped it: no alarm
 
 
-@pytest.mark.parametrize(("record", "room", "target"), [
-    ({"type": "dataset_version", "id": "12"}, "datasets", ("show_version", 12)),
-    ({"type": "run", "id": "ab12"}, "experiments", ("select_run", "ab12")),
-    ({"type": "model_version", "id": "churn@v2"}, "registry", ("select_version", "churn@v2")),
+@pytest.mark.parametrize(("record", "outputs", "room", "target"), [
+    ({"type": "dataset_version", "id": "12"}, {"ref": "churn@v1"}, "datasets", ("show_version", 12)),
+    ({"type": "run", "id": "ab12"}, {"run_id": "ab12"}, "experiments", ("select_run", "ab12")),
+    ({"type": "model_version", "id": "7"}, {"ref": "churn@v2"}, "registry", ("select_version", "churn@v2")),
 ])
-def test_a_steps_records_are_buttons_that_show_them_in_their_panel(qtbot, window, record, room, target):
+def test_a_steps_records_are_buttons_that_show_them_in_their_panel(qtbot, window, record, outputs, room, target):
     panel = panel_of(window)
     shown = []
     window.client.navigate.disconnect(window.navigate)
     window.client.navigate.connect(lambda r, t: shown.append((r, t)))
-    panel.step_view.show_step({"name": "train", "kind": "train", "status": "succeeded", "attempts": 1,
-                               "outputs": {"run_id": "ab12"}, "records": [record]}, "")
+    panel.step_view.show_step({"name": "step", "kind": "register", "status": "succeeded", "attempts": 1,
+                               "outputs": outputs, "records": [record]}, "")
     button = panel.step_view.record_buttons[0]
     assert button.isEnabled()
+    if "ref" in outputs:
+        assert outputs["ref"] in button.text()  # "Model version churn@v2", never an internal id
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert shown == [(room, target)]
+
+
+def test_an_import_step_s_dataset_version_button_shows_it_in_the_datasets_panel(qtbot, window, write_pipeline,
+                                                                                tmp_path):
+    (tmp_path / "customers.csv").write_text("age,plan,churned\n31,basic,no\n45,pro,yes\n52,team,yes\n",
+                                            encoding="utf-8")
+    path = write_pipeline("""
+        name: load-customers
+        steps:
+          load:
+            kind: import
+            params: {path: customers.csv, name: customers}
+    """)
+    panel = panel_of(window)
+    panel.add_pipeline_file(path)
+    qtbot.waitUntil(lambda: names(panel) == ["load-customers"], timeout=10_000)
+    settle(panel)
+    panel.run_pipeline({}, ask=False)
+    qtbot.waitUntil(lambda: panel.graph.state_of("load") == "succeeded", timeout=30_000)
+    settle(panel)
+    click_node(panel, "load")
+    qtbot.waitUntil(lambda: bool(panel.step_view.record_buttons), timeout=10_000)
+    button = panel.step_view.record_buttons[0]
+    assert "customers@v1" in button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    datasets = window.panel_of("datasets")
+    qtbot.waitUntil(lambda: window.current_panel() is datasets, timeout=10_000)
+    qtbot.waitUntil(lambda: getattr(datasets, "version", None) is not None
+                    and getattr(datasets.version, "name", None) == "customers", timeout=15_000)

@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 from modelyard.ui.common import theme
 from modelyard.ui.pipelines.texts import MUTED, state_colour
 
-NODE_W, NODE_H, COL_GAP, ROW_GAP, MARGIN = 170, 54, 56, 18, 14
-MIN_SCALE = 0.5  # below this the view scrolls instead of shrinking further
+NODE_W, NODE_H, COL_GAP, ROW_GAP, MARGIN = 140, 52, 32, 16, 12
+MIN_SCALE = 0.66  # below this the names get hard to read: the view scrolls instead of shrinking further
 PULSE_MS = 90
 
 

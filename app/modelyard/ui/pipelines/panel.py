@@ -66,6 +66,7 @@ PIPELINE_SUFFIXES = (".yml", ".yaml")
 POLL_MS = 300
 REFRESH_ON = frozenset({"pipelines", "store"})
 FILE_FILTER = "Pipeline files (*.yml *.yaml);;All files (*)"
+NARROW_LIST = 330  # px: a pipelines list narrower than this hides its triggers column
 
 
 def problems_text(exc: BaseException) -> tuple[str, str | None]:
@@ -120,8 +121,12 @@ class PipelinesPanel(Panel):
         ph = self.pipelines_view.horizontalHeader()
         ph.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         ph.setSectionResizeMode(PipelinesModel.NAME, QHeaderView.ResizeMode.Stretch)
-        ph.setMinimumSectionSize(ph.fontMetrics().horizontalAdvance("Steps") + 20)
         self.pipelines_view.verticalHeader().setDefaultSectionSize(24)
+        self.pipelines_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        ph.setMinimumSectionSize(36)
+        ph.setSectionResizeMode(PipelinesModel.TRIGGERS, QHeaderView.ResizeMode.Interactive)
+        self.pipelines_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.pipelines_view.installEventFilter(self)  # narrow: the name and the last run keep the room
         self.pipelines_view.selectionModel().currentRowChanged.connect(
             lambda cur, _p: self._pipeline_selected(cur.row()))
         self.add_button = push_button(self, "Add pipeline file…", lambda: self.add_pipeline_file(),
@@ -143,7 +148,7 @@ class PipelinesPanel(Panel):
         row.addStretch(1)
         ll.addLayout(row)
         ll.addWidget(self.add_button)
-        hint = QLabel("Drop a .yml pipeline file here to add it.", self)
+        hint = QLabel("Or drop a pipeline file here.", self)
         hint.setWordWrap(True)
         hint.setStyleSheet("color: gray")
         ll.addWidget(hint)
@@ -203,7 +208,20 @@ class PipelinesPanel(Panel):
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         split.setSizes([300, 300])
-        return master_detail(self, left, [head, self.facts, split], 340)
+        return master_detail(self, left, [head, self.facts, split], 320)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        from PySide6.QtCore import QEvent
+
+        if watched is getattr(self, "pipelines_view", None) and event.type() == QEvent.Type.Resize:
+            self._fit_pipelines_columns(event.size().width())
+        return super().eventFilter(watched, event)
+
+    def _fit_pipelines_columns(self, width: int) -> None:
+        """Below :data:`NARROW_LIST` px the triggers column hides, a little narrower the steps column
+        too (the name's tooltip has both)."""
+        self.pipelines_view.setColumnHidden(PipelinesModel.TRIGGERS, width < NARROW_LIST)
+        self.pipelines_view.setColumnHidden(PipelinesModel.STEPS, width < NARROW_LIST - 50)
 
     # ------------------------------------------------------------------ state
     def has_content(self) -> bool:
@@ -229,6 +247,10 @@ class PipelinesPanel(Panel):
 
     def _listed(self, rows: list[dict[str, Any]]) -> None:
         self.pipelines_model.update_rows(rows)
+        self.pipelines_view.resizeColumnToContents(PipelinesModel.TRIGGERS)  # up to a limit: the name comes first
+        header = self.pipelines_view.horizontalHeader()
+        header.resizeSection(PipelinesModel.TRIGGERS, min(header.sectionSize(PipelinesModel.TRIGGERS),
+                                                          header.fontMetrics().horizontalAdvance("schedule, new file") + 16))
         super().refresh()
         if not rows:
             self.pipeline = None

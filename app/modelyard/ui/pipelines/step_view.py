@@ -34,26 +34,47 @@ RECORD_TARGETS: dict[str, tuple[str, str, str]] = {
 NAVIGABLE = ("dataset_version", "run", "model_version")
 
 
+def with_refs(records: list[dict[str, Any]], outputs: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The records with a ``ref`` where the step's outputs name one (an import's or a register
+    step's ``ref``: "churn@v3"), when the step made one record of that type."""
+    outputs = outputs or {}
+    out = []
+    for r in records:
+        kind = r.get("type")
+        alone = sum(1 for x in records if x.get("type") == kind) == 1
+        if not r.get("ref") and alone and kind in ("dataset_version", "model_version") and outputs.get("ref"):
+            r = {**r, "ref": outputs["ref"]}
+        out.append(r)
+    return out
+
+
 def record_target(record: dict[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
-    """Where a step's record is shown: ``("datasets", ("show_version", 12))``; None when no panel shows it."""
+    """Where a step's record is shown: ``("datasets", ("show_version", 12))``; None when no panel
+    shows it (a model version is shown by its reference, "churn@v3")."""
     kind = str(record.get("type") or "")
     if kind not in NAVIGABLE or record.get("id") in (None, ""):
         return None
     room, method, _caption = RECORD_TARGETS[kind]
-    value = record["id"]
-    if kind == "dataset_version":
+    value: Any = record["id"]
+    if kind == "model_version":
+        if not record.get("ref"):
+            return None
+        value = record["ref"]
+    elif kind == "dataset_version":
         try:
             value = int(value)
         except (TypeError, ValueError):
-            pass
+            value = record.get("ref") or value
     return room, (method, value)
 
 
 def record_caption(record: dict[str, Any]) -> str:
     kind = str(record.get("type") or "record")
     caption = RECORD_TARGETS.get(kind, ("", "", kind.replace("_", " ").capitalize()))[2]
-    label = record.get("label") or record.get("ref") or record.get("id")
-    return f"{caption} {label}"
+    label = str(record.get("label") or record.get("ref") or record.get("id") or "")
+    if kind == "run" and len(label) > 12 and not record.get("label"):
+        label = label[:8]  # the start of the run's id, as the runs table shows it
+    return f"{caption} {label}".strip()
 
 
 class StepView(QWidget):
@@ -144,15 +165,16 @@ class StepView(QWidget):
             text += ("\n" if text else "") + str(step["error"])
         self.facts.setText(text)
         self.outputs_model.set_rows(sorted((step.get("outputs") or {}).items()))
-        records = [r for r in step.get("records") or [] if isinstance(r, dict)]
+        records = with_refs([r for r in step.get("records") or [] if isinstance(r, dict)], step.get("outputs"))
         self.records_label.setVisible(bool(records))
         for r in records:
             target = record_target(r)
             button = QPushButton(record_caption(r), self)
             button.setObjectName(f"record_{r.get('type')}")
             button.setEnabled(target is not None)
+            button.setToolTip(f"Show it in {target[0].capitalize()}" if target is not None
+                              else f"{record_caption(r)} (no panel shows it from here)")
             if target is not None:
-                button.setToolTip(f"Show it in {target[0].capitalize()}")
                 button.clicked.connect(lambda _c=False, t=target: self.navigate_requested.emit(*t))
             self.records_row.insertWidget(self.records_row.count() - 1, button)
             self.record_buttons.append(button)

@@ -54,7 +54,9 @@ class PipelinesModel(KeyedRowsModel[dict[str, Any]]):
             if role == DISPLAY:
                 return row["name"]
             if role == TOOLTIP:
-                tip = [row["name"], row.get("description") or "", row.get("path") or ""]
+                steps = len(row.get("steps") or [])
+                tip = [row["name"], row.get("description") or "", row.get("path") or "",
+                       f"{steps} step{'s' if steps != 1 else ''} · triggers: {self.triggers_cell(row)}"]
                 if row.get("file_changed"):
                     tip.append("The file changed (or is gone) since it was listed.")
                 return "\n".join(t for t in tip if t)
