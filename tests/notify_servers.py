@@ -66,7 +66,7 @@ class SMTPServer:
                 login = data.login.decode() if isinstance(data.login, bytes) else data.login
                 pw = data.password.decode() if isinstance(data.password, bytes) else data.password
                 self.handler.logins.append((login, pw))
-                return AuthResult(success=pw == self.password)
+                return AuthResult(success=pw == self.password, handled=False)
 
             kwargs = {"authenticator": authenticate, "auth_require_tls": False, "auth_required": True}
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs)

@@ -125,9 +125,10 @@ def _address(value: Any, field_name: str, hint: str) -> str:
     return value.strip()
 
 
-def validate_email(data: dict[str, Any]) -> EmailSettings:
+def validate_email(data: dict[str, Any], *, check_file: bool = True) -> EmailSettings:
     """Check ``data`` (the ``notify.email`` JSON) and return it as settings; raises NotifySettingsError
-    naming the field and what to do. The password file must exist and be readable by its owner only."""
+    naming the field and what to do. With ``check_file`` the password file must exist and be readable by
+    its owner only (reading stored settings leaves that to the moment of sending, which records why)."""
     if not isinstance(data, dict):
         raise _bad("notify.email", "is not a JSON object", "Set it again with 'modelyard notify email'.")
     unknown = sorted(set(data) - {f for f in EmailSettings.__dataclass_fields__})
@@ -162,7 +163,8 @@ def validate_email(data: dict[str, Any]) -> EmailSettings:
                           required=False)
     if password_file is not None:
         password_file = str(Path(password_file).expanduser().absolute())
-        check_password_file(password_file)
+        if check_file:
+            check_password_file(password_file)
     return EmailSettings(host=str(host), port=int(port), security=str(security), sender=sender, recipients=to,
                          username=username, password_env=password_env, password_file=password_file)
 
@@ -260,7 +262,8 @@ def get_settings(store: Store) -> NotifySettings:
             continue
         try:
             data = json.loads(rows[key])
-            found[channel] = validate_email(data) if channel == "email" else validate_webhook(data)
+            found[channel] = (validate_email(data, check_file=False) if channel == "email"
+                              else validate_webhook(data))
         except (ValueError, ModelyardError) as exc:
             problems[channel] = getattr(exc, "message", None) or f"{key} is not valid JSON"
     return NotifySettings(email=found.get("email"), webhook=found.get("webhook"), problems=problems)
