@@ -9,6 +9,7 @@ import time
 
 import pytest
 from modelyard.core import notify as nt
+from modelyard.core.common.errors import ModelyardError
 from modelyard.core.store import models as m
 from notify_servers import SMTPServer, WebhookServer, free_port
 from sqlalchemy import select
@@ -233,6 +234,17 @@ def test_send_test_reports_delivery(store) -> None:
     _email(store, free_port())
     [info] = nt.send_test(store, "email")
     assert info.status == "failed" and info.attempts == nt.INLINE_ATTEMPTS and info.next_attempt_at is None
-    with pytest.raises(nt.NotifySettingsError, match="webhook are not set up"):
+    with pytest.raises(ModelyardError, match="webhook are not set up"):
         nt.send_test(store, "webhook")
 
+
+
+def test_a_refusal_that_trying_again_cannot_fix_is_not_retried_at_once(store) -> None:
+    """A 4xx answer (a wrong address) is tried once now; the later attempts still come (it may be fixed)."""
+    with WebhookServer(status=404) as hook:
+        nt.set_webhook(store, url=hook.url)
+        nt.notify(store, "pipeline.failed", subject="s", body="b")
+        assert len(hook.bodies) == 1
+    [row] = _rows(store)
+    assert (row.status, row.attempts) == ("pending", 1) and "HTTP 404" in row.last_error
+    assert row.next_attempt_at is not None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from modelyard.core import notify as nt
+from modelyard.core.common.errors import ModelyardError
 from modelyard.core.store import models as m
 from notify_servers import SMTPServer
 from sqlalchemy import select
@@ -112,7 +113,7 @@ def test_a_damaged_stored_setting_is_named_not_used(store) -> None:
         s.add(m.StoreMeta(key="notify.webhook", value=json.dumps({"url": "gopher://x"})))
     got = nt.get_settings(store)
     assert got.webhook is None and "notify.webhook.url" in got.problems["webhook"]
-    with pytest.raises(nt.NotifySettingsError, match="notify.webhook.url"):
+    with pytest.raises(ModelyardError, match="notify.webhook.url"):
         nt.send_test(store, "webhook")
 
 

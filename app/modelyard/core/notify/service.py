@@ -177,18 +177,20 @@ def _deliver(store: Store, nid: int, settings: NotifySettings, *, attempts: int,
         if i:
             time.sleep(INLINE_BACKOFF[min(i - 1, len(INLINE_BACKOFF) - 1)])
         error: str | None = None
+        permanent = False
         try:
             _send(settings, info)
         except DeliveryError as exc:
-            error = str(exc)
+            error, permanent = str(exc), exc.permanent
         except Exception as exc:  # noqa: BLE001 - a bug in sending is recorded, never raised
             log.exception("Sending notification %s failed unexpectedly", nid)
             error = f"unexpected {type(exc).__name__}: {exc}"
         done += 1
-        last = done >= MAX_ATTEMPTS or (not retry_later and i == attempts - 1)
+        final_now = i == attempts - 1 or permanent  # no use trying again at once
+        last = done >= MAX_ATTEMPTS or (not retry_later and final_now)
         status = "sent" if error is None else "failed" if last else "pending"
         _record(store, nid, status, done, error, now)
-        if status != "pending":
+        if status != "pending" or permanent:
             return status
     return "pending"
 
@@ -277,10 +279,10 @@ def get_notifications(store: Store, ids: Iterable[int]) -> list[NotificationInfo
 def send_test(store: Store, channel: str | None = None) -> list[NotificationInfo]:
     """Send a test message through ``channel`` (default: every channel set up) now; the rows after delivery.
 
-    A test that cannot be delivered is ``failed`` at once (it is not retried later). Raises
-    :class:`~modelyard.core.notify.settings.NotifySettingsError` when the channel is not set up."""
+    A test that cannot be delivered is ``failed`` at once (it is not retried later). Raises ModelyardError
+    when the channel is not set up (or its stored settings no longer validate)."""
+    from modelyard.core.common.errors import ModelyardError
     from modelyard.core.common.procs import current_user, hostname
-    from modelyard.core.notify.settings import NotifySettingsError
 
     settings = get_settings(store)
     wanted = [channel] if channel else settings.channels
@@ -288,9 +290,11 @@ def send_test(store: Store, channel: str | None = None) -> list[NotificationInfo
     if not wanted or missing:
         what = missing[0] if missing else "any channel"
         problem = settings.problems.get(missing[0]) if missing else None
-        raise NotifySettingsError(
+        how = {"email": "'modelyard notify email --host H --sender S --to A'",
+               "webhook": "'modelyard notify webhook --url URL'"}
+        raise ModelyardError(
             problem or f"Notifications by {'e-mail' if what == 'email' else what} are not set up for this store.",
-            hint="Set them up with 'modelyard notify email' or 'modelyard notify webhook'.")
+            hint=f"Set them up with {how.get(what, ' or '.join(how.values()))}.")
     where = store.display_location
     ids = _notify(store, "test", subject="Modelyard test notification",
                   body=f"This is a test message from Modelyard, sent by {current_user()} on {hostname()} for the store "

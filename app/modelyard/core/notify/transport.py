@@ -31,7 +31,13 @@ SLACK_SECTION_LIMIT = 2900  # Slack refuses a section text over 3000 characters
 
 
 class DeliveryError(Exception):
-    """One attempt to deliver a message failed; ``str(err)`` says why in one line."""
+    """One attempt to deliver a message failed; ``str(err)`` says why in one line. ``permanent``: trying
+    again at once cannot help (a missing password, a refused password file, a 4xx answer); later
+    attempts still happen, as the settings may be fixed meanwhile."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
@@ -61,10 +67,11 @@ def send_email(settings: EmailSettings, subject: str, body: str, recipients: lis
     try:
         password = read_password(settings) if settings.username else None
     except ModelyardError as exc:
-        raise DeliveryError(exc.message) from exc
+        raise DeliveryError(exc.message, permanent=True) from exc
     if settings.username and password is None:
         raise DeliveryError(f"No SMTP password for {settings.username}: set the environment variable "
-                            f"{settings.password_env} or give a password file (modelyard notify email --password-file).")
+                            f"{settings.password_env} or give a password file (modelyard notify email --password-file).",
+                            permanent=True)
     msg = build_email(settings, subject, body, to)
     try:
         context = ssl.create_default_context()
@@ -85,9 +92,10 @@ def send_email(settings: EmailSettings, subject: str, body: str, recipients: lis
         raise
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryError(f"{where} refused the login of {settings.username} ({exc.smtp_code}); "
-                            f"check the user name and password") from exc
+                            f"check the user name and password", permanent=True) from exc
     except smtplib.SMTPNotSupportedError as exc:
-        raise DeliveryError(f"{where} does not support STARTTLS; use --security ssl or none") from exc
+        raise DeliveryError(f"{where} does not support STARTTLS; use --security ssl or none",
+                            permanent=True) from exc
     except smtplib.SMTPResponseException as exc:
         raise DeliveryError(f"{where} answered {exc.smtp_code} {_decode(exc.smtp_error)}") from exc
     except smtplib.SMTPRecipientsRefused as exc:
@@ -151,7 +159,8 @@ def send_webhook(settings: WebhookSettings, event: str, subject: str, body: str,
             response.read(65536)
             status = response.status
     except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"{where} answered HTTP {exc.code} {one_line(exc.reason or '', 80)}".rstrip()) from exc
+        raise DeliveryError(f"{where} answered HTTP {exc.code} {one_line(exc.reason or '', 80)}".rstrip(),
+                            permanent=400 <= exc.code < 500 and exc.code not in (408, 429)) from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, TimeoutError | socket.timeout):
