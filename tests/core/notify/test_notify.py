@@ -248,3 +248,36 @@ def test_a_refusal_that_trying_again_cannot_fix_is_not_retried_at_once(store) ->
     [row] = _rows(store)
     assert (row.status, row.attempts) == ("pending", 1) and "HTTP 404" in row.last_error
     assert row.next_attempt_at is not None
+
+
+def test_non_ascii_subject_and_body_arrive_intact(store) -> None:
+    with SMTPServer() as smtp:
+        _email(store, smtp.port)
+        nt.notify(store, "check.drift", subject="Drift in café@v2: batch März — ß",
+                  body="Spalten: größe, straße\nnext line", payload={})
+    [got] = smtp.messages
+    assert got.subject == "Drift in café@v2: batch März — ß"
+    assert got.body.splitlines() == ["Spalten: größe, straße", "next line"]
+
+
+def test_a_subject_is_one_short_line(store) -> None:
+    with SMTPServer() as smtp:
+        _email(store, smtp.port)
+        nt.notify(store, "pipeline.failed", subject="first\r\nBcc: evil@example.com\n" + "x" * 400, body="b")
+    [got] = smtp.messages
+    assert got.rcpt_tos == ["ops@example.com", "lead@example.com"] and got.message["Bcc"] is None
+    assert got.subject.startswith("first Bcc: evil@example.com x") and len(got.subject) <= 200
+
+
+@pytest.mark.parametrize(("security", "words"), [
+    ("starttls", "does not support STARTTLS; use --security ssl or none"),
+    ("ssl", "TLS with the SMTP server 127.0.0.1:"),
+])
+def test_tls_against_a_plain_server_says_what_to_change(store, security, words) -> None:
+    with SMTPServer() as smtp:
+        nt.set_email(store, host="127.0.0.1", port=smtp.port, security=security, sender="m@example.com",
+                     recipients=["ops@example.com"])
+        nt.notify(store, "pipeline.failed", subject="s", body="b")
+    assert smtp.messages == []
+    [row] = _rows(store)
+    assert row.status == "pending" and words in row.last_error
