@@ -100,6 +100,8 @@ class WebhookServer:
                 owner.headers.append(dict(self.headers))
                 owner.bodies.append(json.loads(raw.decode("utf-8")))
                 self.send_response(owner.status)
+                if 300 <= owner.status < 400:
+                    self.send_header("Location", owner.url)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

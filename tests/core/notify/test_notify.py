@@ -281,3 +281,11 @@ def test_tls_against_a_plain_server_says_what_to_change(store, security, words) 
     assert smtp.messages == []
     [row] = _rows(store)
     assert row.status == "pending" and words in row.last_error
+
+
+def test_a_redirect_is_not_a_delivery(store) -> None:
+    with WebhookServer(status=302) as hook:
+        nt.set_webhook(store, url=hook.url)
+        nt.notify(store, "pipeline.failed", subject="s", body="b")
+    [row] = _rows(store)
+    assert row.status == "pending" and "HTTP 302" in row.last_error

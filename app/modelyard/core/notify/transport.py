@@ -147,6 +147,16 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a delivery: urllib would repeat a POST as a GET without its body."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def send_webhook(settings: WebhookSettings, event: str, subject: str, body: str,
                  payload: dict[str, Any] | None = None) -> None:
     """POST the message once; DeliveryError unless the server answers 2xx within the timeout."""
@@ -155,7 +165,7 @@ def send_webhook(settings: WebhookSettings, event: str, subject: str, body: str,
     request = urllib.request.Request(settings.url, data=data, method="POST", headers={
         "Content-Type": "application/json; charset=utf-8", "User-Agent": f"Modelyard/{__version__}"})
     try:
-        with urllib.request.urlopen(request, timeout=settings.timeout) as response:  # noqa: S310 - http(s) only (validated)
+        with _OPENER.open(request, timeout=settings.timeout) as response:  # http(s) only (validated)
             response.read(65536)
             status = response.status
     except urllib.error.HTTPError as exc:
