@@ -200,7 +200,7 @@ def _record(store: Store, nid: int, status: str, attempts: int, error: str | Non
     at = _now(now)
     values: dict[str, Any] = {"status": status, "attempts": attempts}
     if error is None:
-        values.update(sent_at=m.utcnow() if now is None else at, next_attempt_at=None)
+        values.update(sent_at=at, next_attempt_at=None)
     else:
         values["last_error"] = error[:MAX_ERROR]
         if status == "pending":
