@@ -53,7 +53,7 @@ def _agent(args: argparse.Namespace) -> int:
 
     json_mode = wants_json(args)
     stop = threading.Event()
-    with open_store(args) as store:
+    with open_store(args, sweep=False) as store:  # the agent's first pass sweeps, and says so
         if not json_mode:
             every = "one pass" if args.once else f"every {fmt_duration(args.interval)}"
             _line(f"Agent on the store at {store.display_location} ({every}, up to "

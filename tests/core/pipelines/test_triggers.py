@@ -280,3 +280,103 @@ def test_unreadable_crons_say_what_to_fix(cron: str) -> None:
     with pytest.raises(triggers.ModelyardError) as info:
         triggers.due_times(cron, at("2026-03-01T00:00:00"), at("2026-03-02T00:00:00"))
     assert "cron expression" in info.value.message
+
+
+# --------------------------------------------------------------------------- the agent, in this process
+
+
+def agent_pass(store: Store, clock: triggers.Clock | None = None) -> list[dict]:
+    from modelyard.core.pipelines.agent import run_agent
+
+    seen: list[dict] = []
+    run_agent(store, once=True, clock=clock, out=seen.append, settle_s=0)
+    return seen
+
+
+def runs(store: Store) -> list[m.PipelineRun]:
+    with store.session() as s:
+        return list(s.scalars(select(m.PipelineRun).order_by(m.PipelineRun.id)))
+
+
+def step_log(store: Store, run_id: int) -> str:
+    with store.session() as s:
+        return s.scalar(select(m.PipelineStepRun.log).where(m.PipelineStepRun.run_id == run_id)) or ""
+
+
+def echo_pipeline(store: Store, folder: Path, trig: Trigger, command: str, **kwargs) -> int:
+    pipeline = Pipeline(name="echo", path=str(folder / "echo.yaml"), folder=str(folder),
+                        steps=(Step("say", "shell", {"command": command}),),
+                        params={"data": "", "check": 0}, triggers=(trig,), sha256="2" * 64)
+    pid = save_pipeline(store, pipeline)
+    if kwargs.get("listed") is not None:
+        with store.write() as s:
+            s.execute(update(m.Pipeline).where(m.Pipeline.id == pid).values(created_at=kwargs["listed"]))
+    return pid
+
+
+def test_the_agent_runs_a_new_file_trigger_with_the_path_in_its_param(store: Store, tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    echo_pipeline(store, tmp_path, _new_file_trigger(incoming), "echo got ${params.data}",
+                  listed=m.utcnow() - dt.timedelta(minutes=5))
+    _write_old(incoming / "march.csv", "x\n1\n")
+    seen = agent_pass(store)
+    [run] = runs(store)
+    assert (run.status, run.params["data"]) == ("succeeded", str(incoming / "march.csv"))
+    assert run.trigger["type"] == "new_file" and run.trigger["path"] == str(incoming / "march.csv")
+    assert f"got {incoming / 'march.csv'}" in step_log(store, run.id)
+    assert [e["event"] for e in seen] == ["claimed", "finished"]
+    assert seen[1]["status"] == "succeeded" and seen[1]["run_id"] == run.id
+    agent_pass(store)  # the same file again: no second run
+    assert len(runs(store)) == 1
+
+
+def test_the_agent_runs_a_drift_trigger_with_the_check_in_its_param(store: Store, tmp_path: Path) -> None:
+    echo_pipeline(store, tmp_path, Trigger(key="drift:0", type="drift", model="churn", param="check"),
+                  "echo check ${params.check}")
+    check_id = _check(store, "churn", "drift")
+    agent_pass(store)
+    [run] = runs(store)
+    assert (run.status, run.params["check"], run.trigger["check"]) == ("succeeded", check_id, check_id)
+    assert f"check {check_id}" in step_log(store, run.id)
+
+
+def test_the_agent_with_an_injected_clock_runs_a_missed_schedule_once(store: Store, tmp_path: Path) -> None:
+    echo_pipeline(store, tmp_path, sched("0 * * * *"), "echo tick", listed=at("2026-03-01T00:30:00"))
+    seen = agent_pass(store, triggers.FixedClock(at("2026-03-01T05:10:00")))
+    [run] = runs(store)
+    assert run.status == "succeeded" and run.trigger["due"] == "2026-03-01T05:00:00Z" and run.trigger["missed"] == 4
+    assert seen[0]["event"] == "claimed" and seen[0]["at"] == "2026-03-01T05:10:00+00:00"
+    agent_pass(store, triggers.FixedClock(at("2026-03-01T05:50:00")))
+    assert len(runs(store)) == 1
+
+
+def test_the_agent_skips_missed_times_under_skip(store: Store, tmp_path: Path) -> None:
+    echo_pipeline(store, tmp_path, sched("0 * * * *", missed="skip"), "echo tick", listed=at("2026-03-01T00:30:00"))
+    seen = agent_pass(store, triggers.FixedClock(at("2026-03-01T03:20:00")))
+    assert runs(store) == []
+    assert [(e["event"], e["count"]) for e in seen] == [("skipped", 3)]
+
+
+def test_a_run_that_cannot_be_created_is_told_and_the_agent_goes_on(store: Store, tmp_path: Path) -> None:
+    echo_pipeline(store, tmp_path, Trigger(key="drift:0", type="drift", model="churn", param="nope"), "echo x")
+    _check(store, "churn", "drift")
+    seen = agent_pass(store)
+    assert runs(store) == []
+    [error] = [e for e in seen if e["event"] == "error"]
+    assert "nope" in error["message"] and "echo" in error["message"]
+    assert [f[2] for f in firings(store)] == ["failed"]
+    assert agent_pass(store) == []  # not tried again
+
+
+def test_the_agent_adopts_a_claim_whose_claimer_died(store: Store, tmp_path: Path) -> None:
+    echo_pipeline(store, tmp_path, sched("0 2 * * *"), "echo adopted", listed=at("2026-03-01T00:00:00"))
+    [claim] = triggers.claim_due(store, now=at("2026-03-01T02:00:05"))  # claimed, then the claimer "dies"
+    with store.write() as s:
+        s.execute(update(m.TriggerFiring).where(m.TriggerFiring.id == claim.firing_id).values(pid=_dead_pid()))
+    seen = agent_pass(store, triggers.FixedClock(at("2026-03-01T02:00:30")))
+    assert [e["event"] for e in seen] == ["adopted", "claimed", "finished"]
+    [run] = runs(store)
+    assert run.status == "succeeded"
+    with store.session() as s:
+        assert s.get(m.TriggerFiring, claim.firing_id).run_id == run.id
