@@ -266,6 +266,25 @@ def test_a_claim_whose_claimer_died_is_handed_over_once(store: Store, tmp_path: 
     assert triggers.orphaned_claims(store) == []
 
 
+def test_a_claim_of_another_machine_is_adopted_only_when_that_claimer_looks_gone(store: Store, tmp_path: Path) -> None:
+    pid = list_pipeline(store, tmp_path, sched("0 2 * * *"), listed=at("2026-03-01T00:00:00"))
+    [claim] = triggers.claim_due(store, now=at("2026-03-01T02:00:05"))
+    with store.write() as s:
+        s.execute(update(m.TriggerFiring).where(m.TriggerFiring.id == claim.firing_id)
+                  .values(host="elsewhere", pid=4242, fired_at=m.utcnow() - dt.timedelta(minutes=3)))
+    assert triggers.orphaned_claims(store) == []  # claimed 3 minutes ago: may still be starting it
+    with store.write() as s:
+        s.execute(update(m.TriggerFiring).where(m.TriggerFiring.id == claim.firing_id)
+                  .values(fired_at=m.utcnow() - dt.timedelta(minutes=30)))
+        busy = m.PipelineRun(pipeline_id=pid, status="running", spec={}, spec_sha256="0" * 64, host="elsewhere",
+                             pid=4242, heartbeat_at=m.utcnow())
+        s.add(busy)
+    assert triggers.orphaned_claims(store) == []  # that agent is busy with another run: it will get to it
+    with store.write() as s:
+        s.execute(update(m.PipelineRun).values(heartbeat_at=m.utcnow() - dt.timedelta(minutes=30)))
+    assert [o.claim.firing_id for o in triggers.orphaned_claims(store)] == [claim.firing_id]
+
+
 def _dead_pid() -> int:
     import subprocess
     import sys

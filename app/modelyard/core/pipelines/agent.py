@@ -32,10 +32,7 @@ from modelyard.core.pipelines.triggers import (
     Claim,
     Clock,
     SystemClock,
-    claim_due,
-    orphaned_claims,
-    start_claim,
-    take_over,
+    start_due,
 )
 from modelyard.core.store import Store
 
@@ -98,21 +95,25 @@ class Agent:
         return dict(self.counts)
 
     def tick(self) -> None:
-        """One pass: sweep, adopt orphans, claim and start due triggers, deliver notifications."""
+        """One pass: sweep, adopt orphaned claims, claim and start due triggers, deliver notifications."""
         self._guard("sweep", self._sweep)
         if self.stop_event.is_set():
             return
-        claims = self._guard("claim", lambda: claim_due(
+        started = self._guard("claim", lambda: start_due(
             self.store, now=self.clock.now(), on_time_s=max(ON_TIME_S, 2 * self.interval), settle_s=self.settle_s))
         skipped: dict[tuple[str, str], list[Claim]] = {}
-        for claim in claims or ():
-            if claim.decision == "run":
-                self._start(claim)
+        for item in started or ():
+            claim = item.claim
+            if item.adopted:
+                self._emit("adopted", pipeline=claim.pipeline, trigger=claim.trigger, fire_key=claim.fire_key,
+                           run_id=item.run_id)
+            if item.run_id is not None:
+                self._submit(claim, item.run_id)
             elif claim.decision == "skipped":
                 skipped.setdefault((claim.pipeline, claim.trigger), []).append(claim)
-            elif claim.message and claim.message not in self._told:
-                self._told.add(claim.message)
-                self._error(claim.message, pipeline=claim.pipeline, trigger=claim.trigger)
+            elif item.error and item.error not in self._told:
+                self._told.add(item.error)  # a broken trigger is told once, not every pass
+                self._error(item.error, pipeline=claim.pipeline, trigger=claim.trigger)
         for (pipeline, trigger), group in skipped.items():
             self.counts["skipped"] += len(group)
             self._emit("skipped", pipeline=pipeline, trigger=trigger, count=len(group),
@@ -123,12 +124,6 @@ class Agent:
         count = self.store.sweep_interrupted()
         if count:
             self._emit("swept", count=count)
-        for orphan in orphaned_claims(self.store):
-            if self.stop_event.is_set() or not take_over(self.store, orphan):
-                continue
-            self._emit("adopted", pipeline=orphan.claim.pipeline, trigger=orphan.claim.trigger,
-                       fire_key=orphan.claim.fire_key, run_id=orphan.run_id)
-            self._start(orphan.claim, run_id=orphan.run_id)
 
     def _deliver(self) -> None:
         try:
@@ -138,14 +133,7 @@ class Agent:
         deliver_pending(self.store, now=self.clock.now())
 
     # ------------------------------------------------------------------ runs
-    def _start(self, claim: Claim, *, run_id: int | None = None) -> None:
-        if run_id is None:
-            try:
-                run_id = start_claim(self.store, claim)
-            except Exception as exc:  # noqa: BLE001 - one trigger's broken run never stops the agent
-                self._error(f"Pipeline {claim.pipeline}: the run its trigger {claim.trigger} asked for could not "
-                            f"be created: {_message(exc)}", pipeline=claim.pipeline, trigger=claim.trigger)
-                return
+    def _submit(self, claim: Claim, run_id: int) -> None:
         self.counts["claimed"] += 1
         self._emit("claimed", pipeline=claim.pipeline, trigger=claim.trigger, type=claim.type,
                    fire_key=claim.fire_key, run_id=run_id, params=claim.params, detail=claim.detail)

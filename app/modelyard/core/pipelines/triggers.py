@@ -60,8 +60,8 @@ from modelyard.core.pipelines.spec import Pipeline, Trigger
 from modelyard.core.store import STALE_HEARTBEAT, Store
 from modelyard.core.store import models as m
 
-__all__ = ["Claim", "Clock", "FixedClock", "SystemClock", "ON_TIME_S", "SETTLE_S", "claim_due", "due_times",
-           "next_due", "orphaned_claims", "start_claim", "take_over"]
+__all__ = ["Claim", "Clock", "FixedClock", "Orphan", "Started", "SystemClock", "ON_TIME_S", "SETTLE_S", "claim_due",
+           "due_times", "next_due", "orphaned_claims", "start_claim", "start_due", "take_over"]
 
 #: A schedule time seen this long after it was due still counts as on time (the ``skip`` policy runs it).
 ON_TIME_S = 120.0
@@ -441,8 +441,9 @@ class Orphan:
 
 
 def orphaned_claims(store: Store, *, now: dt.datetime | None = None) -> list[Orphan]:
-    """``run`` firings whose claiming process is gone (its pid on this host, or silent for
-    ``STALE_HEARTBEAT`` on another) and whose run never started. Take one over with :func:`take_over`."""
+    """``run`` firings whose claiming process is gone (its pid on this host; on another, claimed
+    over ``STALE_HEARTBEAT`` ago by a process running nothing with a fresh heartbeat) and whose run
+    never started. Take one over with :func:`take_over`."""
     now = _utc(now) if now is not None else m.utcnow()
     host, me = hostname(), os.getpid()
     with store.session() as s:
@@ -453,6 +454,10 @@ def orphaned_claims(store: Store, *, now: dt.datetime | None = None) -> list[Orp
             .where(m.TriggerFiring.decision == "run")
             .where((m.TriggerFiring.run_id.is_(None)) | (m.PipelineRun.status == "queued"))
             .order_by(m.TriggerFiring.id)).all()
+        busy = {(r.host, r.pid) for r in s.execute(  # other machines' claimers still running something
+            select(m.PipelineRun.host, m.PipelineRun.pid).where(
+                m.PipelineRun.status == "running", m.PipelineRun.host != host,
+                m.PipelineRun.heartbeat_at > now - STALE_HEARTBEAT))}
     out = []
     for firing, name, spec, status in rows:
         if firing.run_id is not None and status != "queued":
@@ -460,8 +465,8 @@ def orphaned_claims(store: Store, *, now: dt.datetime | None = None) -> list[Orp
         if firing.host == host:
             if firing.pid == me or (firing.pid is not None and pid_alive(firing.pid)):
                 continue
-        elif now - _utc(firing.fired_at) <= STALE_HEARTBEAT:
-            continue
+        elif now - _utc(firing.fired_at) <= STALE_HEARTBEAT or (firing.host, firing.pid) in busy:
+            continue  # another machine's claimer may still be alive (busy with its other runs)
         trigger_type = firing.trigger.split(":", 1)[0]
         claim = Claim(firing.pipeline_id, name, firing.trigger, trigger_type, firing.fire_key,
                       params=_orphan_params(spec or {}, firing.trigger, firing.fire_key),
@@ -491,3 +496,44 @@ def take_over(store: Store, orphan: Orphan) -> bool:
     with store.write() as s:
         res = s.execute(update(m.TriggerFiring).where(*cond).values(host=hostname(), pid=os.getpid()))
         return (res.rowcount or 0) == 1
+
+
+# --------------------------------------------------------------------------- all of it, for an agent or a window
+
+
+@dataclass(frozen=True)
+class Started:
+    """What :func:`start_due` did about one claim: ``run_id`` is the queued run to execute (None for
+    a ``skipped`` or ``error`` claim, or a run that could not be created: ``error`` says why)."""
+
+    claim: Claim
+    run_id: int | None = None
+    error: str | None = None
+    adopted: bool = False  # taken over from a claimer that died
+
+
+def start_due(store: Store, *, now: dt.datetime, on_time_s: float = ON_TIME_S, settle_s: float = SETTLE_S,
+              adopt: bool = True) -> list[Started]:
+    """Take over orphaned claims (``adopt``), claim every due trigger and create the queued run of
+    each ``run`` claim. The caller executes the runs (the agent on its threads, the window as
+    ``pipeline.run`` jobs). Never raises for one trigger's problem; the store's own errors do."""
+    out: list[Started] = []
+    if adopt:
+        for orphan in orphaned_claims(store):
+            if take_over(store, orphan):
+                out.append(_create(store, orphan.claim, orphan.run_id, adopted=True))
+    for claim in claim_due(store, now=now, on_time_s=on_time_s, settle_s=settle_s):
+        out.append(_create(store, claim, None) if claim.decision == "run" else Started(claim, error=claim.message))
+    return out
+
+
+def _create(store: Store, claim: Claim, run_id: int | None, *, adopted: bool = False) -> Started:
+    if run_id is not None:
+        return Started(claim, run_id, adopted=adopted)
+    try:
+        return Started(claim, start_claim(store, claim), adopted=adopted)
+    except Exception as exc:  # noqa: BLE001 - one trigger's broken run never stops the others
+        text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        hint = getattr(exc, "hint", None)
+        return Started(claim, None, f"Pipeline {claim.pipeline}: the run its trigger {claim.trigger} asked for "
+                                    f"could not be created: {text}" + (f" {hint}" if hint else ""), adopted=adopted)
