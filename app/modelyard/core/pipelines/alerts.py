@@ -25,8 +25,8 @@ __all__ = ["CHANNELS", "compose", "run_ended"]
 
 log = logging.getLogger(__name__)
 
-#: Every channel :mod:`modelyard.core.notify` knows.
-CHANNELS = ("email", "webhook", "desktop")
+#: The channels :mod:`modelyard.core.notify` delivers (the window shows its own desktop notification).
+CHANNELS = ("email", "webhook")
 _ENDS = ("failed", "blocked", "succeeded")
 
 
