@@ -238,3 +238,25 @@ def test_the_systemd_unit_passes_systemd_analyze(tmp_path: Path) -> None:
     proc = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60)
     problems = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "modelyard-agent" in ln]
     assert not problems, problems
+
+
+def test_a_run_the_stop_came_before_is_left_queued_and_the_next_agent_runs_it(store_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    step_pid = tmp_path / "step.pid"
+    list_pipeline(store_dir, tmp_path, f"echo $$ > '{step_pid}'; sleep 60", name="slow")
+    list_pipeline(store_dir, tmp_path, "echo quick", name="quick")
+    proc = agent(store_dir, "--interval", "1", "--jobs", "1")
+    try:
+        wait_for(lambda: step_pid.exists() and step_pid.read_text().strip(), 60, "the slow step to start")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, err
+    assert "left queued (stopped before its turn); the next agent starts it." in out
+    assert [r[1] for r in pipeline_runs(store_dir)] == ["cancelled", "queued"]
+
+    code, out, _ = run_once(store_dir)
+    assert code == 0
+    assert "quick: took over the run its trigger schedule:0 asked for" in out
+    assert [r[1] for r in pipeline_runs(store_dir)] == ["cancelled", "succeeded"]

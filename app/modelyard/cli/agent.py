@@ -130,6 +130,8 @@ def describe(event: dict[str, Any]) -> str | None:
                 "('modelyard pipeline resume' continues a pipeline run).")
     if kind == "stopping":
         return f"Stopping: cancelling {plural(int(event.get('running') or 0), 'pipeline run')} still going."
+    if kind == "left":
+        return f"{name}: run {event.get('run_id')} left queued (stopped before its turn); the next agent starts it."
     if kind == "error":
         return display(str(event.get("message") or "an error"))
     return None

@@ -14,7 +14,8 @@ then sleeps. ``once`` does one pass and waits for the runs it started. Setting `
 and returns once they ended.
 
 What happens is told to ``out`` as one plain dict per event (``{"event": "claimed" | "finished" |
-"skipped" | "adopted" | "swept" | "error" | "stopping", ...}``); ``modelyard agent`` prints each as a
+"skipped" | "adopted" | "swept" | "error" | "stopping" | "left", ...}``; ``left``: a claimed run the
+stop came before, left queued for the next agent); ``modelyard agent`` prints each as a
 line (or a JSON line).
 """
 
@@ -92,7 +93,8 @@ class Agent:
             if self.stop_event.is_set():
                 self.cancel_event.set()
             self._pool.shutdown(wait=True)
-        return dict(self.counts)
+        with self._lock:
+            return dict(self.counts)
 
     def tick(self) -> None:
         """One pass: sweep, adopt orphaned claims, claim and start due triggers, deliver notifications."""
@@ -115,7 +117,7 @@ class Agent:
                 self._told.add(item.error)  # a broken trigger is told once, not every pass
                 self._error(item.error, pipeline=claim.pipeline, trigger=claim.trigger)
         for (pipeline, trigger), group in skipped.items():
-            self.counts["skipped"] += len(group)
+            self._count("skipped", len(group))
             self._emit("skipped", pipeline=pipeline, trigger=trigger, count=len(group),
                        due=[c.fire_key for c in group], cron=group[0].detail.get("cron"))
         self._guard("deliver", self._deliver)
@@ -134,7 +136,7 @@ class Agent:
 
     # ------------------------------------------------------------------ runs
     def _submit(self, claim: Claim, run_id: int) -> None:
-        self.counts["claimed"] += 1
+        self._count("claimed")
         self._emit("claimed", pipeline=claim.pipeline, trigger=claim.trigger, type=claim.type,
                    fire_key=claim.fire_key, run_id=run_id, params=claim.params, detail=claim.detail)
         future = self._pool.submit(self._execute, claim, run_id)
@@ -147,18 +149,25 @@ class Agent:
             self._futures.discard(future)
 
     def _execute(self, claim: Claim, run_id: int) -> None:
+        if self.cancel_event.is_set():  # stopped before its turn: the next agent takes the queued run over
+            self._emit("left", pipeline=claim.pipeline, trigger=claim.trigger, run_id=run_id)
+            return
         try:
             _execute_run(self.store, run_id, self.cancel_event)
             info = _run_info(self.store, run_id)
         except Exception as exc:  # noqa: BLE001 - told, never raised into the pool
+            self._count("failed")
             self._error(f"Pipeline {claim.pipeline}: run {run_id} could not be executed: {_message(exc)}",
                         pipeline=claim.pipeline, run_id=run_id)
-            self.counts["failed"] += 1
             return
-        self.counts["finished"] += 1
+        self._count("finished")
         if info.get("status") != "succeeded":
-            self.counts["failed"] += 1
+            self._count("failed")
         self._emit("finished", pipeline=claim.pipeline, trigger=claim.trigger, **info)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] += n
 
     def _wait_for_runs(self) -> None:
         """Wait for the runs this agent started; a stop on the way cancels them (and still waits)."""
@@ -181,7 +190,7 @@ class Agent:
             pass
 
     def _error(self, message: str, **fields: Any) -> None:
-        self.counts["errors"] += 1
+        self._count("errors")
         self._emit("error", message=message, **fields)
 
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
