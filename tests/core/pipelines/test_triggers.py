@@ -113,6 +113,18 @@ def test_schedules_switched_off_fire_nothing(store: Store, tmp_path: Path) -> No
     assert firings(store) == []
 
 
+def test_schedules_switched_on_again_do_not_fire_for_the_time_they_were_off(store: Store, tmp_path: Path) -> None:
+    from modelyard.core.pipelines.catalog import set_schedules_enabled
+
+    list_pipeline(store, tmp_path, sched("* * * * *"), listed=m.utcnow() - dt.timedelta(days=2))
+    set_schedules_enabled(store, "nightly", False)
+    assert triggers.claim_due(store, now=m.utcnow()) == []
+    set_schedules_enabled(store, "nightly", True)
+    assert triggers.claim_due(store, now=m.utcnow() - dt.timedelta(seconds=1)) == []  # nothing for the past
+    [claim] = triggers.claim_due(store, now=m.utcnow() + dt.timedelta(minutes=1))  # the next minute does
+    assert claim.decision == "run" and claim.detail["missed"] == 0
+
+
 def test_two_claimers_at_once_claim_a_due_time_once(store: Store, store_dir: Path, tmp_path: Path) -> None:
     list_pipeline(store, tmp_path, sched("0 2 * * *"), listed=at("2026-03-01T00:00:00"))
     now = at("2026-03-01T02:00:01")
@@ -399,3 +411,29 @@ def test_the_agent_adopts_a_claim_whose_claimer_died(store: Store, tmp_path: Pat
     assert run.status == "succeeded"
     with store.session() as s:
         assert s.get(m.TriggerFiring, claim.firing_id).run_id == run.id
+
+
+def test_a_pipeline_file_with_a_new_file_trigger_runs_for_a_file_dropped_in_its_folder(store: Store,
+                                                                                       tmp_path: Path) -> None:
+    from modelyard.core.pipelines.catalog import add_pipeline_file
+
+    (tmp_path / "incoming").mkdir()
+    (tmp_path / "drop.yaml").write_text(
+        "name: drop\n"
+        "params: {data: null}\n"
+        "triggers:\n"
+        "  - on: new_file\n"
+        "    folder: incoming\n"
+        "    pattern: '*.csv'\n"
+        "    param: data\n"
+        "steps:\n"
+        "  count:\n"
+        "    kind: shell\n"
+        "    params: {command: 'wc -l < \"${params.data}\"'}\n")
+    add_pipeline_file(store, tmp_path / "drop.yaml")
+    _write_old(tmp_path / "incoming" / "april.csv", "a\n1\n2\n")
+    agent_pass(store)
+    [run] = runs(store)
+    assert run.status == "succeeded", run.error
+    assert run.params == {"data": str(tmp_path / "incoming" / "april.csv")}
+    assert "3" in step_log(store, run.id).split()

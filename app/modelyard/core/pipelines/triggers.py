@@ -36,7 +36,9 @@ again. The pipeline parameter ``param`` gets the file's absolute path.
 **Drift** (``on: drift``): each drift check of the model with verdict ``drift`` made after the
 pipeline was listed fires once; ``param`` gets the check's id.
 
-A pipeline whose schedules are switched off (``schedules_enabled``) fires none of its triggers.
+A pipeline whose schedules are switched off (``schedules_enabled``) fires none of its triggers,
+and once switched on again fires only for what happens from then on ("listed" above means listed
+or switched on, whichever came last).
 """
 
 from __future__ import annotations
@@ -152,10 +154,17 @@ class _Listed:
 
 
 def _listed(store: Store) -> list[_Listed]:
+    """The pipelines whose triggers are on, each with when it was listed or its triggers last
+    switched on (``created_at`` then: nothing fires for what happened while they were off)."""
     with store.session() as s:
         rows = s.execute(select(m.Pipeline.id, m.Pipeline.name, m.Pipeline.spec, m.Pipeline.created_at)
                          .where(m.Pipeline.schedules_enabled.is_(True)).order_by(m.Pipeline.id)).all()
-    return [_Listed(r.id, r.name, r.spec or {}, _utc(r.created_at)) for r in rows]
+        enabled = dict(s.execute(
+            select(m.AuditEvent.entity_id, func.max(m.AuditEvent.at))
+            .where(m.AuditEvent.entity_type == "pipeline", m.AuditEvent.action == "enable_schedules")
+            .group_by(m.AuditEvent.entity_id)).all())
+    return [_Listed(r.id, r.name, r.spec or {}, max(_utc(r.created_at), _utc(enabled.get(str(r.id), r.created_at))))
+            for r in rows]
 
 
 def claim_due(store: Store, *, now: dt.datetime, on_time_s: float = ON_TIME_S, settle_s: float = SETTLE_S,
