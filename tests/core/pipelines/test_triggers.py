@@ -302,7 +302,12 @@ def _dead_pid() -> int:
     import sys
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait(30)
+    try:
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
     return proc.pid
 
 
