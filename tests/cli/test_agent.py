@@ -258,5 +258,6 @@ def test_a_run_the_stop_came_before_is_left_queued_and_the_next_agent_runs_it(st
 
     code, out, _ = run_once(store_dir)
     assert code == 0
-    assert "quick: took over the run its trigger schedule:0 asked for" in out
+    assert f"quick: the agent that claimed its schedule '{YEARLY}' (due {dt.datetime.now(dt.UTC).year}-01-01T00:00:00Z" \
+           ") stopped before running it; this one takes it over." in out
     assert [r[1] for r in pipeline_runs(store_dir)] == ["cancelled", "succeeded"]

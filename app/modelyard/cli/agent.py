@@ -113,14 +113,13 @@ def describe(event: dict[str, Any]) -> str | None:
     if kind == "claimed":
         return f"{name}: run {event.get('run_id')} started by {_cause(event)}."
     if kind == "adopted":
-        return (f"{name}: took over the run its trigger {event.get('trigger')} asked for (the agent that "
-                "claimed it has stopped).")
+        return f"{name}: the agent that claimed {_cause(event)} stopped before running it; this one takes it over."
     if kind == "finished":
         status = event.get("status")
         took = f" in {fmt_duration(event['duration_s'])}" if event.get("duration_s") is not None else ""
         error = event.get("error")
-        return (f"{name}: run {event.get('run_id')} {status}{took}"
-                + (f": {display(str(error)).splitlines()[0]}" if error and status != "succeeded" else "") + ".")
+        why = display(str(error)).splitlines()[0].rstrip(" .") if error and status != "succeeded" else ""
+        return f"{name}: run {event.get('run_id')} {status}{took}" + (f": {why}" if why else "") + "."
     if kind == "skipped":
         return (f"{name}: skipped {plural(int(event.get('count') or 0), 'missed time')} of the schedule "
                 f"'{event.get('cron')}' (its missed policy is skip).")
@@ -148,5 +147,5 @@ def _cause(event: dict[str, Any]) -> str:
         return f"the new file {detail.get('path')}"
     if event.get("type") == "drift":
         return f"drift check {detail.get('check')} of {detail.get('version') or detail.get('model')}"
-    return f"its trigger {event.get('trigger')}"
+    return "its trigger"
 

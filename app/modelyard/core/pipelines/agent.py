@@ -107,8 +107,8 @@ class Agent:
         for item in started or ():
             claim = item.claim
             if item.adopted:
-                self._emit("adopted", pipeline=claim.pipeline, trigger=claim.trigger, fire_key=claim.fire_key,
-                           run_id=item.run_id)
+                self._emit("adopted", pipeline=claim.pipeline, trigger=claim.trigger, type=claim.type,
+                           fire_key=claim.fire_key, run_id=item.run_id, detail=claim.detail)
             if item.run_id is not None:
                 self._submit(claim, item.run_id)
             elif claim.decision == "skipped":

@@ -63,7 +63,7 @@ from modelyard.core.store import STALE_HEARTBEAT, Store
 from modelyard.core.store import models as m
 
 __all__ = ["Claim", "Clock", "FixedClock", "Orphan", "Started", "SystemClock", "ON_TIME_S", "SETTLE_S", "claim_due",
-           "due_times", "next_due", "orphaned_claims", "start_claim", "start_due", "take_over"]
+           "describe", "due_times", "next_due", "orphaned_claims", "start_claim", "start_due", "take_over"]
 
 #: A schedule time seen this long after it was due still counts as on time (the ``skip`` policy runs it).
 ON_TIME_S = 120.0
@@ -153,6 +153,23 @@ class _Listed:
     created_at: dt.datetime
 
 
+def describe(trigger: Trigger | dict[str, Any] | None) -> str:
+    """A trigger as a person names it: "its schedule '0 2 * * *'", "its new_file trigger on
+    /data/incoming", "its drift trigger on churn"."""
+    t = trigger.to_json() if isinstance(trigger, Trigger) else dict(trigger or {})
+    if t.get("type") == "schedule":
+        return f"its schedule '{t.get('cron')}'"
+    if t.get("type") == "new_file":
+        return f"its new_file trigger on {t.get('folder')}"
+    if t.get("type") == "drift":
+        return f"its drift trigger on {t.get('model')}"
+    return "its trigger"
+
+
+def _spec_trigger(spec: dict[str, Any], key: str) -> dict[str, Any] | None:
+    return next((t for t in spec.get("triggers") or () if t.get("key") == key), None)
+
+
 def _listed(store: Store) -> list[_Listed]:
     """The pipelines whose triggers are on, each with when it was listed or its triggers last
     switched on (``created_at`` then: nothing fires for what happened while they were off)."""
@@ -198,7 +215,7 @@ def claim_due(store: Store, *, now: dt.datetime, on_time_s: float = ON_TIME_S, s
                     continue
             except ModelyardError as exc:
                 found = [Claim(row.id, row.name, trigger.key, trigger.type, "", decision="error",
-                               message=f"Pipeline {row.name}, trigger {trigger.key}: {exc.message}"
+                               message=f"Pipeline {row.name}, {describe(trigger)}: {exc.message}"
                                        + (f" {exc.hint}" if exc.hint else ""))]
             claims.extend(c if c.decision == "error" else _with_spec(c, row.spec) for c in found)
     return claims
@@ -251,7 +268,7 @@ def _croniter(cron: str, start: dt.datetime) -> Any:
     try:
         return croniter(cron, start)
     except (CroniterError, ValueError, KeyError) as exc:
-        raise ModelyardError(f"the cron expression {cron!r} cannot be read ({exc}).",
+        raise ModelyardError(f"the cron expression cannot be read ({exc}).",
                              hint="Fix the schedule in the pipeline file (five fields: minute hour day month "
                                   "weekday) and list it again.") from None
 
@@ -348,13 +365,13 @@ def _new_files(store: Store, row: _Listed, trigger: Trigger, settle_s: float) ->
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except FileNotFoundError:
-        raise ModelyardError(f"the folder {folder} does not exist.",
+        raise ModelyardError("the folder does not exist.",
                              hint="Create it, or change the trigger's folder in the pipeline file.") from None
     except NotADirectoryError:
-        raise ModelyardError(f"{folder} is not a folder.", hint="Change the trigger's folder in the pipeline file.") \
-            from None
+        raise ModelyardError("that is a file, not a folder.",
+                             hint="Change the trigger's folder in the pipeline file.") from None
     except PermissionError:
-        raise ModelyardError(f"the folder {folder} cannot be read (permission denied).",
+        raise ModelyardError("the folder cannot be read (permission denied).",
                              hint="Give the agent's user read access to it.") from None
     listed = row.created_at.timestamp()
     settled_before = time.time() - settle_s
@@ -476,24 +493,34 @@ def orphaned_claims(store: Store, *, now: dt.datetime | None = None) -> list[Orp
                 continue
         elif now - _utc(firing.fired_at) <= STALE_HEARTBEAT or (firing.host, firing.pid) in busy:
             continue  # another machine's claimer may still be alive (busy with its other runs)
-        trigger_type = firing.trigger.split(":", 1)[0]
-        claim = Claim(firing.pipeline_id, name, firing.trigger, trigger_type, firing.fire_key,
-                      params=_orphan_params(spec or {}, firing.trigger, firing.fire_key),
-                      detail={"adopted": True}, firing_id=firing.id, spec=spec or {})
+        t = _spec_trigger(spec or {}, firing.trigger) or {"type": firing.trigger.split(":", 1)[0]}
+        claim = Claim(firing.pipeline_id, name, firing.trigger, t["type"], firing.fire_key,
+                      params=_orphan_params(t, firing.fire_key), detail=_orphan_detail(t, firing.fire_key),
+                      firing_id=firing.id, spec=spec or {})
         out.append(Orphan(claim, firing.run_id, firing.host, firing.pid))
     return out
 
 
-def _orphan_params(spec: dict[str, Any], trigger_key: str, fire_key: str) -> dict[str, Any]:
-    """The parameters the trigger would have set, recovered from its fire key."""
-    for t in spec.get("triggers") or ():
-        if t.get("key") != trigger_key or not t.get("param"):
-            continue
-        if t.get("type") == "drift" and fire_key.isdigit():
-            return {t["param"]: int(fire_key)}
-        if t.get("type") == "new_file" and not fire_key.startswith("sha256:"):
-            return {t["param"]: fire_key.rsplit("|", 2)[0]}
+def _orphan_params(t: dict[str, Any], fire_key: str) -> dict[str, Any]:
+    """The parameters the trigger ``t`` set for ``fire_key``, recovered from the key."""
+    if not t.get("param"):
+        return {}
+    if t.get("type") == "drift" and fire_key.isdigit():
+        return {t["param"]: int(fire_key)}
+    if t.get("type") == "new_file" and not fire_key.startswith("sha256:"):
+        return {t["param"]: fire_key.rsplit("|", 2)[0]}
     return {}
+
+
+def _orphan_detail(t: dict[str, Any], fire_key: str) -> dict[str, Any]:
+    detail: dict[str, Any] = {"adopted": True}
+    if t.get("type") == "schedule":
+        detail.update(cron=t.get("cron"), missed_policy=t.get("missed"), due=fire_key)
+    elif t.get("type") == "new_file" and not fire_key.startswith("sha256:"):
+        detail.update(path=fire_key.rsplit("|", 2)[0], param=t.get("param"))
+    elif t.get("type") == "drift" and fire_key.isdigit():
+        detail.update(check=int(fire_key), model=t.get("model"), param=t.get("param"))
+    return detail
 
 
 def take_over(store: Store, orphan: Orphan) -> bool:
@@ -544,5 +571,6 @@ def _create(store: Store, claim: Claim, run_id: int | None, *, adopted: bool = F
     except Exception as exc:  # noqa: BLE001 - one trigger's broken run never stops the others
         text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         hint = getattr(exc, "hint", None)
-        return Started(claim, None, f"Pipeline {claim.pipeline}: the run its trigger {claim.trigger} asked for "
-                                    f"could not be created: {text}" + (f" {hint}" if hint else ""), adopted=adopted)
+        what = describe(_spec_trigger(claim.spec, claim.trigger))
+        return Started(claim, None, f"Pipeline {claim.pipeline}: the run {what} asked for could not be created: "
+                                    f"{text}" + (f" {hint}" if hint else ""), adopted=adopted)
