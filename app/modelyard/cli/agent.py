@@ -121,8 +121,9 @@ def describe(event: dict[str, Any]) -> str | None:
         why = display(str(error)).splitlines()[0].rstrip(" .") if error and status != "succeeded" else ""
         return f"{name}: run {event.get('run_id')} {status}{took}" + (f": {why}" if why else "") + "."
     if kind == "skipped":
-        return (f"{name}: skipped {plural(int(event.get('count') or 0), 'missed time')} of the schedule "
-                f"'{event.get('cron')}' (its missed policy is skip).")
+        count = int(event.get("count") or 0)
+        many = f"the newest {count} of its many missed times" if event.get("capped") else plural(count, "missed time")
+        return f"{name}: skipped {many} of the schedule '{event.get('cron')}' (its missed policy is skip)."
     if kind == "swept":
         count = int(event.get("count") or 0)
         return (f"Marked {plural(count, 'job or run', 'jobs and runs')} whose process had ended as interrupted "

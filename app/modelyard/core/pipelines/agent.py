@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelyard.core.pipelines.triggers import (
+    MAX_SKIPPED,
     ON_TIME_S,
     SETTLE_S,
     Claim,
@@ -119,7 +120,8 @@ class Agent:
         for (pipeline, trigger), group in skipped.items():
             self._count("skipped", len(group))
             self._emit("skipped", pipeline=pipeline, trigger=trigger, count=len(group),
-                       due=[c.fire_key for c in group], cron=group[0].detail.get("cron"))
+                       due=[c.fire_key for c in group], cron=group[0].detail.get("cron"),
+                       capped=len(group) >= MAX_SKIPPED)  # older missed times were not counted
         self._guard("deliver", self._deliver)
 
     def _sweep(self) -> None:
