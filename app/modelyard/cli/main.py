@@ -40,6 +40,7 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.serve",
     "modelyard.cli.monitor",
     "modelyard.cli.notify",
+    "modelyard.cli.agent",
 ]
 
 # Options the GUI accepts too (each takes a value): ``modelyard --store DIR`` opens the GUI on DIR.
