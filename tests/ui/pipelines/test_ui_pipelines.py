@@ -335,3 +335,37 @@ def test_an_import_step_s_dataset_version_button_shows_it_in_the_datasets_panel(
     qtbot.waitUntil(lambda: window.current_panel() is datasets, timeout=10_000)
     qtbot.waitUntil(lambda: getattr(datasets, "version", None) is not None
                     and getattr(datasets.version, "name", None) == "customers", timeout=15_000)
+
+
+def test_a_new_file_trigger_fires_while_the_window_is_open(qtbot, window, write_pipeline, tmp_path):
+    (tmp_path / "incoming").mkdir()
+    path = write_pipeline("""
+        name: on-arrival
+        params:
+          data: none
+        triggers:
+          - on: new_file
+            folder: incoming
+            pattern: "*.csv"
+            param: data
+        steps:
+          count:
+            kind: shell
+            params: {command: "wc -l < ${params.data} > lines.txt"}
+    """)
+    panel = panel_of(window)
+    panel.add_pipeline_file(path)
+    qtbot.waitUntil(lambda: names(panel) == ["on-arrival"], timeout=10_000)
+    settle(panel)
+    assert panel.trigger_timer.isActive()
+    (tmp_path / "incoming" / "week.csv").write_text("a\n1\n2\n", encoding="utf-8")
+    qtbot.wait(2500)  # the file settles (unchanged for the triggers' settle time)
+    panel.fire_triggers()
+    qtbot.waitUntil(lambda: [r.get("status") for r in panel.runs_model.rows] == ["succeeded"], timeout=30_000)
+    assert (tmp_path / "lines.txt").read_text().strip() == "3"
+    assert panel.runs_model.data(panel.runs_model.index(0, panel.runs_model.TRIGGER)).startswith("new file")
+    panel.fire_triggers()  # the same file fires once
+    settle(panel)
+    qtbot.wait(300)
+    settle(panel)
+    assert panel.runs_model.rowCount() == 1

@@ -11,7 +11,10 @@ its problems, validated whenever the file changes on disk).
 
 **Run…** asks for the parameters and runs the pipeline as a ``pipeline.run`` job on the window's
 job runner (:func:`modelyard.core.pipelines.runner.create_run` records it first); **Cancel**
-cancels that job. A run that ends failed or blocked raises a desktop notification.
+cancels that job. A run that ends failed or blocked raises a desktop notification. While the
+window is open, due triggers (schedules, new files, drift) start runs every
+:data:`TRIGGER_INTERVAL_MS` (:func:`modelyard.core.pipelines.triggers.start_due`: exactly once
+across windows and agents on one store).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from modelyard.ui.pipelines.texts import (
 
 PIPELINE_SUFFIXES = (".yml", ".yaml")
 POLL_MS = 300
+TRIGGER_INTERVAL_MS = 15_000  # how often the open window looks for due triggers (as `modelyard agent` does)
 REFRESH_ON = frozenset({"pipelines", "store"})
 FILE_FILTER = "Pipeline files (*.yml *.yaml);;All files (*)"
 NARROW_LIST = 330  # px: a pipelines list narrower than this hides its triggers column
@@ -109,6 +113,11 @@ class PipelinesPanel(Panel):
         self._select_name: str | None = None  # a pipeline to show once the list is read
         self._selecting = False
         self._loading = False  # filling the widgets: their signals are not the user's
+        self._firing = False  # a pass over the triggers is in flight
+        self._told: set[str] = set()  # a broken trigger's message, said once
+        self.trigger_timer = QTimer(self)
+        self.trigger_timer.setInterval(TRIGGER_INTERVAL_MS)
+        self.trigger_timer.timeout.connect(self.fire_triggers)
         self.poll_timer = QTimer(self)
         self.poll_timer.setSingleShot(True)
         self.poll_timer.setInterval(POLL_MS)
@@ -226,6 +235,11 @@ class PipelinesPanel(Panel):
     # ------------------------------------------------------------------ state
     def has_content(self) -> bool:
         return self.pipelines_model.rowCount() > 0
+
+    def set_store(self, store: Any, runner: Any, client: Any = None) -> None:
+        super().set_store(store, runner, client)
+        self._told.clear()
+        self.trigger_timer.start()
 
     def on_changed(self, topics: frozenset[str]) -> None:
         if topics & REFRESH_ON:
@@ -552,6 +566,46 @@ class PipelinesPanel(Panel):
         self.tray = desktop_notify(self, self.tray, title, message, self.client)
         self.notified.emit(title, message)
 
+    # ------------------------------------------------------------------ triggers
+    def fire_triggers(self) -> None:
+        """While the window is open its pipelines' triggers fire here, as ``modelyard agent`` fires
+        them: claim what is due (exactly once across agents and windows on this store), record the
+        runs, and run each as a ``pipeline.run`` job on the window's runner."""
+        if self.client is None or self._firing:
+            return
+        interval_s = self.trigger_timer.interval() / 1000
+
+        def start(store: Any) -> list[tuple[str, int | None, str | None]]:
+            from modelyard.core.pipelines import triggers
+
+            started = triggers.start_due(store, now=triggers.SystemClock().now(),
+                                         on_time_s=max(triggers.ON_TIME_S, 2 * interval_s),
+                                         settle_s=triggers.SETTLE_S)
+            return [(s.claim.pipeline, s.run_id, s.error) for s in started]
+
+        self._firing = True
+        self.client.write(start, self._triggers_fired, self._triggers_failed)
+
+    def _triggers_fired(self, started: list[tuple[str, int | None, str | None]]) -> None:
+        self._firing = False
+        ran = False
+        for name, run_id, error in started:
+            if run_id is not None and self.runner is not None:
+                self.start_job(data.run_spec(name, run_id))
+                ran = True
+            elif error and error not in self._told and self.client is not None:
+                self._told.add(error)  # a broken trigger is said once, not every pass
+                self.client.message.emit(error, 15_000)
+        if ran and self.client is not None:
+            self.client.notify("pipelines")
+
+    def _triggers_failed(self, error: Exception) -> None:
+        self._firing = False
+        text = f"Pipeline triggers: {error}"
+        if text not in self._told and self.client is not None:
+            self._told.add(text)
+            self.client.message.emit(text, 15_000)
+
     # ------------------------------------------------------------------ drops
     def _drop_files(self, event: Any) -> list[Path]:
         return accepted(local_files(event.mimeData()), PIPELINE_SUFFIXES)
@@ -578,6 +632,7 @@ class PipelinesPanel(Panel):
 
     # ------------------------------------------------------------------ life
     def shutdown(self) -> None:
+        self.trigger_timer.stop()
         self.poll_timer.stop()
         self.graph.stop()
         if self.tray is not None:
