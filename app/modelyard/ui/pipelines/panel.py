@@ -598,6 +598,8 @@ class PipelinesPanel(Panel):
                 self.client.message.emit(error, 15_000)
         if ran and self.client is not None:
             self.client.notify("pipelines")
+        elif self.isVisible():
+            self.refresh()  # runs an agent started on another machine show up too
 
     def _triggers_failed(self, error: Exception) -> None:
         self._firing = False

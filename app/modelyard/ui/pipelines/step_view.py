@@ -165,6 +165,7 @@ class StepView(QWidget):
             text += ("\n" if text else "") + str(step["error"])
         self.facts.setText(text)
         self.outputs_model.set_rows(sorted((step.get("outputs") or {}).items()))
+        self.outputs_view.setVisible(bool(self.outputs_model.rows))  # none yet (or failed): the log takes the room
         records = with_refs([r for r in step.get("records") or [] if isinstance(r, dict)], step.get("outputs"))
         self.records_label.setVisible(bool(records))
         for r in records:
