@@ -427,6 +427,7 @@ description: Prepare the week's customers, train two candidates, compare them an
 params:
   week: 2026-W10
   fail_publish: false
+  pause: 0
 triggers:
   - schedule: "0 6 * * 1"
   - on: new_file
@@ -439,7 +440,7 @@ steps:
     params: {command: "echo preparing ${params.week}"}
   train-forest:
     kind: shell
-    params: {command: "echo forest"}
+    params: {command: "sleep ${params.pause} && echo forest"}
     needs: [prepare]
   train-logistic-regression:
     kind: shell
