@@ -85,6 +85,19 @@ def test_the_recipe_run_from_the_window_makes_what_the_python_api_makes(qtbot, w
     champion = registry.get_version(store, "churn@champion")
     assert champion.ref == "churn@v1"
     assert list((tmp_path / "bundles").glob("*.mybundle"))
+    assert not panel.notifications
+
+    # a gate it cannot pass: the search is reused, the gate blocks, what follows it is skipped
+    panel.run_pipeline({"min_accuracy": 0.999}, ask=False)
+    qtbot.waitUntil(lambda: (panel.run or {}).get("status") in ("succeeded", "failed", "blocked")
+                    and panel.run["id"] != window_run["id"], timeout=120_000)
+    assert panel.run["status"] == "blocked", panel.run.get("error")
+    states = panel.graph.states()
+    assert (states["search"], states["gate"], states["register"]) == ("cached", "blocked", "skipped")
+    qtbot.waitUntil(lambda: bool(panel.notifications), timeout=10_000)
+    title, message = panel.notifications[0]
+    assert "churn-recipe" in title and "blocked" in title and "gate" in message
+    assert registry.get_version(store, "churn@champion").ref == "churn@v1"  # nothing registered
 
     # the same file through the Python API, on a store of its own
     import modelyard
