@@ -305,3 +305,24 @@ def test_a_new_file_trigger_fires_while_the_window_is_open(qtbot, window, write_
     qtbot.wait(300)
     settle(panel)
     assert panel.runs_model.rowCount() == 1
+
+
+def test_remove_stops_listing_the_pipeline_after_asking_and_leaves_its_file(qtbot, window, write_pipeline,
+                                                                             monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    path = write_pipeline(SCHEDULED)
+    panel = panel_of(window)
+    panel.add_pipeline_file(path)
+    qtbot.waitUntil(lambda: names(panel) == ["nightly"], timeout=10_000)
+    settle(panel)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Cancel)
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    settle(panel)
+    assert names(panel) == ["nightly"] and "Stop listing nightly?" in asked[0] and "no runs" in asked[0]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: names(panel) == [], timeout=10_000)
+    assert panel.stack.currentWidget() is panel.empty
+    assert path.exists()

@@ -52,6 +52,11 @@ def add_file(store: Any, path: str | Path) -> dict[str, Any]:
     return plain(_catalog().add_pipeline_file(store, str(path)))
 
 
+def remove(store: Any, name: str) -> None:
+    """Stop listing pipeline ``name`` (audited; refused while it runs)."""
+    _catalog().remove_pipeline(store, name)
+
+
 def set_schedules(store: Any, name: str, on: bool) -> None:
     _catalog().set_schedules_enabled(store, name, on)
 

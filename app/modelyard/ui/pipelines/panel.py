@@ -170,9 +170,13 @@ class PipelinesPanel(Panel):
         self.cancel_button = push_button(self, "Cancel run", lambda: self.cancel_run(), name="cancelRunButton",
                                          icon="stop", tip="Cancel the shown run (its running steps stop)",
                                          enabled=False)
+        self.remove_button = push_button(self, "Remove…", lambda: self.remove_pipeline(), name="removePipelineButton",
+                                         icon="trash", tip="Stop listing this pipeline (its file stays where it is; "
+                                                           "its run history is deleted)")
         self.actions = ActionBar(self)
         self.actions.add(self.run_button, 2)
         self.actions.add(self.cancel_button, 1)
+        self.actions.add(self.remove_button, 0)
         head = QHBoxLayout()
         head.addWidget(self.title_label, 1)
         head.addWidget(self.actions, 0)
@@ -267,7 +271,9 @@ class PipelinesPanel(Panel):
                                                           header.fontMetrics().horizontalAdvance("schedule, new file") + 16))
         super().refresh()
         if not rows:
-            self.pipeline = None
+            self.pipeline, self.run, self.shown_run_id = None, None, None
+            self.poll_timer.stop()
+            self.file_view.show_file(None)
             return
         current = self._select_name or (self.pipeline or {}).get("name")
         if self._select_name in {r["name"] for r in rows}:
@@ -481,6 +487,24 @@ class PipelinesPanel(Panel):
         self.client.write(lambda store: data.set_schedules(store, name, on), None,
                           lambda exc: show_error(self, "Cannot switch the triggers", exc), changes="pipelines")
 
+    def remove_pipeline(self, *, confirm: bool = True) -> None:
+        """Stop listing the selected pipeline (after asking): its file stays, its runs' history goes."""
+        if self.pipeline is None or self.client is None:
+            return
+        name, runs = self.pipeline["name"], self.runs_model.rowCount()
+        if confirm:
+            from PySide6.QtWidgets import QMessageBox
+
+            history = (f"the history of its {plural(runs, 'run')} is deleted" if runs else "it has no runs")
+            answer = QMessageBox.question(
+                self, "Remove the pipeline",
+                f"Stop listing {name}? Its file stays where it is ({self.pipeline.get('path')}); {history}.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.client.write(lambda store: data.remove(store, name), None,
+                          lambda exc: show_error(self, "Cannot remove the pipeline", exc), changes="pipelines")
+
     # ------------------------------------------------------------------ running
     def run_pipeline(self, params: dict[str, Any] | None = None, *, jobs: int = 1, force: bool = False,
                      ask: bool = True) -> None:
@@ -538,6 +562,9 @@ class PipelinesPanel(Panel):
         self.cancel_button.setToolTip("Cancel the shown run (its running steps stop)" if ours or not active
                                       else "This run was started by another process (the agent); stop it there")
         self.run_button.setEnabled(self.pipeline is not None)
+        self.remove_button.setEnabled(self.pipeline is not None and not active)
+        self.remove_button.setToolTip("Stop listing this pipeline (its file stays where it is; its run history is "
+                                      "deleted)" if not active else "Wait for its run to end, or cancel it, first")
 
     def on_job_finished(self, handle: JobHandle | None, outcome: JobOutcome) -> None:
         if handle is None or handle.spec.kind != data.RUN_KIND or self.client is None:
