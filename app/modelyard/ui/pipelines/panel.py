@@ -311,7 +311,7 @@ class PipelinesPanel(Panel):
         steps = info.get("steps") or []
         facts = [info.get("description") or "", plural(len(steps), "step"), str(info.get("path") or "")]
         if info.get("file_changed"):
-            facts.append("the file changed since it was listed: the next run uses it as it is now")
+            facts.append("the file changed since it was listed: the next run reads it again")
         self.facts.setText(" · ".join(f for f in facts if f))
         self._loading = True
         try:
