@@ -53,6 +53,8 @@ def test_empty_panel_says_what_a_pipeline_is_and_adds_one_with_the_button(qtbot,
     assert panel.graph.edges == [("write", "read")]
     assert panel.graph.nodes["read"].rect.left() > panel.graph.nodes["write"].rect.right()  # a column further
     assert panel.run_line.full_text().startswith("Never run")
+    window.refresh_icons()  # what a light/dark switch does: the graph is redrawn, the same
+    assert panel.graph.edges == [("write", "read")] and panel.graph.states() == {"write": "pending", "read": "pending"}
     assert not window.shown_errors
 
 

@@ -177,6 +177,13 @@ class PipelineGraph(QGraphicsView):
             self.pulse_timer.stop()
             self.pulse = 0.0
 
+    def restyle(self) -> None:
+        """The palette changed (light/dark): redraw the arrows and boxes in its colours."""
+        steps = [{"name": n.name, "kind": n.kind, "status": n.state, "needs": [a for a, b in self.edges if b == n.name]}
+                 for n in self.nodes.values()]
+        self._shape = ()
+        self.show_steps(steps)
+
     def states(self) -> dict[str, str]:
         return {name: node.state for name, node in self.nodes.items()}
 

@@ -660,6 +660,12 @@ class PipelinesPanel(Panel):
         self.add_files(files)
 
     # ------------------------------------------------------------------ life
+    def refresh_icons(self) -> None:
+        super().refresh_icons()
+        self.pipelines_model.layoutChanged.emit()
+        self.runs_model.layoutChanged.emit()
+        self.graph.restyle()
+
     def shutdown(self) -> None:
         self.trigger_timer.stop()
         self.poll_timer.stop()
