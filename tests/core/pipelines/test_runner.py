@@ -3,6 +3,7 @@ retries, failures and what they skip, records and lineage."""
 
 from __future__ import annotations
 
+import textwrap
 import time
 
 import pytest
@@ -186,3 +187,39 @@ def test_an_import_of_a_glob_or_a_folder_makes_one_version_of_all_their_rows(sto
     (folder / "incoming" / "c.csv").write_text("other,columns\n1,2\n")
     again = run_pipeline(store, pipeline(folder, step("glob", "import", {"path": "incoming/*.csv", "name": "by-glob"})))
     assert again.status == "failed" and "c.csv has other columns than a.csv" in again.error
+
+
+def test_a_pipeline_file_runs_and_resumes_through_the_python_api(store, tmp_path):
+    import modelyard
+
+    folder = project(tmp_path)
+    path = folder / "nightly.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: nightly
+        params:
+          data: churn.csv
+        steps:
+          load:
+            kind: import
+            params: {path: "${params.data}", name: churn}
+          check:
+            kind: shell
+            params: {command: "test ! -f stop.flag && echo rows ${steps.load.outputs.rows}"}
+          add:
+            kind: python
+            params: {function: "stepfns:add", args: {a: "${steps.load.outputs.rows}", b: 1}}
+            needs: [check]
+        """))
+    assert modelyard.validate_pipeline(path) == []
+    (folder / "stop.flag").write_text("")
+    failed = modelyard.run_pipeline(path, store=store)
+    assert failed.status == "failed" and failed.steps == {"load": "succeeded", "check": "failed", "add": "skipped"}
+    assert run_row(store, failed.run_id).trigger == {"type": "manual", "via": "python"}
+    (folder / "stop.flag").unlink()
+    resumed = modelyard.resume_pipeline(failed.run_id, store=store)
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.steps == {"load": "cached", "check": "succeeded", "add": "succeeded"}
+    assert step_rows(store, resumed.run_id)["add"].outputs["return"] == {"sum": 201}
+    (folder / "broken.yaml").write_text("name: broken\nsteps:\n  a: {kind: shel, params: {command: x}}\n")
+    problems = modelyard.validate_pipeline(folder / "broken.yaml")
+    assert problems and problems[0].line == 3

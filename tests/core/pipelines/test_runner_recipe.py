@@ -3,6 +3,7 @@ and a gate that blocks it."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,8 @@ def recipe(folder: Path, *, min_accuracy: float = 0.5, block_on_drift: bool = Tr
         step("bundle", "bundle", {"ref": "${steps.register.outputs.ref}", "folder": "out"}),
         step("check", "check", {"model": "${steps.register.outputs.ref}", "batch": "batch.csv",
                                 "block_on_drift": block_on_drift}),
+        step("score", "score", {"model": "${steps.register.outputs.ref}", "path": "batch.csv",
+                                "output": "out/predictions.csv"}),
         name="churn-recipe")
 
 
@@ -67,15 +70,29 @@ def test_the_recipe_runs_end_to_end_and_links_what_it_made(store, tmp_path):
     assert Path(bundle["path"]) == folder / "out" / "churn-v1.mybundle" and Path(bundle["path"]).is_file()
     check = rows["check"].outputs
     assert check["verdict"] in ("ok", "warning") and check["drift"] is False
+    score = rows["score"].outputs
+    assert score["rows"] == 150 and Path(score["path"]) == folder / "out" / "predictions.csv"
+    assert len((folder / "out" / "predictions.csv").read_text().splitlines()) == 151
     with store.session() as s:
         produced = set(s.execute(select(m.LineageEdge.dst_type, m.LineageEdge.dst_id).where(
             m.LineageEdge.src_type == "pipeline_run", m.LineageEdge.src_id == str(outcome.run_id))).all())
     assert {("dataset_version", str(rows["load"].outputs["dataset_version_id"])),
             ("run", search.outputs["run_id"]), ("model_version", str(reg["model_version_id"])),
-            ("bundle", bundle["path"]), ("monitoring_check", str(check["check_id"]))} <= produced
+            ("bundle", bundle["path"]), ("monitoring_check", str(check["check_id"])),
+            ("dataset_version", str(score["dataset_version_id"]))} <= produced
+    # the same recipe again: nothing runs, in under a second; a removed predictions file is written again
+    t0 = time.perf_counter()
+    again = run_pipeline(store, recipe(folder))
+    elapsed = time.perf_counter() - t0
+    assert set(again.steps.values()) == {"cached"}, again.steps
+    assert elapsed < 1.0, f"an all-cached recipe took {elapsed:.2f} s"
+    assert [v.ref for v in registry.list_versions(store, "churn")] == ["churn@v1"]
+    Path(score["path"]).unlink()
+    third = run_pipeline(store, recipe(folder))
+    assert third.steps["score"] == "succeeded" and Path(score["path"]).is_file()
+    assert {n for n, st in third.steps.items() if st != "cached"} == {"score"}
 
 
-@pytest.mark.slow
 def test_a_gate_that_blocks_skips_what_follows_and_exits_3(store, tmp_path):
     folder = project(tmp_path, rows=200)
     run_id = _train_here(store)
@@ -84,7 +101,8 @@ def test_a_gate_that_blocks_skips_what_follows_and_exits_3(store, tmp_path):
                  params={"run": ""})
     outcome = run_pipeline(store, p, params={"run": run_id})
     assert outcome.status == "blocked" and outcome.exit_code == 3
-    assert outcome.steps == {"gate": "blocked", "register": "skipped", "bundle": "skipped", "check": "skipped"}
+    assert outcome.steps == {"gate": "blocked", "register": "skipped", "bundle": "skipped", "check": "skipped",
+                             "score": "skipped"}
     rows = step_rows(store, outcome.run_id)
     assert "below the minimum 0.999" in rows["gate"].error
     assert rows["gate"].outputs["passed"] is False
@@ -109,3 +127,30 @@ def test_gates_for_a_run_not_registered_use_the_models_gates_and_champion(store)
     assert check_gates_for_run(store, "churn", out.result["run_id"], gates={"min_metrics": {"accuracy": 0.1}}).passed
     assert check_gates_for_run(store, "newmodel", out.result["run_id"],
                                gates={"beat_champion": {"metric": "accuracy"}}).passed  # no champion yet
+
+
+@pytest.mark.slow
+def test_a_check_that_finds_drift_blocks_unless_told_not_to_and_then_retraining_follows(store, tmp_path):
+    from factories import drifted_batch, train_churn_model
+
+    folder = project(tmp_path)
+    train_churn_model(store)
+    drifted_batch().to_csv(folder / "drifted.csv", index=False)
+    blocked = run_pipeline(store, pipeline(folder, step("check", "check", {"model": "churn@champion",
+                                                                           "batch": "drifted.csv"}),
+                                           step("after", "shell", {"command": "echo never"}, needs=("check",)),
+                                           name="drift-blocks"))
+    assert blocked.status == "blocked" and blocked.exit_code == 3
+    assert blocked.steps == {"check": "blocked", "after": "skipped"}
+    row = step_rows(store, blocked.run_id)["check"]
+    assert row.outputs["verdict"] == "drift" and row.outputs["drift"] is True
+    assert row.records == [{"type": "check", "id": str(row.outputs["check_id"])}]  # recorded though blocked
+    goes_on = run_pipeline(store, pipeline(folder, step("check", "check", {"model": "churn@champion",
+                                                                           "batch": "drifted.csv",
+                                                                           "block_on_drift": False}),
+                                           step("retrain", "retrain", {"check": "${steps.check.outputs.check_id}"}),
+                                           name="drift-retrains"))
+    assert goes_on.status == "succeeded", goes_on.error
+    out = step_rows(store, goes_on.run_id)["retrain"].outputs
+    assert out["ref"] == "churn@v2"
+    assert "challenger" in registry.get_version(store, out["ref"]).aliases

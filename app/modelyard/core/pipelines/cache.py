@@ -85,6 +85,16 @@ def code_version(step: Step, params: dict[str, Any], folder: str | Path) -> str:
     return f"modelyard {__version__}:{step.kind}"
 
 
+def still_there(step: Step, outputs: dict[str, Any]) -> bool:
+    """Whether the files an earlier run's outputs name are still there (a bundle, a predictions
+    file): a step whose files were removed runs again rather than reuse outputs that lie."""
+    if step.kind in ("bundle", "score") and outputs.get("path"):
+        return Path(outputs["path"]).is_file()
+    if step.kind == "python":
+        return all(Path(f.get("path") or "").is_file() for f in outputs.get("files") or [])
+    return True
+
+
 def cache_key(step: Step, params: dict[str, Any], folder: str | Path) -> str:
     """The step's cache key (see the module docstring)."""
     body = {"kind": step.kind, "params": params, "inputs": input_hashes(step, params, folder),

@@ -48,7 +48,7 @@ from modelyard.core.common.errors import (
 from modelyard.core.common.procs import current_user, hostname
 from modelyard.core.jobs.runner import JobSpec
 from modelyard.core.pipelines import refs
-from modelyard.core.pipelines.cache import cache_key
+from modelyard.core.pipelines.cache import cache_key, still_there
 from modelyard.core.pipelines.catalog import save_pipeline
 from modelyard.core.pipelines.spec import STEP_DONE, Pipeline, Step
 from modelyard.core.pipelines.steps import handler
@@ -293,6 +293,9 @@ class _Execution:
             return self._end(sc, _Done("failed", error=_message(exc)), now, params, None, [])
         if st.cache and not self.force:
             hit = self._cached(st.name, key)
+            if hit is not None and not still_there(st, hit[1]):
+                sc.log(f"Inputs unchanged, but a file step run {hit[0]} wrote is gone: running it again.")
+                hit = None
             if hit is not None:
                 self._write_step(st.name, status="cached", params=params, cache_key=key, outputs=hit[1],
                                  cached_from=hit[0], started_at=now, ended_at=now, records=[],
