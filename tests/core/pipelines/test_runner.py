@@ -23,7 +23,7 @@ def test_import_train_python_shell_run_and_record_their_outputs(store, tmp_path)
     folder = project(tmp_path)
     p = pipeline(folder,
                  step("load", "import", {"path": "${params.data}", "name": "churn"}),
-                 step("train", "train", TRAIN),
+                 step("train", "train", {**TRAIN, "dataset": "${steps.load.outputs.dataset_version_id}"}),
                  step("report", "python", {"function": "stepfns:write_report",
                                            "args": {"rows": "${steps.load.outputs.rows}"}}),
                  step("echo", "shell", {"command": "echo trained ${steps.train.outputs.run_id}"}),
@@ -38,7 +38,7 @@ def test_import_train_python_shell_run_and_record_their_outputs(store, tmp_path)
     assert load.records == [{"type": "dataset_version", "id": str(load.outputs["dataset_version_id"])}]
     assert "Read 200 rows" in load.log  # the import job's log lines are the step's log
     run_id = train.outputs["run_id"]
-    assert train.params["dataset"] == "churn@v1"  # the reference, resolved
+    assert train.params["dataset"] == load.outputs["dataset_version_id"]  # the reference, resolved (an id)
     assert {"type": "run", "id": run_id} in train.records
     assert "accuracy" in train.outputs["metrics"]
     assert report.outputs["return"] == {"rows": 200}

@@ -366,39 +366,65 @@ class _Execution:
         self._start()
         order = self.order
         running: dict[cf.Future[_Done], str] = {}
-        last_beat = time.monotonic()
         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix=f"modelyard-pipeline-{self.run_id}")
         try:
-            while True:
-                if self.cancel.is_set() and not self.cancelling:
-                    self.cancelling = True
-                    for name in running.values():
-                        self.contexts[name].cancel_run()
-                if not self.cancelling:
-                    self._skip_or_submit(order, running, pool)
-                if not running:
-                    break
-                done, _ = cf.wait(list(running), timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    name = running.pop(fut)
-                    result = _result_of(fut)
-                    if result.status in STEP_DONE:
-                        self.outputs[name] = result.outputs
-                    elif result.error:
-                        self.errors[name] = result.error
-                    self._set(name, result.status)
-                now = time.monotonic()
-                for name in running.values():
-                    sc = self.contexts[name]
-                    if sc.deadline is not None and now > sc.deadline:
-                        sc.log(f"Timed out after {sc.step.timeout:g} s: cancelling the attempt.")
-                        sc.time_out()
-                if now - last_beat >= HEARTBEAT_S:
-                    self._heartbeat()
-                    last_beat = now
+            try:
+                self._loop(order, running, pool)
+            except KeyboardInterrupt:  # Ctrl+C in a terminal: a cancel (the running steps' jobs stop)
+                self.cancel.set()
+                self._loop(order, running, pool)
+        except BaseException as exc:
+            # the runner itself broke (the store went away...): stop the steps, record the run failed
+            for name in running.values():
+                self.contexts[name].cancel_run()
+            pool.shutdown(wait=True)
+            self._fail(exc)
+            raise
         finally:
             pool.shutdown(wait=True)
         return self._finish()
+
+    def _fail(self, exc: BaseException) -> None:
+        try:
+            with self.store.write() as s:
+                s.execute(update(m.PipelineRun).where(m.PipelineRun.id == self.run_id).values(
+                    status="failed", ended_at=m.utcnow(), exit_code=1,
+                    error=f"The runner stopped: {type(exc).__name__}: {exc}"))
+                s.execute(update(m.PipelineStepRun).where(m.PipelineStepRun.run_id == self.run_id,
+                                                          m.PipelineStepRun.status.in_(("pending", "running")))
+                          .values(status="interrupted", ended_at=m.utcnow()))
+        except Exception:  # noqa: BLE001 - the sweep marks it interrupted later
+            pass
+
+    def _loop(self, order: list[Step], running: dict[cf.Future[_Done], str], pool: cf.ThreadPoolExecutor) -> None:
+        last_beat = time.monotonic()
+        while True:
+            if self.cancel.is_set() and not self.cancelling:
+                self.cancelling = True
+                for name in running.values():
+                    self.contexts[name].cancel_run()
+            if not self.cancelling:
+                self._skip_or_submit(order, running, pool)
+            if not running:
+                break
+            done, _ = cf.wait(list(running), timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                name = running.pop(fut)
+                result = _result_of(fut)
+                if result.status in STEP_DONE:
+                    self.outputs[name] = result.outputs
+                elif result.error:
+                    self.errors[name] = result.error
+                self._set(name, result.status)
+            now = time.monotonic()
+            for name in running.values():
+                sc = self.contexts[name]
+                if sc.deadline is not None and now > sc.deadline:
+                    sc.log(f"Timed out after {sc.step.timeout:g} s: cancelling the attempt.")
+                    sc.time_out()
+            if now - last_beat >= HEARTBEAT_S:
+                self._heartbeat()
+                last_beat = now
 
     def _skip_or_submit(self, order: list[Step], running: dict[cf.Future[_Done], str],
                         pool: cf.ThreadPoolExecutor) -> None:
