@@ -195,7 +195,11 @@ def test_runs_are_listed_newest_first_with_step_counts_in_two_queries(store, tmp
     assert failed.duration_s == 180.0 and failed.finished is True
     assert failed.trigger == {"type": "manual"} and failed.pipeline == "one"
 
-    assert [r.id for r in catalog.list_runs(store, pipeline="two")] == [ids[9], ids[6], ids[3], ids[0]]
+    with counted(store) as statements:
+        assert [r.id for r in catalog.list_runs(store, pipeline="two")] == [ids[9], ids[6], ids[3], ids[0]]
+    assert len(statements) <= 2, statements
+    three = catalog.add_pipeline_file(store, write_pipe(tmp_path, "three"))
+    assert catalog.list_runs(store, pipeline="three") == [] and catalog.list_runs(store, pipeline=three.id) == []
     assert [r.id for r in catalog.list_runs(store, pipeline=one.id, limit=3)] == [ids[11], ids[10], ids[8]]
     payload = json.loads(json.dumps([r.to_json() for r in runs]))
     assert payload[-1]["started_at"] == T0.isoformat() and payload[0]["ended_at"] is None
@@ -247,3 +251,20 @@ def test_unknown_names_and_ids_say_what_exists(store, tmp_path):
         catalog.step_log(store, run, "lod")
     assert err.value.hint == "Its steps: load, train."
     assert catalog.get_pipeline(store, str(info.id)).name == "churn-nightly"
+
+
+def test_a_settled_file_is_hashed_once_and_again_when_it_is_rewritten(store, tmp_path, monkeypatch):
+    import os
+
+    path = write_pipe(tmp_path)
+    catalog.add_pipeline_file(store, path)
+    old = 1_700_000_000_000_000_000
+    os.utime(path, ns=(old, old))
+    reads = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    assert [catalog.get_pipeline(store, "churn-nightly").file_changed for _ in range(3)] == [False] * 3
+    assert len(reads) == 1  # the list is polled: a settled file is not read again
+    path.write_text(path.read_text().replace("seed: 1", "seed: 9"))  # same size
+    os.utime(path, ns=(old + 1, old + 1))
+    assert catalog.get_pipeline(store, "churn-nightly").file_changed is True

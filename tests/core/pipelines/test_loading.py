@@ -159,6 +159,23 @@ def test_yaml_conveniences_keep_working() -> None:
     assert again.params["function"] == "tasks:use"
 
 
+def test_dates_stay_the_text_they_were_written_as() -> None:
+    """A pipeline is stored and handed to jobs as JSON: a YAML date is kept as its text."""
+    text = steps_yaml("""\
+        s:
+          kind: shell
+          params: {command: "echo ${params.since}", env: {SINCE: 2026-02-01}}
+        """, head="name: p\nparams: {since: 2026-01-05, bad: 2026-02-30}\n")
+    p = loading.load_text(text)
+    assert p.params == {"since": "2026-01-05", "bad": "2026-02-30"}
+    assert p.steps[0].params["env"] == {"SINCE": "2026-02-01"}
+    import datetime
+
+    import yaml
+
+    assert isinstance(yaml.safe_load("d: 2026-01-05")["d"], datetime.date)  # everyone else's YAML is unchanged
+
+
 def test_a_literal_dollar_brace_is_not_a_reference() -> None:
     text = steps_yaml("""\
         s:
@@ -337,6 +354,16 @@ CASES = {
             function: tasks:build
             args: [1, 2]
         """), "[1, 2]", "'args' must be a mapping, not a list", "args: {name: value"),
+    "a value JSON cannot hold": (steps_yaml("""\
+        s:
+          kind: shell
+          params: {command: ls, env: !!binary aGVsbG8=}
+        """), "!!binary", "Step 's': param 'env' cannot be read or stored", "quote anything else"),
+    "an unsafe tag": (steps_yaml("""\
+        s:
+          kind: shell
+          params: {command: !!python/name:os.system }
+        """), "!!python", "Step 's': param 'command' cannot be read or stored", "quote anything else"),
     "duplicate step": (steps_yaml("""\
         dup:
           kind: shell

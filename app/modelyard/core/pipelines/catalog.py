@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,12 +196,26 @@ def _run_row(s: Session, run_id: int | str) -> m.PipelineRun:
     return row
 
 
+_HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256: the panel polls the list
+
+
 def _file_changed(path: str, sha256: str) -> bool:
+    """Whether the file's bytes differ from ``sha256`` (or it is gone); hashed again only when its
+    size or modification time moved (always while it is younger than the file system's clock tick
+    could hide a second write in)."""
     try:
-        data = Path(path).read_bytes()
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns)
+        digest = _HASHES.get(key)
+        if digest is None:
+            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            if time.time_ns() - st.st_mtime_ns > 2_000_000_000:
+                if len(_HASHES) > 1000:
+                    _HASHES.clear()
+                _HASHES[key] = digest
     except OSError:
         return True
-    return hashlib.sha256(data).hexdigest() != sha256
+    return digest != sha256
 
 
 def _summaries(s: Session, runs: list[tuple[m.PipelineRun, str]]) -> list[RunSummary]:
@@ -305,9 +320,14 @@ def list_runs(store: Store, pipeline: str | int | None = None, limit: int = 50) 
     queries whatever the number of runs (the panel polls this)."""
     with store.session() as s:
         query = select(m.PipelineRun, m.Pipeline.name).join(m.Pipeline, m.Pipeline.id == m.PipelineRun.pipeline_id)
-        if pipeline is not None:
-            query = query.where(m.PipelineRun.pipeline_id == _pipeline_row(s, pipeline).id)
+        if pipeline is not None:  # the pipeline by name (else by id) inside the same query
+            text = str(pipeline).strip()
+            by_name = select(m.Pipeline.id).where(m.Pipeline.name == text).scalar_subquery()
+            query = query.where(m.PipelineRun.pipeline_id == (func.coalesce(by_name, int(text)) if text.isdigit()
+                                                              else by_name))
         runs = s.execute(query.order_by(*_NEWEST).limit(max(1, int(limit)))).all()
+        if not runs and pipeline is not None:
+            _pipeline_row(s, pipeline)  # an unknown pipeline is an error, not "no runs"
         return _summaries(s, [(r, n) for r, n in runs])
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -54,7 +55,13 @@ from modelyard.core.pipelines.spec import (
     Trigger,
 )
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe types, libyaml's speed when it is there; a date stays the text it was written as
+    (a pipeline is stored and handed to jobs as JSON, which has no dates)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
 TOP_KEYS = ("name", "description", "params", "triggers", "notify", "steps")
 STEP_KEYS = ("kind", "params", "needs", "retries", "retry_delay", "timeout", "cache")
@@ -101,13 +108,18 @@ class _Check:
             line, column = node.start_mark.line + 1, node.start_mark.column + 1 + column_offset
         self.problems.append(Problem(self.file, line, column, message, hint))
 
-    def value(self, node: Node) -> Any:
-        """The Python value of ``node`` (YAML's safe types); a value YAML cannot build is a problem."""
+    def value(self, node: Node, where: str = "This value") -> Any:
+        """The Python value of ``node`` (YAML's safe types); a value YAML cannot build, or that JSON
+        cannot hold, is a problem (``where`` names it) and None."""
         try:
-            return self.loader.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            self.add(node, f"This value cannot be read: {getattr(exc, 'problem', None) or exc}.",
-                     "Quote it to make it text.")
+            value = self.loader.construct_object(node, deep=True)
+            if not isinstance(value, str | int | float | bool | type(None)):
+                json.dumps(value)
+            return value
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            self.add(node, f"{where} cannot be read or stored: {why}.",
+                     "Write text, numbers, true/false, lists or mappings (quote anything else to make it text).")
             return None
 
     def pairs(self, node: MappingNode, where: str) -> list[tuple[str, Node, Node]]:
@@ -116,7 +128,7 @@ class _Check:
         out: dict[str, tuple[str, Node, Node]] = {}
         for knode, vnode in node.value:
             if not isinstance(knode, ScalarNode):
-                self.add(knode, f"A key in {where} is a {kind_word(knode)}; keys must be plain names.",
+                self.add(knode, f"A key in {where} is {a_or_an(kind_word(knode))}; keys must be plain names.",
                          "Write 'name: value' pairs.")
                 continue
             out[knode.value] = (knode.value, knode, vnode)
@@ -225,7 +237,7 @@ class _Check:
                 self.add(knode, f"Parameter name '{key}' may hold only letters, digits, _ and - "
                                 "(not starting with a digit).", "Rename it; steps use it as ${params.<name>}.")
                 continue
-            params[key] = self.value(vnode)
+            params[key] = self.value(vnode, f"Parameter '{key}'")
             nodes.append((key, vnode))
         return params, nodes
 
@@ -415,7 +427,7 @@ class _Check:
         if "params" in fields:
             pnode = self.mapping(fields["params"][1], f"{where}: 'params'", "'params:' with indented 'name: value' lines")
             for key, pk, pv in self.pairs(pnode, f"step '{name}' params") if pnode else []:
-                step_params[key] = self.value(pv)
+                step_params[key] = self.value(pv, f"{where}: param '{key}'")
                 if kind is not None and key not in STEP_KINDS[kind]["required"] + STEP_KINDS[kind]["optional"]:
                     allowed = STEP_KINDS[kind]["required"] + STEP_KINDS[kind]["optional"]
                     self.add(pk, f"{where} ({kind}) has an unknown param '{key}'.",
@@ -464,7 +476,8 @@ class _Check:
     def shape(self, where: str, kind: str, key: str, node: Node, value: Any) -> None:
         """The few params whose shape the runner relies on, when written literally (a reference is
         checked when the run resolves it)."""
-        if isinstance(value, str) and next(refs.find(value), None) and key != "function":
+        if (isinstance(value, str) and next(refs.find(value), None) and key != "function") or (
+                value is None and not is_null(node)):  # a reference; or a value already reported
             return
         want, hint = _SHAPES[(kind, key)]
         if want == "mapping" and not isinstance(value, dict):
