@@ -154,3 +154,20 @@ def test_a_check_that_finds_drift_blocks_unless_told_not_to_and_then_retraining_
     out = step_rows(store, goes_on.run_id)["retrain"].outputs
     assert out["ref"] == "churn@v2"
     assert "challenger" in registry.get_version(store, out["ref"]).aliases
+
+
+def test_a_gate_or_a_check_runs_again_when_the_registry_moves_under_an_unchanged_reference(store, tmp_path):
+    from factories import train_churn_model
+
+    folder = project(tmp_path)
+    v1 = train_churn_model(store)
+    churn_frame(100, seed=4).to_csv(folder / "batch.csv", index=False)
+    p = pipeline(folder, step("gate", "gate", {"model": "churn", "run": v1.run_id}),
+                 step("check", "check", {"model": "churn@champion", "batch": "batch.csv"}), name="watch")
+    assert set(run_pipeline(store, p).steps.values()) == {"succeeded"}
+    assert set(run_pipeline(store, p).steps.values()) == {"cached"}
+    registry.set_gates(store, "churn", {"min_metrics": {"accuracy": 0.1}}, comment="policy")
+    assert run_pipeline(store, p).steps == {"gate": "succeeded", "check": "cached"}
+    v2 = registry.register(store, v1.run_id, "churn")
+    registry.set_alias(store, v2.ref, "champion", comment="newer")
+    assert run_pipeline(store, p).steps == {"gate": "succeeded", "check": "succeeded"}

@@ -95,8 +95,32 @@ def still_there(step: Step, outputs: dict[str, Any]) -> bool:
     return True
 
 
-def cache_key(step: Step, params: dict[str, Any], folder: str | Path) -> str:
-    """The step's cache key (see the module docstring)."""
+#: the param naming a model version, per kind: an alias or "latest" may point elsewhere by the next run
+_MODEL_REFS = {"check": "model", "score": "model", "bundle": "ref", "serve": "ref"}
+
+
+def registry_state(store: Any, step: Step, params: dict[str, Any]) -> dict[str, Any]:
+    """What in the registry a step's result depends on beyond its params: the version a model
+    reference resolves to now (``churn@champion`` moves), and for a gate the model's gates and its
+    champion. Empty for other kinds, or when the reference resolves to nothing (the step says why)."""
+    from modelyard.core.common.errors import ModelyardError
+    from modelyard.core.registry import versions as registry
+
+    try:
+        if step.kind in _MODEL_REFS and isinstance(params.get(_MODEL_REFS[step.kind]), str):
+            return {"version": registry.get_version(store, params[_MODEL_REFS[step.kind]]).id}
+        if step.kind == "gate" and isinstance(params.get("model"), str):
+            model = registry.get_model(store, registry.parse_ref(params["model"])[0])
+            return {"gates": model.gates, "champion": model.aliases.get(registry.CHAMPION)}
+    except ModelyardError:
+        return {}
+    return {}
+
+
+def cache_key(step: Step, params: dict[str, Any], folder: str | Path, store: Any = None) -> str:
+    """The step's cache key (see the module docstring); with ``store``, also what the registry
+    holds for it now (:func:`registry_state`)."""
     body = {"kind": step.kind, "params": params, "inputs": input_hashes(step, params, folder),
-            "code": code_version(step, params, folder)}
+            "code": code_version(step, params, folder),
+            "registry": registry_state(store, step, params) if store is not None else {}}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

@@ -288,7 +288,7 @@ class _Execution:
                              started_at=now, ended_at=now, records=[])
             return _Done("cached", outputs)
         try:
-            key = cache_key(st, params, self.pipeline.folder)
+            key = cache_key(st, params, self.pipeline.folder, self.store)
         except (ModelyardError, OSError) as exc:
             return self._end(sc, _Done("failed", error=_message(exc)), now, params, None, [])
         if st.cache and not self.force:

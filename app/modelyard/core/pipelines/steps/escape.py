@@ -121,8 +121,9 @@ def _module_folders(sc: StepContext, params: dict[str, Any]) -> list[str]:
 def do_python(sc: StepContext, params: dict[str, Any]) -> StepResult:
     function = str(need(params, "function", "python"))
     split_function(function)
-    out_dir = Path(tempfile.mkdtemp(prefix="step-", dir=sc.store.root / "tmp" if (sc.store.root / "tmp").is_dir()
-                                    else None))
+    # in the store's temp folder, named as its temp files are: swept if this process dies
+    sc.store.artifacts.tmp.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-step-", dir=sc.store.artifacts.tmp))
     try:
         result = sc.run_job(python_spec(function, params.get("args"), _module_folders(sc, params), str(out_dir)))
         files = _store_files(sc, out_dir)
