@@ -127,6 +127,8 @@ def test_gates_for_a_run_not_registered_use_the_models_gates_and_champion(store)
     assert check_gates_for_run(store, "churn", out.result["run_id"], gates={"min_metrics": {"accuracy": 0.1}}).passed
     assert check_gates_for_run(store, "newmodel", out.result["run_id"],
                                gates={"beat_champion": {"metric": "accuracy"}}).passed  # no champion yet
+    again = check_gates_for_run(store, "churn", champion.run_id)  # the champion's own run: nothing to beat
+    assert again.passed and again.checked == ["beating the champion on accuracy applies to the other versions"]
 
 
 @pytest.mark.slow
@@ -166,8 +168,8 @@ def test_a_gate_or_a_check_runs_again_when_the_registry_moves_under_an_unchanged
                  step("check", "check", {"model": "churn@champion", "batch": "batch.csv"}), name="watch")
     assert set(run_pipeline(store, p).steps.values()) == {"succeeded"}
     assert set(run_pipeline(store, p).steps.values()) == {"cached"}
-    registry.set_gates(store, "churn", {"min_metrics": {"accuracy": 0.1}}, comment="policy")
+    registry.set_gates(store, "churn", {"beat_champion": {"metric": "accuracy"}}, comment="policy")
     assert run_pipeline(store, p).steps == {"gate": "succeeded", "check": "cached"}
     v2 = registry.register(store, v1.run_id, "churn")
-    registry.set_alias(store, v2.ref, "champion", comment="newer")
+    registry.set_alias(store, v2.ref, "champion", comment="newer", force=True)
     assert run_pipeline(store, p).steps == {"gate": "succeeded", "check": "succeeded"}

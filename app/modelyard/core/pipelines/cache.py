@@ -111,7 +111,12 @@ def registry_state(store: Any, step: Step, params: dict[str, Any]) -> dict[str, 
             return {"version": registry.get_version(store, params[_MODEL_REFS[step.kind]]).id}
         if step.kind == "gate" and isinstance(params.get("model"), str):
             model = registry.get_model(store, registry.parse_ref(params["model"])[0])
-            return {"gates": model.gates, "champion": model.aliases.get(registry.CHAMPION)}
+            given = params.get("gates")
+            gates = given if isinstance(given, dict) else model.gates or {}
+            state: dict[str, Any] = {} if isinstance(given, dict) else {"gates": model.gates}
+            if gates.get("beat_champion"):  # only then does the champion matter
+                state["champion"] = model.aliases.get(registry.CHAMPION)
+            return state
     except ModelyardError:
         return {}
     return {}
