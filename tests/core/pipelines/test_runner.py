@@ -219,7 +219,8 @@ def test_a_pipeline_file_runs_and_resumes_through_the_python_api(store, tmp_path
     resumed = modelyard.resume_pipeline(failed.run_id, store=store)
     assert resumed.status == "succeeded", resumed.error
     assert resumed.steps == {"load": "cached", "check": "succeeded", "add": "succeeded"}
-    assert step_rows(store, resumed.run_id)["add"].outputs["return"] == {"sum": 201}
+    add = step_rows(store, resumed.run_id)["add"]
+    assert add.outputs["return"] == {"sum": 201} and "adding 200 and 1" in add.log  # what it printed
     (folder / "broken.yaml").write_text("name: broken\nsteps:\n  a: {kind: shel, params: {command: x}}\n")
     problems = modelyard.validate_pipeline(folder / "broken.yaml")
     assert problems and problems[0].line == 3
