@@ -22,8 +22,11 @@ from sqlalchemy import select
 def test_import_train_python_shell_run_and_record_their_outputs(store, tmp_path):
     folder = project(tmp_path)
     p = pipeline(folder,
-                 step("load", "import", {"path": "${params.data}", "name": "churn"}),
-                 step("train", "train", {**TRAIN, "dataset": "${steps.load.outputs.dataset_version_id}"}),
+                 step("load", "import", {"path": "${params.data}", "name": "churn", "options": {"target": "churned"}}),
+                 step("split", "split", {"dataset": "${steps.load.outputs.ref}", "test": 0.3, "method": "stratified",
+                                         "seed": 1}),
+                 step("train", "train", {**TRAIN, "dataset": "${steps.load.outputs.dataset_version_id}",
+                                         "split": "${steps.split.outputs.split_id}"}),
                  step("report", "python", {"function": "stepfns:write_report",
                                            "args": {"rows": "${steps.load.outputs.rows}"}}),
                  step("echo", "shell", {"command": "echo trained ${steps.train.outputs.run_id}"}),
@@ -31,8 +34,11 @@ def test_import_train_python_shell_run_and_record_their_outputs(store, tmp_path)
     outcome = run_pipeline(store, p)
     assert outcome.status == "succeeded", outcome.error
     assert outcome.exit_code == 0
-    assert outcome.steps == {"load": "succeeded", "train": "succeeded", "report": "succeeded", "echo": "succeeded"}
+    assert outcome.steps == {"load": "succeeded", "split": "succeeded", "train": "succeeded", "report": "succeeded",
+                             "echo": "succeeded"}
     rows = step_rows(store, outcome.run_id)
+    split = rows["split"].outputs
+    assert split["name"] == "stratified-test0.3-by-churned-seed1"
     load, train, report, echo = rows["load"], rows["train"], rows["report"], rows["echo"]
     assert load.outputs["ref"] == "churn@v1" and load.outputs["rows"] == 200
     assert load.records == [{"type": "dataset_version", "id": str(load.outputs["dataset_version_id"])}]
@@ -48,7 +54,8 @@ def test_import_train_python_shell_run_and_record_their_outputs(store, tmp_path)
     assert f"trained {run_id}" in echo.log
     assert echo.outputs == {"exit_code": 0}
     for r in rows.values():
-        assert r.started_at is not None and r.ended_at is not None and r.attempts == 1 and r.job_id is not None
+        assert r.started_at is not None and r.ended_at is not None and r.attempts == 1
+        assert (r.job_id is not None) == (r.kind != "split")  # a split is made in the step itself
     run = run_row(store, outcome.run_id)
     assert run.status == "succeeded" and run.exit_code == 0 and run.pid is not None and run.heartbeat_at is not None
     with store.session() as s:
@@ -60,6 +67,9 @@ def test_import_train_python_shell_run_and_record_their_outputs(store, tmp_path)
             .order_by(m.AuditEvent.id)))
     assert ("dataset_version", str(load.outputs["dataset_version_id"])) in produced
     assert ("run", run_id) in produced
+    assert ("dataset_split", str(split["split_id"])) in produced
+    with store.session() as s:
+        assert s.scalar(select(m.Run.split_id).where(m.Run.uuid == run_id)) == split["split_id"]
     assert actions == ["start", "end"]
 
 

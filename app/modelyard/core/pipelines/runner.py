@@ -59,7 +59,7 @@ from modelyard.core.store import models as m
 HEARTBEAT_S = 2.0
 POLL_S = 0.1  # how often the scheduler looks at cancel and timeouts while steps run
 _BAD = ("failed", "blocked", "skipped", "cancelled", "interrupted")
-_LINK_TYPES = {"check": "monitoring_check"}  # a step's record type -> the lineage graph's node type
+_LINK_TYPES = {"check": "monitoring_check", "split": "dataset_split"}  # a step's record type -> the lineage graph's node type
 
 
 # --------------------------------------------------------------------------- plain data
