@@ -236,7 +236,7 @@ class _Execution:
         self.errors: dict[str, str] = {}
         self.contexts: dict[str, StepContext] = {}
         self.cancelling = False
-        self._flushed: dict[str, int] = {}
+        self._flushed: dict[str, tuple[int, int | None]] = {}  # per running step: log lines and job written
 
     # -- recording
     def _start(self) -> None:
@@ -256,18 +256,17 @@ class _Execution:
                              "produced", {"step": name, "pipeline": self.pipeline.name})
 
     def _heartbeat(self) -> None:
-        logs = {}
+        changed: dict[str, dict[str, Any]] = {}
         for name, sc in list(self.contexts.items()):
-            if self.status[name] == "running" and len(sc.lines) != self._flushed.get(name, 0):
-                self._flushed[name] = len(sc.lines)
-                logs[name] = "\n".join(sc.lines[: self._flushed[name]])
+            seen = (len(sc.lines), sc.job_id)
+            if self.status[name] == "running" and seen != self._flushed.get(name):
+                self._flushed[name] = seen
+                changed[name] = {"log": "\n".join(sc.lines[: seen[0]]), "job_id": seen[1]}
         with self.store.write() as s:
             s.execute(update(m.PipelineRun).where(m.PipelineRun.id == self.run_id).values(heartbeat_at=m.utcnow()))
-            for name, text in logs.items():
-                values: dict[str, Any] = {"log": text}
-                if self.contexts[name].job_id is not None:
-                    values["job_id"] = self.contexts[name].job_id
-                s.execute(update(m.PipelineStepRun).where(m.PipelineStepRun.id == self.step_ids[name]).values(**values))
+            for name, values in changed.items():
+                s.execute(update(m.PipelineStepRun).where(m.PipelineStepRun.id == self.step_ids[name],
+                                                          m.PipelineStepRun.status == "running").values(**values))
 
     def _set(self, name: str, status: str) -> None:
         self.status[name] = status
@@ -440,7 +439,7 @@ class _Execution:
                 self.contexts[st.name] = StepContext(
                     self.store, st, run_id=self.run_id, step_run_id=self.step_ids[st.name],
                     folder=self.pipeline.folder, on_log=self.reporter.log, on_progress=self.reporter.progress)
-                self.status[st.name] = "starting"
+                self.status[st.name] = "running"  # in flight (its row says running once it starts)
                 running[pool.submit(self._step, st, {n: self.outputs[n] for n in st.needs})] = st.name
 
     def _finish(self) -> PipelineOutcome:
