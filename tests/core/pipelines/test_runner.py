@@ -131,7 +131,8 @@ def test_a_failed_step_skips_what_follows_it_while_other_branches_go_on_and_resu
     failed = run_pipeline(store, p, jobs=1)
     assert failed.status == "failed" and failed.exit_code == 1
     assert failed.steps == {"first": "succeeded", "flaky": "failed", "after": "skipped", "other": "succeeded"}
-    assert failed.error == f"Step 'flaky' failed: The command exited with code 1: {flaky} The step's log has its output."
+    assert failed.error == "Step 'flaky' failed: The command exited with code 1. The step's log has the command and its output."
+    assert f"$ {flaky}" in step_rows(store, failed.run_id)["flaky"].log
     rows = step_rows(store, failed.run_id)
     assert rows["after"].error == "Not run: step 'flaky' failed."
     resumed = resume_run(store, failed.run_id)

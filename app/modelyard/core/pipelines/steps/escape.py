@@ -205,8 +205,8 @@ def shell_job(ctx: JobContext, *, command: str, cwd: str, env: dict[str, str] | 
         if proc.stdout is not None:
             proc.stdout.close()
     if code != 0:
-        raise ModelyardError(f"The command exited with code {code}: {command}",
-                             hint="The step's log has its output.")
+        raise ModelyardError(f"The command exited with code {code}.",
+                             hint="The step's log has the command and its output.")
     return {"exit_code": code}
 
 
