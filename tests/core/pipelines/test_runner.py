@@ -235,3 +235,13 @@ def test_a_pipeline_file_runs_and_resumes_through_the_python_api(store, tmp_path
     (folder / "broken.yaml").write_text("name: broken\nsteps:\n  a: {kind: shel, params: {command: x}}\n")
     problems = modelyard.validate_pipeline(folder / "broken.yaml")
     assert problems and problems[0].line == 3
+
+
+def test_params_given_as_text_take_their_defaults_type(store, tmp_path):
+    folder = project(tmp_path)
+    p = pipeline(folder, step("a", "python", {"function": "stepfns:add", "args": {"a": "${params.n}", "b": 0.5}}),
+                 params={"n": 1, "fast": False, "label": "x"})
+    run_id = create_run(store, p, params={"n": "41", "fast": "yes", "label": "7"})
+    assert run_row(store, run_id).params == {"n": 41, "fast": True, "label": "7"}
+    with pytest.raises(ModelyardError, match="'n' of 'test-pipe' must be a number like its default 1, not 'many'"):
+        create_run(store, p, params={"n": "many"})

@@ -116,7 +116,33 @@ def _merge_params(pipeline: Pipeline, params: dict[str, Any] | None) -> dict[str
         known = ", ".join(sorted(pipeline.params)) or "none"
         raise ModelyardError(f"The pipeline {pipeline.name!r} has no parameter{'s' if len(unknown) > 1 else ''} "
                              f"{', '.join(unknown)}.", hint=f"Its parameters: {known} (declared under 'params:').")
-    return {**pipeline.params, **given}
+    return {**pipeline.params, **{k: _as_default_type(pipeline, k, v) for k, v in given.items()}}
+
+
+def _as_default_type(pipeline: Pipeline, name: str, value: Any) -> Any:
+    """A value given as text (``--param n=3``, the Run form) read as its default's type (a number,
+    true/false); other values as given."""
+    default = pipeline.params.get(name)
+    if not isinstance(value, str) or default is None or isinstance(default, str):
+        return value
+    text = value.strip()
+    try:
+        if isinstance(default, bool):
+            lowered = text.lower()
+            if lowered in ("true", "yes", "on", "1"):
+                return True
+            if lowered in ("false", "no", "off", "0"):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        kind = "true or false" if isinstance(default, bool) else f"a number like its default {default!r}"
+        raise ModelyardError(f"The parameter {name!r} of {pipeline.name!r} must be {kind}, not {value!r}.",
+                             hint=f"Give it as --param {name}=VALUE.") from None
+    return value
 
 
 def _insert_run(store: Store, pipeline_id: int, pipeline: Pipeline, params: dict[str, Any], *,
