@@ -73,6 +73,9 @@ def test_the_recipe_runs_end_to_end_and_links_what_it_made(store, tmp_path):
     score = rows["score"].outputs
     assert score["rows"] == 150 and Path(score["path"]) == folder / "out" / "predictions.csv"
     assert len((folder / "out" / "predictions.csv").read_text().splitlines()) == 151
+    scored = [r for r in rows["score"].records if r["type"] == "dataset_version"]
+    assert len(scored) == 2 and scored[1]["id"] == str(score["dataset_version_id"])  # the batch stored, the predictions
+    assert {"type": "file", "id": score["path"]} in rows["score"].records
     with store.session() as s:
         produced = set(s.execute(select(m.LineageEdge.dst_type, m.LineageEdge.dst_id).where(
             m.LineageEdge.src_type == "pipeline_run", m.LineageEdge.src_id == str(outcome.run_id))).all())

@@ -57,7 +57,10 @@ def do_score(sc: StepContext, params: dict[str, Any]) -> StepResult:
         target.parent.mkdir(parents=True, exist_ok=True)
         written = str(write_table_file(service.load_frame(sc.store, out["dataset_version_id"]), target))
         sc.log(f"Wrote the predictions to {written}.")
-    records = [record("dataset_version", out["dataset_version_id"])] if out.get("created", True) else []
+    records = [record("dataset_version", result["input"]["dataset_version_id"])] \
+        if (result.get("input") or {}).get("imported") else []  # the scored file, stored as a version
+    if out.get("created", True):
+        records.append(record("dataset_version", out["dataset_version_id"]))
     if written:
         records.append(record("file", written))
     return StepResult({"dataset_version_id": out["dataset_version_id"], "ref": out["ref"],
