@@ -149,15 +149,18 @@ def test_a_failed_step_skips_what_follows_it_while_other_branches_go_on_and_resu
 
 def test_a_step_that_takes_too_long_times_out(store, tmp_path):
     folder = project(tmp_path)
-    p = pipeline(folder, step("slow", "shell", {"command": "sleep 30"}, timeout=0.5))
+    once = "if [ -f slept ]; then echo quick; else touch slept; sleep 30; fi"
+    p = pipeline(folder, step("slow", "shell", {"command": "sleep 30"}, timeout=0.5),
+                 step("second-try", "shell", {"command": once}, timeout=0.5, retries=1, retry_delay=0.01))
     t0 = time.monotonic()
     outcome = run_pipeline(store, p)
     assert time.monotonic() - t0 < 10
-    assert outcome.status == "failed"
-    row = step_rows(store, outcome.run_id)["slow"]
-    assert row.error == "Timed out after 0.5 s."
+    assert outcome.status == "failed" and outcome.steps == {"slow": "failed", "second-try": "succeeded"}
+    rows = step_rows(store, outcome.run_id)
+    assert rows["slow"].error == "Timed out after 0.5 s."
     with store.session() as s:
-        assert s.get(m.Job, row.job_id).status == "cancelled"
+        assert s.get(m.Job, rows["slow"].job_id).status == "cancelled"
+    assert rows["second-try"].attempts == 2 and "Attempt 1 of 2 failed: Timed out after 0.5 s." in rows["second-try"].log
 
 
 def test_unknown_params_and_bad_references_are_named(store, tmp_path):
