@@ -22,12 +22,25 @@ from modelyard.core.pipelines.spec import Step
 CHUNK = 1 << 20
 
 
+_SEEN: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, in this process
+_SEEN_MAX = 4096
+
+
 def file_sha256(path: Path) -> str:
+    """The sha256 of the file's bytes (remembered in this process while its size and time stay:
+    an agent running a pipeline every few minutes does not read a large file again each time)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _SEEN:
+        return _SEEN[key]
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
-    return h.hexdigest()
+    if len(_SEEN) >= _SEEN_MAX:
+        _SEEN.clear()
+    _SEEN[key] = h.hexdigest()
+    return _SEEN[key]
 
 
 def _file_param(value: Any, folder: Path) -> Path | None:
