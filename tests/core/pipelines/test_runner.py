@@ -248,3 +248,25 @@ def test_params_given_as_text_take_their_defaults_type(store, tmp_path):
     assert run_row(store, run_id).params == {"n": 41, "fast": True, "label": "7"}
     with pytest.raises(ModelyardError, match="'n' of 'test-pipe' must be a number like its default 1, not 'many'"):
         create_run(store, p, params={"n": "many"})
+
+
+def test_a_cache_key_follows_params_file_content_and_code_not_file_times(tmp_path):
+    import os
+
+    from modelyard.core.pipelines.cache import cache_key
+
+    folder = project(tmp_path)
+    load = step("load", "import", {"path": "churn.csv", "name": "churn"})
+    key = cache_key(load, load.params, folder)
+    assert cache_key(load, {**load.params, "name": "other"}, folder) != key
+    st = (folder / "churn.csv").stat()
+    os.utime(folder / "churn.csv", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    assert cache_key(load, load.params, folder) == key  # touched, same bytes
+    (folder / "churn.csv").write_text((folder / "churn.csv").read_text().replace("basic", "basik"))
+    assert cache_key(load, load.params, folder) != key
+    py = step("add", "python", {"function": "stepfns:add", "args": {"a": 1, "b": 2}})
+    before = cache_key(py, py.params, folder)
+    (folder / "stepfns.py").write_text((folder / "stepfns.py").read_text() + "\n\ndef other():\n    return 1\n")
+    assert cache_key(py, py.params, folder) != before
+    sh = step("sh", "shell", {"command": "echo a"})
+    assert cache_key(sh, sh.params, folder) != cache_key(sh, {"command": "echo b"}, folder)
