@@ -90,7 +90,9 @@ def test_run_with_a_changed_parameter_shows_the_steps_live_and_a_history_row(qtb
     qtbot.waitUntil(lambda: [r.get("status") for r in panel.runs_model.rows] == ["succeeded"], timeout=10_000)
     settle(panel)
     run = panel.runs_model.rows[0]
-    assert panel.runs_model.data(panel.runs_model.index(0, panel.runs_model.TRIGGER)) == "by hand"
+    trigger = panel.runs_model.index(0, panel.runs_model.TRIGGER)
+    assert panel.runs_model.data(trigger) == "by hand"
+    assert panel.runs_model.data(trigger, Qt.ItemDataRole.ToolTipRole) == "started in the window"
     assert "2 succeeded" in panel.runs_model.data(panel.runs_model.index(0, panel.runs_model.COUNTS))
     assert panel.run["params"]["greeting"] == "bonjour"
     assert not panel.cancel_button.isEnabled()

@@ -78,7 +78,8 @@ def create_run(store: Any, name: str, path: str, params: dict[str, Any], jobs: i
     from modelyard.core.pipelines import loading, runner
 
     pipeline = loading.load_pipeline(path) if Path(path).is_file() else _catalog().pipeline_spec(store, name)
-    return int(runner.create_run(store, pipeline, params=params, jobs=jobs, force=force))
+    return int(runner.create_run(store, pipeline, params=params, jobs=jobs, force=force,
+                                 trigger={"type": "manual", "via": "window"}))
 
 
 def run_spec(name: str, run_id: int) -> Any:

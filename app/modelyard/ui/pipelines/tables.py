@@ -16,6 +16,7 @@ from modelyard.ui.pipelines.texts import (
     elapsed,
     short_value,
     trigger_detail,
+    trigger_detail_of_run,
     trigger_text,
     triggers_text,
     when,
@@ -108,6 +109,8 @@ class RunsModel(KeyedRowsModel[dict[str, Any]]):
                 return row["error"]
             if column == self.STARTED:
                 return when(row.get("started_at") or row.get("created_at"), short=False)
+            if column == self.TRIGGER:
+                return trigger_detail_of_run(row.get("trigger"))
             if column == self.ID and row.get("resumed_from"):
                 return f"Resumes run {row['resumed_from']}"
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.ID:

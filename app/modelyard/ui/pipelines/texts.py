@@ -115,6 +115,24 @@ def trigger_text(trigger: Any) -> str:
     return word
 
 
+VIA = {"window": "started in the window", "python": "started through the Python API",
+       "cli": "started with modelyard pipeline run"}
+
+
+def trigger_detail_of_run(trigger: Any) -> str | None:
+    """A run's trigger in full, for a tooltip: where it was started, the due time, the file, the check."""
+    if not isinstance(trigger, dict):
+        return None
+    kind = trigger.get("type")
+    if kind in (None, "manual"):
+        return VIA.get(str(trigger.get("via")), "started by hand")
+    parts = [trigger_text(trigger)]
+    for key, label in (("due", "due"), ("path", "file"), ("version", "version"), ("check", "check")):
+        if trigger.get(key) not in (None, ""):
+            parts.append(f"{label}: {trigger[key]}")
+    return "\n".join(parts)
+
+
 def triggers_text(triggers: list[dict[str, Any]] | None) -> str:
     """A pipeline's triggers in a few words: "schedule, new file"; "—" when it has none."""
     words = [TRIGGER_WORDS.get(str(t.get("type")), str(t.get("type"))) for t in triggers or []]
