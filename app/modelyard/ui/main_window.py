@@ -321,7 +321,7 @@ class MainWindow(FileDropTarget, QMainWindow):
     def files_dropped(self, files: list[Path]) -> None:
         """Files dropped anywhere on the window (panels that take drops take their own): bundles
         go to the Registry, pipeline files (.yml) to Pipelines, data files to the Datasets panel."""
-        from modelyard.ui.pipelines.panel import PIPELINE_SUFFIXES
+        from modelyard.ui.pipelines.sources import PIPELINE_SUFFIXES
         from modelyard.ui.registry.panel import BUNDLE_SUFFIX
 
         bundles = [f for f in files if f.suffix.lower() == BUNDLE_SUFFIX]

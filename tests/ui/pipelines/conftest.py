@@ -14,8 +14,9 @@ def window(qtbot, store, monkeypatch):
     from modelyard.ui.main_window import MainWindow
 
     errors: list[str] = []
-    monkeypatch.setattr("modelyard.ui.pipelines.panel.show_error",
-                        lambda parent, title, exc: errors.append(f"{title}: {exc} {getattr(exc, 'hint', '') or ''}"))
+    for module in ("panel", "sources"):
+        monkeypatch.setattr(f"modelyard.ui.pipelines.{module}.show_error",
+                            lambda parent, title, exc: errors.append(f"{title}: {exc} {getattr(exc, 'hint', '') or ''}"))
     w = MainWindow(store, open_settings())
     w.shown_errors = errors
     w.settings.setValue("confirm/quit_with_jobs", "false")
