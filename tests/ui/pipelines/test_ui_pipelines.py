@@ -330,3 +330,12 @@ def test_remove_stops_listing_the_pipeline_after_asking_and_leaves_its_file(qtbo
     qtbot.waitUntil(lambda: names(panel) == [], timeout=10_000)
     assert panel.stack.currentWidget() is panel.empty
     assert path.exists()
+
+
+def test_a_pipeline_file_dropped_on_the_window_opens_the_pipelines_panel_with_it(qtbot, window, write_pipeline):
+    path = write_pipeline(SCHEDULED, "nightly.yml")
+    window.show_panel(0)  # the Datasets panel is showing
+    assert drop_on(window, [path])
+    panel = window.panel_of("pipelines")
+    qtbot.waitUntil(lambda: window.current_panel() is panel and names(panel) == ["nightly"], timeout=10_000)
+    assert not window.shown_errors
