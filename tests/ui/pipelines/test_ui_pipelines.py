@@ -84,7 +84,11 @@ def test_run_with_a_changed_parameter_shows_the_steps_live_and_a_history_row(qtb
     assert panel.graph.state_of("read") == "pending"
     assert panel.graph.pulse_timer.isActive()  # a running step pulses
     assert panel.cancel_button.isEnabled()
+    click_node(panel, "write")  # the running step: its state and log follow it live
+    assert panel.tabs.currentWidget() is panel.step_view and "running" in panel.step_view.title.text()
+    qtbot.waitUntil(lambda: "bonjour" in panel.step_view.log.toPlainText(), timeout=10_000)  # its command line
     qtbot.waitUntil(lambda: panel.graph.state_of("read") == "succeeded", timeout=30_000)
+    qtbot.waitUntil(lambda: "succeeded" in panel.step_view.title.text(), timeout=10_000)
     assert panel.graph.state_of("write") == "succeeded"
     assert (tmp_path / "greeting.txt").read_text().strip() == "bonjour"
     qtbot.waitUntil(lambda: [r.get("status") for r in panel.runs_model.rows] == ["succeeded"], timeout=10_000)

@@ -370,8 +370,10 @@ class PipelinesPanel(PipelineSources, Panel):
             rows[row] = {**rows[row], **summary}
             self.runs_model.update_rows(rows)
         step = self._step(self.step_name)
-        if step is not None:
-            self._show_step(step)
+        if step is not None and step != self.step_view.step:
+            self._show_step(step)  # its state, outputs or records changed
+        elif step is not None and step.get("status") in ACTIVE + ("pending",):
+            self._read_log(step["name"])  # only its log grows
         self._update_buttons()
         active = run.get("status") in ACTIVE
         if active:
@@ -416,9 +418,12 @@ class PipelinesPanel(PipelineSources, Panel):
 
     def _show_step(self, step: dict[str, Any]) -> None:
         self.step_view.show_step(step if self.run is not None else {**step, "status": "pending"})
+        self._read_log(step["name"])
+
+    def _read_log(self, name: str) -> None:
         if self.run is None or self.client is None:
             return
-        run_id, name = self.run["id"], step["name"]
+        run_id = self.run["id"]
         self.client.read("pipelines.log", lambda store: data.step_log(store, run_id, name),
                          lambda text: self._log_loaded(run_id, name, text), lambda _exc: None)
 
