@@ -343,3 +343,22 @@ def test_a_pipeline_file_dropped_on_the_window_opens_the_pipelines_panel_with_it
     panel = window.panel_of("pipelines")
     qtbot.waitUntil(lambda: window.current_panel() is panel and names(panel) == ["nightly"], timeout=10_000)
     assert not window.shown_errors
+
+
+def test_the_run_form_reads_values_as_yaml_and_refuses_one_that_is_not(qtbot):
+    from modelyard.ui.pipelines.run_dialog import RunDialog
+    from PySide6.QtWidgets import QLineEdit
+
+    dialog = RunDialog("greet", {"greeting": "hello", "share": 0.25, "strict": False, "cols": ["a", "b"]})
+    qtbot.addWidget(dialog)
+    edits = {k: dialog.findChild(QLineEdit, f"param_{k}") for k in ("greeting", "share", "strict", "cols")}
+    assert [e.text() for e in edits.values()] == ["hello", "0.25", "false", "[a, b]"]  # as one would type them
+    assert dialog.params() == {}  # nothing changed: the run takes the defaults
+    edits["share"].setText("0.3")
+    edits["strict"].setText("yes please")
+    edits["cols"].setText("[a, b, c]")
+    assert dialog.params() == {"share": 0.3, "strict": "yes please", "cols": ["a", "b", "c"]}
+    edits["greeting"].setText("[unclosed")
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    assert dialog.result() == 0 and dialog.error.isVisibleTo(dialog)
+    assert "greeting" in dialog.error.text()
