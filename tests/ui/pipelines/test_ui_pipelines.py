@@ -362,3 +362,23 @@ def test_the_run_form_reads_values_as_yaml_and_refuses_one_that_is_not(qtbot):
     qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
     assert dialog.result() == 0 and dialog.error.isVisibleTo(dialog)
     assert "greeting" in dialog.error.text()
+
+
+def test_a_graph_too_big_for_its_view_scrolls_to_the_step_that_failed(qtbot):
+    from modelyard.ui.pipelines.graph import PipelineGraph
+
+    graph = PipelineGraph()
+    qtbot.addWidget(graph)
+    graph.resize(420, 160)
+    graph.show()
+    qtbot.waitExposed(graph)
+    steps = [{"name": "fetch", "kind": "shell", "needs": []}]
+    steps += [{"name": f"branch-{i}", "kind": "shell", "needs": ["fetch"]} for i in range(10)]
+    steps += [{"name": "last-branch-joins", "kind": "shell", "needs": ["branch-9"]}]
+    graph.show_steps(steps)
+    assert graph.transform().m11() >= 0.66  # names stay readable: it scrolls instead
+    failed = [{**s, "status": "failed" if s["name"] == "last-branch-joins" else "succeeded"} for s in steps]
+    graph.show_steps(failed)
+    centre = graph.node_centre("last-branch-joins").toPoint()
+    assert graph.viewport().rect().contains(centre), "the failed step is out of sight"
+    assert graph.state_of("last-branch-joins") == "failed"

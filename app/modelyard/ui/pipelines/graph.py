@@ -152,6 +152,7 @@ class PipelineGraph(QGraphicsView):
         self.edges: list[tuple[str, str]] = []
         self.selected: str | None = None
         self._shape: tuple[Any, ...] = ()
+        self._focus: str | None = None  # the step last scrolled to
         self.pulse = 0.0
         self._phase = 0
         self.pulse_timer = QTimer(self)
@@ -170,12 +171,30 @@ class PipelineGraph(QGraphicsView):
             node = self.nodes.get(s["name"])
             if node is not None:
                 node.set_state(str(s.get("status") or "pending"))
+        self._show_focus()
         running = any(n.state == "running" for n in self.nodes.values())
         if running and not self.pulse_timer.isActive():
             self.pulse_timer.start()
         elif not running and self.pulse_timer.isActive():
             self.pulse_timer.stop()
             self.pulse = 0.0
+
+    def focus_step(self) -> str | None:
+        """The step a graph too big for its view scrolls to: the first that failed or blocked, else the
+        first running, else the first."""
+        for states in (("failed", "blocked"), ("running",)):
+            name = next((n for n, node in self.nodes.items() if node.state in states), None)
+            if name is not None:
+                return name
+        return next(iter(self.nodes), None)
+
+    def _show_focus(self) -> None:
+        """Scroll to :meth:`focus_step` when it changes (not on every repaint: the user may have
+        scrolled elsewhere)."""
+        name = self.focus_step()
+        if name is not None and name != self._focus:
+            self._focus = name
+            self.centerOn(self.nodes[name].rect.center())
 
     def restyle(self) -> None:
         """The palette changed (light/dark): redraw the arrows and boxes in its colours."""
@@ -196,6 +215,7 @@ class PipelineGraph(QGraphicsView):
         scene.clear()
         self.nodes = {}
         self.edges = []
+        self._focus = None
         levels = levels_of(steps)
         columns: dict[int, list[dict[str, Any]]] = {}
         for s in steps:
