@@ -39,6 +39,7 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.predict",
     "modelyard.cli.serve",
     "modelyard.cli.monitor",
+    "modelyard.cli.pipeline",
 ]
 
 # Options the GUI accepts too (each takes a value): ``modelyard --store DIR`` opens the GUI on DIR.
