@@ -356,7 +356,8 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def test_ctrl_c_cancels_the_run(folder: Path, store_dir: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_cancels_the_run(folder: Path, store_dir: Path, sig: signal.Signals) -> None:
     marker = folder / "started.txt"
     proc = subprocess.Popen([sys.executable, "-m", "modelyard", "--store", str(store_dir), "pipeline", "run",
                              str(folder / "slow.yml")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -368,7 +369,7 @@ def test_ctrl_c_cancels_the_run(folder: Path, store_dir: Path) -> None:
             time.sleep(0.1)
         assert marker.exists(), "the slow step never started"
         step_pid = int(marker.read_text())
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

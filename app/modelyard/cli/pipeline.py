@@ -210,9 +210,26 @@ class StepLines:
             pass
 
 
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def wait_cancellable(work: Callable[[threading.Event], Any], reporter: StepLines) -> Any:
-    """Run ``work(cancel_event)`` in a worker thread and return its result; the first Ctrl+C sets the
-    event (and waits for the work to wind down), a second one raises KeyboardInterrupt."""
+    """Run ``work(cancel_event)`` in a worker thread and return its result; the first Ctrl+C (or
+    SIGTERM: how CI systems stop a job) sets the event and waits for the work to wind down, a second
+    one raises KeyboardInterrupt."""
+    import signal
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) if main else None
+    try:
+        return _wait(work, reporter)
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _wait(work: Callable[[threading.Event], Any], reporter: StepLines) -> Any:
     cancel = threading.Event()
     box: dict[str, Any] = {}
     done = threading.Event()
