@@ -329,10 +329,17 @@ def _execute(store: Any, pipeline: Any, params: dict[str, Any], args: argparse.N
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from modelyard.core.common.errors import ModelyardError
+    from modelyard.core.pipelines import catalog
     from modelyard.core.pipelines.runner import resume_run
 
     reporter = StepLines(sys.stderr, verbose=is_verbose(args), quiet=wants_json(args))
     with open_store(args) as store:
+        old = catalog.get_run(store, args.run_id)
+        if old.status == "succeeded":  # said here with the command to run instead
+            raise ModelyardError(f"Run {old.id} of {old.pipeline} succeeded: there is nothing to resume.",
+                                 hint=f"Run it again with 'modelyard pipeline run {old.pipeline}' (only the steps "
+                                      f"whose inputs changed) or 'modelyard pipeline run {old.pipeline} --force'.")
         outcome = wait_cancellable(
             lambda cancel: resume_run(store, args.run_id, jobs=args.jobs, reporter=reporter, cancel_event=cancel),
             reporter)
