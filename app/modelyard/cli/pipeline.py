@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -392,13 +393,20 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
 def _short(value: Any, width: int = 60) -> str:
+    """A value in a table cell: mappings as ``k=v, ...``, run ids cut to 12 characters, long lists
+    counted, everything cut at ``width``."""
     if isinstance(value, dict):
-        text = ", ".join(f"{k}={_short(v, 24)}" for k, v in value.items() if v is not None and v != [] and v != {})
+        text = ", ".join(f"{k}={_short(v, 40)}" for k, v in value.items() if v is not None and v != [] and v != {})
     elif isinstance(value, float):
         text = f"{value:.4g}"
     elif isinstance(value, list | tuple):
-        text = ", ".join(_short(v, 24) for v in value)
+        text = ", ".join(_short(v, 24) for v in value) if len(value) <= 3 else f"{len(value)} items"
+    elif isinstance(value, str) and _RUN_ID.match(value):
+        text = value[:12]
     else:
         text = "" if value is None else str(value)
     text = text.replace("\n", " ")
@@ -408,8 +416,8 @@ def _short(value: Any, width: int = 60) -> str:
 def _print_steps(run: dict[str, Any]) -> None:
     print_table(["STEP", "KIND", "STATUS", "TRIES", "DURATION", "OUTPUTS"],
                 [[s["name"], s["kind"], s["status"], s.get("attempts") or "", fmt_duration(s.get("duration_s")),
-                  _short(s.get("outputs"), 70)] for s in sorted(run["steps"], key=lambda s: s.get("position", 0))],
-                right=[3, 4], max_width=72)
+                  _short(s.get("outputs"), 100)] for s in sorted(run["steps"], key=lambda s: s.get("position", 0))],
+                right=[3, 4], max_width=100)
 
 
 # --------------------------------------------------------------------------- list, runs, show, add, schedules
