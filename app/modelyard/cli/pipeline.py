@@ -375,8 +375,9 @@ def _print_failure(run: dict[str, Any], outcome: Any) -> None:
     print(f"error: run {run['id']} of {run['pipeline']} {what}"
           + (f": {_first_line(outcome.error or run.get('error'))}" if (outcome.error or run.get("error")) else "."),
           file=sys.stderr)
+    said = _first_line(outcome.error or run.get("error"))
     for s in bad:
-        if s.get("error"):
+        if s.get("error") and _first_line(s["error"]) not in said:
             print(f"  {s['name']} ({s['status']}): {_first_line(s['error'])}", file=sys.stderr)
     if bad:
         print(f"hint: 'modelyard pipeline show {run['id']} --log {bad[0]['name']}' shows the step's log"
