@@ -1,7 +1,7 @@
 """Pipelines: the runner's overhead per step, validation speed, parallel branches, and Prefect.
 
     python tests/benchmarks/pipeline.py [--steps 20] [--repeat 5] [--validate-steps 200]
-                                        [--rows 20000] [--no-prefect] [--prefect-venv DIR] [--only PART]
+                                        [--rows 8000] [--no-prefect] [--prefect-venv DIR] [--only PART]
 
 Measures, on a fresh store in a temporary folder (PART is overhead, validation, parallel or prefect):
 
@@ -14,7 +14,7 @@ Measures, on a fresh store in a temporary folder (PART is overhead, validation, 
 * ``validation``: :func:`modelyard.core.pipelines.loading.validate_text` of a generated pipeline of
   ``--validate-steps`` steps (each referencing the previous step's output), median of ``--repeat``.
   Target < 100 ms.
-* ``parallel``: a pipeline importing one CSV (``--rows`` rows x 12 columns, made here) and training
+* ``parallel``: a pipeline importing one CSV (``--rows`` rows x 12 columns, made here; 100 trees each) and training
   two random forests from it in two independent branches (each ``train`` runs in its own child
   process), run with jobs=1 and with jobs=2 (the import is cached after a warm-up run; the two
   train steps are ``cache: false``). ``speedup`` = seconds(jobs=1) / seconds(jobs=2) of the whole run;
@@ -88,12 +88,12 @@ steps:
     kind: train
     cache: false
     params: {dataset: "${steps.load.outputs.ref}", target: y, model: random_forest, seed: 1,
-             params: {n_estimators: 150}, experiment: bench}
+             params: {n_estimators: 100}, experiment: bench}
   forest_b:
     kind: train
     cache: false
     params: {dataset: "${steps.load.outputs.ref}", target: y, model: random_forest, seed: 2,
-             params: {n_estimators: 150}, experiment: bench}
+             params: {n_estimators: 100}, experiment: bench}
 """
 
 
@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--validate-steps", type=int, default=200)
-    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--rows", type=int, default=8000)
     parser.add_argument("--no-prefect", action="store_true")
     parser.add_argument("--prefect-venv", type=Path, default=PREFECT_VENV)
     parser.add_argument("--only", choices=("overhead", "validation", "parallel", "prefect"), action="append")
