@@ -13,7 +13,10 @@ from modelyard._version import __version__
 _TRACKING = ("start_run", "get_run", "search_runs", "metric_history", "delete_run", "restore_run",
              "purge_deleted", "set_tags", "list_experiments", "query_runs", "ActiveRun", "RunInfo")
 
-__all__ = ["__version__", *_TRACKING, "FilterError"]
+# The pipelines (``modelyard.run_pipeline`` ...), also on first use.
+_PIPELINES = ("run_pipeline", "resume_pipeline", "validate_pipeline")
+
+__all__ = ["__version__", *_TRACKING, *_PIPELINES, "FilterError"]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,6 +28,12 @@ def __getattr__(name: str) -> Any:
         from modelyard.core.experiments import tracking
 
         value = getattr(tracking, name)
+        globals()[name] = value
+        return value
+    if name in _PIPELINES:
+        from modelyard.core.pipelines import api
+
+        value = getattr(api, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'modelyard' has no attribute {name!r}")

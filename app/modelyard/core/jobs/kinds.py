@@ -68,6 +68,14 @@ KINDS: dict[str, JobKind] = _kinds(
             changes=frozenset({CHECKS, MODELS, DATASETS})),  # MODELS: a model's drift badge
     JobKind("monitor.retrain", "modelyard.core.monitoring.retraining:retrain_job", process=True, cleanup=_END_RUNS,
             changes=frozenset({RUNS, MODELS, DATASETS, CHECKS})),
+    # pipelines: a run (on a thread: its steps start their own jobs) and the jobs of its steps
+    JobKind("pipeline.run", "modelyard.core.pipelines.runner:pipeline_job",
+            changes=frozenset({PIPELINES, DATASETS, RUNS, MODELS, CHECKS, SERVERS, STORE})),
+    JobKind("pipeline.import", "modelyard.core.pipelines.steps.data:import_files_job", changes=frozenset({DATASETS})),
+    # a python step's function is the team's code: in a child, killable, its imports kept out of this process
+    JobKind("pipeline.python", "modelyard.core.pipelines.steps.escape:python_job", process=True,
+            changes=frozenset({PIPELINES})),
+    JobKind("pipeline.shell", "modelyard.core.pipelines.steps.escape:shell_job", changes=frozenset({PIPELINES})),
     JobKind("store.verify", "modelyard.core.jobs.housekeeping:verify_artifacts"),
     JobKind("store.gc", "modelyard.core.jobs.housekeeping:collect_garbage", changes=frozenset({STORE})),
     JobKind("store.compact", "modelyard.core.jobs.housekeeping:compact_database", changes=frozenset({STORE})),

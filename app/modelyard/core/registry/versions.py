@@ -477,6 +477,11 @@ def _split_key(s: Session, mv: m.ModelVersion) -> tuple[Any, str] | None:
         row = s.execute(select(m.Run.split_id, m.Run.spec).where(m.Run.id == mv.run_id)).first()
         if row is not None:
             split_id, spec = row.split_id, row.spec
+    return _split_key_of(s, split_id, spec)
+
+
+def _split_key_of(s: Session, split_id: Any, spec: Any) -> tuple[Any, str] | None:
+    """The test split of a run (its stored split, or its training spec's ``split``) as :func:`_split_key`."""
     if split_id is not None:
         return ("split", split_id), _split_label(s, split_id)
     if isinstance(spec, dict) and spec.get("split") is not None:
@@ -527,9 +532,15 @@ def _beat_reason(key: str, ref: str, cref: str, value: Any, best: Any, higher: b
 
 
 def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateReport:
-    gates = model.gates or {}
-    ref = f"{model.name}@v{mv.version}"
-    metrics = mv.metrics or {}
+    return _judge(s, model, f"{model.name}@v{mv.version}", mv.metrics or {}, _split_key(s, mv), mv.id,
+                  model.gates or {})
+
+
+def _judge(s: Session, model: m.RegisteredModel | None, ref: str, metrics: dict[str, Any], mine: tuple[Any, str] | None,
+           mv_id: int | None, gates: dict[str, Any]) -> GateReport:
+    """The gates ``gates`` of ``model`` for a candidate called ``ref`` with these test ``metrics``,
+    evaluated on the split ``mine`` (:func:`_split_key`); ``mv_id`` is its version (None for a run
+    not registered yet); ``model`` None: the model is not registered yet (there is no champion)."""
     reasons: list[str] = []
     checked: list[str] = []
     for key, minimum in (gates.get("min_metrics") or {}).items():
@@ -547,13 +558,16 @@ def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateRepo
     if beat:
         key, higher = beat["metric"], beat.get("higher_is_better", True)
         checked.append(f"beat the champion on {key} ({'higher' if higher else 'lower'} is better)")
-        row = s.get(m.ModelAlias, (model.id, CHAMPION))
+        row = s.get(m.ModelAlias, (model.id, CHAMPION)) if model is not None else None
         champ = s.get(m.ModelVersion, row.version_id) if row is not None else None
-        if champ is not None and champ.id == mv.id:  # nothing to beat: it is the champion
+        if champ is None:
+            pass  # nothing to beat yet
+        elif champ.id == mv_id:  # nothing to beat: it is the champion
             checked[-1] = f"beating the champion on {key} applies to the other versions"
-        elif champ is not None:
+        else:
+            assert model is not None
             cref = f"{model.name}@v{champ.version}"
-            mine, theirs = _split_key(s, mv), _split_key(s, champ)
+            theirs = _split_key(s, champ)
             value, best = metrics.get(key), (champ.metrics or {}).get(key)
             h2h = None if mine is not None and mine == theirs else _head_to_head(s, model, ref, cref, key)
             reason = None
@@ -571,9 +585,9 @@ def _check(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> GateRepo
                 reason = _beat_reason(key, ref, cref, value, best, higher, mine[1])
             if reason is not None:
                 reasons.append(reason)
-    is_champion = s.get(m.ModelAlias, (model.id, CHAMPION))
+    is_champion = s.get(m.ModelAlias, (model.id, CHAMPION)) if model is not None else None
     return GateReport(ref=ref, passed=not reasons, reasons=reasons, checked=checked,
-                      is_champion=is_champion is not None and is_champion.version_id == mv.id)
+                      is_champion=is_champion is not None and is_champion.version_id == mv_id)
 
 
 def _head_to_head(s: Session, model: m.RegisteredModel, ref: str, cref: str, key: str
