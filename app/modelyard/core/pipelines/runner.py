@@ -242,8 +242,13 @@ class _Execution:
     def _start(self) -> None:
         now = m.utcnow()
         with self.store.write() as s:
-            s.execute(update(m.PipelineRun).where(m.PipelineRun.id == self.run_id).values(
-                status="running", started_at=now, heartbeat_at=now, host=hostname(), pid=os.getpid()))
+            moved = s.execute(update(m.PipelineRun)
+                              .where(m.PipelineRun.id == self.run_id, m.PipelineRun.status == "queued")
+                              .values(status="running", started_at=now, heartbeat_at=now, host=hostname(),
+                                      pid=os.getpid()))
+            if moved.rowcount != 1:  # another process started it between our read and this write
+                raise ModelyardError(f"Pipeline run {self.run_id} was started by another process.",
+                                     hint="'modelyard pipeline show' follows it there.")
             records.audit(s, "pipeline_run", self.run_id, "start", to_value=self.pipeline.name,
                           details={"pipeline": self.pipeline.name, "jobs": self.jobs, "force": self.force,
                                    "resumed_from": self.resumed_from})
@@ -466,7 +471,10 @@ def _result_of(fut: cf.Future[_Done]) -> _Done:
 
 def _message(exc: BaseException) -> str:
     if isinstance(exc, ModelyardError):
-        return f"{exc.message} {exc.hint}" if exc.hint else exc.message
+        if not exc.hint:
+            return exc.message
+        text = exc.message.rstrip()
+        return f"{text}{'' if text.endswith(('.', '!', '?', ':')) else '.'} {exc.hint}"
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
     return str(exc)

@@ -123,6 +123,7 @@ __all__ = [
     "get_check",
     "list_checks",
     "model_status",
+    "notify_drift",
     "prepare_reference",
     "run_check",
     "summary_line",
@@ -561,7 +562,38 @@ def check_drift_job(ctx: JobContext, *, model_ref: str, batch_path: str | None =
                                                      f"drift)" if result.n_features else ""))
     for reason in result.reasons:
         ctx.log(f"  {reason}")
-    return _clean({"check_id": check_id, "verdict": result.verdict, "drift_share": result.drift_share,
+    summary = _clean({"check_id": check_id, "verdict": result.verdict, "drift_share": result.drift_share,
                    "model": info.name, "version": info.version, "ref": info.ref, "model_version_id": info.id,
                    "batch_dataset_version_id": dvid, "batch_ref": dv.ref, "n_features": result.n_features,
                    "drifted": result.drifted, "reasons": result.reasons, "seconds": result.seconds})
+    if result.verdict == "drift":
+        notify_drift(store, summary, log=ctx.log)
+    return summary
+
+
+def notify_drift(store: Store, summary: Mapping[str, Any], *, log: Callable[[str], None] | None = None) -> list[int]:
+    """Send the store's notifications (event ``check.drift``) about a recorded check that found drift;
+    ``summary`` is what :func:`check_drift_job` returns. Never raises: the check stands whatever happens here."""
+    try:
+        from modelyard.core.notify import get_notifications, notify
+
+        ref, batch, check_id = summary["ref"], summary["batch_ref"], summary["check_id"]
+        drifted = list(summary.get("drifted") or [])
+        lines = [f"Drift check {check_id} of {ref} on the batch {batch} found drift.",
+                 f"Drifted columns: {', '.join(drifted) if drifted else 'none (see the reasons)'}"]
+        if summary.get("reasons"):
+            lines += ["", "Reasons:", *(f"- {r}" for r in summary["reasons"])]
+        lines += ["", f"See it: modelyard monitor show {check_id}"]
+        ids = notify(store, "check.drift", subject=f"Drift in {ref}: batch {batch}", body="\n".join(lines),
+                     payload={k: summary.get(k) for k in ("check_id", "ref", "model", "version", "batch_ref",
+                                                          "verdict", "drift_share", "drifted", "reasons")},
+                     check_id=int(check_id))
+        if log is not None and ids:
+            sent = get_notifications(store, ids)
+            log("Notified: " + "; ".join(f"{n.channel} {n.status}" + (f" ({n.last_error})" if n.last_error else "")
+                                         for n in sent))
+        return ids
+    except Exception as exc:  # noqa: BLE001 - a notification problem never fails the check
+        if log is not None:
+            log(f"Could not send the drift notification: {exc}")
+        return []
