@@ -18,7 +18,9 @@ Measures, on a fresh store in a temporary folder (PART is overhead, validation, 
   two random forests from it in two independent branches (each ``train`` runs in its own child
   process, on one core: a training job uses all cores but one), run with jobs=1 and with jobs=2,
   ``--parallel-repeat`` times each, alternating (the import is cached after a warm-up run; the two
-  train steps are ``cache: false``); medians. ``speedup`` = seconds(jobs=1) / seconds(jobs=2) of the whole run;
+  train steps are ``cache: false``); medians. ``jobsN_overlap_s``: how long the two train steps
+  ran at the same time; ``jobsN_cores_used``: the training processes' CPU seconds per wall second
+  (near 2 when both cores were ours; other work on the machine shows as less). ``speedup`` = seconds(jobs=1) / seconds(jobs=2) of the whole run;
   ``branch_speedup`` the same over the span of the two train steps. The ideal on 2 cores is 2.
 * ``prefect``: the same no-op chain as a Prefect 3 flow of ``--steps`` tasks (each returns its
   input; task i gets task i-1's result), run locally: Prefect in a virtualenv of its own
@@ -169,13 +171,29 @@ def validation(n: int, repeat: int) -> dict[str, Any]:
             "problems_found": len(found)}
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished child processes (the training jobs run in children)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _when(v: Any) -> dt.datetime:
+    return v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v)
+
+
 def _span(run: dict[str, Any], names: tuple[str, ...]) -> float:
     steps = [s for s in run["steps"] if s["name"] in names]
+    return (max(_when(s["ended_at"]) for s in steps) - min(_when(s["started_at"]) for s in steps)).total_seconds()
 
-    def when(v: Any) -> dt.datetime:
-        return v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v)
 
-    return (max(when(s["ended_at"]) for s in steps) - min(when(s["started_at"]) for s in steps)).total_seconds()
+def _overlap(run: dict[str, Any], a: str, b: str) -> float:
+    """Seconds during which steps ``a`` and ``b`` both ran."""
+    sa, sb = (next(s for s in run["steps"] if s["name"] == n) for n in (a, b))
+    start = max(_when(sa["started_at"]), _when(sb["started_at"]))
+    end = min(_when(sa["ended_at"]), _when(sb["ended_at"]))
+    return max(0.0, (end - start).total_seconds())
 
 
 def parallel(store: Any, folder: Path, rows: int, repeat: int) -> dict[str, Any]:
@@ -189,20 +207,29 @@ def parallel(store: Any, folder: Path, rows: int, repeat: int) -> dict[str, Any]
     assert warm.status == "succeeded", warm
     times: dict[int, list[float]] = {1: [], 2: []}
     spans: dict[int, list[float]] = {1: [], 2: []}
+    overlaps: dict[int, list[float]] = {1: [], 2: []}  # proof that jobs=2 ran the branches at once
+    steps_s: dict[int, list[float]] = {1: [], 2: []}  # the two train steps' own durations, summed
+    cores: dict[int, list[float]] = {1: [], 2: []}  # CPU seconds of the training processes / wall seconds
     for i in range(repeat):  # alternated (1, 2, 2, 1, ...) so a busy spell of the machine hits both
         for jobs in ((1, 2) if i % 2 == 0 else (2, 1)):
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), _children_cpu()
             outcome = run_pipeline(store, pipeline, jobs=jobs)
             times[jobs].append(time.perf_counter() - t)
+            cores[jobs].append((_children_cpu() - cpu) / times[jobs][-1])
             assert outcome.status == "succeeded", outcome
             run = catalog.get_run(store, outcome.run_id).to_json()
             assert {s["name"]: s["status"] for s in run["steps"]}["load"] == "cached"
             spans[jobs].append(_span(run, ("forest_a", "forest_b")))
+            overlaps[jobs].append(_overlap(run, "forest_a", "forest_b"))
+            steps_s[jobs].append(sum(s["duration_s"] for s in run["steps"] if s["name"].startswith("forest")))
     out: dict[str, Any] = {"rows": rows, "cpus": os.cpu_count(), "repeat": repeat}
     for jobs in (1, 2):
         out[f"jobs{jobs}_s"] = round(statistics.median(times[jobs]), 3)
         out[f"jobs{jobs}_branches_s"] = round(statistics.median(spans[jobs]), 3)
         out[f"jobs{jobs}_runs_s"] = [round(x, 2) for x in times[jobs]]
+        out[f"jobs{jobs}_overlap_s"] = round(statistics.median(overlaps[jobs]), 2)
+        out[f"jobs{jobs}_train_steps_sum_s"] = round(statistics.median(steps_s[jobs]), 2)
+        out[f"jobs{jobs}_cores_used"] = round(statistics.median(cores[jobs]), 2)
     out["speedup"] = round(out["jobs1_s"] / out["jobs2_s"], 2)
     out["branch_speedup"] = round(out["jobs1_branches_s"] / out["jobs2_branches_s"], 2)
     return out
