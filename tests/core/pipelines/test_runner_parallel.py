@@ -121,3 +121,35 @@ def test_the_pipeline_job_runs_a_queued_run_and_its_cancel_cancels_the_steps(sto
     assert box["job"].status == "cancelled"
     assert {n: r.status for n, r in step_rows(store, slow).items()} == {"wait": "cancelled", "then": "skipped"}
     assert run_row(store, slow).status == "cancelled"
+
+
+def test_a_running_steps_log_and_the_runs_heartbeat_are_written_while_it_runs(store, tmp_path, monkeypatch):
+    from modelyard.core.pipelines import runner
+
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.2)
+    folder = project(tmp_path)
+    p = pipeline(folder, step("talk", "shell", {"command": "echo first line; sleep 30"}))
+    cancel = threading.Event()
+    box: dict = {}
+    worker = threading.Thread(target=lambda: box.setdefault("outcome", run_pipeline(store, p, cancel_event=cancel)))
+    worker.start()
+    try:
+        _wait_for(lambda: "first line" in _talk_log(store), 20)
+        beat = run_row(store, _last_run(store)).heartbeat_at
+        _wait_for(lambda: run_row(store, _last_run(store)).heartbeat_at > beat, 10)
+        row = step_rows(store, _last_run(store))["talk"]
+        assert row.status == "running" and row.job_id is not None
+    finally:
+        cancel.set()
+        worker.join(30)
+    assert box["outcome"].status == "cancelled"
+
+
+def _talk_log(store) -> str:
+    row = step_rows(store, _last_run(store) or 0).get("talk")
+    return (row.log or "") if row is not None else ""
+
+
+def _last_run(store) -> int:
+    with store.session() as s:
+        return s.scalar(select(m.PipelineRun.id).order_by(m.PipelineRun.id.desc()).limit(1))

@@ -22,12 +22,25 @@ from modelyard.core.pipelines.spec import Step
 CHUNK = 1 << 20
 
 
+_SEEN: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, in this process
+_SEEN_MAX = 4096
+
+
 def file_sha256(path: Path) -> str:
+    """The sha256 of the file's bytes (remembered in this process while its size and time stay:
+    an agent running a pipeline every few minutes does not read a large file again each time)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _SEEN:
+        return _SEEN[key]
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
-    return h.hexdigest()
+    if len(_SEEN) >= _SEEN_MAX:
+        _SEEN.clear()
+    _SEEN[key] = h.hexdigest()
+    return _SEEN[key]
 
 
 def _file_param(value: Any, folder: Path) -> Path | None:
@@ -85,8 +98,47 @@ def code_version(step: Step, params: dict[str, Any], folder: str | Path) -> str:
     return f"modelyard {__version__}:{step.kind}"
 
 
-def cache_key(step: Step, params: dict[str, Any], folder: str | Path) -> str:
-    """The step's cache key (see the module docstring)."""
+def still_there(step: Step, outputs: dict[str, Any]) -> bool:
+    """Whether the files an earlier run's outputs name are still there (a bundle, a predictions
+    file): a step whose files were removed runs again rather than reuse outputs that lie."""
+    if step.kind in ("bundle", "score") and outputs.get("path"):
+        return Path(outputs["path"]).is_file()
+    if step.kind == "python":
+        return all(Path(f.get("path") or "").is_file() for f in outputs.get("files") or [])
+    return True
+
+
+#: the param naming a model version, per kind: an alias or "latest" may point elsewhere by the next run
+_MODEL_REFS = {"check": "model", "score": "model", "bundle": "ref", "serve": "ref"}
+
+
+def registry_state(store: Any, step: Step, params: dict[str, Any]) -> dict[str, Any]:
+    """What in the registry a step's result depends on beyond its params: the version a model
+    reference resolves to now (``churn@champion`` moves), and for a gate the model's gates and its
+    champion. Empty for other kinds, or when the reference resolves to nothing (the step says why)."""
+    from modelyard.core.common.errors import ModelyardError
+    from modelyard.core.registry import versions as registry
+
+    try:
+        if step.kind in _MODEL_REFS and isinstance(params.get(_MODEL_REFS[step.kind]), str):
+            return {"version": registry.get_version(store, params[_MODEL_REFS[step.kind]]).id}
+        if step.kind == "gate" and isinstance(params.get("model"), str):
+            model = registry.get_model(store, registry.parse_ref(params["model"])[0])
+            given = params.get("gates")
+            gates = given if isinstance(given, dict) else model.gates or {}
+            state: dict[str, Any] = {} if isinstance(given, dict) else {"gates": model.gates}
+            if gates.get("beat_champion"):  # only then does the champion matter
+                state["champion"] = model.aliases.get(registry.CHAMPION)
+            return state
+    except ModelyardError:
+        return {}
+    return {}
+
+
+def cache_key(step: Step, params: dict[str, Any], folder: str | Path, store: Any = None) -> str:
+    """The step's cache key (see the module docstring); with ``store``, also what the registry
+    holds for it now (:func:`registry_state`)."""
     body = {"kind": step.kind, "params": params, "inputs": input_hashes(step, params, folder),
-            "code": code_version(step, params, folder)}
+            "code": code_version(step, params, folder),
+            "registry": registry_state(store, step, params) if store is not None else {}}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

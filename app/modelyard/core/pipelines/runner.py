@@ -48,7 +48,7 @@ from modelyard.core.common.errors import (
 from modelyard.core.common.procs import current_user, hostname
 from modelyard.core.jobs.runner import JobSpec
 from modelyard.core.pipelines import refs
-from modelyard.core.pipelines.cache import cache_key
+from modelyard.core.pipelines.cache import cache_key, still_there
 from modelyard.core.pipelines.catalog import save_pipeline
 from modelyard.core.pipelines.spec import STEP_DONE, Pipeline, Step
 from modelyard.core.pipelines.steps import handler
@@ -59,7 +59,7 @@ from modelyard.core.store import models as m
 HEARTBEAT_S = 2.0
 POLL_S = 0.1  # how often the scheduler looks at cancel and timeouts while steps run
 _BAD = ("failed", "blocked", "skipped", "cancelled", "interrupted")
-_LINK_TYPES = {"check": "monitoring_check"}  # a step's record type -> the lineage graph's node type
+_LINK_TYPES = {"check": "monitoring_check", "split": "dataset_split"}  # a step's record type -> the lineage graph's node type
 
 
 # --------------------------------------------------------------------------- plain data
@@ -116,7 +116,33 @@ def _merge_params(pipeline: Pipeline, params: dict[str, Any] | None) -> dict[str
         known = ", ".join(sorted(pipeline.params)) or "none"
         raise ModelyardError(f"The pipeline {pipeline.name!r} has no parameter{'s' if len(unknown) > 1 else ''} "
                              f"{', '.join(unknown)}.", hint=f"Its parameters: {known} (declared under 'params:').")
-    return {**pipeline.params, **given}
+    return {**pipeline.params, **{k: _as_default_type(pipeline, k, v) for k, v in given.items()}}
+
+
+def _as_default_type(pipeline: Pipeline, name: str, value: Any) -> Any:
+    """A value given as text (``--param n=3``, the Run form) read as its default's type (a number,
+    true/false); other values as given."""
+    default = pipeline.params.get(name)
+    if not isinstance(value, str) or default is None or isinstance(default, str):
+        return value
+    text = value.strip()
+    try:
+        if isinstance(default, bool):
+            lowered = text.lower()
+            if lowered in ("true", "yes", "on", "1"):
+                return True
+            if lowered in ("false", "no", "off", "0"):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        kind = "true or false" if isinstance(default, bool) else f"a number like its default {default!r}"
+        raise ModelyardError(f"The parameter {name!r} of {pipeline.name!r} must be {kind}, not {value!r}.",
+                             hint=f"Give it as --param {name}=VALUE.") from None
+    return value
 
 
 def _insert_run(store: Store, pipeline_id: int, pipeline: Pipeline, params: dict[str, Any], *,
@@ -236,7 +262,7 @@ class _Execution:
         self.errors: dict[str, str] = {}
         self.contexts: dict[str, StepContext] = {}
         self.cancelling = False
-        self._flushed: dict[str, int] = {}
+        self._flushed: dict[str, tuple[int, int | None]] = {}  # per running step: log lines and job written
 
     # -- recording
     def _start(self) -> None:
@@ -261,18 +287,17 @@ class _Execution:
                              "produced", {"step": name, "pipeline": self.pipeline.name})
 
     def _heartbeat(self) -> None:
-        logs = {}
+        changed: dict[str, dict[str, Any]] = {}
         for name, sc in list(self.contexts.items()):
-            if self.status[name] == "running" and len(sc.lines) != self._flushed.get(name, 0):
-                self._flushed[name] = len(sc.lines)
-                logs[name] = "\n".join(sc.lines[: self._flushed[name]])
+            seen = (len(sc.lines), sc.job_id)
+            if self.status[name] == "running" and seen != self._flushed.get(name):
+                self._flushed[name] = seen
+                changed[name] = {"log": "\n".join(sc.lines[: seen[0]]), "job_id": seen[1]}
         with self.store.write() as s:
             s.execute(update(m.PipelineRun).where(m.PipelineRun.id == self.run_id).values(heartbeat_at=m.utcnow()))
-            for name, text in logs.items():
-                values: dict[str, Any] = {"log": text}
-                if self.contexts[name].job_id is not None:
-                    values["job_id"] = self.contexts[name].job_id
-                s.execute(update(m.PipelineStepRun).where(m.PipelineStepRun.id == self.step_ids[name]).values(**values))
+            for name, values in changed.items():
+                s.execute(update(m.PipelineStepRun).where(m.PipelineStepRun.id == self.step_ids[name],
+                                                          m.PipelineStepRun.status == "running").values(**values))
 
     def _set(self, name: str, status: str) -> None:
         self.status[name] = status
@@ -293,11 +318,14 @@ class _Execution:
                              started_at=now, ended_at=now, records=[])
             return _Done("cached", outputs)
         try:
-            key = cache_key(st, params, self.pipeline.folder)
+            key = cache_key(st, params, self.pipeline.folder, self.store)
         except (ModelyardError, OSError) as exc:
             return self._end(sc, _Done("failed", error=_message(exc)), now, params, None, [])
         if st.cache and not self.force:
             hit = self._cached(st.name, key)
+            if hit is not None and not still_there(st, hit[1]):
+                sc.log(f"Inputs unchanged, but a file step run {hit[0]} wrote is gone: running it again.")
+                hit = None
             if hit is not None:
                 self._write_step(st.name, status="cached", params=params, cache_key=key, outputs=hit[1],
                                  cached_from=hit[0], started_at=now, ended_at=now, records=[],
@@ -368,39 +396,65 @@ class _Execution:
         self._start()
         order = self.order
         running: dict[cf.Future[_Done], str] = {}
-        last_beat = time.monotonic()
         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix=f"modelyard-pipeline-{self.run_id}")
         try:
-            while True:
-                if self.cancel.is_set() and not self.cancelling:
-                    self.cancelling = True
-                    for name in running.values():
-                        self.contexts[name].cancel_run()
-                if not self.cancelling:
-                    self._skip_or_submit(order, running, pool)
-                if not running:
-                    break
-                done, _ = cf.wait(list(running), timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    name = running.pop(fut)
-                    result = _result_of(fut)
-                    if result.status in STEP_DONE:
-                        self.outputs[name] = result.outputs
-                    elif result.error:
-                        self.errors[name] = result.error
-                    self._set(name, result.status)
-                now = time.monotonic()
-                for name in running.values():
-                    sc = self.contexts[name]
-                    if sc.deadline is not None and now > sc.deadline:
-                        sc.log(f"Timed out after {sc.step.timeout:g} s: cancelling the attempt.")
-                        sc.time_out()
-                if now - last_beat >= HEARTBEAT_S:
-                    self._heartbeat()
-                    last_beat = now
+            try:
+                self._loop(order, running, pool)
+            except KeyboardInterrupt:  # Ctrl+C in a terminal: a cancel (the running steps' jobs stop)
+                self.cancel.set()
+                self._loop(order, running, pool)
+        except BaseException as exc:
+            # the runner itself broke (the store went away...): stop the steps, record the run failed
+            for name in running.values():
+                self.contexts[name].cancel_run()
+            pool.shutdown(wait=True)
+            self._fail(exc)
+            raise
         finally:
             pool.shutdown(wait=True)
         return self._finish()
+
+    def _fail(self, exc: BaseException) -> None:
+        try:
+            with self.store.write() as s:
+                s.execute(update(m.PipelineRun).where(m.PipelineRun.id == self.run_id).values(
+                    status="failed", ended_at=m.utcnow(), exit_code=1,
+                    error=f"The runner stopped: {type(exc).__name__}: {exc}"))
+                s.execute(update(m.PipelineStepRun).where(m.PipelineStepRun.run_id == self.run_id,
+                                                          m.PipelineStepRun.status.in_(("pending", "running")))
+                          .values(status="interrupted", ended_at=m.utcnow()))
+        except Exception:  # noqa: BLE001 - the sweep marks it interrupted later
+            pass
+
+    def _loop(self, order: list[Step], running: dict[cf.Future[_Done], str], pool: cf.ThreadPoolExecutor) -> None:
+        last_beat = time.monotonic()
+        while True:
+            if self.cancel.is_set() and not self.cancelling:
+                self.cancelling = True
+                for name in running.values():
+                    self.contexts[name].cancel_run()
+            if not self.cancelling:
+                self._skip_or_submit(order, running, pool)
+            if not running:
+                break
+            done, _ = cf.wait(list(running), timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                name = running.pop(fut)
+                result = _result_of(fut)
+                if result.status in STEP_DONE:
+                    self.outputs[name] = result.outputs
+                elif result.error:
+                    self.errors[name] = result.error
+                self._set(name, result.status)
+            now = time.monotonic()
+            for name in running.values():
+                sc = self.contexts[name]
+                if sc.deadline is not None and now > sc.deadline:
+                    sc.log(f"Timed out after {sc.step.timeout:g} s: cancelling the attempt.")
+                    sc.time_out()
+            if now - last_beat >= HEARTBEAT_S:
+                self._heartbeat()
+                last_beat = now
 
     def _skip_or_submit(self, order: list[Step], running: dict[cf.Future[_Done], str],
                         pool: cf.ThreadPoolExecutor) -> None:
@@ -416,7 +470,7 @@ class _Execution:
                 self.contexts[st.name] = StepContext(
                     self.store, st, run_id=self.run_id, step_run_id=self.step_ids[st.name],
                     folder=self.pipeline.folder, on_log=self.reporter.log, on_progress=self.reporter.progress)
-                self.status[st.name] = "starting"
+                self.status[st.name] = "running"  # in flight (its row says running once it starts)
                 running[pool.submit(self._step, st, {n: self.outputs[n] for n in st.needs})] = st.name
 
     def _finish(self) -> PipelineOutcome:

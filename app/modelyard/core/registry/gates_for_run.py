@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from modelyard.core.registry import versions
 from modelyard.core.registry.versions import GateReport
 from modelyard.core.store import Store, lookup
+from modelyard.core.store import models as m
 
 
 def check_gates_for_run(store: Store, model: str, run_id: str, *, gates: dict[str, Any] | None = None) -> GateReport:
     """Whether run ``run_id`` would pass the gates of ``model`` (its stored gates, or ``gates``)
-    against the current champion. A model not registered yet has no champion to beat."""
+    against the current champion. A model not registered yet has no champion to beat; a run that
+    is already a version of the model (the champion, say) is judged as that version."""
     from modelyard.core.experiments.tracking.active import _resolve_run
 
     name, _, _ = versions.parse_ref(model)
@@ -28,4 +32,7 @@ def check_gates_for_run(store: Store, model: str, run_id: str, *, gates: dict[st
         use = clean if clean is not None else (row.gates or {}) if row is not None else {}
         ref = f"run {run.uuid[:12]} (for {name})"
         mine = versions._split_key_of(s, run.split_id, run.spec)
-        return versions._judge(s, row, ref, versions._test_metrics(s, run.id), mine, None, use)
+        # a version registered from this run already (a pipeline run again) is judged as that version
+        mv_id = s.scalar(select(m.ModelVersion.id).where(m.ModelVersion.model_id == row.id, m.ModelVersion.run_id == run.id)
+                         .order_by(m.ModelVersion.version.desc()).limit(1)) if row is not None else None
+        return versions._judge(s, row, ref, versions._test_metrics(s, run.id), mine, mv_id, use)

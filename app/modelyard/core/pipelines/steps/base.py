@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.core.common.errors import JobCancelled, ModelyardError
-from modelyard.core.jobs.runner import JobOutcome, JobSpec, run_job
+from modelyard.core.jobs.runner import JobOutcome, JobSpec, create_job, run_job
 from modelyard.core.pipelines.spec import Step
 from modelyard.core.store import Store
 
@@ -134,8 +134,9 @@ class StepContext:
         """Run ``spec`` on the job system (in a child process when its kind says so) under this
         attempt's cancel event; its result, or the job's error raised as a ModelyardError."""
         self.check_cancelled()
-        outcome: JobOutcome = run_job(self.store, spec, reporter=_JobLines(self), cancel_event=self.cancel)
-        self.job_id = outcome.job_id
+        self.job_id = create_job(self.store, spec)  # known while it runs (the step's row shows it)
+        outcome: JobOutcome = run_job(self.store, spec, reporter=_JobLines(self), cancel_event=self.cancel,
+                                      job_id=self.job_id)
         if outcome.status == "cancelled":
             raise JobCancelled()
         if not outcome.ok:

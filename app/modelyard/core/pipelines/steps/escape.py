@@ -121,8 +121,9 @@ def _module_folders(sc: StepContext, params: dict[str, Any]) -> list[str]:
 def do_python(sc: StepContext, params: dict[str, Any]) -> StepResult:
     function = str(need(params, "function", "python"))
     split_function(function)
-    out_dir = Path(tempfile.mkdtemp(prefix="step-", dir=sc.store.root / "tmp" if (sc.store.root / "tmp").is_dir()
-                                    else None))
+    # in the store's temp folder, named as its temp files are: swept if this process dies
+    sc.store.artifacts.tmp.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-step-", dir=sc.store.artifacts.tmp))
     try:
         result = sc.run_job(python_spec(function, params.get("args"), _module_folders(sc, params), str(out_dir)))
         files = _store_files(sc, out_dir)
@@ -156,13 +157,30 @@ def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a command and what it started (its process group; on Windows the process itself)."""
+    def kill(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+            if os.name == "nt":
+                proc.kill()
+            else:
+                os.killpg(proc.pid, sig)
+
+    kill(signal.SIGTERM)
+    try:
+        proc.wait(2)
+    except subprocess.TimeoutExpired:
+        kill(getattr(signal, "SIGKILL", signal.SIGTERM))
+        proc.wait()
+
+
 def shell_job(ctx: JobContext, *, command: str, cwd: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Job: run ``command`` through the shell in ``cwd``; its output lines go to the log. A non-zero
     exit fails the job; a cancel stops the command (and what it started)."""
     full_env = {**os.environ, **{str(k): str(v) for k, v in (env or {}).items()}}
     ctx.log(f"$ {command}")
     proc = subprocess.Popen(command, shell=True, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=os.name != "nt")
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), name="modelyard-shell-output", daemon=True)
     reader.start()
@@ -182,20 +200,13 @@ def shell_job(ctx: JobContext, *, command: str, cwd: str, env: dict[str, str] | 
         code = proc.wait()
     finally:
         if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(2)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            _stop(proc)
         reader.join(2)
         if proc.stdout is not None:
             proc.stdout.close()
     if code != 0:
-        raise ModelyardError(f"The command exited with code {code}: {command}",
-                             hint="The step's log has its output.")
+        raise ModelyardError(f"The command exited with code {code}.",
+                             hint="The step's log has the command and its output.")
     return {"exit_code": code}
 
 

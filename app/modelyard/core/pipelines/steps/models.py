@@ -25,8 +25,10 @@ def do_train(sc: StepContext, params: dict[str, Any]) -> StepResult:
     from modelyard.core.experiments.training.train import runs_of_job
 
     known = STEP_KINDS["train"]["required"] + STEP_KINDS["train"]["optional"]
-    spec = TrainSpec.from_json({**{k: v for k, v in params.items() if k in known},
-                                "dataset": str(need(params, "dataset", "train")), "cwd": str(sc.folder)})
+    dataset = need(params, "dataset", "train")
+    by_id = isinstance(dataset, int) and not isinstance(dataset, bool)  # an import's dataset_version_id
+    which = {"dataset": None, "dataset_version_id": dataset} if by_id else {"dataset": str(dataset)}
+    spec = TrainSpec.from_json({**{k: v for k, v in params.items() if k in known}, **which, "cwd": str(sc.folder)})
     result = sc.run_job(train_spec_job(spec))
     runs = runs_of_job(sc.store, sc.job_id) if sc.job_id is not None else []
     run_ids = [r["run_id"] for r in runs] or [result["run_id"]]
