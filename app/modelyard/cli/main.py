@@ -40,8 +40,8 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.serve",
     "modelyard.cli.monitor",
     "modelyard.cli.pipeline",
-    "modelyard.cli.agent",
     "modelyard.cli.notify",
+    "modelyard.cli.agent",
 ]
 
 # Options the GUI accepts too (each takes a value): ``modelyard --store DIR`` opens the GUI on DIR.
