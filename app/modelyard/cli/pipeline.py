@@ -508,16 +508,18 @@ def _show(args: argparse.Namespace) -> int:
     if wants_json(args):
         print_json(run)
         return 0
-    print_kv([("run", run["id"]), ("pipeline", run["pipeline"]), ("status", run["status"]),
-              ("trigger", _trigger_text(run.get("trigger"))), ("started", fmt_time_text(run.get("started_at"))),
-              ("ended", fmt_time_text(run.get("ended_at"))), ("duration", fmt_duration(run.get("duration_s"))),
-              ("exit code", "" if run.get("exit_code") is None else run["exit_code"]),
-              ("resumed from", run.get("resumed_from") or ""),
-              ("params", _short(run.get("params"), 100)), ("error", run.get("error") or "")])
+    pairs = [("run", run["id"]), ("pipeline", run["pipeline"]), ("status", run["status"]),
+             ("trigger", _trigger_text(run.get("trigger"))), ("started", fmt_time_text(run.get("started_at"))),
+             ("ended", fmt_time_text(run.get("ended_at"))), ("duration", fmt_duration(run.get("duration_s"))),
+             ("exit code", "" if run.get("exit_code") is None else run["exit_code"]),
+             ("resumed from", run.get("resumed_from") or ""),
+             ("params", _short(run.get("params"), 100)), ("error", run.get("error") or "")]
+    print_kv([(k, v) for k, v in pairs if v != ""])
     print()
     _print_steps(run)
+    said = _first_line(run.get("error"))
     for s in run["steps"]:
-        if s.get("error"):
+        if s.get("error") and _first_line(s["error"]) not in said:
             print(f"{s['name']}: {_first_line(s['error'])}")
     return 0
 
