@@ -33,6 +33,7 @@ from modelyard.cli._common import (
     print_json,
     print_kv,
     print_table,
+    run_in_worker,
     wants_json,
 )
 from modelyard.cli.monitor import fmt_time_text
@@ -231,36 +232,8 @@ def wait_cancellable(work: Callable[[threading.Event], Any], reporter: StepLines
 
 
 def _wait(work: Callable[[threading.Event], Any], reporter: StepLines) -> Any:
-    cancel = threading.Event()
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            box["result"] = work(cancel)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread below
-            box["error"] = exc
-        finally:
-            done.set()
-
-    worker = threading.Thread(target=target, name="modelyard-cli-pipeline", daemon=True)
-    worker.start()
-    interrupts = 0
-    while True:  # poll with sleep, not join(timeout): see run_foreground
-        try:
-            while not done.is_set():
-                time.sleep(0.05)
-            break
-        except KeyboardInterrupt:
-            interrupts += 1
-            cancel.set()
-            if interrupts > 1:
-                raise
-            reporter.note("Cancelling the run... (press Ctrl+C again to stop waiting)")
-    worker.join(5)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    return run_in_worker(work, threading.Event(), name="modelyard-cli-pipeline",
+                         on_first=lambda: reporter.note("Cancelling the run... (press Ctrl+C again to stop waiting)"))
 
 
 # --------------------------------------------------------------------------- run, resume
