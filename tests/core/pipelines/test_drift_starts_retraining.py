@@ -6,8 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from factories import check_file, churn_frame, drifted_batch, train_churn_model, write_batch
-
+from factories import (
+    check_file,
+    churn_frame,
+    drifted_batch,
+    train_churn_model,
+    write_batch,
+)
 from modelyard.core.pipelines import catalog
 from modelyard.core.pipelines.agent import run_agent
 from modelyard.core.registry import versions
