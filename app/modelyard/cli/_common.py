@@ -494,18 +494,34 @@ def run_foreground(store: Store, spec: JobSpec, json_mode: bool = False, *, verb
     out = stream if stream is not None else sys.stderr
     reporter = TextProgress(out, verbose=verbose, quiet=json_mode)
     cancel = cancel_event or threading.Event()
+    try:
+        outcome = run_in_worker(lambda ev: run_job(store, spec, reporter=reporter, cancel_event=ev), cancel,
+                                name=f"modelyard-cli-job-{spec.label}",
+                                on_first=lambda: reporter.note("Cancelling... (press Ctrl+C again to stop waiting)"),
+                                on_second=reporter.finish)
+    finally:
+        reporter.finish()
+    return outcome
+
+
+def run_in_worker(work: Callable[[threading.Event], Any], cancel: threading.Event, *, name: str,
+                  on_first: Callable[[], None], on_second: Callable[[], None] | None = None) -> Any:
+    """``work(cancel)`` on a worker thread while this (main) thread waits, so Ctrl+C lands here: the
+    first one sets ``cancel`` and calls ``on_first`` (the work winds down and returns), a second one
+    calls ``on_second`` and raises KeyboardInterrupt. Returns what ``work`` returned; re-raises
+    what it raised."""
     box: dict[str, Any] = {}
     done = threading.Event()
 
-    def work() -> None:
+    def target() -> None:
         try:
-            box["outcome"] = run_job(store, spec, reporter=reporter, cancel_event=cancel)
+            box["result"] = work(cancel)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread below
             box["error"] = exc
         finally:
             done.set()
 
-    worker = threading.Thread(target=work, name=f"modelyard-cli-job-{spec.label}", daemon=True)
+    worker = threading.Thread(target=target, name=name, daemon=True)
     interrupts = 0
     worker.start()
     # Poll with sleep rather than Thread.join(timeout): on Python 3.11 a KeyboardInterrupt that
@@ -519,15 +535,15 @@ def run_foreground(store: Store, spec: JobSpec, json_mode: bool = False, *, verb
             interrupts += 1
             cancel.set()
             if interrupts == 1:
-                reporter.note("Cancelling... (press Ctrl+C again to stop waiting)")
+                on_first()
             else:
-                reporter.finish()
+                if on_second is not None:
+                    on_second()
                 raise
-    reporter.finish()
     worker.join(5)
     if "error" in box:
         raise box["error"]
-    return box["outcome"]
+    return box["result"]
 
 
 def raise_for_outcome(outcome: JobOutcome) -> None:

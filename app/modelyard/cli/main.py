@@ -39,6 +39,7 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.predict",
     "modelyard.cli.serve",
     "modelyard.cli.monitor",
+    "modelyard.cli.pipeline",
     "modelyard.cli.notify",
     "modelyard.cli.agent",
 ]

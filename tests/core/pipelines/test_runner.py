@@ -270,3 +270,24 @@ def test_a_cache_key_follows_params_file_content_and_code_not_file_times(tmp_pat
     assert cache_key(py, py.params, folder) != before
     sh = step("sh", "shell", {"command": "echo a"})
     assert cache_key(sh, sh.params, folder) != cache_key(sh, {"command": "echo b"}, folder)
+
+
+def test_a_python_step_runs_in_the_pipeline_folder_and_its_exception_reads_as_the_functions(store, tmp_path,
+                                                                                           monkeypatch):
+    folder = project(tmp_path)
+    (folder / "mine.py").write_text(
+        "from pathlib import Path\n"
+        "def size(path):\n    return Path(path).stat().st_size\n"
+        "def broken():\n    raise RuntimeError('the model file is empty')\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the caller's folder is not the pipeline's
+    p = pipeline(folder, step("size", "python", {"function": "mine:size", "args": {"path": "churn.csv"}}),
+                 step("broken", "python", {"function": "mine:broken"}))
+    outcome = run_pipeline(store, p)
+    rows = step_rows(store, outcome.run_id)
+    assert rows["size"].status == "succeeded", rows["size"].error
+    assert rows["size"].outputs["return"] == (folder / "churn.csv").stat().st_size
+    assert rows["broken"].error == ("mine:broken raised RuntimeError: the model file is empty. "
+                                    "The step's log has the traceback.")
+    assert "Traceback" in rows["broken"].log and "Unexpected error" not in rows["broken"].log

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from factories import churn_frame
 from modelyard.core.pipelines.runner import run_pipeline
+from modelyard.core.registry import lineage
 from modelyard.core.registry import versions as registry
 from modelyard.core.registry.gates_for_run import check_gates_for_run
 from modelyard.core.store import models as m
@@ -81,8 +82,13 @@ def test_the_recipe_runs_end_to_end_and_links_what_it_made(store, tmp_path):
             m.LineageEdge.src_type == "pipeline_run", m.LineageEdge.src_id == str(outcome.run_id))).all())
     assert {("dataset_version", str(rows["load"].outputs["dataset_version_id"])),
             ("run", search.outputs["run_id"]), ("model_version", str(reg["model_version_id"])),
-            ("bundle", bundle["path"]), ("monitoring_check", str(check["check_id"])),
+            ("bundle", bundle["sha256"]), ("monitoring_check", str(check["check_id"])),
             ("dataset_version", str(score["dataset_version_id"]))} <= produced
+    # the model version's lineage shows the pipeline run that made it, and one node for its bundle
+    graph = lineage.version_lineage(store, reg["ref"])
+    made_by = graph.find("pipeline_run", str(outcome.run_id))
+    assert made_by is not None and made_by.label == f"pipeline {recipe(folder).name}, run {outcome.run_id}"
+    assert [n.key for n in graph.of_type("bundle")] == [bundle["sha256"]]
     # the same recipe again: nothing runs, in under a second; a removed predictions file is written again
     t0 = time.perf_counter()
     again = run_pipeline(store, recipe(folder))

@@ -576,6 +576,10 @@ class _Builder:
                 "sha256": key}
         if type_ == "server":
             return f"server {key}", facts
+        if type_ == "pipeline_run":  # its "produced" edges name the pipeline (and the step)
+            name = facts.get("pipeline")
+            return (f"pipeline {name}, run {key}" if isinstance(name, str) and name else f"pipeline run {key}"), \
+                {k: v for k, v in facts.items() if k != "step"} | {"pipeline_run_id": key}
         return f"{type_.replace('_', ' ')} {key}", facts
 
 

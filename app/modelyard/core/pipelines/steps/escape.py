@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,13 @@ def split_function(function: str) -> tuple[str, str]:
 
 
 def python_job(ctx: JobContext, *, function: str, args: dict[str, Any] | None = None,
-               path: list[str] | None = None, output_dir: str | None = None) -> dict[str, Any]:
-    """Job (in a child process): call ``function`` with ``args`` (see the module docstring)."""
+               path: list[str] | None = None, output_dir: str | None = None,
+               cwd: str | None = None) -> dict[str, Any]:
+    """Job (in a child process): call ``function`` with ``args`` (see the module docstring), in
+    ``cwd`` (the pipeline's folder: relative paths in its args mean what they mean in the file)."""
     module_name, name = split_function(function)
+    if cwd:
+        os.chdir(cwd)  # a child process of its own: nothing else here depends on the working folder
     for folder in reversed(path or []):
         if folder not in sys.path:
             sys.path.insert(0, folder)
@@ -89,8 +94,16 @@ def python_job(ctx: JobContext, *, function: str, args: dict[str, Any] | None = 
         pass
     out = _LogWriter(ctx)
     ctx.log(f"Calling {module_name}:{name}({', '.join(sorted(kwargs))}).")
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        value = fn(**kwargs)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            value = fn(**kwargs)
+    except (JobCancelled, ModelyardError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's function failed: say so, with its traceback in the log
+        out.flush()
+        ctx.log(traceback.format_exc().rstrip())
+        raise ModelyardError(f"{module_name}:{name} raised {type(exc).__name__}: {exc}",
+                             hint="The step's log has the traceback.") from None
     out.flush()
     try:
         json.dumps(value)
@@ -100,10 +113,12 @@ def python_job(ctx: JobContext, *, function: str, args: dict[str, Any] | None = 
     return {"return": value}
 
 
-def python_spec(function: str, args: dict[str, Any] | None, path: list[str], output_dir: str | None) -> JobSpec:
-    """The job that calls ``function`` in a child process (:func:`python_job`)."""
+def python_spec(function: str, args: dict[str, Any] | None, path: list[str], output_dir: str | None,
+                cwd: str | None = None) -> JobSpec:
+    """The job that calls ``function`` in a child process (:func:`python_job`), in ``cwd``."""
     return JobSpec.for_kind("pipeline.python", f"Call {function}", {"function": function, "args": dict(args or {}),
-                                                                    "path": list(path), "output_dir": output_dir})
+                                                                    "path": list(path), "output_dir": output_dir,
+                                                                    "cwd": cwd})
 
 
 def shell_spec(command: str, cwd: str, env: dict[str, str] | None = None) -> JobSpec:
@@ -125,7 +140,8 @@ def do_python(sc: StepContext, params: dict[str, Any]) -> StepResult:
     sc.store.artifacts.tmp.mkdir(parents=True, exist_ok=True)
     out_dir = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-step-", dir=sc.store.artifacts.tmp))
     try:
-        result = sc.run_job(python_spec(function, params.get("args"), _module_folders(sc, params), str(out_dir)))
+        result = sc.run_job(python_spec(function, params.get("args"), _module_folders(sc, params), str(out_dir),
+                                        str(sc.folder)))
         files = _store_files(sc, out_dir)
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)

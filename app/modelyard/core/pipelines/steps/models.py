@@ -92,7 +92,7 @@ def do_bundle(sc: StepContext, params: dict[str, Any]) -> StepResult:
                                            signing_key=sc.path(key) if key else None, force=True))
     sc.log(f"Wrote {result['path']} ({result['size']:,} bytes{', signed' if result.get('signed') else ''}).")
     return StepResult({"path": result["path"], "sha256": result["sha256"], "size": result["size"]},
-                      [record("bundle", result["path"])])
+                      [record("bundle", result["sha256"])])  # the key lineage knows a bundle by
 
 
 def do_retrain(sc: StepContext, params: dict[str, Any]) -> StepResult:
