@@ -1,11 +1,15 @@
-"""The lifecycle as one recipe (import -> search -> gate -> register -> bundle -> check) run from
-the window — the Run button, the steps changing colour, the history row, the records as buttons —
-and the same file run through the Python API on another store: the same records each way."""
+"""The lifecycle as one recipe (import -> search -> gate -> register -> bundle -> check): the example
+shipped in docs/examples/churn-pipeline/ run from the window — the Run button, the steps changing
+colour, the history row, the records as buttons — and the same file through the Python API on
+another store (tests/cli/test_pipeline_example.py runs it through the CLI): the same records each
+way."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
-from factories import churn_frame
 from factories import settle_panel as settle
 from modelyard.core.pipelines import catalog
 from modelyard.core.registry import versions as registry
@@ -15,60 +19,25 @@ from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.slow
 
-RECIPE = """
-    name: churn-recipe
-    params:
-      data: churn.csv
-      batch: batch.csv
-      min_accuracy: 0.9
-    steps:
-      import:
-        kind: import
-        params: {path: "${params.data}", name: churn, options: {target: churned}}
-      search:
-        kind: train
-        params:
-          dataset: "${steps.import.outputs.ref}"
-          target: churned
-          model: logistic_regression
-          search: {method: random, trials: 2}
-          seed: 0
-          experiment: churn-recipe
-      gate:
-        kind: gate
-        params:
-          model: churn
-          run: "${steps.search.outputs.run_id}"
-          gates: {min_metrics: {accuracy: "${params.min_accuracy}"}}
-      register:
-        kind: register
-        needs: [gate]
-        params: {run: "${steps.search.outputs.run_id}", model: churn, alias: champion, comment: passed the gate}
-      bundle:
-        kind: bundle
-        params: {ref: "${steps.register.outputs.ref}", folder: bundles}
-      check:
-        kind: check
-        params: {model: "${steps.register.outputs.ref}", batch: "${params.batch}"}
-"""
+EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "churn-pipeline"
 
 
 def record_types(run: dict) -> dict[str, list[str]]:
     return {s["name"]: sorted(r["type"] for r in s.get("records") or []) for s in run["steps"]}
 
 
-def test_the_recipe_run_from_the_window_makes_what_the_python_api_makes(qtbot, window, write_pipeline, tmp_path):
-    churn_frame(300, seed=0).to_csv(tmp_path / "churn.csv", index=False)
-    churn_frame(150, seed=5).to_csv(tmp_path / "batch.csv", index=False)
-    path = write_pipeline(RECIPE)
+def test_the_example_run_from_the_window_makes_what_the_python_api_makes(qtbot, window, tmp_path):
+    folder = tmp_path / "churn-pipeline"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("bundles", "__pycache__"))
+    path = folder / "pipeline.yml"
     panel = panel_of(window)
     panel.add_pipeline_file(path)
-    qtbot.waitUntil(lambda: names(panel) == ["churn-recipe"], timeout=10_000)
+    qtbot.waitUntil(lambda: names(panel) == ["churn-example"], timeout=10_000)
     settle(panel)
-    assert panel.graph.edges.count(("search", "gate")) == 1 and ("gate", "register") in panel.graph.edges
-    # the default gate (accuracy 0.9) is above what this data gives: lower it in the Run form
-    fill_run_dialog(qtbot, {"min_accuracy": "0.6"})
+    assert ("search", "gate") in panel.graph.edges and ("gate", "register") in panel.graph.edges
+    seen = fill_run_dialog(qtbot, {})  # the defaults, as the CLI runs it
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert "param_min_accuracy=0.7" in seen
     qtbot.waitUntil(lambda: panel.graph.state_of("search") == "running", timeout=60_000)
     assert panel.graph.state_of("import") == "succeeded"
     assert panel.graph.state_of("register") == "pending"
@@ -76,7 +45,7 @@ def test_the_recipe_run_from_the_window_makes_what_the_python_api_makes(qtbot, w
     assert panel.run["status"] == "succeeded", panel.run.get("error")
     assert set(panel.graph.states().values()) == {"succeeded"}
     qtbot.waitUntil(lambda: [r.get("status") for r in panel.runs_model.rows] == ["succeeded"], timeout=10_000)
-    assert panel.run["params"]["min_accuracy"] == 0.6  # read as a number
+    assert panel.run["params"]["min_accuracy"] == 0.7
     # the register step's record shows its version in the Registry
     click_node(panel, "register")
     qtbot.waitUntil(lambda: any("churn@v1" in b.text() for b in panel.step_view.record_buttons), timeout=10_000)
@@ -84,7 +53,7 @@ def test_the_recipe_run_from_the_window_makes_what_the_python_api_makes(qtbot, w
     store = window.store
     champion = registry.get_version(store, "churn@champion")
     assert champion.ref == "churn@v1"
-    assert list((tmp_path / "bundles").glob("*.mybundle"))
+    assert list((folder / "bundles").glob("*.mybundle"))
     assert not panel.notifications
 
     # a gate it cannot pass: the search is reused, the gate blocks, what follows it is skipped
@@ -96,7 +65,7 @@ def test_the_recipe_run_from_the_window_makes_what_the_python_api_makes(qtbot, w
     assert (states["search"], states["gate"], states["register"]) == ("cached", "blocked", "skipped")
     qtbot.waitUntil(lambda: bool(panel.notifications), timeout=10_000)
     title, message = panel.notifications[0]
-    assert "churn-recipe" in title and "blocked" in title and "gate" in message
+    assert "churn-example" in title and "blocked" in title and "gate" in message
     assert registry.get_version(store, "churn@champion").ref == "churn@v1"  # nothing registered
 
     # the same file through the Python API, on a store of its own
@@ -104,7 +73,7 @@ def test_the_recipe_run_from_the_window_makes_what_the_python_api_makes(qtbot, w
 
     other = Store.open(tmp_path / "other-store", create=True)
     try:
-        outcome = modelyard.run_pipeline(path, params={"min_accuracy": 0.6}, store=other)
+        outcome = modelyard.run_pipeline(path, store=other)
         assert outcome.status == "succeeded", outcome.error
         api_run = catalog.get_run(other, outcome.run_id).to_json()
         assert {s["name"]: s["status"] for s in api_run["steps"]} == \
