@@ -307,7 +307,8 @@ def test_a_new_file_trigger_fires_while_the_window_is_open(qtbot, window, write_
     panel.fire_triggers()
     qtbot.waitUntil(lambda: [r.get("status") for r in panel.runs_model.rows] == ["succeeded"], timeout=30_000)
     assert (tmp_path / "lines.txt").read_text().strip() == "3"
-    assert panel.runs_model.data(panel.runs_model.index(0, panel.runs_model.TRIGGER)).startswith("new file")
+    assert panel.runs_model.data(panel.runs_model.index(0, panel.runs_model.TRIGGER)) == "new file week.csv"
+    assert any(h.spec.title.endswith(", new file)") for h in window.runner.handles())  # the Jobs dock says why
     panel.fire_triggers()  # the same file fires once
     settle(panel)
     qtbot.wait(300)

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-RUN_KIND = "pipeline.run"
+RUN_KIND = "pipeline.run"  # the job kind the window runs a pipeline run as (runner.pipeline_job)
 RUNS_SHOWN = 100
 
 
@@ -82,7 +82,26 @@ def create_run(store: Any, name: str, path: str, params: dict[str, Any], jobs: i
                                  trigger={"type": "manual", "via": "window"}))
 
 
-def run_spec(name: str, run_id: int) -> Any:
-    from modelyard.core.jobs.runner import JobSpec
+def run_spec(name: str, run_id: int, why: str | None = None) -> Any:
+    """The ``pipeline.run`` job of queued run ``run_id``: "Pipeline churn (run 4, schedule)"."""
+    from modelyard.core.pipelines.runner import pipeline_job_spec
 
-    return JobSpec.for_kind(RUN_KIND, f"Pipeline {name} (run {run_id})", {"run_id": run_id})
+    return pipeline_job_spec(run_id, title=f"Pipeline {name} (run {run_id}{', ' + why if why else ''})")
+
+
+def fire_triggers(store: Any, interval_s: float) -> list[tuple[str, int | None, str | None, str]]:
+    """One pass of the open window over the triggers, as the agent's: claim what is due and record
+    its runs (exactly once across windows and agents), then retry notifications waiting for
+    delivery. (pipeline, run id or None, error or None, trigger type) for each claim."""
+    from modelyard.core.pipelines import triggers
+
+    now = triggers.SystemClock().now()
+    started = triggers.start_due(store, now=now, on_time_s=max(triggers.ON_TIME_S, 2 * interval_s),
+                                 settle_s=triggers.SETTLE_S)
+    try:
+        from modelyard.core.notify import deliver_pending
+    except ImportError:  # pragma: no cover - the notify room is part of the package
+        deliver_pending = None
+    if deliver_pending is not None:
+        deliver_pending(store, now=now)
+    return [(s.claim.pipeline, s.run_id, s.error, s.claim.type) for s in started]

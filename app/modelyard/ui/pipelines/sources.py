@@ -17,6 +17,7 @@ from modelyard.core.common.names import plural
 from modelyard.ui.common.dnd import accepted, local_files
 from modelyard.ui.common.widgets import show_error
 from modelyard.ui.pipelines import data
+from modelyard.ui.pipelines.texts import TRIGGER_WORDS
 
 PIPELINE_SUFFIXES = (".yml", ".yaml")
 FILE_FILTER = "Pipeline files (*.yml *.yaml);;All files (*)"
@@ -114,33 +115,25 @@ class PipelineSources:
         runs, and run each as a ``pipeline.run`` job on the window's runner."""
         if self.client is None or self._firing:
             return
-        interval_s = self.trigger_timer.interval() / 1000
-
-        def start(store: Any) -> list[tuple[str, int | None, str | None]]:
-            from modelyard.core.pipelines import triggers
-
-            started = triggers.start_due(store, now=triggers.SystemClock().now(),
-                                         on_time_s=max(triggers.ON_TIME_S, 2 * interval_s),
-                                         settle_s=triggers.SETTLE_S)
-            return [(s.claim.pipeline, s.run_id, s.error) for s in started]
-
+        interval_s = self.trigger_timer.interval() / 1000  # type: ignore[attr-defined]
         self._firing = True
-        self.client.write(start, self._triggers_fired, self._triggers_failed)
+        self.client.write(lambda store: data.fire_triggers(store, interval_s), self._triggers_fired,
+                          self._triggers_failed)
 
-    def _triggers_fired(self, started: list[tuple[str, int | None, str | None]]) -> None:
+    def _triggers_fired(self, started: list[tuple[str, int | None, str | None, str]]) -> None:
         self._firing = False
         ran = False
-        for name, run_id, error in started:
+        for name, run_id, error, kind in started:
             if run_id is not None and self.runner is not None:
-                self.start_job(data.run_spec(name, run_id))
+                self.start_job(data.run_spec(name, run_id, TRIGGER_WORDS.get(kind, kind)))  # type: ignore[attr-defined]
                 ran = True
             elif error and error not in self._told and self.client is not None:
                 self._told.add(error)  # a broken trigger is said once, not every pass
                 self.client.message.emit(error, 15_000)
         if ran and self.client is not None:
             self.client.notify("pipelines")
-        elif self.isVisible():
-            self.refresh()  # runs an agent started on another machine show up too
+        elif self.isVisible():  # type: ignore[attr-defined]
+            self.refresh()  # type: ignore[attr-defined]  # runs an agent started elsewhere show up too
 
     def _triggers_failed(self, error: Exception) -> None:
         self._firing = False
