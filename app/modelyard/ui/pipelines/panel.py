@@ -69,7 +69,7 @@ from modelyard.ui.pipelines.texts import (
 
 POLL_MS = 300
 REFRESH_ON = frozenset({"pipelines", "store"})
-NARROW_LIST = 330  # px: a pipelines list narrower than this hides its triggers column
+NARROW_LIST = 400  # px: a pipelines list narrower than this hides its triggers column (the name comes first)
 
 
 class PipelinesPanel(PipelineSources, Panel):
@@ -220,7 +220,7 @@ class PipelinesPanel(PipelineSources, Panel):
         """Below :data:`NARROW_LIST` px the triggers column hides, a little narrower the steps column
         too (the name's tooltip has both)."""
         self.pipelines_view.setColumnHidden(PipelinesModel.TRIGGERS, width < NARROW_LIST)
-        self.pipelines_view.setColumnHidden(PipelinesModel.STEPS, width < NARROW_LIST - 50)
+        self.pipelines_view.setColumnHidden(PipelinesModel.STEPS, width < NARROW_LIST - 100)
 
     # ------------------------------------------------------------------ state
     def has_content(self) -> bool:
