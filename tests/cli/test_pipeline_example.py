@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cli_helpers import run_modelyard
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "churn-pipeline"
@@ -67,3 +68,42 @@ def test_the_example_runs_on_a_fresh_store_and_a_second_run_is_all_cached(tmp_pa
 
     listed = json.loads(run_modelyard("--store", str(store), "pipeline", "runs", "churn-example", "--json").stdout)
     assert [r["id"] for r in listed] == [again["id"], run["id"]]
+
+
+@pytest.mark.slow
+def test_the_cli_and_the_python_api_make_the_same_records_from_the_example(tmp_path: Path) -> None:
+    """The same file through `modelyard pipeline run` and `modelyard.run_pipeline`, each on a fresh
+    store of its own: the same steps end the same way, create the same kinds of records, register
+    the same version as champion and give the same check verdict on the same data."""
+    import modelyard
+    from modelyard.core.pipelines import catalog
+    from modelyard.core.registry import versions as registry
+    from modelyard.core.store import Store
+
+    cli_store = tmp_path / "cli-store"
+    assert run_modelyard("store", "init", str(cli_store)).returncode == 0
+    done = run_modelyard("--store", str(cli_store), "pipeline", "run", "pipeline.yml", "--json",
+                         cwd=_copy_example(tmp_path / "cli"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    by_cli = json.loads(done.stdout)
+
+    api_store = Store.open(tmp_path / "api-store", create=True)
+    try:
+        outcome = modelyard.run_pipeline(_copy_example(tmp_path / "api") / "pipeline.yml", store=api_store)
+        assert outcome.status == "succeeded", outcome.error
+        by_api = catalog.get_run(api_store, outcome.run_id).to_json()
+        api_champion = registry.get_version(api_store, "churn@champion").ref
+    finally:
+        api_store.close()
+
+    def shape(run: dict) -> dict[str, tuple[str, list[str]]]:
+        return {s["name"]: (s["status"], sorted(r["type"] for r in s.get("records") or [])) for s in run["steps"]}
+
+    assert shape(by_cli) == shape(by_api)
+    assert {"dataset_version", "run", "model_version", "bundle", "check"} <= {
+        t for _status, types in shape(by_cli).values() for t in types}
+    cli_steps, api_steps = ({s["name"]: s["outputs"] for s in run["steps"]} for run in (by_cli, by_api))
+    assert cli_steps["import"]["content_hash"] == api_steps["import"]["content_hash"]
+    assert cli_steps["register"]["ref"] == api_steps["register"]["ref"] == api_champion
+    assert cli_steps["check"]["verdict"] == api_steps["check"]["verdict"]
+    assert cli_steps["gate"]["passed"] is api_steps["gate"]["passed"] is True
