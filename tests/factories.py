@@ -417,7 +417,58 @@ def build_populated_store(root: Path, work: Path) -> dict[str, Any]:
     to_score = write_batch(work, churn_frame(50, seed=9).drop(columns=["churned"]), "churn-to-score.csv")
     outcome = run_job(store, scoring.score_spec(v1.ref, path=to_score))
     assert outcome.ok, outcome.error
+    made["pipeline_runs"] = _run_pipelines(store, work)
     return made
+
+
+POPULATED_PIPELINE = """\
+name: churn-weekly
+description: Prepare the week's customers, train two candidates, compare them and publish the better one
+params:
+  week: 2026-W10
+  fail_publish: false
+  pause: 0
+triggers:
+  - schedule: "0 6 * * 1"
+  - on: new_file
+    folder: incoming
+    pattern: "*.csv"
+    param: week
+steps:
+  prepare:
+    kind: shell
+    params: {command: "echo preparing ${params.week}"}
+  train-forest:
+    kind: shell
+    params: {command: "sleep ${params.pause} && echo forest"}
+    needs: [prepare]
+  train-logistic-regression:
+    kind: shell
+    params: {command: "echo logistic"}
+    needs: [prepare]
+  compare:
+    kind: shell
+    params: {command: "echo compare"}
+    needs: [train-forest, train-logistic-regression]
+  publish:
+    kind: shell
+    params: {command: "echo publish && test ${params.fail_publish} = false"}
+    needs: [compare]
+"""
+
+
+def _run_pipelines(store: Store, work: Path) -> list[int]:
+    """A pipeline file beside the batches, run twice (the second run's last step fails): the
+    Pipelines panel's list, graph and history."""
+    from modelyard.core.pipelines import loading, runner
+
+    path = work / "churn-weekly.yml"
+    path.write_text(POPULATED_PIPELINE, encoding="utf-8")
+    pipeline = loading.load_pipeline(path)
+    ok = runner.run_pipeline(store, pipeline)
+    failed = runner.run_pipeline(store, pipeline, params={"week": "2026-W11", "fail_publish": True})
+    assert ok.status == "succeeded" and failed.status == "failed", (ok, failed)
+    return [ok.run_id, failed.run_id]
 
 
 # --------------------------------------------------------------------------- the window

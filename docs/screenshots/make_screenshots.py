@@ -14,7 +14,8 @@ Uses a throwaway store and config folder. The store is the acceptance tests' pop
 (tests/factories.build_populated_store: datasets, a search, CV runs, champion and challenger,
 drift checks), and then the window is driven through the lifecycle as a user drives it: a CSV
 dropped on the window (the Import dialog), a model trained from the Train dialog, registered,
-served, exported as a bundle, a batch checked and the model retrained. The panels, tabs and
+served, exported as a bundle, a batch checked and the model retrained; a pipeline run shown as it
+goes, and its file with problems. The panels, tabs and
 dialogs are shown with the steps the acceptance tests use (tests/ui/acceptance/tour.py).
 """
 
@@ -192,6 +193,32 @@ def lifecycle(window: MainWindow, made: dict) -> None:
     tour.settle(window)
 
 
+def pipelines(window: MainWindow, made: dict) -> None:
+    """The Pipelines panel with a run going (a step running, the steps after it waiting) and with
+    its file broken on disk (the problems beside the YAML); the file is put back after."""
+    panel = tour.panel(window, "pipelines")
+    window.show_panel(window.panels.index(panel))
+    panel.refresh(select="churn-weekly")
+    tour.settle(window)
+    panel.run_pipeline({"pause": 4}, ask=False, jobs=2)
+    tour.wait_until(lambda: panel.graph.state_of("train-forest") == "running", 30_000, "a running step")
+    tour.pump(800)
+    save(window, HERE / "lifecycle" / "pipelines-running.png")
+    wait_jobs(window)
+    path = made["work"] / "churn-weekly.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('{command: "echo compare"}', '{comand: "echo compare"}')
+                    .replace("needs: [compare]", "needs: [compair]"), encoding="utf-8")
+    panel.tabs.setCurrentWidget(panel.file_view)
+    tour.wait_until(lambda: bool(panel.file_view.problems), 15_000, "the file's problems")
+    panel.file_view.problems_view.selectRow(0)
+    tour.pump(300)
+    save(window, HERE / "lifecycle" / "pipelines-problems.png")
+    path.write_text(text, encoding="utf-8")
+    tour.wait_until(lambda: not panel.file_view.problems, 15_000, "the file to read valid again")
+    panel.tabs.setCurrentIndex(0)
+
+
 # --------------------------------------------------------------------------- the renders
 
 
@@ -244,6 +271,7 @@ def main() -> None:
     window.show()
     tour.settle(window)
     lifecycle(window, made)
+    pipelines(window, made)
     print(f"lifecycle driven in {time.monotonic() - started:.0f} s")
     docs_images(window, made)
     for width, height in SIZES:

@@ -1,4 +1,4 @@
-"""The main window: a sidebar of four panels, the Jobs dock, menus and the status bar.
+"""The main window: a sidebar of five panels, the Jobs dock, menus and the status bar.
 
 It fits screens down to 800x600: the sidebar is as wide as its longest name, the store's path in
 the status bar is elided in the middle, and the Jobs dock collapses to a status-bar strip when
@@ -286,7 +286,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         return next(p for p in self.panels if isinstance(p, DatasetsPanel))
 
     def panel_of(self, room: str) -> Panel | None:
-        """The panel showing ``room`` ("datasets", "experiments", "registry", "monitoring")."""
+        """The panel showing ``room`` ("datasets", "experiments", "registry", "monitoring", "pipelines")."""
         return next((p for p in self.panels if p.room == room), None)
 
     def navigate(self, room: str, target: Any = None) -> None:
@@ -320,11 +320,15 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     def files_dropped(self, files: list[Path]) -> None:
         """Files dropped anywhere on the window (panels that take drops take their own): bundles
-        go to the Registry, data files to the Datasets panel."""
+        go to the Registry, pipeline files (.yml) to Pipelines, data files to the Datasets panel."""
+        from modelyard.ui.pipelines.sources import PIPELINE_SUFFIXES
         from modelyard.ui.registry.panel import BUNDLE_SUFFIX
 
         bundles = [f for f in files if f.suffix.lower() == BUNDLE_SUFFIX]
-        data = [f for f in files if f.suffix.lower() != BUNDLE_SUFFIX]
+        pipelines = [f for f in files if f.suffix.lower() in PIPELINE_SUFFIXES]
+        data = [f for f in files if f.suffix.lower() not in (BUNDLE_SUFFIX, *PIPELINE_SUFFIXES)]
+        if pipelines:
+            self.client.navigate.emit("pipelines", ("add_files", pipelines))
         if data:
             self.client.navigate.emit("datasets", ("import_files", data))
         if bundles:

@@ -83,7 +83,7 @@ def test_every_dialog_fits_at_its_default_size(window, populated, name):
 
 
 MAIN_TABLES = {"datasets": "datasets_view", "experiments": "runs_view", "registry": "versions_view",
-               "monitoring": "checks_view"}
+               "monitoring": "checks_view", "pipelines": "runs_view"}
 
 
 def widest(window, n: int = 4) -> list[str]:

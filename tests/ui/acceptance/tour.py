@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QTabWidget, QWidget
 
-ROOMS = ("datasets", "experiments", "registry", "monitoring")
+ROOMS = ("datasets", "experiments", "registry", "monitoring", "pipelines")
 
 
 # --------------------------------------------------------------------------- waiting
@@ -77,6 +77,12 @@ def show(window: Any, room: str, made: dict[str, Any]) -> Any:
     elif room == "monitoring":
         p.refresh(select="churn", check_id=made["checks"]["drifted"])
         settle(window, 300)
+    elif room == "pipelines":
+        p.refresh(select="churn-weekly", run_id=made["pipeline_runs"][-1])
+        settle(window)
+        p.select_step("publish")  # the failed step: its state, outputs and log in the Step tab
+        settle(window)
+        p.tabs.setCurrentIndex(0)
     return p
 
 
@@ -233,6 +239,10 @@ def dialog_openers(work: Path) -> dict[str, tuple[str, Callable[[Any, dict[str, 
     def preferences(window: Any, made: dict[str, Any]) -> Callable[[], Any]:
         return window.show_preferences
 
+    def pipeline_run(window: Any, made: dict[str, Any]) -> Callable[[], Any]:
+        p = show(window, "pipelines", made)
+        return lambda: p.run_pipeline()
+
     return {
         "import": ("ImportDialog", import_dialog, None),
         "train": ("TrainDialog", train, _train_ready),
@@ -247,6 +257,7 @@ def dialog_openers(work: Path) -> dict[str, tuple[str, Callable[[Any, dict[str, 
         "drift-settings": ("DriftSettingsDialog", drift_settings, None),
         "retrain": ("QMessageBox", retrain, None),
         "preferences": ("PreferencesDialog", preferences, None),
+        "pipeline-run": ("RunDialog", pipeline_run, None),
     }
 
 

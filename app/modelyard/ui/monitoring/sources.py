@@ -13,7 +13,7 @@ from PySide6.QtCore import QModelIndex
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 
 from modelyard.core.common.errors import ModelyardError
-from modelyard.ui.common import theme
+from modelyard.ui.common.desktop import desktop_notify
 from modelyard.ui.common.dnd import DATA_SUFFIXES, accepted, local_files
 from modelyard.ui.common.widgets import show_error
 
@@ -89,15 +89,7 @@ class BatchSources:
     def notify(self, title: str, message: str) -> None:
         """A desktop notification (the system tray's balloon where there is one, else the status bar)."""
         self.notifications.append((title, message))
-        from PySide6.QtWidgets import QSystemTrayIcon
-
-        if QSystemTrayIcon.isSystemTrayAvailable():
-            if self.tray is None:
-                self.tray = QSystemTrayIcon(theme.icon("app"), self)
-                self.tray.show()
-            self.tray.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning, 10_000)
-        if self.client is not None:
-            self.client.message.emit(f"{title}: {message}", 15_000)  # the window's status bar
+        self.tray = desktop_notify(self, self.tray, title, message, self.client)
         self.notified.emit(title, message)
 
     # ------------------------------------------------------------------ drops
