@@ -232,6 +232,42 @@ def test_cancel_stops_a_running_run(qtbot, window, write_pipeline):
     assert not panel.notifications  # the user stopped it: no alarm
 
 
+def test_resume_reruns_the_failed_step_and_what_follows_it_only(qtbot, window, write_pipeline, tmp_path):
+    flag = tmp_path / "fixed"
+    path = write_pipeline(f"""
+        name: flaky
+        steps:
+          first:
+            kind: shell
+            params: {{command: "echo first"}}
+          fragile:
+            kind: shell
+            params: {{command: "test -f {flag}"}}
+            needs: [first]
+          after:
+            kind: shell
+            params: {{command: "echo after"}}
+            needs: [fragile]
+    """)
+    panel = panel_of(window)
+    panel.add_pipeline_file(path)
+    qtbot.waitUntil(lambda: names(panel) == ["flaky"], timeout=10_000)
+    settle(panel)
+    assert not panel.resume_button.isEnabled()  # nothing to resume yet
+    panel.run_pipeline({}, ask=False)
+    qtbot.waitUntil(lambda: (panel.run or {}).get("status") == "failed", timeout=20_000)
+    failed_id = panel.run["id"]
+    assert panel.graph.states() == {"first": "succeeded", "fragile": "failed", "after": "skipped"}
+    qtbot.waitUntil(panel.resume_button.isEnabled, timeout=5_000)
+    flag.write_text("")  # the cause is fixed
+    qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: (panel.run or {}).get("id") != failed_id
+                    and (panel.run or {}).get("status") == "succeeded", timeout=20_000)
+    assert panel.graph.states() == {"first": "cached", "fragile": "succeeded", "after": "succeeded"}
+    assert panel.run["resumed_from"] == failed_id
+    assert not panel.resume_button.isEnabled()  # a run that succeeded has nothing to resume
+
+
 @pytest.mark.parametrize(("record", "outputs", "room", "target"), [
     ({"type": "dataset_version", "id": "12"}, {"ref": "churn@v1"}, "datasets", ("show_version", 12)),
     ({"type": "run", "id": "ab12"}, {"run_id": "ab12"}, "experiments", ("select_run", "ab12")),

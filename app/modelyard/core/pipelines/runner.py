@@ -196,6 +196,13 @@ def resume_run(store: Store, run_id: int, *, jobs: int | None = None, reporter: 
                cancel_event: threading.Event | None = None) -> PipelineOutcome:
     """A new run of the pipeline as run ``run_id`` ran it (same spec and params) that reuses the
     outputs of its succeeded and cached steps and runs the others and every step after them."""
+    return execute_run(store, create_resume_run(store, run_id, jobs=jobs), reporter=reporter,
+                       cancel_event=cancel_event)
+
+
+def create_resume_run(store: Store, run_id: int, *, jobs: int | None = None) -> int:
+    """Record the queued run that resumes run ``run_id`` (see :func:`resume_run`) and return its id;
+    the window executes it as a ``pipeline.run`` job. Refuses a run that succeeded or has not ended."""
     with store.session() as s:
         old = s.get(m.PipelineRun, int(run_id))
         if old is None:
@@ -210,9 +217,8 @@ def resume_run(store: Store, run_id: int, *, jobs: int | None = None, reporter: 
         raise ModelyardError(f"Pipeline run {run_id} is still {status}; it can be resumed once it ended.",
                              hint="Cancel it first, or wait for it to end.")
     pipeline = Pipeline.from_json(spec)
-    new_id = _insert_run(store, pipeline_id, pipeline, params, trigger={"type": "resume", "run": int(run_id)},
-                         jobs=jobs or parallel, force=force, resume_of=int(run_id))
-    return execute_run(store, new_id, reporter=reporter, cancel_event=cancel_event)
+    return _insert_run(store, pipeline_id, pipeline, params, trigger={"type": "resume", "run": int(run_id)},
+                       jobs=jobs or parallel, force=force, resume_of=int(run_id))
 
 
 # --------------------------------------------------------------------------- executing
@@ -329,7 +335,7 @@ class _Execution:
             if hit is not None:
                 self._write_step(st.name, status="cached", params=params, cache_key=key, outputs=hit[1],
                                  cached_from=hit[0], started_at=now, ended_at=now, records=[],
-                                 log=f"Inputs unchanged: reusing the outputs of step run {hit[0]}.")
+                                 log=f"Inputs unchanged: reusing this step's outputs from pipeline run {hit[2]}.")
                 return _Done("cached", hit[1])
         self._write_step(st.name, status="running", started_at=now, params=params, cache_key=key)
         self.reporter.step(st.name, "running")
@@ -382,14 +388,15 @@ class _Execution:
         self._write_step(sc.step.name, made, **values)
         return done
 
-    def _cached(self, name: str, key: str) -> tuple[int, dict[str, Any]] | None:
+    def _cached(self, name: str, key: str) -> tuple[int, dict[str, Any], int] | None:
+        """(step run id, its outputs, its pipeline run's id) of the newest identical step that succeeded."""
         with self.store.session() as s:
-            row = s.execute(select(m.PipelineStepRun.id, m.PipelineStepRun.outputs)
+            row = s.execute(select(m.PipelineStepRun.id, m.PipelineStepRun.outputs, m.PipelineStepRun.run_id)
                             .join(m.PipelineRun, m.PipelineRun.id == m.PipelineStepRun.run_id)
                             .where(m.PipelineRun.pipeline_id == self.pipeline_id, m.PipelineStepRun.step == name,
                                    m.PipelineStepRun.cache_key == key, m.PipelineStepRun.status == "succeeded")
                             .order_by(m.PipelineStepRun.id.desc()).limit(1)).first()
-        return (row[0], dict(row[1] or {})) if row is not None else None
+        return (row[0], dict(row[1] or {}), row[2]) if row is not None else None
 
     # -- the scheduler (this thread)
     def run(self) -> PipelineOutcome:

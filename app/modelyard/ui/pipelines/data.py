@@ -82,6 +82,14 @@ def create_run(store: Any, name: str, path: str, params: dict[str, Any], jobs: i
                                  trigger={"type": "manual", "via": "window"}))
 
 
+def create_resume_run(store: Any, run_id: int) -> int:
+    """Record the queued run that resumes run ``run_id``: its failed, cancelled, interrupted or
+    skipped steps and what follows them run, the others reuse their outputs."""
+    from modelyard.core.pipelines import runner
+
+    return int(runner.create_resume_run(store, run_id))
+
+
 def run_spec(name: str, run_id: int, why: str | None = None) -> Any:
     """The ``pipeline.run`` job of queued run ``run_id``: "Pipeline churn (run 4, schedule)"."""
     from modelyard.core.pipelines.runner import pipeline_job_spec

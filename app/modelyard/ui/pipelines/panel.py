@@ -61,6 +61,7 @@ from modelyard.ui.pipelines.tables import PipelinesModel, RunsModel
 from modelyard.ui.pipelines.texts import (
     ACTIVE,
     ALERT_ON,
+    RESUMABLE,
     counts_text,
     elapsed,
     trigger_text,
@@ -156,12 +157,16 @@ class PipelinesPanel(PipelineSources, Panel):
         self.cancel_button = push_button(self, "Cancel run", lambda: self.cancel_run(), name="cancelRunButton",
                                          icon="stop", tip="Cancel the shown run (its running steps stop)",
                                          enabled=False)
+        self.resume_button = push_button(self, "Resume", lambda: self.resume_run(), name="resumeRunButton",
+                                         icon="play", tip="Run the shown run's unfinished steps and what follows "
+                                                          "them (the others keep their outputs)", enabled=False)
         self.remove_button = push_button(self, "Remove…", lambda: self.remove_pipeline(), name="removePipelineButton",
                                          icon="trash", tip="Stop listing this pipeline (its file stays where it is; "
                                                            "its run history is deleted)")
         self.actions = ActionBar(self)
         self.actions.add(self.run_button, 2)
         self.actions.add(self.cancel_button, 1)
+        self.actions.add(self.resume_button, 1)
         self.actions.add(self.remove_button, 0)
         head = QHBoxLayout()
         head.addWidget(self.title_label, 1)
@@ -478,6 +483,22 @@ class PipelinesPanel(PipelineSources, Panel):
         return next((h for h in self.runner.running() if h.spec.kind == data.RUN_KIND
                      and (h.spec.params or {}).get("run_id") == run_id), None)
 
+    def resume_run(self) -> None:
+        """Resume the shown run (one that failed, was blocked, cancelled or interrupted) as a new run."""
+        run = self.run
+        if run is None or self.client is None or run.get("status") not in RESUMABLE:
+            return
+        name, old_id = str(run.get("pipeline") or ""), int(run["id"])
+        self.resume_button.setEnabled(False)
+        self.client.write(lambda store: data.create_resume_run(store, old_id),
+                          lambda run_id: self._resumed(name, old_id, run_id), self._run_refused, changes="pipelines")
+
+    def _resumed(self, name: str, old_id: int, run_id: int) -> None:
+        self.start_job(data.run_spec(name, run_id, f"resumes run {old_id}"))
+        self._select_run = run_id
+        if (self.pipeline or {}).get("name") == name:
+            self.show_run(run_id)
+
     def cancel_run(self) -> None:
         handle = self.run_handle(self.shown_run_id)
         if handle is not None:
@@ -492,6 +513,12 @@ class PipelinesPanel(PipelineSources, Panel):
         self.cancel_button.setToolTip("Cancel the shown run (its running steps stop)" if ours or not active
                                       else "This run was started by another process (the agent); stop it there")
         self.run_button.setEnabled(self.pipeline is not None)
+        resumable = self.run is not None and self.run.get("status") in RESUMABLE
+        self.resume_button.setEnabled(resumable)
+        self.resume_button.setToolTip(
+            f"Resume run {self.run['id']}: its unfinished steps and what follows them run again; the others keep "
+            "their outputs" if resumable and self.run else "Resume runs a failed, blocked, cancelled or interrupted "
+            "run's unfinished steps; select one in Runs")
         self.remove_button.setEnabled(self.pipeline is not None and not active)
         self.remove_button.setToolTip("Stop listing this pipeline (its file stays where it is; its run history is "
                                       "deleted)" if not active else "Wait for its run to end, or cancel it, first")

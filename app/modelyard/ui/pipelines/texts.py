@@ -25,6 +25,7 @@ STATE_COLOURS: dict[str, tuple[str, str]] = {
 }
 MUTED = ("skipped", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")  # a run still going: the panel polls it
+RESUMABLE = ("failed", "blocked", "cancelled", "interrupted")  # a run whose unfinished steps Resume runs
 RUN_ENDS = ("succeeded", "failed", "blocked", "cancelled", "interrupted")
 ALERT_ON = ("failed", "blocked")  # run endings that raise a desktop notification
 TRIGGER_WORDS = {"schedule": "schedule", "new_file": "new file", "drift": "drift", "manual": "by hand",
