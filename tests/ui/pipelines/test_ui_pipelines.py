@@ -419,3 +419,24 @@ def test_a_graph_too_big_for_its_view_scrolls_to_the_step_that_failed(qtbot):
     centre = graph.node_centre("last-branch-joins").toPoint()
     assert graph.viewport().rect().contains(centre), "the failed step is out of sight"
     assert graph.state_of("last-branch-joins") == "failed"
+
+
+def test_step_boxes_are_as_wide_as_their_longest_name_needs_up_to_a_limit(qtbot):
+    from modelyard.ui.pipelines.graph import MAX_NODE_W, NODE_W, PipelineGraph
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    graph = PipelineGraph()
+    qtbot.addWidget(graph)
+    graph.resize(1000, 300)
+    bold = QFont(graph.font())
+    bold.setBold(True)
+    advance = QFontMetrics(bold).horizontalAdvance
+    graph.show_steps([{"name": "prepare", "kind": "shell", "needs": []},
+                      {"name": "train-logistic-regression", "kind": "shell", "needs": ["prepare"]}])
+    box = graph.nodes["train-logistic-regression"].rect
+    assert box.width() - 20 >= advance("train-logistic-regression")  # drawn whole (10 px padding a side)
+    assert graph.nodes["prepare"].rect.width() == box.width()  # one width: the columns line up
+    graph.show_steps([{"name": "a", "kind": "shell", "needs": []}])
+    assert graph.nodes["a"].rect.width() == NODE_W
+    graph.show_steps([{"name": "x" * 80, "kind": "shell", "needs": []}])
+    assert graph.nodes["x" * 80].rect.width() == MAX_NODE_W

@@ -35,6 +35,7 @@ from modelyard.ui.common import theme
 from modelyard.ui.pipelines.texts import MUTED, state_colour
 
 NODE_W, NODE_H, COL_GAP, ROW_GAP, MARGIN = 140, 52, 32, 16, 12
+MAX_NODE_W = 220  # a step name wider than this is elided in the middle
 MIN_SCALE = 0.66  # below this the names get hard to read: the view scrolls instead of shrinking further
 PULSE_MS = 90
 
@@ -210,6 +211,15 @@ class PipelineGraph(QGraphicsView):
         node = self.nodes.get(name)
         return node.state if node is not None else None
 
+    def _node_width(self, steps: list[dict[str, Any]]) -> float:
+        """Boxes as wide as the longest step name needs (bold, with the box's padding), from
+        NODE_W up to MAX_NODE_W; longer names are elided in the middle (the tooltip has them)."""
+        bold = QFont(self.font())
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
+        widest = max((metrics.horizontalAdvance(str(s["name"])) for s in steps), default=0)
+        return float(min(MAX_NODE_W, max(NODE_W, widest + 24)))
+
     def _build(self, steps: list[dict[str, Any]]) -> None:
         scene = self.scene()
         scene.clear()
@@ -221,11 +231,12 @@ class PipelineGraph(QGraphicsView):
         for s in steps:
             columns.setdefault(levels.get(s["name"], 0), []).append(s)
         tallest = max((len(c) for c in columns.values()), default=0)
+        width = self._node_width(steps)
         for level, column in sorted(columns.items()):
-            x = MARGIN + level * (NODE_W + COL_GAP)
+            x = MARGIN + level * (width + COL_GAP)
             top = MARGIN + (tallest - len(column)) * (NODE_H + ROW_GAP) / 2  # columns centred on each other
             for r, s in enumerate(column):
-                node = StepNode(self, s, QRectF(x, top + r * (NODE_H + ROW_GAP), NODE_W, NODE_H))
+                node = StepNode(self, s, QRectF(x, top + r * (NODE_H + ROW_GAP), width, NODE_H))
                 scene.addItem(node)
                 self.nodes[node.name] = node
         colour = QColor("#8c959f" if not theme.is_dark(self.palette()) else "#6e7681")
