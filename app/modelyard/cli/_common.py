@@ -37,7 +37,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.core.common.errors import ModelyardError
-from modelyard.core.common.names import display, fmt_bytes  # noqa: F401 - fmt_bytes: the commands print sizes
+from modelyard.core.common.names import (  # noqa: F401 - fmt_bytes, fmt_duration: the commands print them
+    display,
+    fmt_bytes,
+    fmt_duration,
+)
 
 if TYPE_CHECKING:
     from modelyard.core.jobs.runner import JobOutcome, JobSpec
@@ -338,20 +342,6 @@ def fmt_time(value: dt.datetime | None) -> str:
     if value.tzinfo is not None:
         value = value.astimezone()
     return value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """``0.4s``, ``12s``, ``3m 07s``, ``2h 05m``; empty for None."""
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
 def fmt_percent(fraction: float | None) -> str:

@@ -95,3 +95,20 @@ def fmt_bytes(n: int | None) -> str:
             return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{n} B"  # pragma: no cover
+
+
+def fmt_duration(seconds: float | None, *, compact: bool = True) -> str:
+    """A duration for people: ``0.4s``, ``12s``, ``3m 07s``, ``2h 05m`` (``compact``, for terminals
+    and messages), or ``0.4 s``, ``12 s``, ``3 min 07 s``, ``2 h 05 min`` (for the window); empty
+    for None."""
+    if seconds is None:
+        return ""
+    sec, mins, hours = ("s", "m", "h") if compact else (" s", " min", " h")
+    if seconds < 10:
+        return f"{seconds:.1f}{sec}"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}{sec}"
+    if s < 3600:
+        return f"{s // 60}{mins} {s % 60:02d}{sec}"
+    return f"{s // 3600}{hours} {s % 3600 // 60:02d}{mins}"

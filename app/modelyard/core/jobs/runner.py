@@ -156,6 +156,11 @@ class JobContext:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    @property
+    def cancel_event(self) -> threading.Event:
+        """The event a cancel sets: hand it to work that checks it itself (a pipeline run's steps)."""
+        return self._cancel
+
     def check_cancelled(self) -> None:
         if self._cancel.is_set():
             raise JobCancelled()

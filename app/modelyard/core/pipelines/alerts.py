@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from modelyard.core.common.names import fmt_duration
 from modelyard.core.store import Store
 
 __all__ = ["CHANNELS", "compose", "run_ended"]
@@ -79,7 +80,7 @@ def compose(store: Store, run_id: int) -> dict[str, Any] | None:
     when = _trigger_text(trigger)
 
     if status == "succeeded":
-        subject = f"Pipeline {name} succeeded" + (f" in {_duration(duration)}" if duration is not None else "")
+        subject = f"Pipeline {name} succeeded" + (f" in {fmt_duration(duration)}" if duration is not None else "")
     elif culprit is not None:
         verb = "was blocked by" if status == "blocked" else "failed at"
         subject = f"Pipeline {name} {verb} step {culprit[0]}"
@@ -94,7 +95,7 @@ def compose(store: Store, run_id: int) -> dict[str, Any] | None:
     elif error and status != "succeeded":
         lines.append(f"Error: {error}")
     if duration is not None:
-        lines.append(f"Duration: {_duration(duration)}")
+        lines.append(f"Duration: {fmt_duration(duration)}")
     lines.append(f"Started by: {when}")
     if step_rows:
         lines.append("Steps: " + ", ".join(f"{r[0]} {r[2]}" for r in step_rows))
@@ -132,12 +133,3 @@ def _trigger_text(trigger: dict[str, Any]) -> str:
         return f"resume of run {trigger.get('run')}"
     by = trigger.get("by") or trigger.get("actor")
     return f"{kind}" + (f" ({by})" if by else "")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    s = int(round(seconds))
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"

@@ -585,7 +585,7 @@ def pipeline_job(ctx: Any, *, run_id: int) -> dict[str, Any]:
     its error (a blocked one with exit code 3)."""
     with ctx.store.write() as s:
         s.execute(update(m.PipelineRun).where(m.PipelineRun.id == int(run_id)).values(job_id=ctx.job_id))
-    outcome = execute_run(ctx.store, int(run_id), reporter=_JobReporter(ctx), cancel_event=ctx._cancel)
+    outcome = execute_run(ctx.store, int(run_id), reporter=_JobReporter(ctx), cancel_event=ctx.cancel_event)
     if outcome.status == "cancelled":
         raise JobCancelled()
     if outcome.status == "blocked":

@@ -9,6 +9,8 @@ from typing import Any
 
 from PySide6.QtGui import QColor
 
+from modelyard.core.common.names import fmt_duration
+
 # state -> (border/text colour on a light palette, on a dark palette); fills are the border colour
 # at low opacity over the view's base colour, so they work on both.
 STATE_COLOURS: dict[str, tuple[str, str]] = {
@@ -63,18 +65,7 @@ def when(value: Any, *, short: bool = True) -> str:
 
 def duration(seconds: Any) -> str:
     """ "0.4 s", "12 s", "3 min 05 s", "1 h 02 min"; "" when unknown."""
-    if seconds is None:
-        return ""
-    s = float(seconds)
-    if s < 10:
-        return f"{s:.1f} s"
-    if s < 60:
-        return f"{s:.0f} s"
-    m, s = divmod(int(round(s)), 60)
-    if m < 60:
-        return f"{m} min {s:02d} s"
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min"
+    return "" if seconds is None else fmt_duration(float(seconds), compact=False)
 
 
 def elapsed(row: dict[str, Any]) -> str:
