@@ -6,8 +6,8 @@
     MODELYARD_SHOTS_SIZE=docs python docs/screenshots/...       # only README's images
     MODELYARD_SHOTS_DIR=/tmp/shots python docs/screenshots/...  # elsewhere than docs/screenshots
 
-Writes ``main-window.png``, ``panel-experiments.png``, ``panel-registry.png`` and
-``panel-monitoring.png`` (1280x800, light: README's) and ``<size>/<theme>/<panel>-<tab>.png`` and
+Writes ``main-window.png``, ``panel-experiments.png``, ``panel-registry.png``,
+``panel-monitoring.png`` and ``panel-pipelines.png`` (1280x800, light: README's) and ``<size>/<theme>/<panel>-<tab>.png`` and
 ``<size>/<theme>/dialog-<name>.png`` (not kept in git: regenerate them to look).
 
 Uses a throwaway store and config folder. The store is the acceptance tests' populated store
@@ -204,6 +204,7 @@ def pipelines(window: MainWindow, made: dict) -> None:
     tour.wait_until(lambda: panel.graph.state_of("train-forest") == "running", 30_000, "a running step")
     tour.pump(800)
     save(window, HERE / "lifecycle" / "pipelines-running.png")
+    save(window, HERE / "panel-pipelines.png")  # README's (the window is at DOCS_SIZE here)
     wait_jobs(window)
     path = made["work"] / "churn-weekly.yml"
     text = path.read_text(encoding="utf-8")
