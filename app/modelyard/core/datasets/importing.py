@@ -463,3 +463,41 @@ def import_sample(ctx: JobContext, *, name: str = "iris", dataset_name: str | No
     return import_frame(ctx.store, df, dataset_name or name, target=target, ctx=ctx,
                         source={"path": f"sklearn.datasets.{loader}", "format": "sklearn",
                                 "label": f"the {name} sample"})
+
+
+def import_files(ctx: JobContext, *, paths: list[str], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Import several files with the same columns as one dataset version: their rows one after
+    the other, in the order given (a pipeline's import of a glob or a folder). Returns the same
+    dict as :func:`import_dataset`; a file with other columns is refused, naming it."""
+    opts = ImportOptions.from_params(options)
+    files = [Path(p) for p in paths]
+    settings = [readers.resolve_settings(f, delimiter=_delimiter(opts.delimiter), quotechar=opts.quotechar,
+                                         encoding=opts.encoding, header=opts.header, sheet=opts.sheet) for f in files]
+    sizes = [read_common.file_size(f) for f in files]
+    total = max(sum(sizes), 1)
+    name = check_name(opts.name or default_name(files[0].parent))
+    progress = _Progress(ctx)
+    ctx.log(f"Importing {len(files)} files as one version of {name}: " + ", ".join(f.name for f in files))
+
+    def batches(column_types: dict[str, Any]) -> Iterator[Any]:
+        done = 0
+        columns: list[str] | None = None
+        for f, s, size in zip(files, settings, sizes, strict=True):
+            tick = progress.phase(done / total * PARSE_END, (done + size) / total * PARSE_END,
+                                  f"Reading {f.name}")
+            for batch in readers.iter_batches(f, s, tick, column_types=column_types, size=size):
+                if columns is None:
+                    columns = list(batch.schema.names)
+                elif list(batch.schema.names) != columns:
+                    raise ModelyardError(f"{f} has other columns than {files[0].name}, so the two cannot be one "
+                                         "dataset version.",
+                                         hint=f"Give files with the columns {', '.join(columns[:10])}, or import them "
+                                              "as separate steps.")
+                if batch.num_rows or f is files[-1]:
+                    yield batch
+            done += size
+
+    source = {"path": str(files[0].parent), "size": sum(sizes), "mtime": None, "format": settings[0].format,
+              "label": f"{len(files)} files in {files[0].parent}"}
+    return _import(ctx.store, progress, batches, name, opts.target, source, job_id=ctx.job_id,
+                   date_formats=dates.check_formats(opts.date_formats))

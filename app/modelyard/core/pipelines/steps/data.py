@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,55 +42,13 @@ def input_files(path: str | Path, folder: str | Path = ".") -> list[Path]:
 
 
 def import_files_job(ctx: JobContext, *, paths: list[str], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Job: import one file as the datasets room does, or several files (the same columns) as
-    one dataset version: their rows one after the other, in the order given."""
-    from modelyard.core.datasets import importing, readers
-    from modelyard.core.datasets.importing import (
-        _delimiter,
-        _import,
-        _Progress,
-        check_name,
-        default_name,
-    )
-    from modelyard.core.datasets.read_common import file_size
-    from modelyard.core.datasets.specs import ImportOptions
+    """Job: import one file, or several files with the same columns as one dataset version
+    (the datasets room's :func:`~modelyard.core.datasets.importing.import_files`)."""
+    from modelyard.core.datasets import importing
 
     if len(paths) == 1:
         return importing.import_dataset(ctx, path=paths[0], options=options)
-    opts = ImportOptions.from_params(options)
-    files = [Path(p) for p in paths]
-    settings = [readers.resolve_settings(f, delimiter=_delimiter(opts.delimiter), quotechar=opts.quotechar,
-                                         encoding=opts.encoding, header=opts.header, sheet=opts.sheet) for f in files]
-    sizes = [file_size(f) for f in files]
-    total = max(sum(sizes), 1)
-    name = check_name(opts.name or default_name(files[0].parent))
-    progress = _Progress(ctx)
-    ctx.log(f"Importing {len(files)} files as one version of {name}: " + ", ".join(f.name for f in files))
-
-    def batches(column_types: dict[str, Any]) -> Iterator[Any]:
-        done = 0
-        columns: list[str] | None = None
-        for f, s, size in zip(files, settings, sizes, strict=True):
-            tick = progress.phase(done / total * importing.PARSE_END, (done + size) / total * importing.PARSE_END,
-                                  f"Reading {f.name}")
-            for batch in readers.iter_batches(f, s, tick, column_types=column_types, size=size):
-                if columns is None:
-                    columns = list(batch.schema.names)
-                elif list(batch.schema.names) != columns:
-                    raise ModelyardError(f"{f} has other columns than {files[0].name}, so the two cannot be one "
-                                         "dataset version.",
-                                         hint=f"Give files with the columns {', '.join(columns[:10])}, or import them "
-                                              "as separate steps.")
-                if batch.num_rows or f is files[-1]:
-                    yield batch
-            done += size
-
-    source = {"path": str(files[0].parent), "size": sum(sizes), "mtime": None, "format": settings[0].format,
-              "label": f"{len(files)} files in {files[0].parent}"}
-    from modelyard.core.datasets import dates
-
-    return _import(ctx.store, progress, batches, name, opts.target, source, job_id=ctx.job_id,
-                   date_formats=dates.check_formats(opts.date_formats))
+    return importing.import_files(ctx, paths=paths, options=options)
 
 
 def import_files_spec(paths: list[str | Path], options: Mapping[str, Any] | None = None) -> JobSpec:
