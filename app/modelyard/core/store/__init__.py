@@ -555,7 +555,10 @@ class Store:
         is always upgraded through the migrations; tests/core/store/test_store.py proves the two agree.
         A new SQLite file is built the same way by :func:`_create_sqlite_file`.
         """
+        from modelyard.core.store.migrate import lock_schema
+
         with self._write_engine.begin() as conn:  # BEGIN IMMEDIATE: racing creators queue here
+            lock_schema(conn)  # ... and on PostgreSQL, here
             if inspect(conn).has_table("alembic_version"):
                 return  # another process created it while we waited for the lock
             _create_schema(conn)
@@ -581,7 +584,10 @@ class Store:
         return [] if problems == ["ok"] else problems
 
     def _ensure_meta(self) -> None:
+        from modelyard.core.store.migrate import lock_schema
+
         with self.write() as s:
+            lock_schema(s.connection())  # processes upgrading from 0001 at once make one store id
             if s.get(m.StoreMeta, "store_id") is None:
                 s.add(m.StoreMeta(key="store_id", value=m.new_uuid()))
                 s.add(m.StoreMeta(key="created_with", value=__version__))

@@ -46,6 +46,30 @@ class ArtifactRef:
     created: bool
 
 
+_ARTIFACT_LOCK_CLASS = 0x4D59  # the first key of artifact locks on PostgreSQL ('MY')
+
+
+def lock_artifact(session: Session, sha: str, *, wait: bool = True) -> bool:
+    """Keep garbage collection and puts of the bytes ``sha`` apart until this transaction ends.
+
+    On SQLite a write transaction holds the database's one write lock, which does that already
+    (True). On PostgreSQL, writers run side by side, so a put and gc take a transaction-level
+    advisory lock on the hash; gc does not wait (``wait=False``: False when a put holds it; keep
+    the file), so the two never deadlock.
+    """
+    from sqlalchemy import text
+
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return True
+    key = int(sha[:8], 16) - 2**31  # an int4; two hashes sharing a key only queue needlessly
+    if wait:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": _ARTIFACT_LOCK_CLASS, "k": key})
+        return True
+    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:c, :k)"),
+                             {"c": _ARTIFACT_LOCK_CLASS, "k": key}).scalar())
+
+
 class ArtifactStore:
     def __init__(self, root: Path, tmp: Path) -> None:
         self.root = root
@@ -162,7 +186,9 @@ class ArtifactStore:
         dest = self.path(sha)
         created = False
         if session is not None:
-            session.connection()  # take the write lock first: gc cannot remove dest until we commit
+            # take the write lock first (SQLite), or this hash's lock (PostgreSQL): gc cannot
+            # remove dest until we commit
+            lock_artifact(session, sha)
         if dest.is_file():
             try:  # the bytes are stored already: make the file young again, out of gc's reach
                 os.utime(dest)
@@ -182,9 +208,21 @@ class ArtifactStore:
     def register(session: Session, sha: str, size: int, media_type: str | None = None) -> None:
         from modelyard.core.store.models import Artifact
 
-        if session.get(Artifact, sha) is None:
+        if session.get(Artifact, sha) is not None:
+            return
+        # INSERT .. ON CONFLICT DO NOTHING: on PostgreSQL another member may record the same bytes
+        # between our look and our insert (SQLite's writers queue, so there it is only a shortcut)
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
             session.add(Artifact(sha256=sha, size=size, media_type=media_type))
             session.flush()
+            return
+        session.execute(insert(Artifact).values(sha256=sha, size=size, media_type=media_type)
+                        .on_conflict_do_nothing(index_elements=["sha256"]))
 
     def discard_new_files(self, shas: list[str], still_referenced: set[str]) -> None:
         """After a rolled-back write: remove files that write created and nothing else uses."""
