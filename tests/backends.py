@@ -6,7 +6,9 @@ run gets a new, empty database on the session's throwaway server (tests/pg_serve
 processes' included, uses that database. A test of such a module that cannot run on PostgreSQL
 carries ``@pytest.mark.sqlite_only("why")``.
 
-Every module under :data:`STORE_TEST_FOLDERS` must be in :data:`BOTH` or in :data:`SQLITE_ONLY`
+A module in :data:`POSTGRESQL_ONLY` runs on PostgreSQL alone (what only a server does).
+
+Every module under :data:`STORE_TEST_FOLDERS` must be in one of the three, :data:`SQLITE_ONLY`
 with its reason (collection fails otherwise), so no module stays SQLite-only silently. Modules
 elsewhere run on SQLite only.
 """
@@ -21,13 +23,17 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/store/test_store.py",
     "tests/core/store/test_store_gc.py",
     "tests/core/store/test_artifact_json.py",
-    "tests/core/store/test_postgres.py",
     "tests/core/experiments/test_tracking.py",
     "tests/core/experiments/test_run_edits.py",
     "tests/core/registry/test_registry.py",
     "tests/core/registry/test_lineage.py",
     "tests/core/registry/test_cards.py",
     "tests/core/registry/test_gate_wording.py",
+})
+
+# Modules about what only a server does (advisory locks, many processes on one server).
+POSTGRESQL_ONLY: frozenset[str] = frozenset({
+    "tests/core/store/test_postgres.py",
 })
 
 _NEXT = "not tried on PostgreSQL yet (issue 15, next session)"

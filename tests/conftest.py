@@ -51,24 +51,26 @@ def _module_of(path: Path) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run the tests of the modules in tests/backends.py's BOTH on SQLite and on PostgreSQL."""
-    if "backend" not in metafunc.fixturenames or _module_of(metafunc.definition.path) not in backends.BOTH:
+    module = _module_of(metafunc.definition.path)
+    if "backend" not in metafunc.fixturenames or module not in backends.BOTH | backends.POSTGRESQL_ONLY:
         return
     if metafunc.definition.get_closest_marker("sqlite_only"):
         return
     reason = pg_server.missing_reason()
     postgresql = ("postgresql" if reason is None or os.environ.get("CI")  # CI: the pg_server fixture fails
                   else pytest.param("postgresql", marks=pytest.mark.skip(reason=f"PostgreSQL half skipped: {reason}")))
-    metafunc.parametrize("backend", ["sqlite", postgresql], indirect=True)
+    metafunc.parametrize("backend", [postgresql] if module in backends.POSTGRESQL_ONLY else ["sqlite", postgresql],
+                         indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every module of the store-touching folders says where it runs (tests/backends.py)."""
     unlisted = sorted({m for m in (_module_of(item.path) for item in items)
-                       if m.startswith(backends.STORE_TEST_FOLDERS) and m not in backends.BOTH
-                       and m not in backends.SQLITE_ONLY and not m.endswith("conftest.py")})
+                       if m.startswith(backends.STORE_TEST_FOLDERS) and not m.endswith("conftest.py")
+                       and m not in backends.BOTH | backends.POSTGRESQL_ONLY | backends.SQLITE_ONLY.keys()})
     if unlisted:
         raise pytest.UsageError("Say in tests/backends.py whether these modules run on PostgreSQL too "
-                                f"(BOTH, or SQLITE_ONLY with the reason): {', '.join(unlisted)}")
+                                f"(BOTH, POSTGRESQL_ONLY, or SQLITE_ONLY with the reason): {', '.join(unlisted)}")
 
 
 @pytest.fixture

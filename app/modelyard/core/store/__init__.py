@@ -387,7 +387,9 @@ class Store:
         elif url.startswith("sqlite"):
             engine = _sqlite_engine(url)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            from modelyard.core.store.server import server_engine
+
+            engine = server_engine(url)
         store = cls(root, engine, url, sqlite_path=sqlite_path, read_only=read_only)
         try:
             store._migrate(create)

@@ -46,28 +46,17 @@ class ArtifactRef:
     created: bool
 
 
-_ARTIFACT_LOCK_CLASS = 0x4D59  # the first key of artifact locks on PostgreSQL ('MY')
-
-
 def lock_artifact(session: Session, sha: str, *, wait: bool = True) -> bool:
     """Keep garbage collection and puts of the bytes ``sha`` apart until this transaction ends.
 
-    On SQLite a write transaction holds the database's one write lock, which does that already
-    (True). On PostgreSQL, writers run side by side, so a put and gc take a transaction-level
-    advisory lock on the hash; gc does not wait (``wait=False``: False when a put holds it; keep
-    the file), so the two never deadlock.
+    On SQLite a write transaction holds the database's one write lock, which does that already.
+    On PostgreSQL a put and gc take an advisory lock on the hash (:func:`server.xact_lock`); gc
+    does not wait (``wait=False``: False when a put holds it, and gc keeps the file), so the two
+    never deadlock.
     """
-    from sqlalchemy import text
+    from modelyard.core.store.server import xact_lock
 
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return True
-    key = int(sha[:8], 16) - 2**31  # an int4; two hashes sharing a key only queue needlessly
-    if wait:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": _ARTIFACT_LOCK_CLASS, "k": key})
-        return True
-    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:c, :k)"),
-                             {"c": _ARTIFACT_LOCK_CLASS, "k": key}).scalar())
+    return xact_lock(session, "artifact", sha, wait=wait)
 
 
 class ArtifactStore:

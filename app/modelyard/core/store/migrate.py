@@ -8,23 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-# The key of the PostgreSQL advisory lock under which a store's schema is created or upgraded
-# ('MYSC'; any constant every Modelyard uses alike).
-SCHEMA_LOCK_KEY = 0x4D595343
-
-
 def lock_schema(conn: Connection) -> None:
     """Make other processes creating or upgrading this store's schema wait for this transaction.
 
     SQLite needs nothing: its write transactions start with ``BEGIN IMMEDIATE``, which already
-    queues them. On PostgreSQL, ``pg_advisory_xact_lock`` is held until the transaction ends, and
-    the waiter then reads the committed schema (READ COMMITTED), so it finds the work done.
+    queues them. On PostgreSQL an advisory lock is held until the transaction ends, and the
+    waiter then reads the committed schema, so it finds the work done.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+    from modelyard.core.store.server import xact_lock
+
+    xact_lock(conn, "modelyard schema")
 
 
 def alembic_config(connection: object | None = None):  # -> alembic.config.Config
