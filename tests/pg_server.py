@@ -90,6 +90,9 @@ class PgServer:
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self._names = itertools.count(1)
+        import psycopg  # now: a test may hide it from imports later (sys.modules["psycopg"] = None)
+
+        self._psycopg = psycopg
 
     # ------------------------------------------------------------------ life
     def start(self, timeout: float = 60.0) -> PgServer:
@@ -140,9 +143,7 @@ class PgServer:
         return f"postgresql+psycopg://{user}@127.0.0.1:{self.port}/{database}"
 
     def connect(self, database: str = "postgres"):  # -> psycopg.Connection (autocommit)
-        import psycopg
-
-        return psycopg.connect(host=str(self.socket_dir), port=self.port, user=SUPERUSER, dbname=database,
+        return self._psycopg.connect(host=str(self.socket_dir), port=self.port, user=SUPERUSER, dbname=database,
                                autocommit=True, connect_timeout=5)
 
     def create_database(self, template: str = "template0") -> str:
