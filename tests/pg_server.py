@@ -8,7 +8,8 @@ The server binaries come from the machine: ``initdb`` and ``postgres`` on PATH, 
 :func:`missing_reason` says what to install. Run as root (a container), the server runs as an
 unprivileged user (``postgres``, else ``nobody``), because PostgreSQL refuses to run as root.
 
-Durability is switched off (``fsync``, ``full_page_writes``, ``synchronous_commit``): the data
+A session killed before it could stop its server leaves it running; the next session's start
+stops and removes it (:func:`sweep_stale`). Durability is switched off (``fsync``, ``full_page_writes``, ``synchronous_commit``): the data
 lives for one test session. ``python tests/pg_server.py`` starts one and prints its URL until
 Ctrl-C (to look at a test database with psql).
 """
@@ -78,6 +79,26 @@ def _run_as() -> dict[str, object]:
     raise RuntimeError("running as root, and there is no 'postgres' or 'nobody' user to run PostgreSQL as")
 
 
+def sweep_stale(tmp: Path) -> None:
+    """Stop and remove the servers of earlier test sessions that ended without stopping theirs
+    (killed): a ``modelyard-pg-*`` folder whose ``owner`` process is gone."""
+    for base in tmp.glob("modelyard-pg-*"):
+        try:
+            owner = int((base / "owner").read_text())
+            os.kill(owner, 0)
+            continue  # its session is still running
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner file yet, or another user's)
+        try:
+            pid = int((base / "data" / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGQUIT)  # immediate shutdown
+        except (OSError, ValueError, IndexError):
+            pass
+        shutil.rmtree(base, ignore_errors=True)
+
+
 class PgServer:
     """One running server. ``url(db)`` is a SQLAlchemy URL for a database on it."""
 
@@ -96,8 +117,10 @@ class PgServer:
 
     # ------------------------------------------------------------------ life
     def start(self, timeout: float = 60.0) -> PgServer:
+        sweep_stale(self.base.parent)
         run_as = _run_as()
         self.socket_dir.mkdir(parents=True, exist_ok=True)
+        (self.base / "owner").write_text(str(os.getpid()))
         if run_as:
             for p in (self.base, self.socket_dir):
                 os.chown(p, run_as["user"], run_as["group"])  # type: ignore[arg-type]
