@@ -58,3 +58,19 @@ def log_and_register(root: str, db_url: str, worker: int, points: int, go: Any, 
         queue.put(("ok", worker, {"run": run.id, "version": version.version}))
     except BaseException:  # noqa: BLE001 - reported to the parent
         queue.put(("error", worker, traceback.format_exc()))
+
+
+def import_rows(root: str, db_url: str, worker: int, content: int, go: Any, queue: Any) -> None:
+    """Import a small frame (its rows decided by ``content``) into the dataset 'shared'."""
+    try:
+        import pandas as pd
+        from modelyard.core.datasets.importing import import_frame
+        from modelyard.core.store import Store
+
+        frame = pd.DataFrame({"x": [content * 10 + i for i in range(20)], "y": [i % 2 for i in range(20)]})
+        with Store.open(root, db_url=db_url) as store:
+            go.wait(30)
+            result = import_frame(store, frame, "shared", target="y")
+        queue.put(("ok", worker, {"version": result["version"], "created": result["created"]}))
+    except BaseException:  # noqa: BLE001 - reported to the parent
+        queue.put(("error", worker, traceback.format_exc()))

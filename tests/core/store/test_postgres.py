@@ -140,3 +140,29 @@ def test_non_finite_numbers_in_json_columns_round_trip(store: Store) -> None:
     assert back["nested"][0] == 1.5 and math.isnan(back["nested"][1]["x"])
     assert back["text"] == "NaN" and back["look-alike"] == {"$float": "pi"}
     assert "NaN" in raw and "Infinity" in raw  # readable for a person with psql
+
+
+@pytest.mark.slow
+def test_six_processes_importing_into_one_dataset_at_once_number_the_versions_once(tmp_path: Path,
+                                                                                    db_url: str) -> None:
+    """Four different tables and the same table twice: four versions, v1 to v4, and the repeated
+    table stored once (the second import finds it)."""
+    root = tmp_path / "store"
+    Store.open(root, db_url=db_url).close()
+    contents = [0, 1, 2, 3, 3, 3]
+    ctx = multiprocessing.get_context("spawn")
+    queue, go = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=pg_workers.import_rows, args=(str(root), db_url, w, c, go, queue),
+                         name=f"pg-import-{w}") for w, c in enumerate(contents)]
+    for p in procs:
+        p.start()
+    try:
+        go.set()
+    finally:
+        reports = _collect(procs, queue, timeout=120)
+    created = sorted(r[2]["version"] for r in reports if r[2]["created"])
+    assert created == [1, 2, 3, 4]
+    assert len({r[2]["version"] for r in reports}) == 4
+    with Store.open(root, db_url=db_url) as store, store.session() as s:
+        assert s.scalar(select(func.count()).select_from(m.Dataset)) == 1
+        assert s.scalar(select(func.count()).select_from(m.DatasetVersion)) == 4
