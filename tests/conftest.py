@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,15 +19,121 @@ if str(ROOT / "app") not in sys.path:  # works from a plain checkout too
 if str(ROOT / "tests") not in sys.path:  # child processes import tests/jobfns.py by name
     sys.path.insert(0, str(ROOT / "tests"))
 
+import backends  # noqa: E402 - after the path set-up above
+import pg_server  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads or writes the user's real settings or default store."""
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                          db_url: str | None) -> None:
+    """No test reads or writes the user's real settings or default store.
+
+    On the PostgreSQL backend, ``MODELYARD_DB_URL`` names the test's own new database, so every
+    store the test opens (in-process, through the CLI or in a child process) is on the server."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("MODELYARD_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("MODELYARD_STORE", str(home / "default-store"))
-    monkeypatch.delenv("MODELYARD_DB_URL", raising=False)
+    if db_url is None:
+        monkeypatch.delenv("MODELYARD_DB_URL", raising=False)
+    else:
+        monkeypatch.setenv("MODELYARD_DB_URL", db_url)
     monkeypatch.setenv("MODELYARD_USER", "tester")
+
+
+# --------------------------------------------------------------------------- the two backends
+
+
+def _module_of(path: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+_SHARED_FIXTURE_TESTS: dict[str, set[str]] = {}
+
+
+def _module_scoped_fixtures(metafunc: pytest.Metafunc) -> set[str]:
+    """The module- or class-scoped fixtures the test uses (shared by its two backend runs)."""
+    defs = metafunc.definition._fixtureinfo.name2fixturedefs  # noqa: SLF001 - no public way to ask
+    return {name for name, fixturedefs in defs.items()
+            if fixturedefs and fixturedefs[-1].scope in ("module", "class", "package")}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _SHARED_FIXTURE_TESTS:
+        shown = "; ".join(f"{m} ({', '.join(sorted(f))})" for m, f in sorted(_SHARED_FIXTURE_TESTS.items()))
+        terminalreporter.write_line(f"SQLite only, sharing a module-scoped fixture (tests/backends.py): {shown}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests of the modules in tests/backends.py's BOTH on SQLite and on PostgreSQL."""
+    module = _module_of(metafunc.definition.path)
+    if "backend" not in metafunc.fixturenames or module not in backends.BOTH | backends.POSTGRESQL_ONLY:
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        return
+    shared = _module_scoped_fixtures(metafunc)
+    if shared and module in backends.BOTH:
+        # a store made once per module is on SQLite, and running the test twice on it would see
+        # the first run's rows: the test stays SQLite-only, counted in the summary
+        _SHARED_FIXTURE_TESTS.setdefault(module, set()).update(shared)
+        return
+    postgresql = backends.postgresql_param()
+    metafunc.parametrize("backend", [postgresql] if module in backends.POSTGRESQL_ONLY else ["sqlite", postgresql],
+                         indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every module of the store-touching folders says where it runs (tests/backends.py)."""
+    unlisted = sorted({m for m in (_module_of(item.path) for item in items)
+                       if m.startswith(backends.STORE_TEST_FOLDERS) and not m.endswith("conftest.py")
+                       and m not in backends.BOTH | backends.POSTGRESQL_ONLY | backends.SQLITE_ONLY.keys()
+                       and m not in backends.OWN_PARAMS})
+    if unlisted:
+        raise pytest.UsageError("Say in tests/backends.py whether these modules run on PostgreSQL too "
+                                f"(BOTH, POSTGRESQL_ONLY, or SQLITE_ONLY with the reason): {', '.join(unlisted)}")
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """'sqlite', or 'postgresql' for the second run of a module listed in tests/backends.py's BOTH."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_server_session():
+    """The session's throwaway PostgreSQL server (tests/pg_server.py), started on first use.
+
+    Without a server or psycopg, the PostgreSQL half is skipped with the reason, except under CI
+    (``CI`` set), where it is a failure naming what to install."""
+    reason = pg_server.missing_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the [postgresql] tests, but {reason}.", pytrace=False)
+        pytest.skip(f"PostgreSQL half skipped: {reason}")
+    server = pg_server.PgServer(pg_server.find_binaries())  # type: ignore[arg-type]
+    atexit.register(server.stop)  # also when the session ends without tearing down fixtures
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest):
+    """None on SQLite (each store's own file); on PostgreSQL, the URL of a new, empty database that is
+    dropped after the test (with any connection still open to it)."""
+    if backend != "postgresql":
+        yield None
+        return
+    server = request.getfixturevalue("pg_server_session")
+    name = server.create_database("template1")
+    try:
+        yield server.url(name)
+    finally:
+        server.drop_database(name)
 
 
 @pytest.fixture(autouse=True)
@@ -69,6 +177,24 @@ def _no_leaked_workers(request: pytest.FixtureRequest):
         pytest.fail("Leaked background work: " + "; ".join(problems), pytrace=False)
 
 
+@pytest.fixture
+def new_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path):
+    """A factory of further empty databases on the test's backend (their SQLAlchemy URLs): an
+    SQLite file in the test's folder, or a new database on the server (dropped after the test)."""
+    made: list[str] = []
+    server = request.getfixturevalue("pg_server_session") if backend == "postgresql" else None
+
+    def make() -> str:
+        if server is None:
+            return f"sqlite:///{tmp_path / f'db{len(made)}.db'}"
+        made.append(server.create_database("template1"))
+        return server.url(made[-1])
+
+    yield make
+    for name in made:
+        server.drop_database(name)  # type: ignore[union-attr]
+
+
 # --------------------------------------------------------------------------- store fixtures
 
 
@@ -79,15 +205,16 @@ def store_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(store_dir: Path):
+def store(store_dir: Path, db_url: str | None):
     """A new, empty store in a temporary folder, closed after the test.
 
     Before closing, the datasets service forgets the snapshot files it holds open (if a test loaded
-    it): they belong to this test's store, which no later test opens again. tests/core/experiments/
+    it): they belong to this test's store, which no later test opens again. On the PostgreSQL
+    backend the database is the test's own (``db_url``). tests/core/experiments/
     test_runquery.py has its own module-scoped ``store`` (its runs are only read)."""
     from modelyard.core.store import Store
 
-    s = Store.open(store_dir)
+    s = Store.open(store_dir, db_url=db_url)
     try:
         yield s
     finally:

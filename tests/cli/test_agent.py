@@ -186,6 +186,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@pytest.mark.sqlite_only("the first line names the store folder alone (SQLite)")
 def test_agent_once_with_nothing_due(store_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "agent", "--once", "--store", str(store_dir))
     assert code == 0
@@ -199,6 +200,7 @@ def test_agent_once_with_nothing_due(store_dir: Path, capsys: pytest.CaptureFixt
                             "errors": 0}]
 
 
+@pytest.mark.sqlite_only("a store named by its folder; with MODELYARD_DB_URL the database decides")
 def test_agent_refuses_a_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "agent", "--once", "--store", str(tmp_path / "nowhere"))
     assert code == 1 and "No Modelyard store" in err

@@ -122,6 +122,7 @@ def test_help_lists_commands_and_exit_codes(capsys: pytest.CaptureFixture[str]) 
 # --------------------------------------------------------------------------- store
 
 
+@pytest.mark.sqlite_only("asserts the SQLite backend and its file")
 def test_store_info_json(capsys: pytest.CaptureFixture[str], store_dir: Path) -> None:
     from modelyard.core.store import HEAD_REVISION
 
@@ -165,6 +166,7 @@ def test_store_info_for_people(capsys: pytest.CaptureFixture[str], store_dir: Pa
     assert len(value_columns) == 1
 
 
+@pytest.mark.sqlite_only("'Created' a new database file")
 def test_store_init_reports_where_and_is_idempotent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     root = tmp_path / "new"
     code, out, _ = cli(capsys, "store", "init", str(root))
@@ -177,6 +179,7 @@ def test_store_init_reports_where_and_is_idempotent(capsys: pytest.CaptureFixtur
     assert data["location"] == str(root.resolve())
 
 
+@pytest.mark.sqlite_only("with a server database the folder holds only artifacts")
 def test_store_init_refuses_a_folder_with_other_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     folder = tmp_path / "documents"
     folder.mkdir()
@@ -191,6 +194,7 @@ def test_store_init_refuses_a_folder_with_other_files(capsys: pytest.CaptureFixt
     assert not (folder / "modelyard.db").exists()
 
 
+@pytest.mark.sqlite_only("a store named by its folder; with MODELYARD_DB_URL the database decides")
 def test_a_missing_store_is_an_error_not_a_new_store(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     typo = tmp_path / "stroe"
     code, _, err = cli(capsys, "--store", str(typo), "jobs", "list")
@@ -440,6 +444,7 @@ def _one_line_error(code: int, out: str, err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.sqlite_only("an SQLite file")
 def test_a_zero_byte_database_is_refused_by_every_command(capsys: pytest.CaptureFixture[str], store_dir: Path) -> None:
     db = store_dir / "modelyard.db"
     db.write_bytes(b"")
@@ -492,6 +497,7 @@ def test_bad_database_urls_are_one_line(capsys: pytest.CaptureFixture[str], monk
     assert words in err
 
 
+@pytest.mark.sqlite_only("damages the SQLite file")
 def test_random_bytes_in_the_database_are_reported_by_verify_and_never_a_traceback(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     from store_helpers import corrupt_middle, store_with_runs
@@ -508,6 +514,7 @@ def test_random_bytes_in_the_database_are_reported_by_verify_and_never_a_traceba
             assert "is damaged" in _one_line_error(code, out, err), command
 
 
+@pytest.mark.sqlite_only("file permissions on the SQLite file (roles on a server: issue 15, Roles)")
 def test_a_read_only_store_can_be_read_but_not_changed(tmp_path: Path) -> None:
     from store_helpers import (
         make_read_only,
@@ -537,6 +544,7 @@ def test_a_read_only_store_can_be_read_but_not_changed(tmp_path: Path) -> None:
         make_writable(root)
 
 
+@pytest.mark.sqlite_only("damages the SQLite file")
 def test_verify_names_the_damage_even_when_the_jobs_table_is_damaged(capsys: pytest.CaptureFixture[str],
                                                                       tmp_path: Path) -> None:
     from modelyard.core.common.procs import hostname

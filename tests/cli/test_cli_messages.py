@@ -219,6 +219,7 @@ def test_names_stored_before_the_rule_are_printed_escaped(capsys: pytest.Capture
     ("model.description", lambda man: man["model"].update(description="line one\nline two\x1b]0;owned\x07")),
     ("metrics", lambda man: man["metrics"].update({"acc\x1b[8m": 0.5})),
 ])
+@pytest.mark.sqlite_only("two stores in one test; MODELYARD_DB_URL names one database")
 def test_a_bundle_carrying_a_name_with_a_control_character_is_refused_naming_the_field(
         field: str, edit: Any, capsys: pytest.CaptureFixture[str], store_dir: Path, tmp_path: Path,
         logged_model: str) -> None:

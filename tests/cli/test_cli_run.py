@@ -118,6 +118,7 @@ def test_experiment_list(capsys: pytest.CaptureFixture[str], runs: tuple[str, di
     assert [(e["name"], e["runs"]) for e in data] == [("churn", 3), ("other", 1)]
 
 
+@pytest.mark.sqlite_only("a store named by its folder; with MODELYARD_DB_URL the database decides")
 def test_missing_store_is_not_created(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, err = cli(capsys, "run", "list", "--store", str(tmp_path / "nowhere"))
     assert code == 1 and "No Modelyard store" in err

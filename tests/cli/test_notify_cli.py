@@ -22,6 +22,7 @@ def _email_args(store_dir: Path, port: int, *extra: str) -> list[str]:
             *extra, "--store", str(store_dir)]
 
 
+@pytest.mark.sqlite_only("reads store_meta from the SQLite file directly")
 def test_email_settings_and_a_test_message(capsys, store_dir, monkeypatch) -> None:
     monkeypatch.setenv("MODELYARD_SMTP_PASSWORD", PASSWORD)
     with SMTPServer(auth=True, password=PASSWORD) as smtp:

@@ -70,6 +70,7 @@ def test_the_example_runs_on_a_fresh_store_and_a_second_run_is_all_cached(tmp_pa
     assert [r["id"] for r in listed] == [again["id"], run["id"]]
 
 
+@pytest.mark.sqlite_only("two stores in one test; MODELYARD_DB_URL names one database")
 @pytest.mark.slow
 def test_the_cli_and_the_python_api_make_the_same_records_from_the_example(tmp_path: Path) -> None:
     """The same file through `modelyard pipeline run` and `modelyard.run_pipeline`, each on a fresh

@@ -571,6 +571,7 @@ def test_cancelled_jobs_leave_no_file_and_no_record(lab: dict[str, Any], store: 
     assert [p for p in (store.root / "tmp").rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.sqlite_only("the CLI reads the module's SQLite source store (lab), but MODELYARD_DB_URL names the test's database")
 def test_cli_export_inspect_import_and_keygen(lab: dict[str, Any], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     src = str(lab["store"].root)
@@ -658,6 +659,7 @@ def test_a_safe_skops_file_that_holds_no_model_is_refused(lab: dict[str, Any], s
 # --------------------------------------------------------------------------- overwriting on export
 
 
+@pytest.mark.sqlite_only("the CLI reads the module's SQLite source store (lab), but MODELYARD_DB_URL names the test's database")
 def test_export_refuses_to_overwrite_a_file_unless_forced(lab: dict[str, Any], tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     src = lab["store"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from backends import backend_params, module_store
 from modelyard.core.experiments import runquery as rq
 from modelyard.core.experiments import tracking
 from modelyard.core.experiments.runquery import (
@@ -24,12 +25,11 @@ RUNS = {
 }
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory):
-    """One store for the whole module (the runs are only read)."""
-    s = Store.open(tmp_path_factory.mktemp("runquery") / "store")
-    yield s
-    s.close()
+@pytest.fixture(scope="module", params=backend_params())
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """One store for the whole module (the runs are only read), on SQLite and on PostgreSQL."""
+    with module_store(request, tmp_path_factory.mktemp("runquery") / "store") as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -101,6 +101,7 @@ def test_unknown_run_is_not_found(store: Store) -> None:
         tracking.get_run("0" * 32, store=store)
 
 
+@pytest.mark.sqlite_only("MODELYARD_STORE's folder holds the database; on a server MODELYARD_DB_URL names it")
 def test_default_store_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELYARD_STORE", str(tmp_path / "env-store"))
     with pytest.raises(ModelyardError, match="No Modelyard store at"):  # a named folder is not created
@@ -114,6 +115,7 @@ def test_default_store_comes_from_the_environment(tmp_path: Path, monkeypatch: p
     run.store.close()
 
 
+@pytest.mark.sqlite_only("a store named by its folder; with MODELYARD_DB_URL the database decides (and is named)")
 @pytest.mark.parametrize("folder", ["holds other files", "empty", "missing"])
 def test_start_run_on_a_folder_that_is_not_a_store_fails_as_the_cli_does(
         folder: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -188,6 +190,7 @@ def test_latest_metric_is_highest_step_then_latest_time(store: Store) -> None:
     assert count(store, m.Metric) == 9
 
 
+@pytest.mark.sqlite_only("SQLite stores NaN as NULL; PostgreSQL keeps it (test_nan_metric_points_are_kept_on_postgresql)")
 def test_nan_metrics_are_skipped_with_a_warning_on_sqlite(store: Store) -> None:
     with tracking.start_run("nan", store=store) as run:
         with pytest.warns(RuntimeWarning, match="NaN values of metric 'loss'"):

@@ -45,6 +45,7 @@ def count(store: Store, model: type, *where: object) -> int:
 # --------------------------------------------------------------------------- creating and opening
 
 
+@pytest.mark.sqlite_only("the database file and SQLite's pragmas")
 def test_new_store_has_layout_head_revision_and_pragmas(store_dir: Path) -> None:
     with Store.open(store_dir) as store:
         assert (store_dir / DB_FILENAME).is_file()
@@ -79,19 +80,19 @@ def test_known_revisions_match_the_migration_scripts() -> None:
     assert HEAD_REVISION == KNOWN_REVISIONS[-1]
 
 
-def _migrated_engine(path: Path):
+def _migrated_engine(url: str):
     """A database built the way existing stores get their schema: by replaying every migration."""
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(url)
     migrate.upgrade(engine, "head")
     return engine
 
 
-def test_models_and_migrations_agree(tmp_path: Path) -> None:
+def test_models_and_migrations_agree(new_database) -> None:
     """A database built by the migrations has exactly the tables, columns and indexes of models.py."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    engine = _migrated_engine(tmp_path / "migrated.db")
+    engine = _migrated_engine(new_database())
     try:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
@@ -124,13 +125,13 @@ def _schema(engine) -> dict[str, dict[str, object]]:
     return out
 
 
-def test_new_stores_get_exactly_the_schema_the_migrations_build(store: Store, tmp_path: Path) -> None:
+def test_new_stores_get_exactly_the_schema_the_migrations_build(store: Store, new_database) -> None:
     """A new store is created from models.py directly (fast path); an upgraded one by migrations.
 
     Both must end up identical, down to constraint and index names, which later batch
     migrations refer to.
     """
-    engine = _migrated_engine(tmp_path / "migrated.db")
+    engine = _migrated_engine(new_database())
     try:
         migrated = _schema(engine)
     finally:
@@ -141,6 +142,7 @@ def test_new_stores_get_exactly_the_schema_the_migrations_build(store: Store, tm
         assert fresh[table] == migrated[table], table
 
 
+@pytest.mark.sqlite_only("the .bak copy before an upgrade is SQLite's (PostgreSQL: tests/core/store/test_postgres.py)")
 def test_older_store_is_upgraded_keeping_data_and_a_backup(tmp_path: Path) -> None:
     root = tmp_path / "old-store"
     root.mkdir()
@@ -177,6 +179,7 @@ def test_older_store_is_upgraded_keeping_data_and_a_backup(tmp_path: Path) -> No
     assert sorted(p.name for p in root.glob("*.bak")) == [backup.name]
 
 
+@pytest.mark.sqlite_only("compares the database file's bytes")
 def test_store_from_a_newer_modelyard_is_refused_and_left_untouched(store_dir: Path) -> None:
     Store.open(store_dir).close()
     db = store_dir / DB_FILENAME
@@ -195,6 +198,7 @@ def test_store_from_a_newer_modelyard_is_refused_and_left_untouched(store_dir: P
     assert sorted(p.name for p in store_dir.iterdir() if not p.name.endswith(("-wal", "-shm"))) == files_before
 
 
+@pytest.mark.sqlite_only("with a server database the folder holds only artifacts (issue 15's team store set-up)")
 def test_folder_with_other_files_is_not_taken_over(tmp_path: Path) -> None:
     folder = tmp_path / "my documents"
     folder.mkdir()
@@ -212,6 +216,7 @@ def test_missing_store_is_not_created_when_create_is_false(tmp_path: Path) -> No
     assert not (tmp_path / "nowhere" / DB_FILENAME).exists()
 
 
+@pytest.mark.sqlite_only("a damaged database file")
 def test_damaged_database_file_gives_a_store_error(tmp_path: Path) -> None:
     root = tmp_path / "damaged"
     root.mkdir()

@@ -40,6 +40,7 @@ from modelyard.core.registry import safety
 from modelyard.core.registry.modelfiles import load_file
 from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
+from modelyard.core.store.server import xact_lock
 
 Progress = Callable[[float | None, str], Any]
 ENTITY = "registered_model"
@@ -413,6 +414,7 @@ def import_bundle(store: Store, path: str | os.PathLike[str], *, name: str | Non
             existing = _existing(s, store_id, man, rep.sha256)
             if existing is not None:
                 raise _already(rep, existing)
+            xact_lock(s, "registered_model", target_name)  # PostgreSQL: one next version number
             model_row = lookup.find_model(s, target_name)
             if model_row is None:
                 model_row = m.RegisteredModel(name=target_name, description=man["model"].get("description"))

@@ -49,6 +49,7 @@ from modelyard.core.jobs.runner import JobContext
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 from modelyard.core.store.records import audit
+from modelyard.core.store.server import xact_lock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -379,6 +380,7 @@ def _commit_import(store: Store, tmp: Path, snap: SnapshotResult, name: str, sch
                    on_commit: OnCommit | None = None) -> tuple[DatasetVersionInfo, bool]:
     user = current_user()
     with store.write() as s:
+        xact_lock(s, "dataset", name)  # PostgreSQL: one new dataset, one next version number
         ds = s.scalar(select(m.Dataset).where(m.Dataset.name == name))
         if ds is None:
             ds = m.Dataset(name=name, created_by=user)

@@ -30,6 +30,7 @@ from modelyard.core.datasets.schema import SchemaError, apply_changes
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 from modelyard.core.store.records import audit
+from modelyard.core.store.server import xact_lock
 
 if TYPE_CHECKING:
     pass
@@ -58,6 +59,7 @@ def update_schema(store: Store, version_ref: str | int, changes: Mapping[str, An
         return parent
     new_profile = with_types(parent.profile, new_schema)
     with store.write() as s:
+        xact_lock(s, "dataset", parent.name)  # PostgreSQL: one next version number
         top = s.scalar(select(func.max(m.DatasetVersion.version))
                        .where(m.DatasetVersion.dataset_id == parent.dataset_id)) or 0
         v = m.DatasetVersion(

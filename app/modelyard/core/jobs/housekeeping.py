@@ -12,7 +12,13 @@ from sqlalchemy import select
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.jobs.runner import JobContext, JobSpec
 from modelyard.core.store import models as m
-from modelyard.core.store.artifacts import CHUNK, newest_mtime, remove_path, tree_size
+from modelyard.core.store.artifacts import (
+    CHUNK,
+    lock_artifact,
+    newest_mtime,
+    remove_path,
+    tree_size,
+)
 
 # gc leaves alone artifact files younger than this (a put may be about to record them) ...
 GC_GRACE_S = 3600.0
@@ -162,12 +168,14 @@ def _remove(ctx: JobContext, found: list[dict[str, Any]], grace_seconds: float) 
         batch = artifacts[start:start + _GC_BATCH]
         by_sha = {Path(item["path"]).parent.name + Path(item["path"]).name: item for item in batch}
         with store.write() as s:
-            # the first statement takes the write lock; puts with a session wait until we commit
+            # the first statement takes the write lock (SQLite), or each hash's lock (PostgreSQL; a
+            # hash a put is recording now is kept): puts with a session wait until we commit
+            busy = {sha for sha in by_sha if not lock_artifact(s, sha, wait=False)}
             referenced = set(s.scalars(select(m.Artifact.sha256).where(m.Artifact.sha256.in_(list(by_sha)))))
             cutoff = time.time() - grace_seconds
             for sha, item in by_sha.items():
                 path = Path(item["path"])
-                if sha in referenced or not path.is_file() or newest_mtime(path) > cutoff:
+                if sha in busy or sha in referenced or not path.is_file() or newest_mtime(path) > cutoff:
                     ctx.log(f"kept (in use again): {path}")
                     continue
                 path.unlink(missing_ok=True)

@@ -54,6 +54,7 @@ from modelyard.core.common.names import check_name as check_name_chars
 from modelyard.core.common.procs import current_user
 from modelyard.core.store import Store, lookup, records
 from modelyard.core.store import models as m
+from modelyard.core.store.server import xact_lock
 
 __all__ = [
     "CHAMPION",
@@ -303,6 +304,7 @@ def register(store: Store, run_id: str, name: str, *, comment: str | None = None
         if signature is None and EXAMPLE_PATH in arts:
             example = store.artifacts.read_json(arts[EXAMPLE_PATH], missing_ok=True)
             signature = example.get("signature") if isinstance(example, dict) else None
+        xact_lock(s, "registered_model", name)  # PostgreSQL: one new model, one next version number
         model = lookup.find_model(s, name)
         if model is None:
             model = m.RegisteredModel(name=name, description=description)

@@ -387,7 +387,9 @@ class Store:
         elif url.startswith("sqlite"):
             engine = _sqlite_engine(url)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            from modelyard.core.store.server import server_engine
+
+            engine = server_engine(url)
         store = cls(root, engine, url, sqlite_path=sqlite_path, read_only=read_only)
         try:
             store._migrate(create)
@@ -555,7 +557,10 @@ class Store:
         is always upgraded through the migrations; tests/core/store/test_store.py proves the two agree.
         A new SQLite file is built the same way by :func:`_create_sqlite_file`.
         """
+        from modelyard.core.store.migrate import lock_schema
+
         with self._write_engine.begin() as conn:  # BEGIN IMMEDIATE: racing creators queue here
+            lock_schema(conn)  # ... and on PostgreSQL, here
             if inspect(conn).has_table("alembic_version"):
                 return  # another process created it while we waited for the lock
             _create_schema(conn)
@@ -581,7 +586,10 @@ class Store:
         return [] if problems == ["ok"] else problems
 
     def _ensure_meta(self) -> None:
+        from modelyard.core.store.migrate import lock_schema
+
         with self.write() as s:
+            lock_schema(s.connection())  # processes upgrading from 0001 at once make one store id
             if s.get(m.StoreMeta, "store_id") is None:
                 s.add(m.StoreMeta(key="store_id", value=m.new_uuid()))
                 s.add(m.StoreMeta(key="created_with", value=__version__))

@@ -46,6 +46,19 @@ class ArtifactRef:
     created: bool
 
 
+def lock_artifact(session: Session, sha: str, *, wait: bool = True) -> bool:
+    """Keep garbage collection and puts of the bytes ``sha`` apart until this transaction ends.
+
+    On SQLite a write transaction holds the database's one write lock, which does that already.
+    On PostgreSQL a put and gc take an advisory lock on the hash (:func:`server.xact_lock`); gc
+    does not wait (``wait=False``: False when a put holds it, and gc keeps the file), so the two
+    never deadlock.
+    """
+    from modelyard.core.store.server import xact_lock
+
+    return xact_lock(session, "artifact", sha, wait=wait)
+
+
 class ArtifactStore:
     def __init__(self, root: Path, tmp: Path) -> None:
         self.root = root
@@ -162,7 +175,9 @@ class ArtifactStore:
         dest = self.path(sha)
         created = False
         if session is not None:
-            session.connection()  # take the write lock first: gc cannot remove dest until we commit
+            # take the write lock first (SQLite), or this hash's lock (PostgreSQL): gc cannot
+            # remove dest until we commit
+            lock_artifact(session, sha)
         if dest.is_file():
             try:  # the bytes are stored already: make the file young again, out of gc's reach
                 os.utime(dest)
@@ -182,9 +197,21 @@ class ArtifactStore:
     def register(session: Session, sha: str, size: int, media_type: str | None = None) -> None:
         from modelyard.core.store.models import Artifact
 
-        if session.get(Artifact, sha) is None:
+        if session.get(Artifact, sha) is not None:
+            return
+        # INSERT .. ON CONFLICT DO NOTHING: on PostgreSQL another member may record the same bytes
+        # between our look and our insert (SQLite's writers queue, so there it is only a shortcut)
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
             session.add(Artifact(sha256=sha, size=size, media_type=media_type))
             session.flush()
+            return
+        session.execute(insert(Artifact).values(sha256=sha, size=size, media_type=media_type)
+                        .on_conflict_do_nothing(index_elements=["sha256"]))
 
     def discard_new_files(self, shas: list[str], still_referenced: set[str]) -> None:
         """After a rolled-back write: remove files that write created and nothing else uses."""
