@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,25 @@ def run_without_write_permission(args: list[str]) -> subprocess.CompletedProcess
     """Run ``python ARGS`` in a process that file permissions apply to."""
     return subprocess.run([*without_write_permission(), sys.executable, *args], capture_output=True, text=True,
                           env=child_env(), timeout=120)
+
+
+def collect_reports(procs: list, queue: object, timeout: float) -> list[tuple]:
+    """Every child's report (within ``timeout``); children still running afterwards are killed."""
+    reports = []
+    try:
+        deadline = time.monotonic() + timeout
+        for _ in procs:
+            reports.append(queue.get(timeout=max(0.1, deadline - time.monotonic())))
+        for p in procs:
+            p.join(max(0.1, deadline - time.monotonic()))
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+        queue.close()
+        queue.join_thread()
+    errors = [r for r in reports if r[0] != "ok"]
+    assert not errors, "a process failed:\n" + "\n".join(r[2] for r in errors)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
+    return reports

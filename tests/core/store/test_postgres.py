@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import time
 from pathlib import Path
-from typing import Any
 
 import pg_workers
 import pytest
@@ -19,28 +17,7 @@ from modelyard.core.registry import versions as registry
 from modelyard.core.store import HEAD_REVISION, KNOWN_REVISIONS, Store, migrate
 from modelyard.core.store import models as m
 from sqlalchemy import create_engine, func, select, text
-
-
-def _collect(procs: list[Any], queue: Any, timeout: float) -> list[tuple]:
-    """Every child's report (within ``timeout``); children still running afterwards are killed."""
-    reports = []
-    try:
-        deadline = time.monotonic() + timeout
-        for _ in procs:
-            reports.append(queue.get(timeout=max(0.1, deadline - time.monotonic())))
-        for p in procs:
-            p.join(max(0.1, deadline - time.monotonic()))
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join()
-        queue.close()
-        queue.join_thread()
-    errors = [r for r in reports if r[0] != "ok"]
-    assert not errors, "a process failed:\n" + "\n".join(r[2] for r in errors)
-    assert [p.exitcode for p in procs] == [0] * len(procs)
-    return reports
+from store_helpers import collect_reports
 
 
 def test_the_store_is_on_the_server(store: Store, db_url: str) -> None:
@@ -74,7 +51,7 @@ def test_two_processes_opening_an_older_store_at_once_migrate_it_once(tmp_path: 
             assert ready.wait(60), "a child did not start"
         go.set()
     finally:
-        reports = _collect(procs, queue, timeout=90)
+        reports = collect_reports(procs, queue, timeout=90)
     details = [r[2] for r in reports]
     assert {d["revision"] for d in details} == {HEAD_REVISION}
     ran = [step for d in details for step in d["steps"]]
@@ -103,7 +80,7 @@ def test_eight_processes_logging_and_registering_at_once_lose_nothing(tmp_path: 
     try:
         go.set()
     finally:
-        reports = _collect(procs, queue, timeout=120)
+        reports = collect_reports(procs, queue, timeout=120)
     assert sorted(r[2]["version"] for r in reports) == list(range(1, n_procs + 1))
     with Store.open(root, db_url=db_url) as store:
         with store.session() as s:
@@ -159,7 +136,7 @@ def test_six_processes_importing_into_one_dataset_at_once_number_the_versions_on
     try:
         go.set()
     finally:
-        reports = _collect(procs, queue, timeout=120)
+        reports = collect_reports(procs, queue, timeout=120)
     created = sorted(r[2]["version"] for r in reports if r[2]["created"])
     assert created == [1, 2, 3, 4]
     assert len({r[2]["version"] for r in reports}) == 4

@@ -26,6 +26,7 @@ from modelyard.core.store import (
 )
 from modelyard.core.store import models as m
 from sqlalchemy import create_engine, func, select, text
+from store_helpers import collect_reports
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -240,25 +241,10 @@ def _run_workers(target, args_for, n_procs: int, timeout: float) -> list[tuple]:
     mpctx = multiprocessing.get_context("spawn")
     queue = mpctx.Queue()
     procs = [mpctx.Process(target=target, args=(*args_for(w), queue), name=f"store-test-{w}") for w in range(n_procs)]
-    reports = []
-    try:
-        for p in procs:
-            p.start()
-        deadline = time.monotonic() + timeout
-        for _ in procs:
-            reports.append(queue.get(timeout=max(0.1, deadline - time.monotonic())))
-        for p in procs:
-            p.join(max(0.1, deadline - time.monotonic()))
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join()
-        queue.close()
-        queue.join_thread()
-    errors = [r for r in reports if r[0] != "ok"]
-    assert not errors, "a writer failed:\n" + "\n".join(r[2] for r in errors)
-    assert [p.exitcode for p in procs] == [0] * n_procs
+    for p in procs:
+        p.start()
+    reports = collect_reports(procs, queue, timeout)
+    assert len(reports) == n_procs
     return reports
 
 
