@@ -18,13 +18,11 @@ elsewhere run on SQLite only.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pg_server
 import pytest
 
 # The folders whose modules touch the store and must say where they run.
@@ -98,12 +96,9 @@ SQLITE_ONLY: dict[str, str] = {
 
 
 def postgresql_param() -> Any:
-    """The 'postgresql' parameter: skipped, with the reason, when this machine cannot run it,
-    except under CI (``CI`` set), where the server fixture then fails naming what to install."""
-    reason = pg_server.missing_reason()
-    if reason is None or os.environ.get("CI"):
-        return "postgresql"
-    return pytest.param("postgresql", marks=pytest.mark.skip(reason=f"PostgreSQL half skipped: {reason}"))
+    """The 'postgresql' parameter. Never skipped: without a server the fixture fails, naming what
+    to install (the test extra brings one: tests/pg_server.py)."""
+    return "postgresql"
 
 
 def backend_params() -> list[Any]:

@@ -17,6 +17,7 @@ Ctrl-C (to look at a test database with psql).
 from __future__ import annotations
 
 import glob
+import importlib.util
 import itertools
 import os
 import pwd
@@ -46,6 +47,17 @@ def find_binaries() -> Path | None:
     for folder in candidates:
         if (folder / "initdb").exists() and (folder / "postgres").exists():
             return folder
+    return _wheel_binaries()
+
+
+def _wheel_binaries() -> Path | None:
+    """The server binaries shipped in the ``pgserver`` wheel (the test extra), found without
+    importing it: a machine with no PostgreSQL install still starts a real server."""
+    spec = importlib.util.find_spec("pgserver")
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        folder = Path(root) / "pginstall" / "bin"
+        if (folder / "initdb").exists() and (folder / "postgres").exists():
+            return folder
     return None
 
 
@@ -56,7 +68,8 @@ def missing_reason() -> str | None:
     except ImportError:
         return "the Python package psycopg is not installed: pip install -e '.[test]' (it brings psycopg[binary])"
     if find_binaries() is None:
-        return f"no PostgreSQL server binaries were found on PATH or in /usr/lib/postgresql/*/bin: {INSTALL_HINT}"
+        return (f"no PostgreSQL server binaries were found on PATH, in /usr/lib/postgresql/*/bin or in the pgserver "
+                f"wheel: pip install -e '.[test]' brings that wheel, or {INSTALL_HINT}")
     return None
 
 

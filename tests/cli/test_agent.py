@@ -231,9 +231,9 @@ def test_the_systemd_user_unit_runs_the_agent() -> None:
         assert needed in readme
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_the_systemd_unit_passes_systemd_analyze(tmp_path: Path) -> None:
     """systemd's own check of the unit's syntax (the command is pointed at an executable that exists)."""
+    assert shutil.which("systemd-analyze"), "this test needs systemd-analyze: apt-get install systemd"
     text = (ROOT / "packaging" / "systemd" / "modelyard-agent.service").read_text()
     copy = tmp_path / "modelyard-agent.service"
     copy.write_text(text.replace("%h/.local/bin/modelyard", sys.executable))
