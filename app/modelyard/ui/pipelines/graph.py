@@ -18,20 +18,18 @@ from PySide6.QtGui import (
     QFont,
     QFontMetrics,
     QPainter,
-    QPainterPath,
     QPen,
-    QPolygonF,
     QTransform,
 )
 from PySide6.QtWidgets import (
     QGraphicsItem,
-    QGraphicsPathItem,
     QGraphicsScene,
     QGraphicsView,
     QWidget,
 )
 
 from modelyard.ui.common import theme
+from modelyard.ui.common.arrows import arrow
 from modelyard.ui.pipelines.texts import MUTED, state_colour
 
 NODE_W, NODE_H, COL_GAP, ROW_GAP, MARGIN = 140, 52, 32, 16, 12
@@ -244,31 +242,12 @@ class PipelineGraph(QGraphicsView):
             for need in s.get("needs") or ():
                 a, b = self.nodes.get(need), self.nodes.get(s["name"])
                 if a is not None and b is not None:
-                    scene.addItem(self._arrow(a.rect, b.rect, colour))
+                    scene.addItem(arrow(a.rect, b.rect, colour))
                     self.edges.append((need, s["name"]))
         if self.selected is not None and self.selected in self.nodes:
             self.nodes[self.selected].selected = True
         scene.setSceneRect(scene.itemsBoundingRect().adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN))
         self._fit()
-
-    @staticmethod
-    def _arrow(a: QRectF, b: QRectF, colour: QColor) -> QGraphicsPathItem:
-        if b.left() >= a.right():
-            start, end = QPointF(a.right(), a.center().y()), QPointF(b.left() - 1, b.center().y())
-        else:  # not a graph (a cycle): from the bottom of one to the top of the other
-            start, end = QPointF(a.center().x(), a.bottom()), QPointF(b.center().x(), b.top())
-        path = QPainterPath(start)
-        dx = (end.x() - start.x()) / 2
-        path.cubicTo(QPointF(start.x() + dx, start.y()), QPointF(end.x() - dx, end.y()), end)
-        item = QGraphicsPathItem(path)
-        item.setPen(QPen(colour, 1.4))
-        head = QPainterPath()
-        head.addPolygon(QPolygonF([end, QPointF(end.x() - 8, end.y() - 4), QPointF(end.x() - 8, end.y() + 4), end]))
-        tip = QGraphicsPathItem(head, item)
-        tip.setPen(QPen(colour, 1))
-        tip.setBrush(QBrush(colour))
-        item.setZValue(0)
-        return item
 
     # ------------------------------------------------------------------ selection
     def select_step(self, name: str | None, *, emit: bool = False) -> None:

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
     QFont,
     QFontMetrics,
     QPainter,
-    QPainterPath,
     QPen,
-    QPolygonF,
     QTransform,
 )
 from PySide6.QtWidgets import (
-    QGraphicsItem,
-    QGraphicsPathItem,
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
@@ -35,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.ui.common import theme
+from modelyard.ui.common.arrows import arrow
 
 NODE_W, NODE_H, COL_GAP, ROW_GAP, MARGIN = 168, 62, 40, 16, 12
 MIN_SCALE = 0.55  # below this the view scrolls instead of shrinking further
@@ -138,7 +135,7 @@ class LineageView(QGraphicsView):
             a, b = self.nodes.get(edge.src), self.nodes.get(edge.dst)
             if a is None or b is None:
                 continue
-            scene.addItem(self._arrow(a.rect(), b.rect(), edge_colour, edge.relation))
+            scene.addItem(arrow(a.rect(), b.rect(), edge_colour, edge.relation.replace("_", " ")))
         scene.setSceneRect(scene.itemsBoundingRect().adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN))
         self._fit()
 
@@ -154,31 +151,6 @@ class LineageView(QGraphicsView):
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._fit()
-
-    @staticmethod
-    def _arrow(a: QRectF, b: QRectF, colour: QColor, relation: str) -> QGraphicsItem:
-        if b.left() > a.right():
-            start, end = QPointF(a.right(), a.center().y()), QPointF(b.left(), b.center().y())
-        elif a.left() > b.right():
-            start, end = QPointF(a.left(), a.center().y()), QPointF(b.right(), b.center().y())
-        else:  # same column: from the bottom of one to the top of the other
-            start, end = QPointF(a.center().x(), a.bottom()), QPointF(b.center().x(), b.top())
-        path = QPainterPath(start)
-        dx = (end.x() - start.x()) / 2
-        if dx:
-            path.cubicTo(QPointF(start.x() + dx, start.y()), QPointF(end.x() - dx, end.y()), end)
-        else:
-            path.lineTo(end)
-        direction = 1 if end.x() >= start.x() else -1
-        head = QPolygonF([end, QPointF(end.x() - 8 * direction, end.y() - 4), QPointF(end.x() - 8 * direction, end.y() + 4)])
-        if not dx:
-            head = QPolygonF([end, QPointF(end.x() - 4, end.y() - 8), QPointF(end.x() + 4, end.y() - 8)])
-        path.addPolygon(head)
-        item = QGraphicsPathItem(path)
-        item.setPen(QPen(colour, 1.4))
-        item.setBrush(QBrush(colour))
-        item.setToolTip(relation.replace("_", " "))
-        return item
 
     def mouseDoubleClickEvent(self, event: Any) -> None:
         item = self.itemAt(event.position().toPoint())
