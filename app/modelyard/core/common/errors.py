@@ -48,3 +48,23 @@ class GateFailed(ModelyardError):
     """A gate or check did not pass (CLI exit code 3)."""
 
     exit_code = 3
+
+
+class PermissionRefused(StoreError):
+    """A member's role on a team store does not allow this (the message names the role needed)."""
+
+    def __init__(self, message: str, *, needed: str, role: str | None = None, hint: str | None = None) -> None:
+        self.needed = needed  # the role that may (core/store/team.py ROLES)
+        self.role = role  # the member's role, when known
+        super().__init__(message, hint=hint)
+
+
+class StaleEditError(ModelyardError):
+    """A registry change was made from an out-of-date view: someone changed the model since."""
+
+    def __init__(self, message: str, *, who: str | None, when: str | None, revision: int,
+                 hint: str | None = None) -> None:
+        self.who = who  # who made the change the editor did not see
+        self.when = when  # ISO time of that change
+        self.revision = revision  # the model's current revision (reload to get it)
+        super().__init__(message, hint=hint)

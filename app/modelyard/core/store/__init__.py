@@ -13,29 +13,25 @@ the store folder.
 Opening never turns something that is not a Modelyard store into one: a new database is made
 only when the caller asks (``create=True``: ``store init``, or the default store on first use),
 and an empty, foreign, damaged or unreadable database is refused with one message naming it,
-before anything is written to it (see :func:`_read_sqlite_schema`).
+before anything is written to it (see :func:`read_sqlite_schema`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 import shutil
 import sqlite3
 import threading
-import time
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, inspect, select, text, update
+from sqlalchemy import Engine, event, func, inspect, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from modelyard._version import __version__
 from modelyard.core.common.errors import (
@@ -49,111 +45,34 @@ from modelyard.core.common.paths import DB_URL_ENV, resolve_store_dir
 from modelyard.core.common.procs import hostname, pid_alive
 from modelyard.core.store import models as m
 from modelyard.core.store.artifacts import NEW_FILES_KEY, ArtifactRef, ArtifactStore
+from modelyard.core.store.schema import (
+    HEAD_REVISION,
+    KNOWN_REVISIONS,
+    create_schema,
+    not_a_store,
+    schema_kind,
+)
+from modelyard.core.store.sqlite import (
+    BUSY_TIMEOUT_S,
+    SQLITE_CORRUPT,
+    SQLITE_NOTADB,
+    SQLITE_READONLY,
+    create_sqlite_file,
+    is_read_only,
+    read_sqlite_schema,
+    sqlite_engine,
+)
 
 DB_FILENAME = "modelyard.db"
-# Every Alembic revision this Modelyard knows, oldest first. tests/core/store/test_store.py checks this
-# against migrations/versions so the fast path below (no Alembic import) cannot drift.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
-HEAD_REVISION = KNOWN_REVISIONS[-1]
-BUSY_TIMEOUT_S = 60.0
 STALE_HEARTBEAT = dt.timedelta(minutes=10)
 # No job or run of this process was started or heartbeat before this module was imported, so a
 # 'running' row carrying our own pid but older than this was left by an earlier process that had
 # the same pid (containers restart with the same small pids).
 _PROCESS_SEEN_AT = dt.datetime.now(dt.UTC)
-# SQLite's primary result codes (the low byte of ``sqlite3.Error.sqlite_errorcode``)
-_SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_NOTADB = 8, 11, 26
-# Tables a store at revision 0001 (before store_meta existed) always has.
-_REVISION_0001_TABLES = frozenset({"artifacts", "datasets", "experiments", "jobs", "runs"})
 SUPPORTED_URLS = ("sqlite:///PATH/TO/FILE.db (the default, inside the store folder) or "
                   "postgresql+psycopg://USER@HOST/DATABASE (install the 'postgres' extra)")
-_NOT_A_STORE_HINT = ("Check --store / --db-url. If this was a store, restore its modelyard.db from a backup; "
-                     "to start a new store, use 'modelyard store init' on an empty folder or database.")
 
-__all__ = ["ArtifactRef", "ArtifactStore", "Store", "HEAD_REVISION", "KNOWN_REVISIONS"]
-
-
-def _sqlite_engine(url: str, path: Path | None = None, *, read_only: bool = False, **kwargs: Any) -> Engine:
-    """An engine for an SQLite database; ``path`` (its file) makes every connection open it
-    through :func:`_sqlite_uri`, so a file deleted under a running store is an error rather
-    than silently re-created empty, and a read-only store is opened read-only."""
-    if path is not None:
-        # The URI is chosen per connection: a read-only store may gain a write-ahead log when
-        # someone with write permission opens it, and must then be read through it (mode=ro).
-        kwargs["creator"] = lambda: sqlite3.connect(_sqlite_uri(path, read_only), uri=True, timeout=BUSY_TIMEOUT_S,
-                                                    check_same_thread=False)
-        if read_only:
-            kwargs["poolclass"] = NullPool  # no long-lived connection keeps an outdated choice
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}, **kwargs)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        if not read_only:
-            _enable_wal(cur)
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.execute("PRAGMA foreign_keys = ON")
-        # statement journals (every row written under the runs-table cache triggers needs one)
-        # and temp sort tables in memory, not temp files: 5x faster bulk inserts
-        cur.execute("PRAGMA temp_store = MEMORY")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get("modelyard_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
-
-    return engine
-
-
-def _enable_wal(cur: Any) -> None:
-    """Switch the database to WAL, tolerating other processes that are creating it at once.
-
-    Changing the journal mode needs an exclusive lock, and SQLite answers "database is locked"
-    at once, without calling the busy handler, while another connection is in the middle of the
-    same switch or of creating the schema. Already-WAL databases (every open but the first) only
-    read the mode; the first opens retry until ``BUSY_TIMEOUT_S``.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    delay = 0.005
-    while True:
-        try:
-            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-                cur.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
-
-
-def _sqlite_uri(path: Path, read_only: bool = False) -> str:
-    """The ``file:`` URI SQLite opens ``path`` with: read-write but never created (``mode=rw``).
-
-    Read-only: ``mode=ro`` while a write-ahead log exists (another process has the store open
-    and may be writing it); otherwise ``immutable=1``, because SQLite cannot open a WAL database
-    read-only in a folder where it may not create the ``-shm`` file, and without a log nobody
-    has the database open. (Read-only engines reconnect for every session, so a writer that
-    opens the store later is noticed at the next session.)
-    """
-    quoted = urllib.parse.quote(str(path.absolute()).replace("\\", "/"), safe="/:")
-    base = f"file://{quoted}" if quoted.startswith("/") else f"file:///{quoted}"
-    if not read_only:
-        return f"{base}?mode=rw"
-    return f"{base}?mode=ro" if Path(f"{path}-wal").exists() else f"{base}?immutable=1"
-
-
-def _is_read_only(path: Path) -> bool:
-    """True when this process may not write the SQLite file ``path`` (or its folder / log files)."""
-    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-        return True
-    return any(side.exists() and not os.access(side, os.W_OK)
-               for side in (Path(f"{path}-wal"), Path(f"{path}-shm")))
+__all__ = ["ArtifactRef", "ArtifactStore", "BUSY_TIMEOUT_S", "DB_FILENAME", "HEAD_REVISION", "KNOWN_REVISIONS", "Store"]
 
 
 def _check_url(url: str) -> URL:
@@ -191,114 +110,6 @@ def _sqlite_path(url: URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:") or url.query:
         return None
     return Path(db)
-
-
-def _schema_kind(tables: set[str], revision: str | None) -> str:
-    """'store', 'empty' (no tables at all) or 'foreign' (someone else's tables)."""
-    if not tables:
-        return "empty"
-    if "alembic_version" in tables and revision is not None and (
-            "store_meta" in tables or (revision == KNOWN_REVISIONS[0] and _REVISION_0001_TABLES <= tables)):
-        return "store"
-    return "foreign"
-
-
-def _not_a_store(where: str, tables: set[str]) -> StoreError:
-    shown = sorted(t for t in tables if t != "alembic_version") or sorted(tables)
-    listed = ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else "")
-    return StoreError(f"{where} is not a Modelyard store: it holds other tables ({listed}) and no Modelyard "
-                      f"schema; it was not changed.", hint=_NOT_A_STORE_HINT)
-
-
-def _read_sqlite_schema(path: Path, read_only: bool) -> tuple[set[str], str | None]:
-    """The table names and Alembic revision of an existing SQLite file, read without writing to it.
-
-    Runs before any engine connects, because connecting switches the file to WAL mode: a file
-    that is empty (0 bytes), not SQLite, damaged or someone else's is refused untouched.
-    """
-    # Never open (and close) a plain file handle on the database: closing any descriptor of a
-    # file drops every POSIX lock this process holds on it, including those of a store that is
-    # already open here, and another process would then delete its log under it. The size comes
-    # from stat; the header check is SQLite's own (SQLITE_NOTADB below).
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise StoreError(f"Cannot read the store database {path}: {exc.strerror}.",
-                         hint="Check that the file exists and that you may read it.") from exc
-    if size == 0:
-        raise StoreError(f"{path} is empty (0 bytes), so it is not a Modelyard store; it was not changed.",
-                         hint="If this was a store, restore its modelyard.db from a backup; to start a new "
-                              "store here, delete the empty file and run 'modelyard store init'.")
-    try:
-        conn = sqlite3.connect(_sqlite_uri(path, read_only), uri=True, timeout=BUSY_TIMEOUT_S)
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            revision = None
-            if "alembic_version" in tables:
-                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-                revision = None if row is None else str(row[0])
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-        if code == _SQLITE_NOTADB:
-            raise StoreError(f"{path} is not a Modelyard store: it is not an SQLite database; it was not changed.",
-                             hint=_NOT_A_STORE_HINT) from exc
-        if code == _SQLITE_CORRUPT:
-            raise StoreDamagedError(f"The store database {path} is damaged: {exc}.",
-                                    hint="Restore the store folder from a backup.") from exc
-        raise StoreError(f"Cannot read the store database {path}: {exc}.",
-                         hint="Check that the file and its folder may be read (and written, to change the store).") from exc
-    return tables, revision
-
-
-def _create_schema(conn: Any) -> None:
-    """The head schema, stamped, and the store's id, on ``conn`` (inside its transaction)."""
-    m.Base.metadata.create_all(conn)
-    conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
-                      "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
-    conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD_REVISION})
-    # in the same transaction: a process that sees the schema also sees the store's id
-    conn.execute(m.StoreMeta.__table__.insert(), [{"key": "store_id", "value": m.new_uuid()},
-                                                  {"key": "created_with", "value": __version__}])
-
-
-def _create_sqlite_file(path: Path, tmp_dir: Path) -> None:
-    """Create a new store database at ``path``: built complete in a temp file, then linked in.
-
-    ``path`` therefore never exists half-made (an empty or schema-less ``modelyard.db`` is never
-    ours, and is refused), and of several processes creating the same store at once the first
-    link wins and the others open that one.
-    """
-    tmp = tmp_dir / f"{os.getpid()}-{secrets.token_hex(6)}.new-db"
-    try:
-        if not tmp_dir.is_dir():  # never make the folders of a mistyped --db-url path
-            raise FileNotFoundError(2, f"the folder {tmp_dir} does not exist")
-        engine = _sqlite_engine(f"sqlite:///{tmp}", poolclass=NullPool)
-        try:
-            with engine.begin() as conn:
-                _create_schema(conn)
-        finally:
-            engine.dispose()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process created this store at the same moment: everyone uses theirs
-        except OSError:  # a file system without hard links: rename, unless one appeared meanwhile
-            if not path.exists():
-                os.replace(tmp, path)
-    except OSError as exc:
-        raise StoreError(f"Cannot create the store database {path}: {exc.strerror or exc}.",
-                         hint="Check that the folder exists, that you may write there and that the disk "
-                              "has free space.") from exc
-    finally:
-        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
-            leftover.unlink(missing_ok=True)
 
 
 def _safe_name(text: str) -> str:
@@ -365,7 +176,7 @@ class Store:
                     f"{root} already holds other files and is not a Modelyard store.",
                     hint="Choose an empty folder for a new store, or the folder of an existing one.",
                 )
-        read_only = sqlite_path is not None and not new_file and _is_read_only(sqlite_path)
+        read_only = sqlite_path is not None and not new_file and is_read_only(sqlite_path)
         if not read_only:
             try:
                 (root / "artifacts").mkdir(parents=True, exist_ok=True)
@@ -375,17 +186,17 @@ class Store:
                                  hint="Check that the location exists and that you may write there.") from exc
         if sqlite_path is not None:
             if new_file:
-                _create_sqlite_file(sqlite_path, root / "tmp" / _safe_name(hostname()) if db_url is None
+                create_sqlite_file(sqlite_path, root / "tmp" / _safe_name(hostname()) if db_url is None
                                     else sqlite_path.parent)
-            tables, revision = _read_sqlite_schema(sqlite_path, read_only)
-            kind = _schema_kind(tables, revision)
+            tables, revision = read_sqlite_schema(sqlite_path, read_only)
+            kind = schema_kind(tables, revision)
             if kind == "foreign":
-                raise _not_a_store(str(sqlite_path), tables)
+                raise not_a_store(str(sqlite_path), tables)
             if kind == "empty":
                 cls._check_may_create(str(sqlite_path), create, read_only)
-            engine = _sqlite_engine(url, sqlite_path, read_only=read_only)
+            engine = sqlite_engine(url, sqlite_path, read_only=read_only)
         elif url.startswith("sqlite"):
-            engine = _sqlite_engine(url)
+            engine = sqlite_engine(url)
         else:
             from modelyard.core.store.server import server_engine
 
@@ -418,12 +229,12 @@ class Store:
         if not isinstance(orig, sqlite3.Error):
             return
         code = (getattr(orig, "sqlite_errorcode", 0) or 0) & 0xFF
-        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
             raise StoreDamagedError(
                 f"The store database {self.sqlite_file or self.display_location} is damaged: {orig}.",
                 hint="'modelyard store verify' checks it; restore the store folder from a backup "
                      f"(a {DB_FILENAME}.before-*.bak file is a copy made before the last upgrade).") from orig
-        if code == _SQLITE_READONLY:
+        if code == SQLITE_READONLY:
             raise self._read_only_error() from orig
 
     def _read_only_error(self) -> StoreReadOnlyError:
@@ -483,9 +294,9 @@ class Store:
                              hint="Check the database URL, that the server is running and that you may log in."
                              ) from exc
         where = str(self.sqlite_file or self.display_location)
-        kind = _schema_kind(tables, rev)
+        kind = schema_kind(tables, rev)
         if kind == "foreign":
-            raise _not_a_store(where, tables)
+            raise not_a_store(where, tables)
         if kind == "empty":
             self._check_may_create(where, create, self.read_only)
             self._create_fresh()
@@ -555,7 +366,7 @@ class Store:
         """A new, empty database: create the head schema directly and stamp it (Alembic's own
         recipe), which is several times faster than replaying every migration. An existing store
         is always upgraded through the migrations; tests/core/store/test_store.py proves the two agree.
-        A new SQLite file is built the same way by :func:`_create_sqlite_file`.
+        A new SQLite file is built the same way by :func:`create_sqlite_file`.
         """
         from modelyard.core.store.migrate import lock_schema
 
@@ -563,7 +374,7 @@ class Store:
             lock_schema(conn)  # ... and on PostgreSQL, here
             if inspect(conn).has_table("alembic_version"):
                 return  # another process created it while we waited for the lock
-            _create_schema(conn)
+            create_schema(conn)
 
     def check_integrity(self) -> list[str]:
         """What SQLite's ``PRAGMA integrity_check`` finds wrong with the database (empty: sound).

@@ -405,6 +405,9 @@ class RegisteredModel(Base):
     monitoring: Mapped[dict[str, Any] | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Bumped by every change to the model's registry state (aliases, stages, gates): an edit made
+    # from what a member saw at revision N is refused when the model is past N (a stale edit).
+    revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -594,6 +597,21 @@ class Notification(Base):
     check_id: Mapped[int | None] = mapped_column(ForeignKey("monitoring_checks.id", ondelete="SET NULL"))
 
     __table_args__ = (Index("ix_notifications_status", "status"),)
+
+
+class ChangeEvent(Base):
+    """One committed write: which change topics it touched (core/jobs/kinds.py TOPICS) and, where
+    known, the ids of what changed, so other windows on the store refresh just that
+    (core/store/live.py). Rows older than a few minutes are pruned; a reader that fell further
+    behind refreshes everything."""
+
+    __tablename__ = "change_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    topics: Mapped[str] = mapped_column(String(200))  # comma-separated, e.g. "runs,models"
+    ids: Mapped[dict[str, Any] | None]  # {"runs": ["3f2a…"], "models": ["churn"]}; None: unknown
+    actor: Mapped[str | None] = mapped_column(String(200))
+    origin: Mapped[str | None] = mapped_column(String(80))  # "host:pid:token" of the writing process
 
 
 # a new database is created from these models (Store._create_fresh): add the triggers once every table exists
