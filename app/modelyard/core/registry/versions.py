@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 from modelyard.core.common.errors import GateFailed, ModelyardError, NotFoundError
 from modelyard.core.common.names import check_name as check_name_chars
 from modelyard.core.common.procs import current_user
-from modelyard.core.store import Store, lookup, records
+from modelyard.core.store import Store, lookup, records, team
 from modelyard.core.store import models as m
 from modelyard.core.store.server import xact_lock
 
@@ -638,6 +638,7 @@ def set_gates(store: Store, name: str, gates: dict[str, Any] | None, *, comment:
     """Replace the model's gates (``{}`` or None removes them)."""
     clean = _validate_gates(gates)
     comment = _need_comment(comment, "Changing the gates")
+    team.require(store, "approve", "Changing a model's gates")
     with store.write() as s:
         model = lookup.model_by_name(s, check_name(name))
         old = model.gates or {}
@@ -658,6 +659,8 @@ def set_alias(store: Store, ref: str, alias: str, *, comment: str | None, force:
     naming every reason); ``force`` overrides them and records a ``gate_override`` event.
     """
     alias = check_alias(alias)
+    if alias == CHAMPION:
+        team.require(store, "approve", "Moving 'champion'")
     if force and not (isinstance(comment, str) and comment.strip()):
         raise ModelyardError("--force needs a --comment saying why the gates are overridden.",
                              hint="Pass --comment \"why\" with --force; the override is audited.")
@@ -686,6 +689,8 @@ def remove_alias(store: Store, name: str, alias: str, *, comment: str | None) ->
     """Take ``alias`` off whichever version of ``name`` has it."""
     name, _, _ = parse_ref(name)
     comment = _need_comment(comment, f"Removing the alias {alias!r}")
+    if (alias or "").strip() == CHAMPION:
+        team.require(store, "approve", "Moving 'champion'")
     with store.write() as s:
         model = lookup.model_by_name(s, name)
         row = s.get(m.ModelAlias, (model.id, (alias or "").strip()))
@@ -716,6 +721,8 @@ def set_stage(store: Store, ref: str, stage: str, *, comment: str | None, force:
         model, mv = _resolve(s, ref)
         if mv.stage == stage:
             return _version_info(s, model, mv)
+        if "Production" in (stage, mv.stage):
+            team.require(store, "approve", f"Moving a version {'into' if stage == 'Production' else 'out of'} Production")
         if stage == "Production":
             _enforce(s, model, mv, f"{model.name}@v{mv.version} to Production", force=force, comment=comment)
         old = mv.stage
