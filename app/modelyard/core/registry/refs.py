@@ -62,6 +62,7 @@ class ModelVersionInfo:
     description: str | None
     created_at: dt.datetime
     created_by: str | None
+    model_revision: int = 0  # the model's revision this was read at (an edit made from it passes it on)
 
     @property
     def ref(self) -> str:
@@ -86,6 +87,7 @@ class ModelInfo:
     n_versions: int
     aliases: dict[str, int]  # alias -> version number
     stages: dict[str, list[int]]  # stage (other than "None") -> version numbers
+    revision: int = 0  # bumped by every edit of aliases, stages or gates (an edit from an older one is stale)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -183,7 +185,8 @@ def _version_info(s: Session, model: m.RegisteredModel, mv: m.ModelVersion) -> M
         id=mv.id, model_id=model.id, name=model.name, version=mv.version, run_id=run_uuid or card.get("run_id"),
         dataset_version_id=mv.dataset_version_id, split_id=card.get("split_id"), stage=mv.stage, aliases=aliases,
         model_sha256=mv.model_sha256, source=mv.source, signature=mv.signature, metrics=dict(mv.metrics or {}),
-        card=mv.card, description=mv.description, created_at=mv.created_at, created_by=mv.created_by)
+        card=mv.card, description=mv.description, created_at=mv.created_at, created_by=mv.created_by,
+        model_revision=model.revision or 0)
 
 
 def _audit(s: Session, model: m.RegisteredModel, action: str, *, version: int | None = None,
@@ -217,4 +220,4 @@ def _model_info(s: Session, model: m.RegisteredModel) -> ModelInfo:
     return ModelInfo(id=model.id, name=model.name, description=model.description, gates=model.gates,
                      created_at=model.created_at, updated_at=model.updated_at,
                      latest_version=versions[-1][1] if versions else None, n_versions=len(versions),
-                     aliases=aliases, stages=stages)
+                     aliases=aliases, stages=stages, revision=model.revision or 0)
