@@ -45,6 +45,7 @@ BOTH: frozenset[str] = frozenset({
     "tests/cli/test_cli_run.py",
     "tests/cli/test_cli_pipeline.py",
     "tests/cli/test_cli_model.py",
+    "tests/cli/test_cli_stale.py",
     "tests/cli/test_cli_messages.py",
     "tests/cli/test_cli_dataset.py",
     "tests/cli/test_cli.py",
