@@ -33,6 +33,7 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/store/test_store.py",
     "tests/core/store/test_store_gc.py",
     "tests/core/store/test_artifact_json.py",
+    "tests/core/store/test_artifacts_concurrent.py",
     "tests/core/experiments/test_tracking.py",
     "tests/core/experiments/test_run_edits.py",
     "tests/core/registry/test_registry.py",
@@ -65,6 +66,7 @@ BOTH: frozenset[str] = frozenset({
 # Modules about what only a server does (advisory locks, many processes on one server).
 POSTGRESQL_ONLY: frozenset[str] = frozenset({
     "tests/core/store/test_postgres.py",
+    "tests/cli/test_cli_team_store.py",
 })
 
 # Modules whose module-scoped store is parametrized over both backends by the module itself
