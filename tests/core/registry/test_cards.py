@@ -152,16 +152,15 @@ def test_card_notes_are_set_partially_and_audited(store: Store) -> None:
     cards.set_card_notes(store, "churn@v1", notes="Not for business customers.", comment="same again")
     cards.set_card_notes(store, "churn@v1", intended_use="", comment="withdrawn")
     events = [e for e in registry.timeline(store, "churn") if e["action"] == "edit_card"]
-    me = store.member.login  # MODELYARD_USER on SQLite; a team store's database login
     assert [(json.loads(e["from_value"]), json.loads(e["to_value"]), e["comment"], e["version"],
              e["details"]["fields"], e["actor"]) for e in events] == [
         ({"intended_use": "Monthly churn scoring.", "notes": "Not for business customers."},
-         {"intended_use": "", "notes": "Not for business customers."}, "withdrawn", 1, ["intended_use"], me),
+         {"intended_use": "", "notes": "Not for business customers."}, "withdrawn", 1, ["intended_use"], "tester"),
         ({"intended_use": "Monthly churn scoring.", "notes": ""},
          {"intended_use": "Monthly churn scoring.", "notes": "Not for business customers."}, "limits", 1, ["notes"],
-         me),
+         "tester"),
         ({"intended_use": "", "notes": ""}, {"intended_use": "Monthly churn scoring.", "notes": ""}, "first card", 1,
-         ["intended_use"], me)]
+         ["intended_use"], "tester")]
 
 
 def test_card_notes_refuse_bad_input_and_write_nothing(store: Store) -> None:

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine, event, func, inspect, select, text, update
 from sqlalchemy.engine import URL
@@ -63,9 +63,7 @@ from modelyard.core.store.sqlite import (
     read_sqlite_schema,
     sqlite_engine,
 )
-
-if TYPE_CHECKING:
-    from modelyard.core.store.team import Member
+from modelyard.core.store.team import Member, session_actor
 
 DB_FILENAME = "modelyard.db"
 STALE_HEARTBEAT = dt.timedelta(minutes=10)
@@ -471,7 +469,7 @@ class Store:
             raise self._read_only_error()
         s = Session(self._write_engine, expire_on_commit=False)
         if not self.is_sqlite:  # audit entries name the database login (records.audit)
-            s.info[ACTOR_KEY] = self.member.login
+            s.info[ACTOR_KEY] = session_actor(self.member)
         self._local.writes = getattr(self._local, "writes", 0) + 1
         try:
             with s.begin():

@@ -24,6 +24,7 @@ the database (SQLSTATE 42501) becomes a :class:`PermissionRefused` naming the ro
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ def _article(word: str) -> str:
 ENTITY = "member"  # audit_log.entity_type of member changes
 NEEDED_ACTION = {needed: action for action, needed in ACTIONS.items()}  # "approver" -> "approve"
 TEAM_DOCS = "docs/team.md"
+USER_ENV = "MODELYARD_USER"  # core/common/procs.py current_user
 _LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.@-]{0,62}$")
 _asking = threading.local()  # .busy: reading the member from inside the error hook
 
@@ -138,6 +140,15 @@ def read_member(store: Store) -> Member:
     role = "admin" if owner else next((r for r, has in zip(reversed(ROLES), reversed(holds), strict=True) if has),
                                       "viewer")
     return Member(login, role, team=True, owner=owner)
+
+
+def session_actor(mem: Member) -> str | None:
+    """The actor a team store's write session records: the member's login. An admin's tool may name
+    another (``MODELYARD_USER``: a service acting for someone); the database lets only admins do so
+    (its trigger writes the login into ``actor`` for everyone else). None: the current user."""
+    if mem.role == "admin" and os.environ.get(USER_ENV):
+        return None
+    return mem.login
 
 
 def require(store: Store, action: str, what: str) -> None:
@@ -269,7 +280,8 @@ def _change(store: Store, login: str, role: str | None, *, verifier: str | None,
         with store.write() as s:
             old = s.execute(text(f"SELECT {MEMBER_FN}(:l, :r, :v, :c)"),
                             {"l": login, "r": role, "v": verifier, "c": creating}).scalar()
-            records.audit(s, ENTITY, login, action, from_value=old, to_value=role, comment=comment)
+            records.audit(s, ENTITY, login, action, from_value=old, to_value=role, comment=comment,
+                          actor=store.member.login)  # member changes always name the admin's login
     except DBAPIError as exc:  # the function's own refusals (a raw call would get them too)
         diag = getattr(exc.orig, "diag", None)
         if getattr(exc.orig, "sqlstate", None) == "22023" and diag is not None:
