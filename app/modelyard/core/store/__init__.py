@@ -239,7 +239,8 @@ class Store:
         """``handle_error`` hook: SQLite's "malformed" and "read-only" failures, and a team store's
         refusals (PostgreSQL's SQLSTATE 42501: a missing grant, a row guard), become one-line errors."""
         orig = ctx.original_exception
-        if getattr(orig, "sqlstate", None) == "42501":
+        if getattr(orig, "sqlstate", None) == "42501" or (
+                ctx.connection is None and "permission denied for database" in str(orig)):  # CONNECT refused
             from modelyard.core.store.team import translate_denied
 
             raise translate_denied(self, orig, ctx.statement) from orig

@@ -432,10 +432,11 @@ def translate_denied(store: Store, orig: BaseException, statement: str | None) -
                                  hint="Open the store once as the login that created it (upgrades and roles are "
                                       "made by it).")
     if needed == "viewer":
-        who = f"the login {mem.login}" if mem else "this login"
+        login = mem.login if mem else store.engine.url.username
+        who = f"the login {login}" if login else "this login"
         return PermissionRefused(f"{what} needs a role on it; {who} has none.", needed="viewer",
-                                 hint="Ask an admin of the store to add you ('modelyard team add LOGIN --role "
-                                      "viewer').")
+                                 hint=f"Ask an admin of the store to add you ('modelyard team add {login or 'LOGIN'} "
+                                      "--role viewer').")
     action = NEEDED_ACTION.get(needed, "write")
     if mem is None or mem.may(action):  # the database knows better than our cached view
         return PermissionRefused(f"{what} needs the {ROLE_LABELS[ACTIONS[action]]} role.", needed=ACTIONS[action],
@@ -455,3 +456,8 @@ def _known_member(store: Store) -> Member | None:
         return None
     finally:
         _asking.busy = False
+
+
+def login_url(store: Store, login: str) -> str:
+    """The store's database URL for ``login`` (no password: libpq reads ~/.pgpass or PGPASSWORD)."""
+    return store.engine.url.set(username=login, password=None).render_as_string(hide_password=True)
