@@ -57,7 +57,8 @@ def test_a_stale_champion_move_is_refused_with_who_and_when_and_reload_shows_the
     qtbot.waitUntil(panel.stale_bar.isVisible, timeout=5000)
     settle(qtbot, window)
     text = panel.stale_bar.text()
-    assert re.fullmatch(rf"Not changed: alice moved champion to churn@v3 at {WHEN}, after you loaded churn\. "
+    assert re.fullmatch(rf"Your change \(churn@v2 as champion\) was not made: alice moved champion to churn@v3 at {WHEN}, "
+                        r"after you loaded churn\. "
                         r"Reload to see the model as it is now, then decide again\.", text), text
     assert registry.get_version(store, "churn@champion").ref == "churn@v3"  # alice's move stands
     assert len(registry.timeline(store, "churn")) == len(before) + 1  # alice's, and nothing of bob's
@@ -99,7 +100,8 @@ def test_stale_gates_and_stage_changes_are_refused_in_the_bar(qtbot, window, sto
     click(qtbot, panel.gates_button)
     qtbot.waitUntil(panel.stale_bar.isVisible, timeout=5000)
     settle(qtbot, window)
-    assert re.match(rf"Not changed: alice moved v1 to Production at {WHEN}, after you loaded churn\.",
+    assert re.match(rf"Your change \(the gates of churn\) was not made: alice moved v1 to Production at {WHEN}, "
+                    r"after you loaded churn\.",
                     panel.stale_bar.text())
     assert registry.get_model(store, "churn").gates is None
 
@@ -116,7 +118,7 @@ def test_stale_gates_and_stage_changes_are_refused_in_the_bar(qtbot, window, sto
     click(qtbot, panel.stage_button)
     qtbot.waitUntil(panel.stale_bar.isVisible, timeout=5000)
     settle(qtbot, window)
-    assert panel.stale_bar.text().startswith("Not changed: alice put challenger on churn@v2 at ")
+    assert panel.stale_bar.text().startswith("Your change (churn@v2 to Staging) was not made: alice put challenger on churn@v2 at ")
     assert registry.get_version(store, "churn@v2").stage == "None"
     click(qtbot, panel.stale_bar.close_button)  # closing changes nothing either
     assert not panel.stale_bar.isVisible() and not window.shown_errors

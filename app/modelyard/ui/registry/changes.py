@@ -32,15 +32,15 @@ class RegistryChanges:
             return None
         return dialog.choice_text(), dialog.comment_text()
 
-    def _write(self, do: Any, done: Any, title: str) -> None:
+    def _write(self, do: Any, done: Any, title: str, what: str | None = None) -> None:
         """Run ``do(store)`` on the client's writing thread; ``done(result)`` after it landed."""
         assert self.client is not None
-        self.client.write(do, done, lambda exc: self._refused(title, exc), changes="models")
+        self.client.write(do, done, lambda exc: self._refused(title, exc, what), changes="models")
 
-    def _refused(self, title: str, exc: Exception) -> None:
+    def _refused(self, title: str, exc: Exception, what: str | None = None) -> None:
         """A change the core refused: a stale one in the panel's bar (who, when, Reload), else a box."""
         if isinstance(exc, StaleEditError):
-            self.stale_bar.show_refusal(exc)
+            self.stale_bar.show_refusal(exc, what)
         else:
             show_error(self, title, exc)
 
@@ -51,7 +51,7 @@ class RegistryChanges:
 
         def refused(exc: Exception) -> None:
             if not isinstance(exc, GateFailed):
-                self._refused("Cannot change the model", exc)
+                self._refused("Cannot change the model", exc, what)
                 return
             box = QMessageBox(QMessageBox.Icon.Warning, "Promotion blocked by a gate", exc.message,
                               QMessageBox.StandardButton.Cancel, self)
@@ -63,7 +63,7 @@ class RegistryChanges:
             box.setDefaultButton(QMessageBox.StandardButton.Cancel)
             box.exec()
             if box.clickedButton() is override:
-                self._write(lambda store: do(store, True), done, "Cannot promote")
+                self._write(lambda store: do(store, True), done, "Cannot promote", what)
 
         self.client.write(lambda store: do(store, False), done, refused, changes="models")
 
@@ -149,7 +149,7 @@ class RegistryChanges:
         name, revision = self.model_name, self.model_revision
         self._write(lambda store: registry.remove_alias(store, name, alias, comment=comment,
                                                         expected_revision=revision),
-                    lambda _r: self._after_change(), "Cannot remove the alias")
+                    lambda _r: self._after_change(), "Cannot remove the alias", f"taking {alias} off {name}")
         return True
 
     def set_stage(self, stage: str | None = None, comment: str | None = None, ref: str | None = None) -> bool:
@@ -174,7 +174,7 @@ class RegistryChanges:
         name, gates, comment = info.name, dialog.gates(), dialog.comment_text()
         ref = self.version.ref if self.version else None
         self._write(lambda store: registry.set_gates(store, name, gates, comment=comment, expected_revision=revision),
-                    lambda _r: self._after_change(ref), "Cannot change the gates")
+                    lambda _r: self._after_change(ref), "Cannot change the gates", f"the gates of {name}")
         return True
 
     def register_run(self, run_id: str | None = None, name: str | None = None, comment: str | None = None) -> bool:

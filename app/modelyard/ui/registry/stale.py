@@ -62,9 +62,13 @@ class StaleBar(QFrame):
         self.error: StaleEditError | None = None
         self.hide()
 
-    def show_refusal(self, error: StaleEditError) -> None:
+    def show_refusal(self, error: StaleEditError, what: str | None = None) -> None:
+        """Say ``error`` (who changed the model, what and when) and which change of the user's
+        (``what``: "churn@v1 to Production") was not made."""
         self.error = error
-        self.label.setText(f"{error.message} {AFTER}")
+        reason = error.message.removeprefix("Not changed: ")
+        text = f"Your change ({what}) was not made: {reason}" if what and reason != error.message else error.message
+        self.label.setText(f"{text} {AFTER}")
         self.label.setToolTip(error.message)
         self.show()
 
