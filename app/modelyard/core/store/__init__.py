@@ -41,7 +41,7 @@ from modelyard.core.common.errors import (
     StoreReadOnlyError,
     StoreVersionError,
 )
-from modelyard.core.common.paths import DB_URL_ENV, resolve_store_dir
+from modelyard.core.common.paths import DB_URL_ENV, STORE_ENV, resolve_store_dir
 from modelyard.core.common.procs import hostname, pid_alive
 from modelyard.core.store import live
 from modelyard.core.store import models as m
@@ -147,16 +147,25 @@ class Store:
     ) -> Store:
         """Open (upgrading as needed, creating only with ``create``) the store at ``location``.
 
-        ``location`` defaults to ``MODELYARD_STORE`` or the platform's data folder; ``db_url``
-        to ``MODELYARD_DB_URL`` or ``sqlite:///<location>/modelyard.db``. A database is created
+        ``location`` defaults to ``MODELYARD_STORE``, else, for a team store on a server, the
+        artifacts folder recorded in it by ``store init`` (core/store/teamstore.py), else the
+        platform's data folder; ``db_url`` to ``MODELYARD_DB_URL`` or ``sqlite:///<location>/modelyard.db``. A database is created
         only when ``create`` is true and there is none (no file, or a database without any
         table); anything that is not a Modelyard store is refused, untouched. A store this
         process may not write is opened read-only (:attr:`read_only`; :meth:`write` refuses).
         With ``sweep``, jobs and runs left 'running' by a process that no longer exists are
         marked interrupted.
         """
-        root = resolve_store_dir(location)
         db_url = db_url or os.environ.get(DB_URL_ENV) or None
+        recorded = None
+        if location is None and not os.environ.get(STORE_ENV) and db_url and not db_url.startswith("sqlite"):
+            # a team store: its artifacts folder is recorded in it
+            from modelyard.core.store import teamstore
+
+            recorded = location = teamstore.recorded_artifacts_dir(db_url)
+        root = resolve_store_dir(location)
+        if recorded and not root.is_dir():
+            raise teamstore.missing_artifacts_dir(recorded)
         db_file = root / DB_FILENAME
         if root.exists() and not root.is_dir():
             raise StoreError(f"{root} is a file, not a store folder.", hint="Choose a folder for the store.")
@@ -293,9 +302,12 @@ class Store:
                 rev = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
                        if "alembic_version" in tables else None)
         except DBAPIError as exc:  # the server is unreachable, the login is wrong...
-            raise StoreError(f"Cannot read the store database at {self.display_location}: {exc.orig}.",
-                             hint="Check the database URL, that the server is running and that you may log in."
-                             ) from exc
+            if self.is_sqlite:
+                raise StoreError(f"Cannot read the store database at {self.display_location}: {exc.orig}.",
+                                 hint="Check the database URL and that you may read it.") from exc
+            from modelyard.core.store.teamstore import connection_problem
+
+            raise connection_problem(exc, self.engine.url) from exc
         where = str(self.sqlite_file or self.display_location)
         kind = schema_kind(tables, rev)
         if kind == "foreign":
