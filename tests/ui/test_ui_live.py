@@ -152,3 +152,45 @@ def test_a_scripts_run_and_alias_moves_show_in_the_other_window_within_two_secon
     live = window.client.live
     window.close()
     assert not live.running  # the feed's thread ended with the window
+
+
+def test_a_burst_of_changes_is_one_refresh_at_a_time_and_the_feed_follows_a_store_switch(qtbot, store: Store,
+                                                                                           tmp_path: Path) -> None:
+    with tracking.start_run("burst", store=store):
+        pass
+    window = open_window(qtbot, store, (1280, 800))
+    experiments = window.panel_of("experiments")
+    window.show_panel(window.panels.index(experiments))
+    qtbot.waitUntil(lambda: experiments.full is not None, timeout=60_000)
+    settle(qtbot, window)
+    feed = window.client.live
+    reads: list[str] = []
+    read = window.client.read
+
+    def counting(key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(key)
+        return read(key, *args, **kwargs)
+
+    window.client.read = counting  # type: ignore[method-assign]
+    script = Child("live_writer.py", store.root)
+    try:
+        script.wait_for(qtbot, "ok ready")
+        _, run_id = script.answer(qtbot, "run burst from-a-script")
+        for _ in range(15):  # fifteen commits in quick succession
+            script.answer(qtbot, f"metrics {run_id}")
+        qtbot.waitUntil(lambda: experiments.runs_model.row_of(run_id) >= 0, timeout=5000)
+        settle(qtbot, window)
+    finally:
+        script.stop()
+    runs_reads = reads.count("experiments.runs")
+    print("burst: reads", runs_reads, "notifications", feed.notified)
+    assert 1 <= runs_reads <= 10, reads  # coalesced, and never a read started over one in flight
+    assert feed.notified <= 10
+
+    # another store: the old feed stops, the new client follows the new store
+    other = Store.open(tmp_path / "other")
+    assert window.switch_store(other)
+    assert not feed.running and window.client.live is not None and window.client.live.running
+    live = window.client.live
+    window.close()
+    assert not live.running
