@@ -143,11 +143,24 @@ class _Recorder:
                 f"SELECT id, pg_notify('{CHANNEL}', id::text) FROM c",
                 (now, topics, ids_json, actor, ORIGIN)).scalar()
             if row_id % PRUNE_EVERY == 0:
-                conn.exec_driver_sql("DELETE FROM change_log WHERE id <= %s", (row_id - KEEP_ROWS,))
+                self._pg_prune(conn, row_id - KEEP_ROWS)
         else:
             row_id = self._sqlite_insert(conn, (now.isoformat(sep=" "), topics, ids_json, actor, ORIGIN))
             if row_id % PRUNE_EVERY == 0:
                 conn.exec_driver_sql("DELETE FROM change_log WHERE id <= ?", (row_id - KEEP_ROWS,))
+
+    @staticmethod
+    def _pg_prune(conn: Any, upto: int) -> None:
+        """Delete the rows up to ``upto``, in a savepoint: a login that may add rows but not delete
+        them (a team store's grants) leaves them for another writer, and its write still commits."""
+        raw = conn.connection.dbapi_connection
+        raw.execute("SAVEPOINT modelyard_prune")
+        try:
+            raw.execute("DELETE FROM change_log WHERE id <= %s", (upto,))
+        except Exception:  # noqa: BLE001 - permission denied, a lock timeout...
+            raw.execute("ROLLBACK TO SAVEPOINT modelyard_prune")
+        else:
+            raw.execute("RELEASE SAVEPOINT modelyard_prune")
 
     @staticmethod
     def _sqlite_insert(conn: Any, values: tuple[Any, ...]) -> int:
@@ -203,8 +216,15 @@ class Watcher:
     ``close()`` ends it. Opening connects (do it off the main thread)."""
 
     def __init__(self, store: Any) -> None:
+        if not self.followable(store):
+            raise ValueError("an in-memory SQLite store has no other processes to follow")
         self.store = store
         self._impl: _PgWatch | _SqliteWatch = (_SqliteWatch(store) if store.is_sqlite else _PgWatch(store))
+
+    @staticmethod
+    def followable(store: Any) -> bool:
+        """False for a store no other process can open (an in-memory SQLite database)."""
+        return not store.is_sqlite or store.sqlite_file is not None
 
     def poll(self, timeout_s: float) -> Changes | None:
         return self._impl.poll(max(0.0, timeout_s))
@@ -247,8 +267,6 @@ class _SqliteWatch:
     def _open(self) -> None:
         from modelyard.core.store.sqlite import BUSY_TIMEOUT_S, sqlite_uri
 
-        if self.path is None:
-            raise ValueError("live updates of an in-memory SQLite store are not followed")
         self.conn = sqlite3.connect(sqlite_uri(self.path, self.read_only), uri=True, timeout=BUSY_TIMEOUT_S,
                                     check_same_thread=False, isolation_level=None)
 

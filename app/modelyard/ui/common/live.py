@@ -53,6 +53,8 @@ class LiveFeed(QObject):
     def _follow(self) -> None:
         from modelyard.core.store.live import Watcher
 
+        if not Watcher.followable(self._store):
+            return
         watcher = None
         while not self._stop.is_set():
             try:
