@@ -38,7 +38,7 @@ from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobOutcome
 from modelyard.core.registry import versions as registry
-from modelyard.ui.common import theme
+from modelyard.ui.common import rights, theme
 from modelyard.ui.common.dnd import RUN_IDS_MIME, local_files
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.panel import Panel
@@ -185,6 +185,9 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.gates_button = push_button(self, "Gates…", lambda: self.edit_gates(), name="gatesButton",
                                         tip="What a version must reach before it becomes champion or goes to "
                                             "Production")
+        rights.guard("write", self.register_button, self.import_button, self.serve_button, self.export_button,
+                     self.monitor_button, self.score_button)
+        rights.guard("approve", self.alias_button, self.stage_button, self.gates_button)
         # what is done with a version first (serve it, export it, watch it) stays longest in the bar
         self.actions_bar = ActionBar(self, align=Qt.AlignmentFlag.AlignRight)
         for button, priority in ((self.serve_button, 3), (self.export_button, 2), (self.monitor_button, 2),
