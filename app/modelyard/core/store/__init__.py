@@ -43,6 +43,7 @@ from modelyard.core.common.errors import (
 )
 from modelyard.core.common.paths import DB_URL_ENV, STORE_ENV, resolve_store_dir
 from modelyard.core.common.procs import hostname, pid_alive
+from modelyard.core.store import live
 from modelyard.core.store import models as m
 from modelyard.core.store.artifacts import NEW_FILES_KEY, ArtifactRef, ArtifactStore
 from modelyard.core.store.records import ACTOR_KEY
@@ -135,6 +136,7 @@ class Store:
         self._local = threading.local()  # .writes: open write() blocks in this thread
         self._member: Member | None = None  # who uses the store, read on first use (see member)
         event.listen(engine, "handle_error", self._translate_error)
+        self._live = live.install(engine)  # every committed write adds a change_log row (once migrated)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -216,6 +218,7 @@ class Store:
         store = cls(root, engine, url, sqlite_path=sqlite_path, read_only=read_only)
         try:
             store._migrate(create)
+            store._live.active = True
             if sweep and not read_only and store.member.may("write"):  # a viewer writes nothing on open
                 store.sweep_interrupted()
                 store.artifacts.sweep_tmp()
