@@ -264,6 +264,47 @@ def test_the_password_given_to_add_member_is_the_new_logins_password(crew: Team)
             conn.execute("SELECT pg_reload_conf()")
 
 
+# --------------------------------------------------------------------------- a store made by a plain owner
+
+
+@pytest.mark.parametrize("createrole", [True, False], ids=["createrole", "no-createrole"])
+def test_a_store_made_by_a_database_owner_who_is_no_superuser(backend: str, pg_server_session, tmp_path: Path,
+                                                              createrole: bool) -> None:
+    """What a team's DBA would set up (createdb -O ana): PostgreSQL 16 lets a CREATEROLE login manage only
+    the roles it made; 15 lets it manage any. Without CREATEROLE the store still works for its owner."""
+    server = pg_server_session
+    database = server.create_database("template1")
+    owner = f"{database}_owner"
+    try:
+        with server.connect() as conn:
+            conn.execute(f'CREATE ROLE "{owner}" LOGIN{" CREATEROLE" if createrole else ""}')
+            conn.execute(f'ALTER DATABASE "{database}" OWNER TO "{owner}"')
+        with Store.open(tmp_path / "store", db_url=server.url(database, owner)) as store:
+            assert (store.member.login, store.member.role, store.member.owner) == (owner, "admin", True)
+            make_run(store)
+            if not createrole:
+                assert not team.roles_installed(store)
+                with pytest.raises(PermissionRefused, match=rf"needs a login that may create roles .*; {owner} "
+                                                            "may not"):
+                    team.add_member(store, f"{database}_vera", "viewer")
+                return
+            assert team.roles_installed(store)
+            admin, viewer, sci = (f"{database}_{r}" for r in ("admin", "viewer", "sci"))
+            team.add_member(store, admin, "admin")
+            team.add_member(store, viewer, "viewer")
+        with Store.open(tmp_path / "store", db_url=server.url(database, admin)) as as_admin:
+            team.add_member(as_admin, sci, "scientist")  # an admin member, with no CREATEROLE of their own
+            team.set_role(as_admin, sci, "approver")
+            team.remove_member(as_admin, viewer)  # a login the owner made, not this admin
+            assert {mem.login: mem.role for mem in team.list_members(as_admin)} == {
+                owner: "admin", admin: "admin", sci: "approver"}
+        with Store.open(tmp_path / "store", db_url=server.url(database, sci)) as as_sci:
+            v1 = registry.register(as_sci, make_run(as_sci), "churn")
+            registry.set_alias(as_sci, v1.ref, "champion", comment="approved")
+    finally:
+        server.drop_database(database)
+
+
 # --------------------------------------------------------------------------- messages and SQLite
 
 
