@@ -310,6 +310,8 @@ def test_a_store_made_by_a_database_owner_who_is_no_superuser(backend: str, pg_s
 
 @pytest.mark.parametrize(("message", "statement", "what", "needed"), [
     ("permission denied for table runs", "INSERT INTO runs ...", "Recording runs", "scientist"),
+    ("permission denied for table registered_models", "UPDATE registered_models SET revision=...",
+     "Changing registered models", "scientist"),
     ("permission denied for table store_meta", "UPDATE store_meta ...", "Changing the store's settings", "admin"),
     ("permission denied for table audit_log", "DELETE FROM audit_log", "Editing the audit trail", "admin"),
     ("permission denied for sequence runs_id_seq", "INSERT INTO runs ...", "Changing the store", "scientist"),

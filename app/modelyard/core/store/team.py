@@ -393,6 +393,12 @@ TABLE_WHAT: dict[str, str] = {
     "notifications": "Sending notifications", "runs_table_cache": "Recording runs",
     "audit_log": "Changing the store", "change_log": "Changing the store",
 }
+# An UPDATE or DELETE says something else than an INSERT of the same table.
+CHANGE_WHAT: dict[str, str] = {
+    "runs": "Changing runs", "experiments": "Changing experiments", "datasets": "Changing datasets",
+    "dataset_versions": "Changing datasets", "registered_models": "Changing registered models",
+    "model_versions": "Changing model versions", "pipelines": "Changing pipelines",
+}
 
 
 def denied_what(message: str, statement: str | None) -> tuple[str, str]:
@@ -427,6 +433,8 @@ def denied_what(message: str, statement: str | None) -> tuple[str, str]:
         return "Editing the audit trail", "admin"
     if name in OWNER_ONLY:
         return "Upgrading the store", "owner"
+    if op in ("UPDATE", "DELETE") and name in CHANGE_WHAT:
+        return CHANGE_WHAT[name], "scientist"
     return TABLE_WHAT.get(name, f"Changing {name.replace('_', ' ')}"), "scientist"
 
 
