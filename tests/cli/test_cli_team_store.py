@@ -147,3 +147,16 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
                          "--artifacts", str(tmp_path / "a"))
     assert code == 2 and "differ" in err
     assert not json.dumps(out).count("Traceback")
+
+
+def test_a_remembered_password_goes_to_pgpass_readable_only_by_its_owner(tmp_path: Path) -> None:
+    from modelyard.core.store.teamstore import write_pgpass
+
+    pgpass = tmp_path / ".pgpass"
+    pgpass.write_text("other.host:5432:db:ana:keep\n")
+    write_pgpass("db.example", 5432, "modelyard", "ben", "old", path=pgpass)
+    write_pgpass("db.example", 5432, "modelyard", "ben", "new:pw\\x", path=pgpass)  # replaces ben's line
+    assert pgpass.read_text().splitlines() == ["other.host:5432:db:ana:keep",
+                                               "db.example:5432:modelyard:ben:new\\:pw\\\\x"]
+    assert pgpass.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [".pgpass"]  # no temp file left
