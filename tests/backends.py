@@ -6,10 +6,16 @@ run gets a new, empty database on the session's throwaway server (tests/pg_serve
 processes' included, uses that database. A test of such a module that cannot run on PostgreSQL
 carries ``@pytest.mark.sqlite_only("why")``.
 
-A test of a :data:`BOTH` module that uses a module-scoped fixture (a store made once per module) stays
-on SQLite: its two runs would share it. The session's summary lists those modules and fixtures.
+A module-scoped fixture that makes a store once per module follows the backend itself:
+``params=backend_params()`` and :func:`module_store` (tests/core/experiments/test_runquery.py). A
+test that uses one runs twice by that fixture's parameter, and its ``backend`` (so ``db_url``, the
+``store`` fixture and ``MODELYARD_DB_URL``) follows it: the per-test databases are on the same
+backend as the module's store. A module-scoped fixture that makes no store (a key pair, an
+in-memory frame) is named in :data:`STORE_FREE_FIXTURES`. A test of a :data:`BOTH` module that
+uses any other module-scoped fixture stays on SQLite (its two runs would share one store); the
+session's summary lists those modules and fixtures.
 A module in :data:`POSTGRESQL_ONLY` runs on PostgreSQL alone (what only a server does). A module in
-:data:`OWN_PARAMS` parametrizes its module-scoped store over both backends itself.
+:data:`OWN_PARAMS` has only module-scoped stores, each following the backend by its parameter.
 
 Every module under :data:`STORE_TEST_FOLDERS` must be in one of the three, :data:`SQLITE_ONLY`
 with its reason (collection fails otherwise), so no module stays SQLite-only silently. Modules
@@ -33,6 +39,8 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/store/test_store.py",
     "tests/core/store/test_store_gc.py",
     "tests/core/store/test_artifact_json.py",
+    "tests/core/store/test_live.py",
+    "tests/ui/test_ui_live.py",
     "tests/core/store/test_artifacts_concurrent.py",
     "tests/core/experiments/test_tracking.py",
     "tests/core/experiments/test_run_edits.py",
@@ -40,11 +48,13 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/registry/test_lineage.py",
     "tests/core/registry/test_cards.py",
     "tests/core/registry/test_gate_wording.py",
+    "tests/core/registry/test_stale_edits.py",
     "tests/cli/test_notify_cli.py",
     "tests/cli/test_monitor_refusals_cli.py",
     "tests/cli/test_cli_run.py",
     "tests/cli/test_cli_pipeline.py",
     "tests/cli/test_cli_model.py",
+    "tests/cli/test_cli_stale.py",
     "tests/cli/test_cli_messages.py",
     "tests/cli/test_cli_dataset.py",
     "tests/cli/test_cli.py",
@@ -59,11 +69,14 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/monitoring/test_batch_admission.py",
     "tests/core/bundles/test_export_leftovers.py",
     "tests/core/bundles/test_bundles.py",
+    "tests/core/bundles/test_bundle_mlflow.py",
 })
 
 # Modules about what only a server does (advisory locks, many processes on one server).
 POSTGRESQL_ONLY: frozenset[str] = frozenset({
     "tests/core/store/test_postgres.py",
+    "tests/core/store/test_roles.py",
+    "tests/cli/test_cli_team.py",
     "tests/cli/test_cli_team_store.py",
 })
 
@@ -73,9 +86,18 @@ OWN_PARAMS: dict[str, str] = {
     "tests/core/experiments/test_runquery.py":
         "its read-only store on both backends; the runs-table cache tests (cache_store) stay SQLite: "
         "the cache's triggers are SQLite's, and a server store reads rows",
+    "tests/cli/test_drift_cli.py": "its store with a trained model (lab), on both backends",
+    "tests/cli/test_cli_outputs.py": "its store with a trained model and a drift check (lab), on both backends",
+    "tests/core/experiments/test_runquery_fuzz.py": "its read-only runs store, on both backends",
+    "tests/core/experiments/test_tracking_fuzz.py": "its store every example logs a new run into, on both backends",
 }
 
-_NEXT = "not tried on PostgreSQL yet (issue 15, next session)"
+# Module-scoped fixtures that make no store: a test sharing only these runs on both backends
+# (each run with its own per-test store), like a test with no module-scoped fixture.
+STORE_FREE_FIXTURES: dict[str, frozenset[str]] = {
+    "tests/core/bundles/test_bundles.py": frozenset({"keys"}),  # a key pair in a folder
+    "tests/core/monitoring/test_drift.py": frozenset({"ref_1k"}),  # an in-memory reference frame
+}
 
 _TIME = ("CPU-bound model training; the rows it writes are covered on both backends by test_tracking and "
          "test_registry; kept off the PostgreSQL half for the suite's time")
@@ -85,14 +107,10 @@ SQLITE_ONLY: dict[str, str] = {
     "tests/core/experiments/test_training.py": _TIME,
     "tests/cli/test_pipeline_example.py": _TIME,
     "tests/cli/test_cli_train.py": _TIME,
-    "tests/cli/test_drift_cli.py": "its store is module-scoped (SQLite); make it follow the backend (next session)",
-    "tests/cli/test_cli_outputs.py": "its store is module-scoped (SQLite); make it follow the backend (next session)",
     "tests/core/store/test_store_opening.py":
         "SQLite files: zero-byte, foreign, damaged, read-only and missing database files",
-    "tests/core/experiments/test_runquery_fuzz.py": _NEXT,
-    "tests/core/experiments/test_tracking_fuzz.py": _NEXT,
-    "tests/core/bundles/test_bundle_mlflow.py": _NEXT,
-    "tests/core/monitoring/test_drift_million.py": _NEXT,
+    "tests/core/monitoring/test_drift_million.py":
+        "no store: in-memory frames through check_frames (the stored checks run on both backends in test_drift)",
     "tests/core/monitoring/test_drift_stats.py": "pure statistics, no store",
 }
 
@@ -106,6 +124,11 @@ def postgresql_param() -> Any:
 def backend_params() -> list[Any]:
     """``params=`` for a module-scoped fixture that makes its own store on each backend."""
     return ["sqlite", postgresql_param()]
+
+
+def follows_backend(fixturedef: Any) -> bool:
+    """Whether a fixture (its pytest FixtureDef) is parametrized over the backends (``backend_params()``)."""
+    return fixturedef.params is not None and list(fixturedef.params) == backend_params()
 
 
 @contextmanager
@@ -125,3 +148,20 @@ def module_store(request: pytest.FixtureRequest, root: Path) -> Iterator[Any]:
             yield store
     finally:
         server.drop_database(name)
+
+
+def module_db_url(store: Any) -> str | None:
+    """A module store's database URL for the CLI and child processes: None on SQLite (the folder
+    names it), the server database's URL on PostgreSQL."""
+    return None if store.is_sqlite else store.db_url
+
+
+def use_module_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, fixture: str) -> None:
+    """For a test using the module-scoped ``fixture`` (a dict with its store's ``db_url``): point
+    ``MODELYARD_DB_URL`` at that store's database instead of the test's own, so the CLI and child
+    processes that name the store by its folder open it on its backend."""
+    if fixture in request.fixturenames:
+        url = request.getfixturevalue(fixture)["db_url"]
+        if url:
+            monkeypatch.setenv("MODELYARD_DB_URL", url)
+

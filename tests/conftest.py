@@ -60,6 +60,13 @@ def _module_scoped_fixtures(metafunc: pytest.Metafunc) -> set[str]:
             if fixturedefs and fixturedefs[-1].scope in ("module", "class", "package")}
 
 
+def _backend_fixtures(item: Any) -> set[str]:
+    """The fixtures of a test (its item or definition) parametrized over the two backends
+    (``params=backends.backend_params()``: a module's own store on each backend)."""
+    defs = item._fixtureinfo.name2fixturedefs  # noqa: SLF001 - no public way to ask
+    return {name for name, fixturedefs in defs.items() if fixturedefs and backends.follows_backend(fixturedefs[-1])}
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _SHARED_FIXTURE_TESTS:
         shown = "; ".join(f"{m} ({', '.join(sorted(f))})" for m, f in sorted(_SHARED_FIXTURE_TESTS.items()))
@@ -73,7 +80,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     if metafunc.definition.get_closest_marker("sqlite_only"):
         return
-    shared = _module_scoped_fixtures(metafunc)
+    shared = _module_scoped_fixtures(metafunc) - backends.STORE_FREE_FIXTURES.get(module, frozenset())
+    if _backend_fixtures(metafunc.definition):
+        return  # its module's store follows the backend by its own parameter, and ``backend`` follows it
     if shared and module in backends.BOTH:
         # a store made once per module is on SQLite, and running the test twice on it would see
         # the first run's rows: the test stays SQLite-only, counted in the summary
@@ -97,8 +106,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """'sqlite', or 'postgresql' for the second run of a module listed in tests/backends.py's BOTH."""
-    return getattr(request, "param", "sqlite")
+    """'sqlite', or 'postgresql' for the second run of a module listed in tests/backends.py's BOTH,
+    or the backend of the module-scoped store the test uses (its parameter: tests/backends.py)."""
+    if hasattr(request, "param"):
+        return request.param
+    callspec = getattr(request.node, "callspec", None)
+    for name in sorted(_backend_fixtures(request.node)) if callspec is not None else ():
+        if name in callspec.params:
+            return callspec.params[name]
+    return "sqlite"
 
 
 @pytest.fixture(scope="session")

@@ -14,21 +14,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import backend_params, module_db_url, module_store, use_module_database
 from cli_helpers import cli
 from factories import make_frame
 from factories import train_drift_model as train_model
 from modelyard.core.store import Store
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A store with a registered model (shop@v1), a drift check of it and a batch file to score."""
+@pytest.fixture(scope="module", params=backend_params())
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A store with a registered model (shop@v1), a drift check of it and a batch file to score,
+    on each backend."""
     root = tmp_path_factory.mktemp("outputs")
-    with Store.open(root / "store") as store:
+    with module_store(request, root / "store") as store:
         train_model(store, make_frame(400, 1), "shop")
-    batch = root / "batch.csv"
-    make_frame(200, 2).drop(columns=["label"]).to_csv(batch, index=False)
-    return {"store": str(root / "store"), "batch": str(batch)}
+        batch = root / "batch.csv"
+        make_frame(200, 2).drop(columns=["label"]).to_csv(batch, index=False)
+        yield {"store": str(root / "store"), "batch": str(batch), "db_url": module_db_url(store)}
+
+
+@pytest.fixture(autouse=True)
+def _lab_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI opens the lab's store by its folder, and on PostgreSQL by its database's URL."""
+    use_module_database(request, monkeypatch, "lab")
 
 
 @pytest.fixture
@@ -68,7 +76,8 @@ def check_id(lab: dict[str, Any]) -> int:
 
     out = Path(lab["store"]).parent / "check.json"
     with open(out, "w") as fh, contextlib.redirect_stdout(fh):
-        assert run_cli(["--store", lab["store"], "--json", "monitor", "check", "shop", lab["batch"]]) in (0, 3)
+        db = ["--db-url", lab["db_url"]] if lab["db_url"] else []  # before the per-test environment
+        assert run_cli(["--store", lab["store"], *db, "--json", "monitor", "check", "shop", lab["batch"]]) in (0, 3)
     return int(json.loads(out.read_text())["check"]["id"])
 
 

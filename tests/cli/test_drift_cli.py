@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import backend_params, module_db_url, module_store, use_module_database
 from cli_helpers import cli, cli_json
 from factories import make_frame
 from factories import train_drift_model as train_model
-from modelyard.core.store import Store
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", params=backend_params())
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A store with a trained model (shop@v1) on each backend, and batches to check against it."""
     root = tmp_path_factory.mktemp("drift-cli")
-    with Store.open(root / "store") as store:
+    with module_store(request, root / "store") as store:
         train_model(store, make_frame(2000, 1), "shop")
-    files = {}
-    for shift in (None, "mean", "drop"):
-        path = root / f"batch-{shift}.csv"
-        make_frame(1200, 21, shift).to_csv(path, index=False)
-        files[shift] = str(path)
-    return {"store": str(root / "store"), "files": files}
+        files = {}
+        for shift in (None, "mean", "drop"):
+            path = root / f"batch-{shift}.csv"
+            make_frame(1200, 21, shift).to_csv(path, index=False)
+            files[shift] = str(path)
+        yield {"store": str(root / "store"), "files": files, "db_url": module_db_url(store)}
+
+
+@pytest.fixture(autouse=True)
+def _lab_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI opens the lab's store by its folder, and on PostgreSQL by its database's URL."""
+    use_module_database(request, monkeypatch, "lab")
 
 
 def test_check_exit_codes_follow_the_verdict(capsys: pytest.CaptureFixture[str], lab: dict[str, Any]) -> None:

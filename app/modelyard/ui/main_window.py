@@ -365,6 +365,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.client.saved.connect(self.saved_notice.show_saved)
         for panel in self.panels:
             panel.set_store(store, self.runner, self.client)
+        self.client.start_live()  # other windows', scripts' and the CLI's changes show here too
         if store.is_sqlite:
             remember_store(self.settings, str(store.root))
         self.store_changed.emit(store)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from backends import backend_params, module_db_url, module_store
 from cli_helpers import cli, cli_json
 from factories import iris_table, read_members, remanifest, write_zip
 from modelyard.core import bundles
@@ -45,17 +46,18 @@ DOUBLE = f"{double.__module__}.double"  # how skops names it
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=backend_params())
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A source store with a Modelyard-trained iris model (iris@champion) and a script-logged
-    model with a custom function (custom@v1, no dataset), and a bundle of iris@champion."""
-    with pytest.MonkeyPatch.context() as mp:
+    model with a custom function (custom@v1, no dataset), and a bundle of iris@champion, on each
+    backend (the tests' own ``store``, the target, is on the same backend)."""
+    root = tmp_path_factory.mktemp("bundles")
+    with pytest.MonkeyPatch.context() as mp, module_store(request, root / "source") as store:
         mp.setenv("MODELYARD_USER", "tester")  # module fixtures run before the per-test environment
-        yield from _lab(tmp_path_factory.mktemp("bundles"))
+        yield from _lab(store, root)
 
 
-def _lab(root: Path) -> Iterator[dict[str, Any]]:
-    store = Store.open(root / "source")
+def _lab(store: Store, root: Path) -> Iterator[dict[str, Any]]:
     import_frame(store, iris_table(), "iris", target="species")
     spec = train_spec_job(TrainSpec(dataset="iris@v1", model="logistic_regression", curves=False))
     outcome = run_job(store, JobSpec(spec.func, spec.title, spec.params, process=False, kind=spec.kind))
@@ -79,11 +81,15 @@ def _lab(root: Path) -> Iterator[dict[str, Any]]:
     data = load_reference_data(store, iris.id, columns=features)
     assert data is not None
     info = bundles.export_bundle(store, "iris@champion", root / "iris")
-    try:
-        yield {"store": store, "root": root, "iris": iris, "custom": custom, "custom_X": X, "bundle": info,
-               "X": data.frame[features], "n_train": len(data.frame)}
-    finally:
-        store.close()
+    yield {"store": store, "root": root, "iris": iris, "custom": custom, "custom_X": X, "bundle": info,
+           "X": data.frame[features], "n_train": len(data.frame)}
+
+
+def source_args(lab: dict[str, Any]) -> list[str]:
+    """The CLI's options naming the lab's source store (its folder; on PostgreSQL its database too:
+    ``MODELYARD_DB_URL`` names the test's own)."""
+    url = module_db_url(lab["store"])
+    return ["--store", str(lab["store"].root), *(["--db-url", url] if url else [])]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -571,14 +577,13 @@ def test_cancelled_jobs_leave_no_file_and_no_record(lab: dict[str, Any], store: 
     assert [p for p in (store.root / "tmp").rglob("*") if p.is_file()] == []
 
 
-@pytest.mark.sqlite_only("the CLI reads the module's SQLite source store (lab), but MODELYARD_DB_URL names the test's database")
 def test_cli_export_inspect_import_and_keygen(lab: dict[str, Any], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    src = str(lab["store"].root)
+    src = source_args(lab)
     dst = str(tmp_path / "dst")
     assert cli(capsys, "store", "init", "--store", dst)[0] == 0
     target = tmp_path / "cli"
-    code, data, _ = cli_json(capsys, "bundle", "export", "iris@champion", "-o", str(target), "--store", src)
+    code, data, _ = cli_json(capsys, "bundle", "export", "iris@champion", "-o", str(target), *src)
     assert code == 0 and data["status"] == "succeeded" and data["result"]["path"] == str(target) + ".mybundle"
     path = data["result"]["path"]
     code, data, _ = cli_json(capsys, "bundle", "inspect", path, "--store", dst)
@@ -602,7 +607,7 @@ def test_cli_export_inspect_import_and_keygen(lab: dict[str, Any], tmp_path: Pat
     code, out, err = cli(capsys, "bundle", "import", path, "--store", dst, "--name", "again")
     assert code == 1 and "not signed" in err
     signed = tmp_path / "signed.mybundle"
-    code, _, _ = cli(capsys, "bundle", "export", "custom@v1", "-o", str(signed), "--sign", str(priv), "--store", src)
+    code, _, _ = cli(capsys, "bundle", "export", "custom@v1", "-o", str(signed), "--sign", str(priv), *src)
     assert code == 0
     code, out, err = cli(capsys, "bundle", "import", str(signed), "--store", dst)
     assert code == 1 and "--trust-pickle" in err
@@ -659,7 +664,6 @@ def test_a_safe_skops_file_that_holds_no_model_is_refused(lab: dict[str, Any], s
 # --------------------------------------------------------------------------- overwriting on export
 
 
-@pytest.mark.sqlite_only("the CLI reads the module's SQLite source store (lab), but MODELYARD_DB_URL names the test's database")
 def test_export_refuses_to_overwrite_a_file_unless_forced(lab: dict[str, Any], tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     src = lab["store"]
@@ -670,12 +674,10 @@ def test_export_refuses_to_overwrite_a_file_unless_forced(lab: dict[str, Any], t
         bundles.export_bundle(src, "iris@v1", target)
     assert err.value.reason == "output" and str(target) in err.value.message and "--force" in (err.value.hint or "")
     assert target.read_bytes() == b"precious" and len(edges(src, "exported_as")) == before
-    code, _, err_text = cli(capsys, "bundle", "export", "iris@v1", "-o", str(tmp_path / "keep"), "--store",
-                            str(src.root))
+    code, _, err_text = cli(capsys, "bundle", "export", "iris@v1", "-o", str(tmp_path / "keep"), *source_args(lab))
     assert code == 1 and "already exists" in err_text and "--force" in err_text and "Traceback" not in err_text
     assert target.read_bytes() == b"precious" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.mybundle"]
-    code, _, err_text = cli(capsys, "bundle", "export", "iris@v1", "-o", str(target), "--force", "--store",
-                            str(src.root))
+    code, _, err_text = cli(capsys, "bundle", "export", "iris@v1", "-o", str(target), "--force", *source_args(lab))
     assert code == 0, err_text
     assert bundles.inspect_bundle(target).ref == "iris@v1"
     info = bundles.export_bundle(src, "iris@v1", target, force=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from backends import backend_params, module_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from modelyard.core.common.errors import ModelyardError
@@ -53,14 +54,14 @@ RUNS = {"a": ({"model": "rf", "depth": "8"}, {"f1": 0.9, "val loss": 0.1}, {"tea
         "c": ({}, {}, {})}
 
 
-@pytest.fixture(scope="module")
-def runs_store(tmp_path_factory: pytest.TempPathFactory):
-    store = Store.open(tmp_path_factory.mktemp("filterfuzz") / "store")
-    for name, (params, metrics, tags) in RUNS.items():
-        with tracking.start_run("q", name=name, store=store, params=params, tags=tags) as run:
-            run.log_metrics(metrics)
-    yield store
-    store.close()
+@pytest.fixture(scope="module", params=backend_params())
+def runs_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Three runs, only read, on SQLite and on PostgreSQL."""
+    with module_store(request, tmp_path_factory.mktemp("filterfuzz") / "store") as store:
+        for name, (params, metrics, tags) in RUNS.items():
+            with tracking.start_run("q", name=name, store=store, params=params, tags=tags) as run:
+                run.log_metrics(metrics)
+        yield store
 
 
 def _parses_or_refuses(text: str) -> rq.Node | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backends import backend_params, module_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from modelyard.core.common.errors import ModelyardError
@@ -76,11 +77,11 @@ class Expected:
             self.points.setdefault(key, []).append((s, None if stamp is None else int(math.floor(stamp)), v))
 
 
-@pytest.fixture(scope="module")
-def fuzz_store(tmp_path_factory: pytest.TempPathFactory):
-    s = Store.open(tmp_path_factory.mktemp("fuzz") / "store")
-    yield s
-    s.close()
+@pytest.fixture(scope="module", params=backend_params())
+def fuzz_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """One store every example logs a new run into, on SQLite and on PostgreSQL."""
+    with module_store(request, tmp_path_factory.mktemp("fuzz") / "store") as s:
+        yield s
 
 
 @settings(max_examples=60, deadline=dt.timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow])

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backends import backend_params, module_store
 from factories import (
     CATEGORICAL,
     SHIFTS,
@@ -22,7 +23,6 @@ from modelyard.core.monitoring.drift import check as dc
 from modelyard.core.monitoring.drift import config as dcfg
 from modelyard.core.registry import reference as dref
 from modelyard.core.registry import versions as registry
-from modelyard.core.store import Store
 from modelyard.core.store import models as m
 from sqlalchemy import select
 
@@ -182,15 +182,13 @@ def test_config_validation_names_the_field() -> None:
 # --------------------------------------------------------------------------- through the store and the job
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=backend_params())
+def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A store with a trained model (shop@v1), on each backend."""
     root = tmp_path_factory.mktemp("drift")
-    store = Store.open(root / "store")
-    try:
+    with module_store(request, root / "store") as store:
         info = train_model(store, make_frame(2000, 1), "shop")
         yield {"store": store, "info": info, "dir": root}
-    finally:
-        store.close()
 
 
 def test_check_job_records_the_check_with_lineage_and_audit(shop: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backends import backend_params, module_store
 from modelyard.core.common.errors import ModelyardError, NotFoundError
 from modelyard.core.experiments import tracking
 from modelyard.core.registry import cards
@@ -22,10 +23,10 @@ from modelyard.core.store import models as m
 T0 = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=backend_params())
+def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """iris (with a region column) imported from a CSV file, a random forest trained in this
-    process with per-region metrics, registered as iris-clf@v1."""
+    process with per-region metrics, registered as iris-clf@v1; on each backend."""
     from modelyard.core.datasets.service import import_spec, sample_frame
     from modelyard.core.experiments.training.spec import TrainSpec, train_spec_job
     from modelyard.core.jobs.runner import JobSpec, run_job
@@ -35,8 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     df["region"] = np.random.default_rng(0).choice(["north", "south", "east"], len(df))
     csv = root / "iris.csv"
     df.to_csv(csv, index=False)
-    store = Store.open(root / "store")
-    try:
+    with module_store(request, root / "store") as store:
         imported = run_job(store, import_spec(csv, {"target": "species"}))
         assert imported.ok, imported.error
         job = train_spec_job(TrainSpec(dataset="iris", model="random_forest", params={"n_estimators": 10},
@@ -45,8 +45,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         assert outcome.ok, outcome.error
         info = registry.register(store, outcome.result["run_id"], "iris-clf")
         yield {"store": store, "result": outcome.result, "version": info, "csv": csv}
-    finally:
-        store.close()
 
 
 def make_version(store: Store, name: str = "churn") -> registry.ModelVersionInfo:

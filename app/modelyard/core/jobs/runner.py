@@ -228,7 +228,7 @@ class JobContext:
 def create_job(store: Store, spec: JobSpec) -> int:
     """Record a queued job and return its id."""
     with store.write() as s:
-        job = m.Job(kind=spec.label, title=spec.title, status="queued", params=spec.params, actor=current_user())
+        job = m.Job(kind=spec.label, title=spec.title if len(spec.title) <= 300 else spec.title[:299] + "…", status="queued", params=spec.params, actor=current_user())
         s.add(job)
         s.flush()
         return job.id

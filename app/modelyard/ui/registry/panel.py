@@ -51,6 +51,7 @@ from modelyard.ui.common.widgets import (
     show_error,
 )
 from modelyard.ui.registry.changes import RegistryChanges
+from modelyard.ui.registry.stale import StaleBar
 from modelyard.ui.registry.tables import ModelsModel, TimelineModel, VersionsModel, when
 from modelyard.ui.registry.version_actions import (
     BUNDLE_JOB_KINDS,
@@ -112,6 +113,10 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.setAcceptDrops(True)
         self.model_name: str | None = None
         self.version: registry.ModelVersionInfo | None = None
+        # the model as shown and the revision it was read at: every alias, stage and gate change sends
+        # it, so a change decided on what another member has since changed is refused, not written
+        self.shown_model: registry.ModelInfo | None = None
+        self.model_revision: int | None = None
         self._want_model: str | None = None  # what the next list read shows
         self._want_ref: str | None = None  # the version it selects
         self._selecting = False  # the panel itself moves a table's selection
@@ -192,6 +197,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         head = QHBoxLayout()
         head.addWidget(self.model_title, 1)
         head.addWidget(self.actions_bar)
+        self.stale_bar = StaleBar(self)  # a change refused because the model changed meanwhile: who, when, Reload
+        self.stale_bar.reload.connect(self.reload_model)
         self.facts = QLabel(self)
         self.facts.setObjectName("modelFacts")
         self.facts.setWordWrap(True)
@@ -276,7 +283,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.tabs.addTab(self.card_tab, "Model card")
         self.tabs.currentChanged.connect(lambda _i: self._show_version_tab())
 
-        return master_detail(self, left, [head, self.facts, self.next_label, self.gate_label, self.serving_label,
+        return master_detail(self, left, [head, self.stale_bar, self.facts, self.next_label, self.gate_label, self.serving_label,
                                           self.tabs], 300)
 
     def _fit_version_columns(self) -> None:
@@ -356,6 +363,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         else:  # nothing registered (or another store): no stale rows behind the empty page
             super().refresh()
             self.model_name, self.version = None, None
+            self.shown_model, self.model_revision = None, None
+            self.stale_bar.hide()
             self.versions_model.set_rows([])
             self.timeline_model.set_rows([])
 
@@ -373,17 +382,32 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         info = self.models_model.rows[row]
         if self.model_name != info.name:
             self.version = None
+            self.stale_bar.hide()  # it was about the other model
+        if self.model_name != info.name or self.shown_model is None or info.revision >= self.shown_model.revision:
+            self.shown_model, self.model_revision = info, info.revision
         self.model_name = info.name
         self.model_title.setText(info.name)
-        self._show_facts(info)
+        self._show_facts(self.shown_model)
         name = info.name
-        self.client.read("registry.model",
-                         lambda store: (registry.list_versions(store, name), registry.timeline(store, name)),
-                         lambda answer: self._model_loaded(name, *answer), self._read_failed)
 
-    def _model_loaded(self, name: str, versions: list[registry.ModelVersionInfo], timeline: list[dict]) -> None:
+        def read(store: Any) -> tuple[registry.ModelInfo, list[registry.ModelVersionInfo], list[dict]]:
+            return registry.get_model(store, name), registry.list_versions(store, name), registry.timeline(store, name)
+
+        self.client.read("registry.model", read, lambda answer: self._model_loaded(name, *answer), self._read_failed)
+
+    def reload_model(self) -> None:
+        """Read the shown model again (the stale bar's Reload): its list row, facts, versions and timeline."""
+        self.stale_bar.hide()
+        self.refresh()
+
+    def _model_loaded(self, name: str, model: registry.ModelInfo, versions: list[registry.ModelVersionInfo],
+                      timeline: list[dict]) -> None:
         if name != self.model_name:
             return  # another model was chosen meanwhile
+        # read one after the other: if an edit landed in between, the older revision is what is shown
+        self.shown_model = model
+        self.model_revision = min([model.revision, *(v.model_revision for v in versions)])
+        self._show_facts(model)
         wanted = self._want_ref or (self.version.ref if self.version is not None else None)
         self._selecting = True
         try:
@@ -444,7 +468,9 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
             self.monitor_version()
 
     def _model_info(self, name: str | None) -> registry.ModelInfo | None:
-        """The model as last read (the list on the left)."""
+        """The model as last read (the one shown, else its row in the list on the left)."""
+        if name is not None and self.shown_model is not None and self.shown_model.name == name:
+            return self.shown_model
         row = self.models_model.row_of(name)
         return self.models_model.rows[row] if row >= 0 else None
 
