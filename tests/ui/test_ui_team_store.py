@@ -17,8 +17,6 @@ from modelyard.ui.common.team_store import TeamStoreDialog
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
-HAS_MEMBERS = hasattr(team, "add_member")  # ROLES-CORE (core/store/team.py) on this branch
-
 
 @pytest.fixture
 def team_db(pg_server_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -35,16 +33,9 @@ def team_db(pg_server_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def add_login(server, database: str, login: str, role: str) -> None:
-    """A member's own database login, in ``role`` (the core's add_member when it is here; else plain SQL:
-    a viewer may read every table and nothing more)."""
-    if HAS_MEMBERS:
-        with Store.open(None, db_url=server.url(database), create=False) as store:
-            team.add_member(store, login, role, password="secret")
-        return
-    assert role == "viewer"
-    with server.connect(database) as conn:
-        conn.execute(f'CREATE ROLE "{login}" LOGIN')
-        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{login}"')
+    """A member's own database login, in ``role``, added by the store's owner (an admin)."""
+    with Store.open(None, db_url=server.url(database), create=False) as store:
+        team.add_member(store, login, role, password="secret")
 
 
 def _modal(kind: type[QDialog]) -> QDialog | None:
@@ -187,8 +178,6 @@ def test_a_new_team_store_is_made_through_the_dialog(qtbot, pg_server_session, t
         server.drop_database(database)
 
 
-@pytest.mark.skipif(not HAS_MEMBERS, reason="needs ROLES-CORE's team.add_member/set_role (core/store/team.py); "
-                                            "the lead removes this mark at merge")
 def test_an_admin_adds_a_member_and_changes_a_role_in_the_team_dialog(qtbot, team_db) -> None:
     from modelyard.ui.common.team_dialog import AddMemberDialog, TeamDialog
 
@@ -236,8 +225,10 @@ def test_an_admin_adds_a_member_and_changes_a_role_in_the_team_dialog(qtbot, tea
         from sqlalchemy import select
 
         with admin_store.session() as s:
-            entries = s.scalars(select(m.AuditLog).where(m.AuditLog.entity_type == "member")).all()
-        assert len(entries) >= 2  # the add and the role change
+            entries = s.execute(select(m.AuditEvent.entity_id, m.AuditEvent.action, m.AuditEvent.to_value)
+                                .where(m.AuditEvent.entity_type == "member", m.AuditEvent.entity_id == login)
+                                .order_by(m.AuditEvent.id)).all()
+        assert [e.to_value for e in entries][-2:] == ["viewer", "approver"], entries  # added, then its role changed
         window.close()
 
 

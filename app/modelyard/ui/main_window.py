@@ -33,7 +33,7 @@ from modelyard.core.common.names import plural
 from modelyard.core.jobs import housekeeping as maintenance
 from modelyard.core.jobs.runner import JobSpec
 from modelyard.core.store import Store
-from modelyard.core.store.teamstore import member_of
+from modelyard.core.store.team import member as member_of
 from modelyard.ui.common import rights, team_status, theme
 from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.dialogs import PreferencesDialog
