@@ -15,7 +15,7 @@ from modelyard.ui.common import rights
 from modelyard.ui.common.settings import last_team_store, recent_team_stores
 from modelyard.ui.common.team_store import TeamStoreDialog
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialog
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 
 @pytest.fixture
@@ -178,7 +178,7 @@ def test_a_new_team_store_is_made_through_the_dialog(qtbot, pg_server_session, t
         server.drop_database(database)
 
 
-def test_an_admin_adds_a_member_and_changes_a_role_in_the_team_dialog(qtbot, team_db) -> None:
+def test_an_admin_adds_a_member_changes_their_role_and_removes_them_in_the_team_dialog(qtbot, team_db) -> None:
     from modelyard.ui.common.team_dialog import AddMemberDialog, TeamDialog
 
     server, database, share = team_db
@@ -214,13 +214,29 @@ def test_an_admin_adds_a_member_and_changes_a_role_in_the_team_dialog(qtbot, tea
             qtbot.mouseClick(dialog.set_role_button, Qt.MouseButton.LeftButton)
             qtbot.waitUntil(lambda: {m.login: m.role for m in dialog.model.rows}.get(login) == "approver",
                             timeout=10_000)
+            owner = next(m for m in dialog.model.rows if m.owner)  # the store's owner: always an admin
+            dialog.select(owner.login)
+            assert not dialog.set_role_button.isEnabled() and "always an admin" in dialog.set_role_button.toolTip()
+            assert not dialog.remove_button.isEnabled()
+            dialog.select(login)
+            assert dialog.remove_button.isEnabled()
+
+            def confirm() -> None:
+                box = _modal(QMessageBox)
+                if box is None:
+                    QTimer.singleShot(20, confirm)
+                    return
+                box.button(QMessageBox.StandardButton.Yes).click()
+
+            QTimer.singleShot(0, confirm)
+            qtbot.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: login not in [m.login for m in dialog.model.rows], timeout=10_000)
             dialog.accept()
 
         QTimer.singleShot(0, add)
         window.action_team.trigger()
         settle(qtbot, window)
-        members = {m.login: m.role for m in team.list_members(admin_store)}
-        assert members[login] == "approver"
+        assert login not in {m.login for m in team.list_members(admin_store)}
         from modelyard.core.store import models as m
         from sqlalchemy import select
 
@@ -228,7 +244,8 @@ def test_an_admin_adds_a_member_and_changes_a_role_in_the_team_dialog(qtbot, tea
             entries = s.execute(select(m.AuditEvent.entity_id, m.AuditEvent.action, m.AuditEvent.to_value)
                                 .where(m.AuditEvent.entity_type == "member", m.AuditEvent.entity_id == login)
                                 .order_by(m.AuditEvent.id)).all()
-        assert [e.to_value for e in entries][-2:] == ["viewer", "approver"], entries  # added, then its role changed
+        assert [e.action for e in entries] == ["add_member", "set_role", "remove_member"], entries
+        assert [e.to_value for e in entries][:2] == ["viewer", "approver"], entries
         window.close()
 
 
