@@ -268,3 +268,48 @@ def test_a_viewer_sees_the_team_read_only_with_the_reason(qtbot, team_db) -> Non
         settle(qtbot, window)
         dialog.close()
         window.close()
+
+
+def test_the_window_starts_on_a_team_store_named_by_its_url_or_shown_last(
+        qtbot, team_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import modelyard.ui.app as app_module
+    from modelyard.ui.common.settings import (
+        open_settings,
+        remember_store,
+        remember_team_store,
+    )
+
+    server, database, share = team_db
+    monkeypatch.delenv("MODELYARD_STORE")
+    monkeypatch.setattr(app_module, "default_store_dir", lambda: tmp_path / "default-store")
+    settings = open_settings()
+    url = server.url(database)
+    store = app_module.open_window_store(None, url, settings)  # modelyard --db-url URL
+    assert store is not None and store.root == share  # the recorded share, not the default folder
+    store.close()
+
+    folder = tmp_path / "my-store"
+    Store.open(folder, create=True).close()
+    remember_store(settings, str(folder))
+    remember_team_store(settings, url)
+    store = app_module.open_window_store(None, None, settings)  # no store named: the team store shown last
+    assert store is not None and not store.is_sqlite and store.root == share
+    store.close()
+
+    # the server is gone: the last folder opens instead, and the user is told why
+    remember_team_store(settings, f"postgresql+psycopg://modelyard@127.0.0.1:1/{database}")
+    seen: list[str] = []
+
+    def close_warning() -> None:
+        box = _modal(QMessageBox)
+        if box is None:
+            QTimer.singleShot(20, close_warning)
+            return
+        seen.append(box.text())
+        box.accept()
+
+    QTimer.singleShot(0, close_warning)
+    store = app_module.open_window_store(None, None, settings)
+    assert store is not None and store.root == folder.resolve() and store.is_sqlite
+    store.close()
+    assert "Cannot reach the database server at 127.0.0.1:1" in seen[0]
