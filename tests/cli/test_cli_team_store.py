@@ -104,6 +104,20 @@ def test_bad_server_input_is_one_line_naming_the_option(
     finally:
         server.drop_database(foreign)
 
+    # a login that may not create tables: refused before anything is made
+    empty = server.create_database()
+    login = f"nocreate_{empty}"
+    try:
+        with server.connect(empty) as conn:
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+            conn.execute(f'CREATE ROLE "{login}" LOGIN')
+        code, out, err = cli(capsys, "store", "init", "--db-url", server.url(empty, user=login), "--artifacts", str(share))
+        line = _one_line(code, err)
+        assert f"The login '{login}' given in --db-url may not create tables" in line, line
+        assert not share.exists()
+    finally:
+        server.drop_database(empty)
+
     # a SQLite URL is not a team store
     code, out, err = cli(capsys, "store", "init", "--db-url", f"sqlite:///{tmp_path / 'x.db'}",
                          "--artifacts", str(share))

@@ -258,6 +258,7 @@ def init_team_store(db_url: str, artifacts: str | os.PathLike[str], *,
                         if "alembic_version" in tables else None)
             recorded = (conn.execute(text("SELECT value FROM store_meta WHERE key = :k"),
                                      {"k": ARTIFACTS_DIR_KEY}).scalar() if "store_meta" in tables else None)
+            may_create = bool(conn.execute(text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar())
     except DBAPIError as exc:
         raise connection_problem(exc, parsed, url_label) from None
     finally:
@@ -267,6 +268,11 @@ def init_team_store(db_url: str, artifacts: str | os.PathLike[str], *,
         err = not_a_store(f"The database {parsed.database!r} ({url_label})", tables)
         raise StoreError(err.message, hint="Create an empty database for the store (createdb -O OWNER modelyard) "
                                            f"and name it in {url_label}.")
+    if kind == "empty" and not may_create:  # before anything is made: the schema could not be
+        raise StoreError(f"The login {parsed.username or '(your login name)'!r} given in {url_label} may not create "
+                         f"tables in the database {parsed.database!r}.",
+                         hint="Create the team store as the database's owner (createdb -O LOGIN DATABASE) or a "
+                              "superuser; members join it later with 'modelyard team add'.")
     asked = Path(artifacts).expanduser().resolve()
     if recorded and Path(recorded) != asked:
         raise StoreError(f"The store at {shown} already keeps its artifacts in {recorded}, not {asked} ({dir_label}).",
