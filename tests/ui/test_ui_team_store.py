@@ -44,7 +44,7 @@ def _modal(kind: type[QDialog]) -> QDialog | None:
 
 
 def fill_and_open(qtbot, *, host: str, port: int, database: str, user: str, password: str = "",
-                  artifacts: str = "") -> list[str]:
+                  artifacts: str = "", remember: bool = False) -> list[str]:
     """When the Open Team Store dialog shows: type into its fields and click Open. Returns what it said
     (the status line) if it stayed open."""
     said: list[str] = []
@@ -60,6 +60,8 @@ def fill_and_open(qtbot, *, host: str, port: int, database: str, user: str, pass
             if text:
                 qtbot.keyClicks(edit, text)
         dialog.port_spin.setValue(port)
+        if remember:
+            qtbot.mouseClick(dialog.remember_check, Qt.MouseButton.LeftButton)
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
 
     QTimer.singleShot(0, drive)
@@ -67,8 +69,10 @@ def fill_and_open(qtbot, *, host: str, port: int, database: str, user: str, pass
 
 
 def test_opening_a_team_store_through_the_dialog_shows_who_and_greys_out_what_a_viewer_may_not_do(
-        qtbot, store, team_db) -> None:
+        qtbot, store, team_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server, database, share = team_db
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # where ~/.pgpass goes
+    (tmp_path / "home").mkdir()
     login = f"vera_{database}"
     add_login(server, database, login, "viewer")
     window = open_window(qtbot, store, (1024, 640))
@@ -79,7 +83,8 @@ def test_opening_a_team_store_through_the_dialog_shows_who_and_greys_out_what_a_
     registry = window.panel_of("registry")
     assert datasets.import_button.isEnabled() and experiments.train_button.isEnabled()
 
-    fill_and_open(qtbot, host="127.0.0.1", port=server.port, database=database, user=login, password="secret")
+    fill_and_open(qtbot, host="127.0.0.1", port=server.port, database=database, user=login, password="secret",
+                  remember=True)
     window.action_open_team_store.trigger()  # modal: the timer above types and clicks while it shows
     qtbot.waitUntil(lambda: not window.store.is_sqlite, timeout=15_000)
     settle(qtbot, window)
@@ -89,6 +94,9 @@ def test_opening_a_team_store_through_the_dialog_shows_who_and_greys_out_what_a_
     assert server_address(window.store.engine.url) == where and window.store.root == share
     assert "secret" not in window.store.db_url  # the password went to PGPASSWORD, never into the URL
     assert os.environ.get("PGPASSWORD") == "secret"
+    pgpass = tmp_path / "home" / ".pgpass"  # "Remember the password in ~/.pgpass" was ticked
+    assert pgpass.read_text() == f"127.0.0.1:{server.port}:{database}:{login}:secret\n"
+    assert pgpass.stat().st_mode & 0o777 == 0o600
 
     for button in (datasets.import_button, experiments.train_button, experiments.register_button,
                    registry.register_button, registry.import_button):
