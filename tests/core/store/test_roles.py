@@ -176,6 +176,8 @@ def test_a_scientist_logs_and_registers_but_cannot_move_champion_or_production(c
     with crew.owner.session() as s:  # nobody but an admin writes an entry in someone else's name
         assert s.scalar(select(m.AuditEvent.actor).where(m.AuditEvent.action == "forged")) == login
         assert s.scalar(select(m.AuditEvent.actor).where(m.AuditEvent.action == "set_alias")) == login
+        # what other windows hear of names the login too (MODELYARD_USER is the owner's, an admin's, tool name)
+        assert set(s.scalars(select(m.ChangeEvent.actor).distinct())) == {login, "tester"}
 
 
 def test_an_approver_moves_champion_and_production_and_the_trail_names_them(crew: Team) -> None:
