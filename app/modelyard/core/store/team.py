@@ -198,27 +198,34 @@ def install_roles(store: Store, *, required: bool = True) -> bool:
     from modelyard.core.store.migrate import lock_schema
     from modelyard.core.store.roles_sql import install_script
 
-    with store.engine.begin() as conn:
-        lock_schema(conn)  # one installer at a time (CREATE ROLE of the same name would race)
-        login, may_create, present = conn.execute(text(
-            "SELECT current_user, rolsuper OR rolcreaterole, (SELECT count(*) FROM pg_roles WHERE rolname = "
-            "ANY(:names)) FROM pg_roles WHERE rolname = current_user"),
-            {"names": list(group_names(store).values())}).one()
-        if present < len(ROLES) and not may_create:
-            if not required:
-                return False
-            raise PermissionRefused(
-                f"Setting up the store's roles needs a login that may create roles (a superuser, or one with "
-                f"CREATEROLE); {login} may not.", needed="admin",
-                hint=f"Ask the server's administrator to run 'ALTER ROLE {login} CREATEROLE', or open the store "
-                     "once as a superuser; then add members again.")
-        schema = conn.execute(text("SELECT current_schema()")).scalar() or "public"
-        tables = sorted(inspect(conn).get_table_names(schema=schema))
-        owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE schemaname = :s AND tablename = "
-                                  "'alembic_version'"), {"s": schema}).scalar() or login
-        script = install_script(str(store.engine.url.database), schema, str(owner), tables)
-        with conn.connection.dbapi_connection.cursor() as cur:  # no parameters: '%I' in it stays as it is
-            cur.execute(script)
+    try:
+        with store.engine.begin() as conn:
+            lock_schema(conn)  # one installer at a time (CREATE ROLE of the same name would race)
+            login, may_create, present = conn.execute(text(
+                "SELECT current_user, rolsuper OR rolcreaterole, (SELECT count(*) FROM pg_roles WHERE rolname = "
+                "ANY(:names)) FROM pg_roles WHERE rolname = current_user"),
+                {"names": list(group_names(store).values())}).one()
+            if present < len(ROLES) and not may_create:
+                if not required:
+                    return False
+                raise PermissionRefused(
+                    f"Setting up the store's roles needs a login that may create roles (a superuser, or one with "
+                    f"CREATEROLE); {login} may not.", needed="admin",
+                    hint=f"Ask the server's administrator to run 'ALTER ROLE {login} CREATEROLE', or open the store "
+                         "once as a superuser; then add members again.")
+            schema = conn.execute(text("SELECT current_schema()")).scalar() or "public"
+            tables = sorted(inspect(conn).get_table_names(schema=schema))
+            owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE schemaname = :s AND tablename = "
+                                      "'alembic_version'"), {"s": schema}).scalar() or login
+            script = install_script(str(store.engine.url.database), schema, str(owner), tables)
+            with conn.connection.dbapi_connection.cursor() as cur:  # no parameters: '%I' in it stays as it is
+                cur.execute(script)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != "42501":  # the raw cursor's errors skip the store's error hook
+            raise
+        if required:
+            raise translate_denied(store, exc, "CREATE") from exc
+        return False  # e.g. an owner upgrading a store whose roles a superuser installed: 'store init' as them
     return True
 
 
