@@ -168,7 +168,8 @@ def test_a_scientist_logs_and_registers_but_cannot_move_champion_or_production(c
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="needs the approver role|permission "
                                                                            "denied"):
                 conn.execute(sql)
-        conn.execute(f"UPDATE model_aliases SET updated_at = now() WHERE alias = 'challenger' AND model_id = {model_id}")
+        conn.execute(f"UPDATE model_aliases SET updated_at = now() WHERE alias = 'challenger' "
+                     f"AND model_id = {model_id}")
         conn.execute("INSERT INTO audit_log (at, actor, entity_type, entity_id, action) "
                      "VALUES (now(), 'the-boss', 'model', '1', 'forged')")
     assert registry.get_version(crew.owner, "churn@challenger").ref == v2.ref

@@ -211,7 +211,8 @@ DECLARE
   i int;
 BEGIN
   IF new_role IS NOT NULL AND NOT (new_role = ANY (roles)) THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('%s is not a role (viewer, scientist, approver, admin)', new_role);
+    RAISE EXCEPTION USING ERRCODE = '22023',
+      MESSAGE = format('%s is not a role (viewer, scientist, approver, admin)', new_role);
   END IF;
   SELECT oid, rolsuper, rolcanlogin INTO r FROM pg_roles WHERE rolname = login;
   IF NOT FOUND THEN
