@@ -343,3 +343,36 @@ def test_an_sqlite_store_has_one_user_with_every_right(tmp_path: Path, monkeypat
         team.install_roles(store)  # nothing to install
         with pytest.raises(StoreError, match=r"one user \(tester\), who has every right"):
             team.add_member(store, "vera", "viewer")
+
+
+def test_a_viewers_window_leaves_triggers_to_others_and_a_viewer_cannot_run_the_agent(crew: Team, tmp_path: Path):
+    import datetime as dt
+    import time
+
+    from modelyard.core.pipelines import agent, catalog, triggers
+    from modelyard.ui.pipelines import data
+
+    (tmp_path / "incoming").mkdir()
+    recipe = tmp_path / "arrivals.yaml"
+    recipe.write_text("name: arrivals\nparams:\n  data: none\ntriggers:\n  - on: new_file\n    folder: incoming\n"
+                      "    param: data\nsteps:\n  count:\n    kind: shell\n    params: {command: \"true\"}\n",
+                      encoding="utf-8")
+    catalog.add_pipeline_file(crew.owner, recipe)
+    with crew.owner.write() as s:  # listed an hour ago; a settled file arrived since
+        s.execute(m.Pipeline.__table__.update().values(created_at=m.utcnow() - dt.timedelta(hours=1)))
+    arrived = tmp_path / "incoming" / "week.csv"
+    arrived.write_text("a\n1\n", encoding="utf-8")
+    time.sleep(triggers.SETTLE_S + 0.2)  # settled: unchanged for the triggers' settle time
+
+    def firings() -> int:
+        with crew.owner.session() as s:
+            return s.scalar(select(func.count()).select_from(m.TriggerFiring))
+
+    assert data.fire_triggers(crew.open("viewer"), 15.0) == []
+    assert firings() == 0
+    with refused("data scientist", crew.logins["viewer"], "viewer"):
+        agent.run_agent(crew.open("viewer"), once=True)
+    assert firings() == 0
+    fired = data.fire_triggers(crew.open("scientist"), 15.0)
+    assert [(name, error) for name, _run, error, _type in fired] == [("arrivals", None)]
+    assert firings() == 1
