@@ -39,17 +39,22 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/store/test_store.py",
     "tests/core/store/test_store_gc.py",
     "tests/core/store/test_artifact_json.py",
+    "tests/core/store/test_live.py",
+    "tests/ui/test_ui_live.py",
+    "tests/core/store/test_artifacts_concurrent.py",
     "tests/core/experiments/test_tracking.py",
     "tests/core/experiments/test_run_edits.py",
     "tests/core/registry/test_registry.py",
     "tests/core/registry/test_lineage.py",
     "tests/core/registry/test_cards.py",
     "tests/core/registry/test_gate_wording.py",
+    "tests/core/registry/test_stale_edits.py",
     "tests/cli/test_notify_cli.py",
     "tests/cli/test_monitor_refusals_cli.py",
     "tests/cli/test_cli_run.py",
     "tests/cli/test_cli_pipeline.py",
     "tests/cli/test_cli_model.py",
+    "tests/cli/test_cli_stale.py",
     "tests/cli/test_cli_messages.py",
     "tests/cli/test_cli_dataset.py",
     "tests/cli/test_cli.py",
@@ -70,6 +75,9 @@ BOTH: frozenset[str] = frozenset({
 # Modules about what only a server does (advisory locks, many processes on one server).
 POSTGRESQL_ONLY: frozenset[str] = frozenset({
     "tests/core/store/test_postgres.py",
+    "tests/core/store/test_roles.py",
+    "tests/cli/test_cli_team.py",
+    "tests/cli/test_cli_team_store.py",
 })
 
 # Modules whose module-scoped store is parametrized over both backends by the module itself

@@ -207,7 +207,9 @@ def open_store(args: argparse.Namespace, *, create: bool | None = None, sweep: b
     url = db_url(args)
     if create is None:
         create = store_is_default(args) and url is None
-    return Store.open(store_location(args), db_url=url, create=create, sweep=sweep)
+    # no --store / MODELYARD_STORE: a team store's own record says where its artifacts are
+    location = None if store_is_default(args) else store_location(args)
+    return Store.open(location, db_url=url, create=create, sweep=sweep)
 
 
 # --------------------------------------------------------------------------- output

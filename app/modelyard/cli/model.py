@@ -17,6 +17,13 @@ from modelyard.cli._common import (
     wants_json,
 )
 
+EXPECT_HELP = ("refuse the change (exit 1, naming who changed the model and when) unless the model is still at "
+               "this revision ('modelyard model show' prints it)")
+
+
+def _add_expect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--expect-revision", type=int, metavar="N", dest="expect_revision", help=EXPECT_HELP)
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     verbs = add_noun(subparsers, "model", common, help="register models, set aliases, stages and gates",
@@ -35,18 +42,21 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
     p = add_command(verbs, "alias", common, _alias, help="point an alias at a version (gated for champion)",
                     epilog="examples:\n  modelyard model alias churn@v3 champion --comment 'better f1'\n"
-                           "  modelyard model alias churn challenger --remove --comment 'done'")
+                           "  modelyard model alias churn challenger --remove --comment 'done'\n"
+                           "  modelyard model alias churn@v4 champion --expect-revision 7 --comment 'from what I saw'")
     p.add_argument("ref", metavar="NAME@vN")
     p.add_argument("alias", metavar="ALIAS")
     p.add_argument("--comment", help="why (required)")
     p.add_argument("--force", action="store_true", help="override failing gates (audited; needs --comment)")
     p.add_argument("--remove", action="store_true", help="take the alias off the model instead")
+    _add_expect(p)
     p = add_command(verbs, "stage", common, _stage, help="move a version to a stage (gated for Production)",
                     epilog="example:\n  modelyard model stage churn@v3 Production --comment 'go live'")
     p.add_argument("ref", metavar="NAME@vN")
     p.add_argument("stage", metavar="STAGE", help="None, Staging, Production or Archived")
     p.add_argument("--comment", help="why (required)")
     p.add_argument("--force", action="store_true", help="override failing gates (audited; needs --comment)")
+    _add_expect(p)
     p = add_command(verbs, "gate", common, _gate, help="show or set a model's promotion gates",
                     epilog="examples:\n  modelyard model gate churn\n"
                            "  modelyard model gate churn --min accuracy=0.9 --beat-champion f1 --comment policy\n"
@@ -60,6 +70,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="with --beat-champion: a lower value is better (rmse, log_loss...)")
     p.add_argument("--clear", action="store_true", help="remove every gate")
     p.add_argument("--comment", help="why (required to change the gates)")
+    _add_expect(p)
     p = add_command(verbs, "timeline", common, _timeline, help="the model's audit log, newest first")
     p.add_argument("name", metavar="NAME")
     p = add_command(verbs, "card", common, _card, help="show, edit or export a version's model card",
@@ -86,7 +97,8 @@ def _print_version(info: Any) -> None:
     print_kv([("model", info.ref), ("run id", info.run_id or ""), ("stage", info.stage),
               ("aliases", ", ".join(info.aliases)), ("dataset version", info.dataset_version_id or ""),
               ("split", info.split_id or ""), ("created", info.created_at), ("created by", info.created_by or ""),
-              ("model sha256", info.model_sha256 or "")])
+              ("model sha256", info.model_sha256 or ""),
+              ("model revision", info.model_revision)])
     print("metrics:" if info.metrics else "metrics: (none)")
     print_kv({k: _num(v) for k, v in info.metrics.items()}, indent=2)
 
@@ -127,7 +139,7 @@ def _show(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         info = registry.get_version(store, args.ref)
     if wants_json(args):
-        print_json(info.to_json())
+        print_json(info.to_json() | {"revision": info.model_revision})
         return 0
     _print_version(info)
     return 0
@@ -138,12 +150,15 @@ def _alias(args: argparse.Namespace) -> int:
 
     with open_store(args) as store:
         if args.remove:
-            registry.remove_alias(store, args.ref, args.alias, comment=args.comment)
-            result: dict[str, Any] = {"model": args.ref.partition("@")[0], "alias": args.alias, "removed": True}
+            model = registry.remove_alias(store, args.ref, args.alias, comment=args.comment,
+                                          expected_revision=args.expect_revision)
+            result: dict[str, Any] = {"model": model.name, "alias": args.alias, "removed": True,
+                                      "revision": model.revision}
             text = f"Removed the alias {args.alias!r} from {result['model']}."
         else:
-            info = registry.set_alias(store, args.ref, args.alias, comment=args.comment, force=args.force)
-            result = info.to_json()
+            info = registry.set_alias(store, args.ref, args.alias, comment=args.comment, force=args.force,
+                                      expected_revision=args.expect_revision)
+            result = info.to_json() | {"revision": info.model_revision}
             text = f"{info.ref} is now {args.alias!r}."
     if wants_json(args):
         print_json(result)
@@ -156,9 +171,10 @@ def _stage(args: argparse.Namespace) -> int:
     from modelyard.core.registry import versions as registry
 
     with open_store(args) as store:
-        info = registry.set_stage(store, args.ref, args.stage, comment=args.comment, force=args.force)
+        info = registry.set_stage(store, args.ref, args.stage, comment=args.comment, force=args.force,
+                                  expected_revision=args.expect_revision)
     if wants_json(args):
-        print_json(info.to_json())
+        print_json(info.to_json() | {"revision": info.model_revision})
     else:
         print(f"{info.ref} is in stage {info.stage}.")
     return 0
@@ -189,12 +205,16 @@ def _gate(args: argparse.Namespace) -> int:
                 gates["min_metrics"] = dict(_parse_min(t) for t in args.mins)
             if args.beat:
                 gates["beat_champion"] = {"metric": args.beat, "higher_is_better": not args.lower}
-            info = registry.set_gates(store, args.name, gates, comment=args.comment)
+            info = registry.set_gates(store, args.name, gates, comment=args.comment,
+                                      expected_revision=args.expect_revision)
         else:
+            if args.expect_revision is not None:
+                raise UsageError("--expect-revision goes with a change of the gates (--min, --beat-champion or "
+                                 "--clear).")
             info = registry.get_model(store, args.name)
     gates_now = info.gates or {}
     if wants_json(args):
-        print_json({"model": info.name, "gates": gates_now})
+        print_json({"model": info.name, "gates": gates_now, "revision": info.revision})
         return 0
     if not gates_now:
         print(f"{info.name} has no promotion gates.")

@@ -16,6 +16,7 @@ from modelyard.cli._common import (
     print_json,
     raise_for_outcome,
     run_foreground,
+    store_is_default,
     store_location,
     wants_json,
 )
@@ -28,9 +29,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_command(verbs, "info", common, _info, help="show where the store is and what it holds",
                 epilog="example:\n  modelyard store info --store ~/team-store --json")
     p = add_command(verbs, "init", common, _init, help="create a store (or upgrade an existing one)",
-                    epilog="example:\n  modelyard store init ~/team-store")
+                    epilog="examples:\n  modelyard store init ~/my-store\n"
+                           "  modelyard store init --db-url postgresql+psycopg://alice@db.example/modelyard "
+                           "--artifacts /mnt/share/modelyard\n(a team store: docs/team.md)")
     p.add_argument("dir", nargs="?", metavar="DIR",
                    help="the folder (default: --store, else $MODELYARD_STORE, else the platform's data folder)")
+    p.add_argument("--artifacts", metavar="DIR",
+                   help="a team store (with --db-url postgresql+psycopg://...): the folder every member can reach "
+                        "(a network share) for the artifacts; recorded in the store, so members open it by its URL")
     add_command(verbs, "verify", common, _verify,
                 help="check the database and re-hash every artifact file; report damage (exit 1 if any)",
                 epilog="example:\n  modelyard store verify -v")
@@ -96,8 +102,11 @@ def _info(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from modelyard.core.store import DB_FILENAME, Store
 
-    root = store_location(argparse.Namespace(store=args.dir)) if args.dir else store_location(args)
     url = db_url(args)
+    on_server = bool(url) and not str(url).startswith("sqlite")
+    if args.artifacts is not None or (on_server and not args.dir and store_is_default(args)):
+        return _init_team(args, url)
+    root = store_location(argparse.Namespace(store=args.dir)) if args.dir else store_location(args)
     existed = (root / DB_FILENAME).is_file() if url is None else None
     with Store.open(root, db_url=url, create=True) as store:
         revision = store.current_revision()
@@ -115,6 +124,38 @@ def _init(args: argparse.Namespace) -> int:
         print(f"{display} is already a Modelyard store (schema revision {revision}); it is ready to use.")
     else:
         print(f"The Modelyard store at {display} is ready (schema revision {revision}).")
+    return 0
+
+
+def _init_team(args: argparse.Namespace, url: str | None) -> int:
+    """``store init --db-url URL --artifacts DIR``: a team store (core/store/teamstore.py)."""
+    from modelyard.cli._common import UsageError
+    from modelyard.core.store.teamstore import init_team_store, url_without_password
+
+    if not url or str(url).startswith("sqlite"):
+        raise UsageError("--artifacts is for a team store, whose database is on a PostgreSQL server.",
+                         hint="Give --db-url postgresql+psycopg://USER@HOST/DATABASE too; a SQLite store keeps its "
+                              "artifacts in its own folder ('modelyard store init DIR').")
+    if args.artifacts is None:
+        raise UsageError("A team store needs --artifacts DIR: the folder every member can reach for the artifacts.",
+                         hint="e.g. modelyard store init --db-url URL --artifacts /mnt/share/modelyard (docs/team.md).")
+    if args.dir and store_location(argparse.Namespace(store=args.dir)) != store_location(
+            argparse.Namespace(store=args.artifacts)):
+        raise UsageError(f"Give the artifacts folder once: DIR ({args.dir}) and --artifacts ({args.artifacts}) differ.",
+                         hint="For a team store, use --artifacts DIR alone.")
+    store, done = init_team_store(url, args.artifacts)
+    with store:
+        revision = store.current_revision()
+        store_id = store.meta().get("store_id")
+    if wants_json(args):
+        print_json({"location": str(done.artifacts_dir), "database": done.database, "created": done.created,
+                    "schema_revision": revision, "store_id": store_id, "artifacts_dir": str(done.artifacts_dir),
+                    "roles_installed": done.roles_installed})
+        return 0
+    what = "Created the team store" if done.created else "The team store is ready:"
+    print(f"{what} {done.database}, artifacts in {done.artifacts_dir} (schema revision {revision}).")
+    print(f"Members open it with: modelyard --db-url {url_without_password(url)} "
+          "(each with their own login; add them with 'modelyard team add').")
     return 0
 
 

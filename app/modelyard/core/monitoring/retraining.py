@@ -570,11 +570,13 @@ def retrain_job(ctx: JobContext, *, check_id: int, data: str = "batch", comment:
 def _make_challenger(store: Store, origin: _Origin, info: Any, run_uuid: str, report: Mapping[str, Any],
                      comment: str) -> None:
     """Point ``challenger`` at the new version; record the audit events and the lineage edge (one transaction)."""
+    from modelyard.core.registry.edits import bump_revision
     from modelyard.core.registry.versions import _audit
 
     with store.write() as s:
         model = s.get(m.RegisteredModel, origin.model_id)
         assert model is not None
+        revision = bump_revision(s, model)  # an alias move: a member's edit from before it is stale
         row = s.get(m.ModelAlias, (model.id, CHALLENGER))
         old_ref = None
         if row is None:
@@ -584,7 +586,7 @@ def _make_challenger(store: Store, origin: _Origin, info: Any, run_uuid: str, re
             old_ref = f"{model.name}@v{old}"
             row.version_id, row.updated_at = info.id, m.utcnow()
         _audit(s, model, "set_alias", version=info.version, from_value=old_ref, to_value=info.ref, comment=comment,
-               details={"alias": CHALLENGER})
+               details={"alias": CHALLENGER, "revision": revision})
         _audit(s, model, "retrain", version=info.version, from_value=f"check {origin.check_id}", to_value=info.ref,
                comment=comment,
                details={"check_id": origin.check_id, "run_id": run_uuid, "checked_version": origin.ref,

@@ -2,7 +2,9 @@
 
 Every file is named by the sha256 of its bytes (``ab/cdef0123...``), written to a temporary
 file in the store's ``tmp/`` folder first and renamed into place, so a reader never sees a
-half-written artifact and the same bytes are stored once however often they are saved.
+half-written artifact and the same bytes are stored once however often they are saved. On a team
+store's share, members writing the same bytes at once each rename a whole file onto the same name
+(tests/core/store/test_artifacts_concurrent.py).
 
 When ``put_*`` is given the write session of the record that uses the artifact, the
 :class:`~modelyard.core.store.models.Artifact` row is added in that same transaction, and a
@@ -185,8 +187,14 @@ class ArtifactStore:
                 pass
         else:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
-            created = True
+            try:
+                os.replace(tmp, dest)
+                created = True
+            except OSError:
+                # another member renamed the same bytes into place first, and this file system (a
+                # Windows share) will not replace a file someone has open: theirs is ours, byte for byte
+                if not dest.is_file():
+                    raise
         if session is not None:
             self.register(session, sha, size, media_type)
             if created:

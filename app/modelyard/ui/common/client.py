@@ -11,6 +11,8 @@ Panels never call the core on the main thread. They ask the client:
   what changed.
 * When a job of this store ends, :meth:`job_finished` emits :attr:`changed` for what that kind of
   job touches (the job registry in :mod:`modelyard.core.jobs.kinds` says which).
+* :meth:`start_live` follows what other processes change in the store (another window, a script,
+  the CLI: :mod:`modelyard.ui.common.live`) and emits :attr:`changed` for it too.
 
 ``fn`` must return plain data (dataclasses, dicts, lists, frames) — never ORM objects, which
 belong to the thread that made them. Callbacks run on the main thread.
@@ -78,6 +80,7 @@ class CoreClient(QObject):
                                        Callable[[Exception], None] | None, frozenset[str]]] = {}
         self._latest: dict[str, int] = {}
         self._closed = False
+        self._live: Any = None  # the LiveFeed, once start_live() was called
         self._done.connect(self._deliver)
         # What the user last looked at, per kind ("dataset_version": id, "run": run id, "model_version":
         # "churn@v2"): a panel's next step defaults to it (Train on the dataset version being looked at).
@@ -148,6 +151,27 @@ class CoreClient(QObject):
         spec = getattr(handle, "spec", None)
         self.notify(job_changes(getattr(spec, "kind", None)))
 
+    # -- what other processes change
+    def start_live(self) -> None:
+        """Follow the changes other processes make to the store (:attr:`changed` names them),
+        until :meth:`close` or another store (:meth:`set_store` follows that one instead)."""
+        self._stop_live()
+        if self.store is not None and not self._closed:
+            from modelyard.ui.common.live import LiveFeed
+
+            self._live = LiveFeed(self, self.store)
+
+    @property
+    def live(self) -> Any:
+        """The running LiveFeed, or None."""
+        return self._live
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            self._live.close()
+            self._live.deleteLater()
+            self._live = None
+
     # -- life
     @property
     def busy(self) -> bool:
@@ -158,7 +182,11 @@ class CoreClient(QObject):
         self._pending.clear()
         self._latest.clear()
         self.selected.clear()
+        live = self._live is not None
+        self._stop_live()
         self.store = store
+        if live:
+            self.start_live()
         self.notify(TOPICS)
 
     def active_thread_count(self) -> int:
@@ -171,8 +199,10 @@ class CoreClient(QObject):
         return self._readers.waitForDone(timeout_ms) and self._writer.waitForDone(timeout_ms)
 
     def close(self, timeout_ms: int = 30_000) -> bool:
-        """Refuse new calls, drop pending answers, and wait for the calls in flight."""
+        """Stop following the store, refuse new calls, drop pending answers, and wait for the calls
+        in flight."""
         self._closed = True
+        self._stop_live()
         self._pending.clear()
         return self.wait(timeout_ms)
 

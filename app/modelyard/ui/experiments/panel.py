@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobOutcome
-from modelyard.ui.common import theme
+from modelyard.ui.common import rights, theme
 from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.keyed_rows import KeyedRowsModel
@@ -90,6 +90,7 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.filter_text = ""
         self.extra_columns: list[str] | None = None  # None: the defaults
         self._reading = False  # a read of the runs is in flight
+        self._again = False  # runs changed while it was: refresh once it has landed
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self._live_refresh)
@@ -167,6 +168,7 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.register_best_button = push_button(self, "Register best", lambda: self.register_best(),
                                                 name="registerBestButton", icon="registry",
                                                 tip="Register the model of the search's best trial (★) in the Registry")
+        rights.guard("write", self.train_button, self.register_button, self.register_best_button)
         self.count_label = QLabel(self)
         self.count_label.setObjectName("runsCount")
         self.filter_edit.setMinimumWidth(160)
@@ -262,6 +264,10 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         refresh), else everything; another store: everything."""
         if "store" in topics or (topics & REFRESH_ON and self.full is None):
             self.refresh()
+        elif topics & REFRESH_ON and self._reading:
+            # another process writing runs notifies several times a second (core/store/live.py):
+            # one refresh after the read in flight, not a pile of overlapping ones
+            self._again = True
         elif topics & REFRESH_ON:
             self._live_refresh(force=True)
 
@@ -318,6 +324,9 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         def done(result: Any) -> None:
             self._reading = False
             on_result(result)
+            if self._again:
+                self._again = False
+                self._live_refresh()
 
         def failed(error: Exception) -> None:
             self._reading = False

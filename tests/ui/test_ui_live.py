@@ -1,0 +1,196 @@
+"""Two main windows in two processes on one store (issue 15's acceptance, on SQLite and on
+PostgreSQL: tests/backends.py): a run a script logs shows in both windows' runs tables, and an
+alias moved in one window shows in the other, each within two seconds of being committed.
+
+Window A is this process's; window B is tests/live_window_child.py, which says what it shows on
+stdout; the script is tests/live_writer.py (the tracking API in a process of its own).
+"""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from factories import open_window, settle
+from modelyard.core.experiments import tracking
+from modelyard.core.registry import versions as registry
+from modelyard.core.store import Store
+from store_helpers import child_env
+
+ROOT = Path(__file__).resolve().parents[2]
+LIVE_S = 2.0
+
+
+class Child:
+    """A child process whose stdout lines arrive, stamped with when they did, in :attr:`lines`."""
+
+    def __init__(self, script: str, location: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / script), str(location)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env())
+        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.seen: list[tuple[float, str]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self.lines.put((time.monotonic(), line.strip()))
+
+    def send(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+
+    def _drain(self) -> list[tuple[float, str]]:
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return self.seen
+
+    def said(self, line: str) -> float | None:
+        """When the child said ``line`` (None: not yet)."""
+        self._drain()
+        return next((at for at, text in self.seen if text == line), None)
+
+    def wait_for(self, qtbot, line: str, timeout_ms: int = 60_000) -> float:  # type: ignore[no-untyped-def]
+        """When the child said ``line``, waiting up to ``timeout_ms`` (Qt events keep flowing)."""
+        qtbot.waitUntil(lambda: self.said(line) is not None or self.proc.poll() is not None, timeout=timeout_ms)
+        at = self.said(line)
+        assert at is not None, f"{self.proc.args[1]} ended without saying {line!r}: {[t for _, t in self.seen]}"
+        return at
+
+    def answer(self, qtbot, command: str) -> tuple[float, str]:  # type: ignore[no-untyped-def]
+        """Send ``command`` and wait for the child's next ``ok`` answer: (when it came, its text)."""
+        start = len(self._drain())
+        self.send(command)
+        qtbot.waitUntil(lambda: len(self._drain()) > start or self.proc.poll() is not None, timeout=60_000)
+        at, text = self.seen[start]
+        assert text.startswith("ok "), text
+        return at, text[3:]
+
+    def stop(self) -> None:
+        try:
+            self.send("quit")
+            self.proc.stdin.close()  # type: ignore[union-attr]
+            self.proc.wait(15)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._reader.join(5)
+            self.proc.stdout.close()  # type: ignore[union-attr]
+
+
+def _two_versions(store: Store) -> None:
+    """The model ``live`` with v1 (champion) and v2, registered from runs that logged a model file."""
+    for _ in range(2):
+        with tracking.start_run("models", store=store) as run:
+            run.log_bytes(b"a model", "model/model.joblib")
+        info = registry.register(store, run.id, "live")
+    registry.set_alias(store, "live@v1", "champion", comment="first")
+    assert info.ref == "live@v2"
+
+
+def _champion(window) -> str | None:  # type: ignore[no-untyped-def]
+    models = window.panel_of("registry").models_model
+    row = models.row_of("live")
+    return models.index(row, 2).data() if row >= 0 else None
+
+
+def test_a_scripts_run_and_alias_moves_show_in_the_other_window_within_two_seconds(qtbot, store: Store) -> None:
+    _two_versions(store)
+    window = open_window(qtbot, store, (1280, 800))
+    experiments = window.panel_of("experiments")
+    window.show_panel(window.panels.index(experiments))
+    heard: list[tuple[float, frozenset[str]]] = []
+    window.client.changed.connect(lambda topics: heard.append((time.monotonic(), topics)))
+    qtbot.waitUntil(lambda: experiments.full is not None and _champion(window) == "v1", timeout=60_000)
+    settle(qtbot, window)
+    assert window.client.live is not None and window.client.live.running
+
+    b = Child("live_window_child.py", store.root)
+    script = Child("live_writer.py", store.root)
+    try:
+        b.wait_for(qtbot, "ready")
+        assert b.said("champion live v1") is not None
+        script.wait_for(qtbot, "ok ready")
+
+        # a run logged by a script appears in both runs tables
+        committed, run_id = script.answer(qtbot, "run live-script from-a-script")  # answered once committed
+        qtbot.waitUntil(lambda: experiments.runs_model.row_of(run_id) >= 0, timeout=int(LIVE_S * 1000) + 3000)
+        in_a = time.monotonic() - committed
+        in_b = b.wait_for(qtbot, f"run {run_id}", timeout_ms=int(LIVE_S * 1000) + 3000) - committed
+        assert in_a < LIVE_S and in_b < LIVE_S, (in_a, in_b)
+        delays = {"script's run in A": in_a, "script's run in B": in_b}
+        # ... and window A heard of it from the store, not from a timer
+        assert any(at >= committed and "runs" in topics for at, topics in heard), heard
+
+        # an alias moved in window A (the Registry panel's own action) shows in window B
+        moved = time.monotonic()
+        assert window.panel_of("registry").set_alias("champion", "moved in window A", ref="live@v2")
+        in_b = b.wait_for(qtbot, "champion live v2", timeout_ms=int(LIVE_S * 1000) + 3000) - moved
+        assert in_b < LIVE_S, in_b
+        delays["A's alias move in B"] = in_b
+        qtbot.waitUntil(lambda: _champion(window) == "v2", timeout=5000)  # A's own refresh
+
+        # ... and one moved in window B shows in window A
+        moved = time.monotonic()
+        b.send("alias live@v1 champion")
+        qtbot.waitUntil(lambda: _champion(window) == "v1", timeout=int(LIVE_S * 1000) + 3000)
+        in_a = time.monotonic() - moved
+        assert in_a < LIVE_S, in_a
+        delays["B's alias move in A"] = in_a
+        assert registry.get_model(store, "live").aliases == {"champion": 1}
+        print("live delays (s):", {k: round(v, 2) for k, v in delays.items()})
+    finally:
+        b.stop()
+        script.stop()
+    live = window.client.live
+    window.close()
+    assert not live.running  # the feed's thread ended with the window
+
+
+def test_a_burst_of_changes_is_one_refresh_at_a_time_and_the_feed_follows_a_store_switch(qtbot, store: Store,
+                                                                                           tmp_path: Path) -> None:
+    with tracking.start_run("burst", store=store):
+        pass
+    window = open_window(qtbot, store, (1280, 800))
+    experiments = window.panel_of("experiments")
+    window.show_panel(window.panels.index(experiments))
+    qtbot.waitUntil(lambda: experiments.full is not None, timeout=60_000)
+    settle(qtbot, window)
+    feed = window.client.live
+    reads: list[str] = []
+    read = window.client.read
+
+    def counting(key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(key)
+        return read(key, *args, **kwargs)
+
+    window.client.read = counting  # type: ignore[method-assign]
+    script = Child("live_writer.py", store.root)
+    try:
+        script.wait_for(qtbot, "ok ready")
+        _, run_id = script.answer(qtbot, "run burst from-a-script")
+        for _ in range(15):  # fifteen commits in quick succession
+            script.answer(qtbot, f"metrics {run_id}")
+        qtbot.waitUntil(lambda: experiments.runs_model.row_of(run_id) >= 0, timeout=5000)
+        settle(qtbot, window)
+    finally:
+        script.stop()
+    runs_reads = reads.count("experiments.runs")
+    print("burst: reads", runs_reads, "notifications", feed.notified)
+    assert 1 <= runs_reads <= 10, reads  # coalesced, and never a read started over one in flight
+    assert feed.notified <= 10
+
+    # another store: the old feed stops, the new client follows the new store
+    other = Store.open(tmp_path / "other")
+    assert window.switch_store(other)
+    assert not feed.running and window.client.live is not None and window.client.live.running
+    live = window.client.live
+    window.close()
+    assert not live.running
