@@ -448,7 +448,7 @@ class _Loader:
     def _pivot_data(self, table: Any, keys: list[str], numeric: bool) -> tuple[np.ndarray, np.ndarray]:
         """(run_id * (K+1) + key code, value) of every row in scope; code K: a key not asked for."""
         import numpy as np
-        from sqlalchemy import case, func, literal_column, select
+        from sqlalchemy import Text, case, cast, func, literal_column, select
 
         conn = self.conn
         K1 = len(keys) + 1
@@ -459,7 +459,7 @@ class _Loader:
         if self.small:
             where.append(table.key.in_(keys))
         packed_expr = table.run_id * K1 + code
-        if self.sqlite and not self.small:
+        if (self.sqlite or (self.postgresql and not numeric)) and not self.small:
             if numeric:
                 # the packed ids as one string, the floats as one column (exact, and cheaper
                 # than pairs); both in rowid order, in the same read transaction
@@ -476,8 +476,11 @@ class _Loader:
                     values = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64, count=count)
                     return (_ints(text, count) if count else np.zeros(0, np.int64)), values
             else:
-                count, text, vals = conn.execute(select(func.count(), func.group_concat(packed_expr),
-                                                        func.group_concat(table.value, _SEP)).where(*where)).one()
+                if self.sqlite:
+                    both = (func.group_concat(packed_expr), func.group_concat(table.value, _SEP))
+                else:  # PostgreSQL: the same two strings (both aggregates read the rows in one order)
+                    both = (func.string_agg(cast(packed_expr, Text), ","), func.string_agg(table.value, _SEP))
+                count, text, vals = conn.execute(select(func.count(), *both).where(*where)).one()
                 count = count or 0
                 if count == 0:
                     return np.zeros(0, np.int64), np.zeros(0, dtype=object)
