@@ -16,8 +16,8 @@ in one process:
   warm-up, and a filtered search (``search_runs`` with a metric + param filter, ordered by a
   metric, first 100 runs), median of 3;
 - live: the delay from a run committed in another process (a child writing ``--live`` runs at
-  random 0.2-0.5 s intervals, each stamped when ``start_run`` returned) to its appearance in this
-  one, through ``core.store.live.Watcher(store).poll()`` and a count of the experiment's runs. Until
+  random 0.2-0.5 s intervals, each stamped just before its ``start_run`` call) to its appearance in
+  this one, through ``core.store.live.Watcher(store).poll()`` and a count of the experiment's runs. Until
   core/store/live.py exists the reader polls ``SELECT count(*)`` every 0.1 s instead (the JSON's
   ``live.method`` says which);
 
@@ -174,8 +174,9 @@ def writer_main(root: str, db_url: str, count: int) -> None:
         print(json.dumps({"ready": True}), flush=True)
         for i in range(count):
             time.sleep(rng.uniform(0.2, 0.5))
+            t = time.time()  # before the call: the delay includes the write itself
             run = tracking.start_run("bench-live", name=f"live-{i}", store=store)
-            print(json.dumps({"i": i, "t": time.time()}), flush=True)  # the run's row is committed
+            print(json.dumps({"i": i, "t": t}), flush=True)
             run.end()
 
 
