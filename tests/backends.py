@@ -75,6 +75,8 @@ BOTH: frozenset[str] = frozenset({
 # Modules about what only a server does (advisory locks, many processes on one server).
 POSTGRESQL_ONLY: frozenset[str] = frozenset({
     "tests/core/store/test_postgres.py",
+    "tests/core/store/test_roles.py",
+    "tests/cli/test_cli_team.py",
     "tests/cli/test_cli_team_store.py",
 })
 

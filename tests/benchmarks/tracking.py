@@ -184,7 +184,8 @@ def ours_table(store: Store, n: int) -> dict[str, object]:
 # --------------------------------------------------------------------------- MLflow
 
 
-def mlflow_bench(tmp: Path, n_runs: int, n_points: int, history: int) -> dict[str, object] | None:
+def mlflow_bench(tmp: Path, n_runs: int, n_points: int, history: int, uri: str | None = None) -> dict[str, object] | None:
+    """MLflow's client on ``uri`` (default: a SQLite file in ``tmp``; team_store.py passes a PostgreSQL URL)."""
     try:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -197,7 +198,7 @@ def mlflow_bench(tmp: Path, n_runs: int, n_points: int, history: int) -> dict[st
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    uri = uri or f"sqlite:///{tmp / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     exp = client.create_experiment("bench-runs", artifact_location=str(tmp / "mlruns"))  # migrations: not timed
     t = time.perf_counter()

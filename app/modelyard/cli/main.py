@@ -41,6 +41,7 @@ NOUN_MODULES: list[str] = [
     "modelyard.cli.monitor",
     "modelyard.cli.pipeline",
     "modelyard.cli.notify",
+    "modelyard.cli.team",
     "modelyard.cli.agent",
 ]
 

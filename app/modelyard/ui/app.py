@@ -21,7 +21,7 @@ from modelyard.core.common.paths import (
 from modelyard.core.store import Store
 from modelyard.ui.common import theme
 from modelyard.ui.common.dialogs import apply_preferences
-from modelyard.ui.common.settings import open_settings
+from modelyard.ui.common.settings import last_team_store, open_settings
 from modelyard.ui.common.x11_libraries import check_or_exit
 from modelyard.ui.main_window import MainWindow
 
@@ -113,6 +113,18 @@ def open_start_store(location: str, explicit: bool, db_url: str | None) -> Store
         return store
 
 
+def open_last_team_store(entry: dict[str, str]) -> Store | None:
+    """The team store shown last, or None (said why; the folder store opens instead)."""
+    from modelyard.core.store.teamstore import open_team_store
+
+    try:
+        return open_team_store(entry["url"], entry.get("artifacts") or None)
+    except ModelyardError as exc:
+        QMessageBox.warning(None, "Opened the last store folder instead",
+                            f"{exc.message}\n\nFile › Open Team Store… connects again (with your password).")
+        return None
+
+
 def run_gui(args: list[str], gui_options: tuple[str, ...] | list[str] = ()) -> int:
     ns = _parse(args, gui_options)
     check_or_exit(args)  # on X11 without the libraries Qt's xcb plugin needs: one line and exit 1, not Qt's abort
@@ -120,7 +132,12 @@ def run_gui(args: list[str], gui_options: tuple[str, ...] | list[str] = ()) -> i
     settings = open_settings()
     apply_preferences(settings)
     location, explicit = choose_store_location(ns.store, settings)
-    store = open_start_store(location, explicit, ns.db_url)
+    store = None
+    team = last_team_store(settings) if not (explicit or ns.db_url or os.environ.get(DB_URL_ENV)) else None
+    if team is not None:  # the window showed a team store last: open it again (its password from ~/.pgpass)
+        store = open_last_team_store(team)
+    if store is None:
+        store = open_start_store(location, explicit, ns.db_url)
     if store is None:
         return 1
     window = MainWindow(store, settings)

@@ -33,13 +33,14 @@ from modelyard.core.common.names import plural
 from modelyard.core.jobs import housekeeping as maintenance
 from modelyard.core.jobs.runner import JobSpec
 from modelyard.core.store import Store
-from modelyard.ui.common import theme
+from modelyard.core.store.teamstore import member_of
+from modelyard.ui.common import rights, team_status, theme
 from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.dialogs import PreferencesDialog
 from modelyard.ui.common.dnd import FileDropTarget
 from modelyard.ui.common.jobrunner import JobHandle, JobRunner
 from modelyard.ui.common.saved_notice import SavedNotice
-from modelyard.ui.common.settings import remember_store
+from modelyard.ui.common.settings import remember_store, remember_team_store
 from modelyard.ui.common.widgets import ElidedLabel, show_error
 from modelyard.ui.jobs.dock import JobsPanel
 from modelyard.ui.jobs.strip import DockPolicy, JobsStrip
@@ -186,6 +187,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         file_menu = bar.addMenu("&File")
         self.action_new_store = self._action(file_menu, "&New Store…", self.new_store, "folder-plus", QKeySequence.StandardKey.New)
         self.action_open_store = self._action(file_menu, "&Open Store…", self.open_store, "folder-open", QKeySequence.StandardKey.Open)
+        self.action_new_team_store = self._action(file_menu, "New &Team Store…", lambda: self.open_team_store(create=True), "folder-plus")
+        self.action_open_team_store = self._action(file_menu, "Open T&eam Store…", self.open_team_store, "folder-open")
         file_menu.addSeparator()
         self.action_import = self._action(file_menu, "&Import Dataset…", self.import_dataset, "import", "Ctrl+I")
         self.action_import_bundle = self._action(file_menu, "Import &Bundle…", self.import_bundle, "registry")
@@ -212,6 +215,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.action_verify = self._action(store_menu, "&Verify Artifacts", lambda: self.start_job(maintenance.verify_spec()), "ok")
         self.action_compact = self._action(store_menu, "&Compact Database", lambda: self.start_job(maintenance.compact_spec()), "refresh")
         self.action_gc = self._action(store_menu, "&Remove Unused Files…", self.remove_unused_files, "trash")
+        store_menu.addSeparator()
+        self.action_team = self._action(store_menu, "&Team…", self.show_team, "info")
 
         help_menu = bar.addMenu("&Help")
         samples = help_menu.addMenu(theme.icon("datasets"), "Try a &Sample Dataset")
@@ -225,6 +230,10 @@ class MainWindow(FileDropTarget, QMainWindow):
         help_menu.addSeparator()
         self.action_about = self._action(help_menu, "&About Modelyard", self.show_about, "info")
         self.action_about.setMenuRole(QAction.MenuRole.AboutRole)
+        # what a member's role may not do is greyed out, saying why (ui/common/rights.py)
+        rights.guard("write", self.action_import, self.action_import_bundle, self.action_verify,
+                     *self.sample_actions.values())
+        rights.guard("manage", self.action_compact, self.action_gc)
 
     def remove_unused_files(self) -> None:
         """List the files no record uses (a dry-run job), then remove them if the user agrees."""
@@ -340,7 +349,14 @@ class MainWindow(FileDropTarget, QMainWindow):
     # ------------------------------------------------------------------ store
     def _attach_store(self, store: Store) -> None:
         self.store = store
-        self.store_label.setText(f"Store: {store.display_location}")
+        self.member = None
+        self.store_label.setText(team_status.store_text(store, None))
+        self.store_label.setToolTip(team_status.store_tooltip(store, None))
+        rights.apply(self, None)
+        self.action_team.setEnabled(not store.is_sqlite)
+        self.action_team.setToolTip("" if not store.is_sqlite else team_status.SQLITE_TEAM_TIP)
+        self.client.read("window.member", member_of, self._member_known,
+                         lambda exc: self.statusBar().showMessage(f"Cannot tell your role: {exc}", 10_000))
         self.jobs_panel.attach(store, self.runner, self.client)
         self.runner.job_started.connect(self._job_started)  # after the dock's own: it has the row
         self.runner.job_finished.connect(self.client.job_finished)
@@ -350,8 +366,30 @@ class MainWindow(FileDropTarget, QMainWindow):
         for panel in self.panels:
             panel.set_store(store, self.runner, self.client)
         self.client.start_live()  # other windows', scripts' and the CLI's changes show here too
-        remember_store(self.settings, str(store.root))
+        if store.is_sqlite:
+            remember_store(self.settings, str(store.root))
         self.store_changed.emit(store)
+
+    def _member_known(self, member: Any) -> None:
+        """Who uses this store: the status bar says so, and what the role may not do is greyed out."""
+        self.member = member
+        self.store_label.setText(team_status.store_text(self.store, member))
+        self.store_label.setToolTip(team_status.store_tooltip(self.store, member))
+        rights.apply(self, member)
+
+    def open_team_store(self, *, create: bool = False) -> None:
+        """File › New/Open Team Store…: the dialog connects off the main thread, then the window switches."""
+        from modelyard.ui.common.team_store import TeamStoreDialog
+
+        dialog = TeamStoreDialog(self.settings, self, create=create)
+        if dialog.exec() == TeamStoreDialog.DialogCode.Accepted and dialog.store is not None:
+            if self.switch_store(dialog.store):
+                remember_team_store(self.settings, dialog.url, dialog.artifacts)
+
+    def show_team(self) -> None:
+        from modelyard.ui.common.team_dialog import TeamDialog
+
+        TeamDialog(self.client, self.member, self).exec()
 
     def switch_store(self, store: Store) -> bool:
         """Show another store. Refused (returns False) while this store's jobs run."""

@@ -167,3 +167,65 @@ def test_two_processes_moving_champion_at_once_serialise(tmp_path: Path, store_d
         assert after["from_value"] == before["to_value"], (before, after)  # each saw the one before it
     assert champion == moves[-1]["to_value"]
     assert len(moves) >= 2
+
+
+def _constant_version(store: Store, label: str) -> str:
+    import pandas as pd
+    from sklearn.dummy import DummyClassifier
+
+    X = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    model = DummyClassifier(strategy="constant", constant=label).fit(X, ["a", "b", "c", label])
+    with tracking.start_run("constants", store=store) as run:
+        run.log_model(model, input_example=X)
+    return registry.register(store, run.id, "const").ref
+
+
+def _predict(url: str) -> str:
+    import json
+    import urllib.request
+
+    body = json.dumps({"dataframe_split": {"columns": ["x"], "data": [[1.0]]}}).encode()
+    request = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)["predictions"][0]
+
+
+def test_a_server_of_the_champion_follows_a_move_made_by_another_member(store: Store, store_dir: Path,
+                                                                         db_url: str | None) -> None:
+    """``NAME@champion`` served here; alice moves champion from another process: the server answers
+    with her version once its watcher has polled (and loaded it), never failing meanwhile."""
+    import time
+
+    from modelyard.core.serving.server import ModelServer
+
+    v1, v2 = _constant_version(store, "first"), _constant_version(store, "second")
+    registry.set_alias(store, v1, "champion", comment="start")
+    events: list[dict] = []
+    poll = 0.25
+    server = ModelServer(store, "const@champion", port=0, poll_interval=poll, on_event=events.append).start()
+    try:
+        assert server.host == "127.0.0.1" and _predict(server.url) == "first"
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        mover = ctx.Process(target=stale_workers.move_alias_later,
+                            args=(str(store_dir), db_url, "alice", v2, "champion", 0.0, queue), name="alice-moves")
+        mover.start()
+        (report,) = collect_reports([mover], queue, timeout=90)
+        moved_at = time.monotonic()
+        assert report[2]["ref"] == v2
+        answers = []
+        while time.monotonic() < moved_at + 30 and (not answers or answers[-1] != "second"):
+            answers.append(_predict(server.url))
+            time.sleep(0.02)
+        swapped_after = time.monotonic() - moved_at
+        stats = server.stats()
+    finally:
+        server.shutdown()
+    assert answers[-1] == "second" and set(answers) <= {"first", "second"}
+    assert answers == sorted(answers, key=["first", "second"].index)  # once swapped, never back
+    (swap,) = [e for e in events if e["event"] == "swapped"]
+    assert (swap["from"], swap["to"]) == (v1, v2)
+    assert swapped_after < poll + swap["load_s"] + 2.0, (swapped_after, swap)  # noticed at its next poll
+    assert stats["swaps"] == 1 and stats["errors"] == 0 and stats["swap_error"] is None
+    moves = [(e["actor"], e["to_value"]) for e in registry.timeline(store, "const") if e["action"] == "set_alias"]
+    assert moves[0] == ("alice", v2)

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from modelyard.core.common.errors import ModelyardError
-from modelyard.core.store import Store, records
+from modelyard.core.store import Store, records, team
 from modelyard.core.store import models as m
 
 CHANNELS = ("email", "webhook")
@@ -271,6 +271,7 @@ def get_settings(store: Store) -> NotifySettings:
 
 def _save(store: Store, channel: str, value: dict[str, Any] | None, summary: str | None) -> None:
     key = META_KEYS[channel]
+    team.require(store, "manage", "Changing where notifications go")  # the store's settings: admins
     with store.write() as s:
         row = s.get(m.StoreMeta, key)
         before = None if row is None else "set"

@@ -42,7 +42,7 @@ from modelyard.core.registry.refs import (
     model_of,
     parse_ref,
 )
-from modelyard.core.store import Store
+from modelyard.core.store import Store, team
 from modelyard.core.store import models as m
 
 # the audit actions of the edits that bump a model's revision (their details carry the revision they made)
@@ -142,6 +142,7 @@ def set_gates(store: Store, name: str, gates: dict[str, Any] | None, *, comment:
     """Replace the model's gates (``{}`` or None removes them)."""
     clean = _validate_gates(gates)
     comment = _need_comment(comment, "Changing the gates")
+    team.require(store, "approve", "Changing a model's gates")
     name = check_name(name)
 
     def edit(s: Session) -> ModelInfo:
@@ -170,6 +171,8 @@ def set_alias(store: Store, ref: str, alias: str, *, comment: str | None, force:
     ``expected_revision``: the model's revision the change was decided on (StaleEditError if it moved).
     """
     alias = check_alias(alias)
+    if alias == CHAMPION:
+        team.require(store, "approve", "Moving 'champion'")
     if force and not (isinstance(comment, str) and comment.strip()):
         raise ModelyardError("--force needs a --comment saying why the gates are overridden.",
                              hint="Pass --comment \"why\" with --force; the override is audited.")
@@ -203,6 +206,8 @@ def remove_alias(store: Store, name: str, alias: str, *, comment: str | None,
     """Take ``alias`` off whichever version of ``name`` has it."""
     name, _, _ = parse_ref(name)
     comment = _need_comment(comment, f"Removing the alias {alias!r}")
+    if (alias or "").strip() == CHAMPION:
+        team.require(store, "approve", "Moving 'champion'")
 
     def edit(s: Session) -> ModelInfo:
         model = model_of(s, name)
@@ -241,6 +246,8 @@ def set_stage(store: Store, ref: str, stage: str, *, comment: str | None, force:
         model, mv = _resolve(s, ref)
         if mv.stage == stage:
             raise _Unchanged(replace(_version_info(s, model, mv), model_revision=revision - 1))
+        if "Production" in (stage, mv.stage):
+            team.require(store, "approve", f"Moving a version {'into' if stage == 'Production' else 'out of'} Production")
         if stage == "Production":
             _enforce(s, model, mv, f"{model.name}@v{mv.version} to Production", force=force, comment=comment)
         old = mv.stage

@@ -46,6 +46,7 @@ from modelyard.core.common.procs import hostname, pid_alive
 from modelyard.core.store import live
 from modelyard.core.store import models as m
 from modelyard.core.store.artifacts import NEW_FILES_KEY, ArtifactRef, ArtifactStore
+from modelyard.core.store.records import ACTOR_KEY
 from modelyard.core.store.schema import (
     HEAD_REVISION,
     KNOWN_REVISIONS,
@@ -63,6 +64,7 @@ from modelyard.core.store.sqlite import (
     read_sqlite_schema,
     sqlite_engine,
 )
+from modelyard.core.store.team import Member, session_actor
 
 DB_FILENAME = "modelyard.db"
 STALE_HEARTBEAT = dt.timedelta(minutes=10)
@@ -132,6 +134,7 @@ class Store:
         # machine's in-progress files (pids only mean something on their own host).
         self.artifacts = ArtifactStore(root / "artifacts", root / "tmp" / _safe_name(hostname()))
         self._local = threading.local()  # .writes: open write() blocks in this thread
+        self._member: Member | None = None  # who uses the store, read on first use (see member)
         event.listen(engine, "handle_error", self._translate_error)
         self._live = live.install(engine)  # every committed write adds a change_log row (once migrated)
 
@@ -216,7 +219,7 @@ class Store:
         try:
             store._migrate(create)
             store._live.active = True
-            if sweep and not read_only:
+            if sweep and not read_only and store.member.may("write"):  # a viewer writes nothing on open
                 store.sweep_interrupted()
                 store.artifacts.sweep_tmp()
         except BaseException:
@@ -236,8 +239,14 @@ class Store:
                                      hint="Choose a location you may write to.")
 
     def _translate_error(self, ctx: Any) -> None:
-        """``handle_error`` hook: SQLite's "malformed" and "read-only" failures become one-line errors."""
+        """``handle_error`` hook: SQLite's "malformed" and "read-only" failures, and a team store's
+        refusals (PostgreSQL's SQLSTATE 42501: a missing grant, a row guard), become one-line errors."""
         orig = ctx.original_exception
+        if getattr(orig, "sqlstate", None) == "42501" or (
+                ctx.connection is None and "permission denied for database" in str(orig)):  # CONNECT refused
+            from modelyard.core.store.team import translate_denied
+
+            raise translate_denied(self, orig, ctx.statement) from orig
         if not isinstance(orig, sqlite3.Error):
             return
         code = (getattr(orig, "sqlite_errorcode", 0) or 0) & 0xFF
@@ -282,6 +291,19 @@ class Store:
         return self.engine.dialect.name == "sqlite"
 
     @property
+    def member(self) -> Member:
+        """Who uses the store and their role (core/store/team.py; read once, then kept)."""
+        if self._member is None:
+            from modelyard.core.store.team import read_member
+
+            self._member = read_member(self)
+        return self._member
+
+    def forget_member(self) -> None:
+        """Read the member again on next use (after their role changed)."""
+        self._member = None
+
+    @property
     def display_location(self) -> str:
         """The store folder, plus the database URL (password hidden) when it is not the embedded file."""
         if self.is_sqlite and self.db_url == f"sqlite:///{self.root / DB_FILENAME}":
@@ -315,6 +337,7 @@ class Store:
         if kind == "empty":
             self._check_may_create(where, create, self.read_only)
             self._create_fresh()
+            self._install_roles()
             return
         if rev == HEAD_REVISION:
             return
@@ -349,6 +372,14 @@ class Store:
                 hint=f"{copy}Fix the cause (disk space, permissions) and open the store again to retry.",
             ) from exc
         self._ensure_meta()
+        self._install_roles()  # new tables get their grants
+
+    def _install_roles(self) -> None:
+        """A team store's roles and grants (core/store/team.py), after its schema was made or upgraded."""
+        if not self.is_sqlite:
+            from modelyard.core.store.team import install_roles
+
+            install_roles(self)
 
     def _backup_before_upgrade(self) -> Path:
         """Copy the database to ``modelyard.db.before-<head>.bak`` before migrating it (returns the copy).
@@ -441,6 +472,8 @@ class Store:
         if self.read_only:
             raise self._read_only_error()
         s = Session(self._write_engine, expire_on_commit=False)
+        if not self.is_sqlite:  # audit entries name the database login (records.audit)
+            s.info[ACTOR_KEY] = session_actor(self.member)
         self._local.writes = getattr(self._local, "writes", 0) + 1
         try:
             with s.begin():

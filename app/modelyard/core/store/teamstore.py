@@ -64,6 +64,16 @@ def server_url(host: str, port: int | str, database: str, user: str, password: s
                       database=database or None).render_as_string(hide_password=False)
 
 
+def url_parts(url: str) -> dict[str, str | int] | None:
+    """host, port, database, user and password of a server URL (None: not a URL)."""
+    try:
+        parsed = _parse(url)
+    except Exception:  # noqa: BLE001 - sqlalchemy's ArgumentError, or a ValueError from a bad port
+        return None
+    return {"host": parsed.host or "", "port": parsed.port or 5432, "database": parsed.database or "",
+            "user": parsed.username or "", "password": str(parsed.password or "")}
+
+
 def _parse(url: str | URL) -> URL:
     from sqlalchemy.engine import make_url
 
@@ -165,9 +175,35 @@ def recorded_artifacts_dir(url: str) -> str | None:
             return conn.execute(text("SELECT value FROM store_meta WHERE key = :k"),
                                 {"k": ARTIFACTS_DIR_KEY}).scalar()
     except DBAPIError as exc:
-        raise connection_problem(exc, url) from None
+        raise connection_problem(exc, url) from exc
     finally:
         engine.dispose()
+
+
+def open_team_store(db_url: str, artifacts: str | os.PathLike[str] | None = None, *,
+                    labels: dict[str, str] | None = None) -> Store:
+    """Open the team store at ``db_url`` (never creating one), its artifacts in ``artifacts`` or, when
+    that is empty, in the folder recorded by ``store init``."""
+    from modelyard.core.store import Store
+
+    labels = {**CLI_LABELS, **(labels or {})}
+    folder = str(artifacts or "").strip()
+    if not folder:
+        try:
+            folder = recorded_artifacts_dir(db_url) or ""
+        except StoreError as exc:
+            raise connection_problem(exc.__cause__ or exc, db_url, labels["db_url"]) if exc.__cause__ else exc
+        if not folder:
+            raise StoreError(f"{server_address(db_url)} holds no team store: no artifacts folder was recorded there "
+                             f"by 'store init' ({labels['artifacts']} is empty).",
+                             hint="Create the team store first (File › New team store…), or give the folder where "
+                                  "its artifacts are.")
+        if not Path(folder).is_dir():
+            raise missing_artifacts_dir(folder)
+    elif not Path(folder).expanduser().is_dir():
+        raise StoreError(f"The artifacts folder {folder} ({labels['artifacts']}) does not exist on this machine.",
+                         hint="Give the folder where the team's share is mounted here.")
+    return Store.open(Path(folder).expanduser(), db_url=db_url, create=False)
 
 
 def missing_artifacts_dir(folder: str) -> StoreError:

@@ -38,3 +38,43 @@ def remember_store(settings: QSettings, location: str) -> None:
     recent = [location] + [s for s in recent_stores(settings) if s != location]
     settings.setValue("stores/recent", recent[:8])
     settings.setValue("stores/last", location)
+    settings.setValue("stores/last_team", "")  # the last store is this folder, not a team store
+
+
+# Team stores are remembered by their database URL without its password (never written here) and the
+# artifacts folder the user gave (empty: the one recorded in the store).
+def recent_team_stores(settings: QSettings) -> list[dict[str, str]]:
+    import json
+
+    value = settings.value("stores/recent_team", []) or []
+    out = []
+    for item in [value] if isinstance(value, str) else list(value):
+        try:
+            entry = json.loads(item)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("url"):
+            out.append({"url": str(entry["url"]), "artifacts": str(entry.get("artifacts") or "")})
+    return out
+
+
+def remember_team_store(settings: QSettings, url: str, artifacts: str = "") -> None:
+    import json
+
+    from modelyard.core.store.teamstore import url_without_password
+
+    entry = {"url": url_without_password(url), "artifacts": artifacts}
+    recent = [entry] + [e for e in recent_team_stores(settings) if e["url"] != entry["url"]]
+    settings.setValue("stores/recent_team", [json.dumps(e) for e in recent[:8]])
+    settings.setValue("stores/last_team", json.dumps(entry))
+
+
+def last_team_store(settings: QSettings) -> dict[str, str] | None:
+    """The team store the window showed last (None: the last store was a folder)."""
+    import json
+
+    try:
+        entry = json.loads(str(settings.value("stores/last_team", "") or ""))
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) and entry.get("url") else None

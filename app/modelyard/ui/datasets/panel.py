@@ -29,7 +29,7 @@ from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.names import plural
 from modelyard.core.datasets import catalog, specs
 from modelyard.core.jobs.runner import JobOutcome
-from modelyard.ui.common import theme
+from modelyard.ui.common import rights, theme
 from modelyard.ui.common.dnd import FileDropTarget
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.paged_table import PagedTableModel
@@ -135,6 +135,7 @@ class DatasetsPanel(FileDropTarget, ProfileTab, Panel):
         self.train_button.clicked.connect(self.train_on_shown)
         self.delete_button = push_button(self, "Delete…", self.delete_current, name="deleteDatasetButton", icon="trash",
                                          tip="Delete this dataset and hide all its versions")
+        rights.guard("write", self.import_button, self.sample_button, self.train_button, self.delete_button)
         self.header_bar = ActionBar(self)
         self.header_bar.add(self.train_button, priority=10)
         self.header_bar.add(self.delete_button, priority=0)
@@ -207,6 +208,7 @@ class DatasetsPanel(FileDropTarget, ProfileTab, Panel):
         self.split_seed.setObjectName("splitSeed")
         self.split_seed.setRange(0, 2**31 - 1)
         self.split_button = push_button(self, "Create split", self.create_split, name="createSplitButton")
+        rights.guard("write", self.split_button)
         form = QFormLayout()
         form.addRow("Method:", self.split_method)
         form.addRow("By column:", self.split_column)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobOutcome
-from modelyard.ui.common import theme
+from modelyard.ui.common import rights, theme
 from modelyard.ui.common.background import BackgroundReader
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.keyed_rows import KeyedRowsModel
@@ -168,6 +168,7 @@ class ExperimentsPanel(RunDetail, RunActions, Panel):
         self.register_best_button = push_button(self, "Register best", lambda: self.register_best(),
                                                 name="registerBestButton", icon="registry",
                                                 tip="Register the model of the search's best trial (★) in the Registry")
+        rights.guard("write", self.train_button, self.register_button, self.register_best_button)
         self.count_label = QLabel(self)
         self.count_label.setObjectName("runsCount")
         self.filter_edit.setMinimumWidth(160)

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobOutcome
-from modelyard.ui.common import theme
+from modelyard.ui.common import rights, theme
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.panel import Panel
 from modelyard.ui.common.widgets import (
@@ -254,6 +254,8 @@ class MonitoringPanel(BatchSources, Panel):
         self.no_checks_button = QPushButton(theme.icon("drift"), "Check a batch…", self.no_checks)
         self.no_checks_button.setObjectName("noChecksButton")
         self.no_checks_button.clicked.connect(lambda: self.check_file())
+        rights.guard("write", self.no_checks_button, self.check_button, self.watch_button, self.settings_button,
+                     self.retrain_button)
         nl.addStretch(1)
         nl.addWidget(self.no_checks_text)
         nl.addWidget(self.no_checks_button, 0, Qt.AlignmentFlag.AlignHCenter)

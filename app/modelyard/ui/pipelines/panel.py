@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobOutcome
-from modelyard.ui.common import theme
+from modelyard.ui.common import rights, theme
 from modelyard.ui.common.desktop import desktop_notify
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.panel import Panel
@@ -163,6 +163,8 @@ class PipelinesPanel(PipelineSources, Panel):
         self.remove_button = push_button(self, "Remove…", lambda: self.remove_pipeline(), name="removePipelineButton",
                                          icon="trash", tip="Stop listing this pipeline (its file stays where it is; "
                                                            "its run history is deleted)")
+        rights.guard("write", self.add_button, self.run_button, self.cancel_button, self.resume_button,
+                     self.remove_button)
         self.actions = ActionBar(self)
         self.actions.add(self.run_button, 2)
         self.actions.add(self.cancel_button, 1)

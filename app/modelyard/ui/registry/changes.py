@@ -3,16 +3,20 @@ audited override), registering runs, and the versions' context menu.
 
 A mixin of :class:`modelyard.ui.registry.panel.RegistryPanel`; every change asks for a comment
 (:mod:`modelyard.ui.registry.dialogs`) and is written off the main thread through the panel's
-client, by :mod:`modelyard.core.registry.versions`, which audits it.
+client, by :mod:`modelyard.core.registry.versions`, which audits it. Each alias, stage and gate
+change carries the revision of the model the user decided on (read when the dialog opened); a
+change refused because another member changed the model meanwhile shows the panel's stale bar
+(:mod:`modelyard.ui.registry.stale`: who, when, Reload) instead of an error box.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtWidgets import QMenu, QMessageBox
 
-from modelyard.core.common.errors import GateFailed, ModelyardError
+from modelyard.core.common.errors import GateFailed, ModelyardError, StaleEditError
 from modelyard.core.registry import versions as registry
 from modelyard.ui.common.widgets import show_error
 from modelyard.ui.registry.dialogs import ChangeDialog, GatesDialog
@@ -28,10 +32,17 @@ class RegistryChanges:
             return None
         return dialog.choice_text(), dialog.comment_text()
 
-    def _write(self, do: Any, done: Any, title: str) -> None:
+    def _write(self, do: Any, done: Any, title: str, what: str | None = None) -> None:
         """Run ``do(store)`` on the client's writing thread; ``done(result)`` after it landed."""
         assert self.client is not None
-        self.client.write(do, done, lambda exc: show_error(self, title, exc), changes="models")
+        self.client.write(do, done, lambda exc: self._refused(title, exc, what), changes="models")
+
+    def _refused(self, title: str, exc: Exception, what: str | None = None) -> None:
+        """A change the core refused: a stale one in the panel's bar (who, when, Reload), else a box."""
+        if isinstance(exc, StaleEditError):
+            self.stale_bar.show_refusal(exc, what)
+        else:
+            show_error(self, title, exc)
 
     def _promote(self, do: Any, what: str, comment: str, done: Any) -> None:
         """Run a registry change off the main thread; a gate failure shows its reasons and offers
@@ -40,7 +51,7 @@ class RegistryChanges:
 
         def refused(exc: Exception) -> None:
             if not isinstance(exc, GateFailed):
-                show_error(self, "Cannot change the model", exc)
+                self._refused("Cannot change the model", exc, what)
                 return
             box = QMessageBox(QMessageBox.Icon.Warning, "Promotion blocked by a gate", exc.message,
                               QMessageBox.StandardButton.Cancel, self)
@@ -52,11 +63,12 @@ class RegistryChanges:
             box.setDefaultButton(QMessageBox.StandardButton.Cancel)
             box.exec()
             if box.clickedButton() is override:
-                self._write(lambda store: do(store, True), done, "Cannot promote")
+                self._write(lambda store: do(store, True), done, "Cannot promote", what)
 
         self.client.write(lambda store: do(store, False), done, refused, changes="models")
 
     def _after_change(self, ref: str | None = None) -> None:
+        self.stale_bar.hide()
         if ref is not None:
             self.select_version(ref)
         else:
@@ -66,8 +78,9 @@ class RegistryChanges:
     def _with_version(self, ref: str, then: Any) -> None:
         """``then(version_info, model_info)`` for ``ref``: from what is shown, else read first."""
         model = self._model_info(self.version.name) if self.version is not None else None
-        if self.version is not None and ref == self.version.ref and model is not None:
-            then(self.version, model)
+        if self.version is not None and ref == self.version.ref and model is not None \
+                and self.model_revision is not None:
+            then(self.version, replace(model, revision=self.model_revision))
             return
         assert self.client is not None
 
@@ -90,22 +103,24 @@ class RegistryChanges:
         if ref is None:
             return False
         asked = [True]
+        shown = self.model_name is not None and ref.partition("@")[0] == self.model_name
 
-        def change(value: str, comment: str) -> None:
-            self._promote(lambda store, force: write(store, ref, value, comment=comment, force=force),
+        def change(value: str, comment: str, revision: int | None) -> None:
+            self._promote(lambda store, force: write(store, ref, value, comment=comment, force=force,
+                                                     expected_revision=revision),
                           what.format(ref=ref, value=value), comment, lambda _r: self._after_change(ref))
 
         def ask(info: registry.ModelVersionInfo, model: registry.ModelInfo) -> None:
-            answer = self._ask(dialog(ref, info, model))
+            answer = self._ask(dialog(ref, info, model))  # decided on this revision of the model
             if answer is None:
                 asked[0] = False
                 return
-            change(*answer)
+            change(*answer, model.revision)
 
         if value is None or comment is None:
             self._with_version(ref, ask)
         else:
-            change(value, comment)
+            change(value, comment, self.model_revision if shown else None)
         return asked[0]
 
     def set_alias(self, alias: str | None = None, comment: str | None = None, ref: str | None = None) -> bool:
@@ -131,9 +146,10 @@ class RegistryChanges:
             if answer is None:
                 return False
             comment = answer[1]
-        name = self.model_name
-        self._write(lambda store: registry.remove_alias(store, name, alias, comment=comment),
-                    lambda _r: self._after_change(), "Cannot remove the alias")
+        name, revision = self.model_name, self.model_revision
+        self._write(lambda store: registry.remove_alias(store, name, alias, comment=comment,
+                                                        expected_revision=revision),
+                    lambda _r: self._after_change(), "Cannot remove the alias", f"taking {alias} off {name}")
         return True
 
     def set_stage(self, stage: str | None = None, comment: str | None = None, ref: str | None = None) -> bool:
@@ -151,13 +167,14 @@ class RegistryChanges:
         info = self._model_info(self.model_name)
         if self.store is None or info is None:
             return False
+        revision = self.model_revision  # the gates the dialog starts from
         dialog = GatesDialog(info.name, self.versions_model.metric_keys_all(), info.gates, self)
         if dialog.exec() != GatesDialog.DialogCode.Accepted:
             return False
         name, gates, comment = info.name, dialog.gates(), dialog.comment_text()
         ref = self.version.ref if self.version else None
-        self._write(lambda store: registry.set_gates(store, name, gates, comment=comment),
-                    lambda _r: self._after_change(ref), "Cannot change the gates")
+        self._write(lambda store: registry.set_gates(store, name, gates, comment=comment, expected_revision=revision),
+                    lambda _r: self._after_change(ref), "Cannot change the gates", f"the gates of {name}")
         return True
 
     def register_run(self, run_id: str | None = None, name: str | None = None, comment: str | None = None) -> bool:

@@ -38,7 +38,7 @@ from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.names import plural
 from modelyard.core.jobs.runner import JobOutcome
 from modelyard.core.registry import versions as registry
-from modelyard.ui.common import theme
+from modelyard.ui.common import rights, theme
 from modelyard.ui.common.dnd import RUN_IDS_MIME, local_files
 from modelyard.ui.common.jobrunner import JobHandle
 from modelyard.ui.common.panel import Panel
@@ -51,6 +51,7 @@ from modelyard.ui.common.widgets import (
     show_error,
 )
 from modelyard.ui.registry.changes import RegistryChanges
+from modelyard.ui.registry.stale import StaleBar
 from modelyard.ui.registry.tables import ModelsModel, TimelineModel, VersionsModel, when
 from modelyard.ui.registry.version_actions import (
     BUNDLE_JOB_KINDS,
@@ -112,6 +113,10 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.setAcceptDrops(True)
         self.model_name: str | None = None
         self.version: registry.ModelVersionInfo | None = None
+        # the model as shown and the revision it was read at: every alias, stage and gate change sends
+        # it, so a change decided on what another member has since changed is refused, not written
+        self.shown_model: registry.ModelInfo | None = None
+        self.model_revision: int | None = None
         self._want_model: str | None = None  # what the next list read shows
         self._want_ref: str | None = None  # the version it selects
         self._selecting = False  # the panel itself moves a table's selection
@@ -180,6 +185,9 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.gates_button = push_button(self, "Gates…", lambda: self.edit_gates(), name="gatesButton",
                                         tip="What a version must reach before it becomes champion or goes to "
                                             "Production")
+        rights.guard("write", self.register_button, self.import_button, self.serve_button, self.export_button,
+                     self.monitor_button, self.score_button)
+        rights.guard("approve", self.alias_button, self.stage_button, self.gates_button)
         # what is done with a version first (serve it, export it, watch it) stays longest in the bar
         self.actions_bar = ActionBar(self, align=Qt.AlignmentFlag.AlignRight)
         for button, priority in ((self.serve_button, 3), (self.export_button, 2), (self.monitor_button, 2),
@@ -189,6 +197,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         head = QHBoxLayout()
         head.addWidget(self.model_title, 1)
         head.addWidget(self.actions_bar)
+        self.stale_bar = StaleBar(self)  # a change refused because the model changed meanwhile: who, when, Reload
+        self.stale_bar.reload.connect(self.reload_model)
         self.facts = QLabel(self)
         self.facts.setObjectName("modelFacts")
         self.facts.setWordWrap(True)
@@ -272,7 +282,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.tabs.addTab(self.card_tab, "Model card")
         self.tabs.currentChanged.connect(lambda _i: self._show_version_tab())
 
-        return master_detail(self, left, [head, self.facts, self.next_label, self.gate_label, self.serving_label,
+        return master_detail(self, left, [head, self.stale_bar, self.facts, self.next_label, self.gate_label, self.serving_label,
                                           self.tabs], 300)
 
     def _fit_version_columns(self) -> None:
@@ -352,6 +362,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         else:  # nothing registered (or another store): no stale rows behind the empty page
             super().refresh()
             self.model_name, self.version = None, None
+            self.shown_model, self.model_revision = None, None
+            self.stale_bar.hide()
             self.versions_model.set_rows([])
             self.timeline_model.set_rows([])
 
@@ -369,17 +381,32 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         info = self.models_model.rows[row]
         if self.model_name != info.name:
             self.version = None
+            self.stale_bar.hide()  # it was about the other model
+        if self.model_name != info.name or self.shown_model is None or info.revision >= self.shown_model.revision:
+            self.shown_model, self.model_revision = info, info.revision
         self.model_name = info.name
         self.model_title.setText(info.name)
-        self._show_facts(info)
+        self._show_facts(self.shown_model)
         name = info.name
-        self.client.read("registry.model",
-                         lambda store: (registry.list_versions(store, name), registry.timeline(store, name)),
-                         lambda answer: self._model_loaded(name, *answer), self._read_failed)
 
-    def _model_loaded(self, name: str, versions: list[registry.ModelVersionInfo], timeline: list[dict]) -> None:
+        def read(store: Any) -> tuple[registry.ModelInfo, list[registry.ModelVersionInfo], list[dict]]:
+            return registry.get_model(store, name), registry.list_versions(store, name), registry.timeline(store, name)
+
+        self.client.read("registry.model", read, lambda answer: self._model_loaded(name, *answer), self._read_failed)
+
+    def reload_model(self) -> None:
+        """Read the shown model again (the stale bar's Reload): its list row, facts, versions and timeline."""
+        self.stale_bar.hide()
+        self.refresh()
+
+    def _model_loaded(self, name: str, model: registry.ModelInfo, versions: list[registry.ModelVersionInfo],
+                      timeline: list[dict]) -> None:
         if name != self.model_name:
             return  # another model was chosen meanwhile
+        # read one after the other: if an edit landed in between, the older revision is what is shown
+        self.shown_model = model
+        self.model_revision = min([model.revision, *(v.model_revision for v in versions)])
+        self._show_facts(model)
         wanted = self._want_ref or (self.version.ref if self.version is not None else None)
         self._selecting = True
         try:
@@ -440,7 +467,9 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
             self.monitor_version()
 
     def _model_info(self, name: str | None) -> registry.ModelInfo | None:
-        """The model as last read (the list on the left)."""
+        """The model as last read (the one shown, else its row in the list on the left)."""
+        if name is not None and self.shown_model is not None and self.shown_model.name == name:
+            return self.shown_model
         row = self.models_model.row_of(name)
         return self.models_model.rows[row] if row >= 0 else None
 
