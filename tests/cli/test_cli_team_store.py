@@ -104,6 +104,20 @@ def test_bad_server_input_is_one_line_naming_the_option(
     finally:
         server.drop_database(foreign)
 
+    # a login that may not create tables: refused before anything is made
+    empty = server.create_database()
+    login = f"nocreate_{empty}"
+    try:
+        with server.connect(empty) as conn:
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+            conn.execute(f'CREATE ROLE "{login}" LOGIN')
+        code, out, err = cli(capsys, "store", "init", "--db-url", server.url(empty, user=login), "--artifacts", str(share))
+        line = _one_line(code, err)
+        assert f"The login '{login}' given in --db-url may not create tables" in line, line
+        assert not share.exists()
+    finally:
+        server.drop_database(empty)
+
     # a SQLite URL is not a team store
     code, out, err = cli(capsys, "store", "init", "--db-url", f"sqlite:///{tmp_path / 'x.db'}",
                          "--artifacts", str(share))
@@ -147,3 +161,16 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
                          "--artifacts", str(tmp_path / "a"))
     assert code == 2 and "differ" in err
     assert not json.dumps(out).count("Traceback")
+
+
+def test_a_remembered_password_goes_to_pgpass_readable_only_by_its_owner(tmp_path: Path) -> None:
+    from modelyard.core.store.teamstore import write_pgpass
+
+    pgpass = tmp_path / ".pgpass"
+    pgpass.write_text("other.host:5432:db:ana:keep\n")
+    write_pgpass("db.example", 5432, "modelyard", "ben", "old", path=pgpass)
+    write_pgpass("db.example", 5432, "modelyard", "ben", "new:pw\\x", path=pgpass)  # replaces ben's line
+    assert pgpass.read_text().splitlines() == ["other.host:5432:db:ana:keep",
+                                               "db.example:5432:modelyard:ben:new\\:pw\\\\x"]
+    assert pgpass.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [".pgpass"]  # no temp file left

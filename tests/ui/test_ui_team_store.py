@@ -15,9 +15,7 @@ from modelyard.ui.common import rights
 from modelyard.ui.common.settings import last_team_store, recent_team_stores
 from modelyard.ui.common.team_store import TeamStoreDialog
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialog
-
-HAS_MEMBERS = hasattr(team, "add_member")  # ROLES-CORE (core/store/team.py) on this branch
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 
 @pytest.fixture
@@ -35,16 +33,9 @@ def team_db(pg_server_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def add_login(server, database: str, login: str, role: str) -> None:
-    """A member's own database login, in ``role`` (the core's add_member when it is here; else plain SQL:
-    a viewer may read every table and nothing more)."""
-    if HAS_MEMBERS:
-        with Store.open(None, db_url=server.url(database), create=False) as store:
-            team.add_member(store, login, role, password="secret")
-        return
-    assert role == "viewer"
-    with server.connect(database) as conn:
-        conn.execute(f'CREATE ROLE "{login}" LOGIN')
-        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{login}"')
+    """A member's own database login, in ``role``, added by the store's owner (an admin)."""
+    with Store.open(None, db_url=server.url(database), create=False) as store:
+        team.add_member(store, login, role, password="secret")
 
 
 def _modal(kind: type[QDialog]) -> QDialog | None:
@@ -53,7 +44,7 @@ def _modal(kind: type[QDialog]) -> QDialog | None:
 
 
 def fill_and_open(qtbot, *, host: str, port: int, database: str, user: str, password: str = "",
-                  artifacts: str = "") -> list[str]:
+                  artifacts: str = "", remember: bool = False) -> list[str]:
     """When the Open Team Store dialog shows: type into its fields and click Open. Returns what it said
     (the status line) if it stayed open."""
     said: list[str] = []
@@ -69,6 +60,8 @@ def fill_and_open(qtbot, *, host: str, port: int, database: str, user: str, pass
             if text:
                 qtbot.keyClicks(edit, text)
         dialog.port_spin.setValue(port)
+        if remember:
+            qtbot.mouseClick(dialog.remember_check, Qt.MouseButton.LeftButton)
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
 
     QTimer.singleShot(0, drive)
@@ -76,8 +69,10 @@ def fill_and_open(qtbot, *, host: str, port: int, database: str, user: str, pass
 
 
 def test_opening_a_team_store_through_the_dialog_shows_who_and_greys_out_what_a_viewer_may_not_do(
-        qtbot, store, team_db) -> None:
+        qtbot, store, team_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server, database, share = team_db
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # where ~/.pgpass goes
+    (tmp_path / "home").mkdir()
     login = f"vera_{database}"
     add_login(server, database, login, "viewer")
     window = open_window(qtbot, store, (1024, 640))
@@ -88,7 +83,8 @@ def test_opening_a_team_store_through_the_dialog_shows_who_and_greys_out_what_a_
     registry = window.panel_of("registry")
     assert datasets.import_button.isEnabled() and experiments.train_button.isEnabled()
 
-    fill_and_open(qtbot, host="127.0.0.1", port=server.port, database=database, user=login, password="secret")
+    fill_and_open(qtbot, host="127.0.0.1", port=server.port, database=database, user=login, password="secret",
+                  remember=True)
     window.action_open_team_store.trigger()  # modal: the timer above types and clicks while it shows
     qtbot.waitUntil(lambda: not window.store.is_sqlite, timeout=15_000)
     settle(qtbot, window)
@@ -98,6 +94,9 @@ def test_opening_a_team_store_through_the_dialog_shows_who_and_greys_out_what_a_
     assert server_address(window.store.engine.url) == where and window.store.root == share
     assert "secret" not in window.store.db_url  # the password went to PGPASSWORD, never into the URL
     assert os.environ.get("PGPASSWORD") == "secret"
+    pgpass = tmp_path / "home" / ".pgpass"  # "Remember the password in ~/.pgpass" was ticked
+    assert pgpass.read_text() == f"127.0.0.1:{server.port}:{database}:{login}:secret\n"
+    assert pgpass.stat().st_mode & 0o777 == 0o600
 
     for button in (datasets.import_button, experiments.train_button, experiments.register_button,
                    registry.register_button, registry.import_button):
@@ -187,9 +186,7 @@ def test_a_new_team_store_is_made_through_the_dialog(qtbot, pg_server_session, t
         server.drop_database(database)
 
 
-@pytest.mark.skipif(not HAS_MEMBERS, reason="needs ROLES-CORE's team.add_member/set_role (core/store/team.py); "
-                                            "the lead removes this mark at merge")
-def test_an_admin_adds_a_member_and_changes_a_role_in_the_team_dialog(qtbot, team_db) -> None:
+def test_an_admin_adds_a_member_changes_their_role_and_removes_them_in_the_team_dialog(qtbot, team_db) -> None:
     from modelyard.ui.common.team_dialog import AddMemberDialog, TeamDialog
 
     server, database, share = team_db
@@ -225,19 +222,38 @@ def test_an_admin_adds_a_member_and_changes_a_role_in_the_team_dialog(qtbot, tea
             qtbot.mouseClick(dialog.set_role_button, Qt.MouseButton.LeftButton)
             qtbot.waitUntil(lambda: {m.login: m.role for m in dialog.model.rows}.get(login) == "approver",
                             timeout=10_000)
+            owner = next(m for m in dialog.model.rows if m.owner)  # the store's owner: always an admin
+            dialog.select(owner.login)
+            assert not dialog.set_role_button.isEnabled() and "always an admin" in dialog.set_role_button.toolTip()
+            assert not dialog.remove_button.isEnabled()
+            dialog.select(login)
+            assert dialog.remove_button.isEnabled()
+
+            def confirm() -> None:
+                box = _modal(QMessageBox)
+                if box is None:
+                    QTimer.singleShot(20, confirm)
+                    return
+                box.button(QMessageBox.StandardButton.Yes).click()
+
+            QTimer.singleShot(0, confirm)
+            qtbot.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: login not in [m.login for m in dialog.model.rows], timeout=10_000)
             dialog.accept()
 
         QTimer.singleShot(0, add)
         window.action_team.trigger()
         settle(qtbot, window)
-        members = {m.login: m.role for m in team.list_members(admin_store)}
-        assert members[login] == "approver"
+        assert login not in {m.login for m in team.list_members(admin_store)}
         from modelyard.core.store import models as m
         from sqlalchemy import select
 
         with admin_store.session() as s:
-            entries = s.scalars(select(m.AuditLog).where(m.AuditLog.entity_type == "member")).all()
-        assert len(entries) >= 2  # the add and the role change
+            entries = s.execute(select(m.AuditEvent.entity_id, m.AuditEvent.action, m.AuditEvent.to_value)
+                                .where(m.AuditEvent.entity_type == "member", m.AuditEvent.entity_id == login)
+                                .order_by(m.AuditEvent.id)).all()
+        assert [e.action for e in entries] == ["add_member", "set_role", "remove_member"], entries
+        assert [e.to_value for e in entries][:2] == ["viewer", "approver"], entries
         window.close()
 
 
@@ -260,3 +276,48 @@ def test_a_viewer_sees_the_team_read_only_with_the_reason(qtbot, team_db) -> Non
         settle(qtbot, window)
         dialog.close()
         window.close()
+
+
+def test_the_window_starts_on_a_team_store_named_by_its_url_or_shown_last(
+        qtbot, team_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import modelyard.ui.app as app_module
+    from modelyard.ui.common.settings import (
+        open_settings,
+        remember_store,
+        remember_team_store,
+    )
+
+    server, database, share = team_db
+    monkeypatch.delenv("MODELYARD_STORE")
+    monkeypatch.setattr(app_module, "default_store_dir", lambda: tmp_path / "default-store")
+    settings = open_settings()
+    url = server.url(database)
+    store = app_module.open_window_store(None, url, settings)  # modelyard --db-url URL
+    assert store is not None and store.root == share  # the recorded share, not the default folder
+    store.close()
+
+    folder = tmp_path / "my-store"
+    Store.open(folder, create=True).close()
+    remember_store(settings, str(folder))
+    remember_team_store(settings, url)
+    store = app_module.open_window_store(None, None, settings)  # no store named: the team store shown last
+    assert store is not None and not store.is_sqlite and store.root == share
+    store.close()
+
+    # the server is gone: the last folder opens instead, and the user is told why
+    remember_team_store(settings, f"postgresql+psycopg://modelyard@127.0.0.1:1/{database}")
+    seen: list[str] = []
+
+    def close_warning() -> None:
+        box = _modal(QMessageBox)
+        if box is None:
+            QTimer.singleShot(20, close_warning)
+            return
+        seen.append(box.text())
+        box.accept()
+
+    QTimer.singleShot(0, close_warning)
+    store = app_module.open_window_store(None, None, settings)
+    assert store is not None and store.root == folder.resolve() and store.is_sqlite
+    store.close()
+    assert "Cannot reach the database server at 127.0.0.1:1" in seen[0]

@@ -149,8 +149,7 @@ def _init_team(args: argparse.Namespace, url: str | None) -> int:
         store_id = store.meta().get("store_id")
     if wants_json(args):
         print_json({"location": str(done.artifacts_dir), "database": done.database, "created": done.created,
-                    "schema_revision": revision, "store_id": store_id, "artifacts_dir": str(done.artifacts_dir),
-                    "roles_installed": done.roles_installed})
+                    "schema_revision": revision, "store_id": store_id, "artifacts_dir": str(done.artifacts_dir)})
         return 0
     what = "Created the team store" if done.created else "The team store is ready:"
     print(f"{what} {done.database}, artifacts in {done.artifacts_dir} (schema revision {revision}).")

@@ -125,19 +125,39 @@ def open_last_team_store(entry: dict[str, str]) -> Store | None:
         return None
 
 
+def open_window_store(store_arg: str | None, db_url: str | None, settings) -> Store | None:  # type: ignore[no-untyped-def]
+    """The store the window opens on (None: the user was told why).
+
+    A team store named by ``--db-url``/``MODELYARD_DB_URL`` with no ``--store``/``MODELYARD_STORE``
+    opens on the artifacts folder recorded in it; with no store named at all, the team store the
+    window showed last opens again (its password from ~/.pgpass); otherwise a folder, as before.
+    """
+    from modelyard.core.store import teamstore
+
+    location, explicit = choose_store_location(store_arg, settings)
+    url = db_url or os.environ.get(DB_URL_ENV) or None
+    if url and not url.startswith("sqlite") and not (store_arg or os.environ.get(STORE_ENV)):
+        try:
+            if teamstore.recorded_artifacts_dir(url):
+                return teamstore.open_team_store(url)
+        except ModelyardError as exc:
+            _cannot_open(exc)
+            return None
+    team = last_team_store(settings) if not (explicit or url) else None
+    if team is not None:
+        store = open_last_team_store(team)
+        if store is not None:
+            return store
+    return open_start_store(location, explicit, db_url)
+
+
 def run_gui(args: list[str], gui_options: tuple[str, ...] | list[str] = ()) -> int:
     ns = _parse(args, gui_options)
     check_or_exit(args)  # on X11 without the libraries Qt's xcb plugin needs: one line and exit 1, not Qt's abort
     app = create_application()
     settings = open_settings()
     apply_preferences(settings)
-    location, explicit = choose_store_location(ns.store, settings)
-    store = None
-    team = last_team_store(settings) if not (explicit or ns.db_url or os.environ.get(DB_URL_ENV)) else None
-    if team is not None:  # the window showed a team store last: open it again (its password from ~/.pgpass)
-        store = open_last_team_store(team)
-    if store is None:
-        store = open_start_store(location, explicit, ns.db_url)
+    store = open_window_store(ns.store, ns.db_url, settings)
     if store is None:
         return 1
     window = MainWindow(store, settings)

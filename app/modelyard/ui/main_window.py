@@ -33,7 +33,7 @@ from modelyard.core.common.names import plural
 from modelyard.core.jobs import housekeeping as maintenance
 from modelyard.core.jobs.runner import JobSpec
 from modelyard.core.store import Store
-from modelyard.core.store.teamstore import member_of
+from modelyard.core.store.team import member as member_of
 from modelyard.ui.common import rights, team_status, theme
 from modelyard.ui.common.client import CoreClient
 from modelyard.ui.common.dialogs import PreferencesDialog
@@ -356,7 +356,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.action_team.setEnabled(not store.is_sqlite)
         self.action_team.setToolTip("" if not store.is_sqlite else team_status.SQLITE_TEAM_TIP)
         self.client.read("window.member", member_of, self._member_known,
-                         lambda exc: self.statusBar().showMessage(f"Cannot tell your role: {exc}", 10_000))
+                         lambda exc: self.statusBar().showMessage(
+                             f"Cannot tell your role on this store: {getattr(exc, 'message', None) or exc}", 10_000))
         self.jobs_panel.attach(store, self.runner, self.client)
         self.runner.job_started.connect(self._job_started)  # after the dock's own: it has the row
         self.runner.job_finished.connect(self.client.job_finished)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelyard.core.common.errors import StoreError
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from modelyard.core.store import Store
-    from modelyard.core.store.team import Member
 
 ARTIFACTS_DIR_KEY = "artifacts_dir"
 CLI_LABELS = {"db_url": "--db-url", "artifacts": "--artifacts"}
@@ -40,7 +39,6 @@ class TeamStoreInit:
     created: bool  # False: the database already held this store
     artifacts_dir: Path
     database: str  # the URL without its password
-    roles_installed: bool  # False until core/store/team.py provides install_roles
 
 
 def server_address(url: str | URL) -> str:
@@ -260,6 +258,7 @@ def init_team_store(db_url: str, artifacts: str | os.PathLike[str], *,
                         if "alembic_version" in tables else None)
             recorded = (conn.execute(text("SELECT value FROM store_meta WHERE key = :k"),
                                      {"k": ARTIFACTS_DIR_KEY}).scalar() if "store_meta" in tables else None)
+            may_create = bool(conn.execute(text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar())
     except DBAPIError as exc:
         raise connection_problem(exc, parsed, url_label) from None
     finally:
@@ -269,6 +268,11 @@ def init_team_store(db_url: str, artifacts: str | os.PathLike[str], *,
         err = not_a_store(f"The database {parsed.database!r} ({url_label})", tables)
         raise StoreError(err.message, hint="Create an empty database for the store (createdb -O OWNER modelyard) "
                                            f"and name it in {url_label}.")
+    if kind == "empty" and not may_create:  # before anything is made: the schema could not be
+        raise StoreError(f"The login {parsed.username or '(your login name)'!r} given in {url_label} may not create "
+                         f"tables in the database {parsed.database!r}.",
+                         hint="Create the team store as the database's owner (createdb -O LOGIN DATABASE) or a "
+                              "superuser; members join it later with 'modelyard team add'.")
     asked = Path(artifacts).expanduser().resolve()
     if recorded and Path(recorded) != asked:
         raise StoreError(f"The store at {shown} already keeps its artifacts in {recorded}, not {asked} ({dir_label}).",
@@ -281,45 +285,17 @@ def init_team_store(db_url: str, artifacts: str | os.PathLike[str], *,
         raise connection_problem(exc, parsed, url_label) from None
     try:
         record_artifacts_dir(store, folder)
-        installed = False
-        if hasattr(team_mod, "install_roles"):  # ROLES-CORE (issue 15)
-            team_mod.install_roles(store)
-            installed = True
+        team_mod.install_roles(store)  # again: after a restore, the server lacks the store's group roles
     except DBAPIError as exc:
         store.close()
         raise connection_problem(exc, parsed, url_label) from None
     except BaseException:
         store.close()
         raise
-    return store, TeamStoreInit(created=kind == "empty", artifacts_dir=folder, database=shown,
-                                roles_installed=installed)
+    return store, TeamStoreInit(created=kind == "empty", artifacts_dir=folder, database=shown)
 
 
-# --------------------------------------------------------------------------- who you are
-
-
-def member_of(store: Store) -> Member:
-    """Who uses ``store`` and in which role (:func:`team.member`; until that is on this branch, the
-    same answer read from the database's grants: INSERT on runs makes a data scientist, a
-    superuser or the database's owner an admin)."""
-    from modelyard.core.store import team as team_mod
-
-    if hasattr(team_mod, "member"):
-        return team_mod.member(store)
-    from modelyard.core.common.procs import current_user
-
-    if store.is_sqlite:
-        return team_mod.Member(current_user(), "admin", False)
-    from sqlalchemy import text
-
-    with store.engine.connect() as conn:
-        row: Any = conn.execute(text(
-            "SELECT current_user, r.rolsuper OR r.rolcreaterole OR d.datdba = r.oid, "
-            "has_table_privilege(current_user, 'runs', 'INSERT') "
-            "FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()"
-        )).one()
-    role = "admin" if row[1] else "scientist" if row[2] else "viewer"
-    return team_mod.Member(row[0], role, True)
+# --------------------------------------------------------------------------- passwords
 
 
 def write_pgpass(host: str, port: int | str, database: str, user: str, password: str,

@@ -16,8 +16,10 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -95,7 +97,8 @@ class TeamDialog(QDialog):
         self.model = MembersModel(self)
         self.model.me = member.login if member is not None else ""
         self.view = rows_view(self, "membersTable", self.model)
-        self.view.horizontalHeader().setStretchLastSection(True)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
         admin = member is not None and member.may("manage")
         who = f"you ({member.login}) are {_article(member.role_label)} {member.role_label}" if member else ""
@@ -109,14 +112,17 @@ class TeamDialog(QDialog):
         self.role_edit = role_combo(self)
         self.role_edit.setObjectName("memberRoleCombo")
         self.set_role_button = push_button(self, "Set role", self.set_role, name="setRoleButton", enabled=False)
+        self.remove_button = push_button(self, "Remove…", self.remove_member, name="removeMemberButton", icon="trash",
+                                         enabled=False, tip="Take every role on this store from the selected member")
         self.error_label = QLabel(self)
         self.error_label.setObjectName("teamError")
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(f"color: {theme.status_colour('failed').name()}")
         self.error_label.hide()
-        rights.guard("manage", self.add_button, self.role_edit, self.set_role_button)
+        rights.guard("manage", self.add_button, self.role_edit, self.set_role_button, self.remove_button)
         row = QHBoxLayout()
         row.addWidget(self.add_button)
+        row.addWidget(self.remove_button)
         row.addStretch(1)
         row.addWidget(QLabel("Role of the selected member:", self))
         row.addWidget(self.role_edit)
@@ -139,7 +145,8 @@ class TeamDialog(QDialog):
     def _members(self, members: list[Any]) -> None:
         current = self.selected()
         self.model.set_rows(sorted(members, key=lambda m: m.login))
-        self.view.resizeColumnsToContents()
+        self.view.resizeColumnToContents(0)
+        self.view.setColumnWidth(0, max(self.view.columnWidth(0) + 24, 160))  # room for the longest login
         if current is not None:
             self.select(current.login)
         elif self.model.rows:
@@ -158,7 +165,12 @@ class TeamDialog(QDialog):
         member = self.selected()
         if member is not None:
             self.role_edit.setCurrentIndex(team.ROLES.index(member.role))
-        self.set_role_button.setEnabled(member is not None)
+        owner = member is not None and getattr(member, "owner", False)
+        tip = f"{member.login} owns the store (or is a superuser) and is always an admin." if owner else ""
+        for button in (self.set_role_button, self.remove_button):
+            button.setEnabled(member is not None and not owner)
+        self.set_role_button.setToolTip(tip)
+        self.remove_button.setToolTip(tip or "Take every role on this store from the selected member")
 
     # ------------------------------------------------------------------ writing
     def add_member(self) -> None:
@@ -179,6 +191,18 @@ class TeamDialog(QDialog):
         if role == member.role:
             return
         self._write(lambda store: team.set_role(store, member.login, role), select=member.login)
+
+    def remove_member(self) -> None:
+        member = self.selected()
+        if member is None:
+            return
+        answer = QMessageBox.question(
+            self, "Remove member",
+            f"Take every role on this store from {member.login}? Their login stays on the server; without a role "
+            "it cannot open this store.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self._write(lambda store: team.remove_member(store, member.login), select="")
 
     def _write(self, fn: Any, *, select: str) -> None:
         self.error_label.hide()

@@ -111,6 +111,8 @@ class TeamStoreDialog(QDialog):
         folder_row.setContentsMargins(0, 0, 0, 0)
         folder_row.addWidget(self.artifacts_edit, 1)
         folder_row.addWidget(browse)
+        for edit in (self.host_edit, self.database_edit, self.user_edit):  # no longer the recent one shown
+            edit.textEdited.connect(lambda _text: self.recent_combo.setCurrentIndex(0))
         server_row = QHBoxLayout()
         server_row.setContentsMargins(0, 0, 0, 0)
         server_row.addWidget(self.host_edit, 1)
@@ -119,7 +121,7 @@ class TeamStoreDialog(QDialog):
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        if self._recent:
+        if self._recent and not create:  # a new store is made in an empty database: none of these
             form.addRow("Recent:", self.recent_combo)
         else:
             self.recent_combo.hide()
@@ -149,6 +151,7 @@ class TeamStoreDialog(QDialog):
         self.setMinimumWidth(min(560, max(420, self.screen().availableGeometry().width() - 80))
                              if self.screen() else 520)
         if self._recent and not create:
+            self.recent_combo.setCurrentIndex(1)  # the fields show the last one opened
             self._fill(self._recent[0])
 
     # ------------------------------------------------------------------ fields

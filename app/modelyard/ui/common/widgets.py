@@ -229,6 +229,7 @@ class ActionBar(QWidget):
         self.more.setToolTip("More actions")
         self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.menu = QMenu(self.more)
+        self.menu.setToolTipsVisible(True)  # a greyed-out item says why (a role's rights: ui/common/rights.py)
         self.menu.aboutToShow.connect(self._fill_menu)
         self.more.setMenu(self.menu)
         self.more.hide()

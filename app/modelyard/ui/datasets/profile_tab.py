@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from modelyard.core.datasets.schema import ALLOWED_TYPES, ROLES
-from modelyard.ui.common import theme
+from modelyard.ui.common import rights, theme
 from modelyard.ui.common.delegates import ComboDelegate, SparklineDelegate
 from modelyard.ui.common.widgets import push_button
 from modelyard.ui.datasets.profile_table import (
@@ -88,6 +88,7 @@ class ProfileTab:
                                               tip="Types and roles are part of a version: changing them creates the "
                                                   "next version.")
         self.profile_model.changes_pending.connect(self.save_schema_button.setEnabled)
+        rights.guard("write", self.save_schema_button)
         self.detail_holder = QWidget(self)
         self.detail_layout = QVBoxLayout(self.detail_holder)
         self.detail_layout.setContentsMargins(0, 0, 0, 0)

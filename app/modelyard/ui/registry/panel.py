@@ -268,6 +268,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.edit_notes_button = push_button(self, "Edit notes…", lambda: self.edit_card_notes(),
                                              name="editNotesButton")
         self.export_card_button = push_button(self, "Export HTML…", lambda: self.export_card(), name="exportCardButton")
+        rights.guard("write", self.edit_notes_button)
         cb = QHBoxLayout()
         cb.addStretch(1)
         cb.addWidget(self.edit_notes_button)
