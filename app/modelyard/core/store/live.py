@@ -41,7 +41,7 @@ CHANNEL = "modelyard_changes"
 KEEP_ROWS = 5000  # change_log rows kept (a reader further behind refreshes everything)
 PRUNE_EVERY = 200  # a process prunes at every this-many-th row it adds
 SQLITE_POLL_S = 0.2  # how often a watcher of an SQLite store asks whether anything was committed
-MAX_IDS = 50  # ids kept per topic in one row (more: the topic alone)
+MAX_IDS = 50  # ids kept per topic in one row (the first ones: ids are hints)
 MAX_ROWS = 1000  # rows one poll reads; more: everything changed
 
 # tables -> the change topics of core/jobs/kinds.py (tests/core/store/test_live.py keeps them equal).
