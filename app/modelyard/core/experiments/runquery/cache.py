@@ -167,6 +167,8 @@ def _save_blocks(store: Store, blocks: list[tuple[int, int | None, bytes]]) -> i
 
     if not blocks or store.in_write():
         return 0
+    if store.engine.dialect.name != "postgresql":
+        blocks = [item for item in blocks if item[2] is not None]  # PostgreSQL's "prune only" items
     if store.engine.dialect.name == "postgresql":
         return _pg_save_blocks(store, blocks)
     if not store.is_sqlite:
@@ -217,7 +219,9 @@ SELECT count(*) FROM saved"""
 
 def _pg_save_blocks(store: Store, blocks: list[tuple[int, int | None, bytes]]) -> int:
     """PostgreSQL's :func:`_save_blocks`: each item's second value is the read's snapshot
-    (``pg_current_snapshot()`` as text). No writer ever waits for this: it touches only cache
+    (``pg_current_snapshot()`` as text); an item with no data (a block holding a running run)
+    stores none but still removes the marks the snapshot sees, so a block written to for days
+    does not gather them until its runs end. No writer ever waits for this: it touches only cache
     rows and marks of blocks a writer has left (a writer only adds marks)."""
     from sqlalchemy.exc import DBAPIError
 
@@ -228,7 +232,8 @@ def _pg_save_blocks(store: Store, blocks: list[tuple[int, int | None, bytes]]) -
             with conn.begin():
                 raw.execute(f"SET LOCAL lock_timeout = {int(CACHE_SAVE_BUSY_MS)}")
                 for block, snapshot, blob in blocks:
-                    saved += raw.execute(_PG_SAVE, {"block": block, "data": blob, "snapshot": snapshot}).fetchone()[0]
+                    n = raw.execute(_PG_SAVE, {"block": block, "data": blob, "snapshot": snapshot}).fetchone()[0]
+                    saved += n if blob is not None else 0
     except DBAPIError:
         return 0
     except Exception as exc:  # noqa: BLE001 - psycopg's own errors (raw.execute): permission, lock timeout

@@ -261,11 +261,13 @@ class _Loader:
                 part = ({f: v[sl] for f, v in fresh_d.items()},
                         {kind: {k: v[sl] for k, v in cols.items()} for kind, cols in fresh_kinds.items()})
                 parts[b] = part
+                seen = state["snapshot"][0] if self.postgresql else state[b][0] if b in state else None
                 if not np.any(part[0]["status"] == "running"):  # a running run changes within seconds
                     blob = _encode_block(part, b)
                     if blob is not None:  # with what the read saw (PostgreSQL: its snapshot)
-                        seen = state["snapshot"][0] if self.postgresql else state[b][0] if b in state else None
                         self.to_save.append((b, seen, blob))
+                elif self.postgresql:  # no snapshot, but the marks this read sees can go (cache._PG_SAVE)
+                    self.to_save.append((b, seen, None))
         d, kinds = _concat_parts([parts[b] for b in needed])
         pk = d["pk"]
         pos = np.minimum(np.searchsorted(scope, pk), len(scope) - 1)
