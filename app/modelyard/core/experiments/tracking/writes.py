@@ -182,14 +182,16 @@ def _copy_binary(flat: list[Any]) -> bytes:
     import numpy as np
 
     keys = flat[1::5]
+    n = len(keys)
     encoded = {k: k.encode() for k in set(keys)}
     by_len: dict[int, Any] = {}
     if len({len(b) for b in encoded.values()}) == 1:
-        by_len[len(next(iter(encoded.values())))] = range(len(keys))
+        by_len[len(next(iter(encoded.values())))] = range(n)
     else:
         for i, k in enumerate(keys):
             by_len.setdefault(len(encoded[k]), []).append(i)
-    run_ids, steps, times, values = (np.asarray(flat[c::5]) for c in (0, 2, 3, 4))
+    run_ids, steps, times, values = (np.fromiter(flat[c::5], dtype=t, count=n)
+                                     for c, t in ((0, np.int64), (2, np.int64), (3, np.int64), (4, np.float64)))
     parts = [_PGCOPY_HEADER]
     for size, rows in by_len.items():
         rec = np.empty(len(rows), dtype=np.dtype([
