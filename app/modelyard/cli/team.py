@@ -31,9 +31,13 @@ ROLE_HELP = ("viewer (reads everything), scientist (a data scientist: imports, t
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     verbs = add_noun(subparsers, "team", common, help="the members of a team store and their roles",
-                     description="The members of a team store (PostgreSQL) and their roles: " + ROLE_HELP + ". "
-                                 "Each member connects as their own database login, and the database enforces the "
-                                 "roles. Only an admin adds members or changes roles; every change is audited. "
+                     description="The members of a team store (PostgreSQL) and their roles:\n"
+                                 "  viewer     reads everything\n"
+                                 "  scientist  a data scientist: also imports, trains, registers, exports\n"
+                                 "  approver   also moves champion and the Production stage, edits gates\n"
+                                 "  admin      also manages members and the store's settings\n"
+                                 "Each member connects as their own database login, and the database enforces the\n"
+                                 "roles. Only an admin adds members or changes roles; every change is audited.\n"
                                  "An SQLite store has one user, with every right.")
     p = add_command(verbs, "add", common, _add, help="add a member (creating their login on the server if needed)",
                     epilog="examples:\n  modelyard team add vera --role viewer\n"

@@ -220,3 +220,23 @@ def test_a_watcher_that_lost_track_refreshes_everything(store: Store, backend: s
     finally:
         writer.close()
         watcher.close()
+
+
+def test_upgrading_an_older_store_logs_nothing_and_the_writes_after_it_are_logged(tmp_path: Path,
+                                                                                    new_database) -> None:
+    from modelyard.core.store import migrate
+    from sqlalchemy import create_engine
+
+    url = new_database()
+    engine = create_engine(url)
+    try:
+        migrate.upgrade(engine, "0003")  # before change_log existed: a hook writing to it would fail
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO datasets (name, created_at) VALUES ('churn', '2024-03-01 12:00:00')"))
+    finally:
+        engine.dispose()
+    with Store.open(tmp_path / "store", db_url=url) as store:  # upgrades (store_meta written too)
+        assert log_rows(store) == []
+        with store.write() as s:
+            s.add(m.Dataset(name="after"))
+        assert [(r[1], r[2]) for r in log_rows(store)] == [("datasets", {"datasets": ["after"]})]

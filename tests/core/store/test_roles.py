@@ -168,7 +168,8 @@ def test_a_scientist_logs_and_registers_but_cannot_move_champion_or_production(c
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="needs the approver role|permission "
                                                                            "denied"):
                 conn.execute(sql)
-        conn.execute(f"UPDATE model_aliases SET updated_at = now() WHERE alias = 'challenger' AND model_id = {model_id}")
+        conn.execute(f"UPDATE model_aliases SET updated_at = now() WHERE alias = 'challenger' "
+                     f"AND model_id = {model_id}")
         conn.execute("INSERT INTO audit_log (at, actor, entity_type, entity_id, action) "
                      "VALUES (now(), 'the-boss', 'model', '1', 'forged')")
     assert registry.get_version(crew.owner, "churn@challenger").ref == v2.ref
@@ -176,6 +177,8 @@ def test_a_scientist_logs_and_registers_but_cannot_move_champion_or_production(c
     with crew.owner.session() as s:  # nobody but an admin writes an entry in someone else's name
         assert s.scalar(select(m.AuditEvent.actor).where(m.AuditEvent.action == "forged")) == login
         assert s.scalar(select(m.AuditEvent.actor).where(m.AuditEvent.action == "set_alias")) == login
+        # what other windows hear of names the login too (MODELYARD_USER is the owner's, an admin's, tool name)
+        assert set(s.scalars(select(m.ChangeEvent.actor).distinct())) == {login, "tester"}
 
 
 def test_an_approver_moves_champion_and_production_and_the_trail_names_them(crew: Team) -> None:
@@ -230,6 +233,10 @@ def test_an_admin_manages_members_without_createrole_and_it_is_audited(crew: Tea
         team.set_role(admin, f"{crew.database}_nobody", "viewer")
     with pytest.raises(ModelyardError, match="is not a role"):
         team.add_member(admin, f"{crew.database}_x", "boss")
+    with pytest.raises(PermissionRefused, match="needs the owner of the store's database or a superuser; you "
+                                                 rf"\({login}\) are an admin"):
+        team.install_roles(admin)  # the store's grants and guards are its owner's to change
+    assert team.install_roles(admin, required=False) is False  # (opening after an upgrade: the owner re-runs it)
     with sql_as(crew, "approver") as conn:  # the member function is the admins' alone, for a plain client too
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT modelyard_set_member(%s, 'admin', NULL, false)", (crew.logins["approver"],))
@@ -264,11 +271,54 @@ def test_the_password_given_to_add_member_is_the_new_logins_password(crew: Team)
             conn.execute("SELECT pg_reload_conf()")
 
 
+# --------------------------------------------------------------------------- a store made by a plain owner
+
+
+@pytest.mark.parametrize("createrole", [True, False], ids=["createrole", "no-createrole"])
+def test_a_store_made_by_a_database_owner_who_is_no_superuser(backend: str, pg_server_session, tmp_path: Path,
+                                                              createrole: bool) -> None:
+    """What a team's DBA would set up (createdb -O ana): PostgreSQL 16 lets a CREATEROLE login manage only
+    the roles it made; 15 lets it manage any. Without CREATEROLE the store still works for its owner."""
+    server = pg_server_session
+    database = server.create_database("template1")
+    owner = f"{database}_owner"
+    try:
+        with server.connect() as conn:
+            conn.execute(f'CREATE ROLE "{owner}" LOGIN{" CREATEROLE" if createrole else ""}')
+            conn.execute(f'ALTER DATABASE "{database}" OWNER TO "{owner}"')
+        with Store.open(tmp_path / "store", db_url=server.url(database, owner)) as store:
+            assert (store.member.login, store.member.role, store.member.owner) == (owner, "admin", True)
+            make_run(store)
+            if not createrole:
+                assert not team.roles_installed(store)
+                with pytest.raises(PermissionRefused, match=rf"needs a login that may create roles .*; {owner} "
+                                                            "may not"):
+                    team.add_member(store, f"{database}_vera", "viewer")
+                return
+            assert team.roles_installed(store)
+            admin, viewer, sci = (f"{database}_{r}" for r in ("admin", "viewer", "sci"))
+            team.add_member(store, admin, "admin")
+            team.add_member(store, viewer, "viewer")
+        with Store.open(tmp_path / "store", db_url=server.url(database, admin)) as as_admin:
+            team.add_member(as_admin, sci, "scientist")  # an admin member, with no CREATEROLE of their own
+            team.set_role(as_admin, sci, "approver")
+            team.remove_member(as_admin, viewer)  # a login the owner made, not this admin
+            assert {mem.login: mem.role for mem in team.list_members(as_admin)} == {
+                owner: "admin", admin: "admin", sci: "approver"}
+        with Store.open(tmp_path / "store", db_url=server.url(database, sci)) as as_sci:
+            v1 = registry.register(as_sci, make_run(as_sci), "churn")
+            registry.set_alias(as_sci, v1.ref, "champion", comment="approved")
+    finally:
+        server.drop_database(database)
+
+
 # --------------------------------------------------------------------------- messages and SQLite
 
 
 @pytest.mark.parametrize(("message", "statement", "what", "needed"), [
     ("permission denied for table runs", "INSERT INTO runs ...", "Recording runs", "scientist"),
+    ("permission denied for table registered_models", "UPDATE registered_models SET revision=...",
+     "Changing registered models", "scientist"),
     ("permission denied for table store_meta", "UPDATE store_meta ...", "Changing the store's settings", "admin"),
     ("permission denied for table audit_log", "DELETE FROM audit_log", "Editing the audit trail", "admin"),
     ("permission denied for sequence runs_id_seq", "INSERT INTO runs ...", "Changing the store", "scientist"),
@@ -293,3 +343,36 @@ def test_an_sqlite_store_has_one_user_with_every_right(tmp_path: Path, monkeypat
         team.install_roles(store)  # nothing to install
         with pytest.raises(StoreError, match=r"one user \(tester\), who has every right"):
             team.add_member(store, "vera", "viewer")
+
+
+def test_a_viewers_window_leaves_triggers_to_others_and_a_viewer_cannot_run_the_agent(crew: Team, tmp_path: Path):
+    import datetime as dt
+    import time
+
+    from modelyard.core.pipelines import agent, catalog, triggers
+    from modelyard.ui.pipelines import data
+
+    (tmp_path / "incoming").mkdir()
+    recipe = tmp_path / "arrivals.yaml"
+    recipe.write_text("name: arrivals\nparams:\n  data: none\ntriggers:\n  - on: new_file\n    folder: incoming\n"
+                      "    param: data\nsteps:\n  count:\n    kind: shell\n    params: {command: \"true\"}\n",
+                      encoding="utf-8")
+    catalog.add_pipeline_file(crew.owner, recipe)
+    with crew.owner.write() as s:  # listed an hour ago; a settled file arrived since
+        s.execute(m.Pipeline.__table__.update().values(created_at=m.utcnow() - dt.timedelta(hours=1)))
+    arrived = tmp_path / "incoming" / "week.csv"
+    arrived.write_text("a\n1\n", encoding="utf-8")
+    time.sleep(triggers.SETTLE_S + 0.2)  # settled: unchanged for the triggers' settle time
+
+    def firings() -> int:
+        with crew.owner.session() as s:
+            return s.scalar(select(func.count()).select_from(m.TriggerFiring))
+
+    assert data.fire_triggers(crew.open("viewer"), 15.0) == []
+    assert firings() == 0
+    with refused("data scientist", crew.logins["viewer"], "viewer"):
+        agent.run_agent(crew.open("viewer"), once=True)
+    assert firings() == 0
+    fired = data.fire_triggers(crew.open("scientist"), 15.0)
+    assert [(name, error) for name, _run, error, _type in fired] == [("arrivals", None)]
+    assert firings() == 1

@@ -36,7 +36,7 @@ from modelyard.core.pipelines.triggers import (
     SystemClock,
     start_due,
 )
-from modelyard.core.store import Store
+from modelyard.core.store import Store, team
 
 __all__ = ["Agent", "run_agent"]
 
@@ -53,6 +53,12 @@ def run_agent(store: Store | str | os.PathLike[str] | None = None, *, db_url: st
     own = not isinstance(store, Store)
     opened = Store.open(store, db_url=db_url, create=False) if own else store
     assert isinstance(opened, Store)
+    try:
+        team.require(opened, "write", "Running the pipeline agent")
+    except BaseException:
+        if own:
+            opened.close()
+        raise
     agent = Agent(opened, interval=interval, jobs=jobs, clock=clock, stop_event=stop_event, out=out,
                   settle_s=settle_s)
     try:

@@ -247,7 +247,8 @@ def set_stage(store: Store, ref: str, stage: str, *, comment: str | None, force:
         if mv.stage == stage:
             raise _Unchanged(replace(_version_info(s, model, mv), model_revision=revision - 1))
         if "Production" in (stage, mv.stage):
-            team.require(store, "approve", f"Moving a version {'into' if stage == 'Production' else 'out of'} Production")
+            team.require(store, "approve", f"Moving a version {'into' if stage == 'Production' else 'out of'} "
+                                           "Production")
         if stage == "Production":
             _enforce(s, model, mv, f"{model.name}@v{mv.version} to Production", force=force, comment=comment)
         old = mv.stage

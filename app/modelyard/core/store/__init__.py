@@ -379,7 +379,7 @@ class Store:
         if not self.is_sqlite:
             from modelyard.core.store.team import install_roles
 
-            install_roles(self)
+            install_roles(self, required=False)  # a login that may not create roles still opens it
 
     def _backup_before_upgrade(self) -> Path:
         """Copy the database to ``modelyard.db.before-<head>.bak`` before migrating it (returns the copy).

@@ -18,7 +18,8 @@ from modelyard.core.common.procs import current_user
 from modelyard.core.store import models as m
 
 # Session.info key of the actor a write session records (a team store's database login; else the
-# current user). On PostgreSQL the database writes the login into audit_log.actor anyway.
+# current user). On PostgreSQL the database writes the login into audit_log.actor for every member
+# but admins anyway (core/store/roles_sql.py).
 ACTOR_KEY = "modelyard_actor"
 
 
@@ -26,10 +27,11 @@ def audit(s: Session, entity_type: str, entity_id: Any, action: str, *, from_val
           to_value: str | None = None, comment: str | None = None, details: dict[str, Any] | None = None,
           actor: str | None = None) -> m.AuditEvent:
     """Add one audit entry to the transaction ``s``: who (``actor``, else the session's member on a team
-    store, else the current user) did ``action`` to ``entity_type``/``entity_id``, from what, to what, and why."""
-    row = m.AuditEvent(actor=actor or s.info.get(ACTOR_KEY) or current_user(), entity_type=entity_type, entity_id=str(entity_id),
-                       action=action, from_value=from_value, to_value=to_value, comment=comment,
-                       details=details)
+    store, else the current user) did ``action`` to ``entity_type``/``entity_id``, from what, to what,
+    and why."""
+    row = m.AuditEvent(actor=actor or s.info.get(ACTOR_KEY) or current_user(), entity_type=entity_type,
+                       entity_id=str(entity_id), action=action, from_value=from_value, to_value=to_value,
+                       comment=comment, details=details)
     s.add(row)
     return row
 

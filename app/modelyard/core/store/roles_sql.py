@@ -19,15 +19,15 @@ names the role needed, for any client: ``champion`` rows of ``model_aliases``, a
 into or out of (inserted at, deleted from) the ``Production`` stage, and a change to a model's
 ``gates`` need the approver role. Row-level security was the other way, but it hides rows from
 an UPDATE or DELETE (no error: nothing happens) and cannot compare a row's old and new values,
-which a stage *move* needs. A trigger on ``audit_log`` (and ``jobs``, ``pipeline_runs``) writes the
-login into ``actor`` for everyone but admins, so no member writes an entry in someone else's name
-(an admin may name another actor: a tool acting for someone, an import).
+which a stage *move* needs. A trigger on ``audit_log`` (and ``change_log``, ``jobs``,
+``pipeline_runs``) writes the login into ``actor`` for everyone but admins, so no member writes
+an entry in someone else's name (an admin may name another actor: a tool acting for someone).
 
-Members are managed through ``SECURITY DEFINER`` functions owned by whoever installed the roles
+Members are managed through a ``SECURITY DEFINER`` function owned by whoever installed the roles
 (the store's owner: a superuser, or a login with CREATEROLE), executable by the admin group only.
 So an admin member needs no CREATEROLE of their own (on PostgreSQL 15 that would let them take
 any non-superuser role on the server, other stores' included; PostgreSQL 16 would need ADMIN
-OPTION on every login), and the same SQL works on both. The functions refuse superusers, the
+OPTION on every login), and the same SQL works on both. The function refuses superusers, the
 database's owner, roles that cannot log in, and setting the password of a login that exists
 already (an admin of one store could otherwise take over a login used on another); the password
 of a new login arrives as a SCRAM-SHA-256 verifier computed here, never in clear text.
@@ -50,7 +50,7 @@ ADMIN_TABLES = ("store_meta",)
 APPEND_ONLY = ("audit_log",)
 OWNER_ONLY = ("alembic_version",)
 # Tables whose ``actor`` column the database fills with the login.
-ACTOR_TABLES = ("audit_log", "jobs", "pipeline_runs")
+ACTOR_TABLES = ("audit_log", "change_log", "jobs", "pipeline_runs")
 GUARD_DETAIL = "modelyard-needs"  # DETAIL of a guard's error: "modelyard-needs:<role>:<what>"
 
 
@@ -211,7 +211,8 @@ DECLARE
   i int;
 BEGIN
   IF new_role IS NOT NULL AND NOT (new_role = ANY (roles)) THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('%s is not a role (viewer, scientist, approver, admin)', new_role);
+    RAISE EXCEPTION USING ERRCODE = '22023',
+      MESSAGE = format('%s is not a role (viewer, scientist, approver, admin)', new_role);
   END IF;
   SELECT oid, rolsuper, rolcanlogin INTO r FROM pg_roles WHERE rolname = login;
   IF NOT FOUND THEN

@@ -166,7 +166,8 @@ def group_names(store: Store) -> dict[str, str]:
     """The store's group role per role (PostgreSQL roles are the server's: named after the database)."""
     from modelyard.core.store.roles_sql import group_names as names
 
-    return names(str(store.engine.url.database))
+    url = store.engine.url
+    return names(str(url.database or url.username))  # libpq's default database is the login's name
 
 
 def roles_installed(store: Store) -> bool:
@@ -181,27 +182,51 @@ def roles_installed(store: Store) -> bool:
     return found == len(ROLES)
 
 
-def install_roles(store: Store) -> None:
+def install_roles(store: Store, *, required: bool = True) -> bool:
     """Create (or bring up to date) the store's group roles, their grants, the row guards and the
     member function on PostgreSQL; nothing on SQLite. Idempotent: run when a store is created and
-    after every upgrade (so new tables get their grants), by the store's owner or a superuser."""
+    after every upgrade (so new tables get their grants), by the store's owner or a superuser.
+
+    Creating the roles needs a login that may create roles (a superuser, or CREATEROLE): without
+    one, :class:`PermissionRefused` saying so — or, with ``required=False`` (opening a store),
+    False and nothing done: the store works for its owner, and ``team add`` says what is missing.
+    """
     if store.is_sqlite:
-        return
+        return True
     from sqlalchemy import inspect, text
 
     from modelyard.core.store.migrate import lock_schema
     from modelyard.core.store.roles_sql import install_script
 
-    with store.engine.begin() as conn:
-        lock_schema(conn)  # one installer at a time (CREATE ROLE of the same name would race)
-        schema = conn.execute(text("SELECT current_schema()")).scalar() or "public"
-        tables = sorted(inspect(conn).get_table_names(schema=schema))
-        owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE schemaname = :s AND tablename = "
-                                  "'alembic_version'"), {"s": schema}).scalar() or \
-            conn.execute(text("SELECT current_user")).scalar()
-        script = install_script(str(store.engine.url.database), schema, str(owner), tables)
-        with conn.connection.dbapi_connection.cursor() as cur:  # no parameters: '%I' in it stays as it is
-            cur.execute(script)
+    try:
+        with store.engine.begin() as conn:
+            lock_schema(conn)  # one installer at a time (CREATE ROLE of the same name would race)
+            login, may_create, present = conn.execute(text(
+                "SELECT current_user, rolsuper OR rolcreaterole, (SELECT count(*) FROM pg_roles WHERE rolname = "
+                "ANY(:names)) FROM pg_roles WHERE rolname = current_user"),
+                {"names": list(group_names(store).values())}).one()
+            if present < len(ROLES) and not may_create:
+                if not required:
+                    return False
+                raise PermissionRefused(
+                    f"Setting up the store's roles needs a login that may create roles (a superuser, or one with "
+                    f"CREATEROLE); {login} may not.", needed="admin",
+                    hint=f"Ask the server's administrator to run 'ALTER ROLE {login} CREATEROLE', or open the store "
+                         "once as a superuser; then add members again.")
+            schema = conn.execute(text("SELECT current_schema()")).scalar() or "public"
+            tables = sorted(inspect(conn).get_table_names(schema=schema))
+            owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE schemaname = :s AND tablename = "
+                                      "'alembic_version'"), {"s": schema}).scalar() or login
+            script = install_script(str(store.engine.url.database), schema, str(owner), tables)
+            with conn.connection.dbapi_connection.cursor() as cur:  # no parameters: '%I' in it stays as it is
+                cur.execute(script)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != "42501":  # the raw cursor's errors skip the store's error hook
+            raise
+        if required:
+            raise translate_denied(store, exc, "CREATE") from exc
+        return False  # e.g. an owner upgrading a store whose roles a superuser installed: 'store init' as them
+    return True
 
 
 # =========================================================================== members
@@ -375,6 +400,12 @@ TABLE_WHAT: dict[str, str] = {
     "notifications": "Sending notifications", "runs_table_cache": "Recording runs",
     "audit_log": "Changing the store", "change_log": "Changing the store",
 }
+# An UPDATE or DELETE says something else than an INSERT of the same table.
+CHANGE_WHAT: dict[str, str] = {
+    "runs": "Changing runs", "experiments": "Changing experiments", "datasets": "Changing datasets",
+    "dataset_versions": "Changing datasets", "registered_models": "Changing registered models",
+    "model_versions": "Changing model versions", "pipelines": "Changing pipelines",
+}
 
 
 def denied_what(message: str, statement: str | None) -> tuple[str, str]:
@@ -409,6 +440,8 @@ def denied_what(message: str, statement: str | None) -> tuple[str, str]:
         return "Editing the audit trail", "admin"
     if name in OWNER_ONLY:
         return "Upgrading the store", "owner"
+    if op in ("UPDATE", "DELETE") and name in CHANGE_WHAT:
+        return CHANGE_WHAT[name], "scientist"
     return TABLE_WHAT.get(name, f"Changing {name.replace('_', ' ')}"), "scientist"
 
 

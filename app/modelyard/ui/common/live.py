@@ -5,7 +5,8 @@
 only ever receives the topics — and calls ``client.notify(topics)`` on the main thread, so the
 panels refresh as they do after the window's own writes. A burst of changes is coalesced: at
 most one notification per :data:`COALESCE_MS`, carrying every topic that arrived meanwhile.
-When the watcher lost track (a reconnect), every topic is notified.
+When the watcher lost track (a reconnect, or a watcher that failed and was made again), every
+topic is notified.
 
 Closing ends the thread within :data:`POLL_S` (it never waits on the database longer than that
 at a time); the thread is a daemon, so even a watcher stuck reconnecting to a server that went
@@ -51,11 +52,12 @@ class LiveFeed(QObject):
 
     # -- the feed's thread: no widgets, no client calls here
     def _follow(self) -> None:
-        from modelyard.core.store.live import Watcher
+        from modelyard.core.store.live import Changes, Watcher
 
         if not Watcher.followable(self._store):
             return
         watcher = None
+        lost = False  # a watcher failed: what changed until the next one started is unknown
         while not self._stop.is_set():
             try:
                 if watcher is None:
@@ -66,8 +68,11 @@ class LiveFeed(QObject):
                 if watcher is not None:
                     watcher.close()
                     watcher = None
+                lost = True
                 self._stop.wait(RETRY_S)
                 continue
+            if lost:
+                lost, changes = False, Changes(kinds.TOPICS, everything=True)
             if changes is None or self._stop.is_set():
                 continue
             topics = kinds.TOPICS if changes.everything else changes.topics & kinds.TOPICS

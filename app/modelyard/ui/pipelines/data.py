@@ -100,8 +100,12 @@ def run_spec(name: str, run_id: int, why: str | None = None) -> Any:
 def fire_triggers(store: Any, interval_s: float) -> list[tuple[str, int | None, str | None, str]]:
     """One pass of the open window over the triggers, as the agent's: claim what is due and record
     its runs (exactly once across windows and agents), then retry notifications waiting for
-    delivery. (pipeline, run id or None, error or None, trigger type) for each claim."""
+    delivery. (pipeline, run id or None, error or None, trigger type) for each claim. A member who may
+    not write (a viewer of a team store) leaves the triggers to the others' windows and agents."""
     from modelyard.core.pipelines import triggers
+
+    if not store.member.may("write"):
+        return []
 
     now = triggers.SystemClock().now()
     started = triggers.start_due(store, now=now, on_time_s=max(triggers.ON_TIME_S, 2 * interval_s),
