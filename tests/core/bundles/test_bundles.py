@@ -535,7 +535,7 @@ def test_a_signature_by_an_unknown_key_is_only_a_warning_where_no_key_is_trusted
 # --------------------------------------------------------------------------- jobs and the CLI
 
 
-@pytest.mark.slow  # several bundle exports and imports (skops files written and checked): 8-25 s a backend
+@pytest.mark.slow  # several bundle exports and imports (skops files written and checked): 5-70 s a backend, by load
 def test_jobs_export_and_import_in_the_background(lab: dict[str, Any], store: Store, tmp_path: Path) -> None:
     out = run_job(lab["store"], bundles.export_bundle_spec("iris@champion", tmp_path / "job.mybundle"))
     assert out.status == "succeeded", out.error
@@ -560,7 +560,7 @@ class CancelAt:
         pass
 
 
-@pytest.mark.slow  # several bundle exports and imports (skops files written and checked): 8-25 s a backend
+@pytest.mark.slow  # several bundle exports and imports (skops files written and checked): 5-70 s a backend, by load
 def test_cancelled_jobs_leave_no_file_and_no_record(lab: dict[str, Any], store: Store, tmp_path: Path) -> None:
     before = len(edges(lab["store"], "exported_as"))
     rec = CancelAt("Writing x.mybundle")  # noticed at the next step, once the zip is under its temporary name
@@ -579,7 +579,7 @@ def test_cancelled_jobs_leave_no_file_and_no_record(lab: dict[str, Any], store: 
     assert [p for p in (store.root / "tmp").rglob("*") if p.is_file()] == []
 
 
-@pytest.mark.slow  # several bundle exports and imports (skops files written and checked): 8-25 s a backend
+@pytest.mark.slow  # several bundle exports and imports (skops files written and checked): 5-70 s a backend, by load
 def test_cli_export_inspect_import_and_keygen(lab: dict[str, Any], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     src = source_args(lab)
@@ -667,7 +667,7 @@ def test_a_safe_skops_file_that_holds_no_model_is_refused(lab: dict[str, Any], s
 # --------------------------------------------------------------------------- overwriting on export
 
 
-@pytest.mark.slow  # several bundle exports and imports (skops files written and checked): 8-25 s a backend
+@pytest.mark.slow  # several bundle exports and imports (skops files written and checked): 5-70 s a backend, by load
 def test_export_refuses_to_overwrite_a_file_unless_forced(lab: dict[str, Any], tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     src = lab["store"]

@@ -270,7 +270,7 @@ def _nested(depth: int, inner: str) -> str:
     return expr
 
 
-@pytest.mark.slow  # on PostgreSQL 5-30 s a term: 200-comparison filters planned several times
+@pytest.mark.slow  # on PostgreSQL 2-30 s a term, by load: 200-comparison filters planned several times
 @pytest.mark.parametrize("term", ["metrics.f1 > -{i}", "params.depth > -{i}", "params.lr not in ('{i}', 'x{i}')",
                                   "duration > -{i}", "experiment != 'e{i}'", "tags.team like 'r%{i}'"])
 def test_filters_at_the_limits_work_alike_in_sql_and_in_memory(store: Store, runs: dict[str, str], term: str) -> None:

@@ -188,7 +188,8 @@ def test_the_first_stratified_split_and_train_dialog_in_a_fresh_process(store, t
     service.clear_caches()
     store.close()
     env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen",
-           "PYTHONPATH": f"{HERE.parent.parent.parent / 'app'}{__import__('os').pathsep}{HERE}"}
+           "PYTHONPATH": __import__('os').pathsep.join([str(HERE.parent.parent.parent / 'app'), str(HERE),
+                                                         str(HERE.parent.parent)])}
     proc = subprocess.run([sys.executable, str(HERE / "fresh_process.py"), store_root], capture_output=True,
                           text=True, timeout=180, env=env)
     assert proc.returncode == 0, f"the fresh process failed:\n{proc.stderr[-3000:]}"

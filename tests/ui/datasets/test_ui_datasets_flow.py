@@ -197,6 +197,7 @@ def test_no_datasets_action_stalls_the_window_first_stratified_split_included(tm
                              capture_output=True, text=True, timeout=180,
                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen",
                                   "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[3] / "app"),
+                                                                 str(Path(__file__).resolve().parents[2]),
                                                                  os.environ.get("PYTHONPATH", "")])})
         assert out.returncode == 0, out.stderr[-2000:]
         for line in out.stdout.split():
