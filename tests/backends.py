@@ -84,8 +84,7 @@ POSTGRESQL_ONLY: frozenset[str] = frozenset({
 # (``params=backend_params()`` and :func:`module_store`), with what stays SQLite-only in them.
 OWN_PARAMS: dict[str, str] = {
     "tests/core/experiments/test_runquery.py":
-        "its read-only store on both backends; the runs-table cache tests (cache_store) stay SQLite: "
-        "the cache's triggers are SQLite's, and a server store reads rows",
+        "its read-only store and the runs-table cache tests' stores (cache_store), on both backends",
     "tests/cli/test_drift_cli.py": "its store with a trained model (lab), on both backends",
     "tests/cli/test_cli_outputs.py": "its store with a trained model and a drift check (lab), on both backends",
     "tests/core/experiments/test_runquery_fuzz.py": "its read-only runs store, on both backends",

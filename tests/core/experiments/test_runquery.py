@@ -332,20 +332,34 @@ def _assert_same(cached, direct) -> None:
 
 
 def _blocks(store: Store) -> dict[int, tuple[int, bool]]:
+    """{block: (how many writes it saw, whether its stored snapshot is current)}. SQLite: the
+    generation; PostgreSQL: the marks its stored snapshot does not see (models.RunsTableCache)."""
     from sqlalchemy import text
 
     with store.session() as s:
-        return {b: (g, has) for b, g, has in s.execute(text(
-            "SELECT block, generation, data IS NOT NULL FROM runs_table_cache")).all()}
+        if store.is_sqlite:
+            return {b: (g, has) for b, g, has in s.execute(text(
+                "SELECT block, generation, data IS NOT NULL FROM runs_table_cache")).all()}
+        rows = s.execute(text(
+            "SELECT b.block, (SELECT count(*) FROM runs_table_cache_marks k WHERE k.block = b.block AND "
+            "(c.snapshot IS NULL OR NOT pg_visible_in_snapshot(k.xid::text::xid8, c.snapshot::pg_snapshot))), "
+            "c.data IS NOT NULL FROM (SELECT block FROM runs_table_cache UNION SELECT block FROM runs_table_cache_marks) b "
+            "LEFT JOIN runs_table_cache c ON c.block = b.block")).all()
+        return {b: (stale, bool(has) and stale == 0) for b, stale, has in rows}
 
 
-@pytest.fixture
-def cache_store(tmp_path, monkeypatch: pytest.MonkeyPatch):
-    """Runs in three blocks of the cache (ids 1-6, 4096-4101, 8192-8195), the cache used for any size."""
+@pytest.fixture(params=backend_params())
+def cache_store(request: pytest.FixtureRequest, tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """Runs in three blocks of the cache (ids 1-6, 4096-4101, 8192-8195), the cache used for any size;
+    on SQLite and on PostgreSQL."""
+    monkeypatch.setattr(rq.loader, "CACHE_MIN_RUNS", 0)
+    with module_store(request, tmp_path / "store") as s:
+        yield from _cache_runs(s)
+
+
+def _cache_runs(s: Store):
     from sqlalchemy import text
 
-    monkeypatch.setattr(rq.loader, "CACHE_MIN_RUNS", 0)
-    s = Store.open(tmp_path / "store")
     ids: dict[str, str] = {}
 
     def log(experiment: str, i: int, **kw) -> None:
@@ -360,10 +374,13 @@ def cache_store(tmp_path, monkeypatch: pytest.MonkeyPatch):
 
     def jump_to(next_id: int) -> None:  # a placeholder run so that the next ids start a new block
         with s.write() as w:
+            mark = "?" if s.is_sqlite else "%s"
             w.connection().exec_driver_sql(
                 "INSERT INTO runs (id, uuid, experiment_id, status, start_time) "
-                "SELECT ?, ?, id, 'succeeded', '2024-01-01 00:00:00' FROM experiments LIMIT 1",
+                f"SELECT {mark}, {mark}, id, 'succeeded', '2024-01-01 00:00:00' FROM experiments LIMIT 1",
                 (next_id - 1, f"{next_id:032x}"))
+            if not s.is_sqlite:  # a server's id sequence goes on after the id taken by hand
+                w.connection().exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('runs', 'id'), {next_id - 1})")
         ids[f"placeholder-{next_id}"] = f"{next_id:032x}"
 
     for i in range(6):
@@ -377,7 +394,6 @@ def cache_store(tmp_path, monkeypatch: pytest.MonkeyPatch):
     with s.session() as r:
         assert r.execute(text("SELECT max(id) FROM runs")).scalar() == 8194
     yield s, ids
-    s.close()
 
 
 def test_block_cache_gives_the_table_the_rows_give(cache_store) -> None:
@@ -460,8 +476,9 @@ def test_a_block_written_to_while_it_was_read_is_not_stored(cache_store) -> None
     """The race the generations close: read a block, a writer changes it, then try to store it."""
     store, ids = cache_store
     q = rq._Query(None, False, None, None, [], None)
+    dialect = store.engine.dialect.name
     with store.engine.connect() as conn:
-        loader = rq._Loader(store, conn, q.conditions("sqlite", scan=False), q.conditions("sqlite", scan=True), None,
+        loader = rq._Loader(store, conn, q.conditions(dialect, scan=False), q.conditions(dialect, scan=True), None,
                             cache=True)
         loader.load(None)
     assert sorted(b for b, _g, _blob in loader.to_save) == [0, 1, 2]
@@ -477,7 +494,8 @@ def test_a_block_written_to_while_it_was_read_is_not_stored(cache_store) -> None
 def test_a_damaged_block_is_ignored_and_rebuilt(cache_store) -> None:
     store, _ids = cache_store
     rq.query_runs(store)
-    _sql(store, "UPDATE runs_table_cache SET data = X'4d59525443310a00ff' WHERE block = 1")
+    damaged = "X'4d59525443310a00ff'" if store.is_sqlite else "'\\x4d59525443310a00ff'::bytea"
+    _sql(store, f"UPDATE runs_table_cache SET data = {damaged} WHERE block = 1")
     cached, direct = _cached_and_direct(store)
     _assert_same(cached, direct)
     assert all(has for _g, has in _blocks(store).values())  # block 1 stored again, intact
@@ -493,6 +511,11 @@ def test_a_running_run_keeps_its_block_out_of_the_cache(cache_store) -> None:
         _assert_same(cached, direct)
         blocks = _blocks(store)
         assert blocks[0][1] and blocks[1][1] and not blocks[2][1]
+        if not store.is_sqlite:  # the read removed the marks it saw, though it stored no snapshot
+            from sqlalchemy import text
+
+            with store.session() as s:
+                assert s.execute(text("SELECT count(*) FROM runs_table_cache_marks WHERE block = 2")).scalar() == 0
     finally:
         run.end()
 
@@ -516,6 +539,39 @@ def test_new_and_upgraded_stores_get_the_same_cache_triggers(tmp_path) -> None:
     assert fresh == migrated
     assert sorted(migrated) == sorted(f"trg_runs_table_cache_{t}_{e}" for t in ("runs", "params", "latest_metrics", "tags")
                                       for e in ("insert", "update", "delete"))
+
+
+def test_new_and_upgraded_server_stores_get_the_same_cache_triggers(tmp_path, pg_server_session) -> None:
+    """PostgreSQL: migration 0006 and a new store's models make the same marking triggers and function."""
+    from modelyard.core.store import migrate
+    from sqlalchemy import create_engine, text
+
+    def triggers(engine) -> dict[str, str]:
+        with engine.connect() as conn:
+            found = dict(conn.execute(text("SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+                                           "WHERE tgname LIKE 'trg_runs_table_cache_%'")).all())
+            found["function"] = conn.execute(text("SELECT prosrc FROM pg_proc WHERE proname = "
+                                                  "'modelyard_runs_table_cache_mark'")).scalar()
+            return found
+
+    server = pg_server_session
+    names = [server.create_database("template1") for _ in range(2)]
+    try:
+        engine = create_engine(server.url(names[0]))
+        try:
+            migrate.upgrade(engine)
+            migrated = triggers(engine)
+        finally:
+            engine.dispose()
+        with Store.open(tmp_path / "new", db_url=server.url(names[1])) as store:
+            fresh = triggers(store.engine)
+    finally:
+        for name in names:
+            server.drop_database(name)
+    assert fresh == migrated and fresh["function"]
+    assert sorted(k for k in migrated if k != "function") == sorted(
+        f"trg_runs_table_cache_{t}_{e}" for t in ("runs", "params", "latest_metrics", "tags")
+        for e in ("insert", "update", "delete"))
 
 
 def test_a_refreshed_table_equals_a_fresh_load(cache_store) -> None:

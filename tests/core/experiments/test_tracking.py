@@ -787,3 +787,20 @@ def test_a_refresh_that_finds_nothing_new_shares_the_loaded_rows(store: Store, m
     assert not newer.shares_data_with(again) and len(newer) == 2
     start = newer.column("start_time")
     assert start.dtype.kind == "M" and start[0] >= start[1]  # naive UTC datetime64, newest first
+
+
+def test_a_large_batch_of_mixed_keys_is_stored_exactly(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 1,000+ points take PostgreSQL's binary COPY (tracking/writes.py): keys of
+    several byte lengths (non-ASCII too), in order, each value exact; SQLite the same."""
+    monkeypatch.setattr(tracking.active, "FLUSH_INTERVAL_S", 3600.0)
+    keys = ["a", "précision", "loss", "vàl/ℓoss"]
+    with tracking.start_run("copy", store=store) as run:
+        for step in range(600):
+            run.log_metrics({k: step * (i + 1) + 1 / 3 for i, k in enumerate(keys)}, step=step,
+                            timestamp=1_700_000_000_000 + step)
+    assert run.flushes == 1 and count(store, m.Metric) == 2400
+    for i, key in enumerate(keys):
+        history = tracking.metric_history(run.id, key, store=store)
+        assert history["step"].tolist() == list(range(600))
+        assert history["value"].tolist() == [step * (i + 1) + 1 / 3 for step in range(600)]
+        assert history["timestamp"].tolist() == [1_700_000_000_000 + step for step in range(600)]

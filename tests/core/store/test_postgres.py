@@ -143,3 +143,24 @@ def test_six_processes_importing_into_one_dataset_at_once_number_the_versions_on
     with Store.open(root, db_url=db_url) as store, store.session() as s:
         assert s.scalar(select(func.count()).select_from(m.Dataset)) == 1
         assert s.scalar(select(func.count()).select_from(m.DatasetVersion)) == 4
+
+
+def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced(tmp_path: Path, db_url: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine pings a connection only after it sat idle (core/store/server.py), not at every
+    checkout; one the server ended meanwhile (a restart, a dropped link) is replaced, no error."""
+    import time
+
+    from modelyard.core.store import server
+
+    monkeypatch.setattr(server, "PING_AFTER_IDLE_S", 0.05)
+    with Store.open(tmp_path / "s", db_url=db_url) as store:
+        tracking.start_run("idle", store=store).end()
+        with create_engine(db_url).connect() as admin:
+            ended = admin.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        assert ended >= 1
+        time.sleep(0.1)
+        tracking.start_run("idle", store=store).end()
+        with store.session() as s:
+            assert s.scalar(select(func.count()).select_from(m.Run)) == 2

@@ -339,28 +339,51 @@ class Tag(Base):
 class RunsTableCache(Base):
     """Columnar snapshots of the runs table, one per block of 4,096 run ids (``runs.id >> 12``).
 
-    Written by readers (:mod:`modelyard.core.experiments.runquery`), never by writers: on SQLite, triggers
-    on ``runs``, ``params``, ``latest_metrics`` and ``tags`` (:data:`RUNS_TABLE_CACHE_TRIGGERS`)
-    bump a block's ``generation`` and clear its ``data`` in the same transaction as any change to
-    one of its runs, so a non-NULL ``data`` is always current. A reader stores a block it built
-    only if the block's generation is still the one its read snapshot saw. Other backends have
-    no triggers and never use the cache. A batch migration that recreates one of those four
-    tables drops its triggers: recreate them (tests/core/experiments/test_runquery.py checks they exist).
+    Written by readers (:mod:`modelyard.core.experiments.runquery`), never by writers, and kept
+    valid by triggers on ``runs``, ``params``, ``latest_metrics`` and ``tags`` in the writer's
+    transaction, so a snapshot the cache hands out is always current:
+
+    - SQLite (:data:`RUNS_TABLE_CACHE_TRIGGERS`): a write bumps the block's ``generation`` and
+      clears its ``data``; a reader stores a block it built only if the block's generation is
+      still the one its read saw (SQLite has one writer at a time: no lock to wait for).
+    - PostgreSQL (:data:`RUNS_TABLE_CACHE_PG_DDL`): writers run side by side, and a shared
+      generation row would make every writer of a block wait for the others' commits (and two
+      transactions writing two blocks in opposite orders deadlock). So a write only adds a
+      :class:`RunsTableCacheMark` (block, its transaction id): no row is shared, nothing waits. A
+      reader stores a block with the ``snapshot`` (``pg_current_snapshot()``) it was read in; the
+      block is current as long as every mark of it is visible in that snapshot (a later write's
+      is not), and storing it removes the marks the snapshot sees. A stored snapshot is replaced
+      only by one that sees everything it saw (else a removed mark would be missed).
+
+    A batch migration that recreates one of those four tables drops its triggers: recreate them
+    (tests/core/experiments/test_runquery.py checks they exist).
     """
 
     __tablename__ = "runs_table_cache"
     block: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
     data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    snapshot: Mapped[str | None] = mapped_column(Text)  # PostgreSQL: the pg_snapshot ``data`` was read in
+
+
+class RunsTableCacheMark(Base):
+    """PostgreSQL: a transaction (``xid``, ``pg_current_xact_id()``) wrote to a run of ``block``
+    (see :class:`RunsTableCache`); unused on SQLite."""
+
+    __tablename__ = "runs_table_cache_marks"
+    block: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    xid: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 RUNS_TABLE_CACHE_BLOCK_BITS = 12
+_CACHED_TABLES = (("runs", "id"), ("params", "run_id"), ("latest_metrics", "run_id"), ("tags", "run_id"))
+_CACHE_EVENTS = (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
 
 
 def _runs_table_cache_triggers() -> list[str]:
     out = []
-    for table, column in (("runs", "id"), ("params", "run_id"), ("latest_metrics", "run_id"), ("tags", "run_id")):
-        for event_name, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+    for table, column in _CACHED_TABLES:
+        for event_name, row in _CACHE_EVENTS:
             out.append(
                 f"CREATE TRIGGER trg_runs_table_cache_{table}_{event_name.lower()} AFTER {event_name} ON {table} "
                 f"BEGIN INSERT INTO runs_table_cache (block, generation, data) "
@@ -373,9 +396,41 @@ def _runs_table_cache_triggers() -> list[str]:
 RUNS_TABLE_CACHE_TRIGGERS: tuple[str, ...] = tuple(_runs_table_cache_triggers())
 
 
+def _runs_table_cache_pg_ddl() -> list[str]:
+    """PostgreSQL's: one statement-level trigger per table and event (a transition table holds
+    the statement's rows: one INSERT of marks per statement, however many rows it wrote)."""
+    bits = RUNS_TABLE_CACHE_BLOCK_BITS
+    out = [f"""CREATE OR REPLACE FUNCTION modelyard_runs_table_cache_mark() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_ARGV[0] = 'id' THEN
+    INSERT INTO runs_table_cache_marks (block, xid)
+      SELECT DISTINCT id >> {bits}, pg_current_xact_id()::text::bigint FROM changed ON CONFLICT DO NOTHING;
+  ELSE
+    INSERT INTO runs_table_cache_marks (block, xid)
+      SELECT DISTINCT run_id >> {bits}, pg_current_xact_id()::text::bigint FROM changed ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END
+$fn$"""]
+    for table, column in _CACHED_TABLES:
+        for event_name, row in _CACHE_EVENTS:
+            name = f"trg_runs_table_cache_{table}_{event_name.lower()}"
+            out.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+            out.append(f"CREATE TRIGGER {name} AFTER {event_name} ON {table} REFERENCING {row} TABLE AS changed "
+                       f"FOR EACH STATEMENT EXECUTE FUNCTION modelyard_runs_table_cache_mark('{column}')")
+    return out
+
+
+# PostgreSQL only (migration 0006 runs the same); see RunsTableCache
+RUNS_TABLE_CACHE_PG_DDL: tuple[str, ...] = tuple(_runs_table_cache_pg_ddl())
+
+
 def _create_runs_table_cache_triggers(target: Any, connection: Any, **_kw: Any) -> None:
     if connection.dialect.name == "sqlite":
         for ddl in RUNS_TABLE_CACHE_TRIGGERS:
+            connection.exec_driver_sql(ddl)
+    elif connection.dialect.name == "postgresql":
+        for ddl in RUNS_TABLE_CACHE_PG_DDL:
             connection.exec_driver_sql(ddl)
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 _FLOAT_KEY = "$float"
 _NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -48,9 +49,49 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, object_hook=_decode)
 
 
+PING_AFTER_IDLE_S = 2.0  # a pooled connection unused this long is tested before it is handed out
+
+
 def server_engine(url: str) -> Engine:
-    """An engine for a store on a database server."""
-    return create_engine(url, pool_pre_ping=True, json_serializer=dumps, json_deserializer=loads)
+    """An engine for a store on a database server.
+
+    A pooled connection is pinged only when it sat unused for :data:`PING_AFTER_IDLE_S` (a server
+    restart or a dropped connection while the app was idle is still caught before use, and the
+    dead connection replaced at once), not at every checkout as ``pool_pre_ping`` does: that is
+    one round trip fewer per transaction, and a small write is bound by round trips on a server
+    (tests/benchmarks/team_store.py). A connection lost while in use fails that statement;
+    SQLAlchemy then renews the whole pool.
+    """
+    engine = create_engine(url, json_serializer=dumps, json_deserializer=loads)
+    event.listen(engine.pool, "checkin", _stamp_checkin)
+    dialect = engine.dialect
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        _ping_if_idle(dialect, dbapi_connection, record)
+
+    event.listen(engine.pool, "checkout", ping_if_idle)
+    return engine
+
+
+_CHECKED_IN = "modelyard_checked_in"
+
+
+def _stamp_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any) -> None:
+    since = record.info.get(_CHECKED_IN)
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+        return
+    from sqlalchemy.exc import DisconnectionError
+
+    try:
+        alive = dialect.do_ping(dbapi_connection)
+    except Exception as exc:  # noqa: BLE001 - any failure: the pool connects anew
+        raise DisconnectionError(str(exc)) from exc
+    if not alive:
+        raise DisconnectionError("the server did not answer")
 
 
 def xact_lock(conn: Any, *key: str, wait: bool = True) -> bool:

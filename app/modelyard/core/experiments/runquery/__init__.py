@@ -45,13 +45,13 @@ with one sequential scan per table whose values come back as a few long strings 
 Python object per stored value; 100,000 runs x 15 values take about 1.5-2 s on a 2-core VM
 (tests/benchmarks/tracking.py), bound by SQLite reading 1.6 million rows.
 
-Hence the block cache (SQLite, more than ``CACHE_MIN_RUNS`` runs selected): the table is
+Hence the block cache (more than ``CACHE_MIN_RUNS`` runs selected, SQLite and PostgreSQL): the table is
 assembled from columnar snapshots of 4,096 runs each (``runs_table_cache``, see
 ``models.RunsTableCache``), and only blocks with no snapshot, or one a write has cleared, are
 read from the rows; a full read stores the blocks it had to build (those without a running
-run). Triggers clear a block in the same transaction as any write to one of its runs, and a
-block is stored only if its generation is still the one the read saw, so a snapshot is never
-stale. Which runs are selected always comes from ``runs`` itself. With the blocks stored,
+run). Triggers record any write to one of a block's runs in the writer's transaction (SQLite:
+a new generation, the block cleared; PostgreSQL: a mark the block's stored read snapshot must
+see, ``models.RunsTableCache``), so a snapshot is never stale. Which runs are selected always comes from ``runs`` itself. With the blocks stored,
 100,000 runs load in ~0.1-0.2 s.
 
 A view should show ``query_runs(..., limit=200)`` first (~20-60 ms), load the whole table in a

@@ -1,6 +1,6 @@
-"""The runs table's block cache (SQLite): columnar snapshots of 4,096 runs each in
-``runs_table_cache`` (see ``models.RunsTableCache``), encoded without pickle, stored by reads
-only when no write touched the block since."""
+"""The runs table's block cache: columnar snapshots of 4,096 runs each in ``runs_table_cache``
+(see ``models.RunsTableCache``: kept valid by triggers, on SQLite and on PostgreSQL), encoded
+without pickle, stored by reads only when no write touched the block since."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def _concat_parts(parts: list[tuple[dict[str, np.ndarray], dict[str, dict[str, n
 
 def _save_blocks(store: Store, blocks: list[tuple[int, int | None, bytes]]) -> int:
     """Store blocks a read built, each only if no write touched it since that read's snapshot
-    (its generation is unchanged). Best effort: skipped when the write lock is not free within
+    (SQLite: its generation is unchanged; PostgreSQL: :func:`_pg_save_blocks`). Best effort: skipped when the write lock is not free within
     ``CACHE_SAVE_BUSY_MS`` or the database is read-only. Returns how many were stored."""
     from sqlalchemy import and_, update
     from sqlalchemy.dialects.sqlite import insert
@@ -165,7 +165,13 @@ def _save_blocks(store: Store, blocks: list[tuple[int, int | None, bytes]]) -> i
 
     from modelyard.core.store import models as m
 
-    if not blocks or not store.is_sqlite or store.in_write():
+    if not blocks or store.in_write():
+        return 0
+    if store.engine.dialect.name != "postgresql":
+        blocks = [item for item in blocks if item[2] is not None]  # PostgreSQL's "prune only" items
+    if store.engine.dialect.name == "postgresql":
+        return _pg_save_blocks(store, blocks)
+    if not store.is_sqlite:
         return 0
     table = m.RunsTableCache.__table__
     saved = 0
@@ -189,4 +195,51 @@ def _save_blocks(store: Store, blocks: list[tuple[int, int | None, bytes]]) -> i
                 raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     except DBAPIError:
         return 0
+    return saved
+
+
+# PostgreSQL (models.RunsTableCache): store a block with the snapshot it was read in unless a mark
+# that snapshot does not see exists already (it would be stale at once), and only over a stored
+# snapshot this one sees all of (the marks it saw were removed); then remove the marks it sees.
+_PG_SAVE = """
+WITH saved AS (
+  INSERT INTO runs_table_cache AS c (block, generation, data, snapshot)
+  SELECT %(block)s::integer, 0, %(data)s::bytea, %(snapshot)s::text
+  WHERE NOT EXISTS (SELECT 1 FROM runs_table_cache_marks k WHERE k.block = %(block)s
+                    AND NOT pg_visible_in_snapshot(k.xid::text::xid8, %(snapshot)s::text::pg_snapshot))
+  ON CONFLICT (block) DO UPDATE SET data = excluded.data, snapshot = excluded.snapshot
+  WHERE c.snapshot IS NULL
+     OR pg_snapshot_xmin(excluded.snapshot::pg_snapshot) >= pg_snapshot_xmax(c.snapshot::pg_snapshot)
+  RETURNING block),
+pruned AS (
+  DELETE FROM runs_table_cache_marks k USING saved WHERE k.block = saved.block
+  AND pg_visible_in_snapshot(k.xid::text::xid8, %(snapshot)s::text::pg_snapshot))
+SELECT count(*) FROM saved"""
+
+
+def _pg_save_blocks(store: Store, blocks: list[tuple[int, int | None, bytes]]) -> int:
+    """PostgreSQL's :func:`_save_blocks`: each item's second value is the read's snapshot
+    (``pg_current_snapshot()`` as text); an item with no data (a block holding a running run)
+    stores none but still removes the marks the snapshot sees, so a block written to for days
+    does not gather them until its runs end. No writer ever waits for this: it touches only cache
+    rows and marks of blocks a writer has left (a writer only adds marks)."""
+    from sqlalchemy.exc import DBAPIError
+
+    saved = 0
+    try:
+        with store.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            with conn.begin():
+                raw.execute(f"SET LOCAL lock_timeout = {int(CACHE_SAVE_BUSY_MS)}")
+                for block, snapshot, blob in blocks:
+                    n = raw.execute(_PG_SAVE, {"block": block, "data": blob, "snapshot": snapshot}).fetchone()[0]
+                    saved += n if blob is not None else 0
+    except DBAPIError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - psycopg's own errors (raw.execute): permission, lock timeout
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            return 0
+        raise
     return saved

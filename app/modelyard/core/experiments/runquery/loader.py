@@ -56,13 +56,15 @@ def _counts(conn: Any, conds: list[Any], *, scope_with: list[Any] | None = None)
     ``CACHE_MIN_RUNS`` runs matching, the second item is ``(count, their ids ascending)``.
     """
     import numpy as np
-    from sqlalchemy import func, select
+    from sqlalchemy import Text, cast, func, select
 
     from modelyard.core.store import models as m
 
     total = conn.execute(select(func.count()).select_from(m.Run)).scalar() or 0
     if scope_with is not None and total > CACHE_MIN_RUNS:
-        count, text = conn.execute(select(func.count(), func.group_concat(m.Run.id)).where(*scope_with)).one()
+        ids = (func.group_concat(m.Run.id) if conn.dialect.name == "sqlite"
+               else func.string_agg(cast(m.Run.id, Text), ","))
+        count, text = conn.execute(select(func.count(), ids).where(*scope_with)).one()
         count = count or 0
         if count > CACHE_MIN_RUNS:
             return total, (count, np.sort(_ints(text, count)))
@@ -114,7 +116,8 @@ class _Loader:
             self.everything, self.mostly = False, not self.small
             self.conds = self.scan_conds = conds
         else:
-            total, inside = _counts(conn, conds, scope_with=scan_conds if cache and self.sqlite else None)
+            total, inside = _counts(conn, conds,
+                                    scope_with=scan_conds if cache and (self.sqlite or self.postgresql) else None)
             if isinstance(inside, tuple):  # (count, ids): many runs in scope, worth the block cache
                 inside, self.scope = inside
             self.everything = inside == total
@@ -211,7 +214,7 @@ class _Loader:
                 cols[c] = pd.Series(np.asarray(v, dtype=object), dtype=object, copy=False)
         return pd.DataFrame(cols, copy=False), pks
 
-    # -- the block cache (SQLite): columnar snapshots of 4,096 runs each, see models.RunsTableCache
+    # -- the block cache: columnar snapshots of 4,096 runs each, see models.RunsTableCache
     def _read_cached(self, wanted: dict[str, list[str]] | None
                      ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]] | None:
         """What :meth:`read` returns, assembled from cached blocks plus fresh reads of the blocks
@@ -228,8 +231,11 @@ class _Loader:
             return None
         bits = m.RUNS_TABLE_CACHE_BLOCK_BITS
         needed = np.unique(scope >> bits).tolist()
-        state = {b: (g, data) for b, g, data in self.conn.execute(
-            select(C.block, C.generation, C.data).where(C.block.in_(needed)))}
+        if self.postgresql:
+            state = _pg_cache_state(self.conn, needed)
+        else:
+            state = {b: (g, data) for b, g, data in self.conn.execute(
+                select(C.block, C.generation, C.data).where(C.block.in_(needed)))}
         parts: dict[int, tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]] = {}
         dirty: list[int] = []
         for b in needed:
@@ -255,10 +261,13 @@ class _Loader:
                 part = ({f: v[sl] for f, v in fresh_d.items()},
                         {kind: {k: v[sl] for k, v in cols.items()} for kind, cols in fresh_kinds.items()})
                 parts[b] = part
+                seen = state["snapshot"][0] if self.postgresql else state[b][0] if b in state else None
                 if not np.any(part[0]["status"] == "running"):  # a running run changes within seconds
                     blob = _encode_block(part, b)
-                    if blob is not None:
-                        self.to_save.append((b, state[b][0] if b in state else None, blob))
+                    if blob is not None:  # with what the read saw (PostgreSQL: its snapshot)
+                        self.to_save.append((b, seen, blob))
+                elif self.postgresql:  # no snapshot, but the marks this read sees can go (cache._PG_SAVE)
+                    self.to_save.append((b, seen, None))
         d, kinds = _concat_parts([parts[b] for b in needed])
         pk = d["pk"]
         pos = np.minimum(np.searchsorted(scope, pk), len(scope) - 1)
@@ -516,6 +525,23 @@ class _Loader:
         grid = np.full((n, K), np.nan) if numeric else np.full((n, K), None, dtype=object)
         grid[pos[ok], codes[ok]] = values[ok]
         return {k: grid[:, i] for i, k in enumerate(keys)}
+
+
+def _pg_cache_state(conn: Any, blocks: list[int]) -> dict[Any, tuple[Any, Any]]:
+    """PostgreSQL: ``{block: (None, data)}`` for the stored blocks still current (no mark the
+    block's stored snapshot does not see: models.RunsTableCache), and ``"snapshot"``: this read's
+    snapshot, taken first (a block read after it may hold later writes too: storing it with this
+    snapshot only ever marks it stale too early, never too late)."""
+    from sqlalchemy import text
+
+    snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar()
+    rows = conn.execute(text(
+        "SELECT c.block, c.data FROM runs_table_cache c WHERE c.block = ANY(:blocks) AND c.data IS NOT NULL "
+        "AND c.snapshot IS NOT NULL AND NOT EXISTS (SELECT 1 FROM runs_table_cache_marks k WHERE k.block = c.block "
+        "AND NOT pg_visible_in_snapshot(k.xid::text::xid8, c.snapshot::pg_snapshot))"), {"blocks": blocks}).all()
+    state: dict[Any, tuple[Any, Any]] = {b: (None, data) for b, data in rows}
+    state["snapshot"] = (snapshot, None)
+    return state
 
 
 def _shared(values: np.ndarray) -> np.ndarray:

@@ -47,6 +47,7 @@ from modelyard.core.experiments.tracking.writes import (
     _full_disk_is_an_error,
     _insert_metric_points,
     _latest_where,
+    _pipelined,
     _upsert,
 )
 from modelyard.core.store import Store
@@ -381,21 +382,23 @@ class ActiveRun:
                 latest[key] = (step, ts, flat[i + 4])
         now = m.utcnow()
         with store.write() as s:
-            _insert_metric_points(store, s, flat)
-            _upsert(store, s, m.LatestMetric.__table__,
-                    [{"run_id": pk, "key": k, "step": v[0], "timestamp": v[1], "value": v[2]} for k, v in latest.items()],
-                    ["run_id", "key"], ["step", "timestamp", "value"], where=_latest_where)
-            _upsert(store, s, m.Param.__table__, [{"run_id": pk, "key": k, "value": v} for k, v in params.items()],
-                    ["run_id", "key"], None)
-            _upsert(store, s, m.Tag.__table__, [{"run_id": pk, "key": k, "value": v} for k, v in tags.items()],
-                    ["run_id", "key"], ["value"])
-            if end is not None:
-                s.connection().execute(_END_RUN, {"pk": pk, "now": now, "status": end["status"],
-                                                  "error": end["error"]})
-            else:
-                # heartbeat; and a run another process marked interrupted (say after a long silence
-                # on another machine) is evidently alive: take it back
-                s.connection().execute(_HEARTBEAT, {"pk": pk, "now": now})
+            _insert_metric_points(store, s, flat)  # before the pipeline: a COPY cannot be in one
+            with _pipelined(store, s):
+                _upsert(store, s, m.LatestMetric.__table__,
+                        [{"run_id": pk, "key": k, "step": v[0], "timestamp": v[1], "value": v[2]}
+                         for k, v in latest.items()],
+                        ["run_id", "key"], ["step", "timestamp", "value"], where=_latest_where)
+                _upsert(store, s, m.Param.__table__, [{"run_id": pk, "key": k, "value": v} for k, v in params.items()],
+                        ["run_id", "key"], None)
+                _upsert(store, s, m.Tag.__table__, [{"run_id": pk, "key": k, "value": v} for k, v in tags.items()],
+                        ["run_id", "key"], ["value"])
+                if end is not None:
+                    s.connection().execute(_END_RUN, {"pk": pk, "now": now, "status": end["status"],
+                                                      "error": end["error"]})
+                else:
+                    # heartbeat; and a run another process marked interrupted (say after a long silence
+                    # on another machine) is evidently alive: take it back
+                    s.connection().execute(_HEARTBEAT, {"pk": pk, "now": now})
 
     def end(self, status: str = "succeeded", *, error: str | None = None) -> None:
         """Flush and record the run's end: ``succeeded``, ``failed`` or ``cancelled``."""
@@ -576,16 +579,20 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
     parent_id = parent.id if isinstance(parent, ActiveRun) else parent
     now = m.utcnow()
     with _full_disk_is_an_error(f"a new run of {experiment!r}"), st.write() as s:
-        exp_id = _ensure_experiment(st, s, experiment)
         parent_pk = None
         if parent_id is not None:
             parent_pk = _resolve_run(s, parent_id).id
         uuid = m.new_uuid()
-        pk = s.connection().execute(_INSERT_RUN, dict(
-            uuid=uuid, experiment_id=exp_id, parent_run_id=parent_pk, name=name, status="running", start_time=now,
-            source_type=stype, source_name=sname, user=current_user(), host=hostname(), pid=os.getpid(),
-            heartbeat_at=now, dataset_version_id=dataset_version_id, split_id=split_id, job_id=job_id,
-            spec=spec, error=None, end_time=None, deleted_at=None)).inserted_primary_key[0]
+        row = dict(uuid=uuid, parent_run_id=parent_pk, name=name, status="running", start_time=now,
+                   source_type=stype, source_name=sname, user=current_user(), host=hostname(), pid=os.getpid(),
+                   heartbeat_at=now, dataset_version_id=dataset_version_id, split_id=split_id, job_id=job_id,
+                   spec=spec, error=None, end_time=None, deleted_at=None)
+        # the experiment's id and the new run in one statement (one round trip on a server);
+        # the experiment is created first when it does not exist yet
+        pk = s.connection().execute(_INSERT_RUN_IN, {**row, "experiment_name": experiment}).scalar()
+        if pk is None:
+            exp_id = _ensure_experiment(st, s, experiment)
+            pk = s.connection().execute(_INSERT_RUN, {**row, "experiment_id": exp_id}).inserted_primary_key[0]
         _upsert(st, s, m.Tag.__table__, [{"run_id": pk, "key": k, "value": v} for k, v in tag_rows.items()],
                 ["run_id", "key"], ["value"])
         _upsert(st, s, m.Param.__table__, [{"run_id": pk, "key": k, "value": v} for k, v in param_rows.items()],
@@ -596,6 +603,14 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
 
 
 _INSERT_RUN = insert(_RUNS)
+_RUN_COLUMNS = ("uuid", "parent_run_id", "name", "status", "start_time", "source_type", "source_name", "user", "host",
+                "pid", "heartbeat_at", "dataset_version_id", "split_id", "job_id", "spec", "error", "end_time",
+                "deleted_at")
+_INSERT_RUN_IN = (insert(_RUNS).from_select(
+    ["experiment_id", *_RUN_COLUMNS],
+    select(m.Experiment.__table__.c.id, *(bindparam(c, type_=_RUNS.c[c].type) for c in _RUN_COLUMNS))
+    .where(m.Experiment.__table__.c.name == bindparam("experiment_name")))
+    .returning(_RUNS.c.id))
 _EXPERIMENT_ID = select(m.Experiment.__table__.c.id).where(m.Experiment.__table__.c.name == bindparam("name"))
 
 

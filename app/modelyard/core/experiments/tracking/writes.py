@@ -111,7 +111,10 @@ def _insert_metric_points(store: Store, s: Any, flat: list[Any]) -> None:
                                      tuple(chunk))
         return
     if store.engine.dialect.name == "postgresql":
-        # One statement for the whole batch, its columns as five arrays in binary (%b): psycopg's
+        if len(flat) >= _COPY_MIN_POINTS * 5:
+            _copy_metric_points(s, flat)
+            return
+        # a few points: one statement, its columns as five arrays in binary (%b). psycopg's
         # executemany sends one INSERT a row (~15,000 rows/s), and a long multi-row VALUES is
         # parsed again by psycopg on every call (tests/benchmarks/team_store.py)
         s.connection().exec_driver_sql(
@@ -122,6 +125,89 @@ def _insert_metric_points(store: Store, s: Any, flat: list[Any]) -> None:
     rows = [{"run_id": flat[i], "key": flat[i + 1], "step": flat[i + 2], "timestamp": flat[i + 3],
              "value": flat[i + 4]} for i in range(0, len(flat), 5)]
     s.execute(table.insert(), rows)
+
+
+@contextlib.contextmanager
+def _pipelined(store: Store, s: Any) -> Iterator[None]:
+    """PostgreSQL (psycopg): the statements of the block that need no answer (inserts, updates)
+    travel to the server together, in one round trip at the block's end (psycopg's pipeline
+    mode), instead of one each: a small write is bound by round trips on a server. A failure of
+    any is raised at the end as SQLAlchemy's error for it (so a refused value is still a
+    ``DataError``). Elsewhere: nothing."""
+    if store.engine.dialect.name != "postgresql":
+        yield
+        return
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    raw = s.connection().connection.driver_connection
+    try:
+        with raw.pipeline():
+            yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+
+
+_COPY_MIN_POINTS = 1000  # from this many points a batch, PostgreSQL's COPY beats INSERT ... SELECT FROM unnest
+_COPY_METRICS = 'COPY metrics (run_id, "key", step, timestamp, value) FROM STDIN (FORMAT BINARY)'
+
+
+def _copy_metric_points(s: Any, flat: list[Any]) -> None:
+    """PostgreSQL: the points with ``COPY ... FROM STDIN`` in binary, the server's bulk path (a
+    quarter less server time than ``INSERT ... SELECT FROM unnest`` for 50,000 rows). On the
+    DBAPI connection, so no SQLAlchemy event sees it: the run's own row, updated in every flush,
+    names the change (core/store/live.py). A refused value is raised as SQLAlchemy's error for it."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    raw = s.connection().connection.driver_connection
+    data = _copy_binary(flat)
+    try:
+        with raw.cursor() as cur, cur.copy(_COPY_METRICS) as copy:
+            copy.write(data)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(_COPY_METRICS, None, exc, psycopg.Error) from exc
+
+
+_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+_PGCOPY_TRAILER = b"\xff\xff"
+
+
+def _copy_binary(flat: list[Any]) -> bytes:
+    """The points as PostgreSQL's binary COPY data, built with numpy (psycopg's ``write_row``
+    costs ~5 microseconds a row in Python): per row the field count, then each field's length
+    and big-endian value (run_id int4, key text, step int8, timestamp int8, value float8). Rows
+    whose keys have the same length in bytes are one packed numpy record array; points of one
+    key keep their order."""
+    import numpy as np
+
+    keys = flat[1::5]
+    n = len(keys)
+    encoded = {k: k.encode() for k in set(keys)}
+    by_len: dict[int, Any] = {}
+    if len({len(b) for b in encoded.values()}) == 1:
+        by_len[len(next(iter(encoded.values())))] = range(n)
+    else:
+        for i, k in enumerate(keys):
+            by_len.setdefault(len(encoded[k]), []).append(i)
+    run_ids, steps, times, values = (np.fromiter(flat[c::5], dtype=t, count=n)
+                                     for c, t in ((0, np.int64), (2, np.int64), (3, np.int64), (4, np.float64)))
+    parts = [_PGCOPY_HEADER]
+    for size, rows in by_len.items():
+        rec = np.empty(len(rows), dtype=np.dtype([
+            ("count", ">i2"), ("l_run", ">i4"), ("run", ">i4"), ("l_key", ">i4"), ("key", f"S{size}"),
+            ("l_step", ">i4"), ("step", ">i8"), ("l_ts", ">i4"), ("ts", ">i8"), ("l_value", ">i4"), ("value", ">f8")]))
+        pick = slice(None) if isinstance(rows, range) else np.asarray(rows)
+        rec["count"], rec["l_run"], rec["l_key"] = 5, 4, size
+        rec["l_step"] = rec["l_ts"] = rec["l_value"] = 8
+        rec["run"], rec["step"], rec["ts"], rec["value"] = run_ids[pick], steps[pick], times[pick], values[pick]
+        if len(encoded) == 1:
+            rec["key"] = next(iter(encoded.values()))
+        elif size:
+            rec["key"] = np.array([encoded[keys[i]] for i in rows], dtype=f"S{size}")
+        parts.append(rec.tobytes())
+    parts.append(_PGCOPY_TRAILER)
+    return b"".join(parts)
 
 
 def _disk_full_error(what: str, *, kept: bool) -> ModelyardError:
