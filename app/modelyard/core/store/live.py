@@ -163,7 +163,7 @@ class _Recorder:
 
         raw = conn.connection.dbapi_connection
         try:
-            if raw._pipeline is not None:  # already in a pipeline: leave the commit to its owner
+            if raw.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF:  # in a pipeline: its owner commits
                 raw.execute(_PG_LOG, values)
                 return
             with raw.pipeline():

@@ -19,6 +19,37 @@ branch_labels = None
 depends_on = None
 
 
+# A frozen copy of models.RUNS_TABLE_CACHE_PG_DDL as it was at this revision (a later change to the
+# models is a later migration; tests/core/experiments/test_runquery.py checks new and upgraded
+# server stores get the same triggers).
+_MARK_FUNCTION = """CREATE OR REPLACE FUNCTION modelyard_runs_table_cache_mark() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_ARGV[0] = 'id' THEN
+    INSERT INTO runs_table_cache_marks (block, xid)
+      SELECT DISTINCT id >> 12, pg_current_xact_id()::text::bigint FROM changed ON CONFLICT DO NOTHING;
+  ELSE
+    INSERT INTO runs_table_cache_marks (block, xid)
+      SELECT DISTINCT run_id >> 12, pg_current_xact_id()::text::bigint FROM changed ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END
+$fn$"""
+
+
+def _pg_ddl() -> list[str]:
+    out = [_MARK_FUNCTION]
+    for table, column in (("runs", "id"), ("params", "run_id"), ("latest_metrics", "run_id"), ("tags", "run_id")):
+        for event, rows in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            name = f"trg_runs_table_cache_{table}_{event.lower()}"
+            out.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+            out.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {rows} TABLE AS changed "
+                       f"FOR EACH STATEMENT EXECUTE FUNCTION modelyard_runs_table_cache_mark('{column}')")
+    return out
+
+
+_PG_DDL = tuple(_pg_ddl())
+
+
 def upgrade() -> None:
     op.add_column("runs_table_cache", sa.Column("snapshot", sa.Text(), nullable=True))
     op.create_table("runs_table_cache_marks",
@@ -28,10 +59,8 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name != "postgresql":
         return
-    from modelyard.core.store.models import RUNS_TABLE_CACHE_PG_DDL
-
     op.execute("DELETE FROM runs_table_cache")  # never used on a server before: nothing in it is known valid
-    for ddl in RUNS_TABLE_CACHE_PG_DDL:
+    for ddl in _PG_DDL:
         op.execute(ddl)
 
 
