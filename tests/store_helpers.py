@@ -103,6 +103,20 @@ def run_without_write_permission(args: list[str]) -> subprocess.CompletedProcess
                           env=child_env(), timeout=120)
 
 
+def run_together(procs: list, queue: object, go: object, timeout: float, readies: list | None = None) -> list[tuple]:
+    """Start ``procs``, wait for each of ``readies`` (events the children set once set up), let them
+    all go at once (``go``, an event they wait on) and return :func:`collect_reports`."""
+    for p in procs:
+        p.start()
+    try:
+        for ready in readies or []:
+            assert ready.wait(60), "a child did not start"
+        go.set()
+    finally:
+        reports = collect_reports(procs, queue, timeout=timeout)
+    return reports
+
+
 def collect_reports(procs: list, queue: object, timeout: float) -> list[tuple]:
     """Every child's report (within ``timeout``); children still running afterwards are killed."""
     reports = []

@@ -14,7 +14,7 @@ from modelyard.core.common.errors import StaleEditError
 from modelyard.core.experiments import tracking
 from modelyard.core.registry import versions as registry
 from modelyard.core.store import Store
-from store_helpers import collect_reports
+from store_helpers import collect_reports, run_together
 
 WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
 
@@ -135,12 +135,7 @@ def test_two_processes_moving_champion_at_once_serialise(tmp_path: Path, store_d
         procs = [ctx.Process(target=stale_workers.move_champion,
                              args=(str(store_dir), db_url, member, refs_, expected, go, queue), name=f"mover-{member}")
                  for member, refs_ in moves.items()]
-        for p in procs:
-            p.start()
-        try:
-            go.set()
-        finally:
-            reports = collect_reports(procs, queue, timeout=120)
+        reports = run_together(procs, queue, go, timeout=120)
         return {member: outcomes for _, member, outcomes in reports}
 
     # both from the same revision, no champion yet: both would insert the alias row

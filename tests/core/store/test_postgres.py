@@ -17,7 +17,7 @@ from modelyard.core.registry import versions as registry
 from modelyard.core.store import HEAD_REVISION, KNOWN_REVISIONS, Store, migrate
 from modelyard.core.store import models as m
 from sqlalchemy import create_engine, func, select, text
-from store_helpers import collect_reports
+from store_helpers import run_together
 
 
 def test_the_store_is_on_the_server(store: Store, db_url: str) -> None:
@@ -44,14 +44,7 @@ def test_two_processes_opening_an_older_store_at_once_migrate_it_once(tmp_path: 
     readies = [ctx.Event() for _ in range(2)]
     procs = [ctx.Process(target=pg_workers.open_old_store, args=(str(tmp_path / "store"), db_url, w, readies[w], go,
                                                                    queue), name=f"pg-open-{w}") for w in range(2)]
-    for p in procs:
-        p.start()
-    try:
-        for ready in readies:
-            assert ready.wait(60), "a child did not start"
-        go.set()
-    finally:
-        reports = collect_reports(procs, queue, timeout=90)
+    reports = run_together(procs, queue, go, timeout=90, readies=readies)
     details = [r[2] for r in reports]
     assert {d["revision"] for d in details} == {HEAD_REVISION}
     ran = [step for d in details for step in d["steps"]]
@@ -75,12 +68,7 @@ def test_eight_processes_logging_and_registering_at_once_lose_nothing(tmp_path: 
     queue, go = ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=pg_workers.log_and_register, args=(str(root), db_url, w, points, go, queue),
                          name=f"pg-writer-{w}") for w in range(n_procs)]
-    for p in procs:
-        p.start()
-    try:
-        go.set()
-    finally:
-        reports = collect_reports(procs, queue, timeout=120)
+    reports = run_together(procs, queue, go, timeout=120)
     assert sorted(r[2]["version"] for r in reports) == list(range(1, n_procs + 1))
     with Store.open(root, db_url=db_url) as store:
         with store.session() as s:
@@ -131,12 +119,7 @@ def test_six_processes_importing_into_one_dataset_at_once_number_the_versions_on
     queue, go = ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=pg_workers.import_rows, args=(str(root), db_url, w, c, go, queue),
                          name=f"pg-import-{w}") for w, c in enumerate(contents)]
-    for p in procs:
-        p.start()
-    try:
-        go.set()
-    finally:
-        reports = collect_reports(procs, queue, timeout=120)
+    reports = run_together(procs, queue, go, timeout=120)
     created = sorted(r[2]["version"] for r in reports if r[2]["created"])
     assert created == [1, 2, 3, 4]
     assert len({r[2]["version"] for r in reports}) == 4

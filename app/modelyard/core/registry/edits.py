@@ -162,6 +162,12 @@ def set_gates(store: Store, name: str, gates: dict[str, Any] | None, *, comment:
 # =========================================================================== aliases and stages
 
 
+def _force_needs_comment(force: bool, comment: str | None) -> None:
+    if force and not (isinstance(comment, str) and comment.strip()):
+        raise ModelyardError("--force needs a --comment saying why the gates are overridden.",
+                             hint="Pass --comment \"why\" with --force; the override is audited.")
+
+
 def set_alias(store: Store, ref: str, alias: str, *, comment: str | None, force: bool = False,
               expected_revision: int | None = None) -> ModelVersionInfo:
     """Point ``alias`` at the version ``ref`` (moving it off the version it was on).
@@ -173,9 +179,7 @@ def set_alias(store: Store, ref: str, alias: str, *, comment: str | None, force:
     alias = check_alias(alias)
     if alias == CHAMPION:
         team.require(store, "approve", "Moving 'champion'")
-    if force and not (isinstance(comment, str) and comment.strip()):
-        raise ModelyardError("--force needs a --comment saying why the gates are overridden.",
-                             hint="Pass --comment \"why\" with --force; the override is audited.")
+    _force_needs_comment(force, comment)
     comment = _need_comment(comment, f"Setting the alias {alias!r}")
 
     def edit(s: Session) -> ModelVersionInfo:
@@ -236,9 +240,7 @@ def set_stage(store: Store, ref: str, stage: str, *, comment: str | None, force:
     if not match:
         raise ModelyardError(f"{stage!r} is not a stage.", hint=f"Choose one of {', '.join(STAGES)}.")
     stage = match[0]
-    if force and not (isinstance(comment, str) and comment.strip()):
-        raise ModelyardError("--force needs a --comment saying why the gates are overridden.",
-                             hint="Pass --comment \"why\" with --force; the override is audited.")
+    _force_needs_comment(force, comment)
     comment = _need_comment(comment, f"Moving a version to {stage}")
 
     def edit(s: Session) -> ModelVersionInfo:
