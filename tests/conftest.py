@@ -93,8 +93,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                          indirect=True)
 
 
+# Modules that measure the window's responsiveness or start-up time: marked ``serial``, so README's
+# test command runs them alone after the rest ran on every core. (A stall meter leaves out the time
+# the main thread waited for a CPU — tests/held_clock.py — but a busy sibling core still slows the
+# main thread's own work.)
+SERIAL_MODULES = frozenset({
+    "tests/ui/acceptance/test_no_block.py",
+    "tests/ui/experiments/test_ui_train_no_block.py",
+    "tests/ui/datasets/test_ui_datasets_flow.py",
+    "tests/ui/test_ui_write_lock.py",
+    "tests/test_startup_cost.py",
+    "tests/test_held_clock.py",  # it loads every core on purpose
+})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every module of the store-touching folders says where it runs (tests/backends.py)."""
+    """Every module of the store-touching folders says where it runs (tests/backends.py); the
+    modules of :data:`SERIAL_MODULES` are marked ``serial``."""
+    for item in items:
+        if _module_of(item.path) in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
     unlisted = sorted({m for m in (_module_of(item.path) for item in items)
                        if m.startswith(backends.STORE_TEST_FOLDERS) and not m.endswith("conftest.py")
                        and m not in backends.BOTH | backends.POSTGRESQL_ONLY | backends.SQLITE_ONLY.keys()

@@ -1,6 +1,6 @@
 """The Train dialog never holds the window: in a fresh process (scikit-learn not imported yet),
 its first open, choosing a new stratified split and training on it keep a 5 ms main-thread timer
-within 100 ms."""
+within 100 ms (on tests/held_clock.py's clock: another process's load is not the window's)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ LIMIT_MS = 100
 def test_the_first_train_dialog_and_stratified_split_never_hold_the_window(store, tmp_path):
     df, target = ds.sample_frame("iris")
     ds.import_frame(store, df, "iris", target=target)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "app"), str(HERE)]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "app"), str(HERE), str(HERE.parent.parent)]),
            "MODELYARD_CONFIG_DIR": str(tmp_path / "config"), "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run([sys.executable, str(HERE / "fresh_train.py"), str(store.root)], env=env,
                           capture_output=True, text=True, timeout=300)
@@ -32,7 +32,5 @@ def test_the_first_train_dialog_and_stratified_split_never_hold_the_window(store
     assert report["status"] == "succeeded", report["error"]
     assert report["split"].startswith("New stratified")
     assert set(report["gaps"]) >= {"open the Train dialog", "choose a new stratified split", "train until the run shows"}
-    if report["gaps"].get("idle", 0.0) > LIMIT_MS:  # the window did nothing and still missed its timer
-        pytest.skip(f"the machine is too busy to measure: {report['gaps']['idle']} ms gaps with the window idle")
     slow = {phase: ms for phase, ms in report["gaps"].items() if ms > LIMIT_MS}
     assert not slow, f"the window froze (largest main-thread gap per step, ms): {slow}"

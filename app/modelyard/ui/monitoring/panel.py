@@ -474,20 +474,24 @@ class MonitoringPanel(BatchSources, Panel):
         if name != self.model_name:
             return
         if self._timeline_made is None:
-            scores, metric = plots.timeline_plots(self.timeline_tab, self)
+            # each plot is made in a turn of its own and drawn in a later one: one long turn held the window
+            scores = plots.timeline_plot(self.timeline_tab, self, "scores")
             self.timeline_hint.hide()
             self.timeline_layout.addWidget(scores, 3)
-            self.metric_legend = QLabel(plots.legend_html(
-                [("the model's metric on the batch (when it carries the target)", plots.BATCH_COLOUR)],
-                f"<span style='color:{plots.REFERENCE_COLOUR}'>- - -</span>&nbsp;recorded on the test set"), self)
-            self.metric_legend.setWordWrap(True)
-            self.timeline_layout.addWidget(self.metric_legend)
-            self.timeline_layout.addWidget(metric, 2)
-            self._timeline_made = (scores, metric)
-            # the plots are made in this turn and drawn in a later one: one long turn held the window
-            QTimer.singleShot(4, self, lambda: self._draw_timeline(name, data))
+            QTimer.singleShot(4, self, lambda: self._make_metric_plot(name, data, scores))
             return
         self._draw_timeline(name, data)
+
+    def _make_metric_plot(self, name: str, data: dict[str, Any], scores: Any) -> None:
+        metric = plots.timeline_plot(self.timeline_tab, self, "metric", link_to=scores)
+        self.metric_legend = QLabel(plots.legend_html(
+            [("the model's metric on the batch (when it carries the target)", plots.BATCH_COLOUR)],
+            f"<span style='color:{plots.REFERENCE_COLOUR}'>- - -</span>&nbsp;recorded on the test set"), self)
+        self.metric_legend.setWordWrap(True)
+        self.timeline_layout.addWidget(self.metric_legend)
+        self.timeline_layout.addWidget(metric, 2)
+        self._timeline_made = (scores, metric)
+        QTimer.singleShot(4, self, lambda: self._draw_timeline(name, data))
 
     def _draw_timeline(self, name: str, data: dict[str, Any]) -> None:
         """Draw ``data`` on the timeline's plots; :attr:`timeline_plots` is set once they show it."""

@@ -126,27 +126,25 @@ def draw_overlay(plot: Any, f: dict[str, Any]) -> None:
     plot.autoRange()
 
 
-def timeline_plots(parent: QWidget, styled: QWidget) -> tuple[Any, Any]:
-    """The two linked timeline charts: drift score per feature, and the model's metric."""
+def timeline_plot(parent: QWidget, styled: QWidget, which: str, link_to: Any = None) -> Any:
+    """One of the two linked timeline charts: ``"scores"`` (drift score per feature) or ``"metric"``
+    (the model's metric, its x axis linked to ``link_to``)."""
     import pyqtgraph as pg
 
-    scores = pg.PlotWidget(parent)
-    scores.setObjectName("scoresTimeline")
-    metric = pg.PlotWidget(parent)
-    metric.setObjectName("metricTimeline")
-    for p in (scores, metric):
-        p.setMenuEnabled(False)
-        p.hideButtons()
-        p.showGrid(x=False, y=True, alpha=0.25)
-        p.setMinimumHeight(110)
-        style(p, styled)
-    scores.setLabel("left", "drift score · share")
-    metric.setLabel("left", "metric")
-    metric.setLabel("bottom", "batch date")
-    for p in (scores, metric):
-        p.getAxis("left").enableAutoSIPrefix(False)
-    metric.setXLink(scores)
-    return scores, metric
+    p = pg.PlotWidget(parent)
+    p.setObjectName(f"{which}Timeline")
+    p.setMenuEnabled(False)
+    p.hideButtons()
+    p.showGrid(x=False, y=True, alpha=0.25)
+    p.setMinimumHeight(110)
+    style(p, styled)
+    p.setLabel("left", "drift score · share" if which == "scores" else "metric")
+    if which == "metric":
+        p.setLabel("bottom", "batch date")
+    p.getAxis("left").enableAutoSIPrefix(False)
+    if link_to is not None:
+        p.setXLink(link_to)
+    return p
 
 
 def batch_date(c: dict[str, Any]) -> str:
