@@ -36,14 +36,20 @@ def by_alice(monkeypatch: pytest.MonkeyPatch, change) -> None:
         monkeypatch.setenv("MODELYARD_USER", "tester")
 
 
-def test_a_stale_champion_move_is_refused_with_who_and_when_and_reload_shows_the_new_state(
-        qtbot, window, store, monkeypatch) -> None:
+def showing_three_versions(qtbot, window, store):
+    """The Registry panel showing churn@v2 of :func:`three_versions`."""
     three_versions(store)
     panel = panel_of(window)
     panel.refresh()
     settle(qtbot, window)
     panel.select_version("churn@v2")
     settle(qtbot, window)
+    return panel
+
+
+def test_a_stale_champion_move_is_refused_with_who_and_when_and_reload_shows_the_new_state(
+        qtbot, window, store, monkeypatch) -> None:
+    panel = showing_three_versions(qtbot, window, store)
     assert panel.model_revision == 1 and not panel.stale_bar.isVisible()
 
     def decide_while_alice_moves_it(d: ChangeDialog) -> None:
@@ -83,12 +89,7 @@ def test_a_stale_champion_move_is_refused_with_who_and_when_and_reload_shows_the
 
 
 def test_stale_gates_and_stage_changes_are_refused_in_the_bar(qtbot, window, store, monkeypatch) -> None:
-    three_versions(store)
-    panel = panel_of(window)
-    panel.refresh()
-    settle(qtbot, window)
-    panel.select_version("churn@v2")
-    settle(qtbot, window)
+    panel = showing_three_versions(qtbot, window, store)
 
     def gates_after_alice(d: GatesDialog) -> None:
         by_alice(monkeypatch, lambda: registry.set_stage(store, "churn@v1", "Production", comment="alice: live"))

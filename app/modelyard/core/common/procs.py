@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from functools import cache
@@ -34,9 +35,12 @@ def pid_alive(pid: int) -> bool:
 
 def current_user() -> str:
     """Who is acting, for the audit log: ``MODELYARD_USER`` or the login name."""
-    env = os.environ.get("MODELYARD_USER")
-    if env:
-        return env
+    return os.environ.get("MODELYARD_USER") or _login_name()
+
+
+@functools.cache
+def _login_name() -> str:
+    """The process's login name, asked of the OS once (asking costs more than a small write)."""
     try:
         import getpass
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import json
 import os
 import re
@@ -87,11 +86,6 @@ if hasattr(os, "register_at_fork"):
 # =========================================================================== writing
 
 
-@functools.cache
-def _login() -> str:
-    return current_user()  # asking the OS each time costs more than the whole change_log insert
-
-
 class _Recorder:
     """The hook on one store's engine (see the module docstring). ``active`` is False until the
     store's schema is current: writes made while migrating are not logged."""
@@ -138,7 +132,7 @@ class _Recorder:
         topics = ",".join(sorted(pending))
         ids = {t: sorted(v) for t, v in pending.items() if v}
         ids_json = json.dumps(ids) if ids else None
-        actor = (os.environ.get("MODELYARD_USER") or _login())[:200]
+        actor = current_user()[:200]
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         self.commits += 1
         prune = self.commits % PRUNE_EVERY == 0
