@@ -41,6 +41,7 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/store/test_artifact_json.py",
     "tests/core/store/test_live.py",
     "tests/ui/test_ui_live.py",
+    "tests/core/registry/test_evidence_store.py",
     "tests/core/store/test_artifacts_concurrent.py",
     "tests/core/experiments/test_tracking.py",
     "tests/core/experiments/test_run_edits.py",

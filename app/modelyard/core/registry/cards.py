@@ -69,9 +69,15 @@ from modelyard.core.registry.versions import (
 from modelyard.core.store import Store, lookup
 from modelyard.core.store import models as m
 
-__all__ = ["NOTES_MAX", "export_html", "model_card", "render_html", "set_card_notes", "write_html"]
+__all__ = ["NOTES_MAX", "REVIEW_FIELDS", "export_html", "model_card", "missing_review_fields", "render_html",
+           "set_card_notes", "write_html"]
 
 NOTES_MAX = 20_000
+# the card's fields a reviewer expects and Modelyard cannot infer: all four are needed before a
+# promotion can be requested (modelyard.core.registry.review.requests); key -> label
+REVIEW_FIELDS: dict[str, str] = {"intended_use": "Intended use", "out_of_scope_uses": "Out-of-scope uses",
+                                 "known_limitations": "Known limitations",
+                                 "ethical_considerations": "Ethical considerations"}
 SLICES_PATH = "evaluation/slices.json"
 REPRO_PATH = "reproducibility.json"
 _REPRO_KEYS = ("python", "python_implementation", "platform", "system", "machine", "modelyard", "threads", "seed",
@@ -213,6 +219,14 @@ def _lineage_summary(graph: lineage.LineageGraph) -> dict[str, Any]:
 
 
 # =========================================================================== notes
+
+
+def missing_review_fields(card: dict[str, Any] | None) -> list[str]:
+    """The labels of :data:`REVIEW_FIELDS` the stored card (``ModelVersion.card``) leaves empty."""
+    notes = (card or {}).get("notes")
+    notes = notes if isinstance(notes, dict) else {}
+    return [label for key, label in REVIEW_FIELDS.items() if not str(notes.get(key) or "").strip()]
+
 
 
 def _clean_note(value: Any, what: str) -> str:

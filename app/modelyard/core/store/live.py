@@ -48,7 +48,8 @@ MAX_ROWS = 1000  # rows one poll reads; more: everything changed
 # change along with a listed one, or are caches: they name no topic.
 TABLE_TOPICS: dict[str, str] = {
     **dict.fromkeys(("experiments", "runs", "params", "metrics", "latest_metrics", "tags", "run_artifacts"), "runs"),
-    **dict.fromkeys(("registered_models", "model_versions", "model_aliases"), "models"),
+    **dict.fromkeys(("registered_models", "model_versions", "model_aliases", "model_evidence", "promotion_requests"),
+                    "models"),
     **dict.fromkeys(("monitoring_checks", "notifications"), "checks"),
     **dict.fromkeys(("datasets", "dataset_versions", "dataset_splits"), "datasets"),
     "jobs": "jobs",

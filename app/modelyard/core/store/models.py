@@ -468,6 +468,59 @@ class RegisteredModel(Base):
 STAGES = ("None", "Staging", "Production", "Archived")
 
 
+# --------------------------------------------------------------------------- governance (reviews)
+
+
+class ModelEvidence(Base):
+    """The evidence computed for a model version (a JSON artifact): its metrics on its held-out rows
+    with bootstrap intervals against the champion of the moment, group metrics for the sensitive
+    columns, permutation importance, partial dependence and calibration. A new computation adds a
+    row (the newest one per version is current); rows are never edited, so an old request's
+    snapshot keeps naming the evidence it was made on."""
+
+    __tablename__ = "model_evidence"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    champion_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    sha256: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256"))
+    settings: Mapped[dict[str, Any] | None]  # sensitive columns, resamples, repeats, seed it was computed with
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_model_evidence_version_id", "version_id", "id"),)
+
+
+REQUEST_STATUSES = ("open", "approved", "rejected", "withdrawn")
+
+
+class PromotionRequest(Base):
+    """A request to move ``champion`` (or the Production stage) to a version, and its decision.
+
+    ``snapshot_sha256``: a JSON artifact with what the request was made on (evidence, gates and
+    their verdicts, the card's review fields); ``decision_sha256``: the same as the approver saw it
+    when deciding, so an old decision replays exactly even after thresholds or data changed."""
+
+    __tablename__ = "promotion_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(100))  # "champion" (the alias) or "Production" (the stage)
+    replaces_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    model_revision: Mapped[int] = mapped_column(default=0)  # the model's revision the request was made at
+    status: Mapped[str] = mapped_column(String(20), default="open")  # REQUEST_STATUSES
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[dt.datetime | None]
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+    snapshot_sha256: Mapped[str | None] = mapped_column(ForeignKey("artifacts.sha256"))
+    decision_sha256: Mapped[str | None] = mapped_column(ForeignKey("artifacts.sha256"))
+
+    __table_args__ = (Index("ix_promotion_requests_model_status", "model_id", "status"),
+                      Index("ix_promotion_requests_status", "status", "id"))
+
+
 class ModelVersion(Base):
     __tablename__ = "model_versions"
     id: Mapped[int] = mapped_column(primary_key=True)
