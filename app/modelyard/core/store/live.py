@@ -28,6 +28,7 @@ import re
 import secrets
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,10 +194,36 @@ class _Recorder:
             return conn.exec_driver_sql(sql, values).lastrowid
 
 
+_RECORDERS: weakref.WeakKeyDictionary[Any, _Recorder] = weakref.WeakKeyDictionary()
+
+
 def install(engine: Any) -> _Recorder:
     """Log the committed writes on ``engine`` (see the module docstring). Set the answer's
     ``active`` once the store's schema is current."""
-    return _Recorder(engine)
+    recorder = _RECORDERS[engine.pool] = _Recorder(engine)  # by pool: an engine with options shares it
+    return recorder
+
+
+def note(conn: Any, table: str, ids: Iterable[str] = ()) -> None:
+    """Count a write to ``table`` made past SQLAlchemy (on the DBAPI connection of ``conn``, a
+    SQLAlchemy Connection) in the transaction's change_log row, as the hook does for its own."""
+    recorder = _RECORDERS.get(conn.engine.pool)
+    topic = TABLE_TOPICS.get(table)
+    if recorder is None or not recorder.active or topic is None:
+        return
+    found = conn.info.setdefault(_PENDING, {}).setdefault(topic, set())
+    for value in ids:
+        if len(found) >= MAX_IDS:
+            break
+        found.add(str(value))
+
+
+def log_now(conn: Any) -> None:
+    """PostgreSQL, in a psycopg pipeline whose owner then sends ``COMMIT``: add the transaction's
+    change_log row and NOTIFY now (the hook at SQLAlchemy's commit then finds nothing left)."""
+    recorder = _RECORDERS.get(conn.engine.pool)
+    if recorder is not None:
+        recorder._commit(conn)
 
 
 # =========================================================================== reading

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import json
 import os
 import sys
@@ -40,6 +41,7 @@ from modelyard.core.experiments.tracking.values import (
     _timestamp,
 )
 from modelyard.core.experiments.tracking.writes import (
+    _COPY_MIN_POINTS,
     _END_RUN,
     _HEARTBEAT,
     _RUNS,
@@ -47,7 +49,7 @@ from modelyard.core.experiments.tracking.writes import (
     _full_disk_is_an_error,
     _insert_metric_points,
     _latest_where,
-    _pipelined,
+    _one_round_trip,
     _upsert,
 )
 from modelyard.core.store import Store
@@ -381,9 +383,13 @@ class ActiveRun:
             if cur is None or step > cur[0] or (step == cur[0] and ts >= cur[1]):
                 latest[key] = (step, ts, flat[i + 4])
         now = m.utcnow()
+        copy = len(flat) >= _COPY_MIN_POINTS * 5
         with store.write() as s:
-            _insert_metric_points(store, s, flat)  # before the pipeline: a COPY cannot be in one
-            with _pipelined(store, s):
+            if copy:
+                _insert_metric_points(store, s, flat)  # before the pipeline: a COPY cannot be in one
+            with _one_round_trip(store, s):
+                if not copy:
+                    _insert_metric_points(store, s, flat)
                 _upsert(store, s, m.LatestMetric.__table__,
                         [{"run_id": pk, "key": k, "step": v[0], "timestamp": v[1], "value": v[2]}
                          for k, v in latest.items()],
@@ -578,15 +584,21 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
     param_rows = {_check_key(k, "param"): _text(v, k, "param") for k, v in (params or {}).items()}
     parent_id = parent.id if isinstance(parent, ActiveRun) else parent
     now = m.utcnow()
+    uuid = m.new_uuid()
+    row = dict(uuid=uuid, parent_run_id=None, name=name, status="running", start_time=now,
+               source_type=stype, source_name=sname, user=current_user(), host=hostname(), pid=os.getpid(),
+               heartbeat_at=now, dataset_version_id=dataset_version_id, split_id=split_id, job_id=job_id,
+               spec=spec, error=None, end_time=None, deleted_at=None)
+    pk = None
+    if parent_id is None and st.engine.dialect.name == "postgresql":
+        pk = _start_in_one_round_trip(st, row, experiment, tag_rows, param_rows)
+    if pk is not None:
+        active = ActiveRun(st, pk, uuid, experiment)
+        active._logged_params.update(param_rows)
+        return active
     with _full_disk_is_an_error(f"a new run of {experiment!r}"), st.write() as s:
-        parent_pk = None
         if parent_id is not None:
-            parent_pk = _resolve_run(s, parent_id).id
-        uuid = m.new_uuid()
-        row = dict(uuid=uuid, parent_run_id=parent_pk, name=name, status="running", start_time=now,
-                   source_type=stype, source_name=sname, user=current_user(), host=hostname(), pid=os.getpid(),
-                   heartbeat_at=now, dataset_version_id=dataset_version_id, split_id=split_id, job_id=job_id,
-                   spec=spec, error=None, end_time=None, deleted_at=None)
+            row["parent_run_id"] = _resolve_run(s, parent_id).id
         # the experiment's id and the new run in one statement (one round trip on a server);
         # the experiment is created first when it does not exist yet
         pk = s.connection().execute(_INSERT_RUN_IN, {**row, "experiment_name": experiment}).scalar()
@@ -600,6 +612,58 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
     active = ActiveRun(st, pk, uuid, experiment)
     active._logged_params.update(param_rows)
     return active
+
+
+# PostgreSQL: the experiment when it is new, a new run and its tags and params, in one round trip
+# (see _start_in_one_round_trip). The experiment's id is drawn only when it is inserted (a
+# concurrent insert of the same name is waited for, then the next statement sees it).
+_PG_START_EXPERIMENT = ("INSERT INTO experiments (name, created_at) SELECT %(experiment)s::varchar, "
+                        "%(start_time)s::timestamp WHERE NOT EXISTS (SELECT 1 FROM experiments WHERE name = "
+                        "%(experiment)s::varchar) ON CONFLICT (name) DO NOTHING")
+_PG_START_RUN = (
+    'INSERT INTO runs (experiment_id, uuid, parent_run_id, name, status, start_time, source_type, source_name, "user", '
+    "host, pid, heartbeat_at, dataset_version_id, split_id, job_id, spec, error, end_time, deleted_at) "
+    "SELECT id, %(uuid)s::varchar, NULL, %(name)s::varchar, 'running', %(start_time)s::timestamp, "
+    "%(source_type)s::varchar, %(source_name)s::varchar, %(user)s::varchar, %(host)s::varchar, %(pid)s::integer, "
+    "%(heartbeat_at)s::timestamp, %(dataset_version_id)s::integer, %(split_id)s::integer, %(job_id)s::integer, "
+    "%(spec)s::json, NULL, NULL, NULL FROM experiments WHERE name = %(experiment)s::varchar RETURNING id")
+_PG_START_KEYS = ('INSERT INTO {table} (run_id, "key", value) SELECT r.id, t.k, t.v FROM runs r, '
+                  "unnest(%s::varchar[], %s::text[]) AS t(k, v) WHERE r.uuid = %s")
+
+
+def _start_in_one_round_trip(store: Store, row: dict[str, Any], experiment: str, tags: dict[str, str],
+                             params: dict[str, str]) -> int | None:
+    """PostgreSQL: insert the run (and its experiment when new), its tags and params in one
+    transaction sent in one round trip (writes.py ``_one_round_trip``); the run's id, or None when
+    the server refused something (a viewer's login, a missing dataset version...): the caller
+    then takes the general way, which raises the store's error for what was refused."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    from modelyard.core.store import live
+    from modelyard.core.store.server import dumps
+
+    values = {**row, "experiment": experiment, "spec": dumps(row["spec"]),
+              "start_time": row["start_time"].astimezone(dt.UTC).replace(tzinfo=None),
+              "heartbeat_at": row["heartbeat_at"].astimezone(dt.UTC).replace(tzinfo=None)}
+    try:
+        with store.write() as s:
+            conn = s.connection()
+            raw = conn.connection.driver_connection
+            with _one_round_trip(store, s):
+                raw.execute(_PG_START_EXPERIMENT, values)
+                live.note(conn, "experiments")
+                cur = raw.cursor()
+                cur.execute(_PG_START_RUN, values)
+                live.note(conn, "runs", [row["uuid"]])
+                for table, rows in (("tags", tags), ("params", params)):
+                    if rows:
+                        raw.execute(_PG_START_KEYS.format(table=table), (list(rows), list(rows.values()), row["uuid"]))
+                        live.note(conn, table)
+            found = cur.fetchone()
+    except (DBAPIError, psycopg.Error):
+        return None
+    return None if found is None else found[0]
 
 
 _INSERT_RUN = insert(_RUNS)

@@ -42,12 +42,23 @@ def _upsert(store: Store, s: Any, table: Any, rows: list[dict[str, Any]], keys: 
     if not rows:
         return
     dialect = store.engine.dialect.name
-    cache_key = (dialect, table.name, tuple(keys), None if update_cols is None else tuple(update_cols), where)
+    # PostgreSQL: several rows as one statement, each column one array (unnest): one statement
+    # for the server (and one firing of its statement triggers) instead of one a row
+    arrays = dialect == "postgresql" and len(rows) > 1
+    cache_key = (dialect, table.name, tuple(keys), None if update_cols is None else tuple(update_cols), where,
+                 tuple(rows[0]) if arrays else None)
     stmt = _UPSERTS.get(cache_key)
     if stmt is None:
         insert = _dialect_insert(store)
         if insert is not None:
             stmt = insert(table)
+            if arrays:
+                from sqlalchemy import func
+                from sqlalchemy.dialects.postgresql import ARRAY
+
+                cols = list(rows[0])
+                stmt = stmt.from_select(cols, select(*(
+                    func.unnest(bindparam(f"{c}_array", type_=ARRAY(table.c[c].type))) for c in cols)))
             if update_cols is None:
                 stmt = stmt.on_conflict_do_nothing(index_elements=keys)
             else:
@@ -56,6 +67,9 @@ def _upsert(store: Store, s: Any, table: Any, rows: list[dict[str, Any]], keys: 
                     where=where(stmt.excluded) if where is not None else None)
             _UPSERTS[cache_key] = stmt  # built once: constructing it costs more than running it
     if stmt is not None:
+        if arrays:
+            s.connection().execute(stmt, {f"{c}_array": [row[c] for row in rows] for c in rows[0]})
+            return
         s.connection().execute(stmt, rows)  # Core, not the ORM session: a third of the cost
         return
     # another backend: read, then insert or update (the write transaction holds the lock)
@@ -146,6 +160,52 @@ def _pipelined(store: Store, s: Any) -> Iterator[None]:
             yield
     except psycopg.Error as exc:
         raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+
+
+@contextlib.contextmanager
+def _one_round_trip(store: Store, s: Any) -> Iterator[None]:
+    """PostgreSQL (psycopg): the whole write transaction of the block — ``BEGIN``, its statements
+    (none may need an answer before the block ends), the change_log row and ``NOTIFY``
+    (core/store/live.py), ``COMMIT`` — in one pipeline: one round trip. psycopg waits for the
+    answer to a ``BEGIN`` of its own (a round trip, also in pipeline mode), so the connection is
+    in autocommit mode for the block and the block's ``BEGIN`` is sent with the rest. The
+    transaction is committed when the block ends (the session's commit then finds nothing to
+    do) and rolled back if it fails; a failure is raised as SQLAlchemy's error for it.
+    Elsewhere, or on a connection already in a transaction: :func:`_pipelined`."""
+    if store.engine.dialect.name != "postgresql":
+        yield
+        return
+    import psycopg
+    from psycopg.pq import PipelineStatus, TransactionStatus
+    from sqlalchemy.exc import DBAPIError
+
+    from modelyard.core.store import live
+
+    conn = s.connection()
+    raw = conn.connection.driver_connection
+    if raw.pgconn.transaction_status != TransactionStatus.IDLE or raw.pgconn.pipeline_status != PipelineStatus.OFF:
+        with _pipelined(store, s):
+            yield
+        return
+    raw.autocommit = True
+    try:
+        with raw.pipeline():
+            raw.execute("BEGIN")
+            yield
+            live.log_now(conn)
+            raw.execute("COMMIT")
+    except BaseException as exc:
+        if raw.pgconn.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            with contextlib.suppress(psycopg.Error):
+                raw.execute("ROLLBACK")
+        if isinstance(exc, psycopg.Error):
+            raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+        raise
+    finally:
+        if raw.pgconn.transaction_status == TransactionStatus.IDLE:
+            raw.autocommit = False
+        else:  # the connection is in no state to be used again
+            conn.invalidate()
 
 
 _COPY_MIN_POINTS = 1000  # from this many points a batch, PostgreSQL's COPY beats INSERT ... SELECT FROM unnest
