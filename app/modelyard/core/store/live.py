@@ -204,26 +204,39 @@ def install(engine: Any) -> _Recorder:
     return recorder
 
 
-def note(conn: Any, table: str, ids: Iterable[str] = ()) -> None:
-    """Count a write to ``table`` made past SQLAlchemy (on the DBAPI connection of ``conn``, a
-    SQLAlchemy Connection) in the transaction's change_log row, as the hook does for its own."""
-    recorder = _RECORDERS.get(conn.engine.pool)
-    topic = TABLE_TOPICS.get(table)
-    if recorder is None or not recorder.active or topic is None:
-        return
-    found = conn.info.setdefault(_PENDING, {}).setdefault(topic, set())
-    for value in ids:
-        if len(found) >= MAX_IDS:
-            break
-        found.add(str(value))
+# the change_log row and its NOTIFY as the last part of a statement of data-modifying CTEs (see direct_row)
+PG_LOG_CTE = ("c AS (INSERT INTO change_log (at, topics, ids, actor, origin) VALUES (%(log_at)s, %(log_topics)s, "
+              "CAST(%(log_ids)s AS json), %(log_actor)s, %(log_origin)s) RETURNING id)")
+PG_LOG_SELECT = f"pg_notify('{CHANNEL}', c.id::text)"
 
 
-def log_now(conn: Any) -> None:
-    """PostgreSQL, in a psycopg pipeline whose owner then sends ``COMMIT``: add the transaction's
-    change_log row and NOTIFY now (the hook at SQLAlchemy's commit then finds nothing left)."""
+def direct_row(conn: Any, changes: dict[str, Iterable[str]]) -> dict[str, Any] | None:
+    """PostgreSQL: the change_log row of a write made past SQLAlchemy as one autocommitted
+    statement that adds the row itself (:data:`PG_LOG_CTE` and :data:`PG_LOG_SELECT`; ``conn``
+    the SQLAlchemy Connection, its DBAPI connection in autocommit mode): its parameters, for
+    ``changes`` (table -> ids), or None when nothing is logged (a store being migrated). Counts
+    as a commit of the hook's (every :data:`PRUNE_EVERY`-th prunes, here as a statement apart)."""
     recorder = _RECORDERS.get(conn.engine.pool)
-    if recorder is not None:
-        recorder._commit(conn)
+    if recorder is None or not recorder.active:
+        return None
+    pending: dict[str, set[str]] = {}
+    for table, values in changes.items():
+        topic = TABLE_TOPICS.get(table)
+        if topic is not None:
+            found = pending.setdefault(topic, set())
+            found.update(str(v) for v in values if len(found) < MAX_IDS)
+    if not pending:
+        return None
+    recorder.commits += 1
+    if recorder.commits % PRUNE_EVERY == 0:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):  # a login that may not delete rows leaves them
+            conn.connection.dbapi_connection.execute(
+                "DELETE FROM change_log WHERE id <= (SELECT max(id) FROM change_log) - %s", (KEEP_ROWS,))
+    ids = {t: sorted(v) for t, v in pending.items() if v}
+    return {"log_at": dt.datetime.now(dt.UTC).replace(tzinfo=None), "log_topics": ",".join(sorted(pending)),
+            "log_ids": json.dumps(ids) if ids else None, "log_actor": current_user()[:200], "log_origin": ORIGIN}
 
 
 # =========================================================================== reading

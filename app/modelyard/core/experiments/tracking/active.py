@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from modelyard.core.common.errors import JobCancelled, ModelyardError, NotFoundE
 from modelyard.core.common.names import check_name as check_name_chars
 from modelyard.core.common.outputs import disk_full
 from modelyard.core.common.procs import current_user, hostname
+from modelyard.core.experiments.tracking import pgwrites
 from modelyard.core.experiments.tracking.info import LoggedArtifact, RunInfo
 from modelyard.core.experiments.tracking.stores import _store
 from modelyard.core.experiments.tracking.values import (
@@ -49,7 +49,7 @@ from modelyard.core.experiments.tracking.writes import (
     _full_disk_is_an_error,
     _insert_metric_points,
     _latest_where,
-    _one_round_trip,
+    _pipelined,
     _upsert,
 )
 from modelyard.core.store import Store
@@ -385,9 +385,12 @@ class ActiveRun:
         now = m.utcnow()
         copy = len(flat) >= _COPY_MIN_POINTS * 5
         with store.write() as s:
+            if not copy and store.engine.dialect.name == "postgresql" and \
+                    pgwrites.flush(s, pk, self.id, flat, latest, params, tags, end, now):
+                return
             if copy:
                 _insert_metric_points(store, s, flat)  # before the pipeline: a COPY cannot be in one
-            with _one_round_trip(store, s):
+            with _pipelined(store, s):
                 if not copy:
                     _insert_metric_points(store, s, flat)
                 _upsert(store, s, m.LatestMetric.__table__,
@@ -591,7 +594,7 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
                spec=spec, error=None, end_time=None, deleted_at=None)
     pk = None
     if parent_id is None and st.engine.dialect.name == "postgresql":
-        pk = _start_in_one_round_trip(st, row, experiment, tag_rows, param_rows)
+        pk = _start_in_one_statement(st, row, experiment, tag_rows, param_rows)
     if pk is not None:
         active = ActiveRun(st, pk, uuid, experiment)
         active._logged_params.update(param_rows)
@@ -614,56 +617,19 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
     return active
 
 
-# PostgreSQL: the experiment when it is new, a new run and its tags and params, in one round trip
-# (see _start_in_one_round_trip). The experiment's id is drawn only when it is inserted (a
-# concurrent insert of the same name is waited for, then the next statement sees it).
-_PG_START_EXPERIMENT = ("INSERT INTO experiments (name, created_at) SELECT %(experiment)s::varchar, "
-                        "%(start_time)s::timestamp WHERE NOT EXISTS (SELECT 1 FROM experiments WHERE name = "
-                        "%(experiment)s::varchar) ON CONFLICT (name) DO NOTHING")
-_PG_START_RUN = (
-    'INSERT INTO runs (experiment_id, uuid, parent_run_id, name, status, start_time, source_type, source_name, "user", '
-    "host, pid, heartbeat_at, dataset_version_id, split_id, job_id, spec, error, end_time, deleted_at) "
-    "SELECT id, %(uuid)s::varchar, NULL, %(name)s::varchar, 'running', %(start_time)s::timestamp, "
-    "%(source_type)s::varchar, %(source_name)s::varchar, %(user)s::varchar, %(host)s::varchar, %(pid)s::integer, "
-    "%(heartbeat_at)s::timestamp, %(dataset_version_id)s::integer, %(split_id)s::integer, %(job_id)s::integer, "
-    "%(spec)s::json, NULL, NULL, NULL FROM experiments WHERE name = %(experiment)s::varchar RETURNING id")
-_PG_START_KEYS = ('INSERT INTO {table} (run_id, "key", value) SELECT r.id, t.k, t.v FROM runs r, '
-                  "unnest(%s::varchar[], %s::text[]) AS t(k, v) WHERE r.uuid = %s")
-
-
-def _start_in_one_round_trip(store: Store, row: dict[str, Any], experiment: str, tags: dict[str, str],
-                             params: dict[str, str]) -> int | None:
-    """PostgreSQL: insert the run (and its experiment when new), its tags and params in one
-    transaction sent in one round trip (writes.py ``_one_round_trip``); the run's id, or None when
-    the server refused something (a viewer's login, a missing dataset version...): the caller
-    then takes the general way, which raises the store's error for what was refused."""
-    import psycopg
+def _start_in_one_statement(store: Store, row: dict[str, Any], experiment: str, tags: dict[str, str],
+                            params: dict[str, str]) -> int | None:
+    """PostgreSQL: the new run as one statement (pgwrites.start); its id, or None when the server
+    refused something (a viewer's login, a missing dataset version, a concurrent first run of
+    the same new experiment...): nothing was written, and the caller takes the general way, which
+    raises the store's error for what was refused."""
     from sqlalchemy.exc import DBAPIError
 
-    from modelyard.core.store import live
-    from modelyard.core.store.server import dumps
-
-    values = {**row, "experiment": experiment, "spec": dumps(row["spec"]),
-              "start_time": row["start_time"].astimezone(dt.UTC).replace(tzinfo=None),
-              "heartbeat_at": row["heartbeat_at"].astimezone(dt.UTC).replace(tzinfo=None)}
     try:
-        with store.write() as s:
-            conn = s.connection()
-            raw = conn.connection.driver_connection
-            with _one_round_trip(store, s):
-                raw.execute(_PG_START_EXPERIMENT, values)
-                live.note(conn, "experiments")
-                cur = raw.cursor()
-                cur.execute(_PG_START_RUN, values)
-                live.note(conn, "runs", [row["uuid"]])
-                for table, rows in (("tags", tags), ("params", params)):
-                    if rows:
-                        raw.execute(_PG_START_KEYS.format(table=table), (list(rows), list(rows.values()), row["uuid"]))
-                        live.note(conn, table)
-            found = cur.fetchone()
-    except (DBAPIError, psycopg.Error):
+        with _full_disk_is_an_error(f"a new run of {experiment!r}"), store.write() as s:
+            return pgwrites.start(s, row, experiment, tags, params)
+    except DBAPIError:
         return None
-    return None if found is None else found[0]
 
 
 _INSERT_RUN = insert(_RUNS)

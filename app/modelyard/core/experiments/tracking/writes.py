@@ -162,52 +162,6 @@ def _pipelined(store: Store, s: Any) -> Iterator[None]:
         raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
 
 
-@contextlib.contextmanager
-def _one_round_trip(store: Store, s: Any) -> Iterator[None]:
-    """PostgreSQL (psycopg): the whole write transaction of the block — ``BEGIN``, its statements
-    (none may need an answer before the block ends), the change_log row and ``NOTIFY``
-    (core/store/live.py), ``COMMIT`` — in one pipeline: one round trip. psycopg waits for the
-    answer to a ``BEGIN`` of its own (a round trip, also in pipeline mode), so the connection is
-    in autocommit mode for the block and the block's ``BEGIN`` is sent with the rest. The
-    transaction is committed when the block ends (the session's commit then finds nothing to
-    do) and rolled back if it fails; a failure is raised as SQLAlchemy's error for it.
-    Elsewhere, or on a connection already in a transaction: :func:`_pipelined`."""
-    if store.engine.dialect.name != "postgresql":
-        yield
-        return
-    import psycopg
-    from psycopg.pq import PipelineStatus, TransactionStatus
-    from sqlalchemy.exc import DBAPIError
-
-    from modelyard.core.store import live
-
-    conn = s.connection()
-    raw = conn.connection.driver_connection
-    if raw.pgconn.transaction_status != TransactionStatus.IDLE or raw.pgconn.pipeline_status != PipelineStatus.OFF:
-        with _pipelined(store, s):
-            yield
-        return
-    raw.autocommit = True
-    try:
-        with raw.pipeline():
-            raw.execute("BEGIN")
-            yield
-            live.log_now(conn)
-            raw.execute("COMMIT")
-    except BaseException as exc:
-        if raw.pgconn.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-            with contextlib.suppress(psycopg.Error):
-                raw.execute("ROLLBACK")
-        if isinstance(exc, psycopg.Error):
-            raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
-        raise
-    finally:
-        if raw.pgconn.transaction_status == TransactionStatus.IDLE:
-            raw.autocommit = False
-        else:  # the connection is in no state to be used again
-            conn.invalidate()
-
-
 _COPY_MIN_POINTS = 1000  # from this many points a batch, PostgreSQL's COPY beats INSERT ... SELECT FROM unnest
 _COPY_METRICS = 'COPY metrics (run_id, "key", step, timestamp, value) FROM STDIN (FORMAT BINARY)'
 
