@@ -97,8 +97,8 @@ def snapshot_document(*, fair: bool = False, card: dict[str, str] | None = None,
         sex = doc["groups"][0]
         sex["rows"][0]["metrics"]["accuracy"] = _iv(0.921, 0.014)
         sex["gaps"]["accuracy"] = {"gap": 0.023, "ratio": 0.976, "worst": "F", "best": "M"}
-    reasons = [] if fair else ["accuracy gap between groups of sex is 0.083 (F 0.861, M 0.944), above the "
-                               "maximum 0.05."]
+    reasons = [] if fair else [("accuracy gap between groups of sex is 0.083 (F 0.861, M 0.944), above the "
+                                "maximum 0.05.")]
     return {"format": 1, "kind": kind, "at": "2026-12-06T14:05:00+00:00", "by": "dana",
             "candidate": "churn@v3", "target": "champion", "champion": "churn@v2",
             "request": None, "gates": copy.deepcopy(GATES),

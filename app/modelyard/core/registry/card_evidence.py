@@ -139,10 +139,10 @@ def _scale(values: list[float], lo_pad: float = 0.0) -> tuple[float, float]:
 
 
 def line_svg(xs: list[Any], ys: list[Any], *, title: str, y_label: str, x_label: str = "", width: int = 260,
-             height: int = 180, categorical: bool = False, diagonal: bool = False) -> str:
+             height: int = 190, categorical: bool = False, diagonal: bool = False) -> str:
     """A small line chart (points joined; categories as evenly spaced ticks), optionally with the
     y = x diagonal on a 0..1 square (a calibration curve)."""
-    left, bottom, top, right = 52, 34, 22, 12
+    left, bottom, top, right = 52, 44, 22, 12
     pts = [(x, number(y)) for x, y in zip(xs, ys, strict=False) if number(y) is not None]
     body = [_text(width / 2, 14, _short(title, 40), anchor="middle", size=12)]
     if not pts:
@@ -177,10 +177,15 @@ def line_svg(xs: list[Any], ys: list[Any], *, title: str, y_label: str, x_label:
     body.append(f'<text x="12" y="{mid_y:.1f}" text-anchor="middle" fill="{_MUTED}" font-size="10" '
                 f'transform="rotate(-90 12 {mid_y:.1f})">{_xml(_short(y_label, 28))}</text>')
     tick_y = height - bottom + 14
-    if cats:
-        step = max(1, math.ceil(len(pts) / 4))
-        for i in range(0, len(pts), step):
-            body.append(_text(px(i), tick_y, _short(str(pts[i][0]), 12), anchor="middle", colour=_MUTED, size=10))
+    if cats:  # every category named; when they crowd, every other one a line lower
+        step = max(1, math.ceil(len(pts) / 8))
+        shown = range(0, len(pts), step)
+        room = pw / max(1, len(shown))
+        stagger = room < 75
+        chars = max(4, int((2 * room if stagger else room) / 6))
+        for n, i in enumerate(shown):
+            body.append(_text(px(i), tick_y + (11 if stagger and n % 2 else 0), _short(str(pts[i][0]), chars),
+                              anchor="middle", colour=_MUTED, size=10))
     else:
         first, last = (0.0, 1.0) if diagonal else (min(xv), max(xv))
         body.append(_text(px(first), tick_y, f"{first:.3g}", anchor="middle", colour=_MUTED, size=10))
@@ -315,29 +320,31 @@ def explanations_html(doc: dict[str, Any]) -> str:
         svg, height = importance_svg(features)
         parts.append(f"<h3>What the model relies on</h3><p>How much {_e(imp.get('metric'))} drops when a feature's "
                      f"values are shuffled on the held-out rows (mean of {_e(imp.get('repeats'))} repeats; "
-                     "the line is one standard deviation).</p>" + f"<p>{_img(svg, 560, height, 'permutation importance')}</p>")
+                     "the line is one standard deviation).</p>"
+                     f"<p>{_img(svg, 560, height, 'permutation importance')}</p>")
         if imp.get("warning"):
             parts.append(f'<p><font color="#9a6700">&#9888; {_e(imp["warning"])}</font></p>')
     pdp = [p for p in doc.get("partial_dependence") or [] if isinstance(p, dict)]
     if pdp:
-        cells = []
+        charts = []
         for p in pdp[:3]:
             of = p.get("of")
             svg = line_svg(p.get("grid") or [], p.get("average") or [], title=str(p.get("feature")),
                            y_label=f"average P({of})" if of else "average prediction",
                            x_label=str(p.get("feature")), categorical=p.get("kind") == "categorical")
-            cells.append(f'<td valign="top">{_img(svg, 260, 180, "partial dependence of " + str(p.get("feature")))}'
-                         "</td>")
+            charts.append(_img(svg, 260, 190, "partial dependence of " + str(p.get("feature"))))
+        # inline images: side by side where the page is wide enough, below each other where not
         parts.append("<h3>How the prediction moves with the top features</h3><p>Partial dependence: the average "
                      "prediction when the feature is set to each value for every held-out row.</p>"
-                     '<table border="0" cellspacing="0" cellpadding="4"><tr>' + "".join(cells) + "</tr></table>")
+                     "<p>" + "&nbsp;&nbsp;".join(charts) + "</p>")
     cal = doc.get("calibration")
     if isinstance(cal, dict) and cal.get("prob_pred"):
         svg = line_svg(cal.get("prob_pred") or [], cal.get("prob_true") or [], title="Calibration",
-                       y_label=f"observed share of {cal.get('of')}", x_label="predicted probability", width=300, height=220, diagonal=True)
+                       y_label=f"observed share of {cal.get('of')}", x_label="predicted probability", width=300,
+                       height=230, diagonal=True)
         parts.append("<h3>Are the probabilities honest?</h3><p>Predicted probability (across) against the observed "
                      f"share (up); the dashed diagonal is perfect calibration. Brier score "
-                     f"<b>{_e(_fmt(cal.get('brier')))}</b>.</p>" + f"<p>{_img(svg, 300, 220, 'calibration curve')}</p>")
+                     f"<b>{_e(_fmt(cal.get('brier')))}</b>.</p>" + f"<p>{_img(svg, 300, 230, 'calibration curve')}</p>")
     return "".join(parts) or _muted("No explanations were computed.")
 
 
@@ -350,8 +357,8 @@ def requests_html(card: dict[str, Any]) -> str:
         status = str(r.get("status") or "")
         colour = {"approved": _PASS, "rejected": _FAIL}.get(status, _MUTED)
         decided = ""
-        if r.get("decided_at"):
-            decided = (f"{_e(_when(r.get('decided_at')))}<br>{_e(r.get('decided_by'))}"
+        if r.get("decided_at") or r.get("decided_by"):
+            decided = (f"{_e(_when(r.get('decided_at')))}<br>{_e(r.get('decided_by'))}".removeprefix("<br>")
                        + (f"<br><i>{_e(r.get('decision_comment'))}</i>" if r.get("decision_comment") else ""))
         rows.append([f"#{_e(r.get('id'))}", asked, f'<font color="{colour}"><b>{_e(status)}</b></font>', decided])
     if not rows:
