@@ -133,6 +133,8 @@ def test_the_card_editor_saves_the_four_review_fields_with_one_comment(qtbot, wi
         seen.append(d)
         assert d.intended_use.toPlainText() == "Old use." and d.notes.toPlainText() == "keep me"
         assert "revision 1 of the card" in d.intro.text()
+        assert "required before a promotion request" in d.titles["known_limitations"].text()
+        assert "required" not in d.titles["intended_use"].text() and "required" not in d.titles["notes"].text()
         save = d.buttons.button(QDialogButtonBox.StandardButton.Save)
         d.intended_use.setFocus()
         d.intended_use.selectAll()
@@ -142,6 +144,7 @@ def test_the_card_editor_saves_the_four_review_fields_with_one_comment(qtbot, wi
         qtbot.keyClicks(d.out_of_scope_uses, "Pricing <b>or</b> credit.")
         qtbot.keyClick(d.out_of_scope_uses, Qt.Key.Key_Tab)
         qtbot.keyClicks(d.known_limitations, "Trained on 2025 data.")
+        assert "required" not in d.titles["known_limitations"].text()  # written: no longer marked
         qtbot.keyClick(d.known_limitations, Qt.Key.Key_Tab)
         qtbot.keyClicks(d.ethical_considerations, "Less accurate for women.")
         assert not save.isEnabled()  # a comment first

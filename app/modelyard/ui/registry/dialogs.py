@@ -290,6 +290,7 @@ class NotesDialog(QDialog):
         intro.setWordWrap(True)
         self.intro = intro
         self.edits: dict[str, Any] = {}
+        self.titles: dict[str, QLabel] = {}
         grid = QGridLayout()
         grid.setVerticalSpacing(theme.SPACE_XS)
         grid.setHorizontalSpacing(theme.SPACE_L)
@@ -300,8 +301,18 @@ class NotesDialog(QDialog):
             edit.setPlaceholderText(NOTES_HINTS[key])
             edit.setTabChangesFocus(True)  # Tab moves to the next field, as in a form
             edit.setMinimumHeight(52)
-            title = QLabel(f"<b>{label}</b>" + (" *" if key in REVIEW_FIELDS else ""), self)
+            title = QLabel(self)
             title.setBuddy(edit)
+            if key in REVIEW_FIELDS:  # a required field says so while it is empty
+                mark = (lambda _t=None, title=title, edit=edit, label=label:
+                        title.setText(f"<b>{label}</b> *" + ("" if edit.toPlainText().strip() else
+                                      f" <span style='color:{theme.status_colour('failed').name()}'>"
+                                      "required before a promotion request</span>")))
+                edit.textChanged.connect(mark)
+                mark()
+            else:
+                title.setText(f"<b>{label}</b>")
+            self.titles[key] = title
             row, col = divmod(i, 2)
             span = 2 if key == "notes" else 1  # the free notes take the whole last row
             grid.addWidget(title, 2 * row, col, 1, span)
