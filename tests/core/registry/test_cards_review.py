@@ -112,7 +112,12 @@ def test_the_html_card_shows_the_review_the_evidence_and_the_requests(store: Sto
     for label in ("Out-of-scope uses", "Known limitations", "Ethical considerations"):
         assert f"<h3>{label} <font color=\"#cf222e\">(required)</font></h3>" in page
     assert page.count("a promotion request needs it") == 3 and "--known-limitations TEXT" in page
-    assert "No evidence yet" in page and "No promotion was requested" in page
+    assert "No evidence was computed for this version yet: compute it with `modelyard model evidence churn@v2`." \
+        in page and "No promotion was requested" in page
+    window_page = cards.render_html(cards.model_card(store, v.ref), edit_hint=cards.WINDOW_EDIT_HINT)
+    assert "compute it with Compute evidence in the version" in window_page and "modelyard model" not in window_page
+    assert "No evidence was computed for this version yet.</i>" in cards.render_html(cards.model_card(store, v.ref),
+                                                                                     edit_hint="")
 
     # evidence and gates with a fairness rule the evidence breaks; a request that was rejected
     _store_evidence(store, v, champion)

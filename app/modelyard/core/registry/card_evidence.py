@@ -238,16 +238,22 @@ def _verdict(report: dict[str, Any], failing: dict[tuple[str, str], str]) -> str
     return head
 
 
-def evidence_html(card: dict[str, Any]) -> str:
-    """The evidence section's body: rows, verdict, metrics, groups, importance, PDP, calibration."""
+EVIDENCE_HINTS = {"cli": "compute it with `modelyard model evidence {ref}`",
+                  "window": "compute it with Compute evidence in the version's menu"}
+
+
+def evidence_html(card: dict[str, Any], where: str = "cli") -> str:
+    """The evidence section's body: rows, verdict, metrics, groups, importance, PDP, calibration.
+    ``where`` the page is read ("cli", "window" or "" for an exported page) picks how a missing
+    evidence is to be computed."""
     found = card.get("evidence") or {}
     doc = found.get("document") if isinstance(found.get("document"), dict) else None
     report = card.get("gate_report") or {}
     failing = failing_fairness(card.get("gates"), doc)
     out = [_verdict(report, failing)]
     if doc is None:
-        out.append(_muted("No evidence yet: compute it with `modelyard model evidence "
-                          f"{card.get('ref')}` (the window computes it when a version is registered)."))
+        hint = EVIDENCE_HINTS.get(where, "").replace("{ref}", str(card.get("ref")))
+        out.append(_muted("No evidence was computed for this version yet" + (f": {hint}." if hint else ".")))
         return "".join(out)
     rows = doc.get("rows") or {}
     conf = number(doc.get("confidence")) or 0.95

@@ -224,7 +224,8 @@ def render_html(card: dict[str, Any], *, edit_hint: str | None = None) -> str:
 
     hint = (CLI_EDIT_HINT if edit_hint is None else edit_hint).replace("{ref}", ref)
     out.append(_section("Intended use and limitations", ev.review_fields_html(card, NOTES_FIELDS, hint)))
-    out.append(_section("Evidence for a promotion", ev.evidence_html(card)))
+    where = "cli" if edit_hint is None else "window" if edit_hint == WINDOW_EDIT_HINT else ""
+    out.append(_section("Evidence for a promotion", ev.evidence_html(card, where)))
     out.append(_section("Review history", ev.requests_html(card)))
 
     # drift

@@ -268,6 +268,9 @@ class RegistryChanges:
         menu.addSeparator()
         menu.addAction("Lineage").triggered.connect(lambda: self.tabs.setCurrentWidget(self.lineage_tab))
         menu.addAction("Model card").triggered.connect(lambda: self.tabs.setCurrentWidget(self.card_tab))
+        evidence = menu.addAction("Compute evidence")
+        evidence.setToolTip("Held-out metrics against the champion, group metrics and explanations (a job)")
+        evidence.triggered.connect(lambda: self.compute_evidence(v.ref))
         if v.run_id:
             menu.addAction("Show the run").triggered.connect(lambda: self._show_run(v.run_id))
         return menu
