@@ -111,7 +111,7 @@ def test_the_html_card_shows_the_review_the_evidence_and_the_requests(store: Sto
     assert CARD["intended_use"] in page.replace("&#x27;", "'")
     for label in ("Out-of-scope uses", "Known limitations", "Ethical considerations"):
         assert f"<h3>{label} <font color=\"#cf222e\">(required)</font></h3>" in page
-    assert page.count("a promotion request needs it") == 3 and "--known-limitations TEXT" in page
+    assert page.count("Not written yet. A promotion request needs it") == 3 and "--known-limitations TEXT" in page
     assert "No evidence was computed for this version yet: compute it with `modelyard model evidence churn@v2`." \
         in page and "No promotion was requested" in page
     window_page = cards.render_html(cards.model_card(store, v.ref), edit_hint=cards.WINDOW_EDIT_HINT)

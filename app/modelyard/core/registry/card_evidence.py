@@ -208,7 +208,7 @@ def review_fields_html(card: dict[str, Any], labels: dict[str, str], hint: str) 
             parts.append(f"<h3>{_e(label)}</h3>" + _paragraphs(text))
         elif key in REVIEW_TEXT_KEYS:
             parts.append(f'<h3>{_e(label)} <font color="{_FAIL}">(required)</font></h3>'
-                         f'<p><font color="{_FAIL}"><i>Not written yet: a promotion request needs it'
+                         f'<p><font color="{_FAIL}"><i>Not written yet. A promotion request needs it'
                          + (f" ({_e(hint)})" if hint else "") + ".</i></font></p>")
         else:
             parts.append(f"<h3>{_e(label)}</h3>" + _muted("None."))
