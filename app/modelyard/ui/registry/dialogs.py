@@ -303,11 +303,11 @@ class NotesDialog(QDialog):
             edit.setMinimumHeight(52)
             title = QLabel(self)
             title.setBuddy(edit)
-            if key in REVIEW_FIELDS:  # a required field says so while it is empty
+            if key in REVIEW_FIELDS:  # a required field says so while it is empty (the intro says for what)
                 mark = (lambda _t=None, title=title, edit=edit, label=label:
                         title.setText(f"<b>{label}</b> *" + ("" if edit.toPlainText().strip() else
                                       f" <span style='color:{theme.status_colour('failed').name()}'>"
-                                      "required before a promotion request</span>")))
+                                      "required</span>")))
                 edit.textChanged.connect(mark)
                 mark()
             else:

@@ -53,6 +53,22 @@ IMPORTANCE_BARS = 12
 FEATURE_CHARS = 18
 
 
+def gate_lines(gates: dict[str, Any]) -> list[str]:
+    """The gate settings in words, when no report lists them ("accuracy at least 0.8")."""
+    out = [f"{k} at least {v}" for k, v in (gates.get("min_metrics") or {}).items()]
+    beat = gates.get("beat_champion") or {}
+    if beat.get("metric"):
+        out.append(f"beat the champion on {beat['metric']}")
+    for rule in gates.get("fairness") or []:
+        if isinstance(rule, dict):
+            if rule.get("max_gap") is not None:
+                out.append(f"{rule.get('metric')} gap between groups of {rule.get('column')} at most {rule['max_gap']}")
+            if rule.get("min_ratio") is not None:
+                out.append(f"{rule.get('metric')} ratio between groups of {rule.get('column')} at least "
+                           f"{rule['min_ratio']}")
+    return out
+
+
 def _fail_brush() -> QBrush:
     colour = QColor(theme.status_colour("failed"))
     colour.setAlpha(48)
@@ -230,31 +246,41 @@ class EvidenceView(QWidget):
         self.banner.setTextFormat(Qt.TextFormat.RichText)
         self.banner.setContentsMargins(theme.SPACE_M, theme.SPACE_M, theme.SPACE_M, theme.SPACE_M)
         self.banner.setAutoFillBackground(True)
-        self.rows_label = self._text(page, "evidenceRows")
+        self.gates_label = self._text(page, "evidenceGates")
+        self.notice = self._text(page, "evidenceNotice")  # no evidence yet: what to do
         lay.addWidget(self.banner)
-        lay.addWidget(self.rows_label)
+        lay.addWidget(self.gates_label)
+        lay.addWidget(self.notice)
 
-        lay.addWidget(_heading("Candidate against the champion", page))
+        # what only evidence shows: hidden as a whole when the snapshot has none
+        self.evidence_box = QWidget(page)
+        box = QVBoxLayout(self.evidence_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(theme.SPACE_S)
+        self.rows_label = self._text(self.evidence_box, "evidenceRows")
+        box.addWidget(self.rows_label)
+        box.addWidget(_heading("Candidate against the champion", self.evidence_box))
         self.metrics_model = MetricsModel(self)
-        self.metrics_view = self._table(page, "evidenceMetrics", self.metrics_model)
-        lay.addWidget(self.metrics_view)
+        self.metrics_view = self._table(self.evidence_box, "evidenceMetrics", self.metrics_model)
+        box.addWidget(self.metrics_view)
 
-        lay.addWidget(_heading("Groups", page))
-        self.groups_note = self._text(page, "groupsNote")
+        box.addWidget(_heading("Groups", self.evidence_box))
+        self.groups_note = self._text(self.evidence_box, "groupsNote")
         self.groups_model = GroupsModel(self)
-        self.groups_view = self._table(page, "evidenceGroups", self.groups_model)
+        self.groups_view = self._table(self.evidence_box, "evidenceGroups", self.groups_model)
         self.groups_view.horizontalHeader().setStretchLastSection(False)
-        lay.addWidget(self.groups_note)
-        lay.addWidget(self.groups_view)
+        box.addWidget(self.groups_note)
+        box.addWidget(self.groups_view)
 
-        lay.addWidget(_heading("What the model relies on", page))
-        self.importance_note = self._text(page, "importanceNote")
-        lay.addWidget(self.importance_note)
+        box.addWidget(_heading("What the model relies on", self.evidence_box))
+        self.importance_note = self._text(self.evidence_box, "importanceNote")
+        box.addWidget(self.importance_note)
         self.charts = QGridLayout()
         self.charts.setSpacing(theme.SPACE_M)
-        lay.addLayout(self.charts)
-        self.charts_note = self._text(page, "chartsNote")
-        lay.addWidget(self.charts_note)
+        box.addLayout(self.charts)
+        self.charts_note = self._text(self.evidence_box, "chartsNote")
+        box.addWidget(self.charts_note)
+        lay.addWidget(self.evidence_box)
 
         lay.addWidget(_heading("The card's review fields", page))
         self.card_label = self._text(page, "evidenceCard")
@@ -303,23 +329,28 @@ class EvidenceView(QWidget):
                           "(see the Jobs panel for its progress).")
 
     def set_snapshot(self, snapshot: dict[str, Any] | None) -> None:
-        """Show ``snapshot`` (a snapshot document); None: nothing is selected."""
+        """Show ``snapshot`` (a snapshot document); None: nothing is selected. Without evidence the
+        verdict, the gates and the card still show, with what to do about the evidence."""
         if not snapshot:
             self.show_message("Nothing to review yet.",
                               "Select a version or a promotion request to see the evidence it is judged on.")
             return
-        evidence = snapshot.get("evidence")
-        if not isinstance(evidence, dict):
-            ref = snapshot.get("candidate") or "this version"
-            self.show_message(f"No evidence yet for {ref}.",
-                              f"Compute it with `modelyard model evidence {ref}` (the window computes it when a "
-                              "version is registered here). A promotion request needs it.")
-            self.snapshot = snapshot
-            return
         self.snapshot = snapshot
+        evidence = snapshot.get("evidence") if isinstance(snapshot.get("evidence"), dict) else None
         self.failing = failing_fairness(snapshot.get("gates"), evidence)
         self.banner.setText(self._verdict_html(snapshot))
         self._paint_banner(bool((snapshot.get("gate_report") or {}).get("passed")))
+        self.gates_label.setText(self._gates_html(snapshot))
+        self.card_label.setText(self._card_html(snapshot.get("card") or {}))
+        self.evidence_box.setVisible(evidence is not None)
+        self.notice.setVisible(evidence is None)
+        self.stack.setCurrentWidget(self.scroll)
+        if evidence is None:
+            ref = html.escape(str(snapshot.get("candidate") or "this version"))
+            self.notice.setText(f"<b>No evidence yet for {ref}.</b> Compute it with Compute evidence in the "
+                                f"versions' menu, or <code>modelyard model evidence {ref}</code> (a registration in "
+                                "the window computes it). A promotion request needs it.")
+            return
         self.rows_label.setText(self._rows_html(snapshot, evidence))
         self.metrics_model.set_rows([r for r in evidence.get("metrics") or [] if isinstance(r, dict)])
         self.metrics_model.headers = ("Metric", "Candidate", f"Champion {evidence.get('champion') or ''}".strip(),
@@ -329,7 +360,6 @@ class EvidenceView(QWidget):
         self.groups_model.set_groups(groups, self.failing)
         self.groups_view.setVisible(bool(groups))
         self.groups_note.setText(self._groups_html(evidence, groups))
-        self.card_label.setText(self._card_html(snapshot.get("card") or {}))
         imp = evidence.get("importance") or {}
         note = (f"How much {html.escape(str(imp.get('metric') or 'the score'))} drops when a feature's values are "
                 f"shuffled on the held-out rows (mean of {html.escape(str(imp.get('repeats') or '?'))} repeats, "
@@ -338,7 +368,6 @@ class EvidenceView(QWidget):
             note += (f"<br><span style='color:{theme.status_colour('warning').name()}'>⚠ "
                      f"{html.escape(str(imp['warning']))}</span>")
         self.importance_note.setText(note)
-        self.stack.setCurrentWidget(self.scroll)
         self._fit_tables()
         self._draw_plots()
 
@@ -366,6 +395,15 @@ class EvidenceView(QWidget):
         lines = "".join(f"<br>✗ {html.escape(str(r))}" for r in reasons)
         return (f"<b>✗ The gates block this promotion</b>: {len(reasons)} of {len(checked)} "
                 f"{'check fails' if len(checked) == 1 else 'checks fail'} · {move}{lines}")
+
+    def _gates_html(self, snapshot: dict[str, Any]) -> str:
+        """The gates as they were set when the snapshot was taken (a replay shows its own)."""
+        checked = (snapshot.get("gate_report") or {}).get("checked") or []
+        if not checked:
+            checked = gate_lines(snapshot.get("gates") or {})
+        if not checked:
+            return ""
+        return "Gates: " + " · ".join(html.escape(str(c)) for c in checked)
 
     def _paint_banner(self, passed: bool) -> None:
         colour = QColor(theme.status_colour("ok" if passed else "failed"))
@@ -422,7 +460,7 @@ class EvidenceView(QWidget):
     # ------------------------------------------------------------------ charts
     def _draw_plots(self) -> None:
         evidence = (self.snapshot or {}).get("evidence")
-        if not isinstance(evidence, dict):
+        if not isinstance(evidence, dict) or self.stack.currentWidget() is not self.scroll:
             return
         if "pyqtgraph" not in sys.modules or (self._plot_loader is not None and self._plot_loader.is_alive()):
             if self._plot_loader is None:
@@ -455,7 +493,7 @@ class EvidenceView(QWidget):
         if plot is not None:
             plot.clear()
             return plot
-        plot = pg.PlotWidget(self.scroll.widget())
+        plot = pg.PlotWidget(self.evidence_box)
         plot.setObjectName(name)
         plot.setMenuEnabled(False)
         plot.hideButtons()
