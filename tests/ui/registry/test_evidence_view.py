@@ -52,15 +52,15 @@ def test_a_snapshot_shows_its_verdict_metrics_groups_charts_and_fields(qtbot, vi
 
     mm = view.metrics_model
     assert texts(mm, 0) == ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss (lower is better)"]
-    assert mm.data(mm.index(0, 1)) == "0.912 (0.903 to 0.921)" and mm.data(mm.index(0, 2)) == "0.897 (0.887 to 0.907)"
-    assert mm.data(mm.index(0, 3)) == "0.015 (0.008 to 0.022)"
+    assert mm.data(mm.index(0, 1)) == "0.912 [0.903, 0.921]" and mm.data(mm.index(0, 2)) == "0.897 [0.887, 0.907]"
+    assert mm.data(mm.index(0, 3)) == "0.015 [0.008, 0.022]"
     assert texts(mm, 4) == ["better", "better", "better", "no clear difference", "better"]
     assert mm.headerData(2, Qt.Orientation.Horizontal) == "Champion churn@v2"
 
     gm = view.groups_model
     assert gm.headers == ("Column", "Group", "Rows", "accuracy", "f1_macro")
     assert texts(gm, 1) == ["F", "M", "gap / ratio", "18-30", "31-50", "51+", "gap / ratio"]
-    assert texts(gm, 2)[:2] == ["1,960", "2,040"] and gm.data(gm.index(0, 3)) == "0.861 (0.846 to 0.876)"
+    assert texts(gm, 2)[:2] == ["1,960", "2,040"] and gm.data(gm.index(0, 3)) == "0.861 [0.846, 0.876]"
     # the sex column's accuracy breaks its gate: that summary cell is marked, the others are not
     assert gm.failing_cells() == [(2, 3)]
     assert gm.data(gm.index(2, 3)) == "✗ gap 0.083 · ratio 0.912"

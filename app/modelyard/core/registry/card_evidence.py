@@ -49,14 +49,15 @@ def number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def interval_text(iv: Any, digits: int = 3) -> str:
-    """``0.912 (0.903 to 0.921)``; "" when there is no value."""
+def interval_text(iv: Any, digits: int = 3, *, compact: bool = False) -> str:
+    """``0.912 (0.903 to 0.921)``, or ``0.912 [0.903, 0.921]`` when ``compact`` (a narrow table);
+    "" when there is no value."""
     if not isinstance(iv, dict) or number(iv.get("value")) is None:
         return ""
     text = f"{iv['value']:.{digits}f}"
     low, high = number(iv.get("low")), number(iv.get("high"))
     if low is not None and high is not None:
-        text += f" ({low:.{digits}f} to {high:.{digits}f})"
+        text += (f" [{low:.{digits}f}, {high:.{digits}f}]" if compact else f" ({low:.{digits}f} to {high:.{digits}f})")
     return text
 
 

@@ -97,7 +97,7 @@ class MetricsModel(RowsTableModel[dict]):
                 return str(row.get("metric")) + ("" if row.get("higher_is_better", True) else " (lower is better)")
             if column == 4:
                 return difference_word(row)
-            return interval_text(row.get(("candidate", "champion", "difference")[column - 1])) or "—"
+            return interval_text(row.get(("candidate", "champion", "difference")[column - 1]), compact=True) or "—"
         if role == Qt.ItemDataRole.ForegroundRole and column == 4:
             word = difference_word(row)
             if word in ("better", "worse"):
@@ -164,7 +164,7 @@ class GroupsModel(RowsTableModel[dict]):
             if column == 2:
                 n = row.get("n")
                 return f"{n:,}" if isinstance(n, int) else ""
-            return interval_text((row.get("metrics") or {}).get(metric)) or "—"
+            return interval_text((row.get("metrics") or {}).get(metric), compact=True) or "—"
         if role == Qt.ItemDataRole.BackgroundRole and row.get("summary") and metric is not None \
                 and (row["column"], metric) in self.failing:
             return _fail_brush()
@@ -555,8 +555,9 @@ class EvidenceView(QWidget):
         plot.plot(xs, ys, pen=pg.mkPen(LINE_COLOUR, width=2), symbol="o", symbolSize=5,
                   symbolBrush=LINE_COLOUR, symbolPen=None)
         bottom = plot.getAxis("bottom")
-        bottom.setTicks([[(j, str(x) if len(str(x)) <= 14 else str(x)[:13] + "…") for j, (x, _) in enumerate(pts)]]
-                        if categorical else None)
+        chars = 11 if len(pts) >= 3 else 18  # a small chart: names are cut (the tooltip has them whole)
+        bottom.setTicks([[(j, str(x) if len(str(x)) <= chars else str(x)[:chars - 1] + "…")
+                          for j, (x, _) in enumerate(pts)]] if categorical else None)
         if categorical:  # half a category of room each side: the end labels are not dropped
             plot.setXRange(-1.0, len(pts), padding=0)
         of = p.get("of")
@@ -564,7 +565,8 @@ class EvidenceView(QWidget):
         plot.setLabel("left", f"P({of})" if of else "prediction")
         plot.setToolTip(f"Partial dependence on {p.get('feature')}: the average "
                         + (f"probability of {of}" if of else "prediction")
-                        + " when every held-out row gets that value")
+                        + " when every held-out row gets that value"
+                        + ("\n" + ", ".join(f"{x}: {y:.3f}" for x, y in pts) if categorical else ""))
 
     def _draw_calibration(self, cal: dict[str, Any] | None) -> None:
         import pyqtgraph as pg
