@@ -115,15 +115,16 @@ def stale_error(s: Session, model: m.RegisteredModel, expected: int, *, since: s
         m.AuditEvent.action.in_(REVISION_ACTIONS)).order_by(m.AuditEvent.id.desc()).limit(1)).first()
     hint = hint or (f"Reload {model.name} to see it, then decide again ('modelyard model show {model.name}' prints "
                     f"its revision, {current}).")
-    since = since or f"you loaded {model.name}"
     if expected > current or event is None:
         return StaleEditError(
-            f"Not changed: {model.name} is at revision {current}, not {expected}; it changed after {since}.",
+            f"Not changed: {model.name} is at revision {current}, not {expected}; it changed after "
+            f"{since or 'you loaded it'}.",
             who=None, when=None, revision=current, hint=hint)
     more = current - expected - 1
     also = f" (and {more} more {'edit' if more == 1 else 'edits'})" if more > 0 else ""
     return StaleEditError(
-        f"Not changed: {event.actor} {describe_edit(event)} at {_utc_text(event.at)}{also}, after {since}.",
+        f"Not changed: {event.actor} {describe_edit(event)} at {_utc_text(event.at)}{also}, after "
+        f"{since or f'you loaded {model.name}'}.",
         who=event.actor, when=event.at.isoformat() if event.at is not None else None, revision=current, hint=hint)
 
 
