@@ -25,7 +25,14 @@ from modelyard.core.registry.review.snapshot import current_snapshot
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 from notify_servers import SMTPServer, WebhookServer, free_port
-from review_helpers import CARD, evidence_doc, fill_card, give_evidence, make_versions, ready
+from review_helpers import (
+    CARD,
+    evidence_doc,
+    fill_card,
+    give_evidence,
+    make_versions,
+    ready,
+)
 from sqlalchemy import select
 
 WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
