@@ -144,3 +144,21 @@ def test_requests_and_evidence_name_the_login_whatever_the_client_wrote(crew: Te
     with crew.owner.session() as s:
         who = s.scalar(select(m.PromotionRequest.requested_by).where(m.PromotionRequest.reason == "sql"))
     assert who == crew.logins["scientist"]
+
+
+def test_an_existing_team_store_gets_the_guards_when_it_is_upgraded(db_url: str, tmp_path: Path) -> None:
+    from modelyard.core.store import KNOWN_REVISIONS, Store, migrate
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0006")  # a team store from before promotion requests
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO store_meta (key, value) VALUES ('store_id', 'old')"))
+    finally:
+        engine.dispose()
+    assert KNOWN_REVISIONS.index("0006") < KNOWN_REVISIONS.index("0007")
+    with Store.open(tmp_path / "store", db_url=db_url) as store:  # upgrades it, then installs the roles again
+        with store.session() as s:
+            guards = set(s.scalars(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
+    assert {"modelyard_guard_request", "modelyard_guard_evidence", "modelyard_guard_alias"} <= guards

@@ -46,6 +46,7 @@ from modelyard.core.common.errors import (
     ModelyardError,
     NotFoundError,
     PermissionRefused,
+    StaleEditError,
 )
 from modelyard.core.registry import edits
 from modelyard.core.registry.cards import missing_review_fields
@@ -336,11 +337,15 @@ def approve(store: Store, request_id: int, *, comment: str | None, force: bool =
         with store.write() as s:
             row = _close(s, request_id, "approved", who, comment)
             model, mv = _resolve(s, info.candidate)
-            if (model.revision or 0) != row.model_revision:
-                raise edits.stale_error(
+
+            def stale() -> StaleEditError:
+                return edits.stale_error(
                     s, model, row.model_revision, since=f"request {row.id} was made",
                     hint=f"Reject it ('modelyard model reject {row.id} --comment \"why\"'); its author can request "
                          "again on what the model is now.")
+
+            if (model.revision or 0) != row.model_revision:
+                raise stale()
             doc = snapshot.build(s, store, model, mv, kind="decision", target=row.target,
                                  request=_info(s, row).to_json())
             row.decision_sha256 = snapshot.put(s, store, doc)
@@ -348,10 +353,13 @@ def approve(store: Store, request_id: int, *, comment: str | None, force: bool =
                    comment=comment, details={"request": row.id, "target": row.target, "force": force})
             move = dict(comment=comment, force=force, expected_revision=row.model_revision,
                         details={"request": row.id})
-            if row.target == CHAMPION:
-                edits.move_alias(s, info.candidate, CHAMPION, **move)  # type: ignore[arg-type]
-            else:
-                edits.move_stage(s, store, info.candidate, "Production", **move)  # type: ignore[arg-type]
+            try:  # another edit may have committed since the check above: the move's own bump says so
+                if row.target == CHAMPION:
+                    edits.move_alias(s, info.candidate, CHAMPION, **move)  # type: ignore[arg-type]
+                else:
+                    edits.move_stage(s, store, info.candidate, "Production", **move)  # type: ignore[arg-type]
+            except StaleEditError:
+                raise stale() from None
             s.flush()
             return _info(s, row)
     except edits._Unchanged:
