@@ -67,6 +67,12 @@ def test_a_scientist_requests_an_approver_approves_and_the_trail_shows_each_step
     with pytest.raises(PermissionRefused, match=r"Approving a promotion request needs the approver role"):
         rq.approve(viewer, req.id, comment="x")
     assert [r.id for r in rq.list_requests(viewer, status="open")] == [req.id]  # a viewer reads them
+    # what the Review tab asks to enable its buttons (and says in their tooltips)
+    assert rq.may(sci, req, "approve") == (False, f"Approving a promotion request needs the approver role; you "
+                                                  f"({login['scientist']}) are a data scientist on this store.")
+    assert rq.may(sci, req, "withdraw") == (True, "") and rq.may(appr, req, "approve") == (True, "")
+    assert rq.may(appr, req, "withdraw")[1] == f"Request {req.id} is {login['scientist']}'s; only its author can withdraw it."
+    assert rq.may(viewer, req, "reject")[0] is False
     done = rq.approve(appr, req.id, comment="group gap within policy")
     assert done.decided_by == login["approver"] and done.status == "approved"
     assert registry.get_model(viewer, "churn").aliases["champion"] == 2
