@@ -16,7 +16,7 @@ from modelyard.core.registry import versions as registry
 from modelyard.core.registry.review import evidence
 from modelyard.core.registry.review import requests as rq
 from modelyard.core.store import models as m
-from review_helpers import evidence_doc, make_versions, ready
+from review_helpers import evidence_doc, give_evidence, make_versions, ready
 from sqlalchemy import select
 from team_helpers import Team, team_store
 
@@ -82,6 +82,14 @@ def test_a_scientist_requests_an_approver_approves_and_the_trail_shows_each_step
                      ("approve_request", login["approver"], "group gap within policy"),
                      ("set_alias", login["approver"], "group gap within policy")]
     assert rq.request_snapshot(viewer, req.id)["by"] == login["approver"]
+    _, _, v3 = churn
+    give_evidence(sci, v3, 0.92, 0.9)  # against the new champion
+    later = rq.request_promotion(sci, v3, reason="even better")
+    with pytest.raises(PermissionRefused, match=rf"Rejecting a promotion request needs the approver role; you "
+                                                rf"\({login['scientist']}\) are a data scientist"):
+        rq.reject(sci, later.id, comment="no")
+    assert rq.withdraw(sci, later.id, comment="retraining first").status == "withdrawn"
+    assert rq.get_request(viewer, later.id).decided_by == login["scientist"]
 
 
 def test_an_approver_who_needs_a_review_never_approves_their_own_request(crew: Team, churn: list[str],
