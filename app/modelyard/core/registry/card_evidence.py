@@ -37,6 +37,7 @@ _PASS = "#1a7f37"
 _LINE = "#4c72b0"
 _CHAMP = "#8c959f"
 _SVG_FONT = "Helvetica, Arial, sans-serif"
+IMPORTANCE_WIDTH = 420  # fits the Model card tab of an 800-wide window
 
 
 # =========================================================================== shared with the window
@@ -107,7 +108,7 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def importance_svg(features: list[dict[str, Any]], width: int = 560) -> tuple[str, int]:
+def importance_svg(features: list[dict[str, Any]], width: int = IMPORTANCE_WIDTH) -> tuple[str, int]:
     """Horizontal bars (mean drop of the score) with error bars (one standard deviation)."""
     rows = [f for f in features if isinstance(f, dict)][:15]
     left, right, row_h, top = 150, 70, 20, 8
@@ -328,7 +329,7 @@ def explanations_html(doc: dict[str, Any]) -> str:
         parts.append(f"<h3>What the model relies on</h3><p>How much {_e(imp.get('metric'))} drops when a feature's "
                      f"values are shuffled on the held-out rows (mean of {_e(imp.get('repeats'))} repeats; "
                      "the line is one standard deviation).</p>"
-                     f"<p>{_img(svg, 560, height, 'permutation importance')}</p>")
+                     f"<p>{_img(svg, IMPORTANCE_WIDTH, height, 'permutation importance')}</p>")
         if imp.get("warning"):
             parts.append(f'<p><font color="#9a6700">&#9888; {_e(imp["warning"])}</font></p>')
     pdp = [p for p in doc.get("partial_dependence") or [] if isinstance(p, dict)]
