@@ -90,7 +90,8 @@ def test_a_snapshot_shows_its_verdict_metrics_groups_charts_and_fields(qtbot, vi
 
 
 def test_a_fair_snapshot_passes_and_nothing_is_marked(qtbot, view: EvidenceView) -> None:
-    view.set_snapshot(snapshot_document(fair=True))
+    view.set_snapshot(snapshot_document(fair=True, kind="decision"))
+    assert "As it was when decided on 2026-12-06 14:05 by dana." in view.rows_label.text()  # a replay says so
     assert "The gates pass" in view.banner.text() and "block" not in view.banner.text()
     assert view.groups_model.failing_cells() == [] and "fails its fairness gate" not in view.groups_note.text()
     assert view.groups_model.data(view.groups_model.index(2, 3)) == "gap 0.023 · ratio 0.976"
