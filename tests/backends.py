@@ -50,6 +50,7 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/registry/test_registry.py",
     "tests/core/registry/test_lineage.py",
     "tests/core/registry/test_cards.py",
+    "tests/core/registry/test_cards_review.py",
     "tests/core/registry/test_gate_wording.py",
     "tests/core/registry/test_stale_edits.py",
     "tests/cli/test_notify_cli.py",
