@@ -1,0 +1,239 @@
+"""A fast paired bootstrap: the metrics of a model's predictions, and of its groups, on resampled rows.
+
+Nothing is refitted and no metric function is called per resample. Each chunk of resamples is a
+matrix of row counts ``W`` (resamples x rows; a row drawn twice counts 2), drawn once and shared
+by every statistic, so the candidate, the champion and every group are scored on the SAME
+resamples (a paired bootstrap: the difference's interval comes from the per-resample
+differences). Every statistic is then a product with ``W``:
+
+* classification: weighted confusion counts (``W`` times a one-hot of the cell
+  ``true * L + predicted``), from which accuracy, balanced accuracy, macro precision, recall and F1 (over the
+  model's classes, zero where undefined, as :mod:`modelyard.core.experiments.training.metrics`
+  scores them) and, for binary targets, the selection rate and true/false positive rates follow;
+  ROC AUC (binary) from weighted positive/negative counts per distinct score (ties count half);
+  log loss as the weighted mean of each row's loss;
+* regression: weighted sums of the error, its square, the target and its square (rmse, mae, r2,
+  mape).
+
+The point estimate is the same statistic with every row counted once; the interval is the
+percentile interval of the resamples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from modelyard.core.experiments.training.metrics import GREATER_IS_BETTER
+
+CONFUSION_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro")
+BINARY_RATES = ("selection_rate", "true_positive_rate", "false_positive_rate")
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
+HIGHER_IS_BETTER: dict[str, bool] = {**GREATER_IS_BETTER, "selection_rate": True, "true_positive_rate": True,
+                                     "false_positive_rate": False}
+CHUNK_CELLS = 4_000_000  # rows x resamples per chunk (~32 MB of counts)
+DENSE_CELLS = 4_000_000  # rows x cells of a one-hot kept dense
+
+Stats = dict[str, np.ndarray]
+
+
+def resample_chunks(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Row-count matrices (b x ``n``, float64) of ``n_boot`` resamples, in chunks of b."""
+    rng = np.random.default_rng(seed)
+    per = max(1, min(n_boot, CHUNK_CELLS // max(n, 1)))
+    done = 0
+    while done < n_boot:
+        b = min(per, n_boot - done)
+        idx = rng.integers(0, n, size=(b, n))
+        idx += (np.arange(b, dtype=np.int64) * n)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n)
+        del idx
+        yield counts.astype(np.float64)
+        done += b
+
+
+def _onehot(codes: np.ndarray, cells: int) -> Any:
+    """A (rows x cells) matrix with a 1 at (i, codes[i]): ``W @`` it counts each cell per resample.
+    Dense while small (BLAS), sparse otherwise."""
+    n = len(codes)
+    if n * cells <= DENSE_CELLS:
+        out = np.zeros((n, cells))
+        out[np.arange(n), codes] = 1.0
+        return out
+    from scipy import sparse
+
+    return sparse.csc_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, cells))
+
+
+def _times(w: np.ndarray, matrix: Any) -> np.ndarray:
+    """``w @ matrix`` for a dense or sparse ``matrix`` (sparse: computed as (matrix.T @ w.T).T)."""
+    if isinstance(matrix, np.ndarray):
+        return w @ matrix
+    return np.asarray((matrix.T @ w.T).T)
+
+
+def from_confusion(c: np.ndarray, k: int, pos: int | None) -> Stats:
+    """Metrics from confusion counts ``c`` (..., L, L: true x predicted); macro averages over the
+    first ``k`` labels (the model's classes; later labels are ones it never predicts)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = c.sum(axis=(-2, -1))
+        diag = np.diagonal(c, axis1=-2, axis2=-1)
+        true, pred = c.sum(axis=-1), c.sum(axis=-2)
+        present = true > 0
+        recall = np.where(present, diag / np.where(present, true, 1), 0.0)
+        precision = np.where(pred > 0, diag / np.where(pred > 0, pred, 1), 0.0)
+        both = true + pred
+        f1 = np.where(both > 0, 2 * diag / np.where(both > 0, both, 1), 0.0)
+        out: Stats = {
+            "accuracy": diag.sum(axis=-1) / n,
+            "balanced_accuracy": recall.sum(axis=-1) / present.sum(axis=-1),
+            "precision_macro": precision[..., :k].mean(axis=-1),
+            "recall_macro": recall[..., :k].mean(axis=-1),
+            "f1_macro": f1[..., :k].mean(axis=-1),
+        }
+        if pos is not None:
+            tp = c[..., pos, pos]
+            out["selection_rate"] = pred[..., pos] / n
+            out["true_positive_rate"] = tp / true[..., pos]
+            out["false_positive_rate"] = (pred[..., pos] - tp) / (n - true[..., pos])
+    return out
+
+
+def from_sums(sums: np.ndarray) -> Stats:
+    """rmse, mae, r2 and mape from weighted sums (..., 6): n, e^2, |e|, y, y^2, |e|/max(|y|, eps)."""
+    n, se2, sae, sy, sy2, sape = (sums[..., i] for i in range(6))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = sy2 - sy * sy / n
+        r2 = np.where(np.abs(total) > 1e-12 * np.maximum(sy2, 1.0), 1 - se2 / np.where(total == 0, 1, total),
+                      np.where(se2 == 0, 1.0, 0.0))
+        return {"rmse": np.sqrt(se2 / n), "mae": sae / n, "r2": r2, "mape": sape / n}
+
+
+def regression_values(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """The per-row columns :func:`from_sums` sums (rows x 6)."""
+    e = pred - y
+    return np.column_stack([np.ones_like(y), e * e, np.abs(e), y, y * y,
+                            np.abs(e) / np.maximum(np.abs(y), np.finfo(np.float64).eps)])
+
+
+class ClassificationScorer:
+    """The metrics of predicted label codes ``pred`` against ``y`` (0..L-1), optionally per group.
+
+    ``score`` (binary: the positive class's score) gives ROC AUC; rows already in ascending
+    ``score`` order skip a reordering per chunk. ``loss`` (each row's log loss) gives log loss."""
+
+    def __init__(self, y: np.ndarray, pred: np.ndarray, n_labels: int, k: int, pos: int | None, *,
+                 groups: np.ndarray | None = None, n_groups: int = 1, score: np.ndarray | None = None,
+                 loss: np.ndarray | None = None) -> None:
+        self.L, self.k, self.pos, self.G = n_labels, k, pos, n_groups
+        g = groups if groups is not None else np.zeros(len(y), dtype=np.int64)
+        self.grouped = groups is not None
+        self.onehot = _onehot(g * n_labels * n_labels + y * n_labels + pred, n_groups * n_labels * n_labels)
+        self.loss = loss
+        self.auc: dict[str, Any] | None = None
+        if score is not None and pos is not None and not self.grouped and 0 < (y == pos).sum() < len(y):
+            order = np.argsort(score, kind="stable")
+            s = score[order]
+            if np.all(order[1:] > order[:-1]):
+                order = None  # already in score order (compute.py sorts the rows by the candidate's score)
+            is_pos = (y if order is None else y[order]) == pos
+            starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # the first row of each distinct score
+            self.auc = {"order": order, "pos": is_pos.astype(np.float64), "neg": (~is_pos).astype(np.float64),
+                        "starts": starts if len(starts) < len(s) else None}
+
+    def __call__(self, w: np.ndarray) -> Stats:
+        b = w.shape[0]
+        counts = _times(w, self.onehot).reshape(b, self.G, self.L, self.L)
+        out = from_confusion(counts, self.k, self.pos)
+        if not self.grouped:
+            out = {key: v[:, 0] for key, v in out.items()}
+            if self.loss is not None:
+                out["log_loss"] = (w @ self.loss) / w.sum(axis=1)
+            if self.auc is not None:
+                out["roc_auc"] = _weighted_auc(w, self.auc)
+        return out
+
+
+def _weighted_auc(w: np.ndarray, a: dict[str, Any]) -> np.ndarray:
+    """ROC AUC of each resample: every positive beats the negatives below its score and ties half
+    of those with its score; over (weight of positives x weight of negatives)."""
+    ws = w if a["order"] is None else np.take(w, a["order"], axis=1)
+    pos, neg = ws * a["pos"], ws * a["neg"]
+    if a["starts"] is not None:  # ties: one column per distinct score
+        pos, neg = np.add.reduceat(pos, a["starts"], axis=1), np.add.reduceat(neg, a["starts"], axis=1)
+    below = np.cumsum(neg, axis=1)
+    below -= 0.5 * neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.einsum("ij,ij->i", pos, below) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
+class RegressionScorer:
+    def __init__(self, y: np.ndarray, pred: np.ndarray, *, groups: np.ndarray | None = None, n_groups: int = 1) -> None:
+        values = regression_values(y, pred)
+        self.G = n_groups
+        self.grouped = groups is not None
+        if groups is None:
+            self.matrix: Any = values  # rows x 6
+        else:  # rows x (groups * 6): group g's six columns at 6g..6g+5
+            self.matrix = _onehot(groups, n_groups)
+            if isinstance(self.matrix, np.ndarray):
+                self.matrix = (self.matrix[:, :, None] * values[:, None, :]).reshape(len(y), n_groups * 6)
+            else:
+                from scipy import sparse
+
+                n = len(y)
+                cols = (groups[:, None] * 6 + np.arange(6)[None, :]).ravel()
+                self.matrix = sparse.csc_matrix((values.ravel(), (np.repeat(np.arange(n), 6), cols)),
+                                                shape=(n, n_groups * 6))
+
+    def __call__(self, w: np.ndarray) -> Stats:
+        sums = _times(w, self.matrix)  # b x (G*6)
+        out = from_sums(sums.reshape(sums.shape[0], self.G, 6))
+        return {key: v[:, 0] for key, v in out.items()} if not self.grouped else out
+
+
+def run_bootstrap(scorers: dict[str, Callable[[np.ndarray], Stats]], n: int, n_boot: int, seed: int, *,
+                  progress: Callable[[float], None] | None = None) -> tuple[dict[str, Stats], dict[str, Stats]]:
+    """``(points, samples)``: each scorer's statistics with every row once, and on ``n_boot``
+    resamples (arrays with the resamples first), all scorers on the same resamples."""
+    ones = np.ones((1, n))
+    points = {name: {k: v[0] for k, v in f(ones).items()} for name, f in scorers.items()}
+    parts: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in scorers}
+    done = 0
+    for wt in resample_chunks(n, n_boot, seed):
+        for name, f in scorers.items():
+            for key, v in f(wt).items():
+                parts[name].setdefault(key, []).append(v)
+        done += wt.shape[0]
+        if progress is not None:
+            progress(done / n_boot)
+    samples = {name: {k: np.concatenate(v) for k, v in d.items()} for name, d in parts.items()}
+    return points, samples
+
+
+def interval(samples: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile interval of resampled values (resamples first); NaN resamples are left out."""
+    tail = (1 - confidence) / 2 * 100
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high = np.nanpercentile(samples, [tail, 100 - tail], axis=0)
+    return low, high
+
+
+def plain(value: Any) -> float | None:
+    """A JSON number: a finite float, else None."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def estimate(point: Any, samples: np.ndarray, confidence: float) -> dict[str, float | None]:
+    low, high = interval(samples, confidence)
+    return {"value": plain(point), "low": plain(low), "high": plain(high)}
