@@ -25,7 +25,11 @@ from sqlalchemy import select
 
 from modelyard.core.common.errors import JobCancelled, ModelyardError
 from modelyard.core.registry.refs import CHAMPION, _resolve
-from modelyard.core.registry.review.evidence import EVIDENCE_FORMAT, EvidenceInfo, store_evidence
+from modelyard.core.registry.review.evidence import (
+    EVIDENCE_FORMAT,
+    EvidenceInfo,
+    store_evidence,
+)
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 

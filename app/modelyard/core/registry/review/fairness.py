@@ -19,8 +19,14 @@ import numpy as np
 
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.registry.reference import category_key
-from modelyard.core.registry.review.stats import BINARY_RATES, CONFUSION_METRICS, HIGHER_IS_BETTER, \
-    REGRESSION_METRICS, estimate, plain
+from modelyard.core.registry.review.stats import (
+    BINARY_RATES,
+    CONFUSION_METRICS,
+    HIGHER_IS_BETTER,
+    REGRESSION_METRICS,
+    estimate,
+    plain,
+)
 
 MAX_GROUPS = 30
 MISSING = "(missing)"
@@ -58,7 +64,11 @@ def metric_functions(task: str, classes: Sequence[Any], positive: Any | None) ->
         "f1_macro": partial(skm.f1_score, average="macro", labels=labels, zero_division=0),
     }
     if positive is not None:
-        from fairlearn.metrics import false_positive_rate, selection_rate, true_positive_rate
+        from fairlearn.metrics import (
+            false_positive_rate,
+            selection_rate,
+            true_positive_rate,
+        )
 
         fns.update(selection_rate=partial(selection_rate, pos_label=positive),
                    true_positive_rate=partial(true_positive_rate, pos_label=positive),

@@ -31,6 +31,7 @@ from modelyard.core.experiments.training.metrics import GREATER_IS_BETTER
 CONFUSION_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro")
 BINARY_RATES = ("selection_rate", "true_positive_rate", "false_positive_rate")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
+GROUP_METRICS = CONFUSION_METRICS + BINARY_RATES + REGRESSION_METRICS  # what a fairness gate can name
 HIGHER_IS_BETTER: dict[str, bool] = {**GREATER_IS_BETTER, "selection_rate": True, "true_positive_rate": True,
                                      "false_positive_rate": False}
 CHUNK_CELLS = 4_000_000  # rows x resamples per chunk (~32 MB of counts)
