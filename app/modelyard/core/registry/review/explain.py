@@ -52,7 +52,7 @@ def permutation_importance(model: Any, X: Any, y: Any, task: str, *, repeats: in
         drops = []
         for _ in range(repeats):
             rng.shuffle(order)
-            col = X.iloc[order, j]
+            col = shuffled.iloc[order, j]  # as sklearn: the shuffles compound
             col.index = shuffled.index
             shuffled[name] = col
             drops.append(baseline - score(y, model.predict(shuffled)))
