@@ -30,10 +30,10 @@ def fair_frame(n: int = 6000, seed: int = 0, *, noise: tuple[float, float] = (0.
     return frame
 
 
-def train_version(store: Store, frame: pd.DataFrame, name: str, *, model: str = "logistic_regression",
-                  dataset: str | None = None, target: str = "label") -> registry.ModelVersionInfo:
-    """Import ``frame`` as ``dataset`` (default ``name``; reused when already imported), train
-    ``model`` on it with a 25 % test split (in this process) and register it as ``name``."""
+def train_run(store: Store, frame: pd.DataFrame, name: str, *, model: str = "logistic_regression",
+              dataset: str | None = None, target: str = "label") -> str:
+    """Import ``frame`` as ``dataset`` (default ``name``; reused when already imported) and train
+    ``model`` on it with a 25 % test split (in this process); the run's id."""
     dataset = dataset or name
     from modelyard.core.datasets import service
 
@@ -43,4 +43,11 @@ def train_version(store: Store, frame: pd.DataFrame, name: str, *, model: str = 
                                    experiment=name, curves=False, source="api"))
     outcome = run_job(store, JobSpec(job.func, job.title, job.params, process=False, kind=job.kind))
     assert outcome.ok, outcome.error
-    return registry.register(store, outcome.result["run_id"], name)
+    return outcome.result["run_id"]
+
+
+def train_version(store: Store, frame: pd.DataFrame, name: str, *, model: str = "logistic_regression",
+                  dataset: str | None = None, target: str = "label") -> registry.ModelVersionInfo:
+    """:func:`train_run`, registered as the next version of ``name``."""
+    run_id = train_run(store, frame, name, model=model, dataset=dataset, target=target)
+    return registry.register(store, run_id, name)

@@ -35,6 +35,22 @@ def _inputs(signature: dict[str, Any] | None) -> list[str]:
     return [str(c.get("name")) for c in (signature or {}).get("inputs") or []]
 
 
+def heldout_problem(store: Store, version_id: int) -> str | None:
+    """Why a version has no held-out rows to compute evidence on (cheap: no rows are read), or None."""
+    with store.session() as s:
+        mv = lookup.model_version_by_id(s, version_id)
+        dv = s.get(m.DatasetVersion, mv.dataset_version_id) if mv.dataset_version_id is not None else None
+        if dv is None or dv.snapshot_sha256 is None or not store.artifacts.exists(dv.snapshot_sha256):
+            return "it has no dataset version in this store"
+        split_id = (mv.card or {}).get("split_id")
+        if split_id is None and mv.run_id is not None:
+            split_id = s.scalar(select(m.Run.split_id).where(m.Run.id == mv.run_id))
+        split = s.get(m.DatasetSplit, int(split_id)) if split_id is not None else None
+        if split is None or split.dataset_version_id != dv.id:
+            return "it has no stored test split"
+    return None
+
+
 def load_heldout(store: Store, ref: str, version_id: int, *, also: Sequence[str] = ()) -> HeldOut:
     """The test rows of ``ref``'s split with its inputs, its target and ``also`` (when present).
 
