@@ -123,7 +123,12 @@ def child_naive(work: Path, resamples: int, measured: int) -> None:
     from functools import partial
 
     import numpy as np
-    from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+    from fairlearn.metrics import (
+        MetricFrame,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
     from modelyard.core.registry import versions as registry
     from modelyard.core.registry.review import fairness, stats
     from modelyard.core.registry.review.heldout import load_heldout

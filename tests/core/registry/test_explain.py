@@ -10,6 +10,7 @@ import pytest
 from evidence_helpers import fair_frame
 from modelyard.core.registry.review import explain
 from sklearn.compose import ColumnTransformer
+from sklearn.inspection import partial_dependence
 from sklearn.inspection import permutation_importance as sk_permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -57,6 +58,9 @@ def test_partial_dependence_and_calibration_of_a_classifier() -> None:
     assert x1["of"] == "P(yes)" and x1["kind"] == "numeric" and len(x1["grid"]) == explain.PDP_GRID
     assert np.all(np.diff(x1["average"]) > 0) and x1["average"][0] < 0.1 < 0.9 < x1["average"][-1]
     assert sex["kind"] == "categorical" and sorted(sex["grid"]) == ["F", "M"]
+    theirs = partial_dependence(model, X.sample(explain.PDP_ROWS, random_state=0), ["x1"], kind="average",
+                                custom_values={"x1": np.asarray(x1["grid"])})
+    assert np.allclose(theirs["average"][0], x1["average"], atol=1e-12)  # sklearn's brute partial dependence
     calib = explain.calibration(y, model.predict_proba(X), list(model.classes_), "yes")
     assert calib["of"] == "yes" and sum(calib["counts"]) == len(y) == 1000
     assert len(calib["prob_pred"]) == len(calib["prob_true"]) == len(calib["counts"])

@@ -8,7 +8,12 @@ from functools import partial
 import numpy as np
 import pytest
 from evidence_helpers import fair_frame, train_version
-from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+from fairlearn.metrics import (
+    MetricFrame,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
 from modelyard.core.common.errors import ModelyardError
 from modelyard.core.registry import versions as registry
 from modelyard.core.registry.review import fairness

@@ -37,7 +37,7 @@ KIND = "registry.evidence"
 N_BOOT = 1000
 REPEATS = 5
 CONFIDENCE = 0.95
-IMPORTANCE_ROWS = 20_000  # permutation importance on at most this many held-out rows (a seeded sample)
+IMPORTANCE_ROWS = 10_000  # permutation importance on at most this many held-out rows (a seeded sample)
 
 Progress = Callable[[float, str], None]
 
@@ -245,10 +245,14 @@ def compute_evidence(store: Store, ref: str, *, sensitive: Sequence[str] | None 
         metrics.append(entry)
     steps.step(0.55, 0.6, "group metrics")
     sections = []
-    fns = fairness.metric_functions(task, classes, positive)
+    if task == "classification":  # label codes: the same values, without sorting text labels per call
+        fns = fairness.metric_functions(task, list(range(k)), 1 if binary else None)
+        truth, guess = y, codes(pred)
+    else:
+        fns = fairness.metric_functions(task, [], None)
+        truth, guess = y, np.asarray(pred, dtype=float)
     for c, (g, names) in groups.items():
-        mf = fairness.metric_frame(y_raw if task == "classification" else y, pred, np.asarray(names, dtype=object)[g],
-                                   fns)
+        mf = fairness.metric_frame(truth, guess, np.asarray(names, dtype=object)[g], fns)
         sections.append(fairness.group_section(c, names, g, mf, samples[f"group:{c}"], confidence))
         steps(1.0)
     steps.step(0.6, 0.9, "permutation importance")

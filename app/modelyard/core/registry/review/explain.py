@@ -3,8 +3,8 @@ features are near copies, partial dependence of the top features, and a calibrat
 
 Permutation importance is scikit-learn's (``sklearn.inspection.permutation_importance``: the drop
 in the score when one column's values are shuffled, ``repeats`` times), computed column by column
-here with the same shuffles so that a job reports progress and can be cancelled between columns
-(a test checks the numbers equal sklearn's). Two features that are near copies share their
+here with the same shuffles, all repeats of a column in one prediction call, so that a job
+reports progress and can be cancelled between columns (a test checks the numbers equal sklearn's). Two features that are near copies share their
 importance: shuffling one leaves the other, so each looks less important than the pair is.
 """
 
@@ -37,6 +37,7 @@ def permutation_importance(model: Any, X: Any, y: Any, task: str, *, repeats: in
 
     The shuffles are sklearn's for ``random_state=seed`` (one seed drawn from it, then for every
     column a fresh generator from that seed shuffling the row order ``repeats`` times)."""
+    import pandas as pd
     from sklearn.utils import check_random_state
 
     metric, score = score_function(task)
@@ -45,22 +46,26 @@ def permutation_importance(model: Any, X: Any, y: Any, task: str, *, repeats: in
     random_seed = check_random_state(seed).randint(np.iinfo(np.int32).max + 1)
     features = []
     columns = list(X.columns)
+    n = len(X)
     for j, name in enumerate(columns):
         rng = check_random_state(random_seed)
-        shuffled = X.copy()
-        order = np.arange(len(X))
-        drops = []
-        for _ in range(repeats):
+        order = np.arange(n)
+        values = X.iloc[:, j].to_numpy()
+        shuffled = []
+        for _ in range(repeats):  # as sklearn: one generator per column, the shuffles compound
             rng.shuffle(order)
-            col = shuffled.iloc[order, j]  # as sklearn: the shuffles compound
-            col.index = shuffled.index
-            shuffled[name] = col
-            drops.append(baseline - score(y, model.predict(shuffled)))
+            values = values[order]
+            shuffled.append(values)
+        # every repeat in one call: the frame repeated, the column replaced by its shuffles
+        stacked = pd.concat([X] * repeats, ignore_index=True)
+        stacked[name] = pd.Series(np.concatenate(shuffled), dtype=X[name].dtype)
+        pred = np.asarray(model.predict(stacked))
+        drops = [baseline - score(y, pred[r * n:(r + 1) * n]) for r in range(repeats)]
         features.append({"feature": str(name), "mean": plain(np.mean(drops)), "std": plain(np.std(drops))})
         if progress is not None:
             progress((j + 1) / len(columns))
     features.sort(key=lambda f: -(f["mean"] if f["mean"] is not None else -np.inf))
-    return {"metric": metric, "repeats": int(repeats), "rows": int(len(X)), "features": features}
+    return {"metric": metric, "repeats": int(repeats), "rows": int(n), "features": features}
 
 
 def near_copies(frame: Any, numeric: Sequence[str], threshold: float = NEAR_COPY) -> list[dict[str, Any]]:
@@ -109,12 +114,11 @@ def _grid(values: Any, categorical: bool) -> list[Any]:
 
 def partial_dependence(model: Any, X: Any, features: Sequence[str], categorical: Sequence[str], *,
                        task: str, target: str, seed: int) -> list[dict[str, Any]]:
-    """One curve per feature (sklearn's ``partial_dependence``, kind "average", on up to
-    :data:`PDP_ROWS` rows): the average prediction with the feature set to each grid value. A
+    """One curve per feature (what sklearn's ``partial_dependence`` computes with its brute method,
+    kind "average", on up to :data:`PDP_ROWS` rows, in one prediction call per feature): the
+    average prediction with the feature set to each grid value. A
     classifier's curve is the probability of the positive class (binary) or of the class it
     predicts most often (multiclass); ``of`` says which."""
-    from sklearn.inspection import partial_dependence as sk_pd
-
     rows = X if len(X) <= PDP_ROWS else X.sample(PDP_ROWS, random_state=seed)
     from modelyard.core.registry.review.compute import _classes
 
@@ -129,26 +133,27 @@ def partial_dependence(model: Any, X: Any, features: Sequence[str], categorical:
             values, counts = np.unique(predicted, return_counts=True)
             which = classes.index(values[int(np.argmax(counts))])
     of = f"P({classes[which]})" if is_classifier and which is not None else f"predicted {target}"
+    import pandas as pd
+
     curves = []
     for name in features:
         kind = "categorical" if name in categorical else "numeric"
         grid = _grid(rows[name], kind == "categorical")
         if not grid:
             continue
+        # sklearn's brute method, in one call: the rows once per grid value, the feature set to it
+        stacked = pd.concat([rows] * len(grid), ignore_index=True)
+        stacked[name] = pd.Series(np.repeat(np.asarray(grid, dtype=object), len(rows)), dtype=rows[name].dtype)
         try:
-            result = sk_pd(model, rows, [name], kind="average", custom_values={name: np.asarray(grid, dtype=object)
-                                                                                  if kind == "categorical" else grid},
-                           categorical_features=[name] if kind == "categorical" else None,
-                           response_method="predict_proba" if is_classifier else "auto")
+            out = model.predict_proba(stacked)[:, which] if is_classifier else model.predict(stacked)
         except (ValueError, TypeError) as exc:
             curves.append({"feature": name, "kind": kind, "grid": [], "average": [], "of": of,
                            "error": f"{type(exc).__name__}: {exc}"})
             continue
-        average = np.asarray(result["average"])
-        row = 0 if average.shape[0] == 1 else (which if which is not None else 0)
+        average = np.asarray(out, dtype=float).reshape(len(grid), len(rows)).mean(axis=1)
         curves.append({"feature": name, "kind": kind, "of": of,
                        "grid": [plain(g) if kind == "numeric" else str(g) for g in grid],
-                       "average": [plain(a) for a in average[row]]})
+                       "average": [plain(a) for a in average]})
     return curves
 
 
