@@ -56,3 +56,18 @@ def test_the_difference_is_paired_and_the_intervals_cover_the_estimate() -> None
     assert (diff["high"] - diff["low"]) < 0.5 * (single["high"] - single["low"])  # paired: far narrower
     again = stats.run_bootstrap(scorers, n, 400, seed=0)[1]
     assert np.array_equal(again["a"]["accuracy"], samples["a"]["accuracy"])  # seeded
+
+
+def test_roc_auc_is_exact_for_the_estimate_and_within_a_hair_on_resamples_of_many_distinct_scores() -> None:
+    rng = np.random.default_rng(4)
+    n = 20_000
+    y = rng.integers(0, 2, n)
+    score = rng.random(n) + 0.4 * y  # continuous: every score distinct, more than AUC_LEVELS of them
+    scorer = stats.ClassificationScorer(y, (score > 0.7).astype(int), 2, 2, 1, score=score)
+    assert scorer.levels <= stats.AUC_LEVELS
+    points, _ = stats.run_bootstrap({"a": scorer}, n, 10, seed=0)
+    assert points["a"]["roc_auc"] == skm.roc_auc_score(y, score)
+    [w] = list(stats.resample_chunks(n, 4, seed=5))
+    got = scorer(w)["roc_auc"]
+    for b in range(4):
+        assert abs(got[b] - skm.roc_auc_score(y, score, sample_weight=w[b])) < 1e-3

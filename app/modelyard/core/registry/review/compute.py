@@ -193,7 +193,6 @@ def compute_evidence(store: Store, ref: str, *, sensitive: Sequence[str] | None 
         if binary:
             score = (np.asarray(proba)[:, 1] if proba is not None else
                      np.asarray(decision).reshape(len(X), -1)[:, -1] if decision is not None else None)
-        order = np.argsort(score, kind="stable") if score is not None else np.arange(n)  # AUC: no reordering
 
         def loss_of(p: Any) -> Any:
             if p is None or (y >= p.shape[1]).any():
@@ -202,9 +201,7 @@ def compute_evidence(store: Store, ref: str, *, sensitive: Sequence[str] | None 
             return -np.log(np.clip(np.asarray(p, dtype=float)[np.arange(n), y], eps, 1))
 
         loss = loss_of(proba)
-        sc = score[order] if score is not None else None
-        scorers["candidate"] = stats.ClassificationScorer(y[order], codes(pred)[order], L, k, pos, score=sc,
-                                                          loss=loss[order] if loss is not None else None)
+        scorers["candidate"] = stats.ClassificationScorer(y, codes(pred), L, k, pos, score=score, loss=loss)
         if champion_model is not None:
             cproba, cdecision = _proba(champion_model, Xc)
             cscore = None
@@ -212,12 +209,11 @@ def compute_evidence(store: Store, ref: str, *, sensitive: Sequence[str] | None 
                 cscore = (np.asarray(cproba)[:, 1] if cproba is not None else
                           np.asarray(cdecision).reshape(n, -1)[:, -1] if cdecision is not None else None)
             closs = loss_of(cproba) if _classes(champion_model) == labels[:k] else None
-            scorers["champion"] = stats.ClassificationScorer(
-                y[order], codes(champion_pred)[order], L, k, pos, score=cscore[order] if cscore is not None else None,
-                loss=closs[order] if closs is not None else None)
+            scorers["champion"] = stats.ClassificationScorer(y, codes(champion_pred), L, k, pos, score=cscore,
+                                                             loss=closs)
         for c, (g, names) in groups.items():
-            scorers[f"group:{c}"] = stats.ClassificationScorer(y[order], codes(pred)[order], L, k, pos,
-                                                               groups=g[order], n_groups=len(names))
+            scorers[f"group:{c}"] = stats.ClassificationScorer(y, codes(pred), L, k, pos, groups=g,
+                                                               n_groups=len(names))
     else:
         binary = False
         classes = []
@@ -252,7 +248,7 @@ def compute_evidence(store: Store, ref: str, *, sensitive: Sequence[str] | None 
         fns = fairness.metric_functions(task, [], None)
         truth, guess = y, np.asarray(pred, dtype=float)
     for c, (g, names) in groups.items():
-        mf = fairness.metric_frame(truth, guess, np.asarray(names, dtype=object)[g], fns)
+        mf = fairness.metric_frame(truth, guess, g, names, fns, compress=task == "classification")
         sections.append(fairness.group_section(c, names, g, mf, samples[f"group:{c}"], confidence))
         steps(1.0)
     steps.step(0.6, 0.9, "permutation importance")

@@ -10,7 +10,7 @@ differences). Every statistic is then a product with ``W``:
   ``true * L + predicted``), from which accuracy, balanced accuracy, macro precision, recall and F1 (over the
   model's classes, zero where undefined, as :mod:`modelyard.core.experiments.training.metrics`
   scores them) and, for binary targets, the selection rate and true/false positive rates follow;
-  ROC AUC (binary) from weighted positive/negative counts per distinct score (ties count half);
+  ROC AUC (binary) from weighted positive/negative counts per score level (ties count half);
   log loss as the weighted mean of each row's loss;
 * regression: weighted sums of the error, its square, the target and its square (rmse, mae, r2,
   mape).
@@ -36,6 +36,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {**GREATER_IS_BETTER, "selection_rate": True
                                      "false_positive_rate": False}
 CHUNK_CELLS = 4_000_000  # rows x resamples per chunk (~32 MB of counts)
 DENSE_CELLS = 4_000_000  # rows x cells of a one-hot kept dense
+AUC_LEVELS = 4096  # score levels of ROC AUC on the resamples
 
 Stats = dict[str, np.ndarray]
 
@@ -122,8 +123,11 @@ def regression_values(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
 class ClassificationScorer:
     """The metrics of predicted label codes ``pred`` against ``y`` (0..L-1), optionally per group.
 
-    ``score`` (binary: the positive class's score) gives ROC AUC; rows already in ascending
-    ``score`` order skip a reordering per chunk. ``loss`` (each row's log loss) gives log loss."""
+    ``score`` (binary: the positive class's score) gives ROC AUC: exact for the estimate; on the
+    resamples, from weights per score level (the distinct scores, or beyond :data:`AUC_LEVELS` of
+    them equal-count bins of their ranks: pairs in one bin count as ties, which moves a resample's
+    AUC by at most the share of such pairs, about 1 / AUC_LEVELS). ``loss`` (each row's log loss)
+    gives log loss."""
 
     def __init__(self, y: np.ndarray, pred: np.ndarray, n_labels: int, k: int, pos: int | None, *,
                  groups: np.ndarray | None = None, n_groups: int = 1, score: np.ndarray | None = None,
@@ -133,16 +137,27 @@ class ClassificationScorer:
         self.grouped = groups is not None
         self.onehot = _onehot(g * n_labels * n_labels + y * n_labels + pred, n_groups * n_labels * n_labels)
         self.loss = loss
-        self.auc: dict[str, Any] | None = None
+        self.auc: Any = None
+        self.exact_auc: float | None = None
         if score is not None and pos is not None and not self.grouped and 0 < (y == pos).sum() < len(y):
-            order = np.argsort(score, kind="stable")
-            s = score[order]
-            if np.all(order[1:] > order[:-1]):
-                order = None  # already in score order (compute.py sorts the rows by the candidate's score)
-            is_pos = (y if order is None else y[order]) == pos
-            starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # the first row of each distinct score
-            self.auc = {"order": order, "pos": is_pos.astype(np.float32), "neg": (~is_pos).astype(np.float32),
-                        "starts": starts if len(starts) < len(s) else None}
+            from sklearn.metrics import roc_auc_score
+
+            self.exact_auc = float(roc_auc_score(y == pos, score))
+            # the score's level: its distinct values, or (beyond AUC_LEVELS of them) equal-count bins of
+            # its rank, ties kept together; a positive beats the negatives on lower levels, ties half
+            distinct, level = np.unique(score, return_inverse=True)
+            if len(distinct) > AUC_LEVELS:
+                first = np.searchsorted(np.sort(score), distinct, side="left")
+                level = (first * AUC_LEVELS // len(score))[level]
+            self.levels = int(level.max()) + 1
+            self.auc = _onehot(level * 2 + (y == pos), self.levels * 2)
+
+    def point(self, w: np.ndarray) -> Stats:
+        """The statistics with every row once (``w`` all ones); ROC AUC from the exact scores."""
+        out = self(w)
+        if self.exact_auc is not None:
+            out["roc_auc"] = np.array([self.exact_auc])
+        return out
 
     def __call__(self, w: np.ndarray) -> Stats:
         b = w.shape[0]
@@ -153,23 +168,18 @@ class ClassificationScorer:
             if self.loss is not None:
                 out["log_loss"] = (w @ self.loss) / w.sum(axis=1)
             if self.auc is not None:
-                out["roc_auc"] = _weighted_auc(w, self.auc)
+                by_level = _times(w, self.auc).reshape(b, self.levels, 2)
+                out["roc_auc"] = _weighted_auc(by_level[:, :, 1], by_level[:, :, 0])
         return out
 
 
-def _weighted_auc(w: np.ndarray, a: dict[str, Any]) -> np.ndarray:
-    """ROC AUC of each resample: every positive beats the negatives below its score and ties half
-    of those with its score; over (weight of positives x weight of negatives)."""
-    # float32: counts and their running sums (at most the row count) are exact; half the memory traffic
-    ws = (w if a["order"] is None else np.take(w, a["order"], axis=1)).astype(np.float32)
-    pos, neg = ws * a["pos"], ws * a["neg"]
-    if a["starts"] is not None:  # ties: one column per distinct score
-        pos, neg = np.add.reduceat(pos, a["starts"], axis=1), np.add.reduceat(neg, a["starts"], axis=1)
-    below = np.cumsum(neg, axis=1)
-    below -= 0.5 * neg
-    beats = np.einsum("ij,ij->i", pos, below, dtype=np.float64)
+def _weighted_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """ROC AUC of each resample from the weight of positives and negatives per score level
+    (resamples x levels, ascending): every positive beats the negatives below its level and ties
+    half of those on it; over (weight of positives x weight of negatives)."""
+    below = np.cumsum(neg, axis=1) - 0.5 * neg
     with np.errstate(divide="ignore", invalid="ignore"):
-        return beats / (pos.sum(axis=1, dtype=np.float64) * neg.sum(axis=1, dtype=np.float64))
+        return np.einsum("ij,ij->i", pos, below) / (pos.sum(axis=1) * neg.sum(axis=1))
 
 
 class RegressionScorer:
@@ -202,7 +212,7 @@ def run_bootstrap(scorers: dict[str, Callable[[np.ndarray], Stats]], n: int, n_b
     """``(points, samples)``: each scorer's statistics with every row once, and on ``n_boot``
     resamples (arrays with the resamples first), all scorers on the same resamples."""
     ones = np.ones((1, n))
-    points = {name: {k: v[0] for k, v in f(ones).items()} for name, f in scorers.items()}
+    points = {name: {k: v[0] for k, v in getattr(f, "point", f)(ones).items()} for name, f in scorers.items()}
     parts: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in scorers}
     done = 0
     for wt in resample_chunks(n, n_boot, seed):
