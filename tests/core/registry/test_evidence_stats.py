@@ -71,3 +71,20 @@ def test_roc_auc_is_exact_for_the_estimate_and_within_a_hair_on_resamples_of_man
     got = scorer(w)["roc_auc"]
     for b in range(4):
         assert abs(got[b] - skm.roc_auc_score(y, score, sample_weight=w[b])) < 1e-3
+
+
+def test_the_dense_and_the_counting_paths_agree(monkeypatch) -> None:
+    rng = np.random.default_rng(6)
+    n = 2000
+    y, groups = rng.normal(size=n), rng.integers(0, 7, n)
+    pred = y + rng.normal(size=n)
+    labels, guess = rng.integers(0, 3, n), rng.integers(0, 3, n)
+    [w] = list(stats.resample_chunks(n, 5, seed=1))
+    dense = (stats.RegressionScorer(y, pred, groups=groups, n_groups=7)(w),
+             stats.ClassificationScorer(labels, guess, 3, 3, None, groups=groups, n_groups=7)(w))
+    monkeypatch.setattr(stats, "DENSE_CELLS", 0)
+    counted = (stats.RegressionScorer(y, pred, groups=groups, n_groups=7)(w),
+               stats.ClassificationScorer(labels, guess, 3, 3, None, groups=groups, n_groups=7)(w))
+    for a, b in zip(dense, counted, strict=True):
+        for key in a:
+            assert np.allclose(a[key], b[key], equal_nan=True), key

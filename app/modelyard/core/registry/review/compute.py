@@ -328,9 +328,17 @@ def evidence_spec(ref: str, *, sensitive: Sequence[str] | None = None, n_boot: i
 
 def evidence_job(ctx: Any, *, ref: str, sensitive: list[str] | None = None, n_boot: int = N_BOOT,
                  repeats: int = REPEATS, seed: int = 0) -> dict[str, Any]:
-    """The job function: computes and stores the evidence; returns what a list shows."""
-    info = compute_evidence(ctx.store, ref, sensitive=sensitive, n_boot=n_boot, repeats=repeats, seed=seed,
-                            progress=ctx.progress)
+    """The job function: computes and stores the evidence; returns what a list shows.
+
+    The models predict on one thread (OpenMP and BLAS limited to 1): the job runs beside the
+    window and other jobs, and a parallel prediction on a busy machine waits for its slowest
+    thread (a gradient boosting's predictions were 2-3x slower with 2 threads on a loaded 2-core
+    machine than with 1)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        info = compute_evidence(ctx.store, ref, sensitive=sensitive, n_boot=n_boot, repeats=repeats, seed=seed,
+                                progress=ctx.progress)
     doc = info.payload
     ctx.log(f"Evidence for {info.ref} on {doc['rows']['n']:,} held-out rows in {doc['seconds']:.1f} s.")
     return {"evidence_id": info.id, "ref": info.ref, "champion": info.champion, "sha256": info.sha256,

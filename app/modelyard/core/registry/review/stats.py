@@ -56,24 +56,22 @@ def resample_chunks(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
         done += b
 
 
-def _onehot(codes: np.ndarray, cells: int) -> Any:
-    """A (rows x cells) matrix with a 1 at (i, codes[i]): ``W @`` it counts each cell per resample.
-    Dense while small (BLAS), sparse otherwise."""
-    n = len(codes)
-    if n * cells <= DENSE_CELLS:
-        out = np.zeros((n, cells))
-        out[np.arange(n), codes] = 1.0
-        return out
-    from scipy import sparse
+class _OneHot:
+    """Row i in cell ``codes[i]`` of ``cells``: ``times(w)`` sums each resample's row counts per cell
+    (resamples x cells): a product with a dense one-hot while small (BLAS), else one bincount per
+    resample (faster than a sparse product for a one-hot)."""
 
-    return sparse.csc_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, cells))
+    def __init__(self, codes: np.ndarray, cells: int) -> None:
+        self.codes, self.cells = np.asarray(codes, dtype=np.int64), int(cells)
+        self.dense = None
+        if len(self.codes) * self.cells <= DENSE_CELLS:
+            self.dense = np.zeros((len(self.codes), self.cells))
+            self.dense[np.arange(len(self.codes)), self.codes] = 1.0
 
-
-def _times(w: np.ndarray, matrix: Any) -> np.ndarray:
-    """``w @ matrix`` for a dense or sparse ``matrix`` (sparse: computed as (matrix.T @ w.T).T)."""
-    if isinstance(matrix, np.ndarray):
-        return w @ matrix
-    return np.asarray((matrix.T @ w.T).T)
+    def times(self, w: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return w @ self.dense
+        return np.stack([np.bincount(self.codes, weights=row, minlength=self.cells) for row in w])
 
 
 def from_confusion(c: np.ndarray, k: int, pos: int | None) -> Stats:
@@ -135,7 +133,7 @@ class ClassificationScorer:
         self.L, self.k, self.pos, self.G = n_labels, k, pos, n_groups
         g = groups if groups is not None else np.zeros(len(y), dtype=np.int64)
         self.grouped = groups is not None
-        self.onehot = _onehot(g * n_labels * n_labels + y * n_labels + pred, n_groups * n_labels * n_labels)
+        self.onehot = _OneHot(g * n_labels * n_labels + y * n_labels + pred, n_groups * n_labels * n_labels)
         self.loss = loss
         self.auc: Any = None
         self.exact_auc: float | None = None
@@ -150,7 +148,7 @@ class ClassificationScorer:
                 first = np.searchsorted(np.sort(score), distinct, side="left")
                 level = (first * AUC_LEVELS // len(score))[level]
             self.levels = int(level.max()) + 1
-            self.auc = _onehot(level * 2 + (y == pos), self.levels * 2)
+            self.auc = _OneHot(level * 2 + (y == pos), self.levels * 2)
 
     def point(self, w: np.ndarray) -> Stats:
         """The statistics with every row once (``w`` all ones); ROC AUC from the exact scores."""
@@ -161,14 +159,14 @@ class ClassificationScorer:
 
     def __call__(self, w: np.ndarray) -> Stats:
         b = w.shape[0]
-        counts = _times(w, self.onehot).reshape(b, self.G, self.L, self.L)
+        counts = self.onehot.times(w).reshape(b, self.G, self.L, self.L)
         out = from_confusion(counts, self.k, self.pos)
         if not self.grouped:
             out = {key: v[:, 0] for key, v in out.items()}
             if self.loss is not None:
                 out["log_loss"] = (w @ self.loss) / w.sum(axis=1)
             if self.auc is not None:
-                by_level = _times(w, self.auc).reshape(b, self.levels, 2)
+                by_level = self.auc.times(w).reshape(b, self.levels, 2)
                 out["roc_auc"] = _weighted_auc(by_level[:, :, 1], by_level[:, :, 0])
         return out
 
@@ -183,28 +181,22 @@ def _weighted_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
 
 
 class RegressionScorer:
-    def __init__(self, y: np.ndarray, pred: np.ndarray, *, groups: np.ndarray | None = None, n_groups: int = 1) -> None:
-        values = regression_values(y, pred)
-        self.G = n_groups
-        self.grouped = groups is not None
-        if groups is None:
-            self.matrix: Any = values  # rows x 6
-        else:  # rows x (groups * 6): group g's six columns at 6g..6g+5
-            self.matrix = _onehot(groups, n_groups)
-            if isinstance(self.matrix, np.ndarray):
-                self.matrix = (self.matrix[:, :, None] * values[:, None, :]).reshape(len(y), n_groups * 6)
-            else:
-                from scipy import sparse
+    """rmse, mae, r2 and mape of ``pred`` against ``y``, optionally per group."""
 
-                n = len(y)
-                cols = (groups[:, None] * 6 + np.arange(6)[None, :]).ravel()
-                self.matrix = sparse.csc_matrix((values.ravel(), (np.repeat(np.arange(n), 6), cols)),
-                                                shape=(n, n_groups * 6))
+    def __init__(self, y: np.ndarray, pred: np.ndarray, *, groups: np.ndarray | None = None, n_groups: int = 1) -> None:
+        self.values = regression_values(y, pred)  # rows x 6
+        self.groups, self.G = groups, n_groups
+        self.dense = None
+        if groups is not None and len(y) * n_groups * 6 <= DENSE_CELLS:  # rows x (group g's six columns at 6g..)
+            self.dense = (np.eye(n_groups)[groups][:, :, None] * self.values[:, None, :]).reshape(len(y), -1)
 
     def __call__(self, w: np.ndarray) -> Stats:
-        sums = _times(w, self.matrix)  # b x (G*6)
-        out = from_sums(sums.reshape(sums.shape[0], self.G, 6))
-        return {key: v[:, 0] for key, v in out.items()} if not self.grouped else out
+        if self.groups is None:
+            return from_sums(w @ self.values)
+        if self.dense is not None:
+            return from_sums((w @ self.dense).reshape(w.shape[0], self.G, 6))
+        cells = _OneHot(self.groups, self.G)
+        return from_sums(np.stack([cells.times(w * self.values[:, c]) for c in range(6)], axis=-1))
 
 
 def run_bootstrap(scorers: dict[str, Callable[[np.ndarray], Stats]], n: int, n_boot: int, seed: int, *,
