@@ -1,11 +1,12 @@
 """``modelyard model register|list|show|alias|stage|gate|timeline|card|lineage`` (and the promotion
-requests of cli/review.py): the model registry."""
+requests of cli/review.py, the evidence of cli/evidence.py): the model registry."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from modelyard.cli import evidence as evidence_cli
 from modelyard.cli import review as review_cli
 from modelyard.cli._common import (
     UsageError,
@@ -37,6 +38,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or its first characters")
     p.add_argument("--name", required=True, help="the registered model's name (created on first use)")
     p.add_argument("--comment", help="a note for the audit log")
+    evidence_cli.add_register_options(p)
     add_command(verbs, "list", common, _list, help="list the registered models")
     p = add_command(verbs, "show", common, _show, help="show one version (default: the latest)",
                     epilog="examples:\n  modelyard model show churn\n  modelyard model show churn@v3\n"
@@ -62,6 +64,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = add_command(verbs, "gate", common, _gate, help="show or set a model's promotion gates",
                     epilog="examples:\n  modelyard model gate churn\n"
                            "  modelyard model gate churn --min accuracy=0.9 --beat-champion f1 --comment policy\n"
+                           "  modelyard model gate churn --max-gap sex:accuracy=0.05 --min-ratio sex:selection_rate=0.8 "
+                           "--comment fairness\n"
                            "  modelyard model gate churn --clear --comment 'no gates'")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--min", action="append", default=[], metavar="METRIC=VALUE", dest="mins",
@@ -70,6 +74,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="must beat the current champion on this test metric (same split)")
     p.add_argument("--lower-is-better", action="store_true", dest="lower",
                    help="with --beat-champion: a lower value is better (rmse, log_loss...)")
+    p.add_argument("--sensitive", action="append", default=[], metavar="COL",
+                   help="a column whose groups the evidence compares (repeat for several)")
+    p.add_argument("--max-gap", action="append", default=[], metavar="COL:METRIC=GAP", dest="max_gaps",
+                   help="fairness: the largest allowed gap of METRIC between groups of COL, as in sex:accuracy=0.05")
+    p.add_argument("--min-ratio", action="append", default=[], metavar="COL:METRIC=RATIO", dest="min_ratios",
+                   help="fairness: the smallest allowed ratio (worst / best group), as in sex:selection_rate=0.8")
     p.add_argument("--clear", action="store_true", help="remove every gate")
     p.add_argument("--comment", help="why (required to change the gates)")
     _add_expect(p)
@@ -99,6 +109,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--notes", metavar="TEXT", help="set free-form notes; '' clears them")
     p.add_argument("--comment", help="why (required when setting a text; audited)")
     p.add_argument("--history", action="store_true", help="list the edits of the card's texts, newest first")
+    evidence_cli.add_commands(verbs, common)
     p = add_command(verbs, "lineage", common, _lineage, help="where a version came from and where it went",
                     epilog="example:\n  modelyard model lineage churn@v3 --json")
     p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
@@ -124,10 +135,14 @@ def _register(args: argparse.Namespace) -> int:
 
     with open_store(args) as store:
         info = registry.register(store, args.run_id, args.name, comment=args.comment)
+        evidence = evidence_cli.after_register(args, store, info.ref)
     if wants_json(args):
-        print_json(info.to_json())
+        print_json(info.to_json() | ({"evidence": evidence} if evidence is not None else {}))
         return 0
     print(f"Registered run {info.run_id[:12] if info.run_id else ''} as {info.ref}.")
+    if evidence is not None and evidence.get("status") == "succeeded":
+        print(f"Computed its evidence on {evidence['rows']:,} held-out rows in {evidence['seconds']:.1f} s "
+              f"('modelyard model evidence {info.ref}' shows it).")
     return 0
 
 
@@ -206,12 +221,27 @@ def _parse_min(text: str) -> tuple[str, float]:
         raise UsageError(f"--min expects METRIC=VALUE, as in --min accuracy=0.9 (got {text!r}).") from None
 
 
+def _parse_fairness(text: str, key: str) -> dict[str, Any]:
+    option = "--max-gap" if key == "max_gap" else "--min-ratio"
+    head, sep, value = text.partition("=")
+    column, colon, metric = head.partition(":")
+    try:
+        if not sep or not colon or not column.strip() or not metric.strip():
+            raise ValueError
+        return {"column": column.strip(), "metric": metric.strip(), key: float(value)}
+    except ValueError:
+        raise UsageError(f"{option} expects COL:METRIC=VALUE, as in {option} sex:accuracy=0.05 (got {text!r}).") \
+            from None
+
+
 def _gate(args: argparse.Namespace) -> int:
     from modelyard.core.registry import versions as registry
 
-    changing = bool(args.mins or args.beat or args.clear)
-    if args.clear and (args.mins or args.beat):
-        raise UsageError("--clear cannot be combined with --min or --beat-champion.")
+    fairness = [_parse_fairness(text, "max_gap") for text in args.max_gaps] + \
+        [_parse_fairness(text, "min_ratio") for text in args.min_ratios]
+    changing = bool(args.mins or args.beat or args.clear or args.sensitive or fairness)
+    if args.clear and (args.mins or args.beat or args.sensitive or fairness):
+        raise UsageError("--clear cannot be combined with --min, --beat-champion, --sensitive, --max-gap or --min-ratio.")
     if args.lower and not args.beat:
         raise UsageError("--lower-is-better goes with --beat-champion METRIC.")
     with open_store(args) as store:
@@ -221,6 +251,10 @@ def _gate(args: argparse.Namespace) -> int:
                 gates["min_metrics"] = dict(_parse_min(t) for t in args.mins)
             if args.beat:
                 gates["beat_champion"] = {"metric": args.beat, "higher_is_better": not args.lower}
+            if args.sensitive:
+                gates["sensitive_columns"] = list(args.sensitive)
+            if fairness:
+                gates["fairness"] = fairness
             info = registry.set_gates(store, args.name, gates, comment=args.comment,
                                       expected_revision=args.expect_revision)
         else:
@@ -242,6 +276,13 @@ def _gate(args: argparse.Namespace) -> int:
     if beat:
         better = "higher" if beat.get("higher_is_better", True) else "lower"
         print(f"  beat the champion on {beat['metric']} ({better} is better, same test split)")
+    if gates_now.get("sensitive_columns"):
+        print(f"  sensitive columns: {', '.join(gates_now['sensitive_columns'])}")
+    for rule in gates_now.get("fairness") or []:
+        if rule.get("max_gap") is not None:
+            print(f"  {rule['metric']} gap between groups of {rule['column']} at most {_num(rule['max_gap'])}")
+        if rule.get("min_ratio") is not None:
+            print(f"  {rule['metric']} ratio between groups of {rule['column']} at least {_num(rule['min_ratio'])}")
     return 0
 
 
