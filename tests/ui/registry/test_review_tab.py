@@ -1,0 +1,279 @@
+"""Reviewed promotions in the window, on a team store with a login per role (tests/team_helpers.py):
+a data scientist asks for churn@v2 as champion from their own window (another process:
+tests/review_window_child.py, real clicks and keys), the approver's window shows the request live
+and raises a notice, the approver approves it with a comment, the alias moves, and the audit
+timeline shows the request, the approval and the move with their comments. The author cannot
+approve their own request; a viewer can neither request nor approve; an approval opened after the
+gates changed shows the thresholds it was decided on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from child_lines import Child
+from factories import open_window, settle
+from modelyard.core.experiments import tracking
+from modelyard.core.registry import versions as registry
+from modelyard.core.registry.review import evidence
+from modelyard.core.registry.review import requests as review
+from modelyard.core.store import Store
+from modelyard.core.store import models as m
+from modelyard.ui.registry.dialogs import ChangeDialog
+from modelyard.ui.registry.panel import RegistryPanel
+from modelyard.ui.registry.request_dialog import RequestDialog
+from PySide6.QtCore import Qt
+from team_helpers import Team, team_store
+from test_ui_registry import click, when_modal
+
+REVIEW_TEXT = {"intended_use": "Rank customers by churn risk for the retention team's calls.",
+               "out_of_scope_uses": "Credit, pricing or any decision about a single customer without a person.",
+               "known_limitations": "Trained on 2025 customers; new products are not covered.",
+               "ethical_considerations": "Checked for gaps between regions; none above 0.03."}
+
+
+def fill_review_fields(store: Store, ref: str) -> None:
+    """The card's four review fields of ``ref``, as the card editor stores them (card["notes"])."""
+    name, _, v = ref.partition("@v")
+    with store.write() as s:
+        mv = s.query(m.ModelVersion).join(m.RegisteredModel).filter(
+            m.RegisteredModel.name == name, m.ModelVersion.version == int(v)).one()
+        card = dict(mv.card or {})
+        card["notes"] = {**(card.get("notes") or {}), **REVIEW_TEXT}
+        mv.card = card
+
+
+def evidence_document(candidate: str, champion: str | None) -> dict[str, Any]:
+    """A small evidence document in the documented format (docs/governance.md, format 1)."""
+    def cell(value: float) -> dict[str, float]:
+        return {"value": value, "low": round(value - 0.01, 4), "high": round(value + 0.01, 4)}
+
+    return {"format": 1, "version": candidate, "champion": champion, "task": "classification",
+            "target": "churned", "positive_label": "yes",
+            "rows": {"n": 400, "part": "test", "split": "the split of churn-data@v1", "dataset_version": "churn-data@v1"},
+            "confidence": 0.95, "n_boot": 200, "seed": 0,
+            "metrics": [{"metric": "accuracy", "higher_is_better": True, "candidate": cell(0.86),
+                         "champion": cell(0.81), "difference": cell(0.05)}],
+            "sensitive": ["region"],
+            "groups": [{"column": "region",
+                        "rows": [{"group": "north", "n": 210, "metrics": {"accuracy": cell(0.87)}},
+                                 {"group": "south", "n": 190, "metrics": {"accuracy": cell(0.85)}}],
+                        "gaps": {"accuracy": {"gap": 0.02, "ratio": 0.977, "worst": "south", "best": "north"}}}],
+            "importance": {"metric": "accuracy", "repeats": 5,
+                           "features": [{"feature": "tenure", "mean": 0.12, "std": 0.01},
+                                        {"feature": "noise", "mean": 0.0, "std": 0.002}],
+                           "correlated": [], "warning": None},
+            "partial_dependence": [], "calibration": None, "notes": [],
+            "computed_at": "2026-12-06T14:00:00+00:00", "seconds": 1.5}
+
+
+def two_versions_ready_for_review(store: Store) -> None:
+    """churn v1 (champion) and v2, gates at accuracy 0.8; v2's card filled and its evidence against v1."""
+    for accuracy in (0.81, 0.86):
+        with tracking.start_run("churn", store=store, name=f"acc-{accuracy}") as run:
+            run.log_metrics({"accuracy": accuracy})
+            run.log_bytes(b"a model", "model/model.joblib", kind="model")  # never loaded here
+        registry.register(store, run.id, "churn")
+    registry.set_alias(store, "churn@v1", "champion", comment="first")
+    registry.set_gates(store, "churn", {"min_metrics": {"accuracy": 0.8}}, comment="the floor")
+    fill_review_fields(store, "churn@v2")
+    v1, v2 = registry.get_version(store, "churn@v1"), registry.get_version(store, "churn@v2")
+    evidence.store_evidence(store, v2.id, evidence_document("churn@v2", "churn@v1"), settings={"n_boot": 200},
+                            champion_version_id=v1.id)
+
+
+def registry_of(window) -> RegistryPanel:  # type: ignore[no-untyped-def]
+    panel = window.panel_of("registry")
+    window.show_panel(window.panels.index(panel))
+    return panel
+
+
+def click_row(qtbot, view, row: int) -> None:  # type: ignore[no-untyped-def]
+    rect = view.visualRect(view.model().index(row, 1))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def open_request(qtbot, window, request_id: int) -> RegistryPanel:  # type: ignore[no-untyped-def]
+    """The window's Review tab, showing request ``request_id`` (clicked) and its snapshot."""
+    panel = registry_of(window)
+    tab = panel.review_tab
+    panel.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: tab.model.row_of(request_id) >= 0, timeout=10_000)
+    settle(qtbot, window)
+    with qtbot.waitSignal(tab.shown, timeout=10_000):
+        click_row(qtbot, tab.table, tab.model.row_of(request_id))
+    return panel
+
+
+@pytest.fixture
+def crew(db_url: str, tmp_path: Path, pg_server_session) -> Team:
+    with team_store(pg_server_session, db_url, tmp_path / "store") as t:
+        yield t
+
+
+@pytest.fixture
+def shown_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The error boxes the Registry panel would show, collected (none is expected)."""
+    errors: list[str] = []
+    for module in ("panel", "changes", "version_actions", "review"):
+        monkeypatch.setattr(f"modelyard.ui.registry.{module}.show_error",
+                            lambda parent, title, exc: errors.append(f"{title}: {exc}"))
+    return errors
+
+
+def test_a_scientist_asks_the_approver_approves_live_and_the_audit_shows_every_step(
+        qtbot, crew: Team, shown_errors: list[str]) -> None:
+    two_versions_ready_for_review(crew.owner)
+    approver = open_window(qtbot, crew.open("approver"), (1280, 800))
+    panel = registry_of(approver)
+    tab = panel.review_tab
+    qtbot.waitUntil(lambda: tab.state is not None and panel.models_model.rowCount() == 1, timeout=15_000)
+    settle(qtbot, approver)
+    assert tab.model.rowCount() == 0 and panel.tabs.tabText(panel.tabs.indexOf(tab)) == "Review"
+    assert not tab.state.review_required  # an approver moves champion directly
+    viewer = open_window(qtbot, crew.open("viewer"), (1024, 640))
+    scientist_login = crew.logins["scientist"]
+
+    child = Child("review_window_child.py", crew.root, crew.url("scientist"))
+    try:
+        child.wait_for(qtbot, "ready")
+        assert child.said("champion churn v1") is not None
+        child.send("request churn@v2 v2 is five points better on held-out rows")
+        qtbot.waitUntil(lambda: bool(review.list_requests(crew.owner)), timeout=30_000)
+        asked = review.list_requests(crew.owner)[0]
+        assert (asked.candidate, asked.target, asked.replaces, asked.requested_by, asked.status) == (
+            "churn@v2", "champion", "churn@v1", scientist_login, "open")
+        assert asked.reason == "v2 is five points better on held-out rows"
+
+        # the approver's window shows it without a refresh: the live feed re-reads the requests
+        qtbot.waitUntil(lambda: tab.model.row_of(asked.id) >= 0, timeout=10_000)
+        settle(qtbot, approver)
+        assert panel.tabs.tabText(panel.tabs.indexOf(tab)) == "Review (1)"
+        row = tab.model.row_of(asked.id)
+        assert [tab.model.index(row, c).data() for c in range(5)] == [
+            "open", "churn@v2 → champion", "churn@v1", scientist_login, tab.model.index(row, 4).data()]
+        where, line = tab.last_notice  # a desktop notice: the tray, or the status bar offscreen
+        assert scientist_login in line and "churn@v2" in line and "champion" in line and "churn@v1" in line
+        if where == "status bar":
+            assert line in approver.statusBar().currentMessage()
+
+        # the author's own window: Approve disabled saying why, Withdraw offered
+        child.wait_for(qtbot, f"request {asked.id} open")
+        child.send(f"select {asked.id}")
+        qtbot.waitUntil(lambda: child.said_starting("buttons ") is not None or child.proc.poll() is not None,
+                        timeout=15_000)
+        buttons = child.said_starting("buttons ") or ""
+        assert buttons.startswith("buttons False True | You asked for this promotion"), buttons
+
+        # the viewer sees it too, and may neither request nor approve
+        vpanel = open_request(qtbot, viewer, asked.id)
+        vtab = vpanel.review_tab
+        assert not vtab.request_button.isEnabled() and "Needs the data scientist role" in vtab.request_button.toolTip()
+        assert not vtab.approve_button.isEnabled() and "Needs the approver role" in vtab.approve_button.toolTip()
+        assert not vtab.reject_button.isEnabled() and not vtab.withdraw_button.isVisible()
+
+        # the approver opens it: the evidence it was asked on, then approves with a comment
+        open_request(qtbot, approver, asked.id)
+        shown = tab.evidence.text()
+        assert "accuracy at least 0.8" in shown and "churn@v2" in shown
+        assert "v2 is five points better" in tab.summary.text()
+        assert tab.approve_button.isEnabled() and tab.reject_button.isEnabled()
+        assert not tab.withdraw_button.isVisible()
+
+        def approve_with_comment(d: ChangeDialog) -> None:
+            assert not d.ok_button.isEnabled(), "Approve must wait for a comment"
+            qtbot.keyClicks(d.comment, "group gaps are small; approved")
+            click(qtbot, d.ok_button)
+
+        when_modal(qtbot, ChangeDialog, approve_with_comment)
+        click(qtbot, tab.approve_button)
+        qtbot.waitUntil(lambda: registry.get_model(crew.owner, "churn").aliases.get("champion") == 2, timeout=15_000)
+        settle(qtbot, approver)
+        decided = review.get_request(crew.owner, asked.id)
+        assert (decided.status, decided.decided_by, decided.decision_comment) == (
+            "approved", crew.logins["approver"], "group gaps are small; approved")
+        qtbot.waitUntil(lambda: panel.tabs.tabText(panel.tabs.indexOf(tab)) == "Review", timeout=10_000)
+        assert tab.model.index(tab.model.row_of(asked.id), 0).data() == "approved"
+
+        # the scientist's window follows: the champion moved and the request is approved
+        child.wait_for(qtbot, "champion churn v2", timeout_ms=15_000)
+        child.wait_for(qtbot, f"request {asked.id} approved", timeout_ms=15_000)
+    finally:
+        child.stop()
+
+    # the audit timeline, in the approver's window: the request, the approval and the move, with comments
+    panel.tabs.setCurrentWidget(panel.timeline_view)
+    qtbot.waitUntil(lambda: panel.timeline_model.rowCount() >= 6, timeout=10_000)
+    model = panel.timeline_model
+    rows = [[model.index(r, c).data() for c in range(6)] for r in range(model.rowCount())]
+    by_what = {r[2]: r for r in rows}
+    assert by_what["requested promotion"][1] == scientist_login
+    assert by_what["requested promotion"][5] == "v2 is five points better on held-out rows"
+    assert by_what["approved the request"][1] == crew.logins["approver"]
+    assert by_what["approved the request"][5] == "group gaps are small; approved"
+    move = by_what["moved alias champion"]
+    assert move[1] == crew.logins["approver"] and move[3] == "v2" and move[4] == "v1 → v2", rows
+    assert not shown_errors
+
+
+def test_an_approval_opened_after_the_gates_changed_shows_what_it_was_decided_on(
+        qtbot, crew: Team, shown_errors: list[str]) -> None:
+    two_versions_ready_for_review(crew.owner)
+    scientist_store, approver_store = crew.open("scientist"), crew.open("approver")
+    asked = review.request_promotion(scientist_store, "churn@v2", reason="better on held-out rows")
+    review.approve(approver_store, asked.id, comment="checked")
+    registry.set_gates(crew.owner, "churn", {"min_metrics": {"accuracy": 0.95}}, comment="a higher floor")
+
+    window = open_window(qtbot, approver_store, (1280, 800))
+    panel = registry_of(window)
+    tab = panel.review_tab
+    panel.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: tab.state is not None and panel.version is not None, timeout=15_000)
+    settle(qtbot, window)
+    # nothing selected: the version as it stands now, under today's gates
+    qtbot.waitUntil(lambda: "accuracy at least 0.95" in tab.evidence.text(), timeout=10_000)
+    open_request(qtbot, window, asked.id)
+    shown = tab.evidence.text()
+    assert "accuracy at least 0.8" in shown and "0.95" not in shown, shown
+    assert re.search(r"Approved by .+ checked", tab.summary.text()), tab.summary.text()
+    assert "what it was decided on" in tab.summary.text()
+    assert not tab.approve_button.isEnabled() and "approved already" in tab.approve_button.toolTip()
+    assert not shown_errors
+
+
+def test_make_champion_by_a_scientist_opens_the_request_dialog_with_what_is_missing(
+        qtbot, crew: Team, shown_errors: list[str]) -> None:
+    two_versions_ready_for_review(crew.owner)
+    with tracking.start_run("churn", store=crew.owner, name="v3") as run:
+        run.log_metrics({"accuracy": 0.9})
+        run.log_bytes(b"a model", "model/model.joblib", kind="model")
+    registry.register(crew.owner, run.id, "churn")  # v3: no card fields, no evidence
+    window = open_window(qtbot, crew.open("scientist"), (1024, 640))
+    panel = registry_of(window)
+    qtbot.waitUntil(lambda: panel.review_tab.state is not None and panel.version is not None, timeout=15_000)
+    settle(qtbot, window)
+    assert panel.review_needed and panel.version.ref == "churn@v3"
+    seen: list[str] = []
+
+    def look_and_cancel(d: RequestDialog) -> None:
+        qtbot.waitUntil(lambda: d.readiness is not None, timeout=10_000)
+        seen.append(d.card_label.text())
+        seen.append(d.evidence_label.text())
+        qtbot.keyClicks(d.reason, "v3 is better")
+        assert not d.ok_button.isEnabled()
+        seen.append(d.ok_button.toolTip())
+        assert d.evidence_button.isVisible() and d.edit_card_button.isVisible()
+        d.reject()
+
+    when_modal(qtbot, RequestDialog, look_and_cancel)
+    menu = panel.versions_menu()
+    champion = next(a for a in menu.actions() if a.text() == "Make v3 champion…")
+    champion.trigger()
+    qtbot.waitUntil(lambda: len(seen) == 3, timeout=15_000)
+    assert "Out-of-scope uses, Known limitations, Ethical considerations" in seen[0] or "Intended use" in seen[0]
+    assert "No evidence yet for churn@v3" in seen[1]
+    assert seen[2] == "Needs the card's review fields, evidence against the current champion."
+    assert registry.get_model(crew.owner, "churn").aliases == {"champion": 1}
+    assert not review.list_requests(crew.owner) and not shown_errors
