@@ -25,6 +25,7 @@ from modelyard.ui.registry.dialogs import ChangeDialog
 from modelyard.ui.registry.panel import RegistryPanel
 from modelyard.ui.registry.request_dialog import RequestDialog
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QTextEdit, QWidget
 from team_helpers import Team, team_store
 from test_ui_registry import click, when_modal
 
@@ -32,6 +33,25 @@ REVIEW_TEXT = {"intended_use": "Rank customers by churn risk for the retention t
                "out_of_scope_uses": "Credit, pricing or any decision about a single customer without a person.",
                "known_limitations": "Trained on 2025 customers; new products are not covered.",
                "ethical_considerations": "Checked for gaps between regions; none above 0.03."}
+
+
+THRESHOLD = r"accuracy\D{{0,20}}{}\b"  # a gate's threshold as the evidence view words it ("accuracy at least 0.8")
+
+
+def shown_text(widget: QWidget) -> str:
+    """Every text ``widget`` shows: its labels, text views and the cells of its tables."""
+    parts: list[str] = []
+    for label in widget.findChildren(QLabel):
+        if label.isVisibleTo(widget):
+            parts.append(re.sub(r"<[^>]+>", "", label.text()))
+    for edit in widget.findChildren(QTextEdit):
+        parts.append(edit.toPlainText())
+    for view in widget.findChildren(QAbstractItemView):
+        model = view.model()
+        if model is not None:
+            parts += [str(model.index(r, c).data() or "") for r in range(model.rowCount())
+                      for c in range(model.columnCount())]
+    return "\n".join(parts)
 
 
 def fill_review_fields(store: Store, ref: str) -> None:
@@ -176,8 +196,9 @@ def test_a_scientist_asks_the_approver_approves_live_and_the_audit_shows_every_s
 
         # the approver opens it: the evidence it was asked on, then approves with a comment
         open_request(qtbot, approver, asked.id)
-        shown = tab.evidence.text()
-        assert "accuracy at least 0.8" in shown and "churn@v2" in shown
+        shown = shown_text(tab.evidence)
+        assert re.search(THRESHOLD.format("0.8"), shown) and "churn@v2" in shown, shown
+        assert tab.shown_snapshot["kind"] == "request" and tab.shown_snapshot["candidate"] == "churn@v2"
         assert "v2 is five points better" in tab.summary.text()
         assert tab.approve_button.isEnabled() and tab.reject_button.isEnabled()
         assert not tab.withdraw_button.isVisible()
@@ -208,7 +229,9 @@ def test_a_scientist_asks_the_approver_approves_live_and_the_audit_shows_every_s
     qtbot.waitUntil(lambda: panel.timeline_model.rowCount() >= 6, timeout=10_000)
     model = panel.timeline_model
     rows = [[model.index(r, c).data() for c in range(6)] for r in range(model.rowCount())]
-    by_what = {r[2]: r for r in rows}
+    by_what: dict[str, list] = {}
+    for r in rows:  # newest first: the latest of each kind
+        by_what.setdefault(r[2], r)
     assert by_what["requested promotion"][1] == scientist_login
     assert by_what["requested promotion"][5] == "v2 is five points better on held-out rows"
     assert by_what["approved the request"][1] == crew.logins["approver"]
@@ -233,12 +256,16 @@ def test_an_approval_opened_after_the_gates_changed_shows_what_it_was_decided_on
     qtbot.waitUntil(lambda: tab.state is not None and panel.version is not None, timeout=15_000)
     settle(qtbot, window)
     # nothing selected: the version as it stands now, under today's gates
-    qtbot.waitUntil(lambda: "accuracy at least 0.95" in tab.evidence.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: re.search(THRESHOLD.format("0.95"), shown_text(tab.evidence)) is not None,
+                    timeout=10_000)
+    assert tab.shown_snapshot["kind"] == "current"
     open_request(qtbot, window, asked.id)
-    shown = tab.evidence.text()
-    assert "accuracy at least 0.8" in shown and "0.95" not in shown, shown
-    assert re.search(r"Approved by .+ checked", tab.summary.text()), tab.summary.text()
-    assert "what it was decided on" in tab.summary.text()
+    shown = shown_text(tab.evidence)
+    assert tab.shown_snapshot["gates"] == {"min_metrics": {"accuracy": 0.8}}
+    assert re.search(THRESHOLD.format("0.8"), shown) and not re.search(THRESHOLD.format("0.95"), shown), shown
+    summary = re.sub(r"<[^>]+>", "", tab.summary.text())
+    assert re.search(rf"Approved by {crew.logins['approver']} .+: checked", summary), summary
+    assert "what it was decided on" in summary
     assert not tab.approve_button.isEnabled() and "approved already" in tab.approve_button.toolTip()
     assert not shown_errors
 
@@ -272,7 +299,7 @@ def test_make_champion_by_a_scientist_opens_the_request_dialog_with_what_is_miss
     champion = next(a for a in menu.actions() if a.text() == "Make v3 champion…")
     champion.trigger()
     qtbot.waitUntil(lambda: len(seen) == 3, timeout=15_000)
-    assert "Out-of-scope uses, Known limitations, Ethical considerations" in seen[0] or "Intended use" in seen[0]
+    assert "leaves empty: Intended use, Out-of-scope uses, Known limitations, Ethical considerations." in seen[0]
     assert "No evidence yet for churn@v3" in seen[1]
     assert seen[2] == "Needs the card's review fields, evidence against the current champion."
     assert registry.get_model(crew.owner, "churn").aliases == {"champion": 1}

@@ -65,7 +65,8 @@ def read_review_state(store: Any) -> ReviewState:
 
 
 def may_decide(member: Any) -> bool:
-    """Whether ``member`` may approve someone else's request (an approver; anyone on a single-user store)."""
+    """Whether ``member`` may approve someone else's request (an approver; anyone on a single-user
+    store, where the store setting ``review.required`` asks for requests)."""
     return member is None or not member.team or member.may("approve")
 
 
@@ -114,6 +115,7 @@ class ReviewTab(QWidget):
         self.state: ReviewState | None = None
         self.request: Any = None  # the selected request
         self.shown_key: tuple[str, Any] | None = None  # ("request", id) or ("current", ref): what the view shows
+        self.shown_snapshot: dict | None = None  # the snapshot document it shows
         self._selecting = False
         self._seen_open: set[int] | None = None  # open requests already known (None: before the first read)
         self.last_notice: tuple[str, str] | None = None  # (where, text) of the last desktop notice
@@ -137,7 +139,7 @@ class ReviewTab(QWidget):
                                            tip="Take back your request (the approvers no longer see it as open)")
         self.withdraw_button.hide()
         rights.guard("write", self.request_button, self.withdraw_button)
-        rights.guard("approve", self.approve_button, self.reject_button)
+        # Approve and Reject say themselves why not (the author's own request before the role)
 
         self.summary = QLabel("", self)
         self.summary.setObjectName("requestSummary")
@@ -242,6 +244,10 @@ class ReviewTab(QWidget):
         request is selected)."""
         self._show_selected()
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self._show_selected()  # what was selected while hidden is read now
+
     def select_request(self, request_id: int) -> bool:
         """Select the request ``request_id`` in the table (False when it is not listed)."""
         row = self.model.row_of(request_id)
@@ -273,7 +279,7 @@ class ReviewTab(QWidget):
             self.client.read("registry.review-snapshot", read, lambda snap: self._snapshot_read(key, snap),
                              lambda exc: show_error(self, "Cannot show the request's evidence", exc))
             return
-        version = self.panel.version
+        version = getattr(self.panel, "version", None)
         if version is None:
             self.shown_key = None
             self.summary.setText("<span style='color:gray'>Select a request, or a version to see its evidence "
@@ -297,6 +303,7 @@ class ReviewTab(QWidget):
 
     def _snapshot_read(self, key: tuple[str, Any], snap: dict | None) -> None:
         self.shown_key = key
+        self.shown_snapshot = snap
         self.evidence.set_snapshot(snap)
         self.shown.emit()
 
@@ -327,7 +334,9 @@ class ReviewTab(QWidget):
         elif mine:
             why, decide = "You asked for this promotion: another member who may approve decides it.", False
         elif not may_decide(member):
-            why, decide = "", False  # the role's guard says why
+            from modelyard.core.store.team import allowed
+
+            why, decide = allowed(member, "approve")[1], False
         else:
             why, decide = "", True
         for b, tip in ((self.approve_button, "Approve: the move happens now, after the gates are checked again"),
@@ -336,7 +345,7 @@ class ReviewTab(QWidget):
             b.setEnabled(decide)
         self.withdraw_button.setVisible(is_open and mine)
         self.withdraw_button.setEnabled(is_open and mine)
-        version = self.panel.version
+        version = getattr(self.panel, "version", None)
         self.request_button.setEnabled(version is not None)
         if version is not None:
             self.request_button.setText(f"Request promotion of v{version.version}…")
