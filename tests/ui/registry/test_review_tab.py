@@ -173,7 +173,7 @@ def test_a_scientist_asks_the_approver_approves_live_and_the_audit_shows_every_s
         assert panel.tabs.tabText(panel.tabs.indexOf(tab)) == "Review (1)"
         row = tab.model.row_of(asked.id)
         assert [tab.model.index(row, c).data() for c in range(5)] == [
-            "open", "churn@v2 → champion", "churn@v1", scientist_login, tab.model.index(row, 4).data()]
+            "open", "churn@v2 → champion", "v1", scientist_login, tab.model.index(row, 4).data()]
         where, line = tab.last_notice  # a desktop notice: the tray, or the status bar offscreen
         assert scientist_login in line and "churn@v2" in line and "champion" in line and "churn@v1" in line
         if where == "status bar":

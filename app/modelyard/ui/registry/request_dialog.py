@@ -111,7 +111,7 @@ class RequestDialog(QDialog):
         super().__init__(parent or panel)
         self.setObjectName("requestDialog")
         self.setWindowTitle(f"Request promotion of {ref}")
-        self.setMinimumWidth(540)
+        self.setMinimumWidth(600)
         self.panel = panel
         self.ref = ref
         self.readiness: Readiness | None = None
@@ -215,7 +215,7 @@ class RequestDialog(QDialog):
         self._show()
 
     def _read_failed(self, exc: Exception) -> None:
-        self.status.setText(f"Cannot read {self.ref}: {getattr(exc, 'message', None) or exc}")
+        self._say(f"Cannot read {self.ref}: {getattr(exc, 'message', None) or exc}")
 
     def _changed(self, topics: frozenset[str]) -> None:
         if "models" in topics and self.isVisible():
@@ -258,12 +258,13 @@ class RequestDialog(QDialog):
             + (f", replacing <b>{esc(replaced)}</b>" if replaced else f" (no version is {esc(target)} now)")
             + ". It moves when an approver approves; until then you can withdraw the request.")
         if r.metrics:
-            against = esc(r.champion or "")
+            # the summary names both versions in full: the columns say v3 and v2 (champion)
+            against = esc(r.champion.rpartition("@")[2]) if r.champion else ""
             rows = "".join(f"<tr><td>{esc(m)}</td><td align=right>{esc(a)}</td>"
                            + (f"<td align=right>{esc(b)}</td>" if r.champion else "") + "</tr>"
                            for m, a, b in r.metrics)
             self.compare.setText(f"<table cellspacing=6><tr><th align=left>metric</th>"
-                                 f"<th align=right>{esc(r.ref)}</th>"
+                                 f"<th align=right>v{r.version}</th>"
                                  + (f"<th align=right>{against} (champion)</th>" if r.champion else "")
                                  + f"</tr>{rows}</table>")
             self.compare.show()
@@ -271,7 +272,7 @@ class RequestDialog(QDialog):
             self.compare.hide()
         if r.missing_fields:
             self.card_label.setText(f"<span style='color:{bad}'>✖</span> The model card leaves empty: "
-                                    f"{esc(', '.join(r.missing_fields))}. Fill them with Edit card….")
+                                    f"{esc(', '.join(r.missing_fields))}; Edit card… fills them.")
         else:
             self.card_label.setText(f"<span style='color:{ok}'>✔</span> The model card's review fields are filled.")
         self.edit_card_button.setVisible(True)
@@ -304,6 +305,9 @@ class RequestDialog(QDialog):
             self.gates_label.setText(f"<span style='color:{bad}'>✖</span> The gates would block it today: "
                                      + esc(" ".join(r.gate_reasons)) + " An approver may still override them.")
         self._update()
+        if self.isVisible():  # the texts grew from "Reading…": make room, never clip them
+            self.layout().activate()
+            self.resize(self.width(), max(self.height(), self.layout().totalHeightForWidth(self.width())))
 
     def _update(self) -> None:
         r = self.readiness
@@ -320,13 +324,17 @@ class RequestDialog(QDialog):
             missing.append("a reason")
         self.ok_button.setEnabled(not missing)
         self.ok_button.setToolTip("Needs " + ", ".join(missing) + "." if missing else "Send the request to the approvers")
-        self.status.setText("")
+        self._say("")
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
 
     # ------------------------------------------------------------------ actions
     def _edit_card(self) -> None:
         version = self.panel.version
         if version is None or version.ref != self.ref:
-            self.status.setText(f"Select {self.ref} in the Versions tab to edit its card.")
+            self._say(f"Select {self.ref} in the Versions tab to edit its card.")
             return
         self.panel.edit_card_notes()
 

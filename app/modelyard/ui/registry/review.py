@@ -70,6 +70,11 @@ def may_decide(member: Any) -> bool:
     return member is None or not member.team or member.may("approve")
 
 
+def _short(ref: str | None) -> str:
+    """``v1`` of ``churn@v1``: what a request replaces is a version of the same model."""
+    return ref.rpartition("@")[2] if ref else "—"
+
+
 class RequestsModel(RowsTableModel[Any]):
     headers = ("Status", "Request", "Replaces", "Requested by", "When", "Decided by")
 
@@ -81,7 +86,7 @@ class RequestsModel(RowsTableModel[Any]):
 
     def cell(self, r: Any, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            return (STATUS_TEXT.get(r.status, r.status), f"{r.candidate} → {r.target}", r.replaces or "—",
+            return (STATUS_TEXT.get(r.status, r.status), f"{r.candidate} → {r.target}", _short(r.replaces),
                     r.requested_by or "", short_when(r.requested_at), r.decided_by or "")[column]
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             return theme.status_icon(STATUS_ICON.get(r.status, "queued"))
@@ -310,7 +315,7 @@ class ReviewTab(QWidget):
     def _request_text(self, r: Any) -> str:
         esc = html.escape
         head = (f"<b>{esc(r.candidate)} → {esc(r.target)}</b>"
-                + (f", replacing {esc(r.replaces)}" if r.replaces else "")
+                + (f", replacing {esc(_short(r.replaces))}" if r.replaces else "")
                 + f" · asked by <b>{esc(r.requested_by or '')}</b> {esc(when(r.requested_at))}")
         text = head + f"<br><i>Reason:</i> {esc(r.reason or '')}"
         if r.status != "open":
