@@ -299,7 +299,7 @@ def test_make_champion_by_a_scientist_opens_the_request_dialog_with_what_is_miss
     champion = next(a for a in menu.actions() if a.text() == "Make v3 champion…")
     champion.trigger()
     qtbot.waitUntil(lambda: len(seen) == 3, timeout=15_000)
-    assert "leaves empty: Intended use, Out-of-scope uses, Known limitations, Ethical considerations." in seen[0]
+    assert "leaves empty: Intended use, Out-of-scope uses, Known limitations, Ethical considerations;" in seen[0]
     assert "No evidence yet for churn@v3" in seen[1]
     assert seen[2] == "Needs the card's review fields, evidence against the current champion."
     assert registry.get_model(crew.owner, "churn").aliases == {"champion": 1}
