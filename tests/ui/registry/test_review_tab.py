@@ -24,10 +24,15 @@ from modelyard.core.store import models as m
 from modelyard.ui.registry.dialogs import ChangeDialog
 from modelyard.ui.registry.panel import RegistryPanel
 from modelyard.ui.registry.request_dialog import RequestDialog
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QTextEdit, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QTextEdit,
+    QWidget,
+)
 from team_helpers import Team, team_store
-from test_ui_registry import click, when_modal
+from test_ui_registry import click, comment_and_ok, when_modal
 
 REVIEW_TEXT = {"intended_use": "Rank customers by churn risk for the retention team's calls.",
                "out_of_scope_uses": "Credit, pricing or any decision about a single customer without a person.",
@@ -304,3 +309,51 @@ def test_make_champion_by_a_scientist_opens_the_request_dialog_with_what_is_miss
     assert seen[2] == "Needs the card's review fields, evidence against the current champion."
     assert registry.get_model(crew.owner, "churn").aliases == {"champion": 1}
     assert not review.list_requests(crew.owner) and not shown_errors
+
+
+def test_when_the_store_starts_requiring_reviews_set_alias_champion_becomes_a_request_the_author_withdraws(
+        qtbot, crew: Team, shown_errors: list[str]) -> None:
+    from modelyard.core.registry.review.policy import set_review_required
+
+    two_versions_ready_for_review(crew.owner)
+    window = open_window(qtbot, crew.owner, (1024, 640))
+    panel = registry_of(window)
+    qtbot.waitUntil(lambda: panel.review_tab.state is not None and panel.version is not None, timeout=15_000)
+    settle(qtbot, window)
+    assert not panel.review_needed  # the owner is an admin: a direct move, until the store asks for reviews
+    set_review_required(crew.owner, True, comment="every promotion is reviewed")  # this window was not told
+    panel.select_version("churn@v2")
+    settle(qtbot, window)
+    values: list[tuple[str, str]] = []
+
+    def request_it(d: RequestDialog) -> None:
+        if d.readiness is None or not d.ok_button.isEnabled():
+            QTimer.singleShot(20, lambda: request_it(d))  # still reading the card and the evidence
+            return
+        values.append(d.values())
+        click(qtbot, d.ok_button)
+
+    when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "v2 beats v1", "champion"))
+    when_modal(qtbot, RequestDialog, request_it)
+    click(qtbot, panel.alias_button)  # the core refuses the direct move: the Request dialog opens instead
+    qtbot.waitUntil(lambda: bool(review.list_requests(crew.owner)), timeout=15_000)
+    assert values == [("champion", "v2 beats v1")]  # the comment typed for the move is the reason
+    settle(qtbot, window)
+    made = review.list_requests(crew.owner)[0]
+    assert (made.candidate, made.target, made.reason, made.status) == ("churn@v2", "champion", "v2 beats v1", "open")
+    assert registry.get_model(crew.owner, "churn").aliases == {"champion": 1}
+    assert panel.review_needed
+
+    tab = panel.review_tab
+    qtbot.waitUntil(lambda: panel.tabs.currentWidget() is tab and tab.request is not None
+                    and tab.request.id == made.id, timeout=10_000)
+    settle(qtbot, window)
+    assert not tab.approve_button.isEnabled() and tab.approve_button.toolTip().startswith("You asked for this")
+    assert tab.withdraw_button.isVisible() and tab.withdraw_button.isEnabled()
+    when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "waiting for March data"))
+    click(qtbot, tab.withdraw_button)
+    qtbot.waitUntil(lambda: review.get_request(crew.owner, made.id).status == "withdrawn", timeout=10_000)
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: tab.model.index(tab.model.row_of(made.id), 0).data() == "withdrawn", timeout=10_000)
+    assert panel.tabs.tabText(panel.tabs.indexOf(tab)) == "Review" and not tab.withdraw_button.isVisible()
+    assert not shown_errors

@@ -51,17 +51,18 @@ class ReviewState:
     requests: list[Any]  # requests.PromotionRequestInfo, open first then newest first
     review_required: bool  # a champion / Production move by this member needs a request
     member: Any  # core.store.team.Member
+    me: str  # who this member acts as in the audit and on requests (requests.requested_by)
 
 
 def read_review_state(store: Any) -> ReviewState:
     """The store's promotion requests and whether this member's promotions need a review (runs on
     the client's reading thread)."""
-    from modelyard.core.registry.review import requests
+    from modelyard.core.registry.review import requests, snapshot
     from modelyard.core.store import team
 
     rows = list(requests.list_requests(store))
     rows.sort(key=lambda r: (r.status != "open", -(r.requested_at.timestamp() if r.requested_at else 0), -r.id))
-    return ReviewState(rows, bool(requests.review_required(store)), team.member(store))
+    return ReviewState(rows, bool(requests.review_required(store)), team.member(store), snapshot.acting_login(store))
 
 
 def may_decide(member: Any) -> bool:
@@ -226,7 +227,7 @@ class ReviewTab(QWidget):
         seen, self._seen_open = self._seen_open, open_ids
         if seen is None or not may_decide(state.member):
             return
-        me = state.member.login if state.member is not None else None
+        me = state.me
         fresh = [r for r in state.requests if r.id in open_ids - seen and r.requested_by != me]
         if not fresh:
             return
@@ -330,7 +331,7 @@ class ReviewTab(QWidget):
 
     def _show_buttons(self) -> None:
         r, member = self.request, self.member
-        me = member.login if member is not None else None
+        me = self.state.me if self.state is not None else None
         is_open = r is not None and r.status == "open"
         mine = r is not None and r.requested_by == me
         if not is_open:
