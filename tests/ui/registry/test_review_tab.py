@@ -28,6 +28,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
+    QMessageBox,
+    QPushButton,
     QTextEdit,
     QWidget,
 )
@@ -356,4 +358,29 @@ def test_when_the_store_starts_requiring_reviews_set_alias_champion_becomes_a_re
     settle(qtbot, window)
     qtbot.waitUntil(lambda: tab.model.index(tab.model.row_of(made.id), 0).data() == "withdrawn", timeout=10_000)
     assert panel.tabs.tabText(panel.tabs.indexOf(tab)) == "Review" and not tab.withdraw_button.isVisible()
+    assert not shown_errors
+
+
+def test_an_approval_the_gates_block_shows_why_and_may_be_overridden_with_the_comment(
+        qtbot, crew: Team, shown_errors: list[str]) -> None:
+    two_versions_ready_for_review(crew.owner)
+    registry.set_gates(crew.owner, "churn", {"min_metrics": {"accuracy": 0.9}}, comment="a higher floor")
+    asked = review.request_promotion(crew.open("scientist"), "churn@v2", reason="better on held-out rows")
+    window = open_window(qtbot, crew.open("approver"), (1280, 800))
+    panel = open_request(qtbot, window, asked.id)
+    tab = panel.review_tab
+    blocked: list[str] = []
+
+    def override(box: QMessageBox) -> None:
+        blocked.append(box.text())
+        click(qtbot, box.findChild(QPushButton, "overrideButton"))
+
+    when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "accepted below the floor for the pilot"))
+    when_modal(qtbot, QMessageBox, override)
+    click(qtbot, tab.approve_button)
+    qtbot.waitUntil(lambda: review.get_request(crew.owner, asked.id).status == "approved", timeout=15_000)
+    settle(qtbot, window)
+    assert len(blocked) == 1 and "accuracy" in blocked[0] and "0.9" in blocked[0], blocked
+    assert registry.get_model(crew.owner, "churn").aliases == {"champion": 2}
+    assert review.get_request(crew.owner, asked.id).decision_comment == "accepted below the floor for the pilot"
     assert not shown_errors
