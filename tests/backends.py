@@ -42,6 +42,8 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/store/test_live.py",
     "tests/ui/test_ui_live.py",
     "tests/core/registry/test_evidence_store.py",
+    "tests/core/registry/test_requests.py",
+    "tests/cli/test_cli_review.py",
     "tests/core/store/test_artifacts_concurrent.py",
     "tests/core/experiments/test_tracking.py",
     "tests/core/experiments/test_run_edits.py",
@@ -78,6 +80,8 @@ POSTGRESQL_ONLY: frozenset[str] = frozenset({
     "tests/core/store/test_postgres.py",
     "tests/core/store/test_roles.py",
     "tests/cli/test_cli_team.py",
+    "tests/core/registry/test_requests_team.py",
+    "tests/cli/test_cli_review_team.py",
     "tests/cli/test_cli_team_store.py",
     "tests/ui/registry/test_review_tab.py",
 })

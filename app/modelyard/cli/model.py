@@ -1,10 +1,12 @@
-"""``modelyard model register|list|show|alias|stage|gate|timeline|card|lineage``: the model registry."""
+"""``modelyard model register|list|show|alias|stage|gate|timeline|card|lineage`` (and the promotion
+requests of cli/review.py): the model registry."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from modelyard.cli import review as review_cli
 from modelyard.cli._common import (
     UsageError,
     add_command,
@@ -87,6 +89,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = add_command(verbs, "lineage", common, _lineage, help="where a version came from and where it went",
                     epilog="example:\n  modelyard model lineage churn@v3 --json")
     p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
+    review_cli.add_model_verbs(verbs, common)  # request, requests, approve, reject, withdraw (cli/review.py)
 
 
 def _num(value: Any) -> str:
