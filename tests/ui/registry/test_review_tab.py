@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from child_lines import Child
 from factories import open_window, settle
 from modelyard.core.experiments import tracking
 from modelyard.core.registry import versions as registry
-from modelyard.core.registry.review import evidence
 from modelyard.core.registry.review import requests as review
 from modelyard.core.store import Store
-from modelyard.core.store import models as m
 from modelyard.ui.registry.dialogs import ChangeDialog
 from modelyard.ui.registry.panel import RegistryPanel
 from modelyard.ui.registry.request_dialog import RequestDialog
@@ -33,14 +30,9 @@ from PySide6.QtWidgets import (
     QTextEdit,
     QWidget,
 )
+from review_helpers import make_versions, ready
 from team_helpers import Team, team_store
 from test_ui_registry import click, comment_and_ok, when_modal
-
-REVIEW_TEXT = {"intended_use": "Rank customers by churn risk for the retention team's calls.",
-               "out_of_scope_uses": "Credit, pricing or any decision about a single customer without a person.",
-               "known_limitations": "Trained on 2025 customers; new products are not covered.",
-               "ethical_considerations": "Checked for gaps between regions; none above 0.03."}
-
 
 THRESHOLD = r"accuracy\D{{0,20}}{}\b"  # a gate's threshold as the evidence view words it ("accuracy at least 0.8")
 
@@ -61,54 +53,12 @@ def shown_text(widget: QWidget) -> str:
     return "\n".join(parts)
 
 
-def fill_review_fields(store: Store, ref: str) -> None:
-    """The card's four review fields of ``ref``, as the card editor stores them (card["notes"])."""
-    name, _, v = ref.partition("@v")
-    with store.write() as s:
-        mv = s.query(m.ModelVersion).join(m.RegisteredModel).filter(
-            m.RegisteredModel.name == name, m.ModelVersion.version == int(v)).one()
-        card = dict(mv.card or {})
-        card["notes"] = {**(card.get("notes") or {}), **REVIEW_TEXT}
-        mv.card = card
-
-
-def evidence_document(candidate: str, champion: str | None) -> dict[str, Any]:
-    """A small evidence document in the documented format (docs/governance.md, format 1)."""
-    def cell(value: float) -> dict[str, float]:
-        return {"value": value, "low": round(value - 0.01, 4), "high": round(value + 0.01, 4)}
-
-    return {"format": 1, "version": candidate, "champion": champion, "task": "classification",
-            "target": "churned", "positive_label": "yes",
-            "rows": {"n": 400, "part": "test", "split": "the split of churn-data@v1", "dataset_version": "churn-data@v1"},
-            "confidence": 0.95, "n_boot": 200, "seed": 0,
-            "metrics": [{"metric": "accuracy", "higher_is_better": True, "candidate": cell(0.86),
-                         "champion": cell(0.81), "difference": cell(0.05)}],
-            "sensitive": ["region"],
-            "groups": [{"column": "region",
-                        "rows": [{"group": "north", "n": 210, "metrics": {"accuracy": cell(0.87)}},
-                                 {"group": "south", "n": 190, "metrics": {"accuracy": cell(0.85)}}],
-                        "gaps": {"accuracy": {"gap": 0.02, "ratio": 0.977, "worst": "south", "best": "north"}}}],
-            "importance": {"metric": "accuracy", "repeats": 5,
-                           "features": [{"feature": "tenure", "mean": 0.12, "std": 0.01},
-                                        {"feature": "noise", "mean": 0.0, "std": 0.002}],
-                           "correlated": [], "warning": None},
-            "partial_dependence": [], "calibration": None, "notes": [],
-            "computed_at": "2026-12-06T14:00:00+00:00", "seconds": 1.5}
-
-
 def two_versions_ready_for_review(store: Store) -> None:
     """churn v1 (champion) and v2, gates at accuracy 0.8; v2's card filled and its evidence against v1."""
-    for accuracy in (0.81, 0.86):
-        with tracking.start_run("churn", store=store, name=f"acc-{accuracy}") as run:
-            run.log_metrics({"accuracy": accuracy})
-            run.log_bytes(b"a model", "model/model.joblib", kind="model")  # never loaded here
-        registry.register(store, run.id, "churn")
+    make_versions(store, [0.81, 0.86])
     registry.set_alias(store, "churn@v1", "champion", comment="first")
     registry.set_gates(store, "churn", {"min_metrics": {"accuracy": 0.8}}, comment="the floor")
-    fill_review_fields(store, "churn@v2")
-    v1, v2 = registry.get_version(store, "churn@v1"), registry.get_version(store, "churn@v2")
-    evidence.store_evidence(store, v2.id, evidence_document("churn@v2", "churn@v1"), settings={"n_boot": 200},
-                            champion_version_id=v1.id)
+    ready(store, "churn@v2", 0.86)
 
 
 def registry_of(window) -> RegistryPanel:  # type: ignore[no-untyped-def]
