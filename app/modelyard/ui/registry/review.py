@@ -20,7 +20,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -42,6 +42,8 @@ from modelyard.ui.registry.tables import short_when, when
 STATUS_ICON = {"open": "running", "approved": "ok", "rejected": "failed", "withdrawn": "cancelled"}
 STATUS_TEXT = {"open": "open", "approved": "approved", "rejected": "rejected", "withdrawn": "withdrawn"}
 REVIEW_TARGETS = ("champion", "Production")  # the moves that may need an approver's review
+# (column, px): below this table width the column hides (the row's tooltip still has it)
+NARROW_HIDES = ((5, 700), (4, 560))
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class ReviewTab(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(
             lambda cur, _p: None if self._selecting else self._selected(cur.row()))
+        self.table.installEventFilter(self)  # narrow: who decided and when give their room to the request
 
         self.request_button = push_button(self, "Request promotion…", lambda: self.panel.request_promotion(),
                                           name="requestPromotionButton", icon="registry",
@@ -249,6 +252,13 @@ class ReviewTab(QWidget):
         """The tab was shown, or the panel's selected version changed (shown as it is now while no
         request is selected)."""
         self._show_selected()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.table and event.type() == QEvent.Type.Resize:
+            width = event.size().width()
+            for column, below in NARROW_HIDES:
+                self.table.setColumnHidden(column, width < below)
+        return super().eventFilter(watched, event)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
