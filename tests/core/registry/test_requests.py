@@ -298,3 +298,36 @@ def test_approvers_are_told_by_email_and_webhook_and_a_failed_send_never_fails_t
     assert rq.get_request(store, late.id).status == "open"
     failed = [n for n in nt.list_notifications(store) if n.event == "review.requested" and n.status != "sent"]
     assert len(failed) == 1 and failed[0].last_error
+
+
+def test_two_approvals_at_once_move_champion_once_and_the_other_is_stale(store: Store, churn: list[str],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    _, v2, v3 = churn
+    ready(store, v2)
+    ready(store, v3, 0.92)
+    ids = [rq.request_promotion(store, v2, reason="v2").id, rq.request_promotion(store, v3, reason="v3").id]
+    as_user(monkeypatch, "bob")
+    go = threading.Barrier(2, timeout=30)
+    outcome: dict[int, object] = {}
+
+    def decide(rid: int) -> None:
+        go.wait()
+        try:
+            outcome[rid] = rq.approve(store, rid, comment="ok").status
+        except StaleEditError as exc:
+            outcome[rid] = exc
+
+    threads = [threading.Thread(target=decide, args=(rid,)) for rid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(str(type(o).__name__) for o in outcome.values()) == ["StaleEditError", "str"], outcome
+    (won,) = [rid for rid, o in outcome.items() if o == "approved"]
+    (lost,) = [rid for rid, o in outcome.items() if isinstance(o, StaleEditError)]
+    assert re.fullmatch(rf"Not changed: bob moved champion to churn@v{2 if won == ids[0] else 3} at {WHEN}, after "
+                        rf"request {lost} was made\.", outcome[lost].message)
+    assert registry.get_model(store, "churn").aliases["champion"] == (2 if won == ids[0] else 3)
+    assert rq.get_request(store, lost).status == "open"

@@ -16,7 +16,7 @@ from modelyard.core.registry import versions as registry
 from modelyard.core.registry.review import evidence
 from modelyard.core.registry.review import requests as rq
 from modelyard.core.store import models as m
-from review_helpers import evidence_doc, make_versions, ready
+from review_helpers import evidence_doc, give_evidence, make_versions, ready
 from sqlalchemy import select
 from team_helpers import Team, team_store
 
@@ -67,6 +67,12 @@ def test_a_scientist_requests_an_approver_approves_and_the_trail_shows_each_step
     with pytest.raises(PermissionRefused, match=r"Approving a promotion request needs the approver role"):
         rq.approve(viewer, req.id, comment="x")
     assert [r.id for r in rq.list_requests(viewer, status="open")] == [req.id]  # a viewer reads them
+    # what the Review tab asks to enable its buttons (and says in their tooltips)
+    assert rq.may(sci, req, "approve") == (False, f"Approving a promotion request needs the approver role; you "
+                                                  f"({login['scientist']}) are a data scientist on this store.")
+    assert rq.may(sci, req, "withdraw") == (True, "") and rq.may(appr, req, "approve") == (True, "")
+    assert rq.may(appr, req, "withdraw")[1] == f"Request {req.id} is {login['scientist']}'s; only its author can withdraw it."
+    assert rq.may(viewer, req, "reject")[0] is False
     done = rq.approve(appr, req.id, comment="group gap within policy")
     assert done.decided_by == login["approver"] and done.status == "approved"
     assert registry.get_model(viewer, "churn").aliases["champion"] == 2
@@ -76,6 +82,14 @@ def test_a_scientist_requests_an_approver_approves_and_the_trail_shows_each_step
                      ("approve_request", login["approver"], "group gap within policy"),
                      ("set_alias", login["approver"], "group gap within policy")]
     assert rq.request_snapshot(viewer, req.id)["by"] == login["approver"]
+    _, _, v3 = churn
+    give_evidence(sci, v3, 0.92, 0.9)  # against the new champion
+    later = rq.request_promotion(sci, v3, reason="even better")
+    with pytest.raises(PermissionRefused, match=rf"Rejecting a promotion request needs the approver role; you "
+                                                rf"\({login['scientist']}\) are a data scientist"):
+        rq.reject(sci, later.id, comment="no")
+    assert rq.withdraw(sci, later.id, comment="retraining first").status == "withdrawn"
+    assert rq.get_request(viewer, later.id).decided_by == login["scientist"]
 
 
 def test_an_approver_who_needs_a_review_never_approves_their_own_request(crew: Team, churn: list[str],
@@ -144,3 +158,21 @@ def test_requests_and_evidence_name_the_login_whatever_the_client_wrote(crew: Te
     with crew.owner.session() as s:
         who = s.scalar(select(m.PromotionRequest.requested_by).where(m.PromotionRequest.reason == "sql"))
     assert who == crew.logins["scientist"]
+
+
+def test_an_existing_team_store_gets_the_guards_when_it_is_upgraded(db_url: str, tmp_path: Path) -> None:
+    from modelyard.core.store import KNOWN_REVISIONS, Store, migrate
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0006")  # a team store from before promotion requests
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO store_meta (key, value) VALUES ('store_id', 'old')"))
+    finally:
+        engine.dispose()
+    assert KNOWN_REVISIONS.index("0006") < KNOWN_REVISIONS.index("0007")
+    with Store.open(tmp_path / "store", db_url=db_url) as store:  # upgrades it, then installs the roles again
+        with store.session() as s:
+            guards = set(s.scalars(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
+    assert {"modelyard_guard_request", "modelyard_guard_evidence", "modelyard_guard_alias"} <= guards

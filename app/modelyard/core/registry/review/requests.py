@@ -46,6 +46,7 @@ from modelyard.core.common.errors import (
     ModelyardError,
     NotFoundError,
     PermissionRefused,
+    StaleEditError,
 )
 from modelyard.core.registry import edits
 from modelyard.core.registry.cards import missing_review_fields
@@ -58,7 +59,7 @@ from modelyard.core.registry.review.policy import (  # noqa: F401 - re-exported:
     review_setting,
     set_review_required,
 )
-from modelyard.core.store import Store, team
+from modelyard.core.store import Store, lookup, team
 from modelyard.core.store import models as m
 
 log = logging.getLogger(__name__)
@@ -256,8 +257,6 @@ def list_requests(store: Store, *, status: str | None = None, name: str | None =
         if status not in (None, "all"):
             stmt = stmt.where(m.PromotionRequest.status == status)
         if name:
-            from modelyard.core.store import lookup
-
             stmt = stmt.where(m.PromotionRequest.model_id == lookup.model_by_name(s, name.strip()).id)
         return [_info(s, row) for row in s.scalars(stmt)]
 
@@ -294,22 +293,48 @@ def request_snapshot(store: Store, request_id: int, which: str | None = None) ->
 # =========================================================================== deciding
 
 
-def _not_the_author(store: Store, info: PromotionRequestInfo, verb: str) -> str:
-    who = snapshot.acting_login(store)
+ACTIONS = ("approve", "reject", "withdraw")
+
+
+def refusal(store: Store, info: PromotionRequestInfo, action: str) -> PermissionRefused | None:
+    """Why the store's member may not ``action`` ("approve", "reject", "withdraw") the request
+    ``info``, or None when they may (whether it is still open is checked when deciding)."""
+    assert action in ACTIONS
+    mem, who = store.member, snapshot.acting_login(store)
+    if action == "withdraw":
+        if not mem.may("write"):
+            return team.refusal(mem, "write", "Withdrawing a promotion request")
+        if who != info.requested_by:
+            return PermissionRefused(
+                f"Request {info.id} is {info.requested_by}'s; only its author can withdraw it.", needed="approver",
+                role=mem.role, hint=f"An approver may reject it: 'modelyard model reject {info.id} --comment \"why\"'.")
+        return None
+    if not mem.may("approve"):
+        return team.refusal(mem, "approve", f"{'Approving' if action == 'approve' else 'Rejecting'} a promotion request")
     if who == info.requested_by:
         hint = (f"Withdraw it instead with 'modelyard model withdraw {info.id} --comment \"why\"'."
-                if verb == "reject" else "Someone else decides it; you may withdraw it.")
-        raise PermissionRefused(f"You ({who}) made request {info.id}; its author cannot {verb} it.",
-                                needed="approver", role=store.member.role, hint=hint)
-    return who
+                if action == "reject" else "Someone else decides it; you may withdraw it.")
+        return PermissionRefused(f"You ({who}) made request {info.id}; its author cannot {action} it.",
+                                 needed="approver", role=mem.role, hint=hint)
+    return None
 
 
-def _may_decide(store: Store, request_id: int, verb: str, comment: str | None) -> tuple[PromotionRequestInfo, str, str]:
-    doing = "Approving" if verb == "approve" else "Rejecting"
+def may(store: Store, info: PromotionRequestInfo, action: str) -> tuple[bool, str]:
+    """Whether the member may ``action`` the request, and when not the one-line reason (a tooltip)."""
+    refused = refusal(store, info, action)
+    return refused is None, refused.message if refused is not None else ""
+
+
+def _may_decide(store: Store, request_id: int, action: str, comment: str | None
+                ) -> tuple[PromotionRequestInfo, str, str]:
+    """The request, who acts and the comment, once the member may ``action`` it (else refused)."""
+    doing = {"approve": "Approving", "reject": "Rejecting", "withdraw": "Withdrawing"}[action]
     comment = _text(comment, f"{doing} a request", "--comment")
-    team.require(store, "approve", f"{doing} a promotion request")
     info = get_request(store, request_id)
-    return info, _not_the_author(store, info, verb), comment
+    refused = refusal(store, info, action)
+    if refused is not None:
+        raise refused
+    return info, snapshot.acting_login(store), comment
 
 
 def _close(s: Session, request_id: int, status: str, who: str, comment: str) -> m.PromotionRequest:
@@ -336,11 +361,15 @@ def approve(store: Store, request_id: int, *, comment: str | None, force: bool =
         with store.write() as s:
             row = _close(s, request_id, "approved", who, comment)
             model, mv = _resolve(s, info.candidate)
-            if (model.revision or 0) != row.model_revision:
-                raise edits.stale_error(
+
+            def stale() -> StaleEditError:
+                return edits.stale_error(
                     s, model, row.model_revision, since=f"request {row.id} was made",
                     hint=f"Reject it ('modelyard model reject {row.id} --comment \"why\"'); its author can request "
                          "again on what the model is now.")
+
+            if (model.revision or 0) != row.model_revision:
+                raise stale()
             doc = snapshot.build(s, store, model, mv, kind="decision", target=row.target,
                                  request=_info(s, row).to_json())
             row.decision_sha256 = snapshot.put(s, store, doc)
@@ -348,10 +377,13 @@ def approve(store: Store, request_id: int, *, comment: str | None, force: bool =
                    comment=comment, details={"request": row.id, "target": row.target, "force": force})
             move = dict(comment=comment, force=force, expected_revision=row.model_revision,
                         details={"request": row.id})
-            if row.target == CHAMPION:
-                edits.move_alias(s, info.candidate, CHAMPION, **move)  # type: ignore[arg-type]
-            else:
-                edits.move_stage(s, store, info.candidate, "Production", **move)  # type: ignore[arg-type]
+            try:  # another edit may have committed since the check above: the move's own bump says so
+                if row.target == CHAMPION:
+                    edits.move_alias(s, info.candidate, CHAMPION, **move)  # type: ignore[arg-type]
+                else:
+                    edits.move_stage(s, store, info.candidate, "Production", **move)  # type: ignore[arg-type]
+            except StaleEditError:
+                raise stale() from None
             s.flush()
             return _info(s, row)
     except edits._Unchanged:
@@ -376,15 +408,7 @@ def reject(store: Store, request_id: int, *, comment: str | None) -> PromotionRe
 
 def withdraw(store: Store, request_id: int, *, comment: str | None) -> PromotionRequestInfo:
     """The author takes back their open request."""
-    comment = _text(comment, "Withdrawing a request", "--comment")
-    team.require(store, "write", "Withdrawing a promotion request")
-    info = get_request(store, request_id)
-    who = snapshot.acting_login(store)
-    if who != info.requested_by:
-        raise PermissionRefused(f"Request {request_id} is {info.requested_by}'s; only its author can withdraw it.",
-                                needed="approver", role=store.member.role,
-                                hint=f"An approver may reject it: 'modelyard model reject {request_id} --comment "
-                                     "\"why\"'.")
+    info, who, comment = _may_decide(store, request_id, "withdraw", comment)
     with store.write() as s:
         row = _close(s, request_id, "withdrawn", who, comment)
         model, mv = _resolve(s, info.candidate)
