@@ -136,19 +136,20 @@ def test_a_scientist_asks_the_approver_approves_live_and_the_audit_shows_every_s
         if where == "status bar":
             assert line in approver.statusBar().currentMessage()
 
-        # the author's own window: Approve disabled saying why, Withdraw offered
+        # the author's own window: Approve disabled saying why (the core's rule: requests.may), Withdraw offered
         child.wait_for(qtbot, f"request {asked.id} open")
         child.send(f"select {asked.id}")
         qtbot.waitUntil(lambda: child.said_starting("buttons ") is not None or child.proc.poll() is not None,
                         timeout=15_000)
         buttons = child.said_starting("buttons ") or ""
-        assert buttons.startswith("buttons False True | You asked for this promotion"), buttons
+        assert buttons == (f"buttons False True | Approving a promotion request needs the approver role; you "
+                           f"({scientist_login}) are a data scientist on this store."), buttons
 
         # the viewer sees it too, and may neither request nor approve
         vpanel = open_request(qtbot, viewer, asked.id)
         vtab = vpanel.review_tab
         assert not vtab.request_button.isEnabled() and "Needs the data scientist role" in vtab.request_button.toolTip()
-        assert not vtab.approve_button.isEnabled() and "Needs the approver role" in vtab.approve_button.toolTip()
+        assert not vtab.approve_button.isEnabled() and "needs the approver role" in vtab.approve_button.toolTip()
         assert not vtab.reject_button.isEnabled() and not vtab.withdraw_button.isVisible()
 
         # the approver opens it: the evidence it was asked on, then approves with a comment
@@ -300,7 +301,8 @@ def test_when_the_store_starts_requiring_reviews_set_alias_champion_becomes_a_re
     qtbot.waitUntil(lambda: panel.tabs.currentWidget() is tab and tab.request is not None
                     and tab.request.id == made.id, timeout=10_000)
     settle(qtbot, window)
-    assert not tab.approve_button.isEnabled() and tab.approve_button.toolTip().startswith("You asked for this")
+    assert not tab.approve_button.isEnabled()
+    assert tab.approve_button.toolTip() == f"You ({made.requested_by}) made request {made.id}; its author cannot approve it."
     assert tab.withdraw_button.isVisible() and tab.withdraw_button.isEnabled()
     when_modal(qtbot, ChangeDialog, comment_and_ok(qtbot, "waiting for March data"))
     click(qtbot, tab.withdraw_button)

@@ -54,6 +54,8 @@ class ReviewState:
     review_required: bool  # a champion / Production move by this member needs a request
     member: Any  # core.store.team.Member
     me: str  # who this member acts as in the audit and on requests (requests.requested_by)
+    # per open request: action ("approve", "reject", "withdraw") -> (may, why not): requests.may
+    rights: dict[int, dict[str, tuple[bool, str]]]
 
 
 def read_review_state(store: Any) -> ReviewState:
@@ -64,13 +66,10 @@ def read_review_state(store: Any) -> ReviewState:
 
     rows = list(requests.list_requests(store))
     rows.sort(key=lambda r: (r.status != "open", -(r.requested_at.timestamp() if r.requested_at else 0), -r.id))
-    return ReviewState(rows, bool(requests.review_required(store)), team.member(store), snapshot.acting_login(store))
-
-
-def may_decide(member: Any) -> bool:
-    """Whether ``member`` may approve someone else's request (an approver; anyone on a single-user
-    store, where the store setting ``review.required`` asks for requests)."""
-    return member is None or not member.team or member.may("approve")
+    rights = {r.id: {action: requests.may(store, r, action) for action in ("approve", "reject", "withdraw")}
+              for r in rows if r.status == "open"}
+    return ReviewState(rows, bool(requests.review_required(store)), team.member(store), snapshot.acting_login(store),
+                       rights)
 
 
 def _short(ref: str | None) -> str:
@@ -191,10 +190,6 @@ class ReviewTab(QWidget):
     def client(self) -> Any:
         return self.panel.client
 
-    @property
-    def member(self) -> Any:
-        return self.state.member if self.state is not None else rights.member_near(self)
-
     def reload(self) -> None:
         """Read the requests again (off the main thread)."""
         if self.client is None:
@@ -228,10 +223,9 @@ class ReviewTab(QWidget):
     def _notify_new(self, state: ReviewState, open_ids: set[int]) -> None:
         """A new open request by someone else, for a member who may decide it: a desktop notice."""
         seen, self._seen_open = self._seen_open, open_ids
-        if seen is None or not may_decide(state.member):
+        if seen is None:
             return
-        me = state.me
-        fresh = [r for r in state.requests if r.id in open_ids - seen and r.requested_by != me]
+        fresh = [r for r in state.requests if r.id in open_ids - seen and state.rights[r.id]["approve"][0]]
         if not fresh:
             return
         if len(fresh) == 1:
@@ -340,27 +334,24 @@ class ReviewTab(QWidget):
         return text
 
     def _show_buttons(self) -> None:
-        r, member = self.request, self.member
-        me = self.state.me if self.state is not None else None
-        is_open = r is not None and r.status == "open"
-        mine = r is not None and r.requested_by == me
-        if not is_open:
-            why = "Select an open request to decide it." if r is None else f"This request is {r.status} already."
-            decide = False
-        elif mine:
-            why, decide = "You asked for this promotion: another member who may approve decides it.", False
-        elif not may_decide(member):
-            from modelyard.core.store.team import allowed
-
-            why, decide = allowed(member, "approve")[1], False
-        else:
-            why, decide = "", True
-        for b, tip in ((self.approve_button, "Approve: the move happens now, after the gates are checked again"),
-                       (self.reject_button, "Reject: the version stays where it is")):
-            b.setToolTip(why or tip)
-            b.setEnabled(decide)
-        self.withdraw_button.setVisible(is_open and mine)
-        self.withdraw_button.setEnabled(is_open and mine)
+        """Approve, Reject and Withdraw as the core's rule says for the selected request
+        (``requests.may``: the role, and never the author's own), each saying why not."""
+        r = self.request
+        rights = (self.state.rights.get(r.id) if self.state is not None and r is not None else None) or {}
+        for b, action, tip in ((self.approve_button, "approve", "Approve: the move happens now, after the gates "
+                                                                "are checked again"),
+                               (self.reject_button, "reject", "Reject: the version stays where it is")):
+            if r is None:
+                ok, why = False, "Select an open request to decide it."
+            elif r.status != "open":
+                ok, why = False, f"This request is {r.status} already."
+            else:
+                ok, why = rights.get(action, (False, "Reading who may decide it…"))
+            b.setToolTip(tip if ok else why)
+            b.setEnabled(ok)
+        withdraw = r is not None and r.status == "open" and rights.get("withdraw", (False, ""))[0]
+        self.withdraw_button.setVisible(withdraw)
+        self.withdraw_button.setEnabled(withdraw)
         version = getattr(self.panel, "version", None)
         self.request_button.setEnabled(version is not None)
         if version is not None:
