@@ -125,6 +125,7 @@ class ReviewTab(QWidget):
         self.shown_snapshot: dict | None = None  # the snapshot document it shows
         self._selecting = False
         self._seen_open: set[int] | None = None  # open requests already known (None: before the first read)
+        self._seen_store: int | None = None  # id() of the store they are of
         self.last_notice: tuple[str, str] | None = None  # (where, text) of the last desktop notice
 
         self.model = RequestsModel(self)
@@ -222,6 +223,9 @@ class ReviewTab(QWidget):
 
     def _notify_new(self, state: ReviewState, open_ids: set[int]) -> None:
         """A new open request by someone else, for a member who may decide it: a desktop notice."""
+        store = id(self.client.store)
+        if store != self._seen_store:  # another store: its open requests are not news
+            self._seen_open, self._seen_store = None, store
         seen, self._seen_open = self._seen_open, open_ids
         if seen is None:
             return
