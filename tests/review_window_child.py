@@ -3,7 +3,7 @@
 store as the login of ``DB_URL`` (offscreen) on its Registry panel, and says on stdout, one line
 each, what it shows as it changes:
 
-* ``ready`` once the models list and the Review tab are read,
+* ``ready`` once the models list and the Review tab are read (after the lines of what they show then),
 * ``champion MODEL TEXT`` when the models list's Champion column of MODEL shows TEXT (``v2``),
 * ``request ID STATUS`` when the Review tab lists request ID with STATUS (open, approved…),
 * ``buttons APPROVE_ENABLED WITHDRAW_VISIBLE | APPROVE_TOOLTIP`` after ``select ID``.
@@ -103,11 +103,11 @@ def main(location: str, db_url: str) -> None:
         return True
 
     def look() -> None:
+        first = False
         if not ready[0]:
             if not panel.models_model.rowCount() or review.state is None or window.client.busy:
                 return
-            ready[0] = True
-            say("ready")
+            ready[0] = first = True
         for row, info in enumerate(panel.models_model.rows):
             text = panel.models_model.index(row, 2).data()
             if champions.get(info.name) != text:
@@ -117,6 +117,8 @@ def main(location: str, db_url: str) -> None:
             if statuses.get(r.id) != r.status:
                 statuses[r.id] = r.status
                 say("request", r.id, r.status)
+        if first:  # after what it shows then
+            say("ready")
         while not commands.empty():
             line = commands.get().split()
             if line and line[0] == "quit":
