@@ -350,10 +350,7 @@ class ReviewTab(QWidget):
             verb = STATUS_TEXT.get(r.status, r.status)
             colour = theme.status_colour(STATUS_ICON.get(r.status, "queued")).name()
             text += (f"<br><span style='color:{colour}'><b>{verb.capitalize()}</b></span> by "
-                     f"<b>{esc(r.decided_by or '')}</b> {esc(when(r.decided_at))}: {esc(r.decision_comment or '')}"
-                     " <span style='color:gray'>(the evidence below is what it was decided on)</span>")
-        else:
-            text += " <span style='color:gray'>(the evidence below is as it was when asked)</span>"
+                     f"<b>{esc(r.decided_by or '')}</b> {esc(when(r.decided_at))}: {esc(r.decision_comment or '')}")
         return text
 
     def _show_buttons(self) -> None:
