@@ -159,7 +159,7 @@ class ReviewTab(QWidget):
                                            tip="Take back your request (the approvers no longer see it as open)")
         self.withdraw_button.hide()
         rights.guard("write", self.request_button, self.withdraw_button)
-        # Approve and Reject say themselves why not (the author's own request before the role)
+        # Approve and Reject are enabled by the core's rule for the selected request (requests.may), saying why not
 
         self.summary = QLabel("", self)
         self.summary.setObjectName("requestSummary")
