@@ -338,7 +338,7 @@ def explanations_html(doc: dict[str, Any]) -> str:
         for p in pdp[:3]:
             of = p.get("of")
             svg = line_svg(p.get("grid") or [], p.get("average") or [], title=str(p.get("feature")),
-                           y_label=f"average P({of})" if of else "average prediction",
+                           y_label=f"average {of}" if of else "average prediction",  # "P(yes)"
                            x_label=str(p.get("feature")), categorical=p.get("kind") == "categorical")
             charts.append(_img(svg, 260, 190, "partial dependence of " + str(p.get("feature"))))
         # inline images: side by side where the page is wide enough, below each other where not

@@ -562,9 +562,9 @@ class EvidenceView(QWidget):
             plot.setXRange(-1.0, len(pts), padding=0)
         of = p.get("of")
         plot.setTitle(html.escape(str(p.get("feature"))), size="10pt")
-        plot.setLabel("left", f"P({of})" if of else "prediction")
+        plot.setLabel("left", str(of) if of else "prediction")  # "P(yes)" or "predicted price"
         plot.setToolTip(f"Partial dependence on {p.get('feature')}: the average "
-                        + (f"probability of {of}" if of else "prediction")
+                        + (str(of) if of else "prediction")
                         + " when every held-out row gets that value"
                         + ("\n" + ", ".join(f"{x}: {y:.3f}" for x, y in pts) if categorical else ""))
 
