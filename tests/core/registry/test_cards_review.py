@@ -141,7 +141,7 @@ def test_the_html_card_shows_the_review_the_evidence_and_the_requests(store: Sto
     assert "0.912 (0.903 to 0.921)" in page and "0.897 (0.887 to 0.907)" in page and "0.015 (0.008 to 0.022)" in page
     assert "4,000</b> held-out rows" in page and "95% intervals from 1,000 bootstrap resamples" in page
     # the group table: each group with its interval, the gap and ratio; the failing gate marked
-    assert "<h3>By sex</h3>" in page and "0.861 (0.846 to 0.876)" in page and "<h3>By age_band</h3>" in page
+    assert "<h3>By sex</h3>" in page and "0.861 [0.846, 0.876]" in page and "<h3>By age_band</h3>" in page
     assert re.search(r"&#10007; accuracy: gap <b>0.083</b>, ratio <b>0.912</b>.*fails its fairness gate: "
                      r"gap 0.083 above the maximum 0.05", page)
     assert not re.search(r"&#10007; accuracy: gap <b>0.012</b>", page)  # age band passes its ratio gate

@@ -62,6 +62,11 @@ def interval_text(iv: Any, digits: int = 3, *, compact: bool = False) -> str:
     return text
 
 
+def _three(value: Any) -> str:
+    v = number(value)
+    return f"{v:.3f}" if v is not None else "—"
+
+
 def failing_fairness(gates: dict[str, Any] | None, evidence: dict[str, Any] | None) -> dict[tuple[str, str], str]:
     """``{(column, metric): why}`` for each fairness gate the evidence breaks, e.g.
     ``("sex", "accuracy"): "gap 0.083 above the maximum 0.05"``. What the gates themselves judge
@@ -78,9 +83,9 @@ def failing_fairness(gates: dict[str, Any] | None, evidence: dict[str, Any] | No
         if column not in by_column:
             out[(column, metric)] = "not in the evidence"
         elif max_gap is not None and (value is None or value > max_gap):
-            out[(column, metric)] = f"gap {_fmt(value)} above the maximum {_fmt(max_gap)}"
+            out[(column, metric)] = f"gap {_three(value)} above the maximum {_fmt(max_gap)}"
         elif min_ratio is not None and (ratio is None or ratio < min_ratio):
-            out[(column, metric)] = f"ratio {_fmt(ratio)} below the minimum {_fmt(min_ratio)}"
+            out[(column, metric)] = f"ratio {_three(ratio)} below the minimum {_fmt(min_ratio)}"
     return out
 
 
@@ -304,18 +309,20 @@ def groups_html(doc: dict[str, Any], failing: dict[tuple[str, str], str]) -> str
         members = [r for r in col.get("rows") or [] if isinstance(r, dict)]
         metrics = list(dict.fromkeys(k for r in members for k in (r.get("metrics") or {})))
         rows = [[_e(r.get("group")), _e(_fmt(r.get("n")))]
-                + [_e(interval_text((r.get("metrics") or {}).get(k))) for k in metrics] for r in members]
+                + [_e(interval_text((r.get("metrics") or {}).get(k), compact=True)) for k in metrics] for r in members]
         gaps = []
         for k in metrics:
             g = (col.get("gaps") or {}).get(k) or {}
-            text = (f"{_e(k)}: gap <b>{_e(_fmt(g.get('gap')))}</b>, ratio <b>{_e(_fmt(g.get('ratio')))}</b> "
+            text = (f"{_e(k)}: gap <b>{_e(_three(g.get('gap')))}</b>, ratio <b>{_e(_three(g.get('ratio')))}</b> "
                     f"(worst {_e(g.get('worst'))}, best {_e(g.get('best'))})")
             why = failing.get((column, k))
             if why:
                 text = (f'<span style="background-color: {_FAIL_BG};"><font color="{_FAIL}">&#10007; {text} '
                         f"&mdash; fails its fairness gate: {_e(why)}</font></span>")
             gaps.append(text)
-        parts.append(f"<h3>By {_e(column)}</h3>" + _grid(["group", "rows"] + metrics, rows, numeric={1})
+        # metric names break at their words ("false positive rate"), not inside them
+        parts.append(f"<h3>By {_e(column)}</h3>" + _grid(["group", "rows"] + [k.replace("_", " ") for k in metrics],
+                                                         rows, numeric={1})
                      + "<p>" + "<br>".join(gaps) + "</p>")
     return "".join(parts)
 
