@@ -303,27 +303,29 @@ def groups_html(doc: dict[str, Any], failing: dict[tuple[str, str], str]) -> str
     if not groups:
         return "<h3>Groups</h3>" + _muted("No sensitive columns were marked, so no group metrics were computed "
                                           "(mark them with the model's gates: sensitive_columns).")
-    parts = []
+    parts = [f'<p><font color="{_MUTED}">Each group\'s metrics with their intervals; the gap is the best group '
+             "minus the worst, the ratio the worst divided by the best.</font></p>"]
     for col in groups:
         column = str(col.get("column"))
         members = [r for r in col.get("rows") or [] if isinstance(r, dict)]
         metrics = list(dict.fromkeys(k for r in members for k in (r.get("metrics") or {})))
-        rows = [[_e(r.get("group")), _e(_fmt(r.get("n")))]
-                + [_e(interval_text((r.get("metrics") or {}).get(k), compact=True)) for k in metrics] for r in members]
-        gaps = []
+        # one row per metric, one column per group: a few groups side by side, however many metrics
+        rows, notes = [], []
         for k in metrics:
             g = (col.get("gaps") or {}).get(k) or {}
-            text = (f"{_e(k)}: gap <b>{_e(_three(g.get('gap')))}</b>, ratio <b>{_e(_three(g.get('ratio')))}</b> "
-                    f"(worst {_e(g.get('worst'))}, best {_e(g.get('best'))})")
             why = failing.get((column, k))
+            gap, ratio = _e(_three(g.get("gap"))), _e(_three(g.get("ratio")))
             if why:
-                text = (f'<span style="background-color: {_FAIL_BG};"><font color="{_FAIL}">&#10007; {text} '
-                        f"&mdash; fails its fairness gate: {_e(why)}</font></span>")
-            gaps.append(text)
-        # metric names break at their words ("false positive rate"), not inside them
-        parts.append(f"<h3>By {_e(column)}</h3>" + _grid(["group", "rows"] + [k.replace("_", " ") for k in metrics],
-                                                         rows, numeric={1})
-                     + "<p>" + "<br>".join(gaps) + "</p>")
+                gap = f'<font color="{_FAIL}"><b>&#10007; {gap}</b></font>'
+                ratio = f'<font color="{_FAIL}"><b>{ratio}</b></font>'
+                notes.append(f'<p><font color="{_FAIL}">&#10007; {_e(k)} by {_e(column)} fails its fairness gate: '
+                             f"{_e(why)} (worst {_e(g.get('worst'))}, best {_e(g.get('best'))}).</font></p>")
+            rows.append([_e(k.replace("_", " "))]
+                        + [_e(interval_text((r.get("metrics") or {}).get(k), compact=True)) for r in members]
+                        + [gap, ratio])
+        heads = ["metric"] + [f"{r.get('group')} ({_fmt(r.get('n'))} rows)" for r in members] + ["gap", "ratio"]
+        parts.append(f"<h3>By {_e(column)}</h3>" + _grid(heads, rows, numeric=set(range(1, len(heads))))
+                     + "".join(notes))
     return "".join(parts)
 
 
