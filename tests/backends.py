@@ -42,6 +42,8 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/store/test_live.py",
     "tests/ui/test_ui_live.py",
     "tests/core/registry/test_evidence_store.py",
+    "tests/core/registry/test_requests.py",
+    "tests/cli/test_cli_review.py",
     "tests/core/registry/test_evidence.py",
     "tests/core/registry/test_fairness_gates.py",
     "tests/core/registry/test_fairness.py",
@@ -52,6 +54,7 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/registry/test_registry.py",
     "tests/core/registry/test_lineage.py",
     "tests/core/registry/test_cards.py",
+    "tests/core/registry/test_cards_review.py",
     "tests/core/registry/test_gate_wording.py",
     "tests/core/registry/test_stale_edits.py",
     "tests/cli/test_notify_cli.py",
@@ -82,6 +85,8 @@ POSTGRESQL_ONLY: frozenset[str] = frozenset({
     "tests/core/store/test_postgres.py",
     "tests/core/store/test_roles.py",
     "tests/cli/test_cli_team.py",
+    "tests/core/registry/test_requests_team.py",
+    "tests/cli/test_cli_review_team.py",
     "tests/cli/test_cli_team_store.py",
 })
 

@@ -119,8 +119,9 @@ def test_a_scientist_cannot_move_champion_and_an_approver_can(crew: Team, capsys
     ref = registered(crew.owner)
     code, _, err = cli(capsys, "model", "alias", ref, "champion", "--comment", "mine", "--store", str(crew.root),
                        "--db-url", crew.url("scientist"))
-    assert refusal_line(code, err) == (f"error: Moving 'champion' needs the approver role; you "
-                                       f"({crew.logins['scientist']}) are a data scientist on this store.")
+    assert refusal_line(code, err) == (  # a scientist requests the move instead (issue 16)
+        f"error: Moving 'champion' needs an approved request: you ({crew.logins['scientist']}) are a data scientist "
+        f"on this store; request it with 'modelyard model request {ref} --reason \"why\"'.")
     code, _, err = cli(capsys, "model", "alias", ref, "champion", "--comment", "approved", "--store", str(crew.root),
                        "--db-url", crew.url("approver"))
     assert code == 0, err

@@ -1,4 +1,5 @@
-"""``modelyard model register|list|show|alias|stage|gate|timeline|card|lineage|evidence``: the model registry."""
+"""``modelyard model register|list|show|alias|stage|gate|timeline|card|lineage`` (and the promotion
+requests of cli/review.py, the evidence of cli/evidence.py): the model registry."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from typing import Any
 
 from modelyard.cli import evidence as evidence_cli
+from modelyard.cli import review as review_cli
 from modelyard.cli._common import (
     UsageError,
     add_command,
@@ -86,18 +88,32 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = add_command(verbs, "card", common, _card, help="show, edit or export a version's model card",
                     epilog="examples:\n  modelyard model card churn@v3\n"
                            "  modelyard model card churn@v3 --intended-use 'Monthly churn scoring' \\\n"
+                           "      --out-of-scope-uses 'Pricing or credit decisions' \\\n"
+                           "      --known-limitations 'Trained on 2025 data' \\\n"
+                           "      --ethical-considerations 'Less accurate for women; see the group table' \\\n"
                            "      --comment 'first card'\n"
-                           "  modelyard model card churn@champion --html churn-card.html")
+                           "  modelyard model card churn@v3 --history\n"
+                           "  modelyard model card churn@champion --html churn-card.html\n"
+                           "the four review fields (intended use, out-of-scope uses, known limitations, ethical\n"
+                           "considerations) are required before a promotion can be requested")
     p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
     p.add_argument("--html", metavar="FILE", help="write the card as a self-contained HTML page")
     p.add_argument("--intended-use", metavar="TEXT", dest="intended_use",
                    help="set what the model is for (and not for); '' clears it")
+    p.add_argument("--out-of-scope-uses", metavar="TEXT", dest="out_of_scope_uses",
+                   help="set what the model must not be used for; '' clears it")
+    p.add_argument("--known-limitations", metavar="TEXT", dest="known_limitations",
+                   help="set where the model is known to do badly; '' clears it")
+    p.add_argument("--ethical-considerations", metavar="TEXT", dest="ethical_considerations",
+                   help="set the risks to people and how they are handled; '' clears it")
     p.add_argument("--notes", metavar="TEXT", help="set free-form notes; '' clears them")
-    p.add_argument("--comment", help="why (required with --intended-use or --notes; audited)")
+    p.add_argument("--comment", help="why (required when setting a text; audited)")
+    p.add_argument("--history", action="store_true", help="list the edits of the card's texts, newest first")
     evidence_cli.add_commands(verbs, common)
     p = add_command(verbs, "lineage", common, _lineage, help="where a version came from and where it went",
                     epilog="example:\n  modelyard model lineage churn@v3 --json")
     p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
+    review_cli.add_model_verbs(verbs, common)  # request, requests, approve, reject, withdraw (cli/review.py)
 
 
 def _num(value: Any) -> str:
@@ -294,6 +310,8 @@ def _timeline(args: argparse.Namespace) -> int:
 def _card_text(card: dict[str, Any]) -> None:
     import datetime as dt
 
+    from modelyard.core.registry.cards import REVIEW_FIELDS
+
     def when(text: Any) -> str:
         return fmt_time(dt.datetime.fromisoformat(text)) if isinstance(text, str) and text else ""
 
@@ -307,8 +325,11 @@ def _card_text(card: dict[str, Any]) -> None:
     pairs = [
         ("model", card["ref"]), ("stage", card["stage"]), ("aliases", ", ".join(card["aliases"])),
         ("registered", f"{when(card['created_at'])} by {card['created_by'] or '?'}"),
-        ("intended use", notes["intended_use"] or "(not written; set it with --intended-use TEXT --comment WHY)"),
+        *[(label.lower(), notes[key] or f"(required before a promotion request; set it with "
+                                         f"--{key.replace('_', '-')} TEXT --comment WHY)")
+          for key, label in REVIEW_FIELDS.items()],
         ("notes", notes["notes"] or "(none)"),
+        ("card revision", str(card["notes_revision"]) if card["notes_revision"] else ""),
         ("data", f"{data.get('ref')} ({_num(data.get('n_rows'))} rows), target {data.get('target')}"
          if data else "(no dataset version recorded)"),
         ("split", f"{split.get('name')} ({split.get('method')}): {counts}" if split else ""),
@@ -348,13 +369,18 @@ def _pct(value: Any) -> str:
 def _card(args: argparse.Namespace) -> int:
     from modelyard.core.registry import cards
 
-    editing = args.intended_use is not None or args.notes is not None
+    texts = {key: getattr(args, key) for key in cards.NOTES_FIELDS}
+    editing = any(v is not None for v in texts.values())
+    if args.history and (editing or args.html):
+        raise UsageError("--history only lists the card's edits: give it without --html or texts to set.")
     with open_store(args) as store:
         if editing:
-            cards.set_card_notes(store, args.ref, intended_use=args.intended_use, notes=args.notes,
-                                 comment=args.comment)
+            cards.set_card_notes(store, args.ref, **texts, comment=args.comment)
         elif args.comment:
-            raise UsageError("--comment goes with --intended-use or --notes (what it explains).")
+            raise UsageError("--comment goes with a text to set (--intended-use, --out-of-scope-uses, "
+                             "--known-limitations, --ethical-considerations or --notes): what it explains.")
+        if args.history:
+            return _card_history(cards.card_history(store, args.ref), args)
         card = cards.model_card(store, args.ref)
         written = None
         if args.html:
@@ -368,6 +394,21 @@ def _card(args: argparse.Namespace) -> int:
     if editing:
         print(f"Updated the model card of {card['ref']}.")
     _card_text(card)
+    return 0
+
+
+def _card_history(history: list[dict[str, Any]], args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    if wants_json(args):
+        print_json(history)
+        return 0
+    if not history:
+        print(f"The card of {args.ref} was never edited.")
+        return 0
+    rows = [[str(h["revision"]), fmt_time(dt.datetime.fromisoformat(h["at"])) if h.get("at") else "", h["by"] or "",
+             ", ".join(f.replace("_", " ") for f in h["fields"]), h["comment"] or ""] for h in history]
+    print_table(["REVISION", "WHEN", "WHO", "CHANGED", "COMMENT"], rows, max_width=60)
     return 0
 
 

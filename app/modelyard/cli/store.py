@@ -1,10 +1,11 @@
-"""``modelyard store info | init | verify | gc | compact``."""
+"""``modelyard store info | init | verify | gc | compact | review``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from modelyard.cli import review as review_cli
 from modelyard.cli._common import (
     add_command,
     add_noun,
@@ -49,6 +50,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                         "may be about to record them")
     add_command(verbs, "compact", common, _compact, help="compact the database (SQLite VACUUM)",
                 epilog="example:\n  modelyard store compact")
+    review_cli.add_store_verbs(verbs, common)  # store review: whether every promotion needs a request
 
 
 def _minutes(text: str) -> float:

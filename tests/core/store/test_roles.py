@@ -17,6 +17,7 @@ from modelyard.core.common.errors import (
     ModelyardError,
     NotFoundError,
     PermissionRefused,
+    ReviewRequired,
     StoreError,
 )
 from modelyard.core.experiments import tracking
@@ -146,9 +147,11 @@ def test_a_scientist_logs_and_registers_but_cannot_move_champion_or_production(c
     v2 = registry.register(sci, make_run(sci, 0.9), "churn")
     registry.set_alias(sci, v2.ref, "challenger", comment="try it")
     registry.set_stage(sci, v1.ref, "Staging", comment="stage it")
-    with refused("approver", login, "data scientist"):
+    # moving champion or into Production is requested instead (issue 16), naming the command that does
+    review = rf"needs an approved request: you \({login}\) are a data scientist on this store; request it with "
+    with pytest.raises(ReviewRequired, match=review + r"'modelyard model request churn@v2 --reason \"why\"'\."):
         registry.set_alias(sci, v2.ref, "champion", comment="mine")
-    with refused("approver", login, "data scientist"):
+    with pytest.raises(ReviewRequired, match=review + r"'modelyard model request churn@v2 --target Production"):
         registry.set_stage(sci, v2.ref, "Production", comment="ship")
     with refused("approver", login, "data scientist"):
         registry.set_gates(sci, "churn", {"min_metrics": {"accuracy": 0.5}}, comment="policy")

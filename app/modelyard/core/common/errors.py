@@ -68,3 +68,16 @@ class StaleEditError(ModelyardError):
         self.when = when  # ISO time of that change
         self.revision = revision  # the model's current revision (reload to get it)
         super().__init__(message, hint=hint)
+
+
+class ReviewRequired(PermissionRefused):
+    """A move of ``champion`` (or into Production) that needs an approved promotion request on this store:
+    the member is not an approver of a team store, or the store requires a review of everyone
+    (``review.required``). The message names the ``modelyard model request`` command that asks for it."""
+
+    def __init__(self, message: str, *, ref: str, target: str, command: str, role: str | None = None,
+                 hint: str | None = None) -> None:
+        self.ref = ref  # the version to promote (NAME@vN as given)
+        self.target = target  # "champion" or "Production"
+        self.command = command  # the command that requests it
+        super().__init__(message, needed="approver", role=role, hint=hint)

@@ -42,6 +42,7 @@ from modelyard.core.registry.refs import (
     model_of,
     parse_ref,
 )
+from modelyard.core.registry.review.policy import review_refusal, review_required
 from modelyard.core.store import Store, team
 from modelyard.core.store import models as m
 
@@ -103,24 +104,27 @@ def describe_edit(event: m.AuditEvent) -> str:
     return event.action.replace("_", " ")
 
 
-def stale_error(s: Session, model: m.RegisteredModel, expected: int) -> StaleEditError:
+def stale_error(s: Session, model: m.RegisteredModel, expected: int, *, since: str | None = None,
+                hint: str | None = None) -> StaleEditError:
     """The refusal of an edit made from revision ``expected`` of ``model``: who changed it since,
-    what and when (the newest edit in the audit log), and how to catch up."""
+    what and when (the newest edit in the audit log), and how to catch up. ``since``: what was
+    made from that revision (default "you loaded NAME"); ``hint``: what to do instead."""
     current = int(model.revision or 0)
     event = s.scalars(select(m.AuditEvent).where(
         m.AuditEvent.entity_type == ENTITY, m.AuditEvent.entity_id == str(model.id),
         m.AuditEvent.action.in_(REVISION_ACTIONS)).order_by(m.AuditEvent.id.desc()).limit(1)).first()
-    hint = (f"Reload {model.name} to see it, then decide again ('modelyard model show {model.name}' prints its "
-            f"revision, {current}).")
+    hint = hint or (f"Reload {model.name} to see it, then decide again ('modelyard model show {model.name}' prints "
+                    f"its revision, {current}).")
     if expected > current or event is None:
         return StaleEditError(
-            f"Not changed: {model.name} is at revision {current}, not {expected}; it changed after you loaded it.",
+            f"Not changed: {model.name} is at revision {current}, not {expected}; it changed after "
+            f"{since or 'you loaded it'}.",
             who=None, when=None, revision=current, hint=hint)
     more = current - expected - 1
     also = f" (and {more} more {'edit' if more == 1 else 'edits'})" if more > 0 else ""
     return StaleEditError(
-        f"Not changed: {event.actor} {describe_edit(event)} at {_utc_text(event.at)}{also}, after you loaded "
-        f"{model.name}.",
+        f"Not changed: {event.actor} {describe_edit(event)} at {_utc_text(event.at)}{also}, after "
+        f"{since or f'you loaded {model.name}'}.",
         who=event.actor, when=event.at.isoformat() if event.at is not None else None, revision=current, hint=hint)
 
 
@@ -175,34 +179,43 @@ def set_alias(store: Store, ref: str, alias: str, *, comment: str | None, force:
     Making a version ``champion`` passes the model's gates first (GateFailed, exit code 3,
     naming every reason); ``force`` overrides them and records a ``gate_override`` event.
     ``expected_revision``: the model's revision the change was decided on (StaleEditError if it moved).
+    A member who needs a review (:func:`~modelyard.core.registry.review.policy.review_required`)
+    is refused with :class:`~modelyard.core.common.errors.ReviewRequired` naming the request command.
     """
     alias = check_alias(alias)
     if alias == CHAMPION:
+        if review_required(store):
+            raise review_refusal(store, (ref or "").strip(), CHAMPION, "Moving 'champion'")
         team.require(store, "approve", "Moving 'champion'")
     _force_needs_comment(force, comment)
     comment = _need_comment(comment, f"Setting the alias {alias!r}")
+    return _write_edit(store, lambda s: move_alias(s, ref, alias, comment=comment, force=force,
+                                                   expected_revision=expected_revision))
 
-    def edit(s: Session) -> ModelVersionInfo:
-        revision = bump_revision(s, model_of(s, ref), expected_revision)
-        model, mv = _resolve(s, ref)  # after the lock: NAME@ALIAS is where the last edit put it
-        row = s.get(m.ModelAlias, (model.id, alias))
-        if row is not None and row.version_id == mv.id:
-            raise _Unchanged(replace(_version_info(s, model, mv), model_revision=revision - 1))  # bump rolls back
-        if alias == CHAMPION:
-            _enforce(s, model, mv, f"{model.name}@v{mv.version} as {alias}", force=force, comment=comment)
-        old_ref = None
-        if row is None:
-            s.add(m.ModelAlias(model_id=model.id, alias=alias, version_id=mv.id))
-        else:
-            old_number = s.scalar(select(m.ModelVersion.version).where(m.ModelVersion.id == row.version_id))
-            old_ref = f"{model.name}@v{old_number}"
-            row.version_id, row.updated_at = mv.id, m.utcnow()
-        _audit(s, model, "set_alias", version=mv.version, from_value=old_ref, to_value=f"{model.name}@v{mv.version}",
-               comment=comment, details={"alias": alias, "revision": revision})
-        s.flush()
-        return _version_info(s, model, mv)
 
-    return _write_edit(store, edit)
+def move_alias(s: Session, ref: str, alias: str, *, comment: str, force: bool = False,
+               expected_revision: int | None = None, details: dict[str, Any] | None = None) -> ModelVersionInfo:
+    """:func:`set_alias`'s edit inside the write transaction ``s`` (an approved request makes the
+    same move in its own transaction: ``details`` go into the audit event, e.g. ``{"request": 3}``).
+    Who may is checked by the caller; raises ``_Unchanged`` when the alias is already there."""
+    revision = bump_revision(s, model_of(s, ref), expected_revision)
+    model, mv = _resolve(s, ref)  # after the lock: NAME@ALIAS is where the last edit put it
+    row = s.get(m.ModelAlias, (model.id, alias))
+    if row is not None and row.version_id == mv.id:
+        raise _Unchanged(replace(_version_info(s, model, mv), model_revision=revision - 1))  # bump rolls back
+    if alias == CHAMPION:
+        _enforce(s, model, mv, f"{model.name}@v{mv.version} as {alias}", force=force, comment=comment)
+    old_ref = None
+    if row is None:
+        s.add(m.ModelAlias(model_id=model.id, alias=alias, version_id=mv.id))
+    else:
+        old_number = s.scalar(select(m.ModelVersion.version).where(m.ModelVersion.id == row.version_id))
+        old_ref = f"{model.name}@v{old_number}"
+        row.version_id, row.updated_at = mv.id, m.utcnow()
+    _audit(s, model, "set_alias", version=mv.version, from_value=old_ref, to_value=f"{model.name}@v{mv.version}",
+           comment=comment, details={"alias": alias, "revision": revision, **(details or {})})
+    s.flush()
+    return _version_info(s, model, mv)
 
 
 def remove_alias(store: Store, name: str, alias: str, *, comment: str | None,
@@ -211,6 +224,9 @@ def remove_alias(store: Store, name: str, alias: str, *, comment: str | None,
     name, _, _ = parse_ref(name)
     comment = _need_comment(comment, f"Removing the alias {alias!r}")
     if (alias or "").strip() == CHAMPION:
+        if review_required(store):
+            raise review_refusal(store, f"{name}@vN", CHAMPION, f"Removing 'champion' from {name}",
+                                 ask="request the version that replaces it")
         team.require(store, "approve", "Moving 'champion'")
 
     def edit(s: Session) -> ModelInfo:
@@ -230,34 +246,52 @@ def remove_alias(store: Store, name: str, alias: str, *, comment: str | None,
     return _write_edit(store, edit)
 
 
+def _stage_named(stage: str) -> str:
+    match = [st for st in STAGES if st.lower() == (stage or "").strip().lower()]
+    if not match:
+        raise ModelyardError(f"{stage!r} is not a stage.", hint=f"Choose one of {', '.join(STAGES)}.")
+    return match[0]
+
+
 def set_stage(store: Store, ref: str, stage: str, *, comment: str | None, force: bool = False,
               expected_revision: int | None = None) -> ModelVersionInfo:
     """Move a version to a lifecycle stage (None, Staging, Production, Archived).
 
-    Moving to Production passes the model's gates first (as :func:`set_alias` for champion).
+    Moving to Production passes the model's gates first (as :func:`set_alias` for champion), and
+    needs an approved request from a member who needs a review (:class:`ReviewRequired`).
     """
-    match = [st for st in STAGES if st.lower() == (stage or "").strip().lower()]
-    if not match:
-        raise ModelyardError(f"{stage!r} is not a stage.", hint=f"Choose one of {', '.join(STAGES)}.")
-    stage = match[0]
+    stage = _stage_named(stage)
     _force_needs_comment(force, comment)
     comment = _need_comment(comment, f"Moving a version to {stage}")
+    review = stage == "Production" and review_required(store)
 
     def edit(s: Session) -> ModelVersionInfo:
-        revision = bump_revision(s, model_of(s, ref), expected_revision)
-        model, mv = _resolve(s, ref)
-        if mv.stage == stage:
-            raise _Unchanged(replace(_version_info(s, model, mv), model_revision=revision - 1))
-        if "Production" in (stage, mv.stage):
-            team.require(store, "approve", f"Moving a version {'into' if stage == 'Production' else 'out of'} "
-                                           "Production")
-        if stage == "Production":
-            _enforce(s, model, mv, f"{model.name}@v{mv.version} to Production", force=force, comment=comment)
-        old = mv.stage
-        mv.stage = stage
-        _audit(s, model, "set_stage", version=mv.version, from_value=old, to_value=stage, comment=comment,
-               details={"revision": revision})
-        s.flush()
-        return _version_info(s, model, mv)
+        return move_stage(s, store, ref, stage, comment=comment, force=force, expected_revision=expected_revision,
+                          review=review)
 
     return _write_edit(store, edit)
+
+
+def move_stage(s: Session, store: Store, ref: str, stage: str, *, comment: str, force: bool = False,
+               expected_revision: int | None = None, details: dict[str, Any] | None = None,
+               review: bool = False) -> ModelVersionInfo:
+    """:func:`set_stage`'s edit inside the write transaction ``s`` (see :func:`move_alias`);
+    ``review``: refuse a move into Production with :class:`ReviewRequired` (the member needs a review)."""
+    stage = _stage_named(stage)
+    revision = bump_revision(s, model_of(s, ref), expected_revision)
+    model, mv = _resolve(s, ref)
+    if mv.stage == stage:
+        raise _Unchanged(replace(_version_info(s, model, mv), model_revision=revision - 1))
+    if review:
+        raise review_refusal(store, (ref or "").strip(), "Production", "Moving a version into Production")
+    if "Production" in (stage, mv.stage):
+        team.require(store, "approve", f"Moving a version {'into' if stage == 'Production' else 'out of'} "
+                                       "Production")
+    if stage == "Production":
+        _enforce(s, model, mv, f"{model.name}@v{mv.version} to Production", force=force, comment=comment)
+    old = mv.stage
+    mv.stage = stage
+    _audit(s, model, "set_stage", version=mv.version, from_value=old, to_value=stage, comment=comment,
+           details={"revision": revision, **(details or {})})
+    s.flush()
+    return _version_info(s, model, mv)

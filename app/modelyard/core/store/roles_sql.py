@@ -19,7 +19,10 @@ names the role needed, for any client: ``champion`` rows of ``model_aliases``, a
 into or out of (inserted at, deleted from) the ``Production`` stage, and a change to a model's
 ``gates`` need the approver role. Row-level security was the other way, but it hides rows from
 an UPDATE or DELETE (no error: nothing happens) and cannot compare a row's old and new values,
-which a stage *move* needs. A trigger on ``audit_log`` (and ``change_log``, ``jobs``,
+which a stage *move* needs. ``promotion_requests`` (issue 16): a member files requests in their own
+name; approving or rejecting needs the approver role, in one's own name and never of one's own
+request; a data scientist may only withdraw their own open request; a decision is final.
+``model_evidence``: rows are only added (``created_by`` is the login); changing them needs an admin. A trigger on ``audit_log`` (and ``change_log``, ``jobs``,
 ``pipeline_runs``) writes the login into ``actor`` for everyone but admins, so no member writes
 an entry in someone else's name (an admin may name another actor: a tool acting for someone).
 
@@ -160,6 +163,15 @@ def _guards(schema: str, tables: list[str], fq: str) -> list[str]:
     END IF;
   ELSIF NEW.gates::text::jsonb IS DISTINCT FROM OLD.gates::text::jsonb AND NOT {fq}('approver') THEN
     {_raise("Changing a model's gates", "approver")}; END IF;"""),
+        "promotion_requests": ("modelyard_guard_request", _request_guard(fq)),
+        "model_evidence": ("modelyard_guard_evidence", f"""
+  IF NOT {fq}('admin') THEN
+    IF TG_OP = 'INSERT' THEN
+      NEW.created_by := session_user;
+    ELSE
+      {_raise("Changing or deleting stored evidence", "admin")};
+    END IF;
+  END IF;"""),
     }
     parts: list[str] = []
     for table, (fn, body) in fns.items():
@@ -191,6 +203,53 @@ END $fn$""")
     for fn, _ in fns.values():
         parts.append(f"REVOKE ALL ON FUNCTION {s}.{qi(fn)}() FROM PUBLIC")
     return parts
+
+
+def _request_guard(fq: str) -> str:
+    """``promotion_requests``: a member files a request in their own name (``requested_by`` is the login);
+    approving or rejecting needs the approver role, in one's own name (``decided_by``), never of one's own
+    request; a data scientist may only withdraw their own open request; what a request asks, and a
+    decision once made, do not change; requests are not deleted. Admins may name another login (a tool
+    acting for someone) but never decide a request in its author's name either."""
+    own = ("RAISE EXCEPTION USING ERRCODE = '42501', "
+           "MESSAGE = 'The author of a promotion request cannot approve or reject it'")
+    return f"""
+  IF TG_OP = 'DELETE' THEN
+    IF NOT {fq}('admin') THEN {_raise("Deleting a promotion request", "admin")}; END IF;
+  ELSIF TG_OP = 'INSERT' THEN
+    IF NOT {fq}('admin') THEN
+      NEW.requested_by := session_user;
+      IF NEW.status <> 'open' OR NEW.decided_by IS NOT NULL OR NEW.decision_sha256 IS NOT NULL THEN
+        {_raise("Recording a decided promotion request", "admin")}; END IF;
+    END IF;
+  ELSE
+    IF NOT {fq}('admin') AND (NEW.requested_by IS DISTINCT FROM OLD.requested_by
+        OR NEW.model_id IS DISTINCT FROM OLD.model_id OR NEW.version_id IS DISTINCT FROM OLD.version_id
+        OR NEW.target IS DISTINCT FROM OLD.target OR NEW.reason IS DISTINCT FROM OLD.reason
+        OR NEW.requested_at IS DISTINCT FROM OLD.requested_at
+        OR NEW.model_revision IS DISTINCT FROM OLD.model_revision
+        OR NEW.replaces_version_id IS DISTINCT FROM OLD.replaces_version_id
+        OR (OLD.snapshot_sha256 IS NOT NULL AND NEW.snapshot_sha256 IS DISTINCT FROM OLD.snapshot_sha256)) THEN
+      {_raise("Changing what a promotion request asks", "admin")}; END IF;
+    IF OLD.status <> 'open' THEN
+      IF NOT {fq}('admin') AND (NEW.status IS DISTINCT FROM OLD.status
+          OR NEW.decided_by IS DISTINCT FROM OLD.decided_by OR NEW.decided_at IS DISTINCT FROM OLD.decided_at
+          OR NEW.decision_comment IS DISTINCT FROM OLD.decision_comment
+          OR (OLD.decision_sha256 IS NOT NULL AND NEW.decision_sha256 IS DISTINCT FROM OLD.decision_sha256)) THEN
+        {_raise("Changing a decided promotion request", "admin")}; END IF;
+    ELSIF NEW.status IN ('approved', 'rejected') THEN
+      IF NOT {fq}('approver') THEN {_raise("Approving or rejecting a promotion request", "approver")}; END IF;
+      IF NEW.decided_by IS NOT DISTINCT FROM OLD.requested_by THEN {own}; END IF;
+      IF NEW.decided_by IS DISTINCT FROM session_user AND NOT {fq}('admin') THEN
+        {_raise("Deciding a promotion request in someone else's name", "admin")}; END IF;
+    ELSIF NEW.status = 'withdrawn' THEN
+      IF NOT {fq}('admin') AND (OLD.requested_by IS DISTINCT FROM session_user
+          OR NEW.decided_by IS DISTINCT FROM session_user) THEN
+        {_raise("Withdrawing someone else's promotion request", "admin")}; END IF;
+    ELSIF NEW.status IS DISTINCT FROM 'open' OR NEW.decided_by IS NOT NULL THEN
+      {_raise("Changing an open promotion request", "admin")};
+    END IF;
+  END IF;"""
 
 
 def _member_function(schema: str, database: str, g: dict[str, str]) -> list[str]:
