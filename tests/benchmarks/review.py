@@ -1,7 +1,7 @@
 """The evidence job at 100,000 held-out rows x 20 features, against the naive way of computing it.
 
     python tests/benchmarks/review.py [--rows 100000] [--resamples 1000] [--repeats 5] [--keep DIR]
-                                      [--naive-resamples 20]
+                                      [--naive-resamples 5]
 
 Generates a table of ``--rows / 0.8`` rows x 20 features (14 numeric, 4 categorical, and the two
 sensitive columns ``sex`` (2 groups) and ``region`` (5 groups), which the models use too) whose
@@ -216,7 +216,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="held-out rows (the table has rows / 0.8)")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--naive-resamples", type=int, default=20, dest="naive")
+    parser.add_argument("--naive-resamples", type=int, default=5, dest="naive")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (data, store)")
     parser.add_argument("--child", choices=("setup", "ours", "naive"), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
