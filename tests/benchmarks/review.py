@@ -197,9 +197,12 @@ def child_naive(work: Path, resamples: int, measured: int) -> None:
     t0 = time.perf_counter()
     stats.run_bootstrap(scorers, n, resamples, 0)
     ours = time.perf_counter() - t0
+    import resource
+
     print(json.dumps({"measured_resamples": measured, "seconds_measured": round(naive, 2),
                       "seconds_extrapolated": round(naive / measured * resamples, 1),
-                      "ours_bootstrap_seconds": round(ours, 2), **_peaks()}))
+                      "ours_bootstrap_seconds": round(ours, 2),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 
 def _child(args: list[str]) -> dict:  # type: ignore[type-arg]
