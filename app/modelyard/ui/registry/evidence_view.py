@@ -89,7 +89,7 @@ def difference_word(row: dict[str, Any]) -> str:
 
 
 class MetricsModel(RowsTableModel[dict]):
-    headers = ("Metric", "Candidate", "Champion", "Difference", "")
+    headers = ("Metric", "Candidate", "Champion", "Difference", "Verdict (95%)")
 
     def cell(self, row: dict, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -337,7 +337,7 @@ class EvidenceView(QWidget):
         self.rows_label.setText(self._rows_html(snapshot, evidence))
         self.metrics_model.set_rows([r for r in evidence.get("metrics") or [] if isinstance(r, dict)])
         self.metrics_model.headers = ("Metric", "Candidate", f"Champion {evidence.get('champion') or ''}".strip(),
-                                      "Difference", "")
+                                      "Difference", "Verdict (95%)")
         self.metrics_model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 4)
         groups = [g for g in evidence.get("groups") or [] if isinstance(g, dict)]
         self._set_groups(groups)
@@ -399,13 +399,15 @@ class EvidenceView(QWidget):
                 f"{'check fails' if len(checked) == 1 else 'checks fail'} · {move}{lines}")
 
     def _gates_html(self, snapshot: dict[str, Any]) -> str:
-        """The gates as they were set when the snapshot was taken (a replay shows its own)."""
+        """The gates as they were set when the snapshot was taken (a replay shows its own, and says so)."""
         checked = (snapshot.get("gate_report") or {}).get("checked") or []
         if not checked:
             checked = gate_lines(snapshot.get("gates") or {})
+        when = {"request": "when it was asked", "decision": "when it was decided"}.get(snapshot.get("kind") or "",
+                                                                                      "today")
         if not checked:
-            return ""
-        return "Gates: " + " · ".join(html.escape(str(c)) for c in checked)
+            return f"<i>Gates {when}:</i> none set."
+        return f"<i>Gates {when}:</i> " + " · ".join(html.escape(str(c)) for c in checked)
 
     def _paint_banner(self, passed: bool) -> None:
         colour = QColor(theme.status_colour("ok" if passed else "failed"))

@@ -72,17 +72,6 @@ def read_review_state(store: Any) -> ReviewState:
                        rights)
 
 
-def gates_text(snap: dict | None) -> str:
-    """One line: the gates a snapshot was judged under, as they were then ("min accuracy >= 0.8")."""
-    if not snap:
-        return ""
-    checked = (snap.get("gate_report") or {}).get("checked") or []
-    when_ = {"request": "when it was asked", "decision": "when it was decided"}.get(snap.get("kind") or "", "today")
-    if not checked:
-        return f"<i>Gates {when_}:</i> none set."
-    return f"<i>Gates {when_}:</i> " + html.escape("; ".join(str(c) for c in checked)) + "."
-
-
 def _short(ref: str | None) -> str:
     """``v1`` of ``churn@v1``: what a request replaces is a version of the same model."""
     return ref.rpartition("@")[2] if ref else "—"
@@ -167,10 +156,6 @@ class ReviewTab(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # the gates the shown snapshot was judged under (replay: an old decision keeps its thresholds)
-        self.gates_line = QLabel("", self)
-        self.gates_line.setObjectName("snapshotGates")
-        self.gates_line.setWordWrap(True)
-        self.gates_line.setTextFormat(Qt.TextFormat.RichText)
         self.evidence = EvidenceView(self)
 
         top = QWidget(self)
@@ -188,7 +173,6 @@ class ReviewTab(QWidget):
             buttons.addWidget(b)
         bl.addLayout(buttons)
         bl.addWidget(self.summary)
-        bl.addWidget(self.gates_line)
         bl.addWidget(self.evidence, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("reviewSplitter")
@@ -335,8 +319,6 @@ class ReviewTab(QWidget):
     def _snapshot_read(self, key: tuple[str, Any], snap: dict | None) -> None:
         self.shown_key = key
         self.shown_snapshot = snap
-        self.gates_line.setText(gates_text(snap))
-        self.gates_line.setVisible(bool(self.gates_line.text()))
         self.evidence.set_snapshot(snap)
         self.shown.emit()
 
