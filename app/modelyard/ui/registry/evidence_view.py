@@ -491,7 +491,6 @@ class EvidenceView(QWidget):
 
     def _new_plot(self, name: str, row: int, column: int, span: int = 1, height: int = 220) -> Any:
         import pyqtgraph as pg
-        from PySide6.QtGui import QPalette
 
         plot = self.plots.get(name)
         if plot is not None:
@@ -504,14 +503,9 @@ class EvidenceView(QWidget):
         plot.setMouseEnabled(x=False, y=False)
         plot.setMinimumHeight(height)
         plot.setMinimumWidth(200)
-        pal = self.palette()
-        plot.setBackground(pal.color(QPalette.ColorRole.Base))
-        fg = pal.color(QPalette.ColorRole.Text)
+        theme.style_plot(plot, self)
         for axis in ("left", "bottom"):
-            ax = plot.getAxis(axis)
-            ax.setPen(fg)
-            ax.setTextPen(fg)
-            ax.enableAutoSIPrefix(False)
+            plot.getAxis(axis).enableAutoSIPrefix(False)
         plot.showGrid(x=True, y=True, alpha=0.2)
         self.charts.addWidget(plot, row, column, 1, span)
         self.plots[name] = plot

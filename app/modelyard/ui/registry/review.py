@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -36,6 +35,7 @@ from modelyard.core.common.names import plural
 from modelyard.ui.common import notices, rights, theme
 from modelyard.ui.common.rows import RowsTableModel
 from modelyard.ui.common.widgets import push_button, rows_view, show_error
+from modelyard.ui.registry.dialogs import override_gates
 from modelyard.ui.registry.evidence_view import EvidenceView
 from modelyard.ui.registry.tables import short_when, when
 
@@ -401,16 +401,8 @@ class ReviewTab(QWidget):
         return True
 
     def _offer_override(self, r: Any, comment: str, exc: GateFailed) -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, "Approval blocked by a gate", exc.message,
-                          QMessageBox.StandardButton.Cancel, self)
-        box.setObjectName("gateBlockedBox")
-        box.setInformativeText(f"You can override the gates for {r.candidate} → {r.target}; the override and your "
-                               f"comment “{comment}” are written to the audit log.")
-        override = box.addButton("Override and approve", QMessageBox.ButtonRole.DestructiveRole)
-        override.setObjectName("overrideButton")
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        if box.clickedButton() is override:
+        if override_gates(self, "Approval blocked by a gate", exc.message, f"{r.candidate} → {r.target}", comment,
+                          "Override and approve"):
             self.approve(comment, force=True)
 
     def reject(self, comment: str | None = None) -> bool:
