@@ -102,6 +102,15 @@ def test_a_fair_snapshot_passes_and_nothing_is_marked(qtbot, view: EvidenceView)
     assert "not written" not in view.card_label.text()
 
 
+def test_the_champion_itself_is_not_shown_as_replacing_itself(qtbot, view: EvidenceView) -> None:
+    doc = snapshot_document(fair=True)
+    doc["champion"] = doc["candidate"]
+    view.set_snapshot(doc)
+    assert f"{doc['candidate']} is the champion" in view.banner.text() and "replacing" not in view.banner.text()
+    view.set_snapshot(snapshot_document(fair=True))
+    assert "churn@v3 → champion (replacing churn@v2)" in view.banner.text()
+
+
 def test_empty_states_say_what_to_do(qtbot, view: EvidenceView) -> None:
     view.set_snapshot(None)
     assert view.stack.currentWidget() is view.empty and "Nothing to review yet" in view.empty.text()

@@ -388,7 +388,10 @@ class EvidenceView(QWidget):
         report = snapshot.get("gate_report") or {}
         cand, target = html.escape(str(snapshot.get("candidate"))), html.escape(str(snapshot.get("target")))
         champion = snapshot.get("champion")
-        move = f"{cand} → {target}" + (f" (replacing {html.escape(str(champion))})" if champion else "")
+        if champion is not None and champion == snapshot.get("candidate") and snapshot.get("target") == "champion":
+            move = f"{cand} is the champion"  # nothing to replace: the view shows the champion itself
+        else:
+            move = f"{cand} → {target}" + (f" (replacing {html.escape(str(champion))})" if champion else "")
         checked, reasons = report.get("checked") or [], report.get("reasons") or []
         if not checked:
             return f"<b>No promotion gates</b> are set for this model · {move}"

@@ -155,13 +155,19 @@ class ReviewTab(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # the gates the shown snapshot was judged under (replay: an old decision keeps its thresholds)
-        self.evidence = EvidenceView(self)
+        self.evidence = EvidenceView(self)  # says the gates the snapshot was judged under (replay keeps its own)
 
         top = QWidget(self)
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addWidget(self.table)
+        self.no_requests = QLabel("No promotion requests on this store yet. <i>Request promotion…</i> asks an "
+                                  "approver to make a version champion or move it to Production.", top)
+        self.no_requests.setObjectName("noRequests")
+        self.no_requests.setWordWrap(True)
+        self.no_requests.setTextFormat(Qt.TextFormat.RichText)
+        self.no_requests.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        tl.addWidget(self.no_requests)
         bottom = QWidget(self)
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
@@ -186,6 +192,7 @@ class ReviewTab(QWidget):
         layout.setContentsMargins(0, theme.SPACE_S, 0, 0)
         layout.addWidget(self.splitter)
         self._show_buttons()
+        self._fit_table()
 
     # ------------------------------------------------------------------ reading
     @property
@@ -208,6 +215,7 @@ class ReviewTab(QWidget):
         self._selecting = True
         try:
             self.model.set_rows(state.requests)
+            self._fit_table()
             row = self.model.row_of(wanted)
             if row >= 0:
                 self.table.selectRow(row)
@@ -221,6 +229,17 @@ class ReviewTab(QWidget):
         self._notify_new(state, open_ids)
         self._show_selected()
         self.loaded.emit()
+
+    def _fit_table(self) -> None:
+        """The table tall enough for its first five requests (all of them when fewer), or, with none,
+        a line saying what the tab is for instead of an empty grid."""
+        n = self.model.rowCount()
+        self.table.setVisible(n > 0)
+        self.no_requests.setVisible(n == 0)
+        rows = min(max(n, 1), 5)
+        frame = 2 * self.table.frameWidth()
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + frame
+                                    + rows * self.table.verticalHeader().defaultSectionSize())
 
     def _notify_new(self, state: ReviewState, open_ids: set[int]) -> None:
         """A new open request by someone else, for a member who may decide it: a desktop notice."""
@@ -305,8 +324,10 @@ class ReviewTab(QWidget):
         if key == self.shown_key:
             return
         ref = version.ref
+        hint = ("It is the champion; Request promotion… can still ask to move it to Production."
+                if "champion" in version.aliases else "Request promotion… asks an approver to make it champion.")
         self.summary.setText(f"<b>{html.escape(ref)}</b> as it stands now; no request selected. "
-                             "<span style='color:gray'>Request promotion… asks an approver to make it champion.</span>")
+                             f"<span style='color:gray'>{hint}</span>")
 
         def current(store: Any) -> dict:
             from modelyard.core.registry.review import snapshot
