@@ -109,6 +109,7 @@ _TIME = ("CPU-bound model training; the rows it writes are covered on both backe
 SQLITE_ONLY: dict[str, str] = {
     "tests/core/experiments/test_training_progress.py": _TIME,
     "tests/core/experiments/test_training.py": _TIME,
+    "tests/core/experiments/test_search_cluster.py": "a Dask cluster's behaviour, not the store's",
     "tests/cli/test_pipeline_example.py": _TIME,
     "tests/cli/test_cli_train.py": _TIME,
     "tests/core/store/test_store_opening.py":
