@@ -197,7 +197,7 @@ class DaskEngine:
             f = client.submit(run_part_on_worker, data_future, pipe, t.params, t.part, t.what, pure=False,
                               key=f"modelyard-trial{t.trial}-part{t.part}-{token}")
             futures[f.key] = (i, f)
-        done = as_completed([f for _, f in futures.values()])
+        done = as_completed([f for _, f in futures.values()], loop=client.loop)
         left = set(futures)
         try:
             with _cancel_on_sigterm():
