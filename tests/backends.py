@@ -44,12 +44,17 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/registry/test_evidence_store.py",
     "tests/core/registry/test_requests.py",
     "tests/cli/test_cli_review.py",
+    "tests/core/registry/test_evidence.py",
+    "tests/core/registry/test_fairness_gates.py",
+    "tests/core/registry/test_fairness.py",
+    "tests/cli/test_cli_evidence.py",
     "tests/core/store/test_artifacts_concurrent.py",
     "tests/core/experiments/test_tracking.py",
     "tests/core/experiments/test_run_edits.py",
     "tests/core/registry/test_registry.py",
     "tests/core/registry/test_lineage.py",
     "tests/core/registry/test_cards.py",
+    "tests/core/registry/test_cards_review.py",
     "tests/core/registry/test_gate_wording.py",
     "tests/core/registry/test_stale_edits.py",
     "tests/cli/test_notify_cli.py",
@@ -117,6 +122,8 @@ SQLITE_ONLY: dict[str, str] = {
     "tests/core/monitoring/test_drift_million.py":
         "no store: in-memory frames through check_frames (the stored checks run on both backends in test_drift)",
     "tests/core/monitoring/test_drift_stats.py": "pure statistics, no store",
+    "tests/core/registry/test_evidence_stats.py": "pure statistics, no store",
+    "tests/core/registry/test_explain.py": "pure: a fitted scikit-learn pipeline on a generated frame, no store",
 }
 
 

@@ -1,11 +1,12 @@
 """``modelyard model register|list|show|alias|stage|gate|timeline|card|lineage`` (and the promotion
-requests of cli/review.py): the model registry."""
+requests of cli/review.py, the evidence of cli/evidence.py): the model registry."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from modelyard.cli import evidence as evidence_cli
 from modelyard.cli import review as review_cli
 from modelyard.cli._common import (
     UsageError,
@@ -37,6 +38,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or its first characters")
     p.add_argument("--name", required=True, help="the registered model's name (created on first use)")
     p.add_argument("--comment", help="a note for the audit log")
+    evidence_cli.add_register_options(p)
     add_command(verbs, "list", common, _list, help="list the registered models")
     p = add_command(verbs, "show", common, _show, help="show one version (default: the latest)",
                     epilog="examples:\n  modelyard model show churn\n  modelyard model show churn@v3\n"
@@ -62,6 +64,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = add_command(verbs, "gate", common, _gate, help="show or set a model's promotion gates",
                     epilog="examples:\n  modelyard model gate churn\n"
                            "  modelyard model gate churn --min accuracy=0.9 --beat-champion f1 --comment policy\n"
+                           "  modelyard model gate churn --max-gap sex:accuracy=0.05 --min-ratio sex:selection_rate=0.8 "
+                           "--comment fairness\n"
                            "  modelyard model gate churn --clear --comment 'no gates'")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--min", action="append", default=[], metavar="METRIC=VALUE", dest="mins",
@@ -70,6 +74,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="must beat the current champion on this test metric (same split)")
     p.add_argument("--lower-is-better", action="store_true", dest="lower",
                    help="with --beat-champion: a lower value is better (rmse, log_loss...)")
+    p.add_argument("--sensitive", action="append", default=[], metavar="COL",
+                   help="a column whose groups the evidence compares (repeat for several)")
+    p.add_argument("--max-gap", action="append", default=[], metavar="COL:METRIC=GAP", dest="max_gaps",
+                   help="fairness: the largest allowed gap of METRIC between groups of COL, as in sex:accuracy=0.05")
+    p.add_argument("--min-ratio", action="append", default=[], metavar="COL:METRIC=RATIO", dest="min_ratios",
+                   help="fairness: the smallest allowed ratio (worst / best group), as in sex:selection_rate=0.8")
     p.add_argument("--clear", action="store_true", help="remove every gate")
     p.add_argument("--comment", help="why (required to change the gates)")
     _add_expect(p)
@@ -78,14 +88,28 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = add_command(verbs, "card", common, _card, help="show, edit or export a version's model card",
                     epilog="examples:\n  modelyard model card churn@v3\n"
                            "  modelyard model card churn@v3 --intended-use 'Monthly churn scoring' \\\n"
+                           "      --out-of-scope-uses 'Pricing or credit decisions' \\\n"
+                           "      --known-limitations 'Trained on 2025 data' \\\n"
+                           "      --ethical-considerations 'Less accurate for women; see the group table' \\\n"
                            "      --comment 'first card'\n"
-                           "  modelyard model card churn@champion --html churn-card.html")
+                           "  modelyard model card churn@v3 --history\n"
+                           "  modelyard model card churn@champion --html churn-card.html\n"
+                           "the four review fields (intended use, out-of-scope uses, known limitations, ethical\n"
+                           "considerations) are required before a promotion can be requested")
     p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
     p.add_argument("--html", metavar="FILE", help="write the card as a self-contained HTML page")
     p.add_argument("--intended-use", metavar="TEXT", dest="intended_use",
                    help="set what the model is for (and not for); '' clears it")
+    p.add_argument("--out-of-scope-uses", metavar="TEXT", dest="out_of_scope_uses",
+                   help="set what the model must not be used for; '' clears it")
+    p.add_argument("--known-limitations", metavar="TEXT", dest="known_limitations",
+                   help="set where the model is known to do badly; '' clears it")
+    p.add_argument("--ethical-considerations", metavar="TEXT", dest="ethical_considerations",
+                   help="set the risks to people and how they are handled; '' clears it")
     p.add_argument("--notes", metavar="TEXT", help="set free-form notes; '' clears them")
-    p.add_argument("--comment", help="why (required with --intended-use or --notes; audited)")
+    p.add_argument("--comment", help="why (required when setting a text; audited)")
+    p.add_argument("--history", action="store_true", help="list the edits of the card's texts, newest first")
+    evidence_cli.add_commands(verbs, common)
     p = add_command(verbs, "lineage", common, _lineage, help="where a version came from and where it went",
                     epilog="example:\n  modelyard model lineage churn@v3 --json")
     p.add_argument("ref", metavar="NAME[@vN|@ALIAS]")
@@ -111,10 +135,14 @@ def _register(args: argparse.Namespace) -> int:
 
     with open_store(args) as store:
         info = registry.register(store, args.run_id, args.name, comment=args.comment)
+        evidence = evidence_cli.after_register(args, store, info.ref)
     if wants_json(args):
-        print_json(info.to_json())
+        print_json(info.to_json() | ({"evidence": evidence} if evidence is not None else {}))
         return 0
     print(f"Registered run {info.run_id[:12] if info.run_id else ''} as {info.ref}.")
+    if evidence is not None and evidence.get("status") == "succeeded":
+        print(f"Computed its evidence on {evidence['rows']:,} held-out rows in {evidence['seconds']:.1f} s "
+              f"('modelyard model evidence {info.ref}' shows it).")
     return 0
 
 
@@ -193,12 +221,27 @@ def _parse_min(text: str) -> tuple[str, float]:
         raise UsageError(f"--min expects METRIC=VALUE, as in --min accuracy=0.9 (got {text!r}).") from None
 
 
+def _parse_fairness(text: str, key: str) -> dict[str, Any]:
+    option = "--max-gap" if key == "max_gap" else "--min-ratio"
+    head, sep, value = text.partition("=")
+    column, colon, metric = head.partition(":")
+    try:
+        if not sep or not colon or not column.strip() or not metric.strip():
+            raise ValueError
+        return {"column": column.strip(), "metric": metric.strip(), key: float(value)}
+    except ValueError:
+        raise UsageError(f"{option} expects COL:METRIC=VALUE, as in {option} sex:accuracy=0.05 (got {text!r}).") \
+            from None
+
+
 def _gate(args: argparse.Namespace) -> int:
     from modelyard.core.registry import versions as registry
 
-    changing = bool(args.mins or args.beat or args.clear)
-    if args.clear and (args.mins or args.beat):
-        raise UsageError("--clear cannot be combined with --min or --beat-champion.")
+    fairness = [_parse_fairness(text, "max_gap") for text in args.max_gaps] + \
+        [_parse_fairness(text, "min_ratio") for text in args.min_ratios]
+    changing = bool(args.mins or args.beat or args.clear or args.sensitive or fairness)
+    if args.clear and (args.mins or args.beat or args.sensitive or fairness):
+        raise UsageError("--clear cannot be combined with --min, --beat-champion, --sensitive, --max-gap or --min-ratio.")
     if args.lower and not args.beat:
         raise UsageError("--lower-is-better goes with --beat-champion METRIC.")
     with open_store(args) as store:
@@ -208,6 +251,10 @@ def _gate(args: argparse.Namespace) -> int:
                 gates["min_metrics"] = dict(_parse_min(t) for t in args.mins)
             if args.beat:
                 gates["beat_champion"] = {"metric": args.beat, "higher_is_better": not args.lower}
+            if args.sensitive:
+                gates["sensitive_columns"] = list(args.sensitive)
+            if fairness:
+                gates["fairness"] = fairness
             info = registry.set_gates(store, args.name, gates, comment=args.comment,
                                       expected_revision=args.expect_revision)
         else:
@@ -229,6 +276,13 @@ def _gate(args: argparse.Namespace) -> int:
     if beat:
         better = "higher" if beat.get("higher_is_better", True) else "lower"
         print(f"  beat the champion on {beat['metric']} ({better} is better, same test split)")
+    if gates_now.get("sensitive_columns"):
+        print(f"  sensitive columns: {', '.join(gates_now['sensitive_columns'])}")
+    for rule in gates_now.get("fairness") or []:
+        if rule.get("max_gap") is not None:
+            print(f"  {rule['metric']} gap between groups of {rule['column']} at most {_num(rule['max_gap'])}")
+        if rule.get("min_ratio") is not None:
+            print(f"  {rule['metric']} ratio between groups of {rule['column']} at least {_num(rule['min_ratio'])}")
     return 0
 
 
@@ -256,6 +310,8 @@ def _timeline(args: argparse.Namespace) -> int:
 def _card_text(card: dict[str, Any]) -> None:
     import datetime as dt
 
+    from modelyard.core.registry.cards import REVIEW_FIELDS
+
     def when(text: Any) -> str:
         return fmt_time(dt.datetime.fromisoformat(text)) if isinstance(text, str) and text else ""
 
@@ -269,8 +325,11 @@ def _card_text(card: dict[str, Any]) -> None:
     pairs = [
         ("model", card["ref"]), ("stage", card["stage"]), ("aliases", ", ".join(card["aliases"])),
         ("registered", f"{when(card['created_at'])} by {card['created_by'] or '?'}"),
-        ("intended use", notes["intended_use"] or "(not written; set it with --intended-use TEXT --comment WHY)"),
+        *[(label.lower(), notes[key] or f"(required before a promotion request; set it with "
+                                         f"--{key.replace('_', '-')} TEXT --comment WHY)")
+          for key, label in REVIEW_FIELDS.items()],
         ("notes", notes["notes"] or "(none)"),
+        ("card revision", str(card["notes_revision"]) if card["notes_revision"] else ""),
         ("data", f"{data.get('ref')} ({_num(data.get('n_rows'))} rows), target {data.get('target')}"
          if data else "(no dataset version recorded)"),
         ("split", f"{split.get('name')} ({split.get('method')}): {counts}" if split else ""),
@@ -310,13 +369,18 @@ def _pct(value: Any) -> str:
 def _card(args: argparse.Namespace) -> int:
     from modelyard.core.registry import cards
 
-    editing = args.intended_use is not None or args.notes is not None
+    texts = {key: getattr(args, key) for key in cards.NOTES_FIELDS}
+    editing = any(v is not None for v in texts.values())
+    if args.history and (editing or args.html):
+        raise UsageError("--history only lists the card's edits: give it without --html or texts to set.")
     with open_store(args) as store:
         if editing:
-            cards.set_card_notes(store, args.ref, intended_use=args.intended_use, notes=args.notes,
-                                 comment=args.comment)
+            cards.set_card_notes(store, args.ref, **texts, comment=args.comment)
         elif args.comment:
-            raise UsageError("--comment goes with --intended-use or --notes (what it explains).")
+            raise UsageError("--comment goes with a text to set (--intended-use, --out-of-scope-uses, "
+                             "--known-limitations, --ethical-considerations or --notes): what it explains.")
+        if args.history:
+            return _card_history(cards.card_history(store, args.ref), args)
         card = cards.model_card(store, args.ref)
         written = None
         if args.html:
@@ -330,6 +394,21 @@ def _card(args: argparse.Namespace) -> int:
     if editing:
         print(f"Updated the model card of {card['ref']}.")
     _card_text(card)
+    return 0
+
+
+def _card_history(history: list[dict[str, Any]], args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    if wants_json(args):
+        print_json(history)
+        return 0
+    if not history:
+        print(f"The card of {args.ref} was never edited.")
+        return 0
+    rows = [[str(h["revision"]), fmt_time(dt.datetime.fromisoformat(h["at"])) if h.get("at") else "", h["by"] or "",
+             ", ".join(f.replace("_", " ") for f in h["fields"]), h["comment"] or ""] for h in history]
+    print_table(["REVISION", "WHEN", "WHO", "CHANGED", "COMMENT"], rows, max_width=60)
     return 0
 
 

@@ -64,7 +64,7 @@ def test_card_of_a_trained_model(trained: dict[str, Any]) -> None:
     card = cards.model_card(store, "iris-clf@v1")
     assert (card["ref"], card["name"], card["version"], card["stage"], card["aliases"]) == (
         "iris-clf@v1", "iris-clf", 1, "None", [])
-    assert card["notes"] == {"intended_use": "", "notes": ""} and card["drift"] is None
+    assert card["notes"] == {k: "" for k in cards.NOTES_FIELDS} and card["drift"] is None
     assert card["run"]["run_id"] == result["run_id"] and card["run"]["status"] == "succeeded"
     data = card["data"]
     assert data["ref"] == "iris@v1" and data["n_rows"] == 150 and data["target"] == "species"
@@ -97,7 +97,7 @@ def test_card_of_a_trained_model(trained: dict[str, Any]) -> None:
 def test_card_html_of_a_trained_model(trained: dict[str, Any]) -> None:
     card = cards.model_card(trained["store"], "iris-clf@v1")
     page = cards.render_html(card)
-    for heading in ("Intended use and notes", "Drift", "Data", "Test metrics", "Per-group metrics", "Parameters",
+    for heading in ("Intended use and limitations", "Evidence for a promotion", "Drift", "Data", "Test metrics", "Per-group metrics", "Parameters",
                     "Signature", "Lineage", "Reproducibility"):
         assert f"<h2>{heading}</h2>" in page
     assert "Never checked for drift." in page and "iris@v1" in page and "scikit-learn" in page
@@ -141,26 +141,29 @@ def test_drift_status_is_the_latest_check(store: Store) -> None:
 # --------------------------------------------------------------------------- notes
 
 
+def texts(intended_use: str = "", notes: str = "") -> dict[str, str]:
+    """The card's five texts with these two set (the review fields stay empty)."""
+    return {k: "" for k in cards.NOTES_FIELDS} | {"intended_use": intended_use, "notes": notes}
+
+
 def test_card_notes_are_set_partially_and_audited(store: Store) -> None:
     make_version(store)
     info = cards.set_card_notes(store, "churn@v1", intended_use="  Monthly churn scoring.\r\n", comment="first card")
-    assert info.card["notes"] == {"intended_use": "Monthly churn scoring.", "notes": ""}
+    assert info.card["notes"] == texts("Monthly churn scoring.")
     assert info.card["run_id"] == info.run_id  # the rest of the card is kept
     cards.set_card_notes(store, "churn", notes="Not for business customers.", comment="limits")
-    assert cards.model_card(store, "churn@v1")["notes"] == {"intended_use": "Monthly churn scoring.",
-                                                            "notes": "Not for business customers."}
+    assert cards.model_card(store, "churn@v1")["notes"] == texts("Monthly churn scoring.",
+                                                                 "Not for business customers.")
     cards.set_card_notes(store, "churn@v1", notes="Not for business customers.", comment="same again")
     cards.set_card_notes(store, "churn@v1", intended_use="", comment="withdrawn")
     events = [e for e in registry.timeline(store, "churn") if e["action"] == "edit_card"]
     assert [(json.loads(e["from_value"]), json.loads(e["to_value"]), e["comment"], e["version"],
              e["details"]["fields"], e["actor"]) for e in events] == [
-        ({"intended_use": "Monthly churn scoring.", "notes": "Not for business customers."},
-         {"intended_use": "", "notes": "Not for business customers."}, "withdrawn", 1, ["intended_use"], "tester"),
-        ({"intended_use": "Monthly churn scoring.", "notes": ""},
-         {"intended_use": "Monthly churn scoring.", "notes": "Not for business customers."}, "limits", 1, ["notes"],
-         "tester"),
-        ({"intended_use": "", "notes": ""}, {"intended_use": "Monthly churn scoring.", "notes": ""}, "first card", 1,
-         ["intended_use"], "tester")]
+        (texts("Monthly churn scoring.", "Not for business customers."), texts("", "Not for business customers."),
+         "withdrawn", 1, ["intended_use"], "tester"),
+        (texts("Monthly churn scoring."), texts("Monthly churn scoring.", "Not for business customers."), "limits", 1,
+         ["notes"], "tester"),
+        (texts(), texts("Monthly churn scoring."), "first card", 1, ["intended_use"], "tester")]
 
 
 def test_card_notes_refuse_bad_input_and_write_nothing(store: Store) -> None:
@@ -173,7 +176,7 @@ def test_card_notes_refuse_bad_input_and_write_nothing(store: Store) -> None:
         cards.set_card_notes(store, "churn@v1", intended_use="ok", notes="x" * (cards.NOTES_MAX + 1), comment="x")
     with pytest.raises(NotFoundError, match="no version 7"):
         cards.set_card_notes(store, "churn@v7", notes="x", comment="x")
-    assert cards.model_card(store, "churn@v1")["notes"] == {"intended_use": "", "notes": ""}
+    assert cards.model_card(store, "churn@v1")["notes"] == {k: "" for k in cards.NOTES_FIELDS}
     assert [e["action"] for e in registry.timeline(store, "churn")] == ["register", "create_model"]
 
 

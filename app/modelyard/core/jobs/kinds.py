@@ -63,6 +63,9 @@ KINDS: dict[str, JobKind] = _kinds(
             cleanup="modelyard.core.bundles:remove_export_leftovers", changes=frozenset({MODELS})),
     JobKind("bundle.import", "modelyard.core.bundles:import_bundle_job",
             changes=frozenset({MODELS, RUNS, DATASETS})),
+    # a version's evidence (bootstrap, group metrics, explanations): in a child, killable at once
+    JobKind("registry.evidence", "modelyard.core.registry.review.compute:evidence_job", process=True,
+            changes=frozenset({MODELS})),
     JobKind("score", "modelyard.core.serving.scoring:score_job", changes=frozenset({DATASETS, MODELS})),
     JobKind("drift.check", "modelyard.core.monitoring.drift.check:check_drift_job",
             changes=frozenset({CHECKS, MODELS, DATASETS})),  # MODELS: a model's drift badge

@@ -4,6 +4,13 @@
 version's test metric strictly better than the current champion's, evaluated on the same test
 split, or on the same held-out recent rows of a retraining). Gates fail closed: a metric that is
 missing, NaN, infinite or not a number never passes, and the reason says which value it was.
+
+Fairness gates: ``sensitive_columns`` (the columns whose groups the evidence compares; a column a
+``fairness`` rule names is added) and ``fairness`` rules ``{"column", "metric", "max_gap"}`` and/or
+``"min_ratio"``, checked against the version's latest evidence (:mod:`.review.evidence`): no
+evidence, a column or metric not in it, or fewer than two groups with a value all fail, saying
+how to compute it (``modelyard model evidence REF``). A run not registered yet has no evidence:
+its fairness rules are listed as checked when it is promoted.
 Setting the gates is an edit of the model (:func:`modelyard.core.registry.edits.set_gates`).
 """
 
@@ -42,10 +49,10 @@ def _validate_gates(gates: Any) -> dict[str, Any]:
         return {}
     if not isinstance(gates, dict):
         raise ModelyardError("Gates must be a mapping like {\"min_metrics\": {\"accuracy\": 0.9}}.")
-    unknown = set(gates) - {"min_metrics", "beat_champion"}
+    unknown = set(gates) - {"min_metrics", "beat_champion", "sensitive_columns", "fairness"}
     if unknown:
         raise ModelyardError(f"Unknown {'gate' if len(unknown) == 1 else 'gates'}: {', '.join(sorted(unknown))}.",
-                             hint="The gates are min_metrics and beat_champion.")
+                             hint="The gates are min_metrics, beat_champion, sensitive_columns and fairness.")
     out: dict[str, Any] = {}
     mins = gates.get("min_metrics")
     if mins:
@@ -71,6 +78,74 @@ def _validate_gates(gates: Any) -> dict[str, Any]:
             raise ModelyardError("beat_champion needs a metric, as in {\"metric\": \"f1\", \"higher_is_better\": true}.")
         out["beat_champion"] = {"metric": beat["metric"].strip(),
                                 "higher_is_better": bool(beat.get("higher_is_better", True))}
+    out.update(_validate_fairness(gates.get("sensitive_columns"), gates.get("fairness")))
+    return out
+
+
+def _validate_fairness(columns: Any, rules: Any) -> dict[str, Any]:
+    """``sensitive_columns`` and ``fairness`` cleaned; every message names the field and what to write."""
+    from modelyard.core.registry.review.stats import GROUP_METRICS
+
+    out: dict[str, Any] = {}
+    clean_columns: list[str] = []
+    if columns:
+        if isinstance(columns, str):
+            columns = [columns]
+        if not isinstance(columns, list | tuple):
+            raise ModelyardError("sensitive_columns must be a list of column names, as in [\"sex\", \"age_band\"].")
+        for c in columns:
+            if not isinstance(c, str) or not c.strip():
+                raise ModelyardError(f"sensitive_columns holds {c!r}, which is not a column name.")
+            if c.strip() not in clean_columns:
+                clean_columns.append(c.strip())
+    clean_rules: list[dict[str, Any]] = []
+    if rules:
+        if isinstance(rules, dict):
+            rules = [rules]
+        if not isinstance(rules, list | tuple):
+            raise ModelyardError("fairness must be a list of rules like {\"column\": \"sex\", \"metric\": \"accuracy\", "
+                                 "\"max_gap\": 0.05}.")
+        for rule in rules:
+            if not isinstance(rule, dict):
+                raise ModelyardError(f"A fairness rule must be a mapping like {{\"column\": \"sex\", \"metric\": "
+                                     f"\"accuracy\", \"max_gap\": 0.05}}, not {rule!r}.")
+            extra = set(rule) - {"column", "metric", "max_gap", "min_ratio"}
+            if extra:
+                raise ModelyardError(f"A fairness rule has unknown keys {', '.join(sorted(map(str, extra)))}; it takes "
+                                     "column, metric, max_gap and min_ratio.")
+            column, metric = rule.get("column"), rule.get("metric")
+            if not isinstance(column, str) or not column.strip():
+                raise ModelyardError(f"The fairness rule {rule} needs a column, as in \"column\": \"sex\".")
+            if not isinstance(metric, str) or metric.strip() not in GROUP_METRICS:
+                raise ModelyardError(f"The fairness rule on {column} needs a metric, one of {', '.join(GROUP_METRICS)} "
+                                     f"(not {metric!r}).")
+            clean: dict[str, Any] = {"column": column.strip(), "metric": metric.strip()}
+            if rule.get("max_gap") is None and rule.get("min_ratio") is None:
+                raise ModelyardError(f"The fairness rule on {metric} of {column} needs max_gap (e.g. 0.05) or "
+                                     "min_ratio (e.g. 0.8).")
+            for key, low, high in (("max_gap", 0.0, math.inf), ("min_ratio", 0.0, 1.0)):
+                if rule.get(key) is None:
+                    continue
+                value = rule[key]
+                if isinstance(value, bool) or not isinstance(value, int | float | str):
+                    raise ModelyardError(f"{key} of the fairness rule on {metric} of {column} must be a number, "
+                                         f"not {value!r}.")
+                try:
+                    number = float(value)
+                except ValueError:
+                    raise ModelyardError(f"{key} of the fairness rule on {metric} of {column} must be a number, "
+                                         f"not {value!r}.") from None
+                if not low <= number <= high:
+                    raise ModelyardError(f"{key} of the fairness rule on {metric} of {column} must be between "
+                                         f"{_fmt(low)} and {_fmt(high)}, not {value!r}.")
+                clean[key] = number
+            clean_rules.append(clean)
+            if clean["column"] not in clean_columns:
+                clean_columns.append(clean["column"])
+    if clean_columns:
+        out["sensitive_columns"] = clean_columns
+    if clean_rules:
+        out["fairness"] = clean_rules
     return out
 
 
@@ -191,9 +266,77 @@ def _judge(s: Session, model: m.RegisteredModel | None, ref: str, metrics: dict[
                 reason = _beat_reason(key, ref, cref, value, best, higher, mine[1])
             if reason is not None:
                 reasons.append(reason)
+    reasons.extend(_judge_fairness(s, ref, mv_id, gates.get("fairness") or [], checked))
     is_champion = s.get(m.ModelAlias, (model.id, CHAMPION)) if model is not None else None
     return GateReport(ref=ref, passed=not reasons, reasons=reasons, checked=checked,
                       is_champion=is_champion is not None and is_champion.version_id == mv_id)
+
+
+def _rule_label(rule: dict[str, Any]) -> str:
+    parts = []
+    if rule.get("max_gap") is not None:
+        parts.append(f"gap at most {_fmt(rule['max_gap'])}")
+    if rule.get("min_ratio") is not None:
+        parts.append(f"ratio at least {_fmt(rule['min_ratio'])}")
+    return f"{rule['metric']} between groups of {rule['column']}: {' and '.join(parts)}"
+
+
+def _judge_fairness(s: Session, ref: str, mv_id: int | None, rules: list[dict[str, Any]],
+                    checked: list[str]) -> list[str]:
+    """The reasons the fairness ``rules`` fail on ``ref``'s latest evidence (fail closed)."""
+    if not rules:
+        return []
+    if mv_id is None:  # a run not registered yet: its evidence comes after registering
+        checked.extend(f"{_rule_label(r)} (checked on the evidence when it is promoted)" for r in rules)
+        return []
+    from modelyard.core.registry.review.evidence import latest_evidence_of
+    from modelyard.core.store.records import STORE_KEY
+
+    store = s.info.get(STORE_KEY)
+    evidence = latest_evidence_of(s, store, mv_id) if store is not None else None
+    doc = evidence.payload if evidence is not None else None
+    how = f"modelyard model evidence {ref}"
+    reasons: list[str] = []
+    if doc is None:
+        checked.extend(_rule_label(r) for r in rules)
+        return [f"{ref} has no evidence to check the fairness gates on; compute it with '{how}'."]
+    sections = {g.get("column"): g for g in doc.get("groups") or [] if isinstance(g, dict)}
+    for rule in rules:
+        checked.append(_rule_label(rule))
+        column, metric = rule["column"], rule["metric"]
+        section = sections.get(column)
+        if section is None:
+            reasons.append(f"The evidence of {ref} has no groups of {column}; compute it again with "
+                           f"'{how} --sensitive {column}'.")
+            continue
+        gap = (section.get("gaps") or {}).get(metric)
+        if gap is None:
+            have = ", ".join(sorted(section.get("gaps") or {})) or "none"
+            reasons.append(f"The evidence of {ref} has no {metric} for the groups of {column} (it has {have}), so the "
+                           f"fairness gate on it cannot pass; compute it again with '{how}'.")
+            continue
+        values = {r.get("group"): ((r.get("metrics") or {}).get(metric) or {}).get("value")
+                  for r in section.get("rows") or []}
+        worst, best = gap.get("worst"), gap.get("best")
+        between = (f" ({worst} {_fmt3(values.get(worst))}, {best} {_fmt3(values.get(best))})"
+                   if worst is not None and best is not None else "")
+        for key, word, bad in (("max_gap", "gap", lambda v, lim: v > lim), ("min_ratio", "ratio", lambda v, lim: v < lim)):
+            if rule.get(key) is None:
+                continue
+            value = gap.get("gap" if key == "max_gap" else "ratio")
+            limit = rule[key]
+            if _not_comparable(value) is not None:
+                reasons.append(f"The {metric} {word} between groups of {column} in the evidence of {ref} is not a "
+                               f"number (fewer than two groups have a value), so it cannot pass the "
+                               f"{'maximum' if key == 'max_gap' else 'minimum'} {_fmt(limit)}.")
+            elif bad(value, limit):
+                reasons.append(f"{metric} {word} between groups of {column} is {_fmt3(value)}{between}, "
+                               f"{'above the maximum' if key == 'max_gap' else 'below the minimum'} {_fmt(limit)}.")
+    return reasons
+
+
+def _fmt3(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) and not isinstance(value, bool) else "?"
 
 
 def _head_to_head(s: Session, model: m.RegisteredModel, ref: str, cref: str, key: str

@@ -307,7 +307,7 @@ class ReferenceData:
     skipped: dict[str, str] = field(default_factory=dict)
     dataset_version_id: int | None = None
     split_id: int | None = None
-    part: str = "all"  # "train" (the training part of the split) or "all" (the whole version)
+    part: str = "all"  # "train" (the training part of the split), "all" (the whole version), "test", "none"
     output: dict[str, Any] | None = None
     table: Any = None  # a pyarrow.Table, with as_table=True
 
@@ -360,11 +360,13 @@ def columns_of_version(signature: Mapping[str, Any] | None, schema: Mapping[str,
 
 
 def load_reference_data(store: Store, version_id: int, *, columns: list[str] | None = None,
-                        also: Sequence[str] = (), as_table: bool = False) -> ReferenceData | None:
+                        also: Sequence[str] = (), as_table: bool = False, part: str = "train") -> ReferenceData | None:
     """The training rows of a model version (the train part of its split when the split is in the
     store, else the whole dataset version), or None when its dataset version is not in this store.
     ``columns`` default to the features and the target; ``also`` adds more (when present).
-    ``as_table``: keep them as a pyarrow Table (``.table``; ``.frame`` is None)."""
+    ``as_table``: keep them as a pyarrow Table (``.table``; ``.frame`` is None).
+    ``part``: another part of the split instead ("test": the held-out rows the evidence is computed
+    on); without a stored split there is no such part, and the result has ``part`` "none" and no rows."""
     import pyarrow.parquet as pq
 
     from modelyard.core.datasets import service
@@ -391,10 +393,12 @@ def load_reference_data(store: Store, version_id: int, *, columns: list[str] | N
         available = set(pf.schema_arrow.names)
         chosen = columns if columns is not None else [*features, *([target] if target else [])]
         wanted = [c for c in dict.fromkeys([*chosen, *also]) if c in available]
-        idx = service.load_split(store, split_id)["train"] if split_id is not None else None
-        if idx is not None and len(idx):
+        idx = service.load_split(store, split_id)[part] if split_id is not None else None
+        if idx is not None and (len(idx) or part != "train"):
             table = _take_rows(pf, wanted, idx)
-            part = "train"
+        elif part != "train":  # no stored split: no held-out part to read
+            table = pf.schema_arrow.empty_table().select(wanted)
+            part = "none"
         else:
             table = pf.read(columns=wanted)
             part = "all"

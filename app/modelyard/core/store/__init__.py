@@ -46,7 +46,7 @@ from modelyard.core.common.procs import hostname, pid_alive
 from modelyard.core.store import live
 from modelyard.core.store import models as m
 from modelyard.core.store.artifacts import NEW_FILES_KEY, ArtifactRef, ArtifactStore
-from modelyard.core.store.records import ACTOR_KEY
+from modelyard.core.store.records import ACTOR_KEY, STORE_KEY
 from modelyard.core.store.schema import (
     HEAD_REVISION,
     KNOWN_REVISIONS,
@@ -459,7 +459,7 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A read session (snapshot isolation under WAL). Commit yourself if you write in it."""
-        with Session(self.engine, expire_on_commit=False) as s:
+        with Session(self.engine, expire_on_commit=False, info={STORE_KEY: self}) as s:
             yield s
 
     @contextmanager
@@ -471,7 +471,7 @@ class Store:
         """
         if self.read_only:
             raise self._read_only_error()
-        s = Session(self._write_engine, expire_on_commit=False)
+        s = Session(self._write_engine, expire_on_commit=False, info={STORE_KEY: self})
         if not self.is_sqlite:  # audit entries name the database login (records.audit)
             s.info[ACTOR_KEY] = session_actor(self.member)
         self._local.writes = getattr(self._local, "writes", 0) + 1

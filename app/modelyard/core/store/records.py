@@ -21,6 +21,9 @@ from modelyard.core.store import models as m
 # current user). On PostgreSQL the database writes the login into audit_log.actor for every member
 # but admins anyway (core/store/roles_sql.py).
 ACTOR_KEY = "modelyard_actor"
+# Session.info key of the Store that opened the session (code given only a session, like the gates
+# reading a version's stored evidence, finds the artifacts through it)
+STORE_KEY = "modelyard_store"
 
 
 def audit(s: Session, entity_type: str, entity_id: Any, action: str, *, from_value: str | None = None,

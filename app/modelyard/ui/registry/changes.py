@@ -222,9 +222,20 @@ class RegistryChanges:
             self._next_ref = info.ref  # the panel says what comes next for it
             self._after_change(info.ref)
             self.show_panel()
+            self.compute_evidence(info.ref)
 
         self._write(lambda store: registry.register(store, run_id, name, comment=comment or None), registered,
                     "Cannot register the model")
+
+    def compute_evidence(self, ref: str) -> Any:
+        """Start the job that computes ``ref``'s evidence (held-out metrics against the champion,
+        group metrics, explanations), as a registration does: a request for promotion needs it.
+        Returns the job's handle (the Jobs dock shows its progress)."""
+        if self.runner is None:
+            return None
+        from modelyard.core.registry.review.compute import evidence_spec
+
+        return self.start_job(evidence_spec(ref))
 
     def _versions_menu(self, pos: Any) -> None:
         index = self.versions_view.indexAt(pos)
@@ -257,6 +268,9 @@ class RegistryChanges:
         menu.addSeparator()
         menu.addAction("Lineage").triggered.connect(lambda: self.tabs.setCurrentWidget(self.lineage_tab))
         menu.addAction("Model card").triggered.connect(lambda: self.tabs.setCurrentWidget(self.card_tab))
+        evidence = menu.addAction("Compute evidence")
+        evidence.setToolTip("Held-out metrics against the champion, group metrics and explanations (a job)")
+        evidence.triggered.connect(lambda: self.compute_evidence(v.ref))
         if v.run_id:
             menu.addAction("Show the run").triggered.connect(lambda: self._show_run(v.run_id))
         return menu

@@ -256,35 +256,91 @@ class RegisterDialog(QDialog):
         return self.comment.text().strip()
 
 
-class NotesDialog(QDialog):
-    """The parts of a model card the user writes: intended use and notes."""
+NOTES_HINTS = {
+    "intended_use": "What the model is for and who uses its scores, e.g. “Monthly churn scoring of retail "
+                    "customers, to choose whom the retention team calls.”",
+    "out_of_scope_uses": "What it must not be used for, e.g. “Pricing or credit decisions; business customers.”",
+    "known_limitations": "Where it is known to do badly: data it was not trained on, groups it serves worse, "
+                         "drift it is sensitive to.",
+    "ethical_considerations": "Risks to the people it scores and how they are handled (see the group table "
+                              "of the evidence).",
+    "notes": "Anything else: links, caveats about the data… (optional)",
+}
 
-    def __init__(self, ref: str, intended_use: str, notes: str, parent: QWidget | None = None) -> None:
+
+class NotesDialog(QDialog):
+    """The parts of a model card the user writes: the four review fields a promotion request needs
+    (intended use, out-of-scope uses, known limitations, ethical considerations) and free notes,
+    saved together with one comment."""
+
+    def __init__(self, ref: str, texts: dict[str, str], parent: QWidget | None = None, *,
+                 revision: int = 0) -> None:
         from PySide6.QtWidgets import QPlainTextEdit
+
+        from modelyard.core.registry.cards import NOTES_FIELDS, REVIEW_FIELDS
+        from modelyard.ui.common.widgets import fit_to_screen
 
         super().__init__(parent)
         self.setObjectName("notesDialog")
-        self.setWindowTitle(f"Model card notes of {ref}")
-        self.setMinimumSize(520, 380)
-        self.intended_use = QPlainTextEdit(intended_use, self)
-        self.intended_use.setObjectName("intendedUseEdit")
-        self.intended_use.setPlaceholderText("What the model is for, who uses it, and what it must not be used for.")
-        self.notes = QPlainTextEdit(notes, self)
-        self.notes.setObjectName("notesEdit")
-        self.notes.setPlaceholderText("Limitations, known failure cases, caveats about the data…")
+        self.setWindowTitle(f"Model card of {ref}")
+        self.setMinimumSize(480, 420)
+        intro = QLabel(f"What a reviewer reads before <b>{ref}</b> is promoted. The four fields marked "
+                       "<b>*</b> are required before a promotion can be requested."
+                       + (f" This is revision {revision} of the card's texts." if revision else ""), self)
+        intro.setWordWrap(True)
+        self.intro = intro
+        self.edits: dict[str, Any] = {}
+        self.titles: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        grid.setVerticalSpacing(theme.SPACE_XS)
+        grid.setHorizontalSpacing(theme.SPACE_L)
+        for i, (key, label) in enumerate(NOTES_FIELDS.items()):
+            edit = QPlainTextEdit(str(texts.get(key) or ""), self)
+            first, *rest = key.split("_")
+            edit.setObjectName(first + "".join(w.title() for w in rest) + "Edit")  # intendedUseEdit
+            edit.setPlaceholderText(NOTES_HINTS[key])
+            edit.setTabChangesFocus(True)  # Tab moves to the next field, as in a form
+            edit.setMinimumHeight(52)
+            title = QLabel(self)
+            title.setBuddy(edit)
+            if key in REVIEW_FIELDS:  # a required field says so while it is empty (the intro says for what)
+                mark = (lambda _t=None, title=title, edit=edit, label=label:
+                        title.setText(f"<b>{label}</b> *" + ("" if edit.toPlainText().strip() else
+                                      f" <span style='color:{theme.status_colour('failed').name()}'>"
+                                      "required</span>")))
+                edit.textChanged.connect(mark)
+                mark()
+            else:
+                title.setText(f"<b>{label}</b>")
+            self.titles[key] = title
+            row, col = divmod(i, 2)
+            span = 2 if key == "notes" else 1  # the free notes take the whole last row
+            grid.addWidget(title, 2 * row, col, 1, span)
+            grid.addWidget(edit, 2 * row + 1, col, 1, span)
+            grid.setRowStretch(2 * row + 1, 1)
+            self.edits[key] = edit
+        self.intended_use = self.edits["intended_use"]
+        self.out_of_scope_uses = self.edits["out_of_scope_uses"]
+        self.known_limitations = self.edits["known_limitations"]
+        self.ethical_considerations = self.edits["ethical_considerations"]
+        self.notes = self.edits["notes"]
         self.comment, self.buttons = comment_and_save(self)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("<b>Intended use</b>", self))
-        layout.addWidget(self.intended_use, 1)
-        layout.addWidget(QLabel("<b>Notes</b>", self))
-        layout.addWidget(self.notes, 1)
         form = QFormLayout()
         form.addRow("Comment:", self.comment)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(theme.SPACE_M)
+        layout.addWidget(intro)
+        layout.addLayout(grid, 1)
         layout.addLayout(form)
         layout.addWidget(self.buttons)
+        fit_to_screen(self, 820, 560, parent)
 
-    def values(self) -> tuple[str, str, str]:
-        return self.intended_use.toPlainText().strip(), self.notes.toPlainText().strip(), self.comment.text().strip()
+    def texts(self) -> dict[str, str]:
+        """Every text as written (trimmed), by its key in :data:`modelyard.core.registry.cards.NOTES_FIELDS`."""
+        return {key: edit.toPlainText().strip() for key, edit in self.edits.items()}
+
+    def comment_text(self) -> str:
+        return self.comment.text().strip()
 
 
 class BundleImportDialog(QDialog):

@@ -95,12 +95,16 @@ class VersionActions:
         self.card_browser.verticalScrollBar().setValue(scroll)
 
     def edit_card_notes(self, intended_use: str | None = None, notes: str | None = None,
-                        comment: str | None = None) -> bool:
+                        comment: str | None = None, **texts: str) -> bool:
+        """Edit the card's texts: the four review fields and the notes (``texts``: any of
+        ``out_of_scope_uses``, ``known_limitations``, ``ethical_considerations``). Given a comment
+        and a text, saves them; else opens the editor on the version's current texts. One write,
+        off the main thread, with one comment (the card's revision goes up by one)."""
         if self.client is None or self.version is None:
             return False
         ref = self.version.ref
 
-        def save(intended_use: str, notes: str, comment: str) -> None:
+        def save(values: dict[str, str], comment: str) -> None:
             from modelyard.core.registry import cards
 
             def saved(_result: Any) -> None:
@@ -108,23 +112,25 @@ class VersionActions:
                 self.tabs.setCurrentWidget(self.card_tab)
                 self.show_card()
 
-            self._write(lambda store: cards.set_card_notes(store, ref, intended_use=intended_use, notes=notes,
-                                                           comment=comment), saved, "Cannot save the notes")
+            self._write(lambda store: cards.set_card_notes(store, ref, **values, comment=comment), saved,
+                        "Cannot save the model card")
 
         def ask(fresh: registry.ModelVersionInfo) -> None:
             from modelyard.ui.registry.dialogs import NotesDialog
 
-            current = (fresh.card or {}).get("notes") or ((self.version.card or {}).get("notes") if self.version
-                                                          else None) or {}
-            dialog = NotesDialog(ref, current.get("intended_use", ""), current.get("notes", ""), self)
+            card = fresh.card or {}
+            current = card.get("notes") if isinstance(card.get("notes"), dict) else {}
+            revision = card.get("notes_revision") if isinstance(card.get("notes_revision"), int) else 0
+            dialog = NotesDialog(ref, current, self, revision=revision)
             if dialog.exec() == NotesDialog.DialogCode.Accepted:
-                save(*dialog.values())
+                save(dialog.texts(), dialog.comment_text())
 
-        if intended_use is None or notes is None or comment is None:
+        given = {k: v for k, v in ({"intended_use": intended_use, "notes": notes} | texts).items() if v is not None}
+        if comment is None or not given:
             self.client.read("registry.ask", lambda store: registry.get_version(store, ref), ask,
-                             lambda exc: show_error(self, "Cannot save the notes", exc))
+                             lambda exc: show_error(self, "Cannot edit the model card", exc))
         else:
-            save(intended_use, notes, comment)
+            save(given, comment)
         return True
 
     def export_card(self, path: str | None = None) -> str | None:
