@@ -115,10 +115,16 @@ def run_part(data: TrialData, pipe: PipeSpec, params: Mapping[str, Any], part: i
 def run_part_on_worker(data: TrialData, pipe: PipeSpec, params: Mapping[str, Any], part: int,
                        what: str) -> dict[str, Any]:
     """:func:`run_part` on a Dask worker: one thread per task (the worker runs several tasks at once)."""
-    from threadpoolctl import threadpool_limits
+    global _CONTROLLER
+    if _CONTROLLER is None:  # looking up the thread pools takes longer than a small fit: once per worker
+        from threadpoolctl import ThreadpoolController
 
-    with threadpool_limits(limits=1):
+        _CONTROLLER = ThreadpoolController()
+    with _CONTROLLER.limit(limits=1):
         return run_part(data, pipe, params, part, what, n_jobs=1)
+
+
+_CONTROLLER: Any = None
 
 
 def _worker() -> str | None:
