@@ -299,13 +299,14 @@ def slow_grid(first: int = 1500) -> TrainSpec:
 def test_a_worker_killed_mid_trial_has_the_trial_retried_on_another(lab: Store, dask_processes: Any) -> None:
     procs = dask_processes(2)
     pids = procs.pids()
-    thread, box = in_thread(lambda: train_and_wait(lab, slow_grid(), cluster=procs.address))
+    rec = Recorder()
+    thread, box = in_thread(lambda: train_and_wait(lab, slow_grid(), cluster=procs.address, reporter=rec))
     victim = procs.wait_executing("modelyard-trial1-")
     os.kill(pids[victim], signal.SIGKILL)
     thread.join(180)
     assert not thread.is_alive(), "the search did not end within 180 s"
     out = box["out"]
-    assert out.status == "succeeded", out.error
+    assert out.status == "succeeded", (out.error, rec.lines)
     trials = {t["trial"]: t for t in out.result["search"]["trials"]}
     assert [trials[i]["status"] for i in (1, 2, 3)] == ["succeeded"] * 3
     slow = tracking.get_run(trials[1]["run_id"], store=lab)

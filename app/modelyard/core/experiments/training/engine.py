@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -50,7 +51,8 @@ from modelyard.core.experiments.training.trials import (
 ENV_VAR = "MODELYARD_CLUSTER"
 META_KEY = "training.cluster"
 AUTO_MIN_ROWS = 10_000
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0  # to reach the scheduler's port
+HANDSHAKE_TIMEOUT_S = 30.0  # then for a busy scheduler to answer
 LOCAL_ALLOWED_FAILURES = 1  # a task whose worker died runs once more, then fails
 POLL_S = 0.02
 CHOICES_HINT = "Use serial, local, local:N, auto, or a Dask scheduler's address such as tcp://host:8786."
@@ -301,14 +303,21 @@ def connect(cluster: Cluster) -> DaskEngine:
 
     _quiet_dask()
     if cluster.kind == "address":
+        unreachable = ModelyardError(
+            f"Cannot reach the Dask scheduler at {cluster.address} (from {cluster.source}) "
+            f"within {CONNECT_TIMEOUT_S:.0f} s.",
+            hint="Start it there with 'dask scheduler', or choose another cluster (serial, local, local:N, "
+                 "auto, or tcp://host:8786).")
+        # Dask retries a refused connection until its timeout: a plain TCP connect answers at once,
+        # and a scheduler that answers gets longer for the handshake (it may be busy)
+        _, _, hostport = str(cluster.address).partition("://")
+        host, _, port = hostport.rpartition(":")
         try:
-            client = Client(cluster.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+                pass
+            client = Client(cluster.address, timeout=HANDSHAKE_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError) as exc:
-            raise ModelyardError(
-                f"Cannot reach the Dask scheduler at {cluster.address} (from {cluster.source}) "
-                f"within {CONNECT_TIMEOUT_S:.0f} s.",
-                hint="Start it there with 'dask scheduler', or choose another cluster (serial, local, local:N, "
-                     "auto, or tcp://host:8786).") from exc
+            raise unreachable from exc
         return DaskEngine(client, None, f"the Dask scheduler at {cluster.address}")
     from distributed import LocalCluster
 
