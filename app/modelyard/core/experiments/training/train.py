@@ -42,7 +42,12 @@ Metrics (the latest value of each is what run lists show):
 * ``fit_time_s``: seconds the final fit took (not compared by reproduce).
 
 Tags: ``git_commit`` (when the caller's folder is a git checkout), the spec's tags, and
-``search_trial`` = N on a trial.
+``search_trial`` = N on a trial (and ``search_worker``, the Dask worker(s) that fitted it, when the
+search ran on a cluster).
+
+Where a search's trials and the cross-validation folds run (here, or as tasks on a Dask cluster)
+is the job's ``cluster`` parameter, not part of the spec; see :mod:`.engine` and docs/scale.md.
+The results are the same either way. A trial's child run is recorded when the trial finishes.
 
 Artifacts (JSON unless said; ``label`` values are the target's values as JSON):
 
