@@ -370,6 +370,41 @@ def test_cancel_cancels_the_outstanding_tasks_and_records_the_search_cancelled(
     assert not any(procs.executing().values()) and procs.scheduler_keys() == []
 
 
+@pytest.mark.slow
+def test_cancel_on_a_local_cluster_stops_its_worker_processes_and_records_the_search_cancelled(lab: Store) -> None:
+    import psutil
+
+    class Watch(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.running = threading.Event()
+
+        def progress(self, fraction: float | None, message: str) -> None:
+            super().progress(fraction, message)
+            if "trials on a local cluster" in message:
+                self.running.set()
+
+    rec = Watch()
+    cancel = threading.Event()
+    spec = TrainSpec(dataset="blobs", model="random_forest", seed=7, params={"max_depth": 8},
+                     search={"method": "grid", "space": {"n_estimators": [3000, 2000, 10]}})
+    thread, box = in_thread(lambda: train_and_wait(lab, spec, cluster="local:2", reporter=rec, cancel_event=cancel))
+    assert rec.running.wait(120), rec.messages[-3:]
+    job_pid = int(next(line for line in rec.lines if line.startswith("Started in process"))
+                  .removeprefix("Started in process ").rstrip("."))
+    workers = psutil.Process(job_pid).children(recursive=True)
+    assert len(workers) >= 2, workers  # the cluster's worker processes (and multiprocessing's helper)
+    cancel.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    out = box["out"]
+    assert out.status == "cancelled"
+    runs = runs_of_job(lab, out.job_id)
+    assert runs[0]["status"] == "cancelled" and all(r["status"] != "running" for r in runs)
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert alive == [], f"worker processes left running: {alive}"
+
+
 def test_an_unreachable_scheduler_is_a_one_line_error_naming_it_within_seconds(lab: Store) -> None:
     address = f"tcp://127.0.0.1:{free_port()}"
     t0 = time.monotonic()
