@@ -348,7 +348,16 @@ def test_cancel_cancels_the_outstanding_tasks_and_records_the_search_cancelled(
                      search={"method": "grid", "space": {"n_estimators": [400, 10, 20, 30]}})
     thread, box = in_thread(lambda: train_and_wait(lab, spec, cluster=procs.address, cancel_event=cancel))
     procs.wait_executing("modelyard-trial1-")
-    assert len(procs.scheduler_keys()) >= 4  # the data and the trials waiting for the one worker
+    assert len(procs.scheduler_keys()) == 4  # the trials, waiting for the one worker
+
+    def dependencies(dask_scheduler: Any) -> dict[str, list[str]]:
+        return {str(k): [str(d.key) for d in ts.dependencies] for k, ts in dask_scheduler.tasks.items()
+                if str(k).startswith("modelyard-")}
+
+    deps = procs.monitor.run_on_scheduler(dependencies)
+    data_keys = {key for keys in deps.values() for key in keys}
+    assert all(len(keys) == 1 for keys in deps.values()), deps  # each trial needs only the data...
+    assert len(data_keys) == 1 and data_keys.pop().startswith("TrialData-")  # ...sent once for all of them
     t0 = time.monotonic()
     cancel.set()
     thread.join(30)
