@@ -88,6 +88,7 @@ POSTGRESQL_ONLY: frozenset[str] = frozenset({
     "tests/core/registry/test_requests_team.py",
     "tests/cli/test_cli_review_team.py",
     "tests/cli/test_cli_team_store.py",
+    "tests/ui/registry/test_review_tab.py",
 })
 
 # Modules whose module-scoped store is parametrized over both backends by the module itself

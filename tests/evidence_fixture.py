@@ -62,11 +62,11 @@ def evidence_document(*, with_champion: bool = True) -> dict[str, Any]:
                        "warning": "tenure_months and total_charges are near copies (r = 0.96): permuting one "
                                   "leaves the other, so both look less important than they are."},
         "partial_dependence": [
-            {"feature": "tenure_months", "kind": "numeric", "of": "yes", "grid": grid,
+            {"feature": "tenure_months", "kind": "numeric", "of": "P(yes)", "grid": grid,
              "average": [0.52, 0.44, 0.35, 0.24, 0.17, 0.12, 0.09, 0.08]},
-            {"feature": "contract", "kind": "categorical", "of": "yes",
+            {"feature": "contract", "kind": "categorical", "of": "P(yes)",
              "grid": ["month-to-month", "one year", "two year"], "average": [0.41, 0.13, 0.05]},
-            {"feature": "monthly_charges", "kind": "numeric", "of": "yes",
+            {"feature": "monthly_charges", "kind": "numeric", "of": "P(yes)",
              "grid": [20.0, 35.0, 50.0, 65.0, 80.0, 95.0, 110.0], "average": [0.12, 0.15, 0.19, 0.24, 0.29, 0.33, 0.35]},
         ],
         "calibration": {"of": "yes", "prob_pred": [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95],

@@ -1,7 +1,7 @@
 """The evidence job at 100,000 held-out rows x 20 features, against the naive way of computing it.
 
     python tests/benchmarks/review.py [--rows 100000] [--resamples 1000] [--repeats 5] [--keep DIR]
-                                      [--naive-resamples 20]
+                                      [--naive-resamples 5]
 
 Generates a table of ``--rows / 0.8`` rows x 20 features (14 numeric, 4 categorical, and the two
 sensitive columns ``sex`` (2 groups) and ``region`` (5 groups), which the models use too) whose
@@ -16,7 +16,9 @@ Then, each in its own child process (peak memory, ``ru_maxrss``, is that process
   models and every group of both columns, fairlearn's MetricFrame per column, permutation
   importance with ``--repeats`` repeats, near copies, partial dependence, calibration, and the
   document stored. ``peak_rss_mb`` is the larger of the parent and the job's child (both are
-  listed; the process tree's peak is at most their sum, ``tree_peak_rss_mb``).
+  listed; the process tree's peak is at most their sum, ``tree_peak_rss_mb``). ``cpu_seconds`` is
+  the CPU time of both (the job predicts on one thread): on a busy machine, what the job would
+  take alone; ``load_average`` says how busy the machine was.
 * ``naive`` (the peer, measured in the same run on the same predictions of the same rows): the
   bootstrap the usual way, a Python loop over resamples calling scikit-learn's metric functions
   for both models and fairlearn's ``MetricFrame`` (the same group metrics) for each sensitive
@@ -95,6 +97,14 @@ def _peaks() -> dict[str, float]:
             "job_child_peak_rss_mb": round(children, 1), "tree_peak_rss_mb": round(me + children, 1)}
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished children (the job's child)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def child_ours(work: Path, resamples: int, repeats: int) -> None:
     import time
 
@@ -104,13 +114,16 @@ def child_ours(work: Path, resamples: int, repeats: int) -> None:
     from modelyard.core.store import Store
 
     with Store.open(work / "store") as store:
+        cpu0 = _cpu()
         t0 = time.perf_counter()
         out = run_job(store, evidence_spec("bench@v2", sensitive=SENSITIVE, n_boot=resamples, repeats=repeats))
         seconds = time.perf_counter() - t0
+        cpu = _cpu() - cpu0
         assert out.ok, out.error
         doc = latest_evidence(store, "bench@v2").payload
     acc = next(e for e in doc["metrics"] if e["metric"] == "accuracy")
-    print(json.dumps({"seconds": round(seconds, 2), "job_seconds": doc["seconds"], **_peaks(),
+    print(json.dumps({"seconds": round(seconds, 2), "job_seconds": doc["seconds"], "cpu_seconds": round(cpu, 2),
+                      **_peaks(),
                       "rows": doc["rows"]["n"], "accuracy": acc,
                       "sex_accuracy_gap": doc["groups"][0]["gaps"]["accuracy"],
                       "top_features": [f["feature"] for f in doc["importance"]["features"][:3]],
@@ -184,9 +197,12 @@ def child_naive(work: Path, resamples: int, measured: int) -> None:
     t0 = time.perf_counter()
     stats.run_bootstrap(scorers, n, resamples, 0)
     ours = time.perf_counter() - t0
+    import resource
+
     print(json.dumps({"measured_resamples": measured, "seconds_measured": round(naive, 2),
                       "seconds_extrapolated": round(naive / measured * resamples, 1),
-                      "ours_bootstrap_seconds": round(ours, 2), **_peaks()}))
+                      "ours_bootstrap_seconds": round(ours, 2),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 
 def _child(args: list[str]) -> dict:  # type: ignore[type-arg]
@@ -203,7 +219,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="held-out rows (the table has rows / 0.8)")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--naive-resamples", type=int, default=20, dest="naive")
+    parser.add_argument("--naive-resamples", type=int, default=5, dest="naive")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (data, store)")
     parser.add_argument("--child", choices=("setup", "ours", "naive"), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -248,7 +264,8 @@ def main() -> None:
                           "naive_seconds_extrapolated": naive["seconds_extrapolated"],
                           "speedup": round(naive["seconds_extrapolated"] / naive["ours_bootstrap_seconds"], 1)},
             "targets": {"seconds": 30, "peak_rss_mb": 2048,
-                        "met": ours["seconds"] < 30 and ours["tree_peak_rss_mb"] < 2048},
+                        "met_wall": ours["seconds"] < 30 and ours["tree_peak_rss_mb"] < 2048,
+                        "met_cpu": ours["cpu_seconds"] < 30 and ours["tree_peak_rss_mb"] < 2048},
             "load_average": os.getloadavg(), "cpus": os.cpu_count(),
         }
         print(json.dumps(out, indent=1))

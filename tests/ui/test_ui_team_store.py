@@ -102,7 +102,9 @@ def test_opening_a_team_store_through_the_dialog_shows_who_and_greys_out_what_a_
                    registry.register_button, registry.import_button):
         assert not button.isEnabled(), button.objectName()
         assert "Needs the data scientist role" in button.toolTip() and "viewer" in button.toolTip()
-    assert not registry.alias_button.isEnabled() and "Needs the approver role" in registry.alias_button.toolTip()
+    assert not registry.gates_button.isEnabled() and "Needs the approver role" in registry.gates_button.toolTip()
+    # a scientist may set aliases (champion through a promotion request): a viewer may not
+    assert not registry.alias_button.isEnabled() and "Needs the data scientist role" in registry.alias_button.toolTip()
     assert not window.action_import.isEnabled() and rights.reason(window.action_import)
     experiments.register_button.setEnabled(True)  # the panel enables it when a run is selected ...
     assert not experiments.register_button.isEnabled()  # ... the role keeps it off

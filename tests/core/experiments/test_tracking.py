@@ -554,11 +554,13 @@ def test_a_full_disk_during_a_flush_keeps_the_values_for_the_next_try(store: Sto
     run.log_metric("loss", 0.5, step=1)
     run.log_param("lr", 0.1)
     original = tracking.active._insert_metric_points
+    original_pg = tracking.pgwrites.flush
 
     def full(*args: object) -> None:
         raise OperationalError("INSERT ...", (), sqlite3.OperationalError("database or disk is full"))
 
     monkeypatch.setattr(tracking.active, "_insert_metric_points", full)
+    monkeypatch.setattr(tracking.pgwrites, "flush", full)  # PostgreSQL's flush: one statement
     with pytest.raises(ModelyardError) as err:
         run.flush()
     assert "disk" in str(err.value).lower() and "\n" not in err.value.message
@@ -568,6 +570,7 @@ def test_a_full_disk_during_a_flush_keeps_the_values_for_the_next_try(store: Sto
     assert run.status == "running"
     assert tracking.get_run(run.id, store=store).params == {"depth": "8", "model": "rf"}  # committed data intact
     monkeypatch.setattr(tracking.active, "_insert_metric_points", original)  # space freed
+    monkeypatch.setattr(tracking.pgwrites, "flush", original_pg)
     run.end()
     info = tracking.get_run(run.id, store=store)
     assert info.status == "succeeded" and info.params["lr"] == "0.1" and info.metrics["loss"] == 0.5

@@ -42,6 +42,7 @@ def test_specs_are_built_from_the_registry(tmp_path) -> None:
     from modelyard.core.pipelines.runner import pipeline_job_spec
     from modelyard.core.pipelines.steps.data import import_files_spec
     from modelyard.core.pipelines.steps.escape import python_spec, shell_spec
+    from modelyard.core.registry.review.compute import evidence_spec
     from modelyard.core.serving import scoring
 
     specs = [housekeeping.verify_spec(), housekeeping.gc_spec(dry_run=True), housekeeping.compact_spec(),
@@ -50,13 +51,14 @@ def test_specs_are_built_from_the_registry(tmp_path) -> None:
              export_bundle_spec("iris", tmp_path / "b.zip"), import_bundle_spec(tmp_path / "b.zip"),
              retrain_spec(3), drift.check_spec("iris", batch_path=tmp_path / "a.csv"),
              scoring.score_spec("iris", dataset="x@v1"), pipeline_job_spec(1), import_files_spec([tmp_path / "a.csv"]),
-             python_spec("m:f", {}, [], None), shell_spec("true", str(tmp_path))]
+             python_spec("m:f", {}, [], None), shell_spec("true", str(tmp_path)), evidence_spec("iris@v1")]
     assert {s.kind for s in specs} == set(kinds.KINDS)
     for spec in specs:
         kind = kinds.get(spec.kind)
         assert spec.func == kind.func, spec.kind
     assert {s.kind: s.process for s in specs}["train"] is True
     assert {s.kind: s.process for s in specs}["pipeline.python"] is True
+    assert {s.kind: s.process for s in specs}["registry.evidence"] is True
     assert retrain_spec(3, process=False).process is False
 
 

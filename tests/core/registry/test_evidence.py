@@ -117,3 +117,19 @@ def test_a_version_without_held_out_rows_or_with_an_unknown_column_is_refused_by
         compute_evidence(store, v.ref, sensitive=["region"])
     with pytest.raises(ModelyardError, match="at least 10"):
         compute_evidence(store, v.ref, n_boot=3)
+
+
+def test_three_classes_and_a_classifier_without_probabilities(store: Store) -> None:
+    frame = fair_frame(n=1200)
+    frame["label"] = np.where(frame["x1"] > 0.5, "high", np.where(frame["x1"] < -0.5, "low", "mid"))
+    three = train_version(store, frame, "three")
+    doc = compute_evidence(store, three.ref, sensitive=["sex"], n_boot=50, repeats=1).payload
+    assert doc["positive_label"] is None and "roc_auc" not in {e["metric"] for e in doc["metrics"]}
+    assert "ROC AUC is left out: the evidence computes it for two classes only." in doc["notes"]
+    assert doc["calibration"]["of"] == "the predicted class (top-class confidence)"
+    assert "selection_rate" not in doc["groups"][0]["gaps"] and doc["partial_dependence"][0]["of"].startswith("P(")
+    svm = train_version(store, fair_frame(n=1200), "svm", model="svm")
+    doc = compute_evidence(store, svm.ref, sensitive=["sex"], n_boot=50, repeats=1).payload
+    assert doc["calibration"] is None and doc["partial_dependence"][0]["of"] == "share predicted yes"
+    assert all(0 <= a <= 1 for a in doc["partial_dependence"][0]["average"])
+    assert "log_loss" not in {e["metric"] for e in doc["metrics"]}

@@ -57,22 +57,25 @@ def test_a_snapshot_shows_its_verdict_metrics_groups_charts_and_fields(qtbot, vi
     assert texts(mm, 4) == ["better", "better", "better", "no clear difference", "better"]
     assert mm.headerData(2, Qt.Orientation.Horizontal) == "Champion churn@v2"
 
-    gm = view.groups_model
-    assert gm.headers == ("Column", "Group", "Rows", "accuracy", "f1_macro")
-    assert texts(gm, 1) == ["F", "M", "gap / ratio", "18-30", "31-50", "51+", "gap / ratio"]
-    assert texts(gm, 2)[:2] == ["1,960", "2,040"] and gm.data(gm.index(0, 3)) == "0.861 [0.846, 0.876]"
-    # the sex column's accuracy breaks its gate: that summary cell is marked, the others are not
-    assert gm.failing_cells() == [(2, 3)]
-    assert gm.data(gm.index(2, 3)) == "✗ gap 0.083 · ratio 0.912"
-    assert gm.data(gm.index(2, 3), Qt.ItemDataRole.BackgroundRole) is not None
-    assert "Fails its fairness gate: gap 0.083 above the maximum 0.05." in gm.data(gm.index(2, 3),
+    # a table per sensitive column: a row per metric, a column per group, then the gap and the ratio
+    (t1, sex, gm), (t2, band, bm) = view.group_views
+    assert "By sex" in t1.text() and "By age_band" in t2.text() and sex.isVisible() and band.isVisible()
+    assert gm.headers == ("Metric", "F (1,960)", "M (2,040)", "Gap", "Ratio")
+    assert bm.headers == ("Metric", "18-30 (1,130)", "31-50 (1,720)", "51+ (1,150)", "Gap", "Ratio")
+    assert texts(gm, 0) == ["accuracy", "f1 macro"] and gm.data(gm.index(0, 1)) == "0.861 [0.846, 0.876]"
+    # the sex column's accuracy breaks its gate: its gap and ratio are marked, nothing else is
+    assert gm.failing_cells() == [(0, 3), (0, 4)] and bm.failing_cells() == []
+    assert (gm.data(gm.index(0, 3)), gm.data(gm.index(0, 4))) == ("✗ 0.083", "0.912")
+    assert gm.data(gm.index(0, 3), Qt.ItemDataRole.BackgroundRole) is not None
+    assert "Fails its fairness gate: gap 0.083 above the maximum 0.05." in gm.data(gm.index(0, 3),
                                                                                    Qt.ItemDataRole.ToolTipRole)
-    for row, col in ((2, 4), (6, 3), (6, 4)):
-        assert gm.data(gm.index(row, col), Qt.ItemDataRole.BackgroundRole) is None
-        assert not gm.data(gm.index(row, col)).startswith("✗")
+    for model, row, col in ((gm, 1, 3), (gm, 1, 4), (bm, 0, 4), (bm, 0, 5)):
+        assert model.data(model.index(row, col), Qt.ItemDataRole.BackgroundRole) is None
+        assert not model.data(model.index(row, col)).startswith("✗")
+    assert bm.data(bm.index(0, 4)) == "0.012" and bm.data(bm.index(0, 5)) == "0.987"
     assert "accuracy by sex</b> fails its fairness gate" in view.groups_note.text()
     # every row shows: the tables are as tall as their rows
-    assert view.groups_view.height() >= view.groups_view.rowHeight(0) * 7
+    assert band.height() >= band.rowHeight(0) * bm.rowCount() + band.horizontalHeader().height()
 
     card = view.card_label.text()
     assert "Monthly churn scoring" in card and "Known limitations</b> <span" in card and "not written" in card
@@ -93,8 +96,9 @@ def test_a_fair_snapshot_passes_and_nothing_is_marked(qtbot, view: EvidenceView)
     view.set_snapshot(snapshot_document(fair=True, kind="decision"))
     assert "As it was when decided on 2026-12-06 14:05 by dana." in view.rows_label.text()  # a replay says so
     assert "The gates pass" in view.banner.text() and "block" not in view.banner.text()
-    assert view.groups_model.failing_cells() == [] and "fails its fairness gate" not in view.groups_note.text()
-    assert view.groups_model.data(view.groups_model.index(2, 3)) == "gap 0.023 · ratio 0.976"
+    (_t, _v, gm), (_t2, _v2, bm) = view.group_views
+    assert gm.failing_cells() == bm.failing_cells() == [] and "fails its fairness gate" not in view.groups_note.text()
+    assert (gm.data(gm.index(0, 3)), gm.data(gm.index(0, 4))) == ("0.023", "0.976")
     assert "not written" not in view.card_label.text()
 
 
@@ -124,7 +128,7 @@ def test_empty_states_say_what_to_do(qtbot, view: EvidenceView) -> None:
     doc["evidence"]["partial_dependence"] = []
     doc["evidence"]["groups"] = []
     view.set_snapshot(doc)
-    assert view.stack.currentWidget() is view.scroll and view.groups_view.isHidden()
+    assert view.stack.currentWidget() is view.scroll and all(v.isHidden() for _t, v, _m in view.group_views)
     assert "No sensitive columns were marked" in view.groups_note.text()
     qtbot.waitUntil(lambda: "calibrationPlot" in view.plots, timeout=20_000)
     assert view.charts_note.text() == "Not computed: partial dependence."

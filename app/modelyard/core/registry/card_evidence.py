@@ -62,6 +62,11 @@ def interval_text(iv: Any, digits: int = 3, *, compact: bool = False) -> str:
     return text
 
 
+def _three(value: Any) -> str:
+    v = number(value)
+    return f"{v:.3f}" if v is not None else "—"
+
+
 def failing_fairness(gates: dict[str, Any] | None, evidence: dict[str, Any] | None) -> dict[tuple[str, str], str]:
     """``{(column, metric): why}`` for each fairness gate the evidence breaks, e.g.
     ``("sex", "accuracy"): "gap 0.083 above the maximum 0.05"``. What the gates themselves judge
@@ -78,9 +83,9 @@ def failing_fairness(gates: dict[str, Any] | None, evidence: dict[str, Any] | No
         if column not in by_column:
             out[(column, metric)] = "not in the evidence"
         elif max_gap is not None and (value is None or value > max_gap):
-            out[(column, metric)] = f"gap {_fmt(value)} above the maximum {_fmt(max_gap)}"
+            out[(column, metric)] = f"gap {_three(value)} above the maximum {_fmt(max_gap)}"
         elif min_ratio is not None and (ratio is None or ratio < min_ratio):
-            out[(column, metric)] = f"ratio {_fmt(ratio)} below the minimum {_fmt(min_ratio)}"
+            out[(column, metric)] = f"ratio {_three(ratio)} below the minimum {_fmt(min_ratio)}"
     return out
 
 
@@ -298,25 +303,29 @@ def groups_html(doc: dict[str, Any], failing: dict[tuple[str, str], str]) -> str
     if not groups:
         return "<h3>Groups</h3>" + _muted("No sensitive columns were marked, so no group metrics were computed "
                                           "(mark them with the model's gates: sensitive_columns).")
-    parts = []
+    parts = [f'<p><font color="{_MUTED}">Each group\'s metrics with their intervals; the gap is the best group '
+             "minus the worst, the ratio the worst divided by the best.</font></p>"]
     for col in groups:
         column = str(col.get("column"))
         members = [r for r in col.get("rows") or [] if isinstance(r, dict)]
         metrics = list(dict.fromkeys(k for r in members for k in (r.get("metrics") or {})))
-        rows = [[_e(r.get("group")), _e(_fmt(r.get("n")))]
-                + [_e(interval_text((r.get("metrics") or {}).get(k))) for k in metrics] for r in members]
-        gaps = []
+        # one row per metric, one column per group: a few groups side by side, however many metrics
+        rows, notes = [], []
         for k in metrics:
             g = (col.get("gaps") or {}).get(k) or {}
-            text = (f"{_e(k)}: gap <b>{_e(_fmt(g.get('gap')))}</b>, ratio <b>{_e(_fmt(g.get('ratio')))}</b> "
-                    f"(worst {_e(g.get('worst'))}, best {_e(g.get('best'))})")
             why = failing.get((column, k))
+            gap, ratio = _e(_three(g.get("gap"))), _e(_three(g.get("ratio")))
             if why:
-                text = (f'<span style="background-color: {_FAIL_BG};"><font color="{_FAIL}">&#10007; {text} '
-                        f"&mdash; fails its fairness gate: {_e(why)}</font></span>")
-            gaps.append(text)
-        parts.append(f"<h3>By {_e(column)}</h3>" + _grid(["group", "rows"] + metrics, rows, numeric={1})
-                     + "<p>" + "<br>".join(gaps) + "</p>")
+                gap = f'<font color="{_FAIL}"><b>&#10007; {gap}</b></font>'
+                ratio = f'<font color="{_FAIL}"><b>{ratio}</b></font>'
+                notes.append(f'<p><font color="{_FAIL}">&#10007; {_e(k)} by {_e(column)} fails its fairness gate: '
+                             f"{_e(why)} (worst {_e(g.get('worst'))}, best {_e(g.get('best'))}).</font></p>")
+            rows.append([_e(k.replace("_", " "))]
+                        + [_e(interval_text((r.get("metrics") or {}).get(k), compact=True)) for r in members]
+                        + [gap, ratio])
+        heads = ["metric"] + [f"{r.get('group')} ({_fmt(r.get('n'))} rows)" for r in members] + ["gap", "ratio"]
+        parts.append(f"<h3>By {_e(column)}</h3>" + _grid(heads, rows, numeric=set(range(1, len(heads))))
+                     + "".join(notes))
     return "".join(parts)
 
 
@@ -338,7 +347,7 @@ def explanations_html(doc: dict[str, Any]) -> str:
         for p in pdp[:3]:
             of = p.get("of")
             svg = line_svg(p.get("grid") or [], p.get("average") or [], title=str(p.get("feature")),
-                           y_label=f"average P({of})" if of else "average prediction",
+                           y_label=f"average {of}" if of else "average prediction",  # "P(yes)"
                            x_label=str(p.get("feature")), categorical=p.get("kind") == "categorical")
             charts.append(_img(svg, 260, 190, "partial dependence of " + str(p.get("feature"))))
         # inline images: side by side where the page is wide enough, below each other where not

@@ -28,6 +28,7 @@ import re
 import secrets
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,10 +194,49 @@ class _Recorder:
             return conn.exec_driver_sql(sql, values).lastrowid
 
 
+_RECORDERS: weakref.WeakKeyDictionary[Any, _Recorder] = weakref.WeakKeyDictionary()
+
+
 def install(engine: Any) -> _Recorder:
     """Log the committed writes on ``engine`` (see the module docstring). Set the answer's
     ``active`` once the store's schema is current."""
-    return _Recorder(engine)
+    recorder = _RECORDERS[engine.pool] = _Recorder(engine)  # by pool: an engine with options shares it
+    return recorder
+
+
+# the change_log row and its NOTIFY as the last part of a statement of data-modifying CTEs (see direct_row)
+PG_LOG_CTE = ("c AS (INSERT INTO change_log (at, topics, ids, actor, origin) VALUES (%(log_at)s, %(log_topics)s, "
+              "CAST(%(log_ids)s AS json), %(log_actor)s, %(log_origin)s) RETURNING id)")
+PG_LOG_SELECT = f"pg_notify('{CHANNEL}', c.id::text)"
+
+
+def direct_row(conn: Any, changes: dict[str, Iterable[str]]) -> dict[str, Any] | None:
+    """PostgreSQL: the change_log row of a write made past SQLAlchemy as one autocommitted
+    statement that adds the row itself (:data:`PG_LOG_CTE` and :data:`PG_LOG_SELECT`; ``conn``
+    the SQLAlchemy Connection, its DBAPI connection in autocommit mode): its parameters, for
+    ``changes`` (table -> ids), or None when nothing is logged (a store being migrated). Counts
+    as a commit of the hook's (every :data:`PRUNE_EVERY`-th prunes, here as a statement apart)."""
+    recorder = _RECORDERS.get(conn.engine.pool)
+    if recorder is None or not recorder.active:
+        return None
+    pending: dict[str, set[str]] = {}
+    for table, values in changes.items():
+        topic = TABLE_TOPICS.get(table)
+        if topic is not None:
+            found = pending.setdefault(topic, set())
+            found.update(str(v) for v in values if len(found) < MAX_IDS)
+    if not pending:
+        return None
+    recorder.commits += 1
+    if recorder.commits % PRUNE_EVERY == 0:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):  # a login that may not delete rows leaves them
+            conn.connection.dbapi_connection.execute(
+                "DELETE FROM change_log WHERE id <= (SELECT max(id) FROM change_log) - %s", (KEEP_ROWS,))
+    ids = {t: sorted(v) for t, v in pending.items() if v}
+    return {"log_at": dt.datetime.now(dt.UTC).replace(tzinfo=None), "log_topics": ",".join(sorted(pending)),
+            "log_ids": json.dumps(ids) if ids else None, "log_actor": current_user()[:200], "log_origin": ORIGIN}
 
 
 # =========================================================================== reading

@@ -424,13 +424,63 @@ $fn$"""]
 # PostgreSQL only (migration 0006 runs the same); see RunsTableCache
 RUNS_TABLE_CACHE_PG_DDL: tuple[str, ...] = tuple(_runs_table_cache_pg_ddl())
 
+# PostgreSQL: metrics.run_id is checked once per statement, not per row. The foreign key's
+# check is a query per inserted row (more than half of the server's time for a batch of points,
+# tests/benchmarks/team_store.py); a statement-level trigger checks (and locks, FOR KEY SHARE,
+# as the foreign key does) each distinct run of the statement once, with the foreign key's
+# error (SQLSTATE 23503, its constraint name), and a statement-level trigger on runs deletes
+# the points of deleted runs (ON DELETE CASCADE). The model keeps the foreign key: SQLite's
+# stores keep it, and tests/core/store/test_store.py knows this one difference.
+METRICS_RUN_FK = "fk_metrics_run_id_runs"
+PG_TRIGGER_CHECKED_FKS = frozenset({("metrics", METRICS_RUN_FK)})  # (table, foreign key) a server store drops
+
+
+def _metrics_run_check_pg_ddl() -> list[str]:
+    return [
+        f"ALTER TABLE metrics DROP CONSTRAINT IF EXISTS {METRICS_RUN_FK}",
+        f"""CREATE OR REPLACE FUNCTION modelyard_metrics_run_check() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  rid bigint;
+BEGIN
+  FOR rid IN SELECT DISTINCT run_id FROM changed LOOP
+    PERFORM 1 FROM runs WHERE id = rid FOR KEY SHARE;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{METRICS_RUN_FK}', TABLE = 'metrics',
+        MESSAGE = 'insert or update on table "metrics" violates foreign key constraint "{METRICS_RUN_FK}"',
+        DETAIL = format('Key (run_id)=(%s) is not present in table "runs".', rid);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$fn$""",
+        """CREATE OR REPLACE FUNCTION modelyard_metrics_of_deleted_runs() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  DELETE FROM metrics WHERE run_id IN (SELECT id FROM gone);
+  RETURN NULL;
+END
+$fn$""",
+        "DROP TRIGGER IF EXISTS trg_metrics_run_check_insert ON metrics",
+        "CREATE TRIGGER trg_metrics_run_check_insert AFTER INSERT ON metrics REFERENCING NEW TABLE AS changed "
+        "FOR EACH STATEMENT EXECUTE FUNCTION modelyard_metrics_run_check()",
+        "DROP TRIGGER IF EXISTS trg_metrics_run_check_update ON metrics",
+        "CREATE TRIGGER trg_metrics_run_check_update AFTER UPDATE ON metrics REFERENCING NEW TABLE AS changed "
+        "FOR EACH STATEMENT EXECUTE FUNCTION modelyard_metrics_run_check()",
+        "DROP TRIGGER IF EXISTS trg_runs_delete_metrics ON runs",
+        "CREATE TRIGGER trg_runs_delete_metrics AFTER DELETE ON runs REFERENCING OLD TABLE AS gone "
+        "FOR EACH STATEMENT EXECUTE FUNCTION modelyard_metrics_of_deleted_runs()",
+    ]
+
+
+# PostgreSQL only (migration 0008 runs the same)
+METRICS_RUN_CHECK_PG_DDL: tuple[str, ...] = tuple(_metrics_run_check_pg_ddl())
+
 
 def _create_runs_table_cache_triggers(target: Any, connection: Any, **_kw: Any) -> None:
     if connection.dialect.name == "sqlite":
         for ddl in RUNS_TABLE_CACHE_TRIGGERS:
             connection.exec_driver_sql(ddl)
     elif connection.dialect.name == "postgresql":
-        for ddl in RUNS_TABLE_CACHE_PG_DDL:
+        for ddl in RUNS_TABLE_CACHE_PG_DDL + METRICS_RUN_CHECK_PG_DDL:
             connection.exec_driver_sql(ddl)
 
 

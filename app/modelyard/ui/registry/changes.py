@@ -16,7 +16,12 @@ from typing import Any
 
 from PySide6.QtWidgets import QMenu, QMessageBox
 
-from modelyard.core.common.errors import GateFailed, ModelyardError, StaleEditError
+from modelyard.core.common.errors import (
+    GateFailed,
+    ModelyardError,
+    ReviewRequired,
+    StaleEditError,
+)
 from modelyard.core.registry import versions as registry
 from modelyard.ui.common.widgets import show_error
 from modelyard.ui.registry.dialogs import ChangeDialog, GatesDialog
@@ -44,12 +49,16 @@ class RegistryChanges:
         else:
             show_error(self, title, exc)
 
-    def _promote(self, do: Any, what: str, comment: str, done: Any) -> None:
+    def _promote(self, do: Any, what: str, comment: str, done: Any, review: Any = None) -> None:
         """Run a registry change off the main thread; a gate failure shows its reasons and offers
-        an audited override."""
+        an audited override; a move that needs a review calls ``review`` (the request dialog)."""
         assert self.client is not None
 
         def refused(exc: Exception) -> None:
+            if review is not None and isinstance(exc, ReviewRequired):
+                self.review_needed = True
+                review()
+                return
             if not isinstance(exc, GateFailed):
                 self._refused("Cannot change the model", exc, what)
                 return
@@ -106,9 +115,14 @@ class RegistryChanges:
         shown = self.model_name is not None and ref.partition("@")[0] == self.model_name
 
         def change(value: str, comment: str, revision: int | None) -> None:
+            reviewed = (write, value) in ((registry.set_alias, registry.CHAMPION), (registry.set_stage, "Production"))
+            if reviewed and self.review_needed:  # a member who needs a review asks for one instead
+                self.request_promotion(ref, value, comment)
+                return
             self._promote(lambda store, force: write(store, ref, value, comment=comment, force=force,
                                                      expected_revision=revision),
-                          what.format(ref=ref, value=value), comment, lambda _r: self._after_change(ref))
+                          what.format(ref=ref, value=value), comment, lambda _r: self._after_change(ref),
+                          review=(lambda: self.request_promotion(ref, value, comment)) if reviewed else None)
 
         def ask(info: registry.ModelVersionInfo, model: registry.ModelInfo) -> None:
             answer = self._ask(dialog(ref, info, model))  # decided on this revision of the model
@@ -252,7 +266,7 @@ class RegistryChanges:
             return menu
         champion = menu.addAction(f"Make v{v.version} champion…")
         champion.setEnabled(registry.CHAMPION not in v.aliases)
-        champion.triggered.connect(lambda: self.set_alias(registry.CHAMPION))
+        champion.triggered.connect(lambda: self.make_champion())
         menu.addAction("Set alias…").triggered.connect(lambda: self.set_alias())
         for alias in v.aliases:
             menu.addAction(f"Remove alias {alias}…").triggered.connect(lambda _c=False, a=alias: self.remove_alias(a))

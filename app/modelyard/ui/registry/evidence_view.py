@@ -107,82 +107,64 @@ class MetricsModel(RowsTableModel[dict]):
         return None
 
 
-class GroupsModel(RowsTableModel[dict]):
-    """Rows ``{"column", "group", "n", "metrics": {metric: interval}}`` and, after each column's
-    groups, its summary ``{"column", "summary": True, "gaps": {metric: {gap, ratio, worst, best}}}``."""
+class GroupsModel(RowsTableModel[str]):
+    """One sensitive column of the evidence: a row per metric, a column per group (each metric with
+    its interval), then the gap (best minus worst group) and the ratio (worst over best); the gap
+    and ratio of a metric whose fairness gate fails are marked."""
 
-    headers: tuple[str, ...] = ("Column", "Group", "Rows")
+    headers: tuple[str, ...] = ("Metric",)
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.metrics: list[str] = []
+        self.column = ""
+        self.groups: list[dict[str, Any]] = []
+        self.gaps: dict[str, Any] = {}
         self.failing: dict[tuple[str, str], str] = {}
 
-    def set_groups(self, groups: list[dict[str, Any]], failing: dict[tuple[str, str], str]) -> None:
-        rows: list[dict] = []
-        metrics: list[str] = []
-        for col in groups:
-            column = str(col.get("column"))
-            for r in col.get("rows") or []:
-                if isinstance(r, dict):
-                    rows.append({"column": column, "group": str(r.get("group")), "n": r.get("n"),
-                                 "metrics": r.get("metrics") or {}})
-                    metrics += [k for k in (r.get("metrics") or {}) if k not in metrics]
-            rows.append({"column": column, "summary": True, "gaps": col.get("gaps") or {}})
+    def set_column(self, col: dict[str, Any], failing: dict[tuple[str, str], str]) -> None:
+        groups = [r for r in col.get("rows") or [] if isinstance(r, dict)]
+        metrics = list(dict.fromkeys(k for r in groups for k in (r.get("metrics") or {})))
         self.beginResetModel()
-        self.metrics, self.failing = metrics, dict(failing)
-        self.headers = ("Column", "Group", "Rows", *metrics)
-        self.rows = rows
+        self.column, self.groups, self.gaps = str(col.get("column")), groups, dict(col.get("gaps") or {})
+        self.failing = {k: v for k, v in failing.items() if k[0] == self.column}
+        n = [r.get("n") for r in groups]
+        self.headers = ("Metric", *(f"{r.get('group')} ({x:,})" if isinstance(x, int) else str(r.get("group"))
+                                    for r, x in zip(groups, n, strict=True)), "Gap", "Ratio")
+        self.rows = metrics
         self.endResetModel()
 
     def failing_cells(self) -> list[tuple[int, int]]:
-        """(row, column) of each summary cell whose gap or ratio breaks a fairness gate."""
-        return [(i, 3 + j) for i, r in enumerate(self.rows) if r.get("summary")
-                for j, k in enumerate(self.metrics) if (r["column"], k) in self.failing]
+        """(row, column) of each gap and ratio cell whose metric breaks a fairness gate."""
+        last = len(self.headers) - 1
+        return [(i, c) for i, k in enumerate(self.rows) if (self.column, k) in self.failing for c in (last - 1, last)]
 
-    def cell(self, row: dict, column: int, role: int) -> Any:
-        metric = self.metrics[column - 3] if column >= 3 else None
+    def cell(self, row: str, column: int, role: int) -> Any:
+        gap_col = len(self.headers) - 2
+        failing = (self.column, row) in self.failing
+        g = self.gaps.get(row) or {}
         if role == Qt.ItemDataRole.DisplayRole:
-            if row.get("summary"):
-                if column == 1:
-                    return "gap / ratio"
-                if metric is None:
-                    return ""
-                g = row["gaps"].get(metric) or {}
-                gap, ratio = number(g.get("gap")), number(g.get("ratio"))
-                if gap is None and ratio is None:
-                    return "—"
-                text = f"gap {gap:.3f}" if gap is not None else "gap —"
-                text += f" · ratio {ratio:.3f}" if ratio is not None else ""
-                if (row["column"], metric) in self.failing:
-                    text = "✗ " + text
-                return text
             if column == 0:
-                return row["column"]
-            if column == 1:
-                return row["group"]
-            if column == 2:
-                n = row.get("n")
-                return f"{n:,}" if isinstance(n, int) else ""
-            return interval_text((row.get("metrics") or {}).get(metric), compact=True) or "—"
-        if role == Qt.ItemDataRole.BackgroundRole and row.get("summary") and metric is not None \
-                and (row["column"], metric) in self.failing:
-            return _fail_brush()
-        if role == Qt.ItemDataRole.ForegroundRole and row.get("summary") and metric is not None \
-                and (row["column"], metric) in self.failing:
-            return QBrush(theme.status_colour("failed"))
-        if role == Qt.ItemDataRole.FontRole and row.get("summary"):
-            font = QFont()
-            font.setItalic(column < 3)
-            font.setBold(column >= 3)
-            return font
-        if role == Qt.ItemDataRole.ToolTipRole and row.get("summary") and metric is not None:
-            g = row["gaps"].get(metric) or {}
-            tip = (f"{metric} by {row['column']}: the best group ({g.get('best')}) minus the worst "
-                   f"({g.get('worst')}), and the worst divided by the best")
-            why = self.failing.get((row["column"], metric))
+                return row.replace("_", " ")
+            if column >= gap_col:
+                value = number(g.get("gap" if column == gap_col else "ratio"))
+                text = f"{value:.3f}" if value is not None else "—"
+                return ("✗ " + text) if failing and column == gap_col else text
+            return interval_text((self.groups[column - 1].get("metrics") or {}).get(row), compact=True) or "—"
+        if failing and column >= gap_col:
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return _fail_brush()
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QBrush(theme.status_colour("failed"))
+            if role == Qt.ItemDataRole.FontRole:
+                font = QFont()
+                font.setBold(True)
+                return font
+        if role == Qt.ItemDataRole.ToolTipRole and column >= gap_col:
+            tip = (f"{row} by {self.column}: the best group ({g.get('best')}) minus the worst ({g.get('worst')}), "
+                   "and the worst divided by the best")
+            why = self.failing.get((self.column, row))
             return tip + (f"\nFails its fairness gate: {why}." if why else "")
-        if role == Qt.ItemDataRole.TextAlignmentRole and column >= 2:
+        if role == Qt.ItemDataRole.TextAlignmentRole and column >= 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -266,11 +248,12 @@ class EvidenceView(QWidget):
 
         box.addWidget(_heading("Groups", self.evidence_box))
         self.groups_note = self._text(self.evidence_box, "groupsNote")
-        self.groups_model = GroupsModel(self)
-        self.groups_view = self._table(self.evidence_box, "evidenceGroups", self.groups_model)
-        self.groups_view.horizontalHeader().setStretchLastSection(False)
         box.addWidget(self.groups_note)
-        box.addWidget(self.groups_view)
+        # one table per sensitive column (a handful): its groups side by side, a row per metric
+        self.groups_box = QVBoxLayout()
+        self.groups_box.setSpacing(theme.SPACE_S)
+        box.addLayout(self.groups_box)
+        self.group_views: list[tuple[QLabel, QTableView, GroupsModel]] = []
 
         box.addWidget(_heading("What the model relies on", self.evidence_box))
         self.importance_note = self._text(self.evidence_box, "importanceNote")
@@ -357,8 +340,7 @@ class EvidenceView(QWidget):
                                       "Difference", "")
         self.metrics_model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 4)
         groups = [g for g in evidence.get("groups") or [] if isinstance(g, dict)]
-        self.groups_model.set_groups(groups, self.failing)
-        self.groups_view.setVisible(bool(groups))
+        self._set_groups(groups)
         self.groups_note.setText(self._groups_html(evidence, groups))
         imp = evidence.get("importance") or {}
         note = (f"How much {html.escape(str(imp.get('metric') or 'the score'))} drops when a feature's values are "
@@ -371,10 +353,30 @@ class EvidenceView(QWidget):
         self._fit_tables()
         self._draw_plots()
 
+    def _set_groups(self, groups: list[dict[str, Any]]) -> None:
+        while len(self.group_views) < len(groups):
+            i = len(self.group_views)
+            title = QLabel(self.evidence_box)
+            title.setObjectName(f"groupTitle{i}")
+            model = GroupsModel(self)
+            view = self._table(self.evidence_box, f"evidenceGroups{i}", model)
+            view.horizontalHeader().setStretchLastSection(False)
+            self.groups_box.addWidget(title)
+            self.groups_box.addWidget(view)
+            self.group_views.append((title, view, model))
+        for i, (title, view, model) in enumerate(self.group_views):
+            shown = i < len(groups)
+            title.setVisible(shown)
+            view.setVisible(shown)
+            if shown:
+                model.set_column(groups[i], self.failing)
+                title.setText(f"<b>By {html.escape(model.column)}</b>")
+
     def _fit_tables(self) -> None:
         _fit_height(self.metrics_view)
-        if self.groups_model.rows:
-            _fit_height(self.groups_view)
+        for _title, view, model in self.group_views:
+            if view.isVisibleTo(self) and model.rows:
+                _fit_height(view)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
@@ -437,8 +439,8 @@ class EvidenceView(QWidget):
         if not groups:
             return ("No sensitive columns were marked, so no group metrics were computed. Mark them in the model's "
                     "gates (sensitive columns) and compute the evidence again.")
-        text = ("Each group's metrics with their intervals; the last row of each column is the gap (best minus worst "
-                "group) and the ratio (worst divided by best).")
+        text = ("Each group's metrics with their intervals (the number of rows beside its name); the gap is the best "
+                "group minus the worst, the ratio the worst divided by the best.")
         fail = theme.status_colour("failed").name()
         for (column, metric), why in sorted(self.failing.items()):
             text += (f"<br><span style='color:{fail}'><b>✗ {html.escape(metric)} by {html.escape(column)}</b> "
@@ -562,9 +564,9 @@ class EvidenceView(QWidget):
             plot.setXRange(-1.0, len(pts), padding=0)
         of = p.get("of")
         plot.setTitle(html.escape(str(p.get("feature"))), size="10pt")
-        plot.setLabel("left", f"P({of})" if of else "prediction")
+        plot.setLabel("left", str(of) if of else "prediction")  # "P(yes)" or "predicted price"
         plot.setToolTip(f"Partial dependence on {p.get('feature')}: the average "
-                        + (f"probability of {of}" if of else "prediction")
+                        + (str(of) if of else "prediction")
                         + " when every held-out row gets that value"
                         + ("\n" + ", ".join(f"{x}: {y:.3f}" for x, y in pts) if categorical else ""))
 

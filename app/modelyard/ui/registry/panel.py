@@ -51,6 +51,7 @@ from modelyard.ui.common.widgets import (
     show_error,
 )
 from modelyard.ui.registry.changes import RegistryChanges
+from modelyard.ui.registry.review import ReviewTab
 from modelyard.ui.registry.stale import StaleBar
 from modelyard.ui.registry.tables import ModelsModel, TimelineModel, VersionsModel, when
 from modelyard.ui.registry.version_actions import (
@@ -130,6 +131,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self._server_starting: Any = None  # a ServerProcess not yet ready
         self._server_stopping: Any = None  # a ServerProcess being stopped
         self._serve_after_stop: tuple[str, int] | None = None  # a start asked for while one stops
+        self.review_needed = False  # champion / Production moves by this member need a request (Review tab)
+        self.request_dialog: Any = None  # the Request promotion dialog while it shows
         self.empty.add_action("Register a run…", lambda: self.register_run(), icon_name="registry")
         self.empty.add_action("Import a bundle…", lambda: self.import_bundle(), icon_name="import")
 
@@ -185,9 +188,11 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.gates_button = push_button(self, "Gates…", lambda: self.edit_gates(), name="gatesButton",
                                         tip="What a version must reach before it becomes champion or goes to "
                                             "Production")
+        # a scientist may set aliases and stages; champion and Production by one who needs a review
+        # become a promotion request (the Review tab)
         rights.guard("write", self.register_button, self.import_button, self.serve_button, self.export_button,
-                     self.monitor_button, self.score_button)
-        rights.guard("approve", self.alias_button, self.stage_button, self.gates_button)
+                     self.monitor_button, self.score_button, self.alias_button, self.stage_button)
+        rights.guard("approve", self.gates_button)
         # what is done with a version first (serve it, export it, watch it) stays longest in the bar
         self.actions_bar = ActionBar(self, align=Qt.AlignmentFlag.AlignRight)
         for button, priority in ((self.serve_button, 3), (self.export_button, 2), (self.monitor_button, 2),
@@ -281,6 +286,9 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.tabs.addTab(self.timeline_view, "Audit timeline")
         self.tabs.addTab(self.lineage_tab, "Lineage")
         self.tabs.addTab(self.card_tab, "Model card")
+        self.review_tab = ReviewTab(self)
+        self.tabs.addTab(self.review_tab, "Review")
+        self.review_tab.open_count_changed.connect(self._show_open_requests)
         self.tabs.currentChanged.connect(lambda _i: self._show_version_tab())
 
         return master_detail(self, left, [head, self.stale_bar, self.facts, self.next_label, self.gate_label, self.serving_label,
@@ -337,10 +345,18 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
             return models, _statuses(store, [mi.name for mi in models])
 
         self.client.read("registry.models", read, self._listed, self._read_failed)
+        self.review_tab.reload()
 
     def on_changed(self, topics: frozenset[str]) -> None:
         if topics & {"models", "checks"}:
             self.refresh()
+
+    def _show_open_requests(self, n: int) -> None:
+        """The Review tab's label counts the open requests."""
+        self.tabs.setTabText(self.tabs.indexOf(self.review_tab), f"Review ({n})" if n else "Review")
+        self.tabs.setTabToolTip(self.tabs.indexOf(self.review_tab),
+                                f"{plural(n, 'promotion request')} waiting for an approver" if n else
+                                "Promotion requests and the evidence each was decided on")
 
     def _read_failed(self, exc: Exception) -> None:
         show_error(self, "Cannot read the registry", exc)
@@ -541,6 +557,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
             self.show_lineage()
         elif current is self.card_tab:
             self.show_card()
+        elif current is self.review_tab:
+            self.review_tab.show_version()
 
     def select_version(self, ref: str) -> None:
         """Show ``NAME@vN`` (or any reference) in the panel (once read, off the main thread)."""

@@ -144,6 +144,8 @@ _ACTION_TEXT = {
     "edit_card": "edited the card", "serve_start": "started serving", "serve_stop": "stopped serving",
     "drift_check": "checked drift", "retrain": "retrained", "batch_score": "scored data",
     "set_monitoring": "changed monitoring", "set_watch_folder": "set the watch folder",
+    "request_promotion": "requested promotion", "approve_request": "approved the request",
+    "reject_request": "rejected the request", "withdraw_request": "withdrew the request",
 }
 
 

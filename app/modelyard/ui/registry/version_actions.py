@@ -1,4 +1,5 @@
-"""The Registry panel's actions on the selected version: its lineage and model card, bundles
+"""The Registry panel's actions on the selected version: its lineage and model card, promotion
+requests (Make champion / Production by a member who needs a review asks for one instead), bundles
 (exported and imported as jobs), batch scoring (a child-process job) and serving over HTTP (a
 child process, its statistics polled off the main thread).
 
@@ -160,6 +161,51 @@ class VersionActions:
         self.client.read(f"registry.card-export.{target}", write, written,
                          lambda exc: show_error(self, "Cannot export the model card", exc))
         return path
+
+    # ------------------------------------------------------------------ promotion requests
+    def make_champion(self, ref: str | None = None) -> bool:
+        """Make ``ref`` (default: the selected version) champion: at once for an approver, through a
+        request for a member who needs a review (``review_needed``: core ``review_required`` as the
+        Review tab last read it)."""
+        if self.review_needed:
+            return self.request_promotion(ref, registry.CHAMPION)
+        return self.set_alias(registry.CHAMPION, ref=ref)
+
+    def request_promotion(self, ref: str | None = None, target: str = "champion", reason: str | None = None,
+                          *, ask: bool = True) -> bool:
+        """Ask an approver to move ``ref`` (default: the selected version) to ``target``. With ``ask``
+        the Request dialog shows first (``reason`` filled in); without, the request is made at once."""
+        ref = ref or (self.version.ref if self.version is not None else None)
+        if self.client is None or ref is None:
+            return False
+        if ask:
+            from modelyard.ui.registry.request_dialog import RequestDialog
+
+            dialog = RequestDialog(self, ref, target, reason or "")
+            self.request_dialog = dialog
+            accepted = dialog.exec() == RequestDialog.DialogCode.Accepted
+            self.request_dialog = None
+            if not accepted:
+                return False
+            target, reason = dialog.values()
+        if not reason:
+            return False
+        chosen_target, text = target, reason
+
+        def do(store: Any) -> Any:
+            from modelyard.core.registry.review import requests
+
+            return requests.request_promotion(store, ref, chosen_target, reason=text)
+
+        def made(info: Any) -> None:
+            self.tabs.setCurrentWidget(self.review_tab)
+            self.review_tab.shown_key = None
+            self.review_tab.request = info  # selected once the list is read again (the changed signal)
+            if self.client is not None:
+                self.client.message.emit(f"Asked the approvers to make {info.candidate} {info.target}.", 10_000)
+
+        self._write(do, made, "Cannot request the promotion")
+        return True
 
     # ------------------------------------------------------------------ bundles
     def export_bundle(self, path: str | None = None, signing_key: str | None = None, *,

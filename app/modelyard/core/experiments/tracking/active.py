@@ -21,6 +21,7 @@ from modelyard.core.common.errors import JobCancelled, ModelyardError, NotFoundE
 from modelyard.core.common.names import check_name as check_name_chars
 from modelyard.core.common.outputs import disk_full
 from modelyard.core.common.procs import current_user, hostname
+from modelyard.core.experiments.tracking import pgwrites
 from modelyard.core.experiments.tracking.info import LoggedArtifact, RunInfo
 from modelyard.core.experiments.tracking.stores import _store
 from modelyard.core.experiments.tracking.values import (
@@ -40,6 +41,7 @@ from modelyard.core.experiments.tracking.values import (
     _timestamp,
 )
 from modelyard.core.experiments.tracking.writes import (
+    _COPY_MIN_POINTS,
     _END_RUN,
     _HEARTBEAT,
     _RUNS,
@@ -381,9 +383,16 @@ class ActiveRun:
             if cur is None or step > cur[0] or (step == cur[0] and ts >= cur[1]):
                 latest[key] = (step, ts, flat[i + 4])
         now = m.utcnow()
+        copy = len(flat) >= _COPY_MIN_POINTS * 5
         with store.write() as s:
-            _insert_metric_points(store, s, flat)  # before the pipeline: a COPY cannot be in one
+            if not copy and store.engine.dialect.name == "postgresql" and \
+                    pgwrites.flush(s, pk, self.id, flat, latest, params, tags, end, now):
+                return
+            if copy:
+                _insert_metric_points(store, s, flat)  # before the pipeline: a COPY cannot be in one
             with _pipelined(store, s):
+                if not copy:
+                    _insert_metric_points(store, s, flat)
                 _upsert(store, s, m.LatestMetric.__table__,
                         [{"run_id": pk, "key": k, "step": v[0], "timestamp": v[1], "value": v[2]}
                          for k, v in latest.items()],
@@ -578,15 +587,21 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
     param_rows = {_check_key(k, "param"): _text(v, k, "param") for k, v in (params or {}).items()}
     parent_id = parent.id if isinstance(parent, ActiveRun) else parent
     now = m.utcnow()
+    uuid = m.new_uuid()
+    row = dict(uuid=uuid, parent_run_id=None, name=name, status="running", start_time=now,
+               source_type=stype, source_name=sname, user=current_user(), host=hostname(), pid=os.getpid(),
+               heartbeat_at=now, dataset_version_id=dataset_version_id, split_id=split_id, job_id=job_id,
+               spec=spec, error=None, end_time=None, deleted_at=None)
+    pk = None
+    if parent_id is None and st.engine.dialect.name == "postgresql":
+        pk = _start_in_one_statement(st, row, experiment, tag_rows, param_rows)
+    if pk is not None:
+        active = ActiveRun(st, pk, uuid, experiment)
+        active._logged_params.update(param_rows)
+        return active
     with _full_disk_is_an_error(f"a new run of {experiment!r}"), st.write() as s:
-        parent_pk = None
         if parent_id is not None:
-            parent_pk = _resolve_run(s, parent_id).id
-        uuid = m.new_uuid()
-        row = dict(uuid=uuid, parent_run_id=parent_pk, name=name, status="running", start_time=now,
-                   source_type=stype, source_name=sname, user=current_user(), host=hostname(), pid=os.getpid(),
-                   heartbeat_at=now, dataset_version_id=dataset_version_id, split_id=split_id, job_id=job_id,
-                   spec=spec, error=None, end_time=None, deleted_at=None)
+            row["parent_run_id"] = _resolve_run(s, parent_id).id
         # the experiment's id and the new run in one statement (one round trip on a server);
         # the experiment is created first when it does not exist yet
         pk = s.connection().execute(_INSERT_RUN_IN, {**row, "experiment_name": experiment}).scalar()
@@ -600,6 +615,21 @@ def start_run(experiment: str = "Default", *, name: str | None = None, tags: Map
     active = ActiveRun(st, pk, uuid, experiment)
     active._logged_params.update(param_rows)
     return active
+
+
+def _start_in_one_statement(store: Store, row: dict[str, Any], experiment: str, tags: dict[str, str],
+                            params: dict[str, str]) -> int | None:
+    """PostgreSQL: the new run as one statement (pgwrites.start); its id, or None when the server
+    refused something (a viewer's login, a missing dataset version, a concurrent first run of
+    the same new experiment...): nothing was written, and the caller takes the general way, which
+    raises the store's error for what was refused."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with _full_disk_is_an_error(f"a new run of {experiment!r}"), store.write() as s:
+            return pgwrites.start(s, row, experiment, tags, params)
+    except DBAPIError:
+        return None
 
 
 _INSERT_RUN = insert(_RUNS)

@@ -201,6 +201,8 @@ def compute_evidence(store: Store, ref: str, *, sensitive: Sequence[str] | None 
             return -np.log(np.clip(np.asarray(p, dtype=float)[np.arange(n), y], eps, 1))
 
         loss = loss_of(proba)
+        if not binary and (proba is not None or decision is not None):
+            notes.append("ROC AUC is left out: the evidence computes it for two classes only.")
         scorers["candidate"] = stats.ClassificationScorer(y, codes(pred), L, k, pos, score=score, loss=loss)
         if champion_model is not None:
             cproba, cdecision = _proba(champion_model, Xc)

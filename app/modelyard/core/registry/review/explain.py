@@ -118,13 +118,17 @@ def partial_dependence(model: Any, X: Any, features: Sequence[str], categorical:
     kind "average", on up to :data:`PDP_ROWS` rows, in one prediction call per feature): the
     average prediction with the feature set to each grid value. A
     classifier's curve is the probability of the positive class (binary) or of the class it
-    predicts most often (multiclass); ``of`` says which."""
-    rows = X if len(X) <= PDP_ROWS else X.sample(PDP_ROWS, random_state=seed)
+    predicts most often (multiclass), or without probabilities the share of rows predicted as that
+    class; ``of`` says which."""
+    import pandas as pd
+
     from modelyard.core.registry.review.compute import _classes
 
+    rows = X if len(X) <= PDP_ROWS else X.sample(PDP_ROWS, random_state=seed)
     classes = _classes(model)
-    is_classifier = task == "classification" and hasattr(model, "predict_proba") and classes
-    which = None
+    is_classifier = task == "classification" and bool(classes)
+    has_proba = is_classifier and hasattr(model, "predict_proba")
+    which = 0
     if is_classifier:
         if len(classes) == 2:
             which = 1
@@ -132,8 +136,16 @@ def partial_dependence(model: Any, X: Any, features: Sequence[str], categorical:
             predicted = np.asarray(model.predict(rows))
             values, counts = np.unique(predicted, return_counts=True)
             which = classes.index(values[int(np.argmax(counts))])
-    of = f"P({classes[which]})" if is_classifier and which is not None else f"predicted {target}"
-    import pandas as pd
+    # a classifier without probabilities: the share of rows predicted as that class
+    of = (f"P({classes[which]})" if has_proba else f"share predicted {classes[which]}") if is_classifier \
+        else f"predicted {target}"
+
+    def response(frame: Any) -> Any:
+        if has_proba:
+            return model.predict_proba(frame)[:, which]
+        if is_classifier:
+            return (np.asarray(model.predict(frame)) == classes[which]).astype(float)
+        return model.predict(frame)
 
     curves = []
     for name in features:
@@ -145,7 +157,7 @@ def partial_dependence(model: Any, X: Any, features: Sequence[str], categorical:
         stacked = pd.concat([rows] * len(grid), ignore_index=True)
         stacked[name] = pd.Series(np.repeat(np.asarray(grid, dtype=object), len(rows)), dtype=rows[name].dtype)
         try:
-            out = model.predict_proba(stacked)[:, which] if is_classifier else model.predict(stacked)
+            out = response(stacked)
         except (ValueError, TypeError) as exc:
             curves.append({"feature": name, "kind": kind, "grid": [], "average": [], "of": of,
                            "error": f"{type(exc).__name__}: {exc}"})
