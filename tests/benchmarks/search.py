@@ -71,7 +71,6 @@ class Clock:
 def make_store(folder: Path, rows: int, features: int) -> None:
     import numpy as np
     import pandas as pd
-
     from modelyard.core.datasets.service import import_frame
     from modelyard.core.store import Store
 
@@ -127,15 +126,14 @@ def scenario(folder: Path, name: str, trials: int, trees: int, trivial: int, wor
 
 
 def sklearn_side(folder: Path, trees: int, jobs: int) -> dict[str, Any]:
-    """RandomizedSearchCV(n_jobs) on the same pipeline, rows, holdout split and 24-point space."""
+    """RandomizedSearchCV(n_jobs) on the same pipeline and 24-point space, a holdout of the same size."""
     import numpy as np
-    from sklearn.model_selection import RandomizedSearchCV, train_test_split
-
     from modelyard.core.datasets.service import get_version, snapshot_path
     from modelyard.core.experiments.training import preprocess
     from modelyard.core.experiments.training.data import _target_values
     from modelyard.core.experiments.training.trials import PipeSpec, build_pipeline
     from modelyard.core.store import Store
+    from sklearn.model_selection import RandomizedSearchCV, train_test_split
 
     store = Store.open(folder)
     try:
