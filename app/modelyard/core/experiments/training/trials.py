@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from modelyard.core.common.errors import JobCancelled, ModelyardError
@@ -41,7 +41,6 @@ class TrialData:
     parts: list[tuple[Any, Any]]
     X_score: Any = None
     y_score: Any = None
-    nbytes: int = field(default=0)
 
 
 @dataclass(frozen=True)
