@@ -113,6 +113,8 @@ _TIME = ("CPU-bound model training; the rows it writes are covered on both backe
          "test_registry; kept off the PostgreSQL half for the suite's time")
 
 SQLITE_ONLY: dict[str, str] = {
+    "tests/ui/registry/test_request_evidence.py":
+        "the dialog's job wiring (the evidence itself runs on both backends in tests/core/registry/test_evidence.py)",
     "tests/core/experiments/test_training_progress.py": _TIME,
     "tests/core/experiments/test_training.py": _TIME,
     "tests/core/experiments/test_search_cluster.py": "a Dask cluster's behaviour, not the store's",

@@ -223,6 +223,33 @@ def pipelines(window: MainWindow, made: dict) -> None:
 # --------------------------------------------------------------------------- the renders
 
 
+def review(store, made: dict) -> None:  # type: ignore[no-untyped-def]
+    """churn's challenger made ready for review (its card's review fields, a fairness rule, its
+    evidence against the champion) and a request for it by another member, on a store that
+    requires reviews: the Review tab then has a request to show, with its evidence."""
+    from modelyard.core.registry import cards
+    from modelyard.core.registry import versions as registry
+    from modelyard.core.registry.review import compute, policy, requests
+
+    ref = made["versions"]["challenger"]
+    cards.set_card_notes(store, ref, comment="ready for review",
+                         out_of_scope_uses="Pricing or credit decisions; business accounts.",
+                         known_limitations="Customers younger than 20 are rare in the training rows.",
+                         ethical_considerations="A call from the retention team is an offer, never a penalty; "
+                                                "accuracy is compared across plans before each promotion.")
+    registry.set_gates(store, "churn", {"min_metrics": {"accuracy": 0.6}, "sensitive_columns": ["plan"],
+                                        "fairness": [{"column": "plan", "metric": "accuracy", "max_gap": 0.1}]},
+                       comment="team policy, with a fairness rule")
+    compute.compute_evidence(store, ref, n_boot=300)
+    policy.set_review_required(store, True, comment="every promotion is reviewed")
+    os.environ["MODELYARD_USER"] = "ben"
+    try:
+        made["request"] = requests.request_promotion(store, ref, reason="More trees: better recall on the March "
+                                                                        "batch, same accuracy across plans.").id
+    finally:
+        os.environ["MODELYARD_USER"] = "ada"
+
+
 def render_all(window: MainWindow, made: dict, folder: Path) -> int:
     """Every panel with each of its tabs, and every dialog: ``folder/<panel>-<tab>.png``."""
     count = 0
@@ -265,6 +292,7 @@ def main() -> None:
     made["work"] = tmp / "work"
     made["bundle"] = tour.export_bundle(made["store"], made["versions"]["challenger"], tmp / "work" / "churn-v2.mybundle")
     store = made["store"]
+    review(store, made)
     print(f"store built in {time.monotonic() - started:.0f} s")
     window = MainWindow(store, open_settings())
     window.settings.setValue("confirm/quit_with_jobs", "false")

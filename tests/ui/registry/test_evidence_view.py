@@ -44,7 +44,7 @@ def test_a_snapshot_shows_its_verdict_metrics_groups_charts_and_fields(qtbot, vi
     assert "accuracy gap between groups of sex is 0.083 (F 0.861, M 0.944), above the maximum 0.05." in banner
     assert "churn@v3 → champion (replacing churn@v2)" in banner
     # the gates as they were set (a replay shows its own thresholds)
-    assert view.gates_label.text() == ("Gates: min accuracy &gt;= 0.85 · beat the champion on accuracy (higher is "
+    assert view.gates_label.text() == ("<i>Gates today:</i> min accuracy &gt;= 0.85 · beat the champion on accuracy (higher is "
                                        "better) · accuracy gap between groups of sex at most 0.05 · accuracy ratio "
                                        "between groups of age_band at least 0.8")
     assert view.notice.isHidden() and not view.evidence_box.isHidden()
@@ -120,7 +120,7 @@ def test_empty_states_say_what_to_do(qtbot, view: EvidenceView) -> None:
     doc = snapshot_document(evidence=False)
     doc["gate_report"] = None
     view.set_snapshot(doc)
-    assert view.gates_label.text() == ("Gates: accuracy at least 0.85 · beat the champion on accuracy · accuracy gap "
+    assert view.gates_label.text() == ("<i>Gates today:</i> accuracy at least 0.85 · beat the champion on accuracy · accuracy gap "
                                        "between groups of sex at most 0.05 · accuracy ratio between groups of "
                                        "age_band at least 0.8")
     # a snapshot with evidence but without explanations says which are missing

@@ -222,7 +222,7 @@ def test_an_approval_opened_after_the_gates_changed_shows_what_it_was_decided_on
     assert re.search(THRESHOLD.format("0.8"), shown) and not re.search(THRESHOLD.format("0.95"), shown), shown
     summary = re.sub(r"<[^>]+>", "", tab.summary.text())
     assert re.search(rf"Approved by {crew.logins['approver']} .+: checked", summary), summary
-    assert tab.gates_line.text() == "<i>Gates when it was decided:</i> min accuracy &gt;= 0.8."
+    assert tab.evidence.gates_label.text() == "<i>Gates when it was decided:</i> min accuracy &gt;= 0.8"
     assert not tab.approve_button.isEnabled() and "approved already" in tab.approve_button.toolTip()
     assert not shown_errors
 

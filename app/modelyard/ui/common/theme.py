@@ -100,6 +100,18 @@ def make_heading(label: QWidget, scale: float = 1.2) -> None:
     label.setFont(font)
 
 
+def style_plot(plot: object, widget: QWidget) -> None:
+    """A pyqtgraph plot in ``widget``'s palette: its background the palette's base, its left and
+    bottom axes (lines and labels) the palette's text colour (light and dark themes alike)."""
+    pal = widget.palette()
+    plot.setBackground(pal.color(QPalette.ColorRole.Base))  # type: ignore[attr-defined]
+    fg = pal.color(QPalette.ColorRole.Text)
+    for axis in ("left", "bottom"):
+        ax = plot.getAxis(axis)  # type: ignore[attr-defined]
+        ax.setPen(fg)
+        ax.setTextPen(fg)
+
+
 def clear_cache() -> None:
     """Forget rendered icons (after the palette changes between light and dark)."""
     _pixmap.cache_clear()

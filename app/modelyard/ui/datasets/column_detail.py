@@ -86,13 +86,7 @@ class ColumnDetail(QWidget):
         self._apply_palette()
 
     def _apply_palette(self) -> None:
-        pal = self.palette()
-        self.plot.setBackground(pal.color(QPalette.ColorRole.Base))
-        fg = pal.color(QPalette.ColorRole.Text)
-        for axis in ("left", "bottom"):
-            ax = self.plot.getAxis(axis)
-            ax.setPen(fg)
-            ax.setTextPen(fg)
+        theme.style_plot(self.plot, self)
 
     def show_column(self, profile: dict[str, Any], schema_type: str = "") -> None:
         pg = self._pg

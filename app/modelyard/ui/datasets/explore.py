@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -97,15 +97,11 @@ class ExploreView(QWidget):
 
     def _plot(self, name: str) -> Any:
         pg = self._pg
-        pal = self.palette()
-        plot = pg.PlotWidget(self, background=pal.color(QPalette.ColorRole.Base), enableMenu=False)
+        plot = pg.PlotWidget(self, enableMenu=False)
         plot.setObjectName(name)
         plot.hideButtons()
         plot.setMinimumSize(160, 120)
-        fg = pal.color(QPalette.ColorRole.Text)
-        for axis in ("left", "bottom"):
-            plot.getAxis(axis).setPen(fg)
-            plot.getAxis(axis).setTextPen(fg)
+        theme.style_plot(plot, self)
         return plot
 
     # -- data

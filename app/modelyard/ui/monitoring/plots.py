@@ -16,6 +16,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
+from modelyard.ui.common import theme
+
 REFERENCE_COLOUR = "#8c959f"
 BATCH_COLOUR = "#1f6feb"
 THRESHOLD_COLOUR = "#cf222e"
@@ -29,15 +31,7 @@ MAX_CATEGORY_TICKS = 20
 
 
 def style(plot: Any, widget: QWidget) -> None:
-    from PySide6.QtGui import QPalette
-
-    pal = widget.palette()
-    plot.setBackground(pal.color(QPalette.ColorRole.Base))
-    fg = pal.color(QPalette.ColorRole.Text)
-    for axis in ("left", "bottom"):
-        ax = plot.getAxis(axis)
-        ax.setPen(fg)
-        ax.setTextPen(fg)
+    theme.style_plot(plot, widget)
 
 
 def legend_html(entries: list[tuple[str, str]], extra: str = "") -> str:

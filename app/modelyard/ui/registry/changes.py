@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtWidgets import QMenu, QMessageBox
+from PySide6.QtWidgets import QMenu
 
 from modelyard.core.common.errors import (
     GateFailed,
@@ -24,7 +24,7 @@ from modelyard.core.common.errors import (
 )
 from modelyard.core.registry import versions as registry
 from modelyard.ui.common.widgets import show_error
-from modelyard.ui.registry.dialogs import ChangeDialog, GatesDialog
+from modelyard.ui.registry.dialogs import ChangeDialog, GatesDialog, override_gates
 
 COMMON_ALIASES = ("champion", "challenger", "candidate", "shadow")
 
@@ -62,16 +62,7 @@ class RegistryChanges:
             if not isinstance(exc, GateFailed):
                 self._refused("Cannot change the model", exc, what)
                 return
-            box = QMessageBox(QMessageBox.Icon.Warning, "Promotion blocked by a gate", exc.message,
-                              QMessageBox.StandardButton.Cancel, self)
-            box.setObjectName("gateBlockedBox")
-            box.setInformativeText(f"You can override the gates for {what}; the override and your comment "
-                                   f"“{comment}” are written to the audit log.")
-            override = box.addButton("Override and promote", QMessageBox.ButtonRole.DestructiveRole)
-            override.setObjectName("overrideButton")
-            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-            box.exec()
-            if box.clickedButton() is override:
+            if override_gates(self, "Promotion blocked by a gate", exc.message, what, comment, "Override and promote"):
                 self._write(lambda store: do(store, True), done, "Cannot promote", what)
 
         self.client.write(lambda store: do(store, False), done, refused, changes="models")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +30,21 @@ from modelyard.core.common.names import plural
 from modelyard.ui.common import theme
 from modelyard.ui.common.widgets import comment_and_save
 from modelyard.ui.registry.tables import short_when
+
+
+def override_gates(parent: QWidget, title: str, message: str, what: str, comment: str, action: str) -> bool:
+    """Ask whether to override the gates that blocked ``what`` (a promotion or an approval): the
+    gates' reasons (``message``), and that the override is audited with ``comment``. ``action``
+    names the button ("Override and promote"). True when the user chose to override."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Cancel, parent)
+    box.setObjectName("gateBlockedBox")
+    box.setInformativeText(f"You can override the gates for {what}; the override and your comment "
+                           f"“{comment}” are written to the audit log.")
+    override = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
+    override.setObjectName("overrideButton")
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is override
 
 LOWER_IS_BETTER = ("rmse", "mae", "mape", "log_loss", "mse", "loss")
 

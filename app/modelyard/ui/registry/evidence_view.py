@@ -89,7 +89,7 @@ def difference_word(row: dict[str, Any]) -> str:
 
 
 class MetricsModel(RowsTableModel[dict]):
-    headers = ("Metric", "Candidate", "Champion", "Difference", "")
+    headers = ("Metric", "Candidate", "Champion", "Difference", "Verdict (95%)")
 
     def cell(self, row: dict, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -337,7 +337,7 @@ class EvidenceView(QWidget):
         self.rows_label.setText(self._rows_html(snapshot, evidence))
         self.metrics_model.set_rows([r for r in evidence.get("metrics") or [] if isinstance(r, dict)])
         self.metrics_model.headers = ("Metric", "Candidate", f"Champion {evidence.get('champion') or ''}".strip(),
-                                      "Difference", "")
+                                      "Difference", "Verdict (95%)")
         self.metrics_model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 4)
         groups = [g for g in evidence.get("groups") or [] if isinstance(g, dict)]
         self._set_groups(groups)
@@ -399,13 +399,15 @@ class EvidenceView(QWidget):
                 f"{'check fails' if len(checked) == 1 else 'checks fail'} · {move}{lines}")
 
     def _gates_html(self, snapshot: dict[str, Any]) -> str:
-        """The gates as they were set when the snapshot was taken (a replay shows its own)."""
+        """The gates as they were set when the snapshot was taken (a replay shows its own, and says so)."""
         checked = (snapshot.get("gate_report") or {}).get("checked") or []
         if not checked:
             checked = gate_lines(snapshot.get("gates") or {})
+        when = {"request": "when it was asked", "decision": "when it was decided"}.get(snapshot.get("kind") or "",
+                                                                                      "today")
         if not checked:
-            return ""
-        return "Gates: " + " · ".join(html.escape(str(c)) for c in checked)
+            return f"<i>Gates {when}:</i> none set."
+        return f"<i>Gates {when}:</i> " + " · ".join(html.escape(str(c)) for c in checked)
 
     def _paint_banner(self, passed: bool) -> None:
         colour = QColor(theme.status_colour("ok" if passed else "failed"))
@@ -489,7 +491,6 @@ class EvidenceView(QWidget):
 
     def _new_plot(self, name: str, row: int, column: int, span: int = 1, height: int = 220) -> Any:
         import pyqtgraph as pg
-        from PySide6.QtGui import QPalette
 
         plot = self.plots.get(name)
         if plot is not None:
@@ -502,14 +503,9 @@ class EvidenceView(QWidget):
         plot.setMouseEnabled(x=False, y=False)
         plot.setMinimumHeight(height)
         plot.setMinimumWidth(200)
-        pal = self.palette()
-        plot.setBackground(pal.color(QPalette.ColorRole.Base))
-        fg = pal.color(QPalette.ColorRole.Text)
+        theme.style_plot(plot, self)
         for axis in ("left", "bottom"):
-            ax = plot.getAxis(axis)
-            ax.setPen(fg)
-            ax.setTextPen(fg)
-            ax.enableAutoSIPrefix(False)
+            plot.getAxis(axis).enableAutoSIPrefix(False)
         plot.showGrid(x=True, y=True, alpha=0.2)
         self.charts.addWidget(plot, row, column, 1, span)
         self.plots[name] = plot

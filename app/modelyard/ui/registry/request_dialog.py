@@ -95,13 +95,6 @@ def read_readiness(store: Any, ref: str) -> Readiness:
                      gates_passed=bool(report.passed), gate_reasons=list(report.reasons))
 
 
-def _evidence_spec(ref: str) -> Any:
-    """The evidence job of ``ref`` (its module loads the statistics libraries: off the main thread)."""
-    from modelyard.core.registry.review.compute import evidence_spec
-
-    return evidence_spec(ref)
-
-
 class RequestDialog(QDialog):
     """Asks for the reason of a promotion request; ``panel`` gives the client, the job runner and
     the card editor."""
@@ -341,16 +334,9 @@ class RequestDialog(QDialog):
     def _compute(self) -> None:
         if self.job is not None:
             return
-        ref = self.ref
         self.job_error = ""
         self.evidence_button.setEnabled(False)
-
-        def start(spec: Any) -> None:
-            self.job = self.panel.start_job(spec)
-            self._show()
-
-        def failed(exc: Exception) -> None:
-            self.job_error = f"Cannot start the evidence job: {getattr(exc, 'message', None) or exc}"
-            self._show()
-
-        self.panel.client.read(f"registry.evidence-spec.{id(self)}", lambda _store: _evidence_spec(ref), start, failed)
+        self.job = self.panel.compute_evidence(self.ref)  # the same job a registration starts
+        if self.job is None:
+            self.job_error = "Cannot start the evidence job: this window runs no jobs."
+        self._show()

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -36,6 +35,7 @@ from modelyard.core.common.names import plural
 from modelyard.ui.common import notices, rights, theme
 from modelyard.ui.common.rows import RowsTableModel
 from modelyard.ui.common.widgets import push_button, rows_view, show_error
+from modelyard.ui.registry.dialogs import override_gates
 from modelyard.ui.registry.evidence_view import EvidenceView
 from modelyard.ui.registry.tables import short_when, when
 
@@ -70,17 +70,6 @@ def read_review_state(store: Any) -> ReviewState:
               for r in rows if r.status == "open"}
     return ReviewState(rows, bool(requests.review_required(store)), team.member(store), snapshot.acting_login(store),
                        rights)
-
-
-def gates_text(snap: dict | None) -> str:
-    """One line: the gates a snapshot was judged under, as they were then ("min accuracy >= 0.8")."""
-    if not snap:
-        return ""
-    checked = (snap.get("gate_report") or {}).get("checked") or []
-    when_ = {"request": "when it was asked", "decision": "when it was decided"}.get(snap.get("kind") or "", "today")
-    if not checked:
-        return f"<i>Gates {when_}:</i> none set."
-    return f"<i>Gates {when_}:</i> " + html.escape("; ".join(str(c) for c in checked)) + "."
 
 
 def _short(ref: str | None) -> str:
@@ -167,10 +156,6 @@ class ReviewTab(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # the gates the shown snapshot was judged under (replay: an old decision keeps its thresholds)
-        self.gates_line = QLabel("", self)
-        self.gates_line.setObjectName("snapshotGates")
-        self.gates_line.setWordWrap(True)
-        self.gates_line.setTextFormat(Qt.TextFormat.RichText)
         self.evidence = EvidenceView(self)
 
         top = QWidget(self)
@@ -188,7 +173,6 @@ class ReviewTab(QWidget):
             buttons.addWidget(b)
         bl.addLayout(buttons)
         bl.addWidget(self.summary)
-        bl.addWidget(self.gates_line)
         bl.addWidget(self.evidence, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("reviewSplitter")
@@ -335,8 +319,6 @@ class ReviewTab(QWidget):
     def _snapshot_read(self, key: tuple[str, Any], snap: dict | None) -> None:
         self.shown_key = key
         self.shown_snapshot = snap
-        self.gates_line.setText(gates_text(snap))
-        self.gates_line.setVisible(bool(self.gates_line.text()))
         self.evidence.set_snapshot(snap)
         self.shown.emit()
 
@@ -419,16 +401,8 @@ class ReviewTab(QWidget):
         return True
 
     def _offer_override(self, r: Any, comment: str, exc: GateFailed) -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, "Approval blocked by a gate", exc.message,
-                          QMessageBox.StandardButton.Cancel, self)
-        box.setObjectName("gateBlockedBox")
-        box.setInformativeText(f"You can override the gates for {r.candidate} → {r.target}; the override and your "
-                               f"comment “{comment}” are written to the audit log.")
-        override = box.addButton("Override and approve", QMessageBox.ButtonRole.DestructiveRole)
-        override.setObjectName("overrideButton")
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        if box.clickedButton() is override:
+        if override_gates(self, "Approval blocked by a gate", exc.message, f"{r.candidate} → {r.target}", comment,
+                          "Override and approve"):
             self.approve(comment, force=True)
 
     def reject(self, comment: str | None = None) -> bool:
