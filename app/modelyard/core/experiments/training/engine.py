@@ -26,6 +26,7 @@ job's process) cancels every outstanding task.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -195,12 +196,19 @@ class DaskEngine:
         data_future = client.scatter(data, broadcast=True, hash=False)  # once per search, not per trial
         token = uuid.uuid4().hex[:8]
         futures = {}
-        for i, t in enumerate(tasks):
+
+        def submit(i: int, again: str = "") -> Any:
+            t = tasks[i]
             f = client.submit(run_part_on_worker, data_future, pipe, t.params, t.part, t.what, pure=False,
-                              key=f"modelyard-trial{t.trial}-part{t.part}-{token}")
+                              key=f"modelyard-trial{t.trial}-part{t.part}-{token}{again}")
             futures[f.key] = (i, f)
+            return f
+
+        for i in range(len(tasks)):
+            submit(i)
         done = as_completed([f for _, f in futures.values()], loop=client.loop)
         left = set(futures)
+        resubmitted: set[int] = set()
         try:
             with _cancel_on_sigterm():
                 while left:
@@ -211,7 +219,14 @@ class DaskEngine:
                     for f in done.next_batch(block=False):
                         i, _ = futures[f.key]
                         left.discard(f.key)
-                        yield i, _outcome(f)
+                        result = _outcome(f)
+                        if result.pop("lost", False) and i not in resubmitted:  # fit it again, once
+                            resubmitted.add(i)
+                            again = submit(i, "-again")
+                            left.add(again.key)
+                            done.add(again)
+                            continue
+                        yield i, result
         finally:
             outstanding = [futures[k][1] for k in left]
             if outstanding:
@@ -234,7 +249,12 @@ def _outcome(future: Any) -> dict[str, Any]:
     if future.status == "finished":
         try:
             return future.result()
-        except Exception as exc:  # noqa: BLE001 - reported as the trial's failure
+        except (JobCancelled, KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the trial's failure; Dask's CancelledError (a result
+            # lost with its worker) is a BaseException: it must not end the search
+            if isinstance(exc, asyncio.CancelledError):
+                return {**_failure(f"Its result was lost with its worker ({type(exc).__name__})."), "lost": True}
             return _failure(f"{type(exc).__name__}: {exc}")
     if future.status == "cancelled":
         return _failure("The cluster dropped the task (its scheduler restarted or lost it).")
