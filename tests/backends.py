@@ -117,6 +117,7 @@ SQLITE_ONLY: dict[str, str] = {
         "the dialog's job wiring (the evidence itself runs on both backends in tests/core/registry/test_evidence.py)",
     "tests/core/experiments/test_training_progress.py": _TIME,
     "tests/core/experiments/test_training.py": _TIME,
+    "tests/core/experiments/test_search_cluster.py": "a Dask cluster's behaviour, not the store's",
     "tests/cli/test_pipeline_example.py": _TIME,
     "tests/cli/test_cli_train.py": _TIME,
     "tests/core/store/test_store_opening.py":

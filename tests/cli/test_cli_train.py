@@ -63,6 +63,7 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], store_dir: Path) -> No
         (["train", "--dataset", "iris", "--model", "knn", "--trials", "3"], "need --search"),
         (["train", "--dataset", "iris", "--model", "knn", "--param", "n_neighbors"], "KEY=VALUE"),
         (["train", "--dataset", "iris", "--model", "knn", "--split", "3", "--test", "0.3"], "--split ID"),
+        (["train", "--dataset", "iris", "--model", "knn", "--cluster", "ftp://x"], "--cluster: 'ftp://x' is not a cluster"),
     ]:
         code, _, err = cli(capsys, "--store", s, *args)
         assert code == 2 and message in err, (args, err)
@@ -71,6 +72,31 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], store_dir: Path) -> No
     assert code == 1 and "not a classification model" in err
     code, _, err = cli(capsys, "--store", s, "train", "--spec", str(store_dir / "nope.yaml"))
     assert code == 1 and "There is no spec file" in err
+
+
+@pytest.mark.slow
+def test_where_a_search_runs_comes_from_cluster_the_spec_file_or_the_environment(
+        capsys: pytest.CaptureFixture[str], store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        nowhere = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    s = str(store_dir)
+    search = ["train", "--dataset", "iris", "--model", "knn", "--search", "random", "--trials", "2"]
+    monkeypatch.setenv("MODELYARD_CLUSTER", nowhere)
+    code, _, err = cli(capsys, "--store", s, *search)
+    assert code == 1 and f"error: Cannot reach the Dask scheduler at {nowhere} (from MODELYARD_CLUSTER)" in err
+    code, out, err = cli(capsys, "--store", s, *search, "--cluster", "serial")
+    assert code == 0 and "Random search: best of 2 trials" in out, err
+    spec = tmp_path / "train.json"
+    spec.write_text(json.dumps({"dataset": "iris", "model": "knn", "search": "random", "cluster": "nowhere"}))
+    code, _, err = cli(capsys, "--store", s, "train", "--spec", str(spec))
+    assert code == 2 and f"{spec}: cluster: 'nowhere' is not a cluster" in err
+    spec.write_text(json.dumps({"dataset": "iris", "model": "knn", "search": {"method": "random", "trials": 2},
+                                "cluster": "serial"}))
+    code, out, err = cli(capsys, "--store", s, "train", "--spec", str(spec))
+    assert code == 0 and "Random search: best of 2 trials" in out, err
 
 
 @pytest.mark.slow

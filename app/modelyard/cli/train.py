@@ -79,6 +79,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                      help="the search's trial budget (random: default 10; grid: default all)")
     how.add_argument("--search-metric", metavar="METRIC", dest="search_metric",
                      help="what the search optimises (default: accuracy, or rmse for regression)")
+    how.add_argument("--cluster", metavar="WHERE",
+                     help="where a search's trials and the cross-validation folds run: serial, local, local:N, "
+                          "auto, or a Dask scheduler's address (tcp://host:8786); default: $MODELYARD_CLUSTER, "
+                          "the store's preference, else auto (docs/scale.md)")
     how.add_argument("--split", type=positive_int, metavar="ID", dest="split_id",
                      help="use a stored split (default: make one with --test/--validation/--split-method)")
     how.add_argument("--test", type=number, metavar="SHARE", help="test share of a new split (default 0.2)")
@@ -130,11 +134,28 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _cluster(args: argparse.Namespace, from_file: Any) -> str | None:
+    """``--cluster``, else the spec file's ``cluster:`` (checked now: a typo is a usage error)."""
+    from modelyard.core.common.errors import ModelyardError
+    from modelyard.core.experiments.training.engine import parse_cluster
+
+    value, source = (args.cluster, "--cluster") if args.cluster else (from_file, f"{args.spec}: cluster")
+    if value in (None, ""):
+        return None
+    try:
+        return parse_cluster(str(value), source).text
+    except ModelyardError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
+
+
 def _build_spec(args: argparse.Namespace) -> Any:
+    """The spec from the file and the options; the file's ``cluster:`` (where the fits run, not part
+    of the spec) is kept in ``args.cluster_choice``."""
     from modelyard.core.experiments.training.catalogue import get_model
     from modelyard.core.experiments.training.spec import TrainSpec, read_spec_file
 
     data: dict[str, Any] = read_spec_file(args.spec) if args.spec else {}
+    args.cluster_choice = _cluster(args, data.pop("cluster", None))
     if args.dataset:
         data["dataset"] = args.dataset
     if args.target:
@@ -211,7 +232,7 @@ def _train(args: argparse.Namespace) -> int:
     spec = _build_spec(args)
     from modelyard.core.experiments.training.spec import train_spec_job
 
-    outcome = run_training_job(args, train_spec_job(spec))
+    outcome = run_training_job(args, train_spec_job(spec, cluster=args.cluster_choice))
     if wants_json(args):
         print_json(outcome_json(outcome))
         return 0

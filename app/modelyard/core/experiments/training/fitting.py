@@ -10,18 +10,24 @@ from typing import Any
 
 from modelyard.core.common.errors import JobCancelled, ModelyardError
 from modelyard.core.experiments.training.data import _Data
+from modelyard.core.experiments.training.engine import Engine, SerialEngine
 from modelyard.core.experiments.training.metrics import (
     GREATER_IS_BETTER,
     PRIMARY_METRIC,
-    _evaluate,
 )
 from modelyard.core.experiments.training.recording import (
-    _warnings_to_log,
     clean,
     threads_to_use,
 )
 from modelyard.core.experiments.training.spec import (
     TrainSpec,
+)
+from modelyard.core.experiments.training.trials import (
+    PipeSpec,
+    Task,
+    TrialData,
+    build_pipeline,
+    fit,
 )
 from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext
@@ -34,25 +40,16 @@ MAX_GRID = 500
 # =========================================================================== building and fitting
 
 
+def _pipe(ts: TrainSpec, d: _Data, plan: Mapping[str, Any]) -> PipeSpec:
+    return PipeSpec(model=ts.model, task=d.task, plan=plan, seed=ts.seed)
+
+
 def _pipeline(ts: TrainSpec, d: _Data, plan: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
-    from sklearn.pipeline import Pipeline
-
-    from modelyard.core.experiments.training import catalogue, preprocess
-
-    pre = preprocess.build_preprocessor(plan=plan)
-    est = catalogue.make_estimator(ts.model, d.task, params, seed=ts.seed, n_jobs=threads_to_use())
-    return Pipeline([("preprocess", pre), ("model", est)])
+    return build_pipeline(_pipe(ts, d, plan), params, threads_to_use())
 
 
 def _fit(model: Any, X: Any, y: Any, what: str) -> Any:
-    try:
-        return model.fit(X, y)
-    except (JobCancelled, KeyboardInterrupt, MemoryError):
-        raise
-    except (ValueError, TypeError, ArithmeticError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelyardError(f"Training {what} failed: {msg}",
-                             hint="Check the model's parameters and the preprocessing of the columns.") from exc
+    return fit(model, X, y, what)
 
 
 def _folds(task: str, y: Any, k: int, seed: int) -> list[tuple[Any, Any]]:
@@ -70,19 +67,43 @@ def _folds(task: str, y: Any, k: int, seed: int) -> list[tuple[Any, Any]]:
     return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n)))
 
 
-def _cross_validate(ts: TrainSpec, d: _Data, plan: Mapping[str, Any], params: Mapping[str, Any], X: Any, y: Any,
-                    progress: ProgressSlice, label: str) -> list[dict[str, float]]:
-    from sklearn.base import clone
+class _Warnings:
+    """Each distinct warning the fits reported, logged once."""
 
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx, self.seen = ctx, set()
+
+    def __call__(self, lines: list[str]) -> None:
+        for line in lines:
+            if line not in self.seen:
+                self.seen.add(line)
+                self.ctx.log(line)
+
+
+def _cross_validate(ctx: JobContext, ts: TrainSpec, d: _Data, plan: Mapping[str, Any], params: Mapping[str, Any],
+                    X: Any, y: Any, progress: ProgressSlice, label: str,
+                    engine: Engine | None = None) -> list[dict[str, float]]:
+    """The metrics of each fold (on ``engine``, else one after the other here; a fold that fails
+    fails the run)."""
     folds = _folds(d.task, y, ts.cv, ts.seed)
-    base = _pipeline(ts, d, plan, params)
-    out = []
-    for i, (tr, va) in enumerate(folds):
-        progress(i / len(folds), f"{label}fold {i + 1}/{len(folds)}")
-        model = _fit(clone(base), X.iloc[tr], y[tr], f"fold {i + 1}")
-        classes = getattr(model, "classes_", None)
-        out.append(_evaluate(model, X.iloc[va], y[va], d.task, classes))
-    progress(1.0, f"{label}{len(folds)} folds done")
+    k = len(folds)
+    tasks = [Task(0, dict(params), i, f"fold {i + 1}") for i in range(k)]
+    out: list[Any] = [None] * k
+    warn = _Warnings(ctx)
+    engine = engine or SerialEngine(threads_to_use())
+    serial = isinstance(engine, SerialEngine)
+    finished = 0
+    for i, res in engine.run(TrialData(X, y, folds), _pipe(ts, d, plan), tasks,
+                             before=lambda i: progress(i / k, f"{label}fold {i + 1}/{k}"),
+                             check=ctx.check_cancelled):
+        warn(res["warnings"])
+        if res["error"]:
+            raise ModelyardError(res["error"], hint=res["hint"])
+        out[i] = res["metrics"]
+        finished += 1
+        if not serial:
+            progress(finished / k, f"{label}{finished}/{k} folds done")
+    progress(1.0, f"{label}{k} folds done")
     return out
 
 
@@ -175,13 +196,12 @@ def search_candidates(space: Mapping[str, Any], method: str, trials: int | None,
 
 
 def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mapping[str, Any],
-                progress: ProgressSlice) -> dict[str, Any]:
-    """Try the candidates, one child run each; returns the summary (best params and score...)."""
+                progress: ProgressSlice, engine: Engine | None = None) -> dict[str, Any]:
+    """Try the candidates (their fits on ``engine``, else one after the other here), one child run per trial,
+    recorded as soon as the trial finishes; returns the summary (best params and score...)."""
     import numpy as np
-    from sklearn.base import clone
     from sklearn.model_selection import train_test_split
 
-    from modelyard.core.experiments import tracking
     from modelyard.core.experiments.training import catalogue
 
     search = ts.search or {}
@@ -199,9 +219,10 @@ def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mappin
     X_train, y_train = d.X(d.train), d.Y(d.train)
     if ts.cv >= 2:
         evaluation = "cv"
+        data = TrialData(X_train, y_train, _folds(task, y_train, ts.cv, ts.seed))
     elif len(d.validation):
         evaluation = "validation"
-        X_val, y_val = d.X(d.validation), d.Y(d.validation)
+        data = TrialData(X_train, y_train, [(None, None)], d.X(d.validation), d.Y(d.validation))
     else:
         evaluation = "holdout"
         strat = None
@@ -213,53 +234,41 @@ def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mappin
                                       stratify=strat)
         except ValueError:
             tr, va = train_test_split(np.arange(len(y_train)), test_size=HOLDOUT_SHARE, random_state=ts.seed)
-        X_val, y_val = X_train.iloc[va].reset_index(drop=True), y_train[va]
-        X_fit, y_fit = X_train.iloc[tr].reset_index(drop=True), y_train[tr]
+        data = TrialData(X_train, y_train, [(tr, va)])
     ctx.log(f"{search['method'].capitalize()} search: {len(candidates)} trial(s) of {', '.join(space)}, "
             f"scored by {metric} ({'cross-validation' if evaluation == 'cv' else evaluation + ' rows'}).")
-    trials: list[dict[str, Any]] = []
-    n = len(candidates)
-    for i, cand in enumerate(candidates):
-        sub = progress.sub(i / n, (i + 1) / n)
-        label = f"Trial {i + 1}/{n}: "
-        sub(0.0, label + ", ".join(f"{k}={v}" for k, v in cand.items()))
-        params = {**fixed, **cand}
-        record: dict[str, Any] = {"trial": i + 1, "run_id": None, "params": cand, "score": None,
-                                  "status": "failed", "error": None}
-        trials.append(record)
-        child = tracking.start_run(run.experiment, name=f"{run_name(ts)} trial {i + 1}", parent=run, store=ctx.store,
-                                   source=ts.source, dataset_version_id=d.version.id, split_id=d.split.id,
-                                   job_id=ctx.job_id, tags={**ts.tags, "search_trial": i + 1})
-        record["run_id"] = child.id
-        try:
-            with child:
-                est = catalogue.make_estimator(ts.model, task, params, seed=ts.seed)
-                child.log_params({"model": ts.model, "task": task, "dataset": d.version.ref, "target": d.target,
-                                  "seed": ts.seed, "trial": i + 1,
-                                  **catalogue.form_params(ts.model, task, est)})
-                with _warnings_to_log(ctx):
-                    if evaluation == "cv":
-                        folds = _cross_validate(ts, d, plan, params, X_train, y_train, sub, label)
-                        means = _log_cv(child, folds)
-                        score = means.get(metric, float("nan"))
-                        record["folds"] = folds
-                    else:
-                        base = _pipeline(ts, d, plan, params)
-                        fit_X, fit_y = (X_train, y_train) if evaluation == "validation" else (X_fit, y_fit)
-                        model = _fit(clone(base), fit_X, fit_y, f"trial {i + 1}")
-                        m = _evaluate(model, X_val, y_val, task, getattr(model, "classes_", None))
-                        child.log_metrics({f"val_{k}": v for k, v in m.items()})
-                        score = m.get(metric, float("nan"))
-                if math.isfinite(score):
-                    child.log_metric("score", score)
-                record["score"] = score if math.isfinite(score) else None
-                record["status"] = "succeeded"
-        except (JobCancelled, KeyboardInterrupt):
-            raise
-        except Exception as exc:  # noqa: BLE001 - a failed trial is recorded; the search goes on
-            record["error"] = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
-            ctx.log(f"Trial {i + 1} failed: {record['error']}")
-        sub(1.0, label + (f"{metric} {record['score']:.4g}" if record["score"] is not None else "failed"))
+    n, k = len(candidates), len(data.parts)
+    tasks = [Task(i + 1, {**fixed, **cand}, j, f"fold {j + 1}" if evaluation == "cv" else f"trial {i + 1}")
+             for i, cand in enumerate(candidates) for j in range(k)]
+    trials: list[dict[str, Any]] = [{"trial": i + 1, "run_id": None, "params": cand, "score": None,
+                                     "status": "failed", "error": None} for i, cand in enumerate(candidates)]
+    parts: dict[int, list[Any]] = {i + 1: [None] * k for i in range(n)}
+
+    def label(trial: int) -> str:
+        return f"Trial {trial}/{n}: "
+
+    def before(idx: int) -> None:  # the serial engine: a fold's progress, as the fits go
+        t = tasks[idx]
+        sub = progress.sub((t.trial - 1) / n, t.trial / n)
+        if t.part == 0:
+            sub(0.0, label(t.trial) + ", ".join(f"{key}={v}" for key, v in candidates[t.trial - 1].items()))
+        if evaluation == "cv":
+            sub(t.part / k, f"{label(t.trial)}fold {t.part + 1}/{k}")
+
+    finished = 0
+    engine = engine or SerialEngine(threads_to_use())
+    if not isinstance(engine, SerialEngine):
+        progress(0.0, f"{n} trials on {engine.description}")
+    for idx, res in engine.run(data, _pipe(ts, d, plan), tasks, before=before, check=ctx.check_cancelled):
+        t = tasks[idx]
+        parts[t.trial][t.part] = res
+        if any(r is None for r in parts[t.trial]):
+            continue
+        record = trials[t.trial - 1]
+        _record_trial(ctx, run, ts, d, record, parts.pop(t.trial), evaluation, metric)
+        finished += 1
+        progress(finished / n, label(t.trial) + (f"{metric} {record['score']:.4g}" if record["score"] is not None
+                                                 else "failed"))
     scored = [t for t in trials if t["score"] is not None]
     if not scored:
         raise ModelyardError(f"All {len(trials)} trials of the search failed.",
@@ -270,6 +279,50 @@ def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mappin
     return {"method": search["method"], "metric": metric, "greater_is_better": greater, "evaluation": evaluation,
             "space": space, "trials": trials,
             "best": {k: best[k] for k in ("trial", "run_id", "params", "score")}}
+
+
+def _record_trial(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, record: dict[str, Any],
+                  results: list[dict[str, Any]], evaluation: str, metric: str) -> None:
+    """Record a finished trial as a child run of the search ``run``; fills in ``record``."""
+    from modelyard.core.experiments import tracking
+    from modelyard.core.experiments.training import catalogue
+
+    i = record["trial"]
+    workers = sorted({r["worker"] for r in results if r.get("worker")})
+    tags = {**ts.tags, "search_trial": i, **({"search_worker": ", ".join(workers)} if workers else {})}
+    child = tracking.start_run(run.experiment, name=f"{run_name(ts)} trial {i}", parent=run, store=ctx.store,
+                               source=ts.source, dataset_version_id=d.version.id, split_id=d.split.id,
+                               job_id=ctx.job_id, tags=tags)
+    record["run_id"] = child.id
+    warn = _Warnings(ctx)
+    try:
+        with child:
+            params = {**ts.params, **record["params"]}
+            est = catalogue.make_estimator(ts.model, d.task, params, seed=ts.seed)
+            child.log_params({"model": ts.model, "task": d.task, "dataset": d.version.ref, "target": d.target,
+                              "seed": ts.seed, "trial": i, **catalogue.form_params(ts.model, d.task, est)})
+            for r in results:
+                warn(r["warnings"])
+            failed = next((r for r in results if r["error"]), None)
+            if failed is not None:
+                raise ModelyardError(failed["error"], hint=failed["hint"])
+            if evaluation == "cv":
+                folds = [r["metrics"] for r in results]
+                score = _log_cv(child, folds).get(metric, float("nan"))
+                record["folds"] = folds
+            else:
+                m = results[0]["metrics"]
+                child.log_metrics({f"val_{key}": v for key, v in m.items()})
+                score = m.get(metric, float("nan"))
+            if math.isfinite(score):
+                child.log_metric("score", score)
+            record["score"] = score if math.isfinite(score) else None
+            record["status"] = "succeeded"
+    except (JobCancelled, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed trial is recorded; the search goes on
+        record["error"] = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
+        ctx.log(f"Trial {i} failed: {record['error']}")
 
 
 def run_name(ts: TrainSpec) -> str:

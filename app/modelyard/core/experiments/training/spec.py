@@ -270,14 +270,23 @@ def read_spec_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(data)
 
 
-def train_spec_job(spec: TrainSpec | Mapping[str, Any], *, title: str | None = None) -> JobSpec:
+def train_spec_job(spec: TrainSpec | Mapping[str, Any], *, title: str | None = None,
+                   cluster: str | None = None) -> JobSpec:
     """The job that trains ``spec`` in a child process (run it with ``run_job`` or the GUI's runner).
+
+    ``cluster`` says where a search's trials and the cross-validation folds run (``serial``,
+    ``local``, ``local:N``, ``tcp://host:8786``; default: ``MODELYARD_CLUSTER``, the store's
+    preference, else ``auto``; see :mod:`.engine`). It is the job's, not the spec's: where the
+    fits ran does not change the results, and a reproduction runs wherever its job says.
 
     After a cancel or a failure the runner ends the runs the killed child left running (the
     kind's clean-up, :mod:`modelyard.core.jobs.kinds`).
     """
     ts = TrainSpec.from_json(spec)
-    return JobSpec.for_kind("train", title or ts.title, {"spec": ts.to_json()})
+    params: dict[str, Any] = {"spec": ts.to_json()}
+    if cluster:
+        params["cluster"] = str(cluster)
+    return JobSpec.for_kind("train", title or ts.title, params)
 
 
 def reproduce_spec_job(run_id: str, *, data: str = "spec", source: str = "api", cwd: str | None = None) -> JobSpec:

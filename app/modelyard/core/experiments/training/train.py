@@ -42,7 +42,12 @@ Metrics (the latest value of each is what run lists show):
 * ``fit_time_s``: seconds the final fit took (not compared by reproduce).
 
 Tags: ``git_commit`` (when the caller's folder is a git checkout), the spec's tags, and
-``search_trial`` = N on a trial.
+``search_trial`` = N on a trial (and ``search_worker``, the Dask worker(s) that fitted it, when the
+search ran on a cluster).
+
+Where a search's trials and the cross-validation folds run (here, or as tasks on a Dask cluster)
+is the job's ``cluster`` parameter, not part of the spec; see :mod:`.engine` and docs/scale.md.
+The results are the same either way. A trial's child run is recorded when the trial finishes.
 
 Artifacts (JSON unless said; ``label`` values are the target's values as JSON):
 
@@ -99,12 +104,14 @@ The job's result: ``{"run_id", "experiment", "model", "task", "dataset", "datase
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelyard.core.experiments.training.data import _target_values, load_data  # noqa: F401 - monitoring imports _target_values here
+from modelyard.core.experiments.training.engine import choose_cluster, open_engine
 from modelyard.core.experiments.training.evaluation import (
     EXAMPLE_ROWS,
     LEARNING_CURVE_MAX_ROWS,
@@ -202,51 +209,64 @@ def mark_runs_of_job_cancelled(store: Store, job_id: int) -> list[str]:
 
 
 def train_and_wait(store: Store, spec: TrainSpec | Mapping[str, Any], *, reporter: Reporter | None = None,
-                   cancel_event: threading.Event | None = None) -> JobOutcome:
+                   cancel_event: threading.Event | None = None, cluster: str | None = None) -> JobOutcome:
     """Train ``spec`` in a child process now (in this thread); the runner tidies up its runs
-    after a cancel or a crash. Returns the job's outcome (``outcome.result["run_id"]``...)."""
-    return run_job(store, train_spec_job(spec), reporter=reporter, cancel_event=cancel_event)
+    after a cancel or a crash. Returns the job's outcome (``outcome.result["run_id"]``...).
+    ``cluster``: where a search's fits run (see :func:`~.spec.train_spec_job`)."""
+    return run_job(store, train_spec_job(spec, cluster=cluster), reporter=reporter, cancel_event=cancel_event)
 
 
 # =========================================================================== the job
 
 
-def train(ctx: JobContext, *, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Job: train the model ``spec`` describes and record it as a run (see the module docstring)."""
-    return run_training(ctx, TrainSpec.from_json(spec))
+def train(ctx: JobContext, *, spec: Mapping[str, Any], cluster: str | None = None) -> dict[str, Any]:
+    """Job: train the model ``spec`` describes and record it as a run (see the module docstring);
+    ``cluster`` says where a search's trials and the folds run (:mod:`.engine`)."""
+    return run_training(ctx, TrainSpec.from_json(spec), cluster=cluster)
 
 
 def run_training(ctx: JobContext, ts: TrainSpec, *, progress: ProgressSlice | None = None,
-                 before_end: Callable[[Any], None] | None = None) -> dict[str, Any]:
+                 before_end: Callable[[Any], None] | None = None, cluster: str | None = None) -> dict[str, Any]:
     """Train and record (the body of :func:`train`; :mod:`.reproduce` calls it too).
 
     ``before_end(run)`` is called with the :class:`~modelyard.core.experiments.tracking.ActiveRun` when
-    everything is recorded, before the run ends (to add more to it).
+    everything is recorded, before the run ends (to add more to it). ``cluster``: where the fits
+    of a search or a cross-validation run (``serial``, ``local``, an address; default: the
+    environment's ``MODELYARD_CLUSTER``, the store's preference, else ``auto``; see :mod:`.engine`).
     """
     from threadpoolctl import threadpool_limits
 
     progress = progress or ctx.sub(0.0, 1.0)
     t0 = time.monotonic()
     with threadpool_limits(limits=threads_to_use()):
-        return _run(ctx, ts, progress, t0, before_end)
+        return _run(ctx, ts, progress, t0, before_end, cluster)
 
 
 def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
-         before_end: Callable[[Any], None] | None) -> dict[str, Any]:
+         before_end: Callable[[Any], None] | None, cluster_given: str | None) -> dict[str, Any]:
     from modelyard.core.experiments import tracking
     from modelyard.core.experiments.training import catalogue
 
+    cluster = choose_cluster(ctx.store, cluster_given) if (ts.search or ts.cv >= 2) else None
     d, rs, plan = load_data(ctx, ts, progress.sub(0.0, 0.08))
     task = d.task
     env = environment(rs.cwd)
     tags = dict(rs.tags)
     if env["git"]:
         tags["git_commit"] = env["git"]["commit"]
-    run = tracking.start_run(rs.experiment or d.version.name, name=run_name(rs), tags=tags, store=ctx.store,
-                             source=rs.source, dataset_version_id=d.version.id, split_id=d.split.id,
-                             job_id=ctx.job_id, spec=rs.to_json())
+    # the cluster first: a scheduler that cannot be reached fails the job before any run is recorded
+    fits = contextlib.ExitStack()
+    engine = fits.enter_context(open_engine(cluster, n_rows=len(d.train), n_jobs=threads_to_use(),
+                                            log=ctx.log)) if cluster else None
+    try:
+        run = tracking.start_run(rs.experiment or d.version.name, name=run_name(rs), tags=tags, store=ctx.store,
+                                 source=rs.source, dataset_version_id=d.version.id, split_id=d.split.id,
+                                 job_id=ctx.job_id, spec=rs.to_json())
+    except BaseException:
+        fits.close()
+        raise
     ctx.log(f"Run {run.id} started in experiment '{run.experiment}'.")
-    with run:
+    with fits, run:
         X_train, y_train = d.X(d.train), d.Y(d.train)
         X_test, y_test = d.X(d.test), d.Y(d.test)
         meta: dict[str, Any] = {"model": rs.model, "task": task, "dataset": d.version.ref, "target": d.target,
@@ -261,7 +281,8 @@ def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
                         search_metric=rs.search.get("metric") or PRIMARY_METRIC[task])
         run.log_params(meta)
         if rs.search:
-            search_summary = _run_search(ctx, run, rs, d, plan, progress.sub(0.08, 0.62))
+            search_summary = _run_search(ctx, run, rs, d, plan, progress.sub(0.08, 0.62), engine)
+            fits.close()  # the cluster's workers are not needed for the final fit
             params = {**params, **search_summary["best"]["params"]}
             best = next(t for t in search_summary["trials"] if t["trial"] == search_summary["best"]["trial"])
             if best.get("folds"):
@@ -274,8 +295,9 @@ def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
                           "search/trials.json", kind="search", media_type="application/json")
         elif rs.cv >= 2:
             with _warnings_to_log(ctx):
-                folds = _cross_validate(rs, d, plan, params, X_train, y_train, progress.sub(0.08, 0.62),
-                                        "Cross-validation: ")
+                folds = _cross_validate(ctx, rs, d, plan, params, X_train, y_train, progress.sub(0.08, 0.62),
+                                        "Cross-validation: ", engine)
+            fits.close()
             cv_means = _log_cv(run, folds)
         model = _pipeline(rs, d, plan, params)
         run.log_params(catalogue.form_params(rs.model, task, model[-1]))

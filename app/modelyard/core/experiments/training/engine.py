@@ -1,0 +1,378 @@
+"""Where a search's trials and a cross-validation's folds run: here, one after the other, or on a
+Dask cluster (dask.distributed) - a local cluster of worker processes, or a team's scheduler.
+
+Which one (the first given wins):
+
+1. the job's ``cluster`` (``modelyard train --cluster``, a spec file's ``cluster:``);
+2. the environment variable ``MODELYARD_CLUSTER``;
+3. the store's preference (``store_meta`` key ``training.cluster``; :func:`set_cluster_preference`);
+4. ``auto``.
+
+The values: ``serial`` (no cluster: the fits run in the training job's process, one after the
+other), ``local`` or ``local:N`` (a cluster of N worker processes on this machine, one per core
+by default, started for the search and stopped after it), a scheduler's address
+(``tcp://host:8786``; ``host:8786`` means the same), or ``auto``: ``local`` when the work is big
+enough to gain from it (at least :data:`AUTO_MIN_ROWS` training rows and two fits, on a machine
+with two cores or more), else ``serial``.
+
+The data goes to the workers once per search (``client.scatter(..., broadcast=True)``); each
+task is :func:`.trials.run_part_on_worker`, a pure function returning metrics. The workers never
+see the store. A worker that dies while fitting: Dask runs the task again on another worker;
+when the workers running it died twice (the local cluster's ``allowed_failures`` is 1; a team's
+scheduler decides with its own ``distributed.scheduler.allowed-failures``), the trial fails with
+that reason and the search goes on. Cancel (the job's cancellation, or the SIGTERM that stops a
+job's process) cancels every outstanding task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+from modelyard.core.common.errors import JobCancelled, ModelyardError
+from modelyard.core.experiments.training.trials import (
+    PipeSpec,
+    Task,
+    TrialData,
+    run_part,
+    run_part_on_worker,
+)
+
+ENV_VAR = "MODELYARD_CLUSTER"
+META_KEY = "training.cluster"
+AUTO_MIN_ROWS = 10_000
+CONNECT_TIMEOUT_S = 5.0  # to reach the scheduler's port
+HANDSHAKE_TIMEOUT_S = 30.0  # then for a busy scheduler to answer
+LOCAL_ALLOWED_FAILURES = 1  # a task whose worker died runs once more, then fails
+POLL_S = 0.02
+CHOICES_HINT = "Use serial, local, local:N, auto, or a Dask scheduler's address such as tcp://host:8786."
+
+_ADDRESS = re.compile(r"^(?:(?P<scheme>tcp|tls)://)?(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A parsed cluster choice: ``kind`` is serial | local | address | auto; ``source`` says
+    where it came from (for messages: "--cluster", "MODELYARD_CLUSTER"...)."""
+
+    kind: str
+    address: str | None = None
+    workers: int | None = None
+    source: str = "the default"
+
+    @property
+    def text(self) -> str:
+        if self.kind == "address":
+            return str(self.address)
+        if self.kind == "local" and self.workers:
+            return f"local:{self.workers}"
+        return self.kind
+
+
+def parse_cluster(value: str, source: str = "the cluster setting") -> Cluster:
+    """``serial``, ``local``, ``local:N``, ``auto`` or ``[tcp://]host:port`` (else a ModelyardError
+    naming ``source``)."""
+    text = str(value).strip()
+    low = text.lower()
+    if low in ("", "auto"):
+        return Cluster("auto", source=source)
+    if low in ("serial", "none", "off"):
+        return Cluster("serial", source=source)
+    if low == "local":
+        return Cluster("local", source=source)
+    if low.startswith("local:"):
+        n = low[6:]
+        if not n.isdigit() or int(n) < 1:
+            raise ModelyardError(f"{source}: {text!r} needs a number of workers of at least 1 (local:2).",
+                                 hint=CHOICES_HINT)
+        return Cluster("local", workers=int(n), source=source)
+    match = _ADDRESS.match(text)
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise ModelyardError(f"{source}: {text!r} is not a cluster.", hint=CHOICES_HINT)
+    return Cluster("address", address=f"{match['scheme'] or 'tcp'}://{match['host']}:{match['port']}", source=source)
+
+
+def get_cluster_preference(store: Any) -> str | None:
+    """The store's cluster preference (the value as the user gave it), or None."""
+    from modelyard.core.store import models as m
+
+    with store.session() as s:
+        row = s.get(m.StoreMeta, META_KEY)
+        return row.value if row is not None else None
+
+
+def set_cluster_preference(store: Any, value: str | None) -> None:
+    """Keep (or with None, forget) where this store's searches run; checked, audited. Changing it
+    decides which machines see training data, so it needs the right to manage the store."""
+    from modelyard.core.store import models as m
+    from modelyard.core.store import records, team
+
+    if value is not None:
+        value = parse_cluster(value, "The cluster preference").text
+    team.require(store, "manage", "Changing where searches run")
+    with store.write() as s:
+        row = s.get(m.StoreMeta, META_KEY)
+        before = row.value if row is not None else None
+        if value is None:
+            if row is not None:
+                s.delete(row)
+        elif row is None:
+            s.add(m.StoreMeta(key=META_KEY, value=value))
+        else:
+            row.value = value
+        if before != value:
+            records.audit(s, "store", META_KEY, "cluster_preference", from_value=before, to_value=value)
+
+
+def choose_cluster(store: Any, given: str | None = None) -> Cluster:
+    """The cluster a job uses: ``given``, else ``MODELYARD_CLUSTER``, else the store's preference, else auto."""
+    if given:
+        return parse_cluster(given, "--cluster")
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return parse_cluster(env, ENV_VAR)
+    pref = get_cluster_preference(store) if store is not None else None
+    if pref:
+        return parse_cluster(pref, "The store's cluster preference")
+    return Cluster("auto")
+
+
+def local_workers(requested: int | None = None) -> int:
+    return max(1, requested or os.cpu_count() or 1)
+
+
+# =========================================================================== engines
+
+
+class SerialEngine:
+    """The fits one after the other in this process (small searches, and where that is the point)."""
+
+    description = "in this process"
+    workers = 1
+
+    def __init__(self, n_jobs: int) -> None:
+        self.n_jobs = n_jobs
+
+    def run(self, data: TrialData, pipe: PipeSpec, tasks: Sequence[Task], *,
+            before: Callable[[int], None], check: Callable[[], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+        for i, t in enumerate(tasks):
+            check()
+            before(i)
+            yield i, run_part(data, pipe, t.params, t.part, t.what, n_jobs=self.n_jobs)
+
+    def close(self) -> None:
+        pass
+
+
+class DaskEngine:
+    """The fits as tasks on a Dask cluster; results in the order they finish."""
+
+    def __init__(self, client: Any, cluster: Any, description: str) -> None:
+        self.client = client
+        self.cluster = cluster
+        self.description = description
+
+    @property
+    def workers(self) -> int:
+        return len(self.client.scheduler_info(n_workers=-1).get("workers", {})) if self.client else 0
+
+    def run(self, data: TrialData, pipe: PipeSpec, tasks: Sequence[Task], *,
+            before: Callable[[int], None], check: Callable[[], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+        from distributed import as_completed
+
+        client = self.client
+        check()
+        data_future = client.scatter(data, broadcast=True, hash=False)  # once per search, not per trial
+        token = uuid.uuid4().hex[:8]
+        futures = {}
+
+        def submit(i: int, again: str = "") -> Any:
+            t = tasks[i]
+            f = client.submit(run_part_on_worker, data_future, pipe, t.params, t.part, t.what, pure=False,
+                              key=f"modelyard-trial{t.trial}-part{t.part}-{token}{again}")
+            futures[f.key] = (i, f)
+            return f
+
+        for i in range(len(tasks)):
+            submit(i)
+        done = as_completed([f for _, f in futures.values()], loop=client.loop)
+        left = set(futures)
+        resubmitted: set[int] = set()
+        try:
+            with _cancel_on_sigterm():
+                while left:
+                    check()
+                    if not done.has_ready():
+                        time.sleep(POLL_S)
+                        continue
+                    for f in done.next_batch(block=False):
+                        i, _ = futures[f.key]
+                        left.discard(f.key)
+                        result = _outcome(f)
+                        if result.pop("lost", False) and i not in resubmitted:  # fit it again, once
+                            resubmitted.add(i)
+                            again = submit(i, "-again")
+                            left.add(again.key)
+                            done.add(again)
+                            continue
+                        yield i, result
+        finally:
+            outstanding = [futures[k][1] for k in left]
+            if outstanding:
+                with contextlib.suppress(Exception):
+                    client.cancel(outstanding, force=True)
+            with contextlib.suppress(Exception):
+                client.cancel([data_future], force=True)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=5)
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.close(timeout=5)
+            _allow_children(False)
+
+
+def _outcome(future: Any) -> dict[str, Any]:
+    """What a finished task returned, or why it failed (a worker that died twice...)."""
+    if future.status == "finished":
+        try:
+            return future.result()
+        except (JobCancelled, KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the trial's failure; Dask's CancelledError (a result
+            # lost with its worker) is a BaseException: it must not end the search
+            if isinstance(exc, asyncio.CancelledError):
+                return {**_failure(f"Its result was lost with its worker ({type(exc).__name__})."), "lost": True}
+            return _failure(f"{type(exc).__name__}: {exc}")
+    if future.status == "cancelled":
+        return _failure("The cluster dropped the task (its scheduler restarted or lost it).")
+    exc = future.exception()
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        last = getattr(getattr(exc, "last_worker", None), "address", None)
+        tries = getattr(exc, "allowed_failures", LOCAL_ALLOWED_FAILURES) + 1
+        return _failure(f"The workers running it died {tries} times"
+                        + (f" (the last was {last})" if last else "") + ".")
+    return _failure(f"{type(exc).__name__}: {exc}")
+
+
+def _failure(reason: str) -> dict[str, Any]:
+    return {"metrics": None, "warnings": [], "error": reason, "hint": None, "worker": None, "seconds": None}
+
+
+@contextlib.contextmanager
+def _cancel_on_sigterm() -> Iterator[None]:
+    """In a job's process (the main thread), the SIGTERM that stops the job raises JobCancelled, so
+    the outstanding tasks are cancelled on the way out; elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise JobCancelled()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _allow_children(allow: bool) -> None:
+    """A job's process is daemonic (it dies with its parent), and multiprocessing refuses children
+    to daemonic processes; the local cluster's worker processes watch this one and exit with it,
+    so they may be started (and restarted) while the cluster lives."""
+    import multiprocessing.process as mpp
+
+    config = mpp.current_process()._config  # noqa: SLF001
+    if allow:
+        config["_modelyard_daemon"] = config.get("daemon")
+        config["daemon"] = False
+    elif "_modelyard_daemon" in config:
+        config["daemon"] = config.pop("_modelyard_daemon")
+
+
+def _quiet_dask() -> None:
+    # Dask's own logs (a worker that died, a task retried) go to the job's log, told by Modelyard
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker",
+                 "distributed.client", "distributed.core", "distributed.comm"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def connect(cluster: Cluster) -> DaskEngine:
+    """A Dask engine on ``cluster`` (local or an address); a scheduler that cannot be reached is a
+    one-line ModelyardError naming its address within :data:`CONNECT_TIMEOUT_S` seconds."""
+    from distributed import Client
+
+    _quiet_dask()
+    if cluster.kind == "address":
+        unreachable = ModelyardError(
+            f"Cannot reach the Dask scheduler at {cluster.address} (from {cluster.source}) "
+            f"within {CONNECT_TIMEOUT_S:.0f} s.",
+            hint="Start it there with 'dask scheduler', or choose another cluster (serial, local, local:N, "
+                 "auto, or tcp://host:8786).")
+        # Dask retries a refused connection until its timeout: a plain TCP connect answers at once,
+        # and a scheduler that answers gets longer for the handshake (it may be busy)
+        _, _, hostport = str(cluster.address).partition("://")
+        host, _, port = hostport.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+                pass
+            client = Client(cluster.address, timeout=HANDSHAKE_TIMEOUT_S, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise unreachable from exc
+        return DaskEngine(client, None, f"the Dask scheduler at {cluster.address}")
+    from distributed import LocalCluster
+
+    n = local_workers(cluster.workers)
+    _allow_children(True)
+    try:
+        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                             dashboard_address=None, silence_logs=logging.CRITICAL,
+                             scheduler_kwargs={"allowed_failures": LOCAL_ALLOWED_FAILURES})
+        client = Client(local, set_as_default=False)
+    except BaseException:
+        _allow_children(False)
+        raise
+    return DaskEngine(client, local, f"a local cluster of {n} worker process{'es' if n != 1 else ''}")
+
+
+Engine = Union[SerialEngine, DaskEngine]  # noqa: UP007 - a runtime alias
+
+
+@contextlib.contextmanager
+def open_engine(cluster: Cluster, *, n_rows: int, n_jobs: int, log: Callable[[str], None]) -> Iterator[Engine]:
+    """The engine ``cluster`` asks for (``auto``: from the work's size); closed after. A search or
+    a cross-validation has at least two fits, so ``auto`` looks at the training rows."""
+    kind = cluster.kind
+    if kind == "auto":
+        kind = "local" if n_rows >= AUTO_MIN_ROWS and (os.cpu_count() or 1) >= 2 else "serial"
+    engine: Engine
+    if kind == "serial":
+        engine = SerialEngine(n_jobs)
+    else:
+        t0 = time.monotonic()
+        engine = connect(cluster if cluster.kind != "auto" else Cluster("local", source=cluster.source))
+        log(f"The fits run on {engine.description} ({engine.workers} worker(s), "
+            f"ready in {time.monotonic() - t0:.1f} s).")
+    try:
+        yield engine
+    finally:
+        engine.close()
