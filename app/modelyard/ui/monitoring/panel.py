@@ -498,9 +498,17 @@ class MonitoringPanel(BatchSources, Panel):
         if name != self.model_name or self._timeline_made is None:
             return
         scores, metric = self._timeline_made
+        # the metric plot paints a turn after the scores plot: both painted at once held the window
+        # over 100 ms (their items' pictures), each alone about half
+        metric.setUpdatesEnabled(False)
         self.timeline_series, legend = plots.draw_timeline(scores, metric, data)
         self.timeline_legend.setText(legend)
         self.timeline_checks = data.get("checks") or []
+        QTimer.singleShot(30, self, lambda: self._show_metric_plot(metric))
+
+    def _show_metric_plot(self, metric: Any) -> None:
+        metric.setUpdatesEnabled(True)
+        metric.update()
         self.timeline_plots = self._timeline_made
 
     # ------------------------------------------------------------------ next steps from other rooms
