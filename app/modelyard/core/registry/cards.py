@@ -106,17 +106,22 @@ def _iso(value: dt.datetime | None) -> str | None:
 # =========================================================================== the card
 
 
+def _model_and_version(s: Any, ref: str | int) -> tuple[m.RegisteredModel, m.ModelVersion]:
+    """The model and version ``ref`` names (``NAME@vN``, ``NAME@ALIAS``, ``NAME``) or its integer id."""
+    if isinstance(ref, int):
+        mv = lookup.model_version_by_id(s, ref)
+        model = s.get(m.RegisteredModel, mv.model_id)
+        assert model is not None
+        return model, mv
+    return _resolve(s, ref)
+
+
 def model_card(store: Store, ref: str | int) -> dict[str, Any]:
     """The card of one version (``NAME@vN``, ``NAME@ALIAS``, ``NAME``, or its integer id)."""
     from modelyard._version import __version__
 
     with store.session() as s:
-        if isinstance(ref, int):
-            mv = lookup.model_version_by_id(s, ref)
-            model = s.get(m.RegisteredModel, mv.model_id)
-            assert model is not None
-        else:
-            model, mv = _resolve(s, ref)
+        model, mv = _model_and_version(s, ref)
         info = _version_info(s, model, mv)
         stored = dict(mv.card or {})
         run = s.get(m.Run, mv.run_id) if mv.run_id is not None else None
@@ -340,12 +345,7 @@ def card_history(store: Store, ref: str | int) -> list[dict[str, Any]]:
     (``fields``: the keys of :data:`NOTES_FIELDS` the edit changed; an edit made before revisions
     were counted gets its place in the order)."""
     with store.session() as s:
-        if isinstance(ref, int):
-            mv = lookup.model_version_by_id(s, ref)
-            model = s.get(m.RegisteredModel, mv.model_id)
-            assert model is not None
-        else:
-            model, mv = _resolve(s, ref)
+        model, mv = _model_and_version(s, ref)
         return _history(s, model, mv)
 
 
