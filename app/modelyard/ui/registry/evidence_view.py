@@ -574,6 +574,8 @@ class EvidenceView(QWidget):
         if categorical:  # half a category of room each side: the end labels are not dropped
             plot.setXRange(-1.0, len(pts), padding=0)
         of = p.get("of")
+        if str(of or "").startswith("P("):  # a probability on its whole scale: a 0.008 wiggle is not a V
+            plot.setYRange(0.0, 1.0, padding=0.05)
         plot.setTitle(html.escape(str(p.get("feature"))), size="10pt")
         plot.setLabel("left", str(of) if of else "prediction")  # "P(yes)" or "predicted price"
         plot.setToolTip(f"Partial dependence on {p.get('feature')}: the average "
