@@ -44,6 +44,7 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/registry/test_evidence_store.py",
     "tests/core/registry/test_requests.py",
     "tests/cli/test_cli_review.py",
+    "tests/cli/test_cli_store_cluster.py",
     "tests/core/registry/test_evidence.py",
     "tests/core/registry/test_fairness_gates.py",
     "tests/core/registry/test_fairness.py",
@@ -87,6 +88,7 @@ POSTGRESQL_ONLY: frozenset[str] = frozenset({
     "tests/cli/test_cli_team.py",
     "tests/core/registry/test_requests_team.py",
     "tests/cli/test_cli_review_team.py",
+    "tests/cli/test_cli_store_cluster_team.py",
     "tests/cli/test_cli_team_store.py",
     "tests/ui/registry/test_review_tab.py",
 })
