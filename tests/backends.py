@@ -120,6 +120,9 @@ SQLITE_ONLY: dict[str, str] = {
     "tests/core/experiments/test_training_progress.py": _TIME,
     "tests/core/experiments/test_training.py": _TIME,
     "tests/core/experiments/test_search_cluster.py": "a Dask cluster's behaviour, not the store's",
+    "tests/ui/experiments/test_train_cluster.py":
+        "the Train dialog's choice of cluster and a Dask cluster's behaviour, not the store's (the cluster "
+        "preference's rows run on both backends in tests/cli/test_cli_store_cluster.py)",
     "tests/cli/test_pipeline_example.py": _TIME,
     "tests/cli/test_cli_train.py": _TIME,
     "tests/core/store/test_store_opening.py":

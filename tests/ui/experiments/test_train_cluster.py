@@ -10,6 +10,7 @@ Every wait is bounded; the job's processes (and the cluster's) are checked gone 
 from __future__ import annotations
 
 import re
+import socket
 import time
 from typing import Any
 
@@ -144,6 +145,25 @@ def test_the_choice_opens_on_the_stores_preference_checks_an_address_and_goes_to
     assert handle.spec.params["cluster"] == "serial"
     assert len(runs_of_job(store, outcome.job_id)) == 3  # the search and its two trials
     assert window.shown_errors == []
+
+
+@pytest.mark.slow
+def test_a_scheduler_that_cannot_be_reached_fails_the_job_naming_it_and_the_dialogs_field(qtbot, window, store):
+    add_sample(store)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    _, dialog = open_dialog(qtbot, window)
+    pick(qtbot, dialog.search_combo, "Random search")
+    pick(qtbot, dialog.where.combo, "Team's Dask scheduler")
+    type_into(qtbot, dialog.where.address_edit, address)
+    with qtbot.waitSignal(window.runner.job_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    handle, outcome = finished.args
+    assert handle.spec.params["cluster"] == address and outcome.status == "failed"
+    assert outcome.error.splitlines()[0] == (f"Cannot reach the Dask scheduler at {address} (from the Train dialog's "
+                                             f"Runs on) within {engine.CONNECT_TIMEOUT_S:.0f} s.")
+    assert runs_of_job(store, outcome.job_id) == []  # the cluster is checked before any run is recorded
 
 
 def test_the_choice_opens_on_the_users_preference(qtbot, window, store, monkeypatch):
