@@ -240,6 +240,7 @@ def cluster_search(window: MainWindow, made: dict) -> None:
         dialog.resize(min(980, width - 40), min(600, height - 60))  # as it opens on a screen of that size
         dialog.search_combo.setCurrentIndex(dialog.search_combo.findData("grid"))
         dialog.space_edit.setText(space)
+        dialog.space_edit.setCursorPosition(0)
         dialog.where.choose("local")
         dialog.where.workers_spin.setValue(2)
         tour.pump(300)

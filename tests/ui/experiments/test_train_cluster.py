@@ -101,7 +101,8 @@ def test_the_choice_opens_on_the_stores_preference_checks_an_address_and_goes_to
 
     # no search, no cross-validation: one fit, nothing to spread; the choice says why it is off
     assert not where.isEnabled() and not where.combo.isEnabled()
-    assert where.combo.toolTip() == NO_FITS_TO_SPREAD and dialog.options.where_note.text() == NO_FITS_TO_SPREAD
+    assert where.combo.toolTip() == where.address_edit.toolTip() == NO_FITS_TO_SPREAD
+    assert dialog.options.where_note.text() == "Needs a search or a cross-validation."
     assert dialog.cluster() is None
 
     dialog.cv_spin.setFocus()

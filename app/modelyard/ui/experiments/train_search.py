@@ -60,6 +60,7 @@ WHERE_SOURCES = {"MODELYARD_CLUSTER": "Preferences or MODELYARD_CLUSTER",
                  "The store's cluster preference": "the store's preference"}
 MODELYARDS = "no preference set"
 NO_FITS_TO_SPREAD = "Only a search or a cross-validation spreads fits: choose one above."
+NO_FITS_NOTE = "Needs a search or a cross-validation."  # under the field (its tooltip says the rest)
 ADDRESS_HINT = "tcp://host:8786"
 WORKERS_TIP = "Worker processes of the local cluster (one fit each at a time); one per core is a good start."
 ADDRESS_TIP = "The Dask scheduler's address, host:port (tcp:// or tls://), as 'dask scheduler' prints it."
@@ -420,5 +421,6 @@ class SearchOptions(QGroupBox):
         on = self.spreads()
         self.where.set_reason(None if on else NO_FITS_TO_SPREAD)
         self.where_label.setEnabled(on)
-        self.where_note.setText(self.where.describe_default() if on else NO_FITS_TO_SPREAD)
+        self.where_note.setText(self.where.describe_default() if on else NO_FITS_NOTE)
+        self.where_note.setToolTip("" if on else NO_FITS_TO_SPREAD)
         self.changed.emit()
