@@ -18,7 +18,8 @@ every :data:`POLL_S` to see whether it was asked to stop.
 * a file that does not exist yet is waited for.
 
 A last line without its line feed is handed on when its file is rotated away or truncated, or
-when the source ends (its bytes are never dropped). The position lives in this process only: a
+at the end of the input (a pipe's end, ``idle_exit``); when the source is stopped it is not a
+line yet and is left (``unfinished`` counts its bytes). The position lives in this process only: a
 stream started again reads the file from its beginning (or from its end with ``from_end``).
 """
 
@@ -53,6 +54,7 @@ class PipeSource:
         self.fd = fd
         self.stop_event = stop or threading.Event()
         self.bytes_read = 0
+        self.unfinished = 0
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -77,13 +79,14 @@ class PipeSource:
         while self._wait_readable():
             data = os.read(self.fd, READ_BYTES)
             if not data:
-                break
+                if rest:  # the input ended without a last line feed
+                    yield [rest[:-1] if rest.endswith(b"\r") else rest]
+                return
             self.bytes_read += len(data)
             lines, rest = split_lines(rest, data)
             if lines:
                 yield lines
-        if rest:
-            yield [rest[:-1] if rest.endswith(b"\r") else rest]
+        self.unfinished = len(rest)
 
 
 class FollowSource:
@@ -102,6 +105,7 @@ class FollowSource:
         self.rotations = 0
         self.truncations = 0
         self.bytes_read = 0
+        self.unfinished = 0
         self._fd: int | None = None
         self._pos = 0
 
@@ -189,11 +193,12 @@ class FollowSource:
                             yield lines
                         continue
                 if self.idle_exit is not None and time.monotonic() - last_data >= self.idle_exit:
-                    break
+                    if rest:  # the writer is done: its last line had no line feed
+                        yield [rest[:-1] if rest.endswith(b"\r") else rest]
+                    return
                 self.stop_event.wait(wait)
                 wait = min(FOLLOW_MAX_S, wait * 2)
-            if rest:
-                yield [rest[:-1] if rest.endswith(b"\r") else rest]
+            self.unfinished = len(rest)
         finally:
             if self._fd is not None:
                 os.close(self._fd)
