@@ -49,7 +49,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.core.common.errors import ModelyardError
-from modelyard.core.serving.inputs import InputError
 
 if TYPE_CHECKING:
     from modelyard.core.serving.lookup import FeatureLookup
