@@ -110,7 +110,9 @@ def stream(args: argparse.Namespace) -> int:
         return 0
     lat = summary.get("latency_ms") or {}
     timing = (f"; latency p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms" if lat.get("p50") is not None else "")
-    eprint(f"{summary.get('predictions', 0):,} predictions, {summary.get('errors', 0):,} error lines "
-           f"({summary.get('events', 0):,} events in {summary.get('elapsed_s', 0):.1f} s, "
+    from modelyard.core.common.names import plural
+
+    eprint(f"{plural(summary.get('predictions', 0), 'prediction')}, {plural(summary.get('errors', 0), 'error line')} "
+           f"({plural(summary.get('events', 0), 'event')} in {summary.get('elapsed_s', 0):.1f} s, "
            f"{summary.get('events_per_s') or 0:,.0f} per second{timing}).")
     return 0
