@@ -84,7 +84,8 @@ class _Run:
     def _on_error_line(self, line: bytes) -> None:
         try:
             doc = json.loads(line)
-            self.last_error = f"line {doc.get('line')}: {doc.get('error')}"
+            number, message = doc.get("line"), str(doc.get("error"))
+            self.last_error = message if f"ine {number} " in message else f"line {number}: {message}"
         except ValueError:
             pass
 
@@ -148,7 +149,7 @@ class StreamDialog(QDialog):
         form.addRow("Event id field:", self.id_edit)
         form.addRow("", self.from_end)
 
-        self.status = QLabel("Choose the file the events are written to, then Follow.", self)
+        self.status = QLabel("", self)
         self.status.setObjectName("streamStatus")
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.RichText)
@@ -197,6 +198,7 @@ class StreamDialog(QDialog):
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self._poll)
         self._enable()
+        self._idle_status()
         fit_to_screen(self, 820, 600, parent)
 
     @staticmethod
@@ -226,6 +228,15 @@ class StreamDialog(QDialog):
         if not self._output_touched:
             self.output_edit.setText(predictions_path(text.strip()))
         self._enable()
+        self._idle_status()
+
+    def _idle_status(self) -> None:
+        if self.run is not None and self.run.running:
+            return
+        if self.run is None:
+            self.status.setText("Follow reads the file, then waits for the lines written to it."
+                                if self.events_edit.text().strip() else
+                                "Choose the file the events are written to, then Follow.")
 
     def _enable(self) -> None:
         running = self.run is not None and self.run.running
@@ -282,7 +293,7 @@ class StreamDialog(QDialog):
                                 f"{html.escape(self.output_edit.text().strip())}.")
         self._show(snap)
         if run.last_error:
-            self.error_label.setText(f"Last error — {run.last_error}")
+            self.error_label.setText(f"Last error: {run.last_error}")
             self.error_label.setToolTip(run.last_error)
             self.error_label.show()
         if not run.running:
@@ -304,17 +315,38 @@ class StreamDialog(QDialog):
         lat = snap.get("latency_ms") or {}
         parts = [plural(int(snap.get("predictions") or 0), "prediction"),
                  plural(int(snap.get("errors") or 0), "error line")]
-        series = snap.get("series") or []
-        recent = series[-1][1] if series and series[-1][0] >= int(snap.get("elapsed_s") or 0) - 1 else 0
-        parts.append(f"{recent:,} events/s now")
+        xs, rate, mean, top = self._dense(snap)
+        if self.run is not None and self.run.running:
+            parts.append(f"{int(rate[-1]) if rate else 0:,} events/s in the last second")
+        elif snap.get("events_per_s") is not None:
+            parts.append(f"{snap['events_per_s']:,.0f} events/s on average")
         if lat.get("p50") is not None:
             parts.append(f"latency p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms")
         self.counts.setText(" · ".join(parts))
-        if self.curves:
-            xs = [s[0] for s in series]
-            self.curves["rate"].setData(xs, [s[1] for s in series])
-            self.curves["mean"].setData(xs, [s[2] or 0.0 for s in series])
-            self.curves["max"].setData(xs, [s[3] or 0.0 for s in series])
+        if self.curves and xs:
+            self.curves["rate"].setData(xs, rate)
+            self.curves["mean"].setData(xs, mean, connect="finite")
+            self.curves["max"].setData(xs, top, connect="finite")
+            finite = [v for v in top if v == v]
+            self.plots["rate"].setYRange(0, max(max(rate), 1) * 1.1, padding=0)  # from 0: a dip is not a drop
+            self.plots["latency"].setYRange(0, max(finite or [1.0]) * 1.1, padding=0)
+
+    def _dense(self, snap: dict[str, Any]) -> tuple[list[int], list[int], list[float], list[float]]:
+        """Per second from the first event: events (0 in a quiet second), mean and max latency (NaN
+        then). While the stream runs the current second is left out: it is not over yet."""
+        series = snap.get("series") or []
+        if not series:
+            return [], [], [], []
+        last = series[-1][0]
+        if self.run is not None and self.run.running:
+            last = min(last, int(snap.get("elapsed_s") or 0) - 1)
+        by_second = {s[0]: s for s in series}
+        xs = list(range(series[0][0], last + 1))
+        nan = float("nan")
+        rate = [int(by_second[x][1]) if x in by_second else 0 for x in xs]
+        mean = [float(by_second[x][2]) if x in by_second and by_second[x][2] is not None else nan for x in xs]
+        top = [float(by_second[x][3]) if x in by_second else nan for x in xs]
+        return xs, rate, mean, top
 
     # ------------------------------------------------------------------ the chart
     def _load_plots(self) -> None:
