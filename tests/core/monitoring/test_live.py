@@ -181,3 +181,29 @@ def test_window_sizes_and_the_rule_are_checked() -> None:
     rule = alert_rule(flags, n=2, m=3)
     assert rule["windows"] == [3, 4, 5] and rule["first"] == 3 and rule["alerting"]
     assert alert_rule(flags, n=3, m=3)["windows"] == []
+
+
+def test_a_live_drift_alert_starts_a_pipeline_bound_to_the_model(lab: dict[str, Any], tmp_path: Path) -> None:
+    from modelyard.core.pipelines import catalog
+    from modelyard.core.pipelines.agent import run_agent
+
+    store, info = lab["store"], lab["info"]
+    live.check_alerts(store, "stream")  # whatever holds now is recorded before the pipeline is listed
+    (tmp_path / "react.yaml").write_text(
+        "name: react\nparams: {alert: 0}\ntriggers:\n  - on: live_drift\n    model: stream\n    param: alert\n"
+        "steps:\n  say:\n    kind: shell\n    params: {command: 'echo alert ${params.alert}'}\n")
+    catalog.add_pipeline_file(store, tmp_path / "react.yaml")
+    assert run_agent(store, once=True)["claimed"] == 0  # the alert recorded before the pipeline was listed
+    with PredictionLog(store, "stream") as plog:  # two more hours, shifted: the rule holds at a new window
+        for h in (30, 31):
+            frame = stream_frame(PER_HOUR, 300 + h, shift=1.5)
+            for r in range(0, PER_HOUR, 8):
+                plog.submit(inputs=frame.iloc[r:r + 8][FEATURES], outputs=["yes"] * 8, version_id=info.id,
+                            version_ref=info.ref, latency_s=0.002, status=200, at=T0 + h * 3600 + r)
+    counts = run_agent(store, once=True)
+    assert counts["claimed"] == 1 and counts["failed"] == 0, counts
+    [summary] = catalog.list_runs(store)
+    run = catalog.get_run(store, summary.id)
+    assert run.status == "succeeded", run.error
+    assert run.trigger["type"] == "live_drift" and run.params["alert"] > 0
+    assert run_agent(store, once=True)["claimed"] == 0  # once per alert

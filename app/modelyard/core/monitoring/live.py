@@ -436,6 +436,28 @@ class _State:
 # =========================================================================== alerts
 
 
+def check_new_alerts(store: Store, models: list[str], seen: dict[str, int]) -> list[dict[str, Any]]:
+    """:func:`check_alerts` (hourly windows, the default rule) for each of ``models`` whose log has a
+    file newer than ``seen`` remembers (updated); the alerts recorded."""
+    from sqlalchemy import func, select
+
+    from modelyard.core.store import models as m
+
+    out = []
+    for name in models:
+        with store.session() as s:
+            newest = s.execute(select(func.max(m.PredictionLogFile.id)).join(
+                m.RegisteredModel, m.RegisteredModel.id == m.PredictionLogFile.model_id)
+                .where(m.RegisteredModel.name == name)).scalar()
+        if newest is None or seen.get(name) == newest:
+            continue
+        seen[name] = int(newest)
+        fired = check_alerts(store, name)
+        if fired is not None:
+            out.append(fired)
+    return out
+
+
 def check_alerts(store: Store, name: str, *, window: str | int | None = "hour", alert: tuple[int, int] = DEFAULT_ALERT,
                  report: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """When the alert rule holds at the newest window and was not alerted for that window yet:
