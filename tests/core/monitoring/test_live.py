@@ -163,7 +163,7 @@ def test_champion_and_challenger_are_compared_on_the_same_traffic(lab: dict[str,
             plog.submit(inputs=row[FEATURES], outputs=a[i:i + 1], version_id=info.id, version_ref=info.ref,
                         latency_s=0.002, status=200, keys=[row["id"].iloc[0]], at=at)
             plog.submit(inputs=row[FEATURES], outputs=b[i:i + 1], version_id=other.id, version_ref=other.ref,
-                        latency_s=0.008, status=200, route="shadow", keys=[row["id"].iloc[0]], at=at)
+                        latency_s=0.008, status=200, route="shadow", keys=[row["id"].iloc[0]], at=at + 0.003)
         assert plog.flush()
     report = live.live_report(store, "stream", window="hour")
     w = report["windows"][-1]

@@ -25,7 +25,8 @@ absolute error where both are numbers.
 **Champion vs challenger**: rows carry the route that answered (``champion``, ``challenger`` under a
 canary, ``shadow`` for the challenger's answers a client never saw). Per route: rows, latency,
 error rate and realised performance; with a shadow, the agreement of the two answers to the same
-request (paired by their ``at`` and row: the server logs both with one ``at``).
+request (paired by the row's key, else by the request's ``at`` and the row's number; pairs are
+found within one read batch of a segment, where a request's two answers are logged together).
 
 **Alerts**: when the rule holds at the newest window, :func:`check_alerts` records a ``live_drift``
 audit event of the registered model (once per window; its id is what a pipeline's ``on:
@@ -360,6 +361,7 @@ class _State:
             served_rows = rcode != shadow
             self.labelled += int((labelled & served_rows).sum())
         preds = col(names.index("prediction")).to_pylist() if shadow >= 0 else None
+        keys = col(names.index("key")).to_pylist() if shadow >= 0 else None
         order = np.argsort(wid, kind="stable")
         bounds = np.flatnonzero(np.diff(wid[order])) + 1
         for idx in np.split(order, bounds):
@@ -393,7 +395,7 @@ class _State:
                             counts = fb.count(col(names.index(cname)).take(take))
                             bins[fname] = bins[fname] + counts if fname in bins else counts
             if preds is not None:
-                self._agreement(w, idx, rcode, shadow, rnames, at, col(names.index("row")), preds)
+                self._agreement(w, idx, rcode, shadow, rnames, at, col(names.index("row")), preds, keys)
 
     def _route(self, name: str) -> RouteTally:
         t = self.routes.get(name)
@@ -416,14 +418,20 @@ class _State:
             t.abs_error += float(abserr[sub].sum())
 
     def _agreement(self, w: Window, idx: np.ndarray, rcode: np.ndarray, shadow: int, rnames: list[str],
-                   at: np.ndarray, rows: Any, preds: list[Any]) -> None:
+                   at: np.ndarray, rows: Any, preds: list[Any], keys: list[Any]) -> None:
+        """Pair each shadow answer with the champion's answer to the same row: by the row's key when
+        it has one, else by the request's ``at`` and the row's number."""
         champion = rnames.index("champion") if "champion" in rnames else -1
         if champion < 0:
             return
         row_no = rows.to_numpy(zero_copy_only=False)
-        answers = {(float(at[i]), int(row_no[i])): preds[i] for i in idx[rcode[idx] == champion].tolist()}
+
+        def pair_key(i: int) -> Any:
+            return ("k", keys[i]) if keys[i] is not None else ("t", float(at[i]), int(row_no[i]))
+
+        answers = {pair_key(i): preds[i] for i in idx[rcode[idx] == champion].tolist()}
         for i in idx[rcode[idx] == shadow].tolist():
-            mine = answers.get((float(at[i]), int(row_no[i])))
+            mine = answers.get(pair_key(i))
             if mine is None:
                 continue
             w.pairs += 1

@@ -140,7 +140,8 @@ class DriftReference:
                    float((config.get("rule") or {}).get("drift_share", 0.5)), frozenset(config.get("critical") or []))
 
     def judge(self, counts: Mapping[str, np.ndarray], rows: int) -> dict[str, Any]:
-        out: dict[str, Any] = {"version": self.version_ref, "rows": rows, "features": {}, "drifted": []}
+        out: dict[str, Any] = {"version": self.version_ref, "rows": rows, "features": {}, "drifted": [],
+                               "rule": self.drift_share, "threshold": self.psi_threshold}
         if rows < MIN_DRIFT_ROWS:
             out.update(verdict=None, share=None, note=f"fewer than {MIN_DRIFT_ROWS} rows")
             return out
@@ -188,7 +189,7 @@ class RouteTally:
     def result(self) -> dict[str, Any]:
         p50, p99 = latency_percentile(self.latency, 0.5), latency_percentile(self.latency, 0.99)
         return {"rows": self.rows, "requests": self.requests,
-                "error_rate": round(self.errors / self.requests, 6) if self.requests else None,
+                "error_rate": self.errors / self.requests if self.requests else None,
                 "latency_ms": {"p50": _ms(p50), "p99": _ms(p99)}, **performance(self)}
 
 
@@ -254,7 +255,7 @@ class Window:
                "agreement": ({"pairs": self.pairs, "share": self.agree / self.pairs} if self.pairs
                              else None)}
         served_errors = sum(t.errors for t in served)
-        out["error_rate"] = round(served_errors / requests, 6) if requests else None
+        out["error_rate"] = served_errors / requests if requests else None
         out["drift"] = self._drift(references, version_refs)
         return out
 
