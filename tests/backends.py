@@ -116,14 +116,14 @@ _TIME = ("CPU-bound model training; the rows it writes are covered on both backe
          "test_registry; kept off the PostgreSQL half for the suite's time")
 
 SQLITE_ONLY: dict[str, str] = {
+    "tests/ui/experiments/test_train_cluster.py":
+        "the Train dialog's choice of cluster and a Dask cluster's behaviour, not the store's (the cluster "
+        "preference's rows run on both backends in tests/cli/test_cli_store_cluster.py)",
     "tests/ui/registry/test_request_evidence.py":
         "the dialog's job wiring (the evidence itself runs on both backends in tests/core/registry/test_evidence.py)",
     "tests/core/experiments/test_training_progress.py": _TIME,
     "tests/core/experiments/test_training.py": _TIME,
     "tests/core/experiments/test_search_cluster.py": "a Dask cluster's behaviour, not the store's",
-    "tests/ui/experiments/test_train_cluster.py":
-        "the Train dialog's choice of cluster and a Dask cluster's behaviour, not the store's (the cluster "
-        "preference's rows run on both backends in tests/cli/test_cli_store_cluster.py)",
     "tests/cli/test_pipeline_example.py": _TIME,
     "tests/cli/test_cli_train.py": _TIME,
     "tests/core/store/test_store_opening.py":
