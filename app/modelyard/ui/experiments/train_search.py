@@ -109,7 +109,7 @@ class _FittedCombo(QComboBox):
     def sizeHint(self) -> QSize:
         hint = super().sizeHint()
         text = self.fontMetrics().horizontalAdvance(self.currentText())
-        return QSize(min(hint.width(), text + 44), hint.height())
+        return QSize(min(hint.width(), text + 44), hint.height())  # + its frame and arrow
 
     def minimumSizeHint(self) -> QSize:
         return self.sizeHint()
