@@ -1,0 +1,73 @@
+"""What a request does beside scoring, for :class:`~modelyard.core.serving.server.ModelServer`:
+the feature lookup before validation (hybrid serving), and after the answer is written the
+prediction log and the shadow challenger's scoring. Nothing here runs unless the server was
+given a lookup, a prediction log or a shadow route.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from modelyard.core.serving.inputs import InputError
+
+if TYPE_CHECKING:
+    from modelyard.core.serving.routing import Route
+    from modelyard.core.serving.server import LoadedModel, ModelServer
+
+log = logging.getLogger("modelyard.serving")
+
+
+def enrich(server: ModelServer, data: Any) -> Any:
+    """The request's rows with the lookup table's columns joined by its key (a DataFrame). A
+    request without the key column, or with a key the table does not hold (the lookup raises),
+    is a 400 naming the key."""
+    import pandas as pd
+
+    lookup = server.lookup
+    key = lookup.key  # type: ignore[union-attr]
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data) if isinstance(data, dict) else None
+    if frame is None or key not in frame.columns:
+        raise InputError(f"The request needs the key column '{key}': this server looks up features by it in "
+                         f"{lookup.ref}.", fields=[key])  # type: ignore[union-attr]
+    return lookup.enrich(frame)  # type: ignore[union-attr]
+
+
+def inputs_frame(v: Any) -> Any:
+    """The validated input (model columns in order) as a DataFrame; an empty one for a refused
+    request."""
+    import pandas as pd
+
+    return pd.DataFrame(v.columns) if v is not None else pd.DataFrame()
+
+
+def log_request(server: ModelServer, plog: Any, served: LoadedModel, route: str, v: Any, values: Any,
+                latency_s: float, status: int, keys: Any) -> None:
+    """Hand one answered request to the prediction log (a queue put; never raises)."""
+    try:
+        plog.submit(inputs=inputs_frame(v), outputs=values if values is not None else [],
+                    version_id=served.info.id, version_ref=served.ref, latency_s=latency_s, status=status,
+                    route=route, keys=keys)
+    except Exception:  # the log must never fail a request
+        log.exception("could not hand a request to the prediction log")
+
+
+def shadow_score(server: ModelServer, route: Route, data: Any, method: str, keys: Any) -> None:
+    """Score the request's input with the shadow challenger (after the champion's answer is
+    written) and log it with route ``shadow``; a failure is counted, never answered."""
+    t0 = time.perf_counter()
+    challenger = route.model
+    try:
+        v = challenger.predictor.validate(data)
+        values = challenger.predict(v, method)
+    except Exception as exc:  # noqa: BLE001 - the champion answered; the challenger's failure is counted
+        route.shadow_failed()
+        log.debug("the shadow %s failed: %s", challenger.ref, exc)
+        if server.prediction_log is not None:
+            log_request(server, server.prediction_log, challenger, "shadow", None, None,
+                        time.perf_counter() - t0, 400 if hasattr(exc, "message") else 500, keys)
+        return
+    if server.prediction_log is not None:
+        log_request(server, server.prediction_log, challenger, "shadow", v, values, time.perf_counter() - t0,
+                    200, keys)
