@@ -20,33 +20,28 @@ log = logging.getLogger("modelyard.serving")
 
 
 def enrich(server: ModelServer, data: Any) -> Any:
-    """The request's rows with the lookup table's columns joined by its key (a DataFrame). A
-    request without the key column, or with a key the table does not hold (the lookup raises),
-    is a 400 naming the key."""
-    import pandas as pd
-
+    """The request's rows with the lookup table's columns joined by its key (columns stay
+    columns: no DataFrame is made for a JSON request). A request without the key column, or
+    with a key the table does not hold, is a 400 naming the key (the lookup raises an
+    ``InputError`` whose ``fields`` is the key column)."""
     lookup = server.lookup
+    if isinstance(data, dict):
+        return lookup.enrich_columns(data)  # type: ignore[union-attr]
+    if hasattr(data, "columns") and hasattr(data, "index"):  # a DataFrame (CSV, Parquet)
+        return lookup.enrich(data)  # type: ignore[union-attr]
     key = lookup.key  # type: ignore[union-attr]
-    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data) if isinstance(data, dict) else None
-    if frame is None or key not in frame.columns:
-        raise InputError(f"The request needs the key column '{key}': this server looks up features by it in "
-                         f"{lookup.ref}.", fields=[key])  # type: ignore[union-attr]
-    return lookup.enrich(frame)  # type: ignore[union-attr]
-
-
-def inputs_frame(v: Any) -> Any:
-    """The validated input (model columns in order) as a DataFrame; an empty one for a refused
-    request."""
-    import pandas as pd
-
-    return pd.DataFrame(v.columns) if v is not None else pd.DataFrame()
+    raise InputError(f"The request needs the key column '{key}' by name: this server looks up features by it "
+                     f"in {lookup.ref}; send dataframe_split with 'columns', or records.",  # type: ignore[union-attr]
+                     fields=[key])
 
 
 def log_request(server: ModelServer, plog: Any, served: LoadedModel, route: str, v: Any, values: Any,
                 latency_s: float, status: int, keys: Any) -> None:
-    """Hand one answered request to the prediction log (a queue put; never raises)."""
+    """Hand one answered request to the prediction log: its validated columns (the model's, in
+    order; None for a refused request) and output as they are, no copies (a queue put; never
+    raises)."""
     try:
-        plog.submit(inputs=inputs_frame(v), outputs=values if values is not None else [],
+        plog.submit(inputs=v.columns if v is not None else None, outputs=values,
                     version_id=served.info.id, version_ref=served.ref, latency_s=latency_s, status=status,
                     route=route, keys=keys)
     except Exception:  # the log must never fail a request
@@ -62,12 +57,13 @@ def shadow_score(server: ModelServer, route: Route, data: Any, method: str, keys
         v = challenger.predictor.validate(data)
         values = challenger.predict(v, method)
     except Exception as exc:  # noqa: BLE001 - the champion answered; the challenger's failure is counted
-        route.shadow_failed()
+        route.shadow_done(False)
         log.debug("the shadow %s failed: %s", challenger.ref, exc)
         if server.prediction_log is not None:
             log_request(server, server.prediction_log, challenger, "shadow", None, None,
                         time.perf_counter() - t0, 400 if hasattr(exc, "message") else 500, keys)
         return
+    route.shadow_done(True)
     if server.prediction_log is not None:
         log_request(server, server.prediction_log, challenger, "shadow", v, values, time.perf_counter() - t0,
                     200, keys)

@@ -85,7 +85,7 @@ class Route:
     share: float = 0.0  # canary only
     _ppm: int = field(default=0, repr=False)
     _counter: Any = field(default_factory=itertools.count, repr=False, compare=False)
-    _errors: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+    _shadow: list[int] = field(default_factory=lambda: [0, 0], repr=False, compare=False)  # scored, failed
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
@@ -113,13 +113,17 @@ class Route:
         n = next(self._counter)
         return ((n + 1) * self._ppm) // _PPM > (n * self._ppm) // _PPM
 
-    def shadow_failed(self) -> None:
+    def shadow_done(self, ok: bool) -> None:
         with self._lock:
-            self._errors[0] += 1
+            self._shadow[0 if ok else 1] += 1
+
+    @property
+    def shadow_scored(self) -> int:
+        return self._shadow[0]
 
     @property
     def shadow_errors(self) -> int:
-        return self._errors[0]
+        return self._shadow[1]
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode, "challenger": self.given, "ref": self.ref,
@@ -127,5 +131,6 @@ class Route:
         if self.mode == CANARY:
             out["share"] = self.share
         else:
+            out["shadow_scored"] = self.shadow_scored
             out["shadow_errors"] = self.shadow_errors
         return out

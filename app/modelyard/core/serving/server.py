@@ -319,6 +319,7 @@ class ModelServer:
                 self._record_start(self.current, reason="start")
                 if self.route is not None:
                     self._record_start(self.route.model, reason=f"{self.route.mode} beside {self.current.ref}")
+                self._link_lookup()
             except BaseException:
                 self._httpd.shutdown()
                 self._httpd.server_close()
@@ -439,6 +440,7 @@ class ModelServer:
                     self.check_for_swap()
                 self.check_route_swap()
                 if self.lookup is not None and self.lookup.refresh():
+                    self._link_lookup()
                     self._emit({"event": "lookup_refreshed", **self.lookup.describe()})
             except Exception:  # a busy store: try again next time
                 log.exception("checking %s for a new version failed", self.ref)
@@ -481,6 +483,7 @@ class ModelServer:
                 self._record_swap(old, new)
             except Exception:  # serving goes on
                 log.exception("could not record the swap to %s", new.ref)
+            self._link_lookup()
         log.info("%s now serves %s (was %s)", self.ref, new.ref, old.ref)
         self._emit({"event": "swapped", "from": old.ref, "to": new.ref, "model_version_id": new.info.id,
                     "load_s": round(new.load_s, 3), "fast_path": new.fast is not None})
@@ -543,6 +546,7 @@ class ModelServer:
         self.route = new  # the change: one reference; requests in flight keep the route they read
         if record:
             self._record_route(old, new)
+            self._link_lookup()
         log.info("%s: %s", self.ref, new.describe())
         self._emit({"event": "route", **new.describe()})
         if self._watch_thread is None and self._httpd is not None and new.alias is not None:
@@ -625,6 +629,18 @@ class ModelServer:
         records.audit(s, ENTITY, lm.info.model_id, "serve_stop", from_value=self.url,
                       details={"version": lm.info.version, "url": self.url, "pid": os.getpid(), "ref": self.ref,
                                "reason": reason, "requests": snap["requests"], "errors": snap["errors"]})
+
+    def _link_lookup(self) -> None:
+        """The lineage edge ``model_version -looks_up-> dataset_version`` of the served versions
+        and the lookup's current table (once per pair; never fails serving)."""
+        if self.lookup is None or not self.record:
+            return
+        versions = [self.current] + ([self.route.model] if self.route is not None else [])
+        for lm in versions:
+            try:
+                self.lookup.record_link(lm.info.id, used_by="server")
+            except Exception:
+                log.exception("could not record the lookup's lineage for %s", lm.ref)
 
     def _record_start(self, lm: LoadedModel, *, reason: str) -> None:
         with self.store.write() as s:
