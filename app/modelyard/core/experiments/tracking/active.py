@@ -384,10 +384,11 @@ class ActiveRun:
                 latest[key] = (step, ts, flat[i + 4])
         now = m.utcnow()
         copy = len(flat) >= _COPY_MIN_POINTS * 5
+        if not copy and store.engine.dialect.name == "postgresql":
+            with store.direct() as conn:
+                if pgwrites.flush(conn, pk, self.id, flat, latest, params, tags, end, now):
+                    return
         with store.write() as s:
-            if not copy and store.engine.dialect.name == "postgresql" and \
-                    pgwrites.flush(s, pk, self.id, flat, latest, params, tags, end, now):
-                return
             if copy:
                 _insert_metric_points(store, s, flat)  # before the pipeline: a COPY cannot be in one
             with _pipelined(store, s):
@@ -626,8 +627,8 @@ def _start_in_one_statement(store: Store, row: dict[str, Any], experiment: str, 
     from sqlalchemy.exc import DBAPIError
 
     try:
-        with _full_disk_is_an_error(f"a new run of {experiment!r}"), store.write() as s:
-            return pgwrites.start(s, row, experiment, tags, params)
+        with _full_disk_is_an_error(f"a new run of {experiment!r}"), store.direct() as conn:
+            return pgwrites.start(conn, row, experiment, tags, params)
     except DBAPIError:
         return None
 
