@@ -43,7 +43,7 @@ def log_request(server: ModelServer, plog: Any, served: LoadedModel, route: str,
     try:
         plog.submit(inputs=v.columns if v is not None else None, outputs=values,
                     version_id=served.info.id, version_ref=served.ref, latency_s=latency_s, status=status,
-                    route=route, keys=keys)
+                    route=route, keys=keys if v is not None else None)
     except Exception:  # the log must never fail a request
         log.exception("could not hand a request to the prediction log")
 
