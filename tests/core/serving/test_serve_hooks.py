@@ -191,6 +191,8 @@ def test_every_request_is_logged_with_the_version_and_route_that_answered(lab: d
     by_route = log.groupby(["route", "version_ref"]).size().to_dict()
     assert by_route == {("champion", "flowers@v1"): 30 * 3 + 1 + 10 * 3, ("challenger", lab["challenger"].ref): 30,
                         ("shadow", lab["challenger"].ref): 30}
+    # a shadow answer carries its request's time, so monitoring pairs it with the champion's
+    assert set(log.loc[log["route"] == "shadow", "at"]) <= set(log.loc[log["route"] == "champion", "at"])
     ok = log[log["status"] == 200]
     assert sorted(set(ok["key"])) == sorted(str(r["plant_id"]) for r in records)
     assert (log["status"] == 400).sum() == 1

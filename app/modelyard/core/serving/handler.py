@@ -361,6 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
             served, role = route.model, "challenger"
         keep = route is not None and route.mode == SHADOW  # the challenger scores the same input afterwards
         plog = app.prediction_log
+        at = time.time() if plog is not None else None  # the champion's and a shadow's log rows share it
         v = values = keys = data = None
         method = "predict"
         try:
@@ -408,9 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
             timed = True
             # after the answer: nothing here delays it
             if plog is not None:
-                hooks.log_request(app, plog, served, role, v, values, elapsed, status, keys)
+                hooks.log_request(app, plog, served, role, v, values, elapsed, status, keys, at)
             if keep and status == 200:
-                hooks.shadow_score(app, route, data, method, keys)
+                hooks.shadow_score(app, route, data, method, keys, at)
         finally:
             app.leave()
             if not timed:

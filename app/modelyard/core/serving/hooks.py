@@ -36,19 +36,21 @@ def enrich(server: ModelServer, data: Any) -> Any:
 
 
 def log_request(server: ModelServer, plog: Any, served: LoadedModel, route: str, v: Any, values: Any,
-                latency_s: float, status: int, keys: Any) -> None:
+                latency_s: float, status: int, keys: Any, at: float | None = None) -> None:
     """Hand one answered request to the prediction log: its validated columns (the model's, in
     order; None for a refused request) and output as they are, no copies (a queue put; never
-    raises)."""
+    raises). ``at``: when the request arrived (the champion's and the shadow's answers to one
+    request carry the same, so monitoring pairs them)."""
     try:
         plog.submit(inputs=v.columns if v is not None else None, outputs=values,
                     version_id=served.info.id, version_ref=served.ref, latency_s=latency_s, status=status,
-                    route=route, keys=keys if v is not None else None)
+                    route=route, keys=keys if v is not None else None, at=at)
     except Exception:  # the log must never fail a request
         log.exception("could not hand a request to the prediction log")
 
 
-def shadow_score(server: ModelServer, route: Route, data: Any, method: str, keys: Any) -> None:
+def shadow_score(server: ModelServer, route: Route, data: Any, method: str, keys: Any,
+                 at: float | None = None) -> None:
     """Score the request's input with the shadow challenger (after the champion's answer is
     written) and log it with route ``shadow``; a failure is counted, never answered."""
     t0 = time.perf_counter()
@@ -61,9 +63,9 @@ def shadow_score(server: ModelServer, route: Route, data: Any, method: str, keys
         log.debug("the shadow %s failed: %s", challenger.ref, exc)
         if server.prediction_log is not None:
             log_request(server, server.prediction_log, challenger, "shadow", None, None,
-                        time.perf_counter() - t0, 400 if hasattr(exc, "message") else 500, keys)
+                        time.perf_counter() - t0, 400 if hasattr(exc, "message") else 500, keys, at)
         return
     route.shadow_done(True)
     if server.prediction_log is not None:
         log_request(server, server.prediction_log, challenger, "shadow", v, values, time.perf_counter() - t0,
-                    200, keys)
+                    200, keys, at)
