@@ -636,6 +636,26 @@ class MonitoringCheck(Base):
     __table_args__ = (Index("ix_monitoring_checks_model_version_created", "model_version_id", "created_at"),)
 
 
+class PredictionLogFile(Base):
+    """One file of a model's prediction log (core/serving/predlog.py): a Parquet segment of logged
+    requests (``kind`` "predictions") or a file of labels joined later by key ("labels"), at
+    ``path`` under the store's artifact folder (relative to it)."""
+
+    __tablename__ = "prediction_log_files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    path: Mapped[str] = mapped_column(String(500))
+    rows: Mapped[int]
+    size: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[dt.datetime | None]
+    last_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    details: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index("ix_prediction_log_files_model", "model_id", "kind", "first_at"),)
+
+
 # --------------------------------------------------------------------------- pipelines
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import sys
@@ -541,8 +542,15 @@ def _detect_source() -> tuple[str, str | None]:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     if path and not hasattr(sys, "ps1"):
-        return "script", str(Path(path).resolve())
+        return "script", _resolved(str(path), os.getcwd())
     return "interactive", None
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(path: str, cwd: str) -> str:
+    """The script's absolute path (once per script and working folder: a run of thousands of
+    runs resolves it once, not with three lstat calls per run)."""
+    return str(Path(cwd, path).resolve())
 
 
 def _parse_source(source: str | None) -> tuple[str, str | None]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,11 +38,11 @@ _PARTS = {
     "latest": 'l AS (INSERT INTO latest_metrics (run_id, "key", step, timestamp, value) SELECT %(pk)s::integer, x.* FROM g, '
               "unnest(%(l_keys)s::varchar[], %(l_steps)s::bigint[], %(l_times)s::bigint[], %(l_values)s::float8[]) x "
               + _LATEST_SET + ")",
-    "params": 'p AS (INSERT INTO params (run_id, "key", value) SELECT %(pk)s::integer, x.* FROM g, '
-              'unnest(%(p_keys)s::varchar[], %(p_values)s::text[]) x ON CONFLICT (run_id, "key") DO NOTHING)',
-    "tags": 't AS (INSERT INTO tags (run_id, "key", value) SELECT %(pk)s::integer, x.* FROM g, '
-            'unnest(%(t_keys)s::varchar[], %(t_values)s::text[]) x ON CONFLICT (run_id, "key") DO UPDATE SET '
-            "value = excluded.value)",
+    # params and tags (text) as one JSON object each: a fifth of the client's time of two arrays
+    "params": 'p AS (INSERT INTO params (run_id, "key", value) SELECT %(pk)s::integer, x.key, x.value FROM g, '
+              'json_each_text(%(p_json)s::json) x ON CONFLICT (run_id, "key") DO NOTHING)',
+    "tags": 't AS (INSERT INTO tags (run_id, "key", value) SELECT %(pk)s::integer, x.key, x.value FROM g, '
+            'json_each_text(%(t_json)s::json) x ON CONFLICT (run_id, "key") DO UPDATE SET value = excluded.value)',
     # the end; or a heartbeat, which takes back a run another process marked interrupted
     "end": "u AS (UPDATE runs SET heartbeat_at = %(now)s::timestamp, end_time = %(now)s::timestamp, "
            "status = %(status)s::varchar, error = %(error)s::varchar FROM g WHERE id = %(pk)s::integer)",
@@ -62,6 +63,12 @@ def _statement(parts: tuple[str, ...], logged: bool) -> str:
         sql = _STATEMENTS[key] = ("WITH " + ",\n".join(ctes) + "\nSELECT "
                                   + (f"{live.PG_LOG_SELECT} FROM c" if logged else "1"))
     return sql
+
+
+def _object(rows: dict[str, str]) -> str:
+    """Keys and text values as a JSON object (the keys and values were checked when logged; a
+    value the database refuses, say with a NUL, is a DataError as from the general way)."""
+    return json.dumps(rows, ensure_ascii=False)
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
@@ -121,10 +128,10 @@ def flush(conn: Any, pk: int, uuid: str, flat: list[Any], latest: dict[str, tupl
                           l_times=[v[1] for v in latest.values()], l_values=[v[2] for v in latest.values()])
         if params:
             parts.append("params")
-            values.update(p_keys=list(params), p_values=list(params.values()))
+            values["p_json"] = _object(params)
         if tags:
             parts.append("tags")
-            values.update(t_keys=list(tags), t_values=list(tags.values()))
+            values["t_json"] = _object(tags)
         if end is not None:
             parts.append("end")
             values.update(status=end["status"], error=end["error"])
@@ -155,8 +162,8 @@ r AS (INSERT INTO runs (experiment_id, uuid, parent_run_id, name, status, start_
   FROM g
   RETURNING id),
 """ + _MARK.format(run="id", source="r")
-_START_KEYS = ('{alias} AS (INSERT INTO {table} (run_id, "key", value) SELECT r.id, x.k, x.v FROM r, '
-               "unnest(%({alias}_keys)s::varchar[], %({alias}_values)s::text[]) AS x(k, v))")
+_START_KEYS = ('{alias} AS (INSERT INTO {table} (run_id, "key", value) SELECT r.id, x.key, x.value FROM r, '
+               "json_each_text(%({alias}_json)s::json) AS x)")
 
 
 def start(conn: Any, row: dict[str, Any], experiment: str, tags: dict[str, str], params: dict[str, str]) -> int | None:
@@ -173,7 +180,7 @@ def start(conn: Any, row: dict[str, Any], experiment: str, tags: dict[str, str],
         for alias, table, rows in (("t", "tags", tags), ("p", "params", params)):
             if rows:
                 ctes.append(_START_KEYS.format(alias=alias, table=table))
-                values[f"{alias}_keys"], values[f"{alias}_values"] = list(rows), list(rows.values())
+                values[f"{alias}_json"] = _object(rows)
         log = live.direct_row(conn, {"runs": [row["uuid"]]})
         if log is not None:
             ctes.append(live.PG_LOG_CTE)
