@@ -180,11 +180,9 @@ def test_pruned_trials_are_recorded_as_pruned_with_their_folds_and_the_run_chart
         done = int(t["tags"]["search.folds_done"])
         assert t["run_status"] == "pruned" and t["score"] is None and 1 <= done < 3
         assert t["tags"]["search.pruned"] == "true"
-        assert t["tags"]["search.pruned_reason"].startswith(f"Pruned after fold {done} of 3: its mean accuracy")
+        assert t["tags"]["search.pruned_reason"].startswith(f"Pruned after fold {done} of 3: mean accuracy ")
         assert f"Trial {t['trial']}: {t['tags']['search.pruned_reason']}" in rec.lines
-        history = metric_history(out.result["search"]["trials"][t["trial"] - 1]["run_id"], "cv_accuracy", store=lab)
-        assert list(history["step"]) == list(range(done))  # the folds it got through
-        assert "cv_accuracy_mean" not in t["metrics"] and "score" not in t["metrics"]
+        assert t["metrics"] == {}  # a part of the folds would read as a score in the runs table
     for t in complete:
         assert t["run_status"] == "succeeded" and "search.pruned" not in t["tags"]
         assert t["metrics"]["score"] == t["score"] == t["metrics"]["cv_accuracy_mean"]

@@ -354,9 +354,7 @@ def _record_trial(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, record: di
             failed = next((r for r in results if r["error"]), None)
             if failed is not None:
                 raise ModelyardError(failed["error"], hint=failed["hint"])
-            if pruned is not None:  # the folds it got through, no mean: it is not comparable with the others
-                for j, r in enumerate(results):
-                    child.log_metrics({f"cv_{key}": v for key, v in r["metrics"].items()}, step=j)
+            if pruned is not None:  # no metrics: a part of the folds would read as a score beside the others'
                 record.update(status="pruned", folds_done=len(results), pruned=pruned)
                 child.end("pruned")
                 ctx.log(f"Trial {i}: {pruned}")

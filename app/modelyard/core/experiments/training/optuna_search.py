@@ -217,5 +217,5 @@ def _reason(known: _Known, part: int, k: int, metric: str, mean: float) -> str:
     earlier = [t.intermediate_values[part] for t in known.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                if part in t.intermediate_values]
     median = float(np.nanmedian(earlier)) if earlier else float("nan")
-    return (f"Pruned after fold {part + 1} of {k}: its mean {metric} so far, {mean:.4g}, is worse than the "
-            f"median of the earlier trials at that fold ({median:.4g}).")
+    return (f"Pruned after fold {part + 1} of {k}: mean {metric} {mean:.4g}, worse than the earlier trials' "
+            f"median {median:.4g}.")
