@@ -77,7 +77,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                                                      "(options given here override it)")
     how = p.add_argument_group("how")
     how.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation on the training rows")
-    how.add_argument("--search", choices=SEARCH_METHODS, help="hyperparameter search; each trial is a child run (optuna: TPE with pruning, docs/scale.md)")
+    how.add_argument("--search", choices=SEARCH_METHODS,
+                     help="hyperparameter search; each trial is a child run (optuna: TPE with pruning, docs/scale.md)")
     how.add_argument("--trials", type=positive_int, metavar="N",
                      help="the search's trial budget (random: default 10; grid: default all; optuna: default 20, "
                           "or none with --timeout)")

@@ -24,9 +24,14 @@ from modelyard.core.experiments.tracking import metric_history
 from modelyard.core.experiments.training import optuna_search, preprocess
 from modelyard.core.experiments.training.engine import SerialEngine
 from modelyard.core.experiments.training.fitting import search_candidates
-from modelyard.core.experiments.training.spec import SpecError, TrainSpec
+from modelyard.core.experiments.training.spec import (
+    SpecError,
+    TrainSpec,
+    reproduce_spec_job,
+)
 from modelyard.core.experiments.training.train import runs_of_job, train_and_wait
 from modelyard.core.experiments.training.trials import PipeSpec, TrialData, run_part
+from modelyard.core.jobs.runner import run_job
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
 from sqlalchemy import select
@@ -394,3 +399,9 @@ def test_on_a_local_cluster_the_study_gives_the_same_trials_as_serially_with_as_
     workers = {tracking.get_run(t["run_id"], store=lab).tags.get("search_worker")
                for t in local.result["search"]["trials"]}
     assert all(w and w.startswith("tcp://127.0.0.1:") for w in workers), workers
+    # reproduced here, one fit at a time (the recorded parallel: 2): the same study
+    again = run_job(lab, reproduce_spec_job(local.result["run_id"]), reporter=Recorder())
+    assert again.status == "succeeded" and again.result["matches"], (again.error, again.result)
+    redone = sorted((int(r.tags["search_trial"]), r.status, r.metrics.get("score")) for r in (
+        tracking.get_run(x["run_id"], store=lab) for x in runs_of_job(lab, again.job_id)[1:]))
+    assert redone == [(t["trial"], t["run_status"], t["score"]) for t in a]
