@@ -275,7 +275,7 @@ def test_a_space_optuna_cannot_sample_fails_the_job_before_any_run(lab: Store) -
     assert runs_of_job(lab, out.job_id) == []
 
 
-def test_a_cancelled_study_records_the_search_cancelled(lab: Store) -> None:
+def test_a_cancel_stops_the_study_after_the_trials_that_finished(lab: Store) -> None:
     class CancelAfter(Recorder):
         def __init__(self) -> None:
             super().__init__()
