@@ -44,7 +44,7 @@ Served through an alias (NAME@champion) or as NAME (the latest version), the ser
 the alias: when it moves, the new version is loaded and swapped in without failing a request.
 It listens on 127.0.0.1 only unless --host says otherwise; for a team's network give it a
 token (--token-file) and a certificate (--cert, --key):
-  modelyard serve churn@champion --host 0.0.0.0 --token-file ~/.modelyard/serve.token \
+  modelyard serve churn@champion --host 0.0.0.0 --token-file ~/.modelyard/serve.token \\
        --cert serve.pem --key serve-key.pem
   curl -s https://host:8080/invocations -H "Authorization: Bearer $(cat ~/.modelyard/serve.token)" ...
 
