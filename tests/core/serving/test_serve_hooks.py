@@ -237,6 +237,9 @@ def test_serve_log_and_lookup_options(lab: dict[str, Any], capsys: pytest.Captur
     code, _, err = cli(capsys, "serve", "flowers@champion", "--port", "0", "--store", root, "--lookup",
                        "plant-features")
     assert code == 1 and "--lookup-key COL" in err
+    code, _, err = cli(capsys, "serve", "flowers@champion", "--port", "0", "--store", root, "--lookup",
+                       "plant-features", "--lookup-key", "plant")
+    assert code == 1 and "no column 'plant'" in err and "hint: Give --lookup-key" in err, err
     before = sum(f["rows"] for f in log_files(store, "flowers"))
     proc = ServerProcess("flowers@champion", store=store.root, port=0,
                          options=["--lookup", "plant-features@v1", "--lookup-key", "plant_id", "--log", "100%"])
