@@ -258,3 +258,19 @@ def test_serve_log_and_lookup_options(lab: dict[str, Any], capsys: pytest.Captur
         proc.cleanup()
     assert proc.events[-1]["prediction_log"]["logged_rows"] == 21
     assert sum(f["rows"] for f in log_files(store, "flowers")) - before == 21
+
+
+def test_a_lookup_default_answers_unknown_keys(lab: dict[str, Any]) -> None:
+    store, garden = lab["store"], lab["garden"]
+    default = {c: garden[c].iloc[-1].item() for c in LOOKED_UP}
+    lookup = FeatureLookup(store, "plant-features@v1", "plant_id", default=default)
+    server = ModelServer(store, "flowers@champion", port=0, record=False, lookup=lookup).start()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        known, unknown = sent_records(garden.tail(1)), sent_records(garden.tail(1))
+        unknown[0]["plant_id"] = 555555
+        status, _, doc = post(conn, {"dataframe_records": known + unknown})
+    finally:
+        conn.close()
+        server.shutdown()
+    assert status == 200 and doc["predictions"][0] == doc["predictions"][1]  # the default row: the last plant's
