@@ -44,7 +44,7 @@ Served through an alias (NAME@champion) or as NAME (the latest version), the ser
 the alias: when it moves, the new version is loaded and swapped in without failing a request.
 It listens on 127.0.0.1 only unless --host says otherwise; for a team's network give it a
 token (--token-file) and a certificate (--cert, --key):
-  modelyard serve churn@champion --host 0.0.0.0 --token-file ~/.modelyard/serve.token \
+  modelyard serve churn@champion --host 0.0.0.0 --token-file ~/.modelyard/serve.token \\
        --cert serve.pem --key serve-key.pem
   curl -s https://host:8080/invocations -H "Authorization: Bearer $(cat ~/.modelyard/serve.token)" ...
 
@@ -271,7 +271,12 @@ def _hook_options(args: argparse.Namespace, store: Any) -> dict[str, Any]:
                 raise ModelyardError(f"--lookup-default is not JSON: {exc}.") from None
             if not isinstance(default, dict):
                 raise ModelyardError("--lookup-default must be a JSON object of column names and values.")
-        out["lookup"] = FeatureLookup(store, args.lookup, args.lookup_key, default=default)
+        try:
+            out["lookup"] = FeatureLookup(store, args.lookup, args.lookup_key, default=default)
+        except ModelyardError as exc:  # its hints name predict's --key; here --key is the HTTPS key file
+            if exc.hint and "--key" in exc.hint:
+                raise ModelyardError(exc.message, hint=exc.hint.replace("--key", "--lookup-key")) from None
+            raise
     if args.log is not None:
         from modelyard.core.serving.predlog import PredictionLog
 
