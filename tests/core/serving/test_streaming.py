@@ -347,3 +347,26 @@ def test_cli_refuses_what_a_stream_cannot_do(garden: dict[str, Any], capsys: pyt
 
 def test_each_event_needs_the_model_columns(garden: dict[str, Any]) -> None:
     assert StreamScorer(garden["loaded"]).needed == FEATURES
+
+
+def test_the_logistic_head_is_used_only_when_it_equals_the_estimator(garden: dict[str, Any]) -> None:
+    from modelyard.core.serving.linear_head import logistic_head
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier
+
+    assert StreamScorer(garden["loaded"]).head is not None  # the garden model: a logistic regression
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 5))
+    for y in (X[:, 0] > 0, np.digitize(X[:, 1], [-0.5, 0.5])):  # two classes, three
+        est = LogisticRegression().fit(X, np.where(y, "yes", "no") if y.dtype == bool else y)
+        head = logistic_head(est, 5)
+        assert head is not None
+        pred, probs = head.predict_both(X)
+        assert np.array_equal(pred, est.predict(X)) and np.array_equal(probs, est.predict_proba(X))
+
+    class Tempered(LogisticRegression):  # behaves otherwise: not a LogisticRegression the head knows
+        def predict_proba(self, X):  # type: ignore[no-untyped-def]
+            return super().predict_proba(X) ** 2
+
+    assert logistic_head(Tempered().fit(X, X[:, 0] > 0), 5) is None
+    assert logistic_head(RidgeClassifier().fit(X, X[:, 0] > 0), 5) is None
+    assert logistic_head(LogisticRegression().fit(X, X[:, 0] > 0), 4) is None  # another width

@@ -35,8 +35,9 @@ the lines were batched.
 written (time waiting behind a batch included).
 
 **The model** is loaded once (:func:`~.server.load_version`: the fast path for Modelyard's own
-pipelines, checked against the pipeline). The stream scores the version the reference named
-when it started.
+pipelines, checked against the pipeline; for a logistic regression, its predictions and
+probabilities from one matrix product, :mod:`.linear_head`, checked to be equal to the
+estimator's). The stream scores the version the reference named when it started.
 """
 
 from __future__ import annotations
@@ -166,6 +167,12 @@ class StreamScorer:
         self.proba_keys = [proba_column(c) for c in self.predictor.classes] if self.predictor.has_proba else []
         self._needed_for: Any = object()
         self._needed: list[str] | None = None
+        self.head = None  # the estimator's last step from one matrix product, when exact (.linear_head)
+        if loaded.fast is not None and self.proba_keys:
+            from modelyard.core.serving.linear_head import logistic_head
+
+            estimator = loaded.fast.estimator
+            self.head = logistic_head(estimator, int(getattr(estimator, "n_features_in_", 0) or 0))
 
     @property
     def needed(self) -> list[str] | None:
@@ -231,6 +238,9 @@ class StreamScorer:
         if fast is not None:
             try:
                 X = fast.features(v.columns, v.n_rows)
+                if self.head is not None:
+                    pred, probs = self.head.predict_both(X)
+                    return pred, probs, v.n_rows
                 pred = fast.estimator.predict(X)
                 probs = fast.estimator.predict_proba(X) if self.proba_keys else None
                 return pred, probs, v.n_rows
