@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.client
+import io
 import json
 import os
 import platform
@@ -78,7 +79,7 @@ def ours_single(store: Path, lines: list[bytes], seconds: float) -> tuple[dict[s
     proc = subprocess.Popen(stream_cmd(store, "--json"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env(), bufsize=0)
     assert proc.stdin is not None and proc.stdout is not None
-    out = proc.stdout
+    out = io.BufferedReader(proc.stdout)  # bufsize=0 gives a raw pipe, whose readline reads a byte at a time
     first: list[Any] = []
     try:
         for i in range(WARMUP):
