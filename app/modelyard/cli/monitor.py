@@ -1,5 +1,6 @@
-"""``modelyard monitor check|list|show|config|retrain|report|watch``: drift checks of batches against a model's
-training data, retraining from a check, HTML reports and watch folders."""
+"""``modelyard monitor check|list|show|config|retrain|report|watch|labels|live``: drift checks of batches against a
+model's training data, retraining from a check, HTML reports, watch folders, and the live view of a served
+model's prediction log (:mod:`modelyard.cli.monitor_live`)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--reset", action="store_true", help="forget every setting (back to the defaults)")
     p.add_argument("--comment", help="why (required to change the settings; audited)")
     _register_retrain_report_watch(verbs, common)
+    from modelyard.cli.monitor_live import register_live
+
+    register_live(verbs, common)
 
 
 # --------------------------------------------------------------------------- settings helpers

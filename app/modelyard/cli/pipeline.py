@@ -428,6 +428,8 @@ def _triggers_text(info: dict[str, Any]) -> str:
             parts.append(f"new file in {os.path.basename(str(t.get('folder') or '').rstrip(os.sep)) or '?'}")
         elif t.get("type") == "drift":
             parts.append(f"drift of {t.get('model')}")
+        elif t.get("type") == "live_drift":
+            parts.append(f"live drift of {t.get('model')}")
     return ", ".join(parts)
 
 

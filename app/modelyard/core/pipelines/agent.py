@@ -7,6 +7,8 @@ Every ``interval`` seconds it
 2. claims every due trigger (:func:`.triggers.claim_due`: exactly once across agents and windows)
    and starts each claimed run on a thread of its own (at most ``jobs`` at once; the others wait
    queued);
+   (before claiming, models named by an ``on: live_drift`` trigger whose prediction log grew get
+   their live view read, and its drift alert recorded: :func:`modelyard.core.monitoring.live.check_new_alerts`);
 3. delivers notifications waiting for a retry (:func:`modelyard.core.notify.deliver_pending`);
 
 then sleeps. ``once`` does one pass and waits for the runs it started. Setting ``stop_event``
@@ -84,6 +86,7 @@ class Agent:
         self.settle_s = settle_s
         self.counts = {"claimed": 0, "finished": 0, "failed": 0, "skipped": 0, "errors": 0}
         self._told: set[str] = set()  # trigger problems told once, not every pass
+        self._live_seen: dict[str, int] = {}  # model -> the newest prediction log file read for alerts
         self._lock = threading.Lock()
         self._futures: set[cf.Future[None]] = set()
         self._pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="modelyard-agent-run")
@@ -108,6 +111,7 @@ class Agent:
         self._guard("sweep", self._sweep)
         if self.stop_event.is_set():
             return
+        self._guard("live", self._live_alerts)
         started = self._guard("claim", lambda: start_due(
             self.store, now=self.clock.now(), on_time_s=max(ON_TIME_S, 2 * self.interval), settle_s=self.settle_s))
         skipped: dict[tuple[str, str], list[Claim]] = {}
@@ -129,6 +133,16 @@ class Agent:
                        due=[c.fire_key for c in group], cron=group[0].detail.get("cron"),
                        capped=len(group) >= MAX_SKIPPED)  # older missed times were not counted
         self._guard("deliver", self._deliver)
+
+    def _live_alerts(self) -> None:
+        """Read the live view of each model an ``on: live_drift`` trigger names, when its prediction
+        log has a new segment, and record its alert (which the claim that follows fires for)."""
+        from modelyard.core.monitoring import live
+        from modelyard.core.pipelines.triggers import live_drift_models
+
+        models = live_drift_models(self.store)
+        if models:
+            live.check_new_alerts(self.store, models, self._live_seen)
 
     def _sweep(self) -> None:
         count = self.store.sweep_interrupted()

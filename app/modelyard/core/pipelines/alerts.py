@@ -129,6 +129,8 @@ def _trigger_text(trigger: dict[str, Any]) -> str:
         return f"new file {trigger.get('path') or trigger.get('fire_key')}"
     if kind == "drift":
         return f"drift check {trigger.get('check')} of {trigger.get('version') or trigger.get('model')}"
+    if kind == "live_drift":
+        return f"live drift alert {trigger.get('alert')} of {trigger.get('model')} ({trigger.get('window')})"
     if kind == "resume":
         return f"resume of run {trigger.get('run')}"
     by = trigger.get("by") or trigger.get("actor")

@@ -67,7 +67,7 @@ TOP_KEYS = ("name", "description", "params", "triggers", "notify", "steps")
 STEP_KEYS = ("kind", "params", "needs", "retries", "retry_delay", "timeout", "cache")
 NOTIFY_KEYS = ("on", "email", "webhook")
 TRIGGER_KEYS = {"schedule": ("schedule", "missed"), "new_file": ("on", "folder", "pattern", "param"),
-                "drift": ("on", "model", "param")}
+                "drift": ("on", "model", "param"), "live_drift": ("on", "model", "param")}
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,199}$")
 _FORMAT = "see docs/pipelines.md for the file format"
 
@@ -274,9 +274,9 @@ class _Check:
             kind = self.string(fields["on"][1], f"Trigger {index + 1}'s 'on'", "Write 'on: new_file' or 'on: drift'.")
             if kind is None:
                 return None
-            if kind not in ("new_file", "drift"):
+            if kind not in ("new_file", "drift", "live_drift"):
                 self.add(fields["on"][1], f"Trigger {index + 1} has an unknown type 'on: {kind}'.",
-                         _suggest(kind, ("new_file", "drift"), "Known 'on:' types") +
+                         _suggest(kind, ("new_file", "drift", "live_drift"), "Known 'on:' types") +
                          " (A cron schedule is written 'schedule: \"<cron>\"'.)")
                 return None
         else:
@@ -311,11 +311,13 @@ class _Check:
             absolute = os.path.normpath(os.path.join(self.folder, os.path.expanduser(folder)))
             return Trigger(key=key, type="new_file", folder=absolute, pattern=pattern, param=param)
         if "model" not in fields:
-            self.add(node, "The drift trigger has no 'model'.",
-                     "Add 'model: <registered model name>' (its drift checks start the pipeline).")
+            self.add(node, f"The {kind} trigger has no 'model'.",
+                     "Add 'model: <registered model name>' (its drift " + ("checks" if kind == "drift" else
+                                                                          "alerts of the live view") +
+                     " start the pipeline).")
             return None
-        model = self.string(fields["model"][1], "The drift trigger's 'model'", "Name a registered model.")
-        return Trigger(key=key, type="drift", model=model, param=param) if model else None
+        model = self.string(fields["model"][1], f"The {kind} trigger's 'model'", "Name a registered model.")
+        return Trigger(key=key, type=kind, model=model, param=param) if model else None
 
     def schedule(self, key: str, node: Node, fields: dict[str, tuple[Node, Node]]) -> Trigger | None:
         cron_hint = ("Write five fields, minute hour day-of-month month day-of-week, in quotes: "

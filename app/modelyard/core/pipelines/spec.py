@@ -12,6 +12,8 @@ A pipeline is a YAML file kept beside a team's code (``docs/pipelines.md`` descr
         param: data
       - on: drift                # model, param (the parameter that gets the check's id)
         model: churn
+      - on: live_drift           # model, param (gets the live alert's id: monitoring/live.py)
+        model: churn
     notify:
       on: [failed, blocked]      # which endings notify (failed, blocked, succeeded)
     steps:
@@ -77,7 +79,7 @@ STEP_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
               "outputs": ("exit_code",)},
 }
 
-TRIGGER_TYPES = ("schedule", "new_file", "drift")
+TRIGGER_TYPES = ("schedule", "new_file", "drift", "live_drift")
 MISSED_POLICIES = ("run_once", "skip")
 NOTIFY_ON = ("failed", "blocked", "succeeded")
 

@@ -34,7 +34,9 @@ file's path, size and modification time: the same file fires once; a file writte
 again. The pipeline parameter ``param`` gets the file's absolute path.
 
 **Drift** (``on: drift``): each drift check of the model with verdict ``drift`` made after the
-pipeline was listed fires once; ``param`` gets the check's id.
+pipeline was listed fires once; ``param`` gets the check's id. **Live drift** (``on: live_drift``):
+each alert of the model's live view (a ``live_drift`` audit event: core/monitoring/live.py) the
+same way; ``param`` gets the alert's id.
 
 A pipeline whose schedules are switched off (``schedules_enabled``) fires none of its triggers,
 and once switched on again fires only for what happens from then on ("listed" above means listed
@@ -163,6 +165,8 @@ def describe(trigger: Trigger | dict[str, Any] | None) -> str:
         return f"its new_file trigger on {t.get('folder')}"
     if t.get("type") == "drift":
         return f"its drift trigger on {t.get('model')}"
+    if t.get("type") == "live_drift":
+        return f"its live drift trigger on {t.get('model')}"
     return "its trigger"
 
 
@@ -211,6 +215,8 @@ def claim_due(store: Store, *, now: dt.datetime, on_time_s: float = ON_TIME_S, s
                     found = _new_files(store, row, trigger, settle_s)
                 elif trigger.type == "drift":
                     found = _drift(store, row, trigger)
+                elif trigger.type == "live_drift":
+                    found = _live_drift(store, row, trigger)
                 else:
                     continue
             except ModelyardError as exc:
@@ -430,6 +436,37 @@ def _drift(store: Store, row: _Listed, trigger: Trigger) -> list[Claim]:
     return claims
 
 
+def live_drift_models(store: Store) -> list[str]:
+    """The models named by the ``on: live_drift`` triggers of pipelines whose triggers are on."""
+    names = {t.get("model") for row in _listed(store) for t in row.spec.get("triggers") or ()
+             if t.get("type") == "live_drift" and t.get("model")}
+    return sorted(names)
+
+
+def _live_drift(store: Store, row: _Listed, trigger: Trigger) -> list[Claim]:
+    """Each live drift alert of the model (a ``live_drift`` audit event, core/monitoring/live.py)
+    recorded after the pipeline was listed fires once; ``param`` gets the alert's id."""
+    with store.session() as s:
+        model_id = s.execute(select(m.RegisteredModel.id).where(m.RegisteredModel.name == trigger.model)).scalar()
+        alerts = [] if model_id is None else s.execute(
+            select(m.AuditEvent.id, m.AuditEvent.to_value)
+            .where(m.AuditEvent.entity_type == "registered_model", m.AuditEvent.entity_id == str(model_id),
+                   m.AuditEvent.action == "live_drift", m.AuditEvent.at > row.created_at)
+            .order_by(m.AuditEvent.id)).all()
+    done = _fired(store, row.id, trigger.key, [str(a.id) for a in alerts])
+    claims = []
+    for alert_id, window in alerts:
+        if str(alert_id) in done:
+            continue
+        claim = _insert_firing(store, Claim(
+            row.id, row.name, trigger.key, "live_drift", str(alert_id),
+            params={trigger.param: alert_id} if trigger.param else {},
+            detail={"alert": alert_id, "model": trigger.model, "window": window, "param": trigger.param}))
+        if claim is not None:
+            claims.append(claim)
+    return claims
+
+
 # --------------------------------------------------------------------------- starting claimed runs
 
 
@@ -505,7 +542,7 @@ def _orphan_params(t: dict[str, Any], fire_key: str) -> dict[str, Any]:
     """The parameters the trigger ``t`` set for ``fire_key``, recovered from the key."""
     if not t.get("param"):
         return {}
-    if t.get("type") == "drift" and fire_key.isdigit():
+    if t.get("type") in ("drift", "live_drift") and fire_key.isdigit():
         return {t["param"]: int(fire_key)}
     if t.get("type") == "new_file" and not fire_key.startswith("sha256:"):
         return {t["param"]: fire_key.rsplit("|", 2)[0]}
@@ -520,6 +557,8 @@ def _orphan_detail(t: dict[str, Any], fire_key: str) -> dict[str, Any]:
         detail.update(path=fire_key.rsplit("|", 2)[0], param=t.get("param"))
     elif t.get("type") == "drift" and fire_key.isdigit():
         detail.update(check=int(fire_key), model=t.get("model"), param=t.get("param"))
+    elif t.get("type") == "live_drift" and fire_key.isdigit():
+        detail.update(alert=int(fire_key), model=t.get("model"), param=t.get("param"))
     return detail
 
 

@@ -51,7 +51,7 @@ TABLE_TOPICS: dict[str, str] = {
     **dict.fromkeys(("experiments", "runs", "params", "metrics", "latest_metrics", "tags", "run_artifacts"), "runs"),
     **dict.fromkeys(("registered_models", "model_versions", "model_aliases", "model_evidence", "promotion_requests"),
                     "models"),
-    **dict.fromkeys(("monitoring_checks", "notifications"), "checks"),
+    **dict.fromkeys(("monitoring_checks", "notifications", "prediction_log_files"), "checks"),
     **dict.fromkeys(("datasets", "dataset_versions", "dataset_splits"), "datasets"),
     "jobs": "jobs",
     **dict.fromkeys(("pipelines", "pipeline_runs", "pipeline_step_runs", "trigger_firings"), "pipelines"),

@@ -397,7 +397,7 @@ TABLE_WHAT: dict[str, str] = {
     "model_aliases": "Setting aliases", "jobs": "Running jobs", "pipelines": "Saving pipelines",
     "pipeline_runs": "Running pipelines", "pipeline_step_runs": "Running pipelines",
     "monitoring_checks": "Recording monitoring checks", "trigger_firings": "Running triggers",
-    "notifications": "Sending notifications", "runs_table_cache": "Recording runs",
+    "notifications": "Sending notifications", "prediction_log_files": "Logging predictions", "runs_table_cache": "Recording runs",
     "audit_log": "Changing the store", "change_log": "Changing the store",
 }
 # An UPDATE or DELETE says something else than an INSERT of the same table.

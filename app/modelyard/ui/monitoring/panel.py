@@ -5,7 +5,8 @@ folder. Right, for the selected model: its actions (an :class:`ActionBar`), its 
 first, with each batch's file and date); for the selected check a one-line summary of what moved
 and why the verdict, the features sorted by drift score and, for the selected feature, the
 reference and batch distributions overlaid (pyqtgraph); a Timeline tab plots every feature's drift
-score against the batch dates and the model's metric; a Report tab shows the check's whole report.
+score against the batch dates and the model's metric; a Report tab shows the check's whole report;
+a Live tab (:mod:`.live_view`) shows the model's prediction log while it is served.
 A model without checks says how to check a batch.
 
 Next steps from other rooms: :meth:`MonitoringPanel.monitor_model` (show a model) and
@@ -52,6 +53,7 @@ from modelyard.ui.common.widgets import (
     show_error,
 )
 from modelyard.ui.monitoring import plots
+from modelyard.ui.monitoring.live_view import LiveView
 from modelyard.ui.monitoring.report import ReportView
 from modelyard.ui.monitoring.sources import BatchSources
 from modelyard.ui.monitoring.tables import (
@@ -281,6 +283,8 @@ class MonitoringPanel(BatchSources, Panel):
         self.tabs.addTab(self.checks_stack, "Checks")
         self.tabs.addTab(self.timeline_tab, "Timeline")
         self.tabs.addTab(self.report_tab, "Report")
+        self.live_tab = LiveView(self)
+        self.tabs.addTab(self.live_tab, "Live")
         self.tabs.currentChanged.connect(lambda _i: self._tab_changed())
 
         return master_detail(self, left, [head, self.model_facts, self.tabs], 300)
@@ -355,6 +359,8 @@ class MonitoringPanel(BatchSources, Panel):
                          lambda result: self._checks_loaded(name, *result), self._read_failed)
         if self.tabs.currentWidget() is self.timeline_tab:
             self.show_timeline()
+        elif self.tabs.currentWidget() is self.live_tab:
+            self.show_live()
 
     def _checks_loaded(self, name: str, checks: list[dict[str, Any]],
                        shown: tuple[dict[str, Any], str | None] | None) -> None:
@@ -451,10 +457,19 @@ class MonitoringPanel(BatchSources, Panel):
 
     # ------------------------------------------------------------------ timeline
     def _tab_changed(self) -> None:
+        if self.tabs.currentWidget() is not self.live_tab:
+            self.live_tab.stop()
         if self.tabs.currentWidget() is self.timeline_tab:
             self.show_timeline()
         elif self.tabs.currentWidget() is self.report_tab:
             self.show_report()
+        elif self.tabs.currentWidget() is self.live_tab:
+            self.show_live()
+
+    def show_live(self) -> None:
+        """Show the selected model's prediction log in the Live tab (read off the main thread)."""
+        if self.client is not None and self.model_name is not None:
+            self.live_tab.load(self.client, self.model_name)
 
     def show_report(self) -> None:
         """Show the selected check's whole report in the Report tab (built off the main thread)."""
@@ -679,6 +694,7 @@ class MonitoringPanel(BatchSources, Panel):
     # ------------------------------------------------------------------ life
     def shutdown(self) -> None:
         self.watch_timer.stop()
+        self.live_tab.stop()
         if self.tray is not None:
             self.tray.hide()
 
@@ -699,3 +715,5 @@ class MonitoringPanel(BatchSources, Panel):
         for plot in (getattr(self, "overlay_plot", None), *(getattr(self, "_timeline_made", None) or ())):
             if plot is not None:
                 plots.style(plot, self)
+        if getattr(self, "live_tab", None) is not None:
+            self.live_tab.restyle()

@@ -30,7 +30,7 @@ ACTIVE = ("queued", "running")  # a run still going: the panel polls it
 RESUMABLE = ("failed", "blocked", "cancelled", "interrupted")  # a run whose unfinished steps Resume runs
 RUN_ENDS = ("succeeded", "failed", "blocked", "cancelled", "interrupted")
 ALERT_ON = ("failed", "blocked")  # run endings that raise a desktop notification
-TRIGGER_WORDS = {"schedule": "schedule", "new_file": "new file", "drift": "drift", "manual": "by hand",
+TRIGGER_WORDS = {"schedule": "schedule", "new_file": "new file", "drift": "drift", "live_drift": "live drift", "manual": "by hand",
                  "resume": "resume"}
 # the order counts are listed in
 COUNT_ORDER = ("succeeded", "cached", "running", "pending", "failed", "blocked", "skipped", "cancelled",
@@ -100,7 +100,7 @@ def trigger_text(trigger: Any) -> str:
         from pathlib import PurePath
 
         return f"{word} {PurePath(str(trigger.get('path') or trigger.get('file'))).name}"
-    if kind == "drift" and trigger.get("model"):
+    if kind in ("drift", "live_drift") and trigger.get("model"):
         return f"{word} of {trigger['model']}"
     if kind == "resume" and trigger.get("run") is not None:
         return f"resume of run {trigger['run']}"
@@ -140,6 +140,8 @@ def trigger_detail(t: dict[str, Any]) -> str:
         return f"a new file matching {t.get('pattern') or '*'} in {t.get('folder')}"
     if kind == "drift":
         return f"drift found in a check of {t.get('model')}"
+    if kind == "live_drift":
+        return f"a live drift alert of {t.get('model')} (Monitoring › Live)"
     return str(kind)
 
 

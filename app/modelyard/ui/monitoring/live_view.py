@@ -1,0 +1,338 @@
+"""The Monitoring panel's Live tab: a served model's prediction log in windows.
+
+Charts (pyqtgraph, made on the first report): requests per second, latency p50 and p99, error
+rate, input drift per window (the share of features drifting, each bar coloured by the window's
+verdict, the rule's share dashed), and realised performance (accuracy, or mean absolute error for
+a regression) where labels were joined. Beside them, champion vs challenger on the same traffic:
+per route rows, latency, error rate and realised performance, and the agreement of a shadow's
+answers with the champion's. A line above says whether the "N of the last M windows" alert holds.
+
+The report (:func:`modelyard.core.monitoring.live.live_report`) is read off the main thread
+through the window's client, when the tab is shown, when the window size changes, and every
+:data:`REFRESH_MS` while the tab is visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from modelyard.ui.common.rows import RowsTableModel
+from modelyard.ui.common.widgets import push_button, rows_view
+from modelyard.ui.monitoring import plots
+from modelyard.ui.monitoring.tables import num
+
+REFRESH_MS = 5000
+SHOWN_WINDOWS = 48
+WINDOWS = (("Per hour", "hour"), ("Per day", "day"), ("Per 1,000 rows", "1000"), ("Per 10,000 rows", "10000"))
+ROUTE_COLOURS = {"champion": plots.BATCH_COLOUR, "challenger": "#bc4c00", "shadow": "#8250df"}
+VERDICT_COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "drift": "#cf222e"}
+P99_COLOUR = "#bc4c00"
+CHARTS = ("rate", "latency", "errors", "drift", "performance")
+
+
+def window_label(w: dict[str, Any], kind: str) -> str:
+    """A window's start as an axis label: the hour or the day in local time, or its number."""
+    if kind not in ("hour", "day"):
+        return f"#{w['index'] + 1}"
+    try:
+        start = dt.datetime.fromisoformat(str(w["start"])).astimezone()
+    except (TypeError, ValueError):
+        return ""
+    return start.strftime("%H:%M" if kind == "hour" else "%b %d")
+
+
+class RoutesModel(RowsTableModel[dict]):
+    """Champion vs challenger: one row per route."""
+
+    headers = ("Route", "Rows", "p50 ms", "p99 ms", "Errors", "Labelled", "Realised")
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.regression = False
+
+    def cell(self, r: dict, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            lat = r.get("latency_ms") or {}
+            perf = r.get("mae") if self.regression else r.get("accuracy")
+            err = r.get("error_rate")
+            return (r["route"], f"{r.get('rows', 0):,}", num(lat.get("p50"), 1), num(lat.get("p99"), 1),
+                    "—" if err is None else f"{err:.1%}", f"{r.get('labelled', 0):,}",
+                    "—" if perf is None else (num(perf, 3) if self.regression else f"{perf:.1%}"))[column]
+        if role == Qt.ItemDataRole.ForegroundRole and column == 0:
+            return QColor(ROUTE_COLOURS.get(r["route"], plots.SHARE_COLOUR))
+        if role == Qt.ItemDataRole.TextAlignmentRole and column >= 1:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return {"champion": "The answers clients got from the champion.",
+                    "challenger": "The answers clients got from the challenger (a canary's share).",
+                    "shadow": "The challenger's answers to the same requests, never sent to a client."}.get(r["route"])
+        return None
+
+
+class LiveView(QWidget):
+    """The Live tab (see the module docstring). ``load(client, name)`` shows a model."""
+
+    drawn = Signal()  # a report was drawn (tests wait on it)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("liveView")
+        self.client: Any = None
+        self.name: str | None = None
+        self.report: dict[str, Any] | None = None
+        self.charts: dict[str, Any] = {}
+        self._reading = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 6, 0, 0)
+        top = QHBoxLayout()
+        self.window_box = QComboBox(self)
+        self.window_box.setObjectName("liveWindow")
+        for text, value in WINDOWS:
+            self.window_box.addItem(text, value)
+        self.window_box.setToolTip("How the prediction log is cut into windows: by the hour, by the day, or by rows.")
+        self.window_box.currentIndexChanged.connect(lambda _i: self.refresh())
+        top.addWidget(self.window_box)
+        self.summary = QLabel(self)
+        self.summary.setObjectName("liveSummary")
+        self.summary.setWordWrap(True)
+        top.addWidget(self.summary, 1)
+        top.addWidget(push_button(self, "Refresh", self.refresh, name="liveRefresh", icon="refresh",
+                                  tip="Read the prediction log again (it is read every few seconds while shown)."))
+        layout.addLayout(top)
+        self.alert = QLabel(self)
+        self.alert.setObjectName("liveAlert")
+        self.alert.setWordWrap(True)
+        self.alert.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.alert)
+        self.empty = QLabel(self)
+        self.empty.setObjectName("liveEmpty")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.empty)
+        self.grid_host = QWidget(self)
+        self.grid = QGridLayout(self.grid_host)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(6)
+        layout.addWidget(self.grid_host, 1)
+        self.routes_model = RoutesModel(self)
+        self.routes_view = rows_view(self, "liveRoutes", self.routes_model)
+        self.routes_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.routes_view.horizontalHeader().setStretchLastSection(True)
+        self.compare_title = QLabel("<b>Champion vs challenger</b> on the same traffic", self)
+        self.agreement = QLabel(self)
+        self.agreement.setObjectName("liveAgreement")
+        self.agreement.setWordWrap(True)
+        self.compare = QWidget(self)
+        box = QVBoxLayout(self.compare)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.compare_title)
+        box.addWidget(self.routes_view, 1)
+        box.addWidget(self.agreement)
+        self.grid_host.hide()
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self._tick)
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def window(self) -> str:
+        return str(self.window_box.currentData())
+
+    def load(self, client: Any, name: str | None) -> None:
+        """Show model ``name`` (read off the main thread) and keep it fresh while shown."""
+        changed = name != self.name
+        self.client, self.name = client, name
+        if changed:
+            self.report = None
+            self.summary.setText(f"Reading the prediction log of {name}…" if name else "")
+        self.refresh()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _tick(self) -> None:
+        if self.isVisible():
+            self.refresh()
+
+    def refresh(self) -> None:
+        if self.client is None or self.name is None or self._reading:
+            return
+        name, window = self.name, self.window
+        self._reading = True
+
+        def read(store: Any) -> dict[str, Any]:
+            from modelyard.core.monitoring import live
+
+            return live.live_report(store, name, window=window, last=SHOWN_WINDOWS)
+
+        self.client.read(f"monitoring.live.{name}", read, lambda rep: self._loaded(name, window, rep), self._failed)
+
+    def _failed(self, error: Exception) -> None:
+        self._reading = False
+        self.summary.setText(f"Could not read the prediction log: {error}")
+
+    # ------------------------------------------------------------------ drawing
+    def _loaded(self, name: str, window: str, report: dict[str, Any]) -> None:
+        self._reading = False
+        if name != self.name or window != self.window:
+            return
+        self.report = report
+        if not report["files"]:
+            self.grid_host.hide()
+            self.alert.clear()
+            self.summary.setText("")
+            self.empty.setText(
+                f"<b>{html.escape(name)} has no prediction log yet.</b><br>Serve it with its requests logged — "
+                f"<code>modelyard serve {html.escape(name)} --log</code> (or <code>--log 10%</code> for a share) — "
+                "and its traffic, latency, errors, input drift and, once labels are joined with "
+                f"<code>modelyard monitor labels FILE --key id</code>, its realised performance show here.")
+            self.empty.show()
+            self.drawn.emit()
+            return
+        self.empty.hide()
+        self.grid_host.show()
+        self._summary(report)
+        if not self.charts:
+            self._make_charts()
+        self._draw(report)
+        self.drawn.emit()
+
+    def _summary(self, r: dict[str, Any]) -> None:
+        shown = len(r["windows"])
+        more = f" (the newest {shown} shown)" if r["windows_total"] > shown else ""
+        served = f" · serving <b>{html.escape(r['served'])}</b>" if r.get("served") else ""
+        labels = r["labels"]
+        joined = (f" · {labels['matched_rows']:,} labelled" if labels["keys"] else " · no labels joined yet")
+        self.summary.setText(f"{r['rows']:,} logged rows in {r['windows_total']} windows of "
+                             f"{html.escape(r['window_label'])}{more}{served}{joined}")
+        rule = r["alert"]
+        rule_text = f"{rule['n']} of the last {rule['m']} windows"
+        if rule["alerting"]:
+            colour = VERDICT_COLOURS["drift"]
+            self.alert.setText(f"<span style='color:{colour}'>■</span>&nbsp;<b>Alert:</b> the inputs drifted in "
+                               f"{rule['drifted_of_last']} of the last {rule['m']} windows (the rule: {rule_text}).")
+        else:
+            self.alert.setText(f"<span style='color:{VERDICT_COLOURS['ok']}'>■</span>&nbsp;No alert: "
+                               f"{rule['drifted_of_last']} of the last {rule['m']} windows drifted "
+                               f"(alerts at {rule_text}).")
+
+    def _make_charts(self) -> None:
+        import pyqtgraph as pg
+
+        titles = {"rate": "Requests per second", "latency": "Latency (ms): p50, p99", "errors": "Error rate (%)",
+                  "drift": "Input drift: share of features drifting", "performance": "Realised performance"}
+        for i, key in enumerate(CHARTS):
+            p = pg.PlotWidget(self.grid_host)
+            p.setObjectName(f"live_{key}")
+            p.setMenuEnabled(False)
+            p.hideButtons()
+            p.setMouseEnabled(x=False, y=False)
+            p.showGrid(x=False, y=True, alpha=0.25)
+            p.setMinimumSize(160, 110)
+            p.getAxis("left").enableAutoSIPrefix(False)
+            p.getAxis("left").setWidth(40)
+            plots.style(p, self)
+            p.setTitle(f"<span style='font-size:9pt'>{titles[key]}</span>")
+            self.charts[key] = p
+            self.grid.addWidget(p, i // 3, i % 3)
+        self.grid.addWidget(self.compare, 1, 2)
+        for c in range(3):
+            self.grid.setColumnStretch(c, 1)
+
+    def restyle(self) -> None:
+        for p in self.charts.values():
+            plots.style(p, self)
+
+    def _draw(self, r: dict[str, Any]) -> None:
+        import pyqtgraph as pg
+
+        ws = r["windows"]
+        xs = list(range(len(ws)))
+        ticks = [plots._thin([(x, window_label(w, r["window"])) for x, w in zip(xs, ws, strict=True)], 6)]
+        for p in self.charts.values():
+            p.clear()
+            p.getAxis("bottom").setTicks(ticks)
+
+        def series(values: list[Any]) -> list[float]:
+            return [float("nan") if v is None else float(v) for v in values]
+
+        def line(p: Any, ys: list[float], colour: str, name: str) -> None:
+            p.plot(xs, ys, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour,
+                   symbolPen=None, connect="finite", name=name)
+
+        line(self.charts["rate"], series([w["requests_per_s"] for w in ws]), plots.BATCH_COLOUR, "requests/s")
+        line(self.charts["latency"], series([w["latency_ms"]["p50"] for w in ws]), plots.BATCH_COLOUR, "p50")
+        line(self.charts["latency"], series([w["latency_ms"]["p99"] for w in ws]), P99_COLOUR, "p99")
+        line(self.charts["errors"], series([None if w["error_rate"] is None else 100 * w["error_rate"] for w in ws]),
+             VERDICT_COLOURS["drift"], "errors")
+        drift = self.charts["drift"]
+        shares = [((w.get("drift") or {}).get("share")) for w in ws]
+        verdicts = [((w.get("drift") or {}).get("verdict")) for w in ws]
+        for verdict, colour in VERDICT_COLOURS.items():
+            pts = [(x, s) for x, s, v in zip(xs, shares, verdicts, strict=True) if v == verdict and s is not None]
+            if pts:
+                drift.addItem(pg.BarGraphItem(x=[p[0] for p in pts], height=[max(p[1], 0.01) for p in pts], width=0.7,
+                                              brush=pg.mkBrush(colour), pen=pg.mkPen(None)))
+        drift.setYRange(0, 1, padding=0.05)
+        rule = self._rule_share()
+        if rule is not None:
+            drift.addLine(y=rule, pen=pg.mkPen(plots.SHARE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine))
+        perf = self.charts["performance"]
+        regression = r.get("task") == "regression"
+        perf.setTitle("<span style='font-size:9pt'>Realised performance: "
+                      + ("mean absolute error" if regression else "accuracy") + "</span>")
+        routes = sorted({k for w in ws for k in w["routes"]}, key=lambda k: ("champion", "challenger", "shadow").index(k)
+                        if k in ROUTE_COLOURS else 9)
+        for route in routes:
+            ys = series([((w["routes"].get(route) or {}).get("mae" if regression else "accuracy")) for w in ws])
+            if any(y == y for y in ys):
+                line(perf, ys, ROUTE_COLOURS.get(route, plots.SHARE_COLOUR), route)
+        if not r["labels"]["keys"]:
+            text = pg.TextItem("no labels joined yet", color=plots.SHARE_COLOUR, anchor=(0.5, 0.5))
+            perf.addItem(text)
+            text.setPos(max(len(xs) - 1, 0) / 2, 0.5)
+            perf.setYRange(0, 1)
+        for key in ("rate", "latency", "errors", "performance"):
+            if xs:
+                self.charts[key].setXRange(-0.5, len(xs) - 0.5, padding=0)
+        if xs:
+            drift.setXRange(-0.5, len(xs) - 0.5, padding=0)
+        self.routes_model.regression = regression
+        self.routes_model.set_rows([{"route": k, **v} for k, v in r["routes"].items()])
+        agreement = r.get("agreement")
+        if agreement:
+            self.agreement.setText(f"The shadow agrees with the champion on <b>{agreement['share']:.1%}</b> of "
+                                   f"{agreement['pairs']:,} rows answered by both.")
+        elif len(r["routes"]) > 1:
+            self.agreement.setText("A canary splits the traffic: each request has one answer, so agreement needs "
+                                   "a shadow.")
+        else:
+            self.agreement.setText("Only the champion answered. Serve with <code>--canary challenger=10%</code> or "
+                                   "<code>--shadow challenger</code> to compare.")
+        legend = plots.legend_html([("p50", plots.BATCH_COLOUR), ("p99", P99_COLOUR)])
+        self.charts["latency"].setToolTip(legend)
+        self.charts["drift"].setToolTip(plots.legend_html([(k, c) for k, c in VERDICT_COLOURS.items()],
+                                                          "- - - the share a window drifts at"))
+
+    def _rule_share(self) -> float | None:
+        ws = (self.report or {}).get("windows") or []
+        for w in ws:
+            d = w.get("drift") or {}
+            if d.get("verdict") is not None and d.get("features"):
+                return None if d.get("rule") is None else float(d["rule"])
+        return None
