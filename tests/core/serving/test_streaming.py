@@ -370,3 +370,27 @@ def test_the_logistic_head_is_used_only_when_it_equals_the_estimator(garden: dic
     assert logistic_head(Tempered().fit(X, X[:, 0] > 0), 5) is None
     assert logistic_head(RidgeClassifier().fit(X, X[:, 0] > 0), 5) is None
     assert logistic_head(LogisticRegression().fit(X, X[:, 0] > 0), 4) is None  # another width
+
+
+def test_a_stream_logs_each_event_to_the_prediction_log(garden: dict[str, Any], tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+    from modelyard.core.serving.predlog import PredictionLog, log_files
+
+    lines = json_lines(events(500, seed=9)).splitlines()
+    lines[7] = b"{broken"
+    lines[8] = b'{"id": 9, "region": "north"}'
+    plog = PredictionLog(garden["store"], "flowers", key_column="id")
+    try:
+        summary = run_stream(None, None, [lines[:200], lines[200:]], _Sink(), loaded=garden["loaded"], batch=64,
+                             prediction_log=plog)
+    finally:
+        plog.close()
+    assert summary["predictions"] == 498 and summary["errors"] == 2
+    counts = plog.counts()
+    assert counts["rows"] == 500 and counts["logged_rows"] == 500 and counts["dropped_rows"] == 0
+    table = pq.read_table([f["path"] for f in log_files(garden["store"], "flowers")][-1]).to_pandas()
+    assert len(table) == 500
+    ok = table[table["status"] == 200]
+    assert sorted(ok["key"].astype(int)) == [i for i in range(1, 501) if i not in (8, 9)]
+    assert set(table.loc[table["status"] == 400, "key"].dropna()) == {"9"}  # the line that is not JSON has no id
+    assert set(ok["version_ref"]) == {"flowers@v1"} and ok["prediction"].notna().all()
