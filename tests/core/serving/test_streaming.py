@@ -394,3 +394,11 @@ def test_a_stream_logs_each_event_to_the_prediction_log(garden: dict[str, Any], 
     assert sorted(ok["key"].astype(int)) == [i for i in range(1, 501) if i not in (8, 9)]
     assert set(table.loc[table["status"] == 400, "key"].dropna()) == {"9"}  # the line that is not JSON has no id
     assert set(ok["version_ref"]) == {"flowers@v1"} and ok["prediction"].notna().all()
+    # a share of the events (not of the batches) is logged
+    plog = PredictionLog(garden["store"], "flowers", sample=0.5, seed=1)
+    try:
+        run_stream(None, None, [lines], _Sink(), loaded=garden["loaded"], batch=500, prediction_log=plog)
+    finally:
+        plog.close()
+    counts = plog.counts()
+    assert counts["logged_rows"] + counts["sampled_out_rows"] == 500 and 150 < counts["logged_rows"] < 350

@@ -411,6 +411,10 @@ def run_stream(store: Store | None, ref: str | None, source: Iterable[list[bytes
 
 def _log(plog: Any, loaded: LoadedModel, entries: list[tuple[Any, Any, list[Any], int]], latency_s: float) -> None:
     at = time.time()
+    if getattr(plog, "sample", 1.0) < 1.0:  # a share of *events* is logged: each its own request
+        entries = [(None if inputs is None else {k: a[i:i + 1] for k, a in inputs.items()},
+                    None if outputs is None else outputs[i:i + 1], [key], status)
+                   for inputs, outputs, keys, status in entries for i, key in enumerate(keys)]
     for inputs, outputs, keys, status in entries:
         try:
             plog.submit(inputs=inputs, outputs=outputs, version_id=loaded.info.id, version_ref=loaded.info.ref,
