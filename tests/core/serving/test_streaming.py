@@ -402,3 +402,16 @@ def test_a_stream_logs_each_event_to_the_prediction_log(garden: dict[str, Any], 
         plog.close()
     counts = plog.counts()
     assert counts["logged_rows"] + counts["sampled_out_rows"] == 500 and 150 < counts["logged_rows"] < 350
+
+
+def test_following_a_folder_or_an_unreadable_file_is_an_error_naming_it(garden: dict[str, Any],
+                                                                        tmp_path: Path) -> None:
+    from modelyard.core.common.errors import ModelyardError
+
+    with pytest.raises(ModelyardError, match="is a folder"):
+        list(FollowSource(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "modelyard", "--store", str(garden["root"]), "predict", "--stream",
+                           "flowers@champion", "--follow", str(tmp_path)], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=60)
+    assert proc.returncode == 1 and f"{tmp_path} is a folder" in proc.stderr
+    assert_no_traceback(["predict", "--stream"], proc.stderr)
