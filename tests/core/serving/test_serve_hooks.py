@@ -237,7 +237,7 @@ def test_serve_log_and_lookup_options(lab: dict[str, Any], capsys: pytest.Captur
     root = str(store.root)
     code, _, err = cli(capsys, "serve", "flowers@champion", "--port", "0", "--store", root, "--lookup",
                        "plant-features")
-    assert code == 1 and "--lookup-key COL" in err
+    assert code == 2 and "--lookup-key COL" in err  # options that need each other: a usage error
     code, _, err = cli(capsys, "serve", "flowers@champion", "--port", "0", "--store", root, "--lookup",
                        "plant-features", "--lookup-key", "plant")
     assert code == 1 and "no column 'plant'" in err and "hint: Give --lookup-key" in err, err
