@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from factories import settle_panel
 from modelyard.core.datasets import service as ds
+from modelyard.core.experiments import tracking
 from modelyard.core.experiments.training import engine
-from modelyard.core.experiments.training.spec import SEARCH_METHODS
 from modelyard.core.experiments.training.train import runs_of_job
 from modelyard.core.jobs.runner import get_job
 from modelyard.core.store import Store
@@ -175,27 +175,13 @@ def test_the_choice_opens_on_the_users_preference(qtbot, window, store, monkeypa
         window.settings.setValue("training/cluster", "")
 
 
-@pytest.mark.skipif("optuna" in SEARCH_METHODS, reason="the training core has Optuna: its test is below")
-def test_optuna_is_offered_only_when_the_training_core_has_it(qtbot, window, store):
-    add_sample(store)
-    _, dialog = open_dialog(qtbot, window)
-    i = dialog.search_combo.findData("optuna")
-    assert not dialog.search_combo.model().item(i).isEnabled()
-    assert "cannot run Optuna searches" in dialog.search_combo.itemData(i, Qt.ItemDataRole.ToolTipRole)
-    pick(qtbot, dialog.search_combo, "Grid search")
-    qtbot.keyClick(dialog.search_combo, Qt.Key.Key_Down)  # the keyboard steps over it
-    assert dialog.search_method() == "grid"
-    dialog.reject()
-
-
 @pytest.mark.slow
 def test_an_optuna_search_with_a_trial_and_a_time_budget(qtbot, window, store):
-    """Needs the training core's Optuna search (helper "optuna", issue 17): fails until it is on main."""
     add_sample(store)
     _, dialog = open_dialog(qtbot, window)
     assert not shown(dialog.timeout_spin)
     pick(qtbot, dialog.search_combo, "Optuna (TPE)")
-    assert dialog.search_method() == "optuna", "the training core has no Optuna search (SEARCH_METHODS)"
+    assert dialog.search_method() == "optuna"
     assert shown(dialog.timeout_spin) and dialog.where.isEnabled()
     type_into(qtbot, dialog.trials_spin, "3")
     type_into(qtbot, dialog.timeout_spin, "120")
@@ -211,7 +197,11 @@ def test_an_optuna_search_with_a_trial_and_a_time_budget(qtbot, window, store):
     assert outcome.status == "succeeded", outcome.error
     assert outcome.result["search"]["method"] == "optuna"
     runs = runs_of_job(store, outcome.job_id)
-    assert 2 <= len(runs) <= 4 and all(r["status"] != "running" for r in runs)
+    assert len(runs) == 4 and all(r["status"] != "running" for r in runs)  # the study and its 3 trials
+    search = tracking.get_run(outcome.result["run_id"], store=store)
+    assert {k: search.spec["search"][k] for k in ("method", "trials", "timeout")} == {
+        "method": "optuna", "trials": 3, "timeout": 120}
+    assert "search.best_accuracy" in search.metrics  # the study's history, charted on the search's run
     assert window.shown_errors == []
 
 

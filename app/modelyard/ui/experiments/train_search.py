@@ -42,7 +42,6 @@ SEARCH_TIPS = {
               "unpromising trials are stopped early (pruned) on the cross-validation folds. "
               "Stops at the trial budget or the time budget, whichever comes first.",
 }
-OPTUNA_MISSING = "This Modelyard's training cannot run Optuna searches (its spec has no 'optuna' method)."
 MAX_TIMEOUT_S = 7 * 24 * 3600
 
 # where the fits run: (label, kind); the kind's value is serial, local:N, the address, or auto
@@ -251,8 +250,6 @@ class SearchOptions(QGroupBox):
 
     def __init__(self, parent: QWidget, muted: Callable[[QLabel], None]) -> None:
         super().__init__("Validation and search", parent)
-        from modelyard.core.experiments.training.spec import SEARCH_METHODS
-
         self.cv_spin = QSpinBox(self)
         self.cv_spin.setObjectName("trainCv")
         self.cv_spin.setRange(0, 20)
@@ -265,11 +262,8 @@ class SearchOptions(QGroupBox):
         self.search_combo.setObjectName("trainSearch")
         for label, method in SEARCH_CHOICES:
             self.search_combo.addItem(label, method)
-            i = self.search_combo.count() - 1
-            self.search_combo.setItemData(i, SEARCH_TIPS[method], Qt.ItemDataRole.ToolTipRole)
-            if method is not None and method not in SEARCH_METHODS:  # the training core does not have it (yet)
-                self.search_combo.model().item(i).setEnabled(False)
-                self.search_combo.setItemData(i, OPTUNA_MISSING, Qt.ItemDataRole.ToolTipRole)
+            self.search_combo.setItemData(self.search_combo.count() - 1, SEARCH_TIPS[method],
+                                          Qt.ItemDataRole.ToolTipRole)
         self.trials_spin = QSpinBox(self)
         self.trials_spin.setObjectName("trainTrials")
         self.trials_spin.setRange(1, 1000)
