@@ -8,9 +8,11 @@
 
 Writes ``main-window.png``, ``panel-experiments.png``, ``panel-registry.png``,
 ``panel-monitoring.png`` and ``panel-pipelines.png`` (1280x800, light: README's) and ``<size>/<theme>/<panel>-<tab>.png`` and
-``<size>/<theme>/dialog-<name>.png``, and last a search on a local Dask cluster: the Train dialog's
-choice (``<size>/light/dialog-train-cluster.png``) and the runs table filling while it runs
-(``<size>/light/experiments-live-search.png``) (not kept in git: regenerate them to look).
+``<size>/<theme>/dialog-<name>.png``, and last the Train dialog's choice of where a search runs
+(``<size>/light/dialog-train-optuna.png``: an Optuna study on a team's scheduler;
+``dialog-train-cluster.png``: a grid on a local Dask cluster) and that grid search filling the runs
+table while it runs (``<size>/light/experiments-live-search.png``) (not kept in git: regenerate
+them to look).
 
 Uses a throwaway store and config folder. The store is the acceptance tests' populated store
 (tests/factories.build_populated_store: datasets, a search, CV runs, champion and challenger,
@@ -224,8 +226,9 @@ def pipelines(window: MainWindow, made: dict) -> None:
 
 def cluster_search(window: MainWindow, made: dict) -> None:
     """The Train dialog's choice of where a search runs, at each size (``<size>/light/dialog-train-
-    cluster.png``: a grid search on a local Dask cluster of 2 workers), then that search started and
-    shown while it runs, its trials filling the runs table (``<size>/light/experiments-live-search.png``)."""
+    optuna.png``: an Optuna study with a time budget on a team's scheduler; ``dialog-train-cluster.png``:
+    a grid search on a local Dask cluster of 2 workers), then that grid search started and shown
+    while it runs, its trials filling the runs table (``<size>/light/experiments-live-search.png``)."""
     experiments = tour.panel(window, "experiments")
     space = '{"n_estimators": [10, 20, 40, 2500, 2500, 2500, 2500], "max_depth": [6]}'
     for n, (width, height) in enumerate(SIZES):
@@ -238,6 +241,17 @@ def cluster_search(window: MainWindow, made: dict) -> None:
                         "the Train dialog and its form")
         dialog = experiments.train_dialog
         dialog.resize(min(980, width - 40), min(600, height - 60))  # as it opens on a screen of that size
+        # an Optuna study with a time budget, on the team's scheduler
+        dialog.search_combo.setCurrentIndex(dialog.search_combo.findData("optuna"))
+        dialog.trials_spin.setValue(40)
+        dialog.timeout_spin.setValue(900)
+        dialog.cv_spin.setValue(3)
+        dialog.where.choose("address")
+        dialog.where.address_edit.setText("tcp://10.0.0.5:8786")
+        tour.pump(300)
+        save(dialog, HERE / f"{width}x{height}" / "light" / "dialog-train-optuna.png")
+        # the search started below: a grid on a local cluster of 2 workers
+        dialog.cv_spin.setValue(0)
         dialog.search_combo.setCurrentIndex(dialog.search_combo.findData("grid"))
         dialog.space_edit.setText(space)
         dialog.space_edit.setCursorPosition(0)
