@@ -55,6 +55,10 @@ def window_label(w: dict[str, Any], kind: str) -> str:
     return start.strftime("%H:%M" if kind == "hour" else "%b %d")
 
 
+def _key(colour: str) -> str:
+    return f"<span style='color:{colour}'>■</span>"
+
+
 class RoutesModel(RowsTableModel[dict]):
     """Champion vs challenger: one row per route."""
 
@@ -95,6 +99,7 @@ class LiveView(QWidget):
         self.name: str | None = None
         self.report: dict[str, Any] | None = None
         self.charts: dict[str, Any] = {}
+        self.titles: dict[str, QLabel] = {}
         self._reading = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
@@ -131,7 +136,7 @@ class LiveView(QWidget):
         self.routes_model = RoutesModel(self)
         self.routes_view = rows_view(self, "liveRoutes", self.routes_model)
         self.routes_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.routes_view.horizontalHeader().setStretchLastSection(True)
+        self.routes_view.horizontalHeader().setStretchLastSection(False)
         self.compare_title = QLabel("<b>Champion vs challenger</b> on the same traffic", self)
         self.agreement = QLabel(self)
         self.agreement.setObjectName("liveAgreement")
@@ -140,7 +145,7 @@ class LiveView(QWidget):
         box = QVBoxLayout(self.compare)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.compare_title)
-        box.addWidget(self.routes_view, 1)
+        box.addWidget(self.routes_view)
         box.addWidget(self.agreement)
         self.grid_host.hide()
         self.timer = QTimer(self)
@@ -234,8 +239,12 @@ class LiveView(QWidget):
     def _make_charts(self) -> None:
         import pyqtgraph as pg
 
-        titles = {"rate": "Requests per second", "latency": "Latency (ms): p50, p99", "errors": "Error rate (%)",
-                  "drift": "Input drift: share of features drifting", "performance": "Realised performance"}
+        titles = {"rate": "Requests per second",
+                  "latency": f"Latency (ms) &nbsp;{_key(plots.BATCH_COLOUR)}&nbsp;p50 {_key(P99_COLOUR)}&nbsp;p99",
+                  "errors": "Error rate (%)",
+                  "drift": "Input drift: share of features drifting &nbsp;"
+                           + " ".join(f"{_key(c)}&nbsp;{v}" for v, c in VERDICT_COLOURS.items()),
+                  "performance": "Realised performance"}
         for i, key in enumerate(CHARTS):
             p = pg.PlotWidget(self.grid_host)
             p.setObjectName(f"live_{key}")
@@ -247,12 +256,24 @@ class LiveView(QWidget):
             p.getAxis("left").enableAutoSIPrefix(False)
             p.getAxis("left").setWidth(40)
             plots.style(p, self)
-            p.setTitle(f"<span style='font-size:9pt'>{titles[key]}</span>")
+            title = QLabel(titles[key], self.grid_host)
+            title.setObjectName(f"live_{key}_title")
+            title.setWordWrap(True)
+            title.setTextFormat(Qt.TextFormat.RichText)
+            self.titles[key] = title
+            cell = QWidget(self.grid_host)
+            box = QVBoxLayout(cell)
+            box.setContentsMargins(0, 0, 0, 0)
+            box.setSpacing(2)
+            box.addWidget(title)
+            box.addWidget(p, 1)
             self.charts[key] = p
-            self.grid.addWidget(p, i // 3, i % 3)
-        self.grid.addWidget(self.compare, 1, 2)
+            self.grid.addWidget(cell, i // 3, i % 3, 1, 2 if key == "performance" else 1)
+        self.grid.addWidget(self.compare, 2, 0, 1, 3)
         for c in range(3):
             self.grid.setColumnStretch(c, 1)
+        self.grid.setRowStretch(0, 1)
+        self.grid.setRowStretch(1, 1)
 
     def restyle(self) -> None:
         for p in self.charts.values():
@@ -263,10 +284,12 @@ class LiveView(QWidget):
 
         ws = r["windows"]
         xs = list(range(len(ws)))
-        ticks = [plots._thin([(x, window_label(w, r["window"])) for x, w in zip(xs, ws, strict=True)], 6)]
-        for p in self.charts.values():
+        labels = [(x, window_label(w, r["window"])) for x, w in zip(xs, ws, strict=True)]
+        for key, p in self.charts.items():
             p.clear()
-            p.getAxis("bottom").setTicks(ticks)
+            room = max(p.width(), self.grid_host.width() // 3) - 40
+            most = max(2, room // (p.fontMetrics().horizontalAdvance(max((t for _, t in labels), key=len, default="x")) + 14))
+            p.getAxis("bottom").setTicks([plots._thin(labels, most)])
 
         def series(values: list[Any]) -> list[float]:
             return [float("nan") if v is None else float(v) for v in values]
@@ -294,10 +317,11 @@ class LiveView(QWidget):
             drift.addLine(y=rule, pen=pg.mkPen(plots.SHARE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine))
         perf = self.charts["performance"]
         regression = r.get("task") == "regression"
-        perf.setTitle("<span style='font-size:9pt'>Realised performance: "
-                      + ("mean absolute error" if regression else "accuracy") + "</span>")
         routes = sorted({k for w in ws for k in w["routes"]}, key=lambda k: ("champion", "challenger", "shadow").index(k)
                         if k in ROUTE_COLOURS else 9)
+        self.titles["performance"].setText(
+            "Realised performance: " + ("mean absolute error" if regression else "accuracy") + " &nbsp;"
+            + " ".join(f"{_key(ROUTE_COLOURS.get(k, plots.SHARE_COLOUR))}&nbsp;{k}" for k in routes))
         for route in routes:
             ys = series([((w["routes"].get(route) or {}).get("mae" if regression else "accuracy")) for w in ws])
             if any(y == y for y in ys):
@@ -324,10 +348,12 @@ class LiveView(QWidget):
         else:
             self.agreement.setText("Only the champion answered. Serve with <code>--canary challenger=10%</code> or "
                                    "<code>--shadow challenger</code> to compare.")
-        legend = plots.legend_html([("p50", plots.BATCH_COLOUR), ("p99", P99_COLOUR)])
-        self.charts["latency"].setToolTip(legend)
-        self.charts["drift"].setToolTip(plots.legend_html([(k, c) for k, c in VERDICT_COLOURS.items()],
-                                                          "- - - the share a window drifts at"))
+        self.charts["drift"].setToolTip("A bar per window: the share of the model's features whose PSI against the "
+                                         "training reference passed the threshold; the dashed line is the share a "
+                                         "window drifts at.")
+        rows = self.routes_model.rowCount()
+        self.routes_view.setFixedHeight(self.routes_view.horizontalHeader().height()
+                                        + rows * self.routes_view.verticalHeader().defaultSectionSize() + 4)
 
     def _rule_share(self) -> float | None:
         ws = (self.report or {}).get("windows") or []
