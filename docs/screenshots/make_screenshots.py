@@ -252,7 +252,7 @@ def review(store, made: dict) -> None:  # type: ignore[no-untyped-def]
 
 
 def live_log(store, made: dict) -> None:  # type: ignore[no-untyped-def]
-    """Twelve hours of churn's traffic in its prediction log (the ages shift from the ninth hour on),
+    """Twelve hours of churn's traffic in its prediction log (ages and plans shift from the ninth hour on),
     answered by the champion with the challenger in shadow, and labels for the first ten hours: the
     Monitoring panel's Live tab then has rate, latency, errors, drift windows, realised
     performance and the champion vs challenger comparison to show."""
@@ -272,7 +272,8 @@ def live_log(store, made: dict) -> None:  # type: ignore[no-untyped-def]
     with PredictionLog(store, "churn", segment_rows=5000) as plog:
         for h in range(12):
             n = 240 + 30 * h
-            frame = churn_frame(n, 500 + h, shift=12.0 if h >= 8 else 0.0)
+            frame = churn_frame(n, 500 + h, shift=12.0 if h >= 8 else 0.0,
+                                plans=(0.25, 0.3, 0.45) if h >= 8 else (0.6, 0.3, 0.1))
             frame["id"] = [f"c{h}-{i}" for i in range(n)]
             inputs = frame[["age", "plan", "visits"]]
             answers = {vid: np.asarray(m.predict(inputs)) for vid, m in models.items()}

@@ -151,6 +151,7 @@ def _write_log(store: Any, info: Any, rows: int) -> None:
 def _read_child(store_dir: str) -> None:
     """In a child process: read the log in hourly windows; print seconds and memory as JSON."""
     import resource
+    from collections import Counter
 
     import pyarrow as pa
     from modelyard.core.monitoring import live
@@ -162,11 +163,11 @@ def _read_child(store_dir: str) -> None:
         report = live.live_report(store, "flowers", window="hour", last=48)
         seconds = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    drifted = [w["start"] for w in report["windows"] if (w.get("drift") or {}).get("verdict") == "drift"]
+    verdicts = dict(Counter(str((w.get("drift") or {}).get("verdict")) for w in report["windows"]))
     print(json.dumps({"seconds": round(seconds, 2), "rows": report["rows"], "windows": report["windows_total"],
                       "peak_rss_mb_before": round(before / 1024, 1), "peak_rss_mb": round(after / 1024, 1),
                       "arrow_peak_mb": round(pa.default_memory_pool().max_memory() / 2**20, 1),
-                      "rows_per_s": round(report["rows"] / seconds), "drifted_windows_shown": len(drifted),
+                      "rows_per_s": round(report["rows"] / seconds), "verdicts_shown": verdicts,
                       "alerting": report["alert"]["alerting"]}))
 
 

@@ -149,3 +149,19 @@ def test_a_bad_share_is_refused(garden: tuple[Store, Any]) -> None:
     store, _ = garden
     with pytest.raises(ModelyardError, match="between 0 and 1"):
         PredictionLog(store, "flowers", sample=1.5)
+
+
+def test_a_shadow_answer_takes_the_time_of_the_request_its_thread_just_logged(garden: tuple[Store, Any]) -> None:
+    store, info = garden
+    seen = {f["id"] for f in log_files(store, "flowers")}
+    with PredictionLog(store, "flowers") as plog:
+        for i in range(3):
+            plog.submit(inputs=_frame(1, i), outputs=[0], version_id=info.id, version_ref=info.ref, latency_s=0.001,
+                        status=200)
+            time.sleep(0.01)
+            plog.submit(inputs=_frame(1, i), outputs=[1], version_id=info.id, version_ref=info.ref, latency_s=0.002,
+                        status=200, route="shadow")
+        assert plog.flush()
+    rows = _read([f for f in log_files(store, "flowers") if f["id"] not in seen])
+    assert rows["route"] == ["champion", "shadow"] * 3
+    assert rows["at"][0::2] == rows["at"][1::2] and len(set(rows["at"])) == 3

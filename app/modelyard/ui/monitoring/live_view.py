@@ -22,10 +22,12 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +44,7 @@ ROUTE_COLOURS = {"champion": plots.BATCH_COLOUR, "challenger": "#bc4c00", "shado
 VERDICT_COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "drift": "#cf222e"}
 P99_COLOUR = "#bc4c00"
 CHARTS = ("rate", "latency", "errors", "drift", "performance")
+MIN_CHART_HEIGHT = 150
 
 
 def window_label(w: dict[str, Any], kind: str) -> str:
@@ -128,11 +131,18 @@ class LiveView(QWidget):
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.empty)
-        self.grid_host = QWidget(self)
+        # the charts and the comparison scroll when the tab is short (a small window, the jobs dock open)
+        self.scroll = QScrollArea(self)
+        self.scroll.setObjectName("liveScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.grid_host = QWidget(self.scroll)
         self.grid = QGridLayout(self.grid_host)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(6)
-        layout.addWidget(self.grid_host, 1)
+        self.scroll.setWidget(self.grid_host)
+        layout.addWidget(self.scroll, 1)
         self.routes_model = RoutesModel(self)
         self.routes_view = rows_view(self, "liveRoutes", self.routes_model)
         self.routes_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -147,7 +157,7 @@ class LiveView(QWidget):
         box.addWidget(self.compare_title)
         box.addWidget(self.routes_view)
         box.addWidget(self.agreement)
-        self.grid_host.hide()
+        self.scroll.hide()
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self._tick)
@@ -198,7 +208,7 @@ class LiveView(QWidget):
             return
         self.report = report
         if not report["files"]:
-            self.grid_host.hide()
+            self.scroll.hide()
             self.alert.clear()
             self.summary.setText("")
             self.empty.setText(
@@ -210,7 +220,7 @@ class LiveView(QWidget):
             self.drawn.emit()
             return
         self.empty.hide()
-        self.grid_host.show()
+        self.scroll.show()
         self._summary(report)
         if not self.charts:
             self._make_charts()
@@ -252,7 +262,7 @@ class LiveView(QWidget):
             p.hideButtons()
             p.setMouseEnabled(x=False, y=False)
             p.showGrid(x=False, y=True, alpha=0.25)
-            p.setMinimumSize(160, 110)
+            p.setMinimumSize(160, MIN_CHART_HEIGHT)
             p.getAxis("left").enableAutoSIPrefix(False)
             p.getAxis("left").setWidth(40)
             plots.style(p, self)
