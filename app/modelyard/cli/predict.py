@@ -1,4 +1,5 @@
-"""``modelyard predict NAME@ALIAS DATA [-o OUT]``: batch scoring, recorded as a dataset version.
+"""``modelyard predict NAME@ALIAS DATA [-o OUT]``: batch scoring, recorded as a dataset version;
+``modelyard predict --stream NAME@ALIAS [--follow FILE]``: streaming scoring, one line per event.
 
 A command without verbs. DATA is a file (imported first, as its own dataset version) or a
 dataset version (NAME@vN, or NAME for its latest). The predictions are stored as a new version
@@ -17,8 +18,10 @@ from modelyard.cli._common import (
     UsageError,
     eprint,
     is_verbose,
+    non_negative,
     open_store,
     outcome_json,
+    positive_int,
     print_json,
     raise_for_outcome,
     run_foreground,
@@ -30,11 +33,20 @@ examples:
   modelyard predict churn@champion march.csv -o march-scored.csv
   modelyard predict churn@v3 customers@v7 --name customers-scored --json
   modelyard predict churn@champion april.parquet --strict     (unseen categories are an error)
+  tail -f events.jsonl | modelyard predict --stream churn@champion > scored.jsonl
+  modelyard predict --stream churn@champion --follow events.jsonl --id-field event_id
+  modelyard predict --stream fraud@champion --lookup customer-features --key customer_id
 
 The input is checked against the model's signature first: missing columns, wrong types and
 (with --strict) categories never seen in training are errors naming the columns, and nothing
 is written; extra columns are ignored by the model and kept in the output. The output holds
-the input's columns, then 'prediction' and, for classifiers, 'proba_<class>' per class."""
+the input's columns, then 'prediction' and, for classifiers, 'proba_<class>' per class.
+
+With --stream, each line of standard input (or of the --follow'ed file) is one event, a JSON
+object; each gets one JSON line on standard output, in order: {"id": ..., "prediction": ...,
+"proba_<class>": ...}, or {"line": N, "id": ..., "error": "...", "field": ...} for a line that
+cannot be scored (the stream goes on). The counts are printed on standard error at the end
+(Ctrl+C, SIGTERM, the end of the input, or --idle-exit)."""
 
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 
@@ -47,13 +59,44 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         epilog=EPILOG, formatter_class=HelpFormatter)
     p.set_defaults(func=_predict)
     p.add_argument("ref", metavar="NAME[@ALIAS|@vN]", help="the model version (NAME@champion, NAME@v3, NAME)")
-    p.add_argument("data", metavar="DATA", help="a data file (CSV, Parquet, Excel, JSON...) or a dataset NAME[@vN]")
+    p.add_argument("data", metavar="DATA", nargs="?",
+                   help="a data file (CSV, Parquet, Excel, JSON...) or a dataset NAME[@vN] (not with --stream)")
     p.add_argument("-o", "--output", metavar="OUT", help="also write the predictions to this .csv or .parquet file")
     p.add_argument("--name", metavar="DATASET", help="the dataset the predictions go to (default: <model>-predictions)")
     p.add_argument("--strict", action="store_true", help="refuse categories the model never saw in training")
+    st = p.add_argument_group("streaming (--stream)")
+    st.add_argument("--stream", action="store_true",
+                    help="score JSON lines one event at a time, from standard input or --follow FILE")
+    st.add_argument("--follow", metavar="FILE",
+                    help="follow FILE as it grows, like tail -F (survives rotation and truncation)")
+    st.add_argument("--from-end", action="store_true", help="with --follow: only lines written from now on")
+    st.add_argument("--idle-exit", metavar="S", type=non_negative,
+                    help="with --follow: stop after S seconds without a new line (default: never)")
+    st.add_argument("--id-field", metavar="FIELD", default="id",
+                    help="the event field copied to its prediction as 'id' (default: id)")
+    st.add_argument("--batch", metavar="N", type=positive_int, default=256,
+                    help="score at most N waiting events at once (default: 256)")
+    st.add_argument("--lookup", metavar="DATASET[@vN]",
+                    help="enrich each event with this dataset's columns by --key (NAME follows its latest version)")
+    st.add_argument("--key", metavar="COL", help="with --lookup: the column that holds the keys")
+    st.add_argument("--lookup-default", metavar="JSON",
+                    help="with --lookup: the row for an unknown key, as a JSON object (default: an error line)")
 
 
 def _predict(args: argparse.Namespace) -> int:
+    streaming = [o for o, v in (("--follow", args.follow), ("--from-end", args.from_end),
+                                ("--idle-exit", args.idle_exit), ("--lookup", args.lookup), ("--key", args.key),
+                                ("--lookup-default", args.lookup_default)) if v]
+    if args.stream:
+        from modelyard.cli.predict_stream import stream
+
+        return stream(args)
+    if streaming:
+        raise UsageError(f"{streaming[0]} is for streaming.", hint="Add --stream, e.g. modelyard predict --stream "
+                                                                   f"{args.ref} {streaming[0]} ...")
+    if args.data is None:
+        raise UsageError("Name the DATA to score: a file or a dataset NAME@vN.",
+                         hint=f"e.g. modelyard predict {args.ref} march.csv, or --stream for JSON lines.")
     out_path = Path(args.output).expanduser() if args.output else None
     if out_path is not None:
         if out_path.suffix.lower() not in OUTPUT_SUFFIXES:

@@ -216,15 +216,19 @@ def test_nested_runs_point_to_their_parent(store: Store) -> None:
 
 
 class WriteCounter:
+    """Counts the store's write transactions: write() blocks, and direct() connections (PostgreSQL:
+    each of the tracking API's writes there is one statement on one)."""
+
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.n = 0
-        original = Store.write
+        for name in ("write", "direct"):
+            original = getattr(Store, name)
 
-        def counting(store_self: Store):  # type: ignore[no-untyped-def]
-            self.n += 1
-            return original(store_self)
+            def counting(store_self: Store, original=original):  # type: ignore[no-untyped-def]
+                self.n += 1
+                return original(store_self)
 
-        monkeypatch.setattr(Store, "write", counting)
+            monkeypatch.setattr(Store, name, counting)
 
 
 def test_writes_are_batched_and_nothing_is_lost_on_exit(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -514,6 +518,7 @@ def test_a_full_disk_when_starting_a_run_or_tagging_one_is_one_message(store: St
         yield
 
     monkeypatch.setattr(Store, "write", full)
+    monkeypatch.setattr(Store, "direct", full)  # PostgreSQL's one-statement writes
     with pytest.raises(ModelyardError, match="disk"):
         tracking.start_run("bad", store=store)
     with pytest.raises(ModelyardError, match="disk"):
@@ -807,3 +812,23 @@ def test_a_large_batch_of_mixed_keys_is_stored_exactly(store: Store, monkeypatch
         assert history["step"].tolist() == list(range(600))
         assert history["value"].tolist() == [step * (i + 1) + 1 / 3 for step in range(600)]
         assert history["timestamp"].tolist() == [1_700_000_000_000 + step for step in range(600)]
+
+
+def test_points_of_a_run_deleted_meanwhile_are_refused_not_orphaned(store: Store) -> None:
+    """A run's row deleted by someone else while it logs: its next flush is refused and writes no
+    point (on PostgreSQL the one-statement flush skips the points' run-check trigger; the
+    foreign key of the latest values it always writes with them checks the run instead)."""
+    from sqlalchemy import text
+
+    run = tracking.start_run("gone", store=store)
+    run.log_metric("loss", 0.5, step=1)
+    run.flush()
+    with store.write() as s:
+        pk = s.execute(text("SELECT id FROM runs WHERE uuid = :u"), {"u": run.id}).scalar()
+        s.execute(text("DELETE FROM runs WHERE id = :pk"), {"pk": pk})
+    run.log_metric("loss", 0.25, step=2)
+    with pytest.raises(Exception):  # noqa: B017 - the store's refusal, whichever class the backend raises
+        run.flush()
+    with store.session() as s:
+        assert s.execute(text("SELECT count(*) FROM metrics WHERE run_id = :pk"), {"pk": pk}).scalar() == 0
+        assert s.execute(text("SELECT count(*) FROM latest_metrics WHERE run_id = :pk"), {"pk": pk}).scalar() == 0

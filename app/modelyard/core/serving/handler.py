@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard._version import __version__
 from modelyard.core.common.errors import ModelyardError
-from modelyard.core.serving import payloads
+from modelyard.core.serving import hooks, payloads
+from modelyard.core.serving.auth import OPEN_PATHS, authorized
 from modelyard.core.serving.payloads import PayloadError
+from modelyard.core.serving.routing import CANARY, SHADOW
 
 if TYPE_CHECKING:
     from modelyard.core.serving.server import ModelServer
@@ -30,7 +32,9 @@ MIN_BODY_RATE = 16 * 1024  # bytes/s: a body must arrive at least this fast on a
 _DRAIN_S = 2.0  # after refusing a body, how long to read and discard what the client still sends
 DEFAULT_IDLE_TIMEOUT_S = 10.0  # a connection that sends nothing for this long is closed; ``--idle-timeout``
 DEFAULT_MAX_CONNECTIONS = 128  # open connections (one thread each); ``--max-connections``
-ENDPOINTS = ("/invocations", "/ping", "/health", "/version", "/metadata", "/stats")
+ENDPOINTS = ("/invocations", "/ping", "/health", "/version", "/metadata", "/stats", "/metrics", "/admin/route")
+_SMALL_BODY = 64 * 1024  # a refused (401) request's body up to this size is read, so the connection stays usable
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 # =========================================================================== HTTP
@@ -59,6 +63,18 @@ def predictions_json(values: Any) -> bytes:
     else:
         data = arr.tolist()
     return json.dumps({"predictions": data}, default=_json_default, allow_nan=False).encode()
+
+
+def _column(data: Any, name: str) -> list[Any] | None:
+    """The values of column ``name`` in parsed request data (a mapping of columns or a DataFrame),
+    or None when it has none."""
+    if isinstance(data, dict):
+        col = data.get(name)
+        return list(col) if col is not None else None
+    columns = getattr(data, "columns", None)
+    if columns is not None and name in columns:
+        return data[name].tolist()
+    return None
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, bytes]:
@@ -93,6 +109,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self._conn_lock = threading.Lock()
         self._connections: dict[Any, _Conn] = {}
         super().__init__(address, handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        context = self.app.ssl_context
+        if context is not None:  # the TLS handshake happens in the connection's own thread (setup)
+            sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
 
     @property
     def open_connections(self) -> int:
@@ -187,6 +210,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+        if self.server.app.ssl_context is not None:
+            self.connection.do_handshake()  # within the idle timeout; a failure closes the connection
+
+    # ------------------------------------------------------------------ the bearer token
+    def _authorized(self) -> bool:
+        """True when the server needs no token or the request carries it; else answers 401."""
+        app = self.server.app
+        header = self.headers.get("Authorization")
+        if authorized(header, app.token):  # type: ignore[arg-type]
+            return True
+        length = self.headers.get("Content-Length")
+        if length is not None and length.strip().isdigit() and int(length) <= _SMALL_BODY:
+            try:
+                self._read_body()  # read and dropped: the keep-alive connection stays usable
+            except PayloadError:
+                self.close_connection = True
+        elif length is not None or "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # not read from a client without the token
+            self._unread_body = True
+        message = ("This server needs the header 'Authorization: Bearer <token>' with the token of its --token-file."
+                   if not header else "The bearer token in the Authorization header is not this server's; send the "
+                                      "token of its --token-file.")
+        status, body = _error(401, "UNAUTHORIZED", message)
+        app.stats_.refused(401)
+        self._respond(status, body, headers=(("WWW-Authenticate", 'Bearer realm="modelyard"'),))
+        return False
 
     def handle_one_request(self) -> None:
         self._body_t0 = None
@@ -235,6 +284,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         if path == "/invocations":
             self._wrong_method("POST")
+        elif path == "/admin/route":
+            self._wrong_method("GET, HEAD, POST")
         elif path in ENDPOINTS:
             self._wrong_method("GET, HEAD")
         else:
@@ -264,8 +315,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         app = self.server.app
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
-        if path in ("/ping", "/health"):
+        if path in OPEN_PATHS:
             self._respond(200, json.dumps({"status": "ok", "model": app.current.ref}).encode())
+        elif app.token is not None and not self._authorized():
+            return
+        elif path == "/metrics":
+            from modelyard.core.serving.metrics import prometheus_text
+
+            self._respond(200, prometheus_text(app).encode(), PROMETHEUS_TEXT)
+        elif path == "/admin/route":
+            self._respond(200, json.dumps({"route": app.route.describe() if app.route else None}).encode())
         elif path == "/version":
             self._respond(200, __version__.encode(), "text/plain; charset=utf-8")
         elif path == "/metadata":
@@ -282,26 +341,48 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ POST
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0].rstrip("/") != "/invocations":
-            self._refuse()
-            return
+        path = self.path.split("?", 1)[0].rstrip("/")
         app = self.server.app
+        if path != "/invocations":
+            if path == "/admin/route" and (app.token is None or self._authorized()):
+                self._admin_route()
+            elif path != "/admin/route":
+                self._refuse()
+            return
+        if app.token is not None and not self._authorized():
+            return
         t0 = time.perf_counter()
         app.enter()
-        status, rows = 500, 0
+        status, rows, timed = 500, 0, False
         headers: tuple[tuple[str, str], ...] = ()
+        route = app.route  # this request finishes on this route and model, whatever changes meanwhile
+        served, role = app.current, "champion"
+        if route is not None and route.mode == CANARY and route.to_challenger():
+            served, role = route.model, "challenger"
+        keep = route is not None and route.mode == SHADOW  # the challenger scores the same input afterwards
+        plog = app.prediction_log
+        at = time.time() if plog is not None else None  # the champion's and a shadow's log rows share it
+        v = values = keys = data = None
+        method = "predict"
         try:
-            served = app.current  # this request finishes on this model, whatever the watcher does
             try:
                 # the body is handed over (no name here keeps it), so that parse_body can let it go
                 # once decoded; the parsed values are let go once converted
                 data, params = payloads.parse_body(self._read_body(), self.headers.get("Content-Type"),
                                                    served.predictor.spec)
+                if app.lookup is not None:
+                    data = hooks.enrich(app, data)
+                if plog is not None and app.log_key is not None:
+                    keys = _column(data, app.log_key)
                 v = served.predictor.validate(data)
-                del data
-                values = served.predict(v, params.get("predict_method", "predict"))
+                if not keep:
+                    data = None
+                method = params.get("predict_method", "predict")
+                values = served.predict(v, method)
                 status, out, rows = 200, predictions_json(values), v.n_rows
                 headers = (("X-Modelyard-Model", served.ref),)
+                if route is not None:
+                    headers += (("X-Modelyard-Route", role),)
                 if v.warnings:
                     text = " ".join(w["message"] for w in v.warnings if w["kind"] != "extra_columns")
                     if text:
@@ -323,9 +404,45 @@ class _Handler(BaseHTTPRequestHandler):
                 self._respond(status, out, headers=headers)
             except OSError:  # the client went away
                 self.close_connection = True
+            elapsed = time.perf_counter() - t0
+            app.stats_.record(elapsed, status, rows, served.ref, role)
+            timed = True
+            # after the answer: nothing here delays it
+            if plog is not None:
+                hooks.log_request(app, plog, served, role, v, values, elapsed, status, keys, at)
+            if keep and status == 200:
+                hooks.shadow_score(app, route, data, method, keys, at)
         finally:
             app.leave()
-            app.stats_.record(time.perf_counter() - t0, status, rows)
+            if not timed:
+                app.stats_.record(time.perf_counter() - t0, status, rows, served.ref, role)
+
+    def _admin_route(self) -> None:
+        """``POST /admin/route`` with ``{"canary": "challenger", "share": "10%"}``, ``{"share": 0.2}``,
+        ``{"shadow": "challenger"}`` or ``{"end": true}``: change the route (see ModelServer.set_route)."""
+        app = self.server.app
+        try:
+            if app.token is None and not app.loopback:
+                raise PayloadError("Routes can be changed from outside only on a server with a token: start it "
+                                   "with --token-file, or listen on 127.0.0.1.", "Authorization", status=403,
+                                   error_code="FORBIDDEN")
+            doc = json.loads(bytes(self._read_body()) or b"{}")
+            if not isinstance(doc, dict) or set(doc) - {"canary", "share", "shadow", "end"}:
+                raise PayloadError("The body must be a JSON object with 'canary' and 'share', 'share', 'shadow', or "
+                                   "'end': true.", "body")
+            if doc.get("end"):
+                ended = app.end_route()
+                status, out = 200, json.dumps({"route": None, "ended": ended}).encode()
+            else:
+                desc = app.set_route(canary=doc.get("canary"), share=doc.get("share"), shadow=doc.get("shadow"))
+                status, out = 200, json.dumps({"route": desc}).encode()
+        except PayloadError as exc:
+            status, out = exc.status, json.dumps(exc.to_json()).encode()
+        except ValueError as exc:
+            status, out = _error(400, "BAD_REQUEST", f"The body is not valid JSON: {exc}.", field="body")
+        except ModelyardError as exc:
+            status, out = _error(400, "BAD_REQUEST", exc.message, field="route")
+        self._respond(status, out)
 
     def _too_large(self, message: str) -> PayloadError:
         self.close_connection = True

@@ -15,7 +15,10 @@ when it listens (later lines are events: ``swapped``, ``swap_failed``, ``stopped
 gracefully when its stdin closes — which also happens when the parent dies, so a crashed
 window leaves no server behind. Its stderr goes to a log file (``log_path``). ``max_body``,
 ``idle_timeout`` and ``max_connections`` become ``--max-body``, ``--idle-timeout`` and
-``--max-connections`` (the server's defaults when None).
+``--max-connections`` (the server's defaults when None); ``token_file``, ``cert``, ``key``,
+``canary`` and ``shadow`` become ``--token-file``, ``--cert``, ``--key``, ``--canary`` and
+``--shadow`` (``stats()`` then sends the token and trusts the certificate), and ``options``
+are passed as given (``["--log", "10%"]``).
 
 Only the standard library is imported here, so the window can use it on its main thread;
 :meth:`ServerProcess.start` blocks until the model is loaded (a second or two), so call it
@@ -42,12 +45,26 @@ from modelyard.core.common.errors import ModelyardError
 READY_TIMEOUT_S = 120.0
 
 
-def http_get_json(url: str, path: str, *, timeout: float = 5.0) -> Any:
-    """``GET url+path`` as JSON, straight to the host (no proxy settings apply)."""
+def http_get_json(url: str, path: str, *, timeout: float = 5.0, token: bytes | str | None = None,
+                  cafile: str | os.PathLike[str] | None = None) -> Any:
+    """``GET url+path`` as JSON, straight to the host (no proxy settings apply); ``token`` is sent
+    as ``Authorization: Bearer``; an ``https`` URL is checked against ``cafile`` (its host name
+    is not: the server's own certificate may name another)."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+    headers = {}
+    if token:
+        headers["Authorization"] = "Bearer " + (token.decode() if isinstance(token, bytes) else token)
+    if parts.scheme == "https":
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(cafile) if cafile is not None else None)
+        context.check_hostname = False
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname or "127.0.0.1", parts.port or 443, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers)
         resp = conn.getresponse()
         body = resp.read()
         if resp.status != 200:
@@ -65,14 +82,22 @@ class ServerProcess:
                  python: str | None = None, env: dict[str, str] | None = None,
                  log_path: str | os.PathLike[str] | None = None, ready_timeout: float = READY_TIMEOUT_S,
                  max_body: int | None = None, idle_timeout: float | None = None,
-                 max_connections: int | None = None) -> None:
+                 max_connections: int | None = None, token_file: str | os.PathLike[str] | None = None,
+                 cert: str | os.PathLike[str] | None = None, key: str | os.PathLike[str] | None = None,
+                 canary: str | None = None, shadow: str | None = None,
+                 options: tuple[str, ...] | list[str] = ()) -> None:
         self.ref = ref
         self.store = str(store)
         self.db_url = db_url
         self.host = host
         self.port = int(port)
         self.poll_interval = poll_interval
-        self.limits = {"--max-body": max_body, "--idle-timeout": idle_timeout, "--max-connections": max_connections}
+        self.limits = {"--max-body": max_body, "--idle-timeout": idle_timeout, "--max-connections": max_connections,
+                       "--token-file": token_file, "--cert": cert, "--key": key, "--canary": canary,
+                       "--shadow": shadow}
+        self.token_file = token_file
+        self.cert = cert
+        self.options = list(options)  # more `modelyard serve` options, as given
         self.python = python or sys.executable
         self.env = env
         self.log_path = Path(log_path) if log_path is not None else None
@@ -96,7 +121,7 @@ class ServerProcess:
         for option, value in self.limits.items():
             if value is not None:
                 cmd += [option, str(value)]
-        return cmd
+        return cmd + self.options
 
     def start(self) -> ServerProcess:
         """Start the child and wait until it listens (raises ModelyardError with its stderr if it
@@ -223,10 +248,15 @@ class ServerProcess:
 
     def stats(self, timeout: float = 5.0) -> dict[str, Any]:
         """The server's ``GET /stats``: requests, errors, latency_ms {p50, p99, ...}, served version."""
-        return http_get_json(self.url, "/stats", timeout=timeout)
+        return self.get_json("/stats", timeout=timeout)
 
     def metadata(self, timeout: float = 5.0) -> dict[str, Any]:
-        return http_get_json(self.url, "/metadata", timeout=timeout)
+        return self.get_json("/metadata", timeout=timeout)
+
+    def get_json(self, path: str, timeout: float = 5.0) -> Any:
+        """``GET path`` of the child as JSON, with its token and certificate."""
+        token = Path(self.token_file).expanduser().read_text().strip().splitlines()[0] if self.token_file else None
+        return http_get_json(self.url, path, timeout=timeout, token=token, cafile=self.cert)
 
     def log_tail(self, n: int = 4000) -> str:
         if self.log_path is None:

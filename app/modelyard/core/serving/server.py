@@ -63,10 +63,9 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from modelyard._version import __version__
 from modelyard.core.common.errors import ModelyardError
@@ -78,15 +77,22 @@ from modelyard.core.serving.handler import (
     _Handler,
     _HTTPServer,
 )
+from modelyard.core.serving.metrics import LATENCY_WINDOW, Stats  # noqa: F401 - re-exported
 from modelyard.core.serving.payloads import PayloadError
+from modelyard.core.serving.routing import CANARY, SHADOW, Route, challenger_ref
 from modelyard.core.store import Store
+
+if TYPE_CHECKING:
+    import ssl
+
+    from modelyard.core.serving.lookup import FeatureLookup
+    from modelyard.core.serving.predlog import PredictionLog
 
 log = logging.getLogger("modelyard.serving")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_POLL_S = 0.5
 PREDICT_BATCH_ROWS = 8192  # a large request is predicted in blocks of rows, so its features never exist at once
-LATENCY_WINDOW = 4096
 
 
 # =========================================================================== the loaded model
@@ -182,52 +188,6 @@ def load_version(store: Store, ref: str) -> LoadedModel:
                        loaded_at=dt.datetime.now(dt.UTC), load_s=time.perf_counter() - t0)
 
 
-# =========================================================================== statistics
-
-
-class Stats:
-    """Request counts and the latency of the last :data:`LATENCY_WINDOW` scoring requests."""
-
-    def __init__(self, window: int = LATENCY_WINDOW) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.client_errors = 0
-        self.server_errors = 0
-        self.rows = 0
-        self._latency: deque[float] = deque(maxlen=window)
-        self.started = time.monotonic()
-
-    def record(self, seconds: float, status: int, rows: int) -> None:
-        with self._lock:
-            self.requests += 1
-            if 400 <= status < 500:
-                self.client_errors += 1
-            elif status >= 500:
-                self.server_errors += 1
-            else:
-                self.rows += rows
-            self._latency.append(seconds)
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            lat = sorted(self._latency)
-            out = {"requests": self.requests, "errors": self.client_errors + self.server_errors,
-                   "client_errors": self.client_errors, "server_errors": self.server_errors, "rows": self.rows}
-        uptime = time.monotonic() - self.started
-
-        def pct(q: float) -> float | None:
-            if not lat:
-                return None
-            return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 3)
-
-        out["latency_ms"] = {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99),
-                             "mean": round(sum(lat) / len(lat) * 1000, 3) if lat else None,
-                             "max": round(lat[-1] * 1000, 3) if lat else None, "window": len(lat)}
-        out["uptime_s"] = round(uptime, 3)
-        out["requests_per_s"] = round(out["requests"] / uptime, 2) if uptime > 0 else None
-        return out
-
-
 # =========================================================================== the server
 
 
@@ -242,7 +202,10 @@ class ModelServer:
                  poll_interval: float = DEFAULT_POLL_S, record: bool = True,
                  on_event: Callable[[dict[str, Any]], None] | None = None,
                  max_body: int = DEFAULT_MAX_BODY, idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS, token: bytes | str | None = None,
+                 ssl_context: ssl.SSLContext | None = None, canary: tuple[str, float] | None = None,
+                 shadow: str | None = None, lookup: FeatureLookup | None = None,
+                 prediction_log: PredictionLog | None = None, log_key: str | None = None) -> None:
         from modelyard.core.registry.versions import parse_ref
 
         if int(max_body) < 1:
@@ -284,6 +247,20 @@ class ModelServer:
         self._idle.set()
         self._failed_version_id: int | None = None
         self._shutdown_lock = threading.Lock()
+        # beyond this machine (auth.py): a bearer token, HTTPS
+        self.token: bytes | None = token.encode("utf-8") if isinstance(token, str) else token
+        self.ssl_context = ssl_context
+        # canary / shadow (routing.py): one reference, replaced whole; requests read it once
+        if canary is not None and shadow is not None:
+            raise ModelyardError("A server takes either --canary or --shadow, not both.")
+        self.route: Route | None = None
+        self._initial_route = ({"canary": canary[0], "share": canary[1]} if canary is not None
+                               else {"shadow": shadow} if shadow is not None else None)
+        self._route_lock = threading.Lock()  # one route change at a time (the loading happens under it)
+        # hybrid serving and the prediction log (lookup.py, predlog.py)
+        self.lookup = lookup
+        self.prediction_log = prediction_log
+        self.log_key = log_key or (getattr(lookup, "key", None) if lookup is not None else None)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -302,7 +279,12 @@ class ModelServer:
         host = self.host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.ssl_context is not None else 'http'}://{host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens on this machine only."""
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
 
     @property
     def endpoint(self) -> str:
@@ -316,6 +298,8 @@ class ModelServer:
     def start(self) -> ModelServer:
         """Load the model, bind the socket, start serving and watching; returns self."""
         self._current = load_version(self.store, self.ref)
+        if self._initial_route is not None:  # the challenger is loaded before the first request
+            self._set_route(**self._initial_route, record=False)
         try:
             self._httpd = _HTTPServer((self.host, self.requested_port), _Handler, self)
         except OSError as exc:
@@ -333,12 +317,15 @@ class ModelServer:
         if self.record:
             try:
                 self._record_start(self.current, reason="start")
+                if self.route is not None:
+                    self._record_start(self.route.model, reason=f"{self.route.mode} beside {self.current.ref}")
+                self._link_lookup()
             except BaseException:
                 self._httpd.shutdown()
                 self._httpd.server_close()
                 self._httpd = None
                 raise
-        if self.watching:
+        if self.watching or self.route is not None or self.lookup is not None:
             self._watch_thread = threading.Thread(target=self._watch, name=f"modelyard-serve-watch-{self.port}",
                                                   daemon=True)
             self._watch_thread.start()
@@ -374,9 +361,16 @@ class ModelServer:
                 t.join(max(0.0, deadline - time.monotonic()))
             if self._serve_thread is not None:
                 self._serve_thread.join(max(0.0, deadline - time.monotonic()))
+            if self.prediction_log is not None:
+                try:
+                    self.prediction_log.close()  # what is queued is written
+                except Exception:
+                    log.exception("could not close the prediction log")
             if self.record and self._current is not None:
                 try:
                     self._record_stop(self._current, reason="stop")
+                    if self.route is not None:
+                        self._record_stop(self.route.model, reason="stop")
                 except Exception:  # stopping must not fail on a busy store
                     log.exception("could not record serve_stop")
             self._stopped.set()
@@ -411,22 +405,28 @@ class ModelServer:
                 "swap_error": self.swap_error, "max_body": self.max_body,
                 "idle_timeout_s": self.idle_timeout, "max_connections": self.max_connections,
                 "connections": self._httpd.open_connections if self._httpd is not None else 0,
+                "route": self.route.describe() if self.route is not None else None,
+                "https": self.ssl_context is not None, "token": self.token is not None,
+                "lookup": self.lookup.describe() if self.lookup is not None else None,
+                "prediction_log": self.prediction_log.counts() if self.prediction_log is not None else None,
                 **self.stats_.snapshot()}
 
     # ------------------------------------------------------------------ watching the alias
-    def _target(self) -> tuple[int, int] | None:
-        """(model version id, version number) the served reference points to now."""
+    def _target(self, alias: str | None | bool = False) -> tuple[int, int] | None:
+        """(model version id, version number) the served reference (or the model's ``alias``)
+        points to now."""
         from sqlalchemy import select
 
         from modelyard.core.store import models as m
 
         cur = self.current
+        alias = self.alias if alias is False else alias
         with self.store.session() as s:
-            if self.alias is not None:
+            if alias is not None:
                 row = s.execute(select(m.ModelVersion.id, m.ModelVersion.version)
                                 .join(m.ModelAlias, m.ModelAlias.version_id == m.ModelVersion.id)
                                 .where(m.ModelAlias.model_id == cur.info.model_id,
-                                       m.ModelAlias.alias == self.alias)).first()
+                                       m.ModelAlias.alias == alias)).first()
             else:
                 row = s.execute(select(m.ModelVersion.id, m.ModelVersion.version)
                                 .where(m.ModelVersion.model_id == cur.info.model_id)
@@ -436,7 +436,12 @@ class ModelServer:
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_interval):
             try:
-                self.check_for_swap()
+                if self.watching:
+                    self.check_for_swap()
+                self.check_route_swap()
+                if self.lookup is not None and self.lookup.refresh():
+                    self._link_lookup()
+                    self._emit({"event": "lookup_refreshed", **self.lookup.describe()})
             except Exception:  # a busy store: try again next time
                 log.exception("checking %s for a new version failed", self.ref)
 
@@ -478,10 +483,122 @@ class ModelServer:
                 self._record_swap(old, new)
             except Exception:  # serving goes on
                 log.exception("could not record the swap to %s", new.ref)
+            self._link_lookup()
         log.info("%s now serves %s (was %s)", self.ref, new.ref, old.ref)
         self._emit({"event": "swapped", "from": old.ref, "to": new.ref, "model_version_id": new.info.id,
                     "load_s": round(new.load_s, 3), "fast_path": new.fast is not None})
         return True
+
+    # ------------------------------------------------------------------ canary and shadow
+    def set_route(self, canary: str | None = None, share: float | str | None = None, *,
+                  shadow: str | None = None) -> dict[str, Any]:
+        """Start or change a route (see :mod:`.routing`): ``set_route("challenger", 0.1)`` sends
+        10 % of the requests to the model's ``challenger`` alias (or ``"v4"``); ``set_route(share=0.2)``
+        changes the running canary's share; ``set_route(shadow="challenger")`` scores every request
+        with the challenger too. The challenger is loaded first (off the request path), then the
+        route is replaced in one assignment: no request fails. Recorded in the store (``serve_route``
+        audit event of the model; the challenger's ``serve_start``). Returns the route's description."""
+        with self._route_lock:
+            return self._set_route(canary=canary, share=share, shadow=shadow, record=self.record)
+
+    def end_route(self) -> dict[str, Any] | None:
+        """End the canary or shadow: every request goes to the champion again (requests in flight
+        finish on the route they read). Returns the ended route's description (None: there was none)."""
+        with self._route_lock:
+            old = self.route
+            self.route = None
+            if old is None:
+                return None
+            if self.record:
+                self._record_route(old, None)
+            log.info("%s: the %s of %s ended", self.ref, old.mode, old.model.ref)
+            self._emit({"event": "route_ended", **old.describe()})
+            return old.describe()
+
+    def _set_route(self, canary: str | None = None, share: float | str | None = None,
+                   shadow: str | None = None, *, record: bool) -> dict[str, Any]:
+        from modelyard.core.serving.routing import parse_share
+
+        old = self.route
+        if canary is not None and shadow is not None:
+            raise ModelyardError("A route is either a canary or a shadow, not both: give canary or shadow.")
+        if shadow is not None:
+            given, mode = shadow, SHADOW
+        elif canary is not None:
+            given, mode = canary, CANARY
+        elif share is not None:
+            if old is None or old.mode != CANARY:
+                raise ModelyardError("There is no canary whose share to change; name the challenger too "
+                                     "(canary=challenger, share=10%).")
+            given, mode = old.given, CANARY
+        else:
+            raise ModelyardError("Name a canary challenger with its share, a new share for the running canary, "
+                                 "or a shadow challenger.")
+        value = 0.0
+        if mode == CANARY:
+            if share is None and (old is None or old.mode != CANARY):
+                raise ModelyardError(f"The canary {given} needs a share, such as {given}=10%.")
+            value = parse_share(share) if share is not None else old.share  # type: ignore[union-attr]
+        ref = challenger_ref(self.name, given)
+        given = ref.partition("@")[2]
+        model = old.model if old is not None and old.given == given else load_version(self.store, ref)
+        new = Route.canary(given, ref, model, value) if mode == CANARY else Route.shadow(given, ref, model)
+        self.route = new  # the change: one reference; requests in flight keep the route they read
+        if record:
+            self._record_route(old, new)
+            self._link_lookup()
+        log.info("%s: %s", self.ref, new.describe())
+        self._emit({"event": "route", **new.describe()})
+        if self._watch_thread is None and self._httpd is not None and new.alias is not None:
+            self._watch_thread = threading.Thread(target=self._watch, name=f"modelyard-serve-watch-{self.port}",
+                                                  daemon=True)
+            self._watch_thread.start()
+        return new.describe()
+
+    def check_route_swap(self) -> bool:
+        """Load the challenger's new version when its alias moved (the watcher calls this)."""
+        route = self.route
+        if route is None or route.alias is None:
+            return False
+        target = self._target(route.alias)
+        if target is None or target[0] == route.model.info.id:
+            return False
+        with self._route_lock:
+            if self.route is not route:  # changed meanwhile
+                return False
+            try:
+                model = load_version(self.store, f"{self.name}@v{target[1]}")
+            except Exception as exc:  # noqa: BLE001 - keep the old challenger
+                log.error("%s: could not load the challenger v%s: %s", self.ref, target[1], exc)
+                return False
+            new = route.with_model(model)
+            self.route = new
+            if self.record:
+                try:
+                    self._record_route(route, new)
+                except Exception:
+                    log.exception("could not record the challenger's swap")
+        self._emit({"event": "route", **new.describe()})
+        return True
+
+    def _record_route(self, old: Route | None, new: Route | None) -> None:
+        from modelyard.core.registry.versions import ENTITY
+        from modelyard.core.store import records
+
+        def text(r: Route | None) -> str | None:
+            if r is None:
+                return None
+            return f"{r.mode} {r.model.ref}" + (f" {r.share:.4g}" if r.mode == CANARY else "")
+
+        cur = self.current
+        with self.store.write() as s:
+            if old is not None and (new is None or new.model.info.id != old.model.info.id):
+                self._add_stop(s, old.model, f"{old.mode} ended" if new is None else f"{old.mode} replaced")
+            if new is not None and (old is None or old.model.info.id != new.model.info.id):
+                self._add_start(s, new.model, f"{new.mode} beside {cur.ref}")
+            records.audit(s, ENTITY, cur.info.model_id, "serve_route", from_value=text(old), to_value=text(new),
+                          details={"url": self.url, "pid": os.getpid(), "ref": self.ref, "champion": cur.ref,
+                                   "from": old.describe() if old else None, "to": new.describe() if new else None})
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -512,6 +629,18 @@ class ModelServer:
         records.audit(s, ENTITY, lm.info.model_id, "serve_stop", from_value=self.url,
                       details={"version": lm.info.version, "url": self.url, "pid": os.getpid(), "ref": self.ref,
                                "reason": reason, "requests": snap["requests"], "errors": snap["errors"]})
+
+    def _link_lookup(self) -> None:
+        """The lineage edge ``model_version -looks_up-> dataset_version`` of the served versions
+        and the lookup's current table (once per pair; never fails serving)."""
+        if self.lookup is None or not self.record:
+            return
+        versions = [self.current] + ([self.route.model] if self.route is not None else [])
+        for lm in versions:
+            try:
+                self.lookup.record_link(lm.info.id, used_by="server")
+            except Exception:
+                log.exception("could not record the lookup's lineage for %s", lm.ref)
 
     def _record_start(self, lm: LoadedModel, *, reason: str) -> None:
         with self.store.write() as s:

@@ -396,6 +396,17 @@ def _runs_table_cache_triggers() -> list[str]:
 RUNS_TABLE_CACHE_TRIGGERS: tuple[str, ...] = tuple(_runs_table_cache_triggers())
 
 
+# PostgreSQL: a statement that writes its own runs-table-cache mark (and whose points' run is
+# checked by the run's row it updates, and the foreign keys of latest_metrics) sets this
+# transaction-local setting, and the marking and checking triggers do not fire for it: a firing
+# statement-level trigger costs the server ~50 us however little it does, five per tracked run
+# (core/experiments/tracking/pgwrites.py; tests/benchmarks/team_store.py). Every other write, of
+# any client, fires them. A client that sets it itself only skips the cache's marks (the runs
+# table may then show stale rows until the next write of the block) and the points' run check.
+PG_MARKED_SETTING = "modelyard.marked"
+PG_UNLESS_MARKED = f"WHEN (current_setting('{PG_MARKED_SETTING}', true) IS DISTINCT FROM 'on')"
+
+
 def _runs_table_cache_pg_ddl() -> list[str]:
     """PostgreSQL's: one statement-level trigger per table and event (a transition table holds
     the statement's rows: one INSERT of marks per statement, however many rows it wrote)."""
@@ -417,11 +428,11 @@ $fn$"""]
             name = f"trg_runs_table_cache_{table}_{event_name.lower()}"
             out.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
             out.append(f"CREATE TRIGGER {name} AFTER {event_name} ON {table} REFERENCING {row} TABLE AS changed "
-                       f"FOR EACH STATEMENT EXECUTE FUNCTION modelyard_runs_table_cache_mark('{column}')")
+                       f"FOR EACH STATEMENT {PG_UNLESS_MARKED} EXECUTE FUNCTION modelyard_runs_table_cache_mark('{column}')")
     return out
 
 
-# PostgreSQL only (migration 0006 runs the same); see RunsTableCache
+# PostgreSQL only (migrations 0006 and 0009 run the same); see RunsTableCache
 RUNS_TABLE_CACHE_PG_DDL: tuple[str, ...] = tuple(_runs_table_cache_pg_ddl())
 
 # PostgreSQL: metrics.run_id is checked once per statement, not per row. The foreign key's
@@ -461,7 +472,7 @@ END
 $fn$""",
         "DROP TRIGGER IF EXISTS trg_metrics_run_check_insert ON metrics",
         "CREATE TRIGGER trg_metrics_run_check_insert AFTER INSERT ON metrics REFERENCING NEW TABLE AS changed "
-        "FOR EACH STATEMENT EXECUTE FUNCTION modelyard_metrics_run_check()",
+        f"FOR EACH STATEMENT {PG_UNLESS_MARKED} EXECUTE FUNCTION modelyard_metrics_run_check()",
         "DROP TRIGGER IF EXISTS trg_metrics_run_check_update ON metrics",
         "CREATE TRIGGER trg_metrics_run_check_update AFTER UPDATE ON metrics REFERENCING NEW TABLE AS changed "
         "FOR EACH STATEMENT EXECUTE FUNCTION modelyard_metrics_run_check()",
@@ -471,7 +482,7 @@ $fn$""",
     ]
 
 
-# PostgreSQL only (migration 0008 runs the same)
+# PostgreSQL only (migrations 0008 and 0009 run the same)
 METRICS_RUN_CHECK_PG_DDL: tuple[str, ...] = tuple(_metrics_run_check_pg_ddl())
 
 

@@ -133,6 +133,7 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self._serve_after_stop: tuple[str, int] | None = None  # a start asked for while one stops
         self.review_needed = False  # champion / Production moves by this member need a request (Review tab)
         self.request_dialog: Any = None  # the Request promotion dialog while it shows
+        self.stream_dialog: Any = None  # the Stream dialog while it shows
         self.empty.add_action("Register a run…", lambda: self.register_run(), icon_name="registry")
         self.empty.add_action("Import a bundle…", lambda: self.import_bundle(), icon_name="import")
 
@@ -181,6 +182,9 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         self.score_button = push_button(self, "Score data…", lambda: self.score_file(), name="scoreButton",
                                         tip="Predict a data file with the selected version; the predictions become a "
                                             "dataset version linked to both")
+        self.stream_button = push_button(self, "Stream…", lambda: self.open_stream_dialog(), name="streamButton",
+                                         tip="Score each line of a JSON Lines file with the selected version as it "
+                                             "is written, with a live rate and latency chart")
         self.alias_button = push_button(self, "Set alias…", lambda: self.set_alias(), name="aliasButton",
                                         tip="Point an alias (champion, challenger…) at the selected version")
         self.stage_button = push_button(self, "Stage…", lambda: self.set_stage(), name="stageButton",
@@ -196,8 +200,8 @@ class RegistryPanel(VersionActions, RegistryChanges, Panel):
         # what is done with a version first (serve it, export it, watch it) stays longest in the bar
         self.actions_bar = ActionBar(self, align=Qt.AlignmentFlag.AlignRight)
         for button, priority in ((self.serve_button, 3), (self.export_button, 2), (self.monitor_button, 2),
-                                 (self.score_button, 1), (self.alias_button, 1), (self.stage_button, 0),
-                                 (self.gates_button, 0)):
+                                 (self.score_button, 1), (self.stream_button, 1), (self.alias_button, 1),
+                                 (self.stage_button, 0), (self.gates_button, 0)):
             self.actions_bar.add(button, priority)
         head = QHBoxLayout()
         head.addWidget(self.model_title, 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from modelyard.core.common.errors import ModelyardError
@@ -304,6 +305,20 @@ class VersionActions:
         if self.client is not None:  # the Datasets panel re-reads on the job's change signal
             self.client.message.emit(
                 f"Predictions of {(result.get('model') or {}).get('ref', '')} stored as {out.get('ref', '')}", 15_000)
+
+    # ------------------------------------------------------------------ streaming
+    def open_stream_dialog(self, path: str | None = None) -> Any:
+        """Registry › Stream…: follow a JSON Lines file with the selected version (a dialog)."""
+        if self.store is None or self.version is None:
+            return None
+        from modelyard.ui.registry.stream_dialog import StreamDialog
+
+        dialog = StreamDialog(self.store, self.version.ref, self, events=path)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.stream_dialog = dialog
+        dialog.destroyed.connect(lambda *_: setattr(self, "stream_dialog", None))
+        dialog.show()
+        return dialog
 
     # ------------------------------------------------------------------ serving
     # The child process is waited for only on the panel's worker (one thread, in order): its start

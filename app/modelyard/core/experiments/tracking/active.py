@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import sys
@@ -384,10 +385,11 @@ class ActiveRun:
                 latest[key] = (step, ts, flat[i + 4])
         now = m.utcnow()
         copy = len(flat) >= _COPY_MIN_POINTS * 5
+        if not copy and store.engine.dialect.name == "postgresql":
+            with store.direct() as conn:
+                if pgwrites.flush(conn, pk, self.id, flat, latest, params, tags, end, now):
+                    return
         with store.write() as s:
-            if not copy and store.engine.dialect.name == "postgresql" and \
-                    pgwrites.flush(s, pk, self.id, flat, latest, params, tags, end, now):
-                return
             if copy:
                 _insert_metric_points(store, s, flat)  # before the pipeline: a COPY cannot be in one
             with _pipelined(store, s):
@@ -540,8 +542,15 @@ def _detect_source() -> tuple[str, str | None]:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     if path and not hasattr(sys, "ps1"):
-        return "script", str(Path(path).resolve())
+        return "script", _resolved(str(path), os.getcwd())
     return "interactive", None
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(path: str, cwd: str) -> str:
+    """The script's absolute path (once per script and working folder: a run of thousands of
+    runs resolves it once, not with three lstat calls per run)."""
+    return str(Path(cwd, path).resolve())
 
 
 def _parse_source(source: str | None) -> tuple[str, str | None]:
@@ -626,8 +635,8 @@ def _start_in_one_statement(store: Store, row: dict[str, Any], experiment: str, 
     from sqlalchemy.exc import DBAPIError
 
     try:
-        with _full_disk_is_an_error(f"a new run of {experiment!r}"), store.write() as s:
-            return pgwrites.start(s, row, experiment, tags, params)
+        with _full_disk_is_an_error(f"a new run of {experiment!r}"), store.direct() as conn:
+            return pgwrites.start(conn, row, experiment, tags, params)
     except DBAPIError:
         return None
 
