@@ -150,4 +150,16 @@ def test_the_live_tab_shows_rate_latency_errors_a_drift_window_and_champion_vs_c
     with qtbot.waitSignal(live.drawn, timeout=30_000):
         live.window_box.setCurrentIndex(2)  # per 1,000 rows
     assert live.report["window"] == "1000"
+
+    # the timer's refresh reads the log again only when it has a new file
+    shown = live.report
+    live.refresh(force=False)
+    qtbot.waitUntil(lambda: not live._reading, timeout=10_000)
+    assert live.report is shown
+    with PredictionLog(store, "flowers") as plog:
+        plog.submit(inputs=None, outputs=None, version_id=champion.id, version_ref=champion.ref, latency_s=0.01,
+                    status=500)
+    with qtbot.waitSignal(live.drawn, timeout=30_000):
+        live.refresh(force=False)
+    assert live.report is not shown and live.report["rows"] == shown["rows"] + 1
     window.close()

@@ -445,19 +445,25 @@ class _State:
 # =========================================================================== alerts
 
 
-def check_new_alerts(store: Store, models: list[str], seen: dict[str, int]) -> list[dict[str, Any]]:
-    """:func:`check_alerts` (hourly windows, the default rule) for each of ``models`` whose log has a
-    file newer than ``seen`` remembers (updated); the alerts recorded."""
+def newest_log_file(store: Store, name: str) -> int | None:
+    """The id of the newest file (segment or labels) of the model's log: a cheap "did it change?"."""
     from sqlalchemy import func, select
 
     from modelyard.core.store import models as m
 
+    with store.session() as s:
+        newest = s.execute(select(func.max(m.PredictionLogFile.id)).join(
+            m.RegisteredModel, m.RegisteredModel.id == m.PredictionLogFile.model_id)
+            .where(m.RegisteredModel.name == name)).scalar()
+    return int(newest) if newest is not None else None
+
+
+def check_new_alerts(store: Store, models: list[str], seen: dict[str, int]) -> list[dict[str, Any]]:
+    """:func:`check_alerts` (hourly windows, the default rule) for each of ``models`` whose log has a
+    file newer than ``seen`` remembers (updated); the alerts recorded."""
     out = []
     for name in models:
-        with store.session() as s:
-            newest = s.execute(select(func.max(m.PredictionLogFile.id)).join(
-                m.RegisteredModel, m.RegisteredModel.id == m.PredictionLogFile.model_id)
-                .where(m.RegisteredModel.name == name)).scalar()
+        newest = newest_log_file(store, name)
         if newest is None or seen.get(name) == newest:
             continue
         seen[name] = int(newest)

@@ -9,7 +9,7 @@ answers with the champion's. A line above says whether the "N of the last M wind
 
 The report (:func:`modelyard.core.monitoring.live.live_report`) is read off the main thread
 through the window's client, when the tab is shown, when the window size changes, and every
-:data:`REFRESH_MS` while the tab is visible.
+:data:`REFRESH_MS` while the tab is visible when the log has a new segment (or labels) since.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ class LiveView(QWidget):
         self._plot_poll.setInterval(50)
         self._plot_poll.timeout.connect(self._draw_when_ready)
         self._generation = 0
+        self._seen_file: int | None = None  # the newest log file the shown report read
         self._reading = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
@@ -194,30 +195,37 @@ class LiveView(QWidget):
 
     def _tick(self) -> None:
         if self.isVisible():
-            self.refresh()
+            self.refresh(force=False)
 
-    def refresh(self) -> None:
+    def refresh(self, *, force: bool = True) -> None:
+        """Read the report again; unless ``force``, only when the log has a new file since the last
+        read (the timer's refresh: reading a long log costs seconds of a worker thread)."""
         if self.client is None or self.name is None or self._reading:
             return
         name, window = self.name, self.window
+        seen = None if force or self.report is None or self.report.get("model") != name else self._seen_file
         self._reading = True
 
-        def read(store: Any) -> dict[str, Any]:
+        def read(store: Any) -> tuple[int | None, dict[str, Any] | None]:
             from modelyard.core.monitoring import live
 
-            return live.live_report(store, name, window=window, last=SHOWN_WINDOWS)
+            newest = live.newest_log_file(store, name)
+            if seen is not None and newest == seen:
+                return newest, None  # nothing new
+            return newest, live.live_report(store, name, window=window, last=SHOWN_WINDOWS)
 
-        self.client.read(f"monitoring.live.{name}", read, lambda rep: self._loaded(name, window, rep), self._failed)
+        self.client.read(f"monitoring.live.{name}", read, lambda got: self._loaded(name, window, *got), self._failed)
 
     def _failed(self, error: Exception) -> None:
         self._reading = False
         self.summary.setText(f"Could not read the prediction log: {error}")
 
     # ------------------------------------------------------------------ drawing
-    def _loaded(self, name: str, window: str, report: dict[str, Any]) -> None:
+    def _loaded(self, name: str, window: str, newest: int | None, report: dict[str, Any] | None) -> None:
         self._reading = False
-        if name != self.name or window != self.window:
+        if name != self.name or window != self.window or report is None:
             return
+        self._seen_file = newest
         self.report = report
         if not report["files"]:
             self.scroll.hide()
