@@ -119,6 +119,8 @@ SQLITE_ONLY: dict[str, str] = {
     "tests/core/experiments/test_training_progress.py": _TIME,
     "tests/core/experiments/test_training.py": _TIME,
     "tests/core/experiments/test_search_cluster.py": "a Dask cluster's behaviour, not the store's",
+    "tests/core/experiments/test_search_optuna.py": "a search's sampling and pruning, not the store's",
+    "tests/cli/test_serve_usage.py": "no store: the options are refused before one opens",
     "tests/cli/test_pipeline_example.py": _TIME,
     "tests/cli/test_cli_train.py": _TIME,
     "tests/core/store/test_store_opening.py":

@@ -78,15 +78,18 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                     help="score at most N waiting events at once (default: 256)")
     st.add_argument("--lookup", metavar="DATASET[@vN]",
                     help="enrich each event with this dataset's columns by --key (NAME follows its latest version)")
-    st.add_argument("--key", metavar="COL", help="with --lookup: the column that holds the keys")
+    st.add_argument("--key", "--lookup-key", dest="key", metavar="COL",
+                    help="with --lookup: the column that holds the keys (--lookup-key, as serve names it, also works)")
     st.add_argument("--lookup-default", metavar="JSON",
                     help="with --lookup: the row for an unknown key, as a JSON object (default: an error line)")
+    st.add_argument("--log", metavar="SHARE", nargs="?", const="100%",
+                    help="log each event's input and prediction (or a share, e.g. 10%%) for live monitoring")
 
 
 def _predict(args: argparse.Namespace) -> int:
     streaming = [o for o, v in (("--follow", args.follow), ("--from-end", args.from_end),
                                 ("--idle-exit", args.idle_exit), ("--lookup", args.lookup), ("--key", args.key),
-                                ("--lookup-default", args.lookup_default)) if v]
+                                ("--lookup-default", args.lookup_default), ("--log", args.log)) if v]
     if args.stream:
         from modelyard.cli.predict_stream import stream
 

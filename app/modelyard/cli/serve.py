@@ -15,6 +15,7 @@ from typing import Any
 
 from modelyard.cli._common import (
     HelpFormatter,
+    UsageError,
     eprint,
     non_negative,
     open_store,
@@ -44,7 +45,7 @@ Served through an alias (NAME@champion) or as NAME (the latest version), the ser
 the alias: when it moves, the new version is loaded and swapped in without failing a request.
 It listens on 127.0.0.1 only unless --host says otherwise; for a team's network give it a
 token (--token-file) and a certificate (--cert, --key):
-  modelyard serve churn@champion --host 0.0.0.0 --token-file ~/.modelyard/serve.token \
+  modelyard serve churn@champion --host 0.0.0.0 --token-file ~/.modelyard/serve.token \\
        --cert serve.pem --key serve-key.pem
   curl -s https://host:8080/invocations -H "Authorization: Bearer $(cat ~/.modelyard/serve.token)" ...
 
@@ -236,13 +237,16 @@ def _network_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.token_file:
         out["token"] = auth.read_token_file(args.token_file)
     if bool(args.cert) != bool(args.key):
-        raise ModelyardError("HTTPS needs both --cert FILE and --key FILE.")
+        raise UsageError("HTTPS needs both --cert FILE and --key FILE.")
     if args.cert:
         out["ssl_context"] = auth.server_ssl_context(args.cert, args.key)
     if args.canary and args.shadow:
-        raise ModelyardError("Give --canary or --shadow, not both.")
+        raise UsageError("Give --canary or --shadow, not both.")
     if args.canary:
-        out["canary"] = routing.parse_canary(args.canary)
+        try:
+            out["canary"] = routing.parse_canary(args.canary)
+        except ModelyardError as exc:  # a malformed option: a usage error (exit 2)
+            raise UsageError(exc.message, hint=exc.hint) from None
     if args.shadow:
         out["shadow"] = args.shadow
     return out
@@ -258,7 +262,7 @@ def _hook_options(args: argparse.Namespace, store: Any) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     if bool(args.lookup) != bool(args.lookup_key):
-        raise ModelyardError("--lookup DATASET needs --lookup-key COL (the column that joins a request to its "
+        raise UsageError("--lookup DATASET needs --lookup-key COL (the column that joins a request to its "
                              "features), and --lookup-key needs --lookup.")
     if args.lookup:
         from modelyard.core.serving.lookup import FeatureLookup
@@ -268,10 +272,15 @@ def _hook_options(args: argparse.Namespace, store: Any) -> dict[str, Any]:
             try:
                 default = json.loads(args.lookup_default)
             except ValueError as exc:
-                raise ModelyardError(f"--lookup-default is not JSON: {exc}.") from None
+                raise UsageError(f"--lookup-default is not JSON: {exc}.") from None
             if not isinstance(default, dict):
-                raise ModelyardError("--lookup-default must be a JSON object of column names and values.")
-        out["lookup"] = FeatureLookup(store, args.lookup, args.lookup_key, default=default)
+                raise UsageError("--lookup-default must be a JSON object of column names and values.")
+        try:
+            out["lookup"] = FeatureLookup(store, args.lookup, args.lookup_key, default=default)
+        except ModelyardError as exc:  # its hints name predict's --key; here --key is the HTTPS key file
+            if exc.hint and "--key" in exc.hint:
+                raise ModelyardError(exc.message, hint=exc.hint.replace("--key", "--lookup-key")) from None
+            raise
     if args.log is not None:
         from modelyard.core.serving.predlog import PredictionLog
 

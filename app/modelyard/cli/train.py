@@ -22,6 +22,7 @@ from modelyard.cli._common import (
     open_store,
     outcome_json,
     positive_int,
+    positive_number,
     print_json,
     print_kv,
     print_table,
@@ -33,7 +34,7 @@ from modelyard.cli._common import (
 
 # Mirrors modelyard.core.experiments.training (not imported here: it pulls in SQLAlchemy at start-up).
 TASKS = ("classification", "regression")
-SEARCH_METHODS = ("grid", "random")
+SEARCH_METHODS = ("grid", "random", "optuna")
 SPLIT_METHODS = ("random", "stratified", "time")
 
 TRAIN_EPILOG = """\
@@ -41,6 +42,8 @@ examples:
   modelyard train --dataset iris --model random_forest --param n_estimators=300 --cv 5
   modelyard train --dataset churn@v3 --target churned --model hist_gradient_boosting \\
                   --search random --trials 20 --experiment churn --slice region
+  modelyard train --dataset churn --model hist_gradient_boosting --cv 5 \\
+                  --search optuna --trials 100 --timeout 600      (TPE, pruning on the folds)
   modelyard train --spec train.yaml                 (the same as a file kept in git)
   modelyard train --list-models --task regression
   modelyard train --show-params svm --json
@@ -74,9 +77,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                                                      "(options given here override it)")
     how = p.add_argument_group("how")
     how.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation on the training rows")
-    how.add_argument("--search", choices=SEARCH_METHODS, help="hyperparameter search; each trial is a child run")
+    how.add_argument("--search", choices=SEARCH_METHODS,
+                     help="hyperparameter search; each trial is a child run (optuna: TPE with pruning, docs/scale.md)")
     how.add_argument("--trials", type=positive_int, metavar="N",
-                     help="the search's trial budget (random: default 10; grid: default all)")
+                     help="the search's trial budget (random: default 10; grid: default all; optuna: default 20, "
+                          "or none with --timeout)")
+    how.add_argument("--timeout", type=positive_number, metavar="S",
+                     help="--search optuna: start no trial after S seconds (with --trials: whichever comes first)")
+    how.add_argument("--no-pruning", action="store_false", dest="pruning", default=None,
+                     help="--search optuna: let every trial run all its cross-validation folds")
     how.add_argument("--search-metric", metavar="METRIC", dest="search_metric",
                      help="what the search optimises (default: accuracy, or rmse for regression)")
     how.add_argument("--cluster", metavar="WHERE",
@@ -170,14 +179,25 @@ def _build_spec(args: argparse.Namespace) -> Any:
         data["preprocessing"] = {**(data.get("preprocessing") or {}), **_pairs(args.preprocess, "--preprocess")}
     if args.cv is not None:
         data["cv"] = args.cv
-    if args.search or args.trials or args.search_metric:
-        search = dict(data.get("search") or {})
+    optuna_only = {"--timeout": args.timeout, "--no-pruning": args.pruning}
+    if args.search or args.trials or args.search_metric or any(v is not None for v in optuna_only.values()):
+        given_search = data.get("search") or {}
+        search = {"method": given_search} if isinstance(given_search, str) else dict(given_search)
         if args.search:
             search["method"] = args.search
         if not search.get("method"):
-            raise UsageError("--trials and --search-metric need --search grid or --search random.")
+            raise UsageError("--trials, --search-metric, --timeout and --no-pruning need --search grid, random or "
+                             "optuna (--timeout and --no-pruning: optuna).")
+        given = [name for name, v in optuna_only.items() if v is not None]
+        if given and search["method"] != "optuna":
+            raise UsageError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --search optuna "
+                             f"(the search is {search['method']}).")
         if args.trials:
             search["trials"] = args.trials
+        if args.timeout is not None:
+            search["timeout"] = args.timeout
+        if args.pruning is not None:
+            search["pruning"] = args.pruning
         if args.search_metric:
             search["metric"] = args.search_metric
         data["search"] = search
@@ -248,8 +268,10 @@ def _print_result(r: dict[str, Any]) -> None:
     if search:
         best = search["best"]
         params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
-        print(f"{search['method'].capitalize()} search: best of {len(search['trials'])} trials is trial "
-              f"{best['trial']} ({search['metric']} {_fmt(best['score'])}): {params}.")
+        pruned = sum(t.get("status") == "pruned" for t in search["trials"])
+        print(f"{search['method'].capitalize()} search: best of {len(search['trials'])} trials"
+              + (f" ({pruned} pruned)" if pruned else "")
+              + f" is trial {best['trial']} ({search['metric']} {_fmt(best['score'])}): {params}.")
     print("test metrics:")
     print_kv({k: _fmt(v) for k, v in (r.get("metrics") or {}).items()}, indent=2)
     if r.get("validation"):

@@ -235,6 +235,9 @@ def test_admin_route_refuses_bad_changes(lab: dict[str, Any]) -> None:
         assert client.request("POST", "/admin/route", {"end": True})[2] == {"route": None, "ended": None}
         # the server still answers, all with the champion
         assert client.request("POST", "/invocations")[1]["x-modelyard-model"] == "const@v1"
+        # without a token, only a server on this machine takes route changes (others get 403)
+        assert server.loopback and server.token is None
+        assert not ModelServer(lab["store"], "const@champion", host="0.0.0.0", record=False).loopback
     finally:
         client.close()
         server.shutdown()

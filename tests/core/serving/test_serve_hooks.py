@@ -199,9 +199,10 @@ def test_every_request_is_logged_with_the_version_and_route_that_answered(lab: d
     assert "in.sepal length (cm)" in log.columns  # the looked-up features, as the model read them
 
 
-def test_a_log_whose_queue_overflows_never_slows_or_fails_the_server(lab: dict[str, Any]) -> None:
+def test_a_log_whose_queue_overflows_never_fails_the_server(lab: dict[str, Any]) -> None:
     store, garden = lab["store"], lab["garden"]
-    plog = PredictionLog(store, "flowers", queue_size=2, segment_rows=1_000_000, segment_seconds=3600)
+    # a segment (a Parquet file and a row in the store) per request: the writer is far slower than the server
+    plog = PredictionLog(store, "flowers", queue_size=2, segment_rows=1, segment_seconds=3600)
     server = ModelServer(store, "flowers@champion", port=0, record=False, prediction_log=plog).start()
     record = json.loads(garden.head(1).assign(measured=garden["measured"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
                         .to_json(orient="records"))[0]
@@ -236,7 +237,10 @@ def test_serve_log_and_lookup_options(lab: dict[str, Any], capsys: pytest.Captur
     root = str(store.root)
     code, _, err = cli(capsys, "serve", "flowers@champion", "--port", "0", "--store", root, "--lookup",
                        "plant-features")
-    assert code == 1 and "--lookup-key COL" in err
+    assert code == 2 and "--lookup-key COL" in err  # options that need each other: a usage error
+    code, _, err = cli(capsys, "serve", "flowers@champion", "--port", "0", "--store", root, "--lookup",
+                       "plant-features", "--lookup-key", "plant")
+    assert code == 1 and "no column 'plant'" in err and "hint: Give --lookup-key" in err, err
     before = sum(f["rows"] for f in log_files(store, "flowers"))
     proc = ServerProcess("flowers@champion", store=store.root, port=0,
                          options=["--lookup", "plant-features@v1", "--lookup-key", "plant_id", "--log", "100%"])
@@ -255,3 +259,19 @@ def test_serve_log_and_lookup_options(lab: dict[str, Any], capsys: pytest.Captur
         proc.cleanup()
     assert proc.events[-1]["prediction_log"]["logged_rows"] == 21
     assert sum(f["rows"] for f in log_files(store, "flowers")) - before == 21
+
+
+def test_a_lookup_default_answers_unknown_keys(lab: dict[str, Any]) -> None:
+    store, garden = lab["store"], lab["garden"]
+    default = {c: garden[c].iloc[-1].item() for c in LOOKED_UP}
+    lookup = FeatureLookup(store, "plant-features@v1", "plant_id", default=default)
+    server = ModelServer(store, "flowers@champion", port=0, record=False, lookup=lookup).start()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        known, unknown = sent_records(garden.tail(1)), sent_records(garden.tail(1))
+        unknown[0]["plant_id"] = 555555
+        status, _, doc = post(conn, {"dataframe_records": known + unknown})
+    finally:
+        conn.close()
+        server.shutdown()
+    assert status == 200 and doc["predictions"][0] == doc["predictions"][1]  # the default row: the last plant's

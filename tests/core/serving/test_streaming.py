@@ -347,3 +347,71 @@ def test_cli_refuses_what_a_stream_cannot_do(garden: dict[str, Any], capsys: pyt
 
 def test_each_event_needs_the_model_columns(garden: dict[str, Any]) -> None:
     assert StreamScorer(garden["loaded"]).needed == FEATURES
+
+
+def test_the_logistic_head_is_used_only_when_it_equals_the_estimator(garden: dict[str, Any]) -> None:
+    from modelyard.core.serving.linear_head import logistic_head
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier
+
+    assert StreamScorer(garden["loaded"]).head is not None  # the garden model: a logistic regression
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 5))
+    for y in (X[:, 0] > 0, np.digitize(X[:, 1], [-0.5, 0.5])):  # two classes, three
+        est = LogisticRegression().fit(X, np.where(y, "yes", "no") if y.dtype == bool else y)
+        head = logistic_head(est, 5)
+        assert head is not None
+        pred, probs = head.predict_both(X)
+        assert np.array_equal(pred, est.predict(X)) and np.array_equal(probs, est.predict_proba(X))
+
+    class Tempered(LogisticRegression):  # behaves otherwise: not a LogisticRegression the head knows
+        def predict_proba(self, X):  # type: ignore[no-untyped-def]
+            return super().predict_proba(X) ** 2
+
+    assert logistic_head(Tempered().fit(X, X[:, 0] > 0), 5) is None
+    assert logistic_head(RidgeClassifier().fit(X, X[:, 0] > 0), 5) is None
+    assert logistic_head(LogisticRegression().fit(X, X[:, 0] > 0), 4) is None  # another width
+
+
+def test_a_stream_logs_each_event_to_the_prediction_log(garden: dict[str, Any], tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+    from modelyard.core.serving.predlog import PredictionLog, log_files
+
+    lines = json_lines(events(500, seed=9)).splitlines()
+    lines[7] = b"{broken"
+    lines[8] = b'{"id": 9, "region": "north"}'
+    plog = PredictionLog(garden["store"], "flowers", key_column="id")
+    try:
+        summary = run_stream(None, None, [lines[:200], lines[200:]], _Sink(), loaded=garden["loaded"], batch=64,
+                             prediction_log=plog)
+    finally:
+        plog.close()
+    assert summary["predictions"] == 498 and summary["errors"] == 2
+    counts = plog.counts()
+    assert counts["rows"] == 500 and counts["logged_rows"] == 500 and counts["dropped_rows"] == 0
+    table = pq.read_table([f["path"] for f in log_files(garden["store"], "flowers")][-1]).to_pandas()
+    assert len(table) == 500
+    ok = table[table["status"] == 200]
+    assert sorted(ok["key"].astype(int)) == [i for i in range(1, 501) if i not in (8, 9)]
+    assert set(table.loc[table["status"] == 400, "key"].dropna()) == {"9"}  # the line that is not JSON has no id
+    assert set(ok["version_ref"]) == {"flowers@v1"} and ok["prediction"].notna().all()
+    # a share of the events (not of the batches) is logged
+    plog = PredictionLog(garden["store"], "flowers", sample=0.5, seed=1)
+    try:
+        run_stream(None, None, [lines], _Sink(), loaded=garden["loaded"], batch=500, prediction_log=plog)
+    finally:
+        plog.close()
+    counts = plog.counts()
+    assert counts["logged_rows"] + counts["sampled_out_rows"] == 500 and 150 < counts["logged_rows"] < 350
+
+
+def test_following_a_folder_or_an_unreadable_file_is_an_error_naming_it(garden: dict[str, Any],
+                                                                        tmp_path: Path) -> None:
+    from modelyard.core.common.errors import ModelyardError
+
+    with pytest.raises(ModelyardError, match="is a folder"):
+        list(FollowSource(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "modelyard", "--store", str(garden["root"]), "predict", "--stream",
+                           "flowers@champion", "--follow", str(tmp_path)], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=60)
+    assert proc.returncode == 1 and f"{tmp_path} is a folder" in proc.stderr
+    assert_no_traceback(["predict", "--stream"], proc.stderr)

@@ -113,10 +113,18 @@ class FollowSource:
         self.stop_event.set()
 
     def _open(self, *, at_end: bool) -> bool:
+        from modelyard.core.common.errors import ModelyardError
+
+        if self.path.is_dir():
+            raise ModelyardError(f"{self.path} is a folder; follow the file the events are written to.",
+                                 hint="Give --follow a file, such as events.jsonl.")
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            raise ModelyardError(f"Cannot read {self.path}: {exc.strerror or exc}.",
+                                 hint="Check the file's permissions.") from None
         self._fd = fd
         self._pos = os.lseek(fd, 0, os.SEEK_END) if at_end else 0
         return True

@@ -35,8 +35,9 @@ the lines were batched.
 written (time waiting behind a batch included).
 
 **The model** is loaded once (:func:`~.server.load_version`: the fast path for Modelyard's own
-pipelines, checked against the pipeline). The stream scores the version the reference named
-when it started.
+pipelines, checked against the pipeline; for a logistic regression, its predictions and
+probabilities from one matrix product, :mod:`.linear_head`, checked to be equal to the
+estimator's). The stream scores the version the reference named when it started.
 """
 
 from __future__ import annotations
@@ -166,6 +167,14 @@ class StreamScorer:
         self.proba_keys = [proba_column(c) for c in self.predictor.classes] if self.predictor.has_proba else []
         self._needed_for: Any = object()
         self._needed: list[str] | None = None
+        # (inputs, outputs, keys, status) of the last chunk, for a prediction log (None: not kept)
+        self.to_log: list[tuple[Any, Any, list[Any], int]] | None = None
+        self.head = None  # the estimator's last step from one matrix product, when exact (.linear_head)
+        if loaded.fast is not None and self.proba_keys:
+            from modelyard.core.serving.linear_head import logistic_head
+
+            estimator = loaded.fast.estimator
+            self.head = logistic_head(estimator, int(getattr(estimator, "n_features_in_", 0) or 0))
 
     @property
     def needed(self) -> list[str] | None:
@@ -222,8 +231,8 @@ class StreamScorer:
         return {n: [e.get(n) for e in events] for n in names}
 
     # ------------------------------------------------------------------ scoring
-    def _predict(self, columns: Mapping[str, Any], row_offset: int) -> tuple[Any, Any, int]:
-        """(predictions, probabilities or None, rows); raises ModelyardError for bad input."""
+    def _predict(self, columns: Mapping[str, Any], row_offset: int) -> tuple[Any, Any, Any]:
+        """(predictions, probabilities or None, the validated input); raises ModelyardError for bad input."""
         if self.lookup is not None:
             columns = self.lookup.enrich_columns(columns)
         v = self.predictor.validate(columns, strict=self.strict, row_offset=row_offset)
@@ -231,16 +240,21 @@ class StreamScorer:
         if fast is not None:
             try:
                 X = fast.features(v.columns, v.n_rows)
+                if self.head is not None:
+                    pred, probs = self.head.predict_both(X)
+                    return pred, probs, v
                 pred = fast.estimator.predict(X)
                 probs = fast.estimator.predict_proba(X) if self.proba_keys else None
-                return pred, probs, v.n_rows
+                return pred, probs, v
             except Exception:  # noqa: BLE001, S110 - the pipeline decides whether the input is bad
                 pass
         pred, probs = self.predictor.predict_validated(v, proba=bool(self.proba_keys))
-        return pred, probs, v.n_rows
+        return pred, probs, v
 
     def score(self, chunk: Sequence[tuple[int, bytes]]) -> tuple[list[bytes], int, int]:
         """(one output line per event, predictions, errors) of ``(line number, raw line)`` pairs."""
+        if self.to_log is not None:
+            self.to_log = []
         docs: list[dict[str, Any] | None] = []
         good: list[tuple[int, int, dict[str, Any]]] = []  # (position in docs, line, event)
         for number, raw in chunk:
@@ -249,6 +263,8 @@ class StreamScorer:
             event, error = self._parse(number, raw)
             if error is not None:
                 docs.append(error)
+                if self.to_log is not None:
+                    self.to_log.append((None, None, [error.get("id")], 400))
             else:
                 good.append((len(docs), number, event))  # type: ignore[arg-type]
                 docs.append(None)
@@ -261,7 +277,7 @@ class StreamScorer:
     def _score_events(self, good: list[tuple[int, int, dict[str, Any]]], docs: list[dict[str, Any] | None]) -> None:
         events = [e for _, _, e in good]
         try:
-            pred, probs, _ = self._predict(self._columns(events), 0)
+            pred, probs, v = self._predict(self._columns(events), 0)
         except ModelyardError:
             if len(good) == 1:
                 self._score_one(good[0], docs)
@@ -270,17 +286,25 @@ class StreamScorer:
                 self._score_one(item, docs)
             return
         self._fill(good, pred, probs, docs)
+        self._keep(good, v, pred)
+
+    def _keep(self, items: Sequence[tuple[int, int, dict[str, Any]]], v: Any, pred: Any) -> None:
+        if self.to_log is not None:
+            self.to_log.append((v.columns, pred, [e.get(self.id_field) for _, _, e in items], 200))
 
     def _score_one(self, item: tuple[int, int, dict[str, Any]], docs: list[dict[str, Any] | None]) -> None:
         pos, number, event = item
         try:
-            pred, probs, _ = self._predict(self._columns([event]), number - 1)  # "row N" is line N
+            pred, probs, v = self._predict(self._columns([event]), number - 1)  # "row N" is line N
         except ModelyardError as exc:
             fields = list(getattr(exc, "fields", []) or [])
             docs[pos] = _error_doc(number, event.get(self.id_field), exc.message, fields[0] if fields else None,
                                    exc.hint)
+            if self.to_log is not None:
+                self.to_log.append((None, None, [event.get(self.id_field)], 400))
             return
         self._fill([item], pred, probs, docs)
+        self._keep([item], v, pred)
 
     def _fill(self, items: Sequence[tuple[int, int, dict[str, Any]]], pred: Any, probs: Any,
               docs: list[dict[str, Any] | None]) -> None:
@@ -321,14 +345,19 @@ def run_stream(store: Store | None, ref: str | None, source: Iterable[list[bytes
                lookup: FeatureLookup | None = None, strict: bool = False, stats: StreamStats | None = None,
                record: bool = True, on_started: Callable[[dict[str, Any]], None] | None = None,
                on_error_line: Callable[[bytes], None] | None = None,
-               refresh_lookup_s: float = REFRESH_LOOKUP_S) -> dict[str, Any]:
+               refresh_lookup_s: float = REFRESH_LOOKUP_S, prediction_log: Any = None) -> dict[str, Any]:
     """Score every line of ``source`` with ``ref`` (or ``loaded``), writing one line per event to
     ``out`` (flushed after each batch); returns the summary (:meth:`StreamStats.snapshot` plus
     ``model``, ``model_version_id``, ``lookup``). ``on_error_line`` also gets each error line.
 
     With ``lookup``: its lineage link from the model version is recorded (``record``), and a lookup
     of a dataset's latest version is refreshed every ``refresh_lookup_s`` on a thread of its own
-    (the new table is swapped in between two batches; no event fails)."""
+    (the new table is swapped in between two batches; no event fails).
+
+    With ``prediction_log`` (:class:`~.predlog.PredictionLog`): after each batch is written, its
+    scored events (one request per batch, keyed by the event ids) and each refused event (status
+    400) are handed to the log — a queue put, never a wait; the log counts what it drops. The
+    caller closes the log."""
     if batch < 1:
         raise ModelyardError(f"The batch size must be at least 1, not {batch}.", hint="Give --batch 1 or more.")
     if loaded is None:
@@ -339,6 +368,8 @@ def run_stream(store: Store | None, ref: str | None, source: Iterable[list[bytes
         loaded = load_version(store, ref)
     stats = stats or StreamStats()
     scorer = StreamScorer(loaded, id_field=id_field, lookup=lookup, strict=strict)
+    if prediction_log is not None:
+        scorer.to_log = []
     watcher = None
     if lookup is not None:
         if record and store is not None:
@@ -362,6 +393,8 @@ def run_stream(store: Store | None, ref: str | None, source: Iterable[list[bytes
                         if line.startswith(b'{"line"'):
                             on_error_line(line)
             done = time.perf_counter() - read_at
+            if prediction_log is not None and scorer.to_log:
+                _log(prediction_log, loaded, scorer.to_log, done)
             stats.record(lines=len(chunk), events=predictions + errors, predictions=predictions, errors=errors,
                          latencies=[done] * (predictions + errors))
     finally:
@@ -369,6 +402,22 @@ def run_stream(store: Store | None, ref: str | None, source: Iterable[list[bytes
             watcher.stop()
     summary = stats.snapshot()
     summary.update(info)
+    if prediction_log is not None:
+        summary["prediction_log"] = prediction_log.counts()
     if lookup is not None:
         summary["lookup"] = lookup.describe()
     return summary
+
+
+def _log(plog: Any, loaded: LoadedModel, entries: list[tuple[Any, Any, list[Any], int]], latency_s: float) -> None:
+    at = time.time()
+    if getattr(plog, "sample", 1.0) < 1.0:  # a share of *events* is logged: each its own request
+        entries = [(None if inputs is None else {k: a[i:i + 1] for k, a in inputs.items()},
+                    None if outputs is None else outputs[i:i + 1], [key], status)
+                   for inputs, outputs, keys, status in entries for i, key in enumerate(keys)]
+    for inputs, outputs, keys, status in entries:
+        try:
+            plog.submit(inputs=inputs, outputs=outputs, version_id=loaded.info.id, version_ref=loaded.info.ref,
+                        latency_s=latency_s, status=status, route="champion", keys=keys, at=at)
+        except Exception:  # noqa: BLE001 - the log never stops the stream (it counts what it drops)
+            pass

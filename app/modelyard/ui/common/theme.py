@@ -34,10 +34,12 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
     "error": ("#cf222e", "#f85149"),
     "interrupted": ("#8250df", "#a371f7"),
     "cancelled": ("#6e7781", "#8b949e"),
+    "pruned": ("#6e7781", "#8b949e"),  # a search trial Optuna stopped early: not a failure
 }
 STATUS_ICONS = {
     "running": "running", "queued": "running", "ok": "ok", "succeeded": "ok", "warning": "warning",
     "drift": "drift", "failed": "error", "error": "error", "interrupted": "warning", "cancelled": "cancel",
+    "pruned": "stop",
 }
 
 

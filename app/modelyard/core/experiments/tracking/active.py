@@ -412,7 +412,8 @@ class ActiveRun:
                     s.connection().execute(_HEARTBEAT, {"pk": pk, "now": now})
 
     def end(self, status: str = "succeeded", *, error: str | None = None) -> None:
-        """Flush and record the run's end: ``succeeded``, ``failed`` or ``cancelled``."""
+        """Flush and record the run's end: ``succeeded``, ``failed``, ``cancelled`` or ``pruned`` (a
+        search trial stopped early)."""
         if status not in END_STATUSES:
             raise ModelyardError(f"A run cannot end {status!r}.", hint="Use one of: " + ", ".join(END_STATUSES) + ".")
         if error is not None and not _encodable(error):  # e.g. a file name decoded with surrogateescape

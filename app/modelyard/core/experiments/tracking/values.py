@@ -14,7 +14,7 @@ from modelyard.core.common.names import check_name as check_name_chars
 
 FLUSH_INTERVAL_S = 1.0
 FLUSH_MAX_POINTS = 50_000
-END_STATUSES = ("succeeded", "failed", "cancelled")
+END_STATUSES = ("succeeded", "failed", "cancelled", "pruned")  # pruned: a search trial Optuna stopped early
 SOURCE_TYPES = ("script", "notebook", "interactive", "gui", "cli", "job", "other")
 MAX_KEY_LENGTH = 250
 # steps and timestamps are 64-bit integer columns; a timestamp is ms since the epoch, up to the

@@ -161,7 +161,11 @@ def load_data(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice) -> tuple[
                              hint="Give some columns a preprocessing step, or change their roles in the dataset.")
     if ts.search:
         space = ts.search.get("space") or catalogue.default_search_space(entry.key, task)
-        catalogue.check_search_space(entry.key, task, space)
+        checked = catalogue.check_search_space(entry.key, task, space)
+        if ts.search["method"] == "optuna":  # before any run is recorded
+            from modelyard.core.experiments.training.optuna_search import distributions
+
+            distributions(checked)
         if ts.search.get("metric") is not None:
             allowed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
             if ts.search["metric"] not in allowed:

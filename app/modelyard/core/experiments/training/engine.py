@@ -36,6 +36,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -171,8 +172,33 @@ class SerialEngine:
             before(i)
             yield i, run_part(data, pipe, t.params, t.part, t.what, n_jobs=self.n_jobs)
 
+    @contextlib.contextmanager
+    def session(self, data: TrialData, pipe: PipeSpec, *, check: Callable[[], None]) -> Iterator[SerialSession]:
+        """Fits submitted one at a time as the work goes (an Optuna study asks as it learns)."""
+        yield SerialSession(self, data, pipe, check)
+
     def close(self) -> None:
         pass
+
+
+class SerialSession:
+    """:meth:`SerialEngine.session`: ``submit`` queues a fit, ``next`` makes the oldest one here."""
+
+    def __init__(self, engine: SerialEngine, data: TrialData, pipe: PipeSpec, check: Callable[[], None]) -> None:
+        self.engine, self.data, self.pipe, self.check = engine, data, pipe, check
+        self.queue: deque[tuple[Any, Task]] = deque()
+
+    def submit(self, key: Any, task: Task) -> None:
+        self.queue.append((key, task))
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue)
+
+    def next(self) -> tuple[Any, dict[str, Any]]:
+        self.check()
+        key, t = self.queue.popleft()
+        return key, run_part(self.data, self.pipe, t.params, t.part, t.what, n_jobs=self.engine.n_jobs)
 
 
 class DaskEngine:
@@ -189,51 +215,23 @@ class DaskEngine:
 
     def run(self, data: TrialData, pipe: PipeSpec, tasks: Sequence[Task], *,
             before: Callable[[int], None], check: Callable[[], None]) -> Iterator[tuple[int, dict[str, Any]]]:
-        from distributed import as_completed
+        with self.session(data, pipe, check=check) as session:
+            for i, t in enumerate(tasks):
+                session.submit(i, t)
+            while session.pending:
+                yield session.next()
 
-        client = self.client
+    @contextlib.contextmanager
+    def session(self, data: TrialData, pipe: PipeSpec, *, check: Callable[[], None]) -> Iterator[DaskSession]:
+        """Fits submitted as the work goes, results as they finish; the data is sent once; on the way
+        out (a cancel too) every outstanding task is cancelled."""
         check()
-        data_future = client.scatter(data, broadcast=True, hash=False)  # once per search, not per trial
-        token = uuid.uuid4().hex[:8]
-        futures = {}
-
-        def submit(i: int, again: str = "") -> Any:
-            t = tasks[i]
-            f = client.submit(run_part_on_worker, data_future, pipe, t.params, t.part, t.what, pure=False,
-                              key=f"modelyard-trial{t.trial}-part{t.part}-{token}{again}")
-            futures[f.key] = (i, f)
-            return f
-
-        for i in range(len(tasks)):
-            submit(i)
-        done = as_completed([f for _, f in futures.values()], loop=client.loop)
-        left = set(futures)
-        resubmitted: set[int] = set()
+        session = DaskSession(self.client, data, pipe, check)
         try:
             with _cancel_on_sigterm():
-                while left:
-                    check()
-                    if not done.has_ready():
-                        time.sleep(POLL_S)
-                        continue
-                    for f in done.next_batch(block=False):
-                        i, _ = futures[f.key]
-                        left.discard(f.key)
-                        result = _outcome(f)
-                        if result.pop("lost", False) and i not in resubmitted:  # fit it again, once
-                            resubmitted.add(i)
-                            again = submit(i, "-again")
-                            left.add(again.key)
-                            done.add(again)
-                            continue
-                        yield i, result
+                yield session
         finally:
-            outstanding = [futures[k][1] for k in left]
-            if outstanding:
-                with contextlib.suppress(Exception):
-                    client.cancel(outstanding, force=True)
-            with contextlib.suppress(Exception):
-                client.cancel([data_future], force=True)
+            session.close()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -242,6 +240,61 @@ class DaskEngine:
             with contextlib.suppress(Exception):
                 self.cluster.close(timeout=5)
             _allow_children(False)
+
+
+class DaskSession:
+    """:meth:`DaskEngine.session`: ``submit(key, task)`` sends a fit to the cluster; ``next()`` waits
+    for one to finish (checking for a cancel) and returns ``(key, result)``. A fit whose result was
+    lost with its worker runs once more."""
+
+    def __init__(self, client: Any, data: TrialData, pipe: PipeSpec, check: Callable[[], None]) -> None:
+        from distributed import as_completed
+
+        self.client, self.pipe, self.check = client, pipe, check
+        self.data_future = client.scatter(data, broadcast=True, hash=False)  # once per search, not per trial
+        self.token = uuid.uuid4().hex[:8]
+        self.futures: dict[str, tuple[Any, Task, Any]] = {}  # the future's key -> (key, task, future)
+        self.left: set[str] = set()
+        self.resubmitted: set[Any] = set()
+        self.ready: deque[Any] = deque()
+        self.done = as_completed([], loop=client.loop)
+
+    def submit(self, key: Any, task: Task, again: str = "") -> None:
+        f = self.client.submit(run_part_on_worker, self.data_future, self.pipe, task.params, task.part, task.what,
+                               pure=False, key=f"modelyard-trial{task.trial}-part{task.part}-{self.token}{again}")
+        self.futures[f.key] = (key, task, f)
+        self.left.add(f.key)
+        self.done.add(f)
+
+    @property
+    def pending(self) -> int:
+        return len(self.left)
+
+    def next(self) -> tuple[Any, dict[str, Any]]:
+        while True:
+            self.check()
+            if not self.ready:
+                if not self.done.has_ready():
+                    time.sleep(POLL_S)
+                    continue
+                self.ready.extend(self.done.next_batch(block=False))
+            f = self.ready.popleft()
+            key, task, _ = self.futures[f.key]
+            self.left.discard(f.key)
+            result = _outcome(f)
+            if result.pop("lost", False) and key not in self.resubmitted:  # fit it again, once
+                self.resubmitted.add(key)
+                self.submit(key, task, "-again")
+                continue
+            return key, result
+
+    def close(self) -> None:
+        outstanding = [self.futures[k][2] for k in self.left]
+        if outstanding:
+            with contextlib.suppress(Exception):
+                self.client.cancel(outstanding, force=True)
+        with contextlib.suppress(Exception):
+            self.client.cancel([self.data_future], force=True)
 
 
 def _outcome(future: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ with one child run per trial).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelyard.core.common.errors import JobCancelled, ModelyardError
@@ -215,7 +215,6 @@ def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mappin
                              hint="Leave some searched parameters out of --param, or give a search space.")
     metric = search.get("metric") or PRIMARY_METRIC[task]
     greater = GREATER_IS_BETTER[metric]
-    candidates = search_candidates(space, search["method"], search.get("trials"), ts.seed)
     X_train, y_train = d.X(d.train), d.Y(d.train)
     if ts.cv >= 2:
         evaluation = "cv"
@@ -235,6 +234,42 @@ def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mappin
         except ValueError:
             tr, va = train_test_split(np.arange(len(y_train)), test_size=HOLDOUT_SHARE, random_state=ts.seed)
         data = TrialData(X_train, y_train, [(tr, va)])
+    engine = engine or SerialEngine(threads_to_use())
+    history = _History(run, metric, greater)
+
+    def record(rec: dict[str, Any], results: list[dict[str, Any]], pruned: str | None = None) -> None:
+        _record_trial(ctx, run, ts, d, rec, results, evaluation, metric, pruned=pruned)
+        history.finished(rec["trial"], rec["score"])
+
+    if search["method"] == "optuna":
+        from modelyard.core.experiments.training import optuna_search
+
+        if not isinstance(engine, SerialEngine):
+            progress(0.0, f"Optuna trials on {engine.description}")
+        trials = optuna_search.run_study(ctx, engine, data, _pipe(ts, d, plan), search=search, space=space,
+                                         fixed=fixed, metric=metric, greater=greater, evaluation=evaluation,
+                                         seed=ts.seed, progress=progress, record=record)
+    else:
+        trials = _run_candidates(ctx, ts, d, plan, progress, engine, data, search, space, fixed, metric,
+                                 evaluation, record)
+    scored = [t for t in trials if t["score"] is not None]
+    if not scored:
+        raise ModelyardError(f"All {len(trials)} trials of the search failed.",
+                             hint="The job's log says why; check the search space.")
+    best = (max if greater else min)(scored, key=lambda t: t["score"])
+    ctx.log(f"Best: trial {best['trial']} with {metric} {best['score']:.6g} "
+            f"({', '.join(f'{k}={v}' for k, v in best['params'].items())}).")
+    return {"method": search["method"], "metric": metric, "greater_is_better": greater, "evaluation": evaluation,
+            "space": space, "trials": trials,
+            "best": {k: best[k] for k in ("trial", "run_id", "params", "score")}}
+
+
+def _run_candidates(ctx: JobContext, ts: TrainSpec, d: _Data, plan: Mapping[str, Any], progress: ProgressSlice,
+                    engine: Engine, data: TrialData, search: Mapping[str, Any], space: Mapping[str, Any],
+                    fixed: Mapping[str, Any], metric: str, evaluation: str,
+                    record: Callable[..., None]) -> list[dict[str, Any]]:
+    """A grid or random search: every candidate's fits at once on ``engine``."""
+    candidates = search_candidates(space, search["method"], search.get("trials"), ts.seed)
     ctx.log(f"{search['method'].capitalize()} search: {len(candidates)} trial(s) of {', '.join(space)}, "
             f"scored by {metric} ({'cross-validation' if evaluation == 'cv' else evaluation + ' rows'}).")
     n, k = len(candidates), len(data.parts)
@@ -256,7 +291,6 @@ def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mappin
             sub(t.part / k, f"{label(t.trial)}fold {t.part + 1}/{k}")
 
     finished = 0
-    engine = engine or SerialEngine(threads_to_use())
     if not isinstance(engine, SerialEngine):
         progress(0.0, f"{n} trials on {engine.description}")
     for idx, res in engine.run(data, _pipe(ts, d, plan), tasks, before=before, check=ctx.check_cancelled):
@@ -264,32 +298,46 @@ def _run_search(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, plan: Mappin
         parts[t.trial][t.part] = res
         if any(r is None for r in parts[t.trial]):
             continue
-        record = trials[t.trial - 1]
-        _record_trial(ctx, run, ts, d, record, parts.pop(t.trial), evaluation, metric)
+        rec = trials[t.trial - 1]
+        record(rec, parts.pop(t.trial))
         finished += 1
-        progress(finished / n, label(t.trial) + (f"{metric} {record['score']:.4g}" if record["score"] is not None
+        progress(finished / n, label(t.trial) + (f"{metric} {rec['score']:.4g}" if rec["score"] is not None
                                                  else "failed"))
-    scored = [t for t in trials if t["score"] is not None]
-    if not scored:
-        raise ModelyardError(f"All {len(trials)} trials of the search failed.",
-                             hint="The job's log says why; check the search space.")
-    best = (max if greater else min)(scored, key=lambda t: t["score"])
-    ctx.log(f"Best: trial {best['trial']} with {metric} {best['score']:.6g} "
-            f"({', '.join(f'{k}={v}' for k, v in best['params'].items())}).")
-    return {"method": search["method"], "metric": metric, "greater_is_better": greater, "evaluation": evaluation,
-            "space": space, "trials": trials,
-            "best": {k: best[k] for k in ("trial", "run_id", "params", "score")}}
+    return trials
 
+
+class _History:
+    """The study's history on the search's run: ``search.best_<metric>`` at step = trial number,
+    the best score of the trials up to it (logged in trial order, as the trials finish)."""
+
+    def __init__(self, run: Any, metric: str, greater: bool) -> None:
+        self.run, self.key, self.greater = run, f"search.best_{metric}", greater
+        self.scores: dict[int, float | None] = {}
+        self.next = 1
+        self.best: float | None = None
+
+    def finished(self, trial: int, score: float | None) -> None:
+        self.scores[trial] = score
+        while self.next in self.scores:
+            s = self.scores.pop(self.next)
+            if s is not None and (self.best is None or (s > self.best if self.greater else s < self.best)):
+                self.best = s
+            if self.best is not None:
+                self.run.log_metric(self.key, self.best, step=self.next)
+            self.next += 1
 
 def _record_trial(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, record: dict[str, Any],
-                  results: list[dict[str, Any]], evaluation: str, metric: str) -> None:
-    """Record a finished trial as a child run of the search ``run``; fills in ``record``."""
+                  results: list[dict[str, Any]], evaluation: str, metric: str, pruned: str | None = None) -> None:
+    """Record a finished trial as a child run of the search ``run``; fills in ``record``. A trial
+    ``pruned`` (the reason) after some folds ends ``pruned`` with those folds' metrics."""
     from modelyard.core.experiments import tracking
     from modelyard.core.experiments.training import catalogue
 
     i = record["trial"]
     workers = sorted({r["worker"] for r in results if r.get("worker")})
     tags = {**ts.tags, "search_trial": i, **({"search_worker": ", ".join(workers)} if workers else {})}
+    if pruned is not None:
+        tags.update({"search.pruned": "true", "search.folds_done": len(results), "search.pruned_reason": pruned})
     child = tracking.start_run(run.experiment, name=f"{run_name(ts)} trial {i}", parent=run, store=ctx.store,
                                source=ts.source, dataset_version_id=d.version.id, split_id=d.split.id,
                                job_id=ctx.job_id, tags=tags)
@@ -306,6 +354,11 @@ def _record_trial(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, record: di
             failed = next((r for r in results if r["error"]), None)
             if failed is not None:
                 raise ModelyardError(failed["error"], hint=failed["hint"])
+            if pruned is not None:  # no metrics: a part of the folds would read as a score beside the others'
+                record.update(status="pruned", folds_done=len(results), pruned=pruned)
+                child.end("pruned")
+                ctx.log(f"Trial {i}: {pruned}")
+                return
             if evaluation == "cv":
                 folds = [r["metrics"] for r in results]
                 score = _log_cv(child, folds).get(metric, float("nan"))

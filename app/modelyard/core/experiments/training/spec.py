@@ -15,6 +15,8 @@ As a file (YAML when PyYAML is installed, else JSON; the keys are the fields bel
     split: {test: 0.2, validation: 0.1, method: stratified, seed: 0}    # or {id: 7}
     cv: 5
     search: {method: random, trials: 20, metric: f1_macro, space: {max_depth: [null, 8, 16]}}
+    # or Optuna's TPE, with pruning on the cross-validation folds and a time budget (seconds):
+    # search: {method: optuna, trials: 50, timeout: 600, pruning: true, parallel: 2}
     seed: 0
     experiment: churn
     slice_columns: [region, sex]
@@ -26,6 +28,7 @@ version's id and content hash, the resolved target, task and split (its id and p
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -36,10 +39,12 @@ from modelyard.core.common.errors import ModelyardError
 from modelyard.core.common.names import check_name as check_name_chars
 from modelyard.core.jobs.runner import JobSpec
 
-SEARCH_METHODS = ("grid", "random")
+SEARCH_METHODS = ("grid", "random", "optuna")
+SEARCH_FIELDS = ("method", "trials", "space", "metric", "timeout", "pruning", "parallel")
 SPLIT_METHODS = ("random", "stratified", "time")
 DEFAULT_TEST_SHARE = 0.2
 DEFAULT_RANDOM_TRIALS = 10
+DEFAULT_OPTUNA_TRIALS = 20  # when neither a trial budget nor a time budget is given
 SPEC_VERSION = 1
 
 
@@ -210,13 +215,13 @@ def _check_search(search: Any) -> dict[str, Any] | None:
         raise SpecError(f"'search' must give at least its method (got {search!r}).",
                         hint="For example {method: random, trials: 20}.")
     out = dict(search)
-    unknown = set(out) - {"method", "trials", "space", "metric"}
+    unknown = set(out) - set(SEARCH_FIELDS)
     if unknown:
         raise SpecError(f"Unknown search field(s): {', '.join(sorted(unknown))}.",
-                        hint="Use method, trials, space and metric.")
+                        hint=f"Use {', '.join(SEARCH_FIELDS[:-1])} and {SEARCH_FIELDS[-1]}.")
     method = out.get("method", "random")
     if method not in SEARCH_METHODS:
-        raise SpecError(f"Unknown search method {method!r}.", hint="Use grid or random.")
+        raise SpecError(f"Unknown search method {method!r}.", hint="Use grid, random or optuna.")
     out["method"] = method
     trials = out.get("trials")
     if trials is None and method == "random":
@@ -226,6 +231,32 @@ def _check_search(search: Any) -> dict[str, Any] | None:
         raise SpecError("The search 'space' must map parameter names to values or ranges.")
     out.setdefault("space", None)
     out.setdefault("metric", None)
+    if method != "optuna":
+        extra = [k for k in ("timeout", "pruning", "parallel") if out.get(k) is not None]
+        if extra:
+            raise SpecError(f"The search field(s) {', '.join(extra)} need method optuna (got {method}).",
+                            hint="Use search: {method: optuna, ...}, or leave them out.")
+        for k in ("timeout", "pruning", "parallel"):
+            out.pop(k, None)
+        return out
+    timeout = out.get("timeout")
+    if timeout is not None:
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            timeout = float("nan")
+        if isinstance(out["timeout"], bool) or not math.isfinite(timeout) or timeout <= 0:
+            raise SpecError(f"The search 'timeout' must be a number of seconds above 0 (got {out['timeout']!r}).",
+                            hint="For example timeout: 600 (--timeout 600) stops starting trials after 10 minutes.")
+    out["timeout"] = timeout
+    if out["trials"] is None and timeout is None:
+        out["trials"] = DEFAULT_OPTUNA_TRIALS
+    pruning = out.get("pruning", True)
+    if not isinstance(pruning, bool):
+        raise SpecError(f"The search 'pruning' must be true or false (got {pruning!r}).")
+    out["pruning"] = pruning
+    parallel = out.get("parallel")
+    out["parallel"] = None if parallel is None else _int(parallel, "parallel", low=1)
     return out
 
 

@@ -258,6 +258,9 @@ def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
     fits = contextlib.ExitStack()
     engine = fits.enter_context(open_engine(cluster, n_rows=len(d.train), n_jobs=threads_to_use(),
                                             log=ctx.log)) if cluster else None
+    if rs.search and rs.search["method"] == "optuna" and not rs.search.get("parallel"):
+        # the trials in flight decide what Optuna samples: recorded, so a reproduction asks the same
+        rs.search["parallel"] = max(1, engine.workers) if engine is not None else 1
     try:
         run = tracking.start_run(rs.experiment or d.version.name, name=run_name(rs), tags=tags, store=ctx.store,
                                  source=rs.source, dataset_version_id=d.version.id, split_id=d.split.id,
@@ -277,8 +280,12 @@ def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
         search_summary = None
         cv_means = None
         if rs.search:
-            meta.update(search=rs.search["method"], search_trials=rs.search.get("trials") or "all",
+            meta.update(search=rs.search["method"], search_trials=rs.search.get("trials") or (
+                            "all" if rs.search["method"] == "grid" else "until the time budget"),
                         search_metric=rs.search.get("metric") or PRIMARY_METRIC[task])
+            if rs.search["method"] == "optuna":
+                meta.update(search_timeout_s=rs.search.get("timeout") or "none", search_pruning=rs.search["pruning"],
+                            search_parallel=rs.search["parallel"])
         run.log_params(meta)
         if rs.search:
             search_summary = _run_search(ctx, run, rs, d, plan, progress.sub(0.08, 0.62), engine)
