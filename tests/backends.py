@@ -99,7 +99,7 @@ OWN_PARAMS: dict[str, str] = {
     "tests/core/experiments/test_runquery.py":
         "its read-only store and the runs-table cache tests' stores (cache_store), on both backends",
     "tests/cli/test_drift_cli.py": "its store with a trained model (lab), on both backends",
-    "tests/core/monitoring/test_live.py": "its store with a served model's prediction log (lab), on both backends",
+    "tests/core/monitoring/test_live_windows.py": "its store with a served model's prediction log (lab), on both backends",
     "tests/cli/test_cli_outputs.py": "its store with a trained model and a drift check (lab), on both backends",
     "tests/core/experiments/test_runquery_fuzz.py": "its read-only runs store, on both backends",
     "tests/core/experiments/test_tracking_fuzz.py": "its store every example logs a new run into, on both backends",

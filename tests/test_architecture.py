@@ -376,3 +376,13 @@ def test_qt_import_pattern_catches_what_it_should() -> None:
     ignored = ["# PySide6 is not used here", "x = 'pyqtgraph'", "from modelyard.core import jobs"]
     assert all(QT_IMPORT.search(c) for c in caught)
     assert not any(QT_IMPORT.search(i) for i in ignored)
+
+
+def test_no_two_test_modules_share_a_file_name() -> None:
+    """The test folders have no __init__.py: pytest imports a module by its file name, and a second
+    module of the same name in one process is an 'import file mismatch' error (a run of the whole
+    suite in one process, or two such files on one xdist worker, would stop there)."""
+    from collections import Counter
+
+    names = Counter(p.name for p in (ROOT / "tests").rglob("test_*.py"))
+    assert [n for n, c in names.items() if c > 1] == []

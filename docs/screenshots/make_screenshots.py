@@ -19,7 +19,8 @@ Uses a throwaway store and config folder. The store is the acceptance tests' pop
 drift checks), and then the window is driven through the lifecycle as a user drives it: a CSV
 dropped on the window (the Import dialog), a model trained from the Train dialog, registered,
 served, exported as a bundle, a batch checked and the model retrained; a pipeline run shown as it
-goes, and its file with problems. The panels, tabs and
+goes, and its file with problems; churn's prediction log holds twelve hours of traffic with a
+shadow challenger (the Monitoring panel's Live tab). The panels, tabs and
 dialogs are shown with the steps the acceptance tests use (tests/ui/acceptance/tour.py).
 """
 
@@ -316,6 +317,51 @@ def review(store, made: dict) -> None:  # type: ignore[no-untyped-def]
         os.environ["MODELYARD_USER"] = "ada"
 
 
+def live_log(store, made: dict) -> None:  # type: ignore[no-untyped-def]
+    """Twelve hours of churn's traffic in its prediction log (ages and plans shift from the ninth hour on),
+    answered by the champion with the challenger in shadow, and labels for the first ten hours: the
+    Monitoring panel's Live tab then has rate, latency, errors, drift windows, realised
+    performance and the champion vs challenger comparison to show."""
+    import numpy as np
+    import pandas as pd
+    from factories import churn_frame
+    from modelyard.core.monitoring import live
+    from modelyard.core.registry import versions as registry
+    from modelyard.core.serving.predlog import PredictionLog
+
+    champion = registry.get_version(store, made["versions"]["champion"])
+    challenger = registry.get_version(store, made["versions"]["challenger"])
+    models = {v.id: registry.load_model(store, v.ref) for v in (champion, challenger)}
+    start = time.time() // 3600 * 3600 - 11 * 3600
+    rng = np.random.default_rng(4)
+    labels = []
+    with PredictionLog(store, "churn", segment_rows=5000) as plog:
+        for h in range(12):
+            n = 240 + 30 * h
+            frame = churn_frame(n, 500 + h, shift=12.0 if h >= 8 else 0.0,
+                                plans=(0.25, 0.3, 0.45) if h >= 8 else (0.6, 0.3, 0.1))
+            frame["id"] = [f"c{h}-{i}" for i in range(n)]
+            inputs = frame[["age", "plan", "visits"]]
+            answers = {vid: np.asarray(m.predict(inputs)) for vid, m in models.items()}
+            for r in range(0, n, 3):
+                at = start + h * 3600 + r * 3600 / n
+                took = float(rng.lognormal(np.log(0.004), 0.35))
+                status = 400 if rng.random() < 0.02 else 200
+                keys = frame["id"].iloc[r:r + 3].tolist()
+                plog.submit(inputs=inputs.iloc[r:r + 3], outputs=answers[champion.id][r:r + 3] if status == 200 else None,
+                            version_id=champion.id, version_ref=champion.ref, latency_s=took, status=status,
+                            keys=keys, at=at)
+                if status == 200:
+                    plog.submit(inputs=inputs.iloc[r:r + 3], outputs=answers[challenger.id][r:r + 3],
+                                version_id=challenger.id, version_ref=challenger.ref, latency_s=took * 1.7,
+                                status=200, route="shadow", keys=keys, at=at + 0.001)
+            if h < 10:
+                labels.append(frame.sample(frac=0.4, random_state=h)[["id", "churned"]])
+    path = made["work"] / "churn-outcomes.csv"
+    pd.concat(labels).to_csv(path, index=False)
+    live.add_labels(store, path, key="id", model="churn")
+
+
 def render_all(window: MainWindow, made: dict, folder: Path) -> int:
     """Every panel with each of its tabs, and every dialog: ``folder/<panel>-<tab>.png``."""
     count = 0
@@ -359,6 +405,7 @@ def main() -> None:
     made["bundle"] = tour.export_bundle(made["store"], made["versions"]["challenger"], tmp / "work" / "churn-v2.mybundle")
     store = made["store"]
     review(store, made)
+    live_log(store, made)
     print(f"store built in {time.monotonic() - started:.0f} s")
     window = MainWindow(store, open_settings())
     window.settings.setValue("confirm/quit_with_jobs", "false")

@@ -114,6 +114,8 @@ def names(store: Store, runs: dict[str, str], expr: str) -> set[str]:
     ("duration >= 0", {"a", "b", "c", "d", "e"}),
     ('start_time > "2000-01-01"', {"a", "b", "c", "d", "e"}),
     ("start_time < 0", set()),
+    ("start_time in (0)", set()),  # found by test_runquery_fuzz: 'in' on start_time failed in memory
+    ("start_time not in (0, 1)", {"a", "b", "c", "d", "e"}),
     # boolean structure and precedence: and binds tighter than or, not tighter than and
     ('metrics.f1 > 0.9 or metrics.f1 < 0.8 and tags.team = "risk"', {"a"}),
     ('(metrics.f1 > 0.9 or metrics.f1 < 0.8) and tags.team = "growth"', {"b"}),

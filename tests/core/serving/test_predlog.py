@@ -149,3 +149,69 @@ def test_a_bad_share_is_refused(garden: tuple[Store, Any]) -> None:
     store, _ = garden
     with pytest.raises(ModelyardError, match="between 0 and 1"):
         PredictionLog(store, "flowers", sample=1.5)
+
+
+def test_a_shadow_answer_takes_the_time_of_the_request_its_thread_just_logged(garden: tuple[Store, Any]) -> None:
+    store, info = garden
+    seen = {f["id"] for f in log_files(store, "flowers")}
+    with PredictionLog(store, "flowers") as plog:
+        for i in range(3):
+            plog.submit(inputs=_frame(1, i), outputs=[0], version_id=info.id, version_ref=info.ref, latency_s=0.001,
+                        status=200)
+            time.sleep(0.01)
+            plog.submit(inputs=_frame(1, i), outputs=[1], version_id=info.id, version_ref=info.ref, latency_s=0.002,
+                        status=200, route="shadow")
+        assert plog.flush()
+    rows = _read([f for f in log_files(store, "flowers") if f["id"] not in seen])
+    assert rows["route"] == ["champion", "shadow"] * 3
+    assert rows["at"][0::2] == rows["at"][1::2] and len(set(rows["at"])) == 3
+
+
+def test_a_server_whose_log_overflows_keeps_answering_and_counts_every_row(garden: tuple[Store, Any]) -> None:
+    import http.client
+    import json
+
+    from factories import FEATURES, garden_frame
+    from modelyard.core.serving.server import ModelServer
+
+    store, _info = garden
+    frame = garden_frame()
+    frame["measured"] = frame["measured"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    body = json.dumps({"dataframe_split": json.loads(frame.iloc[:3][FEATURES].to_json(orient="split",
+                                                                                      index=False))}).encode()
+    plog = PredictionLog(store, "flowers", queue_size=2)
+    server = ModelServer(store, "flowers@champion", port=0, record=False, prediction_log=plog).start()
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    statuses: list[int] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            for _ in range(150):
+                conn.request("POST", "/invocations", body=body, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                statuses.append(resp.status)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # the server hands a request to the log after its answer is sent: wait for the last ones
+        deadline = time.monotonic() + 10
+        while plog.counts()["requests"] < 1200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert plog.flush()
+        counts = plog.counts()
+        served = server.stats()["requests"]
+    finally:
+        server.shutdown()
+        plog.close()
+    assert statuses == [200] * 1200 and served == 1200  # the server kept answering
+    assert counts["rows"] == 3 * 1200
+    assert counts["dropped_rows"] > 0, counts  # a queue of 2 drained every 0.2 s overflowed
+    assert counts["logged_rows"] + counts["dropped_rows"] == 3 * 1200 and counts["sampled_out_rows"] == 0

@@ -30,7 +30,7 @@ found within one read batch of a segment, where a request's two answers are logg
 
 **Alerts**: when the rule holds at the newest window, :func:`check_alerts` records a ``live_drift``
 audit event of the registered model (once per window; its id is what a pipeline's ``on:
-live_drift`` trigger fires for), and notifies through core/notify (event ``live_drift``).
+live_drift`` trigger fires for), and notifies through core/notify (event ``live.drift``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ from modelyard.core.store import Store
 
 BATCH_ROWS = 65_536
 DEFAULT_ALERT = (2, 3)  # 2 of the last 3 windows
-ALERT_EVENT = "live_drift"
+ALERT_EVENT = "live_drift"  # the audit action (what an ``on: live_drift`` trigger fires for)
+NOTIFY_EVENT = "live.drift"  # the notification's event (as ``check.drift`` for drift checks)
 LABEL_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".jsonl", ".json", ".ndjson")
 Progress = Callable[[float, str], None]
 
@@ -444,19 +445,25 @@ class _State:
 # =========================================================================== alerts
 
 
-def check_new_alerts(store: Store, models: list[str], seen: dict[str, int]) -> list[dict[str, Any]]:
-    """:func:`check_alerts` (hourly windows, the default rule) for each of ``models`` whose log has a
-    file newer than ``seen`` remembers (updated); the alerts recorded."""
+def newest_log_file(store: Store, name: str) -> int | None:
+    """The id of the newest file (segment or labels) of the model's log: a cheap "did it change?"."""
     from sqlalchemy import func, select
 
     from modelyard.core.store import models as m
 
+    with store.session() as s:
+        newest = s.execute(select(func.max(m.PredictionLogFile.id)).join(
+            m.RegisteredModel, m.RegisteredModel.id == m.PredictionLogFile.model_id)
+            .where(m.RegisteredModel.name == name)).scalar()
+    return int(newest) if newest is not None else None
+
+
+def check_new_alerts(store: Store, models: list[str], seen: dict[str, int]) -> list[dict[str, Any]]:
+    """:func:`check_alerts` (hourly windows, the default rule) for each of ``models`` whose log has a
+    file newer than ``seen`` remembers (updated); the alerts recorded."""
     out = []
     for name in models:
-        with store.session() as s:
-            newest = s.execute(select(func.max(m.PredictionLogFile.id)).join(
-                m.RegisteredModel, m.RegisteredModel.id == m.PredictionLogFile.model_id)
-                .where(m.RegisteredModel.name == name)).scalar()
+        newest = newest_log_file(store, name)
         if newest is None or seen.get(name) == newest:
             continue
         seen[name] = int(newest)
@@ -503,5 +510,5 @@ def check_alerts(store: Store, name: str, *, window: str | int | None = "hour", 
     body = (f"The inputs {name} was served drifted from its training reference ({features}) in "
             f"{rule['drifted_of_last']} of the last {rule['m']} windows; the newest starts {w['start']}.\n"
             f"See Monitoring › Live, or run: modelyard monitor live {name} --window {rep['window']}")
-    notify(store, ALERT_EVENT, subject=subject, body=body, payload={"model": name, "alert_id": alert_id, **details})
+    notify(store, NOTIFY_EVENT, subject=subject, body=body, payload={"model": name, "alert_id": alert_id, **details})
     return {"alert_id": alert_id, "model": name, **details}

@@ -11,12 +11,18 @@
     plog.flush()     # what was submitted so far is in a segment
     plog.close()
 
-**The request path pays for one queue put.** :meth:`PredictionLog.submit` puts the request's
-objects (not copies) on a bounded queue with ``put_nowait``; when the queue is full the request's
+**The request path pays for one append.** :meth:`PredictionLog.submit` appends the request's
+objects (not copies) to a bounded queue (a deque the writer drains every :data:`WRITER_POLL_S`:
+nothing wakes it per request); when the queue is full the request's
 rows are counted as dropped and it returns False at once. A share of requests (``sample``) is
 kept; the others are counted as sampled out. So, at any time, ``rows == logged_rows +
 dropped_rows + sampled_out_rows + pending_rows`` and after :meth:`flush` nothing is pending:
 nothing is lost silently.
+
+A request's ``at`` is when it was submitted, unless given; a ``shadow`` answer submitted without
+one takes the ``at`` of the last request the same thread submitted (the server scores the shadow
+right after logging the champion's answer, on the request's thread), so the live view pairs the
+two answers by ``at`` and row number.
 
 **The writer thread** turns queued requests into rows (one per scored row; a refused request,
 status >= 400, is one row without output) and writes them as a Parquet segment once
@@ -42,11 +48,10 @@ import datetime as dt
 import json
 import logging
 import os
-import queue
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +67,7 @@ KIND_LABELS = "labels"
 META_COLUMNS = ("at", "request", "row", "key", "version_id", "version_ref", "route", "status", "latency_s",
                 "prediction", "prediction_value")
 ROUTES = ("champion", "challenger", "shadow")
+WRITER_POLL_S = 0.2  # how often the writer takes what was queued
 
 
 # =========================================================================== values as text
@@ -162,8 +168,15 @@ class PredictionLog:
         self.segment_seconds = float(segment_seconds)
         self.key_column = key_column
         self.folder = folder_of(store, self.model_id)
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=int(queue_size))
+        # a deque, not a queue.Queue: an append is one atomic call (no lock, no waking the writer,
+        # which looks every WRITER_POLL_S instead: a writer woken per request took the GIL from the
+        # request threads); its bound is checked before the append, so it can pass it by at most the
+        # number of threads submitting at that instant
+        self._queue: deque[Any] = deque()
+        self.queue_size = int(queue_size)
+        self._wake = threading.Event()
         self._rng = random.Random(seed)
+        self._thread_last = threading.local()  # the time of the last non-shadow request each thread logged
         self._lock = threading.Lock()
         self._seq = 0
         self._requests = 0
@@ -193,6 +206,12 @@ class PredictionLog:
         per row (or a rows x classes array; None for a refused request). False when it was not
         queued (sampled out, full queue: its rows are counted, or the log is closed)."""
         n = _n_rows(inputs, outputs)
+        if at is None:
+            at = time.time()
+            if route == "shadow":  # the challenger's answer to the request this thread just logged
+                at = getattr(self._thread_last, "at", at)
+            else:
+                self._thread_last.at = at
         with self._lock:
             self._requests += 1
             self._rows += n
@@ -204,14 +223,13 @@ class PredictionLog:
             if self.sample < 1.0 and self._rng.random() >= self.sample:
                 self._sampled_out += n
                 return False
-        item = (time.time() if at is None else float(at), seq, n, inputs, outputs, int(version_id), str(version_ref),
+        item = (float(at), seq, n, inputs, outputs, int(version_id), str(version_ref),
                 float(latency_s), int(status), str(route), keys)
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
+        if len(self._queue) >= self.queue_size:
             with self._lock:
                 self._dropped += n
             return False
+        self._queue.append(item)
         return True
 
     def counts(self) -> dict[str, int]:
@@ -221,7 +239,7 @@ class PredictionLog:
                    "dropped_rows": self._dropped, "sampled_out_rows": self._sampled_out,
                    "segments": self._segments, "write_errors": self._write_errors}
         out["pending_rows"] = out["rows"] - out["logged_rows"] - out["dropped_rows"] - out["sampled_out_rows"]
-        out["queued"] = self._queue.qsize()
+        out["queued"] = len(self._queue)
         return out
 
     # ------------------------------------------------------------------ flushing
@@ -230,10 +248,8 @@ class PredictionLog:
         if not self._thread.is_alive():
             return False
         marker = _Flush()
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
+        self._queue.append(marker)  # markers pass the bound: they are not requests
+        self._wake.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float = 60.0) -> None:
@@ -243,11 +259,8 @@ class PredictionLog:
                 return
             self._closed = True
         if self._thread.is_alive():
-            try:
-                self._queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                log.error("the prediction log of %s could not stop its writer", self.model_name)
-                return
+            self._queue.append(_STOP)
+            self._wake.set()
             self._thread.join(timeout)
 
     # ------------------------------------------------------------------ the writer thread
@@ -256,25 +269,29 @@ class PredictionLog:
         rows = 0
         started = 0.0
         while True:
-            wait = max(0.01, self.segment_seconds - (time.monotonic() - started)) if buffer else 0.5
-            try:
-                item = self._queue.get(timeout=wait)
-            except queue.Empty:
-                item = None
-            if item is _STOP or isinstance(item, _Flush):
-                if buffer:
-                    self._write(buffer, rows)
-                    buffer, rows = [], 0
-                if item is _STOP:
-                    return
-                item.done.set()
-                continue
-            if item is not None:
+            self._wake.wait(WRITER_POLL_S)
+            self._wake.clear()
+            while True:
+                try:
+                    item = self._queue.popleft()
+                except IndexError:
+                    break
+                if item is _STOP or isinstance(item, _Flush):
+                    if buffer:
+                        self._write(buffer, rows)
+                        buffer, rows = [], 0
+                    if item is _STOP:
+                        return
+                    item.done.set()
+                    continue
                 if not buffer:
                     started = time.monotonic()
                 buffer.append(item)
                 rows += item[2]
-            if buffer and (rows >= self.segment_rows or time.monotonic() - started >= self.segment_seconds):
+                if rows >= self.segment_rows:
+                    self._write(buffer, rows)
+                    buffer, rows = [], 0
+            if buffer and time.monotonic() - started >= self.segment_seconds:
                 self._write(buffer, rows)
                 buffer, rows = [], 0
 

@@ -30,6 +30,9 @@ HEAVY_MODULES = (
     # a stratified split (Datasets) and every training use it: imported on the job's worker thread
     # at the first split, its C extensions held the GIL and stalled the main thread ~100 ms then
     "sklearn.model_selection",
+    # Monitoring › Live reads its report on the client's thread: imported there the first time, the
+    # live view's modules (scipy.stats through the drift statistics) held the main thread ~200 ms
+    "modelyard.core.monitoring.live",
 )
 NEEDS_QT_PRIMED = ("pyqtgraph",)
 PRIME_NAMES_PER_TURN = 100

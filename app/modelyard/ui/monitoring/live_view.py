@@ -9,23 +9,27 @@ answers with the champion's. A line above says whether the "N of the last M wind
 
 The report (:func:`modelyard.core.monitoring.live.live_report`) is read off the main thread
 through the window's client, when the tab is shown, when the window size changes, and every
-:data:`REFRESH_MS` while the tab is visible.
+:data:`REFRESH_MS` while the tab is visible when the log has a new segment (or labels) since.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +46,7 @@ ROUTE_COLOURS = {"champion": plots.BATCH_COLOUR, "challenger": "#bc4c00", "shado
 VERDICT_COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "drift": "#cf222e"}
 P99_COLOUR = "#bc4c00"
 CHARTS = ("rate", "latency", "errors", "drift", "performance")
+MIN_CHART_HEIGHT = 150
 
 
 def window_label(w: dict[str, Any], kind: str) -> str:
@@ -53,6 +58,10 @@ def window_label(w: dict[str, Any], kind: str) -> str:
     except (TypeError, ValueError):
         return ""
     return start.strftime("%H:%M" if kind == "hour" else "%b %d")
+
+
+def _key(colour: str) -> str:
+    return f"<span style='color:{colour}'>■</span>"
 
 
 class RoutesModel(RowsTableModel[dict]):
@@ -95,6 +104,13 @@ class LiveView(QWidget):
         self.name: str | None = None
         self.report: dict[str, Any] | None = None
         self.charts: dict[str, Any] = {}
+        self.titles: dict[str, QLabel] = {}
+        self._plot_loader: Any = None  # the thread importing pyqtgraph, the first time
+        self._plot_poll = QTimer(self)
+        self._plot_poll.setInterval(50)
+        self._plot_poll.timeout.connect(self._draw_when_ready)
+        self._generation = 0
+        self._seen_file: int | None = None  # the newest log file the shown report read
         self._reading = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
@@ -122,27 +138,39 @@ class LiveView(QWidget):
         self.empty.setObjectName("liveEmpty")
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.empty)
-        self.grid_host = QWidget(self)
+        layout.addWidget(self.empty, 1)
+        # the charts and the comparison scroll when the tab is short (a small window, the jobs dock open)
+        self.scroll = QScrollArea(self)
+        self.scroll.setObjectName("liveScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.grid_host = QWidget(self.scroll)
         self.grid = QGridLayout(self.grid_host)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(6)
-        layout.addWidget(self.grid_host, 1)
+        self.scroll.setWidget(self.grid_host)
+        layout.addWidget(self.scroll, 1)
         self.routes_model = RoutesModel(self)
         self.routes_view = rows_view(self, "liveRoutes", self.routes_model)
         self.routes_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.routes_view.horizontalHeader().setStretchLastSection(True)
+        self.routes_view.horizontalHeader().setStretchLastSection(False)
         self.compare_title = QLabel("<b>Champion vs challenger</b> on the same traffic", self)
         self.agreement = QLabel(self)
         self.agreement.setObjectName("liveAgreement")
         self.agreement.setWordWrap(True)
-        self.compare = QWidget(self)
+        self.compare = QWidget(self.grid_host)
         box = QVBoxLayout(self.compare)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.compare_title)
-        box.addWidget(self.routes_view, 1)
+        box.addWidget(self.routes_view)
         box.addWidget(self.agreement)
-        self.grid_host.hide()
+        self.grid.addWidget(self.compare, 2, 0, 1, 3)
+        for c in range(3):
+            self.grid.setColumnStretch(c, 1)
+        self.grid.setRowStretch(0, 1)
+        self.grid.setRowStretch(1, 1)
+        self.scroll.hide()
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self._tick)
@@ -167,33 +195,40 @@ class LiveView(QWidget):
 
     def _tick(self) -> None:
         if self.isVisible():
-            self.refresh()
+            self.refresh(force=False)
 
-    def refresh(self) -> None:
+    def refresh(self, *, force: bool = True) -> None:
+        """Read the report again; unless ``force``, only when the log has a new file since the last
+        read (the timer's refresh: reading a long log costs seconds of a worker thread)."""
         if self.client is None or self.name is None or self._reading:
             return
         name, window = self.name, self.window
+        seen = None if force or self.report is None or self.report.get("model") != name else self._seen_file
         self._reading = True
 
-        def read(store: Any) -> dict[str, Any]:
+        def read(store: Any) -> tuple[int | None, dict[str, Any] | None]:
             from modelyard.core.monitoring import live
 
-            return live.live_report(store, name, window=window, last=SHOWN_WINDOWS)
+            newest = live.newest_log_file(store, name)
+            if seen is not None and newest == seen:
+                return newest, None  # nothing new
+            return newest, live.live_report(store, name, window=window, last=SHOWN_WINDOWS)
 
-        self.client.read(f"monitoring.live.{name}", read, lambda rep: self._loaded(name, window, rep), self._failed)
+        self.client.read(f"monitoring.live.{name}", read, lambda got: self._loaded(name, window, *got), self._failed)
 
     def _failed(self, error: Exception) -> None:
         self._reading = False
         self.summary.setText(f"Could not read the prediction log: {error}")
 
     # ------------------------------------------------------------------ drawing
-    def _loaded(self, name: str, window: str, report: dict[str, Any]) -> None:
+    def _loaded(self, name: str, window: str, newest: int | None, report: dict[str, Any] | None) -> None:
         self._reading = False
-        if name != self.name or window != self.window:
+        if name != self.name or window != self.window or report is None:
             return
+        self._seen_file = newest
         self.report = report
         if not report["files"]:
-            self.grid_host.hide()
+            self.scroll.hide()
             self.alert.clear()
             self.summary.setText("")
             self.empty.setText(
@@ -205,12 +240,41 @@ class LiveView(QWidget):
             self.drawn.emit()
             return
         self.empty.hide()
-        self.grid_host.show()
+        self.scroll.show()
         self._summary(report)
+        self._draw_when_ready()
+
+    def _draw_when_ready(self) -> None:
+        """Draw :attr:`report` once pyqtgraph is loaded (off the main thread), one chart per turn
+        of the event loop: making or drawing a pyqtgraph plot takes 15-40 ms of the main thread,
+        and all of them at once held the window ~300 ms on a busy machine."""
+        if "pyqtgraph" not in sys.modules or (self._plot_loader is not None and self._plot_loader.is_alive()):
+            if self._plot_loader is None:
+                from modelyard.ui.common import warmup
+
+                self._plot_loader = warmup.start(("numpy", "pyqtgraph"))
+            self._plot_poll.start()
+            return
+        self._plot_poll.stop()
+        r = self.report
+        if r is None:
+            return
+        steps: list[Callable[[], None]] = []
         if not self.charts:
-            self._make_charts()
-        self._draw(report)
-        self.drawn.emit()
+            steps += [lambda k=k, i=i: self._make_chart(i, k) for i, k in enumerate(CHARTS)]
+        steps += [lambda k=k: self._draw_chart(k, r) for k in CHARTS]
+        steps.append(lambda: self._draw_table(r))
+        self._generation += 1
+        self._in_turns(self._generation, steps)
+
+    def _in_turns(self, generation: int, steps: list[Callable[[], None]]) -> None:
+        if generation != self._generation:
+            return  # a newer report is being drawn
+        if not steps:
+            self.drawn.emit()
+            return
+        steps[0]()
+        QTimer.singleShot(0, self, lambda: self._in_turns(generation, steps[1:]))
 
     def _summary(self, r: dict[str, Any]) -> None:
         shown = len(r["windows"])
@@ -231,88 +295,108 @@ class LiveView(QWidget):
                                f"{rule['drifted_of_last']} of the last {rule['m']} windows drifted "
                                f"(alerts at {rule_text}).")
 
-    def _make_charts(self) -> None:
+    def _make_chart(self, i: int, key: str) -> None:
         import pyqtgraph as pg
 
-        titles = {"rate": "Requests per second", "latency": "Latency (ms): p50, p99", "errors": "Error rate (%)",
-                  "drift": "Input drift: share of features drifting", "performance": "Realised performance"}
-        for i, key in enumerate(CHARTS):
-            p = pg.PlotWidget(self.grid_host)
-            p.setObjectName(f"live_{key}")
-            p.setMenuEnabled(False)
-            p.hideButtons()
-            p.setMouseEnabled(x=False, y=False)
-            p.showGrid(x=False, y=True, alpha=0.25)
-            p.setMinimumSize(160, 110)
-            p.getAxis("left").enableAutoSIPrefix(False)
-            p.getAxis("left").setWidth(40)
-            plots.style(p, self)
-            p.setTitle(f"<span style='font-size:9pt'>{titles[key]}</span>")
-            self.charts[key] = p
-            self.grid.addWidget(p, i // 3, i % 3)
-        self.grid.addWidget(self.compare, 1, 2)
-        for c in range(3):
-            self.grid.setColumnStretch(c, 1)
+        titles = {"rate": "Requests per second",
+                  "latency": f"Latency (ms) &nbsp;{_key(plots.BATCH_COLOUR)}&nbsp;p50 {_key(P99_COLOUR)}&nbsp;p99",
+                  "errors": "Error rate (%)",
+                  "drift": "Input drift: share of features drifting &nbsp;"
+                           + " ".join(f"{_key(c)}&nbsp;{v}" for v, c in VERDICT_COLOURS.items()),
+                  "performance": "Realised performance"}
+        p = pg.PlotWidget(self.grid_host)
+        p.setObjectName(f"live_{key}")
+        p.setMenuEnabled(False)
+        p.hideButtons()
+        p.setMouseEnabled(x=False, y=False)
+        p.showGrid(x=False, y=True, alpha=0.25)
+        p.setMinimumSize(160, MIN_CHART_HEIGHT)
+        p.getAxis("left").enableAutoSIPrefix(False)
+        p.getAxis("left").setWidth(40)
+        plots.style(p, self)
+        if key == "drift":
+            p.setToolTip("A bar per window: the share of the model's features whose PSI against the training "
+                         "reference passed the threshold; the dashed line is the share a window drifts at.")
+        title = QLabel(titles[key], self.grid_host)
+        title.setObjectName(f"live_{key}_title")
+        title.setWordWrap(True)
+        title.setTextFormat(Qt.TextFormat.RichText)
+        self.titles[key] = title
+        cell = QWidget(self.grid_host)
+        box = QVBoxLayout(cell)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(2)
+        box.addWidget(title)
+        box.addWidget(p, 1)
+        self.charts[key] = p
+        self.grid.addWidget(cell, i // 3, i % 3, 1, 2 if key == "performance" else 1)
 
     def restyle(self) -> None:
         for p in self.charts.values():
             plots.style(p, self)
 
-    def _draw(self, r: dict[str, Any]) -> None:
+    def _draw_chart(self, key: str, r: dict[str, Any]) -> None:
         import pyqtgraph as pg
 
+        p = self.charts.get(key)
+        if p is None:
+            return
         ws = r["windows"]
         xs = list(range(len(ws)))
-        ticks = [plots._thin([(x, window_label(w, r["window"])) for x, w in zip(xs, ws, strict=True)], 6)]
-        for p in self.charts.values():
-            p.clear()
-            p.getAxis("bottom").setTicks(ticks)
+        labels = [(x, window_label(w, r["window"])) for x, w in zip(xs, ws, strict=True)]
+        p.clear()
+        room = max(p.width(), self.grid_host.width() // 3) - 40
+        widest = p.fontMetrics().horizontalAdvance(max((t for _, t in labels), key=len, default="x")) + 14
+        p.getAxis("bottom").setTicks([plots._thin(labels, max(2, room // widest))])
 
         def series(values: list[Any]) -> list[float]:
             return [float("nan") if v is None else float(v) for v in values]
 
-        def line(p: Any, ys: list[float], colour: str, name: str) -> None:
+        def line(ys: list[float], colour: str, name: str) -> None:
             p.plot(xs, ys, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour,
                    symbolPen=None, connect="finite", name=name)
 
-        line(self.charts["rate"], series([w["requests_per_s"] for w in ws]), plots.BATCH_COLOUR, "requests/s")
-        line(self.charts["latency"], series([w["latency_ms"]["p50"] for w in ws]), plots.BATCH_COLOUR, "p50")
-        line(self.charts["latency"], series([w["latency_ms"]["p99"] for w in ws]), P99_COLOUR, "p99")
-        line(self.charts["errors"], series([None if w["error_rate"] is None else 100 * w["error_rate"] for w in ws]),
-             VERDICT_COLOURS["drift"], "errors")
-        drift = self.charts["drift"]
-        shares = [((w.get("drift") or {}).get("share")) for w in ws]
-        verdicts = [((w.get("drift") or {}).get("verdict")) for w in ws]
-        for verdict, colour in VERDICT_COLOURS.items():
-            pts = [(x, s) for x, s, v in zip(xs, shares, verdicts, strict=True) if v == verdict and s is not None]
-            if pts:
-                drift.addItem(pg.BarGraphItem(x=[p[0] for p in pts], height=[max(p[1], 0.01) for p in pts], width=0.7,
+        if key == "rate":
+            line(series([w["requests_per_s"] for w in ws]), plots.BATCH_COLOUR, "requests/s")
+        elif key == "latency":
+            line(series([w["latency_ms"]["p50"] for w in ws]), plots.BATCH_COLOUR, "p50")
+            line(series([w["latency_ms"]["p99"] for w in ws]), P99_COLOUR, "p99")
+        elif key == "errors":
+            line(series([None if w["error_rate"] is None else 100 * w["error_rate"] for w in ws]),
+                 VERDICT_COLOURS["drift"], "errors")
+        elif key == "drift":
+            shares = [((w.get("drift") or {}).get("share")) for w in ws]
+            verdicts = [((w.get("drift") or {}).get("verdict")) for w in ws]
+            for verdict, colour in VERDICT_COLOURS.items():
+                pts = [(x, v) for x, v, d in zip(xs, shares, verdicts, strict=True) if d == verdict and v is not None]
+                if pts:
+                    p.addItem(pg.BarGraphItem(x=[q[0] for q in pts], height=[max(q[1], 0.01) for q in pts], width=0.7,
                                               brush=pg.mkBrush(colour), pen=pg.mkPen(None)))
-        drift.setYRange(0, 1, padding=0.05)
-        rule = self._rule_share()
-        if rule is not None:
-            drift.addLine(y=rule, pen=pg.mkPen(plots.SHARE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine))
-        perf = self.charts["performance"]
-        regression = r.get("task") == "regression"
-        perf.setTitle("<span style='font-size:9pt'>Realised performance: "
-                      + ("mean absolute error" if regression else "accuracy") + "</span>")
-        routes = sorted({k for w in ws for k in w["routes"]}, key=lambda k: ("champion", "challenger", "shadow").index(k)
-                        if k in ROUTE_COLOURS else 9)
-        for route in routes:
-            ys = series([((w["routes"].get(route) or {}).get("mae" if regression else "accuracy")) for w in ws])
-            if any(y == y for y in ys):
-                line(perf, ys, ROUTE_COLOURS.get(route, plots.SHARE_COLOUR), route)
-        if not r["labels"]["keys"]:
-            text = pg.TextItem("no labels joined yet", color=plots.SHARE_COLOUR, anchor=(0.5, 0.5))
-            perf.addItem(text)
-            text.setPos(max(len(xs) - 1, 0) / 2, 0.5)
-            perf.setYRange(0, 1)
-        for key in ("rate", "latency", "errors", "performance"):
-            if xs:
-                self.charts[key].setXRange(-0.5, len(xs) - 0.5, padding=0)
+            p.setYRange(0, 1, padding=0.05)
+            rule = self._rule_share()
+            if rule is not None:
+                p.addLine(y=rule, pen=pg.mkPen(plots.SHARE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine))
+        elif key == "performance":
+            regression = r.get("task") == "regression"
+            routes = sorted({k for w in ws for k in w["routes"]},
+                            key=lambda k: ("champion", "challenger", "shadow").index(k) if k in ROUTE_COLOURS else 9)
+            self.titles["performance"].setText(
+                "Realised performance: " + ("mean absolute error" if regression else "accuracy") + " &nbsp;"
+                + " ".join(f"{_key(ROUTE_COLOURS.get(k, plots.SHARE_COLOUR))}&nbsp;{k}" for k in routes))
+            for route in routes:
+                ys = series([((w["routes"].get(route) or {}).get("mae" if regression else "accuracy")) for w in ws])
+                if any(y == y for y in ys):
+                    line(ys, ROUTE_COLOURS.get(route, plots.SHARE_COLOUR), route)
+            if not r["labels"]["keys"]:
+                text = pg.TextItem("no labels joined yet", color=plots.SHARE_COLOUR, anchor=(0.5, 0.5))
+                p.addItem(text)
+                text.setPos(max(len(xs) - 1, 0) / 2, 0.5)
+                p.setYRange(0, 1)
         if xs:
-            drift.setXRange(-0.5, len(xs) - 0.5, padding=0)
-        self.routes_model.regression = regression
+            p.setXRange(-0.5, len(xs) - 0.5, padding=0)
+
+    def _draw_table(self, r: dict[str, Any]) -> None:
+        self.routes_model.regression = r.get("task") == "regression"
         self.routes_model.set_rows([{"route": k, **v} for k, v in r["routes"].items()])
         agreement = r.get("agreement")
         if agreement:
@@ -324,10 +408,9 @@ class LiveView(QWidget):
         else:
             self.agreement.setText("Only the champion answered. Serve with <code>--canary challenger=10%</code> or "
                                    "<code>--shadow challenger</code> to compare.")
-        legend = plots.legend_html([("p50", plots.BATCH_COLOUR), ("p99", P99_COLOUR)])
-        self.charts["latency"].setToolTip(legend)
-        self.charts["drift"].setToolTip(plots.legend_html([(k, c) for k, c in VERDICT_COLOURS.items()],
-                                                          "- - - the share a window drifts at"))
+        rows = self.routes_model.rowCount()
+        self.routes_view.setFixedHeight(self.routes_view.horizontalHeader().height()
+                                        + rows * self.routes_view.verticalHeader().defaultSectionSize() + 4)
 
     def _rule_share(self) -> float | None:
         ws = (self.report or {}).get("windows") or []

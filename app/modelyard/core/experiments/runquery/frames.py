@@ -64,11 +64,10 @@ def to_mask(node: Node, frame: pd.DataFrame, *, numeric: dict[str, Any] | None =
     if fld.kind == "attr" and fld.key == "start_time":
         import pandas as pd
 
-        ts = pd.Timestamp(node.value)
         values = series
         present = values.notna().to_numpy()
         if isinstance(node, Compare):
-            res = _np_cmp(values, node.op, ts)
+            res = _np_cmp(values, node.op, pd.Timestamp(node.value))
             return present & np.asarray(res, dtype=bool)
         hit = values.isin([pd.Timestamp(v) for v in node.values]).to_numpy()
         return present & (~hit if node.negate else hit)

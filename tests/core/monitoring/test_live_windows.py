@@ -137,12 +137,24 @@ def test_the_cli_joins_labels_and_reads_windows(lab: dict[str, Any], tmp_path: P
     assert code == 2 and "--alert must be N/M" in err
 
 
-def test_an_alert_is_recorded_once_per_window(lab: dict[str, Any]) -> None:
+def test_an_alert_is_recorded_and_notified_once_per_window(lab: dict[str, Any]) -> None:
+    from modelyard.core import notify
+    from notify_servers import WebhookServer
+
     store = lab["store"]
-    first = live.check_alerts(store, "stream", window="hour")
-    assert first is not None and first["key"] == "hour:" + str(int(T0 // 3600) + 7)
-    assert set(first["drifted"]) >= {"x0", "x1"}
-    assert live.check_alerts(store, "stream", window="hour") is None  # the same window: once
+    with WebhookServer() as hook:
+        notify.set_webhook(store, url=hook.url)
+        try:
+            first = live.check_alerts(store, "stream", window="hour")
+            assert first is not None and first["key"] == "hour:" + str(int(T0 // 3600) + 7)
+            assert set(first["drifted"]) >= {"x0", "x1"}
+            assert live.check_alerts(store, "stream", window="hour") is None  # the same window: once
+        finally:
+            notify.clear(store, "webhook")
+    [body] = hook.bodies
+    assert body["event"] == "live.drift" and body["model"] == "stream" and body["alert_id"] == first["alert_id"]
+    assert body["subject"] == "stream: live input drift in 3 of the last 3 windows (1 hour each)"
+    assert "modelyard monitor live stream --window hour" in body["text"]
 
 
 def test_champion_and_challenger_are_compared_on_the_same_traffic(lab: dict[str, Any]) -> None:
