@@ -44,6 +44,7 @@ BOTH: frozenset[str] = frozenset({
     "tests/core/registry/test_evidence_store.py",
     "tests/core/registry/test_requests.py",
     "tests/cli/test_cli_review.py",
+    "tests/cli/test_cli_store_cluster.py",
     "tests/core/registry/test_evidence.py",
     "tests/core/registry/test_fairness_gates.py",
     "tests/core/registry/test_fairness.py",
@@ -87,6 +88,7 @@ POSTGRESQL_ONLY: frozenset[str] = frozenset({
     "tests/cli/test_cli_team.py",
     "tests/core/registry/test_requests_team.py",
     "tests/cli/test_cli_review_team.py",
+    "tests/cli/test_cli_store_cluster_team.py",
     "tests/cli/test_cli_team_store.py",
     "tests/ui/registry/test_review_tab.py",
 })
@@ -114,6 +116,9 @@ _TIME = ("CPU-bound model training; the rows it writes are covered on both backe
          "test_registry; kept off the PostgreSQL half for the suite's time")
 
 SQLITE_ONLY: dict[str, str] = {
+    "tests/ui/experiments/test_train_cluster.py":
+        "the Train dialog's choice of cluster and a Dask cluster's behaviour, not the store's (the cluster "
+        "preference's rows run on both backends in tests/cli/test_cli_store_cluster.py)",
     "tests/ui/registry/test_request_evidence.py":
         "the dialog's job wiring (the evidence itself runs on both backends in tests/core/registry/test_evidence.py)",
     "tests/core/experiments/test_training_progress.py": _TIME,

@@ -8,7 +8,11 @@
 
 Writes ``main-window.png``, ``panel-experiments.png``, ``panel-registry.png``,
 ``panel-monitoring.png`` and ``panel-pipelines.png`` (1280x800, light: README's) and ``<size>/<theme>/<panel>-<tab>.png`` and
-``<size>/<theme>/dialog-<name>.png`` (not kept in git: regenerate them to look).
+``<size>/<theme>/dialog-<name>.png``, and last the Train dialog's choice of where a search runs
+(``<size>/light/dialog-train-optuna.png``: an Optuna study on a team's scheduler;
+``dialog-train-cluster.png``: a grid on a local Dask cluster) and that grid search filling the runs
+table while it runs (``<size>/light/experiments-live-search.png``) (not kept in git: regenerate
+them to look).
 
 Uses a throwaway store and config folder. The store is the acceptance tests' populated store
 (tests/factories.build_populated_store: datasets, a search, CV runs, champion and challenger,
@@ -221,6 +225,68 @@ def pipelines(window: MainWindow, made: dict) -> None:
     panel.tabs.setCurrentIndex(0)
 
 
+def cluster_search(window: MainWindow, made: dict) -> None:
+    """The Train dialog's choice of where a search runs, at each size (``<size>/light/dialog-train-
+    optuna.png``: an Optuna study with a time budget on a team's scheduler; ``dialog-train-cluster.png``:
+    a grid search on a local Dask cluster of 2 workers), then that grid search started and shown
+    while it runs, its trials filling the runs table (``<size>/light/experiments-live-search.png``)."""
+    experiments = tour.panel(window, "experiments")
+    space = '{"n_estimators": [10, 20, 40, 2500, 2500, 2500, 2500], "max_depth": [6]}'
+    for n, (width, height) in enumerate(SIZES):
+        window.resize(width, height)
+        tour.show(window, "experiments", made)
+        before = experiments.train_dialog
+        experiments.open_train_dialog()
+        tour.wait_until(lambda: experiments.train_dialog is not before and experiments.train_dialog is not None
+                        and experiments.train_dialog.isVisible() and experiments.train_dialog.form_ready, 30_000,
+                        "the Train dialog and its form")
+        dialog = experiments.train_dialog
+        dialog.resize(min(980, width - 40), min(600, height - 60))  # as it opens on a screen of that size
+        # an Optuna study with a time budget, on the team's scheduler
+        dialog.search_combo.setCurrentIndex(dialog.search_combo.findData("optuna"))
+        dialog.trials_spin.setValue(40)
+        dialog.timeout_spin.setValue(900)
+        dialog.cv_spin.setValue(3)
+        dialog.where.choose("address")
+        dialog.where.address_edit.setText("tcp://10.0.0.5:8786")
+        tour.pump(300)
+        save(dialog, HERE / f"{width}x{height}" / "light" / "dialog-train-optuna.png")
+        # the search started below: a grid on a local cluster of 2 workers
+        dialog.cv_spin.setValue(0)
+        dialog.search_combo.setCurrentIndex(dialog.search_combo.findData("grid"))
+        dialog.space_edit.setText(space)
+        dialog.space_edit.setCursorPosition(0)
+        dialog.where.choose("local")
+        dialog.where.workers_spin.setValue(2)
+        tour.pump(300)
+        save(dialog, HERE / f"{width}x{height}" / "light" / "dialog-train-cluster.png")
+        if n < len(SIZES) - 1:
+            dialog.reject()
+            continue
+        lines: list[str] = []
+        window.runner.job_started.connect(lambda handle: handle.logged.connect(lines.append))
+        experiment = dialog.experiment_combo.currentText()
+        dialog.train_button.click()
+        tour.wait_until(lambda: any(line.startswith("Run ") for line in lines), 120_000, "the search's run")
+        parent = next(line for line in lines if line.startswith("Run ")).split()[1]
+        tour.wait_until(lambda: experiment in [row[0] for row in experiments.experiments_model.rows], 15_000,
+                        "the search's experiment")
+        names = [row[0] for row in experiments.experiments_model.rows]
+        experiments.experiments_view.selectRow(names.index(experiment))
+        model = experiments.runs_model
+        tour.wait_until(lambda: model.row_of(parent) >= 0 and model.trials(model.row_of(parent)) >= 3, 120_000,
+                        "trials in the runs table")
+        experiments.select_run(parent)
+        running = window.runner.running_count() > 0
+        for w, h in SIZES:
+            window.resize(w, h)
+            tour.settle(window, 400)
+            save(window, HERE / f"{w}x{h}" / "light" / "experiments-live-search.png")
+        print(f"  live search: {model.trials(model.row_of(parent))} trials shown, "
+              f"{'still running' if running and window.runner.running_count() else 'ENDED before the shots'}")
+        wait_jobs(window)
+
+
 # --------------------------------------------------------------------------- the renders
 
 
@@ -358,6 +424,7 @@ def main() -> None:
             n = render_all(window, made, HERE / f"{width}x{height}" / theme)
             print(f"{width}x{height} {theme}: {n} images ({time.monotonic() - started:.0f} s)")
         app.setPalette(light)
+    cluster_search(window, made)
     reports.export_check_html(store, made["checks"]["drifted"], HERE / "drift-report.html")
     for d in tour.visible_dialogs():
         d.reject()

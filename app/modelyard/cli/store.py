@@ -1,4 +1,4 @@
-"""``modelyard store info | init | verify | gc | compact | review``."""
+"""``modelyard store info | init | verify | gc | compact | review | cluster``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from modelyard.cli import review as review_cli
+from modelyard.cli import store_cluster
 from modelyard.cli._common import (
     add_command,
     add_noun,
@@ -51,6 +52,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_command(verbs, "compact", common, _compact, help="compact the database (SQLite VACUUM)",
                 epilog="example:\n  modelyard store compact")
     review_cli.add_store_verbs(verbs, common)  # store review: whether every promotion needs a request
+    store_cluster.add_store_verbs(verbs, common)  # store cluster: where the store's searches run
 
 
 def _minutes(text: str) -> float:

@@ -224,11 +224,11 @@ class RunActions:
         if dialog is None:
             return
         try:
-            spec = dialog.spec()
+            spec, cluster = dialog.spec(), dialog.cluster()
         except ModelyardError as exc:
             show_error(self, "Cannot train", exc)
             return
-        handle = self.start_job(train_spec_job(spec))
+        handle = self.start_job(train_spec_job(spec, cluster=cluster))  # where its fits run: the dialog's choice
         # its run is recorded as the job starts: show the row then (running, its duration counting)
         # rather than at the next poll of the live refresh
         handle.logged.connect(lambda line: self._live_refresh(force=True) if line.startswith("Run ") else None)

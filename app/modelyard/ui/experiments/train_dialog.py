@@ -10,7 +10,6 @@ on the main thread as the user types.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -60,12 +59,12 @@ from modelyard.ui.experiments.train_form import (
     read_choices,
     read_version,
 )
+from modelyard.ui.experiments.train_search import SearchOptions
 
 NEW_SPLIT = -1  # item data of the "new split" choice
 NEW_SPLIT_TEST = 0.2
 LOADING_TEXT = "Loading the model's parameters…"
 DEFAULT_MODEL = "random_forest"
-SEARCH_CHOICES = (("No search", None), ("Random search", "random"), ("Grid search", "grid"))
 
 
 _SWITCH_INTERVAL: list[float] = []  # the interpreter's own, while a form loads with a shorter one
@@ -194,45 +193,14 @@ class TrainDialog(QDialog):
         return model_box
 
     def _build_search(self) -> QGroupBox:
-        """Cross-validation and hyper-parameter search."""
-        self.cv_spin = QSpinBox(self)
-        self.cv_spin.setObjectName("trainCv")
-        self.cv_spin.setRange(0, 20)
-        self.cv_spin.setSpecialValueText("none")
-        self.cv_spin.setSuffix(" folds")
-        self.cv_spin.setToolTip("k-fold cross-validation on the training rows (0: none). Each fold is reported "
-                                "as it finishes and recorded as a step of the cv_ metrics.")
-        self._cv_last = 0
-        self.search_combo = QComboBox(self)
-        self.search_combo.setObjectName("trainSearch")
-        for label, method in SEARCH_CHOICES:
-            self.search_combo.addItem(label, method)
-        self.trials_spin = QSpinBox(self)
-        self.trials_spin.setObjectName("trainTrials")
-        self.trials_spin.setRange(1, 1000)
-        self.trials_spin.setValue(10)
-        self.trials_spin.setSuffix(" trials")
-        self.metric_combo = QComboBox(self)
-        self.metric_combo.setObjectName("trainSearchMetric")
-        self.space_edit = QLineEdit(self)
-        self.space_edit.setObjectName("trainSpace")
-        self.space_edit.setToolTip('The search space as JSON: per parameter a list of values, or '
-                                   '{"type": "int"|"float", "low": L, "high": H, "log": true}. '
-                                   "Parameters you changed in the form stay fixed.")
-        self.space_note = QLabel("Each trial is a child run; parameters you changed stay fixed.", self)
-        self.space_note.setToolTip("Each trial is recorded as a child run of the search's run, with its cross-validation "
-                                   "or validation score; the best parameters are then refitted on all training rows. "
-                                   "Parameters you changed in the form are not searched.")
-        self._muted(self.space_note)
-        options_box = QGroupBox("Validation and search", self)
-        of = QFormLayout(options_box)
-        of.addRow("Cross-validation:", self.cv_spin)
-        of.addRow("Search:", self.search_combo)
-        of.addRow("Budget:", self.trials_spin)
-        of.addRow("Optimise:", self.metric_combo)
-        of.addRow("Space:", self.space_edit)
-        of.addRow("", self.space_note)
-        return options_box
+        """Cross-validation, the search and where its fits run (train_search.SearchOptions)."""
+        self.options = SearchOptions(self, self._muted)
+        o = self.options
+        self.cv_spin, self.search_combo, self.trials_spin, self.timeout_spin = (o.cv_spin, o.search_combo,
+                                                                               o.trials_spin, o.timeout_spin)
+        self.metric_combo, self.space_edit, self.space_note, self.where = (o.metric_combo, o.space_edit,
+                                                                           o.space_note, o.where)
+        return o
 
     def _build_run(self) -> QGroupBox:
         """The run's experiment, name and seed."""
@@ -294,10 +262,10 @@ class TrainDialog(QDialog):
         grid.setHorizontalSpacing(theme.SPACE_L)
         grid.setVerticalSpacing(theme.SPACE_M)
         grid.addWidget(data_box, 0, 0)
-        grid.addWidget(options_box, 1, 0)
-        grid.addWidget(run_box, 2, 0)
-        grid.addWidget(model_box, 0, 1, 4, 1)
-        grid.setRowStretch(3, 1)
+        grid.addWidget(options_box, 1, 0, 2, 1)
+        grid.addWidget(model_box, 0, 1, 2, 1)  # its parameters scroll: it gives way
+        grid.addWidget(run_box, 2, 1)
+        grid.setRowStretch(1, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         layout = QVBoxLayout(self)
@@ -317,12 +285,10 @@ class TrainDialog(QDialog):
         self.target_combo.currentIndexChanged.connect(lambda _i: self._target_chosen())
         self.task_combo.currentIndexChanged.connect(lambda _i: self._task_chosen())
         self.model_combo.currentIndexChanged.connect(lambda _i: self._model_chosen())
-        self.cv_spin.valueChanged.connect(self._cv_changed)
-        self.search_combo.currentIndexChanged.connect(lambda _i: self._search_changed())
-        self.space_edit.textChanged.connect(lambda _t: self.validate())
+        self.options.changed.connect(self.validate)
         self.experiment_combo.editTextChanged.connect(self._experiment_typed)
         self._version_chosen()
-        self._search_changed()
+        self.validate()
 
     # ------------------------------------------------------------------ helpers
     def _muted(self, label: QLabel) -> None:
@@ -361,6 +327,7 @@ class TrainDialog(QDialog):
         i = combo.findData(choices["wanted"]) if choices["wanted"] is not None else -1
         combo.setCurrentIndex(i if i >= 0 else (0 if choices["versions"] else -1))
         self.experiment_combo.addItems(choices["experiments"])
+        self.where.set_default(choices.get("cluster"))
         if choices.get("version") is not None:
             self._read[choices["wanted"]] = choices["version"]
 
@@ -455,9 +422,8 @@ class TrainDialog(QDialog):
             i = self.model_combo.findData(DEFAULT_MODEL)
         self.model_combo.setCurrentIndex(max(i, 0))
         self.model_combo.blockSignals(False)
-        self.metric_combo.clear()
         metrics = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-        self.metric_combo.addItems([m for m in metrics if m != "log_loss"])
+        self.options.set_metrics([m for m in metrics if m != "log_loss"])
         self._model_chosen()
 
     # ------------------------------------------------------------------ model form
@@ -518,7 +484,7 @@ class TrainDialog(QDialog):
             self.loading_label.setText("This model has no parameters to set.")
             self.loading_label.show()
         self.form_ready = True
-        self._fill_space()
+        self.options.fill_space(key, task)
         self.validate()
         self.form_loaded.emit()
 
@@ -609,55 +575,17 @@ class TrainDialog(QDialog):
         self.validate()
 
     # ------------------------------------------------------------------ options
-    def _cv_changed(self, value: int) -> None:
-        if value == 1:  # one fold is no cross-validation: step over it
-            value = 2 if self._cv_last == 0 else 0
-            self.cv_spin.setValue(value)
-            return
-        self._cv_last = value
-        self.validate()
-
     def search_method(self) -> str | None:
-        return self.search_combo.currentData()
-
-    def _search_changed(self) -> None:
-        method = self.search_method()
-        on = method is not None
-        for w in (self.trials_spin, self.metric_combo, self.space_edit):
-            w.setEnabled(on)
-        if method == "grid":
-            self.trials_spin.setMinimum(0)
-            self.trials_spin.setSpecialValueText("every combination")
-        else:
-            self.trials_spin.setSpecialValueText("")
-            self.trials_spin.setMinimum(1)
-        self.space_note.setVisible(on)
-        self.validate()
-
-    def _fill_space(self) -> None:
-        key, task = self.model_key(), self.task()
-        try:
-            space = _catalogue().default_search_space(key, task)
-        except ModelyardError:
-            space = {}
-        self.space_edit.setText(json.dumps(space))
-        self.space_edit.setCursorPosition(0)
+        return self.options.search_method()
 
     def search(self) -> dict[str, Any] | None:
-        method = self.search_method()
-        if method is None:
-            return None
-        text = self.space_edit.text().strip()
-        space: Any = None
-        if text:
-            try:
-                space = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ModelyardError(f"The search space is not valid JSON: {exc.msg} (column {exc.colno}).") from None
-            space = _catalogue().check_search_space(self.model_key(), self.task(), space)
-        trials = self.trials_spin.value()
-        return {"method": method, "trials": trials if trials > 0 else None, "space": space,
-                "metric": self.metric_combo.currentText() or None}
+        """The spec's ``search`` (raises ModelyardError)."""
+        return self.options.search(self.model_key(), self.task())
+
+    def cluster(self) -> str | None:
+        """Where the job runs the fits of the search or cross-validation (its ``cluster``; None
+        without either); raises ModelyardError for an address that is not one."""
+        return self.options.cluster()
 
     # ------------------------------------------------------------------ checking and the spec
     def validate(self) -> bool:
@@ -683,13 +611,7 @@ class TrainDialog(QDialog):
             if bad:
                 problems.append(f"{bad} parameter{'s' if bad > 1 else ''} need{'' if bad > 1 else 's'} fixing "
                                 "(see the messages in the form).")
-            if self.search_method() is not None:
-                try:
-                    self.search()
-                    self.space_edit.setStyleSheet("")
-                except ModelyardError as exc:
-                    problems.append(f"Search: {exc.message}")
-                    self.space_edit.setStyleSheet(f"border: 1px solid {theme.status_colour('failed').name()};")
+        problems += self.options.problems(self.model_key(), self.task(), search=self.form_ready)
         if not self.experiment_combo.currentText().strip():
             problems.append("Name the experiment the run goes into.")
         self.error_label.setText("\n".join(problems))
@@ -712,11 +634,10 @@ class TrainDialog(QDialog):
             raise ModelyardError("The model's parameters are still loading.")
         split_id = self.split_combo.currentData()
         split = {"test": NEW_SPLIT_TEST, "seed": 0} if split_id in (None, NEW_SPLIT) else {"id": int(split_id)}
-        cv = self.cv_spin.value()
         return TrainSpec(
             dataset=self.version.ref, model=self.model_key(), target=self.target_combo.currentText() or None,
             task=self.task(), params=self.params(), preprocessing=dict(self.overrides), split=split,
-            cv=cv if cv >= 2 else 0, search=self.search(), seed=self.seed_spin.value(),
+            cv=self.options.cv(), search=self.search(), seed=self.seed_spin.value(),
             experiment=self.experiment_combo.currentText().strip() or self.version.name,
             run_name=self.run_name_edit.text().strip() or None, source="gui")
 
@@ -725,6 +646,7 @@ class TrainDialog(QDialog):
             return
         try:
             self.spec()
+            self.cluster()
         except ModelyardError as exc:
             self.error_label.setText(exc.message + (f"\n{exc.hint}" if exc.hint else ""))
             self.error_label.show()

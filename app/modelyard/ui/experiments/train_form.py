@@ -309,8 +309,8 @@ def read_choices(store: Any, dataset_ref: str | int | None = None) -> dict[str, 
     """What the Train dialog offers, read from the store (call it off the main thread): the user's
     dataset versions (newest first per dataset), then the ones models generated (predictions,
     monitoring batches, retraining sets) apart; the one to preselect (``dataset_ref``, a ref or a
-    version id, else the newest version a user imported) with its record and splits; and the
-    experiments."""
+    version id, else the newest version a user imported) with its record and splits; the
+    experiments; and where a search's fits run by default (train_search.read_cluster_default)."""
     from modelyard.core.datasets import catalog
     from modelyard.core.experiments.tracking import list_experiments
     from modelyard.core.experiments.training import train  # noqa: F401 - imported here, off the main thread
@@ -333,9 +333,12 @@ def read_choices(store: Any, dataset_ref: str | int | None = None) -> dict[str, 
                 newest = (v.created_at, v.id)
     if wanted is None:
         wanted = newest[1] if newest is not None else (generated[0][1] if generated else None)
+    from modelyard.ui.experiments.train_search import read_cluster_default
+
     return {"versions": versions, "generated": generated, "wanted": wanted,
             "version": read_version(store, wanted) if wanted is not None else None,
-            "experiments": [e.name for e in list_experiments(store=store)]}
+            "experiments": [e.name for e in list_experiments(store=store)],
+            "cluster": read_cluster_default(store)}
 
 
 def read_version(store: Any, version_id: int) -> tuple[Any, list[Any]]:

@@ -136,10 +136,11 @@ def set_cluster_preference(store: Any, value: str | None) -> None:
             records.audit(s, "store", META_KEY, "cluster_preference", from_value=before, to_value=value)
 
 
-def choose_cluster(store: Any, given: str | None = None) -> Cluster:
-    """The cluster a job uses: ``given``, else ``MODELYARD_CLUSTER``, else the store's preference, else auto."""
+def choose_cluster(store: Any, given: str | None = None, *, given_by: str = "--cluster") -> Cluster:
+    """The cluster a job uses: ``given`` (by ``given_by``, for messages), else ``MODELYARD_CLUSTER``,
+    else the store's preference, else auto."""
     if given:
-        return parse_cluster(given, "--cluster")
+        return parse_cluster(given, given_by)
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         return parse_cluster(env, ENV_VAR)

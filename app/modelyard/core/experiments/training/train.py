@@ -247,7 +247,8 @@ def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
     from modelyard.core.experiments import tracking
     from modelyard.core.experiments.training import catalogue
 
-    cluster = choose_cluster(ctx.store, cluster_given) if (ts.search or ts.cv >= 2) else None
+    given_by = "the Train dialog's Runs on" if ts.source == "gui" else "--cluster"  # named in its messages
+    cluster = choose_cluster(ctx.store, cluster_given, given_by=given_by) if (ts.search or ts.cv >= 2) else None
     d, rs, plan = load_data(ctx, ts, progress.sub(0.0, 0.08))
     task = d.task
     env = environment(rs.cwd)
