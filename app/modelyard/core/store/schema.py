@@ -13,7 +13,7 @@ from modelyard.core.store import models as m
 
 # Every Alembic revision this Modelyard knows, oldest first. tests/core/store/test_store.py checks this
 # against migrations/versions so the fast path of Store._migrate (no Alembic import) cannot drift.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010")
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 # Tables a store at revision 0001 (before store_meta existed) always has.
 _REVISION_0001_TABLES = frozenset({"artifacts", "datasets", "experiments", "jobs", "runs"})

@@ -19,49 +19,56 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from modelyard.core.common.errors import NotFoundError
 from modelyard.core.store import live
 from modelyard.core.store import models as m
 
 _LATEST_SET = ('ON CONFLICT (run_id, "key") DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, '
                "value = excluded.value WHERE excluded.step > latest_metrics.step OR "
                "(excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)")
-# every data-modifying part reads g first, so the setting is on before any of their triggers is
-# queued: the cache's marking triggers and the points' run check do not fire for this statement
-# (models.PG_MARKED_SETTING), which writes its mark itself (k) and whose points' run is checked by
-# latest_metrics' foreign key (a flush with points always has their latest values)
+# Every data-modifying part reads g (the run's row, u, reads it first), so the setting is on
+# before any of their triggers is queued: the cache's marking triggers and the run checks of
+# points, latest values, params and tags do not fire for this statement (models.PG_MARKED_SETTING),
+# which writes its mark itself (k), and whose values are inserted from u, the run's row it
+# updates (and so locks until the commit): a run deleted meanwhile gets none of them, and the
+# statement answers how many rows u updated (flush raises when that is none and values were due).
 _MARKED = (f"g AS (SELECT set_config('{m.PG_MARKED_SETTING}', 'on', true) AS marked)")
 _MARK = ("k AS (INSERT INTO runs_table_cache_marks (block, xid) SELECT {run} >> " + str(m.RUNS_TABLE_CACHE_BLOCK_BITS)
          + ", pg_current_xact_id()::text::bigint FROM {source} ON CONFLICT DO NOTHING)")
-_PARTS = {
-    "metrics": 'm AS (INSERT INTO metrics (run_id, "key", step, timestamp, value) SELECT %(pk)s::integer, x.* FROM g, '
-               "unnest(%(m_keys)b::varchar[], %(m_steps)b::bigint[], %(m_times)b::bigint[], %(m_values)b::float8[]) x)",
-    "latest": 'l AS (INSERT INTO latest_metrics (run_id, "key", step, timestamp, value) SELECT %(pk)s::integer, x.* FROM g, '
-              "unnest(%(l_keys)s::varchar[], %(l_steps)s::bigint[], %(l_times)s::bigint[], %(l_values)s::float8[]) x "
-              + _LATEST_SET + ")",
-    # params and tags (text) as one JSON object each: a fifth of the client's time of two arrays
-    "params": 'p AS (INSERT INTO params (run_id, "key", value) SELECT %(pk)s::integer, x.key, x.value FROM g, '
-              'json_each_text(%(p_json)s::json) x ON CONFLICT (run_id, "key") DO NOTHING)',
-    "tags": 't AS (INSERT INTO tags (run_id, "key", value) SELECT %(pk)s::integer, x.key, x.value FROM g, '
-            'json_each_text(%(t_json)s::json) x ON CONFLICT (run_id, "key") DO UPDATE SET value = excluded.value)',
+_RUN = {
     # the end; or a heartbeat, which takes back a run another process marked interrupted
     "end": "u AS (UPDATE runs SET heartbeat_at = %(now)s::timestamp, end_time = %(now)s::timestamp, "
-           "status = %(status)s::varchar, error = %(error)s::varchar FROM g WHERE id = %(pk)s::integer)",
+           "status = %(status)s::varchar, error = %(error)s::varchar FROM g WHERE id = %(pk)s::integer RETURNING runs.id)",
     "heartbeat": "u AS (UPDATE runs SET heartbeat_at = %(now)s::timestamp, "
                  "status = CASE WHEN status = 'interrupted' THEN 'running' ELSE status END, "
                  "end_time = CASE WHEN status = 'interrupted' THEN NULL ELSE end_time END, "
-                 "error = CASE WHEN status = 'interrupted' THEN NULL ELSE error END FROM g WHERE id = %(pk)s::integer)",
+                 "error = CASE WHEN status = 'interrupted' THEN NULL ELSE error END FROM g WHERE id = %(pk)s::integer "
+                 "RETURNING runs.id)",
+}
+_PARTS = {
+    "metrics": 'm AS (INSERT INTO metrics (run_id, "key", step, timestamp, value) SELECT u.id, x.* FROM u, '
+               "unnest(%(m_keys)b::varchar[], %(m_steps)b::bigint[], %(m_times)b::bigint[], %(m_values)b::float8[]) x)",
+    "latest": 'l AS (INSERT INTO latest_metrics (run_id, "key", step, timestamp, value) SELECT u.id, x.* FROM u, '
+              "unnest(%(l_keys)s::varchar[], %(l_steps)s::bigint[], %(l_times)s::bigint[], %(l_values)s::float8[]) x "
+              + _LATEST_SET + ")",
+    # params and tags (text) as one JSON object each: a fifth of the client's time of two arrays
+    "params": 'p AS (INSERT INTO params (run_id, "key", value) SELECT u.id, x.key, x.value FROM u, '
+              'json_each_text(%(p_json)s::json) x ON CONFLICT (run_id, "key") DO NOTHING)',
+    "tags": 't AS (INSERT INTO tags (run_id, "key", value) SELECT u.id, x.key, x.value FROM u, '
+            'json_each_text(%(t_json)s::json) x ON CONFLICT (run_id, "key") DO UPDATE SET value = excluded.value)',
 }
 _STATEMENTS: dict[tuple[str, ...], str] = {}
 
 
-def _statement(parts: tuple[str, ...], logged: bool) -> str:
-    key = (*parts, str(logged))
+def _statement(run: str, parts: tuple[str, ...], logged: bool) -> str:
+    key = (run, *parts, str(logged))
     sql = _STATEMENTS.get(key)
     if sql is None:
-        ctes = [_MARKED, *(_PARTS[p] for p in parts), _MARK.format(run="%(pk)s::integer", source="g")]
+        ctes = [_MARKED, _RUN[run], *(_PARTS[p] for p in parts), _MARK.format(run="%(pk)s::integer", source="g")]
         ctes += [live.PG_LOG_CTE] if logged else []
+        found = "(SELECT count(*) FROM u)"
         sql = _STATEMENTS[key] = ("WITH " + ",\n".join(ctes) + "\nSELECT "
-                                  + (f"{live.PG_LOG_SELECT} FROM c" if logged else "1"))
+                                  + (f"{found}, {live.PG_LOG_SELECT} FROM c" if logged else found))
     return sql
 
 
@@ -118,8 +125,7 @@ def flush(conn: Any, pk: int, uuid: str, flat: list[Any], latest: dict[str, tupl
             return False
         values: dict[str, Any] = {"pk": pk, "now": _naive_utc(now)}
         parts: list[str] = []
-        if flat:  # with their latest values: latest_metrics' foreign key checks the points' run (see _MARKED)
-            assert latest, "a flush with points has their latest values"
+        if flat:
             parts.append("metrics")
             values.update(m_keys=flat[1::5], m_steps=flat[2::5], m_times=flat[3::5], m_values=flat[4::5])
         if latest:
@@ -133,14 +139,15 @@ def flush(conn: Any, pk: int, uuid: str, flat: list[Any], latest: dict[str, tupl
             parts.append("tags")
             values["t_json"] = _object(tags)
         if end is not None:
-            parts.append("end")
             values.update(status=end["status"], error=end["error"])
-        else:
-            parts.append("heartbeat")
         log = live.direct_row(conn, {"runs": [uuid]})
         if log is not None:
             values.update(log)
-        _execute(raw, _statement(tuple(parts), log is not None), values)
+        found = _execute(raw, _statement("heartbeat" if end is None else "end", tuple(parts), log is not None),
+                         values)[0]
+    if not found and parts:
+        raise NotFoundError(f"Run {uuid[:12]} is no longer in this store (deleted meanwhile): its values were not "
+                            "written.", hint="Start a new run with modelyard.start_run().")
     return True
 
 
