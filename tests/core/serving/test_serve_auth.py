@@ -174,7 +174,7 @@ def test_bad_certificate_options_are_one_line_errors(lab: dict[str, Any], tmp_pa
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     root = str(lab["store"].root)
     code, _, err = cli(capsys, "serve", "flowers@champion", "--port", "0", "--store", root, "--cert", str(lab["cert"]))
-    assert code == 1 and "--cert FILE and --key FILE" in err
+    assert code == 2 and "--cert FILE and --key FILE" in err  # options that need each other: a usage error
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate\n")
     code, _, err = cli(capsys, "serve", "flowers@champion", "--port", "0", "--store", root, "--cert", str(junk),

@@ -421,16 +421,24 @@ def _drift(store: Store, row: _Listed, trigger: Trigger) -> list[Claim]:
             .where(m.RegisteredModel.name == trigger.model, m.MonitoringCheck.verdict == "drift",
                    m.MonitoringCheck.created_at > row.created_at)
             .order_by(m.MonitoringCheck.id)).all()
-    done = _fired(store, row.id, trigger.key, [str(c.id) for c in checks])
+    return _claim_each(store, row, trigger, "drift", {
+        check_id: {"check": check_id, "model": trigger.model, "version": f"{trigger.model}@v{version}"}
+        for check_id, version in checks})
+
+
+def _claim_each(store: Store, row: _Listed, trigger: Trigger, kind: str, events: dict[int, dict[str, Any]]
+                ) -> list[Claim]:
+    """One claim per event (id -> the firing's detail) this trigger has not fired for yet, in
+    order; ``param`` gets the event's id."""
+    done = _fired(store, row.id, trigger.key, [str(i) for i in events])
     claims = []
-    for check_id, version in checks:
-        if str(check_id) in done:
+    for event_id, detail in events.items():
+        if str(event_id) in done:
             continue
         claim = _insert_firing(store, Claim(
-            row.id, row.name, trigger.key, "drift", str(check_id),
-            params={trigger.param: check_id} if trigger.param else {},
-            detail={"check": check_id, "model": trigger.model, "version": f"{trigger.model}@v{version}",
-                    "param": trigger.param}))
+            row.id, row.name, trigger.key, kind, str(event_id),
+            params={trigger.param: event_id} if trigger.param else {},
+            detail={**detail, "param": trigger.param}))
         if claim is not None:
             claims.append(claim)
     return claims
@@ -453,18 +461,8 @@ def _live_drift(store: Store, row: _Listed, trigger: Trigger) -> list[Claim]:
             .where(m.AuditEvent.entity_type == "registered_model", m.AuditEvent.entity_id == str(model_id),
                    m.AuditEvent.action == "live_drift", m.AuditEvent.at > row.created_at)
             .order_by(m.AuditEvent.id)).all()
-    done = _fired(store, row.id, trigger.key, [str(a.id) for a in alerts])
-    claims = []
-    for alert_id, window in alerts:
-        if str(alert_id) in done:
-            continue
-        claim = _insert_firing(store, Claim(
-            row.id, row.name, trigger.key, "live_drift", str(alert_id),
-            params={trigger.param: alert_id} if trigger.param else {},
-            detail={"alert": alert_id, "model": trigger.model, "window": window, "param": trigger.param}))
-        if claim is not None:
-            claims.append(claim)
-    return claims
+    return _claim_each(store, row, trigger, "live_drift", {
+        alert_id: {"alert": alert_id, "model": trigger.model, "window": window} for alert_id, window in alerts})
 
 
 # --------------------------------------------------------------------------- starting claimed runs

@@ -445,24 +445,33 @@ RUNS_TABLE_CACHE_PG_DDL: tuple[str, ...] = tuple(_runs_table_cache_pg_ddl())
 METRICS_RUN_FK = "fk_metrics_run_id_runs"
 
 
-def _metrics_run_check_pg_ddl() -> list[str]:
-    return [
-        f"ALTER TABLE metrics DROP CONSTRAINT IF EXISTS {METRICS_RUN_FK}",
-        f"""CREATE OR REPLACE FUNCTION modelyard_metrics_run_check() RETURNS trigger LANGUAGE plpgsql AS $fn$
+def _run_check_function(name: str, constraint: str, table: str, message: str) -> str:
+    """A statement-level trigger function checking, and locking FOR KEY SHARE as a foreign key
+    does, each distinct run_id of the statement's rows (transition table ``changed``) once,
+    raising the foreign key's error (SQLSTATE 23503) for a missing run. No '%' in the body: a
+    driver given parameters reads it as a placeholder (0008's format() said "($3)")."""
+    return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   rid bigint;
 BEGIN
   FOR rid IN SELECT DISTINCT run_id FROM changed LOOP
     PERFORM 1 FROM runs WHERE id = rid FOR KEY SHARE;
     IF NOT FOUND THEN
-      RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{METRICS_RUN_FK}', TABLE = 'metrics',
-        MESSAGE = 'insert or update on table "metrics" violates foreign key constraint "{METRICS_RUN_FK}"',
+      RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = {constraint}, TABLE = {table},
+        MESSAGE = {message},
         DETAIL = 'Key (run_id)=(' || rid || ') is not present in table "runs".';
     END IF;
   END LOOP;
   RETURN NULL;
 END
-$fn$""",
+$fn$"""
+
+
+def _metrics_run_check_pg_ddl() -> list[str]:
+    return [
+        f"ALTER TABLE metrics DROP CONSTRAINT IF EXISTS {METRICS_RUN_FK}",
+        _run_check_function("modelyard_metrics_run_check", f"'{METRICS_RUN_FK}'", "'metrics'",
+                            f"""'insert or update on table "metrics" violates foreign key constraint "{METRICS_RUN_FK}"'"""),
         """CREATE OR REPLACE FUNCTION modelyard_metrics_of_deleted_runs() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   DELETE FROM metrics WHERE run_id IN (SELECT id FROM gone);
@@ -481,8 +490,7 @@ $fn$""",
     ]
 
 
-# PostgreSQL only (migrations 0008, 0009 and 0011 run the same: no '%' in a function's body, which
-# a driver given parameters reads as a placeholder: 0008's DETAIL said "Key (run_id)=($3)")
+# PostgreSQL only (migrations 0008, 0009 and 0011 run the same)
 METRICS_RUN_CHECK_PG_DDL: tuple[str, ...] = tuple(_metrics_run_check_pg_ddl())
 
 
@@ -499,22 +507,9 @@ PG_TRIGGER_CHECKED_FKS = frozenset({("metrics", METRICS_RUN_FK), *((t, f"fk_{t}_
 
 def _run_rows_check_pg_ddl() -> list[str]:
     out = [f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS fk_{t}_run_id_runs" for t in RUN_ROWS_CHECKED]
-    out += ["""CREATE OR REPLACE FUNCTION modelyard_run_rows_check() RETURNS trigger LANGUAGE plpgsql AS $fn$
-DECLARE
-  rid bigint;
-BEGIN
-  FOR rid IN SELECT DISTINCT run_id FROM changed LOOP
-    PERFORM 1 FROM runs WHERE id = rid FOR KEY SHARE;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = TG_ARGV[0], TABLE = TG_TABLE_NAME,
-        MESSAGE = 'insert or update on table "' || TG_TABLE_NAME || '" violates foreign key constraint "'
-                  || TG_ARGV[0] || '"',
-        DETAIL = 'Key (run_id)=(' || rid || ') is not present in table "runs".';
-    END IF;
-  END LOOP;
-  RETURN NULL;
-END
-$fn$""",
+    out += [_run_check_function("modelyard_run_rows_check", "TG_ARGV[0]", "TG_TABLE_NAME",
+                                """'insert or update on table "' || TG_TABLE_NAME || '" violates foreign key constraint "'
+                  || TG_ARGV[0] || '"'"""),
             f"""CREATE OR REPLACE FUNCTION modelyard_run_rows_of_deleted_runs() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
 {"".join(f"  DELETE FROM {t} WHERE run_id IN (SELECT id FROM gone);{chr(10)}" for t in RUN_ROWS_CHECKED)}  RETURN NULL;
