@@ -356,14 +356,25 @@ class LiveView(QWidget):
             p.plot(xs, ys, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour,
                    symbolPen=None, connect="finite", name=name)
 
+        def from_zero(*columns: list[float], least: float) -> None:
+            """A rate, a latency or a share never goes below 0: the axis starts there (an
+            auto-range around one window's value drew -0.2 requests/s)."""
+            top = max((y for ys in columns for y in ys if y == y), default=0.0)
+            p.setYRange(0, max(top * 1.15, least), padding=0)
+
         if key == "rate":
-            line(series([w["requests_per_s"] for w in ws]), plots.BATCH_COLOUR, "requests/s")
+            rate = series([w["requests_per_s"] for w in ws])
+            line(rate, plots.BATCH_COLOUR, "requests/s")
+            from_zero(rate, least=0.01)
         elif key == "latency":
-            line(series([w["latency_ms"]["p50"] for w in ws]), plots.BATCH_COLOUR, "p50")
-            line(series([w["latency_ms"]["p99"] for w in ws]), P99_COLOUR, "p99")
+            p50, p99 = (series([w["latency_ms"][q] for w in ws]) for q in ("p50", "p99"))
+            line(p50, plots.BATCH_COLOUR, "p50")
+            line(p99, P99_COLOUR, "p99")
+            from_zero(p50, p99, least=1.0)
         elif key == "errors":
-            line(series([None if w["error_rate"] is None else 100 * w["error_rate"] for w in ws]),
-                 VERDICT_COLOURS["drift"], "errors")
+            errors = series([None if w["error_rate"] is None else 100 * w["error_rate"] for w in ws])
+            line(errors, VERDICT_COLOURS["drift"], "errors")
+            from_zero(errors, least=1.0)
         elif key == "drift":
             shares = [((w.get("drift") or {}).get("share")) for w in ws]
             verdicts = [((w.get("drift") or {}).get("verdict")) for w in ws]
