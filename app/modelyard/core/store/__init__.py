@@ -463,29 +463,38 @@ class Store:
             yield s
 
     @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write of this thread: refused on a read-only store, counted by :meth:`in_write` while
+        it lasts (:meth:`write` and :meth:`direct` both)."""
+        if self.read_only:
+            raise self._read_only_error()
+        self._local.writes = getattr(self._local, "writes", 0) + 1
+        try:
+            yield
+        finally:
+            self._local.writes -= 1
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back on any exception.
 
         Artifact files created through ``store.artifacts.put_*(..., session=s)`` inside a
         block that fails are removed again.
         """
-        if self.read_only:
-            raise self._read_only_error()
-        s = Session(self._write_engine, expire_on_commit=False, info={STORE_KEY: self})
-        if not self.is_sqlite:  # audit entries name the database login (records.audit)
-            s.info[ACTOR_KEY] = session_actor(self.member)
-        self._local.writes = getattr(self._local, "writes", 0) + 1
-        try:
-            with s.begin():
-                yield s
-        except BaseException:
-            new_files = s.info.pop(NEW_FILES_KEY, [])
-            if new_files:
-                self._discard_artifacts(new_files)
-            raise
-        finally:
-            self._local.writes -= 1
-            s.close()
+        with self._writing():
+            s = Session(self._write_engine, expire_on_commit=False, info={STORE_KEY: self})
+            if not self.is_sqlite:  # audit entries name the database login (records.audit)
+                s.info[ACTOR_KEY] = session_actor(self.member)
+            try:
+                with s.begin():
+                    yield s
+            except BaseException:
+                new_files = s.info.pop(NEW_FILES_KEY, [])
+                if new_files:
+                    self._discard_artifacts(new_files)
+                raise
+            finally:
+                s.close()
 
     @contextmanager
     def direct(self) -> Iterator[Any]:
@@ -493,14 +502,8 @@ class Store:
         a writer that sends each statement as its own transaction (PostgreSQL's one-statement
         tracking writes, core/experiments/tracking/pgwrites.py): what :meth:`write` checks and
         counts, without a Session's set-up (a tenth of a small write's time on a server)."""
-        if self.read_only:
-            raise self._read_only_error()
-        self._local.writes = getattr(self._local, "writes", 0) + 1
-        try:
-            with self._write_engine.connect() as conn:
-                yield conn
-        finally:
-            self._local.writes -= 1
+        with self._writing(), self._write_engine.connect() as conn:
+            yield conn
 
     def in_write(self) -> bool:
         """True while the calling thread is inside a :meth:`write` block of this store.
