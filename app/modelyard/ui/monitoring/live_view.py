@@ -358,9 +358,10 @@ class LiveView(QWidget):
 
         def from_zero(*columns: list[float], least: float) -> None:
             """A rate, a latency or a share never goes below 0: the axis starts there (an
-            auto-range around one window's value drew -0.2 requests/s)."""
+            auto-range around one window's value drew -0.2 requests/s), with the drift chart's
+            5 % margin so that its 0 is labelled (at the very edge pyqtgraph drops it)."""
             top = max((y for ys in columns for y in ys if y == y), default=0.0)
-            p.setYRange(0, max(top * 1.15, least), padding=0)
+            p.setYRange(0, max(top * 1.15, least), padding=0.05)
 
         if key == "rate":
             rate = series([w["requests_per_s"] for w in ws])
