@@ -279,9 +279,6 @@ class StreamScorer:
         try:
             pred, probs, v = self._predict(self._columns(events), 0)
         except ModelyardError:
-            if len(good) == 1:
-                self._score_one(good[0], docs)
-                return
             for item in good:  # which of them is it? each by itself, with its line number in the message
                 self._score_one(item, docs)
             return
