@@ -45,14 +45,12 @@ class LogisticHead:
         else:
             indices = np.argmax(scores, axis=1)
         pred = self.classes.take(indices, axis=0)
-        if self.binary:
-            prob = expit(scores.copy())
-            probs = np.stack([1 - prob, prob], axis=1) if prob.ndim == 1 else None
-            if probs is None:
-                return pred, None
-        else:
-            probs = softmax(scores.copy(), copy=False)
-        return pred, probs
+        if not self.binary:
+            return pred, softmax(scores, copy=True)
+        if scores.ndim != 1:
+            return pred, None
+        prob = expit(scores)  # a new array: the scores are not changed
+        return pred, np.stack([1 - prob, prob], axis=1)
 
 
 def logistic_head(estimator: Any, width: int, examples: Sequence[Any] = ()) -> LogisticHead | None:

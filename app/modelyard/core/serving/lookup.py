@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.common.errors import ModelyardError
-from modelyard.core.serving.inputs import MAX_LISTED, InputError
+from modelyard.core.serving.inputs import MAX_LISTED, InputError, _is_missing, _plain
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,17 +61,6 @@ class UnknownKeyError(InputError):
     def __init__(self, message: str, *, key: str, keys: Sequence[Any], hint: str | None = None) -> None:
         super().__init__(message, hint=hint, fields=[key])
         self.keys = list(keys)
-
-
-def _plain(v: Any) -> Any:
-    item = getattr(v, "item", None)
-    if item is not None and type(v).__module__ == "numpy":
-        return item()
-    return v
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or type(v).__name__ in ("NaTType", "NAType")
 
 
 def _norm(v: Any, numeric: bool) -> Any:
@@ -142,7 +130,7 @@ class FeatureLookup:
         numeric = keys.dtype.kind in "iuf"
         index: dict[Any, int] = {}
         for i, k in enumerate(keys.tolist()):
-            if _missing(k):
+            if _is_missing(k):
                 continue
             k = _norm(k, numeric)
             if k in index:
@@ -205,7 +193,7 @@ class FeatureLookup:
 
         index, numeric = t.index, t.numeric_key
         get = index.get
-        pos = np.fromiter((get(_norm(k, numeric), -1) if not _missing(k) else -1 for k in keys), dtype=np.int64,
+        pos = np.fromiter((get(_norm(k, numeric), -1) if not _is_missing(k) else -1 for k in keys), dtype=np.int64,
                           count=len(keys))
         unknown = pos < 0
         if unknown.any():

@@ -30,6 +30,13 @@ LATENCY_WINDOW = 4096
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+def percentile_ms(ordered: list[float], q: float) -> float | None:
+    """The ``q`` quantile of sorted latencies in seconds, in milliseconds (None when there are none)."""
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+
+
 class Stats:
     """Request counts (by status, version and route), a latency histogram, and the latency of
     the last :data:`LATENCY_WINDOW` scoring requests for percentiles."""
@@ -80,12 +87,8 @@ class Stats:
             by = dict(self._by)
         uptime = time.monotonic() - self.started
 
-        def pct(q: float) -> float | None:
-            if not lat:
-                return None
-            return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 3)
-
-        out["latency_ms"] = {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99),
+        out["latency_ms"] = {"p50": percentile_ms(lat, 0.5), "p90": percentile_ms(lat, 0.9),
+                             "p99": percentile_ms(lat, 0.99),
                              "mean": round(sum(lat) / len(lat) * 1000, 3) if lat else None,
                              "max": round(lat[-1] * 1000, 3) if lat else None, "window": len(lat)}
         out["by_version"] = _by_version(by)

@@ -55,10 +55,9 @@ def http_get_json(url: str, path: str, *, timeout: float = 5.0, token: bytes | s
     if token:
         headers["Authorization"] = "Bearer " + (token.decode() if isinstance(token, bytes) else token)
     if parts.scheme == "https":
-        import ssl
+        from modelyard.core.serving.auth import client_ssl_context
 
-        context = ssl.create_default_context(cafile=str(cafile) if cafile is not None else None)
-        context.check_hostname = False
+        context = client_ssl_context(cafile, check_hostname=False)
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
             parts.hostname or "127.0.0.1", parts.port or 443, timeout=timeout, context=context)
     else:
@@ -96,6 +95,7 @@ class ServerProcess:
                        "--token-file": token_file, "--cert": cert, "--key": key, "--canary": canary,
                        "--shadow": shadow}
         self.token_file = token_file
+        self._token: bytes | None = None  # the token_file's token, read at the first request
         self.cert = cert
         self.options = list(options)  # more `modelyard serve` options, as given
         self.python = python or sys.executable
@@ -254,9 +254,12 @@ class ServerProcess:
         return self.get_json("/metadata", timeout=timeout)
 
     def get_json(self, path: str, timeout: float = 5.0) -> Any:
-        """``GET path`` of the child as JSON, with its token and certificate."""
-        token = Path(self.token_file).expanduser().read_text().strip().splitlines()[0] if self.token_file else None
-        return http_get_json(self.url, path, timeout=timeout, token=token, cafile=self.cert)
+        """``GET path`` of the child as JSON, with its token (read as the child reads it) and certificate."""
+        if self.token_file and self._token is None:
+            from modelyard.core.serving.auth import read_token_file
+
+            self._token = read_token_file(self.token_file)
+        return http_get_json(self.url, path, timeout=timeout, token=self._token, cafile=self.cert)
 
     def log_tail(self, n: int = 4000) -> str:
         if self.log_path is None:

@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.core.common.errors import ModelyardError
+from modelyard.core.serving.metrics import percentile_ms
 
 if TYPE_CHECKING:
     from modelyard.core.serving.lookup import FeatureLookup
@@ -108,10 +109,8 @@ class StreamStats:
             rows = [list(e) for e in self._series] if series else None
         elapsed = time.monotonic() - self.started
 
-        def pct(q: float) -> float | None:
-            return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 3) if lat else None
-
-        out["latency_ms"] = {"p50": pct(0.5), "p99": pct(0.99), "max": round(lat[-1] * 1000, 3) if lat else None,
+        out["latency_ms"] = {"p50": percentile_ms(lat, 0.5), "p99": percentile_ms(lat, 0.99),
+                             "max": round(lat[-1] * 1000, 3) if lat else None,
                              "window": len(lat)}
         out["elapsed_s"] = round(elapsed, 3)
         out["events_per_s"] = round(out["events"] / elapsed, 1) if elapsed > 0 else None
@@ -279,9 +278,6 @@ class StreamScorer:
         try:
             pred, probs, v = self._predict(self._columns(events), 0)
         except ModelyardError:
-            if len(good) == 1:
-                self._score_one(good[0], docs)
-                return
             for item in good:  # which of them is it? each by itself, with its line number in the message
                 self._score_one(item, docs)
             return
