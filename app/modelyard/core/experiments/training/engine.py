@@ -52,6 +52,7 @@ from modelyard.core.experiments.training.trials import (
 
 ENV_VAR = "MODELYARD_CLUSTER"
 META_KEY = "training.cluster"
+STORE_SOURCE = "The store's cluster preference"  # a Cluster's source when the store's preference chose it
 AUTO_MIN_ROWS = 10_000
 CONNECT_TIMEOUT_S = 5.0  # to reach the scheduler's port
 HANDSHAKE_TIMEOUT_S = 30.0  # then for a busy scheduler to answer
@@ -146,7 +147,7 @@ def choose_cluster(store: Any, given: str | None = None, *, given_by: str = "--c
         return parse_cluster(env, ENV_VAR)
     pref = get_cluster_preference(store) if store is not None else None
     if pref:
-        return parse_cluster(pref, "The store's cluster preference")
+        return parse_cluster(pref, STORE_SOURCE)
     return Cluster("auto")
 
 
