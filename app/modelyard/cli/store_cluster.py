@@ -63,11 +63,12 @@ def _cluster(args: argparse.Namespace) -> int:
                     "environment": env})
         return 0
     now = " now" if (new is not None or args.unset) else ""
+    rows = f"{engine.AUTO_MIN_ROWS:,} training rows"
     if preference is None:
-        fallback = f"where {engine.ENV_VAR} says" if env else "on auto (a local cluster from 10,000 training rows)"
+        fallback = f"where {engine.ENV_VAR} says" if env else f"on auto (a local cluster from {rows})"
         print(f"This store{now} has no cluster preference: searches run {fallback}.")
     else:
-        auto = " (a local cluster from 10,000 training rows, else here)" if preference == "auto" else ""
+        auto = f" (a local cluster from {rows}, else here)" if preference == "auto" else ""
         print(f"This store's searches{now} run on {preference}{auto}.")
     if env and chosen.source == engine.ENV_VAR and env != preference:
         print(f"In this shell {engine.ENV_VAR}={env} comes first: searches started here run on {chosen.text}.")
@@ -80,4 +81,4 @@ def _source(source: str) -> str:
 
     if source == engine.ENV_VAR:
         return "environment"
-    return "store" if source.startswith("The store") else "default"
+    return "store" if source == engine.STORE_SOURCE else "default"

@@ -18,49 +18,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from modelyard.core.common.errors import ModelyardError
-from modelyard.core.datasets.service import import_frame
 from modelyard.core.experiments import tracking
 from modelyard.core.experiments.training import engine
 from modelyard.core.experiments.training.spec import TrainSpec
 from modelyard.core.experiments.training.train import runs_of_job, train_and_wait
 from modelyard.core.store import Store
+from search_helpers import Recorder, blobs_store
 
 APP = Path(__file__).resolve().parents[3] / "app"
 PY = sys.executable
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-        self.lines: list[str] = []
-
-    def progress(self, fraction: float | None, message: str) -> None:
-        self.messages.append(message)
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
-
-
-def frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 5))
-    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
-    df["label"] = np.where(X[:, 0] + X[:, 1] * 0.5 + rng.normal(scale=0.7, size=n) > 0, "yes", "no")
-    return df
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(tmp_path / "store")
-    try:
-        import_frame(store, frame(), "blobs", target="label")
+    with blobs_store(tmp_path / "store") as store:
         yield store
-    finally:
-        store.close()
 
 
 def search_spec(**search: Any) -> TrainSpec:

@@ -34,40 +34,14 @@ from modelyard.core.experiments.training.trials import PipeSpec, TrialData, run_
 from modelyard.core.jobs.runner import run_job
 from modelyard.core.store import Store
 from modelyard.core.store import models as m
+from search_helpers import Recorder, blobs, blobs_store
 from sqlalchemy import select
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-        self.lines: list[str] = []
-
-    def progress(self, fraction: float | None, message: str) -> None:
-        self.messages.append(message)
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
-
-    def check_cancelled(self) -> None:
-        pass
-
-
-def blobs(n: int = 600, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 5))
-    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
-    df["label"] = np.where(X[:, 0] + X[:, 1] * 0.5 + rng.normal(scale=0.7, size=n) > 0, "yes", "no")
-    return df
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(tmp_path / "store")
-    try:
-        import_frame(store, blobs(), "blobs", target="label")
+    with blobs_store(tmp_path / "store") as store:
         yield store
-    finally:
-        store.close()
 
 
 TREE_SPACE = {"max_depth": {"type": "int", "low": 1, "high": 20},
@@ -310,11 +284,8 @@ def test_a_cancel_stops_the_study_after_the_trials_that_finished(lab: Store) -> 
 def test_the_cli_runs_an_optuna_search_and_refuses_bad_options(capsys: pytest.CaptureFixture[str],
                                                                tmp_path: Path) -> None:
     root = tmp_path / "cli-store"
-    store = Store.open(root)
-    try:
-        import_frame(store, blobs(), "blobs", target="label")
-    finally:
-        store.close()
+    with blobs_store(root):
+        pass
     s = str(root)
     search = ["--store", s, "train", "--dataset", "blobs", "--model", "decision_tree", "--cv", "2", "--seed", "4",
               "--cluster", "serial"]

@@ -52,6 +52,7 @@ from modelyard.core.experiments.training.trials import (
 
 ENV_VAR = "MODELYARD_CLUSTER"
 META_KEY = "training.cluster"
+STORE_SOURCE = "The store's cluster preference"  # a Cluster's source when the store's preference chose it
 AUTO_MIN_ROWS = 10_000
 CONNECT_TIMEOUT_S = 5.0  # to reach the scheduler's port
 HANDSHAKE_TIMEOUT_S = 30.0  # then for a busy scheduler to answer
@@ -146,7 +147,7 @@ def choose_cluster(store: Any, given: str | None = None, *, given_by: str = "--c
         return parse_cluster(env, ENV_VAR)
     pref = get_cluster_preference(store) if store is not None else None
     if pref:
-        return parse_cluster(pref, "The store's cluster preference")
+        return parse_cluster(pref, STORE_SOURCE)
     return Cluster("auto")
 
 
@@ -157,7 +158,25 @@ def local_workers(requested: int | None = None) -> int:
 # =========================================================================== engines
 
 
-class SerialEngine:
+class _Engine:
+    """What both engines share: :meth:`run`, every fit of a list through a session."""
+
+    def session(self, data: TrialData, pipe: PipeSpec, *, check: Callable[[], None],
+                before: Callable[[Any], None] | None = None) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def run(self, data: TrialData, pipe: PipeSpec, tasks: Sequence[Task], *,
+            before: Callable[[int], None], check: Callable[[], None]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(index in tasks, result)`` for every task, as they finish; ``before(index)`` as a fit
+        starts in this process (the serial engine: progress as the fits go)."""
+        with self.session(data, pipe, check=check, before=before) as session:
+            for i, t in enumerate(tasks):
+                session.submit(i, t)
+            while session.pending:
+                yield session.next()
+
+
+class SerialEngine(_Engine):
     """The fits one after the other in this process (small searches, and where that is the point)."""
 
     description = "in this process"
@@ -166,27 +185,23 @@ class SerialEngine:
     def __init__(self, n_jobs: int) -> None:
         self.n_jobs = n_jobs
 
-    def run(self, data: TrialData, pipe: PipeSpec, tasks: Sequence[Task], *,
-            before: Callable[[int], None], check: Callable[[], None]) -> Iterator[tuple[int, dict[str, Any]]]:
-        for i, t in enumerate(tasks):
-            check()
-            before(i)
-            yield i, run_part(data, pipe, t.params, t.part, t.what, n_jobs=self.n_jobs)
-
     @contextlib.contextmanager
-    def session(self, data: TrialData, pipe: PipeSpec, *, check: Callable[[], None]) -> Iterator[SerialSession]:
+    def session(self, data: TrialData, pipe: PipeSpec, *, check: Callable[[], None],
+                before: Callable[[Any], None] | None = None) -> Iterator[SerialSession]:
         """Fits submitted one at a time as the work goes (an Optuna study asks as it learns)."""
-        yield SerialSession(self, data, pipe, check)
+        yield SerialSession(self, data, pipe, check, before)
 
     def close(self) -> None:
         pass
 
 
 class SerialSession:
-    """:meth:`SerialEngine.session`: ``submit`` queues a fit, ``next`` makes the oldest one here."""
+    """:meth:`SerialEngine.session`: ``submit`` queues a fit, ``next`` makes the oldest one here
+    (calling ``before(key)`` first)."""
 
-    def __init__(self, engine: SerialEngine, data: TrialData, pipe: PipeSpec, check: Callable[[], None]) -> None:
-        self.engine, self.data, self.pipe, self.check = engine, data, pipe, check
+    def __init__(self, engine: SerialEngine, data: TrialData, pipe: PipeSpec, check: Callable[[], None],
+                 before: Callable[[Any], None] | None = None) -> None:
+        self.engine, self.data, self.pipe, self.check, self.before = engine, data, pipe, check, before
         self.queue: deque[tuple[Any, Task]] = deque()
 
     def submit(self, key: Any, task: Task) -> None:
@@ -199,10 +214,12 @@ class SerialSession:
     def next(self) -> tuple[Any, dict[str, Any]]:
         self.check()
         key, t = self.queue.popleft()
+        if self.before is not None:
+            self.before(key)
         return key, run_part(self.data, self.pipe, t.params, t.part, t.what, n_jobs=self.engine.n_jobs)
 
 
-class DaskEngine:
+class DaskEngine(_Engine):
     """The fits as tasks on a Dask cluster; results in the order they finish."""
 
     def __init__(self, client: Any, cluster: Any, description: str) -> None:
@@ -214,18 +231,12 @@ class DaskEngine:
     def workers(self) -> int:
         return len(self.client.scheduler_info(n_workers=-1).get("workers", {})) if self.client else 0
 
-    def run(self, data: TrialData, pipe: PipeSpec, tasks: Sequence[Task], *,
-            before: Callable[[int], None], check: Callable[[], None]) -> Iterator[tuple[int, dict[str, Any]]]:
-        with self.session(data, pipe, check=check) as session:
-            for i, t in enumerate(tasks):
-                session.submit(i, t)
-            while session.pending:
-                yield session.next()
-
     @contextlib.contextmanager
-    def session(self, data: TrialData, pipe: PipeSpec, *, check: Callable[[], None]) -> Iterator[DaskSession]:
+    def session(self, data: TrialData, pipe: PipeSpec, *, check: Callable[[], None],
+                before: Callable[[Any], None] | None = None) -> Iterator[DaskSession]:
         """Fits submitted as the work goes, results as they finish; the data is sent once; on the way
-        out (a cancel too) every outstanding task is cancelled."""
+        out (a cancel too) every outstanding task is cancelled. (``before``: the fits start on the
+        workers, unseen here.)"""
         check()
         session = DaskSession(self.client, data, pipe, check)
         try:

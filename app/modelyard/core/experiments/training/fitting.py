@@ -27,7 +27,6 @@ from modelyard.core.experiments.training.trials import (
     Task,
     TrialData,
     build_pipeline,
-    fit,
 )
 from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext
@@ -46,10 +45,6 @@ def _pipe(ts: TrainSpec, d: _Data, plan: Mapping[str, Any]) -> PipeSpec:
 
 def _pipeline(ts: TrainSpec, d: _Data, plan: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
     return build_pipeline(_pipe(ts, d, plan), params, threads_to_use())
-
-
-def _fit(model: Any, X: Any, y: Any, what: str) -> Any:
-    return fit(model, X, y, what)
 
 
 def _folds(task: str, y: Any, k: int, seed: int) -> list[tuple[Any, Any]]:
@@ -325,6 +320,7 @@ class _History:
             if self.best is not None:
                 self.run.log_metric(self.key, self.best, step=self.next)
             self.next += 1
+
 
 def _record_trial(ctx: JobContext, run: Any, ts: TrainSpec, d: _Data, record: dict[str, Any],
                   results: list[dict[str, Any]], evaluation: str, metric: str, pruned: str | None = None) -> None:

@@ -126,7 +126,6 @@ from modelyard.core.experiments.training.evaluation import (
 )
 from modelyard.core.experiments.training.fitting import (
     _cross_validate,
-    _fit,
     _log_cv,
     _pipeline,
     _run_search,
@@ -155,6 +154,7 @@ from modelyard.core.experiments.training.spec import (
     TrainSpec,
     train_spec_job,
 )
+from modelyard.core.experiments.training.trials import fit
 from modelyard.core.jobs.progress import ProgressSlice
 from modelyard.core.jobs.runner import JobContext, JobOutcome, Reporter, run_job
 from modelyard.core.store import Store
@@ -313,7 +313,7 @@ def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
         progress.sub(0.62, 0.72)(None, f"Fitting {type(model[-1]).__name__} on {len(d.train):,} rows")
         t_fit = time.monotonic()
         with _warnings_to_log(ctx):
-            _fit(model, X_train, y_train, type(model[-1]).__name__)
+            fit(model, X_train, y_train, type(model[-1]).__name__)
         fit_s = time.monotonic() - t_fit
         run.log_metric("fit_time_s", fit_s)
         ctx.log(f"Fitted in {fit_s:.2f} s.")
