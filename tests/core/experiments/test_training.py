@@ -599,3 +599,23 @@ def test_mark_runs_of_job_cancelled_ends_only_that_jobs_running_runs(store: Stor
     assert tracking.get_run(c.id, store=store).status == "succeeded"
     b.end("succeeded")
     a.end("cancelled")  # the object itself never learnt (in real life its process is gone)
+
+
+def test_a_warning_with_an_empty_message_is_logged_not_a_failure() -> None:
+    """A library's warnings.warn("") gave the training job an IndexError when its warnings were
+    logged (the first line of an empty message); now a line naming the warning's class."""
+    import warnings
+
+    from modelyard.core.experiments.training.recording import _warnings_to_log
+
+    class Ctx:
+        lines: list[str] = []
+
+        def log(self, text: str) -> None:
+            self.lines.append(text)
+
+    ctx = Ctx()
+    with _warnings_to_log(ctx):  # type: ignore[arg-type]
+        warnings.warn("", UserWarning, stacklevel=1)
+        warnings.warn("solver did not converge\nsecond line", UserWarning, stacklevel=1)
+    assert ctx.lines == ["warning: UserWarning: ", "warning: UserWarning: solver did not converge"]

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from modelyard.core.experiments.training.trials import warning_line
 from modelyard.core.jobs.runner import JobContext
 
 PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "pyarrow", "threadpoolctl")
@@ -116,7 +117,7 @@ def _warnings_to_log(ctx: JobContext) -> Iterator[None]:
         finally:
             seen: set[str] = set()
             for w in caught:
-                text = f"warning: {w.category.__name__}: {str(w.message).splitlines()[0]}"
+                text = warning_line(w)
                 if text not in seen:
                     seen.add(text)
                     ctx.log(text)

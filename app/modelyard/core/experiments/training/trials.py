@@ -54,6 +54,11 @@ class Task:
     what: str
 
 
+def warning_line(w: warnings.WarningMessage) -> str:
+    """A caught warning as one log line (its first line; a warning may have an empty message)."""
+    return f"warning: {w.category.__name__}: {(str(w.message).splitlines() or [''])[0]}"
+
+
 def build_pipeline(pipe: PipeSpec, params: Mapping[str, Any], n_jobs: int) -> Any:
     from sklearn.pipeline import Pipeline
 
@@ -103,7 +108,7 @@ def run_part(data: TrialData, pipe: PipeSpec, params: Mapping[str, Any], part: i
                 out["error"] = f"{type(exc).__name__}: {exc}"
     seen: list[str] = []
     for w in caught:
-        text = f"warning: {w.category.__name__}: {str(w.message).splitlines()[0] if str(w.message) else ''}"
+        text = warning_line(w)
         if text not in seen:
             seen.append(text)
     out["warnings"] = seen
