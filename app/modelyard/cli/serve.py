@@ -256,7 +256,6 @@ def _hook_options(args: argparse.Namespace, store: Any) -> dict[str, Any]:
     """``lookup``, ``prediction_log`` and ``log_key`` from --lookup, --lookup-key, --log and --log-key."""
     import json
 
-    from modelyard.core.common.errors import ModelyardError
     from modelyard.core.registry.versions import parse_ref
     from modelyard.core.serving.routing import parse_share
 
@@ -275,12 +274,7 @@ def _hook_options(args: argparse.Namespace, store: Any) -> dict[str, Any]:
                 raise UsageError(f"--lookup-default is not JSON: {exc}.") from None
             if not isinstance(default, dict):
                 raise UsageError("--lookup-default must be a JSON object of column names and values.")
-        try:
-            out["lookup"] = FeatureLookup(store, args.lookup, args.lookup_key, default=default)
-        except ModelyardError as exc:  # its hints name predict's --key; here --key is the HTTPS key file
-            if exc.hint and "--key" in exc.hint:
-                raise ModelyardError(exc.message, hint=exc.hint.replace("--key", "--lookup-key")) from None
-            raise
+        out["lookup"] = FeatureLookup(store, args.lookup, args.lookup_key, default=default)
     if args.log is not None:
         from modelyard.core.serving.predlog import PredictionLog
 

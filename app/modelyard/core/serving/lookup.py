@@ -125,7 +125,7 @@ class FeatureLookup:
         if self.key not in frame.columns:
             cols = ", ".join(f"'{c}'" for c in list(frame.columns)[:MAX_LISTED])
             raise ModelyardError(f"The lookup table {info.ref} has no column '{self.key}' (it has {cols}).",
-                                 hint="Give --key the name of the column that holds the keys.")
+                                 hint="Give --lookup-key the name of the column that holds the keys.")
         keys = frame[self.key]
         numeric = keys.dtype.kind in "iuf"
         index: dict[Any, int] = {}
