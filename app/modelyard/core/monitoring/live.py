@@ -52,6 +52,7 @@ from modelyard.core.monitoring.windows import (
     WindowSpec,
     alert_rule,
     parse_window,
+    route_tally,
 )
 from modelyard.core.serving import predlog
 from modelyard.core.store import Store
@@ -373,7 +374,7 @@ class _State:
             w.last_at = max(w.last_at, float(at[idx].max()))
             for r in np.unique(rcode[idx]).tolist():
                 sub = idx[rcode[idx] == r]
-                for t in (w.route(rnames[r]), self._route(rnames[r])):
+                for t in (w.route(rnames[r]), route_tally(self.routes, rnames[r])):
                     self._tally(t, sub, first_row, status, lat_bin, labelled, correct, numeric, abserr)
             served = idx[rcode[idx] != shadow]
             for v, count in zip(*np.unique(vid[served], return_counts=True), strict=True):
@@ -397,12 +398,6 @@ class _State:
                             bins[fname] = bins[fname] + counts if fname in bins else counts
             if preds is not None:
                 self._agreement(w, idx, rcode, shadow, rnames, at, col(names.index("row")), preds, keys)
-
-    def _route(self, name: str) -> RouteTally:
-        t = self.routes.get(name)
-        if t is None:
-            t = self.routes[name] = RouteTally()
-        return t
 
     @staticmethod
     def _tally(t: RouteTally, sub: np.ndarray, first_row: np.ndarray, status: np.ndarray, lat_bin: np.ndarray,
