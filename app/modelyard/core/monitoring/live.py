@@ -152,13 +152,13 @@ def add_labels(store: Store, path: str | Path, *, key: str, model: str | None = 
     nums = predlog.value_numbers(frame[label].to_numpy())
     nums = np.full(len(frame), np.nan) if nums is None else nums
     keep = [i for i, (k, t) in enumerate(zip(keys, texts, strict=True)) if k is not None and t is not None]
-    now = dt.datetime.now(dt.UTC).timestamp()
-    table = pa.table({"key": pa.array([keys[i] for i in keep], type=pa.string()),
-                      "label": pa.array([texts[i] for i in keep], type=pa.string()),
-                      "label_value": pa.array(nums[keep] if keep else np.zeros(0), type=pa.float64())})
     if not keep:
         raise ModelyardError(f"{path.name} has no row with both a key ({key}) and a label ({label}).",
                              hint="Check the columns given to --key and --label.")
+    now = dt.datetime.now(dt.UTC).timestamp()
+    table = pa.table({"key": pa.array([keys[i] for i in keep], type=pa.string()),
+                      "label": pa.array([texts[i] for i in keep], type=pa.string()),
+                      "label_value": pa.array(nums[keep], type=pa.float64())})
     model_id = _model_id(store, name)
     file_id = predlog.write_log_file(store, model_id, predlog.KIND_LABELS, table,
                                      {"key": key, "label": label, "source": str(path), "first_at": now,

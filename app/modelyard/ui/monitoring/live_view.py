@@ -288,11 +288,10 @@ class LiveView(QWidget):
         rule = r["alert"]
         rule_text = f"{rule['n']} of the last {rule['m']} windows"
         if rule["alerting"]:
-            colour = VERDICT_COLOURS["drift"]
-            self.alert.setText(f"<span style='color:{colour}'>■</span>&nbsp;<b>Alert:</b> the inputs drifted in "
+            self.alert.setText(f"{_key(VERDICT_COLOURS['drift'])}&nbsp;<b>Alert:</b> the inputs drifted in "
                                f"{rule['drifted_of_last']} of the last {rule['m']} windows (the rule: {rule_text}).")
         else:
-            self.alert.setText(f"<span style='color:{VERDICT_COLOURS['ok']}'>■</span>&nbsp;No alert: "
+            self.alert.setText(f"{_key(VERDICT_COLOURS['ok'])}&nbsp;No alert: "
                                f"{rule['drifted_of_last']} of the last {rule['m']} windows drifted "
                                f"(alerts at {rule_text}).")
 
