@@ -90,18 +90,17 @@ def _live(args: argparse.Namespace) -> int:
         return 0
     print(f"{report['model']}: {report['rows']:,} logged rows in {report['windows_total']} windows of "
           f"{report['window_label']} (newest {len(report['windows'])} shown).")
+    regression = report.get("task") == "regression"
     rows = []
     for w in report["windows"]:
         d = w.get("drift") or {}
-        perf = w.get("performance") or {}
-        shown = perf.get("accuracy") if report.get("task") != "regression" else perf.get("mae")
+        shown = (w.get("performance") or {}).get("mae" if regression else "accuracy")
         rows.append([w["start"], f"{w['rows']:,}", "-" if w["requests_per_s"] is None else f"{w['requests_per_s']:.2f}",
                      _ms(w["latency_ms"]["p50"]), _ms(w["latency_ms"]["p99"]), fmt_percent(w["error_rate"]),
                      d.get("verdict") or "-", ", ".join(d.get("drifted") or [])[:40] or "-",
-                     "-" if shown is None else (fmt_percent(shown) if report.get("task") != "regression"
-                                                else f"{shown:.4g}")])
+                     "-" if shown is None else f"{shown:.4g}" if regression else fmt_percent(shown)])
     print_table(["window start", "rows", "req/s", "p50 ms", "p99 ms", "errors", "drift", "drifted",
-                 "accuracy" if report.get("task") != "regression" else "MAE"], rows)
+                 "MAE" if regression else "accuracy"], rows)
     if len(report["routes"]) > 1:
         print()
         print_table(["route", "rows", "p50 ms", "p99 ms", "errors", "labelled", "accuracy", "MAE"],

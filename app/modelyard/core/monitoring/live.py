@@ -52,6 +52,7 @@ from modelyard.core.monitoring.windows import (
     WindowSpec,
     alert_rule,
     parse_window,
+    route_tally,
 )
 from modelyard.core.serving import predlog
 from modelyard.core.store import Store
@@ -151,13 +152,13 @@ def add_labels(store: Store, path: str | Path, *, key: str, model: str | None = 
     nums = predlog.value_numbers(frame[label].to_numpy())
     nums = np.full(len(frame), np.nan) if nums is None else nums
     keep = [i for i, (k, t) in enumerate(zip(keys, texts, strict=True)) if k is not None and t is not None]
-    now = dt.datetime.now(dt.UTC).timestamp()
-    table = pa.table({"key": pa.array([keys[i] for i in keep], type=pa.string()),
-                      "label": pa.array([texts[i] for i in keep], type=pa.string()),
-                      "label_value": pa.array(nums[keep] if keep else np.zeros(0), type=pa.float64())})
     if not keep:
         raise ModelyardError(f"{path.name} has no row with both a key ({key}) and a label ({label}).",
                              hint="Check the columns given to --key and --label.")
+    now = dt.datetime.now(dt.UTC).timestamp()
+    table = pa.table({"key": pa.array([keys[i] for i in keep], type=pa.string()),
+                      "label": pa.array([texts[i] for i in keep], type=pa.string()),
+                      "label_value": pa.array(nums[keep], type=pa.float64())})
     model_id = _model_id(store, name)
     file_id = predlog.write_log_file(store, model_id, predlog.KIND_LABELS, table,
                                      {"key": key, "label": label, "source": str(path), "first_at": now,
@@ -373,7 +374,7 @@ class _State:
             w.last_at = max(w.last_at, float(at[idx].max()))
             for r in np.unique(rcode[idx]).tolist():
                 sub = idx[rcode[idx] == r]
-                for t in (w.route(rnames[r]), self._route(rnames[r])):
+                for t in (w.route(rnames[r]), route_tally(self.routes, rnames[r])):
                     self._tally(t, sub, first_row, status, lat_bin, labelled, correct, numeric, abserr)
             served = idx[rcode[idx] != shadow]
             for v, count in zip(*np.unique(vid[served], return_counts=True), strict=True):
@@ -397,12 +398,6 @@ class _State:
                             bins[fname] = bins[fname] + counts if fname in bins else counts
             if preds is not None:
                 self._agreement(w, idx, rcode, shadow, rnames, at, col(names.index("row")), preds, keys)
-
-    def _route(self, name: str) -> RouteTally:
-        t = self.routes.get(name)
-        if t is None:
-            t = self.routes[name] = RouteTally()
-        return t
 
     @staticmethod
     def _tally(t: RouteTally, sub: np.ndarray, first_row: np.ndarray, status: np.ndarray, lat_bin: np.ndarray,

@@ -187,10 +187,22 @@ class RouteTally:
     numeric_labelled: int = 0
 
     def result(self) -> dict[str, Any]:
-        p50, p99 = latency_percentile(self.latency, 0.5), latency_percentile(self.latency, 0.99)
         return {"rows": self.rows, "requests": self.requests,
                 "error_rate": self.errors / self.requests if self.requests else None,
-                "latency_ms": {"p50": _ms(p50), "p99": _ms(p99)}, **performance(self)}
+                "latency_ms": latency_ms(self.latency), **performance(self)}
+
+
+def route_tally(routes: dict[str, RouteTally], name: str) -> RouteTally:
+    """``routes[name]``, made empty the first time."""
+    t = routes.get(name)
+    if t is None:
+        t = routes[name] = RouteTally()
+    return t
+
+
+def latency_ms(hist: np.ndarray) -> dict[str, float | None]:
+    """p50 and p99 (ms) of a :data:`LATENCY_EDGES` histogram."""
+    return {"p50": _ms(latency_percentile(hist, 0.5)), "p99": _ms(latency_percentile(hist, 0.99))}
 
 
 def performance(t: RouteTally) -> dict[str, Any]:
@@ -217,22 +229,16 @@ class Window:
     agree: int = 0
 
     def route(self, name: str) -> RouteTally:
-        t = self.routes.get(name)
-        if t is None:
-            t = self.routes[name] = RouteTally()
-        return t
+        return route_tally(self.routes, name)
 
     def result(self, spec: WindowSpec, references: Mapping[int, DriftReference | str | None],
                version_refs: Mapping[int, str], *, newest: bool = False) -> dict[str, Any]:
         """What the window shows; the rate of the ``newest`` time window is over the part that has passed."""
-        total = RouteTally()
-        for t in self.routes.values():
-            total.rows += t.rows
-            total.requests += t.requests
-            total.errors += t.errors
-            total.latency = total.latency + t.latency
-        # realised performance and traffic counts are the answers clients got: shadow rows left out
+        # latency over every answer; realised performance, traffic and errors over the answers
+        # clients got: shadow rows left out
+        latency = sum((t.latency for t in self.routes.values()), RouteTally().latency)
         served = [t for name, t in self.routes.items() if name != "shadow"]
+        total = RouteTally()
         for t in served:
             total.labelled += t.labelled
             total.correct += t.correct
@@ -246,18 +252,16 @@ class Window:
             start, end = self.first_at, self.last_at
             span = self.last_at - self.first_at
         requests = sum(t.requests for t in served)
-        out = {"index": self.index, "start": _iso(start), "end": _iso(end), "first_at": _iso(self.first_at),
-               "last_at": _iso(self.last_at), "start_s": start, "rows": sum(t.rows for t in served),
-               "requests": requests, "requests_per_s": float(f"{requests / span:.6g}") if span > 0 else None,
-               **{k: v for k, v in total.result().items() if k in ("error_rate", "latency_ms")},
-               "performance": performance(total) if total.labelled else None,
-               "versions": dict(self.versions), "routes": {k: t.result() for k, t in sorted(self.routes.items())},
-               "agreement": ({"pairs": self.pairs, "share": self.agree / self.pairs} if self.pairs
-                             else None)}
-        served_errors = sum(t.errors for t in served)
-        out["error_rate"] = served_errors / requests if requests else None
-        out["drift"] = self._drift(references, version_refs)
-        return out
+        return {"index": self.index, "start": _iso(start), "end": _iso(end), "first_at": _iso(self.first_at),
+                "last_at": _iso(self.last_at), "start_s": start, "rows": sum(t.rows for t in served),
+                "requests": requests, "requests_per_s": float(f"{requests / span:.6g}") if span > 0 else None,
+                "error_rate": sum(t.errors for t in served) / requests if requests else None,
+                "latency_ms": latency_ms(latency),
+                "performance": performance(total) if total.labelled else None,
+                "versions": dict(self.versions), "routes": {k: t.result() for k, t in sorted(self.routes.items())},
+                "agreement": ({"pairs": self.pairs, "share": self.agree / self.pairs} if self.pairs
+                              else None),
+                "drift": self._drift(references, version_refs)}
 
     def _drift(self, references: Mapping[int, DriftReference | str | None],
                version_refs: Mapping[int, str]) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ lightness, so they keep their contrast when the system switches scheme.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
@@ -112,6 +113,26 @@ def style_plot(plot: object, widget: QWidget) -> None:
         ax = plot.getAxis(axis)  # type: ignore[attr-defined]
         ax.setPen(fg)
         ax.setTextPen(fg)
+
+
+def chart(parent: QWidget, name: str, styled: QWidget | None = None, *,
+          mouse: tuple[bool, bool] = (False, False)) -> Any:
+    """A pyqtgraph plot as the app's charts are made: named ``name``, without the context menu and
+    the auto-range button, dragged or zoomed only along the axes ``mouse`` (x, y) allows, a faint
+    horizontal grid, numbers on its axes as they are (0.017, not "17 (x0.001)"), in the palette of
+    ``styled`` (default ``parent``). Import pyqtgraph off the main thread first (:mod:`.warmup`)."""
+    import pyqtgraph as pg
+
+    plot = pg.PlotWidget(parent)
+    plot.setObjectName(name)
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.setMouseEnabled(x=mouse[0], y=mouse[1])
+    plot.showGrid(x=False, y=True, alpha=0.25)
+    for axis in ("left", "bottom"):
+        plot.getAxis(axis).enableAutoSIPrefix(False)
+    style_plot(plot, styled or parent)
+    return plot
 
 
 def clear_cache() -> None:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from modelyard.ui.common import theme
 from modelyard.ui.common.rows import RowsTableModel
 from modelyard.ui.common.widgets import push_button, rows_view
 from modelyard.ui.monitoring import plots
@@ -287,33 +288,23 @@ class LiveView(QWidget):
         rule = r["alert"]
         rule_text = f"{rule['n']} of the last {rule['m']} windows"
         if rule["alerting"]:
-            colour = VERDICT_COLOURS["drift"]
-            self.alert.setText(f"<span style='color:{colour}'>■</span>&nbsp;<b>Alert:</b> the inputs drifted in "
+            self.alert.setText(f"{_key(VERDICT_COLOURS['drift'])}&nbsp;<b>Alert:</b> the inputs drifted in "
                                f"{rule['drifted_of_last']} of the last {rule['m']} windows (the rule: {rule_text}).")
         else:
-            self.alert.setText(f"<span style='color:{VERDICT_COLOURS['ok']}'>■</span>&nbsp;No alert: "
+            self.alert.setText(f"{_key(VERDICT_COLOURS['ok'])}&nbsp;No alert: "
                                f"{rule['drifted_of_last']} of the last {rule['m']} windows drifted "
                                f"(alerts at {rule_text}).")
 
     def _make_chart(self, i: int, key: str) -> None:
-        import pyqtgraph as pg
-
         titles = {"rate": "Requests per second",
                   "latency": f"Latency (ms) &nbsp;{_key(plots.BATCH_COLOUR)}&nbsp;p50 {_key(P99_COLOUR)}&nbsp;p99",
                   "errors": "Error rate (%)",
                   "drift": "Input drift: share of features drifting &nbsp;"
                            + " ".join(f"{_key(c)}&nbsp;{v}" for v, c in VERDICT_COLOURS.items()),
                   "performance": "Realised performance"}
-        p = pg.PlotWidget(self.grid_host)
-        p.setObjectName(f"live_{key}")
-        p.setMenuEnabled(False)
-        p.hideButtons()
-        p.setMouseEnabled(x=False, y=False)
-        p.showGrid(x=False, y=True, alpha=0.25)
+        p = theme.chart(self.grid_host, f"live_{key}", self)
         p.setMinimumSize(160, MIN_CHART_HEIGHT)
-        p.getAxis("left").enableAutoSIPrefix(False)
         p.getAxis("left").setWidth(40)
-        plots.style(p, self)
         if key == "drift":
             p.setToolTip("A bar per window: the share of the model's features whose PSI against the training "
                          "reference passed the threshold; the dashed line is the share a window drifts at.")

@@ -58,18 +58,8 @@ def _thin(ticks: list[tuple[float, str]], most: int = MAX_TICKS) -> list[tuple[f
 
 def overlay_plot(parent: QWidget) -> Any:
     """The chart one feature's distributions are drawn on."""
-    import pyqtgraph as pg
-
-    plot = pg.PlotWidget(parent)
-    plot.setObjectName("overlayPlot")
-    plot.setMenuEnabled(False)
-    plot.hideButtons()
-    plot.setMouseEnabled(x=True, y=False)
-    plot.showGrid(x=False, y=True, alpha=0.25)
+    plot = theme.chart(parent, "overlayPlot", mouse=(True, False))
     plot.setMinimumHeight(140)
-    plot.getAxis("left").enableAutoSIPrefix(False)
-    plot.getAxis("bottom").enableAutoSIPrefix(False)
-    style(plot, parent)
     return plot
 
 
@@ -123,19 +113,11 @@ def draw_overlay(plot: Any, f: dict[str, Any]) -> None:
 def timeline_plot(parent: QWidget, styled: QWidget, which: str, link_to: Any = None) -> Any:
     """One of the two linked timeline charts: ``"scores"`` (drift score per feature) or ``"metric"``
     (the model's metric, its x axis linked to ``link_to``)."""
-    import pyqtgraph as pg
-
-    p = pg.PlotWidget(parent)
-    p.setObjectName(f"{which}Timeline")
-    p.setMenuEnabled(False)
-    p.hideButtons()
-    p.showGrid(x=False, y=True, alpha=0.25)
+    p = theme.chart(parent, f"{which}Timeline", styled, mouse=(True, True))
     p.setMinimumHeight(110)
-    style(p, styled)
     p.setLabel("left", "drift score · share" if which == "scores" else "metric")
     if which == "metric":
         p.setLabel("bottom", "batch date")
-    p.getAxis("left").enableAutoSIPrefix(False)
     if link_to is not None:
         p.setXLink(link_to)
     return p

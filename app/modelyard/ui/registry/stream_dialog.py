@@ -370,18 +370,10 @@ class StreamDialog(QDialog):
         latency_title = (f"Latency: <span style='color:{MEAN_COLOUR}'>mean</span>, "
                          f"<span style='color:{MAX_COLOUR}'>max</span> per second")
         for name, title, units in (("rate", "Events per second", "events/s"), ("latency", latency_title, "ms")):
-            plot = pg.PlotWidget(self.chart_box)
-            plot.setObjectName(f"{name}Plot")
-            plot.setMenuEnabled(False)
-            plot.hideButtons()
-            plot.setMouseEnabled(x=False, y=False)
-            plot.showGrid(x=False, y=True, alpha=0.25)
+            plot = theme.chart(self.chart_box, f"{name}Plot", self)
             plot.setTitle(title, size="9pt")
             plot.setLabel("bottom", "seconds")
             plot.setLabel("left", units)
-            for axis in ("left", "bottom"):
-                plot.getAxis(axis).enableAutoSIPrefix(False)
-            theme.style_plot(plot, self)
             self.chart_layout.addWidget(plot, 1)
             self.plots[name] = plot
         self.curves["rate"] = self.plots["rate"].plot(pen=pg.mkPen(RATE_COLOUR, width=2))
