@@ -125,6 +125,7 @@ SQLITE_ONLY: dict[str, str] = {
     "tests/core/experiments/test_training.py": _TIME,
     "tests/core/experiments/test_search_cluster.py": "a Dask cluster's behaviour, not the store's",
     "tests/core/experiments/test_search_optuna.py": "a search's sampling and pruning, not the store's",
+    "tests/core/experiments/test_training_metrics.py": "no store: metrics and the features' conversion",
     "tests/cli/test_serve_usage.py": "no store: the options are refused before one opens",
     "tests/cli/test_pipeline_example.py": _TIME,
     "tests/cli/test_cli_train.py": _TIME,

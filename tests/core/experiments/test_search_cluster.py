@@ -142,7 +142,7 @@ class DaskProcesses:
                 proc.terminate()
         for proc in self.procs:
             try:
-                proc.wait(10)
+                proc.wait(3)  # a dask worker sometimes hangs in its own close after SIGTERM: then killed
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
@@ -399,3 +399,63 @@ def test_an_unreachable_scheduler_is_a_one_line_error_naming_it_within_seconds(l
     out = train_and_wait(lab, search_spec(), cluster=address)
     assert out.status == "failed" and (out.error or "").splitlines()[0] == err.value.message
     assert runs_of_job(lab, out.job_id) == []  # nothing recorded: the cluster is checked first
+
+
+# --------------------------------------------------------------------------- a cluster started while the data loads
+
+
+def silent_scheduler() -> Iterator[str]:
+    """An address that takes the TCP connection and never answers Dask's handshake."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    try:
+        yield f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def test_a_cancel_while_the_cluster_starts_returns_at_once_not_after_the_handshake_timeout() -> None:
+    from modelyard.core.common.errors import JobCancelled
+
+    for address in silent_scheduler():
+        start = engine.EngineStart(engine.parse_cluster(address, "--cluster"), n_rows=0, n_jobs=1, model="ridge")
+        t0 = time.monotonic()
+
+        def check() -> None:
+            if time.monotonic() - t0 > 0.3:
+                raise JobCancelled()
+
+        with pytest.raises(JobCancelled):
+            start.wait(check, lambda line: None)
+        start.close()  # the start goes on in its thread and closes what it made
+        assert time.monotonic() - t0 < 2, "the cancel waited for the scheduler's handshake"
+
+
+@pytest.mark.slow
+def test_a_local_cluster_starts_with_the_job_and_its_workers_have_imported_the_model_before_the_first_trial() -> None:
+    start = engine.EngineStart(engine.parse_cluster("local:2", "--cluster"), n_rows=0, n_jobs=1,
+                               model="random_forest")
+    lines: list[str] = []
+    try:
+        got = start.wait(lambda: None, lines.append)
+        assert isinstance(got, engine.DaskEngine) and got.workers == 2
+        imported = got.client.run(lambda: sorted(m for m in ("sklearn.ensemble", "sklearn.metrics", "pandas")
+                                                 if m in sys.modules))
+        assert list(imported.values()) == [["pandas", "sklearn.ensemble", "sklearn.metrics"]] * 2
+        assert len(lines) == 1 and lines[0].startswith(
+            "The fits run on a local cluster of 2 worker processes (2 worker(s), ready in "), lines
+        assert "started with the job" in lines[0]
+    finally:
+        start.close()
+
+
+def test_a_spec_error_is_reported_while_the_named_cluster_starts_and_nothing_is_recorded(lab: Store) -> None:
+    for address in silent_scheduler():
+        spec = TrainSpec(dataset="blobs", model="random_forest", target="no_such_column", seed=7,
+                         search={"method": "random", "trials": 2})
+        t0 = time.monotonic()
+        out = train_and_wait(lab, spec, cluster=address)
+        assert out.status == "failed" and "has no column 'no_such_column' to predict" in (out.error or "")
+        assert time.monotonic() - t0 < 20  # not held by the scheduler that never answers
+        assert runs_of_job(lab, out.job_id) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.common.errors import ModelyardError
@@ -126,8 +127,11 @@ def _target_values(series: pd.Series, task: str) -> np.ndarray:
     return np.asarray([str(v) for v in values], dtype=object)
 
 
-def load_data(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice) -> tuple[_Data, TrainSpec, dict[str, Any]]:
-    """Resolve and load everything a run trains on; returns the data, the resolved spec, the plan."""
+def load_data(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice,
+              on_split: Callable[[int], None] | None = None) -> tuple[_Data, TrainSpec, dict[str, Any]]:
+    """Resolve and load everything a run trains on; returns the data, the resolved spec, the plan.
+    ``on_split(n)`` is called once the spec is checked and the split known (``n`` training rows),
+    before the data is read."""
     import numpy as np
     import pyarrow.parquet as pq
 
@@ -174,6 +178,8 @@ def load_data(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice) -> tuple[
     progress(0.2, f"Splitting {version.ref}")
     split = _resolve_split(ctx, store, version, ts, task, target)
     parts = service.load_split(store, split.id)
+    if on_split is not None:
+        on_split(len(parts["train"]))
     progress(0.4, f"Reading {version.ref} ({version.n_rows:,} rows)")
     table = pq.read_table(service.snapshot_path(store, version.id))
     data_hash = content_hash(table)

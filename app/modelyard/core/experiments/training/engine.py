@@ -48,6 +48,7 @@ from modelyard.core.experiments.training.trials import (
     TrialData,
     run_part,
     run_part_on_worker,
+    warm_worker,
 )
 
 ENV_VAR = "MODELYARD_CLUSTER"
@@ -58,6 +59,10 @@ CONNECT_TIMEOUT_S = 5.0  # to reach the scheduler's port
 HANDSHAKE_TIMEOUT_S = 30.0  # then for a busy scheduler to answer
 LOCAL_ALLOWED_FAILURES = 1  # a task whose worker died runs once more, then fails
 POLL_S = 0.02
+WARM_TIMEOUT_S = 60.0  # the workers' imports before the first trial (a busy team cluster: the trials wait anyway)
+# A local cluster has no dashboard, so its workers do not sample their tasks' stacks for it (every
+# 10 ms, holding the interpreter's lock: 6-10 % of a forest's fit, measured; docs/scale.md)
+LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 CHOICES_HINT = "Use serial, local, local:N, auto, or a Dask scheduler's address such as tcp://host:8786."
 
 _ADDRESS = re.compile(r"^(?:(?P<scheme>tcp|tls)://)?(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
@@ -245,6 +250,23 @@ class DaskEngine(_Engine):
         finally:
             session.close()
 
+    def warm(self, model: str) -> None:
+        """Every worker imports what fitting ``model`` takes, before the first trial: a task pinned to
+        each (in the worker's task thread, as a fit runs; ``client.run`` would hold the worker's event
+        loop). A worker that cannot is left alone: its first fit says why."""
+        token = uuid.uuid4().hex[:8]
+        futures = [self.client.submit(warm_worker, model, workers=[w], allow_other_workers=False, pure=False,
+                                      key=f"modelyard-warm{i}-{token}")
+                   for i, w in enumerate(self.client.scheduler_info(n_workers=-1).get("workers", {}))]
+        deadline = time.monotonic() + WARM_TIMEOUT_S
+        try:
+            for f in futures:
+                with contextlib.suppress(Exception, asyncio.CancelledError):  # a lost worker: its fits say
+                    f.result(timeout=max(0.1, deadline - time.monotonic()))
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.cancel(futures, force=True)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close(timeout=5)
@@ -404,14 +426,16 @@ def connect(cluster: Cluster) -> DaskEngine:
         except (OSError, TimeoutError) as exc:
             raise unreachable from exc
         return DaskEngine(client, None, f"the Dask scheduler at {cluster.address}")
+    import dask
     from distributed import LocalCluster
 
     n = local_workers(cluster.workers)
     _allow_children(True)
     try:
-        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                             dashboard_address=None, silence_logs=logging.CRITICAL,
-                             scheduler_kwargs={"allowed_failures": LOCAL_ALLOWED_FAILURES})
+        with dask.config.set(LOCAL_WORKER_CONFIG):  # the worker processes take the config they start with
+            local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                 dashboard_address=None, silence_logs=logging.CRITICAL,
+                                 scheduler_kwargs={"allowed_failures": LOCAL_ALLOWED_FAILURES})
         client = Client(local, set_as_default=False)
     except BaseException:
         _allow_children(False)
@@ -422,22 +446,72 @@ def connect(cluster: Cluster) -> DaskEngine:
 Engine = Union[SerialEngine, DaskEngine]  # noqa: UP007 - a runtime alias
 
 
-@contextlib.contextmanager
-def open_engine(cluster: Cluster, *, n_rows: int, n_jobs: int, log: Callable[[str], None]) -> Iterator[Engine]:
-    """The engine ``cluster`` asks for (``auto``: from the work's size); closed after. A search or
-    a cross-validation has at least two fits, so ``auto`` looks at the training rows."""
-    kind = cluster.kind
-    if kind == "auto":
-        kind = "local" if n_rows >= AUTO_MIN_ROWS and (os.cpu_count() or 1) >= 2 else "serial"
-    engine: Engine
-    if kind == "serial":
-        engine = SerialEngine(n_jobs)
-    else:
-        t0 = time.monotonic()
-        engine = connect(cluster if cluster.kind != "auto" else Cluster("local", source=cluster.source))
-        log(f"The fits run on {engine.description} ({engine.workers} worker(s), "
-            f"ready in {time.monotonic() - t0:.1f} s).")
-    try:
-        yield engine
-    finally:
-        engine.close()
+def engine_kind(cluster: Cluster, n_rows: int) -> str:
+    """serial | local | address: ``auto`` decided from the work's size (a search or a
+    cross-validation has at least two fits, so only the training rows count)."""
+    if cluster.kind != "auto":
+        return cluster.kind
+    return "local" if n_rows >= AUTO_MIN_ROWS and (os.cpu_count() or 1) >= 2 else "serial"
+
+
+class EngineStart:
+    """The engine ``cluster`` asks for, started in a thread so that the cluster comes up (and its
+    workers import what a fit needs, :func:`.trials.warm_worker`) while the job loads its data.
+    :meth:`wait` returns it (raising what stopped it: a scheduler that cannot be reached...);
+    :meth:`close` stops it: call it in every case."""
+
+    def __init__(self, cluster: Cluster, *, n_rows: int, n_jobs: int, model: str | None = None) -> None:
+        self.kind = engine_kind(cluster, n_rows)
+        self.t0 = time.monotonic()
+        self.seconds = 0.0
+        self._engine: Engine | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        if self.kind == "serial":
+            self._engine = SerialEngine(n_jobs)
+            return
+        target = cluster if cluster.kind != "auto" else Cluster("local", source=cluster.source)
+        self._thread = threading.Thread(target=self._start, args=(target, model), daemon=True,
+                                        name="modelyard-cluster-start")
+        self._thread.start()
+
+    def _start(self, cluster: Cluster, model: str | None) -> None:
+        try:
+            engine = connect(cluster)
+            if model is not None and not self._closed:
+                engine.warm(model)
+        except BaseException as exc:  # noqa: BLE001 - handed to wait(), in the job's thread
+            self._error = exc
+            return
+        finally:
+            self.seconds = time.monotonic() - self.t0
+        with self._lock:
+            if not self._closed:
+                self._engine = engine
+                return
+        engine.close()  # the job stopped (a cancel, a bad spec) while the cluster came up
+
+    def wait(self, check: Callable[[], None], log: Callable[[str], None]) -> Engine:
+        """The engine, once started (``check`` is called while waiting: a cancel stops the wait)."""
+        waited = time.monotonic()
+        while self._thread is not None and self._thread.is_alive():
+            check()
+            self._thread.join(0.05)
+        if self._error is not None:
+            raise self._error
+        assert self._engine is not None
+        if self._thread is not None:
+            log(f"The fits run on {self._engine.description} ({self._engine.workers} worker(s), ready in "
+                f"{self.seconds:.1f} s, started with the job; waited {time.monotonic() - waited:.1f} s for it).")
+        return self._engine
+
+    def close(self) -> None:
+        """Stop the engine; one still starting is stopped by its thread once up (not waited for: a
+        scheduler that is slow to answer does not hold a cancel)."""
+        with self._lock:
+            self._closed = True
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()

@@ -247,6 +247,8 @@ def to_float(X: Any) -> Any:
     import pandas as pd
 
     df = _frame(X)
+    if all(pd.api.types.is_numeric_dtype(t) for t in df.dtypes):  # numbers and booleans: one conversion
+        return df.to_numpy(dtype=np.float64, na_value=np.nan)
     out = np.empty(df.shape, dtype=np.float64)
     for j in range(df.shape[1]):
         s = df.iloc[:, j]

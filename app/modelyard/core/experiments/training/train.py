@@ -111,7 +111,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelyard.core.experiments.training.data import _target_values, load_data  # noqa: F401 - monitoring imports _target_values here
-from modelyard.core.experiments.training.engine import choose_cluster, open_engine
+from modelyard.core.experiments.training.engine import EngineStart, choose_cluster
 from modelyard.core.experiments.training.evaluation import (
     EXAMPLE_ROWS,
     LEARNING_CURVE_MAX_ROWS,
@@ -249,16 +249,32 @@ def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
 
     given_by = "the Train dialog's Runs on" if ts.source == "gui" else "--cluster"  # named in its messages
     cluster = choose_cluster(ctx.store, cluster_given, given_by=given_by) if (ts.search or ts.cv >= 2) else None
-    d, rs, plan = load_data(ctx, ts, progress.sub(0.0, 0.08))
-    task = d.task
-    env = environment(rs.cwd)
-    tags = dict(rs.tags)
-    if env["git"]:
-        tags["git_commit"] = env["git"]["commit"]
-    # the cluster first: a scheduler that cannot be reached fails the job before any run is recorded
+    # a cluster comes up while the data loads: at once when named, else (auto) once the split
+    # says how many training rows there are
     fits = contextlib.ExitStack()
-    engine = fits.enter_context(open_engine(cluster, n_rows=len(d.train), n_jobs=threads_to_use(),
-                                            log=ctx.log)) if cluster else None
+    starts: list[EngineStart] = []
+
+    def start(n_rows: int) -> None:
+        if cluster is not None and not starts:
+            starts.append(EngineStart(cluster, n_rows=n_rows, n_jobs=threads_to_use(), model=ts.model))
+            fits.callback(starts[0].close)
+
+    try:
+        if cluster is not None and cluster.kind != "auto":
+            start(0)
+        d, rs, plan = load_data(ctx, ts, progress.sub(0.0, 0.08), on_split=start)
+        if cluster is not None:
+            start(len(d.train))
+        task = d.task
+        env = environment(rs.cwd)
+        tags = dict(rs.tags)
+        if env["git"]:
+            tags["git_commit"] = env["git"]["commit"]
+        # the cluster first: a scheduler that cannot be reached fails the job before any run is recorded
+        engine = starts[0].wait(ctx.check_cancelled, ctx.log) if starts else None
+    except BaseException:
+        fits.close()
+        raise
     if rs.search and rs.search["method"] == "optuna" and not rs.search.get("parallel"):
         # the trials in flight decide what Optuna samples: recorded, so a reproduction asks the same
         rs.search["parallel"] = max(1, engine.workers) if engine is not None else 1

@@ -131,6 +131,30 @@ def run_part_on_worker(data: TrialData, pipe: PipeSpec, params: Mapping[str, Any
 _CONTROLLER: Any = None
 
 
+def warm_worker(model: str) -> str:
+    """Import what fitting ``model`` takes (pandas, scikit-learn's pipeline, metrics and the model's
+    class, this package's catalogue) on a worker that has just started, so its first fit does not
+    pay for the imports; run on every worker while the client loads the data. Returns the
+    worker's address."""
+    global _CONTROLLER
+    import pandas  # noqa: F401 - the scattered data is a DataFrame
+    import sklearn.compose  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import sklearn.pipeline  # noqa: F401
+    import sklearn.preprocessing  # noqa: F401
+
+    from modelyard.core.experiments.training import catalogue, metrics, preprocess  # noqa: F401
+
+    entry = catalogue.get_model(model)
+    for task in entry.tasks:
+        catalogue.estimator_class(entry.key, task)
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return str(_worker())
+
+
 def _worker() -> str | None:
     import sys
 
