@@ -76,6 +76,13 @@ def test_stream_dialog_follows_a_file_with_live_counts_and_chart(qtbot, window, 
     # the chart shows whole seconds: the events appear once their second is over
     qtbot.waitUntil(lambda: (ys := dialog.curves["rate"].getData()[1]) is not None and sum(ys) == 51, timeout=10_000)
     assert dialog.curves["max"].getData()[1].max() > 0
+    # the first seconds are seen: a lone second is a dot, not a line of no length, and the axis
+    # counts whole seconds from the first event (not -0.4 s to 0.4 s around it)
+    for name in ("rate", "mean", "max"):
+        assert dialog.curves[name].opts["symbol"] is not None, name
+    for plot in dialog.plots.values():
+        (x0, x1), _ = plot.viewRange()
+        assert x1 - x0 >= 10 and x0 <= dialog.curves["rate"].getData()[0][0] < x0 + 1
 
     with qtbot.waitSignal(dialog.ended, timeout=10_000):
         click(qtbot, dialog.follow_button)

@@ -38,6 +38,8 @@ POLL_MS = 500
 RATE_COLOUR = "#1f6feb"
 MEAN_COLOUR = "#1a7f37"
 MAX_COLOUR = "#bc4c00"
+MIN_SPAN_S = 10  # the charts' x axis spans at least this many seconds
+DOTS_UNTIL_S = 60  # each second a dot while the charts show at most this many
 FILTER = "JSON Lines (*.jsonl *.ndjson *.json *.log *.txt);;All files (*)"
 
 
@@ -324,12 +326,17 @@ class StreamDialog(QDialog):
             parts.append(f"latency p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms")
         self.counts.setText(" · ".join(parts))
         if self.curves and xs:
-            self.curves["rate"].setData(xs, rate)
-            self.curves["mean"].setData(xs, mean, connect="finite")
-            self.curves["max"].setData(xs, top, connect="finite")
+            for name, ys, colour in (("rate", rate, RATE_COLOUR), ("mean", mean, MEAN_COLOUR), ("max", top, MAX_COLOUR)):
+                # a dot per second while they are few: a lone second is no line at all
+                dots = ({"symbol": "o", "symbolSize": 5, "symbolPen": None, "symbolBrush": colour}
+                        if len(xs) <= DOTS_UNTIL_S else {"symbol": None})
+                self.curves[name].setData(xs, ys, connect="finite", **dots)
             finite = [v for v in top if v == v]
-            self.plots["rate"].setYRange(0, max(max(rate), 1) * 1.1, padding=0)  # from 0: a dip is not a drop
-            self.plots["latency"].setYRange(0, max(finite or [1.0]) * 1.1, padding=0)
+            # from 0 (a dip is not a drop), with a 5 % margin so that the 0 is labelled (as the Live tab's)
+            self.plots["rate"].setYRange(0, max(max(rate), 1) * 1.1, padding=0.05)
+            self.plots["latency"].setYRange(0, max(finite or [1.0]) * 1.1, padding=0.05)
+            for plot in self.plots.values():  # whole seconds from the first event, at least MIN_SPAN_S of them
+                plot.setXRange(xs[0], max(xs[-1], xs[0] + MIN_SPAN_S), padding=0.02)
 
     def _dense(self, snap: dict[str, Any]) -> tuple[list[int], list[int], list[float], list[float]]:
         """Per second from the first event: events (0 in a quiet second), mean and max latency (NaN
