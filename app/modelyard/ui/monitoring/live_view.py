@@ -299,7 +299,7 @@ class LiveView(QWidget):
         titles = {"rate": "Requests per second",
                   "latency": f"Latency (ms) &nbsp;{_key(plots.BATCH_COLOUR)}&nbsp;p50 {_key(P99_COLOUR)}&nbsp;p99",
                   "errors": "Error rate (%)",
-                  "drift": "Input drift: share of features drifting &nbsp;"
+                  "drift": "Features drifting (share) &nbsp;"
                            + " ".join(f"{_key(c)}&nbsp;{v}" for v, c in VERDICT_COLOURS.items()),
                   "performance": "Realised performance"}
         p = theme.chart(self.grid_host, f"live_{key}", self)
