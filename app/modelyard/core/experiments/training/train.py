@@ -263,8 +263,6 @@ def _run(ctx: JobContext, ts: TrainSpec, progress: ProgressSlice, t0: float,
         if cluster is not None and cluster.kind != "auto":
             start(0)
         d, rs, plan = load_data(ctx, ts, progress.sub(0.0, 0.08), on_split=start)
-        if cluster is not None:
-            start(len(d.train))
         task = d.task
         env = environment(rs.cwd)
         tags = dict(rs.tags)

@@ -119,24 +119,28 @@ def run_part(data: TrialData, pipe: PipeSpec, params: Mapping[str, Any], part: i
 def run_part_on_worker(data: TrialData, pipe: PipeSpec, params: Mapping[str, Any], part: int,
                        what: str) -> dict[str, Any]:
     """:func:`run_part` on a Dask worker: one thread per task (the worker runs several tasks at once)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:  # looking up the thread pools takes longer than a small fit: once per worker
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    with _CONTROLLER.limit(limits=1):
+    with _controller().limit(limits=1):
         return run_part(data, pipe, params, part, what, n_jobs=1)
 
 
 _CONTROLLER: Any = None
 
 
-def warm_worker(model: str) -> str:
+def _controller() -> Any:
+    """The worker's thread-pool controller: looking up the thread pools takes longer than a small
+    fit, so once per worker."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
+def warm_worker(model: str) -> None:
     """Import what fitting ``model`` takes (pandas, scikit-learn's pipeline, metrics and the model's
     class, this package's catalogue) on a worker that has just started, so its first fit does not
-    pay for the imports; run on every worker while the client loads the data. Returns the
-    worker's address."""
-    global _CONTROLLER
+    pay for the imports; run on every worker while the client loads the data."""
     import pandas  # noqa: F401 - the scattered data is a DataFrame
     import sklearn.compose  # noqa: F401
     import sklearn.metrics  # noqa: F401
@@ -148,11 +152,7 @@ def warm_worker(model: str) -> str:
     entry = catalogue.get_model(model)
     for task in entry.tasks:
         catalogue.estimator_class(entry.key, task)
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return str(_worker())
+    _controller()
 
 
 def _worker() -> str | None:

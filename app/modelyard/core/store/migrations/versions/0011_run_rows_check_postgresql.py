@@ -22,39 +22,37 @@ depends_on = None
 # models is a later migration; tests/core/store/test_store.py compares new and upgraded stores).
 _TABLES = ("params", "tags", "latest_metrics")
 _WHEN = "WHEN (current_setting('modelyard.marked', true) IS DISTINCT FROM 'on')"
-_CHECK = """CREATE OR REPLACE FUNCTION modelyard_run_rows_check() RETURNS trigger LANGUAGE plpgsql AS $fn$
+
+
+def _check_function(name: str, constraint: str, table: str, message: str) -> str:
+    """A statement-level function checking (and locking FOR KEY SHARE) each distinct run_id of the
+    rows in ``changed`` once, raising the foreign key's error; its DETAIL without a '%' (a driver
+    given parameters read 0008's format() %s as a placeholder: "Key (run_id)=($3)")."""
+    return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   rid bigint;
 BEGIN
   FOR rid IN SELECT DISTINCT run_id FROM changed LOOP
     PERFORM 1 FROM runs WHERE id = rid FOR KEY SHARE;
     IF NOT FOUND THEN
-      RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = TG_ARGV[0], TABLE = TG_TABLE_NAME,
-        MESSAGE = 'insert or update on table "' || TG_TABLE_NAME || '" violates foreign key constraint "'
-                  || TG_ARGV[0] || '"',
+      RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = {constraint}, TABLE = {table},
+        MESSAGE = {message},
         DETAIL = 'Key (run_id)=(' || rid || ') is not present in table "runs".';
     END IF;
   END LOOP;
   RETURN NULL;
 END
 $fn$"""
-# 0008's metrics check, its DETAIL without a '%' (a driver given parameters read format()'s %s as
-# a placeholder: "Key (run_id)=($3)")
-_METRICS_CHECK = """CREATE OR REPLACE FUNCTION modelyard_metrics_run_check() RETURNS trigger LANGUAGE plpgsql AS $fn$
-DECLARE
-  rid bigint;
-BEGIN
-  FOR rid IN SELECT DISTINCT run_id FROM changed LOOP
-    PERFORM 1 FROM runs WHERE id = rid FOR KEY SHARE;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'fk_metrics_run_id_runs', TABLE = 'metrics',
-        MESSAGE = 'insert or update on table "metrics" violates foreign key constraint "fk_metrics_run_id_runs"',
-        DETAIL = 'Key (run_id)=(' || rid || ') is not present in table "runs".';
-    END IF;
-  END LOOP;
-  RETURN NULL;
-END
-$fn$"""
+
+
+# one function for the three tables (the constraint's name is the trigger's argument)
+_CHECK = _check_function("modelyard_run_rows_check", "TG_ARGV[0]", "TG_TABLE_NAME",
+                         """'insert or update on table "' || TG_TABLE_NAME || '" violates foreign key constraint "'
+                  || TG_ARGV[0] || '"'""")
+# 0008's metrics check again, naming the missing run
+_METRICS_CHECK = _check_function(
+    "modelyard_metrics_run_check", "'fk_metrics_run_id_runs'", "'metrics'",
+    """'insert or update on table "metrics" violates foreign key constraint "fk_metrics_run_id_runs"'""")
 _DELETE = """CREATE OR REPLACE FUNCTION modelyard_run_rows_of_deleted_runs() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   DELETE FROM params WHERE run_id IN (SELECT id FROM gone);
