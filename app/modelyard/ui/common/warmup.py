@@ -59,7 +59,9 @@ def prime_qt_bindings() -> None:
     if _priming or qt_primed.is_set():
         return
     _priming = True
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QCoreApplication
+
+    from modelyard.ui.common.turns import next_turn
 
     steps = _qt_names()
 
@@ -69,7 +71,7 @@ def prime_qt_bindings() -> None:
         except StopIteration:
             qt_primed.set()
             return
-        QTimer.singleShot(0, step)
+        next_turn(QCoreApplication.instance(), step)  # the window's timers run between the slices
 
     step()
 

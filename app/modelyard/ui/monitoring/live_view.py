@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from modelyard.ui.common import theme
+from modelyard.ui.common import theme, turns
 from modelyard.ui.common.rows import RowsTableModel
 from modelyard.ui.common.widgets import push_button, rows_view
 from modelyard.ui.monitoring import plots
@@ -110,7 +110,7 @@ class LiveView(QWidget):
         self._plot_poll = QTimer(self)
         self._plot_poll.setInterval(50)
         self._plot_poll.timeout.connect(self._draw_when_ready)
-        self._generation = 0
+        self._drawing: turns.Turns | None = None  # the charts' turns still to run
         self._seen_file: int | None = None  # the newest log file the shown report read
         self._reading = False
         layout = QVBoxLayout(self)
@@ -265,17 +265,9 @@ class LiveView(QWidget):
             steps += [lambda k=k, i=i: self._make_chart(i, k) for i, k in enumerate(CHARTS)]
         steps += [lambda k=k: self._draw_chart(k, r) for k in CHARTS]
         steps.append(lambda: self._draw_table(r))
-        self._generation += 1
-        self._in_turns(self._generation, steps)
-
-    def _in_turns(self, generation: int, steps: list[Callable[[], None]]) -> None:
-        if generation != self._generation:
-            return  # a newer report is being drawn
-        if not steps:
-            self.drawn.emit()
-            return
-        steps[0]()
-        QTimer.singleShot(0, self, lambda: self._in_turns(generation, steps[1:]))
+        if self._drawing is not None:
+            self._drawing.cancel()  # a newer report is drawn instead
+        self._drawing = turns.in_turns(self, steps, on_done=self.drawn.emit)
 
     def _summary(self, r: dict[str, Any]) -> None:
         shown = len(r["windows"])

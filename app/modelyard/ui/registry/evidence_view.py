@@ -41,7 +41,7 @@ from modelyard.core.registry.card_evidence import (
     number,
 )
 from modelyard.core.registry.cards import REVIEW_FIELDS
-from modelyard.ui.common import theme
+from modelyard.ui.common import theme, turns
 from modelyard.ui.common.rows import RowsTableModel
 from modelyard.ui.common.widgets import rows_view
 
@@ -198,7 +198,7 @@ class EvidenceView(QWidget):
         self.plots: dict[str, Any] = {}  # name -> pyqtgraph PlotWidget, made on first use
         self._plot_loader: Any = None
         self._plot_poll = QTimer(self)
-        self._draw_generation = 0  # bumped by each drawing: the turns of an older one stop
+        self._drawing: turns.Turns | None = None  # the charts' turns still to run
         self._plot_poll.setSingleShot(True)
         self._plot_poll.setInterval(50)
         self._plot_poll.timeout.connect(self._draw_plots)
@@ -315,7 +315,7 @@ class EvidenceView(QWidget):
     def set_snapshot(self, snapshot: dict[str, Any] | None) -> None:
         """Show ``snapshot`` (a snapshot document); None: nothing is selected. Without evidence the
         verdict, the gates and the card still show, with what to do about the evidence."""
-        self._draw_generation += 1  # charts still being drawn for the snapshot shown before stop
+        self._stop_drawing()  # charts still being drawn for the snapshot shown before
         if not snapshot:
             self.show_message("Nothing to review yet.",
                               "Select a version or a promotion request to see the evidence it is judged on.")
@@ -488,8 +488,8 @@ class EvidenceView(QWidget):
         steps: list[Any] = [lambda: self._draw_importance(imp[:IMPORTANCE_BARS])]
         steps += [lambda i=i: self._draw_pdp(i, pdp[i] if i < len(pdp) else None) for i in range(PDP_CHARTS)]
         steps.append(lambda: self._draw_calibration(cal))
-        self._draw_generation += 1
-        self._draw_in_turns(self._draw_generation, steps)
+        self._stop_drawing()
+        self._drawing = turns.in_turns(self, steps)
         missing = [what for what, ok in (("importance", imp), ("partial dependence", pdp), ("calibration", cal))
                    if not ok]
         if missing:
@@ -497,12 +497,10 @@ class EvidenceView(QWidget):
                                      + (" (a regression has no calibration curve)." if missing == ["calibration"]
                                         and evidence.get("task") == "regression" else "."))
 
-    def _draw_in_turns(self, generation: int, steps: list[Any]) -> None:
-        if generation != self._draw_generation or not steps:
-            return  # a newer snapshot is being drawn
-        steps[0]()
-        if len(steps) > 1:
-            QTimer.singleShot(0, self, lambda: self._draw_in_turns(generation, steps[1:]))
+    def _stop_drawing(self) -> None:
+        if self._drawing is not None:
+            self._drawing.cancel()
+            self._drawing = None
 
     def _new_plot(self, name: str, row: int, column: int, span: int = 1, height: int = 220) -> Any:
         import pyqtgraph as pg
