@@ -324,7 +324,8 @@ def settle_panel(panel: Any, *, only_client: bool = False) -> None:
     while panel.client.busy:
         panel.client.wait()
         if only_client:
-            QApplication.sendPostedEvents(panel.client, 0)
+            QApplication.sendPostedEvents(panel.client, 0)  # the answers arrive…
+            panel.client.deliver_arrived()  # …and are delivered without a turn of the event loop
         else:
             QApplication.processEvents()
 
