@@ -21,7 +21,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
 from modelyard.ui.common import warmup
 
-INTERVAL_MS = 500
+INTERVAL_MS = 100
 FULL_EVERY_S = 600.0  # a real full collection (frozen objects included) at most this often
 
 
