@@ -102,6 +102,8 @@ SERIAL_MODULES = frozenset({
     "tests/ui/experiments/test_ui_train_no_block.py",
     "tests/ui/datasets/test_ui_datasets_flow.py",
     "tests/ui/test_ui_write_lock.py",
+    "tests/ui/common/test_turns.py",
+    "tests/ui/common/test_client_turns.py",
     "tests/test_startup_cost.py",
     "tests/test_held_clock.py",  # it loads every core on purpose
 })
