@@ -31,8 +31,13 @@ from modelyard.ui.common.settings import open_settings
 app = create_application()
 window = MainWindow(store, open_settings())
 window.show()
+import time
 for _ in range(50):
     app.processEvents()
+deadline = time.monotonic() + 30  # the answers are delivered on turns of their own (a 1 ms timer)
+while window.datasets_panel.datasets_model.rowCount() == 0 and time.monotonic() < deadline:
+    app.processEvents()
+    time.sleep(0.005)
 heavy = sorted(k for k in ("pandas", "pyarrow", "numpy", "sklearn", "pyqtgraph", "alembic") if k in sys.modules)
 print("HEAVY", heavy, window.datasets_panel.datasets_model.rowCount())
 window.close()
