@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import cli, unknown_options
+from cli_helpers import cli, run_cli, unknown_options
 
 PACKAGE = Path(__file__).resolve().parents[2] / "app" / "modelyard"
 
@@ -138,6 +138,10 @@ ESC_NAMES = ["sales\x1b[2J", "churn\x9b31m", "model\u202egpj.exe", "two\nlines",
 @pytest.fixture
 def logged_model(store_dir: Path) -> str:
     """A run in ``store_dir`` that logged a small fitted model; returns the run id."""
+    return log_small_model(store_dir)
+
+
+def log_small_model(store_dir: Path) -> str:
     import numpy as np
     from modelyard.core.experiments import tracking
     from modelyard.core.store import Store
@@ -212,6 +216,21 @@ def test_names_stored_before_the_rule_are_printed_escaped(capsys: pytest.Capture
         assert _control_chars(out + err) == [], (args, out, err)
 
 
+@pytest.fixture(scope="module")
+def plain_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle of ``plain@v1`` exported with the CLI, once for the module (an export's job runs in a
+    child process: 3-4 s); each case edits a copy of its members."""
+    folder = tmp_path_factory.mktemp("plain-bundle")
+    store_dir = folder / "store"
+    run_id = log_small_model(store_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MODELYARD_DB_URL", raising=False)
+        assert run_cli(["--store", str(store_dir), "model", "register", run_id, "--name", "plain"]) == 0
+        assert run_cli(["--store", str(store_dir), "bundle", "export", "plain@v1", "-o",
+                        str(folder / "b.mybundle")]) == 0
+    return folder / "b.mybundle"
+
+
 @pytest.mark.parametrize(("field", "edit"), [
     ("model.name", lambda man: man["model"].update(name="iris\x1b[2J")),
     ("model.aliases", lambda man: man["model"].update(aliases=["champion\x9b"])),
@@ -221,15 +240,10 @@ def test_names_stored_before_the_rule_are_printed_escaped(capsys: pytest.Capture
 ])
 @pytest.mark.sqlite_only("two stores in one test; MODELYARD_DB_URL names one database")
 def test_a_bundle_carrying_a_name_with_a_control_character_is_refused_naming_the_field(
-        field: str, edit: Any, capsys: pytest.CaptureFixture[str], store_dir: Path, tmp_path: Path,
-        logged_model: str) -> None:
+        field: str, edit: Any, capsys: pytest.CaptureFixture[str], plain_bundle: Path, tmp_path: Path) -> None:
     from factories import read_members, remanifest, write_zip
 
-    s = str(store_dir)
-    assert cli(capsys, "--store", s, "model", "register", logged_model, "--name", "plain")[0] == 0
-    code, out, err = cli(capsys, "--store", s, "bundle", "export", "plain@v1", "-o", str(tmp_path / "b.mybundle"))
-    assert code == 0, err
-    items = remanifest(read_members(tmp_path / "b.mybundle"), edit)
+    items = remanifest(read_members(plain_bundle), edit)
     bad = write_zip(tmp_path / "bad.mybundle", list(items.items()))
     other = tmp_path / "other"
     assert cli(capsys, "store", "init", str(other))[0] == 0
